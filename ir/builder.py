@@ -1,0 +1,59 @@
+"""Builder: the one way to create Values and Traces.
+
+`b.emit(op, *args, **params)` checks the op and its params, computes shape and dtype with the SHAPE
+table, appends the node and returns it.  `b.<op>(...)` is shorthand for `b.emit('<op>', ...)`, which
+keeps derivative rules readable: `b.multiply(g, b.cos(x))`.
+"""
+import numpy as np
+
+from .errors import IRError
+from .ops import PARAMS
+from .shapes import SHAPE
+from .value import Trace, Value
+
+
+class Builder:
+    """Accumulates inputs and nodes in program order, then `build(outputs)` makes a Trace."""
+
+    def __init__(self):
+        self.inputs = []
+        self.nodes = []
+
+    def input(self, shape, dtype):
+        v = Value("input", (), {"index": len(self.inputs)}, tuple(shape), np.dtype(dtype))
+        self.inputs.append(v)
+        return v
+
+    def const(self, value):
+        """A constant; the array is copied and made read-only so later mutation cannot leak in."""
+        arr = np.array(value, copy=True)
+        arr.flags.writeable = False
+        return self.emit("const", value=arr)
+
+    def fill(self, shape, dtype, value):
+        return self.emit("fill", shape=tuple(shape), dtype=np.dtype(dtype), value=value)
+
+    def guard(self, pred, expected, loc=None, why=""):
+        return self.emit("guard", pred, expected=expected, loc=loc, why=why)
+
+    def emit(self, op, *args, **params):
+        allowed = PARAMS.get(op)
+        if allowed is None:
+            raise IRError(f"unknown op {op!r}")
+        if set(params) != set(allowed):
+            raise IRError(f"op {op!r} takes params {allowed}, got {tuple(params)}")
+        for a in args:
+            if not isinstance(a, Value):
+                raise IRError(f"op {op!r}: operand {a!r} is not a Value")
+        shape, dtype = SHAPE[op](args, params)
+        v = Value(op, tuple(args), params, tuple(shape), np.dtype(dtype))
+        self.nodes.append(v)
+        return v
+
+    def __getattr__(self, op):
+        if op in PARAMS:
+            return lambda *args, **params: self.emit(op, *args, **params)
+        raise AttributeError(op)
+
+    def build(self, outputs):
+        return Trace(self.inputs, self.nodes, outputs)

@@ -1,0 +1,64 @@
+"""The op catalogue: every op of the IR, by family, with the NumPy function that defines it.
+
+Each op has one entry in each of the per-concern tables (shapes.SHAPE, evaluate.EVAL, vjp.VJP,
+jvp.JVP); tests/test_op_tables.py checks that.  Params are keyword values; those listed per op here are
+the only ones allowed (the verifier checks).  Elementwise ops broadcast their operands as NumPy does.
+"""
+import numpy as np
+
+# Elementwise ops defined by a NumPy ufunc of the same meaning.  Unary:
+UNARY = {
+    "negative": np.negative, "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1,
+    "sqrt": np.sqrt, "sin": np.sin, "cos": np.cos, "tan": np.tan, "arcsin": np.arcsin,
+    "arccos": np.arccos, "arctan": np.arctan, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh,
+    "arcsinh": np.arcsinh, "arccosh": np.arccosh, "arctanh": np.arctanh, "absolute": np.absolute,
+    "sign": np.sign, "floor": np.floor, "ceil": np.ceil, "trunc": np.trunc, "rint": np.rint,
+    "logical_not": np.logical_not,
+}
+# Binary (broadcasting):
+BINARY = {
+    "add": np.add, "subtract": np.subtract, "multiply": np.multiply, "divide": np.divide,
+    "power": np.power, "maximum": np.maximum, "minimum": np.minimum, "floor_divide": np.floor_divide,
+    "remainder": np.remainder, "arctan2": np.arctan2,
+    "equal": np.equal, "not_equal": np.not_equal, "less": np.less, "less_equal": np.less_equal,
+    "greater": np.greater, "greater_equal": np.greater_equal,
+    "logical_and": np.logical_and, "logical_or": np.logical_or,
+}
+# Ops whose output is piecewise constant (integer, boolean or rounding): their derivative is zero.
+NON_DIFFERENTIABLE = {
+    "sign", "floor", "ceil", "trunc", "rint", "logical_not", "floor_divide",
+    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+    "logical_and", "logical_or", "argmax", "argmin",
+}
+
+# Every op and its allowed params.
+PARAMS = {
+    **{name: () for name in UNARY},
+    **{name: () for name in BINARY},
+    "where": (),                                   # where(cond, x, y)
+    "astype": ("dtype",),                          # cast to dtype
+    # reductions: axis is a sorted tuple of non-negative ints; keepdims a bool
+    "sum": ("axis", "keepdims"), "prod": ("axis", "keepdims"),
+    "max": ("axis", "keepdims"), "min": ("axis", "keepdims"),
+    "argmax": ("axis",), "argmin": ("axis",),      # axis: a non-negative int
+    "cumsum": ("axis",),                           # axis: a non-negative int
+    # shape ops
+    "reshape": ("shape",), "transpose": ("perm",), "broadcast_to": ("shape",),
+    "concatenate": ("axis",),                      # variadic
+    # indexing: x[spec] with spec a tuple of ('slice', start, length, step) | ('int', k) |
+    # ('newaxis',) | ('array', j) where j numbers the integer index-array args after x (and v);
+    # missing trailing axes are taken whole.  index_set/index_add: out = copy of x; out[spec] = v /
+    # np.add.at(out, spec, v) (repeated indices accumulate in index_add, last write wins in index_set).
+    "index": ("spec",), "index_set": ("spec",), "index_add": ("spec",),
+    # contraction: contract=((lhs axes), (rhs axes)), batch=((lhs axes), (rhs axes)); output dims are
+    # batch dims, then lhs free dims, then rhs free dims (as jax.lax.dot_general)
+    "dot_general": ("contract", "batch"),
+    # sources
+    "input": ("index",), "const": ("value",), "fill": ("shape", "dtype", "value"),
+    # guard(pred): checks pred == expected at run time; loc is the user's file:line, why says what
+    "guard": ("expected", "loc", "why"),
+}
+
+ELEMENTWISE = {**UNARY, **BINARY}
+REDUCTIONS = ("sum", "prod", "max", "min")
+ALL_OPS = tuple(PARAMS)

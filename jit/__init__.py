@@ -1,0 +1,1 @@
+"""jitgrad.jit: lowering of traces to native code with llvmlite."""

@@ -1,0 +1,1 @@
+"""jitgrad.tracer: the CPython bytecode interpreter that records traces."""

@@ -1,0 +1,253 @@
+"""The tracing context: what one tracing run records besides the IR itself.
+
+A TraceContext owns the Builder of the trace being recorded, the interpreter's frame stack (for the
+user's `file:line` in guards and errors), the environment reads (globals, closure cells and attributes
+of objects that exist outside the traced call) and the set of objects created while tracing (reads from
+those are not environment reads).  `current()` is the active context; the interpreter installs it with
+`with ctx.active():`.
+"""
+import contextlib
+import os
+import types
+
+import numpy as np
+
+from ..ir import Builder
+
+_stack = []
+
+
+def current():
+    """The active TraceContext (None when not tracing)."""
+    return _stack[-1] if _stack else None
+
+
+# Modules whose attributes are part of a library's fixed surface: reading them records no guard.
+_STABLE_ROOTS = {"numpy", "scipy", "math", "builtins", "operator", "functools", "itertools", "collections",
+                 "dataclasses", "typing", "types", "abc", "enum", "warnings", "contextlib", "numbers",
+                 "jitgrad", "cmath", "copy", "re", "sys", "os"}
+_SCALARS = (int, float, complex, bool, str, bytes, type(None), np.generic)
+
+
+class GlobalGetter:
+    __slots__ = ("namespace", "name")
+
+    def __init__(self, namespace, name):
+        self.namespace, self.name = namespace, name
+
+    def get(self):
+        return self.namespace[self.name]
+
+    def describe(self):
+        return f"global {self.name!r}"
+
+
+class CellGetter:
+    __slots__ = ("cell", "name")
+
+    def __init__(self, cell, name):
+        self.cell, self.name = cell, name
+
+    def get(self):
+        return self.cell.cell_contents
+
+    def describe(self):
+        return f"closure variable {self.name!r}"
+
+
+class AttrGetter:
+    __slots__ = ("obj", "name")
+
+    def __init__(self, obj, name):
+        self.obj, self.name = obj, name
+
+    def get(self):
+        return getattr(self.obj, self.name)
+
+    def describe(self):
+        return f"attribute {type(self.obj).__name__}.{self.name}"
+
+
+class ItemGetter:
+    __slots__ = ("base", "key")
+
+    def __init__(self, base, key):
+        self.base, self.key = base, key
+
+    def get(self):
+        return self.base.get()[self.key]
+
+    def describe(self):
+        return f"{self.base.describe()}[{self.key!r}]"
+
+
+class EnvEntry:
+    """One assumption about the environment, checked by the dispatcher before a cached kernel runs.
+
+    kind 'array': the getter yields an ndarray of `shape`/`dtype`; it is passed as trace input `index`.
+    kind 'value': the getter yields something equal to `expected` (same type).
+    kind 'len': the getter yields a container of `type(expected)` and length `len(expected)`.
+    """
+
+    __slots__ = ("getter", "kind", "expected", "shape", "dtype", "index", "loc")
+
+    def __init__(self, getter, kind, expected=None, shape=None, dtype=None, index=None, loc=None):
+        self.getter, self.kind, self.expected = getter, kind, expected
+        self.shape, self.dtype, self.index, self.loc = shape, dtype, index, loc
+
+    def holds(self, value):
+        """Whether `value` (the getter's current result) satisfies this entry."""
+        if self.kind == "array":
+            return type(value) is np.ndarray and value.shape == self.shape and value.dtype == self.dtype
+        if self.kind == "len":
+            return type(value) is type(self.expected) and len(value) == len(self.expected)
+        return type(value) is type(self.expected) and _equal(value, self.expected)
+
+    def describe(self):
+        what = {"array": f"shape/dtype {self.shape} {self.dtype}", "len": "length",
+                "value": f"value {self.expected!r}"}[self.kind]
+        return f"{self.getter.describe()} ({what}, read at {self.loc})"
+
+
+def _equal(a, b):
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def _is_plain_data(value):
+    """Numbers, strings and (small, nested) containers of them: guarded on their value."""
+    if isinstance(value, _SCALARS):
+        return True
+    if isinstance(value, (tuple, list)) and len(value) <= 64:
+        return all(_is_plain_data(v) for v in value)
+    if isinstance(value, dict) and len(value) <= 64:
+        return all(isinstance(k, _SCALARS) and _is_plain_data(v) for k, v in value.items())
+    return False
+
+
+def _holds_arrays(value):
+    if isinstance(value, np.ndarray):
+        return True
+    if isinstance(value, (tuple, list)):
+        return any(_holds_arrays(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_arrays(v) for v in value.values())
+    return False
+
+
+class TraceContext:
+    """Everything one tracing run records; see the module docstring."""
+
+    def __init__(self):
+        self.builder = Builder()
+        self.frames = []          # interpreter frames; each has .code and .lineno
+        self.env = []             # EnvEntry list, in the order the reads happened
+        self._env_inputs = {}     # (getter kind, ids) -> traced value, so one global is one input
+        self.local_objects = {}   # id -> object created while tracing (kept alive so ids stay unique)
+
+    @contextlib.contextmanager
+    def active(self):
+        _stack.append(self)
+        try:
+            yield self
+        finally:
+            _stack.pop()
+
+    # -- locations -------------------------------------------------------------------------------
+    def location(self):
+        """`file:line` of the innermost interpreted frame (None outside any frame)."""
+        if not self.frames:
+            return None
+        f = self.frames[-1]
+        return f"{f.code.co_filename}:{f.lineno}"
+
+    def user_location(self):
+        """`file:line` of the innermost frame outside numpy/scipy/the standard library."""
+        for f in reversed(self.frames):
+            if not _is_library_file(f.code.co_filename):
+                return f"{f.code.co_filename}:{f.lineno}"
+        return self.location()
+
+    def traceback(self):
+        """The interpreted call chain, outermost first, as 'function (file:line)' strings."""
+        return [f"{f.code.co_name} ({f.code.co_filename}:{f.lineno})" for f in self.frames]
+
+    # -- recording ----------------------------------------------------------------------------------
+    def guard(self, pred, expected, why):
+        """Record that Value `pred` must equal `expected` for this trace to be valid."""
+        return self.builder.guard(pred, expected, loc=self.user_location(), why=why)
+
+    def mark_local(self, obj):
+        """Note that `obj` was created while tracing: reads from it are not environment reads."""
+        self.local_objects[id(obj)] = obj
+
+    def is_local(self, obj):
+        return self.local_objects.get(id(obj)) is obj
+
+    # -- environment reads --------------------------------------------------------------------------
+    def read_global(self, namespace, name, value):
+        return self._read(GlobalGetter(namespace, name), value, ("g", id(namespace), name))
+
+    def read_cell(self, cell, name, value):
+        if self.is_local(cell):
+            return value
+        return self._read(CellGetter(cell, name), value, ("c", id(cell)))
+
+    def read_attr(self, obj, name, value):
+        """Attribute `name` of a non-traced object `obj`, read while tracing."""
+        if self.is_local(obj) or isinstance(obj, type) or callable(value) and not isinstance(value, np.ndarray):
+            return value
+        if isinstance(obj, types.ModuleType) and obj.__name__.split(".")[0] in _STABLE_ROOTS:
+            return value
+        return self._read(AttrGetter(obj, name), value, ("a", id(obj), name))
+
+    def _read(self, getter, value, key):
+        if isinstance(value, np.ndarray):
+            return self._array_input(getter, value, key)
+        if _is_plain_data(value):
+            self.env.append(EnvEntry(getter, "value", expected=_snapshot(value), loc=self.user_location()))
+            return value
+        if _holds_arrays(value) and isinstance(value, (tuple, list, dict)):
+            self.env.append(EnvEntry(getter, "len", expected=_snapshot_structure(value), loc=self.user_location()))
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            rebuilt = {k: self._read(ItemGetter(getter, k), v, key + (k,)) for k, v in items}
+            if isinstance(value, dict):
+                return rebuilt
+            return type(value)(rebuilt[i] for i in range(len(value)))
+        return value
+
+    def _array_input(self, getter, value, key):
+        known = self._env_inputs.get(key)
+        if known is not None:
+            return known
+        from .traced import TracedArray
+        ir_value = self.builder.input(value.shape, value.dtype)
+        self.env.append(EnvEntry(getter, "array", shape=value.shape, dtype=value.dtype,
+                                 index=ir_value.params["index"], loc=self.user_location()))
+        traced = TracedArray(ir_value, value)
+        self._env_inputs[key] = traced
+        return traced
+
+
+def _snapshot(value):
+    """A copy of plain data that later mutation of the original cannot change."""
+    if isinstance(value, list):
+        return [_snapshot(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _snapshot(v) for k, v in value.items()}
+    return value
+
+
+def _snapshot_structure(value):
+    if isinstance(value, dict):
+        return dict.fromkeys(value)
+    return type(value)([None] * len(value)) if isinstance(value, list) else tuple([None] * len(value))
+
+
+_LIBRARY_DIRS = tuple({os.path.dirname(os.__file__), os.path.dirname(os.path.dirname(np.__file__))})
+
+
+def _is_library_file(filename):
+    return filename.startswith(_LIBRARY_DIRS) or "site-packages" in filename
