@@ -1,2 +1,20 @@
-"""jitgrad: exact gradients of unmodified Python + NumPy functions, compiled to native kernels."""
-from .ir.errors import GuardFailed, IRError, JitgradError, TraceError, UnsupportedError
+"""jitgrad: exact gradients of unmodified Python + NumPy functions, compiled to native kernels.
+
+    @jitgrad.jit_grad
+    def loss(params, data): ...
+    g = loss(params, data)
+
+See README.md for the tour.  `register` adds a rule for a C-level function (see 'Registering rules').
+"""
+from .api import GradFunction, JitgradWarning, jit_grad, value_and_grad
+from .ir.errors import IRError, JitgradError, TraceError, UnsupportedError
+
+__all__ = ["jit_grad", "value_and_grad", "GradFunction", "JitgradError", "UnsupportedError", "TraceError",
+           "IRError", "JitgradWarning", "register"]
+
+
+def __getattr__(name):
+    if name == "register":
+        from .tracer.registry import register
+        return register
+    raise AttributeError(name)

@@ -100,7 +100,8 @@ class EnvEntry:
         if self.kind == "array":
             return type(value) is np.ndarray and value.shape == self.shape and value.dtype == self.dtype
         if self.kind == "len":
-            return type(value) is type(self.expected) and len(value) == len(self.expected)
+            return (type(value) is type(self.expected) and len(value) == len(self.expected)
+                    and (not isinstance(value, dict) or list(value) == list(self.expected)))
         return type(value) is type(self.expected) and _equal(value, self.expected)
 
     def describe(self):

@@ -1,0 +1,183 @@
+"""The public API: `jit_grad` and `value_and_grad`.
+
+Both wrap an unmodified Python function.  A call computes the signature key of the arguments, asks the
+function's cache for a compiled trace whose assumptions hold, and otherwise traces the function (the
+tracer interprets its bytecode on the concrete arguments), differentiates the trace, compiles it and
+caches it under the key.
+"""
+import functools
+import warnings
+
+import numpy as np
+
+from . import backend
+from .cache import CacheEntry, FunctionCache, PathInfo
+from .ir import autodiff, passes
+from .ir.errors import GuardFailed, JitgradError, TraceError
+from .ir.evaluate import run_trace
+from .ir.printer import format_trace
+from .pytree import flatten, leaf_count, unflatten
+from .signature import as_input_array, is_differentiable, is_dynamic, leaf_key, normalize_argnums
+from .tracing import function_location, run_traced, trace_outputs
+
+
+class JitgradWarning(UserWarning):
+    """Warnings about jitgrad's cache (e.g. the recompile limit)."""
+
+
+class _Signature:
+    """What one signature key implies: which leaves are inputs and which inputs are differentiated."""
+
+    __slots__ = ("dynamic", "wrt", "grad_trees", "description")
+
+    def __init__(self, fn, leaves, keys, treedef, argnums):
+        self.dynamic = [i for i, k in enumerate(keys) if is_dynamic(k)]
+        input_index = {pos: i for i, pos in enumerate(self.dynamic)}
+        args_def = treedef[2][0]
+        offsets = [0]
+        for child in args_def[2]:
+            offsets.append(offsets[-1] + leaf_count(child))
+        self.wrt, self.grad_trees = [], []
+        for a in argnums:
+            if not -len(args_def[2]) <= a < len(args_def[2]):
+                raise TraceError(f"argnums={a} but {fn.__name__} was called with {len(args_def[2])} positional "
+                                 "argument(s)", function_location(fn))
+            a %= len(args_def[2])
+            positions = range(offsets[a], offsets[a + 1])
+            for pos in positions:
+                if not is_differentiable(keys[pos]):
+                    what = type(leaves[pos]).__name__
+                    if isinstance(leaves[pos], np.ndarray):
+                        what = f"array of dtype {leaves[pos].dtype}"
+                    raise TraceError(f"cannot differentiate with respect to argument {a} of {fn.__name__}: it "
+                                     f"is or contains a {what}; jitgrad differentiates floating arrays and "
+                                     "floats (pass ints and strings in arguments not listed in argnums)",
+                                     function_location(fn))
+            self.wrt.extend(input_index[pos] for pos in positions)
+            self.grad_trees.append((args_def[2][a], [leaves[pos] for pos in positions]))
+        self.description = ", ".join(_describe_key(k) for k in keys)
+
+
+def _describe_key(key):
+    if key[0] == "array":
+        return f"{key[2]}{list(key[1])}"
+    if key[0] in ("float", "scalar"):
+        return key[0] if key[0] == "float" else f"{key[1]} scalar"
+    if key[0] == "static":
+        return repr(key[2])
+    return "object"
+
+
+def _grad_leaf(template, value):
+    """A gradient leaf of the same kind as the argument leaf it belongs to."""
+    if type(template) is float:
+        return float(value)
+    if isinstance(template, np.generic):
+        return type(template)(value)
+    return np.asarray(value)
+
+
+class GradFunction:
+    """The function returned by `jit_grad` / `value_and_grad`; call it like the original."""
+
+    def __init__(self, fn, argnums, has_aux, with_value, jit, max_traces):
+        self.fn = fn
+        self.argnums, self._tuple_argnums = normalize_argnums(argnums)
+        self.has_aux = has_aux
+        self.with_value = with_value
+        self.jit = backend.jit_enabled_by_default() if jit is None else bool(jit)
+        self._cache = FunctionCache(max_traces)
+        self._signatures = {}
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args, **kwargs):
+        leaves, treedef = flatten((args, kwargs))
+        keys = tuple(leaf_key(leaf) for leaf in leaves)
+        key = (getattr(self.fn, "__code__", None), treedef, keys)
+        sig = self._signatures.get(key)
+        if sig is None:
+            sig = self._signatures[key] = _Signature(self.fn, leaves, keys, treedef, self.argnums)
+        inputs = [as_input_array(leaves[i]) for i in sig.dynamic]
+        outputs, found = self._cache.lookup(key, inputs)
+        if outputs is not None:
+            return found.package(outputs)
+        return self._trace_and_run(key, sig, leaves, treedef, inputs, reason=found)
+
+    def _trace_and_run(self, key, sig, leaves, treedef, inputs, reason):
+        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic)
+        outputs, layout = trace_outputs(ctx, result, self.has_aux, self.fn)
+        trace = ctx.builder.build(outputs)
+        joint = passes.optimize(autodiff.value_and_grad(trace, sig.wrt, out=0))
+        package = functools.partial(self._package, sig, layout, len(outputs))
+        env_inputs = [e.getter.get() for e in ctx.env if e.kind == "array"]
+        if self._cache.full():
+            self._warn_limit(reason)
+            self._cache.uncached_calls += 1
+            return package(run_trace(joint, inputs + env_inputs))
+        kernel, backend_name, note = backend.compile_trace(joint, self.jit)
+        guards = joint.guards
+        info = PathInfo(sig.description, backend_name, note,
+                        [(g.params["why"], g.params["loc"], g.params["expected"]) for g in guards],
+                        [e.describe() for e in ctx.env], len(joint.nodes), format_trace(joint))
+        entry = CacheEntry(kernel, ctx.env, guards, package, info)
+        self._cache.add(key, entry, reason)
+        try:
+            return package(kernel(inputs + env_inputs))
+        except GuardFailed as e:
+            raise JitgradError("internal error: a fresh trace failed its own guard "
+                               f"{guards[e.index].params['why']!r}; please report this") from e
+
+    def _warn_limit(self, reason):
+        if not self._cache.warned:
+            self._cache.warned = True
+            warnings.warn(f"jitgrad: {self.fn.__name__} was traced {self._cache.traces} times (the limit); "
+                          f"last retrace because {reason}. Further new paths are traced and evaluated on "
+                          "every call without caching.", JitgradWarning, stacklevel=4)
+
+    def _package(self, sig, layout, n_primal, outputs):
+        grads = []
+        k = n_primal
+        for tree, templates in sig.grad_trees:
+            values = outputs[k:k + len(templates)]
+            k += len(templates)
+            grads.append(unflatten(tree, [_grad_leaf(t, v) for t, v in zip(templates, values)]))
+        grads = tuple(grads) if self._tuple_argnums else grads[0]
+        value = layout.loss(outputs[0])
+        if self.has_aux:
+            value = (value, layout.aux(outputs))
+        if self.with_value:
+            return value, grads
+        return (grads, value[1]) if self.has_aux else grads
+
+    def cache_info(self):
+        """Traces, hits, misses, the cached paths (with their guards) and the reason for each retrace."""
+        return self._cache.info()
+
+
+def _decorator(with_value):
+    def make(fn=None, argnums=0, has_aux=False, *, jit=None, max_traces=8):
+        if fn is None:
+            return lambda f: GradFunction(f, argnums, has_aux, with_value, jit, max_traces)
+        if not callable(fn):
+            raise TraceError(f"expected a function to differentiate, got {type(fn).__name__}")
+        return GradFunction(fn, argnums, has_aux, with_value, jit, max_traces)
+    return make
+
+
+jit_grad = _decorator(with_value=False)
+jit_grad.__name__ = "jit_grad"
+jit_grad.__doc__ = """Return a function computing the gradient of scalar-valued `fn`.
+
+    `fn` is ordinary Python + NumPy code, used unmodified; the gradient is taken with respect to the
+    positional argument(s) `argnums` (an int, or a tuple giving a tuple of gradients).  Arguments may be
+    arrays, floats, and tuples/lists/dicts/namedtuples/dataclasses of them; each gradient has the
+    structure of its argument.  With `has_aux=True`, `fn` returns `(loss, aux)` and the result is
+    `(grads, aux)`.  `jit=False` (or `JITGRAD_DISABLE_JIT=1`) runs traces with the NumPy reference
+    executor instead of compiled kernels.  After `max_traces` traces (default 8) jitgrad warns once
+    and stops caching new paths (answers stay correct).  Usable as a decorator, with or without
+    arguments: `@jit_grad` or `@jit_grad(argnums=(0, 1))`.
+    """
+
+value_and_grad = _decorator(with_value=True)
+value_and_grad.__name__ = "value_and_grad"
+value_and_grad.__doc__ = """Like `jit_grad`, but return `(value, grads)` (`((value, aux), grads)` with has_aux)."""

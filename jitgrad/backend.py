@@ -1,0 +1,25 @@
+"""Executors of traces: the LLVM JIT (default) or the NumPy reference evaluation.
+
+`compile_trace(trace, use_jit) -> (kernel, backend_name, note)`: `kernel(inputs) -> outputs` raises
+GuardFailed(k) when guard k fails.  The reference executor is selected with `JITGRAD_DISABLE_JIT=1` or
+`jit=False`; when the JIT cannot lower a trace the reference executor runs it and `note` says why
+(cache_info shows it: nothing falls back silently).
+"""
+import functools
+import os
+
+from .ir import run_trace
+
+
+def jit_enabled_by_default():
+    return os.environ.get("JITGRAD_DISABLE_JIT", "") in ("", "0")
+
+
+def compile_trace(trace, use_jit):
+    if use_jit:
+        from . import jit
+        try:
+            return jit.compile_trace(trace), "llvm", ""
+        except jit.LoweringUnsupported as e:
+            return functools.partial(run_trace, trace), "reference", f"JIT cannot lower this trace: {e}"
+    return functools.partial(run_trace, trace), "reference", "JIT disabled"

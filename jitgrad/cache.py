@@ -1,0 +1,101 @@
+"""The per-function cache: signature keys -> the traced paths seen under each, and the statistics.
+
+Under each signature key sits a list of CacheEntry, one per branch path traced (a trace tree flattened:
+each entry's guards describe its path).  An entry answers a call only if its environment assumptions
+hold (checked here, in Python) and its value guards hold (checked inside the kernel).
+"""
+import dataclasses
+
+from .ir.errors import GuardFailed
+
+
+@dataclasses.dataclass
+class PathInfo:
+    """One cached trace, as `cache_info()` reports it."""
+    signature: str
+    backend: str
+    note: str
+    guards: list            # (why, loc, expected) per value guard, in check order
+    environment: list       # descriptions of the environment assumptions
+    ops: int                # nodes in the compiled trace
+    text: str = dataclasses.field(repr=False, default="")  # the compiled trace, printed
+
+
+@dataclasses.dataclass
+class CacheInfo:
+    """Statistics of one jitgrad function: `traces` run, cache `hits`, `misses`, the cached `paths`,
+    and `retraces`: why each trace after the first of its signature happened."""
+    traces: int
+    hits: int
+    misses: int
+    paths: list
+    retraces: list
+    uncached_calls: int
+
+
+class CacheEntry:
+    """A compiled trace for one signature and one branch path."""
+
+    __slots__ = ("kernel", "env", "env_arrays", "guards", "package", "info")
+
+    def __init__(self, kernel, env, guards, package, info):
+        self.kernel = kernel
+        self.env = env
+        self.env_arrays = [e for e in env if e.kind == "array"]
+        self.guards = guards
+        self.package = package
+        self.info = info
+
+    def environment_inputs(self):
+        """The arrays read from the environment, or the EnvEntry that no longer holds."""
+        for e in self.env:
+            try:
+                value = e.getter.get()
+            except Exception:
+                return e
+            if not e.holds(value):
+                return e
+        return [e.getter.get() for e in self.env_arrays]
+
+
+class FunctionCache:
+    """All cache entries of one function, with statistics and the recompile limit."""
+
+    def __init__(self, max_traces):
+        self.max_traces = max_traces
+        self.entries = {}
+        self.traces = self.hits = self.misses = self.uncached_calls = 0
+        self.retraces = []
+        self.warned = False
+
+    def lookup(self, key, inputs):
+        """Run the first entry under `key` whose assumptions hold; (outputs, entry) or (None, reason)."""
+        reason = None
+        for entry in self.entries.get(key, ()):
+            extra = entry.environment_inputs()
+            if not isinstance(extra, list):
+                reason = f"environment changed: {extra.describe()}"
+                continue
+            try:
+                outputs = entry.kernel(inputs + extra)
+            except GuardFailed as failed:
+                g = entry.guards[failed.index]
+                reason = f"guard failed: {g.params['why']} at {g.params['loc']}"
+                continue
+            self.hits += 1
+            return outputs, entry
+        self.misses += 1
+        return None, reason
+
+    def full(self):
+        return self.traces >= self.max_traces
+
+    def add(self, key, entry, reason):
+        self.traces += 1
+        if reason is not None:
+            self.retraces.append(reason)
+        self.entries.setdefault(key, []).append(entry)
+
+    def info(self):
+        paths = [e.info for entries in self.entries.values() for e in entries]
+        return CacheInfo(self.traces, self.hits, self.misses, paths, list(self.retraces), self.uncached_calls)

@@ -1,0 +1,110 @@
+"""Tracing one call: run the user's function under the interpreter with traced leaves, and turn what it
+returns (a scalar loss, optionally with aux data) into the outputs of a trace."""
+import dataclasses
+
+import numpy as np
+
+from .ir.errors import TraceError
+from .pytree import flatten, unflatten
+from .signature import as_input_array
+from .tracer import interpreter
+from .tracer.context import TraceContext
+from .tracer.traced import TracedArray
+
+
+def function_location(fn):
+    code = getattr(fn, "__code__", None)
+    return f"{code.co_filename}:{code.co_firstlineno}" if code else None
+
+
+def run_traced(fn, leaves, treedef, dynamic):
+    """Interpret `fn` on the argument tree with the leaves at positions `dynamic` traced.
+
+    Returns (ctx, result): the TraceContext holding the recorded IR and environment reads, and what fn
+    returned (TracedArrays where it depends on traced inputs).
+    """
+    ctx = TraceContext()
+    traced = list(leaves)
+    for pos in dynamic:
+        leaf = leaves[pos]
+        arr = as_input_array(leaf)
+        concrete = leaf.copy() if isinstance(leaf, np.ndarray) else leaf
+        traced[pos] = TracedArray(ctx.builder.input(arr.shape, arr.dtype), concrete)
+    args, kwargs = unflatten(treedef, traced)
+    _mark_local(ctx, (args, kwargs))
+    with ctx.active():
+        result = interpreter.call(fn, args, kwargs)
+    return ctx, result
+
+
+def _mark_local(ctx, tree):
+    """Containers rebuilt from the arguments are new objects: reading them is not an environment read."""
+    if isinstance(tree, (list, tuple, dict)) or dataclasses.is_dataclass(tree) and not isinstance(tree, type):
+        ctx.mark_local(tree)
+        children = tree.values() if isinstance(tree, dict) else (
+            tree if isinstance(tree, (list, tuple)) else [getattr(tree, f.name) for f in dataclasses.fields(tree)])
+        for child in children:
+            _mark_local(ctx, child)
+
+
+class OutputLayout:
+    """How the trace's outputs map back to what the user gets: the loss's type and the aux tree."""
+
+    def __init__(self, loss_type, aux_treedef, aux_slots):
+        self.loss_type = loss_type      # type of the concrete loss (float, np.float64, ndarray ...)
+        self.aux_treedef = aux_treedef  # None when there is no aux
+        self.aux_slots = aux_slots      # per aux leaf: ('out', k) or ('const', value)
+
+    def loss(self, value):
+        if self.loss_type is np.ndarray:
+            return np.asarray(value)
+        return self.loss_type(value)
+
+    def aux(self, outputs):
+        leaves = [outputs[s[1]] if s[0] == "out" else s[1] for s in self.aux_slots]
+        return unflatten(self.aux_treedef, leaves)
+
+
+def trace_outputs(ctx, result, has_aux, fn):
+    """(output Values, OutputLayout) for the traced function's result."""
+    loc = function_location(fn)
+    if has_aux:
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TraceError(f"with has_aux=True, {fn.__name__} must return a pair (loss, aux); "
+                             f"it returned {type(result).__name__}", loc)
+        loss, aux = result
+    else:
+        loss, aux = result, None
+    outputs = [_loss_value(ctx, loss, fn, loc)]
+    loss_type = type(loss.value if isinstance(loss, TracedArray) else loss)
+    if not has_aux:
+        return outputs, OutputLayout(loss_type, None, [])
+    aux_leaves, aux_treedef = flatten(aux)
+    slots = []
+    for leaf in aux_leaves:
+        if isinstance(leaf, TracedArray):
+            slots.append(("out", len(outputs)))
+            outputs.append(leaf.ir)
+        else:
+            slots.append(("const", leaf))
+    return outputs, OutputLayout(loss_type, aux_treedef, slots)
+
+
+def _loss_value(ctx, loss, fn, loc):
+    if isinstance(loss, TracedArray):
+        shape, dtype = loss.ir.shape, loss.ir.dtype
+        ir_value = loss.ir
+    elif isinstance(loss, (float, int, np.number, np.ndarray)) and not isinstance(loss, bool):
+        arr = np.asarray(loss)
+        shape, dtype = arr.shape, arr.dtype
+        ir_value = None
+    else:
+        raise TraceError(f"{fn.__name__} must return a scalar float to be differentiated; "
+                         f"it returned {type(loss).__name__}", loc)
+    if shape != ():
+        raise TraceError(f"{fn.__name__} must return a scalar to be differentiated; it returned an array of "
+                         f"shape {shape} (reduce it, e.g. with .sum(), or use has_aux for extra outputs)", loc)
+    if not np.issubdtype(dtype, np.floating):
+        raise TraceError(f"{fn.__name__} must return a float scalar to be differentiated; it returned "
+                         f"dtype {dtype}", loc)
+    return ir_value if ir_value is not None else ctx.builder.const(np.asarray(loss))
