@@ -2,7 +2,8 @@
 
 Nodes are rebuilt through `Builder.emit`, so every shape and dtype is recomputed by the SHAPE table and
 must agree with the type written after the colon.  Param values are Python literals read with
-`ast.literal_eval`, plus the bare names `nan`, `inf` and dtype short names (f64, i32, b1...).
+`ast.literal_eval`, plus the bare names `nan`, `inf`, dtype short names (f64, i32, b1...) and
+`complex(re, im)`.
 """
 import ast
 import re
@@ -28,6 +29,13 @@ class _BareNames(ast.NodeTransformer):
     def visit_Name(self, node):
         value = _FLOAT_NAMES[node.id] if node.id in _FLOAT_NAMES else parse_dtype_name(node.id)
         return ast.copy_location(ast.Constant(value=value), node)
+
+    def visit_Call(self, node):
+        if not (isinstance(node.func, ast.Name) and node.func.id == "complex" and len(node.args) == 2
+                and not node.keywords):
+            raise IRError(f"only complex(re, im) calls may appear in params, got {ast.unparse(node)}")
+        real, imag = (_literal(a) for a in node.args)
+        return ast.copy_location(ast.Constant(value=complex(real, imag)), node)
 
 
 def _literal(node):

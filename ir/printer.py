@@ -11,7 +11,8 @@
 Values are named %0, %1, ... in order: inputs, then nodes.  Params print in the order `ops.PARAMS`
 lists them, as Python literals; dtypes print by their short name (f64, i32, b1, c128...); a const's
 value prints as its nested list of Python scalars (`repr` of a float is exact), its shape and dtype
-come from the type after the colon; NaN and infinities print as `nan` and `inf`.
+come from the type after the colon; NaN and infinities print as `nan` and `inf`, complex numbers as
+`complex(re, im)` (which keeps the sign of a zero part).
 """
 import numpy as np
 
@@ -61,13 +62,15 @@ class _Bare:
 def _plain(value):
     """`value` turned into Python literals (and bare dtype names) whose repr is the printed form."""
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return _plain(value.tolist()) if value.dtype.kind == "c" else value.tolist()
+    if isinstance(value, complex):
+        return _Bare(f"complex({value.real!r}, {value.imag!r})")
     if isinstance(value, np.dtype):
         return _Bare(dtype_name(value))
     if isinstance(value, type) and issubclass(value, np.generic):
         return _Bare(dtype_name(value))
     if isinstance(value, np.generic):
-        return value.item()
+        return _plain(value.item())
     if isinstance(value, tuple):
         return tuple(_plain(v) for v in value)
     if isinstance(value, list):

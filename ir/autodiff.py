@@ -1,0 +1,194 @@
+"""The AD transforms, trace -> trace (so they compose: grad of grad, jvp of grad...).
+
+`value_and_grad(trace, wrt, out)` builds one joint trace (forward, then backward seeded with 1);
+`vjp(trace, wrt)` builds the same joint trace with the output cotangents as extra inputs, optimizes it
+and splits it into a forward trace (which also returns the residuals) and a backward trace; `jvp`
+builds the forward trace interleaved with tangents.  Per-op derivatives come from the tables
+`vjp.VJP` and `jvp.JVP`; broadcasting of cotangents is undone here, centrally, with `vjp.unbroadcast`.
+
+Which values carry derivatives: a value is *active* when it is a real float, depends on a `wrt` input
+and is not produced by a piecewise-constant op (ops.NON_DIFFERENTIABLE).  Integer and bool values get
+no cotangent and no tangent (their derivative is zero); a complex value depending on a `wrt` input
+raises UnsupportedError rather than silently dropping its derivative.  Cotangents and tangents are
+given only for real float outputs (documented decision).  Cotangents of a value used several times are
+accumulated with `add`.  Unreachable gradients are zeros made by `fill`.  Guards stay in the forward
+part, in order.
+"""
+from .builder import Builder
+from .errors import IRError, UnsupportedError
+from .jvp import JVP
+from .ops import NON_DIFFERENTIABLE
+from .passes import copy_inputs, dce, optimize, replay
+from .value import Trace
+from .vjp import VJP, unbroadcast
+
+_CHEAP_SOURCES = ("const", "fill")
+
+
+def _is_real_float(v):
+    return v.dtype.kind == "f"
+
+
+def _check_wrt(trace, wrt):
+    wrt = list(wrt)
+    for i in wrt:
+        if not 0 <= i < len(trace.inputs):
+            raise IRError(f"wrt index {i} out of range for {len(trace.inputs)} inputs")
+        dtype = trace.inputs[i].dtype
+        if dtype.kind == "c":
+            raise UnsupportedError(f"differentiation w.r.t. complex input {i} is not supported")
+        if not _is_real_float(trace.inputs[i]):
+            raise IRError(f"cannot differentiate w.r.t. input {i} of non-float dtype {dtype}")
+    return wrt
+
+
+def _active(nodes, sources):
+    """ids of the values that carry derivatives: real floats depending differentiably on `sources`."""
+    active = {id(v) for v in sources}
+    for node in nodes:
+        if node.op in NON_DIFFERENTIABLE or not any(id(a) in active for a in node.args):
+            continue
+        if node.dtype.kind == "c":
+            raise UnsupportedError(f"derivative through complex value ({node.op} -> {node.dtype}) is not supported")
+        if _is_real_float(node):
+            active.add(id(node))
+    return active
+
+
+def _fitted(b, value, like, what):
+    """`value` checked to have the shape and dtype of `like` (cast when only the float width differs)."""
+    if value.dtype != like.dtype and value.dtype.kind == like.dtype.kind == "f":
+        value = b.astype(value, dtype=like.dtype)
+    if value.shape != like.shape or value.dtype != like.dtype:
+        raise IRError(f"{what} of {like.op} is {value.dtype}{list(value.shape)}, "
+                      f"expected {like.dtype}{list(like.shape)}")
+    return value
+
+
+def _backward(b, nodes, seeds, wrt_values):
+    """Emit into `b` the reverse sweep over `nodes` from `seeds` ((value, cotangent) pairs); return
+    the cotangent of each of `wrt_values` (None when none reaches it)."""
+    active = _active(nodes, wrt_values)
+    cts = {}
+
+    def accumulate(v, ct):
+        if id(v) not in active:
+            return
+        if ct.shape != v.shape or ct.dtype != v.dtype:
+            ct = unbroadcast(b, ct, v.shape, v.dtype)
+        ct = _fitted(b, ct, v, "cotangent")
+        cts[id(v)] = b.add(cts[id(v)], ct) if id(v) in cts else ct
+
+    for v, ct in seeds:
+        accumulate(v, ct)
+    for node in reversed(nodes):
+        g = cts.pop(id(node), None)
+        if g is None:
+            continue
+        if node.op not in VJP:
+            raise UnsupportedError(f"no VJP rule for op {node.op!r}")
+        contributions = VJP[node.op](b, node, g)
+        if len(contributions) != len(node.args):
+            raise IRError(f"VJP rule of {node.op} gave {len(contributions)} cotangents for {len(node.args)} operands")
+        for arg, ct in zip(node.args, contributions):
+            if ct is not None:
+                accumulate(arg, ct)
+    return [cts.get(id(v)) for v in wrt_values]
+
+
+def _or_zeros(b, values, likes):
+    return [v if v is not None else b.fill(like.shape, like.dtype, 0.0) for v, like in zip(values, likes)]
+
+
+def value_and_grad(trace, wrt, out=0):
+    """One trace with `trace`'s inputs and outputs `trace.outputs + [d outputs[out] / d inputs[i] for i
+    in wrt]`; `outputs[out]` must be a 0-d real float, the seed is 1 of its dtype."""
+    wrt = _check_wrt(trace, wrt)
+    if not 0 <= out < len(trace.outputs):
+        raise IRError(f"output index {out} out of range for {len(trace.outputs)} outputs")
+    y = trace.outputs[out]
+    if y.shape != () or not _is_real_float(y):
+        raise IRError(f"value_and_grad needs a 0-d real float output, output {out} is {y.dtype}{list(y.shape)}")
+    b = Builder()
+    env = replay(b, trace.nodes, copy_inputs(b, trace.inputs))
+    nodes = [env[id(n)] for n in trace.nodes]
+    outputs = [env[id(v)] for v in trace.outputs]
+    wrt_values = [env[id(trace.inputs[i])] for i in wrt]
+    grads = _backward(b, nodes, [(outputs[out], b.fill((), y.dtype, 1.0))], wrt_values)
+    return b.build(outputs + _or_zeros(b, grads, wrt_values))
+
+
+def vjp(trace, wrt):
+    """Split reverse mode: returns `(forward, backward)`.
+
+    `forward` has `trace`'s inputs and outputs `trace.outputs + residuals`; `backward` has inputs
+    `residuals + one cotangent per real-float output of trace` (in output order) and outputs one
+    cotangent per `wrt` input.  Residuals are exactly the forward values the backward uses (consts and
+    fills it uses are re-made in the backward instead).  Both traces come out optimized.
+    """
+    wrt = _check_wrt(trace, wrt)
+    for k, v in enumerate(trace.outputs):
+        if v.dtype.kind == "c":
+            raise UnsupportedError(f"vjp of a trace with complex output {k} is not supported")
+    b = Builder()
+    env = copy_inputs(b, trace.inputs)
+    float_outputs = [v for v in trace.outputs if _is_real_float(v)]
+    ct_inputs = [b.input(v.shape, v.dtype) for v in float_outputs]
+    replay(b, trace.nodes, env)
+    outputs = [env[id(v)] for v in trace.outputs]
+    wrt_values = [env[id(trace.inputs[i])] for i in wrt]
+    seeds = list(zip([env[id(v)] for v in float_outputs], ct_inputs))
+    grads = _backward(b, [env[id(n)] for n in trace.nodes], seeds, wrt_values)
+    joint = optimize(b.build(outputs + _or_zeros(b, grads, wrt_values)))
+    return _split(joint, len(trace.inputs), len(trace.outputs))
+
+
+def _split(joint, n_inputs, n_outputs):
+    """Cut a joint trace (inputs: primal then cotangents; outputs: primal then gradients) into the
+    forward part (nodes independent of the cotangents) and the backward part (the rest)."""
+    backward_ids = {id(v) for v in joint.inputs[n_inputs:]}
+    for node in joint.nodes:
+        if any(id(a) in backward_ids for a in node.args):
+            backward_ids.add(id(node))
+    grads = joint.outputs[n_outputs:]
+    used = [a for n in joint.nodes if id(n) in backward_ids for a in n.args] + grads
+    used_by_backward = {id(v): v for v in used if id(v) not in backward_ids}
+    residuals = [v for v in used_by_backward.values() if v.op not in _CHEAP_SOURCES]
+    forward_nodes = [n for n in joint.nodes if id(n) not in backward_ids]
+    forward = dce(Trace(joint.inputs[:n_inputs], forward_nodes, joint.outputs[:n_outputs] + residuals))
+
+    bb = Builder()
+    env = copy_inputs(bb, residuals + joint.inputs[n_inputs:])
+    replay(bb, [n for n in joint.nodes if id(n) in backward_ids
+                or (n.op in _CHEAP_SOURCES and id(n) in used_by_backward)], env)
+    return forward, dce(bb.build([env[id(v)] for v in grads]))
+
+
+def jvp(trace, wrt):
+    """Forward mode: inputs `trace.inputs + one tangent per wrt input`, outputs `trace.outputs + one
+    tangent per real-float output` (zeros via `fill` where no tangent reaches)."""
+    wrt = _check_wrt(trace, wrt)
+    active = _active(trace.nodes, [trace.inputs[i] for i in wrt])
+    b = Builder()
+    env = copy_inputs(b, trace.inputs)
+    tangents = {}
+    for i in wrt:
+        v, t = env[id(trace.inputs[i])], b.input(trace.inputs[i].shape, trace.inputs[i].dtype)
+        tangents[id(v)] = b.add(tangents[id(v)], t) if id(v) in tangents else t
+
+    def with_tangent(b, node, args):
+        new = b.emit(node.op, *args, **node.params)
+        if id(node) in active:
+            if node.op not in JVP:
+                raise UnsupportedError(f"no JVP rule for op {node.op!r}")
+            t = JVP[node.op](b, new, [tangents.get(id(a)) for a in args])
+            if t is not None:
+                if t.shape != new.shape:
+                    t = b.broadcast_to(t, shape=new.shape)
+                tangents[id(new)] = _fitted(b, t, new, "tangent")
+        return new
+
+    replay(b, trace.nodes, env, with_tangent)
+    outputs = [env[id(v)] for v in trace.outputs]
+    float_outputs = [v for v in outputs if _is_real_float(v)]
+    return b.build(outputs + _or_zeros(b, [tangents.get(id(v)) for v in float_outputs], float_outputs))

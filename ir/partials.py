@@ -1,0 +1,188 @@
+"""Derivative pieces shared by the VJP and JVP tables (ir/vjp.py, ir/jvp.py), each written once.
+
+PARTIALS[op], for every differentiable elementwise op: one function per operand, `d(b, node)`, giving
+the partial derivative of `node` (= op(*node.args), the output y) with respect to that operand, built
+with Builder `b` from the operands and the output, using IR ops only (so derivatives are themselves
+differentiable).  A partial may be the marker ONE or MINUS_ONE instead of a Value; `scale` applies one.
+Conventions (as JAX unless said): maximum/minimum split ties 0.5/0.5, sqrt'(0) = inf, abs'(0) = sign(0)
+= 0 (as autograd; JAX 0.10 gives 1), d(x**y)/dx = 0 where y == 0 (JAX gives nan at x == 0),
+d(x**y)/dy = log(x) * x**y with log(0) replaced by 0 (x**2 at 0 -> 0; nan for x < 0, as JAX).
+
+Reduction helpers: `expand_reduced` (a reduction's result back to keepdims form), `extremum_weights`
+(max/min: mask of the extremal positions divided by their count), `prod_of_others` (d prod / d x_i
+without dividing by zero) and `flip`.
+"""
+import numpy as np
+
+from .ops import ELEMENTWISE, NON_DIFFERENTIABLE
+
+ONE, MINUS_ONE = "ONE", "MINUS_ONE"
+
+
+def elementwise_and_underived(make_rule, no_rule):
+    """Table entries shared by VJP and JVP: `make_rule(op)` for each differentiable elementwise op,
+    `no_rule` for the non-differentiable ops, the sources (input, const, fill) and guard."""
+    entries = {op: make_rule(op) for op in ELEMENTWISE if op not in NON_DIFFERENTIABLE}
+    entries.update({op: no_rule for op in NON_DIFFERENTIABLE | {"input", "const", "fill", "guard"}})
+    return entries
+
+
+def is_float(v):
+    """True if Value `v` carries derivatives (a floating dtype)."""
+    return np.issubdtype(v.dtype, np.floating)
+
+
+def scalar(b, value, dtype):
+    """A 0-d constant of `dtype` (matching dtypes keep float32 work in float32)."""
+    return b.fill((), dtype, value)
+
+
+def scale(b, t, d):
+    """`t` times the partial `d` (a Value, ONE or MINUS_ONE)."""
+    if d is ONE:
+        return t
+    if d is MINUS_ONE:
+        return b.negative(t)
+    return b.multiply(t, d)
+
+
+def _x(n):
+    return n.args[0]
+
+
+def _one(n, b):
+    return scalar(b, 1, n.dtype)
+
+
+def _reciprocal(b, n, v):
+    return b.divide(_one(n, b), v)
+
+
+def _one_minus_square(b, n, v):
+    return b.subtract(_one(n, b), b.multiply(v, v))
+
+
+def _inverse_sqrt(b, n, v):
+    return _reciprocal(b, n, b.sqrt(v))
+
+
+_UNARY = {
+    "negative": lambda b, n: MINUS_ONE,
+    "exp": lambda b, n: n,
+    "log": lambda b, n: _reciprocal(b, n, _x(n)),
+    "log1p": lambda b, n: _reciprocal(b, n, b.add(_one(n, b), _x(n))),
+    "expm1": lambda b, n: b.add(n, _one(n, b)),
+    "sqrt": lambda b, n: b.divide(scalar(b, 0.5, n.dtype), n),
+    "sin": lambda b, n: b.cos(_x(n)),
+    "cos": lambda b, n: b.negative(b.sin(_x(n))),
+    "tan": lambda b, n: b.add(_one(n, b), b.multiply(n, n)),
+    "arcsin": lambda b, n: _inverse_sqrt(b, n, _one_minus_square(b, n, _x(n))),
+    "arccos": lambda b, n: b.negative(_inverse_sqrt(b, n, _one_minus_square(b, n, _x(n)))),
+    "arctan": lambda b, n: _reciprocal(b, n, b.add(_one(n, b), b.multiply(_x(n), _x(n)))),
+    "sinh": lambda b, n: b.cosh(_x(n)),
+    "cosh": lambda b, n: b.sinh(_x(n)),
+    "tanh": lambda b, n: _one_minus_square(b, n, n),
+    "arcsinh": lambda b, n: _inverse_sqrt(b, n, b.add(b.multiply(_x(n), _x(n)), _one(n, b))),
+    "arccosh": lambda b, n: _inverse_sqrt(b, n, b.subtract(b.multiply(_x(n), _x(n)), _one(n, b))),
+    "arctanh": lambda b, n: _reciprocal(b, n, _one_minus_square(b, n, _x(n))),
+    "absolute": lambda b, n: b.sign(_x(n)),
+}
+
+
+def _power_base(b, n):
+    """y * x**(y - 1), and 0 where y == 0 (so that x**0 has derivative 0 even at x == 0)."""
+    x, y = n.args
+    slope = b.multiply(y, b.power(x, b.subtract(y, scalar(b, 1, y.dtype))))
+    return b.where(b.equal(y, scalar(b, 0, y.dtype)), scalar(b, 0, n.dtype), slope)
+
+
+def _power_exponent(b, n):
+    """log(x) * x**y, with log(0) replaced by log(1): d/dy 0**y = 0 (negative x gives nan, loudly)."""
+    x = n.args[0]
+    safe = b.where(b.equal(x, scalar(b, 0, x.dtype)), scalar(b, 1, x.dtype), x)
+    return b.multiply(b.log(safe), n)
+
+
+def _extremum_weight(cmp):
+    """d maximum(x, y)/d operand: 1 where the operand wins, 0.5 on ties, else 0 (`cmp`: greater for
+    maximum, less for minimum)."""
+    def partial(own, other):
+        def d(b, n):
+            a, c = n.args[own], n.args[other]
+            wins = b.astype(b.emit(cmp, a, c), dtype=n.dtype)
+            ties = b.astype(b.equal(a, c), dtype=n.dtype)
+            return b.add(wins, b.multiply(scalar(b, 0.5, n.dtype), ties))
+        return d
+    return partial(0, 1), partial(1, 0)
+
+
+def _arctan2_partial(sign, other):
+    """d arctan2(x1, x2): x2 / (x1² + x2²) for x1, -x1 / (x1² + x2²) for x2."""
+    def d(b, n):
+        x1, x2 = n.args
+        numerator = n.args[other] if sign > 0 else b.negative(n.args[other])
+        return b.divide(numerator, b.add(b.multiply(x1, x1), b.multiply(x2, x2)))
+    return d
+
+
+_BINARY = {
+    "add": (lambda b, n: ONE, lambda b, n: ONE),
+    "subtract": (lambda b, n: ONE, lambda b, n: MINUS_ONE),
+    "multiply": (lambda b, n: n.args[1], lambda b, n: n.args[0]),
+    "divide": (lambda b, n: _reciprocal(b, n, n.args[1]), lambda b, n: b.negative(b.divide(n, n.args[1]))),
+    "power": (_power_base, _power_exponent),
+    "maximum": _extremum_weight("greater"),
+    "minimum": _extremum_weight("less"),
+    "remainder": (lambda b, n: ONE, lambda b, n: b.negative(b.floor_divide(*n.args))),
+    "arctan2": (_arctan2_partial(+1, 1), _arctan2_partial(-1, 0)),
+}
+
+PARTIALS = {**{op: (d,) for op, d in _UNARY.items()}, **_BINARY}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reductions.
+
+def expand_reduced(b, v, node):
+    """`v`, shaped like reduction `node`'s result, reshaped to keepdims form (broadcasts to the operand)."""
+    if node.params["keepdims"]:
+        return v
+    x = node.args[0]
+    axis = node.params["axis"]
+    return b.reshape(v, shape=tuple(1 if i in axis else d for i, d in enumerate(x.shape)))
+
+
+def _count(b, mask, node):
+    return b.sum(b.astype(mask, dtype=node.dtype), axis=node.params["axis"], keepdims=True)
+
+
+def extremum_weights(b, node):
+    """d max(x)/dx for reduction `node` (max or min): 1/k at each of the k extremal positions (as JAX)."""
+    x = node.args[0]
+    mask = b.equal(x, expand_reduced(b, node, node))
+    return b.divide(b.astype(mask, dtype=node.dtype), _count(b, mask, node))
+
+
+def prod_of_others(b, node):
+    """d prod(x)/dx_i = the product of the other entries of x_i's slice, exact when x has zeros:
+    prod(x)/x_i where x_i != 0; where x_i == 0, (product of the non-zero entries) * q_i with q_i the
+    product of the slice's other zeros: 1 if x_i is the only zero, (sum of the zeros) - x_i if there
+    are two (value 0, derivative 1 w.r.t. the other zero), else 0.  Exact to second order; third and
+    higher derivatives of slices holding three or more zeros come out 0 where they should not."""
+    x, axis = node.args[0], node.params["axis"]
+    zero, one = scalar(b, 0, x.dtype), scalar(b, 1, x.dtype)
+    is_zero = b.equal(x, zero)
+    safe = b.where(is_zero, one, x)
+    zeros = _count(b, is_zero, node)
+    sum_of_zeros = b.sum(b.where(is_zero, x, zero), axis=axis, keepdims=True)
+    other_zeros = b.where(b.equal(zeros, one), one, b.where(b.equal(zeros, scalar(b, 2, x.dtype)),
+                                                          b.subtract(sum_of_zeros, x), zero))
+    at_zero = b.multiply(b.prod(safe, axis=axis, keepdims=True), other_zeros)
+    return b.where(is_zero, at_zero, b.divide(expand_reduced(b, node, node), safe))
+
+
+def flip(b, v, axis):
+    """`v` reversed along `axis` (an index with a step -1 slice)."""
+    n = v.shape[axis]
+    spec = tuple(("slice", 0, d, 1) for d in v.shape[:axis]) + (("slice", n - 1, n, -1),)
+    return b.index(v, spec=spec)

@@ -1,0 +1,298 @@
+"""Simplification passes: pure trace -> trace functions that keep the meaning and the guard order.
+
+`dce` drops dead nodes (guards are always live), `cse` merges equal nodes, `fold_constants` evaluates
+nodes whose operands are all constants, `simplify` applies algebraic identities that are exact in
+floating point (table SIMPLIFY keyed by op), and `optimize` runs them all to a fixed point.
+
+Exactness: x*1, x/1, x-(+0.0) and x+(-0.0) equal x bitwise for every x, NaN and -0.0 included, so they
+are simplified.  x+(+0.0) is not (-0.0 + 0.0 == +0.0) and stays, except for integer and bool dtypes;
+x*0 becomes zeros only for integer and bool dtypes (NaN*0 is NaN, -1.0*0 is -0.0).  A replacement is
+used only when its shape and dtype equal those of the node it replaces.
+"""
+import numpy as np
+
+from .builder import Builder
+from .errors import IRError
+from .evaluate import evaluate
+from .printer import format_params
+from .value import Trace
+
+_SOURCES = ("input", "const", "fill")
+# Folded results that are not uniform become consts only up to this many elements (traces stay small).
+FOLD_LIMIT = 1 << 16
+
+
+def replay(b, nodes, env, rule=None):
+    """Re-emit `nodes` into builder `b`, operands mapped through `env` (id(old) -> new Value).
+
+    `rule(b, node, args)` may return a replacement Value for a node (None: copy the node with its new
+    operands).  `env` is extended with every node and returned.
+    """
+    for node in nodes:
+        args = [env[id(a)] for a in node.args]
+        new = rule(b, node, args) if rule is not None else None
+        env[id(node)] = new if new is not None else b.emit(node.op, *args, **node.params)
+    return env
+
+
+def copy_inputs(b, values):
+    """New inputs of builder `b` with the types of `values`, in order: the env (id(old) -> new)."""
+    return {id(v): b.input(v.shape, v.dtype) for v in values}
+
+
+def rebuild(trace, rule=None):
+    """A fresh copy of `trace` (new inputs, same order) with `rule` applied as in `replay`."""
+    b = Builder()
+    env = copy_inputs(b, trace.inputs)
+    replay(b, trace.nodes, env, rule)
+    return b.build([env[id(v)] for v in trace.outputs])
+
+
+def dce(trace):
+    """Drop the nodes whose value reaches no output; guards are always live."""
+    live = {id(v) for v in trace.outputs}
+    live.update(id(n) for n in trace.nodes if n.op == "guard")
+    for node in reversed(trace.nodes):
+        if id(node) in live:
+            live.update(id(a) for a in node.args)
+    return rebuild(Trace(trace.inputs, [n for n in trace.nodes if id(n) in live], trace.outputs))
+
+
+def _params_key(node):
+    """The exact params of a node as a hashable key (a const by its bytes; -0.0 differs from 0.0)."""
+    if node.op == "const":
+        value = node.params["value"]
+        return (value.dtype.str, value.shape, value.tobytes())
+    return format_params(node.op, node.params)
+
+
+def node_key(node, arg_keys):
+    """What makes two nodes equal for CSE: op, operands (as `arg_keys`), exact params and type."""
+    return (node.op, tuple(arg_keys), _params_key(node), node.shape, node.dtype.str)
+
+
+def _signature(trace):
+    """A hashable summary of the whole trace: equal exactly when the traces print the same."""
+    position = {id(v): k for k, v in enumerate(list(trace.inputs) + list(trace.nodes))}
+    return (tuple((v.shape, v.dtype.str) for v in trace.inputs),
+            tuple(node_key(n, [position[id(a)] for a in n.args]) for n in trace.nodes),
+            tuple(position[id(v)] for v in trace.outputs))
+
+
+def cse(trace):
+    """Merge nodes with the same op, operands, params (const arrays compared exactly) and type.
+
+    Guards are never merged: each one keeps its place and index.
+    """
+    seen = {}
+
+    def rule(b, node, args):
+        if node.op == "guard":
+            return None
+        key = node_key(node, [id(a) for a in args])
+        if key not in seen:
+            seen[key] = b.emit(node.op, *args, **node.params)
+        return seen[key]
+
+    return rebuild(trace, rule)
+
+
+def constant_value(v):
+    """The concrete array of a const or fill Value, else None."""
+    if v.op in ("const", "fill"):
+        return evaluate(v.op, [], v.params)
+    return None
+
+
+def _uniform_element(arr):
+    """The first element of `arr` when every element has its exact bits, else None (also when empty)."""
+    if not arr.size:
+        return None
+    first = arr.reshape(-1)[0]
+    return first if np.full(arr.shape, first, dtype=arr.dtype).tobytes() == arr.tobytes() else None
+
+
+def uniform_value(v):
+    """The single element value of a const/fill Value whose elements are all the same bits, else None."""
+    if v.op == "fill" and v.size:
+        return np.full((), v.params["value"], dtype=v.params["dtype"])[()]
+    return _uniform_element(v.params["value"]) if v.op == "const" else None
+
+
+def emit_constant(b, arr, max_const_size=None):
+    """A fill when every element of `arr` has the same bits (any size), else a const; None (nothing
+    emitted) when a const would have more than `max_const_size` elements."""
+    arr = np.asarray(arr)
+    first = _uniform_element(arr)
+    if first is not None:
+        return b.fill(arr.shape, arr.dtype, first.item())
+    if max_const_size is not None and arr.size > max_const_size:
+        return None
+    return b.const(arr)
+
+
+def _fold(b, node, args):
+    if node.op in _SOURCES or not args:
+        return None
+    values = [constant_value(a) for a in args]
+    if any(v is None for v in values):
+        return None
+    result = np.asarray(evaluate(node.op, values, node.params))
+    if node.op == "guard":
+        if not bool(result):
+            why = node.params["why"]
+            raise IRError(f"guard on constants always fails{': ' + why if why else ''}", loc=node.params["loc"])
+        return b.fill((), bool, True)
+    if result.shape != node.shape or result.dtype != node.dtype:
+        raise IRError(f"{node.op}: reference evaluation gives {result.shape}/{result.dtype}, "
+                      f"shape rule says {node.shape}/{node.dtype}")
+    return emit_constant(b, result, max_const_size=FOLD_LIMIT)
+
+
+def fold_constants(trace):
+    """Evaluate every node whose operands are all const/fill: uniform results become fills, others
+    consts (up to FOLD_LIMIT elements; bigger ones stay computed).
+
+    A guard on constants that holds is dropped (its value becomes a `fill` True); one that fails
+    raises IRError with the guard's location.
+    """
+    return dce(rebuild(trace, _fold))
+
+
+# ---- algebraic simplification -------------------------------------------------------------------
+
+def _same_type(x, node):
+    return x if x.shape == node.shape and x.dtype == node.dtype else None
+
+
+def _constant_in(v, dtype):
+    """The uniform value of const/fill `v` converted to `dtype` (the arithmetic's dtype), else None."""
+    c = uniform_value(v)
+    return None if c is None else np.asarray(c).astype(dtype)
+
+
+def _is_one(c):
+    return c == 1
+
+
+def _signbits(c):
+    if np.iscomplexobj(c):
+        return np.signbit(c.real), np.signbit(c.imag)
+    return (np.signbit(c),)
+
+
+def _is_exact_additive_identity(c):
+    """0 for integers/bools, -0.0 for floats (x + -0.0 == x bitwise; x + +0.0 maps -0.0 to +0.0)."""
+    if c.dtype.kind in "biu":
+        return c == 0
+    return c == 0 and all(_signbits(c))
+
+
+def _is_exact_subtractive_identity(c):
+    """0 for integers, +0.0 for floats (x - +0.0 == x + -0.0 == x bitwise)."""
+    if c.dtype.kind in "biu":
+        return c == 0
+    return c == 0 and not any(_signbits(c))
+
+
+def _identity_operand(is_identity, positions):
+    """Rule for a binary op: return the other operand when the one at a position in `positions` is a
+    constant satisfying `is_identity` (judged in the node's dtype)."""
+    def rule(b, node, args):
+        for pos in positions:
+            c = _constant_in(args[pos], node.dtype)
+            if c is not None and is_identity(c):
+                other = _same_type(args[1 - pos], node)
+                if other is not None:
+                    return other
+        return None
+    return rule
+
+
+def _multiply(b, node, args):
+    one = _identity_operand(_is_one, (0, 1))(b, node, args)
+    if one is not None or node.dtype.kind not in "biu":
+        return one
+    for a in args:
+        c = _constant_in(a, node.dtype)
+        if c is not None and c == 0:
+            return b.fill(node.shape, node.dtype, 0)
+    return None
+
+
+def _negative(b, node, args):
+    (x,) = args
+    return x.args[0] if x.op == "negative" else None
+
+
+def _where(b, node, args):
+    cond, x, y = args
+    c = uniform_value(cond)
+    if c is not None:
+        return _same_type(x if bool(c) else y, node)
+    return _same_type(x, node) if x is y else None
+
+
+def _whole_index(node, args):
+    spec = node.params["spec"]
+    x = args[0]
+    return len(args) == 1 and all(
+        entry == ("slice", 0, x.shape[i], 1) for i, entry in enumerate(spec)) and len(spec) <= x.ndim
+
+
+# Ops that are the identity on operand 0 when the predicate holds (and the types agree).
+_NOOP_WHEN = {
+    "reshape": lambda node, args: True,
+    "broadcast_to": lambda node, args: True,
+    "astype": lambda node, args: True,
+    "transpose": lambda node, args: tuple(node.params["perm"]) == tuple(range(node.ndim)),
+    "concatenate": lambda node, args: len(args) == 1,
+    "index": _whole_index,
+    **{op: (lambda node, args: tuple(node.params["axis"]) == ()) for op in ("sum", "prod", "max", "min")},
+}
+
+# op(op(x, inner), outer) == op(x, compose(inner, outer)): params of the single equivalent node.
+_COMPOSE = {
+    "reshape": lambda inner, outer: {"shape": outer["shape"]},
+    "broadcast_to": lambda inner, outer: {"shape": outer["shape"]},
+    "transpose": lambda inner, outer: {"perm": tuple(inner["perm"][k] for k in outer["perm"])},
+}
+
+
+def _structural(b, node, args):
+    if _NOOP_WHEN[node.op](node, args):
+        same = _same_type(args[0], node)
+        if same is not None:
+            return same
+    inner = args[0]
+    if node.op in _COMPOSE and inner.op == node.op:
+        return b.emit(node.op, inner.args[0], **_COMPOSE[node.op](inner.params, node.params))
+    return None
+
+
+SIMPLIFY = {
+    "add": _identity_operand(_is_exact_additive_identity, (0, 1)),
+    "subtract": _identity_operand(_is_exact_subtractive_identity, (1,)),
+    "divide": _identity_operand(_is_one, (1,)),
+    "multiply": _multiply,
+    "negative": _negative,
+    "where": _where,
+    **{op: _structural for op in _NOOP_WHEN},
+}
+
+
+def simplify(trace):
+    """Apply the exact algebraic identities of SIMPLIFY once over the trace (then drop dead nodes)."""
+    return dce(rebuild(trace, lambda b, node, args: SIMPLIFY[node.op](b, node, args) if node.op in SIMPLIFY else None))
+
+
+def optimize(trace, max_rounds=20):
+    """simplify, fold_constants, cse and dce repeated until the trace stops changing."""
+    signature = _signature(trace)
+    for _ in range(max_rounds):
+        trace = cse(fold_constants(simplify(trace)))
+        new_signature = _signature(trace)
+        if new_signature == signature:
+            break
+        signature = new_signature
+    return trace

@@ -1,0 +1,253 @@
+"""The op test cases: a plain table of one-op cases for every op of `ir.ops.ALL_OPS`.
+
+`CASES` is a list of `Case(name, op, args, params)`:
+  - `name`: unique id (use it as the pytest id);
+  - `op`: the op (a key of ir.ops.PARAMS);
+  - `args`: one `(shape, domain)` per operand;
+  - `params`: the op's params, exactly the keys ir.ops.PARAMS lists for it.
+A domain is a key of `DOMAINS` ("real", "pos", "unit", ...: floats of the dtype asked for, drawn where the
+op is smooth: positive for log/sqrt, (-1, 1) for arcsin, away from kinks for abs/maximum/floor...),
+"int" (small int64), "bool", "true" (all True), or `("index", lo, hi)` (an intp index array with
+entries in [lo, hi); one case, "negative_indices", uses negative indices, which mean what NumPy says).
+The case "maximum-ties" has ties (a kink): use it for values, not for finite differences.
+Float-domain operands are the differentiable ones (`Case.float_args`).
+
+`make_inputs(case, rng, dtype)` returns the NumPy operands, float domains in `dtype`.
+`cases_for(op)` lists the cases of one op.  Sources: `input` has no case (Builder.input makes inputs);
+`const`, `fill` and `guard` have simple cases of their own.
+"""
+from typing import NamedTuple
+
+import numpy as np
+
+from jitgrad.ir.spec import index_tuple
+
+
+class Case(NamedTuple):
+    name: str
+    op: str
+    args: tuple
+    params: dict
+
+    @property
+    def float_args(self):
+        """Indices of the float-domain (differentiable) operands."""
+        return [i for i, (_, dom) in enumerate(self.args) if isinstance(dom, str) and dom in DOMAINS]
+
+
+def _spread(lo, hi):
+    return lambda rng, shape: rng.uniform(lo, hi, shape)
+
+
+def _signed(lo, hi):
+    """Magnitudes in [lo, hi) with random signs: away from 0 (the kink of abs, the pole of 1/x)."""
+    return lambda rng, shape: rng.uniform(lo, hi, shape) * rng.choice([-1.0, 1.0], shape)
+
+
+def _grid(offset):
+    """Distinct values on the grid offset/8 + k/4 in [-2, 2): two grids with different offsets never
+    come closer than 1/8, and values of one grid are 1/4 apart (no ties for max/min/maximum)."""
+    def draw(rng, shape):
+        n = int(np.prod(shape, dtype=np.int64))
+        if n > 16:
+            raise ValueError("grid domains hold at most 16 distinct values")
+        return (rng.permutation(16)[:n].reshape(shape) - 8) / 4 + offset / 8
+    return draw
+
+
+def _off_integer(rng, shape):
+    """Values whose fractional part is in [0.2, 0.4) or [0.6, 0.8): away from floor/rint kinks."""
+    frac = rng.uniform(0.2, 0.4, shape) + rng.choice([0.0, 0.4], shape)
+    return rng.integers(-3, 3, shape) + frac
+
+
+DOMAINS = {
+    "real": _spread(-2.0, 2.0),
+    "pos": _spread(0.5, 2.0),
+    "unit": _spread(-0.9, 0.9),          # arcsin, arccos, arctanh
+    "above1": _spread(1.2, 3.0),         # arccosh
+    "tame": _spread(-1.2, 1.2),          # tan, exp-family without overflow in float32 differences
+    "nonzero": _signed(0.5, 2.0),
+    "grid": _grid(0),
+    "grid_odd": _grid(1),
+    "off_integer": _off_integer,
+    "pow2": lambda rng, shape: rng.choice([1.0, 2.0, 4.0, -2.0], shape),  # remainder divisors
+}
+
+
+def make_inputs(case, rng, dtype):
+    """The NumPy operands of `case`: float domains in `dtype`, int64 for "int", bool, intp indices."""
+    out = []
+    for shape, dom in case.args:
+        if isinstance(dom, tuple) and dom[0] == "index":
+            out.append(rng.integers(dom[1], dom[2], shape).astype(np.intp))
+        elif dom == "int":
+            out.append(rng.integers(-3, 4, shape).astype(np.int64))
+        elif dom == "bool":
+            out.append(rng.random(shape) < 0.5)
+        elif dom == "true":
+            out.append(np.ones(shape, dtype=bool))
+        else:
+            out.append(np.asarray(DOMAINS[dom](rng, shape), dtype=dtype))
+    return out
+
+
+def cases_for(op):
+    """The cases of one op."""
+    return [c for c in CASES if c.op == op]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The table.
+
+CASES = []
+
+
+def _add(op, *args, name="", **params):
+    CASES.append(Case(f"{op}-{name}" if name else op, op, tuple(args), params))
+
+
+# Unary elementwise: the domain per op; each op gets a 2-d, a 0-d and an empty case.
+_UNARY_DOMAIN = {
+    "negative": "real", "exp": "tame", "log": "pos", "log1p": "pos", "expm1": "tame", "sqrt": "pos",
+    "sin": "real", "cos": "real", "tan": "tame", "arcsin": "unit", "arccos": "unit", "arctan": "real",
+    "sinh": "real", "cosh": "real", "tanh": "real", "arcsinh": "real", "arccosh": "above1",
+    "arctanh": "unit", "absolute": "nonzero", "sign": "nonzero", "floor": "off_integer",
+    "ceil": "off_integer", "trunc": "off_integer", "rint": "off_integer", "logical_not": "bool",
+}
+for _op, _dom in _UNARY_DOMAIN.items():
+    _add(_op, ((2, 3), _dom))
+    _add(_op, ((), _dom), name="0d")
+    _add(_op, ((0, 3), _dom), name="empty")
+_add("negative", ((3,), "int"), name="int")
+_add("exp", ((3,), "int"), name="int")
+_add("logical_not", ((4,), "nonzero"), name="float")
+
+# Binary elementwise: (domain of x, domain of y) per op; cases cover equal shapes, broadcasting both
+# ways, a 0-d operand, size-1 axes and empty shapes.
+_BINARY_DOMAINS = {
+    "add": ("real", "real"), "subtract": ("real", "real"), "multiply": ("real", "real"),
+    "divide": ("real", "nonzero"), "power": ("pos", "real"), "maximum": ("grid", "grid_odd"),
+    "minimum": ("grid", "grid_odd"), "floor_divide": ("off_integer", "pow2"),
+    "remainder": ("off_integer", "pow2"), "arctan2": ("nonzero", "nonzero"),
+    "equal": ("grid", "grid"), "not_equal": ("grid", "grid"), "less": ("grid", "grid_odd"),
+    "less_equal": ("grid", "grid_odd"), "greater": ("grid", "grid_odd"),
+    "greater_equal": ("grid", "grid_odd"), "logical_and": ("bool", "bool"), "logical_or": ("bool", "bool"),
+}
+_BINARY_SHAPES = {
+    "same": ((2, 3), (2, 3)),
+    "bcast": ((2, 1, 3), (4, 1)),
+    "scalar": ((3,), ()),
+    "0d": ((), ()),
+    "empty": ((0, 3), (1, 3)),
+}
+for _op, (_dx, _dy) in _BINARY_DOMAINS.items():
+    for _tag, (_sx, _sy) in _BINARY_SHAPES.items():
+        _add(_op, (_sx, _dx), (_sy, _dy), name=_tag)
+_add("power", ((2, 3), "nonzero"), ((), "int"), name="int_exponent")
+_add("power", ((4,), "nonzero"), ((4,), "int"), name="int_exponents")
+_add("add", ((2, 3), "real"), ((3,), "int"), name="float_int")
+_add("multiply", ((3,), "int"), ((3,), "int"), name="int_int")
+_add("maximum", ((2, 3), "grid"), ((2, 3), "grid"), name="ties")  # ties happen: no finite differences
+_add("logical_and", ((3,), "nonzero"), ((3,), "real"), name="float")
+
+_add("where", ((2, 3), "bool"), ((2, 3), "real"), ((2, 3), "real"))
+_add("where", ((2, 1), "bool"), ((3,), "real"), ((), "real"), name="bcast")
+_add("where", ((3,), "bool"), ((3,), "real"), ((3,), "int"), name="float_int")
+for _dt in ("float64", "float32"):
+    _add("astype", ((2, 3), "real"), name=_dt, dtype=np.dtype(_dt))
+_add("astype", ((2, 3), "off_integer"), name="int64", dtype=np.dtype("int64"))
+_add("astype", ((3,), "int"), name="int_to_float", dtype=np.dtype("float64"))
+
+# Reductions.
+_REDUCTION_DOMAIN = {"sum": "real", "prod": "nonzero", "max": "grid", "min": "grid"}
+for _op, _dom in _REDUCTION_DOMAIN.items():
+    _add(_op, ((2, 3, 2), _dom), name="ax1", axis=(1,), keepdims=False)
+    _add(_op, ((2, 3, 2), _dom), name="ax02_keep", axis=(0, 2), keepdims=True)
+    _add(_op, ((2, 3), _dom), name="all", axis=(0, 1), keepdims=False)
+    _add(_op, ((4,), _dom), name="none", axis=(), keepdims=False)
+    _add(_op, ((), _dom), name="0d", axis=(), keepdims=True)
+for _op in ("sum", "prod"):
+    _add(_op, ((0, 3), "real"), name="empty", axis=(0,), keepdims=False)
+_add("sum", ((2, 3), "int"), name="int", axis=(1,), keepdims=False)
+_add("sum", ((2, 3), "bool"), name="bool", axis=(0, 1), keepdims=False)
+_add("prod", ((3, 4), "real"), name="mixed_signs", axis=(1,), keepdims=False)
+_add("max", ((2, 3), "int"), name="int", axis=(0,), keepdims=True)
+for _op in ("argmax", "argmin"):
+    _add(_op, ((2, 3, 2), "grid"), name="ax1", axis=1)
+    _add(_op, ((4,), "grid"), name="ax0", axis=0)
+_add("cumsum", ((2, 3), "real"), name="ax1", axis=1)
+_add("cumsum", ((3, 2), "real"), name="ax0", axis=0)
+_add("cumsum", ((0, 2), "real"), name="empty", axis=0)
+_add("cumsum", ((4,), "int"), name="int", axis=0)
+
+# Shape ops.
+_add("reshape", ((2, 3), "real"), shape=(3, 2))
+_add("reshape", ((2, 3), "real"), name="flat", shape=(6,))
+_add("reshape", ((), "real"), name="0d", shape=(1, 1))
+_add("reshape", ((0, 3), "real"), name="empty", shape=(3, 0))
+_add("transpose", ((2, 3, 4), "real"), perm=(2, 0, 1))
+_add("transpose", ((2, 3), "real"), name="2d", perm=(1, 0))
+_add("transpose", ((), "real"), name="0d", perm=())
+_add("broadcast_to", ((3, 1), "real"), shape=(2, 3, 4))
+_add("broadcast_to", ((), "real"), name="0d", shape=(2, 2))
+_add("broadcast_to", ((1, 3), "real"), name="empty", shape=(0, 3))
+_add("concatenate", ((2, 3), "real"), ((1, 3), "real"), ((2, 3), "real"), axis=0)
+_add("concatenate", ((2, 1), "real"), ((2, 3), "real"), name="ax1", axis=1)
+_add("concatenate", ((2,), "real"), ((0,), "real"), name="empty", axis=0)
+_add("concatenate", ((2,), "real"), ((3,), "int"), name="float_int", axis=0)
+
+# Indexing: x[spec], out = x; out[spec] = v, np.add.at(out, spec, v).  ('array', j) is the j-th
+# index-array operand after x (and v).
+_S = "slice"
+_INDEX_SPECS = {
+    "slice": (((4, 5), "real"), ((_S, 1, 2, 1), (_S, 0, 3, 2)), []),
+    "neg_step": (((5,), "real"), ((_S, 4, 3, -2),), []),
+    "int": (((4, 5), "real"), (("int", 2),), []),
+    "int_last": (((4, 5), "real"), ((_S, 0, 4, 1), ("int", -1)), []),
+    "newaxis": (((3,), "real"), (("newaxis",), (_S, 0, 3, 1)), []),
+    "array": (((5, 3), "real"), (("array", 0),), [((4,), ("index", 0, 5))]),
+    "array2d_dups": (((4, 3), "real"), (("array", 0),), [((2, 3), ("index", 0, 2))]),
+    "two_arrays": (((4, 5), "real"), (("array", 0), ("array", 1)), [((3,), ("index", 0, 4)),
+                                                                    ((3,), ("index", 0, 5))]),
+    "slice_array": (((3, 5), "real"), ((_S, 0, 2, 1), ("array", 0)), [((4,), ("index", 0, 5))]),
+    "negative_indices": (((5,), "real"), (("array", 0),), [((3,), ("index", -5, 0))]),
+    "empty": (((4, 3), "real"), ((_S, 1, 0, 1),), []),
+}
+
+
+def _indexed_shape(shape, spec, index_shapes):
+    dummy = np.zeros(shape)
+    return dummy[index_tuple(spec, [np.zeros(s, dtype=np.intp) for s in index_shapes])].shape
+
+
+for _tag, (_x, _spec, _arrays) in _INDEX_SPECS.items():
+    _add("index", _x, *_arrays, name=_tag, spec=_spec)
+    _target = _indexed_shape(_x[0], _spec, [s for s, _ in _arrays])
+    for _op in ("index_set", "index_add"):
+        _add(_op, _x, (_target, "real"), *_arrays, name=_tag, spec=_spec)
+for _op in ("index_set", "index_add"):
+    _add(_op, ((4, 5), "real"), ((), "real"), name="scalar_value", spec=((_S, 1, 2, 1),))
+    _add(_op, ((4, 3), "real"), ((3,), "real"), ((6,), ("index", 0, 2)), name="bcast_value_dups",
+         spec=(("array", 0),))
+
+# Contractions (dims as jax.lax.dot_general).
+_add("dot_general", ((2, 3), "real"), ((3, 4), "real"), name="matmul", contract=((1,), (0,)), batch=((), ()))
+_add("dot_general", ((3,), "real"), ((3,), "real"), name="inner", contract=((0,), (0,)), batch=((), ()))
+_add("dot_general", ((2, 3), "real"), ((3,), "real"), name="matvec", contract=((1,), (0,)), batch=((), ()))
+_add("dot_general", ((2,), "real"), ((3,), "real"), name="outer", contract=((), ()), batch=((), ()))
+_add("dot_general", ((5, 2, 3), "real"), ((5, 4, 3), "real"), name="batched",
+     contract=((2,), (2,)), batch=((0,), (0,)))
+_add("dot_general", ((3, 2, 4), "real"), ((4, 5, 3), "real"), name="two_contract_perm",
+     contract=((2, 0), (0, 2)), batch=((), ()))
+_add("dot_general", ((2, 3, 4), "real"), ((4, 3, 2), "real"), name="batch_not_leading",
+     contract=((2,), (0,)), batch=((1,), (1,)))
+_add("dot_general", ((0, 3), "real"), ((3, 2), "real"), name="empty", contract=((1,), (0,)), batch=((), ()))
+_add("dot_general", ((2, 3), "real"), ((3, 2), "int"), name="float_int", contract=((1,), (0,)), batch=((), ()))
+
+# Sources and guards.
+_add("const", value=np.arange(6.0).reshape(2, 3))
+_add("const", name="int0d", value=np.asarray(7))
+_add("fill", shape=(2, 3), dtype=np.dtype("float32"), value=1.5)
+_add("fill", name="empty", shape=(0,), dtype=np.dtype("int64"), value=0)
+_add("guard", ((), "true"), expected=True, loc=None, why="test")
