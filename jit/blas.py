@@ -1,0 +1,121 @@
+"""dot_general through BLAS gemm: scipy.linalg.cython_blas's dgemm/sgemm (Fortran ABI, LP64, every
+argument by pointer), the one BLAS jitgrad calls, as the measurement notes recommend.
+
+A dot_general goes to BLAS when it is float32/float64 throughout, its batch axes lead both operands
+in order, each operand is row-major as [batch, free, contract] or [batch, contract, free] (transposed
+gemm), and the work M*N*K is at least BLAS_MIN_WORK; otherwise rules.py emits loops.  Operands of a
+BLAS product are always materialized (`needs_buffer`).  Row-major C = A.B is computed as the
+column-major C^T = B^T.A^T, so no operand is copied.
+"""
+import ctypes
+
+import numpy as np
+
+from . import engine
+
+BLAS_MIN_WORK = 4096
+_GEMM = {np.dtype(np.float64): ("dgemm", "double"), np.dtype(np.float32): ("sgemm", "float")}
+_registered = set()
+
+
+def _capsule_address(name):
+    from scipy.linalg import cython_blas
+    capsule = cython_blas.__pyx_capi__[name]
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    return get_pointer(capsule, get_name(capsule))
+
+
+def _symbol(name):
+    """The IR name of BLAS routine `name`, registered with the engine on first use."""
+    if name not in _registered:
+        engine.register_symbol(f"jg_blas_{name}", _capsule_address(name))
+        _registered.add(name)
+    return f"@jg_blas_{name}"
+
+
+def declaration(name):
+    return f"declare void @jg_blas_{name}({', '.join(['ptr'] * 13)})"
+
+
+def gemm_layout(node):
+    """(batch, M, N, K, x transposed?, y transposed?) if `node` maps onto gemm, else None."""
+    x, y = node.args
+    if node.dtype not in _GEMM or x.dtype != node.dtype or y.dtype != node.dtype:
+        return None
+    (xc, yc), (xb, yb) = node.params["contract"], node.params["batch"]
+    nb = len(xb)
+    if tuple(xb) != tuple(range(nb)) or tuple(yb) != tuple(range(nb)) or not xc:
+        return None
+    pairs = sorted(zip(xc, yc))
+    xcs, ycs = [p[0] for p in pairs], [p[1] for p in pairs]
+    if ycs != sorted(ycs):
+        return None
+    xfree = [a for a in range(nb, x.ndim) if a not in xc]
+    yfree = [a for a in range(nb, y.ndim) if a not in yc]
+    x_trans = _transposed(list(range(nb, x.ndim)), xfree, xcs, contract_last=True)
+    y_trans = _transposed(list(range(nb, y.ndim)), yfree, ycs, contract_last=False)
+    if x_trans is None or y_trans is None:
+        return None
+    dims = lambda shape, axes: int(np.prod([shape[a] for a in axes], dtype=np.int64))
+    batch, m, k, n = dims(x.shape, range(nb)), dims(x.shape, xfree), dims(x.shape, xcs), dims(y.shape, yfree)
+    if min(batch, m, n, k) == 0 or m * n * k < BLAS_MIN_WORK:
+        return None
+    return batch, m, n, k, x_trans, y_trans
+
+
+def _transposed(axes, free, contract, contract_last):
+    """Whether an operand with row-major `axes` is the transpose of its gemm orientation ([free,
+    contract] for the left operand, [contract, free] for the right); None if it is neither."""
+    normal, swapped = (free + contract, contract + free) if contract_last else (contract + free, free + contract)
+    return False if axes == normal else True if axes == swapped else None
+
+
+def needs_buffer(users):
+    """True if a value feeds a BLAS product (which reads its operands from memory)."""
+    return any(u.op == "dot_general" and gemm_layout(u) is not None for u in users)
+
+
+def applicable(lw, node):
+    return gemm_layout(node) is not None and all(lw.kind[id(a)] == "buf" for a in node.args)
+
+
+def emit_gemm(lw, node):
+    """Call gemm once per batch element: C^T (N x M) = op(B)^T-ish (N x K) . op(A) (K x M)."""
+    batch, m, n, k, x_trans, y_trans = gemm_layout(node)
+    routine, fty = _GEMM[node.dtype]
+    fn = _symbol(routine)
+    lw.declarations.add(declaration(routine))
+    f = lw.f
+    x, y = node.args
+
+    def scalar(ty, value):
+        slot = f.alloca(ty)
+        f.stmt(f"store {ty} {value}, ptr {slot}")
+        return slot
+
+    # column-major view: B is (N x K) as 'N' with ld N when y is [K, N] row-major, else 'T' with ld K
+    trans_b, ldb = (ord("T"), k) if y_trans else (ord("N"), n)
+    trans_a, lda = (ord("T"), m) if x_trans else (ord("N"), k)
+    args = [scalar("i8", trans_b), scalar("i8", trans_a), scalar("i32", n), scalar("i32", m),
+            scalar("i32", k), scalar(fty, "1.0")]
+    ld_b, ld_a, beta, ld_c = scalar("i32", ldb), scalar("i32", lda), scalar(fty, "0.0"), scalar("i32", n)
+    item = node.dtype.itemsize
+
+    def call(bidx):
+        b = bidx[0] if bidx else 0
+        operands = args + [_offset_ptr(lw, y, b, n * k * item), ld_b, _offset_ptr(lw, x, b, m * k * item), ld_a,
+                           beta, _offset_ptr(lw, node, b, m * n * item), ld_c]
+        f.stmt(f"call void {fn}({', '.join(f'ptr {o}' for o in operands)})")
+    lw.loops([batch] if batch > 1 else [], call)
+
+
+def _offset_ptr(lw, value, b, nbytes):
+    """The address of batch element b (an int or i64 name) of materialized `value`."""
+    base = lw.pointer(lw.loc[id(value)])
+    if isinstance(b, int):
+        return base if b == 0 else lw.f.emit(f"getelementptr inbounds i8, ptr {base}, i64 {b * nbytes}")
+    off = lw.f.emit(f"mul nsw i64 {b}, {nbytes}")
+    return lw.f.emit(f"getelementptr inbounds i8, ptr {base}, i64 {off}")

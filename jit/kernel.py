@@ -1,0 +1,138 @@
+"""compile_trace and Kernel: the compiled form of a trace and its Python calling convention.
+
+`Kernel.fast_call(*arrays)` allocates fresh outputs and calls the kernel's METH_FASTCALL wrapper
+(pywrapper.py), which checks every array's type, shape, dtype, byte order and flags before native
+code touches memory; anything unusual (non-contiguous or negatively strided inputs, other dtypes)
+falls back to the checked ctypes path, which copies inputs to contiguous form and raises TypeError on
+a shape/dtype mismatch.  `Kernel(inputs)` is fast_call(*inputs).  Exit codes become GuardFailed(k),
+IndexError, or a rerun of the libm twin (PRECISE_EXIT).
+"""
+import ctypes
+import itertools
+import threading
+import time
+
+import numpy as np
+
+from ..ir.errors import GuardFailed
+from . import pywrapper
+from .engine import compile_ir
+from .lower import OOB_EXIT, PRECISE_EXIT, lower
+
+_serial = itertools.count()
+_KERNEL_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)
+
+
+def _contiguous(x):
+    """x as a row-major contiguous, aligned, native-byte-order array (copied only if it is not one)."""
+    a = np.asarray(x)
+    if not a.dtype.isnative:
+        return a.astype(a.dtype.newbyteorder("="))
+    return a if a.flags.c_contiguous and a.flags.aligned else a.copy(order="C")
+
+
+class Kernel:
+    """A compiled trace: call it with the list of input arrays; returns the list of output arrays."""
+
+    def __init__(self, trace, module, lowering, consts, timings, wrapper):
+        self.trace = trace
+        self._module = module
+        self._fn = _KERNEL_TYPE(module.address(lowering.name))
+        self._precise_twin = None if lowering.precise_math else ...
+        self._in_sig = [(v.shape, v.dtype) for v in trace.inputs]
+        self._out_sig = [(v.shape, v.dtype) for v in trace.outputs]
+        self._consts = consts              # the wrapper has their addresses baked in: keep them alive
+        self._const_ptrs = [c.ctypes.data for c in self._consts]
+        self._workspace_bytes = lowering.ws_size if lowering.caller_workspace else 0
+        self._workspaces = threading.local()
+        self._wrapper, self._wrapper_keepalive = (
+            pywrapper.make_builtin(module.address(f"{lowering.name}_py"), lowering.name) if wrapper else (None, None))
+        self.timings = timings
+        self.fast_call = self._make_fast_call()
+
+    def __call__(self, inputs):
+        """Run the kernel on a list of input arrays; returns the list of fresh output arrays."""
+        return self.fast_call(*inputs)
+
+    def _make_fast_call(self):
+        """fast_call(*arrays) -> list of fresh outputs: allocate outputs, call the FASTCALL wrapper
+        (it checks every array before native code runs), take the checked path when it declines.
+        A closure over locals: this is the cached-call path, every attribute lookup counts."""
+        wrapper, empty, checked, finish = self._wrapper, np.empty, self._checked_call, self._exit
+        signature, workspace, fallback = self._out_sig, self._workspace, pywrapper.FALLBACK
+        if wrapper is None:
+            return lambda *inputs: checked(inputs, [empty(s, d) for s, d in signature])
+
+        def fast_call(*inputs):
+            outs = [empty(s, d) for s, d in signature]
+            rc = wrapper(*inputs, *outs, workspace()) if needs_workspace else wrapper(*inputs, *outs)
+            if rc == -1:
+                return outs
+            return checked(inputs, outs) if rc == fallback else finish(rc, inputs)
+
+        def fast_call_one(*inputs, shape=signature[0][0], dtype=signature[0][1]):
+            out = empty(shape, dtype)
+            rc = wrapper(*inputs, out)
+            if rc == -1:
+                return [out]
+            return checked(inputs, [out]) if rc == fallback else finish(rc, inputs)
+        needs_workspace = bool(self._workspace_bytes)
+        return fast_call_one if len(signature) == 1 and not needs_workspace else fast_call
+
+    def _checked_call(self, inputs, outs):
+        """Check shapes and dtypes, copy inputs to contiguous, call through ctypes."""
+        if len(inputs) != len(self._in_sig):
+            raise TypeError(f"kernel takes {len(self._in_sig)} inputs, got {len(inputs)}")
+        arrays = []
+        for x, (shape, dtype) in zip(inputs, self._in_sig):
+            a = _contiguous(x)
+            if a.shape != shape or a.dtype != dtype:
+                raise TypeError(f"kernel input mismatch: expected {dtype}{list(shape)}, got {a.dtype}{list(a.shape)}")
+            arrays.append(a)
+        ptrs = [a.ctypes.data for a in arrays] + [o.ctypes.data for o in outs] + self._const_ptrs
+        if self._workspace_bytes:
+            ptrs.append(self._workspace().ctypes.data)
+        rc = self._fn(np.array(ptrs, dtype=np.uintp).ctypes.data)
+        return outs if rc == -1 else self._exit(rc, arrays)
+
+    def _exit(self, rc, inputs):
+        """Turn a kernel exit code into a rerun of the precise twin or an exception."""
+        if rc == PRECISE_EXIT:
+            return self._precise()._checked_call(inputs, [np.empty(s, d) for s, d in self._out_sig])
+        if rc == OOB_EXIT:
+            raise IndexError("index out of bounds in a compiled kernel")
+        raise GuardFailed(rc)
+
+    def _workspace(self):
+        """This thread's workspace (64-byte aligned bytes; allocated on its first call, then reused)."""
+        ws = getattr(self._workspaces, "array", None)
+        if ws is None:
+            raw = np.empty(self._workspace_bytes + 64, dtype=np.uint8)
+            start = -raw.ctypes.data % 64
+            ws = self._workspaces.array = raw[start:start + self._workspace_bytes]
+        return ws
+
+    def _precise(self):
+        """The twin kernel with libm math, compiled on first need (same ABI, same constants)."""
+        if self._precise_twin is ...:
+            self._precise_twin = compile_trace(self.trace, precise_math=True)
+        return self._precise_twin
+
+
+def compile_trace(trace, precise_math=False):
+    """Lower `trace` to LLVM, compile it, and return its Kernel (LoweringUnsupported if it cannot).
+
+    precise_math=True uses libm for every math function (slower, never needs a rerun)."""
+    t0 = time.perf_counter()
+    text, lowering = lower(trace, f"jg_kernel_{next(_serial)}", precise_math)
+    consts = [_contiguous(c.params["value"]) for c in lowering.consts]
+    wrapper = pywrapper.layout_ok()
+    if wrapper:
+        signatures = ([(v.shape, v.dtype, False) for v in trace.inputs]
+                      + [(v.shape, v.dtype, True) for v in trace.outputs])
+        text += pywrapper.wrapper_ir(lowering.name, signatures, [c.ctypes.data for c in consts],
+                                     lowering.caller_workspace)
+    t1 = time.perf_counter()
+    module = compile_ir(text, lowering.name, speed_level=1 if len(lowering.chunks) > 1 else 2)
+    t2 = time.perf_counter()
+    return Kernel(trace, module, lowering, consts, {"lower": t1 - t0, "compile": t2 - t1}, wrapper)

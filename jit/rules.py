@@ -1,0 +1,340 @@
+"""The lowering rules, two tables keyed by op.
+
+ACCESS[op](lw, node, idx) -> register: the value of a fusable node at output index `idx`, computed
+from its operands' values (read with `lw.value`, which fuses or loads).  Elementwise ops, where,
+astype, broadcasts, transposes, reshapes and index (slices, ints, newaxis, gathers) are fusable.
+
+MATERIALIZE[op](lw, node): ops with their own loop structure, written into the node's buffer (or its
+register when 0-d) with `lw.store`: reductions (accumulator loops, `reassoc` so they vectorize),
+argmax/argmin, cumsum, concatenate, index_set/index_add and dot_general (BLAS for float matrices of
+real size, see blas.py; loops otherwise).  Index arrays are bounds-checked (negative indices wrap, as
+NumPy); an out-of-range index makes the kernel exit with OOB_EXIT, never touch memory out of bounds.
+"""
+import numpy as np
+
+from . import blas
+from .errors import LoweringUnsupported
+from .indexing import IndexLayout, broadcast_index, iadd, linear, strides_of, unravel
+from .llvmtext import kind, literal, reg_type
+from .lower import OOB_EXIT
+from .scalar_ops import cast, elementwise, where
+from ..ir.ops import ELEMENTWISE
+
+ACCESS = {}
+MATERIALIZE = {}
+MATERIALIZED_OPERANDS = ("dot_general",)   # consumers that read operands many times each
+
+
+def _operands(lw, node, idx):
+    return [lw.value(a, broadcast_index(a.shape, node.shape, idx)) for a in node.args]
+
+
+def _elementwise(lw, node, idx):
+    return elementwise(lw.f, node.op, _operands(lw, node, idx), [a.dtype for a in node.args], node.dtype)
+
+
+for _op in ELEMENTWISE:
+    ACCESS[_op] = _elementwise
+ACCESS["where"] = lambda lw, node, idx: where(lw.f, _operands(lw, node, idx), [a.dtype for a in node.args],
+                                              node.dtype)
+ACCESS["astype"] = lambda lw, node, idx: cast(lw.f, lw.value(node.args[0], idx), node.args[0].dtype, node.dtype)
+ACCESS["fill"] = lambda lw, node, idx: literal(node.params["value"], node.dtype)
+ACCESS["const"] = lambda lw, node, idx: literal(node.params["value"][()], node.dtype)
+ACCESS["broadcast_to"] = lambda lw, node, idx: lw.value(node.args[0], broadcast_index(node.args[0].shape,
+                                                                                      node.shape, idx))
+
+
+def _transpose(lw, node, idx):
+    src = [None] * len(idx)
+    for k, p in enumerate(node.params["perm"]):
+        src[p] = idx[k]
+    return lw.value(node.args[0], src)
+
+
+def _reshape(lw, node, idx):
+    (x,) = node.args
+    lin = linear(lw.f, idx, strides_of(node.shape))
+    if lw.kind[id(x)] == "buf":
+        return lw.load(x, None, offset=lin)
+    return lw.value(x, unravel(lw.f, lin, x.shape))
+
+
+ACCESS.update(transpose=_transpose, reshape=_reshape)
+
+
+# ---- indexing ---------------------------------------------------------------------------------
+def _layout(x, spec, arrays):
+    return IndexLayout(x.shape, spec, [a.shape for a in arrays])
+
+
+def index_position(lw, x, layout, arrays, idx):
+    """The x-index addressed by output index `idx` of x[spec]; index arrays are checked and wrapped."""
+    f = lw.f
+    block_idx = [idx[k] for k in layout.block]
+    pos = []
+    for axis, how in enumerate(layout.axes):
+        dim = x.shape[axis]
+        if how[0] == "slice":
+            _, out_axis, start, step = how
+            i = idx[out_axis]
+            pos.append(start + i * step if isinstance(i, int) else
+                       iadd(f, start, f.emit(f"mul nsw i64 {i}, {step}") if step != 1 else i))
+        elif how[0] == "int":
+            pos.append(how[1])
+        else:
+            arr = arrays[how[1]]
+            raw = cast(f, lw.value(arr, broadcast_index(arr.shape, layout.bshape, block_idx)), arr.dtype, np.int64)
+            neg = f.emit(f"icmp slt i64 {raw}, 0")
+            wrapped = f.emit(f"select i1 {neg}, i64 {f.emit(f'add i64 {raw}, {dim}')}, i64 {raw}")
+            lw.exit_unless(f.emit(f"icmp ult i64 {wrapped}, {dim}"), OOB_EXIT)
+            pos.append(wrapped)
+    return pos
+
+
+def _index(lw, node, idx):
+    x, *arrays = node.args
+    layout = _layout(x, node.params["spec"], arrays)
+    return lw.value(x, index_position(lw, x, layout, arrays, idx))
+
+
+ACCESS["index"] = _index
+
+
+def _index_update(accumulate):
+    def rule(lw, node):
+        x, v, *arrays = node.args
+        layout = _layout(x, node.params["spec"], arrays)
+        lw.loops(node.shape, lambda idx: lw.store(node, idx, lw.value(x, idx)))
+
+        def update(idx):
+            pos = index_position(lw, x, layout, arrays, idx)
+            new = cast(lw.f, lw.value(v, broadcast_index(v.shape, layout.out_shape, idx)), v.dtype, node.dtype)
+            if accumulate:
+                old = lw.load(node, pos)
+                new = elementwise(lw.f, "add", [old, new], [node.dtype, node.dtype], node.dtype)
+            lw.store(node, pos, new)
+        if node.shape == ():
+            raise LoweringUnsupported("index update of a 0-d array")
+        lw.loops(layout.out_shape, update)
+    return rule
+
+
+MATERIALIZE.update(index_set=_index_update(False), index_add=_index_update(True))
+
+
+# ---- reductions --------------------------------------------------------------------------------
+def _float_pick(pred):
+    def pick(f, acc, v, ty):
+        better = f.emit(f"fcmp {pred} {ty} {v}, {acc}")
+        nan = f.emit(f"fcmp uno {ty} {v}, 0.0")
+        return f.emit(f"select i1 {f.emit(f'or i1 {better}, {nan}')}, {ty} {v}, {ty} {acc}")
+    return pick
+
+
+def _int_pick(pred):
+    def pick(f, acc, v, ty):
+        return f.emit(f"select i1 {f.emit(f'icmp {pred} {ty} {v}, {acc}')}, {ty} {v}, {ty} {acc}")
+    return pick
+
+
+def _fold(instr):
+    return lambda f, acc, v, ty: f.emit(f"{instr} {ty} {acc}, {v}")
+
+
+# op -> kind -> (identity, combine(f, acc, v, ty))
+REDUCE = {
+    "sum": {"f": (0.0, _fold("fadd reassoc")), "i": (0, _fold("add")), "b": (False, _fold("or"))},
+    "prod": {"f": (1.0, _fold("fmul reassoc")), "i": (1, _fold("mul")), "b": (True, _fold("and"))},
+    "max": {"f": (-np.inf, _float_pick("ogt")), "i": (None, _int_pick("sgt")), "b": (False, _fold("or"))},
+    "min": {"f": (np.inf, _float_pick("olt")), "i": (None, _int_pick("slt")), "b": (True, _fold("and"))},
+}
+
+
+def _accumulator_dtype(node):
+    """float32 sums and products accumulate in double (more accurate than NumPy's pairwise sum)."""
+    if node.op in ("sum", "prod") and node.dtype == np.float32:
+        return np.dtype(np.float64)
+    return node.dtype
+
+
+def _split_index(x_ndim, axes, out_idx, red_idx):
+    """Merge the kept-axis index and reduced-axis index into an index of x."""
+    it_out, it_red = iter(out_idx), iter(red_idx)
+    return [next(it_red) if a in axes else next(it_out) for a in range(x_ndim)]
+
+
+class Accumulator:
+    """The running value of one reduction output: `start()` sets the identity, `add(x_value)` folds an
+    operand element in, `finish(out_idx)` stores the result.  Also used by fusion.py's loop groups."""
+
+    def __init__(self, lw, node):
+        self.lw, self.node = lw, node
+        self.dtype = _accumulator_dtype(node)
+        self.identity, self.combine = REDUCE[node.op][kind(self.dtype)]
+        if self.identity is None:
+            info = np.iinfo(self.dtype)
+            self.identity = info.min if node.op == "max" else info.max
+        self.ty = reg_type(self.dtype)
+        if node.op in ("max", "min") and node.args[0].size == 0:
+            raise LoweringUnsupported(f"{node.op} of an empty axis")
+
+    def start(self):
+        f = self.lw.f
+        self.slot = f.alloca(self.ty)
+        f.stmt(f"store {self.ty} {literal(self.identity, self.dtype)}, ptr {self.slot}")
+
+    def add(self, value):
+        f, ty = self.lw.f, self.ty
+        v = cast(f, value, self.node.args[0].dtype, self.dtype)
+        f.stmt(f"store {ty} {self.combine(f, f.emit(f'load {ty}, ptr {self.slot}'), v, ty)}, ptr {self.slot}")
+
+    def finish(self, out_idx):
+        """Store the result for kept-axis index `out_idx` (keepdims handled here)."""
+        f, node = self.lw.f, self.node
+        result = cast(f, f.emit(f"load {self.ty}, ptr {self.slot}"), self.dtype, node.dtype)
+        axes = tuple(node.params["axis"])
+        if node.params["keepdims"]:
+            out_idx = _split_index(node.args[0].ndim, axes, out_idx, [0] * len(axes))
+        self.lw.store(node, out_idx, result)
+
+
+def _reduction(lw, node):
+    (x,) = node.args
+    axes = tuple(node.params["axis"])
+    acc = Accumulator(lw, node)
+
+    def per_output(out_idx):
+        acc.start()
+        lw.loops([x.shape[a] for a in axes],
+                 lambda red_idx: acc.add(lw.value(x, _split_index(x.ndim, axes, out_idx, red_idx))))
+        acc.finish(out_idx)
+    lw.loops([d for a, d in enumerate(x.shape) if a not in axes], per_output)
+
+
+for _op in REDUCE:
+    MATERIALIZE[_op] = _reduction
+
+
+def _arg_reduction(lw, node):
+    (x,) = node.args
+    axis = node.params["axis"]
+    n = x.shape[axis]
+    if n == 0:
+        raise LoweringUnsupported(f"{node.op} of an empty axis")
+    f, ty, k = lw.f, reg_type(x.dtype), kind(x.dtype)
+    pred = {"f": "ogt", "i": "sgt", "b": "ugt"}[k] if node.op == "argmax" else {"f": "olt", "i": "slt", "b": "ult"}[k]
+
+    def per_output(out_idx):
+        best, where_at = f.alloca(ty), f.alloca("i64")
+        f.stmt(f"store {ty} {lw.value(x, _split_index(x.ndim, (axis,), out_idx, [0]))}, ptr {best}")
+        f.stmt(f"store i64 0, ptr {where_at}")
+
+        def step(red_idx):
+            (j,) = red_idx
+            v = lw.value(x, _split_index(x.ndim, (axis,), out_idx, [j]))
+            b = f.emit(f"load {ty}, ptr {best}")
+            if k == "f":   # first NaN wins, as NumPy
+                better = f.emit(f"fcmp {pred} {ty} {v}, {b}")
+                v_nan = f.emit(f"fcmp uno {ty} {v}, 0.0")
+                b_ok = f.emit(f"fcmp ord {ty} {b}, 0.0")
+                take = f.emit(f"and i1 {b_ok}, {f.emit(f'or i1 {better}, {v_nan}')}")
+            else:
+                take = f.emit(f"icmp {pred} {ty} {v}, {b}")
+            f.stmt(f"store {ty} {f.emit(f'select i1 {take}, {ty} {v}, {ty} {b}')}, ptr {best}")
+            old = f.emit(f"load i64, ptr {where_at}")
+            f.stmt(f"store i64 {f.emit(f'select i1 {take}, i64 {j}, i64 {old}')}, ptr {where_at}")
+        lw.loops([n], step)
+        lw.store(node, out_idx, cast(f, f.emit(f"load i64, ptr {where_at}"), np.int64, node.dtype))
+    lw.loops(node.shape, per_output)
+
+
+MATERIALIZE.update(argmax=_arg_reduction, argmin=_arg_reduction)
+
+
+def _cumsum(lw, node):
+    (x,) = node.args
+    axis = node.params["axis"]
+    f, ty = lw.f, reg_type(node.dtype)
+    others = [d for a, d in enumerate(x.shape) if a != axis]
+
+    def per_line(out_idx):
+        acc = f.alloca(ty)
+        f.stmt(f"store {ty} {literal(0, node.dtype)}, ptr {acc}")
+
+        def step(red_idx):
+            full = _split_index(x.ndim, (axis,), out_idx, red_idx)
+            v = cast(f, lw.value(x, full), x.dtype, node.dtype)
+            s = elementwise(f, "add", [f.emit(f"load {ty}, ptr {acc}"), v], [node.dtype] * 2, node.dtype)
+            f.stmt(f"store {ty} {s}, ptr {acc}")
+            lw.store(node, full, s)
+        lw.loops([x.shape[axis]], step)
+    lw.loops(others, per_line)
+
+
+def _concatenate(lw, node):
+    axis = node.params["axis"]
+    start = 0
+    for a in node.args:
+        def put(idx, a=a, start=start):
+            dst = list(idx)
+            dst[axis] = iadd(lw.f, idx[axis], start)
+            lw.store(node, dst, cast(lw.f, lw.value(a, idx), a.dtype, node.dtype))
+        lw.loops(a.shape, put)
+        start += a.shape[axis]
+
+
+def _dot_general(lw, node):
+    if blas.applicable(lw, node):
+        return blas.emit_gemm(lw, node)
+    x, y = node.args
+    (xc, yc), (xb, yb) = node.params["contract"], node.params["batch"]
+    xfree = [i for i in range(x.ndim) if i not in xc and i not in xb]
+    yfree = [i for i in range(y.ndim) if i not in yc and i not in yb]
+    acc_dt = np.dtype(np.float64) if node.dtype == np.float32 else node.dtype
+    f, ty = lw.f, reg_type(acc_dt)
+    add = _fold("fadd reassoc" if kind(acc_dt) == "f" else "add")
+
+    def per_output(out_idx):
+        nb, nx = len(xb), len(xfree)
+        xi, yi = [None] * x.ndim, [None] * y.ndim
+        for k, (i, j) in enumerate(zip(xb, yb)):
+            xi[i] = yi[j] = out_idx[k]
+        for k, i in enumerate(xfree):
+            xi[i] = out_idx[nb + k]
+        for k, j in enumerate(yfree):
+            yi[j] = out_idx[nb + nx + k]
+        acc = f.alloca(ty)
+        f.stmt(f"store {ty} {literal(0, acc_dt)}, ptr {acc}")
+
+        def step(c_idx):
+            for k, (i, j) in enumerate(zip(xc, yc)):
+                xi[i] = yi[j] = c_idx[k]
+            a = cast(f, lw.value(x, xi), x.dtype, acc_dt)
+            b = cast(f, lw.value(y, yi), y.dtype, acc_dt)
+            prod = elementwise(f, "multiply", [a, b], [acc_dt] * 2, acc_dt)
+            f.stmt(f"store {ty} {add(f, f.emit(f'load {ty}, ptr {acc}'), prod, ty)}, ptr {acc}")
+        lw.loops([x.shape[i] for i in xc], step)
+        lw.store(node, out_idx, cast(f, f.emit(f"load {ty}, ptr {acc}"), acc_dt, node.dtype))
+    lw.loops(node.shape, per_output)
+
+
+MATERIALIZE.update(cumsum=_cumsum, concatenate=_concatenate, dot_general=_dot_general)
+
+
+_COSTS = {**{op: 20 for op in ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh")},
+          **{op: 50 for op in ("tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh", "arccosh",
+                               "arctanh", "power", "arctan2")},
+          **{op: 4 for op in ("divide", "sqrt", "floor_divide", "remainder")},
+          **{op: 0 for op in ("broadcast_to", "transpose", "reshape", "fill", "const")}}
+
+
+def op_cost(node):
+    """Rough per-element cost of computing a fusable node from its operands (1 = one add)."""
+    return _COSTS.get(node.op, 1)
+
+
+def compare_to_literal(lw, x, dtype, expected):
+    """i1: register `x` of `dtype` == the Python scalar `expected` (as NumPy's == would say)."""
+    cdt = np.result_type(dtype, np.asarray(expected).dtype)
+    xs = cast(lw.f, x, dtype, cdt)
+    return elementwise(lw.f, "equal", [xs, literal(expected, cdt)], [cdt, cdt], np.dtype(bool))

@@ -1,0 +1,13 @@
+"""The examples run and check themselves (they assert against finite differences / convergence)."""
+import runpy
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.mark.parametrize("name", ["quickstart.py", "scipy_minimize.py"])
+def test_example_runs(name):
+    module = runpy.run_path(str(EXAMPLES / name))
+    assert module["main"]() is not None

@@ -1,0 +1,194 @@
+"""Soundness of the cache: changing each guarded thing retraces and gives the right answer; changing
+what is not guarded (array contents) gives the right answer without retracing."""
+import numpy as np
+import pytest
+
+import jitgrad
+
+ARRAY = np.array([1.0, 2.0, 3.0])
+SCALE = 2.0
+MODE = "square"
+
+
+def uses_global_array(x):
+    return np.sum(ARRAY * x)
+
+
+def uses_global_scalars(x):
+    if MODE == "square":
+        return SCALE * np.sum(x ** 2)
+    return SCALE * np.sum(x)
+
+
+def test_shape_change_retraces():
+    g = jitgrad.jit_grad(lambda x: np.sum(x ** 2))
+    assert np.allclose(g(np.ones(3)), 2 * np.ones(3))
+    assert np.allclose(g(np.ones(4)), 2 * np.ones(4))
+    assert g.cache_info().traces == 2
+    g(np.ones(3) * 5)
+    assert g.cache_info().traces == 2 and g.cache_info().hits == 1
+
+
+def test_dtype_change_retraces():
+    g = jitgrad.jit_grad(lambda x: np.sum(x ** 3))
+    a = g(np.ones(3))
+    b = g(np.ones(3, dtype=np.float32))
+    assert a.dtype == np.float64 and b.dtype == np.float32
+    assert g.cache_info().traces == 2
+
+
+def test_static_int_change_retraces():
+    def f(x, n):
+        return np.sum(x ** n)
+    g = jitgrad.jit_grad(f)
+    x = np.array([1.5, 2.0])
+    assert np.allclose(g(x, 2), 2 * x)
+    assert np.allclose(g(x, 3), 3 * x ** 2)
+    assert g.cache_info().traces == 2
+    assert np.allclose(g(x, 2), 2 * x)
+    assert g.cache_info().traces == 2
+
+
+def test_python_float_is_dynamic():
+    g = jitgrad.jit_grad(lambda x, s: s * np.sum(x ** 2))
+    x = np.ones(2)
+    assert np.allclose(g(x, 1.0), 2 * x)
+    assert np.allclose(g(x, 3.0), 6 * x)
+    assert g.cache_info().traces == 1
+
+
+def test_global_array_contents_are_read_fresh():
+    global ARRAY
+    g = jitgrad.jit_grad(uses_global_array)
+    x = np.ones(3)
+    assert np.allclose(g(x), ARRAY)
+    ARRAY[0] = 10.0                                 # mutate contents: no retrace, fresh answer
+    try:
+        assert np.allclose(g(x), [10.0, 2.0, 3.0])
+        assert g.cache_info().traces == 1
+        saved, ARRAY = ARRAY, np.array([1.0, 1.0])  # rebind with a new shape: retrace
+        with pytest.raises(ValueError):
+            uses_global_array(x)                    # CPython fails too ...
+        with pytest.raises(ValueError):
+            g(x)                                    # ... and so does jitgrad, when it retraces
+        ARRAY = np.array([4.0, 5.0, 6.0])           # same shape, new object: fresh answer
+        assert np.allclose(g(x), [4.0, 5.0, 6.0])
+        assert g.cache_info().traces == 1
+    finally:
+        ARRAY = np.array([1.0, 2.0, 3.0])
+
+
+def test_global_scalar_and_string_are_guarded():
+    global SCALE, MODE
+    g = jitgrad.jit_grad(uses_global_scalars)
+    x = np.array([1.0, 2.0])
+    try:
+        assert np.allclose(g(x), 4 * x)
+        SCALE = 3.0
+        assert np.allclose(g(x), 6 * x)
+        MODE = "linear"
+        assert np.allclose(g(x), [3.0, 3.0])
+        info = g.cache_info()
+        assert info.traces == 3
+        assert any("SCALE" in r for r in info.retraces) and any("MODE" in r for r in info.retraces)
+    finally:
+        SCALE, MODE = 2.0, "square"
+
+
+def test_closure_value_change_retraces():
+    def make():
+        k = 2.0
+        w = np.array([1.0, -1.0])
+
+        def f(x):
+            return k * np.sum(w * x ** 2)
+
+        def set_k(v):
+            nonlocal k
+            k = v
+        return f, set_k, w
+    f, set_k, w = make()
+    g = jitgrad.jit_grad(f)
+    x = np.array([1.0, 3.0])
+    assert np.allclose(g(x), 2 * 2 * w * x)
+    set_k(5.0)
+    assert np.allclose(g(x), 5 * 2 * w * x)
+    w[1] = 7.0                                      # closure array contents: fresh, no retrace
+    assert np.allclose(g(x), 5 * 2 * w * x)
+    assert g.cache_info().traces == 2
+
+
+def test_attribute_array_and_scalar():
+    class Model:
+        def __init__(self):
+            self.w = np.array([1.0, 2.0])
+            self.scale = 1.0
+
+        def loss(self, x):
+            return self.scale * np.sum(self.w * x * x)
+    m = Model()
+    g = jitgrad.jit_grad(m.loss)
+    x = np.array([1.0, 1.0])
+    assert np.allclose(g(x), 2 * m.w * x)
+    m.w = np.array([3.0, 4.0])
+    assert np.allclose(g(x), 2 * m.w * x)
+    m.scale = 2.0
+    assert np.allclose(g(x), 4 * m.w * x)
+    assert g.cache_info().traces == 2
+
+
+def test_branch_outcome_change_retraces_and_is_correct():
+    def f(x):
+        y = x[0] * x[1]
+        return y ** 2 if y > 1.0 else -y
+    g = jitgrad.jit_grad(f)
+    a, b = np.array([2.0, 3.0]), np.array([0.1, 0.2])
+    assert np.allclose(g(a), [2 * 6 * 3, 2 * 6 * 2])
+    assert np.allclose(g(b), [-0.2, -0.1])
+    info = g.cache_info()
+    assert info.traces == 2 and "guard failed" in info.retraces[0]
+    assert np.allclose(g(a), [36.0, 24.0]) and g.cache_info().traces == 2
+
+
+def test_int_of_traced_value_is_guarded():
+    def f(x):
+        n = int(x[0])
+        return np.sum(x[1:] ** n)
+    g = jitgrad.jit_grad(f)
+    assert np.allclose(g(np.array([2.5, 3.0])), [0.0, 6.0])
+    assert np.allclose(g(np.array([3.5, 3.0])), [0.0, 27.0])
+    assert g.cache_info().traces == 2
+
+
+def test_traced_index_is_guarded():
+    def f(x, idx):
+        i = int(np.argmax(idx))
+        return x[i] ** 2
+    g = jitgrad.jit_grad(f)
+    x = np.array([1.0, 2.0, 3.0])
+    assert np.allclose(g(x, np.array([0.0, 5.0, 1.0])), [0.0, 4.0, 0.0])
+    assert np.allclose(g(x, np.array([9.0, 5.0, 1.0])), [2.0, 0.0, 0.0])
+    assert g.cache_info().traces == 2
+
+
+def test_recompile_limit_warns_once_and_stays_correct():
+    def f(x, n):
+        return np.sum(x) * n
+    g = jitgrad.jit_grad(f, max_traces=3)
+    x = np.ones(2)
+    with pytest.warns(jitgrad.JitgradWarning, match="limit"):
+        for n in range(6):
+            assert np.allclose(g(x, n), n)
+    info = g.cache_info()
+    assert info.traces == 3 and info.uncached_calls == 3
+
+
+def test_arguments_are_not_modified():
+    def f(x):
+        x[0] = 5.0
+        x *= 2.0
+        return np.sum(x)
+    x = np.array([1.0, 2.0])
+    g = jitgrad.jit_grad(f)(x)
+    assert np.array_equal(x, [1.0, 2.0])
+    assert np.allclose(g, [0.0, 2.0])

@@ -1,0 +1,125 @@
+"""Indexing traced arrays: `x[key]` and `x[key] = v` translated to the IR's index specs.
+
+Traced integer scalars in a key are guarded (the index is static), traced boolean masks are guarded to
+equal their concrete value and then become constant integer index arrays (the result's shape depends
+on them), traced integer arrays stay dynamic with a bounds guard.  `x[mask] = scalar` needs no guard: it
+becomes `where(mask, scalar, x)`.  Writes are functionalized with `rebind`.
+"""
+import operator
+
+import numpy as np
+
+from ..ir.spec import normalize_slice
+from .values import (TracedArray, astype, builder, const, contains_traced, dtype_of, guard, lift,
+                     lift_operands, make, make_view, refuse, rebind, unwrap)
+
+
+def _entries(key):
+    return list(key) if type(key) is tuple else [key]
+
+
+def _static_entry(e):
+    """Resolve a traced entry that fixes the result's structure: guard it, return its concrete form."""
+    if type(e) is not TracedArray:
+        if isinstance(e, list) and contains_traced(e):
+            refuse("an index given as a list holding traced values is not supported; use np.array(list)")
+        return np.asarray(e) if isinstance(e, list) else e
+    if dtype_of(e.value) == bool:
+        mask = np.asarray(e.value)
+        differs = builder().not_equal(e.ir, const(mask))
+        guard(builder().sum(differs, axis=tuple(range(mask.ndim)), keepdims=False), 0,
+              "boolean mask used as an index (the result's shape depends on it)")
+        return mask
+    if np.ndim(e.value) == 0:
+        return operator.index(e)                          # guarded by __index__
+    return e                                              # a traced integer array stays dynamic
+
+
+def _bounds_guard(index, dim):
+    b = builder()
+    if index.size == 0:
+        return
+    ok = b.less(index, const(dim, index.dtype))
+    if index.dtype.kind != "u":
+        ok = b.logical_and(ok, b.greater_equal(index, const(-dim, index.dtype)))
+    guard(b.min(ok, axis=tuple(range(index.ndim)), keepdims=False), True, "traced index array in bounds")
+
+
+def _is_mask(e):
+    return isinstance(e, np.ndarray) and e.dtype == bool and e.ndim > 0
+
+
+def _spec(shape, entries):
+    """(spec, index-array IR Values) for resolved key `entries` on an array of `shape`."""
+    consumed = sum(e.ndim if _is_mask(e) else 1 for e in entries if e is not None and e is not Ellipsis)
+    spec, arrays, axis = [], [], 0
+    for e in entries:
+        if e is None:
+            spec.append(("newaxis",))
+        elif e is Ellipsis:
+            spec.extend(("slice", 0, d, 1) for d in shape[axis:axis + len(shape) - consumed])
+            axis += len(shape) - consumed
+        elif isinstance(e, slice):
+            spec.append(normalize_slice(e, shape[axis]))
+            axis += 1
+        elif type(e) is TracedArray:
+            _bounds_guard(e.ir, shape[axis])
+            spec.append(("array", len(arrays)))
+            arrays.append(e.ir)
+            axis += 1
+        elif _is_mask(e):
+            for idx in np.nonzero(e):
+                spec.append(("array", len(arrays)))
+                arrays.append(const(idx))
+            axis += e.ndim
+        elif isinstance(e, np.ndarray) and e.ndim > 0:
+            dim = shape[axis]
+            spec.append(("array", len(arrays)))
+            arrays.append(const(np.where(e < 0, e + dim, e)))
+            axis += 1
+        elif isinstance(e, (bool, np.bool_)):
+            refuse("indexing with a scalar boolean is not supported while tracing")
+        else:
+            k = operator.index(e)
+            spec.append(("int", k + shape[axis] if k < 0 else k))
+            axis += 1
+    return tuple(spec), arrays
+
+
+def getitem(x, key):
+    """x[key] for a TracedArray x."""
+    concrete = x.value[unwrap(key)]                       # NumPy's errors first
+    entries = [_static_entry(e) for e in _entries(key)]
+    spec, arrays = _spec(x.ir.shape, entries)
+    return make_view(builder().index(x.ir, *arrays, spec=spec), concrete, x)
+
+
+def _is_full_mask(key, shape):
+    mask = unwrap(key)
+    return isinstance(mask, np.ndarray) and mask.dtype == bool and mask.shape == shape
+
+
+def setitem(x, key, value):
+    """x[key] = value for a TracedArray x: functionalized (x now stands for an index_set node)."""
+    if not isinstance(x.value, np.ndarray):
+        x.value[unwrap(key)] = unwrap(value)              # raises as NumPy does for scalars
+    new_value = x.value.copy()
+    new_value[unwrap(key)] = unwrap(value)               # NumPy's errors and casting first
+    b = builder()
+    if _is_full_mask(key, x.ir.shape) and np.ndim(unwrap(value)) == 0:
+        v, _ = lift_operands("where", (value, x))
+        new_ir = b.where(astype(lift(key), bool), astype(v, x.ir.dtype), x.ir)
+    else:
+        entries = [_static_entry(e) for e in _entries(key)]
+        spec, arrays = _spec(x.ir.shape, entries)
+        new_ir = b.index_set(x.ir, astype(lift(value), x.ir.dtype), *arrays, spec=spec)
+    rebind(x, new_ir, new_value)
+
+
+def setitem_plain(target, key, value):
+    """operator.setitem: writes of traced values into plain (untraced) arrays are refused."""
+    if type(target) is np.ndarray and contains_traced((value, key)):
+        refuse("writing a traced value into a plain NumPy array (e.g. one made by np.zeros) is not "
+               "supported yet (aliasing is a later issue); create it with np.zeros_like(x) from a traced "
+               "array, or collect the values in a list and np.stack them")
+    target[key] = value

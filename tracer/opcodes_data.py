@@ -1,0 +1,322 @@
+"""Opcode handlers for data: the stack, variables (fast, cells, names, globals), attributes,
+container building and unpacking, string formatting and imports.
+
+Each handler is `op_<OPNAME>(self, frame, arg)` with `arg` pre-resolved by `decode`.
+"""
+import sys
+import types
+
+from .calls import function_str
+from .decode import UNBOUND
+from .version import NULL, push_method, push_with_null
+
+_FORMAT_CONVERSIONS = {1: ("__str__", str), 2: ("__repr__", repr), 3: (None, ascii)}
+
+
+def _unbound_local(code, slot):
+    return UnboundLocalError(
+        f"cannot access local variable '{code.co_varnames[slot]}' where it is not associated with a value")
+
+
+def _undefined(name):
+    return NameError(f"name '{name}' is not defined", name=name)
+
+
+def _delete_name(namespace, name):
+    if name not in namespace:
+        raise _undefined(name)
+    del namespace[name]
+
+
+class DataOps:
+    """Mixin of the Interpreter: data opcodes (see the module docstring)."""
+
+    # -- stack -------------------------------------------------------------------------------------
+    def op_NOP(self, frame, arg):
+        pass
+
+    op_RESUME = op_CACHE = op_PRECALL = op_EXTENDED_ARG = op_NOP
+
+    def op_POP_TOP(self, frame, arg):
+        frame.stack.pop()
+
+    def op_PUSH_NULL(self, frame, arg):
+        frame.stack.append(NULL)
+
+    def op_COPY(self, frame, arg):
+        frame.stack.append(frame.stack[-arg])
+
+    def op_SWAP(self, frame, arg):
+        stack = frame.stack
+        stack[-1], stack[-arg] = stack[-arg], stack[-1]
+
+    def op_LOAD_CONST(self, frame, arg):
+        frame.stack.append(arg)
+
+    # -- fast locals -------------------------------------------------------------------------------
+    def op_LOAD_FAST(self, frame, slot):
+        value = frame.fast[slot]
+        if value is UNBOUND:
+            raise _unbound_local(frame.code, slot)
+        frame.stack.append(value)
+
+    op_LOAD_FAST_CHECK = op_LOAD_FAST
+
+    def op_STORE_FAST(self, frame, slot):
+        frame.fast[slot] = frame.stack.pop()
+
+    def op_DELETE_FAST(self, frame, slot):
+        if frame.fast[slot] is UNBOUND:
+            raise _unbound_local(frame.code, slot)
+        frame.fast[slot] = UNBOUND
+
+    # -- cells -------------------------------------------------------------------------------------
+    def op_MAKE_CELL(self, frame, index):
+        slot = frame.decoded.cell_slots.get(index)
+        cell = types.CellType() if slot is None or frame.fast[slot] is UNBOUND else types.CellType(frame.fast[slot])
+        self.ctx.mark_local(cell)
+        frame.cells[index] = cell
+
+    def op_COPY_FREE_VARS(self, frame, count):
+        closure = frame.func.__closure__
+        frame.cells[len(frame.cells) - count:] = closure
+
+    def op_LOAD_CLOSURE(self, frame, index):
+        frame.stack.append(frame.cells[index])
+
+    def op_LOAD_DEREF(self, frame, index):
+        frame.stack.append(self._read_cell(frame, index))
+
+    def op_LOAD_CLASSDEREF(self, frame, index):
+        name = self._cell_name(frame, index)
+        if name in frame.locals_dict:
+            frame.stack.append(frame.locals_dict[name])
+        else:
+            frame.stack.append(self._read_cell(frame, index))
+
+    def op_STORE_DEREF(self, frame, index):
+        frame.cells[index].cell_contents = frame.stack.pop()
+
+    def op_DELETE_DEREF(self, frame, index):
+        cell = frame.cells[index]
+        try:
+            del cell.cell_contents
+        except ValueError:
+            raise self._empty_cell_error(frame, index) from None
+
+    def _read_cell(self, frame, index):
+        cell = frame.cells[index]
+        try:
+            value = cell.cell_contents
+        except ValueError:
+            raise self._empty_cell_error(frame, index) from None
+        return self.ctx.read_cell(cell, self._cell_name(frame, index), value)
+
+    @staticmethod
+    def _cell_name(frame, index):
+        return (frame.code.co_cellvars + frame.code.co_freevars)[index]
+
+    def _empty_cell_error(self, frame, index):
+        name = self._cell_name(frame, index)
+        if index < len(frame.code.co_cellvars):
+            return UnboundLocalError(f"cannot access local variable '{name}' where it is not associated with a value")
+        return NameError(f"cannot access free variable '{name}' where it is not associated with a value "
+                         f"in enclosing scope")
+
+    # -- globals and names -------------------------------------------------------------------------
+    def op_LOAD_GLOBAL(self, frame, arg):
+        push_null, name = arg
+        value = self._load_global(frame, name)
+        if push_null:
+            push_with_null(frame.stack, value)
+        else:
+            frame.stack.append(value)
+
+    def _load_global(self, frame, name):
+        namespace = frame.globals
+        if name in namespace:
+            return self.ctx.read_global(namespace, name, namespace[name])
+        if name in frame.builtins:
+            return frame.builtins[name]
+        raise _undefined(name)
+
+    def op_STORE_GLOBAL(self, frame, name):
+        frame.globals[name] = frame.stack.pop()
+
+    def op_DELETE_GLOBAL(self, frame, name):
+        _delete_name(frame.globals, name)
+
+    def op_LOAD_NAME(self, frame, name):
+        namespace = frame.locals_dict
+        if name in namespace:
+            frame.stack.append(namespace[name])
+        else:
+            frame.stack.append(self._load_global(frame, name))
+
+    def op_STORE_NAME(self, frame, name):
+        frame.locals_dict[name] = frame.stack.pop()
+
+    def op_DELETE_NAME(self, frame, name):
+        _delete_name(frame.locals_dict, name)
+
+    def op_SETUP_ANNOTATIONS(self, frame, arg):
+        frame.locals_dict.setdefault("__annotations__", {})
+
+    # -- attributes --------------------------------------------------------------------------------
+    def op_LOAD_ATTR(self, frame, name):
+        stack = frame.stack
+        stack[-1] = self.load_attr(stack[-1], name)
+
+    def op_LOAD_METHOD(self, frame, name):
+        func, value = self.load_method(frame.stack.pop(), name)
+        if func is None:
+            push_with_null(frame.stack, value)
+        else:
+            push_method(frame.stack, func, value)
+
+    def op_STORE_ATTR(self, frame, name):
+        obj = frame.stack.pop()
+        self.store_attr(obj, name, frame.stack.pop())
+
+    def op_DELETE_ATTR(self, frame, name):
+        self.delete_attr(frame.stack.pop(), name)
+
+    # -- building containers -----------------------------------------------------------------------
+    def _pop_n(self, frame, count):
+        stack = frame.stack
+        if not count:
+            return []
+        items = stack[-count:]
+        del stack[-count:]
+        return items
+
+    def op_BUILD_TUPLE(self, frame, count):
+        frame.stack.append(tuple(self._pop_n(frame, count)))
+
+    def op_BUILD_LIST(self, frame, count):
+        frame.stack.append(self._pop_n(frame, count))
+
+    def op_BUILD_SET(self, frame, count):
+        frame.stack.append(set(self._pop_n(frame, count)))
+
+    def op_BUILD_MAP(self, frame, count):
+        items = self._pop_n(frame, 2 * count)
+        frame.stack.append({items[i]: items[i + 1] for i in range(0, len(items), 2)})
+
+    def op_BUILD_CONST_KEY_MAP(self, frame, count):
+        keys = frame.stack.pop()
+        frame.stack.append(dict(zip(keys, self._pop_n(frame, count))))
+
+    def op_BUILD_STRING(self, frame, count):
+        frame.stack.append("".join(self._pop_n(frame, count)))
+
+    def op_BUILD_SLICE(self, frame, count):
+        frame.stack.append(slice(*self._pop_n(frame, count)))
+
+    def op_LIST_TO_TUPLE(self, frame, arg):
+        frame.stack[-1] = tuple(frame.stack[-1])
+
+    def op_LIST_APPEND(self, frame, depth):
+        value = frame.stack.pop()
+        frame.stack[-depth].append(value)
+
+    def op_SET_ADD(self, frame, depth):
+        value = frame.stack.pop()
+        frame.stack[-depth].add(value)
+
+    def op_MAP_ADD(self, frame, depth):
+        value = frame.stack.pop()
+        key = frame.stack.pop()
+        frame.stack[-depth][key] = value
+
+    def op_LIST_EXTEND(self, frame, depth):
+        iterable = frame.stack.pop()
+        frame.stack[-depth].extend(self._iterate_star(iterable, "Value after * must be an iterable"))
+
+    def op_SET_UPDATE(self, frame, depth):
+        iterable = frame.stack.pop()
+        frame.stack[-depth].update(self._iterate_star(iterable, "Value after * must be an iterable"))
+
+    def _iterate_star(self, iterable, what):
+        try:
+            return self.iterate(iterable)
+        except TypeError:
+            if not hasattr(iterable, "__iter__") and not hasattr(iterable, "__getitem__"):
+                raise TypeError(f"{what}, not {type(iterable).__name__}") from None
+            raise
+
+    def op_DICT_UPDATE(self, frame, depth):
+        update = frame.stack.pop()
+        if not hasattr(update, "keys"):
+            raise TypeError(f"'{type(update).__name__}' object is not a mapping")
+        frame.stack[-depth].update(update)
+
+    def op_DICT_MERGE(self, frame, depth):
+        update = frame.stack.pop()
+        target = frame.stack[-depth]
+        callee = frame.stack[-depth - 2]
+        if not hasattr(update, "keys"):
+            raise TypeError(f"{function_str(callee)} argument after ** must be a mapping, "
+                            f"not {type(update).__name__}")
+        for key in update.keys():
+            if key in target:
+                raise TypeError(f"{function_str(callee)} got multiple values for keyword argument '{key}'")
+            target[key] = update[key]
+
+    # -- unpacking ---------------------------------------------------------------------------------
+    def _unpack_items(self, value):
+        if type(value) in (tuple, list):
+            return value
+        try:
+            return list(self.iterate(value))
+        except TypeError:
+            if not hasattr(value, "__iter__") and not hasattr(value, "__getitem__"):
+                raise TypeError(f"cannot unpack non-iterable {type(value).__name__} object") from None
+            raise
+
+    def op_UNPACK_SEQUENCE(self, frame, count):
+        items = self._unpack_items(frame.stack.pop())
+        if len(items) != count:
+            if len(items) > count:
+                raise ValueError(f"too many values to unpack (expected {count})")
+            raise ValueError(f"not enough values to unpack (expected {count}, got {len(items)})")
+        frame.stack.extend(reversed(items))
+
+    def op_UNPACK_EX(self, frame, arg):
+        before, after = arg & 0xFF, arg >> 8
+        items = list(self._unpack_items(frame.stack.pop()))
+        if len(items) < before + after:
+            raise ValueError(f"not enough values to unpack (expected at least {before + after}, got {len(items)})")
+        stack = frame.stack
+        stack.extend(reversed(items[len(items) - after:]))
+        stack.append(items[before:len(items) - after])
+        stack.extend(reversed(items[:before]))
+
+    # -- formatting --------------------------------------------------------------------------------
+    def op_FORMAT_VALUE(self, frame, flags):
+        spec = frame.stack.pop() if flags & 0x04 else ""
+        value = frame.stack.pop()
+        conversion = _FORMAT_CONVERSIONS.get(flags & 0x03)
+        if conversion is not None:
+            dunder, native = conversion
+            value = native(value) if dunder is None else self.convert(value, dunder, native)
+        frame.stack.append(self.convert(value, "__format__", format, spec))
+
+    # -- imports -----------------------------------------------------------------------------------
+    def op_IMPORT_NAME(self, frame, name):
+        fromlist = frame.stack.pop()
+        level = frame.stack.pop()
+        importer = frame.builtins["__import__"]
+        frame.stack.append(importer(name, frame.globals, frame.locals_dict, fromlist, level))
+
+    def op_IMPORT_FROM(self, frame, name):
+        module = frame.stack[-1]
+        try:
+            frame.stack.append(getattr(module, name))
+        except AttributeError:
+            full = f"{getattr(module, '__name__', '?')}.{name}"
+            if full in sys.modules:
+                frame.stack.append(sys.modules[full])
+                return
+            raise ImportError(f"cannot import name '{name}' from '{getattr(module, '__name__', '?')}' "
+                              f"({getattr(module, '__file__', 'unknown location')})") from None

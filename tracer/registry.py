@@ -1,0 +1,93 @@
+"""The call registry: rules saying how a compiled (C-level) callable is traced.
+
+`register(fn, *, always=False)` is a decorator on a handler: while tracing, a call of `fn` whose
+arguments hold a traced value (or any call, if `always`) runs `handler(*args, **kwargs)` instead.
+`lookup(fn)` finds the rule: by identity, then for bound methods of ufuncs (`np.add.reduce`: by ufunc
+and method name), of plain ndarrays (`arr.dot`: by method name), of random generators (impure), and for
+NumPy scalar types (`np.float64(x)`).  The built-in rules live in `tracer/rules/` and are loaded on the
+first lookup.
+"""
+import functools
+
+import numpy as np
+
+
+class Rule:
+    """How to trace calls of `fn`: call `handler` instead (always, or when a traced value is passed)."""
+
+    __slots__ = ("fn", "handler", "always")
+
+    def __init__(self, fn, handler, always=False):
+        self.fn, self.handler, self.always = fn, handler, always
+
+    def __repr__(self):
+        return f"<Rule {getattr(self.fn, '__name__', self.fn)!r}{' always' if self.always else ''}>"
+
+
+_BY_ID = {}            # id(fn) -> Rule (the Rule keeps fn alive, so ids stay unique)
+# Rules for bound methods, keyed by the owner's kind; filled by the rule modules:
+UFUNC_METHODS = {}     # method name -> handler(ufunc, *args, **kwargs)
+NDARRAY_METHODS = {}   # method name -> handler(array, *args, **kwargs)
+IMPURE_OWNERS = []     # classes whose every method is impure
+NATIVE_OWNERS = set()  # types whose methods only store or compare values (list.append): called natively
+_bound_cache = {}      # (id(owner), name) -> Rule for ufunc methods (ufuncs are long-lived)
+_loaded = False
+
+
+def register(fn, *, always=False):
+    """Decorator: while tracing, calls of `fn` run the decorated handler (see the module docstring).
+
+        @jitgrad.register(scipy.special.erf)
+        def erf(x): ...          # build it from traced NumPy operations
+    Built-in rules are loaded first, so a user's rule replaces the built-in one for the same callable.
+    """
+    if not _loaded:
+        _load_builtin_rules()
+
+    def decorate(handler):
+        _BY_ID[id(fn)] = Rule(fn, handler, always)
+        return handler
+    return decorate
+
+
+def lookup(fn):
+    """The Rule for callable `fn`, or None."""
+    if not _loaded:
+        _load_builtin_rules()
+    rule = _BY_ID.get(id(fn))
+    if rule is not None and rule.fn is fn:
+        return rule
+    owner = getattr(fn, "__self__", None)
+    if owner is not None and not isinstance(owner, type) and hasattr(fn, "__name__"):
+        return _bound_rule(fn, owner)
+    if isinstance(fn, type) and issubclass(fn, np.generic) and (np.number in fn.__mro__ or fn is np.bool_):
+        from .array_api import scalar_cast
+        rule = Rule(fn, functools.partial(scalar_cast, fn))
+        _BY_ID[id(fn)] = rule
+        return rule
+    return None
+
+
+def _bound_rule(fn, owner):
+    name = fn.__name__
+    if isinstance(owner, np.ufunc):
+        key = (id(owner), name)
+        rule = _bound_cache.get(key)
+        if rule is None and name in UFUNC_METHODS:
+            rule = _bound_cache[key] = Rule(fn, functools.partial(UFUNC_METHODS[name], owner))
+        return rule
+    if type(owner) is np.ndarray:
+        handler = NDARRAY_METHODS.get(name)
+        return Rule(fn, functools.partial(handler, owner)) if handler is not None else None
+    if type(owner) in NATIVE_OWNERS:
+        return Rule(fn, fn)
+    if isinstance(owner, tuple(IMPURE_OWNERS)):
+        from .rules.impure import impure
+        return Rule(fn, impure(fn), always=True)
+    return None
+
+
+def _load_builtin_rules():
+    global _loaded
+    _loaded = True
+    from . import rules  # noqa: F401  (registers everything on import)

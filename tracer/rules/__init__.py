@@ -1,0 +1,2 @@
+"""The built-in call rules, one module per family; importing this package registers them all."""
+from . import builtins, impure, math_funcs, ndarray_methods, numpy_funcs, operators, ufuncs  # noqa: F401

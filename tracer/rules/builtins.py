@@ -1,0 +1,34 @@
+"""Rules for builtins.  Most only touch their arguments through dunders (which TracedArray traces), so
+the builtin itself is the handler; `float` keeps the value traced, `type` reports the concrete value's
+type.  (`int`, `bool`, `round`... reach TracedArray's guarding dunders.)  So are `functools.reduce`,
+the `itertools` functions and the methods of containers and strings (`lst.append(x)`)."""
+import builtins
+import collections
+import functools
+import itertools
+
+from ..array_api import to_float
+from ..registry import NATIVE_OWNERS, register
+from ..values import concrete_of
+
+_THROUGH_DUNDERS = (
+    "abs", "all", "any", "ascii", "bool", "callable", "complex", "dict", "divmod", "enumerate", "filter",
+    "format", "frozenset", "getattr", "hasattr", "hash", "id", "int", "isinstance", "issubclass", "iter",
+    "len", "list", "map", "max", "min", "next", "pow", "print", "range", "repr", "reversed", "round",
+    "set", "setattr", "slice", "sorted", "str", "sum", "tuple", "zip",
+)
+
+
+def type_(obj, *rest):
+    """type(x): the concrete value's type for a traced x (3-argument form: class creation)."""
+    return type(obj, *rest) if rest else type(concrete_of(obj))
+
+
+_ITERTOOLS = [getattr(itertools, name) for name in dir(itertools)
+              if not name.startswith("_") and callable(getattr(itertools, name))]
+for _fn in [getattr(builtins, name) for name in _THROUGH_DUNDERS] + _ITERTOOLS + [functools.reduce]:
+    register(_fn)(_fn)
+NATIVE_OWNERS.update({list, dict, set, frozenset, tuple, str, collections.deque, collections.OrderedDict,
+                      collections.defaultdict})
+register(float)(to_float)
+register(type)(type_)

@@ -1,0 +1,389 @@
+"""The core of the traced value type: TracedArray, its operators and the helpers every rule shares.
+
+A TracedArray pairs an IR Value (`.ir`) with the concrete result CPython+NumPy produced (`.value`).
+Helpers here lift operands to IR Values (Python scalars are NumPy "weak" scalars, NEP 50), wrap an IR
+Value with its concrete result after checking that shape and dtype agree (`make`), record guards, and
+rebind an array written in place (`rebind`, which refuses writes that aliasing would make unsound).
+Methods that need the array API (indexing, reductions, matmul) are installed by `tracer.traced`.
+"""
+import dataclasses
+import operator
+import weakref
+
+import numpy as np
+
+from ..ir.errors import UnsupportedError
+from . import context
+
+_WEAK_TYPES = (bool, int, float, complex)
+# Ops whose Python-bool operands stay bool (elsewhere Python computes True + True == 2).
+_KEEPS_BOOL = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+               "logical_and", "logical_or", "logical_not", "where"}
+
+
+def builder():
+    """The Builder of the active trace."""
+    return context.current().builder
+
+
+def location():
+    """The user's `file:line` in the active trace (None outside one)."""
+    ctx = context.current()
+    return ctx.user_location() if ctx is not None else None
+
+
+def refuse(message):
+    """Raise UnsupportedError with the user's location."""
+    raise UnsupportedError(message, loc=location())
+
+
+def refuse_options(what, **options):
+    """Refuse keyword options (out=, where=, ...) that a rule does not translate, when given."""
+    given = [name for name, value in options.items() if value is not None]
+    if given:
+        refuse(f"{what}: the option(s) {', '.join(given)}= are not supported while tracing; "
+               "compute without them (or register a rule with jitgrad.register)")
+
+
+def dtype_of(concrete):
+    """The dtype NumPy gives `concrete` (a Python scalar, NumPy scalar or array)."""
+    dtype = getattr(concrete, "dtype", None)
+    return dtype if dtype is not None else np.asarray(concrete).dtype
+
+
+def concrete_of(x):
+    """The concrete value of a traced value, or `x` itself."""
+    return x.value if type(x) is TracedArray else x
+
+
+def unwrap(x):
+    """`x` with every TracedArray (also inside tuples, lists and dicts) replaced by its concrete value."""
+    t = type(x)
+    if t is TracedArray:
+        return x.value
+    if t is list or t is tuple:
+        return t(unwrap(e) for e in x)
+    if t is dict:
+        return {k: unwrap(v) for k, v in x.items()}
+    return x
+
+
+def contains_traced(args, kwargs=None, _depth=0):
+    """Whether a TracedArray occurs in `args`/`kwargs` (looking into tuples, lists, dicts, sets and
+    dataclass instances)."""
+    for a in args:
+        if _holds_traced(a, _depth):
+            return True
+    return bool(kwargs) and any(_holds_traced(v, _depth) for v in kwargs.values())
+
+
+def _holds_traced(x, depth):
+    if type(x) is TracedArray:
+        return True
+    if depth > 32:
+        return False
+    if isinstance(x, (tuple, list, set, frozenset)):
+        return contains_traced(x, None, depth + 1)
+    if isinstance(x, dict):
+        return contains_traced(x.values(), None, depth + 1)
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return contains_traced([getattr(x, f.name) for f in dataclasses.fields(x)], None, depth + 1)
+    return False
+
+
+def make(ir_value, concrete, base=None):
+    """Wrap `ir_value` with its `concrete` result, checking that their shapes and dtypes agree.
+
+    A concrete Python int result is static (ints are keyed by value): it is guarded and returned plain.
+    `base` is the TracedArray whose memory the concrete result is a view of (None if none).
+    """
+    if type(concrete) is int:
+        guard(ir_value, concrete, "integer result")
+        return concrete
+    shape, dtype = np.shape(concrete), dtype_of(concrete)
+    if ir_value.shape != shape or ir_value.dtype != dtype:
+        refuse(f"internal: the IR for this operation gives {ir_value.dtype}{list(ir_value.shape)} but "
+               f"NumPy gives {dtype}{list(shape)}; jitgrad has no exact translation for it "
+               "(please report; register a rule with jitgrad.register to work around)")
+    return TracedArray(ir_value, concrete, base)
+
+
+def make_view(ir_value, concrete, source):
+    """`make`, recording that `concrete` shares memory with `source`'s (NumPy returned a view)."""
+    shares = isinstance(concrete, np.ndarray) and isinstance(source.value, np.ndarray) and \
+        np.may_share_memory(concrete, source.value)
+    return make(ir_value, concrete, base=source if shares else None)
+
+
+def const(value, dtype=None):
+    """An IR constant holding `np.asarray(value, dtype)`."""
+    return builder().const(np.asarray(value, dtype=dtype))
+
+
+def lift(x):
+    """The IR Value of `x`: a TracedArray's `.ir`, lists holding traced values stacked, else a constant."""
+    if type(x) is TracedArray:
+        return x.ir
+    if isinstance(x, (list, tuple)) and contains_traced(x):
+        from .array_api import stack_nested
+        return stack_nested(x)
+    return const(x)
+
+
+def astype(v, dtype):
+    """`v` cast to `dtype` (no node when it already has it)."""
+    dtype = np.dtype(dtype)
+    return v if v.dtype == dtype else builder().astype(v, dtype=dtype)
+
+
+def reshape(v, shape):
+    """`v` reshaped to `shape` (no node when it already has it)."""
+    shape = tuple(shape)
+    return v if v.shape == shape else builder().reshape(v, shape=shape)
+
+
+def is_weak(x):
+    """Python scalars (also traced ones) take the dtype of the arrays they meet (NEP 50)."""
+    return type(concrete_of(x)) in _WEAK_TYPES
+
+
+def lift_operands(op, operands):
+    """IR Values for the operands of elementwise `op`, with weak scalars given NumPy's dtype for them."""
+    strong = [dtype_of(concrete_of(o)) for o in operands if not is_weak(o)]
+    weak = [concrete_of(o) for o in operands if is_weak(o)]
+    if strong:
+        base = np.result_type(*strong)
+        weak_dtype = np.result_type(base, *weak) if weak else None
+    elif weak:
+        weak_dtype = np.result_type(*weak)
+        if weak_dtype == bool and op not in _KEEPS_BOOL:
+            weak_dtype = np.dtype(int)         # Python: True + True == 2
+    lifted = []
+    for o in operands:
+        if not is_weak(o):
+            lifted.append(lift(o))
+        elif type(o) is TracedArray:
+            lifted.append(astype(o.ir, weak_dtype))
+        else:
+            lifted.append(const(o, weak_dtype))
+    return lifted
+
+
+def elementwise(op, fn, *operands):
+    """Apply elementwise `op` to `operands`; the concrete result is `fn` on the concrete values.
+
+    `op` is an IR op name or a function `(builder, *values) -> Value` building a derived op.
+    """
+    concrete = fn(*[concrete_of(o) for o in operands])
+    if isinstance(op, str):
+        return make(builder().emit(op, *lift_operands(op, operands)), concrete)
+    return make(op(builder(), *lift_operands("", operands)), concrete)
+
+
+def scalar_ir(v):
+    """The 0-d IR Value of a size-1 traced value."""
+    return reshape(v.ir, ())
+
+
+def guard(pred, expected, why):
+    """Record that 0-d IR Value `pred` must equal `expected` for the trace to stay valid."""
+    context.current().guard(reshape(pred, ()), expected, why)
+
+
+def rebind(target, new_ir, new_value):
+    """Functionalize an in-place write: `target` now stands for `new_ir` with concrete `new_value`.
+
+    Arguments are never modified (their concrete values are copies).  Refuses writes the trace could
+    not reproduce: into arrays read from the environment, through a view, or into an array some live
+    view still looks at.
+    """
+    if target.base is not None:
+        refuse("writing through a view of another array (a slice, reshape, .T...) is not supported yet "
+               "(aliasing is a later issue); write into the array itself or copy the view first")
+    if target.ir.op == "input" and _is_environment_input(target.ir):
+        refuse("writing into an array read from a global, closure or attribute would change it for "
+               "later calls, which the compiled function does not do; copy it first (a = a.copy())")
+    if any(ref() is not None for ref in target.views):
+        refuse("writing into an array while a view of it (a slice, reshape, .T, iteration row...) is "
+               "still alive is not supported yet (aliasing is a later issue); copy the view first")
+    target.views.clear()
+    target.ir, target.value = new_ir, new_value
+    return target
+
+
+def _is_environment_input(ir_value):
+    index = ir_value.params["index"]
+    return any(e.kind == "array" and e.index == index for e in context.current().env)
+
+
+def _operand_ok(x):
+    return isinstance(x, (TracedArray, np.ndarray, np.generic, list, tuple) + _WEAK_TYPES)
+
+
+def _binary(op, fn, reflected=False):
+    def method(self, other):
+        if not _operand_ok(other):
+            return NotImplemented
+        return elementwise(op, fn, *((other, self) if reflected else (self, other)))
+    return method
+
+
+def _inplace(op, fn, inplace_fn):
+    def method(self, other):
+        if not _operand_ok(other):
+            return NotImplemented
+        if not isinstance(self.value, np.ndarray):
+            return elementwise(op, fn, self, other)          # immutable scalars: a new value
+        new_value = self.value.copy()
+        new_value = inplace_fn(new_value, concrete_of(other))  # NumPy's casting checks apply
+        result = builder().emit(op, *lift_operands(op, (self, other)))
+        return rebind(self, astype(result, self.value.dtype), new_value)
+    return method
+
+
+def _unary(op, fn):
+    def method(self):
+        return elementwise(op, fn, self)
+    return method
+
+
+# dunder name -> (IR op, Python operator, in-place operator or None); reflected forms for arithmetic.
+BINARY_DUNDERS = {
+    "add": ("add", operator.add, operator.iadd), "sub": ("subtract", operator.sub, operator.isub),
+    "mul": ("multiply", operator.mul, operator.imul), "truediv": ("divide", operator.truediv, operator.itruediv),
+    "floordiv": ("floor_divide", operator.floordiv, operator.ifloordiv),
+    "mod": ("remainder", operator.mod, operator.imod), "pow": ("power", operator.pow, operator.ipow),
+    "and": ("logical_and", operator.and_, operator.iand), "or": ("logical_or", operator.or_, operator.ior),
+    "xor": ("not_equal", operator.xor, operator.ixor),
+}
+COMPARISON_DUNDERS = {
+    "eq": ("equal", operator.eq), "ne": ("not_equal", operator.ne), "lt": ("less", operator.lt),
+    "le": ("less_equal", operator.le), "gt": ("greater", operator.gt), "ge": ("greater_equal", operator.ge),
+}
+UNARY_DUNDERS = {"neg": ("negative", operator.neg), "abs": ("absolute", operator.abs),
+                 "invert": ("logical_not", operator.invert)}
+
+
+class TracedArray:
+    """A value computed from traced inputs: IR Value `.ir` and concrete NumPy/Python value `.value`.
+
+    It behaves like its concrete value (an ndarray, a NumPy scalar or a Python float/bool): every
+    operation records IR and computes the concrete result with the real operation.  `isinstance`
+    sees the concrete value's class.  `base` is the TracedArray this one is a view of, `views` weak
+    references to the views taken of it (both used to refuse unsound in-place writes).
+    """
+
+    __slots__ = ("ir", "value", "base", "views", "__weakref__")
+    __array_ufunc__ = None          # NumPy arrays and scalars defer to our reflected operators
+    __hash__ = None
+
+    def __init__(self, ir, value, base=None):
+        self.ir = ir
+        self.value = value
+        self.base = base
+        self.views = []
+        if base is not None:
+            base.views.append(weakref.ref(self))
+
+    @property
+    def __class__(self):
+        return type(self.value)
+
+    # -- conversions that take a decision on the value: guards --------------------------------------
+    def __bool__(self):
+        result = bool(self.value)                         # raises for arrays of size > 1, as NumPy
+        pred = self.ir if self.ir.dtype == bool else builder().not_equal(self.ir, const(0, self.ir.dtype))
+        guard(pred, result, "truth value of a traced value")
+        return result
+
+    def __int__(self):
+        result = int(self.value)
+        pred = self.ir if self.ir.dtype.kind in "biu" else builder().trunc(self.ir)
+        guard(pred, result, "int() of a traced value")
+        return result
+
+    def __index__(self):
+        result = operator.index(self.value)               # TypeError for floats, as NumPy
+        guard(self.ir, result, "traced integer used as an index or count")
+        return result
+
+    def __float__(self):
+        refuse("a traced value reached compiled code that converts it to a C float (e.g. storing it into "
+               "a plain NumPy array created with np.zeros/np.empty, or a C function); its derivative "
+               "would be lost. Build arrays with np.zeros_like(x)/np.stack/np.array([...]) instead, or "
+               "register a rule with jitgrad.register(<function>) (see README, 'Registering rules')")
+
+    def __complex__(self):
+        refuse("complex() of a traced value is not supported (complex dtypes are not traced yet)")
+
+    def __array__(self, dtype=None, copy=None):
+        refuse("a traced value reached compiled code that converts it to a NumPy array (e.g. a C "
+               "function, or a write into a plain array created with np.zeros); its derivative would be "
+               "lost. Register a rule with jitgrad.register(<function>) (see README, 'Registering "
+               "rules'), or build the array from traced values (np.zeros_like(x), np.stack)")
+
+    # -- the rest of the Python protocol -------------------------------------------------------------
+    def __pos__(self):
+        return make(self.ir, +self.value)
+
+    def __round__(self, ndigits=None):
+        if isinstance(self.value, np.ndarray):
+            raise TypeError("type numpy.ndarray doesn't define __round__ method")
+        if ndigits is None:
+            return _rounded_int(self)                     # round(scalar) is an int, as in CPython
+        from .array_api import round_
+        return round_(self, ndigits)
+
+    def __divmod__(self, other):
+        return self // other, self % other
+
+    def __rdivmod__(self, other):
+        return other // self, other % self
+
+    def __len__(self):
+        return len(self.value)
+
+    def __iter__(self):
+        for i in range(len(self.value)):
+            yield self[i]
+
+    def __contains__(self, item):
+        return bool((self == item).any())
+
+    def __copy__(self):
+        return make(self.ir, self.value.copy() if isinstance(self.value, np.ndarray) else self.value)
+
+    def __deepcopy__(self, memo):
+        return self.__copy__()
+
+    def __repr__(self):
+        return repr(self.value)
+
+    def __str__(self):
+        return str(self.value)
+
+    def __format__(self, spec):
+        return format(self.value, spec)
+
+    def __getattr__(self, name):
+        if hasattr(type(self.value), name) and not name.startswith("__"):   # NumPy probes protocols
+            refuse(f"'{type(self.value).__name__}.{name}' is not supported on traced values yet; "
+                   "register a rule with jitgrad.register or avoid it")
+        raise AttributeError(f"'{type(self.value).__name__}' object has no attribute '{name}'")
+
+
+def _rounded_int(t):
+    """round(python_float) -> int, guarded (round-half-even, as rint)."""
+    result = round(t.value)
+    guard(builder().rint(t.ir), result, "round() of a traced value")
+    return result
+
+
+for _name, (_op, _fn, _ifn) in BINARY_DUNDERS.items():
+    setattr(TracedArray, f"__{_name}__", _binary(_op, _fn))
+    setattr(TracedArray, f"__r{_name}__", _binary(_op, _fn, reflected=True))
+    setattr(TracedArray, f"__i{_name}__", _inplace(_op, _fn, _ifn))
+for _name, (_op, _fn) in COMPARISON_DUNDERS.items():
+    setattr(TracedArray, f"__{_name}__", _binary(_op, _fn))
+for _name, (_op, _fn) in UNARY_DUNDERS.items():
+    setattr(TracedArray, f"__{_name}__", _unary(_op, _fn))
