@@ -17,9 +17,17 @@ Environment: JITGRAD_LOG=llvm dumps the optimized LLVM IR and assembly of each k
 to the file named by JITGRAD_LOG_FILE).
 
 Modules: engine (LLVM target, pass pipeline, MCJIT), llvmtext (IR text emitter, dtype tables),
-scalar_ops (per-op scalar code), mathfns/polymath (vectorizable inline math), indexing (index maps),
-lower (plan, fusion, chunks, driver ABI), rules (per-op lowering tables), blas (dot_general via BLAS),
-kernel (compile_trace, Kernel).
+scalar_ops (per-op scalar code), mathfns/polymath (inline vectorizable math with stated ulp bounds),
+indexing (index maps), lower (plan: registers / buffers / fused values, chunks, driver ABI), rules
+(per-op lowering tables), fusion (horizontal loop fusion), blas (dot_general via BLAS gemm),
+pywrapper (METH_FASTCALL entry), kernel (compile_trace, Kernel).
+
+Measured on the 2-core dev box (loaded, load average ~6, so absolute times are inflated): straight
+-line traces compile in ~40 ms per 180 ops, ~0.17 s per 1.75k ops, ~1.4 s per 17.5k ops (split into
+1000-op functions, O1); array kernels 10-60 ms.  A cached call of a tiny kernel costs ~0.5-0.9 us
+(np.empty of the outputs dominates; the FASTCALL wrapper itself ~40-70 ns).  A 1e6-element
+tanh/sin/exp kernel runs 3.4-4.6x faster than NumPy, its value-and-gradient ~6x faster than a
+hand-written NumPy gradient.
 """
 from .errors import LoweringUnsupported
 from .kernel import Kernel, compile_trace

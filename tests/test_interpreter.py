@@ -13,6 +13,7 @@ from jitgrad.tracer.context import TraceContext
 
 import interp_snippets
 import interp_snippets_objects
+from interp_snippets import fib
 
 SNIPPETS = interp_snippets.SNIPPETS + interp_snippets_objects.SNIPPETS
 
@@ -183,3 +184,33 @@ def test_objects_built_while_tracing_are_not_environment():
     with ctx.active():
         assert interpreter.call(build, (), {}) == 7
     assert ctx.env == []
+
+
+class _Config:
+    """An object that exists outside the traced call: reading its data is an environment read."""
+
+    def __init__(self):
+        self.rate = 0.5
+
+
+CONFIG = _Config()
+
+
+def test_getattr_builtin_is_an_environment_read():
+    def read():
+        return getattr(CONFIG, "rate") * 2, hasattr(CONFIG, "missing"), getattr(CONFIG, "missing", 7)
+    ctx = TraceContext()
+    with ctx.active():
+        assert interpreter.call(read, (), {}) == (1.0, False, 7)
+    assert [entry.describe().split(" (")[0] for entry in ctx.env] == ["attribute _Config.rate"]
+
+
+def test_code_objects_are_decoded_once_with_resolved_jumps():
+    from jitgrad.tracer.interpreter import HANDLERS, Interpreter
+    interp = Interpreter(TraceContext())
+    decoded = interp.decode(fib.__code__)
+    assert interp.decode(fib.__code__) is decoded
+    assert len(decoded.ops) == len(decoded.args) == len(decoded.linenos) == len(decoded.handlers)
+    jumps = [arg for op, arg in zip(decoded.ops, decoded.args) if op in
+             (HANDLERS.get("POP_JUMP_IF_FALSE"), HANDLERS.get("JUMP"))]
+    assert jumps and all(type(a) is int and 0 <= a < len(decoded.ops) for a in jumps)

@@ -37,6 +37,8 @@ METHOD_CASES = {
     "mean_int": (lambda np, x: x.mean(axis=0), [((3, 2), "i4")]),
     "max_min_prod": (lambda np, x: (x.max(), x.min(axis=1), x.prod(axis=0), x.max(0, keepdims=True)), [F]),
     "argmax": (lambda np, x: (x.argmax(), x.argmin(axis=1), x.argmax(axis=0, keepdims=True)), [F]),
+    "ravel_orders": (lambda np, x: (x.ravel("F"), x.T.ravel("K"), x.T.ravel("A"), x.T.flatten("K"),
+                                    x[:, ::2].ravel("K"), np.ravel(x.T, "C")), [F]),
     "shape_ops": (lambda np, x: (x.reshape(2, 6), x.reshape((4, -1)), x.T, x.transpose(1, 0), x.ravel(),
                                  x.flatten(), x.reshape(1, 3, 4).squeeze(), x.swapaxes(0, 1)), [F]),
     "astype_copy": (lambda np, x: (x.astype(np.float32), x.copy(), x.astype(int)), [F]),
@@ -223,8 +225,11 @@ def test_argument_writes_do_not_modify_caller_values():
 
 @pytest.mark.parametrize("write", [
     lambda x: x[0].__setitem__(0, 1.0),                        # through a view
-    lambda x: (lambda v: (x.__setitem__(0, 1.0), v))(x[0]),     # while a view is alive
     lambda x: x.T.__iadd__(1.0),                               # in-place through a view
+    lambda x: (lambda v: (x.__setitem__(0, 1.0), v + 1.0))(x[0]),      # a view used after a write
+    lambda x: (lambda v: (x.__setitem__(0, 1.0), v[0].sum()))(x[:, None]),
+    lambda x: (lambda v: (x.__setitem__(0, 1.0), bool(v[0])))(x[0][None]),   # a view of a view
+    lambda x: (lambda v: (x.__setitem__(0, 1.0), float(v[0])))(x.T),
 ])
 def test_aliasing_writes_are_refused(write):
     def fn(x):
@@ -233,6 +238,16 @@ def test_aliasing_writes_are_refused(write):
         return y
     with pytest.raises(UnsupportedError, match="view"):
         trace(fn, np.ones((2, 2)))
+
+
+def test_view_unused_after_write_is_fine():
+    def fn(x):
+        y = x * 1.0
+        row = y[0]
+        y[0] = row * 2.0                                   # row is stale now, but never used again
+        return y
+    _, (y,), tr = trace(fn, np.ones((2, 2)))
+    assert np.array_equal(run_trace(tr, [np.full((2, 2), 3.0)])[0], [[6.0, 6.0], [3.0, 3.0]])
 
 
 @pytest.mark.parametrize("key", [0, slice(None)])

@@ -156,11 +156,27 @@ def reshape_(a, *shape, order="C", **kwargs):
     return _reshaped(a, np.reshape, _shape_arg(shape, kwargs, "shape", "newshape"))
 
 
+def _ravel_perm(value, order):
+    """The axis order in which NumPy's ravel with `order` visits the concrete array's elements."""
+    ndim = np.ndim(value)
+    flags = getattr(value, "flags", None)
+    if order == "F" or order == "A" and flags is not None and flags.f_contiguous and not flags.c_contiguous:
+        return tuple(reversed(range(ndim)))
+    if order != "K" or flags is None or flags.c_contiguous:
+        return tuple(range(ndim))
+    if any(s < 0 for s in value.strides):
+        refuse("ravel/flatten with order='K' of an array with negative strides is not supported while "
+               "tracing; use order='C'")
+    return tuple(sorted(range(ndim), key=lambda i: -value.strides[i]))    # memory order (stable)
+
+
 def ravel(a, order="C"):
-    """np.ravel / x.ravel()."""
-    if order != "C":
-        refuse("ravel with order other than 'C' is not supported while tracing")
-    return _reshaped(a, np.ravel)
+    """np.ravel / x.ravel() (orders 'F', 'A' and 'K' follow the concrete array's layout)."""
+    x = as_traced(a)
+    concrete = np.ravel(x.value, order=order)
+    perm = _ravel_perm(x.value, order)
+    v = x.ir if perm == tuple(range(len(perm))) else builder().transpose(x.ir, perm=perm)
+    return make_view(reshape(v, concrete.shape), concrete, x)
 
 
 def flatten(a, order="C"):

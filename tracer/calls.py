@@ -7,8 +7,9 @@ NumPy's `__array_function__` dispatchers such as `np.mean`) interpreted inline; 
 traced arguments natively, with Python callbacks among the arguments wrapped so they are interpreted
 when compiled code calls them; anything else is refused with UnsupportedError.  Builtins that inspect
 the caller's frame (`super()`, `locals()`, `globals()`, `vars()`, `dir()`, `eval`, `exec`) get the
-interpreted frame instead of the interpreter's own, and `len`, `iter`, `next`, `bool`, `repr`, `str`
-of an object whose special method is Python code run that method interpreted.
+interpreted frame instead of the interpreter's own; `len`, `iter`, `next`, `bool`, `repr`, `str` of
+an object whose special method is Python code run that method interpreted; and `getattr`, `hasattr`,
+`setattr` go through the interpreter's attribute protocol (properties, environment reads).
 """
 import builtins
 import collections
@@ -289,9 +290,37 @@ def _conversion(dunder, native):
     return run
 
 
+def _getattr(interp, args, kwargs):
+    if kwargs or not 2 <= len(args) <= 3 or type(args[1]) is not str:
+        return _NOT_PYTHON
+    try:
+        return interp.load_attr(args[0], args[1])
+    except AttributeError:
+        if len(args) == 3:
+            return args[2]
+        raise
+
+
+def _hasattr(interp, args, kwargs):
+    if kwargs or len(args) != 2 or type(args[1]) is not str:
+        return _NOT_PYTHON
+    try:
+        interp.load_attr(args[0], args[1])
+    except AttributeError:
+        return False
+    return True
+
+
+def _setattr(interp, args, kwargs):
+    if kwargs or len(args) != 3 or type(args[1]) is not str:
+        return _NOT_PYTHON
+    interp.store_attr(*args)
+
+
 _SPECIAL_BUILTINS = {id(fn): (fn, handler) for fn, handler in (
     (super, _super), (builtins.locals, _locals), (builtins.globals, _globals), (builtins.vars, _vars),
     (builtins.dir, _dir), (builtins.eval, _with_namespaces(builtins.eval)),
     (builtins.exec, _with_namespaces(builtins.exec)), (len, _protocol("__len__", "length")),
     (iter, _protocol("__iter__", "get_iter")), (bool, _protocol("__bool__", "truth")), (next, _next),
-    (repr, _conversion("__repr__", repr)), (str, _conversion("__str__", str)))}
+    (repr, _conversion("__repr__", repr)), (str, _conversion("__str__", str)), (getattr, _getattr),
+    (hasattr, _hasattr), (setattr, _setattr))}

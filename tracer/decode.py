@@ -23,6 +23,10 @@ CO_ASYNC_FLAGS = 0x80 | 0x100 | 0x200   # coroutine, iterable coroutine, async g
 
 _FAST_OPS = {"LOAD_FAST", "STORE_FAST", "DELETE_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_AND_CLEAR"}
 _FAST_PAIR_OPS = {"LOAD_FAST_LOAD_FAST", "STORE_FAST_LOAD_FAST", "STORE_FAST_STORE_FAST"}
+# Fast-local opcodes naming a cell variable (3.12+ inlined comprehensions save and restore the cell
+# object itself) run these handlers on the frame's cell list instead.
+_CELL_SLOT_OPS = {"LOAD_FAST": "LOAD_CELL_SLOT", "LOAD_FAST_CHECK": "LOAD_CELL_SLOT",
+                  "STORE_FAST": "STORE_CELL_SLOT", "LOAD_FAST_AND_CLEAR": "LOAD_CELL_SLOT_AND_CLEAR"}
 
 
 class Decoded:
@@ -98,14 +102,19 @@ def _decode(code, handlers, missing):
             items.append(item)
     handlers_at = _exception_handlers(code, len(items))
     local_slot = {name: i for i, name in enumerate(code.co_varnames)}
+    cell_index = {name: i for i, name in enumerate(code.co_cellvars + code.co_freevars)}
     for index, name in enumerate(code.co_cellvars):
         if name in local_slot and local_slot[name] < decoded.nargs:
             decoded.cell_slots[index] = local_slot[name]
     line = code.co_firstlineno
     for index, instr in enumerate(items):
         name, arg = version.normalize(instr.name, instr.arg if instr.require_arg() else None)
+        if name in _FAST_OPS and isinstance(arg, (CellVar, FreeVar)):  # 3.13: LOAD_CLOSURE is LOAD_FAST
+            arg = arg.name
         if isinstance(arg, Label):
             arg = label_index[arg]
+        elif name in _FAST_OPS and arg in cell_index:      # 3.12+: a comprehension's cell variable
+            name, arg = _CELL_SLOT_OPS[name], cell_index[arg]
         elif name in _FAST_OPS:
             arg = local_slot[arg]
         elif isinstance(arg, CellVar):
@@ -113,7 +122,11 @@ def _decode(code, handlers, missing):
         elif isinstance(arg, FreeVar):
             arg = len(code.co_cellvars) + code.co_freevars.index(arg.name)
         elif name in _FAST_PAIR_OPS:
+            if arg[0] in cell_index or arg[1] in cell_index:
+                raise UnsupportedError(f"jitgrad cannot decode {instr.name} on a cell variable in {code.co_qualname}")
             arg = (local_slot[arg[0]], local_slot[arg[1]])
+        elif name == "MAKE_FUNCTION":
+            arg |= _following_function_attributes(items, index)
         handler = handlers.get(name)
         decoded.ops.append(handler if handler is not None else missing(instr.name))
         decoded.args.append(arg)
@@ -123,6 +136,16 @@ def _decode(code, handlers, missing):
             decoded.send_targets[index] = label_index[items[index - 1].arg]
     decoded.handlers = handlers_at
     return decoded
+
+
+def _following_function_attributes(items, index):
+    """The flags of the SET_FUNCTION_ATTRIBUTE instructions right after a MAKE_FUNCTION (3.13)."""
+    flags = 0
+    for item in items[index + 1:]:
+        if item.name != "SET_FUNCTION_ATTRIBUTE":
+            break
+        flags |= item.arg
+    return flags
 
 
 def _exception_handlers(code, count):

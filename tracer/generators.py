@@ -5,6 +5,7 @@ Calling an interpreted generator function returns an InterpretedGenerator.  It i
 `list(gen)` or `sum(gen)` alike resume the interpreted frame; `throw` into a frame suspended in
 `yield from` is first offered to the delegate, as CPython does.
 """
+from .version import THROW_STOPITERATION_INTO_FRAME
 
 
 class InterpretedGenerator:
@@ -25,11 +26,6 @@ class InterpretedGenerator:
 
     def __repr__(self):
         return f"<interpreted generator {self._frame.code.co_qualname}>"
-
-    @property
-    def gi_running(self):
-        """Whether the generator is executing right now."""
-        return self._running
 
     def send(self, value):
         """Resume the generator, making the pending `yield` evaluate to `value`."""
@@ -58,7 +54,10 @@ class InterpretedGenerator:
                     try:
                         return self._interpreter.call(delegate_throw, (exc,), {})
                     except StopIteration as stop:
-                        frame.stack[-1], frame.pc, exc = stop.value, exit_index, None
+                        if THROW_STOPITERATION_INTO_FRAME:
+                            exc = stop
+                        else:
+                            frame.stack[-1], frame.pc, exc = stop.value, exit_index, None
                     except BaseException as raised:
                         exc = raised
                     finally:

@@ -8,7 +8,7 @@ import types
 
 from .calls import function_str
 from .decode import UNBOUND
-from .version import NULL, push_method, push_with_null
+from .version import NULL, call_ex_callable, push_method, push_with_null
 
 _FORMAT_CONVERSIONS = {1: ("__str__", str), 2: ("__repr__", repr), 3: (None, ascii)}
 
@@ -65,6 +65,35 @@ class DataOps:
     def op_STORE_FAST(self, frame, slot):
         frame.fast[slot] = frame.stack.pop()
 
+    def op_LOAD_FAST_LOAD_FAST(self, frame, slots):
+        self.op_LOAD_FAST(frame, slots[0])
+        self.op_LOAD_FAST(frame, slots[1])
+
+    def op_STORE_FAST_LOAD_FAST(self, frame, slots):
+        frame.fast[slots[0]] = frame.stack.pop()
+        self.op_LOAD_FAST(frame, slots[1])
+
+    def op_STORE_FAST_STORE_FAST(self, frame, slots):
+        frame.fast[slots[0]] = frame.stack.pop()
+        frame.fast[slots[1]] = frame.stack.pop()
+
+    def op_LOAD_FAST_AND_CLEAR(self, frame, slot):
+        frame.stack.append(frame.fast[slot])
+        frame.fast[slot] = UNBOUND
+
+    def op_LOAD_CELL_SLOT(self, frame, index):
+        """Pseudo-opcode (see decode): push the cell object of a cell variable."""
+        frame.stack.append(frame.cells[index])
+
+    def op_LOAD_CELL_SLOT_AND_CLEAR(self, frame, index):
+        """Pseudo-opcode (see decode): save a cell variable's cell object before a comprehension."""
+        frame.stack.append(frame.cells[index])
+        frame.cells[index] = None
+
+    def op_STORE_CELL_SLOT(self, frame, index):
+        """Pseudo-opcode (see decode): restore a saved cell object after a comprehension."""
+        frame.cells[index] = frame.stack.pop()
+
     def op_DELETE_FAST(self, frame, slot):
         if frame.fast[slot] is UNBOUND:
             raise _unbound_local(frame.code, slot)
@@ -93,6 +122,11 @@ class DataOps:
             frame.stack.append(frame.locals_dict[name])
         else:
             frame.stack.append(self._read_cell(frame, index))
+
+    def op_LOAD_FROM_DICT_OR_DEREF(self, frame, index):
+        namespace = frame.stack.pop()
+        name = self._cell_name(frame, index)
+        frame.stack.append(namespace[name] if name in namespace else self._read_cell(frame, index))
 
     def op_STORE_DEREF(self, frame, index):
         frame.cells[index].cell_contents = frame.stack.pop()
@@ -147,11 +181,16 @@ class DataOps:
         _delete_name(frame.globals, name)
 
     def op_LOAD_NAME(self, frame, name):
-        namespace = frame.locals_dict
-        if name in namespace:
-            frame.stack.append(namespace[name])
-        else:
-            frame.stack.append(self._load_global(frame, name))
+        frame.stack.append(self._load_name(frame, frame.locals_dict, name))
+
+    def op_LOAD_FROM_DICT_OR_GLOBALS(self, frame, name):
+        frame.stack.append(self._load_name(frame, frame.stack.pop(), name))
+
+    def _load_name(self, frame, namespace, name):
+        return namespace[name] if name in namespace else self._load_global(frame, name)
+
+    def op_LOAD_LOCALS(self, frame, arg):
+        frame.stack.append(frame.locals_dict)
 
     def op_STORE_NAME(self, frame, name):
         frame.locals_dict[name] = frame.stack.pop()
@@ -173,6 +212,20 @@ class DataOps:
             push_with_null(frame.stack, value)
         else:
             push_method(frame.stack, func, value)
+
+    def op_LOAD_SUPER_ATTR(self, frame, arg):
+        is_method, two_args, name = arg
+        stack = frame.stack
+        receiver, cls, global_super = stack.pop(), stack.pop(), stack.pop()
+        if global_super is super:
+            proxy = super(cls, receiver)
+        else:
+            proxy = self.call(global_super, (cls, receiver) if two_args else (), {})
+        value = self.load_attr(proxy, name)
+        if is_method:
+            push_with_null(stack, value)
+        else:
+            stack.append(value)
 
     def op_STORE_ATTR(self, frame, name):
         obj = frame.stack.pop()
@@ -254,7 +307,7 @@ class DataOps:
     def op_DICT_MERGE(self, frame, depth):
         update = frame.stack.pop()
         target = frame.stack[-depth]
-        callee = frame.stack[-depth - 2]
+        callee = call_ex_callable(frame.stack, depth)
         if not hasattr(update, "keys"):
             raise TypeError(f"{function_str(callee)} argument after ** must be a mapping, "
                             f"not {type(update).__name__}")
@@ -295,12 +348,26 @@ class DataOps:
     # -- formatting --------------------------------------------------------------------------------
     def op_FORMAT_VALUE(self, frame, flags):
         spec = frame.stack.pop() if flags & 0x04 else ""
-        value = frame.stack.pop()
-        conversion = _FORMAT_CONVERSIONS.get(flags & 0x03)
-        if conversion is not None:
-            dunder, native = conversion
-            value = native(value) if dunder is None else self.convert(value, dunder, native)
+        value = self._convert_value(frame.stack.pop(), flags & 0x03)
         frame.stack.append(self.convert(value, "__format__", format, spec))
+
+    def op_CONVERT_VALUE(self, frame, kind):
+        frame.stack[-1] = self._convert_value(frame.stack[-1], int(kind))
+
+    def op_FORMAT_SIMPLE(self, frame, arg):
+        frame.stack[-1] = self.convert(frame.stack[-1], "__format__", format, "")
+
+    def op_FORMAT_WITH_SPEC(self, frame, arg):
+        spec = frame.stack.pop()
+        frame.stack[-1] = self.convert(frame.stack[-1], "__format__", format, spec)
+
+    def _convert_value(self, value, kind):
+        """The `!s`, `!r`, `!a` conversions of f-strings (kind 1, 2, 3; 0 is none)."""
+        conversion = _FORMAT_CONVERSIONS.get(kind)
+        if conversion is None:
+            return value
+        dunder, native = conversion
+        return native(value) if dunder is None else self.convert(value, dunder, native)
 
     # -- imports -----------------------------------------------------------------------------------
     def op_IMPORT_NAME(self, frame, name):

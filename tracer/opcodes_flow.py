@@ -7,7 +7,8 @@ Jump targets arrive as instruction indices (decode resolved the labels); every j
 """
 from .generators import InterpretedGenerator
 from .protocols import type_lookup
-from .version import FOR_ITER_EXIT_SKIP
+from ..ir.errors import UnsupportedError
+from .version import FOR_ITER_EXIT_SKIP, SEND_KEEPS_RECEIVER
 
 
 def _check_exception_class(value):
@@ -15,6 +16,21 @@ def _check_exception_class(value):
     for cls in classes:
         if not (isinstance(cls, type) and issubclass(cls, BaseException)):
             raise TypeError("catching classes that do not inherit from BaseException is not allowed")
+
+
+def _stopiteration_error(interpreter, exc):
+    """What a StopIteration escaping a generator body becomes (3.12+ does it in bytecode)."""
+    if not isinstance(exc, StopIteration):
+        return exc
+    error = RuntimeError("generator raised StopIteration")
+    error.__cause__ = error.__context__ = exc
+    return error
+
+
+# CALL_INTRINSIC_1 (3.12+) by intrinsic name
+_INTRINSICS = {"INTRINSIC_UNARY_POSITIVE": lambda interpreter, v: interpreter.unary_op("UNARY_POSITIVE", v),
+               "INTRINSIC_LIST_TO_TUPLE": lambda interpreter, v: tuple(v),
+               "INTRINSIC_STOPITERATION_ERROR": _stopiteration_error}
 
 
 class FlowOps:
@@ -39,6 +55,9 @@ class FlowOps:
 
     def op_POP_JUMP_IF_NOT_NONE(self, frame, target):
         self._jump_if(frame, target, frame.stack.pop() is not None)
+
+    def op_TO_BOOL(self, frame, arg):
+        frame.stack[-1] = self.truth(frame.stack[-1])
 
     def op_JUMP_IF_FALSE_OR_POP(self, frame, target):
         if self.truth(frame.stack[-1]):
@@ -101,10 +120,31 @@ class FlowOps:
             else:
                 result = self.call(self.load_attr(receiver, "send"), (value,), {})
         except StopIteration as stop:
-            stack[-1] = stop.value
+            if SEND_KEEPS_RECEIVER:
+                stack.append(stop.value)
+            else:
+                stack[-1] = stop.value
             frame.pc = target
             return
         stack.append(result)
+
+    def op_END_SEND(self, frame, arg):
+        value = frame.stack.pop()
+        frame.stack[-1] = value
+
+    def op_CLEANUP_THROW(self, frame, arg):
+        exc = frame.stack.pop()
+        if not isinstance(exc, StopIteration):
+            raise exc
+        del frame.stack[-2:]
+        frame.stack.append(exc.value)
+
+    def op_CALL_INTRINSIC_1(self, frame, intrinsic):
+        run = _INTRINSICS.get(intrinsic.name)
+        if run is None:
+            raise UnsupportedError(f"jitgrad's interpreter does not support the intrinsic {intrinsic.name}",
+                                   loc=self.ctx.location())
+        frame.stack[-1] = run(self, frame.stack[-1])
 
     # -- exceptions ----------------------------------------------------------------------------------
     def op_PUSH_EXC_INFO(self, frame, arg):

@@ -55,6 +55,16 @@ class OperatorOps:
         key, container, value = stack.pop(), stack.pop(), stack.pop()
         self.set_item(container, key, value)
 
+    def op_BINARY_SLICE(self, frame, arg):
+        stack = frame.stack
+        stop, start = stack.pop(), stack.pop()
+        stack[-1] = self.get_item(stack[-1], slice(start, stop))
+
+    def op_STORE_SLICE(self, frame, arg):
+        stack = frame.stack
+        stop, start, container, value = stack.pop(), stack.pop(), stack.pop(), stack.pop()
+        self.set_item(container, slice(start, stop), value)
+
     def op_DELETE_SUBSCR(self, frame, arg):
         stack = frame.stack
         key, container = stack.pop(), stack.pop()

@@ -18,6 +18,9 @@ from .traced import TracedArray
 NATIVE_TYPES = frozenset({int, float, bool, complex, str, bytes, tuple, list, dict, set, frozenset,
                           type(None), slice, range, np.ndarray, TracedArray, np.float64, np.float32,
                           np.int64, np.int32, np.bool_, np.complex128, types.ModuleType, super})
+# Iterators of builtin containers: `next` on them never runs Python code.
+NATIVE_ITERATORS = frozenset(type(iter(c)) for c in ([], (), range(1), {}, {}.values(), {}.items(), set(), "",
+                                                     np.zeros(1))) | {enumerate, zip, map, filter, reversed}
 # Values (not environments): their attributes are never environment reads.
 VALUE_TYPES = (int, float, complex, str, bytes, tuple, list, dict, set, frozenset, type(None), slice,
                range, np.ndarray, np.generic, TracedArray)
@@ -244,6 +247,8 @@ class Protocols:
 
     def next_item(self, it):
         """`next(it)`; raises StopIteration at the end."""
+        if type(it) in NATIVE_ITERATORS:
+            return next(it)
         method = python_method(type(it), "__next__")
         return next(it) if method is None else self.call(method, (it,), {})
 

@@ -6,7 +6,7 @@ Import TracedArray from here: this module guarantees the methods are installed.
 import numpy as np
 
 from . import array_api, contractions, indexing
-from .values import TracedArray, contains_traced, refuse
+from .values import TracedArray, check_not_environment, contains_traced, refuse, reshape
 
 __all__ = ["TracedArray", "contains_traced"]
 
@@ -34,11 +34,20 @@ def _real_part(self):
     return self
 
 
+def _set_shape(self, shape):
+    """`x.shape = shape`: this array object now has that shape (a reshape without copy)."""
+    check_not_environment(self)
+    new_value = self.value.view()
+    new_value.shape = shape                               # NumPy's errors
+    self.ir, self.value = reshape(self.ir, new_value.shape), new_value
+
+
 for _name, _impl in array_api.METHODS.items():
     setattr(TracedArray, _name, _method(_name, _impl))
 for _name in ("shape", "ndim", "size", "dtype", "itemsize", "nbytes"):
     setattr(TracedArray, _name, _array_property(_name))
 
+TracedArray.shape = property(_array_property("shape").fget, _set_shape, doc="The concrete value's `shape`.")
 TracedArray.T = property(array_api.transpose, doc="The transposed array.")
 TracedArray.real = property(_real_part, doc="The value itself (real dtypes only).")
 TracedArray.conj = TracedArray.conjugate = _method("conj", lambda self: array_api.copy(_real_part(self)))

@@ -13,6 +13,7 @@ import weakref
 import numpy as np
 
 from ..ir.errors import UnsupportedError
+from ..ir.value import Value
 from . import context
 
 _WEAK_TYPES = (bool, int, float, complex)
@@ -194,26 +195,60 @@ def rebind(target, new_ir, new_value):
     """Functionalize an in-place write: `target` now stands for `new_ir` with concrete `new_value`.
 
     Arguments are never modified (their concrete values are copies).  Refuses writes the trace could
-    not reproduce: into arrays read from the environment, through a view, or into an array some live
-    view still looks at.
+    not reproduce: into arrays read from the environment or through a view.  Live views of `target`
+    become stale: using them later refuses (NumPy would show them the write).
     """
     if target.base is not None:
         refuse("writing through a view of another array (a slice, reshape, .T...) is not supported yet "
                "(aliasing is a later issue); write into the array itself or copy the view first")
-    if target.ir.op == "input" and _is_environment_input(target.ir):
-        refuse("writing into an array read from a global, closure or attribute would change it for "
-               "later calls, which the compiled function does not do; copy it first (a = a.copy())")
-    if any(ref() is not None for ref in target.views):
-        refuse("writing into an array while a view of it (a slice, reshape, .T, iteration row...) is "
-               "still alive is not supported yet (aliasing is a later issue); copy the view first")
-    target.views.clear()
+    check_not_environment(target)
+    _invalidate_views(target)
     target.ir, target.value = new_ir, new_value
     return target
 
 
-def _is_environment_input(ir_value):
-    index = ir_value.params["index"]
-    return any(e.kind == "array" and e.index == index for e in context.current().env)
+_STALE_MESSAGE = ("this view (a slice, reshape, .T, iteration row...) was taken before its array was "
+                  "written in place; using it afterwards is not supported yet (aliasing is a later issue): "
+                  "copy the view (v = x[i].copy()) or index the array again after the write")
+
+
+def _stale(self):
+    refuse(_STALE_MESSAGE)
+
+
+class StaleView(Value):
+    """The IR of a view whose base array was written after the view was taken: every use refuses."""
+
+    __slots__ = ()
+    op = args = params = shape = dtype = property(_stale)
+
+    def __init__(self):
+        pass
+
+    def __repr__(self):
+        return "<stale view>"
+
+
+STALE = StaleView()
+
+
+def _invalidate_views(array):
+    """Make the live views of `array` (and their views) refuse any later use (NumPy would update them)."""
+    for ref in array.views:
+        view = ref()
+        if view is not None:
+            view.ir = STALE
+            _invalidate_views(view)
+    array.views.clear()
+
+
+def check_not_environment(target):
+    """Refuse modifying an array read from the environment (the change would outlive the call)."""
+    if target.ir.op == "input":
+        index = target.ir.params["index"]
+        if any(e.kind == "array" and e.index == index for e in context.current().env):
+            refuse("modifying an array read from a global, closure or attribute would change it for "
+                   "later calls, which the compiled function does not do; copy it first (a = a.copy())")
 
 
 def _operand_ok(x):
