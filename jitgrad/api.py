@@ -28,10 +28,13 @@ class JitgradWarning(UserWarning):
 class _Signature:
     """What one signature key implies: which leaves are inputs and which inputs are differentiated."""
 
-    __slots__ = ("dynamic", "wrt", "grad_trees", "description")
+    __slots__ = ("dynamic", "wrt", "grad_trees", "description", "positional_arrays")
 
     def __init__(self, fn, leaves, keys, treedef, argnums):
         self.dynamic = [i for i, k in enumerate(keys) if is_dynamic(k)]
+        # every argument a plain ndarray, passed positionally: the fast path may serve such calls
+        self.positional_arrays = (not treedef[2][1][2] and all(c is None for c in treedef[2][0][2])
+                                  and all(k[0] == "array" for k in keys))
         input_index = {pos: i for i, pos in enumerate(self.dynamic)}
         args_def = treedef[2][0]
         offsets = [0]
@@ -88,9 +91,17 @@ class GradFunction:
         self.jit = backend.jit_enabled_by_default() if jit is None else bool(jit)
         self._cache = FunctionCache(max_traces)
         self._signatures = {}
+        self._fast = None
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
+        if self._fast is not None and not kwargs:
+            result = self._fast(args)
+            if result is not None:
+                return result
+        return self._call(args, kwargs)
+
+    def _call(self, args, kwargs):
         leaves, treedef = flatten((args, kwargs))
         keys = tuple(leaf_key(leaf) for leaf in leaves)
         key = (getattr(self.fn, "__code__", None), treedef, keys)
@@ -100,6 +111,7 @@ class GradFunction:
         inputs = [as_input_array(leaves[i]) for i in sig.dynamic]
         outputs, found = self._cache.lookup(key, inputs)
         if outputs is not None:
+            self._fast = _fast_path(sig, found, self._cache, len(args))
             return found.package(outputs)
         return self._trace_and_run(key, sig, leaves, treedef, inputs, reason=found)
 
@@ -108,7 +120,7 @@ class GradFunction:
         outputs, layout = trace_outputs(ctx, result, self.has_aux, self.fn)
         trace = ctx.builder.build(outputs)
         joint = passes.optimize(autodiff.value_and_grad(trace, sig.wrt, out=0))
-        package = functools.partial(self._package, sig, layout, len(outputs))
+        package = self._packager(sig, layout, len(outputs))
         env_inputs = [e.getter.get() for e in ctx.env if e.kind == "array"]
         if self._cache.full():
             self._warn_limit(reason)
@@ -121,6 +133,7 @@ class GradFunction:
                         [e.describe() for e in ctx.env], len(joint.nodes), format_trace(joint))
         entry = CacheEntry(kernel, ctx.env, guards, package, info)
         self._cache.add(key, entry, reason)
+        self._fast = _fast_path(sig, entry, self._cache, len(inputs))
         try:
             return package(kernel(inputs + env_inputs))
         except GuardFailed as e:
@@ -133,6 +146,14 @@ class GradFunction:
             warnings.warn(f"jitgrad: {self.fn.__name__} was traced {self._cache.traces} times (the limit); "
                           f"last retrace because {reason}. Further new paths are traced and evaluated on "
                           "every call without caching.", JitgradWarning, stacklevel=4)
+
+    def _packager(self, sig, layout, n_primal):
+        """outputs -> what the user gets; a direct pick when the answer is one array gradient."""
+        simple = (not self.has_aux and not self.with_value and not self._tuple_argnums
+                  and sig.grad_trees[0][0] is None and type(sig.grad_trees[0][1][0]) is np.ndarray)
+        if simple:
+            return lambda outputs: outputs[n_primal]
+        return functools.partial(self._package, sig, layout, n_primal)
 
     def _package(self, sig, layout, n_primal, outputs):
         grads = []
@@ -152,6 +173,30 @@ class GradFunction:
     def cache_info(self):
         """Traces, hits, misses, the cached paths (with their guards) and the reason for each retrace."""
         return self._cache.info()
+
+
+def _fast_path(sig, entry, cache, n_args):
+    """The cached-call path for the last entry hit, when its signature allows one (all arguments plain
+    arrays passed positionally, no environment reads, a JIT kernel): argument types are checked here,
+    shapes, dtypes and value guards by the kernel; anything else returns None and takes the full path."""
+    fast_call = getattr(entry.kernel, "fast_call", None)
+    if not sig.positional_arrays or entry.env or fast_call is None:
+        return None
+    package, ndarray = entry.package, np.ndarray
+
+    def fast(args):
+        if len(args) != n_args:
+            return None
+        for a in args:
+            if type(a) is not ndarray:
+                return None
+        try:
+            outputs = fast_call(*args)
+        except (TypeError, GuardFailed):
+            return None
+        cache.hits += 1
+        return package(outputs)
+    return fast
 
 
 def _decorator(with_value):

@@ -192,3 +192,21 @@ def test_arguments_are_not_modified():
     g = jitgrad.jit_grad(f)(x)
     assert np.array_equal(x, [1.0, 2.0])
     assert np.allclose(g, [0.0, 2.0])
+
+
+def test_cached_fast_path_declines_what_it_must():
+    def f(x):
+        y = np.asarray(x)
+        return np.sum(y ** 2) if y[0] > 0 else np.sum(y ** 3)
+    g = jitgrad.jit_grad(f)
+    x = np.array([1.0, 2.0])
+    g(x)
+    assert np.allclose(g(x * 3), 2 * x * 3)                   # served by the fast path
+    grad_list = g([1.0, 2.0])                                 # a list: another signature
+    assert isinstance(grad_list, list) and np.allclose(grad_list, [2.0, 4.0])
+    assert g(x.astype(np.float32)).dtype == np.float32        # another dtype: retrace
+    assert np.allclose(g(np.array([1.0, 9.0, 2.0, 9.0])[::2]), [2.0, 4.0])   # a strided view
+    assert np.allclose(g(-x), 3 * x ** 2)                     # same shapes, other branch
+    assert np.allclose(g(x), 2 * x)                           # back on the first path
+    info = g.cache_info()
+    assert info.traces == 4 and info.hits >= 3

@@ -48,6 +48,7 @@ METHOD_CASES = {
     "all_any": (lambda np, x: ((x > 1).all(axis=0), (x > 1).any(), x.all()), [F]),
     "iteration": (lambda np, x: [row * 2 for row in x], [F]),
     "item": (lambda np, x: x[1, 2].item() * 2.0 + x.item(3), [F]),
+    "gathers": (lambda np, x: (x.repeat(2, axis=1), x.diagonal(), x.trace(1), x[0].repeat(3)), [F]),
 }
 
 INDEX_CASES = {
@@ -301,3 +302,18 @@ def test_printing_and_formatting_use_concrete_value():
         assert str(x) == str(x.value) and f"{x[0]:.2f}" == "1.50" and repr(x) == repr(x.value)
         return x
     trace(fn, np.array([1.5, 2.0]))
+
+
+def test_sort_method_and_shape_setter_update_the_array():
+    def fn(x):
+        y = x * 1.0
+        y.sort()
+        z = x + 0.0
+        z.shape = (2, 2)
+        assert z.shape == (2, 2) and z.ir.shape == (2, 2)
+        return y, z
+    x = np.array([3.0, 1.0, 4.0, 2.0])
+    _, (y, z), tr = trace(fn, x)
+    assert np.array_equal(y.value, np.sort(x)) and np.array_equal(z.value, x.reshape(2, 2))
+    got = run_trace(tr, [x * 2])
+    assert np.array_equal(got[0], np.sort(x * 2)) and np.array_equal(got[1], (x * 2).reshape(2, 2))

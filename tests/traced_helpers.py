@@ -76,7 +76,7 @@ def check(fn, *specs, seed=0, fresh=True):
     for got, e in zip(run_trace(trace_, xs), expected):
         assert np.allclose(got, e, rtol=1e-6, atol=1e-6, equal_nan=True)
     if fresh:
-        new = [random_input(rng, *spec) for spec in specs]
+        new = fresh(xs) if callable(fresh) else [random_input(rng, *spec) for spec in specs]
         want = fn(np, *[x.copy() for x in new])
         want = list(want) if isinstance(want, (tuple, list)) else [want]
         for got, e in zip(run_trace(trace_, new), want):

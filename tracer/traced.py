@@ -1,11 +1,11 @@
 """The traced value type, complete: `TracedArray` (core in `values`) with its ndarray methods, indexing
-and `@` installed from `array_api`, `indexing` and `contractions`; and `contains_traced`.
+and `@` installed from `array_api`, `reorder`, `indexing` and `contractions`; and `contains_traced`.
 
 Import TracedArray from here: this module guarantees the methods are installed.
 """
 import numpy as np
 
-from . import array_api, contractions, indexing
+from . import array_api, contractions, indexing, reorder
 from .values import TracedArray, check_not_environment, contains_traced, refuse, reshape
 
 __all__ = ["TracedArray", "contains_traced"]
@@ -42,7 +42,7 @@ def _set_shape(self, shape):
     self.ir, self.value = reshape(self.ir, new_value.shape), new_value
 
 
-for _name, _impl in array_api.METHODS.items():
+for _name, _impl in {**array_api.METHODS, **reorder.METHODS}.items():
     setattr(TracedArray, _name, _method(_name, _impl))
 for _name in ("shape", "ndim", "size", "dtype", "itemsize", "nbytes"):
     setattr(TracedArray, _name, _array_property(_name))

@@ -1,7 +1,7 @@
 """Rules for methods of plain (untraced) ndarrays called with traced arguments (`w.dot(x)`): the
 same implementations as TracedArray's methods, with the array lifted to a constant.  Methods that
 write into the plain array are refused."""
-from .. import array_api, contractions
+from .. import array_api, contractions, reorder
 from ..registry import NDARRAY_METHODS
 from ..values import refuse
 
@@ -15,7 +15,8 @@ def _writes_into(name):
 
 
 NDARRAY_METHODS.update(array_api.METHODS)
+NDARRAY_METHODS.update(reorder.METHODS)
 NDARRAY_METHODS.update(dot=contractions.dot, __matmul__=contractions.matmul)
 NDARRAY_METHODS.update({name: _writes_into(name) for name in (
-    "__setitem__", "fill", "put", "itemset", "setfield", "__iadd__", "__isub__", "__imul__",
+    "__setitem__", "fill", "put", "itemset", "setfield", "sort", "__iadd__", "__isub__", "__imul__",
     "__itruediv__", "__ipow__")})

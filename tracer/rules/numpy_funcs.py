@@ -4,6 +4,7 @@ import numpy as np
 
 from .. import array_api as A
 from .. import contractions as C
+from .. import reorder as R
 from ..registry import register
 
 _FUNCTIONS = {
@@ -22,6 +23,8 @@ _FUNCTIONS = {
     np.where: A.where,
     np.dot: C.dot, np.vdot: C.vdot, np.inner: C.inner, np.outer: C.outer, np.tensordot: C.tensordot,
     np.einsum: C.einsum, np.matmul: C.matmul,
+    np.repeat: R.repeat, np.diagonal: R.diagonal, np.trace: R.trace, np.sort: R.sort, np.median: R.median,
+    np.broadcast_arrays: R.broadcast_arrays,
 }
 _METADATA = (np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj, np.isscalar,
              np.min_scalar_type, np.can_cast, np.broadcast_shapes)
