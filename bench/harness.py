@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -27,11 +28,11 @@ SETTINGS = {  # per mode: rounds, seconds per sample, seconds per row, first-cal
 COLDSTART_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "coldstart.py")
 
 
-def cold_process(mode, label, impl, timeout_s):
+def cold_process(mode, label, impl, timeout_s, env=None):
     """Run bench/coldstart.py in a fresh process: its JSON dict, or a failure status string."""
     try:
         done = subprocess.run([sys.executable, COLDSTART_SCRIPT, mode, label, impl], capture_output=True,
-                              text=True, timeout=timeout_s)
+                              text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired:
         return f"first call > {timeout_s:g} s (fresh process)"
     if done.returncode != 0:
@@ -195,8 +196,10 @@ def run_coldstart(labels, impls, processes, settings, measured):
                 rows.append({**row, "status": f"skipped: in-process {status}"[:160]})
                 continue
             results = []
+            # a fresh torch inductor cache per group: process 1 compiles, later ones find the cache
+            env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix="jitgrad-bench-w5-")}
             for _ in range(processes if impl == "jitgrad" or settings["mode"] == "full" else 1):
-                outcome = cold_process(settings["mode"], label, impl, settings["first_call_limit_s"] + 30)
+                outcome = cold_process(settings["mode"], label, impl, settings["first_call_limit_s"] + 30, env)
                 if isinstance(outcome, str):
                     row["status"] = outcome
                     break

@@ -7,7 +7,7 @@ are tested against it.  `run_trace` executes a trace, raising GuardFailed at the
 import numpy as np
 
 from .errors import GuardFailed
-from .ops import ELEMENTWISE
+from .ops import ELEMENTWISE, SPECIAL, special_function
 from .spec import index_tuple
 
 EVAL = {}
@@ -83,6 +83,61 @@ EVAL["const"] = lambda args, params: params["value"]
 EVAL["fill"] = lambda args, params: np.full(params["shape"], params["value"], dtype=params["dtype"])
 EVAL["input"] = None  # inputs are bound by the executor, never evaluated
 EVAL["guard"] = lambda args, params: np.asarray(args[0] == params["expected"])
+
+
+EVAL["argsort"] = lambda args, params: np.argsort(args[0], axis=params["axis"], kind="stable")
+
+
+def _special(op):
+    return lambda args, params: np.asarray(special_function(op)(args[0]))
+
+
+def _polygamma(args, params):
+    """polygamma(x, order=k): digamma for k = 0, else scipy's polygamma (float64) cast to digamma's dtype."""
+    import scipy.special
+    (x,) = args
+    digamma_dtype = scipy.special.psi(np.ones(1, dtype=x.dtype)).dtype
+    if params["order"] == 0:
+        return np.asarray(scipy.special.psi(x))
+    return np.asarray(scipy.special.polygamma(params["order"], x)).astype(digamma_dtype)
+
+
+EVAL.update({op: _special(op) for op in SPECIAL})
+EVAL["polygamma"] = _polygamma
+
+
+def _triangular_solve(args, params):
+    """scipy.linalg.solve_triangular on the broadcast batch (it reads only the `lower` triangle of a)."""
+    import scipy.linalg
+    a, b = args
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a, b = np.broadcast_to(a, batch + a.shape[-2:]), np.broadcast_to(b, batch + b.shape[-2:])
+    dtype = np.result_type(a.dtype, b.dtype)
+    if a.size == 0 or b.size == 0:
+        return np.zeros(b.shape, dtype)
+    return np.asarray(scipy.linalg.solve_triangular(a, b, lower=params["lower"]), dtype=dtype)
+
+
+def _linalg(fn, part=None):
+    """A linalg rule: `fn(a)` (its field `part` for multi-output routines)."""
+    def rule(args, params):
+        result = fn(*args)
+        return np.asarray(result if part is None else result[part])
+    return rule
+
+
+def _svd(a):
+    return np.linalg.svd(a, full_matrices=False)
+
+
+EVAL.update({
+    "cholesky": _linalg(np.linalg.cholesky), "inv": _linalg(np.linalg.inv), "det": _linalg(np.linalg.det),
+    "solve": _linalg(np.linalg.solve), "triangular_solve": _triangular_solve,
+    "slogdet_sign": _linalg(np.linalg.slogdet, 0), "slogdet_logabs": _linalg(np.linalg.slogdet, 1),
+    "eigh_values": _linalg(np.linalg.eigh, 0), "eigh_vectors": _linalg(np.linalg.eigh, 1),
+    "svd_u": _linalg(_svd, 0), "svd_s": _linalg(_svd, 1), "svd_vh": _linalg(_svd, 2),
+    "qr_q": _linalg(np.linalg.qr, 0), "qr_r": _linalg(np.linalg.qr, 1),
+})
 
 
 def evaluate(op, args, params):

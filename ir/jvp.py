@@ -5,8 +5,10 @@ node, `tangents` one Value-or-None (None = zero) per entry of `node.args`, each 
 its operand (the AD transform guarantees it).  The result (None = zero) need only broadcast to node's
 shape and have a float dtype: the transform broadcasts and casts it.  Tangents of integer, bool and
 index-array operands are ignored; ops in ops.NON_DIFFERENTIABLE, sources and guards give None.
-Elementwise partials and reduction helpers are shared with the VJP table (ir/partials.py).
+Elementwise partials and reduction helpers are shared with the VJP table (ir/partials.py); the
+linear-algebra rules live in ir/linalg_rules.py.
 """
+from .linalg_rules import JVP_RULES as LINALG_JVP
 from .ops import PARAMS
 from .partials import (PARTIALS, elementwise_and_underived, extremum_weights, is_float, prod_of_others,
                        scalar, scale)
@@ -118,5 +120,6 @@ def _dot_general(b, node, ts):
 JVP.update(index=_with_tangents(_index), index_set=_with_tangents(_index_update),
            index_add=_with_tangents(_index_update),
            dot_general=_with_tangents(_dot_general))
+JVP.update({op: _with_tangents(rule) for op, rule in LINALG_JVP.items()})
 
 assert set(JVP) == set(PARAMS), f"JVP rules missing for {set(PARAMS) - set(JVP)}"

@@ -28,8 +28,29 @@ BINARY = {
 NON_DIFFERENTIABLE = {
     "sign", "floor", "ceil", "trunc", "rint", "logical_not", "floor_divide",
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-    "logical_and", "logical_or", "argmax", "argmin",
+    "logical_and", "logical_or", "argmax", "argmin", "argsort", "slogdet_sign",
 }
+
+# Special functions: elementwise ops of one operand defined by the scipy.special ufunc named here
+# (`special_function`; SciPy is optional and imported on first use).  polygamma(x, order=k) is the
+# k-th derivative of digamma (order 0 is digamma itself); its dtype is digamma's.
+SPECIAL = {"erf": "erf", "erfc": "erfc", "gammaln": "gammaln", "log_ndtr": "log_ndtr", "polygamma": "psi"}
+
+# Linear algebra on the last two axes, batched over the leading ones as numpy.linalg does; operands
+# must be floating.  One op per output of a multi-output routine (its rules re-emit the siblings they
+# need; CSE merges them).  cholesky and eigh_* read only the lower triangle (as LAPACK does, and
+# numpy's default UPLO='L'); triangular_solve reads only the triangle `lower` names.  solve and
+# triangular_solve take b of shape (..., n, k) and broadcast the batch axes.  svd_* are the reduced
+# factors (full_matrices=False); qr_* the reduced factors, for m >= n only.
+LINALG = ("cholesky", "triangular_solve", "solve", "inv", "det", "slogdet_sign", "slogdet_logabs",
+          "eigh_values", "eigh_vectors", "svd_u", "svd_s", "svd_vh", "qr_q", "qr_r")
+
+
+def special_function(op):
+    """The scipy.special ufunc that defines special-function op `op` (imports SciPy)."""
+    import scipy.special
+    return getattr(scipy.special, SPECIAL[op])
+
 
 # Every op and its allowed params.
 PARAMS = {
@@ -42,6 +63,9 @@ PARAMS = {
     "max": ("axis", "keepdims"), "min": ("axis", "keepdims"),
     "argmax": ("axis",), "argmin": ("axis",),      # axis: a non-negative int
     "cumsum": ("axis",),                           # axis: a non-negative int
+    "argsort": ("axis",),                          # stable sort order (kind="stable"); intp
+    **{name: () for name in SPECIAL}, "polygamma": ("order",),
+    **{name: () for name in LINALG}, "triangular_solve": ("lower",),
     # shape ops
     "reshape": ("shape",), "transpose": ("perm",), "broadcast_to": ("shape",),
     "concatenate": ("axis",),                      # variadic

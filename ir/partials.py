@@ -1,6 +1,6 @@
 """Derivative pieces shared by the VJP and JVP tables (ir/vjp.py, ir/jvp.py), each written once.
 
-PARTIALS[op], for every differentiable elementwise op: one function per operand, `d(b, node)`, giving
+PARTIALS[op], for every differentiable elementwise op and special function (erf, gammaln, ...): one function per operand, `d(b, node)`, giving
 the partial derivative of `node` (= op(*node.args), the output y) with respect to that operand, built
 with Builder `b` from the operands and the output, using IR ops only (so derivatives are themselves
 differentiable).  A partial may be the marker ONE or MINUS_ONE instead of a Value; `scale` applies one.
@@ -14,15 +14,16 @@ without dividing by zero) and `flip`.
 """
 import numpy as np
 
-from .ops import ELEMENTWISE, NON_DIFFERENTIABLE
+from .ops import NON_DIFFERENTIABLE
 
 ONE, MINUS_ONE = "ONE", "MINUS_ONE"
 
 
 def elementwise_and_underived(make_rule, no_rule):
-    """Table entries shared by VJP and JVP: `make_rule(op)` for each differentiable elementwise op,
-    `no_rule` for the non-differentiable ops, the sources (input, const, fill) and guard."""
-    entries = {op: make_rule(op) for op in ELEMENTWISE if op not in NON_DIFFERENTIABLE}
+    """Table entries shared by VJP and JVP: `make_rule(op)` for each op of PARTIALS (the differentiable
+    elementwise and special-function ops), `no_rule` for the non-differentiable ops, the sources (input,
+    const, fill) and guard."""
+    entries = {op: make_rule(op) for op in PARTIALS}
     entries.update({op: no_rule for op in NON_DIFFERENTIABLE | {"input", "const", "fill", "guard"}})
     return entries
 
@@ -137,7 +138,29 @@ _BINARY = {
     "arctan2": (_arctan2_partial(+1, 1), _arctan2_partial(-1, 0)),
 }
 
-PARTIALS = {**{op: (d,) for op, d in _UNARY.items()}, **_BINARY}
+
+def _gaussian_over(b, n, v):
+    """exp(-x²/2 - v) / sqrt(2 pi): the normal density divided by exp(v)."""
+    x = _x(n)
+    exponent = b.subtract(b.multiply(scalar(b, -0.5, n.dtype), b.multiply(x, x)), v)
+    return b.multiply(b.exp(exponent), scalar(b, 1 / np.sqrt(2 * np.pi), n.dtype))
+
+
+def _erf_slope(b, n):
+    """2/sqrt(pi) exp(-x²) = d erf/dx."""
+    x = _x(n)
+    return b.multiply(scalar(b, 2 / np.sqrt(np.pi), n.dtype), b.exp(b.negative(b.multiply(x, x))))
+
+
+_SPECIAL = {
+    "erf": _erf_slope,
+    "erfc": lambda b, n: b.negative(_erf_slope(b, n)),
+    "gammaln": lambda b, n: b.polygamma(_x(n), order=0),
+    "polygamma": lambda b, n: b.polygamma(_x(n), order=n.params["order"] + 1),
+    "log_ndtr": lambda b, n: _gaussian_over(b, n, n),
+}
+
+PARTIALS = {**{op: (d,) for op, d in {**_UNARY, **_SPECIAL}.items()}, **_BINARY}
 
 
 # ---------------------------------------------------------------------------------------------------

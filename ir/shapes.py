@@ -9,7 +9,7 @@ import functools
 import numpy as np
 
 from .errors import IRError
-from .ops import BINARY, ELEMENTWISE, UNARY
+from .ops import ELEMENTWISE, SPECIAL, special_function
 from .spec import index_tuple
 
 SHAPE = {}
@@ -170,3 +170,81 @@ SHAPE["input"] = lambda args, params: (_ for _ in ()).throw(IRError("inputs are 
 SHAPE["const"] = lambda args, params: (params["value"].shape, params["value"].dtype)
 SHAPE["fill"] = lambda args, params: (tuple(params["shape"]), np.dtype(params["dtype"]))
 SHAPE["guard"] = lambda args, params: ((), np.dtype(bool))
+
+
+def _argsort(args, params):
+    (x,) = args
+    _reduced_shape(x.shape, (params["axis"],), False)
+    return x.shape, np.dtype(np.intp)
+
+
+SHAPE["argsort"] = _argsort
+
+
+def _special(op):
+    def rule(args, params):
+        (x,) = args
+        return x.shape, _probe_dtype(special_function(op), (x.dtype,))
+    return rule
+
+
+SHAPE.update({op: _special(op) for op in SPECIAL})
+
+
+# -- linear algebra: (..., m, n) operands, batched over the leading axes --------------------------------
+def _matrices(x, square=True):
+    """(batch shape, m, n) of a float stack of matrices; IRError unless it is one (square if asked)."""
+    if x.ndim < 2 or not np.issubdtype(x.dtype, np.floating) or (square and x.shape[-1] != x.shape[-2]):
+        kind = "square matrices" if square else "matrices"
+        raise IRError(f"linear algebra needs a float stack of {kind}, got {x.dtype}{list(x.shape)}")
+    return x.shape[:-2], x.shape[-2], x.shape[-1]
+
+
+def _linalg_rule(result_shape):
+    """Rule of a one-operand linalg op: `result_shape(batch, m, n)`, the operand's dtype."""
+    def rule(args, params):
+        (x,) = args
+        return tuple(result_shape(*_matrices(x, square=False))), x.dtype
+    return rule
+
+
+def _square_rule(result_shape):
+    def rule(args, params):
+        _matrices(args[0])
+        return _linalg_rule(result_shape)(args, params)
+    return rule
+
+
+def _solve(args, params):
+    a, b = args
+    batch, n, _ = _matrices(a)
+    b_batch, rows, _ = _matrices(b, square=False)
+    if rows != n:
+        raise IRError(f"solve: {a.shape} and right-hand side {b.shape} do not match")
+    return _broadcast([np.empty(batch), np.empty(b_batch)]) + b.shape[-2:], np.result_type(a.dtype, b.dtype)
+
+
+def _qr(result_shape):
+    def rule(args, params):
+        batch, m, n = _matrices(args[0], square=False)
+        if m < n:
+            raise IRError(f"qr ops take m >= n (reduced factors of tall matrices), got {args[0].shape}")
+        return tuple(result_shape(batch, m, n)), args[0].dtype
+    return rule
+
+
+SHAPE.update({
+    "cholesky": _square_rule(lambda batch, m, n: batch + (m, n)),
+    "inv": _square_rule(lambda batch, m, n: batch + (m, n)),
+    "eigh_vectors": _square_rule(lambda batch, m, n: batch + (m, n)),
+    "eigh_values": _square_rule(lambda batch, m, n: batch + (m,)),
+    "det": _square_rule(lambda batch, m, n: batch),
+    "slogdet_sign": _square_rule(lambda batch, m, n: batch),
+    "slogdet_logabs": _square_rule(lambda batch, m, n: batch),
+    "svd_u": _linalg_rule(lambda batch, m, n: batch + (m, min(m, n))),
+    "svd_s": _linalg_rule(lambda batch, m, n: batch + (min(m, n),)),
+    "svd_vh": _linalg_rule(lambda batch, m, n: batch + (min(m, n), n)),
+    "qr_q": _qr(lambda batch, m, n: batch + (m, n)),
+    "qr_r": _qr(lambda batch, m, n: batch + (n, n)),
+    "solve": _solve, "triangular_solve": _solve,
+})

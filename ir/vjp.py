@@ -7,10 +7,12 @@ any shape that broadcasts to its operand's shape and any float dtype: the AD tra
 `unbroadcast`, the one place that sums broadcasting away and casts (rules never do).  Ops in
 ops.NON_DIFFERENTIABLE, integer/bool operands and index-array operands get None.  Rules use IR ops
 only, so the backward trace can itself be differentiated with these rules (second derivatives).
-Elementwise partials and reduction helpers are shared with the JVP table (ir/partials.py).
+Elementwise partials and reduction helpers are shared with the JVP table (ir/partials.py); the
+linear-algebra rules live in ir/linalg_rules.py.
 """
 import numpy as np
 
+from .linalg_rules import VJP_RULES as LINALG_VJP
 from .ops import PARAMS
 from .partials import (PARTIALS, elementwise_and_underived, expand_reduced, extremum_weights,
                        flip, is_float, prod_of_others, scalar, scale)
@@ -173,5 +175,6 @@ def _dot_general(b, node, g):
 
 
 VJP["dot_general"] = _dot_general
+VJP.update(LINALG_VJP)
 
 assert set(VJP) == set(PARAMS), f"VJP rules missing for {set(PARAMS) - set(VJP)}"

@@ -61,6 +61,22 @@ def _off_integer(rng, shape):
     return rng.integers(-3, 3, shape) + frac
 
 
+def _spd(rng, shape):
+    """Symmetric positive definite: M M^T / n + I."""
+    m = rng.uniform(-1.0, 1.0, shape)
+    return m @ np.swapaxes(m, -1, -2) / shape[-1] + np.eye(shape[-1])
+
+
+def _with_spectrum(rng, shape, symmetric):
+    """Matrices with the well-separated spectrum 1, 1.7, 2.4, ...: eigenvalues of Q diag(w) Q^T
+    (symmetric) or singular values of U diag(s) V^T, with random orthogonal factors."""
+    k = min(shape[-2:])
+    spectrum = 1.0 + 0.7 * np.arange(k)
+    u = np.linalg.qr(rng.standard_normal(shape[:-1] + (k,)))[0]
+    v = u if symmetric else np.linalg.qr(rng.standard_normal(shape[:-2] + (shape[-1], k)))[0]
+    return (u * spectrum) @ np.swapaxes(v, -1, -2)
+
+
 DOMAINS = {
     "real": _spread(-2.0, 2.0),
     "pos": _spread(0.5, 2.0),
@@ -72,6 +88,11 @@ DOMAINS = {
     "grid_odd": _grid(1),
     "off_integer": _off_integer,
     "pow2": lambda rng, shape: rng.choice([1.0, 2.0, 4.0, -2.0], shape),  # remainder divisors
+    # stacks of matrices (the last two axes), well conditioned for the linalg ops:
+    "invertible": lambda rng, shape: rng.uniform(-1.0, 1.0, shape) + 3 * np.eye(shape[-1]),
+    "spd": _spd,
+    "sym_distinct": lambda rng, shape: _with_spectrum(rng, shape, symmetric=True),
+    "distinct_sv": lambda rng, shape: _with_spectrum(rng, shape, symmetric=False),
 }
 
 
@@ -244,6 +265,38 @@ _add("dot_general", ((2, 3, 4), "real"), ((4, 3, 2), "real"), name="batch_not_le
      contract=((2,), (0,)), batch=((1,), (1,)))
 _add("dot_general", ((0, 3), "real"), ((3, 2), "real"), name="empty", contract=((1,), (0,)), batch=((), ()))
 _add("dot_general", ((2, 3), "real"), ((3, 2), "int"), name="float_int", contract=((1,), (0,)), batch=((), ()))
+
+# Sorting: argsort (stable) along an axis.
+_add("argsort", ((2, 5), "grid"), name="ax1", axis=1)
+_add("argsort", ((4,), "grid"), name="ax0", axis=0)
+
+# Special functions.
+for _op, _dom in {"erf": "real", "erfc": "real", "log_ndtr": "real", "gammaln": "pos"}.items():
+    _add(_op, ((2, 3), _dom))
+    _add(_op, ((), _dom), name="0d")
+_add("erf", ((3,), "int"), name="int")
+for _order in (0, 1, 2):
+    _add("polygamma", ((2, 3), "pos"), name=f"order{_order}", order=_order)
+
+# Linear algebra: single matrices, batches, broadcast batches, tall and wide shapes.
+for _op, _dom in {"cholesky": "spd", "inv": "invertible", "det": "invertible",
+                  "slogdet_logabs": "invertible", "eigh_values": "sym_distinct",
+                  "eigh_vectors": "sym_distinct"}.items():
+    _add(_op, ((3, 3), _dom))
+    _add(_op, ((2, 4, 4), _dom), name="batch")
+_add("slogdet_sign", ((2, 3, 3), "real"))
+for _op in ("solve", "triangular_solve"):
+    _params = {"lower": True} if _op == "triangular_solve" else {}
+    _add(_op, ((3, 3), "invertible"), ((3, 2), "real"), **_params)
+    _add(_op, ((2, 3, 3), "invertible"), ((3, 1), "real"), name="batch_a", **_params)
+    _add(_op, ((3, 3), "invertible"), ((2, 3, 2), "real"), name="batch_b", **_params)
+_add("triangular_solve", ((3, 3), "invertible"), ((3, 2), "real"), name="upper", lower=False)
+for _op in ("svd_u", "svd_s", "svd_vh"):
+    for _tag, _shape in {"square": (3, 3), "tall": (4, 3), "wide": (2, 4), "batch": (2, 4, 3)}.items():
+        _add(_op, (_shape, "distinct_sv"), name=_tag)
+for _op in ("qr_q", "qr_r"):
+    for _tag, _shape in {"square": (3, 3), "tall": (4, 3), "batch": (2, 4, 2)}.items():
+        _add(_op, (_shape, "distinct_sv"), name=_tag)
 
 # Sources and guards.
 _add("const", value=np.arange(6.0).reshape(2, 3))

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 from .values import (TracedArray, astype, builder, const, concrete_of, contains_traced, dtype_of,
-                     elementwise, lift, lift_operands, make, make_view, refuse, refuse_options,
+                     elementwise, lift, lift_operands, make, make_view, refuse, refuse_options, ViewLink,
                      reshape, unwrap)
 
 
@@ -142,11 +142,18 @@ def _shape_arg(args, kwargs, *names):
     return tuple(args) if args else None
 
 
+def _reshape_view(x, v, concrete):
+    """The TracedArray of `v` = x reshaped to concrete's shape, writable through to x."""
+    shape = np.shape(concrete)
+    link = ViewLink(lambda base_ir: reshape(base_ir, shape), lambda view_ir, base_ir: reshape(view_ir, base_ir.shape),
+                    lambda base: base.reshape(shape))
+    return make_view(reshape(v, shape), concrete, x, link)
+
+
 def _reshaped(a, np_fn, *args, **kwargs):
     """A shape op whose result keeps the element order: a reshape to NumPy's result shape."""
     x = as_traced(a)
-    concrete = np_fn(x.value, *args, **kwargs)
-    return make_view(reshape(x.ir, np.shape(concrete)), concrete, x)
+    return _reshape_view(x, x.ir, np_fn(x.value, *args, **kwargs))
 
 
 def reshape_(a, *shape, order="C", **kwargs):
@@ -175,8 +182,9 @@ def ravel(a, order="C"):
     x = as_traced(a)
     concrete = np.ravel(x.value, order=order)
     perm = _ravel_perm(x.value, order)
-    v = x.ir if perm == tuple(range(len(perm))) else builder().transpose(x.ir, perm=perm)
-    return make_view(reshape(v, concrete.shape), concrete, x)
+    if perm == tuple(range(len(perm))):
+        return _reshape_view(x, x.ir, concrete)
+    return make_view(reshape(builder().transpose(x.ir, perm=perm), concrete.shape), concrete, x)
 
 
 def flatten(a, order="C"):
@@ -196,7 +204,12 @@ def expand_dims(a, axis):
 
 
 def _permuted(x, perm, concrete):
-    return make_view(builder().transpose(x.ir, perm=tuple(perm)), concrete, x)
+    perm = tuple(perm)
+    inverse = tuple(int(i) for i in np.argsort(perm))
+    link = ViewLink(lambda base_ir: builder().transpose(base_ir, perm=perm),
+                    lambda view_ir, base_ir: builder().transpose(view_ir, perm=inverse),
+                    lambda base: base.transpose(perm))
+    return make_view(link.forward(x.ir), concrete, x, link)
 
 
 def transpose(a, *axes, **kwargs):

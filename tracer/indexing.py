@@ -11,7 +11,7 @@ import numpy as np
 
 from ..ir.spec import normalize_slice
 from .values import (TracedArray, astype, builder, const, contains_traced, dtype_of, guard, lift,
-                     lift_operands, make, make_view, refuse, rebind, unwrap)
+                     lift_operands, make_view, refuse, rebind, unwrap, ViewLink)
 
 
 def _entries(key):
@@ -91,7 +91,11 @@ def getitem(x, key):
     concrete = x.value[unwrap(key)]                       # NumPy's errors first
     entries = [_static_entry(e) for e in _entries(key)]
     spec, arrays = _spec(x.ir.shape, entries)
-    return make_view(builder().index(x.ir, *arrays, spec=spec), concrete, x)
+    basic_key = tuple(entries)                            # a view only when the key is basic
+    link = ViewLink(lambda base_ir: builder().index(base_ir, spec=spec),
+                    lambda view_ir, base_ir: builder().index_set(base_ir, view_ir, spec=spec),
+                    lambda base: base[basic_key])
+    return make_view(builder().index(x.ir, *arrays, spec=spec), concrete, x, link)
 
 
 def _is_full_mask(key, shape):

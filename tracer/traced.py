@@ -40,6 +40,7 @@ def _set_shape(self, shape):
     new_value = self.value.view()
     new_value.shape = shape                               # NumPy's errors
     self.ir, self.value = reshape(self.ir, new_value.shape), new_value
+    self.link = None                                      # as a view of its base it is now unlinked
 
 
 for _name, _impl in {**array_api.METHODS, **reorder.METHODS}.items():

@@ -109,11 +109,29 @@ def make(ir_value, concrete, base=None):
     return TracedArray(ir_value, concrete, base)
 
 
-def make_view(ir_value, concrete, source):
-    """`make`, recording that `concrete` shares memory with `source`'s (NumPy returned a view)."""
+class ViewLink:
+    """How a view is derived from its base: `forward(base_ir)` is the view's IR, `backward(view_ir,
+    base_ir)` the base's IR after the view became `view_ir`, `concrete(base_value)` the NumPy view."""
+
+    __slots__ = ("forward", "backward", "concrete")
+
+    def __init__(self, forward, backward, concrete):
+        self.forward, self.backward, self.concrete = forward, backward, concrete
+
+
+def make_view(ir_value, concrete, source, link=None):
+    """`make`, recording that `concrete` shares memory with `source`'s (when NumPy returned a view).
+
+    With a ViewLink, writes through the view reach the base and writes into the base refresh the view;
+    without one, both are refused.
+    """
     shares = isinstance(concrete, np.ndarray) and isinstance(source.value, np.ndarray) and \
         np.may_share_memory(concrete, source.value)
-    return make(ir_value, concrete, base=source if shares else None)
+    if not shares:
+        return make(ir_value, concrete)
+    view = make(ir_value, concrete, base=source)
+    view.link = link
+    return view
 
 
 def const(value, dtype=None):
@@ -181,11 +199,6 @@ def elementwise(op, fn, *operands):
     return make(op(builder(), *lift_operands("", operands)), concrete)
 
 
-def scalar_ir(v):
-    """The 0-d IR Value of a size-1 traced value."""
-    return reshape(v.ir, ())
-
-
 def guard(pred, expected, why):
     """Record that 0-d IR Value `pred` must equal `expected` for the trace to stay valid."""
     context.current().guard(reshape(pred, ()), expected, why)
@@ -194,17 +207,29 @@ def guard(pred, expected, why):
 def rebind(target, new_ir, new_value):
     """Functionalize an in-place write: `target` now stands for `new_ir` with concrete `new_value`.
 
-    Arguments are never modified (their concrete values are copies).  Refuses writes the trace could
-    not reproduce: into arrays read from the environment or through a view.  Live views of `target`
-    become stale: using them later refuses (NumPy would show them the write).
+    Arguments are never modified (their concrete values are copies).  A write into a view is written
+    through to its base; live views of a written array are refreshed (as NumPy views see the write).
+    Writes into arrays read from the environment are refused.
     """
     if target.base is not None:
-        refuse("writing through a view of another array (a slice, reshape, .T...) is not supported yet "
-               "(aliasing is a later issue); write into the array itself or copy the view first")
+        return _write_through(target, new_ir, new_value)
     check_not_environment(target)
-    _invalidate_views(target)
     target.ir, target.value = new_ir, new_value
+    _refresh_views(target)
     return target
+
+
+def _write_through(view, new_ir, new_value):
+    """A write into a view is a write into its base (rebound, which refreshes its views)."""
+    if view.link is None:
+        refuse("writing through this kind of view (e.g. of np.broadcast_to or ravel(order='K')) is not "
+               "supported yet (aliasing is a later issue); copy it first")
+    base = view.base
+    base_value = base.value.copy()
+    view.link.concrete(base_value)[...] = new_value
+    rebind(base, view.link.backward(new_ir, base.ir), base_value)
+    view.ir = new_ir                                             # simpler than the refreshed IR
+    return view
 
 
 _STALE_MESSAGE = ("this view (a slice, reshape, .T, iteration row...) was taken before its array was "
@@ -232,14 +257,19 @@ class StaleView(Value):
 STALE = StaleView()
 
 
-def _invalidate_views(array):
-    """Make the live views of `array` (and their views) refuse any later use (NumPy would update them)."""
-    for ref in array.views:
+def _refresh_views(array):
+    """After `array` was rebound: its live views follow it (NumPy views see writes); views without a
+    ViewLink become stale, so that using them refuses."""
+    for ref in list(array.views):
         view = ref()
-        if view is not None:
+        if view is None:
+            continue
+        if view.link is None or array.ir is STALE:
             view.ir = STALE
-            _invalidate_views(view)
-    array.views.clear()
+        else:
+            view.ir, view.value = view.link.forward(array.ir), view.link.concrete(array.value)
+        _refresh_views(view)
+    array.views[:] = [ref for ref in array.views if ref() is not None]
 
 
 def check_not_environment(target):
@@ -304,11 +334,11 @@ class TracedArray:
 
     It behaves like its concrete value (an ndarray, a NumPy scalar or a Python float/bool): every
     operation records IR and computes the concrete result with the real operation.  `isinstance`
-    sees the concrete value's class.  `base` is the TracedArray this one is a view of, `views` weak
-    references to the views taken of it (both used to refuse unsound in-place writes).
+    sees the concrete value's class.  `base` is the TracedArray this one is a view of (`link` says
+    how it derives from it), `views` weak references to the views taken of it.
     """
 
-    __slots__ = ("ir", "value", "base", "views", "__weakref__")
+    __slots__ = ("ir", "value", "base", "views", "link", "__weakref__")
     __array_ufunc__ = None          # NumPy arrays and scalars defer to our reflected operators
     __hash__ = None
 
@@ -317,6 +347,7 @@ class TracedArray:
         self.value = value
         self.base = base
         self.views = []
+        self.link = None
         if base is not None:
             base.views.append(weakref.ref(self))
 

@@ -1,0 +1,82 @@
+"""Rules for scipy.special: erf, erfc, gammaln, log_ndtr map to the IR's special-function ops, digamma
+and polygamma to `polygamma` (a static order); expit, logit, ndtr, xlogy and xlog1py are compositions
+written so that their derivatives stay finite where the function is (expit never overflows, xlogy's
+x-derivative at x = 0 is log(y)).  The ufuncs accept out=/where= as NumPy ufuncs do (ufuncs.ufunc_rule).
+Nothing is registered when SciPy is not installed.
+"""
+import numpy as np
+
+from ..array_api import as_traced
+from ..registry import register
+from ..values import TracedArray, astype, builder, const, make, refuse, unwrap
+from .ufuncs import ufunc_rule
+
+try:
+    import scipy.special as sc
+except ImportError:       # SciPy is optional
+    sc = None
+
+
+def _result_dtype(fn, values):
+    """The dtype `fn` gives operands of these values' dtypes."""
+    return np.asarray(fn(*[np.ones(1, dtype=v.dtype) for v in values])).dtype
+
+
+def _as_float(fn, build):
+    """`build` applied to the operands cast to the floating dtype `fn` computes in."""
+    def cast_then_build(b, *values):
+        dtype = _result_dtype(fn, values)
+        return build(b, *[astype(v, dtype) for v in values])
+    return cast_then_build
+
+
+def _expit(b, x):
+    """1 / (1 + exp(-x)) for x >= 0, exp(x) / (1 + exp(x)) below: exp only ever sees x <= 0."""
+    nonnegative = b.greater_equal(x, const(0, x.dtype))
+    e = b.exp(b.where(nonnegative, b.negative(x), x))
+    one = const(1, x.dtype)
+    return b.where(nonnegative, b.divide(one, b.add(one, e)), b.divide(e, b.add(one, e)))
+
+
+def _logit(b, p):
+    return b.log(b.divide(p, b.subtract(const(1, p.dtype), p)))
+
+
+def _ndtr(b, x):
+    """0.5 erfc(-x / sqrt 2)."""
+    return b.multiply(const(0.5, x.dtype), b.erfc(b.multiply(x, const(-np.sqrt(0.5), x.dtype))))
+
+
+def _x_log(log, pole):
+    """x * log(y) (log1p for xlog1py), 0 where x == 0 unless y is nan: where x == 0 and log(y) is not
+    finite (y <= pole or y == inf) y is replaced by 1, so the value is 0 and d/dx is log(y) elsewhere."""
+    def build(b, x, y):
+        bad = b.logical_or(b.less_equal(y, const(pole, y.dtype)), b.equal(y, const(np.inf, y.dtype)))
+        safe = b.where(b.logical_and(b.equal(x, const(0, x.dtype)), bad), const(pole + 1, y.dtype), y)
+        return b.multiply(x, b.emit(log, safe))
+    return build
+
+
+def polygamma(n, x):
+    """scipy.special.polygamma(n, x) for a static integer order n."""
+    order = np.asarray(unwrap(n))
+    if type(n) is TracedArray or order.ndim or order != np.round(order):
+        refuse("scipy.special.polygamma is traced only for a constant integer order n")
+    concrete = sc.polygamma(n, unwrap(x))
+    v = builder().polygamma(as_traced(x).ir, order=int(order))
+    return make(astype(v, np.asarray(concrete).dtype), concrete)
+
+
+_UFUNCS = {
+    "erf": lambda b, x: b.erf(x), "erfc": lambda b, x: b.erfc(x), "gammaln": lambda b, x: b.gammaln(x),
+    "log_ndtr": lambda b, x: b.log_ndtr(x), "digamma": lambda b, x: b.polygamma(x, order=0),  # = psi
+    "expit": _expit, "logit": _logit, "ndtr": _ndtr,
+    "xlogy": _x_log("log", 0), "xlog1py": _x_log("log1p", -1),
+}
+_COMPOSED = {"expit", "logit", "ndtr", "xlogy", "xlog1py"}
+
+if sc is not None:
+    for _name, _build in _UFUNCS.items():
+        _ufunc = getattr(sc, _name)
+        register(_ufunc)(ufunc_rule(_ufunc, _as_float(_ufunc, _build) if _name in _COMPOSED else _build))
+    register(sc.polygamma)(polygamma)
