@@ -195,7 +195,7 @@ def dataclass_use():
         pair.a = 5
     except dataclasses.FrozenInstanceError as e:
         frozen = type(e).__name__
-    return q.x, q.y, q.tags, p == Point(1.0, 0.0, ["a"]), repr(p), pair, frozen, dataclasses.astuple(pair)
+    return q.x, q.y, q.tags, p == Point(1.0, 0.0, ["a"]), repr(p), repr(pair), frozen, dataclasses.astuple(pair)
 
 
 # -- comprehensions, generators ---------------------------------------------------------------------

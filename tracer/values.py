@@ -88,7 +88,7 @@ def _holds_traced(x, depth):
     if isinstance(x, dict):
         return contains_traced(x.values(), None, depth + 1)
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return contains_traced([getattr(x, f.name) for f in dataclasses.fields(x)], None, depth + 1)
+        return contains_traced([getattr(x, f.name, None) for f in dataclasses.fields(x)], None, depth + 1)
     return False
 
 
