@@ -165,3 +165,14 @@ def test_reference_executor_flag_gives_same_gradient():
     g = jitgrad.jit_grad(f, jit=False)
     g(x)
     assert g.cache_info().paths[0].backend == "reference"
+
+
+def test_traced_write_into_plain_array_is_refused_with_location():
+    def f(x):
+        out = np.zeros(2)
+        out[0] = x[0] * 2.0        # the line the error must name
+        return np.sum(out)
+    line = f.__code__.co_firstlineno + 2
+    with pytest.raises(jitgrad.UnsupportedError, match="plain NumPy array") as e:
+        jitgrad.jit_grad(f)(np.ones(2))
+    assert f"{HERE}:{line}" in str(e.value)

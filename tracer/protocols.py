@@ -13,6 +13,7 @@ import numpy as np
 from bytecode import BinaryOp, Compare
 
 from .traced import TracedArray
+from .indexing import setitem_plain
 
 # Types whose special methods never run Python code we must interpret: go native directly.
 NATIVE_TYPES = frozenset({int, float, bool, complex, str, bytes, tuple, list, dict, set, frozenset,
@@ -209,7 +210,7 @@ class Protocols:
         """`container[key] = value`."""
         method = None if type(container) in NATIVE_TYPES else python_method(type(container), "__setitem__")
         if method is None:
-            container[key] = value
+            setitem_plain(container, key, value)
         else:
             self.call(method, (container, key, value), {})
 
