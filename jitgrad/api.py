@@ -18,6 +18,9 @@ from .ir.evaluate import run_trace
 from .ir.printer import format_trace
 from .pytree import flatten, leaf_count, unflatten
 from .signature import as_input_array, is_differentiable, is_dynamic, leaf_key, normalize_argnums
+from .nested import call_in_trace
+from .tracer import context
+from .tracer.traced import TracedArray, contains_traced
 from .tracing import function_location, run_traced, trace_outputs
 
 
@@ -25,7 +28,7 @@ class JitgradWarning(UserWarning):
     """Warnings about jitgrad's cache (e.g. the recompile limit)."""
 
 
-class _Signature:
+class Signature:
     """What one signature key implies: which leaves are inputs and which inputs are differentiated."""
 
     __slots__ = ("dynamic", "wrt", "grad_trees", "description", "positional_arrays")
@@ -73,6 +76,8 @@ def _describe_key(key):
 
 def _grad_leaf(template, value):
     """A gradient leaf of the same kind as the argument leaf it belongs to."""
+    if type(value) is TracedArray:   # nested use: already of the right kind (see nested.py)
+        return value
     if type(template) is float:
         return float(value)
     if isinstance(template, np.generic):
@@ -92,7 +97,7 @@ class GradFunction:
         self._cache = FunctionCache(max_traces)
         self._signatures = {}
         self._fast = None
-        functools.update_wrapper(self, fn)
+        functools.update_wrapper(self, fn, updated=())   # never copy a wrapped GradFunction's state
 
     def __call__(self, *args, **kwargs):
         if self._fast is not None and not kwargs:
@@ -102,12 +107,14 @@ class GradFunction:
         return self._call(args, kwargs)
 
     def _call(self, args, kwargs):
+        if context.current() is not None and contains_traced(args, kwargs):
+            return call_in_trace(self, args, kwargs)   # jit_grad applied inside a traced function
         leaves, treedef = flatten((args, kwargs))
         keys = tuple(leaf_key(leaf) for leaf in leaves)
         key = (getattr(self.fn, "__code__", None), treedef, keys)
         sig = self._signatures.get(key)
         if sig is None:
-            sig = self._signatures[key] = _Signature(self.fn, leaves, keys, treedef, self.argnums)
+            sig = self._signatures[key] = Signature(self.fn, leaves, keys, treedef, self.argnums)
         inputs = [as_input_array(leaves[i]) for i in sig.dynamic]
         outputs, found = self._cache.lookup(key, inputs)
         if outputs is not None:
@@ -115,12 +122,19 @@ class GradFunction:
             return found.package(outputs)
         return self._trace_and_run(key, sig, leaves, treedef, inputs, reason=found)
 
-    def _trace_and_run(self, key, sig, leaves, treedef, inputs, reason):
+    def differentiate(self, sig, leaves, treedef):
+        """Trace fn on `leaves` and differentiate: (ctx, joint trace, OutputLayout, number of primal outputs).
+
+        The joint trace's outputs are the loss, the traced aux leaves, then one gradient per `sig.wrt`.
+        """
         ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic)
         outputs, layout = trace_outputs(ctx, result, self.has_aux, self.fn)
-        trace = ctx.builder.build(outputs)
-        joint = passes.optimize(autodiff.value_and_grad(trace, sig.wrt, out=0))
-        package = self._packager(sig, layout, len(outputs))
+        joint = passes.optimize(autodiff.value_and_grad(ctx.builder.build(outputs), sig.wrt, out=0))
+        return ctx, joint, layout, len(outputs)
+
+    def _trace_and_run(self, key, sig, leaves, treedef, inputs, reason):
+        ctx, joint, layout, n_primal = self.differentiate(sig, leaves, treedef)
+        package = self._packager(sig, layout, n_primal)
         env_inputs = [e.getter.get() for e in ctx.env if e.kind == "array"]
         if self._cache.full():
             self._warn_limit(reason)

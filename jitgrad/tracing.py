@@ -56,6 +56,8 @@ class OutputLayout:
         self.aux_slots = aux_slots      # per aux leaf: ('out', k) or ('const', value)
 
     def loss(self, value):
+        if type(value) is TracedArray:   # nested use: already of the right kind
+            return value
         if self.loss_type is np.ndarray:
             return np.asarray(value)
         return self.loss_type(value)

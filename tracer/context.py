@@ -219,6 +219,10 @@ class TraceContext:
             return type(value)(rebuilt[i] for i in range(len(value)))
         return value
 
+    def adopt_env_array(self, entry):
+        """The traced value of the environment array that `entry` (of another context) reads."""
+        return self._array_input(entry.getter, entry.getter.get(), ("adopted", id(entry))).ir
+
     def _array_input(self, getter, value, key):
         known = self._env_inputs.get(key)
         if known is not None:

@@ -28,8 +28,10 @@ VALUE_TYPES = (int, float, complex, str, bytes, tuple, list, dict, set, frozense
 
 
 def is_jitgrad_code(fn):
-    """Whether `fn` is defined by jitgrad itself (called natively, never interpreted)."""
-    module = getattr(fn, "__module__", None)
+    """Whether `fn` is defined by jitgrad itself (called natively, never interpreted).  Instances are
+    judged by their class: a jitgrad function object copies its wrapped function's `__module__`."""
+    module = getattr(fn, "__module__", None) if isinstance(fn, (FunctionType, MethodType, type)) \
+        else type(fn).__module__
     return type(module) is str and (module == "jitgrad" or module.startswith("jitgrad."))
 
 
