@@ -9,7 +9,9 @@ Interface (used by the dispatcher):
                                           shapes and dtypes are checked before native code runs
                                           (TypeError on mismatch).  Raises jitgrad.ir.GuardFailed(k)
                                           when the k-th guard (trace.guards order) fails, IndexError
-                                          when an index array holds an out-of-range index.
+                                          when an index array holds an out-of-range index, and the
+                                          op's own exception when a host-called op (e.g. cholesky)
+                                          raises.
   Kernel.fast_call(*arrays)               the same with positional arrays (no list packing).
   Kernel.timings                          {'lower': s, 'compile': s} of this kernel.
 
@@ -20,11 +22,12 @@ Modules: engine (LLVM target, pass pipeline, MCJIT), llvmtext (IR text emitter, 
 scalar_ops (per-op scalar code), mathfns/polymath (inline vectorizable math with stated ulp bounds),
 indexing (index maps), lower (plan: registers / buffers / fused values, chunks, driver ABI), rules
 (per-op lowering tables), fusion (horizontal loop fusion), blas (dot_general via BLAS gemm),
+hostcall (ops without native code: argsort, special functions, linalg, called back in NumPy),
 pywrapper (METH_FASTCALL entry), kernel (compile_trace, Kernel).
 
-Measured on the 2-core dev box (loaded, load average ~6, so absolute times are inflated): straight
--line traces compile in ~40 ms per 180 ops, ~0.17 s per 1.75k ops, ~1.4 s per 17.5k ops (split into
-1000-op functions, O1); array kernels 10-60 ms.  A cached call of a tiny kernel costs ~0.5-0.9 us
+Measured on the 2-core dev box (loaded, load average 4-6, so absolute times are inflated): straight
+-line traces compile in ~26 ms per 180 ops, ~50 ms per 1.75k ops, ~0.35 s per 17.5k ops (1000-op
+functions, fast code generator); array kernels 10-60 ms.  A cached call of a tiny kernel costs ~0.5-0.9 us
 (np.empty of the outputs dominates; the FASTCALL wrapper itself ~40-70 ns).  A 1e6-element
 tanh/sin/exp kernel runs 3.4-4.6x faster than NumPy, its value-and-gradient ~6x faster than a
 hand-written NumPy gradient.

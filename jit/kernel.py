@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from ..ir.errors import GuardFailed
-from . import pywrapper
+from . import hostcall, pywrapper
 from .engine import compile_ir
 from .lower import OOB_EXIT, PRECISE_EXIT, lower
 
@@ -101,6 +101,8 @@ class Kernel:
             return self._precise()._checked_call(inputs, [np.empty(s, d) for s, d in self._out_sig])
         if rc == OOB_EXIT:
             raise IndexError("index out of bounds in a compiled kernel")
+        if rc == hostcall.HOST_ERROR:
+            raise hostcall.take_error()
         raise GuardFailed(rc)
 
     def _workspace(self):
@@ -133,6 +135,7 @@ def compile_trace(trace, precise_math=False):
         text += pywrapper.wrapper_ir(lowering.name, signatures, [c.ctypes.data for c in consts],
                                      lowering.caller_workspace)
     t1 = time.perf_counter()
-    module = compile_ir(text, lowering.name, speed_level=1 if len(lowering.chunks) > 1 else 2)
+    straight_line = len(lowering.chunks) > 1 and not any(f.loops_emitted for f in lowering.chunks)
+    module = compile_ir(text, lowering.name, speed_level=0 if straight_line else 2)
     t2 = time.perf_counter()
     return Kernel(trace, module, lowering, consts, {"lower": t1 - t0, "compile": t2 - t1}, wrapper)

@@ -64,6 +64,7 @@ class FunctionText:
         self.counter = 0
         self.block = "entry"
         self.precise_math = precise_math    # libm for every math function (the twin kernel)
+        self.loops_emitted = 0
         self.loop_depth = 0                 # straight-line code (depth 0) calls libm: nothing to
                                             # vectorize, and inline polynomials cost compile time
         self.math_flag = None               # i1 slot: a fast math function met an argument it
@@ -114,6 +115,7 @@ class FunctionText:
         i = self.fresh("i")
         phi_at = len(self.lines)
         self.lines.append(None)
+        self.loops_emitted += 1
         self.loop_depth += 1
         body(i)
         self.loop_depth -= 1

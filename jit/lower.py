@@ -97,7 +97,8 @@ class Lowering:
             raise LoweringUnsupported(f"op {node.op} has no lowering")
         if node.shape == ():
             return "reg"
-        if node.op in self.rules.MATERIALIZE or is_output or self.rules.blas.needs_buffer(users):
+        if (node.op in self.rules.MATERIALIZE or is_output or self.rules.blas.needs_buffer(users)
+                or any(u.op in self.rules.HOST_OPS for u in users)):
             return "buf"
         self.cost[id(node)] = cost = self.rules.op_cost(node) + sum(self.cost.get(id(a), 0) for a in node.args
                                                                   if self.kind[id(a)] == "fused")
@@ -283,6 +284,8 @@ class Lowering:
         kind, where = loc
         if kind == "arg":
             return f"%p{where}"
+        if kind == "ptr":               # an address already computed in this chunk
+            return where
         if where not in self.ptrs:
             r = self.f.fresh("w")
             self.f.prologue.append(f"  {r} = getelementptr inbounds i8, ptr %ws, i64 {where}")
@@ -292,11 +295,11 @@ class Lowering:
     def element_ptr(self, loc, dtype, offset):
         return self.f.emit(f"getelementptr inbounds {mem_type(dtype)}, ptr {self.pointer(loc)}, i64 {offset}")
 
-    def load(self, node, idx, offset=None):
-        """Load element `idx` of materialized `node` (or the given linear `offset`)."""
+    def load(self, node, idx, offset=None, loc=None):
+        """Load element `idx` of materialized `node` (or the given linear `offset`, from `loc`)."""
         if offset is None:
             offset = linear(self.f, idx, strides_of(node.shape))
-        p = self.element_ptr(self.loc[id(node)], node.dtype, offset)
+        p = self.element_ptr(loc or self.loc[id(node)], node.dtype, offset)
         mt = mem_type(node.dtype)
         r = self.f.emit(f"load {mt}, ptr {p}")
         return self.f.emit(f"trunc i8 {r} to i1") if reg_type(node.dtype) == "i1" else r

@@ -7,18 +7,20 @@ astype, broadcasts, transposes, reshapes and index (slices, ints, newaxis, gathe
 MATERIALIZE[op](lw, node): ops with their own loop structure, written into the node's buffer (or its
 register when 0-d) with `lw.store`: reductions (accumulator loops, `reassoc` so they vectorize),
 argmax/argmin, cumsum, concatenate, index_set/index_add and dot_general (BLAS for float matrices of
-real size, see blas.py; loops otherwise).  Index arrays are bounds-checked (negative indices wrap, as
+real size, see blas.py; loops otherwise), and every op without native code (argsort, special
+functions, linear algebra: HOST_OPS) as a call back into its reference evaluation (hostcall.py).
+Index arrays are bounds-checked (negative indices wrap, as
 NumPy); an out-of-range index makes the kernel exit with OOB_EXIT, never touch memory out of bounds.
 """
 import numpy as np
 
-from . import blas
+from . import blas, hostcall
 from .errors import LoweringUnsupported
 from .indexing import IndexLayout, broadcast_index, iadd, linear, strides_of, unravel
 from .llvmtext import kind, literal, reg_type
 from .lower import OOB_EXIT
 from .scalar_ops import cast, elementwise, where
-from ..ir.ops import ELEMENTWISE
+from ..ir.ops import ALL_OPS, ELEMENTWISE
 
 ACCESS = {}
 MATERIALIZE = {}
@@ -331,6 +333,18 @@ _COSTS = {**{op: 20 for op in ("exp", "log", "log1p", "expm1", "sin", "cos", "ta
 def op_cost(node):
     """Rough per-element cost of computing a fusable node from its operands (1 = one add)."""
     return _COSTS.get(node.op, 1)
+
+
+# Ops without native code run through a call back into their reference evaluation (hostcall.py).
+HOST_OPS = frozenset(op for op in ALL_OPS if op not in ACCESS and op not in MATERIALIZE
+                     and op not in ("input", "const", "guard"))
+MATERIALIZE.update({op: hostcall.emit_host_call for op in HOST_OPS})
+
+
+def unlowered_ops():
+    """Ops compile_trace refuses (LoweringUnsupported): the dispatcher runs such traces in NumPy."""
+    lowered = set(ACCESS) | set(MATERIALIZE) | {"input", "const", "guard"}
+    return {op for op in ALL_OPS if op not in lowered}
 
 
 def compare_to_literal(lw, x, dtype, expected):

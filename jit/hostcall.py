@@ -1,0 +1,86 @@
+"""Ops without a native lowering (argsort, special functions, linear algebra) run inside the kernel as
+calls back into Python: the kernel passes the operands' and the result's memory, and the callback
+applies the op's reference evaluation (ir.EVAL, the op's definition) to NumPy views of that memory.
+The rest of the trace stays compiled; each such op costs a few microseconds of call overhead.
+
+One ctypes callback `jg_host(i64 token, ptr argv)` serves every kernel; the token names the node
+(op, params, operand and result shapes/dtypes).  A Python exception inside the op is kept and the
+kernel exits with HOST_ERROR; the Kernel re-raises it.
+"""
+import ctypes
+import itertools
+import threading
+
+import numpy as np
+
+from ..ir.evaluate import evaluate
+from . import engine
+
+HOST_ERROR = -4
+_HOST_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
+_nodes = {}                      # token -> (op, params, [(shape, dtype)] of operands, (shape, dtype))
+_tokens = itertools.count()
+_errors = threading.local()
+
+
+def _view(address, shape, dtype):
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes == 0:
+        return np.empty(shape, dtype)
+    return np.frombuffer((ctypes.c_char * nbytes).from_address(address), dtype=dtype).reshape(shape)
+
+
+def _host(token, argv):
+    try:
+        op, params, operands, (out_shape, out_dtype) = _nodes[token]
+        ptrs = (ctypes.c_void_p * (len(operands) + 1)).from_address(argv)
+        args = [_view(p, s, d) for p, (s, d) in zip(ptrs, operands)]
+        result = evaluate(op, args, params)
+        _view(ptrs[len(operands)], out_shape, out_dtype)[...] = result
+        return 0
+    except BaseException as e:          # noqa: BLE001 - handed to the caller, never swallowed
+        _errors.value = e
+        return 1
+
+
+_callback = _HOST_TYPE(_host)
+
+
+def take_error():
+    """The exception the last failed host call of this thread raised."""
+    return getattr(_errors, "value", None) or RuntimeError("host call failed")
+
+
+def emit_host_call(lw, node):
+    """Call the reference evaluation of `node` from the kernel (MATERIALIZE rule for unlowered ops)."""
+    if "jg_host" not in _nodes:
+        engine.register_symbol("jg_host", ctypes.cast(_callback, ctypes.c_void_p).value)
+        _nodes["jg_host"] = None
+    token = next(_tokens)
+    _nodes[token] = (node.op, node.params, [(a.shape, a.dtype) for a in node.args], (node.shape, node.dtype))
+    lw.declarations.add("declare i64 @jg_host(i64, ptr)")
+    f = lw.f
+    argv = f.alloca(f"[{len(node.args) + 1} x ptr]")
+    addresses = [_in_memory(lw, a) for a in node.args]
+    result_slot = None if lw.kind[id(node)] == "buf" else _slot(lw, 8)
+    addresses.append(result_slot or lw.pointer(lw.loc[id(node)]))
+    for k, address in enumerate(addresses):
+        f.stmt(f"store ptr {address}, ptr {f.emit(f'getelementptr inbounds ptr, ptr {argv}, i64 {k}')}")
+    failed = f.emit(f"icmp ne i64 {f.emit(f'call i64 @jg_host(i64 {token}, ptr {argv})')}, 0")
+    lw.exit_unless(f.emit(f"xor i1 {failed}, true"), HOST_ERROR)
+    if result_slot:
+        lw.store(node, [], lw.load(node, None, offset=0, loc=("ptr", result_slot)))
+
+
+def _slot(lw, nbytes):
+    offset = lw.ws_alloc(max(nbytes, 8), 64)
+    return lw.f.emit(f"getelementptr inbounds i8, ptr %ws, i64 {offset}")
+
+
+def _in_memory(lw, value):
+    """The address of `value`'s elements: its buffer, or a workspace slot holding a 0-d register."""
+    if lw.kind[id(value)] == "buf":
+        return lw.pointer(lw.loc[id(value)])
+    slot = _slot(lw, value.dtype.itemsize)
+    lw.store_at(("ptr", slot), (), value.dtype, [], lw.value(value, []))
+    return slot
