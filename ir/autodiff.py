@@ -11,7 +11,7 @@ and is not produced by a piecewise-constant op (ops.NON_DIFFERENTIABLE).  Intege
 no cotangent and no tangent (their derivative is zero); a complex value depending on a `wrt` input
 raises UnsupportedError rather than silently dropping its derivative.  Cotangents and tangents are
 given only for real float outputs (documented decision).  Cotangents of a value used several times are
-accumulated with `add`.  Unreachable gradients are zeros made by `fill`.  Guards stay in the forward
+accumulated with `add` (or scattered into one another, see `_sum`).  Unreachable gradients are zeros made by `fill`.  Guards stay in the forward
 part, in order.
 """
 from .builder import Builder
@@ -65,6 +65,20 @@ def _fitted(b, value, like, what):
     return value
 
 
+def _is_zeros(v):
+    return v.op == "fill" and v.params["value"] == 0
+
+
+def _sum(b, acc, ct):
+    """acc + ct, two cotangents of one value.  When one of them scatters into zeros (the VJP of
+    `index`), its values are scattered into the other instead: a loop reading `x[i]` then builds one
+    chain of `index_add`s (updated in place by the JIT) rather than a sum of mostly-zero arrays."""
+    for dense, sparse in ((acc, ct), (ct, acc)):
+        if sparse.op == "index_add" and _is_zeros(sparse.args[0]) and sparse.dtype == dense.dtype:
+            return b.index_add(dense, *sparse.args[1:], spec=sparse.params["spec"])
+    return b.add(acc, ct)
+
+
 def _backward(b, nodes, seeds, wrt_values):
     """Emit into `b` the reverse sweep over `nodes` from `seeds` ((value, cotangent) pairs); return
     the cotangent of each of `wrt_values` (None when none reaches it)."""
@@ -77,7 +91,7 @@ def _backward(b, nodes, seeds, wrt_values):
         if ct.shape != v.shape or ct.dtype != v.dtype:
             ct = unbroadcast(b, ct, v.shape, v.dtype)
         ct = _fitted(b, ct, v, "cotangent")
-        cts[id(v)] = b.add(cts[id(v)], ct) if id(v) in cts else ct
+        cts[id(v)] = _sum(b, cts[id(v)], ct) if id(v) in cts else ct
 
     for v, ct in seeds:
         accumulate(v, ct)

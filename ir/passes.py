@@ -15,9 +15,10 @@ from .builder import Builder
 from .errors import IRError
 from .evaluate import evaluate
 from .printer import format_params
-from .value import Trace
+from .value import Trace, Value
 
 _SOURCES = ("input", "const", "fill")
+_CONSTANT_OPS = ("const", "fill")
 # Folded results that are not uniform become consts only up to this many elements (traces stay small).
 FOLD_LIMIT = 1 << 16
 
@@ -31,8 +32,20 @@ def replay(b, nodes, env, rule=None):
     for node in nodes:
         args = [env[id(a)] for a in node.args]
         new = rule(b, node, args) if rule is not None else None
-        env[id(node)] = new if new is not None else b.emit(node.op, *args, **node.params)
+        env[id(node)] = new if new is not None else copy_node(b, node, args)
     return env
+
+
+def copy_node(b, node, args):
+    """`node` re-emitted into `b` on operands `args`.  When every operand keeps its shape and dtype the
+    node keeps its own (shape rules depend on nothing else), so the op/param checks and the shape rule
+    are skipped: passes over long scalar traces spend most of their time here."""
+    for a, o in zip(args, node.args):
+        if a.shape != o.shape or (a.dtype is not o.dtype and a.dtype != o.dtype):
+            return b.emit(node.op, *args, **node.params)
+    v = Value(node.op, tuple(args), node.params, node.shape, node.dtype)
+    b.nodes.append(v)
+    return v
 
 
 def copy_inputs(b, values):
@@ -54,8 +67,9 @@ def dce(trace):
     live.update(id(n) for n in trace.nodes if n.op == "guard")
     for node in reversed(trace.nodes):
         if id(node) in live:
-            live.update(id(a) for a in node.args)
-    return rebuild(Trace(trace.inputs, [n for n in trace.nodes if id(n) in live], trace.outputs))
+            for a in node.args:
+                live.add(id(a))
+    return Trace(trace.inputs, [n for n in trace.nodes if id(n) in live], trace.outputs)
 
 
 def _params_key(node):
@@ -71,14 +85,6 @@ def node_key(node, arg_keys):
     return (node.op, tuple(arg_keys), _params_key(node), node.shape, node.dtype.str)
 
 
-def _signature(trace):
-    """A hashable summary of the whole trace: equal exactly when the traces print the same."""
-    position = {id(v): k for k, v in enumerate(list(trace.inputs) + list(trace.nodes))}
-    return (tuple((v.shape, v.dtype.str) for v in trace.inputs),
-            tuple(node_key(n, [position[id(a)] for a in n.args]) for n in trace.nodes),
-            tuple(position[id(v)] for v in trace.outputs))
-
-
 def cse(trace):
     """Merge nodes with the same op, operands, params (const arrays compared exactly) and type.
 
@@ -91,9 +97,8 @@ def cse(trace):
             return None
         key = node_key(node, [id(a) for a in args])
         if key not in seen:
-            seen[key] = b.emit(node.op, *args, **node.params)
+            seen[key] = copy_node(b, node, args)
         return seen[key]
-
     return rebuild(trace, rule)
 
 
@@ -132,11 +137,9 @@ def emit_constant(b, arr, max_const_size=None):
 
 
 def _fold(b, node, args):
-    if node.op in _SOURCES or not args:
+    if node.op in _SOURCES or not args or any(a.op not in _CONSTANT_OPS for a in args):
         return None
     values = [constant_value(a) for a in args]
-    if any(v is None for v in values):
-        return None
     result = np.asarray(evaluate(node.op, values, node.params))
     if node.op == "guard":
         if not bool(result):
@@ -281,18 +284,57 @@ SIMPLIFY = {
 }
 
 
+def _simplified(b, node, args):
+    return SIMPLIFY[node.op](b, node, args) if node.op in SIMPLIFY else None
+
+
 def simplify(trace):
     """Apply the exact algebraic identities of SIMPLIFY once over the trace (then drop dead nodes)."""
-    return dce(rebuild(trace, lambda b, node, args: SIMPLIFY[node.op](b, node, args) if node.op in SIMPLIFY else None))
+    return dce(rebuild(trace, _simplified))
+
+
+def _optimize_round(trace, settled):
+    """One pass applying simplify, then folding, then CSE to each node, then dce: (new trace, whether
+    any rule fired).  Inputs and unchanged nodes are kept as they are (Values are immutable).
+    `settled` holds the ids of the nodes of `trace` that no rule changed in the previous round
+    (all alive together, so the ids are unambiguous): with the same operands again, the
+    deterministic simplify and fold rules are not asked again.  It is refilled for the next round."""
+    b = Builder()
+    b.inputs = list(trace.inputs)
+    env = {id(v): v for v in trace.inputs}
+    seen, kept, fired = {}, set(), False
+    for node in trace.nodes:
+        args = [env[id(a)] for a in node.args]
+        same = all(a is o for a, o in zip(args, node.args))
+        new = None
+        if not (same and id(node) in settled):
+            new = _simplified(b, node, args)
+            if new is None:
+                new = _fold(b, node, args)
+        if new is None:
+            key = None if node.op == "guard" else node_key(node, [id(a) for a in args])
+            new = seen.get(key)
+            if new is None:
+                if same:
+                    b.nodes.append(node)
+                new = node if same else copy_node(b, node, args)
+                kept.add(id(new))
+                if key is not None:
+                    seen[key] = new
+                env[id(node)] = new
+                continue
+        fired = True
+        env[id(node)] = new
+    settled.clear()
+    settled.update(kept)
+    return dce(b.build([env[id(v)] for v in trace.outputs])), fired
 
 
 def optimize(trace, max_rounds=20):
-    """simplify, fold_constants, cse and dce repeated until the trace stops changing."""
-    signature = _signature(trace)
+    """simplify, fold_constants, cse and dce repeated until no rule changes the trace any more."""
+    trace, settled = dce(trace), set()
     for _ in range(max_rounds):
-        trace = cse(fold_constants(simplify(trace)))
-        new_signature = _signature(trace)
-        if new_signature == signature:
+        trace, changed = _optimize_round(trace, settled)
+        if not changed:
             break
-        signature = new_signature
     return trace

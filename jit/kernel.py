@@ -135,7 +135,7 @@ def compile_trace(trace, precise_math=False):
         text += pywrapper.wrapper_ir(lowering.name, signatures, [c.ctypes.data for c in consts],
                                      lowering.caller_workspace)
     t1 = time.perf_counter()
-    straight_line = len(lowering.chunks) > 1 and not any(f.loops_emitted for f in lowering.chunks)
+    straight_line = all(lowering.straight_line(c) for c in range(len(lowering.chunks)))
     module = compile_ir(text, lowering.name, speed_level=0 if straight_line else 2)
     t2 = time.perf_counter()
     return Kernel(trace, module, lowering, consts, {"lower": t1 - t0, "compile": t2 - t1}, wrapper)

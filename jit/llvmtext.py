@@ -54,6 +54,9 @@ def literal(value, dtype):
     return str(int(np.asarray(value).astype(dtype)))
 
 
+SHORT_LOOP = 16     # a function whose loops are all this short gains little from loop optimization
+
+
 class FunctionText:
     """The body of one LLVM function under construction."""
 
@@ -64,7 +67,7 @@ class FunctionText:
         self.counter = 0
         self.block = "entry"
         self.precise_math = precise_math    # libm for every math function (the twin kernel)
-        self.loops_emitted = 0
+        self.long_loops = 0                 # loops of more than SHORT_LOOP iterations
         self.loop_depth = 0                 # straight-line code (depth 0) calls libm: nothing to
                                             # vectorize, and inline polynomials cost compile time
         self.math_flag = None               # i1 slot: a fast math function met an argument it
@@ -115,7 +118,7 @@ class FunctionText:
         i = self.fresh("i")
         phi_at = len(self.lines)
         self.lines.append(None)
-        self.loops_emitted += 1
+        self.long_loops += trip > SHORT_LOOP
         self.loop_depth += 1
         body(i)
         self.loop_depth -= 1

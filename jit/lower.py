@@ -34,6 +34,7 @@ from .llvmtext import FunctionText, literal, mem_type, reg_type
 from .mathfns import PREAMBLE
 
 CHUNK_OPS = 1000
+FAST_CODEGEN_CHUNKS = 4
 STACK_WORKSPACE = 64 * 1024
 OOB_EXIT = -2
 PRECISE_EXIT = -3
@@ -201,7 +202,16 @@ class Lowering:
             stores += [f"  {p} = getelementptr inbounds i8, ptr %ws, i64 {offset}", f"  store {ty} {name}, ptr {p}"]
         f.lines[:0] = f.prologue
         f.lines += stores + ["  ret i64 -1"] + f.tail
+        if self.straight_line(c):
+            f.header = f.header[:-len("#1")] + "#3"
         return f.text()
+
+    def straight_line(self, c):
+        """True if chunk `c` of a long kernel (more than FAST_CODEGEN_CHUNKS chunks) has no loops but
+        short ones: the unrolled scalar regime, compiled without IR passes and with the fast code
+        generator (`optnone`).  On the 27k-op Euler gradient that compiles 6x faster (0.28 s vs
+        1.76 s) and runs 1.0-1.5x slower (libm latency dominates); shorter kernels get O2."""
+        return len(self.chunks) > FAST_CODEGEN_CHUNKS and not self.chunks[c].long_loops
 
     def _driver(self):
         n = len(self.chunks)
@@ -222,7 +232,8 @@ class Lowering:
         lines += ["  ret i64 -1", "fail:", f"  %rc = phi i64 {', '.join(fails)}"]
         lines += ["  ret i64 %rc", "}"]
         inline = "noinline" if n > 1 else "alwaysinline"
-        attrs = [f"attributes #1 = {{ nounwind {inline} }}", "attributes #2 = { nounwind }"]
+        attrs = [f"attributes #1 = {{ nounwind {inline} }}", "attributes #2 = { nounwind }",
+                 "attributes #3 = { nounwind noinline optnone }"]
         return "\n" + "\n".join(lines + attrs) + "\n"
 
     # ---- reading and writing values -----------------------------------------------------------

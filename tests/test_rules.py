@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from jitgrad.ir import GuardFailed, UnsupportedError, run_trace
+from jitgrad.ir import UnsupportedError, run_trace
 from jitgrad.ir.ops import BINARY, UNARY
 from jitgrad.tracer.registry import lookup, register
 from jitgrad.tracer.traced import TracedArray
@@ -57,8 +57,8 @@ def test_ufunc_out_into_traced_array_rebinds_it():
 @pytest.mark.parametrize("fn, match", [
     (lambda np_, x: np_.add(x, 1.0, out=np.zeros(3)), "plain"),
     (lambda np_, x: np_.add(x, 1.0, where=x > 1), "where="),
-    (lambda np_, x: np_.add(x, 1.0, dtype=np.float32), "dtype="),
-    (lambda np_, x: np_.add.at(x, [0], 1.0), "at"),
+    (lambda np_, x: np_.add(x, 1.0, casting="no"), "casting="),
+    (lambda np_, x: np_.multiply.at(x, [0], 2.0), "at"),
     (lambda np_, x: np_.multiply.accumulate(x), "accumulate"),
     (lambda np_, x: np_.gcd.reduce(x), "reduce"),
 ])
@@ -105,8 +105,7 @@ NUMPY_CASES = {
     "gathers": lambda np_, x, y: (np_.repeat(y, 2), np_.repeat(x, [1, 0, 2], axis=0),
                                   np_.diagonal(x), np_.diagonal(x, 1), np_.diagonal(x[None], -1, 1, 2),
                                   np_.trace(x), np_.trace(x, -1), np_.sort(y), np_.sort(x, axis=0),
-                                  np_.sort(x, axis=None), np_.median(y), np_.median(x, axis=1),
-                                  np_.median(x[:, :3]), np_.broadcast_arrays(x, y)[1]),
+                                  np_.sort(x, axis=None), np_.broadcast_arrays(x, y)[1]),
 }
 
 
@@ -126,9 +125,9 @@ def test_asarray_of_traced_returns_it_and_metadata_has_no_ir():
     assert not tr.nodes
 
 
-def test_repeated_einsum_index_refused():
-    with pytest.raises(UnsupportedError, match="repeated"):
-        check(lambda np_, x: np_.einsum("ii->i", x), ((3, 3), "f8"))
+def test_einsum_sublist_form_refused():
+    with pytest.raises(UnsupportedError, match="string form"):
+        check(lambda np_, x: np_.einsum(x, [0, 0], [0]), ((3, 3), "f8"))
 
 
 @pytest.mark.parametrize("name", ["exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "atan",
@@ -243,10 +242,8 @@ def test_user_rule_replaces_builtin_rule():
     assert lookup(np.positive).handler is builtin.handler
 
 
-def test_sort_is_guarded_on_the_order():
+def test_sort_trace_follows_a_new_order():
     y = np.array([3.0, 1.0, 2.0])
-    _, (s, m), tr = trace(lambda t: (call(np.sort, t), call(np.median, t)), y)
-    assert np.array_equal(s.value, [1.0, 2.0, 3.0]) and m.value == 2.0
-    assert np.array_equal(run_trace(tr, [np.array([5.0, 0.0, 1.0])])[0], [0.0, 1.0, 5.0])
-    with pytest.raises(GuardFailed):
-        run_trace(tr, [np.array([0.0, 5.0, 1.0])])
+    _, (s,), tr = trace(lambda t: (call(np.sort, t),), y)
+    assert np.array_equal(s.value, [1.0, 2.0, 3.0])
+    assert np.array_equal(run_trace(tr, [np.array([0.0, 5.0, 1.0])])[0], [0.0, 1.0, 5.0])

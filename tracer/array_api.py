@@ -8,8 +8,9 @@ methods of plain ndarrays called with traced arguments.
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
+from .inplace import fill
 from .values import (TracedArray, astype, builder, const, concrete_of, contains_traced, dtype_of,
-                     elementwise, lift, lift_operands, make, make_view, refuse, refuse_options, ViewLink,
+                     elementwise, lift, lift_operands, make, make_view, rebind, refuse, refuse_options, ViewLink,
                      reshape, unwrap)
 
 
@@ -137,7 +138,7 @@ def _shape_arg(args, kwargs, *names):
     for name in names:
         if name in kwargs:
             return kwargs.pop(name)
-    if len(args) == 1 and (args[0] is None or isinstance(args[0], (tuple, list))):
+    if len(args) == 1 and (args[0] is None or isinstance(args[0], (tuple, list, np.ndarray))):
         return args[0]
     return tuple(args) if args else None
 
@@ -414,17 +415,21 @@ def round_(a, decimals=0, out=None):
 
 
 def clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None, **kwargs):
-    """np.clip: minimum(maximum(a, a_min), a_max)."""
-    refuse_options("clip", out=out)
+    """np.clip: minimum(maximum(a, a_min), a_max); out= a traced array writes the result into it."""
     lo = a_min if a_min is not None else min
     hi = a_max if a_max is not None else max
-    concrete = np.clip(unwrap(a), unwrap(lo), unwrap(hi))
+    if out is not None and type(out) is not TracedArray:
+        refuse("np.clip(..., out=plain_array) would store a traced value into an untraced array; "
+               "use the returned value")
+    concrete = np.clip(unwrap(a), unwrap(lo), unwrap(hi), out=None if out is None else out.value.copy())
     x = as_traced(a)
     if lo is not None:
         x = elementwise("maximum", np.maximum, x, lo)
     if hi is not None:
         x = elementwise("minimum", np.minimum, x, hi)
-    return make(x.ir, concrete)
+    if out is None:
+        return make(x.ir, concrete)
+    return rebind(out, builder().broadcast_to(astype(x.ir, concrete.dtype), shape=concrete.shape), concrete)
 
 
 def where(condition, x=None, y=None):
@@ -438,11 +443,17 @@ def where(condition, x=None, y=None):
 
 
 def diff(a, n=1, axis=-1, prepend=None, append=None):
-    """np.diff (repeated differences along one axis)."""
-    refuse_options("diff", prepend=prepend, append=append)
+    """np.diff (repeated differences along one axis, after joining prepend and append to it)."""
     x = as_traced(a)
-    concrete = np.diff(x.value, n=n, axis=axis)
+    edges = {k: unwrap(v) for k, v in (("prepend", prepend), ("append", append)) if v is not None}
+    concrete = np.diff(x.value, n=n, axis=axis, **edges)
     ax = normalize_axis_index(axis, x.ir.ndim)
+    if prepend is not None or append is not None:
+        edge_shape = x.ir.shape[:ax] + (1,) + x.ir.shape[ax + 1:]
+        edges = [as_traced(e) for e in (prepend, append) if e is not None]
+        edges = [broadcast_to(e, edge_shape) if e.ir.ndim == 0 else e for e in edges]
+        joined = edges[:1] + [x] + edges[1:] if prepend is not None else [x] + edges
+        x = concatenate(joined, axis=ax)
     before = (slice(None),) * ax
     op, fn = ("not_equal", np.not_equal) if x.ir.dtype == bool else ("subtract", np.subtract)
     for _ in range(n):
@@ -490,5 +501,5 @@ METHODS = {
     "all": all_, "any": any_, "argmax": argmax, "argmin": argmin, "cumsum": cumsum,
     "reshape": reshape_, "transpose": transpose, "swapaxes": swapaxes, "ravel": ravel, "flatten": flatten,
     "squeeze": squeeze, "copy": copy, "astype": astype_, "item": item, "tolist": tolist, "clip": clip,
-    "round": round_, "take": take,
+    "round": round_, "take": take, "fill": fill,
 }

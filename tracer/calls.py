@@ -5,9 +5,10 @@ own code natively; Python code (functions, bound methods, classes with Python `_
 instances with a Python `__call__`, partials, staticmethods, and the Python implementation behind
 NumPy's `__array_function__` dispatchers such as `np.mean`) interpreted inline; compiled code without
 traced arguments natively, with Python callbacks among the arguments wrapped so they are interpreted
-when compiled code calls them; anything else is refused with UnsupportedError.  Builtins that inspect
-the caller's frame (`super()`, `locals()`, `globals()`, `vars()`, `dir()`, `eval`, `exec`) get the
-interpreted frame instead of the interpreter's own; `len`, `iter`, `next`, `bool`, `repr`, `str` of
+when compiled code calls them; compiled code whose traced arguments are all constant arrays on their
+concrete values (`aliasing.call_with_constants`); anything else is refused with UnsupportedError.
+Builtins that inspect the caller's frame (`super()`, `locals()`, `globals()`, `vars()`, `dir()`,
+`eval`, `exec`) get the interpreted frame instead of the interpreter's own; `len`, `iter`, `next`, `bool`, `repr`, `str` of
 an object whose special method is Python code run that method interpreted; and `getattr`, `hasattr`,
 `setattr` go through the interpreter's attribute protocol (properties, environment reads).
 """
@@ -21,6 +22,7 @@ import numpy as np
 
 from ..ir.errors import UnsupportedError
 from . import context
+from .aliasing import NOT_CONSTANT, call_with_constants
 from .decode import CO_ASYNC_FLAGS, UNBOUND
 from .frame import Frame
 from .generators import InterpretedGenerator
@@ -117,6 +119,9 @@ class CallPolicy:
             result = fn(*args, **kwargs)
             if type(result) is fn:       # an instance constructed while tracing
                 self.ctx.mark_local(result)
+            return result
+        result = call_with_constants(fn, *self._wrap_callbacks(fn, args, kwargs))
+        if result is not NOT_CONSTANT:           # only constant arrays were traced: run it on them
             return result
         name = qualified_name(fn)
         raise UnsupportedError(

@@ -91,19 +91,40 @@ def tensordot(a, b, axes=2):
     return make(_dot_general(x, y, (xa, ya)), concrete)
 
 
-def _parse_einsum(subscripts):
-    if not isinstance(subscripts, str) or "." in subscripts:
-        refuse("np.einsum: only the string form without '...' is supported while tracing")
+def _parse_einsum(subscripts, ndims):
+    """(one letter string per operand, output letters), with '...' spelled out in fresh letters."""
     spec = subscripts.replace(" ", "")
     inputs, arrow, output = spec.partition("->")
     terms = inputs.split(",")
-    if not arrow:
+    fresh = [c for c in _LETTERS if c not in spec]
+    widest = max([n - len(t.replace("...", "")) for t, n in zip(terms, ndims) if "..." in t], default=0)
+    ellipsis = "".join(fresh[:widest])
+    terms = [t.replace("...", ellipsis[len(ellipsis) - (n - len(t) + 3):] if n - len(t) + 3 else "")
+             for t, n in zip(terms, ndims)]
+    if arrow:
+        output = output.replace("...", ellipsis)
+    else:
         letters = "".join(terms)
-        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
-    for t in terms:
-        if len(set(t)) != len(t):
-            refuse(f"np.einsum: repeated index within one operand ({t!r}) is not supported while tracing")
+        output = ellipsis + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ellipsis))
     return terms, output
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _distinct_axes(letters, v, sizes):
+    """Operand `v` with subscripts `letters` as (distinct letters, IR): repeated letters take the
+    diagonal, and size-1 axes are broadcast to the letter's size among all operands."""
+    distinct = "".join(dict.fromkeys(letters))
+    if distinct != letters:
+        grids = []
+        for axis, c in enumerate(letters):
+            at = [1] * len(distinct)
+            at[distinct.index(c)] = v.shape[axis]
+            grids.append(builder().const(np.arange(v.shape[axis]).reshape(at)))
+        v = builder().index(v, *grids, spec=tuple(("array", j) for j in range(len(letters))))
+    shape = tuple(sizes[c] for c in distinct)
+    return distinct, v if v.shape == shape else builder().broadcast_to(v, shape=shape)
 
 
 def _sum_out(v, letters, keep):
@@ -115,12 +136,20 @@ def _sum_out(v, letters, keep):
 
 
 def einsum(subscripts, *operands, out=None, dtype=None, order="K", casting="safe", optimize=False):
-    """np.einsum (string form), contracted pairwise left to right with dot_general."""
+    """np.einsum (string form, with '...' and repeated subscripts), contracted pairwise left to right
+    with dot_general; `optimize` changes only NumPy's order of work, not the result."""
     refuse_options("einsum", out=out, dtype=dtype)
+    if not isinstance(subscripts, str):
+        refuse("np.einsum: only the string form of the subscripts is supported while tracing")
     _real_only(*operands)
     concrete = np.einsum(subscripts, *unwrap(operands))
-    terms, output = _parse_einsum(subscripts)
-    work = [(letters, lift(o)) for letters, o in zip(terms, operands)]
+    lifted = [lift(o) for o in operands]
+    terms, output = _parse_einsum(subscripts, [v.ndim for v in lifted])
+    sizes = {}
+    for letters, v in zip(terms, lifted):
+        for c, n in zip(letters, v.shape):
+            sizes[c] = max(sizes.get(c, 1), n)
+    work = [_distinct_axes(letters, v, sizes) for letters, v in zip(terms, lifted)]
     while len(work) > 1:
         (la, x), (lb, y) = work[0], work[1]
         needed = set(output).union(*[set(letters) for letters, _ in work[2:]])

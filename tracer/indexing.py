@@ -10,8 +10,9 @@ import operator
 import numpy as np
 
 from ..ir.spec import normalize_slice
+from .aliasing import CONSTANT_OPS, check_plain_write
 from .values import (TracedArray, astype, builder, const, contains_traced, dtype_of, guard, lift,
-                     lift_operands, make_view, refuse, rebind, unwrap, ViewLink)
+                     lift_operands, make_view, refuse, rebind, reshape, unwrap, ViewLink)
 
 
 def _entries(key):
@@ -20,6 +21,8 @@ def _entries(key):
 
 def _static_entry(e):
     """Resolve a traced entry that fixes the result's structure: guard it, return its concrete form."""
+    if type(e) is TracedArray and e.ir.op in CONSTANT_OPS:
+        e = e.value                                       # a constant array (np.arange(n) in user code)
     if type(e) is not TracedArray:
         if isinstance(e, list) and contains_traced(e):
             refuse("an index given as a list holding traced values is not supported; use np.array(list)")
@@ -86,11 +89,16 @@ def _spec(shape, entries):
     return tuple(spec), arrays
 
 
+def index_spec(shape, key):
+    """(spec, index-array IR Values, resolved entries) of `key` on an array of `shape`."""
+    entries = [_static_entry(e) for e in _entries(key)]
+    return _spec(shape, entries) + (entries,)
+
+
 def getitem(x, key):
     """x[key] for a TracedArray x."""
     concrete = x.value[unwrap(key)]                       # NumPy's errors first
-    entries = [_static_entry(e) for e in _entries(key)]
-    spec, arrays = _spec(x.ir.shape, entries)
+    spec, arrays, entries = index_spec(x.ir.shape, key)
     basic_key = tuple(entries)                            # a view only when the key is basic
     link = ViewLink(lambda base_ir: builder().index(base_ir, spec=spec),
                     lambda view_ir, base_ir: builder().index_set(base_ir, view_ir, spec=spec),
@@ -114,16 +122,26 @@ def setitem(x, key, value):
         v, _ = lift_operands("where", (value, x))
         new_ir = b.where(astype(lift(key), bool), astype(v, x.ir.dtype), x.ir)
     else:
-        entries = [_static_entry(e) for e in _entries(key)]
-        spec, arrays = _spec(x.ir.shape, entries)
-        new_ir = b.index_set(x.ir, astype(lift(value), x.ir.dtype), *arrays, spec=spec)
+        spec, arrays, _ = index_spec(x.ir.shape, key)
+        region = np.shape(x.value[unwrap(key)])
+        new_ir = b.index_set(x.ir, region_value(value, region, x.ir.dtype), *arrays, spec=spec)
     rebind(x, new_ir, new_value)
 
 
+def region_value(value, region, dtype):
+    """The IR of `value` as NumPy stores it into an indexed region of shape `region` of a `dtype` array:
+    cast, with the leading length-1 axes NumPy drops removed (the rest broadcasts)."""
+    v = astype(lift(value), dtype)
+    extra = v.ndim - len(region)
+    if extra > 0:
+        v = reshape(v, v.shape[extra:])
+    return v
+
+
 def setitem_plain(target, key, value):
-    """operator.setitem: writes of traced values into plain (untraced) arrays are refused."""
+    """operator.setitem: writes of traced values into plain (untraced) arrays are refused (constant ones
+    are written natively)."""
     if type(target) is np.ndarray and contains_traced((value, key)):
-        refuse("writing a traced value into a plain NumPy array (e.g. one made by np.zeros) is not "
-               "supported yet (aliasing is a later issue); create it with np.zeros_like(x) from a traced "
-               "array, or collect the values in a list and np.stack them")
+        check_plain_write("this assignment", value, key)
+        value, key = unwrap(value), unwrap(key)
     target[key] = value

@@ -3,7 +3,8 @@
 `register(fn, *, always=False)` is a decorator on a handler: while tracing, a call of `fn` whose
 arguments hold a traced value (or any call, if `always`) runs `handler(*args, **kwargs)` instead.
 `lookup(fn)` finds the rule: by identity, then for bound methods of ufuncs (`np.add.reduce`: by ufunc
-and method name), of plain ndarrays (`arr.dot`: by method name), of random generators (impure), and for
+and method name), of plain ndarrays (`arr.dot`: by method name; a handler with `always = True` runs
+on every call), of random generators (impure), and for
 NumPy scalar types (`np.float64(x)`).  The built-in rules live in `tracer/rules/` and are loaded on the
 first lookup.
 """
@@ -78,7 +79,9 @@ def _bound_rule(fn, owner):
         return rule
     if type(owner) is np.ndarray:
         handler = NDARRAY_METHODS.get(name)
-        return Rule(fn, functools.partial(handler, owner)) if handler is not None else None
+        if handler is None:
+            return None
+        return Rule(fn, functools.partial(handler, owner), getattr(handler, "always", False))
     if type(owner) in NATIVE_OWNERS:
         return Rule(fn, fn)
     if isinstance(owner, tuple(IMPURE_OWNERS)):

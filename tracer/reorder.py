@@ -1,15 +1,13 @@
-"""Array operations that gather elements by constant index arrays: repeat, diagonal, trace, sort,
-median, broadcast_arrays.
+"""Array operations that gather or scatter elements by constant index arrays: repeat, diagonal, trace,
+broadcast_arrays, and the in-place methods sort, partition and put.
 
-Which element goes where is computed from the concrete value and recorded as constant `index` specs;
-for sort (and median) a guard checks that the gathered result is still in order, so the trace stays
-valid exactly while the ordering is the same.
+Which element goes where is computed from the concrete value and recorded as constant `index` specs.
 """
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
-from .array_api import as_traced, broadcast_to, mean, ravel, sum_
-from .values import builder, const, guard, make, rebind, refuse, refuse_options, unwrap
+from .array_api import as_traced, broadcast_to, ravel, sum_
+from .values import TracedArray, astype, builder, const, lift, make, rebind, refuse, refuse_options, reshape, unwrap
 
 
 def _gather(x, index_arrays):
@@ -62,64 +60,50 @@ def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     return make(result.ir, concrete)
 
 
-def _sorted(x, axis):
-    """(IR of x sorted along axis, guard recorded that it is in order)."""
-    if x.ir.dtype.kind == "f" and np.isnan(x.value).any():
-        refuse("sorting traced values that contain NaN is not supported")
-    order = np.argsort(x.value, axis=axis, kind="stable")
-    result = _axis_gather(x, axis, order)
-    n = result.shape[axis]
-    if n > 1:
-        b = builder()
-        head = [("slice", 0, d, 1) for d in result.shape]
-        tail = list(head)
-        head[axis], tail[axis] = ("slice", 0, n - 1, 1), ("slice", 1, n - 1, 1)
-        ordered = b.less_equal(b.index(result, spec=tuple(head)), b.index(result, spec=tuple(tail)))
-        guard(b.min(ordered, axis=tuple(range(result.ndim)), keepdims=False), True,
-              "order of the sorted values")
-    return result
-
-
-def sort(a, axis=-1, kind=None, order=None, **kwargs):
-    """np.sort (a copy; the ordering is guarded)."""
-    refuse_options("sort", order=order)
-    x = as_traced(a)
-    concrete = np.sort(x.value, axis=axis, kind=kind)
-    if axis is None:
-        x, axis = ravel(x), 0
-    return make(_sorted(x, normalize_axis_index(axis, x.ir.ndim)), concrete)
-
-
-def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
-    """np.median (one axis or all): the middle of the guarded sort."""
-    refuse_options("median", out=out)
-    if keepdims or not (axis is None or isinstance(axis, (int, np.integer))):
-        refuse("np.median is traced for axis=None or one integer axis without keepdims")
-    x = as_traced(a)
-    concrete = np.median(x.value, axis=axis)
-    if axis is None:
-        x, axis = ravel(x), 0
-    axis = normalize_axis_index(axis, x.ir.ndim)
-    s = _sorted(x, axis)
-    n = s.shape[axis]
-    middle = range((n - 1) // 2, n // 2 + 1)               # one element, or the two middle ones
-    spec = [("slice", 0, d, 1) for d in s.shape]
-    spec[axis] = ("slice", middle.start, len(middle), 1)
-    picked = make(builder().index(s, spec=tuple(spec)), np.take(np.sort(x.value, axis=axis), middle, axis=axis))
-    return make(mean(picked, axis=axis).ir, concrete)
-
-
 def broadcast_arrays(*args, subok=False):
     """np.broadcast_arrays."""
     shape = np.broadcast_shapes(*[np.shape(v) for v in unwrap(args)])
     return tuple(broadcast_to(a, shape) for a in args)
 
 
-def sort_in_place(a, axis=-1, kind=None, order=None):
-    """x.sort(): x now stands for its sorted values."""
+def _rebind_sorted(a, what, axis, kind, order):
+    """Write a's values sorted along `axis` into a (the IR's stable argsort, see rules/sort_scan)."""
+    from .rules.sort_scan import sort
+    if type(a) is not TracedArray:
+        refuse(f"{what} would write traced values into a plain array")
     result = sort(a, axis=axis, kind=kind, order=order)
     rebind(a, result.ir, result.value)
 
 
+def sort_in_place(a, axis=-1, kind=None, order=None):
+    """x.sort(): x now stands for its sorted values."""
+    _rebind_sorted(a, "ndarray.sort", axis, kind, order)
+
+
+def partition_in_place(a, kth, axis=-1, kind="introselect", order=None):
+    """x.partition(kth): x now stands for its sorted values (a valid partition for every kth)."""
+    if type(a) is TracedArray:
+        a.value.copy().partition(unwrap(kth), axis=axis)          # NumPy's checks of kth and axis
+    _rebind_sorted(a, "ndarray.partition", axis, None, order)
+
+
+def put(a, ind, v, mode="raise"):
+    """x.put(ind, v) / np.put: flat positions `ind` of x set to v (repeated cyclically); last write wins."""
+    if type(a) is not TracedArray or type(ind) is TracedArray or mode != "raise":
+        refuse("ndarray.put is traced for a traced array, constant indices and mode='raise'")
+    new_value = a.value.copy()
+    new_value.put(ind, unwrap(v), mode=mode)                      # NumPy's checks
+    size = a.value.size
+    positions = np.arange(size)[np.asarray(ind, dtype=np.intp).ravel()]
+    if positions.size == 0:
+        return
+    b = builder()
+    values = reshape(lift(v), (np.size(unwrap(v)),))
+    values = b.index(values, const(np.arange(positions.size) % values.size), spec=(("array", 0),))
+    flat = b.index_set(reshape(a.ir, (size,)), astype(values, a.ir.dtype), const(positions), spec=(("array", 0),))
+    rebind(a, reshape(flat, a.ir.shape), new_value)
+
+
 # ndarray method name -> implementation (array first)
-METHODS = {"repeat": repeat, "diagonal": diagonal, "trace": trace, "sort": sort_in_place}
+METHODS = {"repeat": repeat, "diagonal": diagonal, "trace": trace, "sort": sort_in_place,
+           "partition": partition_in_place, "put": put}

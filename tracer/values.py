@@ -211,6 +211,9 @@ def rebind(target, new_ir, new_value):
     through to its base; live views of a written array are refreshed (as NumPy views see the write).
     Writes into arrays read from the environment are refused.
     """
+    if target.escaped:
+        refuse(f"this array was handed to compiled code ({target.escaped}) that may keep a reference to "
+               "it, so a write into it could not be tracked; copy it before that call (a.copy())")
     if target.base is not None:
         return _write_through(target, new_ir, new_value)
     check_not_environment(target)
@@ -335,10 +338,11 @@ class TracedArray:
     It behaves like its concrete value (an ndarray, a NumPy scalar or a Python float/bool): every
     operation records IR and computes the concrete result with the real operation.  `isinstance`
     sees the concrete value's class.  `base` is the TracedArray this one is a view of (`link` says
-    how it derives from it), `views` weak references to the views taken of it.
+    how it derives from it), `views` weak references to the views taken of it, `escaped` names the
+    compiled code that may hold a reference to `.value` (writes are then refused).
     """
 
-    __slots__ = ("ir", "value", "base", "views", "link", "__weakref__")
+    __slots__ = ("ir", "value", "base", "views", "link", "escaped", "__weakref__")
     __array_ufunc__ = None          # NumPy arrays and scalars defer to our reflected operators
     __hash__ = None
 
@@ -348,6 +352,7 @@ class TracedArray:
         self.base = base
         self.views = []
         self.link = None
+        self.escaped = None        # the compiled code that may keep a reference to the value (or None)
         if base is not None:
             base.views.append(weakref.ref(self))
 
@@ -375,8 +380,8 @@ class TracedArray:
 
     def __float__(self):
         refuse("a traced value reached compiled code that converts it to a C float (e.g. storing it into "
-               "a plain NumPy array created with np.zeros/np.empty, or a C function); its derivative "
-               "would be lost. Build arrays with np.zeros_like(x)/np.stack/np.array([...]) instead, or "
+               "a plain NumPy array made by library code, or a C function); its derivative would be "
+               "lost. Create the array in your function (np.zeros, np.array(a)) instead, or "
                "register a rule with jitgrad.register(<function>) (see README, 'Registering rules')")
 
     def __complex__(self):
@@ -384,7 +389,7 @@ class TracedArray:
 
     def __array__(self, dtype=None, copy=None):
         refuse("a traced value reached compiled code that converts it to a NumPy array (e.g. a C "
-               "function, or a write into a plain array created with np.zeros); its derivative would be "
+               "function, or a write into a plain array made by library code); its derivative would be "
                "lost. Register a rule with jitgrad.register(<function>) (see README, 'Registering "
                "rules'), or build the array from traced values (np.zeros_like(x), np.stack)")
 
@@ -433,6 +438,10 @@ class TracedArray:
 
     def __getattr__(self, name):
         if hasattr(type(self.value), name) and not name.startswith("__"):   # NumPy probes protocols
+            from .aliasing import NOT_CONSTANT, constant_method
+            found = constant_method(self, name)
+            if found is not NOT_CONSTANT:
+                return found
             refuse(f"'{type(self.value).__name__}.{name}' is not supported on traced values yet; "
                    "register a rule with jitgrad.register or avoid it")
         raise AttributeError(f"'{type(self.value).__name__}' object has no attribute '{name}'")

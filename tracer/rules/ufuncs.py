@@ -7,9 +7,11 @@ import numpy as np
 
 from ...ir.ops import ELEMENTWISE
 from .. import array_api
+from ..aliasing import check_plain_write
+from ..inplace import store
 from ..registry import UFUNC_METHODS, register
-from ..values import (TracedArray, astype, builder, concrete_of, const, elementwise, lift, make, rebind, refuse,
-                      refuse_options, unwrap)
+from ..values import (TracedArray, astype, builder, concrete_of, const, elementwise, make, refuse, refuse_options,
+                      unwrap)
 
 
 def _op(name):
@@ -54,39 +56,71 @@ BUILDERS.update({
 BUILDERS["radians"], BUILDERS["degrees"] = BUILDERS["deg2rad"], BUILDERS["rad2deg"]
 
 
-def _write_out(ufunc, operands, result, out, where):
+def _logaddexp(b, x, y):
+    """(x + y)/2 + g(|x - y|), g(t) = t/2 + log1p(exp(-t)): g'(0) = 0, so the derivative is exact at x == y."""
+    half = const(0.5, x.dtype)
+    gap = b.absolute(b.subtract(x, y))
+    return b.add(b.multiply(b.add(x, y), half), b.add(b.multiply(gap, half), b.log1p(b.exp(b.negative(gap)))))
+
+
+def _fmod(b, x, y):
+    """x - q*y with q the truncated quotient, exact (sign(x) sign(y) floor(|x| / |y|)); dq = 0."""
+    q = b.floor_divide(b.absolute(x), b.absolute(y))
+    return b.subtract(x, b.multiply(b.multiply(b.multiply(b.sign(x), b.sign(y)), q), y))
+
+
+def _negative_sign(b, y):
+    """Whether y's sign bit is set (y < 0, or y is -0.0: 1 / y == -inf); NaN counts as positive."""
+    zero = const(0, y.dtype)
+    minus_zero = b.logical_and(b.equal(y, zero), b.less(b.divide(const(1, y.dtype), y), zero))
+    return b.logical_or(b.less(y, zero), minus_zero)
+
+
+BUILDERS.update({
+    "logaddexp": _float_only("logaddexp", _logaddexp),
+    "logaddexp2": _float_only("logaddexp2", lambda b, x, y: _scaled(1 / np.log(2))(
+        b, _logaddexp(b, *(_scaled(np.log(2))(b, v) for v in (x, y))))),
+    "fmod": _fmod,
+    "cbrt": _float_only("cbrt", lambda b, x: b.multiply(
+        b.sign(x), b.power(b.absolute(x), const(1 / 3, x.dtype)))),
+    "copysign": _float_only("copysign", lambda b, x, y: b.where(
+        _negative_sign(b, y), b.negative(b.absolute(x)), b.absolute(x))),
+})
+
+
+def _write_out(ufunc, operands, result, out, where, casting):
     """Store `result` into `out` (a TracedArray, rebound) under mask `where`, as `ufunc(..., out=)`."""
     if isinstance(out, tuple):
         (out,) = out
     if out is None:
         refuse(f"np.{ufunc.__name__}(..., where=) without out= leaves values uninitialised; pass out=")
-    if type(out) is not TracedArray:
-        refuse(f"np.{ufunc.__name__}(..., out=plain_array) would store a traced value into an untraced "
-               "array (aliasing is a later issue); use the returned value, or an out= array made from "
-               "traced values (np.zeros_like(x))")
+    if type(out) is not TracedArray:                 # constant operands are computed natively
+        check_plain_write(f"np.{ufunc.__name__}(..., out=)", *operands, where)
+        return ufunc(*[concrete_of(o) for o in operands], out=out, where=unwrap(where), casting=casting)
     new_value = out.value.copy()
-    ufunc(*[concrete_of(o) for o in operands], out=new_value, where=unwrap(where))   # NumPy's checks
-    b = builder()
-    v = astype(result.ir, out.ir.dtype)
-    if v.shape != out.ir.shape:
-        v = b.broadcast_to(v, shape=out.ir.shape)
-    if where is not True:
-        v = b.where(astype(lift(where), bool), v, out.ir)
-    return rebind(out, v, new_value)
+    ufunc(*[concrete_of(o) for o in operands], out=new_value, where=unwrap(where), casting=casting)  # NumPy's checks
+    return store(out, result, new_value, where)
 
 
 def ufunc_rule(ufunc, build):
     """The rule for `ufunc`, its IR built by `build` (see BUILDERS)."""
     def handler(*args, out=None, where=True, dtype=None, casting=None, order=None, subok=None, signature=None):
-        refuse_options(f"np.{ufunc.__name__}", dtype=dtype, casting=casting, order=order, subok=subok,
-                       signature=signature)
+        refuse_options(f"np.{ufunc.__name__}", order=order, subok=subok, signature=signature)
+        if casting not in (None, "same_kind", "unsafe"):
+            refuse(f"np.{ufunc.__name__}: casting={casting!r} is not supported while tracing")
         operands = args[:ufunc.nin]
-        if len(args) > ufunc.nin:
+        if len(args) > ufunc.nin and any(o is not None for o in args[ufunc.nin:]):
             out = args[ufunc.nin:]
+        if dtype is not None:                # NumPy casts the operands to dtype and computes in it
+            if isinstance(dtype, type) and issubclass(dtype, np.dtype):
+                dtype = dtype()              # a DType class, as numpy's own code passes
+            operands = [array_api.astype_(array_api.as_traced(o), dtype) for o in operands]
         result = elementwise(build, ufunc, *operands)
+        if out is Ellipsis and where is True:                    # out=...: always an array
+            return make(result.ir, np.asarray(result.value))
         if out is None and where is True:
             return result
-        return _write_out(ufunc, operands, result, out, where)
+        return _write_out(ufunc, operands, result, out, where, casting or "same_kind")
     return handler
 
 

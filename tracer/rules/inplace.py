@@ -1,0 +1,76 @@
+"""Rules for array creation and in-place NumPy functions.
+
+Creation functions (`np.zeros`, `np.empty`, `np.ones`, `np.full`, the `*_like` family, `np.array`,
+`np.asarray`, `np.copy`, `np.arange`, and `p.copy()`/`p.astype()` of plain arrays) run on every call:
+with traced arguments they trace as before; otherwise NumPy creates the array, and when user code made
+it the array is adopted as a constant TracedArray (`aliasing.adopt_created`), so that writes into it
+are traced.  In-place functions (`np.copyto`, `np.fill_diagonal`, `np.add.at`) map to `tracer.inplace`.
+"""
+import operator
+
+import numpy as np
+
+from .. import array_api as A
+from .. import inplace
+from ..aliasing import adopt_created
+from ..registry import NDARRAY_METHODS, UFUNC_METHODS, register
+from ..values import TracedArray, contains_traced, refuse, unwrap
+
+
+def _static(x):
+    """A shape or count argument: traced integers become guarded Python ints, other traced values refuse."""
+    if type(x) is TracedArray:
+        if np.ndim(x.value) == 0 and np.asarray(x.value).dtype.kind in "iu":
+            return operator.index(x)
+        refuse("a traced value used as an array size, dtype or range bound is not supported "
+               "(the result's shape would depend on it)")
+    if type(x) in (tuple, list):
+        return type(x)(_static(e) for e in x)
+    return x
+
+
+def _created(np_fn, traced_impl=None):
+    """The rule for creation function `np_fn`: `traced_impl` when given and a traced value is passed,
+    else NumPy's result on static arguments, adopted when user code made it."""
+    def rule(*args, **kwargs):
+        if traced_impl is not None and contains_traced(args, kwargs):
+            return traced_impl(*args, **kwargs)
+        args, kwargs = _static(args), {k: _static(v) for k, v in kwargs.items()}
+        return adopt_created(np_fn(*args, **kwargs), args, kwargs)
+    rule.__name__ = np_fn.__name__
+    return rule
+
+
+def _full(shape, fill_value, dtype=None, order="C", **kwargs):
+    """np.full with a traced fill value: the fill broadcast to the shape."""
+    concrete = np.full(_static(shape), unwrap(fill_value), dtype=dtype, order=order, **kwargs)
+    return A.full_like(concrete, fill_value)
+
+
+def _plain_method(name, impl):
+    """`p.<name>(...)` of a plain ndarray: `impl` with traced arguments, else adopted when user code
+    made the result; runs on every call."""
+    def handler(array, *args, **kwargs):
+        if contains_traced(args, kwargs):
+            return impl(array, *args, **kwargs)
+        return adopt_created(getattr(array, name)(*args, **kwargs), (array,) + args, kwargs)
+    handler.always = True
+    return handler
+
+
+# creation function -> (the NumPy function computing its result, implementation for traced arguments);
+# np.empty's contents are unspecified: zeros are, and they make a `fill` in the IR instead of a `const`.
+_CREATION = {
+    np.zeros: (np.zeros, None), np.ones: (np.ones, None), np.empty: (np.zeros, None),
+    np.arange: (np.arange, None), np.full: (np.full, _full), np.zeros_like: (np.zeros_like, A.zeros_like),
+    np.ones_like: (np.ones_like, A.ones_like), np.empty_like: (np.zeros_like, A.zeros_like),
+    np.full_like: (np.full_like, A.full_like), np.array: (np.array, A.array),
+    np.asarray: (np.asarray, A.asarray), np.copy: (np.copy, A.copy),
+}
+for _fn, (_np_fn, _impl) in _CREATION.items():
+    register(_fn, always=True)(_created(_np_fn, _impl))
+NDARRAY_METHODS.update(copy=_plain_method("copy", A.copy), astype=_plain_method("astype", A.astype_))
+
+register(np.copyto)(inplace.copyto)
+register(np.fill_diagonal)(inplace.fill_diagonal)
+UFUNC_METHODS["at"] = inplace.ufunc_at

@@ -1,0 +1,135 @@
+"""Rules for NumPy functions whose own code writes into fresh plain arrays or reads strides: pad, diag,
+diagflat, vander, kron, sliding_window_view, partition and argpartition.
+
+Most are gathers: the same NumPy function is applied to an array of element numbers (`np.arange`
+shaped like the operand), which says where each output element comes from; positions past the
+operand's last element select fill values (pad constants, diag's zeros).  partition returns the fully
+sorted array, which is one of the arrangements NumPy's contract allows (its concrete value is the sorted
+array too, so the traced run and the compiled code agree).
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view as np_sliding_window_view
+
+from .. import array_api as A
+from ..registry import register
+from ..reorder import diagonal
+from ..values import astype, builder, elementwise, lift, make, make_view, refuse, reshape, unwrap
+from .sort_scan import argsort, cumprod, sort
+
+
+def element_numbers(x):
+    """np.arange(x.size) shaped like TracedArray x: the flat position of every element."""
+    return np.arange(x.value.size, dtype=np.intp).reshape(np.shape(x.value))
+
+
+def gather(x, positions, fills=None):
+    """IR of ravel(x) (followed by the 1-d IR `fills`, cast to x's dtype) taken at int array `positions`."""
+    b = builder()
+    flat = A.ravel(x).ir
+    if fills is not None:
+        flat = b.concatenate(flat, astype(fills, flat.dtype), axis=0)
+    return b.index(flat, b.const(np.asarray(positions, dtype=np.intp)), spec=(("array", 0),))
+
+
+_GATHER_PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
+
+
+def pad(array, pad_width, mode="constant", **kwargs):
+    """np.pad for the modes constant, edge, reflect, symmetric and wrap (reflect_type='even')."""
+    if not isinstance(mode, str) or mode not in _GATHER_PAD_MODES:
+        refuse(f"np.pad with mode={mode!r} is not supported while tracing (modes: {', '.join(_GATHER_PAD_MODES)})")
+    if kwargs.get("reflect_type", "even") != "even":
+        refuse("np.pad with reflect_type='odd' is not supported while tracing")
+    x = A.as_traced(array)
+    concrete = np.pad(x.value, unwrap(pad_width), mode, **unwrap(kwargs))
+    numbers = element_numbers(x)
+    if mode != "constant":
+        return make(gather(x, np.pad(numbers, pad_width, mode, **kwargs)), concrete)
+    # Constant mode: each (axis, side) gets its own sentinel position past the end, NumPy orders corners.
+    ndim, n = numbers.ndim, numbers.size
+    sentinels = (n + np.arange(2 * ndim)).reshape(ndim, 2)
+    positions = np.pad(numbers, pad_width, "constant", constant_values=sentinels)
+    values = builder().broadcast_to(lift(kwargs.get("constant_values", 0)), shape=(ndim, 2))
+    return make(gather(x, positions, reshape(values, (2 * ndim,))), concrete)
+
+
+def diag(v, k=0):
+    """np.diag: the k-th diagonal of a 2-d array, or a 2-d array with 1-d v on its k-th diagonal."""
+    x = A.as_traced(v)
+    if x.ir.ndim == 2:
+        return diagonal(x, k)
+    concrete = np.diag(x.value, k)
+    if x.ir.ndim != 1:
+        refuse("np.diag takes a 1-d or 2-d array")
+    size = x.value.size
+    positions = np.diag(np.arange(1, size + 1), k) - 1            # -1 off the diagonal
+    positions[positions < 0] = size                               # -> the zero fill value
+    return make(gather(x, positions, builder().fill((1,), x.ir.dtype, 0)), concrete)
+
+
+def diagflat(v, k=0):
+    """np.diagflat: np.diag of the flattened input."""
+    return diag(A.ravel(A.as_traced(v)), k)
+
+
+def vander(x, N=None, increasing=False):
+    """np.vander: columns x**0, x**1, ... computed as NumPy does, by cumulative products of x."""
+    t = A.as_traced(x)
+    concrete = np.vander(t.value, N, increasing)
+    if t.ir.ndim != 1:
+        refuse("np.vander takes a 1-d array")
+    rows, columns = concrete.shape
+    if columns == 0:
+        return make(builder().fill(concrete.shape, concrete.dtype, 0), concrete)
+    x_columns = A.broadcast_to(A.reshape_(t, (rows, 1)), (rows, columns - 1))
+    powers = cumprod(A.concatenate([np.ones((rows, 1), concrete.dtype), x_columns], axis=1), axis=1)
+    return make((powers if increasing else powers[:, ::-1]).ir, concrete)
+
+
+def kron(a, b):
+    """np.kron: the operands' axes interleaved, multiplied by broadcasting and merged pairwise."""
+    concrete = np.kron(unwrap(a), unwrap(b))
+    x, y = A.as_traced(a), A.as_traced(b)
+    nd = max(x.ir.ndim, y.ir.ndim)
+    xs = (1,) * (nd - x.ir.ndim) + x.ir.shape
+    ys = (1,) * (nd - y.ir.ndim) + y.ir.shape
+    x = A.reshape_(x, sum(((d, 1) for d in xs), ()))
+    y = A.reshape_(y, sum(((1, d) for d in ys), ()))
+    product = elementwise("multiply", np.multiply, x, y)
+    return make(A.reshape_(product, concrete.shape).ir, concrete)
+
+
+def sliding_window_view(x, window_shape, axis=None, *, subok=False, writeable=False):
+    """numpy.lib.stride_tricks.sliding_window_view (read-only, as NumPy's default)."""
+    if writeable:
+        refuse("sliding_window_view(..., writeable=True) is not supported while tracing")
+    t = A.as_traced(x)
+    concrete = np_sliding_window_view(t.value, window_shape, axis)
+    positions = np_sliding_window_view(element_numbers(t), window_shape, axis)
+    return make_view(gather(t, positions), concrete, t)
+
+
+def _check_kth(np_fn, x, kth, axis):
+    np_fn(x.value, kth, axis=axis)                                 # NumPy's checks of kth and axis
+
+
+def partition(a, kth, axis=-1, kind="introselect", order=None):
+    """np.partition: the sorted array (a valid partition for every kth)."""
+    x = A.as_traced(a)
+    _check_kth(np.partition, x, unwrap(kth), axis)
+    return sort(x, axis=axis, order=order)
+
+
+def argpartition(a, kth, axis=-1, kind="introselect", order=None):
+    """np.argpartition: the sorting permutation (valid for every kth)."""
+    x = A.as_traced(a)
+    _check_kth(np.argpartition, x, unwrap(kth), axis)
+    return argsort(x, axis=axis, order=order)
+
+
+_RULES = {
+    np.pad: pad, np.diag: diag, np.diagflat: diagflat, np.vander: vander, np.kron: kron,
+    np_sliding_window_view: sliding_window_view, np.partition: partition, np.argpartition: argpartition,
+}
+for _fn, _rule in _RULES.items():
+    register(_fn)(_rule)
