@@ -40,6 +40,7 @@ OOB_EXIT = -2
 PRECISE_EXIT = -3
 SOURCES = ("input", "const", "fill")
 FOLDABLE = set(ELEMENTWISE) | {"where", "astype"}
+UPDATES_IN_PLACE = ("index_set", "index_add")   # written over their operand 0's buffer when it dies
 RECOMPUTE_LIMIT = 6       # a fused value costing more than this per element is not recomputed
 
 
@@ -91,7 +92,9 @@ class Lowering:
                 raise LoweringUnsupported("guard on a non-scalar predicate")
             return "guard"
         if node.op == "fill" or (node.op == "const" and node.shape == ()):
-            return "fused"
+            # host-called ops read their operands from memory: give a fill one when it feeds them
+            hosted = node.shape != () and any(u.op in self.rules.HOST_OPS for u in users)
+            return "buf" if hosted else "fused"
         if node.op == "const":
             return "buf"
         if node.op not in self.rules.ACCESS and node.op not in self.rules.MATERIALIZE:
@@ -111,6 +114,11 @@ class Lowering:
         if node.op == "const":
             self.consts.append(node)
             return ("arg", self.n_in + self.n_out + len(self.consts) - 1)
+        if node.op in UPDATES_IN_PLACE:
+            x = node.args[0]
+            if (self.kind[id(x)] == "buf" and self.loc[id(x)][0] == "ws" and x.op not in SOURCES
+                    and id(x) not in self.out_ids and self.users[id(x)] == [node]):
+                return self.loc[id(x)]      # x dies here: update its buffer (the rule skips the copy)
         return ("ws", self.ws_alloc(max(node.size * node.dtype.itemsize, 8), 64))
 
     def ws_alloc(self, nbytes, align):

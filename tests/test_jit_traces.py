@@ -154,3 +154,16 @@ def test_blas_products_match_reference(xs, ys, contract, batch, dtype):
     got = compile_trace(trace)(inputs)[0]
     np.testing.assert_allclose(got, run_trace(trace, inputs)[0], rtol=1e-4 if dtype == np.float32 else 1e-12,
                                atol=1e-3 if dtype == np.float32 else 1e-12)
+
+
+def test_fill_operand_of_a_host_called_op_is_materialized():
+    """A `fill` normally fuses into its users as a constant; a host-called op (here triangular_solve)
+    reads operands from memory, so the fill must get a buffer (regression: it read garbage)."""
+    from jitgrad.ir import Builder, run_trace
+    from jitgrad.jit import compile_trace
+    b = Builder()
+    r = b.input((2, 2), np.float64)
+    ones = b.fill((2, 3), np.float64, 1.0)
+    trace = b.build([b.triangular_solve(b.transpose(r, perm=(1, 0)), ones, lower=True)])
+    upper = np.array([[2.0, 0.5], [0.0, 3.0]])
+    np.testing.assert_allclose(compile_trace(trace)([upper])[0], run_trace(trace, [upper])[0], rtol=1e-14)
