@@ -11,8 +11,8 @@ and is not produced by a piecewise-constant op (ops.NON_DIFFERENTIABLE).  Intege
 no cotangent and no tangent (their derivative is zero); a complex value depending on a `wrt` input
 raises UnsupportedError rather than silently dropping its derivative.  Cotangents and tangents are
 given only for real float outputs (documented decision).  Cotangents of a value used several times are
-accumulated with `add` (or scattered into one another, see `_sum`).  Unreachable gradients are zeros made by `fill`.  Guards stay in the forward
-part, in order.
+accumulated with `add` (or scattered into one another, see `_sum`).  Unreachable gradients are zeros
+made by `fill`.  Guards stay in the forward part, in order.
 """
 from .builder import Builder
 from .errors import IRError, UnsupportedError

@@ -4,7 +4,7 @@
 nodes whose operands are all constants, `simplify` applies algebraic identities that are exact in
 floating point (table SIMPLIFY keyed by op), and `optimize` runs them all to a fixed point.
 
-Exactness: x*1, x/1, x-(+0.0) and x+(-0.0) equal x bitwise for every x, NaN and -0.0 included, so they
+Exactness: x*1, x/1, x**1, x-(+0.0) and x+(-0.0) equal x bitwise for every x, NaN and -0.0 included, so they
 are simplified.  x+(+0.0) is not (-0.0 + 0.0 == +0.0) and stays, except for integer and bool dtypes;
 x*0 becomes zeros only for integer and bool dtypes (NaN*0 is NaN, -1.0*0 is -0.0).  A replacement is
 used only when its shape and dtype equal those of the node it replaces.
@@ -239,8 +239,8 @@ def _where(b, node, args):
 def _whole_index(node, args):
     spec = node.params["spec"]
     x = args[0]
-    return len(args) == 1 and all(
-        entry == ("slice", 0, x.shape[i], 1) for i, entry in enumerate(spec)) and len(spec) <= x.ndim
+    return len(args) == 1 and len(spec) <= x.ndim and all(
+        entry == ("slice", 0, x.shape[i], 1) for i, entry in enumerate(spec))
 
 
 # Ops that are the identity on operand 0 when the predicate holds (and the types agree).
@@ -274,6 +274,7 @@ def _structural(b, node, args):
 
 
 SIMPLIFY = {
+    "power": _identity_operand(_is_one, (1,)),          # x**1 == x exactly (pow is exact there)
     "add": _identity_operand(_is_exact_additive_identity, (0, 1)),
     "subtract": _identity_operand(_is_exact_subtractive_identity, (1,)),
     "divide": _identity_operand(_is_one, (1,)),

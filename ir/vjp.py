@@ -154,12 +154,16 @@ VJP.update(index=_index, index_set=_index_set, index_add=_index_add)
 def _dot_transpose(b, g, other, g_other_free, other_free, other_batch, own_batch, own_free, own_contract,
                    other_contract):
     """The cotangent of one dot_general operand ("own"), as JAX transposes dot_general: contract g with
-    the other operand over the other's free axes, then permute the axes back into own's order."""
+    the other operand over the other's free axes, then permute the axes back into own's order.  When
+    the product taken the other way round (other . g) already has own's axis order, that one is
+    emitted instead: no transpose (e.g. a weight gradient h.T @ g comes out as one BLAS call)."""
     g_batch = tuple(range(len(own_batch)))
+    from_other = [own_contract[other_contract.index(j)] for j in sorted(other_contract)]
+    swapped_axes = list(own_batch) + from_other + list(own_free)
+    if swapped_axes == sorted(swapped_axes):
+        return b.dot_general(other, g, contract=(other_free, g_other_free), batch=(other_batch, g_batch))
     res = b.dot_general(g, other, contract=(g_other_free, other_free), batch=(g_batch, other_batch))
-    own_axes = list(own_batch) + list(own_free) + [own_contract[other_contract.index(j)]
-                                                   for j in sorted(other_contract)]
-    perm = _inverse(own_axes)
+    perm = _inverse(list(own_batch) + list(own_free) + from_other)
     return res if perm == tuple(range(len(perm))) else b.transpose(res, perm=perm)
 
 

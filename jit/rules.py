@@ -106,7 +106,8 @@ def _index_update(accumulate):
     def rule(lw, node):
         x, v, *arrays = node.args
         layout = _layout(x, node.params["spec"], arrays)
-        lw.loops(node.shape, lambda idx: lw.store(node, idx, lw.value(x, idx)))
+        if lw.loc[id(node)] != lw.loc.get(id(x)):     # else updated in place (lower.UPDATES_IN_PLACE)
+            lw.loops(node.shape, lambda idx: lw.store(node, idx, lw.value(x, idx)))
 
         def update(idx):
             pos = index_position(lw, x, layout, arrays, idx)

@@ -182,7 +182,7 @@ def test_compiled_value_matches_numpy(name):
 
 # np.cov and np.corrcoef: the trace holds `avg[:, None]` on a 1-d array, and ir/passes.py's
 # `_whole_index` reads x.shape[i] for spec entries past x.ndim (IndexError) before checking the length.
-BLOCKED_BY_IR_PASSES = {
+COV_CORRCOEF = {
     "cov": (lambda x: np.cov(x).sum(), (X,)),
     "cov_rowvar_ddof": (lambda x: (np.cov(x, rowvar=False, ddof=0) ** 2).sum(), (X,)),
     "cov_aweights": (lambda x: np.cov(x, aweights=W[:4]).sum(), (X,)),
@@ -190,10 +190,9 @@ BLOCKED_BY_IR_PASSES = {
 }
 
 
-@pytest.mark.xfail(raises=IndexError, strict=True, reason="ir/passes.py _whole_index with a newaxis spec")
-@pytest.mark.parametrize("name", sorted(BLOCKED_BY_IR_PASSES))
+@pytest.mark.parametrize("name", sorted(COV_CORRCOEF))
 def test_cov_corrcoef_gradient(name):
-    fn, args = BLOCKED_BY_IR_PASSES[name]
+    fn, args = COV_CORRCOEF[name]
     assert_grad(fn, *args)
 
 

@@ -298,3 +298,16 @@ trace () {{
     folded = passes.fold_constants(trace)
     assert [node.op for node in folded.nodes] == ["fill", "cumsum", "fill"]
     assert folded.outputs[1].params["value"] == np.exp(1.0)
+
+
+def test_whole_index_check_handles_specs_longer_than_the_operand():
+    """x[:, None] on a 1-d array has more spec entries than dims: simplify must leave it alone
+    (regression: it read past x.shape and raised IndexError, breaking np.cov)."""
+    from jitgrad.ir import Builder, run_trace
+    from jitgrad.ir.passes import optimize
+    b = Builder()
+    x = b.input((3,), np.float64)
+    y = b.index(x, spec=(("slice", 0, 3, 1), ("newaxis",)))
+    out = optimize(b.build([y]))
+    assert out.outputs[0].shape == (3, 1)
+    np.testing.assert_array_equal(run_trace(out, [np.arange(3.0)])[0], np.arange(3.0)[:, None])
