@@ -205,6 +205,8 @@ def _reduction(lw, node):
     (x,) = node.args
     axes = tuple(node.params["axis"])
     acc = Accumulator(lw, node)
+    if axes and x.ndim - 1 not in axes and acc.dtype == node.dtype and lw.kind[id(node)] == "buf":
+        return _reduce_rows(lw, node, axes, acc)
 
     def per_output(out_idx):
         acc.start()
@@ -212,6 +214,27 @@ def _reduction(lw, node):
                  lambda red_idx: acc.add(lw.value(x, _split_index(x.ndim, axes, out_idx, red_idx))))
         acc.finish(out_idx)
     lw.loops([d for a, d in enumerate(x.shape) if a not in axes], per_output)
+
+
+def _reduce_rows(lw, node, axes, acc):
+    """A reduction keeping the last axis: the output buffer is the accumulator and the reduced axes
+    are the outer loops, so the inner loop runs along contiguous rows and vectorizes (reducing one
+    column at a time would gather with a stride)."""
+    (x,) = node.args
+    f = lw.f
+    kept = [d for a, d in enumerate(x.shape) if a not in axes]
+
+    def out_position(out_idx):
+        return _split_index(x.ndim, axes, out_idx, [0] * len(axes)) if node.params["keepdims"] else out_idx
+    lw.loops(kept, lambda out_idx: lw.store(node, out_position(out_idx), literal(acc.identity, node.dtype)))
+
+    def row(red_idx):
+        def fold_in(out_idx):
+            pos = out_position(out_idx)
+            v = cast(f, lw.value(x, _split_index(x.ndim, axes, out_idx, red_idx)), x.dtype, node.dtype)
+            lw.store(node, pos, acc.combine(f, lw.load(node, pos), v, acc.ty))
+        lw.loops(kept, fold_in)
+    lw.loops([x.shape[a] for a in axes], row)
 
 
 for _op in REDUCE:

@@ -209,12 +209,13 @@ def _collector_paused():
 
 def _fast_path(sig, entry, cache, n_args):
     """The cached-call path for the last entry hit, when its signature allows one (all arguments plain
-    arrays passed positionally, no environment reads, a JIT kernel): argument types are checked here,
-    shapes, dtypes and value guards by the kernel; anything else returns None and takes the full path."""
+    arrays passed positionally, a JIT kernel): argument types and environment assumptions are checked
+    here, shapes, dtypes and value guards by the kernel; anything else returns None and takes the full
+    path."""
     fast_call = getattr(entry.kernel, "fast_call", None)
-    if not sig.positional_arrays or entry.env or fast_call is None:
+    if not sig.positional_arrays or fast_call is None:
         return None
-    package, ndarray = entry.package, np.ndarray
+    package, ndarray, environment = entry.package, np.ndarray, entry.environment_inputs
 
     def fast(args):
         if len(args) != n_args:
@@ -223,7 +224,13 @@ def _fast_path(sig, entry, cache, n_args):
             if type(a) is not ndarray:
                 return None
         try:
-            outputs = fast_call(*args)
+            if entry.env:
+                extra = environment()
+                if type(extra) is not list:
+                    return None
+                outputs = fast_call(*args, *extra)
+            else:
+                outputs = fast_call(*args)
         except (TypeError, GuardFailed):
             return None
         cache.hits += 1

@@ -210,3 +210,33 @@ def test_cached_fast_path_declines_what_it_must():
     assert np.allclose(g(x), 2 * x)                           # back on the first path
     info = g.cache_info()
     assert info.traces == 4 and info.hits >= 3
+
+
+def helper_model(x):
+    return np.sum(x ** 2)
+
+
+def test_redefined_global_function_retraces():
+    global helper_model
+    g = jitgrad.jit_grad(lambda x: helper_model(x) * 2.0)
+    x = np.array([1.0, 2.0])
+    assert np.allclose(g(x), 4 * x)
+    saved = helper_model
+    try:
+        def helper_model(x):                         # as when a notebook cell is edited and re-run
+            return np.sum(x ** 3)
+        assert np.allclose(g(x), 6 * x ** 2)
+        assert g.cache_info().traces == 2 and "helper_model" in g.cache_info().retraces[0]
+    finally:
+        helper_model = saved
+
+
+def test_global_read_in_a_loop_is_one_assumption():
+    def f(x):
+        total = 0.0
+        for i in range(50):
+            total = total + SCALE * x[i % 2]
+        return total
+    g = jitgrad.jit_grad(f)
+    g(np.ones(2))
+    assert len(g.cache_info().paths[0].environment) == 1

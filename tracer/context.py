@@ -87,6 +87,8 @@ class EnvEntry:
     kind 'array': the getter yields an ndarray of `shape`/`dtype`; it is passed as trace input `index`.
     kind 'value': the getter yields something equal to `expected` (same type).
     kind 'len': the getter yields a container of `type(expected)` and length `len(expected)`.
+    kind 'identity': the getter yields the very object `expected` (a user function or class: code
+    redefined in a notebook or rebound in a module must not be served by a stale trace).
     """
 
     __slots__ = ("getter", "kind", "expected", "shape", "dtype", "index", "loc")
@@ -99,6 +101,8 @@ class EnvEntry:
         """Whether `value` (the getter's current result) satisfies this entry."""
         if self.kind == "array":
             return type(value) is np.ndarray and value.shape == self.shape and value.dtype == self.dtype
+        if self.kind == "identity":
+            return value is self.expected
         if self.kind == "len":
             return (type(value) is type(self.expected) and len(value) == len(self.expected)
                     and (not isinstance(value, dict) or list(value) == list(self.expected)))
@@ -106,7 +110,7 @@ class EnvEntry:
 
     def describe(self):
         what = {"array": f"shape/dtype {self.shape} {self.dtype}", "len": "length",
-                "value": f"value {self.expected!r}"}[self.kind]
+                "value": f"value {self.expected!r}", "identity": "identity"}[self.kind]
         return f"{self.getter.describe()} ({what}, read at {self.loc})"
 
 
@@ -146,6 +150,7 @@ class TraceContext:
         self.frames = []          # interpreter frames; each has .code and .lineno
         self.env = []             # EnvEntry list, in the order the reads happened
         self._env_inputs = {}     # (getter kind, ids) -> traced value, so one global is one input
+        self._env_recorded = set()  # keys of the value/len/identity entries already recorded
         self.local_objects = {}   # id -> object created while tracing (kept alive so ids stay unique)
 
     @contextlib.contextmanager
@@ -208,16 +213,25 @@ class TraceContext:
         if isinstance(value, np.ndarray):
             return self._array_input(getter, value, key)
         if _is_plain_data(value):
-            self.env.append(EnvEntry(getter, "value", expected=_snapshot(value), loc=self.user_location()))
+            self._record(key, getter, "value", _snapshot(value))
+            return value
+        if isinstance(value, (types.FunctionType, type)) and not _is_library_object(value):
+            self._record(key, getter, "identity", value)
             return value
         if _holds_arrays(value) and isinstance(value, (tuple, list, dict)):
-            self.env.append(EnvEntry(getter, "len", expected=_snapshot_structure(value), loc=self.user_location()))
+            self._record(key, getter, "len", _snapshot_structure(value))
             items = value.items() if isinstance(value, dict) else enumerate(value)
             rebuilt = {k: self._read(ItemGetter(getter, k), v, key + (k,)) for k, v in items}
             if isinstance(value, dict):
                 return rebuilt
             return type(value)(rebuilt[i] for i in range(len(value)))
         return value
+
+    def _record(self, key, getter, kind, expected):
+        """Record one environment assumption, once per place read (loops re-read globals often)."""
+        if key not in self._env_recorded:
+            self._env_recorded.add(key)
+            self.env.append(EnvEntry(getter, kind, expected=expected, loc=self.user_location()))
 
     def adopt_env_array(self, entry):
         """The traced value of the environment array that `entry` (of another context) reads."""
@@ -234,6 +248,12 @@ class TraceContext:
         traced = TracedArray(ir_value, value)
         self._env_inputs[key] = traced
         return traced
+
+
+def _is_library_object(value):
+    """Functions and classes of numpy, scipy, the standard library or jitgrad: stable by design."""
+    module = getattr(value, "__module__", None) or ""
+    return module.split(".")[0] in _STABLE_ROOTS
 
 
 def _snapshot(value):
