@@ -29,7 +29,8 @@ def machine_info():
         gcc = subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     except (OSError, IndexError):
         gcc = "not found"
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+    return {"cpu": cpu, "cores": os.cpu_count(), "load_average": os.getloadavg()[0],
+            "platform": platform.platform(),
             "python": platform.python_version(), "versions": versions, "gcc": gcc,
             "cflags": " ".join(cbuild.CFLAGS + cbuild.LIBS),
             "threads": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",

@@ -130,13 +130,18 @@ def _svd(a):
     return np.linalg.svd(a, full_matrices=False)
 
 
+def _expm(a):
+    import scipy.linalg          # SciPy is optional: imported when an expm op is evaluated
+    return scipy.linalg.expm(a)
+
+
 EVAL.update({
     "cholesky": _linalg(np.linalg.cholesky), "inv": _linalg(np.linalg.inv), "det": _linalg(np.linalg.det),
     "solve": _linalg(np.linalg.solve), "triangular_solve": _triangular_solve,
     "slogdet_sign": _linalg(np.linalg.slogdet, 0), "slogdet_logabs": _linalg(np.linalg.slogdet, 1),
     "eigh_values": _linalg(np.linalg.eigh, 0), "eigh_vectors": _linalg(np.linalg.eigh, 1),
     "svd_u": _linalg(_svd, 0), "svd_s": _linalg(_svd, 1), "svd_vh": _linalg(_svd, 2),
-    "qr_q": _linalg(np.linalg.qr, 0), "qr_r": _linalg(np.linalg.qr, 1),
+    "qr_q": _linalg(np.linalg.qr, 0), "qr_r": _linalg(np.linalg.qr, 1), "expm": _linalg(_expm),
 })
 
 

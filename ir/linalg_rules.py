@@ -294,6 +294,26 @@ def _qr_tangent_parts(b, node, da):
     return q, r, c, b.subtract(y, b.subtract(low, mT(b, low)))
 
 
+# -- expm ---------------------------------------------------------------------------------------------------
+def _expm_frechet(b, a, e):
+    """The Fréchet derivative of expm at `a` in direction `e`: the upper-right block of
+    expm([[a, e], [0, a]]) (batched)."""
+    last = a.ndim - 1
+    zero = b.broadcast_to(scalar(b, 0, a.dtype), shape=a.shape)
+    block = b.concatenate(b.concatenate(a, e, axis=last), b.concatenate(zero, a, axis=last), axis=last - 1)
+    n = a.shape[-1]
+    whole = tuple(("slice", 0, k, 1) for k in a.shape[:-2])
+    return b.index(b.expm(block), spec=whole + (("slice", 0, n, 1), ("slice", n, n, 1)))
+
+
+def _expm_vjp(b, node, g):
+    return (_expm_frechet(b, mT(b, node.args[0]), g),)
+
+
+def _expm_jvp(b, node, ts):
+    return _expm_frechet(b, node.args[0], ts[0])
+
+
 def _qr_q_jvp(b, node, ts):
     q, _, c, z = _qr_tangent_parts(b, node, ts[0])
     return b.subtract(c, matmul(b, q, z))
@@ -309,10 +329,12 @@ VJP_RULES = {
     "det": _logdet_vjp, "slogdet_logabs": _logdet_vjp,
     "eigh_values": _eigh_values_vjp, "eigh_vectors": _eigh_vectors_vjp,
     "svd_s": _svd_s_vjp, "svd_u": _svd_u_vjp, "svd_vh": _svd_vh_vjp, "qr_q": _qr_q_vjp, "qr_r": _qr_r_vjp,
+    "expm": _expm_vjp,
 }
 JVP_RULES = {
     "cholesky": _cholesky_jvp, "solve": _solve_jvp, "triangular_solve": _solve_jvp, "inv": _inv_jvp,
     "det": _logdet_jvp, "slogdet_logabs": _logdet_jvp,
     "eigh_values": _eigh_values_jvp, "eigh_vectors": _eigh_vectors_jvp,
     "svd_s": _svd_s_jvp, "svd_u": _svd_u_jvp, "svd_vh": _svd_vh_jvp, "qr_q": _qr_q_jvp, "qr_r": _qr_r_jvp,
+    "expm": _expm_jvp,
 }

@@ -41,9 +41,10 @@ SPECIAL = {"erf": "erf", "erfc": "erfc", "gammaln": "gammaln", "log_ndtr": "log_
 # need; CSE merges them).  cholesky and eigh_* read only the lower triangle (as LAPACK does, and
 # numpy's default UPLO='L'); triangular_solve reads only the triangle `lower` names.  solve and
 # triangular_solve take b of shape (..., n, k) and broadcast the batch axes.  svd_* are the reduced
-# factors (full_matrices=False); qr_* the reduced factors, for m >= n only.
+# factors (full_matrices=False); qr_* the reduced factors, for m >= n only.  expm is the matrix
+# exponential (scipy.linalg.expm).
 LINALG = ("cholesky", "triangular_solve", "solve", "inv", "det", "slogdet_sign", "slogdet_logabs",
-          "eigh_values", "eigh_vectors", "svd_u", "svd_s", "svd_vh", "qr_q", "qr_r")
+          "eigh_values", "eigh_vectors", "svd_u", "svd_s", "svd_vh", "qr_q", "qr_r", "expm")
 
 
 def special_function(op):

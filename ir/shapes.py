@@ -236,6 +236,7 @@ def _qr(result_shape):
 SHAPE.update({
     "cholesky": _square_rule(lambda batch, m, n: batch + (m, n)),
     "inv": _square_rule(lambda batch, m, n: batch + (m, n)),
+    "expm": _square_rule(lambda batch, m, n: batch + (m, n)),
     "eigh_vectors": _square_rule(lambda batch, m, n: batch + (m, n)),
     "eigh_values": _square_rule(lambda batch, m, n: batch + (m,)),
     "det": _square_rule(lambda batch, m, n: batch),

@@ -4,14 +4,14 @@ emits the function of register `x` into FunctionText `f` and returns the result.
 
 Accuracy bound (tests/test_jit_math.py, ulps against a long-double reference; measured maxima in
 brackets, NumPy's own are 0.5-1.2): exp, log <= 1 [0.85, 0.78]; log1p, sin, cos <= 2 [1.2, 1.45, 1.45];
-expm1 <= 2.5 [2.25]; tanh <= 3 [2.71]; over the whole double range, with inf, nan, -0.0 and
+expm1 <= 2.5 [2.25]; tanh <= 3 [2.75]; over the whole double range, with inf, nan, -0.0 and
 subnormals as IEEE/NumPy give them.  Methods: exp/expm1 reduce x = n ln2 + r with an exact FMA
 Cody-Waite step and a degree-13 Taylor polynomial, then scale by 2^n in two steps (so subnormal results
 round once); log is fdlibm's (s = f/(2+f), Lg1..Lg7); log1p = log(1+x) corrected by ((u-1)-x)/u;
-tanh from expm1 as fdlibm; sin/cos reduce by pi/2 in three exact-FMA steps (relative accuracy kept for
-|x| <= 2^40) and use fdlibm's kernels.  For |x| > 2^40 (or inf) sin/cos set the function's
-`math_flag`; the kernel then exits with PRECISE_EXIT and the Kernel reruns its libm twin (no wrong
-result, and the fast loop stays vectorizable).
+tanh from expm1 as fdlibm but with one division (t/(t+2) also for |x| >= 1); sin/cos reduce by pi/2
+in three exact-FMA steps (relative accuracy kept for |x| <= 2^40) and use fdlibm's kernels.  For
+|x| > 2^40 (or inf) sin/cos set the function's `math_flag`; the kernel then exits with PRECISE_EXIT
+and the Kernel reruns its libm twin (no wrong result, and the fast loop stays vectorizable).
 """
 import math
 
@@ -179,9 +179,9 @@ def poly_tanh(f, x):
     below1 = o.cmp("olt", ax, o.k(1.0))
     two_ax = o.mul(o.k(2.0), ax)
     t = poly_expm1(f, o.sel(below1, f.emit(f"fneg double {two_ax}"), two_ax))
-    small = o.div(f.emit(f"fneg double {t}"), o.add(t, o.k(2.0)))
-    large = o.sub(o.k(1.0), o.div(o.k(2.0), o.add(t, o.k(2.0))))
-    z = o.sel(below1, small, large)
+    # |x| < 1: -t/(t+2) with t = expm1(-2|x|); else t/(t+2) (= 1 - 2/(t+2)) with t = expm1(2|x|):
+    # one division for both
+    z = o.div(o.sel(below1, f.emit(f"fneg double {t}"), t), o.add(t, o.k(2.0)))
     z = o.sel(o.cmp("ogt", ax, o.k(22.0)), o.k(1.0), z)
     return o.call("copysign", z, x)
 

@@ -18,6 +18,7 @@ from .ir import autodiff, passes
 from .ir.errors import GuardFailed, JitgradError, TraceError
 from .ir.evaluate import run_trace
 from .ir.printer import format_trace
+from .ir.value import Trace
 from .pytree import flatten, leaf_count, unflatten
 from .signature import as_input_array, is_differentiable, is_dynamic, leaf_key, normalize_argnums
 from .nested import call_in_trace
@@ -33,13 +34,15 @@ class JitgradWarning(UserWarning):
 class Signature:
     """What one signature key implies: which leaves are inputs and which inputs are differentiated."""
 
-    __slots__ = ("dynamic", "wrt", "grad_trees", "description", "positional_arrays")
+    __slots__ = ("dynamic", "wrt", "grad_trees", "description", "positional_arrays", "statics")
 
     def __init__(self, fn, leaves, keys, treedef, argnums):
         self.dynamic = [i for i, k in enumerate(keys) if is_dynamic(k)]
-        # every argument a plain ndarray, passed positionally: the fast path may serve such calls
+        # every argument a plain ndarray or a static scalar, passed positionally: the fast path may
+        # serve such calls; `statics` lists (position, type, value) of the static ones
         self.positional_arrays = (not treedef[2][1][2] and all(c is None for c in treedef[2][0][2])
-                                  and all(k[0] == "array" for k in keys))
+                                  and all(k[0] in ("array", "static") for k in keys))
+        self.statics = tuple((i, k[1], k[2]) for i, k in enumerate(keys) if k[0] == "static")
         input_index = {pos: i for i, pos in enumerate(self.dynamic)}
         args_def = treedef[2][0]
         offsets = [0]
@@ -137,7 +140,7 @@ class GradFunction:
 
     def _trace_and_run(self, key, sig, leaves, treedef, inputs, reason):
         ctx, joint, layout, n_primal = self.differentiate(sig, leaves, treedef)
-        package = self._packager(sig, layout, n_primal)
+        joint, package = self._packager(sig, joint, layout, n_primal)
         env_inputs = [e.getter.get() for e in ctx.env if e.kind == "array"]
         if self._cache.full():
             self._warn_limit(reason)
@@ -150,7 +153,7 @@ class GradFunction:
                         [e.describe() for e in ctx.env], len(joint.nodes), format_trace(joint))
         entry = CacheEntry(kernel, ctx.env, guards, package, info)
         self._cache.add(key, entry, reason)
-        self._fast = _fast_path(sig, entry, self._cache, len(inputs))
+        self._fast = _fast_path(sig, entry, self._cache, len(leaves))
         try:
             return package(kernel(inputs + env_inputs))
         except GuardFailed as e:
@@ -164,13 +167,15 @@ class GradFunction:
                           f"last retrace because {reason}. Further new paths are traced and evaluated on "
                           "every call without caching.", JitgradWarning, stacklevel=4)
 
-    def _packager(self, sig, layout, n_primal):
-        """outputs -> what the user gets; a direct pick when the answer is one array gradient."""
+    def _packager(self, sig, joint, layout, n_primal):
+        """(trace to run, outputs -> what the user gets).  When the answer is one array gradient, the
+        trace keeps only that output (no value computed or allocated for nothing) and the package
+        is a direct pick."""
         simple = (not self.has_aux and not self.with_value and not self._tuple_argnums
                   and sig.grad_trees[0][0] is None and type(sig.grad_trees[0][1][0]) is np.ndarray)
         if simple:
-            return lambda outputs: outputs[n_primal]
-        return functools.partial(self._package, sig, layout, n_primal)
+            return passes.dce(Trace(joint.inputs, joint.nodes, joint.outputs[n_primal:])), _only_output
+        return joint, functools.partial(self._package, sig, layout, n_primal)
 
     def _package(self, sig, layout, n_primal, outputs):
         grads = []
@@ -192,6 +197,10 @@ class GradFunction:
         return self._cache.info()
 
 
+def _only_output(outputs):
+    return outputs[0]
+
+
 @contextlib.contextmanager
 def _collector_paused():
     """Pause Python's cyclic garbage collector while a trace is recorded, differentiated and compiled:
@@ -209,17 +218,24 @@ def _collector_paused():
 
 def _fast_path(sig, entry, cache, n_args):
     """The cached-call path for the last entry hit, when its signature allows one (all arguments plain
-    arrays passed positionally, a JIT kernel): argument types and environment assumptions are checked
-    here, shapes, dtypes and value guards by the kernel; anything else returns None and takes the full
-    path."""
+    arrays or static scalars passed positionally, a JIT kernel): argument types, static values and
+    environment assumptions are checked here, shapes, dtypes and value guards by the kernel; anything
+    else returns None and takes the full path."""
     fast_call = getattr(entry.kernel, "fast_call", None)
     if not sig.positional_arrays or fast_call is None:
         return None
-    package, ndarray, environment = entry.package, np.ndarray, entry.environment_inputs
+    package, ndarray, environment, statics = entry.package, np.ndarray, entry.environment_inputs, sig.statics
+    static_positions = {i for i, _, _ in statics}
+    array_positions = [i for i in range(n_args) if i not in static_positions]
 
     def fast(args):
         if len(args) != n_args:
             return None
+        if statics:
+            for i, t, value in statics:
+                if type(args[i]) is not t or args[i] != value:
+                    return None
+            args = [args[i] for i in array_positions]
         for a in args:
             if type(a) is not ndarray:
                 return None

@@ -40,7 +40,7 @@ class CacheEntry:
 
     def __init__(self, kernel, env, guards, package, info):
         self.kernel = kernel
-        self.env = _distinct(env)
+        self.env = env
         self.env_arrays = [e for e in env if e.kind == "array"]
         self.guards = guards
         self.package = package
@@ -56,35 +56,6 @@ class CacheEntry:
             if not e.holds(value):
                 return e
         return [e.getter.get() for e in self.env_arrays]
-
-
-def _getter_key(getter):
-    """What a getter reads, as a hashable key: its kind and its parts (objects by identity, names and
-    simple item keys by value, nested getters recursively)."""
-    parts = []
-    for slot in type(getter).__slots__:
-        part = getattr(getter, slot)
-        if hasattr(part, "get") and hasattr(part, "describe"):
-            parts.append(_getter_key(part))
-        elif type(part) in (str, int):
-            parts.append((type(part), part))
-        else:
-            parts.append(id(part))
-    return (type(getter), tuple(parts))
-
-
-def _distinct(env):
-    """`env` without the repeats of a value/length assumption on the same read (a loop reading a
-    global on every iteration records it every time); order and array entries are kept."""
-    seen, kept = [], []
-    for e in env:
-        if e.kind != "array":
-            key = (_getter_key(e.getter), e.kind)
-            if any(k == key and type(x) is type(e.expected) and x == e.expected for k, x in seen):
-                continue
-            seen.append((key, e.expected))
-        kept.append(e)
-    return kept
 
 
 class FunctionCache:

@@ -285,6 +285,8 @@ for _op, _dom in {"cholesky": "spd", "inv": "invertible", "det": "invertible",
     _add(_op, ((3, 3), _dom))
     _add(_op, ((2, 4, 4), _dom), name="batch")
 _add("slogdet_sign", ((2, 3, 3), "real"))
+_add("expm", ((3, 3), "real"))
+_add("expm", ((2, 3, 3), "real"), name="batch")
 for _op in ("solve", "triangular_solve"):
     _params = {"lower": True} if _op == "triangular_solve" else {}
     _add(_op, ((3, 3), "invertible"), ((3, 2), "real"), **_params)

@@ -1,11 +1,13 @@
 """The call policy: what the interpreter does with every call it meets (see the tracer contract).
 
-In order: a registered rule (when it is `always`, or when a traced value is among the arguments); jitgrad's
-own code natively; Python code (functions, bound methods, classes with Python `__new__`/`__init__`,
-instances with a Python `__call__`, partials, staticmethods, and the Python implementation behind
-NumPy's `__array_function__` dispatchers such as `np.mean`) interpreted inline; compiled code without
-traced arguments natively, with Python callbacks among the arguments wrapped so they are interpreted
-when compiled code calls them; compiled code whose traced arguments are all constant arrays on their
+In order: a registered rule (when it is `always`, or when a traced value is among the arguments; a
+user's Python handler is interpreted, jitgrad's own run natively); jitgrad's own code natively; Python
+code (functions, bound methods, classes with Python `__new__`/`__init__`, instances with a Python
+`__call__`, partials, staticmethods, and the Python implementation behind NumPy's `__array_function__`
+dispatchers such as `np.mean`) interpreted inline; compiled code without traced arguments natively, with
+Python callbacks among the arguments wrapped so they are interpreted when compiled code calls them (the
+function `map`/`filter`/`reduce`/`starmap` apply is wrapped whatever callable it is, so rules apply);
+compiled code whose traced arguments are all constant arrays on their
 concrete values (`aliasing.call_with_constants`); anything else is refused with UnsupportedError.
 Builtins that inspect the caller's frame (`super()`, `locals()`, `globals()`, `vars()`, `dir()`,
 `eval`, `exec`) get the interpreted frame instead of the interpreter's own; `len`, `iter`, `next`, `bool`, `repr`, `str` of
@@ -15,6 +17,7 @@ an object whose special method is Python code run that method interpreted; and `
 import builtins
 import collections
 import functools
+import itertools
 import types
 from types import FunctionType, MethodType
 
@@ -36,6 +39,9 @@ _NO_WRAP = {id(f) for f in (type, isinstance, issubclass, callable, id, hash, ge
                             delattr, repr, str, print, format, vars, dir, property, staticmethod,
                             classmethod, MethodType, functools.partial, functools.update_wrapper,
                             functools.wraps, super)}
+# Callees whose first argument is a function they apply to the items: wrapped whatever callable it is
+# (`map(np.asarray, xs)` then traces np.asarray's rule).
+_APPLY_FIRST = {id(f) for f in (map, filter, functools.reduce, itertools.starmap)}
 # Containers whose methods store positional arguments (a `key=` keyword is still a callback).
 _CONTAINERS = (list, dict, set, frozenset, tuple, collections.deque, collections.OrderedDict)
 
@@ -86,7 +92,7 @@ class CallPolicy:
         rule = lookup(fn)
         if rule is not None and (rule.always or contains_traced(args, kwargs)):
             args, kwargs = self._wrap_callbacks(fn, args, kwargs)
-            return rule.handler(*args, **kwargs)
+            return self._run_handler(rule.handler, args, kwargs)
         kind = type(fn)
         if kind is FunctionType:
             if is_jitgrad_code(fn):
@@ -128,6 +134,16 @@ class CallPolicy:
             f"jitgrad cannot trace the call to {name}: it is compiled code and received a traced value. "
             f"Register a rule with jitgrad.register({name}) that computes it from traced operations "
             f"(see README, 'Registering rules')", loc=self.ctx.user_location())
+
+    def _run_handler(self, handler, args, kwargs):
+        """Run a rule's handler: jitgrad's own natively, a user's Python handler interpreted (so that the
+        NumPy operations it is written with are traced)."""
+        bound = ()
+        if type(handler) is functools.partial and not handler.keywords:
+            handler, bound = handler.func, handler.args
+        if type(handler) is FunctionType and not is_jitgrad_code(handler):
+            return self.call_python(handler, bound + tuple(args), kwargs)
+        return handler(*bound, *args, **kwargs)
 
     def call_python(self, func, args, kwargs):
         """Interpret the Python function `func` (a generator function returns an interpreted generator)."""
@@ -191,6 +207,8 @@ class CallPolicy:
         """Replace Python functions among the arguments by InterpretedCallbacks (see module doc)."""
         if id(fn) in _NO_WRAP:
             return args, kwargs
+        if id(fn) in _APPLY_FIRST and args and callable(args[0]) and not is_jitgrad_code(args[0]):
+            args = (InterpretedCallback(args[0], self),) + tuple(args[1:])
         if not isinstance(getattr(fn, "__self__", None), _CONTAINERS) and any(
                 type(a) in _CALLBACK_TYPES for a in args):
             args = tuple(self._callback(a) for a in args)

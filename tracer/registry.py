@@ -41,6 +41,8 @@ def register(fn, *, always=False):
         @jitgrad.register(scipy.special.erf)
         def erf(x): ...          # build it from traced NumPy operations
     Built-in rules are loaded first, so a user's rule replaces the built-in one for the same callable.
+    Registering a function defined in a class (`register(SomeClass.method)`) covers its bound methods
+    too: `obj.method(*args)` runs `handler(obj, *args)`.
     """
     if not _loaded:
         _load_builtin_rules()
@@ -60,6 +62,10 @@ def lookup(fn):
         return rule
     owner = getattr(fn, "__self__", None)
     if owner is not None and not isinstance(owner, type) and hasattr(fn, "__name__"):
+        func = getattr(fn, "__func__", None)           # obj.method of a class's registered function
+        rule = _BY_ID.get(id(func))
+        if rule is not None and rule.fn is func:
+            return Rule(fn, functools.partial(rule.handler, owner), rule.always)
         return _bound_rule(fn, owner)
     if isinstance(fn, type) and issubclass(fn, np.generic) and (np.number in fn.__mro__ or fn is np.bool_):
         from .array_api import scalar_cast

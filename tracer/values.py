@@ -194,9 +194,37 @@ def elementwise(op, fn, *operands):
     `op` is an IR op name or a function `(builder, *values) -> Value` building a derived op.
     """
     concrete = fn(*[concrete_of(o) for o in operands])
-    if isinstance(op, str):
-        return make(builder().emit(op, *lift_operands(op, operands)), concrete)
-    return make(op(builder(), *lift_operands("", operands)), concrete)
+    return make(_emit(op, lift_operands(_lifted_as(op), operands)), concrete)
+
+
+def _lifted_as(op):
+    """The IR op name whose operand rules apply: `op`'s own, or a derived op's `__name__` (e.g. `logical_and`
+    for `&`, so that Python bools stay bool)."""
+    return op if isinstance(op, str) else getattr(op, "__name__", "")
+
+
+def _emit(op, values):
+    """IR op `op` (a name, or a function `(builder, *values) -> Value`) applied to IR `values`."""
+    b = builder()
+    return b.emit(op, *values) if isinstance(op, str) else op(b, *values)
+
+
+def _bitwise(logical, keeps_high_bits):
+    """`&` (`|`, `^`) as its logical op on booleans; an integer operand i with a boolean one b acts on
+    i's lowest bit only: the logical op of (i mod 2, b), plus i's higher bits unless the op is `&`.
+    Two non-boolean integers are refused (no bitwise op in the IR)."""
+    def build(b, x, y):
+        if x.dtype == bool and y.dtype == bool:
+            return b.emit(logical, x, y)
+        if x.dtype != bool and y.dtype != bool or x.dtype.kind not in "biu" or y.dtype.kind not in "biu":
+            refuse(f"bitwise operators on non-boolean operands ({x.dtype}, {y.dtype}) are not traced; "
+                   "only booleans, or an integer with a boolean")
+        i, flag = (x, y) if y.dtype == bool else (y, x)
+        low = b.remainder(i, const(2, i.dtype))
+        bit = astype(b.emit(logical, b.not_equal(low, const(0, i.dtype)), flag), i.dtype)
+        return b.add(b.subtract(i, low), bit) if keeps_high_bits else bit
+    build.__name__ = logical
+    return build
 
 
 def guard(pred, expected, why):
@@ -304,7 +332,7 @@ def _inplace(op, fn, inplace_fn):
             return elementwise(op, fn, self, other)          # immutable scalars: a new value
         new_value = self.value.copy()
         new_value = inplace_fn(new_value, concrete_of(other))  # NumPy's casting checks apply
-        result = builder().emit(op, *lift_operands(op, (self, other)))
+        result = _emit(op, lift_operands(_lifted_as(op), (self, other)))
         return rebind(self, astype(result, self.value.dtype), new_value)
     return method
 
@@ -321,8 +349,9 @@ BINARY_DUNDERS = {
     "mul": ("multiply", operator.mul, operator.imul), "truediv": ("divide", operator.truediv, operator.itruediv),
     "floordiv": ("floor_divide", operator.floordiv, operator.ifloordiv),
     "mod": ("remainder", operator.mod, operator.imod), "pow": ("power", operator.pow, operator.ipow),
-    "and": ("logical_and", operator.and_, operator.iand), "or": ("logical_or", operator.or_, operator.ior),
-    "xor": ("not_equal", operator.xor, operator.ixor),
+    "and": (_bitwise("logical_and", False), operator.and_, operator.iand),
+    "or": (_bitwise("logical_or", True), operator.or_, operator.ior),
+    "xor": (_bitwise("not_equal", True), operator.xor, operator.ixor),
 }
 COMPARISON_DUNDERS = {
     "eq": ("equal", operator.eq), "ne": ("not_equal", operator.ne), "lt": ("less", operator.lt),

@@ -1,8 +1,10 @@
 """Rules for scipy.special: erf, erfc, gammaln, log_ndtr map to the IR's special-function ops, digamma
-and polygamma to `polygamma` (a static order); expit, logit, ndtr, xlogy and xlog1py are compositions
-written so that their derivatives stay finite where the function is (expit never overflows, xlogy's
-x-derivative at x = 0 is log(y)).  The ufuncs accept out=/where= as NumPy ufuncs do (ufuncs.ufunc_rule).
-Nothing is registered when SciPy is not installed.
+and polygamma to `polygamma` (a static order), log1p/expm1 to the IR's; expit, logit, log_expit, ndtr,
+xlogy and xlog1py are compositions written so that their derivatives stay finite where the function is
+(expit never overflows, xlogy's x-derivative at x = 0 is log(y)); gamma, loggamma (real), poch and
+betaln are compositions of gammaln with the sign of Gamma; SciPy's private `_beta_pdf` (scipy.stats.beta)
+is the density composed of xlogy, xlog1py and betaln.  The ufuncs accept out=/where= as NumPy ufuncs do
+(ufuncs.ufunc_rule).  Nothing is registered when SciPy is not installed.
 """
 import numpy as np
 
@@ -57,6 +59,49 @@ def _x_log(log, pole):
     return build
 
 
+def _log_expit(b, x):
+    """log(expit(x)) = -log1p(exp(-x)) for x >= 0, x - log1p(exp(x)) below (exp only sees x <= 0)."""
+    nonnegative = b.greater_equal(x, const(0, x.dtype))
+    softplus = b.log1p(b.exp(b.where(nonnegative, b.negative(x), x)))
+    return b.where(nonnegative, b.negative(softplus), b.subtract(x, softplus))
+
+
+def _gamma_sign(b, x):
+    """The sign of Gamma(x): +1 for x > 0, (-1)^floor(x) below (gammaln is log|Gamma|)."""
+    one = const(1, x.dtype)
+    even = b.equal(b.remainder(b.floor(x), const(2, x.dtype)), const(0, x.dtype))
+    return b.where(b.logical_or(b.greater(x, const(0, x.dtype)), even), one, b.negative(one))
+
+
+def _gamma(b, x):
+    return b.multiply(_gamma_sign(b, x), b.exp(b.gammaln(x)))
+
+
+def _loggamma(b, x):
+    """scipy.special.loggamma of real x: gammaln for x > 0, NaN elsewhere (the real log is undefined)."""
+    return b.where(b.greater(x, const(0, x.dtype)), b.gammaln(x), const(np.nan, x.dtype))
+
+
+def _poch(b, z, m):
+    """Gamma(z + m) / Gamma(z) as sign * exp(gammaln(z + m) - gammaln(z))."""
+    zm = b.add(z, m)
+    sign = b.multiply(_gamma_sign(b, zm), _gamma_sign(b, z))
+    return b.multiply(sign, b.exp(b.subtract(b.gammaln(zm), b.gammaln(z))))
+
+
+def _betaln(b, x, y):
+    """log|B(x, y)| = gammaln(x) + gammaln(y) - gammaln(x + y)."""
+    return b.subtract(b.add(b.gammaln(x), b.gammaln(y)), b.gammaln(b.add(x, y)))
+
+
+def _beta_pdf(b, x, p, q):
+    """The Beta(p, q) density at x: exp(xlogy(p - 1, x) + xlog1py(q - 1, -x) - betaln(p, q))."""
+    one = const(1, x.dtype)
+    log_density = b.add(_x_log("log", 0)(b, b.subtract(p, one), x),
+                        _x_log("log1p", -1)(b, b.subtract(q, one), b.negative(x)))
+    return b.exp(b.subtract(log_density, _betaln(b, p, q)))
+
+
 def polygamma(n, x):
     """scipy.special.polygamma(n, x) for a static integer order n."""
     order = np.asarray(unwrap(n))
@@ -72,11 +117,15 @@ _UFUNCS = {
     "log_ndtr": lambda b, x: b.log_ndtr(x), "digamma": lambda b, x: b.polygamma(x, order=0),  # = psi
     "expit": _expit, "logit": _logit, "ndtr": _ndtr,
     "xlogy": _x_log("log", 0), "xlog1py": _x_log("log1p", -1),
+    "log1p": lambda b, x: b.log1p(x), "expm1": lambda b, x: b.expm1(x), "log_expit": _log_expit,
+    "gamma": _gamma, "loggamma": _loggamma, "poch": _poch, "betaln": _betaln,
 }
-_COMPOSED = {"expit", "logit", "ndtr", "xlogy", "xlog1py"}
+_COMPOSED = {"expit", "logit", "ndtr", "xlogy", "xlog1py", "log1p", "expm1", "log_expit", "gamma", "loggamma",
+             "poch", "betaln"}
 
 if sc is not None:
     for _name, _build in _UFUNCS.items():
         _ufunc = getattr(sc, _name)
         register(_ufunc)(ufunc_rule(_ufunc, _as_float(_ufunc, _build) if _name in _COMPOSED else _build))
     register(sc.polygamma)(polygamma)
+    register(sc._ufuncs._beta_pdf)(ufunc_rule(sc._ufuncs._beta_pdf, _as_float(sc._ufuncs._beta_pdf, _beta_pdf)))

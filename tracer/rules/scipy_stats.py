@@ -1,0 +1,105 @@
+"""Rules for scipy.stats continuous distributions: `rv_continuous.pdf/logpdf/cdf/logcdf/sf/logsf`.
+
+SciPy's public methods fill a plain output array made inside the library (`np.zeros`, `np.place`), which
+jitgrad cannot trace, so the rule replays the method's own recipe on traced values: the distribution's
+Python-level pieces (`_parse_args`, `_argcheck`, `_support_mask`, `_get_support` and the private density,
+e.g. `_logpdf`) are interpreted on the standardized x = (x - loc) / scale; the masks deciding which entries
+are NaN (bad parameters), at the support's edge or evaluated are guarded to keep their values; the
+evaluated entries come from the private method on those entries only (as SciPy's `argsreduce` does), the
+others are the constants SciPy wrote.  The concrete result is the real method's.  Every subclass that
+overrides only the private methods (norm, t, gamma, beta, expon, lognorm, logistic, laplace, cauchy,
+uniform, chi2, ...) is covered; frozen distributions call these methods.
+"""
+import numpy as np
+
+from .. import interpreter
+from ..array_api import astype_, broadcast_to, reshape_
+from ..indexing import setitem
+from ..registry import register
+from ..values import TracedArray, builder, const, guard, make, unwrap
+
+try:
+    from scipy.stats import rv_continuous
+except ImportError:       # SciPy is optional
+    rv_continuous = None
+
+
+def _log_scaled(value, scale):
+    return value - interpreter.call(np.log, (scale,))
+
+
+def _divided(value, scale):
+    return value / scale
+
+
+def _below_upper_edge(x, lower, upper):
+    return x >= upper
+
+
+def _above_lower_edge(x, lower, upper):
+    return x <= lower
+
+
+# method -> (private method, support mask, entries at the edge of the support (or None), their value,
+# rescaling of the private method's result by the scale)
+_METHODS = {
+    "pdf": ("_pdf", "_support_mask", None, None, _divided),
+    "logpdf": ("_logpdf", "_support_mask", None, None, _log_scaled),
+    "cdf": ("_cdf", "_open_support_mask", _below_upper_edge, 1.0, None),
+    "logcdf": ("_logcdf", "_open_support_mask", _below_upper_edge, 0.0, None),
+    "sf": ("_sf", "_open_support_mask", _above_lower_edge, 1.0, None),
+    "logsf": ("_logsf", "_open_support_mask", _above_lower_edge, 0.0, None),
+}
+
+
+def _guard_mask(mask, what):
+    """A boolean mask (traced or not), guarded to keep its concrete value; returns the concrete mask."""
+    concrete = np.asarray(unwrap(mask), dtype=bool)
+    if type(mask) is TracedArray:
+        b = builder()
+        differs = b.not_equal(astype_(mask, bool).ir, const(concrete))
+        guard(b.sum(differs, axis=tuple(range(concrete.ndim)), keepdims=False), 0, what)
+    return concrete
+
+
+def _flat_entries(values, shape, mask):
+    """Each value broadcast to `shape`, flattened, at the true entries of flat `mask` (as argsreduce)."""
+    return [reshape_(broadcast_to(v, shape), -1)[mask] if type(v) is TracedArray
+            else np.broadcast_to(v, shape).reshape(-1)[mask] for v in values]
+
+
+def _method_rule(name):
+    private, support, edge, edge_value, rescale = _METHODS[name]
+
+    def rule(dist, x, *args, **kwds):
+        call = interpreter.call
+        concrete = getattr(rv_continuous, name)(dist, unwrap(x), *unwrap(args), **unwrap(kwds))
+        args, loc, scale = call(dist._parse_args, args, kwds)
+        x, loc, scale = (call(np.asarray, (v,)) for v in (x, loc, scale))
+        args = tuple(call(np.asarray, (a,)) for a in args)
+        lower, upper = call(dist._get_support, args)
+        dtype = np.promote_types(np.asarray(unwrap(x)).dtype, np.float64)
+        x = call(np.asarray, ((x - loc) / scale,), {"dtype": dtype})
+        cond0 = call(dist._argcheck, args) & (scale > 0)
+        cond = cond0 & call(getattr(dist, support), (x,) + args) & (scale > 0)
+        _guard_mask((1 - cond0) + call(np.isnan, (x,)), f"scipy.stats {name}: which entries are NaN")
+        if edge is not None:
+            _guard_mask(edge(x, lower, upper) & cond0, f"scipy.stats {name}: which entries are at the edge")
+        mask = _guard_mask(cond, f"scipy.stats {name}: which entries are inside the support")
+        output = np.array(concrete, dtype=dtype)
+        mask = mask.reshape(-1)
+        out = TracedArray(const(output.reshape(-1)), output.reshape(-1))
+        if mask.any():
+            good = _flat_entries((x,) + args + (scale,), output.shape, mask)
+            value = call(getattr(dist, private), tuple(good[:-1]))
+            setitem(out, mask, value if rescale is None else rescale(value, good[-1]))
+        out = reshape_(out, output.shape)
+        return out[()] if out.ndim == 0 else out
+    rule.__name__ = name
+    rule.__doc__ = f"rv_continuous.{name}, replayed on traced values (see the module docstring)."
+    return rule
+
+
+if rv_continuous is not None:
+    for _name in _METHODS:
+        register(getattr(rv_continuous, _name))(_method_rule(_name))
