@@ -16,7 +16,7 @@ from .. import interpreter
 from ..array_api import astype_, broadcast_to, reshape_
 from ..indexing import setitem
 from ..registry import register
-from ..values import TracedArray, builder, const, guard, make, unwrap
+from ..values import TracedArray, builder, const, guard, unwrap
 
 try:
     from scipy.stats import rv_continuous
@@ -32,23 +32,23 @@ def _divided(value, scale):
     return value / scale
 
 
-def _below_upper_edge(x, lower, upper):
+def _at_upper_edge(x, lower, upper):
     return x >= upper
 
 
-def _above_lower_edge(x, lower, upper):
+def _at_lower_edge(x, lower, upper):
     return x <= lower
 
 
-# method -> (private method, support mask, entries at the edge of the support (or None), their value,
-# rescaling of the private method's result by the scale)
+# method -> (private method, support mask, the entries SciPy sets to a constant at the edge of the support
+# (or None), rescaling of the private method's result by the scale (or None))
 _METHODS = {
-    "pdf": ("_pdf", "_support_mask", None, None, _divided),
-    "logpdf": ("_logpdf", "_support_mask", None, None, _log_scaled),
-    "cdf": ("_cdf", "_open_support_mask", _below_upper_edge, 1.0, None),
-    "logcdf": ("_logcdf", "_open_support_mask", _below_upper_edge, 0.0, None),
-    "sf": ("_sf", "_open_support_mask", _above_lower_edge, 1.0, None),
-    "logsf": ("_logsf", "_open_support_mask", _above_lower_edge, 0.0, None),
+    "pdf": ("_pdf", "_support_mask", None, _divided),
+    "logpdf": ("_logpdf", "_support_mask", None, _log_scaled),
+    "cdf": ("_cdf", "_open_support_mask", _at_upper_edge, None),
+    "logcdf": ("_logcdf", "_open_support_mask", _at_upper_edge, None),
+    "sf": ("_sf", "_open_support_mask", _at_lower_edge, None),
+    "logsf": ("_logsf", "_open_support_mask", _at_lower_edge, None),
 }
 
 
@@ -69,7 +69,7 @@ def _flat_entries(values, shape, mask):
 
 
 def _method_rule(name):
-    private, support, edge, edge_value, rescale = _METHODS[name]
+    private, support, edge, rescale = _METHODS[name]
 
     def rule(dist, x, *args, **kwds):
         call = interpreter.call
