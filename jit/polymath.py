@@ -4,12 +4,14 @@ emits the function of register `x` into FunctionText `f` and returns the result.
 
 Accuracy bound (tests/test_jit_math.py, ulps against a long-double reference; measured maxima in
 brackets, NumPy's own are 0.5-1.2): exp, log <= 1 [0.85, 0.78]; log1p, sin, cos <= 2 [1.2, 1.45, 1.45];
-expm1 <= 2.5 [2.25]; tanh <= 3 [2.75]; over the whole double range, with inf, nan, -0.0 and
+expm1 <= 2.5 [2.25]; tanh <= 2 [1.7]; over the whole double range, with inf, nan, -0.0 and
 subnormals as IEEE/NumPy give them.  Methods: exp/expm1 reduce x = n ln2 + r with an exact FMA
 Cody-Waite step and a degree-13 Taylor polynomial, then scale by 2^n in two steps (so subnormal results
 round once); log is fdlibm's (s = f/(2+f), Lg1..Lg7); log1p = log(1+x) corrected by ((u-1)-x)/u;
-tanh from expm1 as fdlibm but with one division (t/(t+2) also for |x| >= 1); sin/cos reduce by pi/2
-in three exact-FMA steps (relative accuracy kept for |x| <= 2^40) and use fdlibm's kernels.  For
+tanh uses Cephes' rational both directly and, through exp(2w) = (1+tanh w)/(1-tanh w), for
+exp(-2|x|), ending in one division (0.47 ns/element, NumPy 0.78); sin/cos reduce by pi/2
+in three exact-FMA steps (relative accuracy kept for |x| <= 2^40) and use fdlibm's kernels.  Integer
+parts come from the add-1.5*2^52 trick (Ops.round_fma), never fptosi, which scalarizes.  For
 |x| > 2^40 (or inf) sin/cos set the function's `math_flag`; the kernel then exits with PRECISE_EXIT
 and the Kernel reruns its libm twin (no wrong result, and the fast loop stays vectorizable).
 """
@@ -30,6 +32,13 @@ LG = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-
       1.479819860511658591e-01)
 EXP_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(13, 0, -1))   # 1/13!, ..., 1/1!
 SIN_COS_LIMIT = 2.0 ** 40
+ROUND_SHIFT = 1.5 * 2.0 ** 52          # x + ROUND_SHIFT - ROUND_SHIFT = rint(x) for |x| < 2^51
+ROUND_SHIFT_BITS = 0x4338000000000000
+# Cephes tanh: tanh(w) ~ w + w^3 P(w^2)/Q(w^2) on |w| <= 0.625 (Q monic, coefficients below the 1)
+TANH_P = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
+TANH_Q = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)
+TANH_SMALL = 0.625
+TANH_ONE = 20.0             # tanh(x) rounds to 1 from 19.1 on
 
 
 class _Ops:
@@ -76,8 +85,14 @@ class _Ops:
             acc = self.fma(acc, x, self.k(c))
         return acc
 
-    def to_int(self, x):
-        return self.f.emit(f"call i64 @llvm.fptosi.sat.i64.f64(double {x})")
+    def round_fma(self, a, b):
+        """(k, n) with k = a*b rounded to the nearest integer (as double) and n = k as i64, for
+        |a*b| < 2^51: one FMA adds ROUND_SHIFT, whose low mantissa bits then hold n (no fptosi,
+        which LLVM scalarizes in vector loops).  NaN gives NaN k and an arbitrary n."""
+        shifted = self.fma(a, b, self.k(ROUND_SHIFT))
+        k = self.sub(shifted, self.k(ROUND_SHIFT))
+        n = self.f.emit(f"sub i64 {self.f.emit(f'bitcast double {shifted} to i64')}, {ROUND_SHIFT_BITS}")
+        return k, n
 
     def pow2(self, n):
         """2.0**n for an i64 n in [-1022, 1023]."""
@@ -92,10 +107,10 @@ class _Ops:
 def _reduce_ln2(o, x):
     """(n as i64, r) with x = n*ln2 + r, |r| <= ln2/2; x is clamped to [-746, 710] first."""
     xc = o.clamp(x, -746.0, 710.0)
-    kf = o.call("rint", o.mul(xc, o.k(1 / math.log(2))))
-    r = o.fma(o.f.emit(f"fneg double {kf}"), o.k(LN2_HI), xc)
-    r = o.fma(o.f.emit(f"fneg double {kf}"), o.k(LN2_LO), r)
-    return o.to_int(kf), r
+    kf, n = o.round_fma(xc, o.k(1 / math.log(2)))
+    r = o.fma(kf, o.k(-LN2_HI), xc)
+    r = o.fma(kf, o.k(-LN2_LO), r)
+    return n, r
 
 
 def _scale(o, p, n):
@@ -174,27 +189,38 @@ def poly_log1p(f, x):
 
 
 def poly_tanh(f, x):
+    """tanh by one rational R(w) = w + w^3 P(w^2)/Q(w^2) ~ tanh(w) on |w| <= TANH_SMALL, used twice
+    over: for a = |x| < TANH_SMALL, tanh(a) = R(a); otherwise e = exp(-2a) = 2^n (1+t)/(1-t) with
+    t = tanh(w) = R(w), -2a = n ln2 + 2w, so tanh(a) = 1 - 2e/(1+e) = 1 - 2 b/(c + b) with
+    b = 2^n (Q+u), c = Q-u, u = t Q.  Both cases end in the same A + N/D: one division, no exp."""
     o = _Ops(f)
     ax = o.call("fabs", x)
-    below1 = o.cmp("olt", ax, o.k(1.0))
-    two_ax = o.mul(o.k(2.0), ax)
-    t = poly_expm1(f, o.sel(below1, f.emit(f"fneg double {two_ax}"), two_ax))
-    # |x| < 1: -t/(t+2) with t = expm1(-2|x|); else t/(t+2) (= 1 - 2/(t+2)) with t = expm1(2|x|):
-    # one division for both
-    z = o.div(o.sel(below1, f.emit(f"fneg double {t}"), t), o.add(t, o.k(2.0)))
-    z = o.sel(o.cmp("ogt", ax, o.k(22.0)), o.k(1.0), z)
-    return o.call("copysign", z, x)
+    small = o.cmp("olt", ax, o.k(TANH_SMALL))
+    a = o.sel(o.cmp("ogt", ax, o.k(TANH_ONE)), o.k(TANH_ONE), ax)       # keeps nan
+    kf, n = o.round_fma(a, o.k(-2 / math.log(2)))
+    half_r = o.fma(kf, o.k(-LN2_HI / 2), f.emit(f"fneg double {a}"))
+    half_r = o.fma(kf, o.k(-LN2_LO / 2), half_r)
+    w = o.sel(small, ax, half_r)
+    z = o.mul(w, w)
+    num = o.mul(o.mul(w, z), o.horner(z, TANH_P))                        # w^3 P(w^2)
+    den = o.fma(o.add(z, o.k(TANH_Q[0])), z, o.k(TANH_Q[1]))
+    den = o.fma(den, z, o.k(TANH_Q[2]))                                  # Q(w^2), monic
+    u = o.fma(w, den, num)
+    b = o.mul(o.pow2(n), o.add(den, u))
+    total = o.add(o.sub(den, u), b)
+    value = o.add(o.sel(small, w, o.k(1.0)), o.div(o.sel(small, num, o.mul(b, o.k(-2.0))),
+                                                     o.sel(small, den, total)))
+    return o.call("copysign", value, x)
 
 
 def _sin_cos_parts(f, x):
     """(quadrant as i64 in 0..3, sin r, cos r) for x = k*pi/2 + r; flags |x| > SIN_COS_LIMIT."""
     o = _Ops(f)
-    kf = o.call("rint", o.mul(x, o.k(2 / math.pi)))
-    neg_k = f.emit(f"fneg double {kf}")
+    kf, n = o.round_fma(x, o.k(2 / math.pi))       # garbage beyond the flagged 2^40
     r = x
     for part in PIO2:
-        r = o.fma(neg_k, o.k(part), r)
-    quadrant = f.emit(f"and i64 {o.to_int(kf)}, 3")
+        r = o.fma(kf, o.k(-part), r)
+    quadrant = f.emit(f"and i64 {n}, 3")
     z = o.mul(r, r)
     sin_r = o.add(r, o.mul(o.mul(z, r), o.horner(z, SIN)))
     hz = o.mul(o.k(0.5), z)
