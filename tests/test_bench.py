@@ -80,3 +80,11 @@ def test_tiny_run_writes_table_json_and_plots(tmp_path):
     assert document["coldstart"] and document["machine"]["versions"]["numpy"] == np.__version__
     plots = sorted(os.listdir(tmp_path / "plots"))
     assert plots == ["ratios.png", "scaling_W1_pendulum_steps.png", "scaling_W3_elements.png"]
+
+
+def test_loading_the_c_gradients_keeps_subnormals():
+    """The C references are built with -ffast-math but linked without crtfastmath: loading them must
+    not switch the process to flush-to-zero (that would change NumPy's and jitgrad's results)."""
+    from bench import cbuild
+    cbuild.load("w3_elementwise.c")
+    assert np.float64(1e-310) * 1.0 != 0.0
