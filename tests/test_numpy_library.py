@@ -98,6 +98,7 @@ CONTRACTIONS = {
     "einsum_diagonal": (lambda x: (np.einsum("ii->i", x) * C).sum(), (S,)),
     "einsum_implicit_transpose": (lambda x: (np.einsum("ji", x) * Y.T).sum(), (X,)),
     "tensordot": (lambda x: np.tensordot(x, T, axes=([0, 1], [1, 2])).sum(), (X,)),
+    "vecdot": (lambda x, y: (np.vecdot(x, y, axis=0) ** 2).sum(), (X, Y), (0, 1)),
     "kron": (lambda x: (np.kron(x, S[:2, :3]) * GRID[:36].reshape(6, 6)).sum(), (X[:, :2],)),
     "kron_mixed_ndim": (lambda x: (np.kron(V[:2], x) ** 2).sum(), (X,)),
 }

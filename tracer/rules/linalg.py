@@ -294,14 +294,24 @@ def scipy_cholesky(a, lower=False, overwrite_a=False, check_finite=True):
 
 
 def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
-    """scipy.linalg.cho_factor: (c, lower), c the factor in its triangle and a's entries in the other."""
+    """scipy.linalg.cho_factor: (c, lower), c the factor in its triangle.  SciPy documents the other
+    triangle as arbitrary (a's entries in SciPy <= 1.17, zeros later): it is traced as what this SciPy
+    actually returns, a's entries or zeros, and anything else is refused."""
     import scipy.linalg
     c, low = scipy.linalg.cho_factor(unwrap(a), lower=lower, check_finite=check_finite)
     bld = builder()
     x = _operand(a, c.dtype)
     n = x.shape[-1]
     triangle = np.tri(n, dtype=bool) if low else ~np.tri(n, k=-1, dtype=bool)
-    return make(bld.where(bld.const(triangle), _cholesky(x, not low), x), c), low
+    rest = c[..., ~triangle]
+    if np.array_equal(rest, np.asarray(unwrap(a))[..., ~triangle]):
+        other = x
+    elif not rest.any():
+        other = bld.fill((), c.dtype, 0.0)
+    else:
+        refuse("scipy.linalg.cho_factor: this SciPy leaves data jitgrad cannot describe in the unused "
+               "triangle; use scipy.linalg.cholesky instead")
+    return make(bld.where(bld.const(triangle), _cholesky(x, not low), other), c), low
 
 
 def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):

@@ -29,6 +29,18 @@ _FUNCTIONS = {
 _METADATA = (np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj, np.isscalar,
              np.min_scalar_type, np.can_cast, np.broadcast_shapes)
 
+
+
+def _vecdot(x1, x2, /, *, axis=-1, out=None, **kwargs):
+    """np.vecdot (NumPy >= 2) of real operands: their broadcast products summed over `axis`."""
+    if out is not None or kwargs or np.iscomplexobj(A.concrete_of(x1)) or np.iscomplexobj(A.concrete_of(x2)):
+        A.refuse("np.vecdot: only real operands without out=/ufunc keywords are traced")
+    return A.sum_(x1 * x2, axis=axis)
+
+
+if hasattr(np, "vecdot"):
+    _FUNCTIONS[np.vecdot] = _vecdot
+
 for _fn, _impl in _FUNCTIONS.items():
     register(_fn)(_impl)
 for _fn in _METADATA:
