@@ -61,6 +61,8 @@ CREATIONS = {
     "asarray": lambda n: np.asarray([1.0] * n), "copy_method": lambda n: np.linspace(0, 1, n).copy(),
     "np_copy": lambda n: np.copy(np.linspace(0, 1, n)), "astype": lambda n: np.linspace(0, 1, n).astype(float),
     "empty_like": lambda n: np.empty_like(np.linspace(0, 1, n)),
+    "eye": lambda n: np.eye(n)[0], "identity": lambda n: np.identity(n)[:, 1],
+    "tri": lambda n: np.tri(n)[n - 1],
 }
 
 

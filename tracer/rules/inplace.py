@@ -1,7 +1,7 @@
 """Rules for array creation and in-place NumPy functions.
 
 Creation functions (`np.zeros`, `np.empty`, `np.ones`, `np.full`, the `*_like` family, `np.array`,
-`np.asarray`, `np.copy`, `np.arange`, and `p.copy()`/`p.astype()` of plain arrays) run on every call:
+`np.asarray`, `np.copy`, `np.arange`, `np.eye`, `np.identity`, `np.tri`, and `p.copy()`/`p.astype()` of plain arrays) run on every call:
 with traced arguments they trace as before; otherwise NumPy creates the array, and when user code made
 it the array is adopted as a constant TracedArray (`aliasing.adopt_created`), so that writes into it
 are traced.  In-place functions (`np.copyto`, `np.fill_diagonal`, `np.add.at`) map to `tracer.inplace`.
@@ -66,6 +66,7 @@ _CREATION = {
     np.ones_like: (np.ones_like, A.ones_like), np.empty_like: (np.zeros_like, A.zeros_like),
     np.full_like: (np.full_like, A.full_like), np.array: (np.array, A.array),
     np.asarray: (np.asarray, A.asarray), np.copy: (np.copy, A.copy),
+    np.eye: (np.eye, None), np.identity: (np.identity, None), np.tri: (np.tri, None),
 }
 for _fn, (_np_fn, _impl) in _CREATION.items():
     register(_fn, always=True)(_created(_np_fn, _impl))
