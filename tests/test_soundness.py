@@ -240,3 +240,43 @@ def test_global_read_in_a_loop_is_one_assumption():
     g = jitgrad.jit_grad(f)
     g(np.ones(2))
     assert len(g.cache_info().paths[0].environment) == 1
+
+
+ACTIVATION = np.tanh
+
+
+class Settings:
+    scale = 2.0
+
+
+def test_rebound_library_function_and_class_attribute_retrace():
+    """Rebinding a user place retraces even when the new value is a library function or the place is
+    a class attribute (both were once treated as stable and could serve a stale trace)."""
+    global ACTIVATION
+    g = jitgrad.jit_grad(lambda x: Settings.scale * np.sum(ACTIVATION(x)))
+    x = np.array([0.3, -0.8])
+    assert np.allclose(g(x), 2.0 / np.cosh(x) ** 2)
+    try:
+        ACTIVATION = np.sin
+        assert np.allclose(g(x), 2.0 * np.cos(x))
+        Settings.scale = 5.0
+        assert np.allclose(g(x), 5.0 * np.cos(x))
+    finally:
+        ACTIVATION, Settings.scale = np.tanh, 2.0
+    assert g.cache_info().traces == 3
+
+
+def test_function_stored_on_an_object_is_guarded():
+    class Model:
+        def __init__(self):
+            self.act = np.tanh
+
+        def loss(self, x):
+            return np.sum(self.act(x))
+    m = Model()
+    g = jitgrad.jit_grad(m.loss)
+    x = np.array([0.1, 0.4])
+    assert np.allclose(g(x), 1 / np.cosh(x) ** 2)
+    m.act = np.exp
+    assert np.allclose(g(x), np.exp(x))
+    assert g(x) is not None and g.cache_info().traces == 2          # method reads do not retrace

@@ -194,7 +194,8 @@ class TraceContext:
 
     # -- environment reads --------------------------------------------------------------------------
     def read_global(self, namespace, name, value):
-        return self._read(GlobalGetter(namespace, name), value, ("g", id(namespace), name))
+        stable = str(namespace.get("__name__", "")).split(".")[0] in _STABLE_ROOTS
+        return self._read(GlobalGetter(namespace, name), value, ("g", id(namespace), name), stable)
 
     def read_cell(self, cell, name, value):
         if self.is_local(cell):
@@ -203,20 +204,22 @@ class TraceContext:
 
     def read_attr(self, obj, name, value):
         """Attribute `name` of a non-traced object `obj`, read while tracing."""
-        if self.is_local(obj) or isinstance(obj, type) or callable(value) and not isinstance(value, np.ndarray):
+        if self.is_local(obj) or _fresh_per_access(value):
             return value
         if isinstance(obj, types.ModuleType) and obj.__name__.split(".")[0] in _STABLE_ROOTS:
             return value
+        if isinstance(obj, type) and _is_library_object(obj):
+            return value
         return self._read(AttrGetter(obj, name), value, ("a", id(obj), name))
 
-    def _read(self, getter, value, key):
+    def _read(self, getter, value, key, stable=False):
         if isinstance(value, np.ndarray):
             return self._array_input(getter, value, key)
         if _is_plain_data(value):
             self._record(key, getter, "value", _snapshot(value))
             return value
-        if isinstance(value, (types.FunctionType, type)) and not _is_library_object(value):
-            self._record(key, getter, "identity", value)
+        if callable(value) and not stable and not _fresh_per_access(value):
+            self._record(key, getter, "identity", value)   # rebinding a user place must retrace
             return value
         if _holds_arrays(value) and isinstance(value, (tuple, list, dict)):
             self._record(key, getter, "len", _snapshot_structure(value))
@@ -248,6 +251,16 @@ class TraceContext:
         traced = TracedArray(ir_value, value)
         self._env_inputs[key] = traced
         return traced
+
+
+def _fresh_per_access(value):
+    """Bound methods: a new object on every attribute access, so never guarded by identity (the
+    function behind one belongs to a class, itself guarded where user code reads it)."""
+    if isinstance(value, types.MethodType):
+        return True
+    owner = getattr(value, "__self__", None)
+    return (isinstance(value, (types.BuiltinMethodType, types.MethodWrapperType)) and owner is not None
+            and not isinstance(owner, types.ModuleType))
 
 
 def _is_library_object(value):
