@@ -7,7 +7,7 @@ import numpy as np
 from .ir.errors import TraceError
 from .pytree import flatten, unflatten
 from .signature import as_input_array
-from .tracer import interpreter
+from .tracer import audit, interpreter
 from .tracer.context import TraceContext
 from .tracer.traced import TracedArray
 
@@ -25,15 +25,16 @@ def run_traced(fn, leaves, treedef, dynamic):
     """
     ctx = TraceContext()
     traced = list(leaves)
-    for pos in dynamic:
-        leaf = leaves[pos]
-        arr = as_input_array(leaf)
-        concrete = leaf.copy() if isinstance(leaf, np.ndarray) else leaf
-        traced[pos] = TracedArray(ctx.builder.input(arr.shape, arr.dtype), concrete)
-    args, kwargs = unflatten(treedef, traced)
-    _mark_local(ctx, (args, kwargs))
     with ctx.active():
+        for pos in dynamic:
+            leaf = leaves[pos]
+            arr = as_input_array(leaf)
+            concrete = leaf.copy() if isinstance(leaf, np.ndarray) else leaf
+            traced[pos] = TracedArray(ctx.builder.input(arr.shape, arr.dtype), concrete)
+        args, kwargs = unflatten(treedef, traced)
+        _mark_local(ctx, (args, kwargs))
         result = interpreter.call(fn, args, kwargs)
+    audit.check(ctx)
     return ctx, result
 
 

@@ -280,3 +280,40 @@ def test_function_stored_on_an_object_is_guarded():
     m.act = np.exp
     assert np.allclose(g(x), np.exp(x))
     assert g(x) is not None and g.cache_info().traces == 2          # method reads do not retrace
+
+
+def _weighted(x, w=np.ones(3), *, power=2.0):
+    return np.sum(w * x ** power)
+
+
+def test_default_array_changed_in_place_is_read_fresh():
+    g = jitgrad.jit_grad(lambda x: _weighted(x))
+    x = np.array([1.0, 2.0, 3.0])
+    assert np.allclose(g(x), 2 * x)
+    saved = _weighted.__defaults__[0].copy()
+    try:
+        _weighted.__defaults__[0][:] = [1.0, 2.0, 3.0]
+        assert np.allclose(g(x), 2 * x * np.array([1.0, 2.0, 3.0]))
+        assert g.cache_info().traces == 1          # contents are an input, not a constant
+    finally:
+        _weighted.__defaults__[0][:] = saved
+
+
+def test_rebound_defaults_retrace():
+    def f(x, scale=1.0):
+        return scale * np.sum(x ** 2)
+    g = jitgrad.jit_grad(f)
+    x = np.array([1.0, -2.0])
+    assert np.allclose(g(x), 2 * x)
+    f.__defaults__ = (3.0,)
+    assert np.allclose(g(x), 6 * x)
+    saved = _weighted.__kwdefaults__
+    try:
+        h = jitgrad.jit_grad(lambda x: _weighted(x))
+        y = np.array([1.0, 2.0, 3.0])
+        assert np.allclose(h(y), 2 * y)
+        _weighted.__kwdefaults__ = {"power": 3.0}
+        assert np.allclose(h(y), 3 * y ** 2)
+        assert h.cache_info().traces == 2
+    finally:
+        _weighted.__kwdefaults__ = saved

@@ -152,7 +152,7 @@ class CallPolicy:
             raise UnsupportedError(f"jitgrad cannot trace async code ({func.__qualname__})",
                                    loc=self.ctx.user_location())
         decoded = self.decode(code)
-        frame = Frame(decoded, func, decoded.bind(func, args, kwargs))
+        frame = Frame(decoded, func, decoded.bind(func, args, kwargs, *self.ctx.read_defaults(func)))
         if decoded.is_generator:
             generator = InterpretedGenerator(self, frame)
             self.ctx.mark_local(generator)

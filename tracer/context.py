@@ -152,6 +152,7 @@ class TraceContext:
         self._env_inputs = {}     # (getter kind, ids) -> traced value, so one global is one input
         self._env_recorded = set()  # keys of the value/len/identity entries already recorded
         self.local_objects = {}   # id -> object created while tracing (kept alive so ids stay unique)
+        self.audit = []           # (IR value, concrete value, loc) pairs when auditing (tracer/audit.py)
 
     @contextlib.contextmanager
     def active(self):
@@ -211,6 +212,20 @@ class TraceContext:
         if isinstance(obj, type) and _is_library_object(obj):
             return value
         return self._read(AttrGetter(obj, name), value, ("a", id(obj), name))
+
+    def read_defaults(self, func):
+        """(func.__defaults__, func.__kwdefaults__) for a call of Python function `func`, read like
+        attributes when `func` is user code defined outside the trace: default arrays become inputs
+        fetched on every call (in-place changes are seen), plain values are guarded (rebinding
+        `__defaults__` retraces).  Library functions' defaults are part of their fixed surface."""
+        defaults, kwdefaults = func.__defaults__, func.__kwdefaults__
+        if self.is_local(func) or _is_library_file(func.__code__.co_filename):
+            return defaults, kwdefaults
+        if defaults is not None:
+            defaults = self.read_attr(func, "__defaults__", defaults)
+        if kwdefaults is not None:
+            kwdefaults = self.read_attr(func, "__kwdefaults__", kwdefaults)
+        return defaults, kwdefaults
 
     def _read(self, getter, value, key, stable=False):
         if isinstance(value, np.ndarray):

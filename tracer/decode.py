@@ -47,16 +47,17 @@ class Decoded:
         self.binder = _make_binder(code, self.nargs) if self.nargs else None
         self.is_generator = bool(code.co_flags & CO_GENERATOR)
 
-    def bind(self, func, args, kwargs):
-        """The fast-locals list of a call of `func` with `args`/`kwargs` (CPython's own binding)."""
+    def bind(self, func, args, kwargs, defaults, kwdefaults):
+        """The fast-locals list of a call of `func` with `args`/`kwargs` (CPython's own binding), with
+        `defaults`/`kwdefaults` standing for func's (the tracer passes them as it read them)."""
         if self.binder is None:
             if args or kwargs:
                 _empty_binder.__qualname__ = func.__qualname__
                 _empty_binder(*args, **kwargs)
             return [UNBOUND] * self.nlocals
         binder = self.binder
-        binder.__defaults__ = func.__defaults__
-        binder.__kwdefaults__ = func.__kwdefaults__
+        binder.__defaults__ = defaults
+        binder.__kwdefaults__ = kwdefaults
         binder.__qualname__ = func.__qualname__
         fast = list(binder(*args, **kwargs))
         if self.nlocals > self.nargs:

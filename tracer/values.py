@@ -14,7 +14,7 @@ import numpy as np
 
 from ..ir.errors import UnsupportedError
 from ..ir.value import Value
-from . import context
+from . import audit, context
 
 _WEAK_TYPES = (bool, int, float, complex)
 # Ops whose Python-bool operands stay bool (elsewhere Python computes True + True == 2).
@@ -246,6 +246,7 @@ def rebind(target, new_ir, new_value):
         return _write_through(target, new_ir, new_value)
     check_not_environment(target)
     target.ir, target.value = new_ir, new_value
+    audit.note(new_ir, new_value)
     _refresh_views(target)
     return target
 
@@ -382,6 +383,7 @@ class TracedArray:
         self.views = []
         self.link = None
         self.escaped = None        # the compiled code that may keep a reference to the value (or None)
+        audit.note(ir, value)
         if base is not None:
             base.views.append(weakref.ref(self))
 
@@ -414,7 +416,8 @@ class TracedArray:
                "register a rule with jitgrad.register(<function>) (see README, 'Registering rules')")
 
     def __complex__(self):
-        refuse("complex() of a traced value is not supported (complex dtypes are not traced yet)")
+        refuse("complex() of a traced value converts it to a C complex, losing its derivative; use "
+               "complex arithmetic instead (x + 0j, x.astype(complex))")
 
     def __array__(self, dtype=None, copy=None):
         refuse("a traced value reached compiled code that converts it to a NumPy array (e.g. a C "
