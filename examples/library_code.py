@@ -30,6 +30,13 @@ def main():
     z = (1.3 - 0.4) / 2.0
     check("scipy.stats.norm.logpdf", [gx, gloc, gscale], [-z / 2.0, z / 2.0, (z * z - 1) / 2.0])
 
+    # scipy.stats CDFs (incomplete beta and gamma functions inside): d/dx of the t and gamma CDFs is the density
+    u = np.array([0.4, 1.1, 2.5])
+    g_t = jitgrad.jit_grad(lambda v: np.sum(scipy.stats.t.cdf(v, 3.5, loc=0.2)))(u)
+    check("scipy.stats.t.cdf d/dx = t.pdf", g_t, scipy.stats.t.pdf(u, 3.5, loc=0.2))
+    g_gamma = jitgrad.jit_grad(lambda v: np.sum(scipy.stats.gamma(2.5).cdf(v)))(u)
+    check("scipy.stats.gamma.cdf d/dx", g_gamma, scipy.stats.gamma.pdf(u, 2.5))
+
     # numpy.polynomial: polyval and a Chebyshev series, w.r.t. the point and the coefficients
     coef = np.array([0.5, -1.0, 2.0, 0.25])
     t = 0.3
@@ -47,7 +54,7 @@ def main():
     g_inv = jitgrad.jit_grad(lambda m: np.sum(np.linalg.inv(m) * w))(a)
     inv_t = np.linalg.inv(a).T
     check("numpy.linalg.inv", g_inv, -inv_t @ w @ inv_t)
-    return g, gx, gc, series, g_logdet, g_inv
+    return g, gx, g_t, g_gamma, gc, series, g_logdet, g_inv
 
 
 if __name__ == "__main__":

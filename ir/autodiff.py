@@ -6,23 +6,37 @@ and splits it into a forward trace (which also returns the residuals) and a back
 builds the forward trace interleaved with tangents.  Per-op derivatives come from the tables
 `vjp.VJP` and `jvp.JVP`; broadcasting of cotangents is undone here, centrally, with `vjp.unbroadcast`.
 
-Which values carry derivatives: a value is *active* when it is a real float, depends on a `wrt` input
-and is not produced by a piecewise-constant op (ops.NON_DIFFERENTIABLE).  Integer and bool values get
-no cotangent and no tangent (their derivative is zero); a complex value depending on a `wrt` input
-raises UnsupportedError rather than silently dropping its derivative.  Cotangents and tangents are
-given only for real float outputs (documented decision).  Cotangents of a value used several times are
-accumulated with `add` (or scattered into one another, see `_sum`).  Unreachable gradients are zeros
-made by `fill`.  Guards stay in the forward part, in order.
+Which values carry derivatives: a value is *active* when it is a float or complex, depends on a `wrt`
+input and is not produced by a piecewise-constant op (ops.NON_DIFFERENTIABLE).  Integer and bool values
+get no cotangent and no tangent (their derivative is zero).  Cotangents and tangents are given only for
+real float outputs, and `wrt` inputs must be real floats (documented decisions).
+
+Complex intermediates: the cotangent of a complex value z = x + iy is dL/dx + i dL/dy and its tangent
+dx + i dy.  A holomorphic op's VJP multiplies by the conjugate of its derivative, its JVP by the
+derivative; a complex-linear map's VJP is its adjoint.  Where a real value meets a complex one (a cast,
+a real operand of a complex product, rfft's input, abs/real/imag's result) the derivative fitted to the
+real value is the real part of the complex one: `_fitted` and `unbroadcast` take it, centrally, with
+partials.cast.  Only the ops of ops.COMPLEX_DIFFERENTIABLE may touch an active complex value; any other
+(max, sign, arctan2, linear algebra...) raises UnsupportedError rather than give a wrong derivative.
+
+Cotangents of a value used several times are accumulated with `add` (or scattered into one another, see
+`_sum`).  Unreachable gradients are zeros made by `fill`.  Guards stay in the forward part, in order.
 """
 from .builder import Builder
 from .errors import IRError, UnsupportedError
 from .jvp import JVP
-from .ops import NON_DIFFERENTIABLE
+from .ops import COMPLEX_DIFFERENTIABLE, NON_DIFFERENTIABLE
+from .partials import cast
 from .passes import copy_inputs, dce, optimize, replay
 from .value import Trace
 from .vjp import VJP, unbroadcast
 
 _CHEAP_SOURCES = ("const", "fill")
+
+
+class ComplexInputError(UnsupportedError, IRError):
+    """A derivative w.r.t. a complex input was asked for: a limitation (UnsupportedError) and, like a
+    derivative w.r.t. an integer input, an invalid `wrt` (IRError)."""
 
 
 def _is_real_float(v):
@@ -36,29 +50,35 @@ def _check_wrt(trace, wrt):
             raise IRError(f"wrt index {i} out of range for {len(trace.inputs)} inputs")
         dtype = trace.inputs[i].dtype
         if dtype.kind == "c":
-            raise UnsupportedError(f"differentiation w.r.t. complex input {i} is not supported")
+            raise ComplexInputError(f"differentiation w.r.t. complex input {i} is not supported: only real "
+                                   "float inputs (complex values inside the function are fine)")
         if not _is_real_float(trace.inputs[i]):
             raise IRError(f"cannot differentiate w.r.t. input {i} of non-float dtype {dtype}")
     return wrt
 
 
 def _active(nodes, sources):
-    """ids of the values that carry derivatives: real floats depending differentiably on `sources`."""
+    """ids of the values that carry derivatives: floats and complex values depending differentiably on
+    `sources`; UnsupportedError for an op without complex derivative rules touching a complex one."""
     active = {id(v) for v in sources}
     for node in nodes:
-        if node.op in NON_DIFFERENTIABLE or not any(id(a) in active for a in node.args):
+        if not any(id(a) in active for a in node.args):
             continue
-        if node.dtype.kind == "c":
-            raise UnsupportedError(f"derivative through complex value ({node.op} -> {node.dtype}) is not supported")
-        if _is_real_float(node):
+        complex_in = any(a.dtype.kind == "c" and id(a) in active for a in node.args)
+        if (complex_in or node.dtype.kind == "c") and node.op not in COMPLEX_DIFFERENTIABLE:
+            operands = ", ".join(str(a.dtype) for a in node.args)
+            raise UnsupportedError(f"derivative of {node.op} on complex values ({operands} -> {node.dtype}) "
+                                   "is not supported")
+        if node.op not in NON_DIFFERENTIABLE and node.dtype.kind in "fc":
             active.add(id(node))
     return active
 
 
 def _fitted(b, value, like, what):
-    """`value` checked to have the shape and dtype of `like` (cast when only the float width differs)."""
-    if value.dtype != like.dtype and value.dtype.kind == like.dtype.kind == "f":
-        value = b.astype(value, dtype=like.dtype)
+    """`value` checked to have the shape and dtype of `like`, cast between float and complex dtypes
+    (complex to real: the real part)."""
+    if value.dtype != like.dtype and value.dtype.kind in "fc" and like.dtype.kind in "fc":
+        value = cast(b, value, like.dtype)
     if value.shape != like.shape or value.dtype != like.dtype:
         raise IRError(f"{what} of {like.op} is {value.dtype}{list(value.shape)}, "
                       f"expected {like.dtype}{list(like.shape)}")

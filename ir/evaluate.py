@@ -6,8 +6,9 @@ are tested against it.  `run_trace` executes a trace, raising GuardFailed at the
 """
 import numpy as np
 
+from . import incomplete
 from .errors import GuardFailed
-from .ops import ELEMENTWISE, SPECIAL, special_function
+from .ops import ELEMENTWISE, INCOMPLETE, SPECIAL, special_function
 from .spec import index_tuple
 
 EVAL = {}
@@ -106,6 +107,13 @@ EVAL.update({op: _special(op) for op in SPECIAL})
 EVAL["polygamma"] = _polygamma
 
 
+def _incomplete(op):
+    return lambda args, params: incomplete.evaluate(op, args)
+
+
+EVAL.update({op: _incomplete(op) for op in INCOMPLETE})
+
+
 def _triangular_solve(args, params):
     """scipy.linalg.solve_triangular on the broadcast batch (it reads only the `lower` triangle of a)."""
     import scipy.linalg
@@ -168,3 +176,19 @@ def run_trace(trace, inputs):
                 guard_index += 1
             env[id(node)] = result
     return [env[id(v)] for v in trace.outputs]
+
+
+# -- complex parts and Fourier transforms (numpy.fft, which computes them in the operand's precision) --
+def _fft(args, params):
+    transform = np.fft.ifft if params["inverse"] else np.fft.fft
+    return transform(args[0], axis=params["axis"], norm=params["norm"])
+
+
+EVAL.update({
+    "real": lambda args, params: np.asarray(np.real(args[0])).copy(),
+    "imag": lambda args, params: np.asarray(np.imag(args[0])).copy(),
+    "conj": lambda args, params: np.conjugate(args[0]),
+    "fft": _fft,
+    "rfft": lambda args, params: np.fft.rfft(args[0], axis=params["axis"], norm=params["norm"]),
+    "irfft": lambda args, params: np.fft.irfft(args[0], n=params["n"], axis=params["axis"], norm=params["norm"]),
+})

@@ -6,11 +6,13 @@ its operand (the AD transform guarantees it).  The result (None = zero) need onl
 shape and have a float dtype: the transform broadcasts and casts it.  Tangents of integer, bool and
 index-array operands are ignored; ops in ops.NON_DIFFERENTIABLE, sources and guards give None.
 Elementwise partials and reduction helpers are shared with the VJP table (ir/partials.py); the
-linear-algebra rules live in ir/linalg_rules.py.
+linear-algebra rules live in ir/linalg_rules.py, those of conj and the Fourier transforms in
+ir/fft_rules.py.
 """
+from .fft_rules import JVP_RULES as FFT_JVP
 from .linalg_rules import JVP_RULES as LINALG_JVP
 from .ops import PARAMS
-from .partials import (PARTIALS, elementwise_and_underived, extremum_weights, is_float, prod_of_others,
+from .partials import (PARTIALS, cast, elementwise_and_underived, extremum_weights, is_float, prod_of_others,
                        scalar, scale)
 
 JVP = {}
@@ -67,7 +69,7 @@ def _where(b, node, ts):
 
 
 def _astype(b, node, ts):
-    return b.astype(ts[0], dtype=node.dtype) if is_float(node) else None
+    return cast(b, ts[0], node.dtype) if is_float(node) else None
 
 
 def _reduction(weights):
@@ -120,6 +122,6 @@ def _dot_general(b, node, ts):
 JVP.update(index=_with_tangents(_index), index_set=_with_tangents(_index_update),
            index_add=_with_tangents(_index_update),
            dot_general=_with_tangents(_dot_general))
-JVP.update({op: _with_tangents(rule) for op, rule in LINALG_JVP.items()})
+JVP.update({op: _with_tangents(rule) for op, rule in {**LINALG_JVP, **FFT_JVP}.items()})
 
 assert set(JVP) == set(PARAMS), f"JVP rules missing for {set(PARAMS) - set(JVP)}"

@@ -36,6 +36,18 @@ NON_DIFFERENTIABLE = {
 # k-th derivative of digamma (order 0 is digamma itself); its dtype is digamma's.
 SPECIAL = {"erf": "erf", "erfc": "erfc", "gammaln": "gammaln", "log_ndtr": "log_ndtr", "polygamma": "psi"}
 
+# Incomplete gamma and beta functions: elementwise, broadcasting, operands in the order of the
+# scipy.special ufunc of the same name, which defines the value (and the result dtype of every op here):
+# gammainc(a, x) = P(a, x), gammaincc(a, x) = Q(a, x), betainc(a, b, x) = I_x(a, b), betaincc = 1 - I,
+# stdtr(df, t) (Student's t CDF), fdtr / fdtrc(dfn, dfd, x) (the F distribution's CDF, complement).
+# Their derivatives w.r.t. the shape parameters have no closed form: gammainc_da(a, x) = dP/da,
+# betainc_da(a, b, x) = dI/da, betainc_db(a, b, x) = dI/db and stdtr_ddf(df, t) = d stdtr/d df are
+# evaluated numerically by ir/incomplete.py (fdtr's are compositions with betainc_da/_db); the derivatives
+# of these four w.r.t. the shape parameters are refused (UnsupportedError), those w.r.t. x and t are
+# closed forms.
+INCOMPLETE = ("gammainc", "gammaincc", "betainc", "betaincc", "stdtr", "fdtr", "fdtrc",
+              "gammainc_da", "betainc_da", "betainc_db", "stdtr_ddf")
+
 # Linear algebra on the last two axes, batched over the leading ones as numpy.linalg does; operands
 # must be floating.  One op per output of a multi-output routine (its rules re-emit the siblings they
 # need; CSE merges them).  cholesky and eigh_* read only the lower triangle (as LAPACK does, and
@@ -45,6 +57,24 @@ SPECIAL = {"erf": "erf", "erfc": "erfc", "gammaln": "gammaln", "log_ndtr": "log_
 # exponential (scipy.linalg.expm).
 LINALG = ("cholesky", "triangular_solve", "solve", "inv", "det", "slogdet_sign", "slogdet_logabs",
           "eigh_values", "eigh_vectors", "svd_u", "svd_s", "svd_vh", "qr_q", "qr_r", "expm")
+
+
+# Complex numbers.  real/imag/conj take a complex operand (real/imag give the float dtype of its parts).
+# The Fourier transforms act along one axis, numpy.fft's meaning with norm "backward", "ortho" or
+# "forward": fft(x, axis, norm, inverse) is np.fft.fft (ifft if inverse) of x with n the length of the
+# axis; rfft(x, axis, norm) is np.fft.rfft of real x; irfft(x, axis, n, norm) is np.fft.irfft of x whose
+# axis has length n // 2 + 1 exactly (padding and truncation are separate index ops).  Operands are
+# float or complex (NumPy transforms float32 input in its own way: no cast to complex first).
+COMPLEX_PARTS = ("real", "imag", "conj")
+FFT = ("fft", "rfft", "irfft")
+# Ops whose derivative rules hold for complex operands and results (cotangent of z = x + iy: dL/dx +
+# i dL/dy; see ir/autodiff.py).  Automatic differentiation refuses any other op on a complex value.
+COMPLEX_DIFFERENTIABLE = frozenset({
+    "negative", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh",
+    "absolute", "add", "subtract", "multiply", "divide", "power", "where", "astype", "sum", "cumsum",
+    "reshape", "transpose", "broadcast_to", "concatenate", "index", "index_set", "index_add", "dot_general",
+    "equal", "not_equal", *COMPLEX_PARTS, *FFT,
+})
 
 
 def special_function(op):
@@ -66,7 +96,10 @@ PARAMS = {
     "cumsum": ("axis",),                           # axis: a non-negative int
     "argsort": ("axis",),                          # stable sort order (kind="stable"); intp
     **{name: () for name in SPECIAL}, "polygamma": ("order",),
+    **{name: () for name in INCOMPLETE},
     **{name: () for name in LINALG}, "triangular_solve": ("lower",),
+    **{name: () for name in COMPLEX_PARTS},
+    "fft": ("axis", "norm", "inverse"), "rfft": ("axis", "norm"), "irfft": ("axis", "n", "norm"),
     # shape ops
     "reshape": ("shape",), "transpose": ("perm",), "broadcast_to": ("shape",),
     "concatenate": ("axis",),                      # variadic

@@ -1,12 +1,19 @@
 """Derivative pieces shared by the VJP and JVP tables (ir/vjp.py, ir/jvp.py), each written once.
 
-PARTIALS[op], for every differentiable elementwise op and special function (erf, gammaln, ...): one function per operand, `d(b, node)`, giving
-the partial derivative of `node` (= op(*node.args), the output y) with respect to that operand, built
-with Builder `b` from the operands and the output, using IR ops only (so derivatives are themselves
-differentiable).  A partial may be the marker ONE or MINUS_ONE instead of a Value; `scale` applies one.
+PARTIALS[op], for every differentiable elementwise op and special function (erf, gammaln, ...; the
+incomplete gamma/beta ops' entries live in ir/incomplete_partials.py): one function per operand,
+`d(b, node)`, giving the partial derivative of `node` (= op(*node.args), the output y) with respect to
+that operand, built with Builder `b` from the operands and the output, using IR ops only (so derivatives
+are themselves differentiable).  A partial may be the marker ONE or MINUS_ONE instead of a Value; `scale` applies one.
 Conventions (as JAX unless said): maximum/minimum split ties 0.5/0.5, sqrt'(0) = inf, abs'(0) = sign(0)
 = 0 (as autograd; JAX 0.10 gives 1), d(x**y)/dx = 0 where y == 0 (JAX gives nan at x == 0),
 d(x**y)/dy = log(x) * x**y with log(0) replaced by 0 (x**2 at 0 -> 0; nan for x < 0, as JAX).
+
+Complex operands (cotangent convention of ir/autodiff.py): a partial of a holomorphic op is its complex
+derivative f'(z), and the VJP multiplies by conj(partial) (done once, in ir/vjp.py).  A real-valued op of
+a complex operand z = u + iv (absolute, real, imag) has as partial the conjugate of its gradient
+dy/du + i dy/dv: the JVP's product then has the tangent as its real part (taken centrally by `cast`), the VJP's product
+is the cotangent.  absolute'(0) = 0 for complex operands too.
 
 Reduction helpers: `expand_reduced` (a reduction's result back to keepdims form), `extremum_weights`
 (max/min: mask of the extremal positions divided by their count), `prod_of_others` (d prod / d x_i
@@ -14,6 +21,7 @@ without dividing by zero) and `flip`.
 """
 import numpy as np
 
+from .incomplete_partials import INCOMPLETE_PARTIALS
 from .ops import NON_DIFFERENTIABLE
 
 ONE, MINUS_ONE = "ONE", "MINUS_ONE"
@@ -29,8 +37,17 @@ def elementwise_and_underived(make_rule, no_rule):
 
 
 def is_float(v):
-    """True if Value `v` carries derivatives (a floating dtype)."""
-    return np.issubdtype(v.dtype, np.floating)
+    """True if Value `v` carries derivatives (a floating or complex dtype)."""
+    return v.dtype.kind in "fc"
+
+
+def cast(b, v, dtype):
+    """`v` as `dtype` (no node if it has it); complex to real keeps the real part, which is how
+    derivatives of real values computed through complex ones are read (the central place for it)."""
+    dtype = np.dtype(dtype)
+    if v.dtype.kind == "c" and dtype.kind != "c":
+        v = b.real(v)
+    return v if v.dtype == dtype else b.astype(v, dtype=dtype)
 
 
 def scalar(b, value, dtype):
@@ -86,8 +103,17 @@ _UNARY = {
     "arcsinh": lambda b, n: _inverse_sqrt(b, n, b.add(b.multiply(_x(n), _x(n)), _one(n, b))),
     "arccosh": lambda b, n: _inverse_sqrt(b, n, b.subtract(b.multiply(_x(n), _x(n)), _one(n, b))),
     "arctanh": lambda b, n: _reciprocal(b, n, _one_minus_square(b, n, _x(n))),
-    "absolute": lambda b, n: b.sign(_x(n)),
+    "absolute": lambda b, n: _complex_absolute(b, n) if _x(n).dtype.kind == "c" else b.sign(_x(n)),
+    "real": lambda b, n: ONE,
+    "imag": lambda b, n: scalar(b, -1j, _x(n).dtype),       # the conjugate of the gradient i
 }
+
+
+def _complex_absolute(b, n):
+    """conj(z) / |z|, and 0 where z == 0 (a differentiable expression, unlike sign)."""
+    zero = scalar(b, 0, n.dtype)
+    safe = b.where(b.equal(n, zero), scalar(b, 1, n.dtype), n)
+    return b.where(b.equal(n, zero), scalar(b, 0, _x(n).dtype), b.divide(b.conj(_x(n)), safe))
 
 
 def _power_base(b, n):
@@ -160,7 +186,7 @@ _SPECIAL = {
     "log_ndtr": lambda b, n: _gaussian_over(b, n, n),
 }
 
-PARTIALS = {**{op: (d,) for op, d in {**_UNARY, **_SPECIAL}.items()}, **_BINARY}
+PARTIALS = {**{op: (d,) for op, d in {**_UNARY, **_SPECIAL}.items()}, **_BINARY, **INCOMPLETE_PARTIALS}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -4,10 +4,11 @@
 nodes whose operands are all constants, `simplify` applies algebraic identities that are exact in
 floating point (table SIMPLIFY keyed by op), and `optimize` runs them all to a fixed point.
 
-Exactness: x*1, x/1, x**1, x-(+0.0) and x+(-0.0) equal x bitwise for every x, NaN and -0.0 included, so they
-are simplified.  x+(+0.0) is not (-0.0 + 0.0 == +0.0) and stays, except for integer and bool dtypes;
-x*0 becomes zeros only for integer and bool dtypes (NaN*0 is NaN, -1.0*0 is -0.0).  A replacement is
-used only when its shape and dtype equal those of the node it replaces.
+Exactness: x*1, x/1, x**1, x-(+0.0) and x+(-0.0) equal x bitwise for every real x, NaN and -0.0
+included, so they are simplified (the first three only for real dtypes: complex products mix the
+parts).  x+(+0.0) is not (-0.0 + 0.0 == +0.0) and stays, except for integer and bool dtypes; x*0
+becomes zeros only for integer and bool dtypes (NaN*0 is NaN, -1.0*0 is -0.0).  A replacement is used
+only when its shape and dtype equal those of the node it replaces.
 """
 import numpy as np
 
@@ -175,7 +176,8 @@ def _constant_in(v, dtype):
 
 
 def _is_one(c):
-    return c == 1
+    """1 of a real dtype (complex x * (1+0j) is not x bitwise: NumPy computes a*1 - b*0 + (a*0 + b*1)i)."""
+    return c == 1 and c.dtype.kind != "c"
 
 
 def _signbits(c):

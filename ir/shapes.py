@@ -9,7 +9,8 @@ import functools
 import numpy as np
 
 from .errors import IRError
-from .ops import ELEMENTWISE, SPECIAL, special_function
+from .incomplete import defining_ufunc
+from .ops import ELEMENTWISE, INCOMPLETE, SPECIAL, special_function
 from .spec import index_tuple
 
 SHAPE = {}
@@ -191,6 +192,15 @@ def _special(op):
 SHAPE.update({op: _special(op) for op in SPECIAL})
 
 
+def _incomplete(op):
+    def rule(args, params):
+        return _broadcast(args), _probe_dtype(defining_ufunc(op), tuple(a.dtype for a in args))
+    return rule
+
+
+SHAPE.update({op: _incomplete(op) for op in INCOMPLETE})
+
+
 # -- linear algebra: (..., m, n) operands, batched over the leading axes --------------------------------
 def _matrices(x, square=True):
     """(batch shape, m, n) of a float stack of matrices; IRError unless it is one (square if asked)."""
@@ -249,3 +259,70 @@ SHAPE.update({
     "qr_r": _qr(lambda batch, m, n: batch + (n, n)),
     "solve": _solve, "triangular_solve": _solve,
 })
+
+
+# -- complex parts and Fourier transforms -----------------------------------------------------------
+_NORMS = ("backward", "ortho", "forward")
+
+
+def _complex_operand(x, op):
+    if x.dtype.kind != "c":
+        raise IRError(f"{op} takes a complex operand, got {x.dtype}")
+    return x
+
+
+def _real_dtype(dtype):
+    """The float dtype of the parts of complex `dtype`."""
+    return np.empty(0, dtype).real.dtype
+
+
+def _complex_part(args, params):
+    (x,) = args
+    return x.shape, _real_dtype(_complex_operand(x, "real/imag").dtype)
+
+
+def _transform_axis(x, params, op):
+    """The length of the transformed axis, after checking the axis and norm params."""
+    axis = params["axis"]
+    if not (isinstance(axis, int) and 0 <= axis < x.ndim) or params["norm"] not in _NORMS:
+        raise IRError(f"{op}: bad axis {axis!r} or norm {params['norm']!r} for shape {x.shape}")
+    if x.shape[axis] < 1:
+        raise IRError(f"{op}: the transformed axis is empty")
+    return x.shape[axis]
+
+
+def _inexact_operand(x, op):
+    """A float or complex operand (numpy.fft transforms real input without casting it first)."""
+    if x.dtype.kind not in "fc":
+        raise IRError(f"{op} takes a float or complex operand, got {x.dtype}")
+    return x
+
+
+def _fft(args, params):
+    (x,) = args
+    _transform_axis(_inexact_operand(x, "fft"), params, "fft")
+    return x.shape, np.result_type(x.dtype, np.complex64)
+
+
+def _rfft(args, params):
+    (x,) = args
+    if x.dtype.kind != "f":
+        raise IRError(f"rfft takes a real float operand, got {x.dtype}")
+    m = _transform_axis(x, params, "rfft")
+    shape = list(x.shape)
+    shape[params["axis"]] = m // 2 + 1
+    return tuple(shape), np.result_type(x.dtype, np.complex64)
+
+
+def _irfft(args, params):
+    (x,) = args
+    k, n = _transform_axis(_inexact_operand(x, "irfft"), params, "irfft"), params["n"]
+    if not isinstance(n, int) or n < 1 or k != n // 2 + 1:
+        raise IRError(f"irfft: n={n!r} needs an axis of length n // 2 + 1, got {k}")
+    shape = list(x.shape)
+    shape[params["axis"]] = n
+    return tuple(shape), _real_dtype(np.result_type(x.dtype, np.complex64))
+
+
+SHAPE.update(real=_complex_part, imag=_complex_part, conj=lambda args, params: (
+    args[0].shape, _complex_operand(args[0], "conj").dtype), fft=_fft, rfft=_rfft, irfft=_irfft)

@@ -3,18 +3,22 @@
 `VJP[op](b, node, g) -> tuple` gives one cotangent (a Value or None = zero) per entry of `node.args`.
 `b` is the Builder of the backward trace, `node` the primal node (its args are primal Values usable in
 the backward trace), `g` the cotangent of `node` (node's shape and dtype).  A returned cotangent may have
-any shape that broadcasts to its operand's shape and any float dtype: the AD transform passes it through
-`unbroadcast`, the one place that sums broadcasting away and casts (rules never do).  Ops in
+any shape that broadcasts to its operand's shape and any float or complex dtype: the AD transform passes
+it through `unbroadcast`, the one place that sums broadcasting away and casts (rules never do; a complex
+cotangent of a real operand becomes its real part there).  Complex operands: elementwise rules multiply
+by the conjugate of the shared partial, dot_general contracts with the conjugated other operand.  Ops in
 ops.NON_DIFFERENTIABLE, integer/bool operands and index-array operands get None.  Rules use IR ops
 only, so the backward trace can itself be differentiated with these rules (second derivatives).
 Elementwise partials and reduction helpers are shared with the JVP table (ir/partials.py); the
-linear-algebra rules live in ir/linalg_rules.py.
+linear-algebra rules live in ir/linalg_rules.py, those of conj and the Fourier transforms in
+ir/fft_rules.py.
 """
 import numpy as np
 
+from .fft_rules import VJP_RULES as FFT_VJP
 from .linalg_rules import VJP_RULES as LINALG_VJP
 from .ops import PARAMS
-from .partials import (PARTIALS, elementwise_and_underived, expand_reduced, extremum_weights,
+from .partials import (PARTIALS, cast, elementwise_and_underived, expand_reduced, extremum_weights,
                        flip, is_float, prod_of_others, scalar, scale)
 
 VJP = {}
@@ -33,9 +37,7 @@ def unbroadcast(b, ct, shape, dtype):
             ct = b.sum(ct, axis=stretched, keepdims=True)
         if ct.shape != shape:
             ct = b.broadcast_to(ct, shape=shape)
-    if ct.dtype != np.dtype(dtype):
-        ct = b.astype(ct, dtype=np.dtype(dtype))
-    return ct
+    return cast(b, ct, dtype)
 
 
 def _if_float(operand, make):
@@ -47,12 +49,22 @@ def _no_cotangents(b, node, g):
     return (None,) * len(node.args)
 
 
+def conj_if_complex(b, v):
+    """conj(v) for a complex Value, else `v` itself (VJPs multiply by the conjugate partial)."""
+    return b.conj(v) if v.dtype.kind == "c" else v
+
+
 def _elementwise(op):
     partials = PARTIALS[op]
 
     def rule(b, node, g):
-        return tuple(_if_float(a, lambda d=d: scale(b, g, d(b, node))) for a, d in zip(node.args, partials))
+        return tuple(_if_float(a, lambda d=d: scale(b, g, _conj_partial(b, d(b, node))))
+                     for a, d in zip(node.args, partials))
     return rule
+
+
+def _conj_partial(b, d):
+    return d if isinstance(d, str) else conj_if_complex(b, d)
 
 
 VJP.update(elementwise_and_underived(_elementwise, _no_cotangents))
@@ -87,7 +99,7 @@ def _reverse_cumsum(b, node, g):
 
 _ONE_OPERAND = {
     # astype: cast back (none if the result is not float)
-    "astype": lambda b, node, g: b.astype(g, dtype=node.args[0].dtype) if is_float(node) else None,
+    "astype": lambda b, node, g: cast(b, g, node.args[0].dtype) if is_float(node) else None,
     "sum": lambda b, node, g: expand_reduced(b, g, node),
     "prod": _weighted(prod_of_others),
     "max": _weighted(extremum_weights),
@@ -174,11 +186,14 @@ def _dot_general(b, node, g):
     yfree = tuple(j for j in range(y.ndim) if j not in yc and j not in yb)
     g_xfree = tuple(range(len(xb), len(xb) + len(xfree)))
     g_yfree = tuple(range(len(xb) + len(xfree), g.ndim))
-    return (_if_float(x, lambda: _dot_transpose(b, g, y, g_yfree, yfree, yb, xb, xfree, xc, yc)),
-            _if_float(y, lambda: _dot_transpose(b, g, x, g_xfree, xfree, xb, yb, yfree, yc, xc)))
+    return (_if_float(x, lambda: _dot_transpose(b, g, conj_if_complex(b, y), g_yfree, yfree, yb, xb, xfree,
+                                                xc, yc)),                  # ct_x = g . conj(y)
+            _if_float(y, lambda: _dot_transpose(b, g, conj_if_complex(b, x), g_xfree, xfree, xb, yb, yfree,
+                                                yc, xc)))
 
 
 VJP["dot_general"] = _dot_general
 VJP.update(LINALG_VJP)
+VJP.update(FFT_VJP)
 
 assert set(VJP) == set(PARAMS), f"VJP rules missing for {set(PARAMS) - set(VJP)}"

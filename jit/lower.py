@@ -7,7 +7,9 @@ Plan.  Every value is one of
   - 'fused': computed where it is read, from its operands (elementwise chains, broadcasts, transposes,
              reshapes, slices and gathers become index arithmetic inside the consumer's loop nest).
 An array value is materialized when it is an output, is produced by an op with its own loop structure
-(reductions, dot_general, cumsum, concatenate, index_set/add: rules.MATERIALIZE), or is read more
+(reductions, dot_general, cumsum, concatenate, index_set/add: rules.MATERIALIZE), is a host call
+(rules.is_hosted: ops without native code, and every node touching a complex value: complex values
+are always buffers, computed by the reference evaluation), or is read more
 than once (or re-read under broadcasting) and costs more than RECOMPUTE_LIMIT to recompute
 (rules.op_cost, summed over its fused operands).  0-d values whose operands are all constants are
 folded with the reference evaluation (so `x ** (2 - 1)` from a VJP becomes `x`).  Reductions read their operand fused, so they fuse
@@ -91,9 +93,11 @@ class Lowering:
             if node.args[0].shape != () or np.ndim(node.params["expected"]) != 0:
                 raise LoweringUnsupported("guard on a non-scalar predicate")
             return "guard"
+        if node.dtype.kind == "c":          # complex values live in buffers, made by host calls
+            return "buf"
         if node.op == "fill" or (node.op == "const" and node.shape == ()):
             # host-called ops read their operands from memory: give a fill one when it feeds them
-            hosted = node.shape != () and any(u.op in self.rules.HOST_OPS for u in users)
+            hosted = node.shape != () and any(self.rules.is_hosted(u) for u in users)
             return "buf" if hosted else "fused"
         if node.op == "const":
             return "buf"
@@ -101,8 +105,8 @@ class Lowering:
             raise LoweringUnsupported(f"op {node.op} has no lowering")
         if node.shape == ():
             return "reg"
-        if (node.op in self.rules.MATERIALIZE or is_output or self.rules.blas.needs_buffer(users)
-                or any(u.op in self.rules.HOST_OPS for u in users)):
+        if (node.op in self.rules.MATERIALIZE or self.rules.is_hosted(node) or is_output
+                or self.rules.blas.needs_buffer(users) or any(self.rules.is_hosted(u) for u in users)):
             return "buf"
         self.cost[id(node)] = cost = self.rules.op_cost(node) + sum(self.cost.get(id(a), 0) for a in node.args
                                                                   if self.kind[id(a)] == "fused")
@@ -147,7 +151,7 @@ class Lowering:
             k = self.kind[id(node)]
             if k == "fused" or node.op == "const":
                 continue
-            shape = self.fusion.iteration_shape(self, node)
+            shape = None if self.rules.is_hosted(node) else self.fusion.iteration_shape(self, node)
             if group and shape == group_shape and self.fusion.reads_aligned(self, node, group, shape):
                 group[id(node)] = node
                 continue
@@ -184,6 +188,8 @@ class Lowering:
         k = self.kind[id(node)]
         if k == "guard":
             self._guard(node)
+        elif self.rules.is_hosted(node):
+            self.rules.hostcall.emit_host_call(self, node)
         elif node.op in self.rules.MATERIALIZE:
             self.rules.MATERIALIZE[node.op](self, node)
         elif k == "reg":      # the scalar regime: straight-line code, no loop bookkeeping
@@ -353,6 +359,11 @@ class Lowering:
         if self.ops_in_chunk >= CHUNK_OPS:
             self._new_chunk()
         self.ops_in_chunk += 1
+        if v.dtype.kind == "c":             # complex values are buffers: copy the bytes
+            self.declarations.add("declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)")
+            self.f.stmt(f"call void @llvm.memcpy.p0.p0.i64(ptr {self.pointer(loc)}, "
+                        f"ptr {self.pointer(self.loc[id(v)])}, i64 {v.size * v.dtype.itemsize}, i1 false)")
+            return
         self.loops(v.shape, lambda idx: self.store_at(loc, v.shape, v.dtype, idx, self.value(v, idx)))
         self._check_math_flag()
 

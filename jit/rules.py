@@ -8,7 +8,8 @@ MATERIALIZE[op](lw, node): ops with their own loop structure, written into the n
 register when 0-d) with `lw.store`: reductions (accumulator loops, `reassoc` so they vectorize),
 argmax/argmin, cumsum, concatenate, index_set/index_add and dot_general (BLAS for float matrices of
 real size, see blas.py; loops otherwise), and every op without native code (argsort, special
-functions, linear algebra: HOST_OPS) as a call back into its reference evaluation (hostcall.py).
+functions, linear algebra, Fourier transforms: HOST_OPS) as a call back into its reference evaluation
+(hostcall.py), as is every node with a complex value or operand (`is_hosted`).
 Index arrays are bounds-checked (negative indices wrap, as
 NumPy); an out-of-range index makes the kernel exit with OOB_EXIT, never touch memory out of bounds.
 """
@@ -363,6 +364,13 @@ def op_cost(node):
 HOST_OPS = frozenset(op for op in ALL_OPS if op not in ACCESS and op not in MATERIALIZE
                      and op not in ("input", "const", "guard"))
 MATERIALIZE.update({op: hostcall.emit_host_call for op in HOST_OPS})
+
+
+def is_hosted(node):
+    """Whether `node` runs as a host call: an op of HOST_OPS, or any node (fills included) whose value
+    or an operand is complex (complex numbers have no native lowering: they live in buffers only)."""
+    return node.op in HOST_OPS or (node.op not in ("input", "const", "guard") and (
+        node.dtype.kind == "c" or any(a.dtype.kind == "c" for a in node.args)))
 
 
 def unlowered_ops():

@@ -16,11 +16,18 @@ Traces: `trace_function(trace)` runs a Trace with the reference evaluator; `reve
 transform lives in ir/autodiff.py); `trace_vjp` / `trace_jvp` wrap them as the callables above, and
 `check_trace(trace, args, rng, order=1)` checks both modes; order=2 checks the backward trace itself
 (reverse-over-reverse and forward-over-reverse), i.e. second derivatives by the same rules.
+
+Complex values: `realified(trace)` is the same computation with every complex input taken as two real
+inputs (real and imaginary part) and every complex output given as two real outputs, so that finite
+differences apply; `check_trace` checks traces with complex inputs or outputs through it (the wrapper's
+own ops, astype/multiply/add/real/imag, are checked along).  Complex values carry derivatives
+(`is_float`); only real floats are perturbed.
 """
 import numpy as np
 
 from jitgrad.ir import Builder, run_trace
 from jitgrad.ir.jvp import JVP
+from jitgrad.ir.partials import cast
 from jitgrad.ir.vjp import VJP, unbroadcast
 
 # (relative tolerance, absolute tolerance, finite-difference step) by the least precise float dtype.
@@ -31,8 +38,12 @@ TOLERANCES = {
 
 
 def is_float(dtype):
-    """True for the dtypes that carry derivatives."""
-    return np.issubdtype(dtype, np.floating)
+    """True for the dtypes that carry derivatives (floating and complex)."""
+    return np.dtype(dtype).kind in "fc"
+
+
+def _real_dtype(dtype):
+    return np.empty(0, dtype).real.dtype
 
 
 def _as_list(out):
@@ -40,7 +51,7 @@ def _as_list(out):
 
 
 def _least_precise(arrays):
-    dtypes = [a.dtype for a in arrays if a is not None and is_float(a.dtype)]
+    dtypes = [_real_dtype(a.dtype) for a in arrays if a is not None and is_float(a.dtype)]
     return max(dtypes, key=lambda d: np.finfo(d).eps) if dtypes else np.dtype(np.float64)
 
 
@@ -64,7 +75,7 @@ def _central_difference(f, args, wrt, directions, eps):
 
 
 def _default_wrt(args, wrt):
-    return [i for i, a in enumerate(args) if is_float(a.dtype)] if wrt is None else list(wrt)
+    return [i for i, a in enumerate(args) if a.dtype.kind == "f"] if wrt is None else list(wrt)
 
 
 def _dot(a, b):
@@ -185,9 +196,7 @@ def forward_trace(trace):
         assert is_float(node.dtype), f"JVP[{node.op}] gave a tangent to a {node.dtype} result"
         if t.shape != node.shape:
             t = b.broadcast_to(t, shape=node.shape)
-        if t.dtype != node.dtype:
-            t = b.astype(t, dtype=node.dtype)
-        tangents[id(node)] = t
+        tangents[id(node)] = cast(b, t, node.dtype)
     return b.build(_derivatives_of(b, trace.outputs, env, tangents))
 
 
@@ -213,9 +222,44 @@ def trace_jvp(trace):
     return jvp
 
 
+def _is_complex(v):
+    return v.dtype.kind == "c"
+
+
+def realified(trace):
+    """`trace` with each complex input taken as two real inputs (real part, imaginary part) and each
+    complex output given as two real outputs (real part, imaginary part)."""
+    b = Builder()
+    env = {}
+    for v in trace.inputs:
+        if _is_complex(v):
+            re, im = (b.astype(b.input(v.shape, _real_dtype(v.dtype)), dtype=v.dtype) for _ in range(2))
+            env[id(v)] = b.add(re, b.multiply(im, b.fill((), v.dtype, 1j)))
+        else:
+            env[id(v)] = b.input(v.shape, v.dtype)
+    for n in trace.nodes:
+        env[id(n)] = b.emit(n.op, *[env[id(a)] for a in n.args], **n.params)
+    outputs = []
+    for v in trace.outputs:
+        out = env[id(v)]
+        outputs += [b.real(out), b.imag(out)] if _is_complex(v) else [out]
+    return b.build(outputs)
+
+
+def realified_args(args):
+    """The arguments of `realified(trace)` for the arguments `args` of `trace`."""
+    split = []
+    for a in map(np.asarray, args):
+        split += [a.real.copy(), a.imag.copy()] if a.dtype.kind == "c" else [a]
+    return split
+
+
 def check_trace(trace, args, rng, order=1, directions=2):
     """Check the VJP and JVP rules on `trace` at `args`; order=2 also checks them on the backward trace
-    (second derivatives), at args plus random output cotangents."""
+    (second derivatives), at args plus random output cotangents.  Traces with complex inputs or
+    outputs are checked as `realified(trace)`."""
+    if any(_is_complex(v) for v in trace.inputs + trace.outputs):
+        return check_trace(realified(trace), realified_args(args), rng, order, directions)
     check_vjp(trace_function(trace), trace_vjp(trace), args, rng, directions=directions)
     check_jvp(trace_function(trace), trace_jvp(trace), args, rng, directions=directions)
     if order >= 2:

@@ -327,8 +327,8 @@ def numpy_polyval(x, coef):
 
 
 @snippet(0.0, 2.0, 9)
-def numpy_linspace(a, b, n):
-    return np.linspace(a, b, n), np.linspace(a, b, n, endpoint=False, retstep=True)
+def numpy_linspace(a, b, n):     # NumPy's logspace and geomspace code, calling np.linspace's rule
+    return np.logspace(a, b, n), np.geomspace(1.0 + a, b, n, endpoint=False), np.logspace([a, b], b + 1, n, axis=1)
 
 
 @snippet(np.arange(12.0).reshape(3, 4))

@@ -10,7 +10,10 @@ op is smooth: positive for log/sqrt, (-1, 1) for arcsin, away from kinks for abs
 "int" (small int64), "bool", "true" (all True), or `("index", lo, hi)` (an intp index array with
 entries in [lo, hi); one case, "negative_indices", uses negative indices, which mean what NumPy says).
 The case "maximum-ties" has ties (a kink): use it for values, not for finite differences.
-Float-domain operands are the differentiable ones (`Case.float_args`).
+Float-domain operands are the differentiable ones (`Case.float_args`).  A key of `COMPLEX_DOMAINS`
+("complex", "complex_nonzero") gives complex operands (complex128 for float64, complex64 for float32)
+whose real and imaginary parts are drawn from the float domains it names; they carry derivatives but
+are not in `float_args` (jitgrad differentiates w.r.t. real floats only).
 
 `make_inputs(case, rng, dtype)` returns the NumPy operands, float domains in `dtype`.
 `cases_for(op)` lists the cases of one op.  Sources: `input` has no case (Builder.input makes inputs);
@@ -96,6 +99,9 @@ DOMAINS = {
 }
 
 
+COMPLEX_DOMAINS = {"complex": ("real", "real"), "complex_nonzero": ("nonzero", "nonzero")}
+
+
 def make_inputs(case, rng, dtype):
     """The NumPy operands of `case`: float domains in `dtype`, int64 for "int", bool, intp indices."""
     out = []
@@ -108,6 +114,9 @@ def make_inputs(case, rng, dtype):
             out.append(rng.random(shape) < 0.5)
         elif dom == "true":
             out.append(np.ones(shape, dtype=bool))
+        elif dom in COMPLEX_DOMAINS:
+            re, im = (np.asarray(DOMAINS[d](rng, shape), dtype=dtype) for d in COMPLEX_DOMAINS[dom])
+            out.append((re + 1j * im).astype(np.result_type(dtype, np.complex64)))
         else:
             out.append(np.asarray(DOMAINS[dom](rng, shape), dtype=dtype))
     return out
@@ -300,9 +309,51 @@ for _op in ("qr_q", "qr_r"):
     for _tag, _shape in {"square": (3, 3), "tall": (4, 3), "batch": (2, 4, 2)}.items():
         _add(_op, (_shape, "distinct_sv"), name=_tag)
 
+# Complex numbers: the parts, complex elementwise arithmetic, and the Fourier transforms along one axis
+# (every norm; odd and even lengths; irfft's operand has n // 2 + 1 entries along the axis).
+for _op in ("real", "imag", "conj"):
+    _add(_op, ((2, 3), "complex"))
+    _add(_op, ((), "complex"), name="0d")
+_add("absolute", ((2, 3), "complex_nonzero"), name="complex")
+_add("multiply", ((2, 3), "complex"), ((3,), "real"), name="complex_real")
+_add("divide", ((2, 3), "complex"), ((2, 3), "complex_nonzero"), name="complex")
+_add("exp", ((4,), "complex"), name="complex")
+_add("sum", ((2, 3), "complex"), name="complex", axis=(1,), keepdims=False)
+_add("dot_general", ((2, 3), "complex"), ((3, 2), "complex"), name="complex", contract=((1,), (0,)),
+     batch=((), ()))
+for _norm in ("backward", "ortho", "forward"):
+    _add("fft", ((3, 5), "complex"), name=f"{_norm}_ax1", axis=1, norm=_norm, inverse=False)
+    _add("fft", ((4, 2), "complex"), name=f"inverse_{_norm}_ax0", axis=0, norm=_norm, inverse=True)
+    _add("rfft", ((2, 6), "real"), name=f"even_{_norm}", axis=1, norm=_norm)
+    _add("rfft", ((5, 2), "real"), name=f"odd_{_norm}", axis=0, norm=_norm)
+    _add("irfft", ((2, 4), "complex"), name=f"even_{_norm}", axis=1, n=6, norm=_norm)
+    _add("irfft", ((4, 3), "complex"), name=f"odd_{_norm}", axis=0, n=7, norm=_norm)
+_add("fft", ((3, 4), "real"), name="real_operand", axis=1, norm="ortho", inverse=False)
+_add("irfft", ((2, 3), "real"), name="real_operand", axis=1, n=5, norm="forward")
+_add("rfft", ((1,), "real"), name="one", axis=0, norm="backward")
+_add("irfft", ((1,), "complex"), name="one", axis=0, n=1, norm="backward")
+
 # Sources and guards.
 _add("const", value=np.arange(6.0).reshape(2, 3))
 _add("const", name="int0d", value=np.asarray(7))
 _add("fill", shape=(2, 3), dtype=np.dtype("float32"), value=1.5)
 _add("fill", name="empty", shape=(0,), dtype=np.dtype("int64"), value=0)
 _add("guard", ((), "true"), expected=True, loc=None, why="test")
+
+# Incomplete gamma and beta functions.  Shape parameters are positive integers (index-array operands, not
+# differentiated here): the derivative ops refuse second derivatives w.r.t. them, so the second-order
+# table tests differentiate w.r.t. x and t only; tests/test_incomplete.py covers the shape parameters.
+DOMAINS["prob"] = _spread(0.05, 0.95)        # betainc's x
+_SHAPE_PARAMETER = ("index", 1, 4)
+for _op in ("gammainc", "gammaincc", "gammainc_da"):
+    _add(_op, ((2, 3), _SHAPE_PARAMETER), ((2, 3), "pos"))
+    _add(_op, ((3,), _SHAPE_PARAMETER), ((2, 1), "pos"), name="bcast")
+for _op in ("betainc", "betaincc", "betainc_da", "betainc_db"):
+    _add(_op, ((2, 3), _SHAPE_PARAMETER), ((2, 3), _SHAPE_PARAMETER), ((2, 3), "prob"))
+    _add(_op, ((3,), _SHAPE_PARAMETER), ((), _SHAPE_PARAMETER), ((2, 1), "prob"), name="bcast")
+for _op in ("fdtr", "fdtrc"):
+    _add(_op, ((2, 3), _SHAPE_PARAMETER), ((2, 3), _SHAPE_PARAMETER), ((2, 3), "pos"))
+    _add(_op, ((3,), _SHAPE_PARAMETER), ((), _SHAPE_PARAMETER), ((2, 1), "pos"), name="bcast")
+for _op in ("stdtr", "stdtr_ddf"):
+    _add(_op, ((2, 3), _SHAPE_PARAMETER), ((2, 3), "real"))
+    _add(_op, ((), _SHAPE_PARAMETER), ((4,), "real"), name="bcast")

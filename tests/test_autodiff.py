@@ -158,8 +158,8 @@ def test_repeated_wrt_index_and_output_that_is_an_input():
     ("trace (%0: f64[]) {\n  return %0\n}", [1], 0, IRError, "out of range"),
     ("trace (%0: f64[]) {\n  return %0\n}", [0], 2, IRError, "out of range"),
     ("trace (%0: c128[]) {\n  %1 = absolute %0 : f64[]\n  return %1\n}", [0], 0, UnsupportedError, "complex"),
-    ("trace (%0: f64[]) {\n  %1 = astype %0 {dtype=c128} : c128[]\n  %2 = absolute %1 : f64[]\n  return %2\n}",
-     [0], 0, UnsupportedError, "complex"),
+    ("trace (%0: f64[]) {\n  %1 = astype %0 {dtype=c128} : c128[]\n  %2 = sign %1 : c128[]\n"
+     "  %3 = real %2 : f64[]\n  return %3\n}", [0], 0, UnsupportedError, "complex"),
 ])
 def test_value_and_grad_refuses(text, wrt, out, error, message):
     with pytest.raises(error, match=message):

@@ -247,7 +247,7 @@ def compiled_code_on_constants(x):
 
 
 def constants_into_library_arrays(x):
-    grid = np.linspace(0.0, 1.0, 6)     # made by library code: a plain array
+    grid = np.fromiter((0.0, 0.2, 0.4, 0.6, 0.8, 1.0), float)  # made by compiled code: a plain array
     c = np.arange(6.0)                  # a constant array of the trace
     grid[0] = c[2]
     np.multiply(c, 2.0, out=grid, where=c > 3.0)
@@ -272,7 +272,7 @@ def write_through_broadcast(x):
 
 
 def write_into_library_array(x):
-    a = np.linspace(0.0, 1.0, 3)        # made by library code: a plain array
+    a = np.fromiter((0.0, 0.5, 1.0), float)  # made by compiled code without a rule: a plain array
     a[0] = x[0]
     return np.sum(a)
 

@@ -22,6 +22,8 @@ C = RNG.standard_normal(4)
 T = RNG.standard_normal((2, 3, 4))
 XN = X.copy()
 XN[0, 1] = XN[2, 3] = np.nan
+XN3 = XN.copy()
+XN3[:, 2] = np.nan                       # an all-NaN column
 XP = np.linspace(-2, 2, 7)
 X_OFF_KNOTS = np.array([-3.0, -1.9, -0.5, 0.1, 1.9, 2.5])
 GRID = np.arange(48.0)
@@ -156,9 +158,32 @@ NAN_FUNCTIONS = {
     "nanvar": (lambda x: np.nanvar(x), (XN,)),
     "nanstd_ddof": (lambda x: np.nanstd(x, axis=1, ddof=1).sum(), (XN,)),
     "nanmean_no_nan": (lambda x: np.nanmean(x), (X,)),
+    "nanmedian": (lambda x: np.nanmedian(x), (XN,)),
+    "nanmedian_axis_keepdims": (lambda x: (np.nanmedian(x, axis=1, keepdims=True) * Y).sum(), (XN,)),
+    "nanmedian_no_nan": (lambda x: np.nanmedian(x, axis=0).sum(), (X,)),
+    "nanpercentile_axis": (lambda x: np.nanpercentile(x, [25, 75], axis=1).sum(), (XN,)),
+    "nanpercentile_axes": (lambda x: np.nanpercentile(x[None], 40, axis=(0, 2)).sum(), (XN,)),
+    "nanquantile_nearest": (lambda x: np.nanquantile(x, 0.4, axis=0, method="nearest").sum(), (XN,)),
+    "nanquantile_midpoint": (lambda x: np.nanquantile(x, [0.1, 0.5], 1, method="midpoint").sum(), (XN,)),
+    "nanmedian_float32": (lambda x: np.nanmedian(x, axis=0).sum(), (XN.astype(np.float32),)),
+    "nanquantile_all_nan_slice": (lambda x: np.nansum(np.nanquantile(x, 0.3, axis=0)), (XN3,)),
+}
+# np.linspace's rule and NumPy's logspace/geomspace code over it: traced start/stop, num static
+SPACES = {
+    "linspace": (lambda a, b: (np.linspace(a[0], b[0], 7) * GRID[:7]).sum(), (C, W), (0, 1)),
+    "linspace_open_retstep": (lambda a, b: (lambda y, step: (y * step).sum())(
+        *np.linspace(a[1], b[1], 5, endpoint=False, retstep=True)), (C, W), (0, 1)),
+    "linspace_arrays_axis": (lambda a, b: np.sin(np.linspace(a, b, 3, axis=-1)).sum(), (C, W[:4]), (0, 1)),
+    "linspace_one": (lambda a, b: np.linspace(a, b, 1).sum(), (C, W[:4]), (0, 1)),
+    "linspace_float_stop": (lambda a: np.cos(np.linspace(a[2], 3.0, 6)).sum(), (C,)),
+    "logspace": (lambda a, b: np.logspace(a[0], b[0], 5, base=2.0).sum(), (C, W), (0, 1)),
+    "logspace_axis": (lambda a, b: np.logspace(a, b, 4, axis=1).sum(), (C / 4, W[:4]), (0, 1)),
+    "geomspace": (lambda a, b: np.geomspace(a[0] ** 2 + 1, b[0], 6).sum(), (C, W), (0, 1)),
+    "geomspace_negative_open": (lambda a, b: np.geomspace(-b, -b - a ** 2, 4, endpoint=False).sum(),
+                                (C, W[:4]), (0, 1)),
 }
 CASES = {**STATISTICS, **POLYNOMIALS, **NORMS, **SIGNALS, **CONTRACTIONS, **UFUNCS, **REARRANGEMENTS,
-         **NAN_FUNCTIONS}
+         **NAN_FUNCTIONS, **SPACES}
 
 
 def _unpack(name):
@@ -253,9 +278,6 @@ def test_interp_retraces_when_x_changes_interval():
 
 
 @pytest.mark.parametrize("fn, name", [
-    (lambda x: np.nanmedian(x), "nanmedian"),
-    (lambda x: np.nanpercentile(x, 20), "nanpercentile"),
-    (lambda x: np.abs(np.fft.fft(x)).sum(), "fft"),
     (lambda x: np.pad(x, 1, mode="mean").sum(), "np.pad"),
     (lambda x: np.interp(x, XP[::-1], XP).sum(), "np.interp"),
 ])

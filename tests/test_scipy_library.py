@@ -90,16 +90,18 @@ UNIT = np.array([0.2, 0.45, 0.6, 0.9])
 # family -> (x, shape parameters, methods traced); every method gets loc and scale too
 FAMILIES = {
     "norm": (X, (), ("logpdf", "pdf", "cdf", "logcdf", "sf", "logsf")),
-    "t": (X, (3.5,), ("logpdf", "pdf")),
-    "gamma": (X, (2.5,), ("logpdf", "pdf")),
-    "beta": (UNIT, (2.0, 3.0), ("logpdf", "pdf")),
+    "t": (X, (3.5,), ("logpdf", "pdf", "cdf", "logcdf", "sf", "logsf")),
+    "gamma": (X, (2.5,), ("logpdf", "pdf", "cdf", "logcdf", "sf", "logsf")),
+    "beta": (UNIT, (2.0, 3.0), ("logpdf", "pdf", "cdf", "logcdf", "sf", "logsf")),
+    "invgamma": (X, (2.2,), ("cdf", "logcdf", "sf", "logsf")),
+    "f": (X, (2.5, 6.0), ("logpdf", "cdf", "logcdf", "sf", "logsf")),
     "expon": (X, (), ("logpdf", "pdf", "cdf", "logcdf", "sf", "logsf")),
     "lognorm": (X, (0.7,), ("logpdf", "pdf", "cdf", "logcdf", "sf", "logsf")),
     "logistic": (X, (), ("logpdf", "pdf", "cdf", "logcdf", "sf", "logsf")),
     "laplace": (X, (), ("logpdf", "pdf", "cdf", "logcdf", "sf", "logsf")),
     "cauchy": (X, (), ("logpdf", "pdf", "cdf", "logcdf", "sf", "logsf")),
     "uniform": (UNIT, (), ("logpdf", "pdf", "cdf", "sf")),
-    "chi2": (X, (3.0,), ("logpdf", "pdf")),
+    "chi2": (X, (3.0,), ("logpdf", "pdf", "cdf", "logcdf", "sf", "logsf")),
 }
 STATS_CASES = [(family, method) for family, (_, _, methods) in FAMILIES.items() for method in methods]
 
@@ -134,9 +136,19 @@ def test_stats_bad_parameters_give_nan_like_scipy():
     assert np.isnan(value)
 
 
-def test_stats_cdf_needing_an_incomplete_gamma_is_refused_loudly():
-    with pytest.raises(jitgrad.UnsupportedError, match="gammainc"):
-        jitgrad.jit_grad(lambda x: np.sum(st.gamma.cdf(x, 2.5)))(X)
+def test_stats_frozen_cdfs_wrt_x_and_shape():
+    assert_grad(lambda x, a: np.sum(st.gamma(a).cdf(x)), X, 2.5, argnums=(0, 1))
+    assert_grad(lambda x, df: np.sum(st.t(df, loc=0.3).logsf(x)), REAL, 4.0, argnums=(0, 1))
+
+
+def test_stats_cdf_derivative_is_the_density():
+    grad = jitgrad.jit_grad(lambda x, df: np.sum(st.t.cdf(x, df, loc=0.2, scale=1.5)))(REAL, 3.5)
+    np.testing.assert_allclose(grad, st.t.pdf(REAL, 3.5, loc=0.2, scale=1.5), rtol=1e-12)
+
+
+def test_stats_ppf_needing_an_inverse_incomplete_gamma_is_refused_loudly():
+    with pytest.raises(jitgrad.UnsupportedError, match="gammaincinv"):
+        jitgrad.jit_grad(lambda q: np.sum(st.gamma.ppf(q, 2.5)))(UNIT)
 
 
 # -- scipy.spatial.distance --------------------------------------------------------------------------------

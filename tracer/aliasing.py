@@ -3,11 +3,16 @@
 A plain ndarray object cannot be rebound, so an array that user code creates while being traced
 (`np.zeros(n)`, `np.array([...])`, `np.arange`, `p.copy()`...) is *adopted*: it becomes a TracedArray
 holding a constant, and every later write into it (`out[i] = f(x[i])`) is functionalized like a write
-into any traced array.  Arrays created by library code stay plain; writing a traced value into them is
-refused unless it is constant (`check_plain_write`).  A constant TracedArray handed to compiled code that has no rule runs
-that code on its concrete value (`call_with_constants`): a mutation by the callee is recorded as a new
-constant, a result sharing its memory becomes an unlinked view (writes through it are refused), and an
-array that compiled code may have kept a reference to is marked escaped (later writes are refused).
+into any traced array.  Library code (numpy, scipy...) gets the same for its scratch buffers (np.zeros,
+np.empty, np.full and the *_like family: `diagonal = np.zeros_like(x); diagonal[0] = ...`) while a traced
+value depending on the inputs is live in an interpreted frame; its other arrays, and every array it
+makes while no traced value is live, stay plain: library code working on constants runs as plain NumPy
+(its type checks, compiled callees that keep references such as np.nditer, its speed).  Writing a
+traced value into a plain array is refused unless it is constant (`check_plain_write`).  A constant
+TracedArray handed to compiled code that has no rule runs that code on its concrete value
+(`call_with_constants`): a mutation by the callee is recorded as a new constant, a result sharing its
+memory becomes an unlinked view (writes through it are refused), and an array that compiled code may
+have kept a reference to is marked escaped (later writes are refused).
 """
 import numpy as np
 
@@ -17,8 +22,8 @@ from .values import TracedArray, builder, const, make_view, rebind, refuse, unwr
 
 CONSTANT_OPS = frozenset({"const", "fill"})
 NOT_CONSTANT = object()       # call_with_constants: a traced argument depends on the inputs
-# Kinds of dtype that are traced (complex and object arrays stay plain).
-_TRACED_KINDS = frozenset("biuf")
+# Kinds of dtype that are traced (object arrays and the like stay plain).
+_TRACED_KINDS = frozenset("biufc")
 _PLAIN_RESULTS = (type(None), bool, int, float, complex, str, bytes, np.generic, np.ndarray)
 
 
@@ -49,6 +54,16 @@ def in_user_code():
     return ctx is not None and bool(ctx.frames) and not _is_library_file(ctx.frames[-1].code.co_filename)
 
 
+def traced_value_live():
+    """Whether some interpreted frame holds (in its variables) a traced value depending on the inputs."""
+    ctx = context.current()
+    for frame in reversed(ctx.frames if ctx is not None else ()):
+        leaves = _array_leaves(list(frame.local_variables().values()), [])
+        if any(type(t) is TracedArray and not is_constant(t) for t in leaves):
+            return True
+    return False
+
+
 def _array_leaves(x, found):
     """The ndarrays and TracedArrays in `x` (looking into tuples, lists and dict values)."""
     if type(x) is TracedArray or isinstance(x, np.ndarray):
@@ -62,13 +77,17 @@ def _array_leaves(x, found):
     return found
 
 
-def adopt_created(result, args, kwargs):
-    """`result` of an array-creation call, adopted as a constant TracedArray when user code made it.
+def adopt_created(result, args, kwargs, scratch=False):
+    """`result` of an array-creation call, adopted as a constant TracedArray when user code made it, or
+    when it is a `scratch` buffer (np.zeros, np.empty_like...) that library code made while a traced
+    value is live (see the module docstring).
 
     Only fresh arrays of traced dtypes are adopted: a result sharing memory with an argument (np.asarray
     of an existing array) stays what it was.
     """
-    if type(result) is not np.ndarray or result.dtype.kind not in _TRACED_KINDS or not in_user_code():
+    if type(result) is not np.ndarray or result.dtype.kind not in _TRACED_KINDS:
+        return result
+    if not (in_user_code() or scratch and traced_value_live()):
         return result
     sources = [unwrap(a) for a in _array_leaves((args, kwargs), [])]
     if any(isinstance(s, np.ndarray) and np.may_share_memory(result, s) for s in sources):

@@ -36,21 +36,44 @@ def _reduce(op, v, axis, keepdims):
 
 
 # -- reductions ---------------------------------------------------------------------------------------
+_IDENTITY = {"sum": 0, "prod": 1}
+_COMBINE = {"sum": "add", "prod": "multiply", "max": "maximum", "min": "minimum"}
+
+
+def _reduction_with_options(op, v, axis, keepdims, initial, where):
+    """`op` over `axis` of IR `v` counting only entries where `where` holds (the others set to the op's
+    identity, or to `initial` for max/min, as NumPy requires then), then combined with `initial`."""
+    b = builder()
+    if where is not None:
+        mask = astype(lift(where), bool)
+        if mask.shape != v.shape:
+            mask = b.broadcast_to(reshape(mask, (1,) * (v.ndim - mask.ndim) + mask.shape), shape=v.shape)
+        v = b.where(mask, v, astype(lift(_IDENTITY.get(op, initial)), v.dtype))
+    result = _reduce(op, v, axis, keepdims)
+    return result if initial is None else b.emit(_COMBINE[op], result, astype(lift(initial), result.dtype))
+
+
+def _options(initial, where):
+    """The keywords to pass on to NumPy's own reduction (only those given)."""
+    return {k: unwrap(v) for k, v in (("initial", initial), ("where", where)) if v is not None}
+
+
 def _sum_like(op, np_fn):
     def impl(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-        refuse_options(np_fn.__name__, out=out, initial=initial, where=where)
+        refuse_options(np_fn.__name__, out=out)
         x = as_traced(a)
-        concrete = np_fn(x.value, axis=axis, dtype=dtype, keepdims=keepdims)
+        concrete = np_fn(x.value, axis=axis, dtype=dtype, keepdims=keepdims, **_options(initial, where))
         v = x.ir if dtype is None else astype(x.ir, dtype)
-        return make(_reduce(op, v, axis, keepdims), concrete)
+        return make(_reduction_with_options(op, v, axis, keepdims, initial, where), concrete)
     return impl
 
 
 def _max_like(op, np_fn):
     def impl(a, axis=None, out=None, keepdims=False, initial=None, where=None):
-        refuse_options(np_fn.__name__, out=out, initial=initial, where=where)
+        refuse_options(np_fn.__name__, out=out)
         x = as_traced(a)
-        return make(_reduce(op, x.ir, axis, keepdims), np_fn(x.value, axis=axis, keepdims=keepdims))
+        concrete = np_fn(x.value, axis=axis, keepdims=keepdims, **_options(initial, where))
+        return make(_reduction_with_options(op, x.ir, axis, keepdims, initial, where), concrete)
     return impl
 
 
@@ -118,7 +141,20 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
     refuse_options("std", out=out, where=where, mean=mean, correction=correction)
     x = as_traced(a)
     concrete = np.std(x.value, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
-    return make(astype(builder().sqrt(_var_ir(x, axis, dtype, ddof, keepdims)), dtype_of(concrete)), concrete)
+    return make(astype(_std_ir(x, axis, dtype, ddof, keepdims), dtype_of(concrete)), concrete)
+
+
+def _std_ir(x, axis, dtype, ddof, keepdims):
+    """sqrt(var); over one element |x - mean| / sqrt(1 - ddof), whose derivative is the exact 0 (a
+    constant function) where sqrt's would be inf * 0."""
+    b = builder()
+    v, n = _mean_parts(x, axis, dtype)
+    if n != 1:
+        return b.sqrt(_var_ir(x, axis, dtype, ddof, keepdims))
+    centred = _reduce("sum", b.subtract(v, _mean_ir(v, n, axis, True)), axis, keepdims)
+    with np.errstate(divide="ignore"):
+        scale = np.float64(1.0) / np.sqrt(max(n - ddof, 0))
+    return b.multiply(b.absolute(centred), const(scale, v.dtype))
 
 
 def cumsum(a, axis=None, dtype=None, out=None):
@@ -158,10 +194,17 @@ def _reshaped(a, np_fn, *args, **kwargs):
 
 
 def reshape_(a, *shape, order="C", **kwargs):
-    """np.reshape / x.reshape(2, 3) / x.reshape((2, 3))."""
-    if order != "C":
-        refuse("reshape with order other than 'C' is not supported while tracing")
-    return _reshaped(a, np.reshape, _shape_arg(shape, kwargs, "shape", "newshape"))
+    """np.reshape / x.reshape(2, 3) / x.reshape((2, 3)); order='F' reshapes the reversed-axes array."""
+    shape = _shape_arg(shape, kwargs, "shape", "newshape")
+    if order == "C":
+        return _reshaped(a, np.reshape, shape)
+    if order != "F":
+        refuse(f"reshape with order={order!r} is not supported while tracing")
+    x = as_traced(a)
+    concrete = np.reshape(x.value, shape, order="F")
+    b = builder()
+    backwards = reshape(b.transpose(x.ir, perm=tuple(reversed(range(x.ir.ndim)))), concrete.shape[::-1])
+    return make_view(b.transpose(backwards, perm=tuple(reversed(range(concrete.ndim)))), concrete, x)
 
 
 def _ravel_perm(value, order):

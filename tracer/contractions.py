@@ -1,5 +1,6 @@
 """Products of traced arrays: matmul, dot, vdot, inner, outer, tensordot and einsum, all expressed with
-the IR's `dot_general` (plus reshape, broadcast_to, transpose and sum).
+the IR's `dot_general` (plus reshape, broadcast_to, transpose and sum), real or complex (vdot conjugates
+its first operand, as NumPy).
 
 Concrete results come from the real NumPy function; the IR is checked against them by `make`.
 """
@@ -13,15 +14,9 @@ def _dot_general(x, y, contract, batch=((), ())):
     return builder().dot_general(x, y, contract=tuple(map(tuple, contract)), batch=tuple(map(tuple, batch)))
 
 
-def _real_only(*operands):
-    if any(np.iscomplexobj(concrete_of(o)) for o in operands):
-        refuse("complex products are not traced yet")
-
-
 def matmul(x1, x2, out=None, **kwargs):
     """np.matmul / `@`: broadcast batch dims, 1-d operands promoted and the extra axis removed."""
     refuse_options("matmul", out=out, **kwargs)
-    _real_only(x1, x2)
     concrete = np.matmul(concrete_of(x1), concrete_of(x2))
     x, y = lift(x1), lift(x2)
     x = reshape(x, (1,) + x.shape) if x.ndim == 1 else x
@@ -39,7 +34,6 @@ def matmul(x1, x2, out=None, **kwargs):
 
 def _product(np_fn, a, b, contract_axes):
     """np.dot / np.inner: a scalar operand multiplies, else contract `contract_axes(x, y)`."""
-    _real_only(a, b)
     concrete = np_fn(concrete_of(a), concrete_of(b))
     if np.ndim(concrete_of(a)) == 0 or np.ndim(concrete_of(b)) == 0:
         return make(elementwise("multiply", np.multiply, a, b).ir, concrete)
@@ -63,23 +57,22 @@ def _flat(v):
 
 
 def vdot(a, b):
-    """np.vdot of real arrays: dot of the flattened operands."""
-    _real_only(a, b)
+    """np.vdot: dot of the flattened operands, the first one conjugated when complex."""
     concrete = np.vdot(concrete_of(a), concrete_of(b))
-    return make(_dot_general(_flat(lift(a)), _flat(lift(b)), ((0,), (0,))), concrete)
+    x = lift(a)
+    x = builder().conj(x) if x.dtype.kind == "c" else x
+    return make(_dot_general(_flat(x), _flat(lift(b)), ((0,), (0,))), concrete)
 
 
 def outer(a, b, out=None):
     """np.outer: all products of the flattened operands."""
     refuse_options("outer", out=out)
-    _real_only(a, b)
     concrete = np.outer(concrete_of(a), concrete_of(b))
     return make(_dot_general(_flat(lift(a)), _flat(lift(b)), ((), ())), concrete)
 
 
 def tensordot(a, b, axes=2):
     """np.tensordot."""
-    _real_only(a, b)
     concrete = np.tensordot(concrete_of(a), concrete_of(b), axes)
     x, y = lift(a), lift(b)
     if isinstance(axes, (int, np.integer)):
@@ -135,13 +128,34 @@ def _sum_out(v, letters, keep):
     return builder().sum(v, axis=axes, keepdims=False), "".join(c for c in letters if c in keep)
 
 
+def _sublist_letters(sublist):
+    """An einsum sublist ([0, 1], [Ellipsis, 2]) as subscript letters."""
+    letters = []
+    for s in sublist:
+        if s is Ellipsis:
+            letters.append("...")
+        elif isinstance(s, (int, np.integer)) and 0 <= s < 52:
+            letters.append("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"[s])
+        else:
+            refuse(f"np.einsum: sublist entry {s!r} is not an axis label (an int in [0, 52) or Ellipsis)")
+    return "".join(letters)
+
+
+def _sublist_form(*arguments):
+    """(subscripts string, operands) of np.einsum(op0, sublist0, op1, sublist1, ..., [output sublist])."""
+    operands, sublists = arguments[0::2], arguments[1::2]
+    inputs = ",".join(_sublist_letters(s) for s in sublists)
+    if len(arguments) % 2:                              # a trailing output sublist
+        return inputs + "->" + _sublist_letters(operands[-1]), operands[:-1]
+    return inputs, operands
+
+
 def einsum(subscripts, *operands, out=None, dtype=None, order="K", casting="safe", optimize=False):
     """np.einsum (string form, with '...' and repeated subscripts), contracted pairwise left to right
     with dot_general; `optimize` changes only NumPy's order of work, not the result."""
     refuse_options("einsum", out=out, dtype=dtype)
     if not isinstance(subscripts, str):
-        refuse("np.einsum: only the string form of the subscripts is supported while tracing")
-    _real_only(*operands)
+        subscripts, operands = _sublist_form(subscripts, *operands)
     concrete = np.einsum(subscripts, *unwrap(operands))
     lifted = [lift(o) for o in operands]
     terms, output = _parse_einsum(subscripts, [v.ndim for v in lifted])

@@ -28,14 +28,26 @@ def _static_entry(e):
             refuse("an index given as a list holding traced values is not supported; use np.array(list)")
         return np.asarray(e) if isinstance(e, list) else e
     if dtype_of(e.value) == bool:
-        mask = np.asarray(e.value)
-        differs = builder().not_equal(e.ir, const(mask))
-        guard(builder().sum(differs, axis=tuple(range(mask.ndim)), keepdims=False), 0,
-              "boolean mask used as an index (the result's shape depends on it)")
-        return mask
+        return guarded_value(e, "boolean mask used as an index (the result's shape depends on it)")
     if np.ndim(e.value) == 0:
         return operator.index(e)                          # guarded by __index__
     return e                                              # a traced integer array stays dynamic
+
+
+def guarded_value(t, why):
+    """The concrete value of TracedArray `t`, guarded: the trace holds only while `t` equals it."""
+    value = np.asarray(t.value)
+    differs = builder().not_equal(t.ir, const(value))
+    guard(builder().sum(differs, axis=tuple(range(value.ndim)), keepdims=False), 0, why)
+    return value
+
+
+def static_key(key):
+    """`key` with every traced entry replaced by its guarded concrete value (for writes whose pattern
+    depends on the index values, such as repeated indices in np.multiply.at)."""
+    entries = [_static_entry(e) for e in _entries(key)]
+    return tuple(guarded_value(e, "traced index array whose repeated entries decide the writes")
+                 if type(e) is TracedArray else e for e in entries)
 
 
 def _bounds_guard(index, dim):

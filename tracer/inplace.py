@@ -1,6 +1,7 @@
 """NumPy functions and methods that write into an array, functionalized: `store` (a whole-array write
 under an optional mask, shared with ufuncs' `out=`), `x.fill`, `np.copyto`, `np.fill_diagonal` and
-`ufunc.at` (np.add.at / np.subtract.at accumulate over repeated indices: the IR's `index_add`).
+`ufunc.at` (np.add.at / np.subtract.at accumulate over repeated indices: the IR's `index_add`;
+np.multiply.at, np.divide.at, np.maximum.at and np.minimum.at apply the ufunc in rounds: `ufunc_at`).
 
 Each computes the concrete result with NumPy on a copy of the target's value first (so NumPy's errors
 and casting rules apply), then rebinds the target (`values.rebind`: views see the write, arguments are
@@ -9,7 +10,7 @@ never modified).  A plain target receiving a traced value is refused (`aliasing.
 import numpy as np
 
 from .aliasing import check_plain_write
-from .indexing import index_spec, region_value
+from .indexing import index_spec, region_value, static_key
 from .values import TracedArray, astype, builder, const, lift, rebind, refuse, reshape, unwrap
 
 
@@ -73,18 +74,60 @@ def fill_diagonal(a, val, wrap=False):
 
 # ufuncs whose `.at` is an accumulation of (a function of) the operand: ufunc -> IR of the added value
 _AT_ADDENDS = {np.add: lambda b, v: v, np.subtract: lambda b, v: b.negative(v)}
+# ufuncs whose `.at` is applied write by write (in rounds of distinct positions): ufunc -> IR op
+_AT_STEPWISE = {np.multiply: "multiply", np.divide: "divide", np.maximum: "maximum", np.minimum: "minimum"}
 
 
 def ufunc_at(ufunc, a, indices, b=None):
-    """`np.add.at(a, indices, b)` / `np.subtract.at`: unbuffered, repeated indices accumulate."""
-    addend = _AT_ADDENDS.get(ufunc)
-    if addend is None or b is None:
-        refuse(f"np.{ufunc.__name__}.at is not supported while tracing (only np.add.at and np.subtract.at)")
+    """`ufunc.at(a, indices, b)`: unbuffered, so a repeated index sees every write in turn.
+
+    np.add.at / np.subtract.at accumulate (`index_add`).  np.multiply.at, np.divide.at, np.maximum.at and
+    np.minimum.at become rounds of gather / ufunc / scatter, round k doing the k-th write to each
+    position (so each round's positions are distinct, and writes happen in NumPy's order); the number of
+    rounds is the largest multiplicity of an index, and traced indices are guarded to their values.
+    Ties of maximum/minimum split the derivative 0.5/0.5 at each write, as the loop
+    `for i, v in zip(idx, b): a[i] = np.maximum(a[i], v)` does.
+    """
+    if b is None or (ufunc not in _AT_ADDENDS and ufunc not in _AT_STEPWISE):
+        refuse(f"np.{ufunc.__name__}.at is not supported while tracing (supported: np.add.at, "
+               "np.subtract.at, np.multiply.at, np.divide.at, np.maximum.at, np.minimum.at with an operand)")
     new_value = _written(a, f"np.{ufunc.__name__}.at", (indices, b),
                          lambda array: ufunc.at(array, unwrap(indices), unwrap(b)))
     if new_value is None:
         return
+    if ufunc in _AT_STEPWISE:
+        return _stepwise_at(_AT_STEPWISE[ufunc], a, indices, b, new_value)
     spec, arrays, _ = index_spec(a.ir.shape, indices)
     region = np.shape(a.value[unwrap(indices)])
-    v = addend(builder(), region_value(b, region, a.ir.dtype))
+    v = _AT_ADDENDS[ufunc](builder(), region_value(b, region, a.ir.dtype))
     rebind(a, builder().index_add(a.ir, v, *arrays, spec=spec), new_value)
+
+
+def _occurrences(positions):
+    """For each entry of 1-d int array `positions`: how many equal entries precede it."""
+    order = np.argsort(positions, kind="stable")
+    ordered = positions[order]
+    n = np.arange(positions.size)
+    starts = np.maximum.accumulate(np.where(np.r_[True, ordered[1:] != ordered[:-1]], n, 0))
+    found = np.empty_like(n)
+    found[order] = n - starts
+    return found
+
+
+def _stepwise_at(op, a, indices, b, new_value):
+    """`a[i] = op(a[i], v)` for the (position, operand) pairs of ufunc.at, in rounds of distinct positions."""
+    bld = builder()
+    key = static_key(indices)
+    region = np.shape(a.value[key])
+    positions = np.arange(a.value.size).reshape(a.value.shape)[key].reshape(-1)
+    dtype = np.result_type(a.value, unwrap(b))          # NumPy computes in the promoted dtype, then casts
+    operand = bld.broadcast_to(region_value(b, region, dtype), shape=region)
+    operand, flat = reshape(operand, (positions.size,)), reshape(a.ir, (a.ir.size,))
+    occurrence = _occurrences(positions)
+    for k in range(occurrence.max(initial=-1) + 1):
+        writes = np.flatnonzero(occurrence == k)
+        where, spec = const(positions[writes]), (("array", 0),)
+        current = astype(bld.index(flat, where, spec=spec), dtype)
+        update = bld.emit(op, current, bld.index(operand, const(writes), spec=spec))
+        flat = bld.index_set(flat, astype(update, a.ir.dtype), where, spec=spec)
+    rebind(a, reshape(flat, a.ir.shape), new_value)

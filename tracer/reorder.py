@@ -7,6 +7,7 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
 from .array_api import as_traced, broadcast_to, ravel, sum_
+from .indexing import guarded_value
 from .values import TracedArray, astype, builder, const, lift, make, rebind, refuse, refuse_options, reshape, unwrap
 
 
@@ -30,7 +31,11 @@ def repeat(a, repeats, axis=None):
     if axis is None:
         x, axis = ravel(x), 0
     axis = normalize_axis_index(axis, x.ir.ndim)
-    picks = np.repeat(np.arange(x.ir.shape[axis]), unwrap(repeats))
+    return _picks_along(x, axis, np.repeat(np.arange(x.ir.shape[axis]), unwrap(repeats)), concrete)
+
+
+def _picks_along(x, axis, picks, concrete):
+    """The TracedArray of x's entries at positions `picks` along `axis` (NumPy's result `concrete`)."""
     shape = [1] * x.ir.ndim
     shape[axis] = len(picks)
     positions = np.broadcast_to(picks.reshape(shape), concrete.shape)
@@ -104,6 +109,40 @@ def put(a, ind, v, mode="raise"):
     rebind(a, reshape(flat, a.ir.shape), new_value)
 
 
+def _sort_scan_method(name):
+    """The ndarray method `name` as the rule of np.<name> in rules/sort_scan (imported when called: the
+    rules import this module)."""
+    def method(a, *args, **kwargs):
+        from .rules import sort_scan
+        return getattr(sort_scan, name)(a, *args, **kwargs)
+    method.__name__ = name
+    return method
+
+
+def truth(a, why):
+    """The concrete truth values (a != 0) of `a`; guarded when `a` is traced."""
+    if type(a) is not TracedArray:
+        return np.asarray(unwrap(a)).astype(bool)
+    return guarded_value(a if a.ir.dtype == bool else a != 0, why)
+
+
+def nonzero(a):
+    """x.nonzero() / np.nonzero: the indices of the nonzero entries (which ones is guarded)."""
+    return np.nonzero(truth(a, "np.nonzero of a traced array"))
+
+
+def compress(a, condition, axis=None, out=None):
+    """x.compress(condition, axis) / np.compress: the entries where the condition holds (guarded)."""
+    refuse_options("compress", out=out)
+    keep = truth(condition, "np.compress by a traced condition")
+    x = as_traced(a)
+    concrete = np.compress(keep, x.value, axis=axis)
+    if axis is None:
+        x, axis = ravel(x), 0
+    return _picks_along(x, normalize_axis_index(axis, x.ir.ndim), np.flatnonzero(keep), concrete)
+
+
 # ndarray method name -> implementation (array first)
 METHODS = {"repeat": repeat, "diagonal": diagonal, "trace": trace, "sort": sort_in_place,
-           "partition": partition_in_place, "put": put}
+           "partition": partition_in_place, "put": put, "nonzero": nonzero, "compress": compress,
+           "cumprod": _sort_scan_method("cumprod"), "argsort": _sort_scan_method("argsort")}

@@ -6,7 +6,7 @@ Import TracedArray from here: this module guarantees the methods are installed.
 import numpy as np
 
 from . import array_api, contractions, indexing, reorder
-from .values import TracedArray, check_not_environment, contains_traced, refuse, reshape
+from .values import TracedArray, builder, check_not_environment, contains_traced, dtype_of, make, make_view, reshape
 
 __all__ = ["TracedArray", "contains_traced"]
 
@@ -28,17 +28,30 @@ def _array_property(name):
     return property(get, doc=f"The concrete value's `{name}`.")
 
 
-def _real_part(self):
+def _complex_part(op, part):
+    """The `.real` / `.imag` property: for a complex array the IR op `op` on a view of the concrete
+    part (writes through it are refused); for real ones the array itself (`.real`) or zeros (`.imag`)."""
+    def get(self):
+        concrete = part(self.value)
+        if np.iscomplexobj(self.value):
+            return make_view(builder().emit(op, self.ir), concrete, self)
+        if op == "real":
+            return self
+        return make(builder().fill(np.shape(concrete), dtype_of(concrete), 0), concrete)
+    return get
+
+
+def _conjugate(self):
+    """x.conj(): the complex conjugate (a copy of a real array)."""
     if np.iscomplexobj(self.value):
-        refuse("complex values are not traced yet")
-    return self
+        return make(builder().conj(self.ir), np.conjugate(self.value))
+    return array_api.copy(self)
 
 
 def _set_shape(self, shape):
     """`x.shape = shape`: this array object now has that shape (a reshape without copy)."""
     check_not_environment(self)
-    new_value = self.value.view()
-    new_value.shape = shape                               # NumPy's errors
+    new_value = self.value.reshape(shape, copy=False)      # NumPy's errors; setting .shape is deprecated
     self.ir, self.value = reshape(self.ir, new_value.shape), new_value
     self.link = None                                      # as a view of its base it is now unlinked
 
@@ -50,8 +63,9 @@ for _name in ("shape", "ndim", "size", "dtype", "itemsize", "nbytes", "flags"):
 
 TracedArray.shape = property(_array_property("shape").fget, _set_shape, doc="The concrete value's `shape`.")
 TracedArray.T = property(array_api.transpose, doc="The transposed array.")
-TracedArray.real = property(_real_part, doc="The value itself (real dtypes only).")
-TracedArray.conj = TracedArray.conjugate = _method("conj", lambda self: array_api.copy(_real_part(self)))
+TracedArray.real = property(_complex_part("real", lambda v: v.real), doc="The real part.")
+TracedArray.imag = property(_complex_part("imag", lambda v: v.imag), doc="The imaginary part.")
+TracedArray.conj = TracedArray.conjugate = _method("conj", _conjugate)
 TracedArray.dot = _method("dot", contractions.dot)
 TracedArray.__getitem__ = indexing.getitem
 TracedArray.__setitem__ = indexing.setitem

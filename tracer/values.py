@@ -8,11 +8,13 @@ Methods that need the array API (indexing, reductions, matmul) are installed by 
 """
 import dataclasses
 import operator
+import types
 import weakref
 
 import numpy as np
 
 from ..ir.errors import UnsupportedError
+from ..ir.ops import COMPLEX_DIFFERENTIABLE
 from ..ir.value import Value
 from . import audit, context
 
@@ -106,7 +108,22 @@ def make(ir_value, concrete, base=None):
         refuse(f"internal: the IR for this operation gives {ir_value.dtype}{list(ir_value.shape)} but "
                f"NumPy gives {dtype}{list(shape)}; jitgrad has no exact translation for it "
                "(please report; register a rule with jitgrad.register to work around)")
+    _check_complex_derivative(ir_value)
     return TracedArray(ir_value, concrete, base)
+
+
+def _check_complex_derivative(v):
+    """Refuse, at the user's line, a float or complex result of an op without complex derivative rules
+    (sign, maximum, prod...) applied to complex values that depend on the inputs.  (The AD transform
+    refuses them too, without a location: this catches the direct uses early.)"""
+    if v.op in COMPLEX_DIFFERENTIABLE or v.dtype.kind not in "fc" or not (
+            v.dtype.kind == "c" or any(a.dtype.kind == "c" for a in v.args)):
+        return
+    from .aliasing import is_constant
+    if not is_constant(types.SimpleNamespace(ir=v)):
+        refuse(f"'{v.op}' of complex values has no derivative rule in jitgrad (complex intermediates "
+               "support arithmetic, exp/log/sqrt/trigonometric functions, abs, real/imag/conj, sums, "
+               "products, indexing and numpy.fft)")
 
 
 class ViewLink:

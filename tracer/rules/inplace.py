@@ -1,10 +1,12 @@
 """Rules for array creation and in-place NumPy functions.
 
 Creation functions (`np.zeros`, `np.empty`, `np.ones`, `np.full`, the `*_like` family, `np.array`,
-`np.asarray`, `np.copy`, `np.arange`, `np.eye`, `np.identity`, `np.tri`, and `p.copy()`/`p.astype()` of plain arrays) run on every call:
-with traced arguments they trace as before; otherwise NumPy creates the array, and when user code made
-it the array is adopted as a constant TracedArray (`aliasing.adopt_created`), so that writes into it
-are traced.  In-place functions (`np.copyto`, `np.fill_diagonal`, `np.add.at`) map to `tracer.inplace`.
+`np.asarray`, `np.copy`, `np.arange`, `np.linspace`, `np.eye`, `np.identity`, `np.tri`, and
+`p.copy()`/`p.astype()` of plain arrays) run on every call: with traced arguments they trace as before;
+otherwise NumPy creates the array, and when user code made it (or, for scratch buffers such as np.zeros,
+library code while a traced value is live) the array is adopted as a constant TracedArray
+(`aliasing.adopt_created`), so that writes into it are traced.  In-place functions (`np.copyto`,
+`np.fill_diagonal`, `ufunc.at`) map to `tracer.inplace`.
 """
 import operator
 
@@ -12,6 +14,7 @@ import numpy as np
 
 from .. import array_api as A
 from .. import inplace
+from .numpy_library import linspace
 from ..aliasing import adopt_created
 from ..registry import NDARRAY_METHODS, UFUNC_METHODS, register
 from ..values import TracedArray, contains_traced, refuse, unwrap
@@ -29,14 +32,15 @@ def _static(x):
     return x
 
 
-def _created(np_fn, traced_impl=None):
+def _created(np_fn, traced_impl=None, scratch=False):
     """The rule for creation function `np_fn`: `traced_impl` when given and a traced value is passed,
-    else NumPy's result on static arguments, adopted when user code made it."""
+    else NumPy's result on static arguments, adopted when user code made it (or when it is a `scratch`
+    buffer library code made while a traced value is live: `aliasing.adopt_created`)."""
     def rule(*args, **kwargs):
         if traced_impl is not None and contains_traced(args, kwargs):
             return traced_impl(*args, **kwargs)
         args, kwargs = _static(args), {k: _static(v) for k, v in kwargs.items()}
-        return adopt_created(np_fn(*args, **kwargs), args, kwargs)
+        return adopt_created(np_fn(*args, **kwargs), args, kwargs, scratch)
     rule.__name__ = np_fn.__name__
     return rule
 
@@ -58,18 +62,20 @@ def _plain_method(name, impl):
     return handler
 
 
-# creation function -> (the NumPy function computing its result, implementation for traced arguments);
-# np.empty's contents are unspecified: zeros are, and they make a `fill` in the IR instead of a `const`.
+# creation function -> (the NumPy function computing its result, implementation for traced arguments,
+# whether it makes a scratch buffer, adopted in library code too); np.empty's contents are unspecified:
+# zeros are, and they make a `fill` in the IR instead of a `const`.
 _CREATION = {
-    np.zeros: (np.zeros, None), np.ones: (np.ones, None), np.empty: (np.zeros, None),
-    np.arange: (np.arange, None), np.full: (np.full, _full), np.zeros_like: (np.zeros_like, A.zeros_like),
-    np.ones_like: (np.ones_like, A.ones_like), np.empty_like: (np.zeros_like, A.zeros_like),
-    np.full_like: (np.full_like, A.full_like), np.array: (np.array, A.array),
-    np.asarray: (np.asarray, A.asarray), np.copy: (np.copy, A.copy),
-    np.eye: (np.eye, None), np.identity: (np.identity, None), np.tri: (np.tri, None),
+    np.zeros: (np.zeros, None, True), np.ones: (np.ones, None, True), np.empty: (np.zeros, None, True),
+    np.full: (np.full, _full, True), np.zeros_like: (np.zeros_like, A.zeros_like, True),
+    np.ones_like: (np.ones_like, A.ones_like, True), np.empty_like: (np.zeros_like, A.zeros_like, True),
+    np.full_like: (np.full_like, A.full_like, True), np.arange: (np.arange, None, False),
+    np.array: (np.array, A.array, False), np.asarray: (np.asarray, A.asarray, False),
+    np.copy: (np.copy, A.copy, False), np.eye: (np.eye, None, False), np.identity: (np.identity, None, False),
+    np.tri: (np.tri, None, False), np.linspace: (np.linspace, linspace, False),
 }
-for _fn, (_np_fn, _impl) in _CREATION.items():
-    register(_fn, always=True)(_created(_np_fn, _impl))
+for _fn, (_np_fn, _impl, _scratch) in _CREATION.items():
+    register(_fn, always=True)(_created(_np_fn, _impl, _scratch))
 NDARRAY_METHODS.update(copy=_plain_method("copy", A.copy), astype=_plain_method("astype", A.astype_))
 
 register(np.copyto)(inplace.copyto)

@@ -15,9 +15,11 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
 from ...ir import linalg_rules as L
+from .. import array_api as A
 from ..array_api import as_traced
 from ..registry import register
 from ..values import astype, builder, const, guard, make, refuse, reshape, unwrap
+from .numpy_library import gather, kron
 
 
 def _operand(a, dtype):
@@ -74,9 +76,18 @@ def _symmetric_operand(a, uplo, dtype):
     return L.mT(builder(), x) if uplo == "U" else x
 
 
+def _lower_reading(a, uplo):
+    """The concrete operand as the IR's lower-reading eigh ops see it: for UPLO='U' the transpose, read
+    with UPLO='L' (the same symmetric matrix; LAPACK may then choose other eigenvector signs than for
+    UPLO='U', and the traced run must agree with the compiled code, which reads the lower triangle)."""
+    value = np.asarray(unwrap(a))
+    return np.swapaxes(value, -1, -2) if uplo == "U" else value
+
+
 def eigh(a, UPLO="L"):
     """np.linalg.eigh: (eigenvalues, eigenvectors); eigenvector derivatives need distinct eigenvalues."""
-    concrete = np.linalg.eigh(unwrap(a), UPLO=UPLO)
+    np.linalg.eigh(unwrap(a), UPLO=UPLO)                                   # NumPy's checks
+    concrete = np.linalg.eigh(_lower_reading(a, UPLO))
     x = _symmetric_operand(a, UPLO, concrete[1].dtype)
     b = builder()
     return _parts(concrete, [b.eigh_values(x), b.eigh_vectors(x)])
@@ -340,7 +351,44 @@ try:
     import scipy.linalg as _scipy_linalg
 except ImportError:       # SciPy is optional
     _scipy_linalg = None
+def scipy_eigh(a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwrite_b=False, type=1,
+               check_finite=True, subset_by_index=None, subset_by_value=None, driver=None):
+    """scipy.linalg.eigh of one symmetric matrix (no b, no subsets) as np.linalg.eigh: eigenvector signs
+    are NumPy's, the traced run and the compiled code agree on them."""
+    if b is not None or type != 1 or subset_by_index is not None or subset_by_value is not None:
+        refuse("scipy.linalg.eigh is traced for a single matrix without b=, type= or subsets")
+    if check_finite and not np.isfinite(unwrap(a)).all():
+        raise ValueError("array must not contain infs or NaNs")
+    uplo = "L" if lower else "U"
+    return eigvalsh(a, UPLO=uplo) if eigvals_only else tuple(eigh(a, UPLO=uplo))
+
+
+def solve_banded(l_and_u, ab, b, overwrite_ab=False, overwrite_b=False, check_finite=True):
+    """scipy.linalg.solve_banded: the dense matrix a[i, j] = ab[u + i - j, j] (zero off the band),
+    solved with np.linalg.solve's rule."""
+    concrete = _scipy_linalg.solve_banded(l_and_u, unwrap(ab), unwrap(b))
+    (lower, upper), bands = l_and_u, as_traced(ab)
+    n = bands.value.shape[1]
+    rows = upper + np.arange(n)[:, None] - np.arange(n)[None, :]
+    inside = (rows >= 0) & (rows <= lower + upper)
+    positions = np.where(inside, np.where(inside, rows, 0) * n + np.arange(n)[None, :], bands.value.size)
+    dense_value = np.append(bands.value.ravel(), 0)[positions]
+    dense = make(gather(bands, positions, builder().fill((1,), bands.ir.dtype, 0)), dense_value)
+    return make(solve(dense, b).ir, concrete)
+
+
+def solve_sylvester(a, b, q):
+    """scipy.linalg.solve_sylvester (A X + X B = Q) of real operands, as the linear system
+    (A kron I + I kron B^T) vec(X) = vec(Q) on row-major vec (small matrices: O((nm)^3) work)."""
+    concrete = _scipy_linalg.solve_sylvester(unwrap(a), unwrap(b), unwrap(q))
+    n, m = concrete.shape
+    system = kron(a, np.eye(m)) + kron(np.eye(n), as_traced(b).T)
+    return make(reshape(solve(system, A.ravel(q)).ir, concrete.shape), concrete)
+
+
 if _scipy_linalg is not None:
     for _fn, _rule in {_scipy_linalg.solve_triangular: solve_triangular, _scipy_linalg.cholesky: scipy_cholesky,
-                       _scipy_linalg.cho_factor: cho_factor, _scipy_linalg.cho_solve: cho_solve}.items():
+                       _scipy_linalg.cho_factor: cho_factor, _scipy_linalg.cho_solve: cho_solve,
+                       _scipy_linalg.eigh: scipy_eigh, _scipy_linalg.solve_banded: solve_banded,
+                       _scipy_linalg.solve_sylvester: solve_sylvester}.items():
         register(_fn)(_rule)

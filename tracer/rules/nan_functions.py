@@ -4,13 +4,20 @@ value, built from traced operations (NumPy's own versions write into copies with
 
 The NaN mask is part of the IR (x != x), so no guard is needed; slices that are all NaN give NaN
 (nanmax/nanmin, nanmean, nanvar) exactly as NumPy does.  Integer and boolean operands have no NaNs:
-the plain function is used.  nanmedian/nanpercentile/nanquantile are refused.
+the plain function is used.  nanmedian/nanpercentile/nanquantile pick elements by rank among the non-NaN
+entries, so the NaN mask is guarded: slices with the same count of valid entries are gathered into one
+(slices, count) array and NumPy's own median/percentile/quantile (interpreted) runs on it along axis 1.
 """
+import inspect
+
 import numpy as np
+from numpy.lib.array_utils import normalize_axis_tuple
 
 from .. import array_api as A
+from .. import interpreter
+from ..indexing import guarded_value
 from ..registry import register
-from ..values import astype, builder, const, make, refuse, refuse_options, reshape
+from ..values import astype, builder, const, make, refuse_options, reshape, unwrap
 from .sort_scan import cumprod
 
 
@@ -103,11 +110,67 @@ def _variance(np_fn, finish):
     return impl
 
 
-def _refused(np_fn, plain_name):
+def _slices(x, axis):
+    """x with the `axis` axes moved last and merged: a (slices, length) TracedArray."""
+    axes = normalize_axis_tuple(tuple(range(x.ir.ndim)) if axis is None else axis, x.ir.ndim)
+    moved = A.moveaxis(x, axes, tuple(range(-len(axes), 0)))
+    length = int(np.prod([x.ir.shape[a] for a in axes], dtype=np.int64))
+    return A.reshape_(moved, (-1, length))
+
+
+def _over_valid(x, axis, plain, leading_shape, dtype):
+    """IR of `plain(values)` (NumPy's reduction along axis 1 of a (slices, count) array: shaped
+    leading_shape + (slices,), where leading_shape is q's shape) over the non-NaN entries of every slice
+    of x along `axis`, in slice order and cast to `dtype`; the NaN mask is guarded.  Slices that are all
+    NaN give NaN."""
+    b = builder()
+    rows = _slices(x, axis)
+    valid = ~guarded_value(make(_mask(rows), np.isnan(rows.value)),
+                           "NaN mask of a nan-quantile operand (it decides which elements are picked)")
+    counts = valid.sum(axis=1)
+    flat, pieces, order = A.ravel(rows).ir, [], []
+    for count in np.unique(counts):
+        members = np.flatnonzero(counts == count)
+        if count == 0:
+            pieces.append(b.fill(leading_shape + (members.size,), dtype, np.nan))
+        else:
+            row, column = np.nonzero(valid[members])
+            positions = (members[row] * valid.shape[1] + column).reshape(members.size, count)
+            gathered = b.index(flat, const(positions), spec=(("array", 0),))
+            values = make(gathered, rows.value.reshape(-1)[positions])
+            pieces.append(astype(A.as_traced(plain(values)).ir, dtype))
+        order.append(members)
+    merged = b.concatenate(*pieces, axis=pieces[0].ndim - 1)
+    inverse = np.argsort(np.concatenate(order))
+    spec = tuple(("slice", 0, d, 1) for d in merged.shape[:-1]) + (("array", 0),)
+    return b.index(merged, const(inverse), spec=spec)
+
+
+def _nan_ranked(np_fn, plain_fn, leading=()):
+    """nanmedian / nanpercentile / nanquantile: `plain_fn` (np.median, np.percentile, np.quantile, with the
+    `leading` arguments, e.g. q, and `method`) over the non-NaN entries; see `_over_valid`."""
+    signature = inspect.signature(np_fn)
+
     def impl(*args, **kwargs):
-        refuse(f"np.{np_fn.__name__} is not supported while tracing (the count of non-NaN values decides "
-               f"which elements are picked); remove the NaNs with a fixed-size selection and use np.{plain_name}")
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        p = bound.arguments
+        refuse_options(f"np.{np_fn.__name__}", out=p["out"], weights=p.get("weights"),
+                       interpolation=p.get("interpolation"))
+        x, head, axis = A.as_traced(p["a"]), tuple(p[n] for n in leading), p["axis"]
+        keepdims = p["keepdims"] is not np._NoValue and p["keepdims"]
+        options = {"method": p["method"]} if "method" in p else {}
+        if not _is_float(x):
+            return interpreter.call(plain_fn, (x,) + head, dict(options, axis=axis, keepdims=keepdims))
+        concrete = np_fn(x.value, *unwrap(head), axis=axis, keepdims=keepdims, **options)
+
+        def plain(values):
+            return interpreter.call(plain_fn, (values,) + head, dict(options, axis=1))
+        leading_shape = np.shape(unwrap(head[0])) if head else ()
+        result = _over_valid(x, axis, plain, leading_shape, concrete.dtype)
+        return make(reshape(result, np.shape(concrete)), concrete)
     impl.__name__ = np_fn.__name__
+    impl.__doc__ = f"np.{np_fn.__name__}: np.{plain_fn.__name__} of the non-NaN entries (NaN mask guarded)."
     return impl
 
 
@@ -122,8 +185,9 @@ _RULES = {
     np.nanmax: _extremum(A.max_, np.nanmax, -np.inf),
     np.nanmin: _extremum(A.min_, np.nanmin, np.inf),
     np.nanmean: nanmean, np.nanvar: nanvar, np.nanstd: nanstd,
-    np.nanmedian: _refused(np.nanmedian, "median"), np.nanpercentile: _refused(np.nanpercentile, "percentile"),
-    np.nanquantile: _refused(np.nanquantile, "quantile"),
+    np.nanmedian: _nan_ranked(np.nanmedian, np.median),
+    np.nanpercentile: _nan_ranked(np.nanpercentile, np.percentile, ("q",)),
+    np.nanquantile: _nan_ranked(np.nanquantile, np.quantile, ("q",)),
 }
 for _fn, _rule in _RULES.items():
     register(_fn)(_rule)

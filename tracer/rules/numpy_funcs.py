@@ -6,6 +6,8 @@ from .. import array_api as A
 from .. import contractions as C
 from .. import reorder as R
 from ..registry import register
+from ..indexing import setitem
+from ..values import TracedArray, builder, const, contains_traced, make, unwrap
 
 _FUNCTIONS = {
     np.sum: A.sum_, np.prod: A.prod, np.mean: A.mean, np.var: A.var, np.std: A.std,
@@ -24,10 +26,10 @@ _FUNCTIONS = {
     np.dot: C.dot, np.vdot: C.vdot, np.inner: C.inner, np.outer: C.outer, np.tensordot: C.tensordot,
     np.einsum: C.einsum, np.matmul: C.matmul,
     np.repeat: R.repeat, np.diagonal: R.diagonal, np.trace: R.trace,
-    np.broadcast_arrays: R.broadcast_arrays,
+    np.broadcast_arrays: R.broadcast_arrays, np.nonzero: R.nonzero,
 }
 _METADATA = (np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj, np.isscalar,
-             np.min_scalar_type, np.can_cast, np.broadcast_shapes)
+             np.min_scalar_type, np.can_cast, np.broadcast_shapes, np.broadcast)
 
 
 
@@ -38,6 +40,54 @@ def _vecdot(x1, x2, /, *, axis=-1, out=None, **kwargs):
     return A.sum_(x1 * x2, axis=axis)
 
 
+def _ediff1d(ary, to_end=None, to_begin=None):
+    """np.ediff1d: differences of the flattened array, between to_begin and to_end (cast to its dtype)."""
+    concrete = np.ediff1d(unwrap(ary), to_end=unwrap(to_end), to_begin=unwrap(to_begin))
+    flat = A.ravel(ary)
+    parts = [A.astype_(A.ravel(e), concrete.dtype) for e in (to_begin,) if e is not None]
+    parts += [flat[1:] - flat[:-1]] + [A.astype_(A.ravel(e), concrete.dtype) for e in (to_end,) if e is not None]
+    return make(A.concatenate(parts).ir, concrete)
+
+
+def _nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """np.nan_to_num of real operands: NaN, +inf and -inf replaced (by default with 0 and the dtype's
+    largest and smallest finite values); other entries pass through with derivative 1."""
+    v = A.as_traced(x)
+    if np.iscomplexobj(v.value) or not copy:
+        A.refuse("np.nan_to_num is traced for real operands with copy=True only")
+    concrete = np.nan_to_num(v.value, nan=nan, posinf=posinf, neginf=neginf)
+    if v.ir.dtype.kind != "f":
+        return A.copy(v)
+    b, d, info = builder(), v.ir.dtype, np.finfo(v.ir.dtype)
+    out = v.ir
+    for test, value in ((b.not_equal(out, out), nan),
+                        (b.equal(out, const(np.inf, d)), info.max if posinf is None else posinf),
+                        (b.equal(out, const(-np.inf, d)), info.min if neginf is None else neginf)):
+        out = b.where(test, const(value, d), out)
+    return make(out, concrete)
+
+
+def _compress(condition, a, axis=None, out=None):
+    """np.compress (the condition comes first, unlike the method's)."""
+    return R.compress(a, condition, axis=axis, out=out)
+
+
+def _place(arr, mask, vals):
+    """np.place's compiled helper: arr[mask] = vals, repeated cyclically (the mask is guarded if traced)."""
+    keep = R.truth(mask, "np.place by a traced mask")
+    count = int(keep.sum())
+    if type(arr) is not TracedArray:
+        if contains_traced(vals):
+            A.refuse("np.place would write traced values into a plain (untraced) array")
+        return np._core.multiarray._place(arr, keep, vals)
+    if count:
+        flat = A.ravel(vals)
+        setitem(arr, keep.reshape(np.shape(arr.value)), A.take(flat, np.arange(count) % flat.value.size))
+    return None
+
+
+register(np._core.multiarray._place)(_place)
+_FUNCTIONS.update({np.compress: _compress, np.ediff1d: _ediff1d, np.nan_to_num: _nan_to_num})
 if hasattr(np, "vecdot"):
     _FUNCTIONS[np.vecdot] = _vecdot
 

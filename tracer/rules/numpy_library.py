@@ -1,5 +1,6 @@
-"""Rules for NumPy functions whose own code writes into fresh plain arrays or reads strides: pad, diag,
-diagflat, vander, kron, sliding_window_view, partition and argpartition.
+"""Rules for NumPy functions whose own code writes into fresh plain arrays, reads strides or calls
+compiled helpers: pad, diag, diagflat, vander, kron, sliding_window_view, partition, argpartition and
+linspace (np.logspace and np.geomspace are NumPy's Python code calling it).
 
 Most are gathers: the same NumPy function is applied to an array of element numbers (`np.arange`
 shaped like the operand), which says where each output element comes from; positions past the
@@ -7,12 +8,15 @@ operand's last element select fill values (pad constants, diag's zeros).  partit
 sorted array, which is one of the arrangements NumPy's contract allows (its concrete value is the sorted
 array too, so the traced run and the compiled code agree).
 """
+import operator
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view as np_sliding_window_view
 
 from .. import array_api as A
 from ..registry import register
 from ..reorder import diagonal
+from ..indexing import setitem
 from ..values import astype, builder, elementwise, lift, make, make_view, refuse, reshape, unwrap
 from .sort_scan import argsort, cumprod, sort
 
@@ -125,6 +129,35 @@ def argpartition(a, kth, axis=-1, kind="introselect", order=None):
     x = A.as_traced(a)
     _check_kth(np.argpartition, x, unwrap(kth), axis)
     return argsort(x, axis=axis, order=order)
+
+
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *, device=None):
+    """np.linspace with traced start/stop (num static): NumPy's own arithmetic, operation for operation,
+    so the values are NumPy's exactly (the zero-step test is guarded)."""
+    num = operator.index(num)
+    concrete = np.linspace(unwrap(start), unwrap(stop), num, endpoint, retstep, dtype, axis, device=device)
+    dt = np.linspace(unwrap(start), unwrap(stop), 0).dtype            # NumPy's inexact result type
+    if dt.kind != "f":
+        refuse(f"np.linspace of {dt} values is not supported while tracing")
+    first, last = A.astype_(A.as_traced(start), dt), A.astype_(A.as_traced(stop), dt)
+    delta = last - first
+    y = np.arange(0, num, dtype=dt).reshape((-1,) + (1,) * delta.ndim)
+    div = (num - 1) if endpoint else num
+    step = np.nan
+    if div <= 0:
+        y = y * delta
+    else:
+        step = delta / div
+        y = (y / div) * delta if A.any_(step == 0) else y * step
+    y = y + first
+    if endpoint and num > 1:
+        setitem(y, (-1, Ellipsis), last)
+    if axis != 0:
+        y = A.moveaxis(y, 0, axis)
+    if dtype is not None and np.issubdtype(dtype, np.integer):
+        y = elementwise("floor", np.floor, y)
+    y = A.astype_(y, concrete[0].dtype if retstep else concrete.dtype, copy=False)
+    return (y, step) if retstep else y
 
 
 _RULES = {

@@ -52,6 +52,26 @@ _METHODS = {
 }
 
 
+# rv_continuous's generic _logcdf / _logsf: (the method whose log is taken below the median for _logcdf,
+# above it for _logsf; the one taken as log1p(-that) on the other side)
+_GENERIC_LOG = {"_logcdf": ("_cdf", "_sf"), "_logsf": ("_sf", "_cdf")}
+
+
+def _private_method(dist, private, args):
+    """dist.<private>(*args), interpreted.  rv_continuous's generic _logcdf / _logsf are replayed without
+    the median they compute with _ppf (an inverse CDF: no rule for traced shape parameters) only to choose,
+    entry by entry, between log(cdf) below the median and log1p(-sf) above it: the same choice is made on
+    the probability (cdf < 0.5), and the unused branch sees 0.5 so that its derivatives stay finite."""
+    call = interpreter.call
+    if private not in _GENERIC_LOG or getattr(type(dist), private) is not getattr(rv_continuous, private):
+        return call(getattr(dist, private), args)
+    near, far = (call(getattr(dist, method), args) for method in _GENERIC_LOG[private])
+    use_near = near < 0.5
+    logs = (call(np.log, (call(np.where, (use_near, near, 0.5)),)),
+            call(np.log1p, (-call(np.where, (use_near, 0.5, far)),)))
+    return call(np.where, (use_near,) + logs)
+
+
 def _guard_mask(mask, what):
     """A boolean mask (traced or not), guarded to keep its concrete value; returns the concrete mask."""
     concrete = np.asarray(unwrap(mask), dtype=bool)
@@ -91,7 +111,7 @@ def _method_rule(name):
         out = TracedArray(const(output.reshape(-1)), output.reshape(-1))
         if mask.any():
             good = _flat_entries((x,) + args + (scale,), output.shape, mask)
-            value = call(getattr(dist, private), tuple(good[:-1]))
+            value = _private_method(dist, private, tuple(good[:-1]))
             setitem(out, mask, value if rescale is None else rescale(value, good[-1]))
         out = reshape_(out, output.shape)
         return out[()] if out.ndim == 0 else out

@@ -8,6 +8,7 @@ is the density composed of xlogy, xlog1py and betaln.  The ufuncs accept out=/wh
 """
 import numpy as np
 
+from ...ir.incomplete_partials import beta_density, betaln, x_log
 from ..array_api import as_traced
 from ..registry import register
 from ..values import TracedArray, astype, builder, const, make, refuse, unwrap
@@ -24,7 +25,7 @@ def _result_dtype(fn, values):
     return np.asarray(fn(*[np.ones(1, dtype=v.dtype) for v in values])).dtype
 
 
-def _as_float(fn, build):
+def as_float(fn, build):
     """`build` applied to the operands cast to the floating dtype `fn` computes in."""
     def cast_then_build(b, *values):
         dtype = _result_dtype(fn, values)
@@ -50,13 +51,8 @@ def _ndtr(b, x):
 
 
 def _x_log(log, pole):
-    """x * log(y) (log1p for xlog1py), 0 where x == 0 unless y is nan: where x == 0 and log(y) is not
-    finite (y <= pole or y == inf) y is replaced by 1, so the value is 0 and d/dx is log(y) elsewhere."""
-    def build(b, x, y):
-        bad = b.logical_or(b.less_equal(y, const(pole, y.dtype)), b.equal(y, const(np.inf, y.dtype)))
-        safe = b.where(b.logical_and(b.equal(x, const(0, x.dtype)), bad), const(pole + 1, y.dtype), y)
-        return b.multiply(x, b.emit(log, safe))
-    return build
+    """xlogy (log, pole 0) / xlog1py (log1p, pole -1): see ir.incomplete_partials.x_log."""
+    return lambda b, x, y: x_log(b, log, pole, x, y)
 
 
 def _log_expit(b, x):
@@ -89,17 +85,9 @@ def _poch(b, z, m):
     return b.multiply(sign, b.exp(b.subtract(b.gammaln(zm), b.gammaln(z))))
 
 
-def _betaln(b, x, y):
-    """log|B(x, y)| = gammaln(x) + gammaln(y) - gammaln(x + y)."""
-    return b.subtract(b.add(b.gammaln(x), b.gammaln(y)), b.gammaln(b.add(x, y)))
-
-
 def _beta_pdf(b, x, p, q):
     """The Beta(p, q) density at x: exp(xlogy(p - 1, x) + xlog1py(q - 1, -x) - betaln(p, q))."""
-    one = const(1, x.dtype)
-    log_density = b.add(_x_log("log", 0)(b, b.subtract(p, one), x),
-                        _x_log("log1p", -1)(b, b.subtract(q, one), b.negative(x)))
-    return b.exp(b.subtract(log_density, _betaln(b, p, q)))
+    return beta_density(b, p, q, x)
 
 
 def polygamma(n, x):
@@ -118,7 +106,7 @@ _UFUNCS = {
     "expit": _expit, "logit": _logit, "ndtr": _ndtr,
     "xlogy": _x_log("log", 0), "xlog1py": _x_log("log1p", -1),
     "log1p": lambda b, x: b.log1p(x), "expm1": lambda b, x: b.expm1(x), "log_expit": _log_expit,
-    "gamma": _gamma, "loggamma": _loggamma, "poch": _poch, "betaln": _betaln,
+    "gamma": _gamma, "loggamma": _loggamma, "poch": _poch, "betaln": betaln,
 }
 _COMPOSED = {"expit", "logit", "ndtr", "xlogy", "xlog1py", "log1p", "expm1", "log_expit", "gamma", "loggamma",
              "poch", "betaln"}
@@ -126,6 +114,6 @@ _COMPOSED = {"expit", "logit", "ndtr", "xlogy", "xlog1py", "log1p", "expm1", "lo
 if sc is not None:
     for _name, _build in _UFUNCS.items():
         _ufunc = getattr(sc, _name)
-        register(_ufunc)(ufunc_rule(_ufunc, _as_float(_ufunc, _build) if _name in _COMPOSED else _build))
+        register(_ufunc)(ufunc_rule(_ufunc, as_float(_ufunc, _build) if _name in _COMPOSED else _build))
     register(sc.polygamma)(polygamma)
-    register(sc._ufuncs._beta_pdf)(ufunc_rule(sc._ufuncs._beta_pdf, _as_float(sc._ufuncs._beta_pdf, _beta_pdf)))
+    register(sc._ufuncs._beta_pdf)(ufunc_rule(sc._ufuncs._beta_pdf, as_float(sc._ufuncs._beta_pdf, _beta_pdf)))

@@ -10,8 +10,8 @@ from .. import array_api
 from ..aliasing import check_plain_write
 from ..inplace import store
 from ..registry import UFUNC_METHODS, register
-from ..values import (TracedArray, astype, builder, concrete_of, const, elementwise, make, refuse, refuse_options,
-                      unwrap)
+from ..values import (TracedArray, astype, builder, concrete_of, const, contains_traced, elementwise, make, refuse,
+                      refuse_options, unwrap)
 
 
 def _op(name):
@@ -24,6 +24,17 @@ def _float_only(name, build):
             refuse(f"np.{name} is only traced for floating-point operands")
         return build(b, *values)
     return checked
+
+
+def _float_test(build, answer_for_integers):
+    """np.isnan/isinf/isfinite: `build` on floats; integers and bools are never NaN or infinite."""
+    def test(b, x):
+        if x.dtype.kind in "biu":
+            return b.fill(x.shape, np.dtype(bool), answer_for_integers)
+        if x.dtype.kind != "f":
+            refuse("np.isnan, np.isinf and np.isfinite are traced for real operands only")
+        return build(b, x)
+    return test
 
 
 def _scaled(factor):
@@ -46,12 +57,12 @@ BUILDERS.update({
     "hypot": lambda b, x, y: b.sqrt(b.add(b.multiply(x, x), b.multiply(y, y))),
     "positive": lambda b, x: x,
     "fabs": _float_only("fabs", _op("absolute")),
-    "conjugate": _float_only("conjugate", lambda b, x: x),
+    "conjugate": lambda b, x: b.conj(x) if x.dtype.kind == "c" else x,
     "deg2rad": _scaled(np.pi / 180), "rad2deg": _scaled(180 / np.pi),
     "float_power": lambda b, x, y: b.power(astype(x, np.float64), astype(y, np.float64)),
-    "isnan": _float_only("isnan", lambda b, x: b.not_equal(x, x)),
-    "isinf": _float_only("isinf", lambda b, x: b.equal(b.absolute(x), const(np.inf, x.dtype))),
-    "isfinite": _float_only("isfinite", lambda b, x: b.equal(b.subtract(x, x), const(0, x.dtype))),
+    "isnan": _float_test(lambda b, x: b.not_equal(x, x), False),
+    "isinf": _float_test(lambda b, x: b.equal(b.absolute(x), const(np.inf, x.dtype)), False),
+    "isfinite": _float_test(lambda b, x: b.equal(b.subtract(x, x), const(0, x.dtype)), True),
 })
 BUILDERS["radians"], BUILDERS["degrees"] = BUILDERS["deg2rad"], BUILDERS["rad2deg"]
 
@@ -76,7 +87,44 @@ def _negative_sign(b, y):
     return b.logical_or(b.less(y, zero), minus_zero)
 
 
+def _nan_ignoring(op):
+    """np.fmax / np.fmin: `op` (maximum/minimum, whose derivative conventions apply) unless exactly one
+    operand is NaN, which then yields the other."""
+    def build(b, x, y):
+        result = b.emit(op, x, y)
+        if result.dtype.kind != "f":
+            return result
+        x, y = astype(x, result.dtype), astype(y, result.dtype)
+        return b.where(b.not_equal(y, y), x, b.where(b.not_equal(x, x), y, result))
+    return build
+
+
+def _heaviside(b, x, h0):
+    """0 where x < 0, h0 where x == 0, 1 where x > 0, NaN where x is NaN."""
+    dtype = np.result_type(x.dtype, h0.dtype)
+    x, h0 = astype(x, dtype), astype(h0, dtype)
+    steps = b.where(b.less(x, const(0, dtype)), const(0, dtype), b.where(b.greater(x, const(0, dtype)),
+                                                                        const(1, dtype), h0))
+    return b.where(b.not_equal(x, x), x, steps)
+
+
+def _modf_fraction(b, x):
+    """x - trunc(x) (exact), with x's sign (-0.0 for negative integers) and 0 for infinities, as np.modf."""
+    finite = b.where(b.equal(b.absolute(x), const(np.inf, x.dtype)), const(0, x.dtype), b.subtract(x, b.trunc(x)))
+    return b.where(_negative_sign(b, x), b.negative(b.absolute(finite)), b.absolute(finite))
+
+
+def _ldexp(b, x, n):
+    """x * 2**n for a float x and an integer n."""
+    if x.dtype.kind != "f" or n.dtype.kind not in "iub":
+        refuse("np.ldexp is only traced for a floating-point mantissa and integer exponents")
+    return b.multiply(x, b.power(const(2, x.dtype), astype(n, x.dtype)))
+
+
 BUILDERS.update({
+    "fmax": _nan_ignoring("maximum"), "fmin": _nan_ignoring("minimum"),
+    "heaviside": _float_only("heaviside", _heaviside),
+    "ldexp": _ldexp,
     "logaddexp": _float_only("logaddexp", _logaddexp),
     "logaddexp2": _float_only("logaddexp2", lambda b, x, y: _scaled(1 / np.log(2))(
         b, _logaddexp(b, *(_scaled(np.log(2))(b, v) for v in (x, y))))),
@@ -108,7 +156,8 @@ def ufunc_rule(ufunc, build):
         refuse_options(f"np.{ufunc.__name__}", order=order, subok=subok, signature=signature)
         if casting not in (None, "same_kind", "unsafe"):
             refuse(f"np.{ufunc.__name__}: casting={casting!r} is not supported while tracing")
-        operands = args[:ufunc.nin]
+        operands = [array_api.array(o) if isinstance(o, (list, tuple)) and contains_traced(o) else o
+                    for o in args[:ufunc.nin]]                   # np.sin([x, y]): NumPy makes the array
         if len(args) > ufunc.nin and any(o is not None for o in args[ufunc.nin:]):
             out = args[ufunc.nin:]
         if dtype is not None:                # NumPy casts the operands to dtype and computes in it
@@ -127,6 +176,20 @@ def ufunc_rule(ufunc, build):
 for _name, _build in BUILDERS.items():
     _ufunc = getattr(np, _name)
     register(_ufunc)(ufunc_rule(_ufunc, _build))
+
+
+def _two_outputs(ufunc, *builds):
+    """The rule for a two-output ufunc (np.divmod, np.modf): output i is `builds[i]` (BUILDERS-style) of
+    the same operands (no out= or where=)."""
+    def handler(*args, **kwargs):
+        if len(args) != ufunc.nin or kwargs:
+            refuse(f"np.{ufunc.__name__}: out=, where= and other keywords are not supported while tracing")
+        return tuple(elementwise(build, lambda *a, i=i: ufunc(*a)[i], *args) for i, build in enumerate(builds))
+    return handler
+
+
+register(np.divmod)(_two_outputs(np.divmod, BUILDERS["floor_divide"], BUILDERS["remainder"]))
+register(np.modf)(_two_outputs(np.modf, _float_only("modf", _modf_fraction), BUILDERS["trunc"]))
 
 
 # -- ufunc methods --------------------------------------------------------------------------------------
