@@ -4,7 +4,9 @@ Used for W5 (first-call cost in a fresh process) and as the probe that runs a pe
 a hard timeout when it cannot be interrupted in-process (XLA compiles and runs in C++).
 Run as `python bench/coldstart.py MODE "CASE LABEL" IMPL`; prints one JSON line with the import time,
 the first call (trace + compile, or a load from an on-disk cache), the second call (seconds) and the
-relative gradient error against the hand-written NumPy gradient.
+relative gradient error against the hand-written NumPy gradient.  For jitgrad it also prints
+`jitgrad_disk`: this process's on-disk cache counters (hits > 0: the machine code came from a warm
+cache; JITGRAD_CACHE_DIR chooses the cache, JITGRAD_DISK_CACHE=0 turns it off).
 """
 import json
 import os
@@ -36,8 +38,12 @@ def main(argv):
     prepared.call()
     second = time.perf_counter()
     error = gradient_error(prepared.leaves(result), flatten(case.grad_numpy(*case.args)))
-    print(json.dumps({"import_s": imported - start, "first_call_s": first - imported,
-                      "second_call_s": second - first, "grad_err": error}))
+    measured = {"import_s": imported - start, "first_call_s": first - imported, "second_call_s": second - first,
+                "grad_err": error}
+    if impl == "jitgrad":
+        from jitgrad.jit import diskcache
+        measured["jitgrad_disk"] = dict(diskcache.session)
+    print(json.dumps(measured))
 
 
 if __name__ == "__main__":

@@ -188,8 +188,8 @@ def run_coldstart(labels, impls, processes, settings, measured):
     """W5: first-call cost in fresh processes, `processes` times for jitgrad (and for every peer in
     full mode), once otherwise.
 
-    Process 1 starts with empty in-memory caches; later processes would find any on-disk cache
-    (jitgrad's, once it has one). Rows hold the first process's figures and the median of the others.
+    Process 1 starts with empty caches; later processes find the on-disk caches it left (jitgrad's
+    machine code, torch inductor's). Rows hold the first process's figures and the median of the others.
     Implementations whose in-process row (in `measured`: label -> rows) failed are not rerun.
     """
     rows = []
@@ -203,8 +203,11 @@ def run_coldstart(labels, impls, processes, settings, measured):
                 rows.append({**row, "status": f"skipped: in-process {status}"[:160]})
                 continue
             results = []
-            # a fresh torch inductor cache per group: process 1 compiles, later ones find the cache
-            env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix="jitgrad-bench-w5-")}
+            # fresh on-disk caches per group (torch inductor's, jitgrad's machine code): process 1
+            # compiles, later ones find the cache
+            scratch = tempfile.mkdtemp(prefix="jitgrad-bench-w5-")
+            env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": os.path.join(scratch, "inductor"),
+                   "JITGRAD_CACHE_DIR": os.path.join(scratch, "jitgrad")}
             for _ in range(processes if impl == "jitgrad" or settings["mode"] == "full" else 1):
                 outcome = cold_process(settings["mode"], label, impl, settings["first_call_limit_s"] + 30, env)
                 if isinstance(outcome, str):

@@ -8,7 +8,10 @@ builds the forward trace interleaved with tangents.  Per-op derivatives come fro
 
 Which values carry derivatives: a value is *active* when it is a float or complex, depends on a `wrt`
 input and is not produced by a piecewise-constant op (ops.NON_DIFFERENTIABLE).  Integer and bool values
-get no cotangent and no tangent (their derivative is zero).  Cotangents and tangents are given only for
+get no cotangent and no tangent (their derivative is zero).  Rules are asked for derivatives w.r.t.
+active operands only (reverse mode: `vjp.cotangents` with the activity of each operand; forward mode:
+inactive operands have no tangent), so a partial that is refused (a second derivative w.r.t. a shape
+parameter) is refused only when it is needed.  Cotangents and tangents are given only for
 real float outputs, and `wrt` inputs must be real floats (documented decisions).
 
 Complex intermediates: the cotangent of a complex value z = x + iy is dL/dx + i dL/dy and its tangent
@@ -29,14 +32,9 @@ from .ops import COMPLEX_DIFFERENTIABLE, NON_DIFFERENTIABLE
 from .partials import cast
 from .passes import copy_inputs, dce, optimize, replay
 from .value import Trace
-from .vjp import VJP, unbroadcast
+from .vjp import VJP, cotangents, unbroadcast
 
 _CHEAP_SOURCES = ("const", "fill")
-
-
-class ComplexInputError(UnsupportedError, IRError):
-    """A derivative w.r.t. a complex input was asked for: a limitation (UnsupportedError) and, like a
-    derivative w.r.t. an integer input, an invalid `wrt` (IRError)."""
 
 
 def _is_real_float(v):
@@ -50,8 +48,9 @@ def _check_wrt(trace, wrt):
             raise IRError(f"wrt index {i} out of range for {len(trace.inputs)} inputs")
         dtype = trace.inputs[i].dtype
         if dtype.kind == "c":
-            raise ComplexInputError(f"differentiation w.r.t. complex input {i} is not supported: only real "
-                                   "float inputs (complex values inside the function are fine)")
+            raise UnsupportedError(f"differentiation w.r.t. complex input {i}: only real float inputs are "
+                                   "differentiated (complex values inside the function are fine; pass the real "
+                                   "and imaginary parts as two float inputs)")
         if not _is_real_float(trace.inputs[i]):
             raise IRError(f"cannot differentiate w.r.t. input {i} of non-float dtype {dtype}")
     return wrt
@@ -121,10 +120,7 @@ def _backward(b, nodes, seeds, wrt_values):
             continue
         if node.op not in VJP:
             raise UnsupportedError(f"no VJP rule for op {node.op!r}")
-        contributions = VJP[node.op](b, node, g)
-        if len(contributions) != len(node.args):
-            raise IRError(f"VJP rule of {node.op} gave {len(contributions)} cotangents for {len(node.args)} operands")
-        for arg, ct in zip(node.args, contributions):
+        for arg, ct in zip(node.args, cotangents(b, node, g, [id(a) in active for a in node.args])):
             if ct is not None:
                 accumulate(arg, ct)
     return [cts.get(id(v)) for v in wrt_values]

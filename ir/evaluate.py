@@ -8,7 +8,7 @@ import numpy as np
 
 from . import incomplete
 from .errors import GuardFailed
-from .ops import ELEMENTWISE, INCOMPLETE, SPECIAL, special_function
+from .ops import BESSEL, ELEMENTWISE, FLOAT_PARTS, INCOMPLETE, SPECIAL, special_function
 from .spec import index_tuple
 
 EVAL = {}
@@ -20,7 +20,7 @@ def _ufunc(fn):
     return rule
 
 
-for _name, _fn in ELEMENTWISE.items():
+for _name, _fn in {**ELEMENTWISE, **FLOAT_PARTS}.items():
     EVAL[_name] = _ufunc(_fn)
 
 EVAL["where"] = lambda args, params: np.asarray(np.where(*args))
@@ -90,7 +90,7 @@ EVAL["argsort"] = lambda args, params: np.argsort(args[0], axis=params["axis"], 
 
 
 def _special(op):
-    return lambda args, params: np.asarray(special_function(op)(args[0]))
+    return lambda args, params: np.asarray(special_function(op)(*args))
 
 
 def _polygamma(args, params):
@@ -103,7 +103,7 @@ def _polygamma(args, params):
     return np.asarray(scipy.special.polygamma(params["order"], x)).astype(digamma_dtype)
 
 
-EVAL.update({op: _special(op) for op in SPECIAL})
+EVAL.update({op: _special(op) for op in (*SPECIAL, *BESSEL)})
 EVAL["polygamma"] = _polygamma
 
 

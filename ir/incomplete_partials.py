@@ -7,8 +7,9 @@ log space (no overflow of x^(a-1) or 1/Gamma(a)); at the support's edges they ar
 W.r.t. the shape parameters they are the numerical ops gammainc_da, betainc_da, betainc_db, stdtr_ddf
 (fdtr's: compositions with betainc_da and betainc_db).
 Those four have closed-form partials w.r.t. x and t (the densities times d log density / d parameter);
-their partials w.r.t. the shape parameters raise UnsupportedError naming the op (never a silent zero),
-except for a constant operand, whose cotangent is discarded anyway.
+their partials w.r.t. the shape parameters raise UnsupportedError naming the op (never a silent zero);
+the AD transforms ask for them only when that operand is active (depends on a differentiated input), so
+d/dx of dP/da with `a` traced but not differentiated is fine.
 
 Also here, shared with the tracer's scipy.special rules: `x_log` (xlogy / xlog1py with derivatives
 finite where the function is), `betaln` and `beta_density`.
@@ -137,12 +138,9 @@ def _t_log_derivative(b, n):
 
 
 def _refused(parameter):
-    """The partial of a numerical derivative op w.r.t. a shape parameter: refused loudly (a constant
-    operand gets a zero, which the transform discards)."""
+    """The partial of a numerical derivative op w.r.t. a shape parameter: refused loudly (asked for only
+    when that operand is active)."""
     def d(b, n):
-        operand = n.args[parameter]
-        if operand.op in ("const", "fill"):
-            return _c(b, 0, n.dtype)
         raise UnsupportedError(f"the derivative of {n.op} (a derivative of an incomplete gamma/beta function "
                                f"w.r.t. its shape parameter) w.r.t. operand {parameter} is not supported: "
                                "second derivatives w.r.t. shape parameters have no rule")

@@ -28,13 +28,25 @@ BINARY = {
 NON_DIFFERENTIABLE = {
     "sign", "floor", "ceil", "trunc", "rint", "logical_not", "floor_divide",
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-    "logical_and", "logical_or", "argmax", "argmin", "argsort", "slogdet_sign",
+    "logical_and", "logical_or", "argmax", "argmin", "argsort", "slogdet_sign", "spacing", "frexp_exponent",
 }
 
 # Special functions: elementwise ops of one operand defined by the scipy.special ufunc named here
 # (`special_function`; SciPy is optional and imported on first use).  polygamma(x, order=k) is the
 # k-th derivative of digamma (order 0 is digamma itself); its dtype is digamma's.
-SPECIAL = {"erf": "erf", "erfc": "erfc", "gammaln": "gammaln", "log_ndtr": "log_ndtr", "polygamma": "psi"}
+SPECIAL = {"erf": "erf", "erfc": "erfc", "gammaln": "gammaln", "log_ndtr": "log_ndtr", "polygamma": "psi",
+           **{name: name for name in ("erfinv", "erfcinv", "j0", "j1", "y0", "y1", "i0", "i1", "i0e", "i1e",
+                                      "k0", "k1")}}
+# Bessel functions of real order v: elementwise ops of two operands (v, x), broadcasting, defined by the
+# scipy.special ufunc of the same name: jv, yv (first and second kind), iv, kv (modified), ive(v, x) =
+# iv(v, x) exp(-|x|).  Their derivatives w.r.t. the order v are refused unless v is constant.
+BESSEL = ("jv", "yv", "iv", "ive", "kv")
+
+# Floating-point decomposition, elementwise, defined by NumPy's ufuncs: nextafter(x, y) (derivative 1
+# w.r.t. x, 0 w.r.t. y), spacing(x) (piecewise constant), frexp_mantissa(x) and frexp_exponent(x) (np.frexp's
+# two outputs: the mantissa x 2^-e, derivative 2^-e, and the piecewise constant int32 exponent e).
+FLOAT_PARTS = {"nextafter": np.nextafter, "spacing": np.spacing, "frexp_mantissa": lambda x: np.frexp(x)[0],
+               "frexp_exponent": lambda x: np.frexp(x)[1]}
 
 # Incomplete gamma and beta functions: elementwise, broadcasting, operands in the order of the
 # scipy.special ufunc of the same name, which defines the value (and the result dtype of every op here):
@@ -78,9 +90,9 @@ COMPLEX_DIFFERENTIABLE = frozenset({
 
 
 def special_function(op):
-    """The scipy.special ufunc that defines special-function op `op` (imports SciPy)."""
+    """The scipy.special ufunc that defines special-function op `op` (of SPECIAL or BESSEL; imports SciPy)."""
     import scipy.special
-    return getattr(scipy.special, SPECIAL[op])
+    return getattr(scipy.special, SPECIAL.get(op, op))
 
 
 # Every op and its allowed params.
@@ -96,7 +108,8 @@ PARAMS = {
     "cumsum": ("axis",),                           # axis: a non-negative int
     "argsort": ("axis",),                          # stable sort order (kind="stable"); intp
     **{name: () for name in SPECIAL}, "polygamma": ("order",),
-    **{name: () for name in INCOMPLETE},
+    **{name: () for name in INCOMPLETE}, **{name: () for name in BESSEL},
+    **{name: () for name in FLOAT_PARTS},
     **{name: () for name in LINALG}, "triangular_solve": ("lower",),
     **{name: () for name in COMPLEX_PARTS},
     "fft": ("axis", "norm", "inverse"), "rfft": ("axis", "norm"), "irfft": ("axis", "n", "norm"),

@@ -22,6 +22,7 @@ without dividing by zero) and `flip`.
 import numpy as np
 
 from .incomplete_partials import INCOMPLETE_PARTIALS
+from .special_partials import SPECIAL_PARTIALS
 from .ops import NON_DIFFERENTIABLE
 
 ONE, MINUS_ONE = "ONE", "MINUS_ONE"
@@ -186,7 +187,7 @@ _SPECIAL = {
     "log_ndtr": lambda b, n: _gaussian_over(b, n, n),
 }
 
-PARTIALS = {**{op: (d,) for op, d in {**_UNARY, **_SPECIAL}.items()}, **_BINARY, **INCOMPLETE_PARTIALS}
+PARTIALS = {**{op: (d,) for op, d in {**_UNARY, **_SPECIAL}.items()}, **_BINARY, **INCOMPLETE_PARTIALS, **SPECIAL_PARTIALS}
 
 
 # ---------------------------------------------------------------------------------------------------

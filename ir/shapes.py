@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import IRError
 from .incomplete import defining_ufunc
-from .ops import ELEMENTWISE, INCOMPLETE, SPECIAL, special_function
+from .ops import BESSEL, ELEMENTWISE, FLOAT_PARTS, INCOMPLETE, SPECIAL, special_function
 from .spec import index_tuple
 
 SHAPE = {}
@@ -36,7 +36,7 @@ def _elementwise(fn):
     return rule
 
 
-for _name, _fn in ELEMENTWISE.items():
+for _name, _fn in {**ELEMENTWISE, **FLOAT_PARTS}.items():
     SHAPE[_name] = _elementwise(_fn)
 
 
@@ -184,12 +184,11 @@ SHAPE["argsort"] = _argsort
 
 def _special(op):
     def rule(args, params):
-        (x,) = args
-        return x.shape, _probe_dtype(special_function(op), (x.dtype,))
+        return _broadcast(args), _probe_dtype(special_function(op), tuple(a.dtype for a in args))
     return rule
 
 
-SHAPE.update({op: _special(op) for op in SPECIAL})
+SHAPE.update({op: _special(op) for op in (*SPECIAL, *BESSEL)})
 
 
 def _incomplete(op):

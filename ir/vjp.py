@@ -1,6 +1,9 @@
 """VJP: the reverse-mode derivative rule of every op, and `unbroadcast`.
 
-`VJP[op](b, node, g) -> tuple` gives one cotangent (a Value or None = zero) per entry of `node.args`.
+`VJP[op](b, node, g) -> tuple` gives one cotangent per entry of `node.args`: a Value, None (zero), or
+a function of no arguments building the Value (deferred), which the transform calls only when that
+operand is active (depends on a differentiated input; see `cotangents`): a partial that refuses (e.g. a
+second derivative w.r.t. a shape parameter, ir/incomplete_partials.py) then refuses only when needed.
 `b` is the Builder of the backward trace, `node` the primal node (its args are primal Values usable in
 the backward trace), `g` the cotangent of `node` (node's shape and dtype).  A returned cotangent may have
 any shape that broadcasts to its operand's shape and any float or complex dtype: the AD transform passes
@@ -15,6 +18,7 @@ ir/fft_rules.py.
 """
 import numpy as np
 
+from .errors import IRError
 from .fft_rules import VJP_RULES as FFT_VJP
 from .linalg_rules import VJP_RULES as LINALG_VJP
 from .ops import PARAMS
@@ -41,8 +45,19 @@ def unbroadcast(b, ct, shape, dtype):
 
 
 def _if_float(operand, make):
-    """make() if `operand` carries derivatives, else None (no nodes built)."""
-    return make() if is_float(operand) else None
+    """`make` (deferred: built only if the operand is active) if `operand` carries derivatives, else None."""
+    return make if is_float(operand) else None
+
+
+def cotangents(b, node, g, active):
+    """The cotangents VJP[node.op] gives node's operands for cotangent `g`, one per operand: None where
+    `active` (one bool per operand) is false or no cotangent flows; deferred ones are built only for
+    active operands."""
+    results = VJP[node.op](b, node, g)
+    if len(results) != len(node.args):
+        raise IRError(f"VJP rule of {node.op} gave {len(results)} cotangents for {len(node.args)} operands")
+    return [None if ct is None or not is_active else ct() if callable(ct) else ct
+            for ct, is_active in zip(results, active)]
 
 
 def _no_cotangents(b, node, g):

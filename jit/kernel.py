@@ -8,7 +8,6 @@ a shape/dtype mismatch.  `Kernel(inputs)` is fast_call(*inputs).  Exit codes bec
 IndexError, or a rerun of the libm twin (PRECISE_EXIT).
 """
 import ctypes
-import itertools
 import threading
 import time
 
@@ -19,7 +18,7 @@ from . import hostcall, pywrapper
 from .engine import compile_ir
 from .lower import OOB_EXIT, PRECISE_EXIT, lower
 
-_serial = itertools.count()
+ENTRY_PLACEHOLDER = "jg_kernel_entry"     # the engine renames it after the module's content hash
 _KERNEL_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)
 
 
@@ -34,19 +33,22 @@ def _contiguous(x):
 class Kernel:
     """A compiled trace: call it with the list of input arrays; returns the list of output arrays."""
 
-    def __init__(self, trace, module, lowering, consts, timings, wrapper):
+    def __init__(self, trace, module, lowering, consts, timings, wrapper, about):
         self.trace = trace
         self._module = module
-        self._fn = _KERNEL_TYPE(module.address(lowering.name))
+        self.origin = module.origin
+        self._about = about
+        self._fn = _KERNEL_TYPE(module.address(module.name))
         self._precise_twin = None if lowering.precise_math else ...
         self._in_sig = [(v.shape, v.dtype) for v in trace.inputs]
         self._out_sig = [(v.shape, v.dtype) for v in trace.outputs]
-        self._consts = consts              # the wrapper has their addresses baked in: keep them alive
+        self._consts = consts              # the wrapper reads their addresses: keep them alive
         self._const_ptrs = [c.ctypes.data for c in self._consts]
         self._workspace_bytes = lowering.ws_size if lowering.caller_workspace else 0
         self._workspaces = threading.local()
         self._wrapper, self._wrapper_keepalive = (
-            pywrapper.make_builtin(module.address(f"{lowering.name}_py"), lowering.name) if wrapper else (None, None))
+            pywrapper.make_builtin(module.address(f"{module.name}_py"), module.name,
+                                   np.array(self._const_ptrs, dtype=np.uintp)) if wrapper else (None, None))
         self.timings = timings
         self.fast_call = self._make_fast_call()
 
@@ -105,6 +107,13 @@ class Kernel:
             raise hostcall.take_error()
         raise GuardFailed(rc)
 
+    @property
+    def machine_code(self):
+        """Where this kernel's machine code came from ("compiled", "disk", "memory": an equal module
+        of this process), with its precise twin's origin once the twin exists."""
+        twin = self._precise_twin
+        return self.origin if twin in (None, ...) else f"{self.origin}; precise twin: {twin.origin}"
+
     def _workspace(self):
         """This thread's workspace (64-byte aligned bytes; allocated on its first call, then reused)."""
         ws = getattr(self._workspaces, "array", None)
@@ -117,25 +126,29 @@ class Kernel:
     def _precise(self):
         """The twin kernel with libm math, compiled on first need (same ABI, same constants)."""
         if self._precise_twin is ...:
-            self._precise_twin = compile_trace(self.trace, precise_math=True)
+            about = dict(self._about, kind=f"{self._about.get('kind', 'kernel')} (precise twin)")
+            self._precise_twin = compile_trace(self.trace, precise_math=True, about=about)
         return self._precise_twin
 
 
-def compile_trace(trace, precise_math=False):
-    """Lower `trace` to LLVM, compile it, and return its Kernel (LoweringUnsupported if it cannot).
+def compile_trace(trace, precise_math=False, about=None):
+    """Lower `trace` to LLVM, compile it (or load its machine code from the disk cache), and return its
+    Kernel (LoweringUnsupported if it cannot).
 
-    precise_math=True uses libm for every math function (slower, never needs a rerun)."""
+    precise_math=True uses libm for every math function (slower, never needs a rerun).  `about`: what
+    the disk cache's sidecar records (function, location, signature, kind); `Kernel.origin` says where
+    the machine code came from."""
     t0 = time.perf_counter()
-    text, lowering = lower(trace, f"jg_kernel_{next(_serial)}", precise_math)
+    text, lowering = lower(trace, ENTRY_PLACEHOLDER, precise_math)
     consts = [_contiguous(c.params["value"]) for c in lowering.consts]
     wrapper = pywrapper.layout_ok()
     if wrapper:
         signatures = ([(v.shape, v.dtype, False) for v in trace.inputs]
                       + [(v.shape, v.dtype, True) for v in trace.outputs])
-        text += pywrapper.wrapper_ir(lowering.name, signatures, [c.ctypes.data for c in consts],
-                                     lowering.caller_workspace)
+        text += pywrapper.wrapper_ir(lowering.name, signatures, len(consts), lowering.caller_workspace)
     t1 = time.perf_counter()
     straight_line = all(lowering.straight_line(c) for c in range(len(lowering.chunks)))
-    module = compile_ir(text, lowering.name, speed_level=0 if straight_line else 2)
+    about = dict(about or {}, ops=len(trace.nodes), precise_math=precise_math)
+    module = compile_ir(text, lowering.name, speed_level=0 if straight_line else 2, about=about)
     t2 = time.perf_counter()
-    return Kernel(trace, module, lowering, consts, {"lower": t1 - t0, "compile": t2 - t1}, wrapper)
+    return Kernel(trace, module, lowering, consts, {"lower": t1 - t0, "compile": t2 - t1}, wrapper, about)

@@ -46,13 +46,14 @@ def layout_ok():
     return _state["ok"]
 
 
-def wrapper_ir(name, signatures, const_addresses, takes_workspace):
+def wrapper_ir(name, signatures, n_consts, takes_workspace):
     """IR text of the FASTCALL wrapper `<name>_py` of kernel `name`.  `signatures` lists (shape, dtype,
     writeable) per array argument (inputs then outputs); the workspace array, if the kernel takes one,
     comes last and is only type-checked (the Kernel makes it).  Kernel slots: arrays, constants,
-    workspace."""
+    workspace.  The builtin's `self` is a uintp array of the `n_consts` constants' data pointers
+    (make_builtin), so the text holds no address and its object file is valid in any process."""
     n_arrays = len(signatures) + bool(takes_workspace)
-    n_slots = n_arrays + len(const_addresses)
+    n_slots = n_arrays + n_consts
     f = FunctionText(f"define ptr @{name}_py(ptr %self, ptr %args, i64 %nargs)")
     f.allocas.append(f"  %argv = alloca [{n_slots} x ptr], align 8")
     _require(f, f.emit(f"icmp eq i64 %nargs, {n_arrays}"))
@@ -63,8 +64,11 @@ def wrapper_ir(name, signatures, const_addresses, takes_workspace):
         if j < len(signatures):
             _check_array(f, obj, *signatures[j])
         _store_slot(f, _field(f, obj, DATA, "ptr"), slot)
-    for c, address in enumerate(const_addresses):
-        _store_slot(f, f"inttoptr (i64 {address} to ptr)", len(signatures) + c)
+    if n_consts:
+        const_ptrs = _field(f, "%self", DATA, "ptr")
+        for c in range(n_consts):
+            address = f.emit(f"load ptr, ptr {f.emit(f'getelementptr inbounds ptr, ptr {const_ptrs}, i64 {c}')}")
+            _store_slot(f, address, len(signatures) + c)
     rc = f.emit(f"call i64 @{name}(ptr %argv)")
     f.lines += [f"  %result = call ptr @jg_PyLong_FromLongLong(i64 {rc})", "  ret ptr %result",
                 "fallback:", f"  %retry = call ptr @jg_PyLong_FromLongLong(i64 {FALLBACK})", "  ret ptr %retry"]
@@ -101,8 +105,9 @@ def _store_slot(f, value, slot):
     f.stmt(f"store ptr {value}, ptr {f.emit(f'getelementptr inbounds ptr, ptr %argv, i64 {slot}')}")
 
 
-def make_builtin(address, name):
-    """A Python builtin function calling the METH_FASTCALL C function at `address`."""
+def make_builtin(address, name, const_ptrs):
+    """A Python builtin function calling the METH_FASTCALL C function at `address`, with `self` the
+    uintp array `const_ptrs` (the builtin keeps it alive)."""
     class MethodDef(ctypes.Structure):
         _fields_ = [("name", ctypes.c_char_p), ("meth", ctypes.c_void_p), ("flags", ctypes.c_int),
                     ("doc", ctypes.c_char_p)]
@@ -110,5 +115,5 @@ def make_builtin(address, name):
     mdef = MethodDef(name_bytes, address, METH_FASTCALL, None)
     new = ctypes.pythonapi.PyCFunction_NewEx
     new.restype, new.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
-    fn = new(ctypes.addressof(mdef), None, None)
+    fn = new(ctypes.addressof(mdef), const_ptrs, None)
     return fn, (mdef, name_bytes)      # the definition must outlive the builtin

@@ -106,6 +106,12 @@ ACCESS["index"] = _index
 def _index_update(accumulate):
     def rule(lw, node):
         x, v, *arrays = node.args
+        if node.shape == ():           # x[newaxis...] of a 0-d x: one element, v's only one; a register
+            new = cast(lw.f, lw.value(v, [0] * v.ndim), v.dtype, node.dtype)
+            if accumulate:
+                new = elementwise(lw.f, "add", [lw.value(x, []), new], [node.dtype, node.dtype], node.dtype)
+            lw.store(node, [], new)
+            return
         layout = _layout(x, node.params["spec"], arrays)
         if lw.loc[id(node)] != lw.loc.get(id(x)):     # else updated in place (lower.UPDATES_IN_PLACE)
             lw.loops(node.shape, lambda idx: lw.store(node, idx, lw.value(x, idx)))
@@ -117,8 +123,6 @@ def _index_update(accumulate):
                 old = lw.load(node, pos)
                 new = elementwise(lw.f, "add", [old, new], [node.dtype, node.dtype], node.dtype)
             lw.store(node, pos, new)
-        if node.shape == ():
-            raise LoweringUnsupported("index update of a 0-d array")
         lw.loops(layout.out_shape, update)
     return rule
 

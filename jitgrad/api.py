@@ -21,7 +21,7 @@ from .ir.printer import format_trace
 from .ir.value import Trace
 from .pytree import flatten, leaf_count, unflatten
 from .signature import as_input_array, is_differentiable, is_dynamic, leaf_key, normalize_argnums
-from .nested import call_in_trace
+from .nested import call_in_trace, reads_enclosing_trace, splice
 from .tracer import context
 from .tracer.traced import TracedArray, contains_traced
 from .tracing import function_location, run_traced, trace_outputs
@@ -140,13 +140,17 @@ class GradFunction:
 
     def _trace_and_run(self, key, sig, leaves, treedef, inputs, reason):
         ctx, joint, layout, n_primal = self.differentiate(sig, leaves, treedef)
+        if reads_enclosing_trace(ctx):   # called inside a traced function, closing over its values
+            return splice(self, sig, leaves, leaves, (ctx, joint, layout, n_primal))
         joint, package = self._packager(sig, joint, layout, n_primal)
         env_inputs = [e.getter.get() for e in ctx.env if e.kind == "array"]
         if self._cache.full():
             self._warn_limit(reason)
             self._cache.uncached_calls += 1
             return package(run_trace(joint, inputs + env_inputs))
-        kernel, backend_name, note = backend.compile_trace(joint, self.jit)
+        about = {"function": getattr(self.fn, "__qualname__", repr(self.fn)), "location": function_location(self.fn),
+                 "signature": sig.description, "kind": "value_and_grad" if self.with_value else "grad"}
+        kernel, backend_name, note = backend.compile_trace(joint, self.jit, about)
         guards = joint.guards
         info = PathInfo(sig.description, backend_name, note,
                         [(g.params["why"], g.params["loc"], g.params["expected"]) for g in guards],

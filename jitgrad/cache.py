@@ -19,6 +19,8 @@ class PathInfo:
     environment: list       # descriptions of the environment assumptions
     ops: int                # nodes in the compiled trace
     text: str = dataclasses.field(repr=False, default="")  # the compiled trace, printed
+    machine_code: str = ""  # where the kernels' machine code came from: "compiled", "disk" (the on-disk
+                            # cache), "memory" (an equal module of this process); "" for the reference
 
 
 @dataclasses.dataclass
@@ -97,5 +99,9 @@ class FunctionCache:
         self.entries.setdefault(key, []).append(entry)
 
     def info(self):
-        paths = [e.info for entries in self.entries.values() for e in entries]
+        paths = []
+        for entries in self.entries.values():
+            for e in entries:
+                e.info.machine_code = getattr(e.kernel, "machine_code", "")
+                paths.append(e.info)
         return CacheInfo(self.traces, self.hits, self.misses, paths, list(self.retraces), self.uncached_calls)

@@ -357,3 +357,24 @@ for _op in ("fdtr", "fdtrc"):
 for _op in ("stdtr", "stdtr_ddf"):
     _add(_op, ((2, 3), _SHAPE_PARAMETER), ((2, 3), "real"))
     _add(_op, ((), _SHAPE_PARAMETER), ((4,), "real"), name="bcast")
+
+# Inverse error functions and Bessel functions (ir/special_partials.py).  The order v of the order-v ops is
+# an integer operand here (their derivative w.r.t. v is refused; tests/test_special.py checks that).
+DOMAINS["erfc_range"] = _spread(0.2, 1.8)    # erfcinv's x, inside (0, 2)
+for _op, _dom in {"erfinv": "unit", "erfcinv": "erfc_range", "j0": "real", "j1": "real", "y0": "pos",
+                  "y1": "pos", "i0": "real", "i1": "real", "i0e": "nonzero", "i1e": "nonzero", "k0": "pos",
+                  "k1": "pos"}.items():
+    _add(_op, ((2, 3), _dom))
+    _add(_op, ((), _dom), name="0d")
+for _op in ("jv", "yv", "iv", "ive", "kv"):
+    _add(_op, ((2, 3), ("index", 0, 4)), ((2, 3), "pos"))
+    _add(_op, ((3,), ("index", -2, 3)), ((2, 1), "pos"), name="bcast")
+
+# Floating-point decomposition (ops.FLOAT_PARTS): operands inside [0.5, 1), [1, 2), [2, 4) (and negated), off
+# the exponent's jumps at powers of two.
+DOMAINS["binade_interior"] = lambda rng, shape: rng.uniform(0.6, 0.9, shape) * rng.choice([1.0, 2.0, 4.0, -1.0, -2.0], shape)
+for _op in ("spacing", "frexp_mantissa", "frexp_exponent"):
+    _add(_op, ((2, 3), "binade_interior"))
+    _add(_op, ((), "binade_interior"), name="0d")
+_add("nextafter", ((2, 3), "real"), ((2, 3), "real"))
+_add("nextafter", ((3,), "real"), ((), "real"), name="bcast")

@@ -504,6 +504,39 @@ CASES.update({
     "linalg_solve_sylvester": (sl.solve_sylvester, (SPD, R(3, 3) + 4 * np.eye(3), R(4, 3)), (0, 1, 2)),
 })
 
+# -- the remaining gaps of the audit: scipy.special compositions and ops, mT, apply_along_axis ----------
+
+
+def _row_with_a_branch(row):
+    return np.sum(row ** 2) if row[0] > 0 else np.sum(np.sin(row)) * row[-1]
+
+
+CASES.update({
+    "stats_mvn_exp_logpdf_wrt_cov": (lambda c: np.exp(st.multivariate_normal.logpdf(X4, np.ones(4),
+                                                                                     c @ c.T + np.eye(4))),
+                                     (SQ / 3,)),
+    "special_beta": (sc.beta, (U(0.5, 3, 4), U(-1.8, -1.2, 4)), (0, 1)),
+    "special_rgamma": (sc.rgamma, (U(-2.8, 3, 5),)),
+    "special_gammasgn_times_x": (lambda x: sc.gammasgn(x) * x, (U(-2.8, 3, 5),)),
+    "special_pdtr": (lambda mu: (sc.pdtr(np.array([0, 1, 3, 2.5]), mu), sc.pdtrc(2, mu)), (U(0.5, 4, 4),)),
+    "stats_poisson_cdf_mu": (lambda mu: st.poisson.cdf(np.array([0, 2, 5]), mu), (U(0.5, 3, 3),)),
+    "special_exprel": (sc.exprel, (np.array([-1.5, -1e-4, 0.0, 2e-4, 0.7]),)),
+    "special_cbrt_exp2_exp10": (lambda x: (sc.cbrt(x), sc.exp2(x), sc.exp10(x)), (U(0.3, 1.5, 4),)),
+    "special_erfinv_erfcinv": (lambda x: (sc.erfinv(x), sc.erfcinv(x + 1)), (U(-0.9, 0.9, 4),)),
+    "special_bessel_integer_order": (lambda x: (sc.j0(x), sc.j1(x), sc.y0(x), sc.y1(x), sc.i0(x), sc.i1(x),
+                                                sc.i0e(x), sc.i1e(x), sc.k0(x), sc.k1(x)), (U(0.3, 3, 4),)),
+    "special_bessel_order_v": (lambda x: (sc.jv(1.5, x), sc.yv(2, x), sc.iv(0.5, x), sc.ive(-1.3, x),
+                                          sc.kv(np.array([0.0, 1.0, 2.5, 3.0]), x)), (U(0.3, 3, 4),)),
+    "special_i0e_negative": (lambda x: (sc.i0e(x), sc.i1e(x), sc.ive(2, x)), (U(-3, -0.3, 4),)),
+    "method_mT": (lambda x: x.mT, (T234,)),
+    "frexp": (np.frexp, (U(0.6, 0.9, 4) * np.array([1.0, -2.0, 4.0, 0.5]),)),
+    "spacing_plus_x": (lambda x: np.spacing(x) + x, (U(0.6, 0.9, 4),)),
+    "nextafter": (np.nextafter, (R(4), R(4)), (0, 1)),
+    "apply_along_axis_branch": (lambda x: np.apply_along_axis(_row_with_a_branch, 1, x),
+                                (np.array([[1.0, 2.0, 0.5], [-1.0, 0.3, 0.2], [0.5, -0.7, 0.1]]),)),
+    "apply_along_axis_vector_result": (lambda x: np.apply_along_axis(lambda c: c[::-1] * c, 0, x), (R(3, 2),)),
+})
+
 
 def _split(name):
     fn, args, *argnums = CASES[name]
@@ -531,3 +564,24 @@ def test_compiled_gradient_matches_finite_differences(name):
         assert np.shape(g) == np.shape(args[i])
     check_vjp(f, vjp, [np.asarray(args[i], dtype=np.result_type(args[i], np.float32)) for i in argnums],
               np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("eig", [np.linalg.eig, np.linalg.eigvals, sl.eig, sl.eigvals])
+def test_eig_of_a_traced_matrix_is_refused_at_the_users_line(eig):
+    def f(a):
+        return np.sum(np.real(eig(a)[0]))
+    with pytest.raises(jitgrad.UnsupportedError, match=r"test_api_breadth\.py:\d+: .*eig.*eigh"):
+        jitgrad.jit_grad(f)(SQ)
+
+
+def test_mT_of_a_vector_raises_numpys_error():
+    with pytest.raises(ValueError, match="ndim < 2"):
+        jitgrad.jit_grad(lambda x: np.sum(x.mT))(R(3))
+
+
+def test_apply_along_axis_retraces_when_a_row_takes_the_other_branch():
+    grad = jitgrad.jit_grad(lambda x: np.sum(np.apply_along_axis(_row_with_a_branch, 1, x)))
+    x = np.array([[1.0, 2.0], [-1.0, 0.5]])
+    np.testing.assert_allclose(grad(x), [[2.0, 4.0], [np.cos(-1.0) * 0.5, np.cos(0.5) * 0.5 + np.sin(-1.0) + np.sin(0.5)]])
+    x[1, 0] = 3.0
+    np.testing.assert_allclose(grad(x), 2 * x)

@@ -1,7 +1,8 @@
 """Gradients compose through the API: jit_grad applied inside a traced function (grad of grad, Hessian-
 vector products, losses that contain gradients), with guards and environment reads of the inner function
-checked by the outer kernel."""
+checked by the outer kernel, and inner functions closing over the outer function's traced values."""
 import numpy as np
+import pytest
 
 import jitgrad
 from e2e import assert_grad
@@ -56,3 +57,73 @@ def test_inner_guards_and_environment_are_checked_by_the_outer_kernel():
         assert outer.cache_info().traces == 2
     finally:
         W[:] = saved
+
+
+# -- an inner jit_grad closing over the outer function's traced values ----------------------------------
+def _closed_form_outer(x):
+    """sum(inner(x)**2) with inner = d/dy sum(sin(x*y)) at y = x, i.e. x cos(x²)."""
+    return np.sum((x * np.cos(x * x)) ** 2)
+
+
+def _central_difference(f, x, eps=1e-6):
+    return np.array([(f(x + eps * e) - f(x - eps * e)) / (2 * eps) for e in np.eye(x.size)])
+
+
+def test_inner_gradient_closing_over_an_outer_traced_value():
+    @jitgrad.jit_grad
+    def outer(x):
+        inner = jitgrad.jit_grad(lambda y: np.sum(np.sin(x * y)))   # closes over traced x
+        return np.sum(inner(x) ** 2)
+    for x in (np.array([0.3, 0.7]), np.array([1.1, -0.4])):        # the second call runs the cached kernel
+        np.testing.assert_allclose(outer(x), _central_difference(_closed_form_outer, x), rtol=1e-7)
+    assert outer.cache_info().traces == 1
+
+
+def test_closure_over_a_traced_float_and_inner_call_on_constants():
+    def outer(s, x):
+        cubic = jitgrad.jit_grad(lambda y: s * y ** 3)                  # d/dy = 3 s y²
+        inner = jitgrad.jit_grad(lambda y: np.sum(np.sin(x * y)))       # called on a constant below
+        return cubic(2.0) * s + np.sum(inner(np.ones(2)))               # 12 s² + sum(x cos x)
+    s, x = 1.5, np.array([0.3, 0.7])
+    ds, dx = jitgrad.jit_grad(outer, argnums=(0, 1))(s, x)
+    assert np.isclose(ds, 24 * s)
+    np.testing.assert_allclose(dx, np.cos(x) - x * np.sin(x), rtol=1e-12)
+    assert_grad(outer, s, x, argnums=(0, 1))
+
+
+def test_second_order_through_the_closure():
+    def first(x):
+        inner = jitgrad.jit_grad(lambda y: np.sum(np.sin(x * y)))
+        return np.sum(inner(x) ** 2)
+    grad_first = jitgrad.jit_grad(first)
+    second = jitgrad.jit_grad(lambda x: np.sum(grad_first(x) ** 2))
+    x = np.array([0.3, 0.7])
+    np.testing.assert_allclose(
+        second(x), _central_difference(lambda z: np.sum(_central_difference(_closed_form_outer, z) ** 2), x,
+                                       eps=1e-4), rtol=1e-5)
+    assert_grad(lambda x: np.sum(grad_first(x) ** 2), x)
+
+
+def test_innermost_gradient_closing_over_the_outermost_value():
+    @jitgrad.jit_grad
+    def top(x):
+        def middle(z):
+            inner = jitgrad.jit_grad(lambda y: np.sum(x * y * z))       # d/dy = x z
+            return np.sum(inner(z) * z)                                 # sum(x z²)
+        return np.sum(jitgrad.jit_grad(middle)(x) * x)                  # sum(2 x³)
+    x = np.array([0.3, 0.7, -1.2])
+    np.testing.assert_allclose(top(x), 6 * x ** 2, rtol=1e-12)
+
+
+def test_a_leaked_traced_value_is_refused_with_its_location():
+    kept = []
+
+    @jitgrad.jit_grad
+    def leaks(x):
+        kept.append(x)
+        return np.sum(x)
+    leaks(np.array([1.0, 2.0]))
+    later = jitgrad.jit_grad(lambda y: np.sum(kept[0] * y))
+    with pytest.raises(jitgrad.TraceError, match="has returned.*pass the value as an argument") as info:
+        later(np.array([1.0, 2.0]))
+    assert "test_higher_order.py" in str(info.value)

@@ -119,6 +119,37 @@ def test_second_derivative_wrt_a_shape_parameter_is_refused(op, name):
         gradcheck.reverse_trace(backward)
 
 
+# d/d(variable) of the derivative w.r.t. a shape parameter, the shape parameters traced but not differentiated
+# (the rules are asked only for active operands): (function, its arguments, the shape parameter's position,
+# the variable's position, the numerical derivative op in the trace)
+MIXED = {
+    "gammainc_da": (sc.gammainc, (np.array([0.7, 2.0, 4.5]), np.array([0.4, 2.5, 3.0])), 0, 1),
+    "betainc_da": (sc.betainc, (np.array([0.6, 2.0, 5.0]), np.array([1.5, 0.8, 3.0]),
+                                np.array([0.3, 0.6, 0.85])), 0, 2),
+    "betainc_db": (sc.betainc, (np.array([0.6, 2.0, 5.0]), np.array([1.5, 0.8, 3.0]),
+                                np.array([0.3, 0.6, 0.85])), 1, 2),
+    "stdtr_ddf": (sc.stdtr, (np.array([0.8, 3.0, 12.0]), np.array([-1.5, 0.2, 2.5])), 0, 1),
+}
+
+
+def _shape_derivative(fn, parameter):
+    """(*args) -> sum of d fn / d args[parameter], by a jit_grad called inside the traced function."""
+    return lambda *args: np.sum(jitgrad.jit_grad(lambda *a: np.sum(fn(*a)), argnums=parameter)(*args))
+
+
+@pytest.mark.parametrize("name", sorted(MIXED))
+def test_derivative_of_a_shape_derivative_wrt_the_variable(name):
+    fn, args, parameter, variable = MIXED[name]
+    assert_grad(_shape_derivative(fn, parameter), *args, argnums=variable)
+
+
+@pytest.mark.parametrize("name", sorted(MIXED))
+def test_derivative_of_a_shape_derivative_wrt_the_shape_parameter_is_refused(name):
+    fn, args, parameter, _ = MIXED[name]
+    with pytest.raises(jitgrad.UnsupportedError, match=name):
+        jitgrad.jit_grad(_shape_derivative(fn, parameter), argnums=parameter)(*args)
+
+
 # -- edges ---------------------------------------------------------------------------------------------------
 def test_gammainc_derivatives_at_the_edges():
     a, x = np.array([0.5, 1.0, 2.0, 2.0, 0.5]), np.array([0.0, 0.0, 0.0, INF, INF])

@@ -167,3 +167,15 @@ def test_fill_operand_of_a_host_called_op_is_materialized():
     trace = b.build([b.triangular_solve(b.transpose(r, perm=(1, 0)), ones, lower=True)])
     upper = np.array([[2.0, 0.5], [0.0, 3.0]])
     np.testing.assert_allclose(compile_trace(trace)([upper])[0], run_trace(trace, [upper])[0], rtol=1e-14)
+
+
+@pytest.mark.parametrize("op", ["index_add", "index_set"])
+def test_index_update_of_a_0d_array_is_a_register(op):
+    """The VJP of x[None] for a 0-d x (scipy.stats.multivariate_normal.logpdf of one mean) is an
+    index_add into a 0-d zero: a register, not a buffer (was a KeyError in the lowering)."""
+    b = Builder()
+    x = b.input((), np.float64)
+    v = b.input((1,), np.float64)
+    out = b.emit(op, x, b.exp(v), spec=(("newaxis",),))
+    trace = b.build([b.multiply(out, x)])
+    check_compiled(trace, [np.asarray(0.7), np.array([-0.4])], np.float64)

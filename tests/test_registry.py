@@ -4,6 +4,9 @@ second order, through the compiled kernel), a user's rule replaces a built-in on
 class's function covers its bound methods."""
 import ctypes
 import ctypes.util
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -90,3 +93,23 @@ def test_rule_for_a_class_function_covers_bound_methods(restore_rules):
 
     grad = jitgrad.jit_grad(lambda x: Model(3.0).energy(x))(np.array([1.0, -2.0]))
     np.testing.assert_allclose(grad, [6.0, -12.0])
+
+
+def test_library_rules_load_when_the_library_is_imported():
+    """jitgrad never imports SciPy itself: a NumPy-only program does not pay for it, and SciPy's rules
+    are there as soon as the program imports it (even after the first trace)."""
+    program = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import jitgrad
+        g = jitgrad.jit_grad(lambda x: np.sum(np.tanh(x) @ x))
+        g(np.ones((40, 40)))
+        assert not {"scipy.special", "scipy.stats", "scipy.signal", "scipy.spatial"} & set(sys.modules)
+        import scipy.special
+        x = np.array([0.1, 0.5])
+        assert np.allclose(jitgrad.jit_grad(lambda x: np.sum(scipy.special.erf(x)))(x),
+                           2 / np.sqrt(np.pi) * np.exp(-x ** 2))
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

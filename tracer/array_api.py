@@ -276,6 +276,13 @@ def swapaxes(a, axis1, axis2):
     return _permuted(x, perm, concrete)
 
 
+def matrix_transpose(a):
+    """x.mT (NumPy 2): the last two axes swapped, a view; NumPy's ValueError below two dimensions."""
+    x = as_traced(a)
+    concrete = x.value.mT
+    return swapaxes(x, -2, -1) if concrete is not None else None
+
+
 def moveaxis(a, source, destination):
     """np.moveaxis (NumPy's own permutation algorithm)."""
     x = as_traced(a)

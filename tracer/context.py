@@ -13,6 +13,7 @@ import types
 import numpy as np
 
 from ..ir import Builder
+from ..ir.errors import TraceError
 
 _stack = []
 
@@ -85,17 +86,19 @@ class EnvEntry:
     """One assumption about the environment, checked by the dispatcher before a cached kernel runs.
 
     kind 'array': the getter yields an ndarray of `shape`/`dtype`; it is passed as trace input `index`.
+    With `outer` set (a TracedArray of an enclosing trace, read by a nested jit_grad), the entry never
+    holds on its own: the trace is spliced into the enclosing one with the input bound to `outer`.
     kind 'value': the getter yields something equal to `expected` (same type).
     kind 'len': the getter yields a container of `type(expected)` and length `len(expected)`.
     kind 'identity': the getter yields the very object `expected` (a user function or class: code
     redefined in a notebook or rebound in a module must not be served by a stale trace).
     """
 
-    __slots__ = ("getter", "kind", "expected", "shape", "dtype", "index", "loc")
+    __slots__ = ("getter", "kind", "expected", "shape", "dtype", "index", "loc", "outer")
 
-    def __init__(self, getter, kind, expected=None, shape=None, dtype=None, index=None, loc=None):
+    def __init__(self, getter, kind, expected=None, shape=None, dtype=None, index=None, loc=None, outer=None):
         self.getter, self.kind, self.expected = getter, kind, expected
-        self.shape, self.dtype, self.index, self.loc = shape, dtype, index, loc
+        self.shape, self.dtype, self.index, self.loc, self.outer = shape, dtype, index, loc, outer
 
     def holds(self, value):
         """Whether `value` (the getter's current result) satisfies this entry."""
@@ -122,8 +125,9 @@ def _equal(a, b):
 
 
 def _is_plain_data(value):
-    """Numbers, strings and (small, nested) containers of them: guarded on their value."""
-    if isinstance(value, _SCALARS):
+    """Numbers, strings and (small, nested) containers of them: guarded on their value.  (`type()`, not
+    `isinstance`: a traced float claims to be a float.)"""
+    if issubclass(type(value), _SCALARS):
         return True
     if isinstance(value, (tuple, list)) and len(value) <= 64:
         return all(_is_plain_data(v) for v in value)
@@ -228,6 +232,9 @@ class TraceContext:
         return defaults, kwdefaults
 
     def _read(self, getter, value, key, stable=False):
+        from .traced import TracedArray
+        if type(value) is TracedArray:
+            return self._traced_read(getter, value)
         if isinstance(value, np.ndarray):
             return self._array_input(getter, value, key)
         if _is_plain_data(value):
@@ -252,17 +259,47 @@ class TraceContext:
             self.env.append(EnvEntry(getter, kind, expected=expected, loc=self.user_location()))
 
     def adopt_env_array(self, entry):
-        """The traced value of the environment array that `entry` (of another context) reads."""
+        """The IR Value, in this context, of the environment array that `entry` (of another context)
+        reads: an input of this trace, or the very Value of this trace that `entry` read (a nested
+        jit_grad's closure over this trace's variables)."""
+        if entry.outer is not None:
+            return self._traced_read(entry.getter, entry.outer).ir
         return self._array_input(entry.getter, entry.getter.get(), ("adopted", id(entry))).ir
 
-    def _array_input(self, getter, value, key):
+    def _traced_read(self, getter, traced):
+        """A traced value read from the environment.  One of this trace (stored in a global or an
+        attribute earlier in the call) is itself.  One of an enclosing trace (a jit_grad called inside a
+        traced function, closing over its variables) becomes an input of this trace whose EnvEntry keeps
+        it (`outer`): splicing this trace into the enclosing one binds the input to it
+        (jitgrad/nested.py), so derivatives flow through the read; one input per outer Value, however
+        often and wherever it is read.  Any other is a leaked value."""
+        key = ("outer", id(traced.ir))
+        known = self._env_inputs.get(key)
+        if known is not None:
+            return known
+        for ctx in reversed(_stack):
+            if ctx.builder_owns(traced.ir):
+                if ctx is self:
+                    return traced
+                return self._array_input(getter, traced.value, key, outer=traced)
+        raise TraceError(f"{getter.describe()} holds a traced value of a jit_grad call that has returned "
+                         "(it was stored while tracing and read later); pass the value as an argument",
+                         loc=self.user_location())
+
+    def builder_owns(self, value):
+        """Whether IR Value `value` is an input or node of this trace (a linear scan, newest first)."""
+        return any(v is value for v in reversed(self.builder.nodes)) or \
+            any(v is value for v in self.builder.inputs)
+
+    def _array_input(self, getter, value, key, outer=None):
         known = self._env_inputs.get(key)
         if known is not None:
             return known
         from .traced import TracedArray
-        ir_value = self.builder.input(value.shape, value.dtype)
-        self.env.append(EnvEntry(getter, "array", shape=value.shape, dtype=value.dtype,
-                                 index=ir_value.params["index"], loc=self.user_location()))
+        shape, dtype = np.shape(value), np.asarray(value).dtype
+        ir_value = self.builder.input(shape, dtype)
+        self.env.append(EnvEntry(getter, "array", shape=shape, dtype=dtype, index=ir_value.params["index"],
+                                 loc=self.user_location(), outer=outer))
         traced = TracedArray(ir_value, value)
         self._env_inputs[key] = traced
         return traced

@@ -6,9 +6,10 @@ arguments hold a traced value (or any call, if `always`) runs `handler(*args, **
 and method name), of plain ndarrays (`arr.dot`: by method name; a handler with `always = True` runs
 on every call), of random generators (impure), and for
 NumPy scalar types (`np.float64(x)`).  The built-in rules live in `tracer/rules/` and are loaded on the
-first lookup.
+first lookup; those for a library (SciPy's subpackages) when a lookup first runs after it was imported.
 """
 import functools
+import sys
 
 import numpy as np
 
@@ -33,6 +34,8 @@ IMPURE_OWNERS = []     # classes whose every method is impure
 NATIVE_OWNERS = set()  # types whose methods only store or compare values (list.append): called natively
 _bound_cache = {}      # (id(owner), name) -> Rule for ufunc methods (ufuncs are long-lived)
 _loaded = False
+_modules_seen = 0      # len(sys.modules) when the library rules were last loaded
+_library_loader = None  # rules.load_library_rules, once the built-in rules are imported
 
 
 def register(fn, *, always=False):
@@ -46,6 +49,8 @@ def register(fn, *, always=False):
     """
     if not _loaded:
         _load_builtin_rules()
+    elif len(sys.modules) != _modules_seen:
+        _load_library_rules()
 
     def decorate(handler):
         _BY_ID[id(fn)] = Rule(fn, handler, always)
@@ -60,6 +65,11 @@ def lookup(fn):
     rule = _BY_ID.get(id(fn))
     if rule is not None and rule.fn is fn:
         return rule
+    if len(sys.modules) != _modules_seen:       # a library imported since: load its rules, look again
+        _load_library_rules()
+        rule = _BY_ID.get(id(fn))
+        if rule is not None and rule.fn is fn:
+            return rule
     owner = getattr(fn, "__self__", None)
     if owner is not None and not isinstance(owner, type) and hasattr(fn, "__name__"):
         func = getattr(fn, "__func__", None)           # obj.method of a class's registered function
@@ -97,6 +107,16 @@ def _bound_rule(fn, owner):
 
 
 def _load_builtin_rules():
-    global _loaded
+    global _loaded, _library_loader
     _loaded = True
-    from . import rules  # noqa: F401  (registers everything on import)
+    from .rules import load_library_rules   # importing the package registers the Python/NumPy rules
+    _library_loader = load_library_rules
+    _load_library_rules()
+
+
+def _load_library_rules():
+    global _modules_seen
+    if _library_loader is not None:          # (None while the built-in rules are being imported)
+        _modules_seen = len(sys.modules)
+        _library_loader()
+        _modules_seen = len(sys.modules)

@@ -63,6 +63,7 @@ for _name in ("shape", "ndim", "size", "dtype", "itemsize", "nbytes", "flags"):
 
 TracedArray.shape = property(_array_property("shape").fget, _set_shape, doc="The concrete value's `shape`.")
 TracedArray.T = property(array_api.transpose, doc="The transposed array.")
+TracedArray.mT = property(array_api.matrix_transpose, doc="The last two axes swapped (NumPy 2).")
 TracedArray.real = property(_complex_part("real", lambda v: v.real), doc="The real part.")
 TracedArray.imag = property(_complex_part("imag", lambda v: v.imag), doc="The imaginary part.")
 TracedArray.conj = TracedArray.conjugate = _method("conj", _conjugate)

@@ -1,13 +1,13 @@
-"""Rules for numpy.linalg and scipy.linalg: each routine maps to the IR's linear-algebra ops (ir/ops.py
+"""Rules for numpy.linalg (scipy.linalg's are in scipy_linalg.py, on the same helpers): each routine maps to the IR's linear-algebra ops (ir/ops.py
 LINALG) or to a composition of them built with ir/linalg_rules.py's matrix helpers; the concrete
 result always comes from the real routine, and `make` checks that the IR agrees on shape and dtype.
 
-Compositions: cholesky(upper=True), eigh(UPLO='U') and scipy's upper-triangle variants work on the
-transposed operand; pinv and lstsq use the QR factors of the operand (or of its transpose when it is
+Compositions: cholesky(upper=True) and eigh(UPLO='U') work on the transposed operand; pinv and lstsq use the QR factors of the operand (or of its transpose when it is
 wide) and are traced only where the matrix has full rank, which a guard re-checks on every call;
 matrix_power multiplies by binary powers; norm covers every `ord` of numpy's.  Refused loudly: complex
 operands, svd(full_matrices=True) of non-square matrices, hermitian=True, qr of wide matrices and
-qr(mode='complete'/'raw') where it differs from 'reduced', pinv/lstsq of rank-deficient matrices.
+qr(mode='complete'/'raw') where it differs from 'reduced', pinv/lstsq of rank-deficient matrices, eig and
+eigvals (complex results).
 """
 import operator
 
@@ -15,14 +15,12 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
 from ...ir import linalg_rules as L
-from .. import array_api as A
 from ..array_api import as_traced
 from ..registry import register
 from ..values import astype, builder, const, guard, make, refuse, reshape, unwrap
-from .numpy_library import gather, kron
 
 
-def _operand(a, dtype):
+def operand(a, dtype):
     """The IR value of operand `a`, cast to the routine's result dtype (integer matrices: float64)."""
     x = as_traced(a)
     if np.iscomplexobj(x.value):
@@ -30,12 +28,12 @@ def _operand(a, dtype):
     return astype(x.ir, dtype)
 
 
-def _as_matrix(v):
+def as_matrix(v):
     """A right-hand side of shape (n,) as (n, 1); matrices (..., n, k) unchanged."""
     return reshape(v, v.shape + (1,)) if v.ndim == 1 else v
 
 
-def _cholesky(x, upper):
+def cholesky_factor(x, upper):
     """The Cholesky factor of `x` from its lower triangle, or (upper) the upper factor from its upper one."""
     b = builder()
     return L.mT(b, b.cholesky(L.mT(b, x))) if upper else b.cholesky(x)
@@ -44,7 +42,7 @@ def _cholesky(x, upper):
 def _one_op(op, np_fn):
     def handler(a):
         concrete = np_fn(unwrap(a))
-        return make(builder().emit(op, _operand(a, concrete.dtype)), concrete)
+        return make(builder().emit(op, operand(a, concrete.dtype)), concrete)
     handler.__doc__ = f"np.linalg.{np_fn.__name__} as the IR op {op}."
     return handler
 
@@ -52,7 +50,7 @@ def _one_op(op, np_fn):
 def cholesky(a, /, *, upper=False):
     """np.linalg.cholesky (reads the lower triangle; upper=True: the upper one)."""
     concrete = np.linalg.cholesky(unwrap(a), upper=upper)
-    return make(_cholesky(_operand(a, concrete.dtype), upper), concrete)
+    return make(cholesky_factor(operand(a, concrete.dtype), upper), concrete)
 
 
 def _parts(concrete, values):
@@ -63,7 +61,7 @@ def _parts(concrete, values):
 def slogdet(a):
     """np.linalg.slogdet: (sign, log|det|)."""
     concrete = np.linalg.slogdet(unwrap(a))
-    x = _operand(a, concrete[1].dtype)
+    x = operand(a, concrete[1].dtype)
     b = builder()
     return _parts(concrete, [b.slogdet_sign(x), b.slogdet_logabs(x)])
 
@@ -72,7 +70,7 @@ def _symmetric_operand(a, uplo, dtype):
     """The operand of eigh as the IR's lower-reading ops see it (UPLO='U' reads the transpose's lower)."""
     if uplo not in ("L", "U"):
         refuse(f"eigh: UPLO must be 'L' or 'U', got {uplo!r}")
-    x = _operand(a, dtype)
+    x = operand(a, dtype)
     return L.mT(builder(), x) if uplo == "U" else x
 
 
@@ -105,7 +103,7 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     if hermitian:
         refuse("np.linalg.svd(hermitian=True) is not traced; use np.linalg.eigh or hermitian=False")
     b = builder()
-    x = _operand(a, concrete[1].dtype if compute_uv else concrete.dtype)
+    x = operand(a, concrete[1].dtype if compute_uv else concrete.dtype)
     if not compute_uv:
         return make(b.svd_s(x), concrete)
     if full_matrices and x.shape[-1] != x.shape[-2]:
@@ -122,7 +120,7 @@ def svdvals(x, /):
 def qr(a, mode="reduced"):
     """np.linalg.qr for matrices with at least as many rows as columns."""
     concrete = np.linalg.qr(unwrap(a), mode=mode)
-    x = _operand(a, (concrete if mode == "r" else concrete[1]).dtype)
+    x = operand(a, (concrete if mode == "r" else concrete[1]).dtype)
     m, n = x.shape[-2:]
     if m < n:
         refuse("np.linalg.qr of a wide matrix (fewer rows than columns) is not traced; factor its transpose")
@@ -137,8 +135,8 @@ def qr(a, mode="reduced"):
 def solve(a, b):
     """np.linalg.solve (b of shape (n,) is one vector, else a stack of (n, k) matrices)."""
     concrete = np.linalg.solve(unwrap(a), unwrap(b))
-    rhs = _operand(b, concrete.dtype)
-    return make(reshape(builder().solve(_operand(a, concrete.dtype), _as_matrix(rhs)), concrete.shape), concrete)
+    rhs = operand(b, concrete.dtype)
+    return make(reshape(builder().solve(operand(a, concrete.dtype), as_matrix(rhs)), concrete.shape), concrete)
 
 
 def _full_rank(x, x_value, rcond, what):
@@ -192,7 +190,7 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
     concrete = np.linalg.pinv(unwrap(a), rcond=rcond, hermitian=hermitian, **kwargs)
     if hermitian:
         refuse("np.linalg.pinv(hermitian=True) is not traced; pass hermitian=False")
-    x = _operand(a, concrete.dtype)
+    x = operand(a, concrete.dtype)
     cutoff = _pinv_cutoff(x.shape, x.dtype, rcond, rtol)
     _full_rank(x, np.asarray(unwrap(a), dtype=x.dtype), cutoff, "np.linalg.pinv")
     return make(_pinv_apply(x), concrete)
@@ -201,16 +199,16 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
 def lstsq(a, b, rcond=None):
     """np.linalg.lstsq at full rank: (solution, residuals, rank, singular values)."""
     x_c, res_c, rank_c, s_c = np.linalg.lstsq(unwrap(a), unwrap(b), rcond=rcond)
-    x = _operand(a, x_c.dtype)
-    rhs = _operand(b, x_c.dtype)
+    x = operand(a, x_c.dtype)
+    rhs = operand(b, x_c.dtype)
     m, n = x.shape
     cutoff = np.finfo(x_c.dtype).eps * max(m, n) if rcond is None else rcond
     sv = _full_rank(x, np.asarray(unwrap(a), dtype=x_c.dtype), cutoff, "np.linalg.lstsq")
     bld = builder()
-    solution = _pinv_apply(x, _as_matrix(rhs))
+    solution = _pinv_apply(x, as_matrix(rhs))
     residuals = res_c
     if res_c.size:
-        miss = bld.subtract(_as_matrix(rhs), L.matmul(bld, x, solution))
+        miss = bld.subtract(as_matrix(rhs), L.matmul(bld, x, solution))
         residuals = make(bld.sum(bld.multiply(miss, miss), axis=(0,), keepdims=False), res_c)
     return make(reshape(solution, x_c.shape), x_c), residuals, rank_c, make(sv, s_c)
 
@@ -220,7 +218,7 @@ def matrix_power(a, n):
     n = operator.index(n)
     concrete = np.linalg.matrix_power(unwrap(a), n)
     b = builder()
-    x = _operand(a, concrete.dtype)
+    x = operand(a, concrete.dtype)
     if n == 0:
         return make(b.broadcast_to(L.eye_like(b, x), shape=x.shape), concrete)
     power, n, result = (b.inv(x) if n < 0 else x), abs(n), None
@@ -269,7 +267,7 @@ def _matrix_norm(v, ord, axes):
 def norm(x, ord=None, axis=None, keepdims=False):
     """np.linalg.norm: every vector and matrix `ord`, over `axis` (None: all, as numpy)."""
     concrete = np.linalg.norm(unwrap(x), ord=ord, axis=axis, keepdims=keepdims)
-    v = _operand(x, concrete.dtype)
+    v = operand(x, concrete.dtype)
     if axis is None:
         axes = tuple(range(v.ndim))
         vector = ord is None or v.ndim == 1
@@ -280,64 +278,18 @@ def norm(x, ord=None, axis=None, keepdims=False):
     return make(reshape(result, np.shape(concrete)), concrete)
 
 
-# -- scipy.linalg -------------------------------------------------------------------------------------------
-def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_a=False, overwrite_b=False,
-                     check_finite=True):
-    """scipy.linalg.solve_triangular (trans and unit_diagonal by transposing / replacing the diagonal)."""
-    import scipy.linalg
-    concrete = scipy.linalg.solve_triangular(unwrap(a), unwrap(b), trans=trans, lower=lower,
-                                             unit_diagonal=unit_diagonal, check_finite=check_finite)
-    bld = builder()
-    x = _operand(a, concrete.dtype)
-    if trans in (1, 2, "T", "C"):
-        x, lower = L.mT(bld, x), not lower
-    if unit_diagonal:
-        x = bld.where(bld.const(np.eye(x.shape[-1], dtype=bool)), const(1, x.dtype), x)
-    rhs = _as_matrix(_operand(b, concrete.dtype))
-    return make(reshape(bld.triangular_solve(x, rhs, lower=bool(lower)), concrete.shape), concrete)
-
-
-def scipy_cholesky(a, lower=False, overwrite_a=False, check_finite=True):
-    """scipy.linalg.cholesky (upper factor from the upper triangle by default)."""
-    import scipy.linalg
-    concrete = scipy.linalg.cholesky(unwrap(a), lower=lower, check_finite=check_finite)
-    return make(_cholesky(_operand(a, concrete.dtype), not lower), concrete)
-
-
-def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
-    """scipy.linalg.cho_factor: (c, lower), c the factor in its triangle.  SciPy documents the other
-    triangle as arbitrary (a's entries in SciPy <= 1.17, zeros later): it is traced as what this SciPy
-    actually returns, a's entries or zeros, and anything else is refused."""
-    import scipy.linalg
-    c, low = scipy.linalg.cho_factor(unwrap(a), lower=lower, check_finite=check_finite)
-    bld = builder()
-    x = _operand(a, c.dtype)
-    n = x.shape[-1]
-    triangle = np.tri(n, dtype=bool) if low else ~np.tri(n, k=-1, dtype=bool)
-    rest = c[..., ~triangle]
-    if np.array_equal(rest, np.asarray(unwrap(a))[..., ~triangle]):
-        other = x
-    elif not rest.any():
-        other = bld.fill((), c.dtype, 0.0)
-    else:
-        refuse("scipy.linalg.cho_factor: this SciPy leaves data jitgrad cannot describe in the unused "
-               "triangle; use scipy.linalg.cholesky instead")
-    return make(bld.where(bld.const(triangle), _cholesky(x, not low), other), c), low
-
-
-def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
-    """scipy.linalg.cho_solve: two triangular solves with the factor (only its triangle is read)."""
-    import scipy.linalg
-    c, lower = c_and_lower
-    concrete = scipy.linalg.cho_solve((unwrap(c), lower), unwrap(b), check_finite=check_finite)
-    bld = builder()
-    factor = _operand(c, concrete.dtype)
-    low = factor if lower else L.mT(bld, factor)               # A = low low^T
-    y = bld.triangular_solve(low, _as_matrix(_operand(b, concrete.dtype)), lower=True)
-    return make(reshape(bld.triangular_solve(L.mT(bld, low), y, lower=False), concrete.shape), concrete)
+def complex_spectrum(name):
+    """The rule of `name` (eig, eigvals of a general matrix): refused; its results are complex in general
+    and their derivatives are not computed."""
+    def refused(*args, **kwargs):
+        refuse(f"{name} of a traced matrix is not supported: the eigenvalues and eigenvectors of a general "
+               "real matrix are complex and jitgrad does not differentiate them; for a symmetric matrix use "
+               "np.linalg.eigh or np.linalg.eigvalsh")
+    return refused
 
 
 _NUMPY = {
+    np.linalg.eig: complex_spectrum("np.linalg.eig"), np.linalg.eigvals: complex_spectrum("np.linalg.eigvals"),
     np.linalg.inv: _one_op("inv", np.linalg.inv), np.linalg.det: _one_op("det", np.linalg.det),
     np.linalg.cholesky: cholesky, np.linalg.slogdet: slogdet, np.linalg.eigh: eigh,
     np.linalg.eigvalsh: eigvalsh, np.linalg.svd: svd, np.linalg.svdvals: svdvals, np.linalg.qr: qr,
@@ -346,49 +298,3 @@ _NUMPY = {
 }
 for _fn, _rule in _NUMPY.items():
     register(_fn)(_rule)
-
-try:
-    import scipy.linalg as _scipy_linalg
-except ImportError:       # SciPy is optional
-    _scipy_linalg = None
-def scipy_eigh(a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwrite_b=False, type=1,
-               check_finite=True, subset_by_index=None, subset_by_value=None, driver=None):
-    """scipy.linalg.eigh of one symmetric matrix (no b, no subsets) as np.linalg.eigh: eigenvector signs
-    are NumPy's, the traced run and the compiled code agree on them."""
-    if b is not None or type != 1 or subset_by_index is not None or subset_by_value is not None:
-        refuse("scipy.linalg.eigh is traced for a single matrix without b=, type= or subsets")
-    if check_finite and not np.isfinite(unwrap(a)).all():
-        raise ValueError("array must not contain infs or NaNs")
-    uplo = "L" if lower else "U"
-    return eigvalsh(a, UPLO=uplo) if eigvals_only else tuple(eigh(a, UPLO=uplo))
-
-
-def solve_banded(l_and_u, ab, b, overwrite_ab=False, overwrite_b=False, check_finite=True):
-    """scipy.linalg.solve_banded: the dense matrix a[i, j] = ab[u + i - j, j] (zero off the band),
-    solved with np.linalg.solve's rule."""
-    concrete = _scipy_linalg.solve_banded(l_and_u, unwrap(ab), unwrap(b))
-    (lower, upper), bands = l_and_u, as_traced(ab)
-    n = bands.value.shape[1]
-    rows = upper + np.arange(n)[:, None] - np.arange(n)[None, :]
-    inside = (rows >= 0) & (rows <= lower + upper)
-    positions = np.where(inside, np.where(inside, rows, 0) * n + np.arange(n)[None, :], bands.value.size)
-    dense_value = np.append(bands.value.ravel(), 0)[positions]
-    dense = make(gather(bands, positions, builder().fill((1,), bands.ir.dtype, 0)), dense_value)
-    return make(solve(dense, b).ir, concrete)
-
-
-def solve_sylvester(a, b, q):
-    """scipy.linalg.solve_sylvester (A X + X B = Q) of real operands, as the linear system
-    (A kron I + I kron B^T) vec(X) = vec(Q) on row-major vec (small matrices: O((nm)^3) work)."""
-    concrete = _scipy_linalg.solve_sylvester(unwrap(a), unwrap(b), unwrap(q))
-    n, m = concrete.shape
-    system = kron(a, np.eye(m)) + kron(np.eye(n), as_traced(b).T)
-    return make(reshape(solve(system, A.ravel(q)).ir, concrete.shape), concrete)
-
-
-if _scipy_linalg is not None:
-    for _fn, _rule in {_scipy_linalg.solve_triangular: solve_triangular, _scipy_linalg.cholesky: scipy_cholesky,
-                       _scipy_linalg.cho_factor: cho_factor, _scipy_linalg.cho_solve: cho_solve,
-                       _scipy_linalg.eigh: scipy_eigh, _scipy_linalg.solve_banded: solve_banded,
-                       _scipy_linalg.solve_sylvester: solve_sylvester}.items():
-        register(_fn)(_rule)

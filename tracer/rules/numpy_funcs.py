@@ -1,5 +1,7 @@
 """Rules for `numpy` functions: each maps to its implementation in `array_api` or `contractions`;
-metadata functions (np.shape, np.ndim...) are computed from the concrete values without IR."""
+metadata functions (np.shape, np.ndim...) are computed from the concrete values without IR; NumPy's
+compiled helpers `_place` and `_array_converter` (np.apply_along_axis, ...) have traced stand-ins; the
+ufuncs nextafter, spacing and frexp map to the IR's ops.FLOAT_PARTS."""
 import numpy as np
 
 from .. import array_api as A
@@ -7,7 +9,8 @@ from .. import contractions as C
 from .. import reorder as R
 from ..registry import register
 from ..indexing import setitem
-from ..values import TracedArray, builder, const, contains_traced, make, unwrap
+from ..values import TracedArray, builder, const, contains_traced, elementwise, make, unwrap
+from .ufuncs import ufunc_rule
 
 _FUNCTIONS = {
     np.sum: A.sum_, np.prod: A.prod, np.mean: A.mean, np.var: A.var, np.std: A.std,
@@ -87,6 +90,67 @@ def _place(arr, mask, vals):
 
 
 register(np._core.multiarray._place)(_place)
+
+
+class TracedArrayConverter:
+    """NumPy's compiled `_array_converter(*array_likes)` (used by np.apply_along_axis, np.unique, ...) for
+    traced inputs: items and as_arrays() give the inputs as traced arrays, wrap() hands back the traced
+    result (a scalar when NumPy's would be); result_type and scalar_input come from the real converter of
+    the concrete values.  Its methods are Python code, so the interpreter runs them (and traces them)."""
+
+    def __init__(self, *array_likes):
+        concrete = [unwrap(a) for a in array_likes]
+        if any(isinstance(c, np.ndarray) and type(c) is not np.ndarray for c in concrete):
+            A.refuse("NumPy's array conversion of ndarray subclasses is not traced")
+        self.inputs = array_likes
+        self.concrete = np._core._multiarray_umath._array_converter(*concrete)
+        self.scalar_input = self.concrete.scalar_input
+
+    def __len__(self):
+        return len(self.inputs)
+
+    def __getitem__(self, index):
+        return self.as_arrays()[index]
+
+    def as_arrays(self, subok=True, pyscalars="convert_if_no_array"):
+        """The inputs as arrays, or Python scalars where NumPy's converter keeps them."""
+        kept = self.concrete.as_arrays(subok=subok, pyscalars=pyscalars)
+        return tuple(A.asarray(a) if isinstance(k, np.ndarray) else a for a, k in zip(self.inputs, kept))
+
+    def result_type(self, extra_dtype=None, ensure_inexact=False):
+        """The dtype NumPy's converter gives (Python scalars promote weakly)."""
+        return self.concrete.result_type(extra_dtype=extra_dtype, ensure_inexact=ensure_inexact)
+
+    def wrap(self, arr, to_scalar=None):
+        """`arr` itself; its 0-d element if to_scalar, or (None) if every input was a scalar."""
+        if to_scalar is None:
+            to_scalar = all(self.scalar_input)
+        if type(arr) is not TracedArray:
+            return self.concrete.wrap(arr, to_scalar=to_scalar)
+        return arr[()] if to_scalar and np.ndim(arr.value) == 0 else arr
+
+
+register(np._core._multiarray_umath._array_converter)(TracedArrayConverter)
+
+
+def _float_part(op):
+    """The builder of IR op `op` (ops.FLOAT_PARTS) on floating operands."""
+    def build(b, *values):
+        if any(v.dtype.kind != "f" for v in values):
+            A.refuse(f"np.{op} is only traced for floating-point operands")
+        return b.emit(op, *values)
+    return build
+
+
+def _frexp(x, /):
+    """np.frexp: (mantissa, exponent), the IR ops frexp_mantissa and frexp_exponent (no out=)."""
+    return tuple(elementwise(_float_part(op), lambda v, i=i: np.frexp(v)[i], x)
+                 for i, op in enumerate(("frexp_mantissa", "frexp_exponent")))
+
+
+for _ufunc in (np.nextafter, np.spacing):
+    register(_ufunc)(ufunc_rule(_ufunc, _float_part(_ufunc.__name__)))
+register(np.frexp)(_frexp)
 _FUNCTIONS.update({np.compress: _compress, np.ediff1d: _ediff1d, np.nan_to_num: _nan_to_num})
 if hasattr(np, "vecdot"):
     _FUNCTIONS[np.vecdot] = _vecdot

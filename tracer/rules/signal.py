@@ -14,7 +14,9 @@ from ..registry import register
 from ..values import astype, builder, concrete_of, const, guard, lift, make, refuse, reshape, unwrap
 from .numpy_library import gather
 
-def _real(name, *operands):
+
+def require_real(name, *operands):
+    """Refuse complex operands of routine `name`."""
     if any(np.iscomplexobj(concrete_of(o)) for o in operands):
         refuse(f"{name} of complex operands is not supported while tracing (complex dtypes are not traced)")
 
@@ -32,7 +34,7 @@ def _correlate_ir(long, short, mode, dtype):
 
 def _correlation(c_fn, reverts):
     def impl(a, v, mode=0):
-        _real(f"np.{c_fn.__name__}", a, v)
+        require_real(f"np.{c_fn.__name__}", a, v)
         concrete = c_fn(unwrap(a), unwrap(v), mode)
         x, y = A.as_traced(a), A.as_traced(v)
         if isinstance(mode, str):                       # NumPy accepted it: 'valid', 'same' or 'full'
@@ -56,7 +58,7 @@ def _gathered(v, positions):
 
 def interp(x, xp, fp, left=None, right=None):
     """The compiled interp behind np.interp (real fp; xp strictly increasing with at least 2 points)."""
-    _real("np.interp", x, xp, fp, left, right)
+    require_real("np.interp", x, xp, fp, left, right)
     xc, xpc, fpc = (np.asarray(concrete_of(o), dtype=np.float64) for o in (x, xp, fp))
     concrete = np.interp(xc, xpc, fpc, unwrap(left), unwrap(right))
     if xpc.ndim != 1 or xpc.size < 2 or np.any(np.diff(xpc) <= 0) or np.isnan(xc).any():
@@ -84,52 +86,7 @@ def interp(x, xp, fp, left=None, right=None):
     return make(reshape(value, np.shape(concrete)), concrete)
 
 
-def _nd_windows(n, m, mode, flipped):
-    """Flat positions into x (x.size: outside, a zero) of the windows behind scipy.signal's N-d correlate
-    (convolve when `flipped`) of shapes n and m: one window of m entries per output entry.  Output entry
-    o along an axis is full-correlation lag start + o; 'same' keeps the centred N, 'valid' the |N - M| + 1
-    lags where one operand covers the other."""
-    start = {"full": [0] * len(n), "same": [(k - 1) // 2 for k in m],
-             "valid": [min(a, k) - 1 for a, k in zip(n, m)]}[mode]
-    length = {"full": [a + k - 1 for a, k in zip(n, m)], "same": list(n),
-              "valid": [abs(a - k) + 1 for a, k in zip(n, m)]}[mode]
-    d = len(n)
-    out = np.indices(length).reshape((d,) + tuple(length) + (1,) * d)
-    kernel = np.indices(m).reshape((d,) + (1,) * d + tuple(m))
-    lag = kernel if not flipped else np.asarray(m).reshape((d,) + (1,) * 2 * d) - 1 - kernel
-    at = np.asarray(start).reshape((d,) + (1,) * 2 * d) + out + lag - np.asarray(m).reshape((d,) + (1,) * 2 * d) + 1
-    inside = np.all((at >= 0) & (at < np.asarray(n).reshape((d,) + (1,) * 2 * d)), axis=0)
-    flat = np.ravel_multi_index(tuple(np.where(inside, at, 0)), n)
-    return np.where(inside, flat, int(np.prod(n)))
-
-
-def _scipy_correlation(sp_fn, flipped):
-    def impl(in1, in2, mode="full", method="auto"):
-        _real(f"scipy.signal.{sp_fn.__name__}", in1, in2)
-        concrete = sp_fn(unwrap(in1), unwrap(in2), mode=mode, method=method)
-        x, y = A.as_traced(in1), A.as_traced(in2)
-        if x.ir.ndim != y.ir.ndim or x.ir.ndim == 0 or concrete.dtype.kind != "f":
-            refuse(f"scipy.signal.{sp_fn.__name__}: float operands of the same ndim >= 1 are needed")
-        d, dtype = x.ir.ndim, concrete.dtype
-        positions = _nd_windows(x.value.shape, y.value.shape, mode, flipped)
-        windows = astype(gather(x, positions, builder().fill((1,), x.ir.dtype, 0)), dtype)
-        result = builder().dot_general(windows, astype(y.ir, dtype), contract=(tuple(range(d, 2 * d)), tuple(range(d))),
-                                       batch=((), ()))
-        return make(result, concrete)
-    impl.__name__ = sp_fn.__name__
-    impl.__doc__ = f"scipy.signal.{sp_fn.__name__} of real N-d operands, by direct sums over gathered windows."
-    return impl
-
-
 _C = np._core.multiarray
 register(_C.correlate)(_correlation(_C.correlate, reverts=False))
 register(_C.correlate2)(_correlation(_C.correlate2, reverts=True))
 register(_C.interp)(interp)
-
-try:
-    import scipy.signal as _scipy_signal
-except ImportError:       # SciPy is optional
-    _scipy_signal = None
-if _scipy_signal is not None:
-    register(_scipy_signal.correlate)(_scipy_correlation(_scipy_signal.correlate, flipped=False))
-    register(_scipy_signal.convolve)(_scipy_correlation(_scipy_signal.convolve, flipped=True))

@@ -1,18 +1,22 @@
 """Rules for scipy.special: erf, erfc, gammaln, log_ndtr map to the IR's special-function ops, digamma
-and polygamma to `polygamma` (a static order), log1p/expm1 to the IR's; expit, logit, log_expit, ndtr,
-xlogy and xlog1py are compositions written so that their derivatives stay finite where the function is
-(expit never overflows, xlogy's x-derivative at x = 0 is log(y)); gamma, loggamma (real), poch and
-betaln are compositions of gammaln with the sign of Gamma; SciPy's private `_beta_pdf` (scipy.stats.beta)
-is the density composed of xlogy, xlog1py and betaln.  The ufuncs accept out=/where= as NumPy ufuncs do
-(ufuncs.ufunc_rule).  Nothing is registered when SciPy is not installed.
+and polygamma to `polygamma` (a static order), log1p/expm1 to the IR's, and so do the inverse error
+functions (erfinv, erfcinv) and the Bessel functions (j0, j1, y0, y1, i0, i1, i0e, i1e, k0, k1; of order
+v: jv, yv, iv, ive, kv); expit, logit, log_expit, ndtr, xlogy and xlog1py are compositions written so
+that their derivatives stay finite where the function is (expit never overflows, xlogy's x-derivative at
+x = 0 is log(y)); gamma, rgamma, gammasgn, loggamma (real), poch, beta and betaln are compositions of
+gammaln with the sign of Gamma; exprel is expm1(x)/x (its Taylor polynomial near 0), cbrt, exp2 and
+exp10 NumPy's compositions; SciPy's private `_beta_pdf` (scipy.stats.beta) is the density composed of
+xlogy, xlog1py and betaln.  The ufuncs accept out=/where= as NumPy ufuncs do (ufuncs.ufunc_rule).
+Nothing is registered when SciPy is not installed.
 """
 import numpy as np
 
 from ...ir.incomplete_partials import beta_density, betaln, x_log
+from ...ir.ops import BESSEL
 from ..array_api import as_traced
 from ..registry import register
-from ..values import TracedArray, astype, builder, const, make, refuse, unwrap
-from .ufuncs import ufunc_rule
+from ..values import TracedArray, astype, builder, const, guard, make, refuse, unwrap
+from .ufuncs import BUILDERS, ufunc_rule
 
 try:
     import scipy.special as sc
@@ -78,11 +82,76 @@ def _loggamma(b, x):
     return b.where(b.greater(x, const(0, x.dtype)), b.gammaln(x), const(np.nan, x.dtype))
 
 
+def _gamma_signs(b, *xs):
+    """The sign of the product (or of any ratio) of Gamma at `xs`."""
+    sign = _gamma_sign(b, xs[0])
+    for x in xs[1:]:
+        sign = b.multiply(sign, _gamma_sign(b, x))
+    return sign
+
+
 def _poch(b, z, m):
     """Gamma(z + m) / Gamma(z) as sign * exp(gammaln(z + m) - gammaln(z))."""
     zm = b.add(z, m)
-    sign = b.multiply(_gamma_sign(b, zm), _gamma_sign(b, z))
-    return b.multiply(sign, b.exp(b.subtract(b.gammaln(zm), b.gammaln(z))))
+    return b.multiply(_gamma_signs(b, zm, z), b.exp(b.subtract(b.gammaln(zm), b.gammaln(z))))
+
+
+def _beta(b, p, q):
+    """B(p, q) = Gamma(p) Gamma(q) / Gamma(p + q) as sign * exp(betaln(p, q))."""
+    return b.multiply(_gamma_signs(b, p, q, b.add(p, q)), b.exp(betaln(b, p, q)))
+
+
+def _finite_only(ufunc, rule):
+    """`rule`, refusing infinite operands (SciPy has its own conventions there, not the formula's) and
+    guarding that traced ones stay finite."""
+    what = f"scipy.special.{ufunc.__name__}"
+
+    def handler(*args, **kwargs):
+        operands = args[:ufunc.nin]
+        if not all(np.all(np.abs(unwrap(o)) != np.inf) for o in operands):
+            refuse(f"{what} of infinite arguments is not supported while tracing")
+        b = builder()
+        for o in operands:
+            if type(o) is TracedArray:
+                finite = b.not_equal(b.absolute(o.ir), const(np.inf, o.ir.dtype))
+                guard(b.min(finite, axis=tuple(range(finite.ndim)), keepdims=False), True, f"{what}: finite arguments")
+        return rule(*args, **kwargs)
+    return handler
+
+
+def _rgamma(b, x):
+    """1 / Gamma(x) as sign * exp(-gammaln(x)): 0 at the poles, where gammaln is inf, and at -inf."""
+    value = b.multiply(_gamma_sign(b, x), b.exp(b.negative(b.gammaln(x))))
+    return b.where(b.equal(x, const(-np.inf, x.dtype)), const(0, x.dtype), value)
+
+
+def _gammasgn(b, x):
+    """scipy.special.gammasgn: the sign of Gamma(x); NaN at the poles x = -1, -2, ..., at -inf and NaN;
+    at x = 0 the sign of the zero (+1 for 0.0, -1 for -0.0)."""
+    zero, one = const(0, x.dtype), const(1, x.dtype)
+    pole = b.logical_or(b.logical_and(b.less(x, zero), b.equal(x, b.floor(x))), b.not_equal(x, x))
+    zero_sign = b.where(b.less(b.divide(one, x), zero), b.negative(one), one)
+    sign = b.where(b.equal(x, zero), zero_sign, _gamma_sign(b, x))
+    return b.where(pole, const(np.nan, x.dtype), sign)
+
+
+_EXPREL_SERIES = 1e-3       # below this |x|, exprel is its Taylor polynomial (error < x^5/720 relative)
+
+
+def _exprel(b, x):
+    """expm1(x) / x (inf at inf); near 0 the polynomial 1 + x/2 + x^2/6 + x^3/24 + x^4/120 (its
+    derivatives too)."""
+    small = b.less(b.absolute(x), const(_EXPREL_SERIES, x.dtype))
+    series = const(1 / 120, x.dtype)
+    for k in (24, 6, 2, 1):
+        series = b.add(b.multiply(series, x), const(1 / k, x.dtype))
+    safe = b.where(b.logical_or(small, b.equal(x, const(np.inf, x.dtype))), const(1, x.dtype), x)
+    return b.where(small, series, b.where(b.equal(safe, x), b.divide(b.expm1(safe), safe), x))
+
+
+def ir_op(name):
+    """The builder applying IR op `name` to the operands."""
+    return lambda b, *operands: b.emit(name, *operands)
 
 
 def _beta_pdf(b, x, p, q):
@@ -107,13 +176,17 @@ _UFUNCS = {
     "xlogy": _x_log("log", 0), "xlog1py": _x_log("log1p", -1),
     "log1p": lambda b, x: b.log1p(x), "expm1": lambda b, x: b.expm1(x), "log_expit": _log_expit,
     "gamma": _gamma, "loggamma": _loggamma, "poch": _poch, "betaln": betaln,
+    "rgamma": _rgamma, "gammasgn": _gammasgn, "exprel": _exprel,
+    "cbrt": BUILDERS["cbrt"], "exp2": BUILDERS["exp2"], "exp10": lambda b, x: b.power(const(10, x.dtype), x),
+    **{name: ir_op(name) for name in ("erfinv", "erfcinv", "j0", "j1", "y0", "y1", "i0", "i1", "i0e", "i1e",
+                                    "k0", "k1", *BESSEL)},
 }
-_COMPOSED = {"expit", "logit", "ndtr", "xlogy", "xlog1py", "log1p", "expm1", "log_expit", "gamma", "loggamma",
-             "poch", "betaln"}
+_COMPOSED = set(_UFUNCS) - {"erf", "erfc", "gammaln", "log_ndtr", "digamma"}
 
 if sc is not None:
     for _name, _build in _UFUNCS.items():
         _ufunc = getattr(sc, _name)
         register(_ufunc)(ufunc_rule(_ufunc, as_float(_ufunc, _build) if _name in _COMPOSED else _build))
     register(sc.polygamma)(polygamma)
+    register(sc.beta)(_finite_only(sc.beta, ufunc_rule(sc.beta, as_float(sc.beta, _beta))))
     register(sc._ufuncs._beta_pdf)(ufunc_rule(sc._ufuncs._beta_pdf, as_float(sc._ufuncs._beta_pdf, _beta_pdf)))

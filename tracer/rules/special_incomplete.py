@@ -1,27 +1,24 @@
 """Rules for scipy.special's incomplete gamma and beta functions and the distribution functions made of
 them: gammainc, gammaincc, betainc, betaincc, stdtr, fdtr and fdtrc are the IR ops of those names
 (ir/ops.INCOMPLETE: SciPy's values, derivatives w.r.t. every operand); chdtr / chdtrc (chi-square:
-gammainc(v/2, x/2)) and gdtr / gdtrc (gamma with rate a: gammainc(b, a x)) are compositions with them that
-give SciPy's values on every input, NaNs included (tests/test_incomplete.py compares them on a grid of edge
-values).  The ufuncs accept out=/where= as NumPy ufuncs do (ufuncs.ufunc_rule); operands are cast to the
-floating dtype SciPy computes in.  Not covered (no rule, refused loudly): the integer-count functions
-(pdtr, bdtr, nbdtr: piecewise in k) and the inverses (gammaincinv, betaincinv, stdtrit, fdtri, ...).
+gammainc(v/2, x/2)), gdtr / gdtrc (gamma with rate a: gammainc(b, a x)) and pdtr / pdtrc (Poisson CDF at
+k: gammaincc(floor(k) + 1, mu)) are compositions with them that give SciPy's values on every input, NaNs
+included (tests/test_incomplete.py and tests/test_special.py compare them on grids of edge values).  The
+ufuncs accept out=/where= as NumPy ufuncs do (ufuncs.ufunc_rule); operands are cast to the floating dtype
+SciPy computes in.  Not covered (no rule, refused loudly): the integer-count functions bdtr and nbdtr and
+the inverses (gammaincinv, betaincinv, stdtrit, fdtri, ...).
 """
 import numpy as np
 
 from ..registry import register
 from ..values import const
-from .special import as_float
+from .special import as_float, ir_op
 from .ufuncs import ufunc_rule
 
 try:
     import scipy.special as sc
 except ImportError:       # SciPy is optional
     sc = None
-
-
-def _op(name):
-    return lambda b, *operands: b.emit(name, *operands)
 
 
 def _chi_square(op):
@@ -42,11 +39,21 @@ def _gamma_with_rate(op):
     return build
 
 
+def _poisson(op):
+    """pdtr(k, mu) = gammaincc(floor(k) + 1, mu) (pdtrc: gammainc), the Poisson CDF (complement) at k;
+    NaN for k < 0 as SciPy (mu < 0 gives NaN through gammaincc).  Piecewise constant in k."""
+    def build(b, k, mu):
+        counts = b.add(b.floor(k), const(1, k.dtype))
+        return b.where(b.less(k, const(0, k.dtype)), const(np.nan, mu.dtype), b.emit(op, counts, mu))
+    return build
+
+
 _UFUNCS = {
-    "gammainc": _op("gammainc"), "gammaincc": _op("gammaincc"), "betainc": _op("betainc"),
-    "betaincc": _op("betaincc"), "stdtr": _op("stdtr"), "fdtr": _op("fdtr"), "fdtrc": _op("fdtrc"),
+    "gammainc": ir_op("gammainc"), "gammaincc": ir_op("gammaincc"), "betainc": ir_op("betainc"),
+    "betaincc": ir_op("betaincc"), "stdtr": ir_op("stdtr"), "fdtr": ir_op("fdtr"), "fdtrc": ir_op("fdtrc"),
     "chdtr": _chi_square("gammainc"), "chdtrc": _chi_square("gammaincc"),
     "gdtr": _gamma_with_rate("gammainc"), "gdtrc": _gamma_with_rate("gammaincc"),
+    "pdtr": _poisson("gammaincc"), "pdtrc": _poisson("gammainc"),
 }
 
 if sc is not None:

@@ -1,0 +1,6 @@
+"""`python -m jitgrad ...`: the command line (jitgrad/cli.py)."""
+import sys
+
+from .cli import main
+
+sys.exit(main())
