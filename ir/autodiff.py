@@ -140,11 +140,10 @@ def value_and_grad(trace, wrt, out=0):
     if y.shape != () or not _is_real_float(y):
         raise IRError(f"value_and_grad needs a 0-d real float output, output {out} is {y.dtype}{list(y.shape)}")
     b = Builder()
-    env = replay(b, trace.nodes, copy_inputs(b, trace.inputs))
-    nodes = [env[id(n)] for n in trace.nodes]
-    outputs = [env[id(v)] for v in trace.outputs]
-    wrt_values = [env[id(trace.inputs[i])] for i in wrt]
-    grads = _backward(b, nodes, [(outputs[out], b.fill((), y.dtype, 1.0))], wrt_values)
+    b.inputs, b.nodes = list(trace.inputs), list(trace.nodes)   # Values are immutable: the forward
+    outputs = list(trace.outputs)                                # part is the trace's own nodes
+    wrt_values = [trace.inputs[i] for i in wrt]
+    grads = _backward(b, trace.nodes, [(outputs[out], b.fill((), y.dtype, 1.0))], wrt_values)
     return b.build(outputs + _or_zeros(b, grads, wrt_values))
 
 

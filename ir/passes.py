@@ -214,8 +214,11 @@ def _identity_operand(is_identity, positions):
     return rule
 
 
+_times_one = _identity_operand(_is_one, (0, 1))
+
+
 def _multiply(b, node, args):
-    one = _identity_operand(_is_one, (0, 1))(b, node, args)
+    one = _times_one(b, node, args)
     if one is not None or node.dtype.kind not in "biu":
         return one
     for a in args:
@@ -308,7 +311,7 @@ def _optimize_round(trace, settled):
     seen, kept, fired = {}, set(), False
     for node in trace.nodes:
         args = [env[id(a)] for a in node.args]
-        same = all(a is o for a, o in zip(args, node.args))
+        same = args == list(node.args)          # Values compare by identity
         new = None
         if not (same and id(node) in settled):
             new = _simplified(b, node, args)
@@ -338,6 +341,10 @@ def optimize(trace, max_rounds=20):
     trace, settled = dce(trace), set()
     for _ in range(max_rounds):
         trace, changed = _optimize_round(trace, settled)
-        if not changed:
+        # A round visits every node after its operands, so the only work it can leave for the next
+        # round is in the nodes its rules emitted (they skip the rules and CSE).  When every node it
+        # returns went through them unchanged (is settled), the next round would change nothing:
+        # skipping it saves a whole pass over long traces.
+        if not changed or all(id(n) in settled for n in trace.nodes):
             break
     return trace

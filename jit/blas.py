@@ -9,6 +9,9 @@ BLAS product are always materialized (`needs_buffer`).  Row-major C = A.B is com
 column-major C^T = B^T.A^T, so no operand is copied.
 """
 import ctypes
+import importlib.machinery
+import importlib.util
+import os
 
 import numpy as np
 
@@ -19,6 +22,26 @@ _GEMM = {np.dtype(np.float64): ("dgemm", "double"), np.dtype(np.float32): ("sgem
 _GEMV = {np.dtype(np.float64): "dgemv", np.dtype(np.float32): "sgemv"}
 _ARITY = {"gemm": 13, "gemv": 11}
 _registered = set()
+
+
+def _blas_address(name):
+    """The address of SciPy's BLAS routine `name` (the one scipy.linalg.cython_blas wraps).
+
+    Importing scipy.linalg costs ~0.15 s (most of a small kernel's first call), so the routine is
+    first looked up in the library cython_blas's extension file links to, opened with ctypes (which
+    loads it and its BLAS without running any Python, nor initialising the module): SciPy's wheels
+    name the Fortran symbols `scipy_<name>_`, other builds `<name>_`.  The capsule of the imported
+    cython_blas (whose `name` only forwards its arguments to that symbol) is the fallback."""
+    spec = importlib.util.find_spec("scipy")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(folder, "linalg", "cython_blas" + suffix)
+            if os.path.exists(path):
+                library = ctypes.CDLL(path)
+                for symbol in (f"scipy_{name}_", f"{name}_"):
+                    if hasattr(library, symbol):
+                        return ctypes.cast(getattr(library, symbol), ctypes.c_void_p).value
+    return _capsule_address(name)
 
 
 def _capsule_address(name):
@@ -34,7 +57,7 @@ def _capsule_address(name):
 def _symbol(name):
     """The IR name of BLAS routine `name`, registered with the engine on first use."""
     if name not in _registered:
-        engine.register_symbol(f"jg_blas_{name}", _capsule_address(name))
+        engine.register_symbol(f"jg_blas_{name}", _blas_address(name))
         _registered.add(name)
     return f"@jg_blas_{name}"
 

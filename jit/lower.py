@@ -70,15 +70,18 @@ class Lowering:
         for node in self.trace.nodes:
             for a in node.args:
                 users.setdefault(id(a), []).append(node)
+        # asked several times per node while planning and emitting: decided once here
+        self.hosted = {id(n) for n in self.trace.nodes if self.rules.is_hosted(n)}
         self.out_ids = out_ids = {id(v) for v in self.trace.outputs}
+        kind = self.kind
         for k, v in enumerate(self.trace.inputs):
-            self.kind[id(v)], self.loc[id(v)] = "buf", ("arg", k)
+            kind[id(v)], self.loc[id(v)] = "buf", ("arg", k)
         for node in self.trace.nodes:
             for a in node.args:
-                if id(a) not in self.kind:
+                if id(a) not in kind:
                     raise LoweringUnsupported(f"operand of {node.op} is not defined earlier in the trace")
-            self.kind[id(node)] = self._kind_of(node, users.get(id(node), []), id(node) in out_ids)
-            if self.kind[id(node)] == "buf":
+            k = kind[id(node)] = self._kind_of(node, users.get(id(node), []), id(node) in out_ids)
+            if k == "buf":
                 self.loc[id(node)] = self._buffer_for(node)
         self.output_loc = []
         for j, v in enumerate(self.trace.outputs):
@@ -97,7 +100,7 @@ class Lowering:
             return "buf"
         if node.op == "fill" or (node.op == "const" and node.shape == ()):
             # host-called ops read their operands from memory: give a fill one when it feeds them
-            hosted = node.shape != () and any(self.rules.is_hosted(u) for u in users)
+            hosted = node.shape != () and any(id(u) in self.hosted for u in users)
             return "buf" if hosted else "fused"
         if node.op == "const":
             return "buf"
@@ -105,8 +108,8 @@ class Lowering:
             raise LoweringUnsupported(f"op {node.op} has no lowering")
         if node.shape == ():
             return "reg"
-        if (node.op in self.rules.MATERIALIZE or self.rules.is_hosted(node) or is_output
-                or self.rules.blas.needs_buffer(users) or any(self.rules.is_hosted(u) for u in users)):
+        if (node.op in self.rules.MATERIALIZE or id(node) in self.hosted or is_output
+                or self.rules.blas.needs_buffer(users) or any(id(u) in self.hosted for u in users)):
             return "buf"
         self.cost[id(node)] = cost = self.rules.op_cost(node) + sum(self.cost.get(id(a), 0) for a in node.args
                                                                   if self.kind[id(a)] == "fused")
@@ -151,15 +154,16 @@ class Lowering:
             k = self.kind[id(node)]
             if k == "fused" or node.op == "const":
                 continue
-            shape = None if self.rules.is_hosted(node) else self.fusion.iteration_shape(self, node)
+            shape = None if id(node) in self.hosted else self.fusion.iteration_shape(self, node)
             if group and shape == group_shape and self.fusion.reads_aligned(self, node, group, shape):
                 group[id(node)] = node
                 continue
             if group and k in ("reg", "guard") and not self.fusion.depends_on(self, node, group):
                 self._emit_unit([node])        # straight-line code moves ahead of the group's loop
                 continue
-            self._emit_unit(list(group.values()), group_shape)
-            group, group_shape = {}, None
+            if group:
+                self._emit_unit(list(group.values()), group_shape)
+                group, group_shape = {}, None
             if shape is not None:
                 group, group_shape = {id(node): node}, shape
             else:
@@ -188,7 +192,7 @@ class Lowering:
         k = self.kind[id(node)]
         if k == "guard":
             self._guard(node)
-        elif self.rules.is_hosted(node):
+        elif id(node) in self.hosted:
             self.rules.hostcall.emit_host_call(self, node)
         elif node.op in self.rules.MATERIALIZE:
             self.rules.MATERIALIZE[node.op](self, node)
@@ -286,8 +290,10 @@ class Lowering:
 
     def _folded(self, node):
         """The literal of a 0-d node whose operands are all known constants, else None."""
+        if node.op not in FOLDABLE:
+            return None
         vals = [self.constants.get(id(a)) for a in node.args]
-        if node.op not in FOLDABLE or any(v is None for v in vals):
+        if any(v is None for v in vals):
             return None
         value = evaluate(node.op, vals, node.params)
         self.constants[id(node)] = value
@@ -299,7 +305,8 @@ class Lowering:
         self.regs[vid] = name
         self.reg_def[vid] = (len(self.chunks) - 1, name)
         horizon = self.position.get(vid, -1) + CHUNK_OPS - self.ops_in_chunk
-        if not self.f.loop_depth and any(self.position[id(u)] > horizon for u in self.users.get(vid, ())):
+        users = self.users.get(vid)     # in program order: the last one is read last
+        if not self.f.loop_depth and users and self.position[id(users[-1])] > horizon:
             self.spills[vid] = self.ws_alloc(8, 8)
             address = self.f.emit(f"getelementptr inbounds i8, ptr %ws, i64 {self.spills[vid]}")
             self.f.stmt(f"store {reg_type(node.dtype)} {name}, ptr {address}")

@@ -29,6 +29,8 @@ MATERIALIZED_OPERANDS = ("dot_general",)   # consumers that read operands many t
 
 
 def _operands(lw, node, idx):
+    if not node.shape:          # 0-d (the scalar regime): so is every operand, read at index []
+        return [lw.value(a, []) for a in node.args]
     return [lw.value(a, broadcast_index(a.shape, node.shape, idx)) for a in node.args]
 
 

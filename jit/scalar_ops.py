@@ -12,7 +12,7 @@ import numpy as np
 
 from . import mathfns
 from .errors import LoweringUnsupported
-from .llvmtext import kind, literal, reg_type
+from .llvmtext import dtype_info, kind, literal, reg_type
 
 COMPARISONS = {  # op -> (fcmp predicate, signed icmp predicate, bool icmp predicate)
     "equal": ("oeq", "eq", "eq"), "not_equal": ("une", "ne", "ne"), "less": ("olt", "slt", "ult"),
@@ -33,6 +33,8 @@ def compute_dtype(op, in_dtypes, out_dtype):
 
 def cast(f, x, src, dst):
     """Convert register value `x` from dtype `src` to dtype `dst`."""
+    if src is dst:          # the common case, decided before any dtype conversion
+        return x
     src, dst = np.dtype(src), np.dtype(dst)
     if src == dst:
         return x
@@ -227,12 +229,13 @@ for _op, _preds in COMPARISONS.items():
 def elementwise(f, op, values, in_dtypes, out_dtype):
     """Emit elementwise `op` on register `values` of `in_dtypes`; the result has `out_dtype`."""
     cdt = compute_dtype(op, in_dtypes, out_dtype)
-    rule = SCALAR[op].get(kind(cdt))
+    ty, _, cdt_kind = dtype_info(cdt)
+    rule = SCALAR[op].get(cdt_kind)
     if rule is None:
         raise LoweringUnsupported(f"op {op} on dtype {cdt} is not supported by the JIT")
     xs = [cast(f, v, d, cdt) for v, d in zip(values, in_dtypes)]
     result_dtype = np.dtype(bool) if op in COMPARISONS else cdt
-    return cast(f, rule(f, xs, reg_type(cdt)), result_dtype, out_dtype)
+    return cast(f, rule(f, xs, ty), result_dtype, out_dtype)
 
 
 def where(f, values, in_dtypes, out_dtype):

@@ -17,7 +17,6 @@ from .cache import CacheEntry, FunctionCache, PathInfo
 from .ir import autodiff, passes
 from .ir.errors import GuardFailed, JitgradError, TraceError
 from .ir.evaluate import run_trace
-from .ir.printer import format_trace
 from .ir.value import Trace
 from .pytree import flatten, leaf_count, unflatten
 from .signature import as_input_array, is_differentiable, is_dynamic, leaf_key, normalize_argnums
@@ -144,8 +143,11 @@ class GradFunction:
             return splice(self, sig, leaves, leaves, (ctx, joint, layout, n_primal))
         joint, package = self._packager(sig, joint, layout, n_primal)
         env_inputs = [e.getter.get() for e in ctx.env if e.kind == "array"]
-        if self._cache.full():
-            self._warn_limit(reason)
+        if self._cache.full() or ctx.uncacheable is not None:
+            if ctx.uncacheable is None:
+                self._warn_limit(reason)
+            else:
+                self._cache.retraces.append(f"not cached: {ctx.uncacheable}")
             self._cache.uncached_calls += 1
             return package(run_trace(joint, inputs + env_inputs))
         about = {"function": getattr(self.fn, "__qualname__", repr(self.fn)), "location": function_location(self.fn),
@@ -154,7 +156,7 @@ class GradFunction:
         guards = joint.guards
         info = PathInfo(sig.description, backend_name, note,
                         [(g.params["why"], g.params["loc"], g.params["expected"]) for g in guards],
-                        [e.describe() for e in ctx.env], len(joint.nodes), format_trace(joint))
+                        [e.describe() for e in ctx.env], len(joint.nodes), joint)
         entry = CacheEntry(kernel, ctx.env, guards, package, info)
         self._cache.add(key, entry, reason)
         self._fast = _fast_path(sig, entry, self._cache, len(leaves))
@@ -251,7 +253,7 @@ def _fast_path(sig, entry, cache, n_args):
                 outputs = fast_call(*args, *extra)
             else:
                 outputs = fast_call(*args)
-        except (TypeError, GuardFailed):
+        except (TypeError, GuardFailed, np.linalg.LinAlgError):
             return None
         cache.hits += 1
         return package(outputs)

@@ -6,7 +6,10 @@ hold (checked here, in Python) and its value guards hold (checked inside the ker
 """
 import dataclasses
 
+import numpy as np
+
 from .ir.errors import GuardFailed
+from .ir.printer import format_trace
 
 
 @dataclasses.dataclass
@@ -18,9 +21,15 @@ class PathInfo:
     guards: list            # (why, loc, expected) per value guard, in check order
     environment: list       # descriptions of the environment assumptions
     ops: int                # nodes in the compiled trace
-    text: str = dataclasses.field(repr=False, default="")  # the compiled trace, printed
+    trace: object = dataclasses.field(repr=False, default=None)   # the compiled trace (`text` prints it)
     machine_code: str = ""  # where the kernels' machine code came from: "compiled", "disk" (the on-disk
                             # cache), "memory" (an equal module of this process); "" for the reference
+
+
+    @property
+    def text(self):
+        """The compiled trace, printed (on demand: printing a long trace costs as much as optimizing it)."""
+        return format_trace(self.trace) if self.trace is not None else ""
 
 
 @dataclasses.dataclass
@@ -83,6 +92,9 @@ class FunctionCache:
             except GuardFailed as failed:
                 g = entry.guards[failed.index]
                 reason = f"guard failed: {g.params['why']} at {g.params['loc']}"
+                continue
+            except np.linalg.LinAlgError as e:   # the data makes a routine raise: that path is not this one
+                reason = f"LinAlgError on this path: {e}"
                 continue
             self.hits += 1
             return outputs, entry

@@ -15,6 +15,22 @@ _STATIC_BY_IDENTITY = (types.FunctionType, types.BuiltinFunctionType, types.Meth
                        types.ModuleType, np.ufunc)
 
 
+class Identity:
+    """A key part equal only for the very same object, which it keeps alive: a bare `id()` could be
+    reused by a new object (a lambda created per call) once the first one is freed."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __eq__(self, other):
+        return type(other) is Identity and other.obj is self.obj
+
+    def __hash__(self):
+        return id(self.obj)
+
+
 def leaf_key(leaf):
     """The part of the cache key for one leaf; raises TraceError for unsupported argument types."""
     t = type(leaf)
@@ -27,7 +43,7 @@ def leaf_key(leaf):
     if isinstance(leaf, _STATIC_SCALARS):
         return ("static", t, leaf)
     if isinstance(leaf, _STATIC_BY_IDENTITY):
-        return ("object", id(leaf))
+        return ("object", Identity(leaf))
     if isinstance(leaf, np.ndarray):
         raise TraceError(f"arguments of ndarray subclass {t.__name__} are not supported; pass np.asarray(x)")
     raise TraceError(

@@ -24,6 +24,8 @@ def run_traced(fn, leaves, treedef, dynamic):
     returned (TracedArrays where it depends on traced inputs).
     """
     ctx = TraceContext()
+    if any(mode in ("raise", "call") for mode in np.geterr().values()):   # np.seterr(...) of the caller
+        ctx.uncacheable = f"NumPy's error mode {np.geterr()} raises, which compiled code does not"
     traced = list(leaves)
     with ctx.active():
         for pos in dynamic:
@@ -54,18 +56,26 @@ class OutputLayout:
     def __init__(self, loss_type, aux_treedef, aux_slots):
         self.loss_type = loss_type      # type of the concrete loss (float, np.float64, ndarray ...)
         self.aux_treedef = aux_treedef  # None when there is no aux
-        self.aux_slots = aux_slots      # per aux leaf: ('out', k) or ('const', value)
+        self.aux_slots = aux_slots      # per aux leaf: ('out', k, type) or ('const', value)
 
     def loss(self, value):
-        if type(value) is TracedArray:   # nested use: already of the right kind
-            return value
-        if self.loss_type is np.ndarray:
-            return np.asarray(value)
-        return self.loss_type(value)
+        return _as_kind(self.loss_type, value)
 
     def aux(self, outputs):
-        leaves = [outputs[s[1]] if s[0] == "out" else s[1] for s in self.aux_slots]
+        """The aux tree: traced leaves of their traced kind (a Python bool stays a bool, a NumPy scalar
+        a NumPy scalar), constant arrays copied (the caller may modify what it gets)."""
+        leaves = [_as_kind(s[2], outputs[s[1]]) if s[0] == "out" else
+                  s[1].copy() if type(s[1]) is np.ndarray else s[1] for s in self.aux_slots]
         return unflatten(self.aux_treedef, leaves)
+
+
+def _as_kind(kind, value):
+    """Kernel output `value` as the kind of the traced value it stands for."""
+    if type(value) is TracedArray:   # nested use: already of the right kind
+        return value
+    if kind is np.ndarray:
+        return np.asarray(value)
+    return kind(value)
 
 
 def trace_outputs(ctx, result, has_aux, fn):
@@ -86,7 +96,7 @@ def trace_outputs(ctx, result, has_aux, fn):
     slots = []
     for leaf in aux_leaves:
         if isinstance(leaf, TracedArray):
-            slots.append(("out", len(outputs)))
+            slots.append(("out", len(outputs), type(leaf.value)))
             outputs.append(leaf.ir)
         else:
             slots.append(("const", leaf))

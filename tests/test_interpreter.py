@@ -183,10 +183,11 @@ def test_objects_built_while_tracing_are_not_environment():
     ctx = TraceContext()
     with ctx.active():
         assert interpreter.call(build, (), {}) == 7
-    # only the two classes, read from closure cells, are assumptions (by identity); their instances'
-    # attributes are not
+    # only the two classes, read from closure cells, and the Python method run from one are assumptions
+    # (by identity); their instances' attributes are not
     assert sorted((e.kind, e.getter.describe()) for e in ctx.env) == [
-        ("identity", "closure variable 'Bag'"), ("identity", "closure variable 'Made'")]
+        ("identity", "closure variable 'Bag'"), ("identity", "closure variable 'Made'"),
+        ("identity", "method Made.__init__")]
 
 
 class _Config:
@@ -205,7 +206,10 @@ def test_getattr_builtin_is_an_environment_read():
     ctx = TraceContext()
     with ctx.active():
         assert interpreter.call(read, (), {}) == (1.0, False, 7)
-    assert [entry.describe().split(" (")[0] for entry in ctx.env] == ["attribute _Config.rate"]
+    # the object by identity (rebinding CONFIG retraces), then its attribute by value, and that the
+    # missing one stays missing (once, though read twice)
+    assert [entry.describe().split(" (")[0] for entry in ctx.env] == [
+        "global 'CONFIG'", "attribute _Config.rate", "attribute _Config.missing existing"]
 
 
 def test_code_objects_are_decoded_once_with_resolved_jumps():

@@ -92,7 +92,11 @@ class CallPolicy:
         rule = lookup(fn)
         if rule is not None and (rule.always or contains_traced(args, kwargs)):
             args, kwargs = self._wrap_callbacks(fn, args, kwargs)
-            return self._run_handler(rule.handler, args, kwargs)
+            try:
+                return self._run_handler(rule.handler, args, kwargs)
+            except np.linalg.LinAlgError as e:   # raised by the data (a singular matrix...): no guard says so
+                self.ctx.forbid_caching(f"{qualified_name(fn)} raised LinAlgError ({e})")
+                raise
         kind = type(fn)
         if kind is FunctionType:
             if is_jitgrad_code(fn):
@@ -106,8 +110,10 @@ class CallPolicy:
             return fn(*args, **kwargs)
         if kind is MethodType:
             return self.call(fn.__func__, (fn.__self__,) + tuple(args), kwargs)
-        if kind is functools.partial:
-            return self.call(fn.func, fn.args + tuple(args), {**fn.keywords, **kwargs})
+        if kind is functools.partial:   # its func/args/keywords are read like attributes (they may change)
+            func, bound, keywords = (self.ctx.read_attr(fn, name, getattr(fn, name))
+                                     for name in ("func", "args", "keywords"))
+            return self.call(func, bound + tuple(args), {**keywords, **kwargs})
         if kind is staticmethod:
             return self.call(fn.__func__, args, kwargs)
         if kind is _ARRAY_FUNCTION_DISPATCHER and not _overrides_array_function(args, kwargs):
@@ -269,6 +275,8 @@ def _globals(interp, args, kwargs):
 
 
 def _vars(interp, args, kwargs):
+    if len(args) == 1 and not kwargs:     # an object's namespace: read like its `__dict__` attribute
+        return interp.ctx.read_attr(args[0], "__dict__", builtins.vars(args[0]))
     return builtins.vars(*args, **kwargs) if args or kwargs else interp.ctx.frames[-1].local_variables()
 
 

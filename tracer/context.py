@@ -6,14 +6,18 @@ of objects that exist outside the traced call) and the set of objects created wh
 those are not environment reads).  `current()` is the active context; the interpreter installs it with
 `with ctx.active():`.
 """
+import array
+import collections.abc
 import contextlib
+import copy
+import enum
 import os
 import types
 
 import numpy as np
 
 from ..ir import Builder
-from ..ir.errors import TraceError
+from ..ir.errors import TraceError, UnsupportedError
 
 _stack = []
 
@@ -27,6 +31,12 @@ def current():
 _STABLE_ROOTS = {"numpy", "scipy", "math", "builtins", "operator", "functools", "itertools", "collections",
                  "dataclasses", "typing", "types", "abc", "enum", "warnings", "contextlib", "numbers",
                  "jitgrad", "cmath", "copy", "re", "sys", "os"}
+# builtin data read by C code: guarded on their contents (other objects read from the environment: by
+# identity)
+_NATIVE_DATA = (tuple, list, dict, collections.deque, set, frozenset, bytearray, array.array, range, slice,
+                enum.Enum)
+# generators and the iterators of builtins/itertools: consumed by reading, so never environment data
+_NATIVE_ITERATOR_MODULES = ("builtins", "itertools", "collections")
 _SCALARS = (int, float, complex, bool, str, bytes, type(None), np.generic)
 
 
@@ -38,6 +48,9 @@ class GlobalGetter:
 
     def get(self):
         return self.namespace[self.name]
+
+    def is_place(self):
+        return True
 
     def describe(self):
         return f"global {self.name!r}"
@@ -52,6 +65,9 @@ class CellGetter:
     def get(self):
         return self.cell.cell_contents
 
+    def is_place(self):
+        return True
+
     def describe(self):
         return f"closure variable {self.name!r}"
 
@@ -65,8 +81,49 @@ class AttrGetter:
     def get(self):
         return getattr(self.obj, self.name)
 
+    def is_place(self):
+        """Whether the attribute is stored (instance dict, slot, class attribute), not computed."""
+        try:
+            if self.name in vars(self.obj):
+                return True
+        except TypeError:
+            pass
+        for klass in (self.obj.__mro__ if isinstance(self.obj, type) else ()) + type(self.obj).__mro__:
+            if self.name in klass.__dict__:
+                held = klass.__dict__[self.name]
+                return type(held) is types.MemberDescriptorType or not hasattr(type(held), "__get__")
+        return False
+
     def describe(self):
         return f"attribute {type(self.obj).__name__}.{self.name}"
+
+
+class MethodGetter:
+    """What `owner.name` resolves to: the function behind a method bound to `owner` itself or to its
+    class (a new bound method on every access), else the object the attribute holds (a function or
+    another object's bound method stored on the instance)."""
+    __slots__ = ("owner", "name")
+
+    def __init__(self, owner, name):
+        self.owner, self.name = owner, name
+
+    def get(self):
+        return _resolved(self.owner, getattr(self.owner, self.name))
+
+    def describe(self):
+        owner = self.owner.__name__ if isinstance(self.owner, type) else type(self.owner).__name__
+        return f"method {owner}.{self.name}"
+
+
+class HasAttrGetter(AttrGetter):
+    """Whether attribute `name` of `obj` exists."""
+    __slots__ = ()
+
+    def get(self):
+        return hasattr(self.obj, self.name)
+
+    def describe(self):
+        return f"attribute {type(self.obj).__name__}.{self.name} existing"
 
 
 class ItemGetter:
@@ -77,6 +134,9 @@ class ItemGetter:
 
     def get(self):
         return self.base.get()[self.key]
+
+    def is_place(self):
+        return True
 
     def describe(self):
         return f"{self.base.describe()}[{self.key!r}]"
@@ -109,7 +169,7 @@ class EnvEntry:
         if self.kind == "len":
             return (type(value) is type(self.expected) and len(value) == len(self.expected)
                     and (not isinstance(value, dict) or list(value) == list(self.expected)))
-        return type(value) is type(self.expected) and _equal(value, self.expected)
+        return _same(value, self.expected)
 
     def describe(self):
         what = {"array": f"shape/dtype {self.shape} {self.dtype}", "len": "length",
@@ -117,7 +177,23 @@ class EnvEntry:
         return f"{self.getter.describe()} ({what}, read at {self.loc})"
 
 
-def _equal(a, b):
+def _same(a, b):
+    """Whether plain data `a` equals the recorded `b` in every way a trace may depend on: same types at
+    every level (`True` is not `1`, `1` is not `1.0`), the same bits for floats (`-0.0` is not `0.0`, a
+    NaN matches a NaN) and the same key order for dicts."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (float, complex, np.inexact)):
+        return a == b and np.signbit(np.real(a)) == np.signbit(np.real(b)) and \
+            np.signbit(np.imag(a)) == np.signbit(np.imag(b)) or (a != a and b != b)
+    if isinstance(a, (tuple, list, collections.deque)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return len(a) == len(b) and all(_same(ka, kb) and _same(a[ka], b[kb]) for ka, kb in zip(a, b))
+    if a is b:
+        return True
+    if not isinstance(a, _SCALARS + _NATIVE_DATA):
+        return False        # other objects: by identity
     try:
         return bool(a == b)
     except Exception:
@@ -132,14 +208,14 @@ def _is_plain_data(value):
     if isinstance(value, (tuple, list)) and len(value) <= 64:
         return all(_is_plain_data(v) for v in value)
     if isinstance(value, dict) and len(value) <= 64:
-        return all(isinstance(k, _SCALARS) and _is_plain_data(v) for k, v in value.items())
+        return all(issubclass(type(k), _SCALARS) and _is_plain_data(v) for k, v in value.items())
     return False
 
 
 def _holds_arrays(value):
     if isinstance(value, np.ndarray):
         return True
-    if isinstance(value, (tuple, list)):
+    if isinstance(value, (tuple, list, collections.deque)):
         return any(_holds_arrays(v) for v in value)
     if isinstance(value, dict):
         return any(_holds_arrays(v) for v in value.values())
@@ -157,6 +233,8 @@ class TraceContext:
         self._env_recorded = set()  # keys of the value/len/identity entries already recorded
         self.local_objects = {}   # id -> object created while tracing (kept alive so ids stay unique)
         self.audit = []           # (IR value, concrete value, loc) pairs when auditing (tracer/audit.py)
+        self.scalar_consts = {}   # (dtype, bytes) -> the one `const` node of that 0-d value (values.const)
+        self.uncacheable = None   # why this trace must not be cached (an exception no guard can describe)
 
     @contextlib.contextmanager
     def active(self):
@@ -190,6 +268,14 @@ class TraceContext:
         """Record that Value `pred` must equal `expected` for this trace to be valid."""
         return self.builder.guard(pred, expected, loc=self.user_location(), why=why)
 
+    def forbid_caching(self, why):
+        """The path of this trace (and of the traces enclosing it) depends on the data in a way no guard
+        records, e.g. an exception raised by a library routine on traced arrays and caught: the trace
+        is run for this call only (`why`, with the user's location, is reported by `cache_info`)."""
+        why = f"{why} at {self.user_location()}"
+        for ctx in _stack:
+            ctx.uncacheable = ctx.uncacheable or why
+
     def mark_local(self, obj):
         """Note that `obj` was created while tracing: reads from it are not environment reads."""
         self.local_objects[id(obj)] = obj
@@ -209,6 +295,9 @@ class TraceContext:
 
     def read_attr(self, obj, name, value):
         """Attribute `name` of a non-traced object `obj`, read while tracing."""
+        if type(value) is types.MethodType:
+            self.read_method(obj, name, value)
+            return value
         if self.is_local(obj) or _fresh_per_access(value):
             return value
         if isinstance(obj, types.ModuleType) and obj.__name__.split(".")[0] in _STABLE_ROOTS:
@@ -216,6 +305,30 @@ class TraceContext:
         if isinstance(obj, type) and _is_library_object(obj):
             return value
         return self._read(AttrGetter(obj, name), value, ("a", id(obj), name))
+
+    def read_missing_attr(self, obj, name):
+        """Attribute `name` of non-traced object `obj` was found missing: guard that it stays so."""
+        if not (self.is_local(obj) or isinstance(obj, types.ModuleType) or
+                _is_library_object(obj if isinstance(obj, type) else type(obj))):
+            self._record(("missing", id(obj), name), HasAttrGetter(obj, name), "value", False)
+
+    def read_method(self, obj, name, method):
+        """`obj.name` resolved to `method` (a bound method, or the Python function that the class of
+        `obj` holds under `name`): guarded by identity (see MethodGetter), so that redefining the method
+        on the class, or rebinding or shadowing it on a non-local instance, retraces.  Methods of
+        library classes are stable."""
+        tp = type(obj)
+        cls = obj if isinstance(obj, type) else tp
+        if self.is_local(cls) or _is_library_object(cls):
+            return method
+        owner = obj
+        if self.is_local(obj):     # its own attributes are the trace's doing; its class's are not
+            if type(method) is types.MethodType and method.__self__ is not obj:
+                return method
+            owner = tp
+        expected = method.__func__ if type(method) is types.MethodType and method.__self__ is obj else method
+        self._record(("m", id(owner), name), MethodGetter(owner, name), "identity", _resolved(owner, expected))
+        return method
 
     def read_defaults(self, func):
         """(func.__defaults__, func.__kwdefaults__) for a call of Python function `func`, read like
@@ -236,6 +349,10 @@ class TraceContext:
         if type(value) is TracedArray:
             return self._traced_read(getter, value)
         if isinstance(value, np.ndarray):
+            if type(value) is not np.ndarray:   # masked arrays, matrices...: their own semantics
+                raise UnsupportedError(f"{getter.describe()} is a {type(value).__name__} (an ndarray subclass), "
+                                       "which jitgrad does not trace; store np.asarray(...) of it",
+                                       loc=self.user_location())
             return self._array_input(getter, value, key)
         if _is_plain_data(value):
             self._record(key, getter, "value", _snapshot(value))
@@ -243,13 +360,27 @@ class TraceContext:
         if callable(value) and not stable and not _fresh_per_access(value):
             self._record(key, getter, "identity", value)   # rebinding a user place must retrace
             return value
-        if _holds_arrays(value) and isinstance(value, (tuple, list, dict)):
+        if _holds_arrays(value):
             self._record(key, getter, "len", _snapshot_structure(value))
             items = value.items() if isinstance(value, dict) else enumerate(value)
             rebuilt = {k: self._read(ItemGetter(getter, k), v, key + (k,)) for k, v in items}
             if isinstance(value, dict):
                 return rebuilt
-            return type(value)(rebuilt[i] for i in range(len(value)))
+            return _like(value, [rebuilt[i] for i in range(len(value))])
+        if isinstance(value, collections.abc.Iterator) and type(value).__module__ in _NATIVE_ITERATOR_MODULES:
+            raise UnsupportedError(f"{getter.describe()} is a {type(value).__name__} created outside the traced "
+                                   "call: what it yields next cannot be checked by a cached trace; pass the "
+                                   "values as arguments", loc=self.user_location())
+        if stable or isinstance(value, types.ModuleType) or not getter.is_place():
+            return value
+        for traced, is_key in _traced_inside(value):
+            if is_key:      # looking it up would compare with a value of a finished trace: refused
+                self._traced_read(getter, traced)
+            return value    # values stored while tracing (a log of losses...): not data to check
+        # Anything else held by a place of the environment: native containers (read by C code, which
+        # records nothing) by their contents, other objects (whose attribute reads are recorded) by
+        # identity, so that rebinding the place (`model = Model(...)`) retraces.
+        self._record(key, getter, "value" if isinstance(value, _NATIVE_DATA) else "identity", _snapshot(value))
         return value
 
     def _record(self, key, getter, kind, expected):
@@ -315,6 +446,13 @@ def _fresh_per_access(value):
             and not isinstance(owner, types.ModuleType))
 
 
+def _resolved(owner, value):
+    """See MethodGetter."""
+    if type(value) is types.MethodType and (value.__self__ is owner or value.__self__ is type(owner)):
+        return value.__func__
+    return value
+
+
 def _is_library_object(value):
     """Functions and classes of numpy, scipy, the standard library or jitgrad: stable by design."""
     module = getattr(value, "__module__", None) or ""
@@ -323,17 +461,49 @@ def _is_library_object(value):
 
 def _snapshot(value):
     """A copy of plain data that later mutation of the original cannot change."""
-    if isinstance(value, list):
-        return [_snapshot(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _snapshot(v) for k, v in value.items()}
+    if isinstance(value, tuple):    # immutable, but may hold lists
+        return _like(value, [_snapshot(v) for v in value])
+    if isinstance(value, (list, dict, collections.deque)):
+        copied = copy.copy(value)    # of the same type (defaultdict, OrderedDict, a list subclass...)
+        for k, v in (value.items() if isinstance(value, dict) else enumerate(value)):
+            copied[k] = _snapshot(v)
+        return copied
+    if isinstance(value, (set, bytearray, array.array)):
+        return copy.copy(value)
     return value
+
+
+def _traced_inside(value, is_key=False):
+    """(traced value, whether it is a dict key or set member) for those held (at any depth) by native
+    containers `value`."""
+    from .traced import TracedArray
+    if type(value) is TracedArray:
+        yield value, is_key
+    elif isinstance(value, (set, frozenset)):
+        for v in value:
+            yield from _traced_inside(v, True)
+    elif isinstance(value, (tuple, list, collections.deque)):
+        for v in value:
+            yield from _traced_inside(v, is_key)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _traced_inside(k, True)
+            yield from _traced_inside(v, is_key)
 
 
 def _snapshot_structure(value):
     if isinstance(value, dict):
-        return dict.fromkeys(value)
-    return type(value)([None] * len(value)) if isinstance(value, list) else tuple([None] * len(value))
+        return type(value).fromkeys(value)
+    return _like(value, [None] * len(value))
+
+
+def _like(value, items):
+    """A sequence of the type of `value` (a tuple, namedtuple, list, deque, or a subclass) holding `items`."""
+    if hasattr(value, "_make"):
+        return value._make(items)
+    if isinstance(value, collections.deque):
+        return type(value)(items, value.maxlen)
+    return type(value)(items)
 
 
 _LIBRARY_DIRS = tuple({os.path.dirname(os.__file__), os.path.dirname(os.path.dirname(np.__file__))})

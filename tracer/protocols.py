@@ -12,6 +12,7 @@ from types import FunctionType, MethodType
 import numpy as np
 from bytecode import BinaryOp, Compare
 
+from . import context
 from .traced import TracedArray
 from .indexing import setitem_plain
 
@@ -45,10 +46,12 @@ def type_lookup(tp, name):
 
 
 def python_method(tp, name):
-    """The Python function implementing special method `name` of `tp`, or None if it is native."""
+    """The Python function implementing special method `name` of `tp`, or None if it is native.  While
+    tracing, it is an environment read (redefining the method on the class retraces)."""
     found = type_lookup(tp, name)
     if type(found) is FunctionType and not is_jitgrad_code(found):
-        return found
+        ctx = context.current()
+        return found if ctx is None else ctx.read_method(tp, name, found)
     return None
 
 
@@ -278,13 +281,14 @@ class Protocols:
             return self._super_attr(obj, name)
         if tp in NATIVE_TYPES and tp is not types.ModuleType:
             return getattr(obj, name)
-        if isinstance(obj, type):    # class attributes: metaclass descriptors are native in practice
-            return self.ctx.read_attr(obj, name, getattr(obj, name))
-        hook = python_method(tp, "__getattr__")
+        hook = None if isinstance(obj, type) else python_method(tp, "__getattr__")
         try:
+            if isinstance(obj, type):    # class attributes: metaclass descriptors are native in practice
+                return self.ctx.read_attr(obj, name, getattr(obj, name))
             value = self._getattribute(obj, tp, name, hook is not None)
         except AttributeError:
             if hook is None:
+                self.ctx.read_missing_attr(obj, name)   # `hasattr`, `getattr(o, n, default)`, try/except
                 raise
             value = self.call(hook, (obj, name), {})
         if isinstance(obj, VALUE_TYPES):
@@ -339,7 +343,7 @@ class Protocols:
             if type(descr) is FunctionType:
                 own = _instance_dict(obj)
                 if own is None or name not in own:
-                    return descr, obj
+                    return self.ctx.read_method(obj, name, descr), obj
         return None, self.load_attr(obj, name)
 
     def store_attr(self, obj, name, value):

@@ -17,6 +17,7 @@ from ..ir.errors import UnsupportedError
 from ..ir.ops import COMPLEX_DIFFERENTIABLE
 from ..ir.value import Value
 from . import audit, context
+from .pyerrors import PYTHON_RAISING, guard_python_arithmetic, pin, pin_values
 
 _WEAK_TYPES = (bool, int, float, complex)
 # Ops whose Python-bool operands stay bool (elsewhere Python computes True + True == 2).
@@ -152,8 +153,17 @@ def make_view(ir_value, concrete, source, link=None):
 
 
 def const(value, dtype=None):
-    """An IR constant holding `np.asarray(value, dtype)`."""
-    return builder().const(np.asarray(value, dtype=dtype))
+    """An IR constant holding `np.asarray(value, dtype)`; one node per distinct scalar in a trace (a
+    global like `DT` read in every step of a loop would otherwise make thousands of equal nodes)."""
+    array = np.asarray(value, dtype=dtype)
+    if array.ndim:
+        return builder().const(array)
+    ctx = context.current()
+    key = (array.dtype.str, array.tobytes())
+    node = ctx.scalar_consts.get(key)
+    if node is None:
+        node = ctx.scalar_consts[key] = ctx.builder.const(array)
+    return node
 
 
 def lift(x):
@@ -210,8 +220,16 @@ def elementwise(op, fn, *operands):
 
     `op` is an IR op name or a function `(builder, *values) -> Value` building a derived op.
     """
-    concrete = fn(*[concrete_of(o) for o in operands])
-    return make(_emit(op, lift_operands(_lifted_as(op), operands)), concrete)
+    try:
+        concrete = fn(*[concrete_of(o) for o in operands])
+    except (ArithmeticError, ValueError) as e:
+        pin_values(operands, e)
+        raise
+    result = make(_emit(op, lift_operands(_lifted_as(op), operands)), concrete)
+    if fn in PYTHON_RAISING:
+        guard_python_arithmetic(fn, operands, result)
+    return result
+
 
 
 def _lifted_as(op):
@@ -391,7 +409,6 @@ class TracedArray:
 
     __slots__ = ("ir", "value", "base", "views", "link", "escaped", "__weakref__")
     __array_ufunc__ = None          # NumPy arrays and scalars defer to our reflected operators
-    __hash__ = None
 
     def __init__(self, ir, value, base=None):
         self.ir = ir
@@ -415,8 +432,18 @@ class TracedArray:
         guard(pred, result, "truth value of a traced value")
         return result
 
+    def __hash__(self):
+        """hash() of a traced scalar (a dict key, a set member): guarded on its exact value."""
+        result = hash(self.value)                         # TypeError for arrays, as NumPy
+        pin(self, "hash() of a traced value")
+        return result
+
     def __int__(self):
-        result = int(self.value)
+        try:
+            result = int(self.value)                      # ValueError for NaN, OverflowError for inf
+        except (ArithmeticError, ValueError) as e:
+            pin_values((self,), e)
+            raise
         pred = self.ir if self.ir.dtype.kind in "biu" else builder().trunc(self.ir)
         guard(pred, result, "int() of a traced value")
         return result

@@ -9,6 +9,7 @@ import operator
 import numpy as np
 
 from ..registry import register
+from ..pyerrors import guard_python_float_result, pin_values
 from ..values import astype, builder, lift, make, reshape, unwrap
 from .ufuncs import BUILDERS
 
@@ -22,6 +23,11 @@ _MATH_TO_UFUNC = {
     "trunc": "trunc", "isnan": "isnan", "isinf": "isinf", "isfinite": "isfinite",
 }
 
+# math functions that never raise on float arguments (the others raise ValueError or OverflowError where
+# their result would be a NaN from non-NaN arguments or an infinity from finite ones: guarded)
+_NEVER_RAISE = {"asinh", "atan", "atan2", "tanh", "fabs", "degrees", "radians", "hypot", "isnan", "isinf",
+                "isfinite"}
+
 
 def _log(b, x, base=None):
     return b.log(x) if base is None else b.divide(b.log(x), b.log(base))
@@ -34,9 +40,16 @@ def _hypot(b, *values):
 def math_rule(fn, build):
     """A rule for math function `fn`: arguments as float64 scalars, IR from `build(builder, *values)`."""
     def handler(*args):
-        concrete = fn(*unwrap(args))                       # CPython's domain and overflow errors
+        try:
+            concrete = fn(*unwrap(args))                   # CPython's domain and overflow errors
+        except (ArithmeticError, ValueError) as e:
+            pin_values(args, e)
+            raise
         values = [astype(reshape(lift(a), ()), np.float64) for a in args]
-        return make(build(builder(), *values), concrete)
+        result = make(build(builder(), *values), concrete)
+        if fn.__name__ not in _NEVER_RAISE:
+            guard_python_float_result(result, args, f"math.{fn.__name__} would raise")
+        return result
     return handler
 
 

@@ -1,0 +1,25 @@
+"""NumPy's floating-point error modes.  Compiled traces compute infinities and NaNs without raising, so
+a trace recorded while `np.errstate`/`np.seterr` makes NumPy raise (or call a handler) on division by
+zero, overflow or invalid operations cannot tell later calls where NumPy would have raised: when user
+code (not NumPy's own, whose handlers belong to routines that have rules) sets such a mode, the trace is
+run for its call only and not cached."""
+import numpy as np
+
+from .. import context
+from ..registry import register
+
+_ERROR_KINDS = ("all", "divide", "over", "under", "invalid")
+
+
+def _raising_modes(fn):
+    def handler(*args, **kwargs):
+        ctx = context.current()
+        if any(kwargs.get(kind) in ("raise", "call") for kind in _ERROR_KINDS) and \
+                ctx.user_location() == ctx.location():
+            ctx.forbid_caching(f"np.{fn.__name__} sets an error mode that raises")
+        return fn(*args, **kwargs)
+    return handler
+
+
+for _fn in (np.errstate, np.seterr):
+    register(_fn, always=True)(_raising_modes(_fn))
