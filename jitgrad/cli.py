@@ -1,6 +1,7 @@
 """The `jitgrad` command line: inspect and clear the on-disk cache of compiled kernels.
 
-    jitgrad cache list [--json]       one line per entry: function, file:line, signature, size, age, hits
+    jitgrad cache list [--json]       one line per entry, most recently used first: function, file:line,
+                                      signature, kind, size, last use, hits
     jitgrad cache info [--json]       directory, entries, total size, hit/miss statistics
     jitgrad cache clear [--older-than DAYS] [--function NAME]
 
@@ -8,6 +9,7 @@ Also `python -m jitgrad ...`.  A thin facade over jitgrad.jit.diskcache; bad usa
 """
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -57,16 +59,20 @@ def _write_json(value, out):
 
 
 def _list(args, out):
-    listed = diskcache.entries()
+    listed = sorted(diskcache.entries(), key=lambda e: e.get("last_used", 0), reverse=True)
     if args.json:
         return _write_json(listed, out)
-    now = time.time()
-    for e in listed:
-        out.write(f"{e.get('function', '?')}  {e.get('location') or '?'}  ({e.get('signature', '?')})  "
-                  f"{e.get('kind', '?')}  {_size(e['size'])}  age {_age(now - e['created'])}  "
-                  f"hits {e['hits']}\n")
     if not listed:
         out.write(f"no entries in {diskcache.directory()}\n")
+        return
+    now = time.time()
+    rows = [("FUNCTION", "DEFINED AT", "SIGNATURE", "KIND", "SIZE", "LAST USED", "HITS")]
+    rows += [(e.get("function") or "-", e.get("location") or "-", e.get("signature") or "-",
+              e.get("kind") or "-", _size(e["size"]), f"{_age(now - e.get('last_used', e['created']))} ago",
+              str(e["hits"])) for e in listed]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] + "\n")
 
 
 def _info(args, out):
@@ -91,6 +97,8 @@ def main(argv=None, out=None):
     args = parser.parse_args(argv)
     try:
         {"list": _list, "info": _info, "clear": _clear}[args.action](args, out or sys.stdout)
+    except BrokenPipeError:                      # `jitgrad cache list | head`: the reader left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (ValueError, OSError) as e:
         parser.exit(2, f"jitgrad: error: {e}\n")
     return 0
