@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from . import backend
+from .aliases import aliased_write
 from .cache import CacheEntry, FunctionCache, PathInfo
 from .ir import autodiff, passes
 from .ir.errors import GuardFailed, JitgradError, TraceError
@@ -157,7 +158,7 @@ class GradFunction:
         info = PathInfo(sig.description, backend_name, note,
                         [(g.params["why"], g.params["loc"], g.params["expected"]) for g in guards],
                         [e.describe() for e in ctx.env], len(joint.nodes), joint)
-        entry = CacheEntry(kernel, ctx.env, guards, package, info)
+        entry = CacheEntry(kernel, ctx.env, guards, package, info, ctx.written_inputs)
         self._cache.add(key, entry, reason)
         self._fast = _fast_path(sig, entry, self._cache, len(leaves))
         try:
@@ -224,13 +225,14 @@ def _collector_paused():
 
 def _fast_path(sig, entry, cache, n_args):
     """The cached-call path for the last entry hit, when its signature allows one (all arguments plain
-    arrays or static scalars passed positionally, a JIT kernel): argument types, static values and
-    environment assumptions are checked here, shapes, dtypes and value guards by the kernel; anything
-    else returns None and takes the full path."""
+    arrays or static scalars passed positionally, a JIT kernel): argument types, static values,
+    environment assumptions and (for a trace writing into an argument) aliasing are checked here,
+    shapes, dtypes and value guards by the kernel; anything else returns None and takes the full path."""
     fast_call = getattr(entry.kernel, "fast_call", None)
     if not sig.positional_arrays or fast_call is None:
         return None
     package, ndarray, environment, statics = entry.package, np.ndarray, entry.environment_inputs, sig.statics
+    written = entry.written
     static_positions = {i for i, _, _ in statics}
     array_positions = [i for i in range(n_args) if i not in static_positions]
 
@@ -248,9 +250,11 @@ def _fast_path(sig, entry, cache, n_args):
         try:
             if entry.env:
                 extra = environment()
-                if type(extra) is not list:
+                if type(extra) is not list or written and aliased_write([*args, *extra], written):
                     return None
                 outputs = fast_call(*args, *extra)
+            elif written and aliased_write(args, written):
+                return None
             else:
                 outputs = fast_call(*args)
         except (TypeError, GuardFailed, np.linalg.LinAlgError):

@@ -8,6 +8,7 @@ import dataclasses
 
 import numpy as np
 
+from .aliases import aliased_write
 from .ir.errors import GuardFailed
 from .ir.printer import format_trace
 
@@ -45,28 +46,39 @@ class CacheInfo:
 
 
 class CacheEntry:
-    """A compiled trace for one signature and one branch path."""
+    """A compiled trace for one signature and one branch path.  `written` lists the inputs (arguments)
+    the trace writes into: calls where one of them shares memory with another input are declined."""
 
-    __slots__ = ("kernel", "env", "env_arrays", "guards", "package", "info")
+    __slots__ = ("kernel", "env", "guards", "package", "info", "written", "environment_inputs")
 
-    def __init__(self, kernel, env, guards, package, info):
+    def __init__(self, kernel, env, guards, package, info, written=()):
         self.kernel = kernel
         self.env = env
-        self.env_arrays = [e for e in env if e.kind == "array"]
         self.guards = guards
         self.package = package
         self.info = info
+        self.written = tuple(written)
+        self.environment_inputs = _environment_reader(env)
 
-    def environment_inputs(self):
-        """The arrays read from the environment, or the EnvEntry that no longer holds."""
-        for e in self.env:
+
+def _environment_reader(env):
+    """environment_inputs() -> the arrays read from the environment `env` (a list of EnvEntry), or the
+    EnvEntry that no longer holds.  Each place is read once per call; this runs on every cached call."""
+    checks = [(e.getter.get, e.holds, e.kind == "array", e) for e in env]
+
+    def environment_inputs():
+        arrays = []
+        for get, holds, is_array, e in checks:
             try:
-                value = e.getter.get()
+                value = get()
             except Exception:
                 return e
-            if not e.holds(value):
+            if not holds(value):
                 return e
-        return [e.getter.get() for e in self.env_arrays]
+            if is_array:
+                arrays.append(value)
+        return arrays
+    return environment_inputs
 
 
 class FunctionCache:
@@ -86,6 +98,9 @@ class FunctionCache:
             extra = entry.environment_inputs()
             if not isinstance(extra, list):
                 reason = f"environment changed: {extra.describe()}"
+                continue
+            if entry.written and aliased_write(inputs + extra, entry.written):
+                reason = "an argument written in place shares memory with another input"
                 continue
             try:
                 outputs = entry.kernel(inputs + extra)

@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 
+from . import aliases
 from .ir.errors import TraceError
 from .pytree import flatten, unflatten
 from .signature import as_input_array
@@ -33,9 +34,11 @@ def run_traced(fn, leaves, treedef, dynamic):
             arr = as_input_array(leaf)
             concrete = leaf.copy() if isinstance(leaf, np.ndarray) else leaf
             traced[pos] = TracedArray(ctx.builder.input(arr.shape, arr.dtype), concrete)
+            ctx.add_argument(traced[pos])
         args, kwargs = unflatten(treedef, traced)
         _mark_local(ctx, (args, kwargs))
         result = interpreter.call(fn, args, kwargs)
+    aliases.check_traced_call(ctx, fn, leaves, treedef, dynamic)
     audit.check(ctx)
     return ctx, result
 

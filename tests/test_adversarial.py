@@ -396,3 +396,83 @@ def test_aux_keeps_kinds_and_constant_aux_is_a_copy():
         assert type(flag) is bool and type(first) is np.float64 and type(value) is np.float64
         assert np.array_equal(const, [0.0, 1.0])
         const[:] = -1.0                                 # must not change what the next call returns
+
+
+# -- arguments written in place that share memory with other inputs -------------------------------------
+SHARED = np.array([1.0, 2.0, 3.0])
+
+
+def _doubles_first(a, b):
+    a *= 2.0                                 # Python: b sees this when b is a (or overlaps it)
+    return np.sum(b * b)
+
+
+def _doubles_argument_reads_global(a):
+    a *= 2.0                                 # Python: SHARED sees this when a is SHARED
+    return np.sum(SHARED * a)
+
+
+def _refused_at_the_write(call, line_of):
+    with pytest.raises(jitgrad.UnsupportedError, match="share memory") as refused:
+        call()
+    assert refused.value.loc.endswith(f":{line_of.__code__.co_firstlineno + 1}")
+    return str(refused.value)
+
+
+def test_aliased_arguments_written_in_place_are_refused_traced_and_cached():
+    g = jitgrad.value_and_grad(_doubles_first, argnums=1)
+    x = np.array([1.0, 2.0, 3.0])
+    message = _refused_at_the_write(lambda: g(x, x), _doubles_first)     # the first call is the trace
+    assert "arguments a and b" in message and "a is written in place" in message
+    for _ in range(3):                                                  # traced, then cached calls
+        value, grad = g(x.copy(), x)
+        assert value == 14.0 and np.allclose(grad, 2 * x)
+    _refused_at_the_write(lambda: g(x, x), _doubles_first)              # cached: aliasing seen per call
+    _refused_at_the_write(lambda: g(x[1:], x[:-1]), _doubles_first)    # overlapping views
+    assert np.array_equal(x, [1.0, 2.0, 3.0])
+    info = g.cache_info()
+    assert info.traces == 1 and info.hits >= 2
+
+
+def test_interleaved_views_and_read_only_aliases_are_fine():
+    g = jitgrad.value_and_grad(_doubles_first, argnums=1)
+    x = np.arange(1.0, 7.0)
+    for _ in range(2):
+        value, grad = g(x[::2], x[1::2])                                # no element in common
+        assert value == np.sum(x[1::2] ** 2) and np.allclose(grad, 2 * x[1::2])
+    reads = jitgrad.jit_grad(lambda a, b: np.sum(a * b), argnums=(0, 1))
+    for _ in range(2):
+        ga, gb = reads(x, x)                                            # aliased, but nothing written
+        assert np.allclose(ga, x) and np.allclose(gb, x)
+
+
+def test_aliased_leaves_of_a_pytree_argument_are_refused():
+    g = jitgrad.jit_grad(lambda d: _doubles_first(d["w"], d["v"]))
+    x = np.array([1.0, 2.0, 3.0])
+    grads = g({"w": x.copy(), "v": x})
+    assert np.allclose(grads["w"], 0.0) and np.allclose(grads["v"], 2 * x)
+    with pytest.raises(jitgrad.UnsupportedError, match=r"arguments d\['w'\] and d\['v'\] share memory"):
+        g({"w": x, "v": x})
+
+
+def test_argument_aliasing_a_global_written_in_place_is_refused():
+    g = jitgrad.jit_grad(_doubles_argument_reads_global)
+    message = _refused_at_the_write(lambda: g(SHARED), _doubles_argument_reads_global)
+    assert "argument a and global 'SHARED'" in message
+    for _ in range(3):
+        assert np.allclose(g(SHARED.copy()), 2 * SHARED)
+    _refused_at_the_write(lambda: g(SHARED), _doubles_argument_reads_global)
+    assert np.array_equal(SHARED, [1.0, 2.0, 3.0])
+
+
+# -- the environment predicates made per entry agree with the generic comparison -----------------------
+_PLAIN = [0.0, -0.0, float("nan"), float("inf"), -1.5, 0.01, 1.0, 1, 0, True, False, None, 2 ** 70,
+          "a", "", np.float64(0.01), np.float64(-0.0), (1.0,), [0.01]]
+
+
+@pytest.mark.parametrize("expected", _PLAIN, ids=repr)
+def test_value_entry_predicates_agree_with_same(expected):
+    from jitgrad.tracer.context import EnvEntry, _same
+    holds = EnvEntry(None, "value", expected=expected).holds
+    for value in _PLAIN + [float("-nan"), 1.0000000000000002, -float("inf"), 0.010000000000000002]:
+        assert holds(value) == _same(value, expected), (value, expected)

@@ -11,6 +11,7 @@ import collections.abc
 import contextlib
 import copy
 import enum
+import math
 import os
 import types
 
@@ -154,27 +155,59 @@ class EnvEntry:
     redefined in a notebook or rebound in a module must not be served by a stale trace).
     """
 
-    __slots__ = ("getter", "kind", "expected", "shape", "dtype", "index", "loc", "outer")
+    __slots__ = ("getter", "kind", "expected", "shape", "dtype", "index", "loc", "outer", "holds")
 
     def __init__(self, getter, kind, expected=None, shape=None, dtype=None, index=None, loc=None, outer=None):
         self.getter, self.kind, self.expected = getter, kind, expected
         self.shape, self.dtype, self.index, self.loc, self.outer = shape, dtype, index, loc, outer
-
-    def holds(self, value):
-        """Whether `value` (the getter's current result) satisfies this entry."""
-        if self.kind == "array":
-            return type(value) is np.ndarray and value.shape == self.shape and value.dtype == self.dtype
-        if self.kind == "identity":
-            return value is self.expected
-        if self.kind == "len":
-            return (type(value) is type(self.expected) and len(value) == len(self.expected)
-                    and (not isinstance(value, dict) or list(value) == list(self.expected)))
-        return _same(value, self.expected)
+        # holds(value): whether `value` (the getter's current result) satisfies this entry; a predicate
+        # made for this kind and expected value once, as it runs on every cached call
+        self.holds = _HOLDS[kind](self)
 
     def describe(self):
         what = {"array": f"shape/dtype {self.shape} {self.dtype}", "len": "length",
                 "value": f"value {self.expected!r}", "identity": "identity"}[self.kind]
         return f"{self.getter.describe()} ({what}, read at {self.loc})"
+
+
+def _holds_array(entry):
+    shape, dtype, ndarray = entry.shape, entry.dtype, np.ndarray
+    return lambda value: type(value) is ndarray and value.shape == shape and value.dtype == dtype
+
+
+def _holds_identity(entry):
+    expected = entry.expected
+    return lambda value: value is expected
+
+
+def _holds_len(entry):
+    expected = entry.expected
+    return lambda value: (type(value) is type(expected) and len(value) == len(expected)
+                          and (not isinstance(value, dict) or list(value) == list(expected)))
+
+
+def _holds_value(entry):
+    """`_same(value, expected)`, with shortcuts for the common plain scalars (a global `DT = 0.01`, a
+    flag, a count): for those, type and `==` decide, except for the sign of a zero and NaNs."""
+    expected = entry.expected
+    kind = type(expected)
+    if expected is None or kind is bool:
+        return lambda value: value is expected
+    if kind is int or kind is str:
+        return lambda value: type(value) is kind and value == expected
+    if kind is float and expected == expected and expected != 0.0:
+        return lambda value: type(value) is float and value == expected
+    if kind is float:
+        return lambda value: type(value) is float and _same_float(value, expected)
+    return lambda value: _same(value, expected)
+
+
+_HOLDS = {"array": _holds_array, "identity": _holds_identity, "len": _holds_len, "value": _holds_value}
+
+
+def _same_float(a, b):
+    """Python floats `a` and `b` have the same value and sign, or are both NaN."""
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b) or (a != a and b != b)
 
 
 def _same(a, b):
@@ -183,7 +216,9 @@ def _same(a, b):
     NaN matches a NaN) and the same key order for dicts."""
     if type(a) is not type(b):
         return False
-    if isinstance(a, (float, complex, np.inexact)):
+    if type(a) is float:
+        return _same_float(a, b)
+    if isinstance(a, (complex, np.inexact)):
         return a == b and np.signbit(np.real(a)) == np.signbit(np.real(b)) and \
             np.signbit(np.imag(a)) == np.signbit(np.imag(b)) or (a != a and b != b)
     if isinstance(a, (tuple, list, collections.deque)):
@@ -235,6 +270,8 @@ class TraceContext:
         self.audit = []           # (IR value, concrete value, loc) pairs when auditing (tracer/audit.py)
         self.scalar_consts = {}   # (dtype, bytes) -> the one `const` node of that 0-d value (values.const)
         self.uncacheable = None   # why this trace must not be cached (an exception no guard can describe)
+        self.arguments = {}       # id -> (TracedArray of an argument leaf, its input index)
+        self.written_inputs = {}  # input index of an argument written in place -> user's location of the write
 
     @contextlib.contextmanager
     def active(self):
@@ -275,6 +312,19 @@ class TraceContext:
         why = f"{why} at {self.user_location()}"
         for ctx in _stack:
             ctx.uncacheable = ctx.uncacheable or why
+
+    def add_argument(self, traced):
+        """Note that TracedArray `traced` stands for an argument (writes into it are noted, see
+        `note_write`)."""
+        self.arguments[id(traced)] = (traced, traced.ir.params["index"])
+
+    def note_write(self, target):
+        """TracedArray `target` (not a view) is modified in place.  The trace writes into a copy of an
+        argument, which is sound only while that argument shares no memory with the other inputs:
+        remember which input and where (jitgrad/aliases.py checks it, at trace time and per call)."""
+        known = self.arguments.get(id(target))
+        if known is not None and known[0] is target and known[1] not in self.written_inputs:
+            self.written_inputs[known[1]] = self.user_location()
 
     def mark_local(self, obj):
         """Note that `obj` was created while tracing: reads from it are not environment reads."""
@@ -421,6 +471,12 @@ class TraceContext:
         """Whether IR Value `value` is an input or node of this trace (a linear scan, newest first)."""
         return any(v is value for v in reversed(self.builder.nodes)) or \
             any(v is value for v in self.builder.inputs)
+
+    def env_arrays(self):
+        """(EnvEntry, the ndarray read) for every array this trace read from a place of the environment
+        (not from an enclosing trace)."""
+        read = {t.ir.params["index"]: t.value for t in self._env_inputs.values()}
+        return [(e, read[e.index]) for e in self.env if e.kind == "array" and e.outer is None]
 
     def _array_input(self, getter, value, key, outer=None):
         known = self._env_inputs.get(key)

@@ -340,10 +340,15 @@ def _refresh_views(array):
 
 
 def check_not_environment(target):
-    """Refuse modifying an array read from the environment (the change would outlive the call)."""
+    """Refuse modifying an array read from the environment (the change would outlive the call); note a
+    modification of an argument (`TraceContext.note_write`: sound only while it aliases no other input)."""
+    ctx = context.current()
+    if ctx is None:
+        return
+    ctx.note_write(target)
     if target.ir.op == "input":
         index = target.ir.params["index"]
-        if any(e.kind == "array" and e.index == index for e in context.current().env):
+        if any(e.kind == "array" and e.index == index for e in ctx.env):
             refuse("modifying an array read from a global, closure or attribute would change it for "
                    "later calls, which the compiled function does not do; copy it first (a = a.copy())")
 
