@@ -23,13 +23,16 @@ import functools
 
 import numpy as np
 
+from .ops import INVERSE
+
 MAX_TERMS = 20000
 _TOLERANCE = 4 * np.finfo(np.float64).eps
 
 # op -> the scipy.special ufunc defining the op's value (derivative ops: the primal whose dtype they take)
 DEFINED_BY = {"gammainc": "gammainc", "gammaincc": "gammaincc", "betainc": "betainc",
               "betaincc": "betaincc", "stdtr": "stdtr", "fdtr": "fdtr", "fdtrc": "fdtrc",
-              "gammainc_da": "gammainc", "betainc_da": "betainc", "betainc_db": "betainc", "stdtr_ddf": "stdtr"}
+              "gammainc_da": "gammainc", "betainc_da": "betainc", "betainc_db": "betainc", "stdtr_ddf": "stdtr",
+              **{name: name for name in INVERSE}}
 
 
 def defining_ufunc(op):

@@ -33,10 +33,11 @@ NON_DIFFERENTIABLE = {
 
 # Special functions: elementwise ops of one operand defined by the scipy.special ufunc named here
 # (`special_function`; SciPy is optional and imported on first use).  polygamma(x, order=k) is the
-# k-th derivative of digamma (order 0 is digamma itself); its dtype is digamma's.
+# k-th derivative of digamma (order 0 is digamma itself); its dtype is digamma's.  ndtri is the
+# inverse of the normal CDF, ndtri_exp(x) = ndtri(exp(x)).
 SPECIAL = {"erf": "erf", "erfc": "erfc", "gammaln": "gammaln", "log_ndtr": "log_ndtr", "polygamma": "psi",
-           **{name: name for name in ("erfinv", "erfcinv", "j0", "j1", "y0", "y1", "i0", "i1", "i0e", "i1e",
-                                      "k0", "k1")}}
+           **{name: name for name in ("erfinv", "erfcinv", "ndtri", "ndtri_exp", "j0", "j1", "y0", "y1", "i0",
+                                      "i1", "i0e", "i1e", "k0", "k1")}}
 # Bessel functions of real order v: elementwise ops of two operands (v, x), broadcasting, defined by the
 # scipy.special ufunc of the same name: jv, yv (first and second kind), iv, kv (modified), ive(v, x) =
 # iv(v, x) exp(-|x|).  Their derivatives w.r.t. the order v are refused unless v is constant.
@@ -57,8 +58,13 @@ FLOAT_PARTS = {"nextafter": np.nextafter, "spacing": np.spacing, "frexp_mantissa
 # evaluated numerically by ir/incomplete.py (fdtr's are compositions with betainc_da/_db); the derivatives
 # of these four w.r.t. the shape parameters are refused (UnsupportedError), those w.r.t. x and t are
 # closed forms.
+# Their inverses in the last operand (the probability), defined by the scipy.special ufunc of the same
+# name, operands in its order: gammaincinv(a, p), gammainccinv(a, q), betaincinv(a, b, p),
+# betainccinv(a, b, q), stdtrit(df, p), fdtri(dfn, dfd, p); their derivatives come from the forward
+# function's by the implicit function theorem (ir/inverse_special.py).
+INVERSE = ("gammaincinv", "gammainccinv", "betaincinv", "betainccinv", "stdtrit", "fdtri")
 INCOMPLETE = ("gammainc", "gammaincc", "betainc", "betaincc", "stdtr", "fdtr", "fdtrc",
-              "gammainc_da", "betainc_da", "betainc_db", "stdtr_ddf")
+              "gammainc_da", "betainc_da", "betainc_db", "stdtr_ddf", *INVERSE)
 
 # Linear algebra on the last two axes, batched over the leading ones as numpy.linalg does; operands
 # must be floating.  One op per output of a multi-output routine (its rules re-emit the siblings they

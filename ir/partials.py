@@ -1,7 +1,8 @@
 """Derivative pieces shared by the VJP and JVP tables (ir/vjp.py, ir/jvp.py), each written once.
 
 PARTIALS[op], for every differentiable elementwise op and special function (erf, gammaln, ...; the
-incomplete gamma/beta ops' entries live in ir/incomplete_partials.py): one function per operand,
+incomplete gamma/beta ops' entries live in ir/incomplete_partials.py, their inverses' in
+ir/inverse_special.py): one function per operand,
 `d(b, node)`, giving the partial derivative of `node` (= op(*node.args), the output y) with respect to
 that operand, built with Builder `b` from the operands and the output, using IR ops only (so derivatives
 are themselves differentiable).  A partial may be the marker ONE or MINUS_ONE instead of a Value; `scale` applies one.
@@ -22,6 +23,7 @@ without dividing by zero) and `flip`.
 import numpy as np
 
 from .incomplete_partials import INCOMPLETE_PARTIALS
+from .inverse_special import INVERSE_PARTIALS
 from .special_partials import SPECIAL_PARTIALS
 from .ops import NON_DIFFERENTIABLE
 
@@ -187,7 +189,8 @@ _SPECIAL = {
     "log_ndtr": lambda b, n: _gaussian_over(b, n, n),
 }
 
-PARTIALS = {**{op: (d,) for op, d in {**_UNARY, **_SPECIAL}.items()}, **_BINARY, **INCOMPLETE_PARTIALS, **SPECIAL_PARTIALS}
+PARTIALS = {**{op: (d,) for op, d in {**_UNARY, **_SPECIAL}.items()}, **_BINARY, **INCOMPLETE_PARTIALS,
+            **SPECIAL_PARTIALS, **INVERSE_PARTIALS}
 
 
 # ---------------------------------------------------------------------------------------------------

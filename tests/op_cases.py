@@ -357,11 +357,22 @@ for _op in ("fdtr", "fdtrc"):
 for _op in ("stdtr", "stdtr_ddf"):
     _add(_op, ((2, 3), _SHAPE_PARAMETER), ((2, 3), "real"))
     _add(_op, ((), _SHAPE_PARAMETER), ((4,), "real"), name="bcast")
+# Their inverses in the probability (ir/inverse_special.py): the same shape parameters, p in (0.2, 0.8)
+# (nearer the tails the second derivatives grow past float32's finite differences).
+DOMAINS["mid_prob"] = _spread(0.2, 0.8)
+for _op in ("gammaincinv", "gammainccinv", "stdtrit"):
+    _add(_op, ((2, 3), _SHAPE_PARAMETER), ((2, 3), "mid_prob"))
+    _add(_op, ((3,), _SHAPE_PARAMETER), ((2, 1), "prob"), name="bcast")
+for _op in ("betaincinv", "betainccinv", "fdtri"):
+    _add(_op, ((2, 3), _SHAPE_PARAMETER), ((2, 3), _SHAPE_PARAMETER), ((2, 3), "mid_prob"))
+    _add(_op, ((3,), _SHAPE_PARAMETER), ((), _SHAPE_PARAMETER), ((2, 1), "prob"), name="bcast")
 
 # Inverse error functions and Bessel functions (ir/special_partials.py).  The order v of the order-v ops is
 # an integer operand here (their derivative w.r.t. v is refused; tests/test_special.py checks that).
 DOMAINS["erfc_range"] = _spread(0.2, 1.8)    # erfcinv's x, inside (0, 2)
-for _op, _dom in {"erfinv": "unit", "erfcinv": "erfc_range", "j0": "real", "j1": "real", "y0": "pos",
+DOMAINS["log_prob"] = _spread(-3.0, -0.05)   # ndtri_exp's x = log p
+for _op, _dom in {"erfinv": "unit", "erfcinv": "erfc_range", "ndtri": "prob", "ndtri_exp": "log_prob",
+                  "j0": "real", "j1": "real", "y0": "pos",
                   "y1": "pos", "i0": "real", "i1": "real", "i0e": "nonzero", "i1e": "nonzero", "k0": "pos",
                   "k1": "pos"}.items():
     _add(_op, ((2, 3), _dom))

@@ -1,4 +1,4 @@
-"""Rules for scipy.stats continuous distributions: `rv_continuous.pdf/logpdf/cdf/logcdf/sf/logsf`.
+"""Rules for scipy.stats continuous distributions: `rv_continuous.pdf/logpdf/cdf/logcdf/sf/logsf/ppf/isf`.
 
 SciPy's public methods fill a plain output array made inside the library (`np.zeros`, `np.place`), which
 jitgrad cannot trace, so the rule replays the method's own recipe on traced values: the distribution's
@@ -9,6 +9,11 @@ evaluated entries come from the private method on those entries only (as SciPy's
 others are the constants SciPy wrote.  The concrete result is the real method's.  Every subclass that
 overrides only the private methods (norm, t, gamma, beta, expon, lognorm, logistic, laplace, cauchy,
 uniform, chi2, ...) is covered; frozen distributions call these methods.
+ppf and isf are replayed the same way on the probability q (not standardized): NaN where the parameters
+are bad or q is outside [0, 1], the support's bounds _a * scale + loc and _b * scale + loc (as traced
+values: derivative 1 w.r.t. loc, the bound w.r.t. scale, 0 w.r.t. q; an infinite bound is a constant) at
+q = 0 and 1, and
+_ppf(q) * scale + loc (_isf) inside.
 """
 import numpy as np
 
@@ -88,16 +93,66 @@ def _flat_entries(values, shape, mask):
             else np.broadcast_to(v, shape).reshape(-1)[mask] for v in values]
 
 
+def _parsed(dist, name, x, args, kwds):
+    """(the real method's result, x, shape parameters, loc, scale, support) as the public method parses
+    them (traced where the arguments are)."""
+    call = interpreter.call
+    concrete = getattr(rv_continuous, name)(dist, unwrap(x), *unwrap(args), **unwrap(kwds))
+    args, loc, scale = call(dist._parse_args, args, kwds)
+    x, loc, scale = (call(np.asarray, (v,)) for v in (x, loc, scale))
+    args = tuple(call(np.asarray, (a,)) for a in args)
+    return concrete, x, args, loc, scale, call(dist._get_support, args)
+
+
+def _assembled(output, pieces):
+    """`output` (SciPy's concrete result) with the entries of each (flat mask, function, operands) of
+    `pieces` replaced by the function of the operands' entries there (traced); 0-d results as scalars."""
+    out = TracedArray(const(output.reshape(-1)), output.reshape(-1))
+    for mask, fn, operands in pieces:
+        mask = mask.reshape(-1)
+        if mask.any():
+            setitem(out, mask, fn(*_flat_entries(operands, output.shape, mask)))
+    out = reshape_(out, output.shape)
+    return out[()] if out.ndim == 0 else out
+
+
+def _bound(bound, scale, loc):
+    """bound * scale + loc; an infinite bound as the constant it is (derivatives 0, not 0 * inf = NaN)."""
+    call = interpreter.call
+    infinite = call(np.isinf, (bound,))
+    finite_bound = call(np.where, (infinite, 0.0, bound))
+    return call(np.where, (infinite, bound, finite_bound * scale + loc))
+
+
+def _quantile_rule(name):
+    """rv_continuous.ppf / isf (`name`), replayed: the private method on 0 < q < 1, the support's bounds
+    at q = 0 and 1 (ppf: lower at 0; isf: lower at 1), NaN elsewhere, as SciPy's public method."""
+    private, lower_at = "_" + name, 0 if name == "ppf" else 1
+
+    def rule(dist, q, *args, **kwds):
+        concrete, q, args, loc, scale, (lower, upper) = _parsed(dist, name, q, args, kwds)
+        cond0 = interpreter.call(dist._argcheck, args) & (scale > 0) & (loc == loc)
+        at_lower = _guard_mask(cond0 & (q == lower_at), f"scipy.stats {name}: entries at the lower bound")
+        at_upper = _guard_mask(cond0 & (q == 1 - lower_at), f"scipy.stats {name}: entries at the upper bound")
+        inside = _guard_mask(cond0 & (0 < q) & (q < 1), f"scipy.stats {name}: entries with 0 < q < 1")
+
+        def evaluated(q, *args_scale_loc):
+            *args, scale, loc = args_scale_loc
+            return interpreter.call(getattr(dist, private), (q, *args)) * scale + loc
+        return _assembled(np.array(concrete), [(at_lower, _bound, (lower, scale, loc)),
+                                               (at_upper, _bound, (upper, scale, loc)),
+                                               (inside, evaluated, (q,) + args + (scale, loc))])
+    rule.__name__ = name
+    rule.__doc__ = f"rv_continuous.{name}, replayed on traced values (see the module docstring)."
+    return rule
+
+
 def _method_rule(name):
     private, support, edge, rescale = _METHODS[name]
 
     def rule(dist, x, *args, **kwds):
         call = interpreter.call
-        concrete = getattr(rv_continuous, name)(dist, unwrap(x), *unwrap(args), **unwrap(kwds))
-        args, loc, scale = call(dist._parse_args, args, kwds)
-        x, loc, scale = (call(np.asarray, (v,)) for v in (x, loc, scale))
-        args = tuple(call(np.asarray, (a,)) for a in args)
-        lower, upper = call(dist._get_support, args)
+        concrete, x, args, loc, scale, (lower, upper) = _parsed(dist, name, x, args, kwds)
         dtype = np.promote_types(np.asarray(unwrap(x)).dtype, np.float64)
         x = call(np.asarray, ((x - loc) / scale,), {"dtype": dtype})
         cond0 = call(dist._argcheck, args) & (scale > 0)
@@ -106,15 +161,11 @@ def _method_rule(name):
         if edge is not None:
             _guard_mask(edge(x, lower, upper) & cond0, f"scipy.stats {name}: which entries are at the edge")
         mask = _guard_mask(cond, f"scipy.stats {name}: which entries are inside the support")
-        output = np.array(concrete, dtype=dtype)
-        mask = mask.reshape(-1)
-        out = TracedArray(const(output.reshape(-1)), output.reshape(-1))
-        if mask.any():
-            good = _flat_entries((x,) + args + (scale,), output.shape, mask)
-            value = _private_method(dist, private, tuple(good[:-1]))
-            setitem(out, mask, value if rescale is None else rescale(value, good[-1]))
-        out = reshape_(out, output.shape)
-        return out[()] if out.ndim == 0 else out
+
+        def evaluated(x, *args_and_scale):
+            value = _private_method(dist, private, (x,) + args_and_scale[:-1])
+            return value if rescale is None else rescale(value, args_and_scale[-1])
+        return _assembled(np.array(concrete, dtype=dtype), [(mask, evaluated, (x,) + args + (scale,))])
     rule.__name__ = name
     rule.__doc__ = f"rv_continuous.{name}, replayed on traced values (see the module docstring)."
     return rule
@@ -123,3 +174,5 @@ def _method_rule(name):
 if rv_continuous is not None:
     for _name in _METHODS:
         register(getattr(rv_continuous, _name))(_method_rule(_name))
+    for _name in ("ppf", "isf"):
+        register(getattr(rv_continuous, _name))(_quantile_rule(_name))

@@ -6,7 +6,12 @@ that their derivatives stay finite where the function is (expit never overflows,
 x = 0 is log(y)); gamma, rgamma, gammasgn, loggamma (real), poch, beta and betaln are compositions of
 gammaln with the sign of Gamma; exprel is expm1(x)/x (its Taylor polynomial near 0), cbrt, exp2 and
 exp10 NumPy's compositions; SciPy's private `_beta_pdf` (scipy.stats.beta) is the density composed of
-xlogy, xlog1py and betaln.  The ufuncs accept out=/where= as NumPy ufuncs do (ufuncs.ufunc_rule).
+xlogy, xlog1py and betaln.  ndtri and ndtri_exp (inverse normal CDF) are IR ops; SciPy's private
+`_cauchy_ppf` / `_cauchy_isf` (scipy.stats.cauchy) are Boost's -1/tan(pi P) with P = q reduced to (-1/2, 1/2],
+written as tan(pi (P -+ 1/2)) for |P| >= 1/4.  binom(n, k) of real n, k is
+exp(gammaln(n+1) - gammaln(k+1) - gammaln(n-k+1)) inside n, k, n-k > -1 (guarded) and refused elsewhere
+(SciPy's conventions there: zeros, signs, NaNs at negative integers).  The ufuncs accept out=/where= as
+NumPy ufuncs do (ufuncs.ufunc_rule).
 Nothing is registered when SciPy is not installed.
 """
 import numpy as np
@@ -24,15 +29,16 @@ except ImportError:       # SciPy is optional
     sc = None
 
 
-def _result_dtype(fn, values):
-    """The dtype `fn` gives operands of these values' dtypes."""
-    return np.asarray(fn(*[np.ones(1, dtype=v.dtype) for v in values])).dtype
+def _result_dtype(fn, values, probe=1):
+    """The dtype `fn` gives operands of these values' dtypes (found by calling it on `probe`s)."""
+    return np.asarray(fn(*[np.full(1, probe, dtype=v.dtype) for v in values])).dtype
 
 
-def as_float(fn, build):
-    """`build` applied to the operands cast to the floating dtype `fn` computes in."""
+def as_float(fn, build, probe=1):
+    """`build` applied to the operands cast to the floating dtype `fn` computes in (found by calling `fn`
+    on `probe`s: a value inside its domain)."""
     def cast_then_build(b, *values):
-        dtype = _result_dtype(fn, values)
+        dtype = _result_dtype(fn, values, probe)
         return build(b, *[astype(v, dtype) for v in values])
     return cast_then_build
 
@@ -101,22 +107,66 @@ def _beta(b, p, q):
     return b.multiply(_gamma_signs(b, p, q, b.add(p, q)), b.exp(betaln(b, p, q)))
 
 
-def _finite_only(ufunc, rule):
-    """`rule`, refusing infinite operands (SciPy has its own conventions there, not the formula's) and
-    guarding that traced ones stay finite."""
+def _within(ufunc, rule, inside, domain, outside):
+    """`rule`, refusing operands outside `domain` (where SciPy has its own conventions, not the formula's;
+    `outside` names them in the refusal) and guarding that traced ones stay inside: `inside(*operands)` is
+    the elementwise test, written with operators only so that it runs on concrete and on traced values."""
     what = f"scipy.special.{ufunc.__name__}"
 
     def handler(*args, **kwargs):
         operands = args[:ufunc.nin]
-        if not all(np.all(np.abs(unwrap(o)) != np.inf) for o in operands):
-            refuse(f"{what} of infinite arguments is not supported while tracing")
-        b = builder()
-        for o in operands:
-            if type(o) is TracedArray:
-                finite = b.not_equal(b.absolute(o.ir), const(np.inf, o.ir.dtype))
-                guard(b.min(finite, axis=tuple(range(finite.ndim)), keepdims=False), True, f"{what}: finite arguments")
+        if not np.all(inside(*(np.asarray(unwrap(o)) for o in operands))):
+            refuse(f"{what} of {outside} is not supported while tracing")
+        if any(type(o) is TracedArray for o in operands):
+            ok = as_traced(inside(*operands)).ir
+            guard(builder().min(ok, axis=tuple(range(ok.ndim)), keepdims=False), True, f"{what}: {domain}")
         return rule(*args, **kwargs)
     return handler
+
+
+def _finite(*operands):
+    ok = abs(operands[0]) != np.inf
+    for o in operands[1:]:
+        ok = ok & (abs(o) != np.inf)
+    return ok
+
+
+def _finite_only(ufunc, rule):
+    """`rule`, refusing infinite operands and guarding that traced ones stay finite."""
+    return _within(ufunc, rule, _finite, "finite arguments", "infinite arguments")
+
+
+def _binomial_region(n, k):
+    """n > -1, k > -1 and n - k > -1: every gammaln argument of binom's formula is positive."""
+    return (n > -1) & (k > -1) & (n - k > -1)
+
+
+def _binom(b, n, k):
+    """exp(gammaln(n+1) - gammaln(k+1) - gammaln(n-k+1)) (its arguments positive: `_binomial_region`)."""
+    one = const(1, n.dtype)
+    log_value = b.subtract(b.subtract(b.gammaln(b.add(n, one)), b.gammaln(b.add(k, one))),
+                           b.gammaln(b.add(b.subtract(n, k), one)))
+    return b.exp(log_value)
+
+
+def _cauchy_standard(b, q):
+    """Boost's Cauchy quantile -1/tan(pi P), P = q - 1 above 1/2 else q; tan(pi (P -+ 1/2)) for |P| >= 1/4."""
+    dtype = q.dtype
+    half, pi = const(0.5, dtype), const(np.pi, dtype)
+    reduced = b.where(b.greater(q, half), b.subtract(q, const(1, dtype)), q)
+    central = b.less(b.absolute(reduced), const(0.25, dtype))
+    near = b.where(central, reduced, const(0.25, dtype))
+    far = b.where(central, const(0.5, dtype), reduced)
+    tails = b.negative(b.divide(const(1, dtype), b.tan(b.multiply(pi, near))))
+    middle = b.tan(b.multiply(pi, b.subtract(far, b.multiply(half, b.sign(far)))))
+    return b.where(central, tails, middle)
+
+
+def _cauchy_quantile(sign):
+    """_cauchy_ppf(q, loc, scale) = loc + scale * standard(q) (sign +1), _cauchy_isf: loc - ... (-1)."""
+    def build(b, q, loc, scale):
+        return b.add(loc, b.multiply(b.multiply(const(sign, q.dtype), scale), _cauchy_standard(b, q)))
+    return build
 
 
 def _rgamma(b, x):
@@ -178,7 +228,8 @@ _UFUNCS = {
     "gamma": _gamma, "loggamma": _loggamma, "poch": _poch, "betaln": betaln,
     "rgamma": _rgamma, "gammasgn": _gammasgn, "exprel": _exprel,
     "cbrt": BUILDERS["cbrt"], "exp2": BUILDERS["exp2"], "exp10": lambda b, x: b.power(const(10, x.dtype), x),
-    **{name: ir_op(name) for name in ("erfinv", "erfcinv", "j0", "j1", "y0", "y1", "i0", "i1", "i0e", "i1e",
+    **{name: ir_op(name) for name in ("erfinv", "erfcinv", "ndtri", "ndtri_exp", "j0", "j1", "y0", "y1", "i0",
+                                    "i1", "i0e", "i1e",
                                     "k0", "k1", *BESSEL)},
 }
 _COMPOSED = set(_UFUNCS) - {"erf", "erfc", "gammaln", "log_ndtr", "digamma"}
@@ -189,4 +240,10 @@ if sc is not None:
         register(_ufunc)(ufunc_rule(_ufunc, as_float(_ufunc, _build) if _name in _COMPOSED else _build))
     register(sc.polygamma)(polygamma)
     register(sc.beta)(_finite_only(sc.beta, ufunc_rule(sc.beta, as_float(sc.beta, _beta))))
-    register(sc._ufuncs._beta_pdf)(ufunc_rule(sc._ufuncs._beta_pdf, as_float(sc._ufuncs._beta_pdf, _beta_pdf)))
+    register(sc.binom)(_within(sc.binom, ufunc_rule(sc.binom, as_float(sc.binom, _binom)), _binomial_region,
+                               "n > -1, k > -1, n - k > -1", "arguments outside n > -1, k > -1, n - k > -1"))
+    # private ufunc -> its builder (a probe inside its domain: _cauchy_ppf(1, 1, 1) raises OverflowError)
+    _PRIVATE = {"_beta_pdf": _beta_pdf, "_cauchy_ppf": _cauchy_quantile(1), "_cauchy_isf": _cauchy_quantile(-1)}
+    for _name, _build in _PRIVATE.items():
+        _ufunc = getattr(sc._ufuncs, _name)
+        register(_ufunc)(ufunc_rule(_ufunc, as_float(_ufunc, _build, probe=0.5)))

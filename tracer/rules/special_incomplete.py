@@ -4,12 +4,16 @@ them: gammainc, gammaincc, betainc, betaincc, stdtr, fdtr and fdtrc are the IR o
 gammainc(v/2, x/2)), gdtr / gdtrc (gamma with rate a: gammainc(b, a x)) and pdtr / pdtrc (Poisson CDF at
 k: gammaincc(floor(k) + 1, mu)) are compositions with them that give SciPy's values on every input, NaNs
 included (tests/test_incomplete.py and tests/test_special.py compare them on grids of edge values).  The
+inverses in the probability gammaincinv, gammainccinv, betaincinv, betainccinv, stdtrit and fdtri are the
+IR ops of those names (ir/inverse_special.py), chdtri(v, p) is 2 gammainccinv(v/2, p) and SciPy's private
+`_beta_ppf(q, a, b)` (scipy.stats.beta's _ppf) is betaincinv(a, b, q), both exactly SciPy's values.  The
 ufuncs accept out=/where= as NumPy ufuncs do (ufuncs.ufunc_rule); operands are cast to the floating dtype
-SciPy computes in.  Not covered (no rule, refused loudly): the integer-count functions bdtr and nbdtr and
-the inverses (gammaincinv, betaincinv, stdtrit, fdtri, ...).
+SciPy computes in.  Not covered (no rule, refused loudly): the integer-count functions bdtr and nbdtr,
+the inverses in a shape parameter (gdtrix, stdtridf, bdtri, ...).
 """
 import numpy as np
 
+from ...ir.ops import INVERSE
 from ..registry import register
 from ..values import const
 from .special import as_float, ir_op
@@ -48,15 +52,29 @@ def _poisson(op):
     return build
 
 
+def _chi_square_inverse(b, v, p):
+    """chdtri(v, p) = 2 gammainccinv(v/2, p)."""
+    two = const(2, v.dtype)
+    return b.multiply(two, b.emit("gammainccinv", b.divide(v, two), p))
+
+
+def _beta_ppf(b, q, p, r):
+    """scipy.special._ufuncs._beta_ppf(q, a, b) = betaincinv(a, b, q)."""
+    return b.emit("betaincinv", p, r, q)
+
+
 _UFUNCS = {
     "gammainc": ir_op("gammainc"), "gammaincc": ir_op("gammaincc"), "betainc": ir_op("betainc"),
     "betaincc": ir_op("betaincc"), "stdtr": ir_op("stdtr"), "fdtr": ir_op("fdtr"), "fdtrc": ir_op("fdtrc"),
     "chdtr": _chi_square("gammainc"), "chdtrc": _chi_square("gammaincc"),
     "gdtr": _gamma_with_rate("gammainc"), "gdtrc": _gamma_with_rate("gammaincc"),
     "pdtr": _poisson("gammaincc"), "pdtrc": _poisson("gammainc"),
+    **{name: ir_op(name) for name in INVERSE}, "chdtri": _chi_square_inverse,
 }
 
 if sc is not None:
     for _name, _build in _UFUNCS.items():
         _ufunc = getattr(sc, _name)
         register(_ufunc)(ufunc_rule(_ufunc, as_float(_ufunc, _build)))
+    _private = sc._ufuncs._beta_ppf
+    register(_private)(ufunc_rule(_private, as_float(_private, _beta_ppf)))
