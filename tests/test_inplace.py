@@ -271,10 +271,11 @@ def write_through_broadcast(x):
     return np.sum(b)                    # b would show the write: refused here
 
 
-def write_into_library_array(x):
+def write_into_viewed_plain_array(x):
     a = np.fromiter((0.0, 0.5, 1.0), float)  # made by compiled code without a rule: a plain array
+    head = a[:2]                        # a view of it, which a traced write could not reach
     a[0] = x[0]
-    return np.sum(a)
+    return np.sum(a) + np.sum(head)
 
 
 def write_into_global(x):
@@ -295,8 +296,17 @@ def write_through_flat(x):
     return np.sum(a)
 
 
+def test_plain_array_made_by_compiled_code_is_adopted_at_the_first_traced_write():
+    def f(x):
+        a = np.fromiter((0.0, 0.5, 1.0), float)     # plain until a traced value is written into it
+        for i in range(3):
+            a[i] = a[i] * x[i] + np.sin(x[i])
+        return np.sum(a * a)
+    assert_grad(f, X6[:3].copy())
+
+
 @pytest.mark.parametrize("fn, line, match", [
-    (write_through_broadcast, 4, "view"), (write_into_library_array, 2, "plain NumPy array"),
+    (write_through_broadcast, 4, "view"), (write_into_viewed_plain_array, 3, "plain NumPy array"),
     (write_into_global, 1, "global"), (write_after_escape, 3, "compiled code"), (write_through_flat, 2, "flat"),
 ])
 def test_untrackable_aliasing_is_refused_at_the_users_line(fn, line, match):

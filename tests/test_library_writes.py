@@ -158,3 +158,52 @@ def test_nanmedian_retraces_when_the_nan_mask_changes():
     for x in (first, second, first):
         np.testing.assert_allclose(g(x), assert_grad(f, x), rtol=1e-12)
     assert g.cache_info().traces == 2
+
+
+# --- lazy adoption: any array library code made while tracing takes traced writes --------------------------
+@pytest.fixture
+def library_style(monkeypatch):
+    """tests/library_style_writes.py, treated as library code (as numpy or scipy are)."""
+    import library_style_writes
+    from jitgrad.tracer import context
+    monkeypatch.setattr(context, "_LIBRARY_DIRS", context._LIBRARY_DIRS + (library_style_writes.__file__,))
+    return library_style_writes
+
+
+@pytest.mark.parametrize("name", ["recurrence", "rows_from_literal", "copied_grid", "from_compiled_code",
+                                  "through_closure", "constant_write_stays_plain", "written_by_callees"])
+def test_library_arrays_are_adopted_at_the_first_traced_write(library_style, name):
+    helper = getattr(library_style, name)
+
+    def f(x):
+        out = helper(x)
+        if type(out) is tuple:
+            out, plain = out
+            assert plain                                # adopted only when a traced value is written
+        return np.sum(np.cos(out) * out)
+    x, copy = X5[:4] + 1.0, X5[:4] + 1.0
+    g = jitgrad.jit_grad(f)
+    for point in (x, x[::-1] * 0.5):
+        np.testing.assert_allclose(g(point), assert_grad(f, point), rtol=1e-12)
+    np.testing.assert_array_equal(x, copy)               # the argument is never modified
+    assert g.cache_info().traces == 1
+
+
+@pytest.mark.parametrize("name", ["view_before_write", "held_by_list", "passed_in_a_kept_tuple",
+                                  "kept_by_nditer"])
+def test_library_arrays_held_elsewhere_refuse_traced_writes(library_style, name):
+    helper = getattr(library_style, name)
+
+    def f(x):
+        out = helper(x)
+        return np.sum(out[0] if type(out) is tuple else out)
+    with pytest.raises(jitgrad.UnsupportedError, match="also held elsewhere"):
+        jitgrad.jit_grad(f)(X5[:4])
+
+
+def test_arrays_made_before_the_trace_are_never_adopted(library_style):
+    def f(x):
+        return np.sum(library_style.write_into_table(x))
+    with pytest.raises(jitgrad.UnsupportedError):
+        jitgrad.jit_grad(f)(X5[:4])
+    np.testing.assert_array_equal(library_style.TABLE, np.arange(4.0))

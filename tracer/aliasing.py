@@ -13,7 +13,21 @@ TracedArray handed to compiled code that has no rule runs that code on its concr
 (`call_with_constants`): a mutation by the callee is recorded as a new constant, a result sharing its
 memory becomes an unlinked view (writes through it are refused), and an array that compiled code may
 have kept a reference to is marked escaped (later writes are refused).
+
+Library code's other arrays are adopted lazily: a plain array made while tracing (`remember_created`:
+results of creation functions and of compiled code on constants that own their memory) becomes a
+constant TracedArray at the first traced write into it (`adopt_for_write`), provided every reference to
+it can be rebound: `sys.getrefcount` must be explained exactly by the variable and stack slots of the
+interpreted frames (and their cells made while tracing), which are rebound to the TracedArray, and by
+the tracer's own Python frames, which let go of it: the local variables of its handling of the current
+instruction, and the argument tuples, lists and dicts of the calls in progress held by nothing else (so
+an array passed to a helper function that fills it is adopted too).  Any other holder (a view taken
+earlier, a container, an object's attribute, compiled code keeping it such as np.nditer, a generator)
+makes it unsound, and the write is refused as before.
 """
+import os
+import sys
+
 import numpy as np
 
 from . import context
@@ -87,12 +101,149 @@ def adopt_created(result, args, kwargs, scratch=False):
     """
     if type(result) is not np.ndarray or result.dtype.kind not in _TRACED_KINDS:
         return result
-    if not (in_user_code() or scratch and traced_value_live()):
-        return result
     sources = [unwrap(a) for a in _array_leaves((args, kwargs), [])]
     if any(isinstance(s, np.ndarray) and np.may_share_memory(result, s) for s in sources):
         return result
+    if not (in_user_code() or scratch and traced_value_live()):
+        return remember_created(result)
     return TracedArray(constant_ir(result), result)
+
+
+def remember_created(result):
+    """Note `result` (returned as is) as made while tracing when it is a plain ndarray of a traced dtype
+    owning its memory, or a tuple/list of such: a traced write may adopt it later (`adopt_for_write`)."""
+    ctx = context.current()
+    if ctx is None:
+        return result
+    for array in (result if type(result) in (tuple, list) else (result,)):
+        if type(array) is np.ndarray and array.base is None and array.flags.owndata and \
+                array.dtype.kind in _TRACED_KINDS:
+            ctx.created_arrays[id(array)] = array
+    return result
+
+
+def _refcount(x):
+    return sys.getrefcount(x)
+
+
+_REFCOUNT_OVERHEAD = _refcount(object())      # what calling `_refcount` itself adds
+_TRACER_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def adopt_for_write(target, what, *values):
+    """Before writing `values` into plain ndarray `target`: None when no traced value among them depends
+    on the inputs (write natively); else the constant TracedArray that `target` becomes, every reference
+    to it in the interpreted frames rebound to it, when that is sound (see the module docstring); else
+    refuse.  Call it from the interpreter's handling of an instruction, holding `target` only in local
+    variables that are not used after the write."""
+    references = _refcount(target) - _REFCOUNT_OVERHEAD - 1       # not this function's parameter
+    traced = [t for t in _array_leaves(values, []) if type(t) is TracedArray]
+    if all(is_constant(t) for t in traced):
+        return None
+    ctx = context.current()
+    if ctx.created_arrays.get(id(target)) is not target:
+        refuse_plain_write(what)
+    held_by_tracer = _tracer_references(sys._getframe(1), target)
+    slots = _interpreted_slots(ctx, target)
+    if held_by_tracer is None or references != held_by_tracer + len(slots):
+        refuse(f"{what} would write a traced value into a plain NumPy array made while tracing that is "
+               "also held elsewhere (a view of it taken earlier, a container or attribute, compiled code "
+               "keeping it, a generator or class body), so the write could not reach every use of it; "
+               "copy the array in your function and write into the copy")
+    adopted = TracedArray(constant_ir(target), target)
+    for place, key in slots:
+        if key is None:
+            place.cell_contents = adopted
+        else:
+            place[key] = adopted
+    del ctx.created_arrays[id(target)]
+    return adopted
+
+
+_ARGUMENT_CONTAINERS = (tuple, list, dict)
+
+
+def _forwarding_codes():
+    """The interpreter's run loop, and the code of the tracer's functions that pass a call's arguments
+    on to the interpreted frame it runs (and use them no more once it returns)."""
+    from .interpreter import Interpreter as I
+    run_loop = I._execute.__code__
+    return run_loop, {run_loop} | {f.__code__ for f in (I.resume, I.run_frame, I.call, I.call_python,
+                                                         I.op_CALL, I.op_CALL_KW, I.op_CALL_FUNCTION_EX)}
+
+
+def _tracer_frames(frame):
+    """(code, local variables, whether below the run loop) of the Python frames from `frame` outwards
+    that hold references the tracer lets go of: the frames handling the current instruction (above the
+    innermost run loop: all of them the tracer's, else None), then the frames forwarding calls."""
+    run_loop, forwarding = _forwarding_codes()
+    found, below = [], False
+    while frame is not None:
+        code = frame.f_code
+        below = below or code is run_loop
+        if below and code not in forwarding:
+            break
+        if not below and os.path.dirname(os.path.abspath(code.co_filename)) != _TRACER_DIR:
+            return None
+        found.append((code, frame.f_locals, below))
+        frame = frame.f_back
+    return found if below else None
+
+
+def _tracer_references(frame, target):
+    """How many references to `target` the tracer's frames from `frame` outwards hold (`_tracer_frames`):
+    their local variables, and the calls' argument tuples, lists and dicts held by nothing but local
+    variables of the forwarding frames; None when a frame handling the instruction is not the tracer's."""
+    frames = _tracer_frames(frame)
+    if frames is None:
+        return None
+    direct, containers, holders = 0, {}, {}
+    for code, variables, below in frames:
+        shared = set(code.co_cellvars) | set(code.co_freevars)
+        for name in code.co_varnames:
+            value = variables.get(name) if name not in shared else None
+            if value is target:
+                direct += 1
+            elif below and type(value) in _ARGUMENT_CONTAINERS and _occurrences(value, target):
+                containers[id(value)] = value
+                holders[id(value)] = holders.get(id(value), 0) + 1
+        value = None
+    for _, variables, _ in frames:       # before 3.13, f_locals is a dict holding the locals too
+        if type(variables) is dict:
+            for key in map(id, variables.values()):
+                if key in holders:
+                    holders[key] += 1
+    return direct + sum(_occurrences(containers[key], target) for key in list(containers)
+                        if _held_only_by(containers[key], holders[key]))
+
+
+def _occurrences(container, target):
+    return sum(1 for item in (container.values() if type(container) is dict else container) if item is target)
+
+
+def _held_only_by(container, holders):
+    """Whether `holders` references (and `_tracer_references`' own one) are all that hold `container`."""
+    return _refcount(container) - _REFCOUNT_OVERHEAD - 2 == holders
+
+
+def _interpreted_slots(ctx, target):
+    """(list, index) of every fast-variable and stack slot of the active interpreted frames holding
+    `target`, and (cell, None) of every cell made while tracing that holds it."""
+    slots, cells = [], {}
+    for frame in ctx.frames:
+        for held in (frame.fast, frame.stack):
+            slots.extend((held, i) for i, value in enumerate(held) if value is target)
+        for cell in frame.cells:
+            if cell is not None and ctx.is_local(cell) and _cell_holds(cell, target):
+                cells[id(cell)] = cell
+    return slots + [(cell, None) for cell in cells.values()]
+
+
+def _cell_holds(cell, target):
+    try:
+        return cell.cell_contents is target
+    except ValueError:                   # an empty cell
+        return False
 
 
 def check_plain_write(what, *values):

@@ -4,11 +4,12 @@ In order: a registered rule (when it is `always`, or when a traced value is amon
 user's Python handler is interpreted, jitgrad's own run natively); jitgrad's own code natively; Python
 code (functions, bound methods, classes with Python `__new__`/`__init__`, instances with a Python
 `__call__`, partials, staticmethods, and the Python implementation behind NumPy's `__array_function__`
-dispatchers such as `np.mean`) interpreted inline; compiled code without traced arguments natively, with
-Python callbacks among the arguments wrapped so they are interpreted when compiled code calls them (the
-function `map`/`filter`/`reduce`/`starmap` apply is wrapped whatever callable it is, so rules apply);
-compiled code whose traced arguments are all constant arrays on their
-concrete values (`aliasing.call_with_constants`); anything else is refused with UnsupportedError.
+dispatchers such as `np.mean`) interpreted inline; compiled code without traced arguments natively
+(arrays it returns are remembered: `aliasing.remember_created`), with Python callbacks among the
+arguments wrapped so they are interpreted when compiled code calls them (the function
+`map`/`filter`/`reduce`/`starmap` apply is wrapped whatever callable it is, so rules apply); compiled
+code whose traced arguments are all constant arrays on their concrete values
+(`aliasing.call_with_constants`); anything else is refused with UnsupportedError.
 Builtins that inspect the caller's frame (`super()`, `locals()`, `globals()`, `vars()`, `dir()`,
 `eval`, `exec`) get the interpreted frame instead of the interpreter's own; `len`, `iter`, `next`, `bool`, `repr`, `str` of
 an object whose special method is Python code run that method interpreted; and `getattr`, `hasattr`,
@@ -25,7 +26,7 @@ import numpy as np
 
 from ..ir.errors import UnsupportedError
 from . import context
-from .aliasing import NOT_CONSTANT, call_with_constants
+from .aliasing import NOT_CONSTANT, call_with_constants, remember_created
 from .decode import CO_ASYNC_FLAGS, UNBOUND
 from .frame import Frame
 from .generators import InterpretedGenerator
@@ -131,7 +132,7 @@ class CallPolicy:
             result = fn(*args, **kwargs)
             if type(result) is fn:       # an instance constructed while tracing
                 self.ctx.mark_local(result)
-            return result
+            return remember_created(result)     # a traced write may adopt it
         result = call_with_constants(fn, *self._wrap_callbacks(fn, args, kwargs))
         if result is not NOT_CONSTANT:           # only constant arrays were traced: run it on them
             return result

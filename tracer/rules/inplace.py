@@ -5,8 +5,9 @@ Creation functions (`np.zeros`, `np.empty`, `np.ones`, `np.full`, the `*_like` f
 `p.copy()`/`p.astype()` of plain arrays) run on every call: with traced arguments they trace as before;
 otherwise NumPy creates the array, and when user code made it (or, for scratch buffers such as np.zeros,
 library code while a traced value is live) the array is adopted as a constant TracedArray
-(`aliasing.adopt_created`), so that writes into it are traced.  In-place functions (`np.copyto`,
-`np.fill_diagonal`, `ufunc.at`) map to `tracer.inplace`.
+(`aliasing.adopt_created`), so that writes into it are traced; library code's other arrays are
+remembered and adopted at the first traced write into them (`aliasing.adopt_for_write`).  In-place
+functions (`np.copyto`, `np.fill_diagonal`, `ufunc.at`) map to `tracer.inplace`.
 """
 import operator
 

@@ -1,0 +1,99 @@
+"""Library-style helpers for tests/test_library_writes.py (the tests mark this file as library code):
+arrays made with np.array / np.arange / .copy() / compiled code on constants, then filled with traced
+values (also by the functions they are passed to); and the cases where such a write cannot be tracked
+soundly (a view taken before the write, the array held by a list, by a tuple kept in a variable, by
+np.nditer)."""
+import numpy as np
+
+
+def recurrence(x):
+    out = np.arange(1.0, len(x) + 1.0)
+    for i in range(1, len(x)):
+        out[i] = out[i - 1] * x[i] + out[i]
+    return out
+
+
+def rows_from_literal(x):
+    out = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    for i in range(3):
+        out[i, 0] += np.sin(x[i])
+    return out
+
+
+def copied_grid(x):
+    grid = np.linspace(0.0, 1.0, len(x))
+    out = grid.copy()
+    for i in range(len(x)):
+        out[i] = out[i] + x[i] ** 2
+    return out * grid
+
+
+def from_compiled_code(x):
+    out = np.concatenate([np.cumsum(np.arange(1.0, 3.0)), np.arange(2.0)])
+    for i in range(len(out)):
+        out[i] *= x[i]
+    return out
+
+
+def through_closure(x):
+    out = np.arange(4.0)
+
+    def put(i):
+        out[i] = np.exp(x[i])
+    for i in (0, 2):
+        put(i)
+    return out
+
+
+def constant_write_stays_plain(x):
+    out = np.arange(3.0)
+    out[0] = 7.0                                # no traced value: written natively
+    plain = type(out) is np.ndarray
+    out[1] = x[0]
+    return out, plain
+
+
+def view_before_write(x):
+    out = np.arange(4.0)
+    head = out[:2]
+    out[0] = x[0]
+    return head.sum() + out.sum()
+
+
+def held_by_list(x):
+    outs = [np.arange(4.0)]
+    outs[0][1] = x[1]
+    return outs[0]
+
+
+def written_by_callees(x):
+    out = np.arange(4.0)
+    _put_first(out, x)
+    _put_first(x=x * 2.0, out=out)
+    return out
+
+
+def _put_first(out, x):
+    out[0] = out[0] * x[0]
+
+
+def passed_in_a_kept_tuple(x):
+    out = np.arange(4.0)
+    pair = (out, x)
+    _put_first(*pair)                   # `pair` still holds the array: a traced write could not reach it
+    return pair[0]
+
+
+def kept_by_nditer(x):
+    out = np.arange(4.0)
+    it = np.nditer(out)
+    out[2] = x[2]
+    return out, it
+
+
+TABLE = np.arange(4.0)
+
+
+def write_into_table(x):
+    TABLE[0] = x[0]
+    return TABLE
