@@ -15,9 +15,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.threads import pin_single_thread  # noqa: E402
 
 pin_single_thread()   # before numpy is imported anywhere
-# torch.compile's first calls must compile, not read inductor's on-disk cache of an earlier run; the
-# W5 processes of this run share the directory, so their later processes show the warm-cache cost.
+# First calls must compile, not read an on-disk cache of an earlier run (torch inductor's, jitgrad's
+# machine code): both point to fresh directories.  W5 gives each group of cold processes its own, so
+# its later processes show the warm-cache cost.
 os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="jitgrad-bench-inductor-"))
+os.environ["JITGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="jitgrad-bench-kernels-")
 
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
 
