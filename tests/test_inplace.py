@@ -313,3 +313,20 @@ def test_untrackable_aliasing_is_refused_at_the_users_line(fn, line, match):
     with pytest.raises(jitgrad.UnsupportedError, match=match) as info:
         jitgrad.jit_grad(fn)(X6[:3].copy())
     assert f"{HERE}:{fn.__code__.co_firstlineno + line}" in str(info.value)
+
+
+def place_into_vector(x):
+    a = np.zeros(5)
+    np.place(a, np.array([True, False, True, True, False]), x[:2] * 3.0)    # values repeat cyclically
+    return np.sum(a * np.arange(1.0, 6.0))
+
+
+def place_into_scalar(x):
+    a = np.array(0.0)
+    np.place(a, np.array(True), [x[0] * x[1]])                              # a 0-d target
+    return float(a) * 2.0
+
+
+@pytest.mark.parametrize("fn", [place_into_vector, place_into_scalar])
+def test_np_place_with_traced_values(fn):
+    assert_grad(fn, np.array([0.7, -1.3]))

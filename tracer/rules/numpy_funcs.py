@@ -85,7 +85,11 @@ def _place(arr, mask, vals):
         return np._core.multiarray._place(arr, keep, vals)
     if count:
         flat = A.ravel(vals)
-        setitem(arr, keep.reshape(np.shape(arr.value)), A.take(flat, np.arange(count) % flat.value.size))
+        picked = A.take(flat, np.arange(count) % flat.value.size)
+        if np.ndim(arr.value) == 0:                # a 0-d target: its one entry, not a 0-d mask
+            setitem(arr, (), A.reshape_(picked, ()))
+        else:
+            setitem(arr, keep.reshape(np.shape(arr.value)), picked)
     return None
 
 
