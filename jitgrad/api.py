@@ -121,12 +121,13 @@ class GradFunction:
         if sig is None:
             sig = self._signatures[key] = Signature(self.fn, leaves, keys, treedef, self.argnums)
         inputs = [as_input_array(leaves[i]) for i in sig.dynamic]
+        seen = self._cache.seen(key)
         outputs, found = self._cache.lookup(key, inputs)
         if outputs is not None:
             self._fast = _fast_path(sig, found, self._cache, len(args))
             return found.package(outputs)
         with _collector_paused():
-            return self._trace_and_run(key, sig, leaves, treedef, inputs, reason=found)
+            return self._trace_and_run(key, sig, leaves, treedef, inputs, reason=found, seen=seen)
 
     def differentiate(self, sig, leaves, treedef):
         """Trace fn on `leaves` and differentiate: (ctx, joint trace, OutputLayout, number of primal outputs).
@@ -138,7 +139,7 @@ class GradFunction:
         joint = passes.optimize(autodiff.value_and_grad(ctx.builder.build(outputs), sig.wrt, out=0))
         return ctx, joint, layout, len(outputs)
 
-    def _trace_and_run(self, key, sig, leaves, treedef, inputs, reason):
+    def _trace_and_run(self, key, sig, leaves, treedef, inputs, reason, seen=0):
         ctx, joint, layout, n_primal = self.differentiate(sig, leaves, treedef)
         if reads_enclosing_trace(ctx):   # called inside a traced function, closing over its values
             return splice(self, sig, leaves, leaves, (ctx, joint, layout, n_primal))
@@ -159,8 +160,8 @@ class GradFunction:
                         [(g.params["why"], g.params["loc"], g.params["expected"]) for g in guards],
                         [e.describe() for e in ctx.env], len(joint.nodes), joint)
         entry = CacheEntry(kernel, ctx.env, guards, package, info, ctx.written_inputs)
-        self._cache.add(key, entry, reason)
-        self._fast = _fast_path(sig, entry, self._cache, len(leaves))
+        cached = self._cache.add(key, entry, reason, seen, inputs)   # (another thread's entry for this path)
+        self._fast = _fast_path(sig, cached, self._cache, len(leaves))
         try:
             return package(kernel(inputs + env_inputs))
         except GuardFailed as e:

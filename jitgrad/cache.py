@@ -3,8 +3,13 @@
 Under each signature key sits a list of CacheEntry, one per branch path traced (a trace tree flattened:
 each entry's guards describe its path).  An entry answers a call only if its environment assumptions
 hold (checked here, in Python) and its value guards hold (checked inside the kernel).
+
+Threads: lookups take no lock (a cached call is lock-free); insertions do, so that threads missing the
+same signature at once, each tracing it, leave one entry per path (see `FunctionCache.add`).  The
+hit/miss counters are statistics, not synchronised.
 """
 import dataclasses
+import threading
 
 import numpy as np
 
@@ -90,11 +95,25 @@ class FunctionCache:
         self.traces = self.hits = self.misses = self.uncached_calls = 0
         self.retraces = []
         self.warned = False
+        self._lock = threading.Lock()
+
+    def seen(self, key):
+        """How many entries `key` has now (pass it to `add` after tracing a miss)."""
+        return len(self.entries.get(key, ()))
 
     def lookup(self, key, inputs):
         """Run the first entry under `key` whose assumptions hold; (outputs, entry) or (None, reason)."""
+        outputs, found = self._first_holding(self.entries.get(key, ()), inputs)
+        if outputs is not None:
+            self.hits += 1
+        else:
+            self.misses += 1
+        return outputs, found
+
+    @staticmethod
+    def _first_holding(entries, inputs):
         reason = None
-        for entry in self.entries.get(key, ()):
+        for entry in entries:
             extra = entry.environment_inputs()
             if not isinstance(extra, list):
                 reason = f"environment changed: {extra.describe()}"
@@ -111,23 +130,33 @@ class FunctionCache:
             except np.linalg.LinAlgError as e:   # the data makes a routine raise: that path is not this one
                 reason = f"LinAlgError on this path: {e}"
                 continue
-            self.hits += 1
             return outputs, entry
-        self.misses += 1
         return None, reason
 
     def full(self):
         return self.traces >= self.max_traces
 
-    def add(self, key, entry, reason):
-        self.traces += 1
-        if reason is not None:
-            self.retraces.append(reason)
-        self.entries.setdefault(key, []).append(entry)
+    def add(self, key, entry, reason, seen=0, inputs=None):
+        """Cache `entry` (traced after a miss of `key` that had `seen` entries) and return it; or, when
+        another thread cached an entry under `key` since that answers `inputs` (the arguments' arrays),
+        return that one instead and drop `entry`: the same path is never cached twice."""
+        with self._lock:
+            entries = self.entries.setdefault(key, [])
+            if inputs is not None and len(entries) > seen:
+                outputs, peer = self._first_holding(entries[seen:], inputs)
+                if outputs is not None:
+                    return peer
+            self.traces += 1
+            if reason is not None:
+                self.retraces.append(reason)
+            entries.append(entry)
+            return entry
 
     def info(self):
         paths = []
-        for entries in self.entries.values():
+        with self._lock:
+            cached = [list(entries) for entries in self.entries.values()]
+        for entries in cached:
             for e in entries:
                 e.info.machine_code = getattr(e.kernel, "machine_code", "")
                 paths.append(e.info)

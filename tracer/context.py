@@ -13,6 +13,7 @@ import copy
 import enum
 import math
 import os
+import threading
 import types
 import weakref
 
@@ -21,12 +22,23 @@ import numpy as np
 from ..ir import Builder
 from ..ir.errors import TraceError, UnsupportedError
 
-_stack = []
+
+
+class _PerThread(threading.local):
+    """Tracing state of one thread: the stack of its active contexts (innermost last).  Each thread
+    traces on its own; contexts never cross threads."""
+
+    def __init__(self):
+        self.stack = []
+
+
+_thread = _PerThread()
 
 
 def current():
-    """The active TraceContext (None when not tracing)."""
-    return _stack[-1] if _stack else None
+    """The active TraceContext of this thread (None when it is not tracing)."""
+    stack = _thread.stack
+    return stack[-1] if stack else None
 
 
 # Modules whose attributes are part of a library's fixed surface: reading them records no guard.
@@ -277,11 +289,12 @@ class TraceContext:
 
     @contextlib.contextmanager
     def active(self):
-        _stack.append(self)
+        stack = _thread.stack
+        stack.append(self)
         try:
             yield self
         finally:
-            _stack.pop()
+            stack.pop()
 
     # -- locations -------------------------------------------------------------------------------
     def location(self):
@@ -312,7 +325,7 @@ class TraceContext:
         records, e.g. an exception raised by a library routine on traced arrays and caught: the trace
         is run for this call only (`why`, with the user's location, is reported by `cache_info`)."""
         why = f"{why} at {self.user_location()}"
-        for ctx in _stack:
+        for ctx in _thread.stack:
             ctx.uncacheable = ctx.uncacheable or why
 
     def add_argument(self, traced):
@@ -460,7 +473,7 @@ class TraceContext:
         known = self._env_inputs.get(key)
         if known is not None:
             return known
-        for ctx in reversed(_stack):
+        for ctx in reversed(_thread.stack):
             if ctx.builder_owns(traced.ir):
                 if ctx is self:
                     return traced

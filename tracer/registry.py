@@ -8,8 +8,10 @@ on every call), of random generators (impure), and for
 NumPy scalar types (`np.float64(x)`).  The built-in rules live in `tracer/rules/` and are loaded on the
 first lookup; those for a library (SciPy's subpackages) when a lookup first runs after it was imported.
 """
+import contextlib
 import functools
 import sys
+import threading
 
 import numpy as np
 
@@ -33,9 +35,14 @@ NDARRAY_METHODS = {}   # method name -> handler(array, *args, **kwargs)
 IMPURE_OWNERS = []     # classes whose every method is impure
 NATIVE_OWNERS = set()  # types whose methods only store or compare values (list.append): called natively
 _bound_cache = {}      # (id(owner), name) -> Rule for ufunc methods (ufuncs are long-lived)
-_loaded = False
+_loaded = False        # set once the built-in rules are all registered
 _modules_seen = 0      # len(sys.modules) when the library rules were last loaded
 _library_loader = None  # rules.load_library_rules, once the built-in rules are imported
+# Rules are loaded by one thread at a time, and a thread that needs them waits until they are all in;
+# `_busy` is set while the thread holding the lock imports rule modules (whose `register` calls must
+# not start loading again).
+_load_lock = threading.RLock()
+_busy = False
 
 
 def register(fn, *, always=False):
@@ -108,15 +115,32 @@ def _bound_rule(fn, owner):
 
 def _load_builtin_rules():
     global _loaded, _library_loader
-    _loaded = True
-    from .rules import load_library_rules   # importing the package registers the Python/NumPy rules
-    _library_loader = load_library_rules
-    _load_library_rules()
+    with _load_lock:
+        if _loaded or _busy:
+            return
+        with _loading():
+            from .rules import load_library_rules   # importing the package registers the Python/NumPy rules
+        _library_loader = load_library_rules
+        _load_library_rules()
+        _loaded = True
 
 
 def _load_library_rules():
     global _modules_seen
-    if _library_loader is not None:          # (None while the built-in rules are being imported)
+    with _load_lock:
+        if _busy or _library_loader is None:
+            return
+        with _loading():
+            _library_loader()
         _modules_seen = len(sys.modules)
-        _library_loader()
-        _modules_seen = len(sys.modules)
+
+
+@contextlib.contextmanager
+def _loading():
+    """This thread (holding `_load_lock`) imports rule modules."""
+    global _busy
+    _busy = True
+    try:
+        yield
+    finally:
+        _busy = False
