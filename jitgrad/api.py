@@ -124,7 +124,7 @@ class GradFunction:
         seen = self._cache.seen(key)
         outputs, found = self._cache.lookup(key, inputs)
         if outputs is not None:
-            self._fast = _fast_path(sig, found, self._cache, len(args))
+            self._fast = _fast_path(self.fn, key[0], sig, found, self._cache, len(args))
             return found.package(outputs)
         with _collector_paused():
             return self._trace_and_run(key, sig, leaves, treedef, inputs, reason=found, seen=seen)
@@ -161,7 +161,7 @@ class GradFunction:
                         [e.describe() for e in ctx.env], len(joint.nodes), joint)
         entry = CacheEntry(kernel, ctx.env, guards, package, info, ctx.written_inputs)
         cached = self._cache.add(key, entry, reason, seen, inputs)   # (another thread's entry for this path)
-        self._fast = _fast_path(sig, cached, self._cache, len(leaves))
+        self._fast = _fast_path(self.fn, key[0], sig, cached, self._cache, len(leaves))
         try:
             return package(kernel(inputs + env_inputs))
         except GuardFailed as e:
@@ -224,11 +224,12 @@ def _collector_paused():
             gc.enable()
 
 
-def _fast_path(sig, entry, cache, n_args):
+def _fast_path(fn, code, sig, entry, cache, n_args):
     """The cached-call path for the last entry hit, when its signature allows one (all arguments plain
-    arrays or static scalars passed positionally, a JIT kernel): argument types, static values,
-    environment assumptions and (for a trace writing into an argument) aliasing are checked here,
-    shapes, dtypes and value guards by the kernel; anything else returns None and takes the full path."""
+    arrays or static scalars passed positionally, a JIT kernel): argument types, static values, that
+    `fn` still runs `code` (None: fn has no `__code__`), environment assumptions and (for a trace
+    writing into an argument) aliasing are checked here, shapes, dtypes and value guards by the kernel;
+    anything else returns None and takes the full path."""
     fast_call = getattr(entry.kernel, "fast_call", None)
     if not sig.positional_arrays or fast_call is None:
         return None
@@ -238,7 +239,7 @@ def _fast_path(sig, entry, cache, n_args):
     array_positions = [i for i in range(n_args) if i not in static_positions]
 
     def fast(args):
-        if len(args) != n_args:
+        if len(args) != n_args or code is not None and fn.__code__ is not code:
             return None
         if statics:
             for i, t, value in statics:

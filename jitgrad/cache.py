@@ -16,6 +16,7 @@ import numpy as np
 from .aliases import aliased_write
 from .ir.errors import GuardFailed
 from .ir.printer import format_trace
+from .tracer.context import NamespaceGetter
 
 
 @dataclasses.dataclass
@@ -68,12 +69,21 @@ class CacheEntry:
 
 def _environment_reader(env):
     """environment_inputs() -> the arrays read from the environment `env` (a list of EnvEntry), or the
-    EnvEntry that no longer holds.  Each place is read once per call; this runs on every cached call."""
-    checks = [(e.getter.get, e.holds, e.kind == "array", e) for e in env]
+    EnvEntry that no longer holds.  Each place is read once per call; this runs on every cached call.
+    Entries that are checks by themselves (the names of a module namespace: `getter.get()` is whether
+    they hold) run first, without the per-entry `holds` step."""
+    checks = [(e.getter.get, e) for e in env if type(e.getter) is NamespaceGetter]
+    reads = [(e.getter.get, e.holds, e.kind == "array", e) for e in env if type(e.getter) is not NamespaceGetter]
 
     def environment_inputs():
+        for check, e in checks:
+            try:
+                if not check():
+                    return e
+            except Exception:
+                return e
         arrays = []
-        for get, holds, is_array, e in checks:
+        for get, holds, is_array, e in reads:
             try:
                 value = get()
             except Exception:

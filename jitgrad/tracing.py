@@ -8,7 +8,7 @@ from . import aliases
 from .ir.errors import TraceError
 from .pytree import flatten, unflatten
 from .signature import as_input_array
-from .tracer import audit, interpreter
+from .tracer import audit, context, interpreter
 from .tracer.context import TraceContext
 from .tracer.traced import TracedArray
 
@@ -25,6 +25,8 @@ def run_traced(fn, leaves, treedef, dynamic):
     returned (TracedArrays where it depends on traced inputs).
     """
     ctx = TraceContext()
+    if context.current() is None:   # a call from outside any trace: the cache key and the fast path check fn's code
+        ctx.code_checked.add(id(getattr(fn, "__func__", fn)))
     if any(mode in ("raise", "call") for mode in np.geterr().values()):   # np.seterr(...) of the caller
         ctx.uncacheable = f"NumPy's error mode {np.geterr()} raises, which compiled code does not"
     traced = list(leaves)
@@ -38,6 +40,7 @@ def run_traced(fn, leaves, treedef, dynamic):
         args, kwargs = unflatten(treedef, traced)
         _mark_local(ctx, (args, kwargs))
         result = interpreter.call(fn, args, kwargs)
+    ctx.finish()
     aliases.check_traced_call(ctx, fn, leaves, treedef, dynamic)
     audit.check(ctx)
     return ctx, result

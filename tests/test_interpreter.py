@@ -183,10 +183,11 @@ def test_objects_built_while_tracing_are_not_environment():
     ctx = TraceContext()
     with ctx.active():
         assert interpreter.call(build, (), {}) == 7
-    # only the two classes, read from closure cells, and the Python method run from one are assumptions
-    # (by identity); their instances' attributes are not
+    # only the two classes, read from closure cells, the Python method run from one, and the code of
+    # the function called are assumptions (by identity); their instances' attributes are not
     assert sorted((e.kind, e.getter.describe()) for e in ctx.env) == [
         ("identity", "closure variable 'Bag'"), ("identity", "closure variable 'Made'"),
+        ("identity", "code of test_objects_built_while_tracing_are_not_environment.<locals>.build"),
         ("identity", "method Made.__init__")]
 
 
@@ -209,6 +210,7 @@ def test_getattr_builtin_is_an_environment_read():
     # the object by identity (rebinding CONFIG retraces), then its attribute by value, and that the
     # missing one stays missing (once, though read twice)
     assert [entry.describe().split(" (")[0] for entry in ctx.env] == [
+        "code of test_getattr_builtin_is_an_environment_read.<locals>.read",
         "global 'CONFIG'", "attribute _Config.rate", "attribute _Config.missing existing"]
 
 

@@ -158,6 +158,7 @@ class CallPolicy:
         if code.co_flags & CO_ASYNC_FLAGS:
             raise UnsupportedError(f"jitgrad cannot trace async code ({func.__qualname__})",
                                    loc=self.ctx.user_location())
+        self.ctx.read_code(func)
         decoded = self.decode(code)
         frame = Frame(decoded, func, decoded.bind(func, args, kwargs, *self.ctx.read_defaults(func)))
         if decoded.is_generator:

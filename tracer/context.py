@@ -129,6 +129,17 @@ class MethodGetter:
         return f"method {owner}.{self.name}"
 
 
+class CodeGetter(AttrGetter):
+    """The code object Python function `obj` runs."""
+    __slots__ = ()
+
+    def __init__(self, func):
+        super().__init__(func, "__code__")
+
+    def describe(self):
+        return f"code of {self.obj.__qualname__}"
+
+
 class HasAttrGetter(AttrGetter):
     """Whether attribute `name` of `obj` exists."""
     __slots__ = ()
@@ -154,6 +165,32 @@ class ItemGetter:
 
     def describe(self):
         return f"{self.base.describe()}[{self.key!r}]"
+
+
+class NamespaceGetter:
+    """Whether the names a trace looked up in the module namespace `namespace` still resolve as they did
+    then: those found among the builtins (`absent`) are still absent from it (a global `abs` defined
+    later shadows the builtin), those bound to modules (`modules`: name -> module) are bound to the same
+    modules (`np = other_module`).  One check of all the names at once, by C-level set operations
+    (`get` is that check, made once)."""
+    __slots__ = ("namespace", "absent", "modules", "get")
+
+    def __init__(self, namespace, absent, modules):
+        self.namespace, self.absent, self.modules = namespace, frozenset(absent), dict(modules)
+        keys, items, absent = namespace.keys(), namespace.items(), self.absent
+        pairs = frozenset(self.modules.items())
+        if not pairs:
+            self.get = lambda: keys.isdisjoint(absent)
+        elif not absent:
+            self.get = lambda: items >= pairs
+        else:
+            self.get = lambda: keys.isdisjoint(absent) and items >= pairs
+
+    def describe(self):
+        changed = sorted(name for name in self.absent if name in self.namespace) + sorted(
+            name for name, module in self.modules.items() if self.namespace.get(name) is not module)
+        return (f"names of module {self.namespace.get('__name__')!r} (builtins not shadowed, modules not "
+                f"rebound{': ' + ', '.join(changed) + ' changed' if changed else ''})")
 
 
 class EnvEntry:
@@ -189,7 +226,12 @@ def _holds_array(entry):
 
 
 def _holds_identity(entry):
+    """The very object; for a Python function, also still running the same code (a notebook's autoreload
+    replaces `__code__` in place)."""
     expected = entry.expected
+    if type(expected) is types.FunctionType:
+        code = expected.__code__
+        return lambda value: value is expected and value.__code__ is code
     return lambda value: value is expected
 
 
@@ -286,6 +328,8 @@ class TraceContext:
         self.uncacheable = None   # why this trace must not be cached (an exception no guard can describe)
         self.arguments = {}       # id -> (TracedArray of an argument leaf, its input index)
         self.written_inputs = {}  # input index of an argument written in place -> user's location of the write
+        self.code_checked = set()  # ids of the Python functions whose `__code__` a guard (or the key) checks
+        self._names = {}          # id of a module namespace -> (it, builtin names, {name: module}) read
 
     @contextlib.contextmanager
     def active(self):
@@ -351,7 +395,37 @@ class TraceContext:
     # -- environment reads --------------------------------------------------------------------------
     def read_global(self, namespace, name, value):
         stable = str(namespace.get("__name__", "")).split(".")[0] in _STABLE_ROOTS
+        if isinstance(value, types.ModuleType):
+            if not _is_library_namespace(namespace):
+                self._names_of(namespace)[2][name] = value
+            return value
         return self._read(GlobalGetter(namespace, name), value, ("g", id(namespace), name), stable)
+
+    def read_builtin(self, namespace, name):
+        """Global name `name`, absent from module namespace `namespace`, was found among the builtins."""
+        if not _is_library_namespace(namespace):
+            self._names_of(namespace)[1].add(name)
+
+    def _names_of(self, namespace):
+        names = self._names.get(id(namespace))
+        if names is None:
+            names = self._names[id(namespace)] = (namespace, set(), {}, self.user_location())
+        return names
+
+    def finish(self):
+        """The traced call has returned: record the names looked up per module namespace (see
+        NamespaceGetter) as one environment entry per namespace."""
+        for namespace, absent, modules, loc in self._names.values():
+            self.env.append(EnvEntry(NamespaceGetter(namespace, absent, modules), "value", expected=True, loc=loc))
+        self._names = {}
+
+    def read_code(self, func):
+        """Python function `func` (defined outside the trace) is about to be interpreted: guard its
+        `__code__`, unless a guard on `func` (or the cache key, for the traced function itself) checks it."""
+        if id(func) in self.code_checked or self.is_local(func) or _is_library_file(func.__code__.co_filename):
+            return
+        self.code_checked.add(id(func))
+        self._record(("code", id(func)), CodeGetter(func), "identity", func.__code__)
 
     def read_cell(self, cell, name, value):
         if self.is_local(cell):
@@ -450,6 +524,8 @@ class TraceContext:
 
     def _record(self, key, getter, kind, expected):
         """Record one environment assumption, once per place read (loops re-read globals often)."""
+        if kind == "identity" and type(expected) is types.FunctionType:
+            self.code_checked.add(id(expected))      # (see _holds_identity)
         if key not in self._env_recorded:
             self._env_recorded.add(key)
             self.env.append(EnvEntry(getter, kind, expected=expected, loc=self.user_location()))
@@ -578,6 +654,13 @@ def _like(value, items):
 
 
 _LIBRARY_DIRS = tuple({os.path.dirname(os.__file__), os.path.dirname(os.path.dirname(np.__file__))})
+
+
+def _is_library_namespace(namespace):
+    """Globals of a module of numpy, scipy, the standard library, jitgrad or an installed package: its
+    names are stable by design (like its functions)."""
+    return (str(namespace.get("__name__", "")).split(".")[0] in _STABLE_ROOTS
+            or _is_library_file(str(namespace.get("__file__", ""))))
 
 
 def _is_library_file(filename):

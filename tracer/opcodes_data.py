@@ -171,6 +171,7 @@ class DataOps:
         if name in namespace:
             return self.ctx.read_global(namespace, name, namespace[name])
         if name in frame.builtins:
+            self.ctx.read_builtin(namespace, name)
             return frame.builtins[name]
         raise _undefined(name)
 
