@@ -23,6 +23,7 @@ from .pytree import flatten, leaf_count, unflatten
 from .signature import as_input_array, is_differentiable, is_dynamic, leaf_key, normalize_argnums
 from .nested import call_in_trace, reads_enclosing_trace, splice
 from .tracer import context
+from .tracer import errormode
 from .tracer.traced import TracedArray, contains_traced
 from .tracing import function_location, run_traced, trace_outputs
 
@@ -122,6 +123,9 @@ class GradFunction:
             sig = self._signatures[key] = Signature(self.fn, leaves, keys, treedef, self.argnums)
         inputs = [as_input_array(leaves[i]) for i in sig.dynamic]
         seen = self._cache.seen(key)
+        if errormode.raising():      # NumPy raises on floating-point errors, compiled kernels cannot
+            with _collector_paused():
+                return self._trace_and_run(key, sig, leaves, treedef, inputs, reason=None, seen=seen)
         outputs, found = self._cache.lookup(key, inputs)
         if outputs is not None:
             self._fast = _fast_path(self.fn, key[0], sig, found, self._cache, len(args))
@@ -235,11 +239,14 @@ def _fast_path(fn, code, sig, entry, cache, n_args):
         return None
     package, ndarray, environment, statics = entry.package, np.ndarray, entry.environment_inputs, sig.statics
     written = entry.written
+    quiet, current_mode, raising = errormode.quiet_mode(), errormode.current_mode, errormode.raising
     static_positions = {i for i, _, _ in statics}
     array_positions = [i for i in range(n_args) if i not in static_positions]
 
     def fast(args):
         if len(args) != n_args or code is not None and fn.__code__ is not code:
+            return None
+        if current_mode() is not quiet and raising():
             return None
         if statics:
             for i, t, value in statics:

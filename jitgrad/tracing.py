@@ -10,6 +10,7 @@ from .pytree import flatten, unflatten
 from .signature import as_input_array
 from .tracer import audit, context, interpreter
 from .tracer.context import TraceContext
+from .tracer import errormode
 from .tracer.traced import TracedArray
 
 
@@ -27,7 +28,7 @@ def run_traced(fn, leaves, treedef, dynamic):
     ctx = TraceContext()
     if context.current() is None:   # a call from outside any trace: the cache key and the fast path check fn's code
         ctx.code_checked.add(id(getattr(fn, "__func__", fn)))
-    if any(mode in ("raise", "call") for mode in np.geterr().values()):   # np.seterr(...) of the caller
+    if errormode.raising():   # np.seterr(...) or np.errstate(...) of the caller
         ctx.uncacheable = f"NumPy's error mode {np.geterr()} raises, which compiled code does not"
     traced = list(leaves)
     with ctx.active():

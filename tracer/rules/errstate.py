@@ -2,10 +2,15 @@
 a trace recorded while `np.errstate`/`np.seterr` makes NumPy raise (or call a handler) on division by
 zero, overflow or invalid operations cannot tell later calls where NumPy would have raised: when user
 code (not NumPy's own, whose handlers belong to routines that have rules) sets such a mode, the trace is
-run for its call only and not cached."""
+run for its call only and not cached.  An `np.errstate` object made while tracing is the trace's own
+(entering and leaving it reads no environment), so functions with errstate blocks cache normally.
+
+The mode in force when a call starts is checked by the dispatcher (tracer/errormode.py).
+"""
 import numpy as np
 
 from .. import context
+from ..errormode import HANDLED
 from ..registry import register
 
 _ERROR_KINDS = ("all", "divide", "over", "under", "invalid")
@@ -14,10 +19,13 @@ _ERROR_KINDS = ("all", "divide", "over", "under", "invalid")
 def _raising_modes(fn):
     def handler(*args, **kwargs):
         ctx = context.current()
-        if any(kwargs.get(kind) in ("raise", "call") for kind in _ERROR_KINDS) and \
+        if any(kwargs.get(kind) in HANDLED for kind in _ERROR_KINDS) and \
                 ctx.user_location() == ctx.location():
             ctx.forbid_caching(f"np.{fn.__name__} sets an error mode that raises")
-        return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
+        if isinstance(result, np.errstate):
+            ctx.mark_local(result)
+        return result
     return handler
 
 
