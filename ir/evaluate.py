@@ -33,8 +33,36 @@ def _reduction(fn):
     return rule
 
 
-for _name, _fn in {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min}.items():
+def empty_extreme(op, dtype):
+    """What `max`/`min` (op) of no elements of `dtype` is in the IR: the identity of maximum/minimum
+    (-inf/+inf, the integer extremes, False/True), so that combining it with NumPy's `initial=` gives
+    NumPy's result (and an empty `any`/`all` is False/True)."""
+    dtype = np.dtype(dtype)
+    low = op == "max"
+    if dtype.kind == "b":
+        return not low
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return info.min if low else info.max
+    return -np.inf if low else np.inf
+
+
+def _extreme(op, fn):
+    plain = _reduction(fn)
+
+    def rule(args, params):
+        x = np.asarray(args[0])
+        if x.size:
+            return plain(args, params)
+        return np.asarray(fn(x, axis=tuple(params["axis"]), keepdims=params["keepdims"],
+                             initial=empty_extreme(op, x.dtype)))
+    return rule
+
+
+for _name, _fn in {"sum": np.sum, "prod": np.prod}.items():
     EVAL[_name] = _reduction(_fn)
+for _name, _fn in {"max": np.max, "min": np.min}.items():
+    EVAL[_name] = _extreme(_name, _fn)
 
 EVAL["argmax"] = lambda args, params: np.asarray(np.argmax(args[0], axis=params["axis"]))
 EVAL["argmin"] = lambda args, params: np.asarray(np.argmin(args[0], axis=params["axis"]))

@@ -14,7 +14,7 @@ import numpy as np
 
 from .builder import Builder
 from .errors import IRError
-from .evaluate import evaluate
+from .evaluate import empty_extreme, evaluate
 from .printer import format_params
 from .value import Trace, Value
 
@@ -278,6 +278,14 @@ def _structural(b, node, args):
     return None
 
 
+def _extreme(b, node, args):
+    """max/min over no elements is the op's identity (ir/evaluate.py), whatever the data: a fill."""
+    x = args[0]
+    if x.size == 0 or any(x.shape[a] == 0 for a in node.params["axis"]):
+        return b.fill(node.shape, node.dtype, empty_extreme(node.op, node.dtype))
+    return _structural(b, node, args)
+
+
 SIMPLIFY = {
     "power": _identity_operand(_is_one, (1,)),          # x**1 == x exactly (pow is exact there)
     "add": _identity_operand(_is_exact_additive_identity, (0, 1)),
@@ -287,6 +295,8 @@ SIMPLIFY = {
     "negative": _negative,
     "where": _where,
     **{op: _structural for op in _NOOP_WHEN},
+    "max": _extreme,
+    "min": _extreme,
 }
 
 

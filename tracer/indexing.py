@@ -64,12 +64,30 @@ def _is_mask(e):
     return isinstance(e, np.ndarray) and e.dtype == bool and e.ndim > 0
 
 
+def _is_scalar_bool(e):
+    """A 0-d boolean index (a Python/NumPy bool, or a 0-d mask such as `cond` of a 0-d array): True
+    adds an axis of length 1 (as None does), False one of length 0."""
+    return isinstance(e, (bool, np.bool_)) or isinstance(e, np.ndarray) and e.ndim == 0 and e.dtype == bool
+
+
+def _selects_nothing(entries):
+    """Whether the resolved key holds a False scalar boolean (the selection is empty); refuses scalar
+    booleans mixed with index arrays (NumPy broadcasts them together: not translated)."""
+    scalars = [bool(e) for e in entries if _is_scalar_bool(e)]
+    if not scalars:
+        return False
+    if any(type(e) is TracedArray or isinstance(e, np.ndarray) and e.ndim > 0 for e in entries):
+        refuse("indexing with a scalar boolean together with index arrays is not supported while tracing")
+    return not all(scalars)
+
+
 def _spec(shape, entries):
     """(spec, index-array IR Values) for resolved key `entries` on an array of `shape`."""
-    consumed = sum(e.ndim if _is_mask(e) else 1 for e in entries if e is not None and e is not Ellipsis)
+    consumed = sum(e.ndim if _is_mask(e) else 1 for e in entries
+                   if e is not None and e is not Ellipsis and not _is_scalar_bool(e))
     spec, arrays, axis = [], [], 0
     for e in entries:
-        if e is None:
+        if e is None or _is_scalar_bool(e):           # (a False one: see _selects_nothing)
             spec.append(("newaxis",))
         elif e is Ellipsis:
             spec.extend(("slice", 0, d, 1) for d in shape[axis:axis + len(shape) - consumed])
@@ -92,8 +110,6 @@ def _spec(shape, entries):
             spec.append(("array", len(arrays)))
             arrays.append(const(np.where(e < 0, e + dim, e)))
             axis += 1
-        elif isinstance(e, (bool, np.bool_)):
-            refuse("indexing with a scalar boolean is not supported while tracing")
         else:
             k = operator.index(e)
             spec.append(("int", k + shape[axis] if k < 0 else k))
@@ -102,8 +118,11 @@ def _spec(shape, entries):
 
 
 def index_spec(shape, key):
-    """(spec, index-array IR Values, resolved entries) of `key` on an array of `shape`."""
+    """(spec, index-array IR Values, resolved entries) of `key` on an array of `shape`; the spec is None
+    when the key selects nothing (a False scalar boolean)."""
     entries = [_static_entry(e) for e in _entries(key)]
+    if _selects_nothing(entries):
+        return None, [], entries
     return _spec(shape, entries) + (entries,)
 
 
@@ -111,6 +130,8 @@ def getitem(x, key):
     """x[key] for a TracedArray x."""
     concrete = x.value[unwrap(key)]                       # NumPy's errors first
     spec, arrays, entries = index_spec(x.ir.shape, key)
+    if spec is None:
+        return concrete                                   # empty: depends on nothing
     basic_key = tuple(entries)                            # a view only when the key is basic
     link = ViewLink(lambda base_ir: builder().index(base_ir, spec=spec),
                     lambda view_ir, base_ir: builder().index_set(base_ir, view_ir, spec=spec),
@@ -135,6 +156,8 @@ def setitem(x, key, value):
         new_ir = b.where(astype(lift(key), bool), astype(v, x.ir.dtype), x.ir)
     else:
         spec, arrays, _ = index_spec(x.ir.shape, key)
+        if spec is None:
+            return                                        # writes nothing
         region = np.shape(x.value[unwrap(key)])
         new_ir = b.index_set(x.ir, region_value(value, region, x.ir.dtype), *arrays, spec=spec)
     rebind(x, new_ir, new_value)

@@ -6,6 +6,8 @@ the opcode handlers from the mixins `opcodes_*.py` into one dispatch table built
 here executes a frame, unwinds exceptions through the exception table of each instruction and keeps
 `ctx.frames` current for `file:line`.  JitgradErrors bypass interpreted `except` clauses.
 """
+import sys
+
 from ..ir.errors import JitgradError, TraceError, UnsupportedError
 from . import context, version
 from .calls import CallPolicy
@@ -60,6 +62,8 @@ class Interpreter(CallPolicy, Protocols, DataOps, OperatorOps, FlowOps, CallOps)
             except JitgradError:
                 raise
             except BaseException as exc:
+                if type(exc) is RecursionError and _out_of_stack():
+                    raise self._too_deep() from exc
                 if exc is not self.unwinding:          # raised here, not passing up from a callee frame
                     handled = self.handled_exc
                     if handled is not None and handled is not exc and exc.__context__ is None:
@@ -75,6 +79,25 @@ class Interpreter(CallPolicy, Protocols, DataOps, OperatorOps, FlowOps, CallOps)
                     stack.append(frame.pc - 1)
                 stack.append(exc)
                 frame.pc = target
+
+
+    def _too_deep(self):
+        """The error for running out of CPython's stack: never an exception of the traced code (which
+        an interpreted `except` could catch and take another path)."""
+        return UnsupportedError(
+            f"recursion too deep to trace: {len(self.ctx.frames)} nested interpreted calls used up "
+            f"CPython's recursion limit ({sys.getrecursionlimit()}; the interpreter takes several of "
+            "CPython's frames per call); rewrite the recursion as a loop, or raise sys.setrecursionlimit",
+            loc=self.ctx.user_location())
+
+
+def _out_of_stack():
+    """Whether the Python stack is within a few frames of the recursion limit (a RecursionError raised
+    by CPython, not by the traced code)."""
+    frame, depth = sys._getframe(), 0
+    while frame is not None:
+        frame, depth = frame.f_back, depth + 1
+    return depth > sys.getrecursionlimit() - 60
 
 
 HANDLERS = {name[3:]: getattr(Interpreter, name) for name in dir(Interpreter) if name.startswith("op_")}

@@ -8,12 +8,13 @@ Methods that need the array API (indexing, reductions, matmul) are installed by 
 """
 import dataclasses
 import operator
+import sys
 import types
 import weakref
 
 import numpy as np
 
-from ..ir.errors import UnsupportedError
+from ..ir.errors import TraceError, UnsupportedError
 from ..ir.ops import COMPLEX_DIFFERENTIABLE
 from ..ir.value import Value
 from . import audit, context
@@ -27,7 +28,27 @@ _KEEPS_BOOL = {"equal", "not_equal", "less", "less_equal", "greater", "greater_e
 
 def builder():
     """The Builder of the active trace."""
-    return context.current().builder
+    ctx = context.current()
+    if ctx is None:
+        raise finished_trace_error()
+    return ctx.builder
+
+
+def finished_trace_error():
+    """The error for a traced value used outside any trace: one stored in outside data while tracing
+    and used after its jit_grad call returned.  Located at the first frame outside jitgrad."""
+    frame, loc = sys._getframe(1), None
+    while frame is not None:
+        if str(frame.f_globals.get("__name__", "")).split(".")[0] != "jitgrad":
+            loc = loc or f"{frame.f_code.co_filename}:{frame.f_lineno}"     # (the first outside jitgrad)
+            if not context._is_library_file(frame.f_code.co_filename):
+                loc = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+                break
+        frame = frame.f_back
+    return TraceError("a traced value of a jit_grad call that has returned is used here: it was stored "
+                      "outside the traced function while tracing (in a global, an object or a container "
+                      "not rebuilt per call); store a plain copy (float(v), np.array(v)) or return it as "
+                      "aux data (has_aux=True)", loc=loc)
 
 
 def location():
@@ -37,7 +58,9 @@ def location():
 
 
 def refuse(message):
-    """Raise UnsupportedError with the user's location."""
+    """Raise UnsupportedError with the user's location (outside any trace: the finished-trace error)."""
+    if context.current() is None:
+        raise finished_trace_error()
     raise UnsupportedError(message, loc=location())
 
 
@@ -159,6 +182,8 @@ def const(value, dtype=None):
     if array.ndim:
         return builder().const(array)
     ctx = context.current()
+    if ctx is None:
+        raise finished_trace_error()
     key = (array.dtype.str, array.tobytes())
     node = ctx.scalar_consts.get(key)
     if node is None:
