@@ -8,7 +8,7 @@ from . import aliases
 from .ir.errors import TraceError
 from .pytree import flatten, unflatten
 from .signature import as_input_array
-from .tracer import audit, context, interpreter
+from .tracer import audit, context, escape, interpreter
 from .tracer.context import TraceContext
 from .tracer import errormode
 from .tracer.traced import TracedArray
@@ -40,7 +40,11 @@ def run_traced(fn, leaves, treedef, dynamic):
             ctx.add_argument(traced[pos])
         args, kwargs = unflatten(treedef, traced)
         _mark_local(ctx, (args, kwargs))
-        result = interpreter.call(fn, args, kwargs)
+        result = None
+        try:
+            result = interpreter.call(fn, args, kwargs)
+        finally:
+            escape.settle(ctx, result)
     ctx.finish()
     aliases.check_traced_call(ctx, fn, leaves, treedef, dynamic)
     audit.check(ctx)

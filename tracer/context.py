@@ -41,6 +41,12 @@ def current():
     return stack[-1] if stack else None
 
 
+def is_outermost(ctx):
+    """Whether `ctx` is the outermost active context of this thread (no trace encloses it)."""
+    stack = _thread.stack
+    return bool(stack) and stack[0] is ctx
+
+
 # Modules whose attributes are part of a library's fixed surface: reading them records no guard.
 _STABLE_ROOTS = {"numpy", "scipy", "math", "builtins", "operator", "functools", "itertools", "collections",
                  "dataclasses", "typing", "types", "abc", "enum", "warnings", "contextlib", "numbers",
@@ -302,13 +308,15 @@ def _is_plain_data(value):
     return False
 
 
-def _holds_arrays(value):
+def _holds_arrays(value, traced_type):
+    """Whether `value` is or holds arrays of the environment (traced values stored into it while
+    tracing are not: the container is then read as it is, so later writes land in it)."""
     if isinstance(value, np.ndarray):
-        return True
+        return type(value) is not traced_type
     if isinstance(value, (tuple, list, collections.deque)):
-        return any(_holds_arrays(v) for v in value)
+        return any(_holds_arrays(v, traced_type) for v in value)
     if isinstance(value, dict):
-        return any(_holds_arrays(v) for v in value.values())
+        return any(_holds_arrays(v, traced_type) for v in value.values())
     return False
 
 
@@ -330,6 +338,8 @@ class TraceContext:
         self.written_inputs = {}  # input index of an argument written in place -> user's location of the write
         self.code_checked = set()  # ids of the Python functions whose `__code__` a guard (or the key) checks
         self._names = {}          # id of a module namespace -> (it, builtin names, {name: module}) read
+        self.outside_stores = {}  # places outside the trace written (tracer/escape.py settles them): key ->
+                                  # ("item", namespace, name) / ("attr", obj, name) / ("cell", cell, None)
 
     @contextlib.contextmanager
     def active(self):
@@ -384,6 +394,12 @@ class TraceContext:
         known = self.arguments.get(id(target))
         if known is not None and known[0] is target and known[1] not in self.written_inputs:
             self.written_inputs[known[1]] = self.user_location()
+
+    def note_store(self, kind, holder, key=None):
+        """A value was stored into place `key` of `holder` ("item": a module namespace, "attr": an
+        object, "cell": a closure cell); remembered when the holder exists outside the trace."""
+        if not self.is_local(holder):
+            self.outside_stores.setdefault((id(holder), key), (kind, holder, key))
 
     def mark_local(self, obj):
         """Note that `obj` was created while tracing: reads from it are not environment reads."""
@@ -499,7 +515,7 @@ class TraceContext:
         if callable(value) and not stable and not _fresh_per_access(value):
             self._record(key, getter, "identity", value)   # rebinding a user place must retrace
             return value
-        if _holds_arrays(value):
+        if _holds_arrays(value, TracedArray):
             self._record(key, getter, "len", _snapshot_structure(value))
             items = value.items() if isinstance(value, dict) else enumerate(value)
             rebuilt = {k: self._read(ItemGetter(getter, k), v, key + (k,)) for k, v in items}

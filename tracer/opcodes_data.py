@@ -129,7 +129,9 @@ class DataOps:
         frame.stack.append(namespace[name] if name in namespace else self._read_cell(frame, index))
 
     def op_STORE_DEREF(self, frame, index):
-        frame.cells[index].cell_contents = frame.stack.pop()
+        cell = frame.cells[index]
+        cell.cell_contents = frame.stack.pop()
+        self.ctx.note_store("cell", cell)
 
     def op_DELETE_DEREF(self, frame, index):
         cell = frame.cells[index]
@@ -177,6 +179,7 @@ class DataOps:
 
     def op_STORE_GLOBAL(self, frame, name):
         frame.globals[name] = frame.stack.pop()
+        self.ctx.note_store("item", frame.globals, name)
 
     def op_DELETE_GLOBAL(self, frame, name):
         _delete_name(frame.globals, name)

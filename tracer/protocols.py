@@ -350,6 +350,7 @@ class Protocols:
         """`obj.name = value`, honouring Python `__setattr__`, property setters and descriptors."""
         if not self._attr_hook(obj, name, "__setattr__", "fset", "__set__", (value,)):
             setattr(obj, name, value)
+        self.ctx.note_store("attr", obj, name)
 
     def delete_attr(self, obj, name):
         """`del obj.name`."""
