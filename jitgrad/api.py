@@ -238,7 +238,7 @@ def _fast_path(fn, code, sig, entry, cache, n_args):
     if not sig.positional_arrays or fast_call is None:
         return None
     package, ndarray, environment, statics = entry.package, np.ndarray, entry.environment_inputs, sig.statics
-    written = entry.written
+    written, name_checks, reads = entry.written, entry.name_checks, entry.reads
     quiet, current_mode, raising = errormode.quiet_mode(), errormode.current_mode, errormode.raising
     static_positions = {i for i, _, _ in statics}
     array_positions = [i for i in range(n_args) if i not in static_positions]
@@ -257,7 +257,13 @@ def _fast_path(fn, code, sig, entry, cache, n_args):
             if type(a) is not ndarray:
                 return None
         try:
-            if entry.env:
+            for check in name_checks:
+                if not check():
+                    return None
+        except Exception:       # (a name rebound to an object whose comparison raises)
+            return None
+        try:
+            if reads:
                 extra = environment()
                 if type(extra) is not list or written and aliased_write([*args, *extra], written):
                     return None

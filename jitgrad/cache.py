@@ -55,7 +55,8 @@ class CacheEntry:
     """A compiled trace for one signature and one branch path.  `written` lists the inputs (arguments)
     the trace writes into: calls where one of them shares memory with another input are declined."""
 
-    __slots__ = ("kernel", "env", "guards", "package", "info", "written", "environment_inputs")
+    __slots__ = ("kernel", "env", "guards", "package", "info", "written", "environment_inputs", "name_checks",
+                 "reads")
 
     def __init__(self, kernel, env, guards, package, info, written=()):
         self.kernel = kernel
@@ -64,24 +65,30 @@ class CacheEntry:
         self.package = package
         self.info = info
         self.written = tuple(written)
-        self.environment_inputs = _environment_reader(env)
+        # the names checks of module namespaces (each `check()` says whether it holds; it may raise),
+        # then the other entries (`reads`, whether any) read by environment_inputs()
+        self.name_checks = tuple(e.getter.get for e in env if type(e.getter) is NamespaceGetter)
+        self.reads = any(type(e.getter) is not NamespaceGetter for e in env)
+        self.environment_inputs = _environment_reader([e for e in env if type(e.getter) is not NamespaceGetter])
+
+    def failed_name_check(self):
+        """The EnvEntry of the first namespace whose names no longer resolve as traced, else None."""
+        for e in self.env:
+            if type(e.getter) is NamespaceGetter:
+                try:
+                    if not e.getter.get():
+                        return e
+                except Exception:
+                    return e
+        return None
 
 
 def _environment_reader(env):
     """environment_inputs() -> the arrays read from the environment `env` (a list of EnvEntry), or the
-    EnvEntry that no longer holds.  Each place is read once per call; this runs on every cached call.
-    Entries that are checks by themselves (the names of a module namespace: `getter.get()` is whether
-    they hold) run first, without the per-entry `holds` step."""
-    checks = [(e.getter.get, e) for e in env if type(e.getter) is NamespaceGetter]
-    reads = [(e.getter.get, e.holds, e.kind == "array", e) for e in env if type(e.getter) is not NamespaceGetter]
+    EnvEntry that no longer holds.  Each place is read once per call; this runs on every cached call."""
+    reads = [(e.getter.get, e.holds, e.kind == "array", e) for e in env]
 
     def environment_inputs():
-        for check, e in checks:
-            try:
-                if not check():
-                    return e
-            except Exception:
-                return e
         arrays = []
         for get, holds, is_array, e in reads:
             try:
@@ -124,6 +131,10 @@ class FunctionCache:
     def _first_holding(entries, inputs):
         reason = None
         for entry in entries:
+            changed = entry.failed_name_check()
+            if changed is not None:
+                reason = f"environment changed: {changed.describe()}"
+                continue
             extra = entry.environment_inputs()
             if not isinstance(extra, list):
                 reason = f"environment changed: {extra.describe()}"

@@ -185,7 +185,11 @@ class NamespaceGetter:
         self.namespace, self.absent, self.modules = namespace, frozenset(absent), dict(modules)
         keys, items, absent = namespace.keys(), namespace.items(), self.absent
         pairs = frozenset(self.modules.items())
-        if not pairs:
+        if len(absent) + len(pairs) == 1:          # one name: a dict lookup is cheaper than set operations
+            name, module = next(iter(pairs)) if pairs else (next(iter(absent)), None)
+            get = namespace.get
+            self.get = (lambda: get(name) is module) if pairs else (lambda: name not in namespace)
+        elif not pairs:
             self.get = lambda: keys.isdisjoint(absent)
         elif not absent:
             self.get = lambda: items >= pairs
