@@ -16,7 +16,7 @@ import numpy as np
 from .aliases import aliased_write
 from .ir.errors import GuardFailed
 from .ir.printer import format_trace
-from .tracer.context import NamespaceGetter
+from .tracer.namespaces import NamespaceGetter
 
 
 @dataclasses.dataclass

@@ -14,7 +14,7 @@ import types
 
 import numpy as np
 
-from .context import AttrGetter, CellGetter, CodeGetter, GlobalGetter, HasAttrGetter, is_outermost
+from .context import AttrGetter, CellGetter, GlobalGetter, HasAttrGetter, is_outermost
 from .traced import TracedArray
 
 _BUDGET = 200_000           # objects visited at most per settle (user data can be large)
@@ -48,7 +48,7 @@ def _places(ctx):
             yield _item_place(getter.namespace, getter.name)
         elif type(getter) is CellGetter:
             yield _cell_place(getter.cell)
-        elif isinstance(getter, AttrGetter) and not isinstance(getter, (HasAttrGetter, CodeGetter)):
+        elif isinstance(getter, AttrGetter) and not isinstance(getter, HasAttrGetter):
             yield _attr_place(getter.obj, getter.name)
     for kind, holder, key in ctx.outside_stores.values():
         yield _cell_place(holder) if kind == "cell" else _STORE_PLACES[kind](holder, key)
