@@ -22,8 +22,7 @@ from .ir.value import Trace
 from .pytree import flatten, leaf_count, unflatten
 from .signature import as_input_array, is_differentiable, is_dynamic, leaf_key, normalize_argnums
 from .nested import call_in_trace, reads_enclosing_trace, splice
-from .tracer import context
-from .tracer import errormode
+from .tracer import context, errormode
 from .tracer.traced import TracedArray, contains_traced
 from .tracing import function_location, run_traced, trace_outputs
 

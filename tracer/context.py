@@ -24,7 +24,6 @@ from ..ir.errors import TraceError, UnsupportedError
 from .namespaces import CodeGetter, NamespaceGetter
 
 
-
 class _PerThread(threading.local):
     """Tracing state of one thread: the stack of its active contexts (innermost last).  Each thread
     traces on its own; contexts never cross threads."""
@@ -42,10 +41,11 @@ def current():
     return stack[-1] if stack else None
 
 
-def is_outermost(ctx):
-    """Whether `ctx` is the outermost active context of this thread (no trace encloses it)."""
+def enclosing(ctx):
+    """The active context of this thread that encloses active context `ctx` (None for the outermost)."""
     stack = _thread.stack
-    return bool(stack) and stack[0] is ctx
+    position = next(i for i, c in enumerate(stack) if c is ctx)
+    return stack[position - 1] if position else None
 
 
 # Modules whose attributes are part of a library's fixed surface: reading them records no guard.
@@ -303,7 +303,8 @@ class TraceContext:
         self.code_checked = set()  # ids of the Python functions whose `__code__` a guard (or the key) checks
         self._names = {}          # id of a module namespace -> (it, builtin names, {name: module}) read
         self.outside_stores = {}  # places outside the trace written (tracer/escape.py settles them): key ->
-                                  # ("item", namespace, name) / ("attr", obj, name) / ("cell", cell, None)
+                                  # ("item", container, key) / ("attr", obj, name) / ("cell", cell, None) /
+                                  # ("container", container a native method stored into, None)
 
     @contextlib.contextmanager
     def active(self):
@@ -360,8 +361,9 @@ class TraceContext:
             self.written_inputs[known[1]] = self.user_location()
 
     def note_store(self, kind, holder, key=None):
-        """A value was stored into place `key` of `holder` ("item": a module namespace, "attr": an
-        object, "cell": a closure cell); remembered when the holder exists outside the trace."""
+        """A value was stored into place `key` of `holder` ("item": a container or module namespace,
+        "attr": an object, "cell": a closure cell, "container": anywhere in a container); remembered
+        when the holder exists outside the trace."""
         if not self.is_local(holder):
             self.outside_stores.setdefault((id(holder), key), (kind, holder, key))
 

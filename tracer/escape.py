@@ -4,9 +4,11 @@ While tracing, user code may store traced values into objects that outlive the c
 (`history.append(float(loss))`), a global (`global best; best = loss`), an attribute of an outside
 object (`self.last = loss`), a dict entry.  Inside the call those stay traced (a later read in the same
 call must carry the derivative); once the outermost traced call has returned, `settle(ctx)` replaces
-every traced value reachable from the places the trace read or wrote outside itself by its concrete
-value, so the user's data holds plain floats and arrays (the values of the call that traced; cached
-calls run compiled code and do not repeat Python-level side effects).  Containers and objects the
+every traced value reachable from the places outside the trace that it wrote by its concrete value (the
+interpreter notes them: stores to globals, cells, attributes and items of outside objects, and native
+container methods such as `list.append` called on outside containers), so the user's data holds plain
+floats and arrays (the values of the call that traced; cached calls run compiled code and do not
+repeat Python-level side effects).  Containers and objects the
 traced function returns (its result, aux data) are left as they are: they become the trace's outputs.
 """
 import collections
@@ -14,7 +16,7 @@ import types
 
 import numpy as np
 
-from .context import AttrGetter, CellGetter, GlobalGetter, HasAttrGetter, is_outermost
+from .context import enclosing
 from .traced import TracedArray
 
 _BUDGET = 200_000           # objects visited at most per settle (user data can be large)
@@ -25,8 +27,11 @@ _OPAQUE = (str, bytes, int, float, complex, bool, type(None), np.ndarray, np.gen
 def settle(ctx, result):
     """Replace the traced values of TraceContext `ctx` held by outside data (see the module docstring);
     `result` is what the traced function returned.  Only for the outermost trace: an enclosing trace may
-    still read what an inner one stored, and settles it itself when it returns."""
-    if not is_outermost(ctx):
+    still read what an inner one stored, and settles it (the places are handed to it) when it returns."""
+    outer = enclosing(ctx)
+    if outer is not None:
+        for kind, holder, key in ctx.outside_stores.values():
+            outer.note_store(kind, holder, key)
         return
     walk = _Walk()
     walk.protect(result)
@@ -41,17 +46,18 @@ def settle(ctx, result):
 
 
 def _places(ctx):
-    """(get, put) for every outside place the trace read (its environment entries) or wrote."""
-    for entry in ctx.env:
-        getter = entry.getter
-        if type(getter) is GlobalGetter:
-            yield _item_place(getter.namespace, getter.name)
-        elif type(getter) is CellGetter:
-            yield _cell_place(getter.cell)
-        elif isinstance(getter, AttrGetter) and not isinstance(getter, HasAttrGetter):
-            yield _attr_place(getter.obj, getter.name)
+    """(get, put) for every place outside the trace that it wrote (ctx.outside_stores)."""
     for kind, holder, key in ctx.outside_stores.values():
-        yield _cell_place(holder) if kind == "cell" else _STORE_PLACES[kind](holder, key)
+        if kind == "cell":
+            yield _cell_place(holder)
+        elif kind == "container":
+            yield (lambda holder=holder: holder), _unchanged
+        else:
+            yield _STORE_PLACES[kind](holder, key)
+
+
+def _unchanged(value):
+    """The put of a container settled in place."""
 
 
 def _item_place(holder, key):

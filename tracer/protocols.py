@@ -216,6 +216,10 @@ class Protocols:
         method = None if type(container) in NATIVE_TYPES else python_method(type(container), "__setitem__")
         if method is None:
             setitem_plain(container, key, value)
+            if isinstance(container, dict):            # (its keys are hashable: the store succeeded)
+                self.ctx.note_store("item", container, key)
+            elif type(container) is not np.ndarray:
+                self.ctx.note_store("container", container)
         else:
             self.call(method, (container, key, value), {})
 

@@ -15,6 +15,8 @@ import threading
 
 import numpy as np
 
+from .context import current
+
 
 class Rule:
     """How to trace calls of `fn`: call `handler` instead (always, or when a traced value is passed)."""
@@ -106,11 +108,20 @@ def _bound_rule(fn, owner):
             return None
         return Rule(fn, functools.partial(handler, owner), getattr(handler, "always", False))
     if type(owner) in NATIVE_OWNERS:
-        return Rule(fn, fn)
+        return Rule(fn, _noting_store(fn, owner))
     if isinstance(owner, tuple(IMPURE_OWNERS)):
         from .rules.impure import impure
         return Rule(fn, impure(fn), always=True)
     return None
+
+
+def _noting_store(method, owner):
+    """`method` of native container `owner` (list.append, dict.update...), run natively after noting
+    that traced values may be stored into `owner` (tracer/escape.py settles them after the call)."""
+    def call(*args, **kwargs):
+        current().note_store("container", owner)
+        return method(*args, **kwargs)
+    return call
 
 
 def _load_builtin_rules():
