@@ -245,7 +245,7 @@ def _fast_path(fn, code, sig, entry, cache, n_args):
     def fast(args):
         if len(args) != n_args or code is not None and fn.__code__ is not code:
             return None
-        if current_mode() is not quiet and raising():
+        if (quiet is None or current_mode() is not quiet) and raising():
             return None
         if statics:
             for i, t, value in statics:

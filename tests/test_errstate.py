@@ -83,3 +83,18 @@ def test_other_quiet_modes_use_the_cache():
         g(X)
     info = g.cache_info()
     assert info.traces == 1 and info.hits == 2
+
+
+def test_raise_detected_without_numpys_mode_object(monkeypatch):
+    """NumPy 1.x has no mode object to compare: the mode itself is read on every call."""
+    from jitgrad.tracer import errormode
+    monkeypatch.setattr(errormode, "_current_mode", None)
+    g = jitgrad.jit_grad(log_sum)
+    with_zero = np.array([0.0, 1.0, 2.0])
+    with np.errstate(divide="ignore"):
+        g(with_zero)
+        g(with_zero)
+    with np.errstate(divide="raise"):
+        with pytest.raises(FloatingPointError):
+            g(with_zero)
+    assert g.cache_info().hits == 1

@@ -22,8 +22,8 @@ def current_mode():
 
 
 def quiet_mode():
-    """The current mode object if it raises on no error, else None: `current_mode() is quiet_mode()`
-    then tells a later call that the mode is still that one."""
+    """The current mode object if it raises on no error, else None (also with NumPy 1.x): a later
+    `current_mode() is quiet` (quiet not None) tells that the mode is still that one."""
     mode = current_mode()
     return None if mode is None or raising() else mode
 
