@@ -115,15 +115,14 @@ def test_innermost_gradient_closing_over_the_outermost_value():
     np.testing.assert_allclose(top(x), 6 * x ** 2, rtol=1e-12)
 
 
-def test_a_leaked_traced_value_is_refused_with_its_location():
+def test_a_value_kept_by_a_traced_call_is_plain_afterwards():
     kept = []
 
     @jitgrad.jit_grad
-    def leaks(x):
+    def keeps(x):
         kept.append(x)
         return np.sum(x)
-    leaks(np.array([1.0, 2.0]))
+    keeps(np.array([1.0, 2.0]))
+    assert type(kept[0]) is np.ndarray         # settled when the call returned (tracer/escape.py)
     later = jitgrad.jit_grad(lambda y: np.sum(kept[0] * y))
-    with pytest.raises(jitgrad.TraceError, match="has returned.*pass the value as an argument") as info:
-        later(np.array([1.0, 2.0]))
-    assert "test_higher_order.py" in str(info.value)
+    assert np.allclose(later(np.array([3.0, 4.0])), [1.0, 2.0])

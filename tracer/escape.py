@@ -38,11 +38,11 @@ def settle(ctx, result):
     for get, put in _places(ctx):
         try:
             value = get()
-        except Exception:           # noqa: BLE001 - a place that no longer exists holds nothing of ours
-            continue
-        settled = walk.settled(value)
-        if settled is not value:
-            put(settled)
+            settled = walk.settled(value)
+            if settled is not value:
+                put(settled)
+        except Exception:       # noqa: BLE001 - a place gone, or an object refusing: what it holds stays
+            continue            # (a traced value used later raises TraceError there)
 
 
 def _places(ctx):
