@@ -119,7 +119,9 @@ def _noting_store(method, owner):
     """`method` of native container `owner` (list.append, dict.update...), run natively after noting
     that traced values may be stored into `owner` (tracer/escape.py settles them after the call)."""
     def call(*args, **kwargs):
-        current().note_store("container", owner)
+        ctx = current()
+        if ctx is not None:
+            ctx.note_store("container", owner)
         return method(*args, **kwargs)
     return call
 
