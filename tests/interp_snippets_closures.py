@@ -89,3 +89,20 @@ def comprehension_shadows_cell_variables(n):
     except ZeroDivisionError as e:
         error = str(e)
     return pairs, doubled, swapped, read(), a, b, error
+
+
+@snippet([1.5, -2.0, 0.5])
+def walrus_in_comprehension_binds_captured_variable(xs):
+    """`:=` in a comprehension binds the function's `last`, a cell variable a lambda made before reads."""
+    get = lambda: last   # noqa: E731
+    squares = [(last := x) ** 2 for x in xs]
+    return squares, last, get()
+
+
+@snippet(3)
+def comprehensions_in_class_body(n):
+    """3.12+ inlines comprehensions into class bodies too (fast locals in a frame of names)."""
+    class Table:
+        rows = [i * 2 for i in range(n)]
+        called = [(lambda: i)() for i in range(n)]
+    return Table.rows, Table.called
