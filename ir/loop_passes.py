@@ -56,7 +56,7 @@ class _Pruning:
         self.invariants = [m for m in range(n_inv) if id(body.inputs[1 + n_carry + m]) in live]
         self.operands = self.carries + [n_carry + m for m in self.invariants]
         self.index = {old: new for new, old in enumerate(self.results)}
-        self.live_nodes = [n for n in body.nodes if id(n) in live]
+        self.live_nodes, self.plans = [n for n in body.nodes if id(n) in live], plans
         self.changed = (len(self.results) < len(body.outputs) or len(self.invariants) < n_inv
                         or len(self.live_nodes) < len(body.nodes) or any(p.changed for p in plans.values()))
 
@@ -64,7 +64,10 @@ class _Pruning:
         body, n_carry = self.node.params["body"], self.node.params["n_carry"]
         inputs = ([body.inputs[0]] + [body.inputs[1 + k] for k in self.carries]
                   + [body.inputs[1 + n_carry + m] for m in self.invariants])
-        new_body = dce(subtrace(inputs, self.live_nodes, [body.outputs[k] for k in self.results]))
+        bb = Builder()
+        env = passes.copy_inputs(bb, inputs)
+        _emit_pruned(bb, self.live_nodes, self.plans, env)
+        new_body = bb.build([env[id(body.outputs[k])] for k in self.results])
         return b.loop(*[args[k] for k in self.operands], body=new_body, trip=self.node.params["trip"],
                       n_carry=len(self.carries))
 
@@ -99,9 +102,15 @@ def dce(trace):
     b = Builder()
     b.inputs = list(trace.inputs)
     env = {id(v): v for v in trace.inputs}
-    for node in kept:
-        args = [env[id(a)] for a in node.args]
+    _emit_pruned(b, kept, plans, env)
+    return b.build([env[id(v)] for v in trace.outputs])
+
+
+def _emit_pruned(b, nodes, plans, env):
+    """Replay the live `nodes` into `b`, loops pruned by their `plans` (unchanged nodes kept as they are)."""
+    for node in nodes:
         plan = plans.get(id(node.args[0])) if node.op == "loop_result" else plans.get(id(node))
+        args = [env.get(id(a)) for a in node.args]        # None: an operand a pruned loop drops
         if plan is not None and plan.changed:
             new = (b.loop_result(args[0], index=plan.index[node.params["index"]]) if node.op == "loop_result"
                    else plan.emit(b, args))
@@ -111,7 +120,6 @@ def dce(trace):
         else:
             new = passes.copy_node(b, node, args)
         env[id(node)] = new
-    return b.build([env[id(v)] for v in trace.outputs])
 
 
 # ---- passes applied to bodies -----------------------------------------------------------------------
