@@ -108,11 +108,9 @@ def jvp_node(b, node, args, tangents, maps):
 class LoopVJP:
     """The reverse-mode pieces of one active loop: its body's VJP and what each residual needs."""
 
-    def __init__(self, node, active_args):
-        p = self.params = node.params
-        body, n_carry = p["body"], p["n_carry"]
-        self.n_carry, self.n_out, self.trip = n_carry, len(body.outputs), p["trip"]
-        n_inv = len(node.args) - n_carry
+    def __init__(self, body, n_carry, trip, active_args):
+        self.body, self.n_carry, self.n_out, self.trip = body, n_carry, len(body.outputs), trip
+        n_inv = len(active_args) - n_carry
         self.invariants = [m for m in range(n_inv) if active_args[n_carry + m]]
         self.carries, _ = active_carries(body, n_carry, [1 + k for k in range(n_carry) if active_args[k]]
                                          + [1 + n_carry + m for m in self.invariants])
@@ -193,7 +191,7 @@ class LoopVJP:
 
     def _output_cotangents(self, bb, carry_cts, y_ins, ct_ys, t):
         """The backward part's cotangent inputs: one per real-float body output."""
-        body = self.params["body"]
+        body = self.body
         cts = []
         for k, v in enumerate(body.outputs):
             if v.dtype.kind != "f":

@@ -5,7 +5,7 @@
   it), and its invariants the pruned body does not read, are dropped: a new loop node, results renumbered.
 - `with_body_pass`: cse, simplify and fold_constants apply themselves to every body (a loop is never
   merged with another by CSE, nor folded: nothing crosses the body's boundary).
-- `optimize_loop` (one node of an `optimize` round): the body is optimized, then restructured: a carry
+- `LoopRewrites.loop` (one node of an `optimize` round, `restructure`): the body is optimized, then restructured: a carry
   the body passes through unchanged becomes an invariant (its result is its init), invariants that are
   outer constants become constants of the body, and loop-invariant code (body nodes depending on
   invariants and constants only, never on the counter or a carry; never guards nor loops holding them)
@@ -167,9 +167,10 @@ class LoopRewrites:
             self.maps[id(new)] = list(args[:n_carry]) + ys
             return None if new is node else new
         optimized = passes.optimize(body)
-        restructured = _restructure(b, optimized, args, n_carry, trip)
+        restructured = restructure(b, optimized, args, n_carry)
         if restructured is not None:
-            new, result_map = restructured
+            operands, new_body, new_n_carry, result_map = restructured
+            new = b.loop(*operands, body=new_body, trip=trip, n_carry=new_n_carry)
             self.maps[id(new)] = result_map
             return new
         if _unchanged(optimized, body):
@@ -193,9 +194,10 @@ def _hoistable(body, invariant_ids, constant_ids):
     return hoisted
 
 
-def _restructure(b, body, args, n_carry, trip):
-    """(new loop, result map) for a loop whose optimized body `body` has a pass-through carry, an
-    outer-constant invariant or hoistable code; None when it has none of them."""
+def restructure(b, body, args, n_carry):
+    """For a loop on `args` whose body `body` has a pass-through carry, an outer-constant invariant or
+    hoistable code: emit the hoisted code into `b` and return (operands, body, n_carry, result map:
+    per old result, its new index or the Value it is now) of the loop to emit; else None."""
     inputs = body.inputs
     through = [k for k in range(n_carry) if body.outputs[k] is inputs[1 + k]]
     invariant_slots = through + list(range(n_carry, len(args)))          # operand positions
@@ -223,7 +225,6 @@ def _restructure(b, body, args, n_carry, trip):
     outputs = [body.outputs[k] for k in carries] + list(body.outputs[n_carry:])
     new_body = bb.build([env[id(v)] for v in outputs])
     operands = [args[k] for k in carries + kept] + [outer[id(n)] for n in new_invariants]
-    new = b.loop(*operands, body=new_body, trip=trip, n_carry=len(carries))
     result_map = [args[k] if k in through else carries.index(k) for k in range(n_carry)]
     result_map += [len(carries) + j for j in range(len(body.outputs) - n_carry)]
-    return new, result_map
+    return operands, new_body, len(carries), result_map

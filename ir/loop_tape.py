@@ -18,8 +18,11 @@ import os
 
 import numpy as np
 
+from . import autodiff
 from .builder import Builder
+from .errors import IRError
 from .loop_ad import AT_ROW, LoopVJP, with_base
+from .loop_passes import restructure
 from .loops import COUNTER_DTYPE
 
 TAPE_BUDGET_MB = float(os.environ.get("JITGRAD_LOOP_TAPE_MB", "64"))
@@ -33,13 +36,33 @@ def taping_form(b, node, args, active_args, records, result_maps):
     """Emit into `b` the forward form of active loop `node` on `args`: the loop Value standing for
     it.  `records[id(loop)]` gets its reverse-mode record; when its results are no longer that loop's,
     `result_maps[id(loop)]` lists the Value of each old result."""
-    vjp = LoopVJP(node, active_args)
-    n_carry, trip = vjp.n_carry, vjp.trip
-    hoisted = vjp.hoist(b, args[n_carry:])
-    tape_bytes = trip * sum(r.size * r.dtype.itemsize for r in vjp.taped)
-    if tape_bytes > TAPE_BUDGET_MB * 2 ** 20 and trip >= 4:
-        return _checkpointed(b, vjp, args, hoisted, records, result_maps)
-    return _taped(b, vjp, args, hoisted, trip, None, records)
+    p = node.params
+    body, n_carry, trip = p["body"], p["n_carry"], p["trip"]
+    start = len(b.nodes)
+    moved = restructure(b, body, args, n_carry)         # invariant code hoisted before AD
+    result_map = None
+    if moved is not None:
+        sources = [a for a, on in zip(args, active_args) if on]
+        args, body, n_carry, result_map = moved
+        active = autodiff.active_ids(b.nodes[start:], sources)
+        active_args = [id(a) in active for a in args]
+    if not any(active_args):
+        loop, results = b.loop(*args, body=body, trip=trip, n_carry=n_carry), None
+    else:
+        vjp = LoopVJP(body, n_carry, trip, active_args)
+        hoisted = vjp.hoist(b, args[n_carry:])
+        tape_bytes = trip * sum(r.size * r.dtype.itemsize for r in vjp.taped)
+        if tape_bytes > TAPE_BUDGET_MB * 2 ** 20 and trip >= 4:
+            loop, results = _checkpointed(b, vjp, args, hoisted, records)
+        else:
+            loop, results = _taped(b, vjp, args, hoisted, trip, None, records), None
+    if result_map is not None:
+        if results is None:
+            results = [b.loop_result(loop, index=k) for k in range(len(body.outputs))]
+        results = [results[r] if isinstance(r, int) else r for r in result_map]
+    if results is not None:
+        result_maps[id(loop)] = results
+    return loop
 
 
 def _taped(b, vjp, args, hoisted, trip, base, records):
@@ -66,7 +89,7 @@ class _Taped:
 def _segment_body(vjp, size):
     """The checkpointing loop's body: segment s runs the loop's body `size` times from counter s*size;
     outputs the next carries, the stacked outputs (size, ...) and the carries it started from."""
-    body, n_carry = vjp.params["body"], vjp.n_carry
+    body, n_carry = vjp.body, vjp.n_carry
     bb = Builder()
     s = bb.input((), COUNTER_DTYPE)
     ins = [bb.input(v.shape, v.dtype) for v in body.inputs[1:]]
@@ -76,7 +99,8 @@ def _segment_body(vjp, size):
     return bb.build(results + ins[:n_carry])
 
 
-def _checkpointed(b, vjp, args, hoisted, records, result_maps):
+def _checkpointed(b, vjp, args, hoisted, records):
+    """(the checkpointing loop, the Values of the original loop's results)."""
     n_carry, n_out, trip = vjp.n_carry, vjp.n_out, vjp.trip
     size = math.isqrt(trip)
     segments = trip // size
@@ -84,7 +108,7 @@ def _checkpointed(b, vjp, args, hoisted, records, result_maps):
     results = [b.loop_result(outer, index=k) for k in range(n_out + n_carry)]
     checkpoints = results[n_out:]
     records[id(outer)] = _Checkpointed(vjp, size, segments, checkpoints, hoisted)
-    body = vjp.params["body"]
+    body = vjp.body
     ys = [b.reshape(y, shape=(segments * size,) + v.shape) for y, v in zip(results[n_carry:n_out],
                                                                             body.outputs[n_carry:])]
     finals = results[:n_carry]
@@ -93,8 +117,7 @@ def _checkpointed(b, vjp, args, hoisted, records, result_maps):
         loop = _taped(b, vjp, finals + list(args[n_carry:]), hoisted, tail, _intp(b, segments * size), records)
         finals = [b.loop_result(loop, index=k) for k in range(n_carry)]
         ys = [b.concatenate(y, b.loop_result(loop, index=n_carry + j), axis=0) for j, y in enumerate(ys)]
-    result_maps[id(outer)] = finals + ys
-    return outer
+    return outer, finals + ys
 
 
 class _Checkpointed:
@@ -144,7 +167,9 @@ def backward_node(b, node, cts, received, records, accumulate, add):
     got = received.pop(id(node), None)
     if not got:
         return
-    record = records[id(node)]
+    record = records.get(id(node))
+    if record is None:
+        raise IRError("internal: cotangents reached a loop that was not put in taping form")
     for arg, ct in zip(node.args, record.backward(b, node.args, got)):
         if ct is not None:
             accumulate(arg, ct)
