@@ -62,6 +62,7 @@ def _jvp_loop(b, node, args, tangents):
     if not carries and not inv:
         return None
     _check_real([body.inputs[1 + k] for k in carries], "carry")
+    _check_real([v for v in body.outputs if id(v) in ids], "output")
     tangent_body = autodiff.jvp(body, [1 + k for k in carries] + [1 + n_carry + m for m in inv])
     float_outputs = [j for j, v in enumerate(body.outputs) if v.dtype.kind == "f"]
     tangent_of = {j: n_out + n for n, j in enumerate(float_outputs)}

@@ -39,7 +39,7 @@ def taping_form(b, node, args, active_args, records, result_maps):
     p = node.params
     body, n_carry, trip = p["body"], p["n_carry"], p["trip"]
     start = len(b.nodes)
-    moved = restructure(b, body, args, n_carry)         # invariant code hoisted before AD
+    moved = restructure(b, body, args, n_carry) if trip else None     # invariant code hoisted before AD
     result_map = None
     if moved is not None:
         sources = [a for a, on in zip(args, active_args) if on]

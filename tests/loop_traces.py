@@ -135,3 +135,17 @@ def guarded(trip):
 
     _, (x,) = make_loop(b, [x0], [k], trip, step)
     return b.build([x])
+
+
+def int_carry(trip):
+    """inputs (x0, a): an integer carry n counts 1, 2, ...; x <- x * a + n -> final x (and n)."""
+    b = Builder()
+    x0, a = b.input((), F64), b.input((), F64)
+
+    def step(bb, i, cs, vs):
+        (x, n), (a,) = cs, vs
+        n = bb.add(n, bb.const(np.int64(1)))
+        return [bb.add(bb.multiply(x, a), bb.astype(n, dtype=F64)), n], []
+
+    _, (x, n) = make_loop(b, [x0, b.const(np.int64(0))], [a], trip, step)
+    return b.build([x, n])
