@@ -6,6 +6,7 @@ import pytest
 
 from jitgrad.ir import Builder, GuardFailed, autodiff, loop_tape, passes, run_trace
 from jitgrad.ir.loops import loops_in
+from jitgrad.ir.parser import parse_trace
 from jitgrad.ir.printer import format_trace
 from jitgrad.ir.verify import verify
 from gradcheck import check_jvp, check_vjp
@@ -178,6 +179,51 @@ def test_residuals_of_invariants_only_are_computed_once():
     check_vjp(lambda a: run_trace(trace, a), split_vjp(trace, [0, 1]), [np.float64(0.4), np.float64(-0.2)], rng)
 
 
+REVERSE_TEXT = """trace (%0: f64[], %1: f64[]) {
+  %2 = loop %0, %1 {trip=3, n_carry=1} : loop
+    trace (%0: i64[], %1: f64[], %2: f64[]) {
+      %3 = sin %1 : f64[]
+      %4 = multiply %3, %2 : f64[]
+      %5 = cos %1 : f64[]
+      return %4, %3, %5
+    }
+  %3 = loop_result %2 {index=1} : f64[3]
+  %4 = loop_result %2 {index=2} : f64[3]
+  %5 = loop_result %2 {index=0} : f64[]
+  %6 = fill {shape=(), dtype=f64, value=1.0} : f64[]
+  %7 = fill {shape=(), dtype=f64, value=0} : f64[]
+  %8 = loop %6, %7, %3, %4, %1 {trip=3, n_carry=2} : loop
+    trace (%0: i64[], %1: f64[], %2: f64[], %3: f64[3], %4: f64[3], %5: f64[]) {
+      %6 = const {value=2} : i64[]
+      %7 = subtract %6, %0 : i64[]
+      %8 = index %3, %7 {spec=(('array', 0),)} : f64[]
+      %9 = index %4, %7 {spec=(('array', 0),)} : f64[]
+      %10 = multiply %1, %5 : f64[]
+      %11 = multiply %1, %8 : f64[]
+      %12 = multiply %10, %9 : f64[]
+      %13 = add %2, %11 : f64[]
+      return %12, %13
+    }
+  %9 = loop_result %8 {index=0} : f64[]
+  %10 = loop_result %8 {index=1} : f64[]
+  return %5, %9, %10
+}"""
+
+
+@pytest.mark.skipif(np.dtype(np.intp) != np.int64, reason="the text names the counter's dtype, i64 here")
+def test_reverse_trace_text():
+    """x <- sin(x) * k, 3 times: the taping loop stacks sin(x) and cos(x) (the residuals of the carry;
+    k is not taped), the backward loop runs t = 2 - j, reads the tape rows at t and carries the
+    cotangent of x and the accumulated cotangent of k."""
+    b = Builder()
+    x0, k = b.input((), F64), b.input((), F64)
+    _, (x,) = make_loop(b, [x0], [k], 3,
+                        lambda bb, i, cs, vs: ([bb.multiply(bb.sin(cs[0]), vs[0])], []))
+    vg = passes.optimize(autodiff.value_and_grad(b.build([x]), [0, 1]))
+    assert format_trace(vg) == REVERSE_TEXT
+    assert format_trace(parse_trace(REVERSE_TEXT)) == REVERSE_TEXT
+
+
 def test_reverse_trace_text_shows_taping_and_backward_loops():
     forward, backward = autodiff.vjp(pendulum(7), [0, 1, 2, 3])
     text = format_trace(forward) + "\n" + format_trace(backward)
@@ -276,6 +322,22 @@ def test_checkpointed_matches_taped(monkeypatch, make, trip):
     np.testing.assert_allclose(np.concatenate([np.ravel(g) for g in split]),
                                np.concatenate([np.ravel(g) for g in run_taped_vjp(trace, wrt, args, cts)]),
                                rtol=1e-12, atol=1e-14)
+
+
+def residual_elements(trace, wrt):
+    forward, _ = autodiff.vjp(trace, wrt)
+    return sum(v.size for v in forward.outputs[len(trace.outputs):])
+
+
+def test_checkpointing_stores_about_sqrt_trip_iterations(monkeypatch):
+    full = pendulum(1000)
+    trace = type(full)(full.inputs, full.nodes, [full.outputs[1]])     # the final omega
+    taped = residual_elements(trace, [0, 1, 2, 3])
+    monkeypatch.setattr(loop_tape, "TAPE_BUDGET_MB", 0.0)
+    checkpointed = residual_elements(trace, [0, 1, 2, 3])
+    assert taped >= 3000                        # 3 residuals per iteration
+    # 32 segments of 31 steps: the 2 carries at each segment's start; the 8-step tail's tape; g, damping
+    assert checkpointed <= 2 * 32 + 3 * 8 + 2
 
 
 def run_taped_vjp(trace, wrt, args, cts):
