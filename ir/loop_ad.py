@@ -14,7 +14,9 @@ active inputs).  Each residual is, by what it depends on (`_Residuals`):
   - invariants and constants only: hoisted, computed once before the loop;
   - the counter and invariants only (e.g. `x[i]`): recomputed in the backward loop from its counter;
   - a carry: taped, a stacked output of the forward loop (the *taping loop*, ir/loop_tape.py); so are
-    values computed by an inner loop holding guards (recomputing them would check the guards again).
+    values computed by an inner loop holding guards (recomputing them would check the guards again),
+    and in a body holding guards, invariant values computed by an op that may raise
+    (`loop_passes.may_raise`: hoisted, they would be computed ahead of the guards).
 So a pure accumulator (`s = s + f(x, i)`) has no tape.  The backward loop runs t = trip-1 .. 0 (its
 body computes t from its own counter), reads the tape rows `index(tape, t)` and the rows of the stacked
 outputs' cotangents, runs the backward part and carries the cotangents of the active carries and the
@@ -26,7 +28,7 @@ import numpy as np
 from . import autodiff, passes
 from .builder import Builder
 from .errors import UnsupportedError
-from .loop_passes import subtrace
+from .loop_passes import may_raise, subtrace
 from .loops import COUNTER_DTYPE, count_guards
 
 AT_ROW = (("array", 0),)      # index spec of x[t] with t a 0-d intp
@@ -131,13 +133,19 @@ class LoopVJP:
             elif any(id(a) in counter for a in node.args):
                 counter.add(id(node))
         invariant_inputs = {id(v) for v in fwd.inputs[1 + n_carry:]}
-        # recomputing a value computed by a loop holding guards would check them again: taped instead
-        guarded = {id(r) for r in self.residuals
-                   if any(n.op == "loop" and count_guards(n.params["body"]) for n in _closure(fwd.nodes, [r]))}
+        guarded = {id(r) for r in self.residuals if self._must_tape(r, id(r) in counter)}
         self.taped = [r for r in self.residuals if id(r) in carried or id(r) in guarded]
         self.recomputed = [r for r in self.residuals if id(r) in counter and id(r) not in guarded]
         self.hoisted = [r for r in self.residuals if id(r) not in carried and id(r) not in counter
                         and id(r) not in invariant_inputs and id(r) not in guarded]
+
+    def _must_tape(self, residual, per_iteration):
+        """Recomputing a value computed by a loop holding guards would check them again; hoisting one
+        that may raise ahead of the body's guards could fail where they would not: such are taped."""
+        closure = _closure(self.forward.nodes, [residual])
+        if any(n.op == "loop" and count_guards(n.params["body"]) for n in closure):
+            return True
+        return not per_iteration and count_guards(self.forward) > 0 and any(may_raise(n) for n in closure)
 
     # -- the forward (taping) loop --
 

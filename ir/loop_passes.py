@@ -5,20 +5,22 @@
   it), and its invariants the pruned body does not read, are dropped: a new loop node, results renumbered.
 - `with_body_pass`: cse, simplify and fold_constants apply themselves to every body (a loop is never
   merged with another by CSE, nor folded: nothing crosses the body's boundary).
-- `LoopRewrites.loop` (one node of an `optimize` round, `restructure`): the body is optimized, then restructured: a carry
-  the body passes through unchanged becomes an invariant (its result is its init), invariants that are
-  outer constants become constants of the body, and loop-invariant code (body nodes depending on
-  invariants and constants only, never on the counter or a carry; never guards nor loops holding them)
-  is hoisted into the enclosing trace and passed in as new invariants.  A loop of trip 0 is its inits
-  (and empty stacked outputs).
+- `LoopRewrites.loop` (a loop node in an `optimize` round): the body is optimized, then `restructure`d:
+  a carry the body passes through unchanged becomes an invariant (its result is its init), invariants
+  that are outer constants become constants of the body, and loop-invariant code (body nodes depending
+  on invariants and constants only, never on the counter or a carry; never guards nor loops holding
+  them, nor a node that may raise placed after a guard) is hoisted into the enclosing trace and passed
+  in as new invariants.  A loop of trip 0 is its inits (and empty stacked outputs).
 `subtrace` makes a closed trace of some nodes with chosen inputs: the bodies made here and by AD.
 """
 from . import passes
 from .builder import Builder
 from .loops import count_guards
+from .ops import LINALG
 from .value import Trace
 
 _CONSTANTS = ("const", "fill")
+_INDEXING = {"index": 1, "index_set": 2, "index_add": 2}       # operands before the index arrays
 
 
 def has_loops(trace):
@@ -178,14 +180,29 @@ class LoopRewrites:
         return b.loop(*args, body=optimized, trip=trip, n_carry=n_carry)
 
 
+def may_raise(node):
+    """Whether evaluating `node` can fail on some operands (an index array out of bounds, a singular
+    matrix): such a node placed after a guard runs only where the guard held, so it is never moved
+    ahead of one."""
+    if node.op == "loop":
+        return any(may_raise(n) for n in node.params["body"].nodes)
+    return node.op in LINALG or (node.op in _INDEXING and len(node.args) > _INDEXING[node.op])
+
+
+def holds_guards(node):
+    return node.op == "guard" or (node.op == "loop" and count_guards(node.params["body"]) > 0)
+
+
 def _hoistable(body, invariant_ids, constant_ids):
     """The body nodes depending on invariants (and constants) only, at least one invariant among
-    their operands' sources; never guards nor loops holding guards."""
-    hoisted = set()
+    their operands' sources; never guards nor loops holding guards, nor a node that may raise placed
+    after a guard."""
+    hoisted, guarded = set(), False
     for node in body.nodes:
-        if node.op == "guard" or node.op in _CONSTANTS or not node.args:
+        if holds_guards(node):
+            guarded = True
             continue
-        if node.op == "loop" and count_guards(node.params["body"]):
+        if node.op in _CONSTANTS or not node.args or (guarded and may_raise(node)):
             continue
         ids = [id(a) for a in node.args]
         if all(i in invariant_ids or i in constant_ids or i in hoisted for i in ids) and \

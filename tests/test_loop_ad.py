@@ -347,3 +347,22 @@ def run_taped_vjp(trace, wrt, args, cts):
     finally:
         loop_tape.TAPE_BUDGET_MB = old
     return run_trace(backward, run_trace(forward, args)[len(trace.outputs):] + cts)
+
+
+def test_tape_budget_comes_from_the_environment(monkeypatch):
+    import importlib
+    monkeypatch.setenv("JITGRAD_LOOP_TAPE_MB", "0.5")
+    try:
+        assert importlib.reload(loop_tape).TAPE_BUDGET_MB == 0.5
+    finally:
+        monkeypatch.delenv("JITGRAD_LOOP_TAPE_MB")
+        importlib.reload(loop_tape)
+    assert loop_tape.TAPE_BUDGET_MB == 64.0
+
+
+def test_forward_mode_stores_nothing():
+    full = pendulum(50)
+    trace = type(full)(full.inputs, full.nodes, [full.outputs[1]])     # the final omega
+    jt = passes.optimize(autodiff.jvp(trace, [0, 1, 2, 3]))
+    (loop,) = loops_in(jt)
+    assert loop.params["n_carry"] == 4 and len(loop.params["body"].outputs) == 4   # (theta, omega) + tangents

@@ -170,3 +170,24 @@ def test_pendulum_step_is_a_valid_body():
     ins = [b.input((), F64) for _ in range(4)]
     _, res = make_loop(b, ins[:2], ins[2:], 2, pendulum_step)
     verify(b.build(res[:2]))
+
+
+def test_an_index_after_a_guard_is_not_hoisted_ahead_of_it():
+    """x[j] with j an invariant is hoisted, unless a guard (here `j < 3`) comes first in the body: then
+    a j out of bounds fails the guard, as the loop says, not the index."""
+    b = Builder()
+    s0, x, j = b.input((), F64), b.input((3,), F64), b.input((), np.intp)
+
+    def step(bb, i, cs, vs):
+        (s,), (x, j) = cs, vs
+        bb.guard(bb.less(j, bb.const(np.intp(3))), True, why="j < 3")
+        return [bb.add(s, bb.index(x, j, spec=(("array", 0),)))], []
+    _, (s,) = make_loop(b, [s0], [x, j], 4, step)
+    t = b.build([s])
+    opt = optimize(t)
+    (loop,) = loops_in(opt)
+    assert "index" in ops_of(loop.params["body"])
+    args = [np.float64(0.0), np.arange(3.0), np.intp(2)]
+    same_results(t, opt, args)
+    with pytest.raises(GuardFailed):
+        run_trace(opt, [args[0], args[1], np.intp(5)])
