@@ -27,8 +27,8 @@ import numpy as np
 
 from . import autodiff, passes
 from .builder import Builder
-from .errors import UnsupportedError
-from .loop_passes import may_raise, subtrace
+from .errors import IRError, UnsupportedError
+from .loop_passes import may_raise, subtrace, without_guards
 from .loops import COUNTER_DTYPE, count_guards
 
 AT_ROW = (("array", 0),)      # index spec of x[t] with t a 0-d intp
@@ -156,11 +156,12 @@ class LoopVJP:
         passes.replay(b, _closure(fwd.nodes, self.hoisted), env)
         return [env[id(r)] for r in self.hoisted]
 
-    def taping_body(self, based=False):
+    def taping_body(self, based=False, guards=True):
         """The forward part with the taped residuals as extra stacked outputs (`based`: counter
-        offset by a last input, see `with_base`)."""
+        offset by a last input, see `with_base`; `guards` False: without them, for recomputing)."""
         fwd = self.forward
         body = passes.dce(subtrace(fwd.inputs, fwd.nodes, list(fwd.outputs[:self.n_out]) + self.taped))
+        body = body if guards else passes.dce(without_guards(body))
         return with_base(body) if based else body
 
     # -- the backward loop --
@@ -219,7 +220,9 @@ class LoopVJP:
 
     def zero_cotangents(self, b, args, received):
         """(ct carries, accs, ct_ys) to start the backward sweep from the loop's result cotangents
-        `received` (old result index -> Value)."""
+        `received` (result index -> Value; only the original results' take cotangents)."""
+        if any(k >= self.n_out for k in received):
+            raise IRError("internal: a cotangent reached a tape or checkpoint of a loop in taping form")
         ct_carries = [received.get(k) if received.get(k) is not None else b.fill(args[k].shape, args[k].dtype, 0)
                       for k in self.carries]
         accs = [b.fill(args[self.n_carry + m].shape, args[self.n_carry + m].dtype, 0) for m in self.invariants]

@@ -11,7 +11,8 @@
   on invariants and constants only, never on the counter or a carry; never guards nor loops holding
   them, nor a node that may raise placed after a guard) is hoisted into the enclosing trace and passed
   in as new invariants.  A loop of trip 0 is its inits (and empty stacked outputs).
-`subtrace` makes a closed trace of some nodes with chosen inputs: the bodies made here and by AD.
+`subtrace` makes a closed trace of some nodes with chosen inputs: the bodies made here and by AD;
+`without_guards` drops a trace's guards (for recomputing values whose guards were checked already).
 """
 from . import passes
 from .builder import Builder
@@ -34,6 +35,17 @@ def subtrace(inputs, nodes, outputs, rule=None):
     env = passes.copy_inputs(b, inputs)
     passes.replay(b, nodes, env, rule)
     return b.build([env[id(v)] for v in outputs])
+
+
+def without_guards(trace):
+    """`trace` with its guards dropped, its loops' bodies' too (for recomputing values whose guards
+    were checked already)."""
+    def rule(b, node, args):
+        if node.op == "loop":
+            p = node.params
+            return b.loop(*args, body=without_guards(p["body"]), trip=p["trip"], n_carry=p["n_carry"])
+        return None
+    return subtrace(trace.inputs, [n for n in trace.nodes if n.op != "guard"], trace.outputs, rule)
 
 
 # ---- dead code ------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ variable JITGRAD_LOOP_TAPE_MB sets it at import) is checkpointed: the forward pa
 // S segments of S ~ sqrt(trip) iterations (an outer loop whose body is an inner loop) storing only the
 carries at each segment's start, then a taped tail loop of the trip - M*S remaining iterations; the
 backward pass runs the segments in reverse, each recomputing its tape from its checkpoint (a taping
-inner loop) and running its backward inner loop.  Tape memory: about sqrt(trip) iterations' residuals
+inner loop, without the body's guards: they held in the forward pass) and running its backward inner
+loop.  The body's guards appear twice in the forward part (segments, tail): in iteration order.  Tape memory: about sqrt(trip) iterations' residuals
 plus sqrt(trip) checkpoints of the carries, for one more forward evaluation of the body.
 """
 import math
@@ -142,7 +143,8 @@ class _Checkpointed:
         s = bb.subtract(_intp(bb, self.segments - 1), j)
         base = bb.multiply(s, _intp(bb, size))
         starts = [bb.index(cp, s, spec=AT_ROW) for cp in cp_ins]
-        taping = bb.loop(*starts, *inv_ins, base, body=vjp.taping_body(based=True), trip=size, n_carry=n_carry)
+        taping = bb.loop(*starts, *inv_ins, base, body=vjp.taping_body(based=True, guards=False),
+                         trip=size, n_carry=n_carry)
         tapes = [bb.loop_result(taping, index=vjp.n_out + r) for r in range(len(vjp.taped))]
         rows = [bb.index(next(y_ins), s, spec=AT_ROW) if y is not None else None for y in ct_ys]
         n = len(ct_carries)

@@ -298,7 +298,7 @@ def test_jvp_of_reverse_mode(name):
 # ---- checkpointing ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("make,trip", [(pendulum, 1000), (pendulum, 17), (array_rnn, 30), (trajectory, 11),
-                                       (lambda n: nested(n, 3), 10)])
+                                       (lambda n: nested(n, 3), 10), (guarded, 13)])
 def test_checkpointed_matches_taped(monkeypatch, make, trip):
     trace = with_scalar_output(make(trip))
     wrt = float_inputs(trace)
@@ -309,6 +309,7 @@ def test_checkpointed_matches_taped(monkeypatch, make, trip):
     monkeypatch.setattr(loop_tape, "TAPE_BUDGET_MB", 0.0)
     checkpointed = autodiff.value_and_grad(trace, wrt, out=out)
     forward, backward = autodiff.vjp(trace, wrt)
+    assert backward.guards == [] and len(forward.guards) == 2 * len(trace.guards)    # segments, tail
     verify(checkpointed)
     # the forward part keeps checkpoints, not a tape as long as the loop
     outer = [n for n in checkpointed.nodes if n.op == "loop"][0]
