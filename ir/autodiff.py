@@ -168,13 +168,13 @@ def value_and_grad(trace, wrt, out=0):
     b = Builder()
     wrt_values = [trace.inputs[i] for i in wrt]
     b.inputs, loops = list(trace.inputs), {}
-    if has_loops(trace):
+    if has_loops(trace):            # the forward part: the trace with its active loops in taping form
         env = {id(v): v for v in trace.inputs}
         loops = _taping_form(b, trace.nodes, env, active_ids(trace.nodes, wrt_values))
         outputs = [env[id(v)] for v in trace.outputs]
-    else:
-        b.nodes, outputs = list(trace.nodes), list(trace.outputs)   # Values are immutable: the forward
-    forward = list(b.nodes)                                         # part is the trace's own nodes
+    else:                           # Values are immutable: the forward part is the trace's own nodes
+        b.nodes, outputs = list(trace.nodes), list(trace.outputs)
+    forward = list(b.nodes)
     grads = _backward(b, forward, [(outputs[out], b.fill((), y.dtype, 1.0))], wrt_values, loops)
     return b.build(outputs + _or_zeros(b, grads, wrt_values))
 
