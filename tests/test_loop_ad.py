@@ -4,7 +4,7 @@ reference executor; tapes, checkpointing, guards, nested loops, grad of grad."""
 import numpy as np
 import pytest
 
-from jitgrad.ir import Builder, GuardFailed, autodiff, loop_tape, passes, run_trace
+from jitgrad.ir import Builder, GuardFailed, UnsupportedError, autodiff, loop_tape, passes, run_trace
 from jitgrad.ir.loops import loops_in
 from jitgrad.ir.parser import parse_trace
 from jitgrad.ir.printer import format_trace
@@ -367,3 +367,14 @@ def test_forward_mode_stores_nothing():
     jt = passes.optimize(autodiff.jvp(trace, [0, 1, 2, 3]))
     (loop,) = loops_in(jt)
     assert loop.params["n_carry"] == 4 and len(loop.params["body"].outputs) == 4   # (theta, omega) + tangents
+
+
+def test_an_active_complex_carry_is_refused_not_zero():
+    b = Builder()
+    x0 = b.input((), F64)
+    z0 = b.astype(x0, dtype=np.complex128)
+    _, (z,) = make_loop(b, [z0], [], 3, lambda bb, i, cs, vs: ([bb.multiply(cs[0], cs[0])], []))
+    trace = b.build([b.real(z)])
+    for transform in (autodiff.jvp, autodiff.value_and_grad, autodiff.vjp):
+        with pytest.raises(UnsupportedError, match="complex"):
+            transform(trace, [0])
