@@ -9,7 +9,7 @@ new invariants); its body is `autodiff.jvp` of the body.  No storage.
 
 Reverse mode: `autodiff.vjp(body, wrt=active carries and invariants)` splits the body into a forward
 part (outputs and residuals) and a backward part (residuals and output cotangents -> cotangents of the
-active inputs).  Each residual is, by what it depends on (`_Residuals`):
+active inputs).  Each residual is, by what it depends on (`LoopVJP._classify`):
   - a body invariant: passed to the backward loop as it is;
   - invariants and constants only: hoisted, computed once before the loop;
   - the counter and invariants only (e.g. `x[i]`): recomputed in the backward loop from its counter;
@@ -17,7 +17,8 @@ active inputs).  Each residual is, by what it depends on (`_Residuals`):
     values computed by an inner loop holding guards (recomputing them would check the guards again),
     and in a body holding guards, invariant values computed by an op that may raise
     (`loop_passes.may_raise`: hoisted, they would be computed ahead of the guards).
-So a pure accumulator (`s = s + f(x, i)`) has no tape.  The backward loop runs t = trip-1 .. 0 (its
+So a pure accumulator (`s = s + f(x, i)`) has no tape (recomputing trades the memory of a tape for
+evaluating those values again).  The backward loop runs t = trip-1 .. 0 (its
 body computes t from its own counter), reads the tape rows `index(tape, t)` and the rows of the stacked
 outputs' cotangents, runs the backward part and carries the cotangents of the active carries and the
 accumulated cotangents of the active invariants.  Above a tape budget the forward loop keeps only
@@ -35,7 +36,8 @@ AT_ROW = (("array", 0),)      # index spec of x[t] with t a 0-d intp
 
 
 def active_carries(body, n_carry, active_inputs):
-    """Positions k of the active carries: a fixed point from `active_inputs` (body input positions)."""
+    """(positions k of the active carries, ids of the active body values): a fixed point from
+    `active_inputs` (body input positions)."""
     active = set(active_inputs)
     while True:
         ids = autodiff.active_ids(body.nodes, [body.inputs[j] for j in sorted(active)])
