@@ -9,6 +9,7 @@ Elementwise partials and reduction helpers are shared with the VJP table (ir/par
 linear-algebra rules live in ir/linalg_rules.py, those of conj and the Fourier transforms in
 ir/fft_rules.py.
 """
+from .errors import UnsupportedError
 from .fft_rules import JVP_RULES as FFT_JVP
 from .linalg_rules import JVP_RULES as LINALG_JVP
 from .ops import PARAMS
@@ -123,5 +124,14 @@ JVP.update(index=_with_tangents(_index), index_set=_with_tangents(_index_update)
            index_add=_with_tangents(_index_update),
            dot_general=_with_tangents(_dot_general))
 JVP.update({op: _with_tangents(rule) for op, rule in {**LINALG_JVP, **FFT_JVP}.items()})
+
+
+def _loop_not_differentiated(b, node, *rest):
+    """Loops are differentiated as a whole by the AD transform, never op by op."""
+    raise UnsupportedError(f"{node.op}: a loop is differentiated as a whole by the AD transform "
+                           "(ir/autodiff.py, ir/loop_ad.py), not by the per-op rule tables")
+
+
+JVP.update(loop=_loop_not_differentiated, loop_result=_loop_not_differentiated)
 
 assert set(JVP) == set(PARAMS), f"JVP rules missing for {set(PARAMS) - set(JVP)}"

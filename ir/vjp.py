@@ -18,7 +18,7 @@ ir/fft_rules.py.
 """
 import numpy as np
 
-from .errors import IRError
+from .errors import IRError, UnsupportedError
 from .fft_rules import VJP_RULES as FFT_VJP
 from .linalg_rules import VJP_RULES as LINALG_VJP
 from .ops import PARAMS
@@ -210,5 +210,14 @@ def _dot_general(b, node, g):
 VJP["dot_general"] = _dot_general
 VJP.update(LINALG_VJP)
 VJP.update(FFT_VJP)
+
+
+def _loop_not_differentiated(b, node, *rest):
+    """Loops are differentiated as a whole by the AD transform, never op by op."""
+    raise UnsupportedError(f"{node.op}: a loop is differentiated as a whole by the AD transform "
+                           "(ir/autodiff.py, ir/loop_ad.py), not by the per-op rule tables")
+
+
+VJP.update(loop=_loop_not_differentiated, loop_result=_loop_not_differentiated)
 
 assert set(VJP) == set(PARAMS), f"VJP rules missing for {set(PARAMS) - set(VJP)}"
