@@ -180,7 +180,8 @@ class Plan:
 
     @property
     def n_args(self):
-        return self.n_in + self.n_out + len(self.consts)
+        """Pointer arguments of the kernel's chunks (inputs, outputs, constants of the root trace)."""
+        return self.root.n_in + self.root.n_out + len(self.consts)
 
     def nest(self, node, body):
         """Plan `body`, the trace `node` owns (a loop's body), inside this plan's workspace."""
