@@ -95,15 +95,22 @@ def trace_outputs(ctx, result, has_aux, fn):
     loss_type = type(loss.value if isinstance(loss, TracedArray) else loss)
     if not has_aux:
         return outputs, OutputLayout(loss_type, None, [])
-    aux_leaves, aux_treedef = flatten(aux)
-    slots = []
-    for leaf in aux_leaves:
+    aux_outputs, aux_layout = tree_outputs(aux, first=len(outputs))
+    return outputs + aux_outputs, OutputLayout(loss_type, aux_layout.aux_treedef, aux_layout.aux_slots)
+
+
+def tree_outputs(tree, first=0):
+    """(output Values, OutputLayout) for a returned pytree whose every leaf is an output (read back with
+    `layout.aux(outputs)`): a traced leaf is the trace output `first + k`, any other leaf a constant."""
+    leaves, treedef = flatten(tree)
+    outputs, slots = [], []
+    for leaf in leaves:
         if isinstance(leaf, TracedArray):
-            slots.append(("out", len(outputs), type(leaf.value)))
+            slots.append(("out", first + len(outputs), type(leaf.value)))
             outputs.append(leaf.ir)
         else:
             slots.append(("const", leaf))
-    return outputs, OutputLayout(loss_type, aux_treedef, slots)
+    return outputs, OutputLayout(None, treedef, slots)
 
 
 def _loss_value(ctx, loss, fn, loc):
