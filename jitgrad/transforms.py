@@ -187,12 +187,13 @@ def _as_kind(kind, value):
 # -- vjp ------------------------------------------------------------------------------------------------
 
 class VjpFunction(Transformed):
-    """`f`'s reverse mode, called as `(*primals)`: returns `(out, vjp_fn)`."""
+    """`f`'s reverse mode, called as `(*primals)`: returns `(out, vjp_fn)`; vjp_fn gives the cotangents
+    of the primals `argnums` (default: all), as a tuple."""
 
     kind = "vjp"
 
-    def __init__(self, fn, n_primals, jit=None, max_traces=8):
-        super().__init__(fn, tuple(range(n_primals)), jit, max_traces)
+    def __init__(self, fn, n_primals, argnums=None, jit=None, max_traces=8):
+        super().__init__(fn, tuple(range(n_primals)) if argnums is None else argnums, jit, max_traces)
 
     def stage(self, sig, leaves, treedef):
         ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic)
