@@ -292,8 +292,8 @@ class JacobianFunction(Transformed):
 
         def package(outputs):
             residuals = list(outputs[:n_residuals])
-            run = lambda extra: kernel(residuals + extra)   # noqa: E731
-            return layout.tree(layout.blocks(run, [np.asarray(e) for e in layout.basis()], _NUMPY_OPS))
+            run = lambda directions: kernel(residuals + directions)   # noqa: E731
+            return layout.tree(layout.blocks(run, _NUMPY_OPS))
 
         def splice_form():
             b = Builder()
@@ -301,11 +301,12 @@ class JacobianFunction(Transformed):
             passes.replay(b, primal.nodes, env)
             residuals = [env[id(v)] for v in primal.outputs[:n_residuals]]
 
-            def run(extra):
+            def run(directions):
+                extra = [b.const(d) for d in directions]
                 inner = {id(v): r for v, r in zip(passes_trace.inputs, residuals + extra)}
                 passes.replay(b, passes_trace.nodes, inner)
                 return [inner[id(o)] for o in passes_trace.outputs]
-            blocks = layout.blocks(run, [b.const(e) for e in layout.basis()], _ir_ops(b))
+            blocks = layout.blocks(run, _ir_ops(b))
             flat = passes.optimize(b.build(blocks))
             return flat, [np.ndarray] * len(blocks), layout.tree
         return Staged(ctx, primal, package, splice_form)
@@ -322,24 +323,23 @@ class _JacobianLayout:
         self.in_shapes = [(np.shape(t), np.asarray(t).dtype) for _, ts in sig.grad_trees for t in ts]
         self.out_shapes = [outs.leaf_shape_dtype(k) for k in range(len(outs.layout.aux_slots))]
 
-    def basis(self):
-        """Every basis direction, as one flat list: for each pass, one array per `basis_like` Value."""
-        directions = []
-        for j, like in enumerate(self.basis_like):
-            for i in range(like.size):
-                for m, other in enumerate(self.basis_like):
-                    e = np.zeros(other.shape, other.dtype)
-                    if m == j:
-                        e.reshape(-1)[i] = 1
-                    directions.append(e)
-        return directions
+    def passes(self):
+        """The basis directions, one pass at a time: a list of one array per `basis_like` Value, with a
+        single 1.  The arrays are reused from pass to pass (a kernel does not keep its inputs): memory
+        stays linear in the size, not quadratic."""
+        buffers = [np.zeros(v.shape, v.dtype) for v in self.basis_like]
+        for buffer in buffers:
+            flat = buffer.reshape(-1)
+            for i in range(flat.size):
+                flat[i] = 1
+                yield buffers
+                flat[i] = 0
 
-    def blocks(self, run, basis, ops):
+    def blocks(self, run, ops):
         """The flat list of Jacobian blocks (output leaf major), computing each pass with `run(extra
-        inputs) -> outputs` on the basis directions `basis` (as `basis()` lists them)."""
+        inputs) -> outputs` on the basis directions of `passes()`."""
         stack, reshape, zeros = ops
-        k = len(self.basis_like)
-        results = [run(basis[p * k:(p + 1) * k]) for p in range(len(basis) // k)]
+        results = [run(directions) for directions in self.passes()]
         slots = self.outs.leaf_slots()
         in_sizes = [int(np.prod(s, dtype=np.int64)) for s, _ in self.in_shapes]
         pass_sizes = [v.size for v in self.basis_like]

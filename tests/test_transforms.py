@@ -255,23 +255,4 @@ def test_check_grads_passes_on_correct_derivatives():
     jitgrad.check_grads(two_outputs, (X, 0.5), order=2)
     jitgrad.check_grads(lambda x: np.tanh(x) * x[0], (X.astype(np.float32),), order=2)
     jitgrad.check_grads(piecewise_dynamics, (X,), order=1, modes=("rev",))
-
-
-def test_check_grads_reports_a_disagreement():
-    from jitgrad.checking import _check
-    rng = np.random.default_rng(0)
-    wrong_fd = lambda x: np.sin(x)   # noqa: E731
-    with pytest.raises(AssertionError, match=r"forward \(jvp\) derivative .* disagrees"):
-        # the finite differences are taken of cos, the derivatives of sin: they must disagree
-        _check_with_swapped_function(wrong_fd, np.cos, rng, _check)
-
-
-def _check_with_swapped_function(f, g, rng, check):
-    """check_grads's comparison with jitgrad differentiating `f` and finite differences of `g`."""
-    import jitgrad.checking as checking
-    original = checking._central_difference
-    checking._central_difference = lambda _, args, v, eps: original(g, args, v, eps)
-    try:
-        check(f, (X,), 1, ("fwd", "rev"), (None, None, None), rng, "swapped")
-    finally:
-        checking._central_difference = original
+    # a wrong derivative fails it: tests/test_custom.py (a deliberately wrong custom_vjp rule)
