@@ -69,8 +69,8 @@ def _active(nodes, sources):
             operands = ", ".join(str(a.dtype) for a in node.args)
             raise UnsupportedError(f"derivative of {node.op} on complex values ({operands} -> {node.dtype}) "
                                    "is not supported")
-        if node.op not in NON_DIFFERENTIABLE and node.dtype.kind in "fc":
-            active.add(id(node))
+        if node.op not in NON_DIFFERENTIABLE and (node.dtype.kind in "fc" or node.op == "loop"):
+            active.add(id(node))       # a loop (a tuple) is active when an operand is
     return active
 
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from . import custom_ops, incomplete
 from .errors import GuardFailed
+from .loops import count_guards, run_loop
 from .ops import BESSEL, ELEMENTWISE, FLOAT_PARTS, INCOMPLETE, SPECIAL, special_function
 from .spec import index_tuple
 
@@ -162,20 +163,32 @@ def evaluate(op, args, params):
 def run_trace(trace, inputs):
     """Run `trace` on concrete `inputs` with the reference evaluation; return the list of outputs.
 
-    Raises GuardFailed(k) if the k-th guard of the trace does not hold.
+    Raises GuardFailed(k) if the k-th guard of the trace (`Trace.guards` order, loop bodies included)
+    does not hold.
     """
     env = {id(v): np.asarray(x) for v, x in zip(trace.inputs, inputs)}
     guard_index = 0
     with np.errstate(all="ignore"):
         for node in trace.nodes:
             vals = [env[id(a)] for a in node.args]
-            result = EVAL[node.op](vals, node.params)
+            if node.op == "loop":
+                try:
+                    result = run_loop(vals, node.params, run_trace)
+                except GuardFailed as failed:        # numbered inside the body: renumber
+                    raise GuardFailed(guard_index + failed.index) from None
+                guard_index += count_guards(node.params["body"])
+            else:
+                result = EVAL[node.op](vals, node.params)
             if node.op == "guard":
                 if not bool(result):
                     raise GuardFailed(guard_index)
                 guard_index += 1
             env[id(node)] = result
     return [env[id(v)] for v in trace.outputs]
+
+
+EVAL["loop"] = lambda args, params: run_loop(args, params, run_trace)
+EVAL["loop_result"] = lambda args, params: args[0][params["index"]]
 
 
 # -- complex parts and Fourier transforms (numpy.fft, which computes them in the operand's precision) --

@@ -10,6 +10,7 @@ linear-algebra rules live in ir/linalg_rules.py, those of conj and the Fourier t
 ir/fft_rules.py.
 """
 from . import custom_ops
+from .errors import UnsupportedError
 from .fft_rules import JVP_RULES as FFT_JVP
 from .linalg_rules import JVP_RULES as LINALG_JVP
 from .ops import PARAMS
@@ -125,5 +126,13 @@ JVP.update(index=_with_tangents(_index), index_set=_with_tangents(_index_update)
            dot_general=_with_tangents(_dot_general))
 JVP.update({op: _with_tangents(rule) for op, rule in {**LINALG_JVP, **FFT_JVP}.items()})
 JVP["custom_call"] = _with_tangents(custom_ops.jvp)
+
+
+def _loop_not_differentiated(b, node, *rest):
+    """Loops are differentiated as a whole by the AD transform, never op by op."""
+    raise UnsupportedError(f"{node.op}: differentiating through a loop op is not supported yet")
+
+
+JVP.update(loop=_loop_not_differentiated, loop_result=_loop_not_differentiated)
 
 assert set(JVP) == set(PARAMS), f"JVP rules missing for {set(PARAMS) - set(JVP)}"

@@ -95,6 +95,12 @@ COMPLEX_DIFFERENTIABLE = frozenset({
 })
 
 
+# Loops (ir/loops.py): loop(*carry_inits, *invariants; body, trip, n_carry) runs a closed body trace
+# `trip` times and is a tuple of results; loop_result(loop; index) is one of them (a final carry, or
+# a per-iteration output stacked along a new leading axis).
+LOOPS = ("loop", "loop_result")
+
+
 def special_function(op):
     """The scipy.special ufunc that defines special-function op `op` (of SPECIAL or BESSEL; imports SciPy)."""
     import scipy.special
@@ -130,6 +136,7 @@ PARAMS = {
     # contraction: contract=((lhs axes), (rhs axes)), batch=((lhs axes), (rhs axes)); output dims are
     # batch dims, then lhs free dims, then rhs free dims (as jax.lax.dot_general)
     "dot_general": ("contract", "batch"),
+    "loop": ("body", "trip", "n_carry"), "loop_result": ("index",),
     # sources
     "input": ("index",), "const": ("value",), "fill": ("shape", "dtype", "value"),
     # guard(pred): checks pred == expected at run time; loc is the user's file:line, why says what

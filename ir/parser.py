@@ -3,7 +3,8 @@
 Nodes are rebuilt through `Builder.emit`, so every shape and dtype is recomputed by the SHAPE table and
 must agree with the type written after the colon.  Param values are Python literals read with
 `ast.literal_eval`, plus the bare names `nan`, `inf`, dtype short names (f64, i32, b1...) and
-`complex(re, im)`, and the names of custom_call rules (ir/custom_ops.py).
+`complex(re, im)`, and the names of custom_call rules (ir/custom_ops.py).  A loop node's line (type
+`loop`) is followed by its body, a nested trace.
 """
 import ast
 import re
@@ -13,14 +14,15 @@ import numpy as np
 from .builder import Builder
 from .custom_ops import RULES
 from .errors import IRError
-from .printer import parse_dtype_name
+from .printer import LOOP_TYPE, parse_dtype_name
+from .value import TUPLE
 
 _NAME = r"%[\w.]+"
 _TYPE = r"(\w+)\[([\d,\s]*)\]"
 _HEADER = re.compile(r"trace\s*\((.*)\)\s*\{")
 _TYPED_NAME = re.compile(rf"\s*({_NAME})\s*:\s*{_TYPE}\s*")
 _NODE = re.compile(rf"({_NAME})\s*=\s*(\w+)\b(.*)")
-_TYPE_ONLY = re.compile(rf"\s*{_TYPE}\s*")
+_TYPE_ONLY = re.compile(rf"\s*(?:{_TYPE}|({LOOP_TYPE}))\s*")
 _FLOAT_NAMES = {"nan": float("nan"), "inf": float("inf")}
 
 
@@ -78,7 +80,11 @@ def _split_operands(text):
 
 
 class _Parser:
-    def __init__(self):
+    """Parses the lines of one trace; `lines` is shared with the parsers of nested bodies (`pos` is
+    the next line to read)."""
+
+    def __init__(self, lines, pos):
+        self.lines, self.pos = lines, pos
         self.b = Builder()
         self.env = {}
 
@@ -92,36 +98,67 @@ class _Parser:
             raise IRError(f"{name} is defined twice")
         self.env[name] = value
 
+    def next_line(self):
+        if self.pos >= len(self.lines):
+            raise IRError("unexpected end of the text: a trace is 'trace (inputs) {', node lines, "
+                          "'return outputs', '}'")
+        self.pos += 1
+        return self.lines[self.pos - 1]
+
+    def parse(self):
+        """Read one whole trace from the current line; returns it."""
+        self.header(self.next_line())
+        while True:
+            line = self.next_line()
+            if line.startswith("return"):
+                outputs = self.outputs(line)
+                if self.next_line() != "}":
+                    raise IRError(f"line {self.pos}: expected '}}' after the return line")
+                return self.b.build(outputs)
+            self.node(line)
+
     def header(self, line):
         m = _HEADER.fullmatch(line)
         if not m:
-            raise IRError(f"expected 'trace (inputs) {{', got {line!r}")
+            raise IRError(f"line {self.pos}: expected 'trace (inputs) {{', got {line!r} (a trace is "
+                          "'trace (inputs) {', node lines, 'return outputs', '}')")
         inside = m.group(1).strip()
         for part in re.split(rf",\s*(?={_NAME})", inside) if inside else []:
             typed = _TYPED_NAME.fullmatch(part)
             if not typed:
-                raise IRError(f"bad input declaration {part!r}")
+                raise IRError(f"line {self.pos}: bad input declaration {part!r}")
             shape, dtype = _parse_type(typed.group(2), typed.group(3))
             self.define(typed.group(1), self.b.input(shape, dtype))
 
     def node(self, line):
+        where = f"line {self.pos}: "
         m = _NODE.fullmatch(line)
         if not m:
-            raise IRError(f"expected '%name = op operands {{params}} : type', got {line!r}")
+            raise IRError(f"{where}expected '%name = op operands {{params}} : type', got {line!r}")
         name, op, rest = m.groups()
         body, sep, type_part = rest.rpartition(" : ")
         typed = _TYPE_ONLY.fullmatch(type_part)
         if not sep or not typed:
-            raise IRError(f"missing ' : type' at the end of {line!r}")
-        shape, dtype = _parse_type(*typed.groups())
-        operands, params_text = _split_operands(body)
-        params = _parse_params(params_text)
+            raise IRError(f"{where}missing ' : type' at the end of {line!r}")
+        shape, dtype = ((), TUPLE) if typed.group(3) else _parse_type(typed.group(1), typed.group(2))
+        try:
+            operands, params_text = _split_operands(body)
+            params = _parse_params(params_text)
+        except IRError as e:
+            raise IRError(where + e.message) from e
         if op == "const":
             params["value"] = np.array(params.get("value"), dtype=dtype).reshape(shape)
             params["value"].flags.writeable = False
-        value = self.b.emit(op, *[self.lookup(n) for n in operands], **params)
+        if dtype == TUPLE:                          # a loop: its body follows
+            nested = _Parser(self.lines, self.pos)
+            params["body"] = nested.parse()
+            self.pos = nested.pos
+        try:
+            value = self.b.emit(op, *[self.lookup(n) for n in operands], **params)
+        except IRError as e:
+            raise IRError(where + e.message) from e
         if value.shape != shape or value.dtype != dtype:
-            raise IRError(f"{name}: written type {shape}/{dtype} but {op} gives {value.shape}/{value.dtype}")
+            raise IRError(f"{where}{name}: written type {shape}/{dtype} but {op} gives {value.shape}/{value.dtype}")
         self.define(name, value)
 
     def outputs(self, line):
@@ -132,17 +169,8 @@ class _Parser:
 def parse_trace(text):
     """Parse the text form of a trace (as printed by `format_trace`) into a Trace."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    if len(lines) < 3 or lines[-1] != "}" or not lines[-2].startswith("return"):
-        raise IRError("a trace is 'trace (inputs) {', node lines, 'return outputs', '}'")
-    parser = _Parser()
-    for number, line in enumerate(lines[:-1], start=1):
-        try:
-            if number == 1:
-                parser.header(line)
-            elif number == len(lines) - 1:
-                outputs = parser.outputs(line)
-            else:
-                parser.node(line)
-        except IRError as e:
-            raise IRError(f"line {number}: {e.message}") from e
-    return parser.b.build(outputs)
+    parser = _Parser(lines, 0)
+    trace = parser.parse()
+    if parser.pos != len(lines):
+        raise IRError(f"line {parser.pos + 1}: text after the end of the trace")
+    return trace

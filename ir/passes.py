@@ -20,6 +20,7 @@ from .value import Trace, Value
 
 _SOURCES = ("input", "const", "fill")
 _CONSTANT_OPS = ("const", "fill")
+_UNFOLDED = _SOURCES + ("loop",)       # a loop on constants stays a loop (its result is a tuple)
 # Folded results that are not uniform become consts only up to this many elements (traces stay small).
 FOLD_LIMIT = 1 << 16
 
@@ -78,6 +79,8 @@ def _params_key(node):
     if node.op == "const":
         value = node.params["value"]
         return (value.dtype.str, value.shape, value.tobytes())
+    if node.op == "loop":            # the same body object: equal loops (bodies are not compared)
+        return (id(node.params["body"]), node.params["trip"], node.params["n_carry"])
     return format_params(node.op, node.params)
 
 
@@ -138,7 +141,7 @@ def emit_constant(b, arr, max_const_size=None):
 
 
 def _fold(b, node, args):
-    if node.op in _SOURCES or not args or any(a.op not in _CONSTANT_OPS for a in args):
+    if node.op in _UNFOLDED or not args or any(a.op not in _CONSTANT_OPS for a in args):
         return None
     values = [constant_value(a) for a in args]
     result = np.asarray(evaluate(node.op, values, node.params))

@@ -8,6 +8,14 @@
       return %3, %0
     }
 
+A loop node prints its params but its body, then the body as a nested trace indented under it (its own
+names, from %0); its type is `loop` (a tuple of results, read by `loop_result`):
+
+      %5 = loop %1, %2 {trip=100, n_carry=1} : loop
+        trace (%0: i64[], %1: f64[], %2: f64[3]) {
+          ...
+        }
+
 Values are named %0, %1, ... in order: inputs, then nodes.  Params print in the order `ops.PARAMS`
 lists them, as Python literals; dtypes print by their short name (f64, i32, b1, c128...); a const's
 value prints as its nested list of Python scalars (`repr` of a float is exact), its shape and dtype
@@ -18,6 +26,7 @@ import numpy as np
 
 from .errors import IRError
 from .ops import PARAMS
+from .value import TUPLE
 
 _BOOL_NAME = "b1"
 
@@ -42,8 +51,13 @@ def parse_dtype_name(name):
     return np.dtype(f"{kind}{int(bits) // 8}")
 
 
+LOOP_TYPE = "loop"
+
+
 def type_text(shape, dtype):
-    """`f64[2,3]`: the printed type of a value of `shape` and `dtype`."""
+    """`f64[2,3]`: the printed type of a value of `shape` and `dtype` (`loop` for a loop's tuple)."""
+    if dtype == TUPLE:
+        return LOOP_TYPE
     return f"{dtype_name(dtype)}[{','.join(str(d) for d in shape)}]"
 
 
@@ -78,16 +92,24 @@ def _plain(value):
     return value
 
 
+_NESTED_PARAMS = ("body",)    # printed as a nested trace after the node's line, not among its params
+
+
 def format_params(op, params):
     """`{axis=(0,), keepdims=False}` (empty string when the op takes no params)."""
-    if not params:
-        return ""
     names = list(PARAMS.get(op, ())) + sorted(set(params) - set(PARAMS.get(op, ())))
-    return "{" + ", ".join(f"{k}={_plain(params[k])!r}" for k in names if k in params) + "}"
+    names = [k for k in names if k in params and k not in _NESTED_PARAMS]
+    if not names:
+        return ""
+    return "{" + ", ".join(f"{k}={_plain(params[k])!r}" for k in names) + "}"
 
 
 def format_trace(trace):
     """The text form of `trace` (stable: equal traces print identically)."""
+    return "\n".join(_trace_lines(trace, ""))
+
+
+def _trace_lines(trace, indent):
     names = {}
 
     def name(v):
@@ -97,12 +119,15 @@ def format_trace(trace):
 
     for v in list(trace.inputs) + list(trace.nodes):
         names.setdefault(id(v), f"%{len(names)}")
-    lines = ["trace (" + ", ".join(f"{name(v)}: {type_text(v.shape, v.dtype)}" for v in trace.inputs) + ") {"]
+    lines = [indent + "trace (" + ", ".join(f"{name(v)}: {type_text(v.shape, v.dtype)}" for v in trace.inputs)
+             + ") {"]
     for node in trace.nodes:
         operands = ", ".join(name(a) for a in node.args)
         params = format_params(node.op, node.params)
         body = " ".join(part for part in (node.op, operands, params) if part)
-        lines.append(f"  {name(node)} = {body} : {type_text(node.shape, node.dtype)}")
-    lines.append(("  return " + ", ".join(name(v) for v in trace.outputs)).rstrip())
-    lines.append("}")
-    return "\n".join(lines)
+        lines.append(f"{indent}  {name(node)} = {body} : {type_text(node.shape, node.dtype)}")
+        if "body" in node.params:
+            lines.extend(_trace_lines(node.params["body"], indent + "    "))
+    lines.append((indent + "  return " + ", ".join(name(v) for v in trace.outputs)).rstrip())
+    lines.append(indent + "}")
+    return lines

@@ -33,12 +33,18 @@ def _check_node(node, name, defined):
     if tuple(shape) != node.shape or np.dtype(dtype) != node.dtype:
         raise IRError(f"{name} = {node.op}: recorded {node.dtype}{list(node.shape)}, "
                       f"shape rule gives {np.dtype(dtype)}{list(shape)}")
+    if "body" in node.params:
+        try:
+            verify(node.params["body"])
+        except IRError as e:
+            raise IRError(f"{name} = {node.op}, in its body: {e.message}") from e
 
 
 def verify(trace):
     """Raise IRError unless `trace` is well formed: inputs numbered in order, every operand defined
     before its use, params exactly those of `ops.PARAMS`, every shape and dtype as the SHAPE rule says,
-    and outputs among the trace's values.  Returns None."""
+    loop bodies well formed (and closed: they use only their own values), and outputs among the
+    trace's values.  Returns None."""
     names = {id(v): f"%{i}" for i, v in enumerate(list(trace.inputs) + list(trace.nodes))}
     _check_inputs(trace, names)
     defined = {id(v) for v in trace.inputs}

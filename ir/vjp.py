@@ -19,7 +19,7 @@ ir/fft_rules.py.
 import numpy as np
 
 from . import custom_ops
-from .errors import IRError
+from .errors import IRError, UnsupportedError
 from .fft_rules import VJP_RULES as FFT_VJP
 from .linalg_rules import VJP_RULES as LINALG_VJP
 from .ops import PARAMS
@@ -212,5 +212,13 @@ VJP["dot_general"] = _dot_general
 VJP.update(LINALG_VJP)
 VJP.update(FFT_VJP)
 VJP["custom_call"] = custom_ops.vjp
+
+
+def _loop_not_differentiated(b, node, *rest):
+    """Loops are differentiated as a whole by the AD transform, never op by op."""
+    raise UnsupportedError(f"{node.op}: differentiating through a loop op is not supported yet")
+
+
+VJP.update(loop=_loop_not_differentiated, loop_result=_loop_not_differentiated)
 
 assert set(VJP) == set(PARAMS), f"VJP rules missing for {set(PARAMS) - set(VJP)}"

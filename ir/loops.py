@@ -1,0 +1,102 @@
+"""The loop op: a body trace run `trip` times, its carried values, its invariants, its stacked outputs.
+
+    %L = loop(*carry_inits, *invariants; body, trip, n_carry)      a tuple (shape (), dtype TUPLE)
+    %r = loop_result(%L; index)                                    one of its results
+
+`body` is a closed Trace: inputs `[i, carry_0..carry_{C-1}, inv_0..]` (`i` the iteration number, a 0-d
+intp counting 0..trip-1), outputs `[next_carry_0..next_carry_{C-1}, y_0..y_{K-1}]`; a carry's init, its
+body input and its body output have one type.  Result k < C is the final carry k (its init when trip is
+0); result C + j stacks y_j over the iterations: shape `(trip,) + y.shape`, row t from iteration t.
+`trip` is a static int (like every other int the trace depends on, it is keyed or guarded).
+
+Guards inside a body hold on every iteration.  They are numbered in program order, descending into a
+loop's body at the loop node (`Trace.guards`): that number is what GuardFailed and kernel exit codes
+report.  This module holds the op's shape rules and meaning; the AD, passes and lowering of loops
+live with their concerns.
+"""
+import numpy as np
+
+from .errors import IRError
+from .value import TUPLE
+
+COUNTER_DTYPE = np.dtype(np.intp)
+
+
+def _same_type(a, b):
+    return a.shape == b.shape and a.dtype == b.dtype
+
+
+def _type(v):
+    return f"{v.dtype}{list(v.shape)}"
+
+
+def _shape_loop(args, params):
+    body, trip, n_carry = params["body"], params["trip"], params["n_carry"]
+    if not isinstance(trip, int) or isinstance(trip, bool) or trip < 0:
+        raise IRError(f"loop: trip must be an int >= 0, got {trip!r}")
+    if not isinstance(n_carry, int) or not 0 <= n_carry <= len(args):
+        raise IRError(f"loop: n_carry={n_carry!r} for {len(args)} operands")
+    inputs, outputs = body.inputs, body.outputs
+    if len(inputs) != 1 + len(args):
+        raise IRError(f"loop: the body takes {len(inputs)} inputs, expected the counter and {len(args)} operands")
+    counter = inputs[0]
+    if counter.shape != () or counter.dtype != COUNTER_DTYPE:
+        raise IRError(f"loop: the body's first input is the counter, intp[], got {_type(counter)}")
+    for k, (a, v) in enumerate(zip(args, inputs[1:])):
+        if not _same_type(a, v):
+            raise IRError(f"loop: operand {k} is {_type(a)} but the body's input {k + 1} is {_type(v)}")
+    if len(outputs) < n_carry:
+        raise IRError(f"loop: the body returns {len(outputs)} values, fewer than its {n_carry} carries")
+    for k in range(n_carry):
+        if not _same_type(outputs[k], inputs[1 + k]):
+            raise IRError(f"loop: carry {k} enters the body as {_type(inputs[1 + k])} and leaves it as "
+                          f"{_type(outputs[k])}")
+    return (), TUPLE
+
+
+def result_type(loop, index):
+    """(shape, dtype) of result `index` of loop node `loop`."""
+    body, n_carry, trip = loop.params["body"], loop.params["n_carry"], loop.params["trip"]
+    if not isinstance(index, int) or not 0 <= index < len(body.outputs):
+        raise IRError(f"loop_result: index {index!r} out of range for {len(body.outputs)} results")
+    out = body.outputs[index]
+    return (out.shape if index < n_carry else (trip,) + out.shape), out.dtype
+
+
+def _shape_loop_result(args, params):
+    if len(args) != 1 or args[0].op != "loop":
+        raise IRError("loop_result takes one operand, a loop")
+    return result_type(args[0], params["index"])
+
+
+SHAPE_RULES = {"loop": _shape_loop, "loop_result": _shape_loop_result}
+
+
+def run_loop(args, params, run_body):
+    """The results of a loop on concrete operands: `run_body(body, inputs) -> outputs` runs one
+    iteration (the reference executor); returns the tuple of final carries then stacked outputs."""
+    body, trip, n_carry = params["body"], params["trip"], params["n_carry"]
+    carries, invariants = list(args[:n_carry]), list(args[n_carry:])
+    stacked = [np.empty((trip,) + y.shape, y.dtype) for y in body.outputs[n_carry:]]
+    for t in range(trip):
+        outs = run_body(body, [np.asarray(t, COUNTER_DTYPE), *carries, *invariants])
+        carries = outs[:n_carry]
+        for rows, y in zip(stacked, outs[n_carry:]):
+            rows[t] = y
+    return tuple(np.asarray(c) for c in carries) + tuple(stacked)
+
+
+def count_guards(trace):
+    """How many guards `trace` checks, its loop bodies' included (Trace.guards gives their order)."""
+    return sum(1 if n.op == "guard" else count_guards(n.params["body"]) if n.op == "loop" else 0
+               for n in trace.nodes)
+
+
+def loops_in(trace):
+    """The loop nodes of `trace`, nested ones included (outer before inner)."""
+    found = []
+    for node in trace.nodes:
+        if node.op == "loop":
+            found.append(node)
+            found.extend(loops_in(node.params["body"]))
+    return found
