@@ -9,12 +9,13 @@ See README.md for the tour.  `register` adds a rule for a C-level function (see 
 from .api import GradFunction, JitgradWarning, jit_grad, value_and_grad
 from .checking import check_grads
 from .custom import custom_vjp
+from .custom_jvp import custom_jvp
 from .transforms import hessian, hvp, jacfwd, jacobian, jacrev, jvp, vjp
 from .ir.errors import IRError, JitgradError, TraceError, UnsupportedError
 
 __all__ = ["jit_grad", "value_and_grad", "GradFunction", "JitgradError", "UnsupportedError", "TraceError",
            "IRError", "JitgradWarning", "register", "jvp", "vjp", "jacobian", "jacfwd", "jacrev", "hessian", "hvp",
-           "check_grads", "custom_vjp"]
+           "check_grads", "custom_vjp", "custom_jvp"]
 
 
 def __getattr__(name):

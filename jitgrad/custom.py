@@ -1,5 +1,5 @@
-"""`jitgrad.custom_vjp`: a function with a reverse-mode rule its author gives, for code the tracer cannot
-see into (an opaque compiled routine called through ctypes or Cython, `np.vectorize` of Python code) or
+"""`jitgrad.custom_vjp` (and CustomFunction, the machinery it shares with custom_jvp in custom_jvp.py): a
+function with a reverse-mode rule its author gives, for code the tracer cannot see into (an opaque compiled routine called through ctypes or Cython, `np.vectorize` of Python code) or
 whose automatic derivative is numerically poor.
 
     @jitgrad.custom_vjp
@@ -10,9 +10,9 @@ whose automatic derivative is numerically poor.
 Called on traced values, `f` is recorded as one `custom_call` node (ir/custom_ops.py) whose rule objects
 (below) call back into Python: the primal runs `f`, its VJP the node `bwd(fwd(*args)[1], g)`, its JVP
 the transpose of `bwd` in `g` (computed by jitgrad's own vjp of `bwd`, so `bwd` must be traceable for
-forward mode).  Second derivatives (hessian = forward over reverse, grad of grad) differentiate `fwd`
-and `bwd` with jitgrad's jvp/vjp at run time: they need traceable `fwd` and `bwd` (fwd may call `f`
-itself) and float residuals; third derivatives are refused.  Compiled kernels run these nodes as host
+forward mode).  Second derivatives through the VJP (hessian = forward over reverse, grad of grad) differentiate
+`fwd` and `bwd` with jitgrad's jvp/vjp at run time: they need traceable `fwd` and `bwd` (fwd may call
+`f` itself) and float residuals; derivatives of the JVP node and third derivatives are refused.  Compiled kernels run these nodes as host
 calls.  Outside a traced call, `f(*args)` is a plain call of the function.  `f` must be pure: equal
 arguments give equal results (the trace may evaluate it more than once, or merge equal calls).
 """
@@ -33,31 +33,29 @@ from .tracing import function_location
 _counter = itertools.count()
 
 
-class custom_vjp:
-    """Decorator: `fn` with a reverse-mode derivative rule set by `defvjp(fwd, bwd)` (see the module)."""
+class CustomFunction:
+    """A function with user-given derivative rules (custom_vjp, custom_jvp): a plain call outside
+    tracing, one custom_call node on traced values, with the primal rule `_primal_rule(call, out)`."""
+
+    decorator = "custom"
+    setter = "a rule"
 
     def __init__(self, fn):
         if not callable(fn):
-            raise TraceError(f"custom_vjp expects a function, got {type(fn).__name__}")
-        self.fn, self.fwd, self.bwd = fn, None, None
+            raise TraceError(f"{self.decorator} expects a function, got {type(fn).__name__}")
+        self.fn = fn
         self._rules = {}
         functools.update_wrapper(self, fn, updated=())
-
-    def defvjp(self, fwd, bwd):
-        """Set the rule: `fwd(*args) -> (output, residuals)`, `bwd(residuals, g) -> tuple of cotangents`."""
-        self.fwd, self.bwd = fwd, bwd
-        self._rules.clear()
-        return self
 
     def __call__(self, *args, **kwargs):
         if context.current() is None or not contains_traced(args, kwargs):
             return self.fn(*args, **kwargs)
         if kwargs:
-            raise TraceError(f"{self.__name__}: a custom_vjp function takes positional arguments only while "
-                             "traced", context.current().user_location())
-        if self.fwd is None:
-            raise TraceError(f"{self.__name__} is a custom_vjp function without a rule: call "
-                             f"{self.__name__}.defvjp(fwd, bwd)", function_location(self.fn))
+            raise TraceError(f"{self.__name__}: a {self.decorator} function takes positional arguments only "
+                             "while traced", context.current().user_location())
+        if not self._has_rule():
+            raise TraceError(f"{self.__name__} is a {self.decorator} function without a rule: call "
+                             f"{self.__name__}.{self.setter}", function_location(self.fn))
         concrete = [a.value if type(a) is TracedArray else a for a in args]
         out = self.fn(*concrete)
         rule = rule_for(self, concrete, out)
@@ -66,14 +64,37 @@ class custom_vjp:
         return make(node, out)
 
 
-def rule_for(cv, concrete, out=None):
-    """The primal rule of custom_vjp function `cv` for arguments like `concrete` (one per signature;
-    `out` is what cv returns for them, computed if not given)."""
-    call = _Call(cv, concrete)
-    rule = cv._rules.get(call.key)
+class custom_vjp(CustomFunction):
+    """Decorator: `fn` with a reverse-mode derivative rule set by `defvjp(fwd, bwd)` (see the module)."""
+
+    decorator = "custom_vjp"
+    setter = "defvjp(fwd, bwd)"
+
+    def __init__(self, fn):
+        super().__init__(fn)
+        self.fwd = self.bwd = None
+
+    def defvjp(self, fwd, bwd):
+        """Set the rule: `fwd(*args) -> (output, residuals)`, `bwd(residuals, g) -> tuple of cotangents`."""
+        self.fwd, self.bwd = fwd, bwd
+        self._rules.clear()
+        return self
+
+    def _has_rule(self):
+        return self.fwd is not None
+
+    def _primal_rule(self, call, out):
+        return _PrimalRule(self, call, out)
+
+
+def rule_for(cf, concrete, out=None):
+    """The primal rule of CustomFunction `cf` for arguments like `concrete` (one per signature; `out`
+    is what cf returns for them, computed if not given)."""
+    call = _Call(cf, concrete)
+    rule = cf._rules.get(call.key)
     if rule is None:
-        out = np.asarray(call.result(cv.fn(*concrete) if out is None else out, cv))
-        rule = cv._rules[call.key] = _PrimalRule(cv, call, (out.shape, out.dtype))
+        out = np.asarray(call.result(cf.fn(*concrete) if out is None else out, cf))
+        rule = cf._rules[call.key] = cf._primal_rule(call, (out.shape, out.dtype))
     return rule
 
 
@@ -88,7 +109,7 @@ class _Call:
                 arr = np.asarray(a)
                 self.kinds.append(("dynamic", type(a), arr.shape, arr.dtype))
             elif contains_traced([a]) or isinstance(a, (list, tuple, dict)):
-                raise TraceError(f"{cv.__name__}: argument {k} is a container; a custom_vjp function takes "
+                raise TraceError(f"{cv.__name__}: argument {k} is a container; a {cv.decorator} function takes "
                                  "arrays, floats and static values (ints, strings...) while traced",
                                  function_location(cv.fn))
             else:
@@ -116,7 +137,7 @@ class _Call:
             return value
         if isinstance(value, np.ndarray) and value.dtype.kind in "fiub":
             return value
-        raise TraceError(f"{cv.__name__} returned {type(value).__name__}: a custom_vjp function returns one array "
+        raise TraceError(f"{cv.__name__} returned {type(value).__name__}: a {cv.decorator} function returns one array "
                          "or float", function_location(cv.fn))
 
     def float_operands(self):
@@ -133,15 +154,15 @@ class _Call:
         return [np.zeros(self.kinds[k][2]) if cts[k] is None else np.asarray(cts[k]) for k in self.floating]
 
 
-def _name(cv, part):
+def rule_name(cv, part):
     return f"custom{next(_counter)}_{re.sub(r'[^0-9A-Za-z_]', '_', getattr(cv, '__name__', 'fn'))}_{part}"
 
 
-def _flat(arrays, dtype):
+def concatenated(arrays, dtype):
     return np.concatenate([np.asarray(a, dtype=dtype).ravel() for a in arrays]) if arrays else np.zeros(0, dtype)
 
 
-def _slices(b, flat, likes):
+def cut(b, flat, likes):
     """IR: `flat` cut into pieces shaped like `likes`."""
     pieces, start = [], 0
     for like in likes:
@@ -162,7 +183,7 @@ class _PrimalRule(CustomRule):
     """custom_call(*operands): the function itself."""
 
     def __init__(self, cv, call, out):
-        super().__init__(_name(cv, "primal"), out)
+        super().__init__(rule_name(cv, "primal"), out)
         self.cv, self.call = cv, call
         self._backward = self._tangent = None
 
@@ -175,7 +196,7 @@ class _PrimalRule(CustomRule):
         flat = b.custom_call(*node.args, g, rule=self._backward)
         floats = self.call.float_operands()
         cts = [None] * len(node.args)
-        for k, ct in zip(floats, _slices(b, flat, [node.args[k] for k in floats])):
+        for k, ct in zip(floats, cut(b, flat, [node.args[k] for k in floats])):
             cts[k] = ct
         return tuple(cts)
 
@@ -196,24 +217,24 @@ class _BackwardRule(CustomRule):
         self.primal, self.cv, self.call = primal, primal.cv, primal.call
         dtypes = [self.call.kinds[k][3] for k in self.call.floating] + [primal.out[1]]
         size = sum(int(np.prod(self.call.kinds[k][2], dtype=np.int64)) for k in self.call.floating)
-        super().__init__(_name(self.cv, "vjp"), ((size,), np.result_type(*dtypes)))
+        super().__init__(rule_name(self.cv, "vjp"), ((size,), np.result_type(*dtypes)))
         self._backward = self._tangent = None
 
     def evaluate(self, arrays):
         args, g = self.call.args(arrays[:-1]), np.array(arrays[-1])
         cts = self.call.cotangent_tree(self.cv.bwd(self.cv.fwd(*args)[1], g), self.cv)
         _check_shapes(cts, [self.call.kinds[k][2] for k in self.call.floating], "bwd rule", self.cv)
-        return _flat(cts, self.out[1])
+        return concatenated(cts, self.out[1])
 
     def vjp(self, b, node, c):
-        _second_order_ok(self.cv, self.call)
+        second_order_ok(self.cv, self.call)
         if self._backward is None:
             self._backward = _DerivedRule(self, "vjp2", (*node.args, c), _reverse_over_reverse)
         flat = b.custom_call(*node.args, c, rule=self._backward)
-        return tuple(_slices(b, flat, node.args))
+        return tuple(cut(b, flat, node.args))
 
     def jvp(self, b, node, tangents):
-        _second_order_ok(self.cv, self.call)
+        second_order_ok(self.cv, self.call)
         ts = [t if t is not None else b.fill(a.shape, a.dtype, 0) for a, t in zip(node.args, tangents)]
         if self._tangent is None:
             self._tangent = _DerivedRule(self, "jvp2", node.args, _forward_over_reverse, out=self.out)
@@ -225,7 +246,7 @@ class _TangentRule(CustomRule):
     to the tangents (bwd is linear in g), by jitgrad's vjp of bwd."""
 
     def __init__(self, primal):
-        super().__init__(_name(primal.cv, "jvp"), primal.out)
+        super().__init__(rule_name(primal.cv, "jvp"), primal.out)
         self.cv, self.call = primal.cv, primal.call
 
     def evaluate(self, arrays):
@@ -246,10 +267,10 @@ class _TangentRule(CustomRule):
         return jt
 
     def vjp(self, b, node, g):
-        raise _too_deep(self.cv)
+        raise too_deep(self.cv)
 
     def jvp(self, b, node, tangents):
-        raise _too_deep(self.cv)
+        raise too_deep(self.cv)
 
 
 class _DerivedRule(CustomRule):
@@ -258,17 +279,17 @@ class _DerivedRule(CustomRule):
 
     def __init__(self, backward, part, operands, compute, out=None):
         size = sum(v.size for v in operands[:-1])
-        super().__init__(_name(backward.cv, part), out or ((size,), backward.out[1]))
+        super().__init__(rule_name(backward.cv, part), out or ((size,), backward.out[1]))
         self.backward, self.cv, self.compute = backward, backward.cv, compute
 
     def evaluate(self, arrays):
         return self.compute(self.backward, arrays)
 
     def vjp(self, b, node, g):
-        raise _too_deep(self.cv)
+        raise too_deep(self.cv)
 
     def jvp(self, b, node, tangents):
-        raise _too_deep(self.cv)
+        raise too_deep(self.cv)
 
 
 def _forward_over_reverse(backward, arrays):
@@ -280,7 +301,7 @@ def _forward_over_reverse(backward, arrays):
     t_args, t_g = call.args(arrays[n + 1:2 * n + 1]), np.array(arrays[2 * n + 1])
     (_, residuals), (_, t_residuals) = jvp(cv.fwd, tuple(args), tuple(t_args))
     cts, t_cts = jvp(cv.bwd, (residuals, g), (t_residuals, t_g))
-    return _flat(call.cotangent_tree(t_cts, cv), backward.out[1])
+    return concatenated(call.cotangent_tree(t_cts, cv), backward.out[1])
 
 
 def _reverse_over_reverse(backward, arrays):
@@ -299,14 +320,18 @@ def _reverse_over_reverse(backward, arrays):
         start += size
     d_residuals, d_g = bwd_vjp(unflatten(treedef, pieces))
     d_args = fwd_vjp((np.zeros_like(out) if isinstance(out, np.ndarray) else 0.0, d_residuals))
-    return _flat([*(d_args[k] for k in call.floating), d_g], backward.out[1])
+    return concatenated([*(d_args[k] for k in call.floating), d_g], backward.out[1])
 
 
-def _second_order_ok(cv, call):
+def second_order_ok(cv, call):
     if len(call.floating) != len(call.kinds):
-        raise UnsupportedError(f"second derivatives of custom_vjp function {cv.__name__} need every argument to be "
+        raise UnsupportedError(f"second derivatives of {cv.decorator} function {cv.__name__} need every argument to be "
                                "a float or float array")
 
 
-def _too_deep(cv):
-    return UnsupportedError(f"third and higher derivatives of custom_vjp function {cv.__name__} are not supported")
+def too_deep(cv):
+    """The refusal of a derivative of a derivative rule that has none (third derivatives; derivatives of
+    a custom_vjp function's forward-mode rule)."""
+    return UnsupportedError(f"this derivative of {cv.decorator} function {cv.__name__} is not supported: custom "
+                            "rules are differentiated up to second order (third derivatives and derivatives of a "
+                            "custom_vjp function's forward-mode rule are refused)")

@@ -134,5 +134,53 @@ def test_refusals():
         jitgrad.jit_grad(lambda x: np.sum(bad_shape(x)), jit=False)(X)
 
     third = jitgrad.jacobian(jitgrad.hessian(lambda x: np.sum(csin(x))))
-    with pytest.raises(jitgrad.UnsupportedError, match="third"):
+    with pytest.raises(jitgrad.UnsupportedError, match="not supported"):
         third(X)
+
+
+# -- custom_jvp --------------------------------------------------------------------------------------------
+
+@jitgrad.custom_jvp
+def scaled_csin(x, y):
+    return c_sin(x) * y
+
+
+@scaled_csin.defjvp
+def scaled_csin_jvp(primals, tangents):
+    x, y = primals
+    tx, ty = tangents
+    return scaled_csin(x, y), scaled_csin(x, 1.0) * ty + np.cos(x) * y * tx
+
+
+Y = np.array([1.5, -0.5, 2.0, 0.25])
+
+
+def test_custom_jvp_in_both_modes_inside_a_loop():
+    def f(x, y):
+        total = 0.0
+        for i in range(3):
+            total = total + np.sum(scaled_csin(x * (i + 1), y) ** 2)
+        return total
+
+    def reference(x, y):
+        return sum(np.sum((np.sin(x * (i + 1)) * y) ** 2) for i in range(3))
+    gx, gy = jitgrad.jit_grad(f, argnums=(0, 1))(X, Y)
+    np.testing.assert_allclose(gx, central_jacobian(lambda x: reference(x, Y), X), rtol=1e-6)
+    np.testing.assert_allclose(gy, central_jacobian(lambda y: reference(X, y), Y), rtol=1e-6)
+    _, tangent = jitgrad.jvp(scaled_csin, (X, Y), (np.ones(4), np.zeros(4)))
+    np.testing.assert_allclose(tangent, np.cos(X) * Y, rtol=1e-12)
+    H = jitgrad.hessian(lambda x: f(x, Y))(X)
+    np.testing.assert_allclose(H, central_jacobian(jitgrad.jit_grad(lambda x: reference(x, Y)), X),
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_check_grads_on_custom_jvp_rules_to_second_order():
+    jitgrad.check_grads(scaled_csin, (X, Y), order=2)
+
+    @jitgrad.custom_jvp
+    def off(x):
+        return c_sin(x)
+    off.defjvp(lambda p, t: (off(p[0]), 1.01 * np.cos(p[0]) * t[0]))   # 1% off
+    for mode in ("fwd", "rev"):
+        with pytest.raises(AssertionError, match="disagrees with central finite differences"):
+            jitgrad.check_grads(off, (X,), order=1, modes=(mode,))
