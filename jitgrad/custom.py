@@ -1,6 +1,7 @@
 """`jitgrad.custom_vjp` (and CustomFunction, the machinery it shares with custom_jvp in custom_jvp.py): a
-function with a reverse-mode rule its author gives, for code the tracer cannot see into (an opaque compiled routine called through ctypes or Cython, `np.vectorize` of Python code) or
-whose automatic derivative is numerically poor.
+function with a reverse-mode rule its author gives, for code the tracer cannot see into (an opaque
+compiled routine called through ctypes or Cython, `np.vectorize` of Python code) or whose automatic
+derivative is numerically poor.
 
     @jitgrad.custom_vjp
     def f(x, y): ...                        # anything: it is only ever called on concrete arrays
@@ -10,11 +11,12 @@ whose automatic derivative is numerically poor.
 Called on traced values, `f` is recorded as one `custom_call` node (ir/custom_ops.py) whose rule objects
 (below) call back into Python: the primal runs `f`, its VJP the node `bwd(fwd(*args)[1], g)`, its JVP
 the transpose of `bwd` in `g` (computed by jitgrad's own vjp of `bwd`, so `bwd` must be traceable for
-forward mode).  Second derivatives through the VJP (hessian = forward over reverse, grad of grad) differentiate
-`fwd` and `bwd` with jitgrad's jvp/vjp at run time: they need traceable `fwd` and `bwd` (fwd may call
-`f` itself) and float residuals; derivatives of the JVP node and third derivatives are refused.  Compiled kernels run these nodes as host
-calls.  Outside a traced call, `f(*args)` is a plain call of the function.  `f` must be pure: equal
-arguments give equal results (the trace may evaluate it more than once, or merge equal calls).
+forward mode).  Second derivatives through the VJP (hessian = forward over reverse, grad of grad)
+differentiate `fwd` and `bwd` with jitgrad's jvp/vjp at run time: they need traceable `fwd` and `bwd`
+(fwd may call `f` itself) and float residuals; derivatives of the JVP node and third derivatives are
+refused.  Compiled kernels run these nodes as host calls.  Outside a traced call, `f(*args)` is a plain
+call of the function.  `f` must be pure: equal arguments give equal results (the trace may evaluate it
+more than once, or merge equal calls).
 """
 import functools
 import itertools

@@ -145,8 +145,8 @@ class _Transpose(_Rule):
 
     def evaluate(self, arrays):
         from .transforms import VjpFunction, _transform_of
-        primals, zeros = _primals_and_tangents(self.call, arrays[:-1] + [
-            np.zeros(self.call.kinds[k][2], self.call.kinds[k][3]) for k in self.call.floating], len(self.call.floating))
+        zeros = [np.zeros(self.call.kinds[k][2], self.call.kinds[k][3]) for k in self.call.floating]
+        primals, zeros = _primals_and_tangents(self.call, arrays[:-1] + zeros, len(zeros))
         out, vjp_fn = _transform_of(self.cf.jvp_rule, VjpFunction, 2, (1,))(primals, zeros)
         (d_tangents,) = vjp_fn((_zero_like(out[0]), np.array(arrays[-1])))
         return concatenated([d_tangents[k] for k in self.call.floating], self.out[1])

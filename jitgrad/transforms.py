@@ -383,8 +383,9 @@ class HvpFunction(Transformed):
             raise TraceError(f"hvp of {self.fn.__name__}: pass every argument positionally",
                              function_location(self.fn))
         argnums = tuple(a % n if -n <= a < n else a for a in self.argnums)
-        if n < 1 or not all(0 <= a < n for a in argnums) or args_def[2][n] != (
-                (tuple, None, tuple(args_def[2][a] for a in argnums)) if self._tuple_argnums else args_def[2][argnums[0]]):
+        valid = n >= 1 and all(0 <= a < n for a in argnums)
+        if not valid or args_def[2][n] != ((tuple, None, tuple(args_def[2][a] for a in argnums))
+                                           if self._tuple_argnums else args_def[2][argnums[0]]):
             raise TraceError(f"hvp of {self.fn.__name__}: call it as hvp(f)(*args, v) with v structured like the "
                              f"argument(s) {self.argnums}", function_location(self.fn))
         from .api import Signature
