@@ -14,6 +14,9 @@ from .tracer.traced import TracedArray
 
 
 def function_location(fn):
+    """`file:line` of `fn`'s definition (of the function a jitgrad transform wraps), or None."""
+    while getattr(fn, "__code__", None) is None and getattr(fn, "__wrapped__", None) is not None:
+        fn = fn.__wrapped__
     code = getattr(fn, "__code__", None)
     return f"{code.co_filename}:{code.co_firstlineno}" if code else None
 

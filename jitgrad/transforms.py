@@ -23,10 +23,11 @@ from .api import GradFunction, Staged, Transformed, package_gradients
 from .ir import Builder, autodiff, passes
 from .ir.errors import TraceError
 from .ir.value import Trace
+from .nested import replay_traced
 from .pytree import flatten, leaf_count, unflatten
 from .signature import as_input_array
 from .tracer.traced import TracedArray
-from .tracer.values import make
+from .tracer.values import lift
 from .tracing import function_location, run_traced, trace_outputs, tree_outputs
 
 
@@ -235,8 +236,6 @@ class VjpFn:
                 cts.append(ct)
         inputs = self.residuals + cts
         if _is_traced(inputs):   # inside a traced function: the backward trace joins it
-            from .nested import replay_traced
-            from .tracer.values import lift
             values = [v.value if type(v) is TracedArray else v for v in inputs]
             grads = replay_traced(self.backward, [lift(v) for v in inputs], [as_input_array(v) for v in values],
                                   [type(t) for _, ts in self.sig.grad_trees for t in ts])

@@ -256,3 +256,29 @@ def test_check_grads_passes_on_correct_derivatives():
     jitgrad.check_grads(lambda x: np.tanh(x) * x[0], (X.astype(np.float32),), order=2)
     jitgrad.check_grads(piecewise_dynamics, (X,), order=1, modes=("rev",))
     # a wrong derivative fails it: tests/test_custom.py (a deliberately wrong custom_vjp rule)
+
+
+def test_hvp_of_pytrees_with_argnums_and_data_arguments():
+    def loss(params, data, power):
+        return np.sum((params["w"] * data - params["b"]) ** power) + params["b"] ** 3
+
+    params, data = {"w": np.array([0.5, -1.0, 2.0]), "b": 0.3}, np.array([1.0, 2.0, 3.0])
+    v = {"w": np.array([1.0, 0.0, -1.0]), "b": 2.0}
+    hv = jitgrad.hvp(loss)(params, data, 2, v)
+    assert type(hv["b"]) is float and hv["w"].shape == (3,)
+    # closed form for power 2: H = [[2 diag(d^2), -2 d], [-2 d^T, 2 n + 6 b]]
+    w_part = 2 * data ** 2 * v["w"] - 2 * data * v["b"]
+    b_part = -2 * np.dot(data, v["w"]) + (2 * data.size + 6 * params["b"]) * v["b"]
+    np.testing.assert_allclose(hv["w"], w_part, rtol=1e-12)
+    assert np.isclose(hv["b"], b_part, rtol=1e-12)
+    both = jitgrad.hvp(loss, argnums=(0, 1))(params, data, 2, (v, np.ones(3)))
+    assert len(both) == 2 and both[1].shape == (3,)
+    with pytest.raises(jitgrad.TraceError, match=r"test_transforms.py:\d+.*hvp of loss"):
+        jitgrad.hvp(loss)(params, data, 2, data)
+
+
+def test_differentiating_an_integer_argument_is_refused_at_the_users_line():
+    with pytest.raises(jitgrad.TraceError, match=r"test_transforms.py:\d+.*argument 1"):
+        jitgrad.jacobian(lambda x, n: x * n, argnums=1)(X, 3)
+    with pytest.raises(jitgrad.TraceError, match=r"test_transforms.py:\d+.*argument 1"):
+        jitgrad.hessian(lambda x, n: np.sum(x ** n), argnums=(0, 1))(X, 3)
