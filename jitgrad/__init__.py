@@ -4,7 +4,9 @@
     def loss(params, data): ...
     g = loss(params, data)
 
-See README.md for the tour.  `register` adds a rule for a C-level function (see 'Registering rules').
+The rest of the family (jitgrad/transforms.py): `jvp`, `vjp`, `jacobian` (`jacfwd`, `jacrev`), `hessian`,
+`hvp`; custom derivatives `custom_vjp` and `custom_jvp`; `check_grads` for tests.  See README.md for the
+tour.  `register` adds a rule for a C-level function (see 'Registering rules').
 """
 from .api import GradFunction, JitgradWarning, jit_grad, value_and_grad
 from .checking import check_grads

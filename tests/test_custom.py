@@ -4,6 +4,7 @@ branches and compiled kernels; its forward mode; second derivatives where its ru
 check_grads catching a wrong rule; and the refusals."""
 import ctypes
 import ctypes.util
+import functools
 
 import numpy as np
 import pytest
@@ -64,6 +65,17 @@ def test_custom_vjp_inside_a_traced_loop(jit):
         assert np.isclose(gs, (looped_reference(x, 1.5 + eps) - looped_reference(x, 1.5 - eps)) / (2 * eps),
                           rtol=1e-6)
     assert grad.cache_info().hits == 1 and grad.cache_info().traces == 3
+
+
+def test_custom_vjp_called_by_library_code():
+    def f(x):
+        parts = list(map(csin, (x, 2 * x)))
+        rows = np.apply_along_axis(csin, 1, np.outer(x, x))
+        return functools.reduce(lambda a, b: a + np.sum(b), parts, 0.0) + np.sum(rows)
+
+    def reference(x):
+        return np.sum(np.sin(x)) + np.sum(np.sin(2 * x)) + np.sum(np.sin(np.outer(x, x)))
+    np.testing.assert_allclose(jitgrad.jit_grad(f)(X), central_jacobian(reference, X), rtol=1e-6)
 
 
 def test_custom_vjp_forward_mode_and_jacobians():
