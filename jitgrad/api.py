@@ -96,8 +96,8 @@ class Staged:
     function; `trace` (inputs: the call's dynamic leaves in order, then the environment arrays `ctx`
     read) is compiled, guarded and cached, and `package(outputs)` makes the user's result of its
     outputs.  `splice_form()` gives (trace, kinds, package) for use inside an enclosing trace
-    (nested.py): the outputs there are traced values of the types `kinds`; by default it is the same
-    trace and package."""
+    (nested.py): the outputs there are traced values of the types `kinds` (often the same trace and
+    package; a Jacobian's differs: its passes are assembled in the IR)."""
 
     __slots__ = ("ctx", "trace", "package", "_splice_form")
 

@@ -282,3 +282,17 @@ def test_differentiating_an_integer_argument_is_refused_at_the_users_line():
         jitgrad.jacobian(lambda x, n: x * n, argnums=1)(X, 3)
     with pytest.raises(jitgrad.TraceError, match=r"test_transforms.py:\d+.*argument 1"):
         jitgrad.hessian(lambda x, n: np.sum(x ** n), argnums=(0, 1))(X, 3)
+
+
+def test_transforms_closing_over_an_outer_traced_value():
+    def outer(x):
+        H = jitgrad.hessian(lambda y: np.sum(np.sin(x * y)))(x)
+        hv = jitgrad.hvp(lambda y: np.sum(np.sin(x * y) ** 2))(x, np.ones(3))
+        _, t = jitgrad.jvp(lambda y: np.sin(x * y), (x,), (np.ones(3),))
+        return np.sum(H) + np.sum(hv) + np.sum(t)
+
+    def closed_form(x):   # the same at y = x: -x² sin(x²) on the diagonal, 2 x² cos(2x²), x cos(x²)
+        return np.sum(-x ** 2 * np.sin(x * x)) + np.sum(2 * x ** 2 * np.cos(2 * x * x)) + np.sum(x * np.cos(x * x))
+    x = np.array([0.3, 0.7, -0.4])
+    assert np.isclose(outer(x), closed_form(x), rtol=1e-13)
+    np.testing.assert_allclose(jitgrad.jit_grad(outer)(x), central_jacobian(closed_form, x), rtol=1e-7)
