@@ -21,8 +21,9 @@ TOLERANCES = {np.dtype(np.float64): (1e-5, 1e-8, 1e-6), np.dtype(np.float32): (2
 
 def check_grads(f, args, order=2, modes=("fwd", "rev"), *, rtol=None, atol=None, eps=None, seed=0):
     """Assert that jitgrad's derivatives of `f` at `args` (a tuple of arguments, each an array, a float or
-    a pytree of them; all are differentiated) agree with central differences, up to `order`, in each of
-    `modes` ("fwd", "rev").  `rtol`, `atol`, `eps` override the per-dtype defaults."""
+    a pytree of them; all are differentiated: close over integer arguments, `lambda x: f(x, 3)`) agree
+    with central differences, up to `order`, in each of `modes` ("fwd", "rev").  `rtol`, `atol`, `eps`
+    override the per-dtype defaults."""
     if not isinstance(args, (tuple, list)):
         raise TypeError("check_grads(f, args, ...): args must be a tuple of arguments")
     unknown = set(modes) - {"fwd", "rev"}

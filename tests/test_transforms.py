@@ -255,6 +255,7 @@ def test_check_grads_passes_on_correct_derivatives():
     jitgrad.check_grads(two_outputs, (X, 0.5), order=2)
     jitgrad.check_grads(lambda x: np.tanh(x) * x[0], (X.astype(np.float32),), order=2)
     jitgrad.check_grads(piecewise_dynamics, (X,), order=1, modes=("rev",))
+    jitgrad.check_grads(lambda x, s: np.sum(x ** 3) * s, (X, 0.5), order=2)
     # a wrong derivative fails it: tests/test_custom.py (a deliberately wrong custom_vjp rule)
 
 
