@@ -202,14 +202,15 @@ class VjpFunction(Transformed):
         forward, backward = autodiff.vjp(ctx.builder.build(outs.values), sig.wrt)
         forward = _with_an_output(forward)
         n_out = len(outs.values)
-        residual_kinds = [np.ndarray] * (len(forward.outputs) - n_out)
+        n_residuals = len(backward.inputs) - len(outs.float_positions)
         kernel = _LazyKernel(backward, self.jit, _about(self, sig, "backward"))
-        package = functools.partial(_package_vjp, self.fn, sig, outs, n_out, backward, kernel)
-        return Staged(ctx, forward, package, lambda: (forward, outs.kinds + residual_kinds, package))
+        package = functools.partial(_package_vjp, self.fn, sig, outs, n_out, n_residuals, backward, kernel)
+        kinds = outs.kinds + [np.ndarray] * (len(forward.outputs) - n_out)
+        return Staged(ctx, forward, package, lambda: (forward, kinds, package))
 
 
-def _package_vjp(fn, sig, outs, n_out, backward, kernel, outputs):
-    return outs.tree(outputs), VjpFn(fn, sig, outs, backward, kernel, list(outputs[n_out:]))
+def _package_vjp(fn, sig, outs, n_out, n_residuals, backward, kernel, outputs):
+    return outs.tree(outputs), VjpFn(fn, sig, outs, backward, kernel, list(outputs[n_out:n_out + n_residuals]))
 
 
 class VjpFn:

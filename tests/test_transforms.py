@@ -90,6 +90,16 @@ def test_vjp_fn_is_reused_without_retracing():
     assert info.traces == 1 and info.hits == 1
 
 
+def test_constant_functions_have_zero_derivatives():
+    out, tangent = jitgrad.jvp(lambda x: 3.0, (X,), (X,))
+    assert (out, tangent) == (3.0, 0.0)
+    out, vjp_fn = jitgrad.vjp(lambda x: (2.0, np.ones(2)), X)
+    (ct,) = vjp_fn((1.0, np.ones(2)))
+    assert out[0] == 2.0 and ct.shape == X.shape and not ct.any()
+    np.testing.assert_array_equal(jitgrad.jacobian(lambda x: np.ones(2))(X), np.zeros((2, X.size)))
+    np.testing.assert_array_equal(jitgrad.hessian(lambda x: np.sum(x))(X), np.zeros((X.size, X.size)))
+
+
 def test_jvp_refuses_tangents_unlike_the_primals_at_the_users_line():
     with pytest.raises(jitgrad.TraceError, match=r"test_transforms.py:\d+.*tangent leaf 0 is float32"):
         jitgrad.jvp(two_outputs, (X, 0.5), (X.astype(np.float32), 1.0))
