@@ -21,7 +21,7 @@ import numpy as np
 from . import backend
 from .api import GradFunction, Staged, Transformed, package_gradients
 from .ir import Builder, autodiff, passes
-from .ir.errors import TraceError
+from .ir.errors import TraceError, UnsupportedError
 from .ir.value import Trace
 from .nested import replay_traced
 from .pytree import flatten, leaf_count, unflatten
@@ -80,10 +80,15 @@ def _tree_of(treedef):
 
 class _Outputs:
     """The traced function's returned pytree as trace outputs: `values` (the traced leaves' Values),
-    `layout` (reads the tree back), and which of them carry derivatives (the real-float ones)."""
+    `layout` (reads the tree back), and which of them carry derivatives (the real-float ones; integer
+    and boolean ones have zero derivatives; complex ones are refused rather than given zeros)."""
 
-    def __init__(self, result):
+    def __init__(self, result, fn):
         self.values, self.layout = tree_outputs(result)
+        if any(v.dtype.kind == "c" for v in self.values):
+            raise UnsupportedError(f"{getattr(fn, '__name__', 'the function')} returns a complex value that depends "
+                                   "on its inputs: return its real and imaginary parts (np.real, np.imag) instead",
+                                   function_location(fn))
         self.kinds = [s[2] for s in self.layout.aux_slots if s[0] == "out"]
         self.float_positions = [k for k, v in enumerate(self.values) if v.dtype.kind == "f"]
         self.leaves = [np.asarray(s[1]) if s[0] == "const" else None for s in self.layout.aux_slots]
@@ -156,7 +161,7 @@ class JvpFunction(Transformed):
 
     def stage(self, sig, leaves, treedef):
         ctx, result, n_dyn = _trace_leading(self.fn, sig, leaves, treedef, self.n_primals)
-        outs = _Outputs(result)
+        outs = _Outputs(result, self.fn)
         trace = ctx.builder.build(outs.values)
         n_env = len(trace.inputs) - n_dyn
         joint = _with_an_output(passes.optimize(_with_inputs_moved(autodiff.jvp(trace, sig.wrt), n_dyn, n_env,
@@ -198,7 +203,7 @@ class VjpFunction(Transformed):
 
     def stage(self, sig, leaves, treedef):
         ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic)
-        outs = _Outputs(result)
+        outs = _Outputs(result, self.fn)
         forward, backward = autodiff.vjp(ctx.builder.build(outs.values), sig.wrt)
         forward = _with_an_output(forward)
         n_out = len(outs.values)
@@ -272,7 +277,7 @@ class JacobianFunction(Transformed):
 
     def stage(self, sig, leaves, treedef):
         ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic)
-        outs = _Outputs(result)
+        outs = _Outputs(result, self.fn)
         trace = ctx.builder.build(outs.values)
         in_values = [trace.inputs[i] for i in sig.wrt]
         out_values = [outs.values[k] for k in outs.float_positions]

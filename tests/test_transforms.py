@@ -100,6 +100,15 @@ def test_constant_functions_have_zero_derivatives():
     np.testing.assert_array_equal(jitgrad.hessian(lambda x: np.sum(x))(X), np.zeros((X.size, X.size)))
 
 
+def test_complex_outputs_are_refused_not_given_zero_derivatives():
+    f = lambda x: np.exp(1j * x)   # noqa: E731
+    for transform in (lambda: jitgrad.jvp(f, (X,), (X,)), lambda: jitgrad.vjp(f, X),
+                      lambda: jitgrad.jacfwd(f)(X), lambda: jitgrad.jacrev(f)(X)):
+        with pytest.raises(jitgrad.UnsupportedError, match=r"test_transforms.py:\d+.*complex"):
+            transform()
+    np.testing.assert_allclose(jitgrad.jacfwd(lambda x: np.real(f(x)))(X), np.diag(-np.sin(X)), atol=1e-15)
+
+
 def test_jvp_refuses_tangents_unlike_the_primals_at_the_users_line():
     with pytest.raises(jitgrad.TraceError, match=r"test_transforms.py:\d+.*tangent leaf 0 is float32"):
         jitgrad.jvp(two_outputs, (X, 0.5), (X.astype(np.float32), 1.0))
