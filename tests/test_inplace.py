@@ -271,13 +271,6 @@ def write_through_broadcast(x):
     return np.sum(b)                    # b would show the write: refused here
 
 
-def write_into_viewed_plain_array(x):
-    a = np.fromiter((0.0, 0.5, 1.0), float)  # made by compiled code without a rule: a plain array
-    head = a[:2]                        # a view of it, which a traced write could not reach
-    a[0] = x[0]
-    return np.sum(a) + np.sum(head)
-
-
 def write_into_global(x):
     GLOBAL[0] = x[0]
     return np.sum(GLOBAL)
@@ -305,9 +298,75 @@ def test_plain_array_made_by_compiled_code_is_adopted_at_the_first_traced_write(
     assert_grad(f, X6[:3].copy())
 
 
+# --- plain arrays (made by compiled code) held by several names, lists, attributes, views ---------------
+def plain():
+    return np.fromiter((0.0, 0.5, 1.0), float)    # made by compiled code without a rule: a plain array
+
+
+def write_into_viewed_plain_array(x):
+    a = plain()
+    head = a[:2]                        # a view taken before the write sees it
+    a[0] = x[0]
+    return np.sum(a) + np.sum(head * head)
+
+
+def write_through_earlier_view(x):
+    a = plain()
+    tail = a[::-2]
+    tail[1] = x[1] * x[0]               # the first traced write goes through the view
+    a[0] = a[0] + x[2]
+    return np.sum(a * a) + tail[0] * x[0]
+
+
+def plain_held_by_list(x):
+    rows = [plain(), plain()]
+    for i in range(3):
+        rows[i % 2][i] = np.cos(x[i])
+    first, second = rows
+    return np.sum(first * second) + np.sum(rows[1])
+
+
+class Holder:
+    def __init__(self):
+        self.buffer = plain()
+
+
+def plain_held_by_attribute(x):
+    holder = Holder()
+    buffer = holder.buffer
+    buffer[1] = x[1] ** 2               # written through a variable, read through the attribute
+    holder.buffer[2] *= x[2]
+    return np.sum(holder.buffer ** 3) + buffer[2]
+
+
+def plain_with_two_names(x):
+    a = plain()
+    b = a
+    b[2] = x[0] * x[1]
+    a[1] = b[2] + x[2]
+    b += a                              # in place through one name: the same array, doubled
+    return np.sum(a * b) * (a is b)
+
+
+@pytest.mark.parametrize("fn", [write_into_viewed_plain_array, write_through_earlier_view, plain_held_by_list,
+                                plain_held_by_attribute, plain_with_two_names])
+def test_plain_arrays_held_elsewhere_take_traced_writes(fn):
+    check(fn, X6[:3].copy())
+
+
+def test_plain_array_read_through_a_view_with_another_dtype_is_refused():
+    def f(x):
+        a = plain()
+        bits = a.view(np.int64)
+        a[0] = x[0]
+        return np.sum(a) * bits[1]
+    with pytest.raises(jitgrad.UnsupportedError, match="relation to it jitgrad cannot express") as info:
+        jitgrad.jit_grad(f)(X6[:3].copy())
+    assert f"{HERE}:{f.__code__.co_firstlineno + 4}" in str(info.value)
+
+
 @pytest.mark.parametrize("fn, line, match", [
-    (write_through_broadcast, 4, "view"), (write_into_viewed_plain_array, 3, "plain NumPy array"),
-    (write_into_global, 1, "global"), (write_after_escape, 3, "compiled code"), (write_through_flat, 2, "flat"),
+    (write_through_broadcast, 4, "view"), (write_into_global, 1, "global"), (write_after_escape, 3, "compiled code"), (write_through_flat, 2, "flat"),
 ])
 def test_untrackable_aliasing_is_refused_at_the_users_line(fn, line, match):
     with pytest.raises(jitgrad.UnsupportedError, match=match) as info:

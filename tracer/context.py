@@ -269,6 +269,7 @@ class TraceContext:
         self._env_recorded = set()  # keys of the value/len/identity entries already recorded
         self.local_objects = {}   # id -> object created while tracing (kept alive so ids stay unique)
         self.created_arrays = weakref.WeakValueDictionary()   # id -> plain ndarray made while tracing
+        self.shadows = None       # the ShadowTable of plain arrays known by identity (tracer/aliasing.py)
         self.audit = []           # (IR value, concrete value, loc) pairs when auditing (tracer/audit.py)
         self.scalar_consts = {}   # (dtype, bytes) -> the one `const` node of that 0-d value (values.const)
         self.uncacheable = None   # why this trace must not be cached (an exception no guard can describe)
