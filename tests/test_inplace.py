@@ -366,7 +366,8 @@ def test_plain_array_read_through_a_view_with_another_dtype_is_refused():
 
 
 @pytest.mark.parametrize("fn, line, match", [
-    (write_through_broadcast, 4, "view"), (write_into_global, 1, "global"), (write_after_escape, 3, "compiled code"), (write_through_flat, 2, "flat"),
+    (write_through_broadcast, 4, "view"), (write_into_global, 1, "global"), (write_after_escape, 3, "compiled code"),
+    (write_through_flat, 2, "flat"),
 ])
 def test_untrackable_aliasing_is_refused_at_the_users_line(fn, line, match):
     with pytest.raises(jitgrad.UnsupportedError, match=match) as info:

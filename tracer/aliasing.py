@@ -33,8 +33,8 @@ import numpy as np
 
 from . import context
 from .context import _is_library_file
-from .values import (TracedArray, ViewLink, builder, const, contains_traced, make_view, rebind, refuse, reshape,
-                     shadowed, unwrap)
+from .values import (TracedArray, ViewLink, builder, const, contains_traced, make_view, rebind, refuse,
+                     reshape, shadowed, unwrap)
 
 CONSTANT_OPS = frozenset({"const", "fill"})
 NOT_CONSTANT = object()       # call_with_constants: a traced argument depends on the inputs
@@ -135,8 +135,9 @@ class ShadowTable:
         self.entries = {}
         self.escaped = {}
 
-    def resolve(self, array):
-        """The TracedArray standing for plain ndarray `array`, or `array` itself."""
+    def resolve(self, array, active=True):
+        """The TracedArray standing for plain ndarray `array`, or `array` itself; a view not known yet
+        is refused unless the trace of this table is the `active` one (it becomes IR of that trace)."""
         entry = self.entries.get(id(array))
         if entry is not None:
             return entry[1]
@@ -144,6 +145,9 @@ class ShadowTable:
         entry = self.entries.get(id(base)) if type(base) is np.ndarray else None
         if entry is None:
             return array
+        if not active:
+            refuse("a nested jit_grad reads a view of an array that the enclosing traced function wrote "
+                   "traced values into; pass the array as an argument instead")
         view = _shadow_view(array, *entry)
         self.entries[id(array)] = (array, view)
         return view
@@ -177,7 +181,8 @@ def _shadow_view(view, plain_base, traced_base):
 
     def concrete(base_value):
         base_value = np.ascontiguousarray(base_value).reshape(-1)
-        return np.lib.stride_tricks.as_strided(base_value[start:], view.shape, [s * view.itemsize for s in strides])
+        step = base_value.itemsize
+        return np.lib.stride_tricks.as_strided(base_value[start:], view.shape, [s * step for s in strides])
     return make_view(forward(traced_base.ir), concrete(traced_base.value), traced_base,
                      ViewLink(forward, backward, concrete))
 
@@ -207,10 +212,13 @@ def _strides(positions):
 def shadowed_items(x):
     """`x` with the plain arrays standing for traced values (`values.shadowed`) replaced by them, also
     inside tuples (lists and dicts, which may be mutated, keep their identity)."""
-    if type(x) is tuple:
-        items = tuple(shadowed_items(e) for e in x)
-        return x if all(a is b for a, b in zip(items, x)) else items
-    return shadowed(x)
+    if type(x) is not tuple:
+        return shadowed(x)
+    ctx = context.current()
+    if ctx is None or ctx.shadows is None:
+        return x
+    items = tuple(shadowed_items(e) for e in x)
+    return x if all(a is b for a, b in zip(items, x)) else items
 
 
 def resolve_arguments(args, kwargs):
@@ -259,9 +267,9 @@ def _adopt(array, what):
     table = _table(ctx)
     if id(array) in table.escaped:
         refuse(f"{what} would write a traced value into a plain NumPy array made while tracing that is "
-               f"also held elsewhere: it was handed to compiled code ({table.escaped[id(array)][1]}) that may "
-               "keep a reference to it, which would not see the write; copy the array in your function "
-               "and write into the copy")
+               f"also held elsewhere: it was handed to compiled code ({table.escaped[id(array)][1]}) that "
+               "may keep a reference to it, which would not see the write; copy the array in your "
+               "function and write into the copy")
     adopted = TracedArray(constant_ir(array), array.copy())
     adopted.plain = array
     table.entries[id(array)] = (array, adopted)
@@ -282,9 +290,12 @@ def after_native_call(fn, args, kwargs, result):
         for array in _array_leaves((args, kwargs), []):
             owner = array.base if type(array) is np.ndarray and array.base is not None else array
             if ctx.created_arrays.get(id(owner)) is owner:
-                name = getattr(fn, "__qualname__", None) or repr(fn)
-                _table(ctx).escaped[id(owner)] = (owner, f"{getattr(fn, '__module__', None) or ''}.{name}".lstrip("."))
+                _table(ctx).escaped[id(owner)] = (owner, _callee_name(fn))
     return remember_created(result)
+
+
+def _callee_name(fn):
+    return getattr(fn, "__qualname__", None) or repr(fn)
 
 
 def plain_iterator(array):
@@ -348,7 +359,7 @@ def call_with_constants(fn, args, kwargs):
             rebind(t, constant_ir(t.value), t.value)
     if not _is_plain_result(result):
         for t in traced.values():
-            t.escaped = getattr(fn, "__qualname__", None) or repr(fn)
+            t.escaped = _callee_name(fn)
         return result
     return _as_views(result, list(traced.values()))
 

@@ -60,7 +60,8 @@ def copyto(dst, src, casting="same_kind", where=True):
 
 def fill_diagonal(a, val, wrap=False):
     """np.fill_diagonal: NumPy's `a.flat[:end:step] = val` (val repeated cyclically; returns None)."""
-    a, new_value = _written(a, "np.fill_diagonal", (val,), lambda array: np.fill_diagonal(array, unwrap(val), wrap=wrap))
+    a, new_value = _written(a, "np.fill_diagonal", (val,),
+                            lambda array: np.fill_diagonal(array, unwrap(val), wrap=wrap))
     if new_value is None:
         return
     written = np.zeros(a.value.shape, dtype=bool)

@@ -299,7 +299,7 @@ def rebind(target, new_ir, new_value):
     check_not_environment(target)
     target.ir, target.value = new_ir, new_value
     if target.plain is not None:
-        target.plain[...] = new_value
+        target.plain[...] = np.reshape(new_value, target.plain.shape)     # (after `x.shape = ...`)
     audit.note(new_ir, new_value)
     _refresh_views(target)
     return target
