@@ -2,6 +2,8 @@
 branches, gives CPython's values and gradients equal to finite differences; user arguments are never
 modified; aliasing cases either give the right gradient or refuse with UnsupportedError at the user's
 line."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -348,8 +350,36 @@ def plain_with_two_names(x):
     return np.sum(a * b) * (a is b)
 
 
+def _yield_twice(a):
+    yield a
+    yield a * 2.0
+
+
+def plain_read_by_a_generator(x):
+    a = plain()
+    reader = _yield_twice(a)            # a suspended generator holds it while it is written
+    next(reader)
+    a[0] = x[0] * x[1]
+    return np.sum(next(reader) * x)
+
+
+def plain_held_by_a_dict(x):
+    d = {"a": plain()}
+    d["a"][1] = x[1] * x[0]
+    d["a"][2] = 5.0                     # a constant write after the traced one
+    return np.sum(np.stack([d["a"], x])) + np.sum(np.concatenate(list(d.values())) ** 2)
+
+
+def plain_read_by_a_nested_jit_grad(x):
+    rows = [plain()]
+    rows[0][0] = x[0] * x[1]
+    inner = jitgrad.jit_grad(lambda y: np.sum(rows[0] * y * y))     # reads it through the list
+    return np.sum(inner(x) * x)
+
+
 @pytest.mark.parametrize("fn", [write_into_viewed_plain_array, write_through_earlier_view, plain_held_by_list,
-                                plain_held_by_attribute, plain_with_two_names])
+                                plain_held_by_attribute, plain_with_two_names, plain_read_by_a_generator,
+                                plain_held_by_a_dict, plain_read_by_a_nested_jit_grad])
 def test_plain_arrays_held_elsewhere_take_traced_writes(fn):
     check(fn, X6[:3].copy())
 
@@ -390,3 +420,22 @@ def place_into_scalar(x):
 @pytest.mark.parametrize("fn", [place_into_vector, place_into_scalar])
 def test_np_place_with_traced_values(fn):
     assert_grad(fn, np.array([0.7, -1.3]))
+
+
+@dataclasses.dataclass
+class Rows:
+    rows: np.ndarray
+
+
+def test_plain_array_returned_inside_aux_structures_follows_the_inputs():
+    def f(x):
+        rows = [plain()]
+        rows[0][0] = x[0] * x[1]
+        return np.sum(x * x), (Rows(rows[0]), {"k": [rows[0]]})
+    g = jitgrad.value_and_grad(f, has_aux=True)
+    for x in (X6[:3], X6[3:], X6[3:]):               # the last call runs the compiled kernel
+        (_, (held, nested)), _ = g(x)
+        expected = np.array([x[0] * x[1], 0.5, 1.0])
+        np.testing.assert_allclose(held.rows, expected, rtol=1e-14)
+        np.testing.assert_allclose(nested["k"][0], expected, rtol=1e-14)
+    assert g.cache_info().traces == 1

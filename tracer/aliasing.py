@@ -29,6 +29,9 @@ TracedArray too.  An array made while tracing that compiled code may keep a refe
 a compiled call on it is not plain data: np.nditer, an iterator, a memoryview) is escaped: a traced
 write into it is refused, as the kept reference would not see it (`after_native_call`).
 """
+import copy
+import dataclasses
+
 import numpy as np
 
 from . import context
@@ -229,16 +232,29 @@ def resolve_arguments(args, kwargs):
 
 
 def resolve_tree(x):
-    """`x` with the plain arrays standing for traced values replaced, inside tuples, lists and dicts too
-    (new containers): the traced function's result, arguments of compiled code run on constants."""
+    """`x` with the plain arrays standing for traced values replaced (`values.shadowed`), inside the
+    containers of pytrees too (tuples, lists, dicts, namedtuples, dataclass instances; rebuilt when one
+    changes): the traced function's result, the arguments of compiled code run on constants."""
     ctx = context.current()
     if ctx is None or ctx.shadows is None:
         return x
-    if type(x) in (tuple, list):
-        return type(x)(resolve_tree(e) for e in x)
     if type(x) is dict:
-        return {k: resolve_tree(v) for k, v in x.items()}
-    return shadowed(x)
+        items = {k: resolve_tree(v) for k, v in x.items()}
+        return x if all(items[k] is v for k, v in x.items()) else items
+    dataclass = dataclasses.is_dataclass(x) and not isinstance(x, type)
+    if not (dataclass or isinstance(x, (tuple, list))):
+        return shadowed(x)
+    names = [f.name for f in dataclasses.fields(x)] if dataclass else None
+    old = [getattr(x, n) for n in names] if dataclass else x
+    new = [resolve_tree(e) for e in old]
+    if all(a is b for a, b in zip(new, old)):
+        return x
+    if not dataclass:
+        return type(x)(new) if type(x) in (tuple, list) else type(x)(*new)       # a namedtuple
+    rebuilt = copy.copy(x)
+    for name, value in zip(names, new):
+        object.__setattr__(rebuilt, name, value)
+    return rebuilt
 
 
 def _traced_leaves(values):
