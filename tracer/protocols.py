@@ -203,6 +203,7 @@ class Protocols:
 
     def length(self, value):
         """`len(value)`."""
+        value = shadowed(value)                          # its stand-in may have been reshaped
         method = python_method(type(value), "__len__")
         if method is None:
             return len(value)
@@ -363,6 +364,7 @@ class Protocols:
 
     def store_attr(self, obj, name, value):
         """`obj.name = value`, honouring Python `__setattr__`, property setters and descriptors."""
+        obj = shadowed(obj)
         if not self._attr_hook(obj, name, "__setattr__", "fset", "__set__", (value,)):
             setattr(obj, name, value)
 
