@@ -134,6 +134,15 @@ def viewed_with_another_dtype(x):
     return out * (bits[1] > 0)
 
 
+def filled_by_numpy_writers(x):
+    out = np.arange(1.0, 5.0)
+    held = [out]
+    np.copyto(out, x * 2.0, where=np.array([True, False, True, False]))
+    np.add.at(held[0], [1, 1], x[:2])
+    out.fill(out[0]) if out[3] > 1e9 else np.fill_diagonal(out.reshape(2, 2), x[2])
+    return out
+
+
 def written_by_callees(x):
     out = np.arange(4.0)
     _put_first(out, x)

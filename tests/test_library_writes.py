@@ -174,7 +174,8 @@ def library_style(monkeypatch):
                                   "through_closure", "constant_write_stays_plain", "written_by_callees",
                                   "view_before_write", "held_by_list", "passed_in_a_kept_tuple",
                                   "list_then_variable", "held_by_attribute", "two_names",
-                                  "write_through_earlier_view", "loop_over_it_while_written"])
+                                  "write_through_earlier_view", "loop_over_it_while_written",
+                                  "filled_by_numpy_writers"])
 def test_library_arrays_are_adopted_at_the_first_traced_write(library_style, name):
     """Whatever else holds the array (names, lists, tuples, attributes, views taken earlier), gradients
     equal finite differences and values equal CPython's."""

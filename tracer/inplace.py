@@ -19,8 +19,9 @@ def _written(a, what, values, write):
     """(the TracedArray written, NumPy's in-place `write(array)` done on a copy of its value: the new
     concrete value); a plain `a` standing for no traced value and taking only constant `values` is
     written natively ((a, None) returned)."""
-    if type(a) is np.ndarray:
-        a = adopt_for_write(a, what, *values) or a
+    adopted = adopt_for_write(a, what, *values) if type(a) is np.ndarray else None
+    if adopted is not None:
+        a = adopted
     if type(a) is not TracedArray:
         check_plain_write(what, *values)
         write(a)
