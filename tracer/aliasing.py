@@ -168,9 +168,9 @@ def _shadow_view(view, plain_base, traced_base):
     positions = _view_positions(view, plain_base)
     strides, start = _strides(positions) if positions is not None else (None, 0)
     if strides is None:
-        refuse("this array is a view of an array that took traced writes (with another dtype, or a "
-               "reshape of a Fortran-ordered array) whose relation to it jitgrad cannot express; copy "
-               "the view (v = v.copy()) before the writes, or index the array again after them")
+        refuse("this array is a view of an array that took traced writes (with another dtype, unaligned, "
+               "or a reshape of a Fortran-ordered array) whose relation to it jitgrad cannot express; "
+               "copy the view (v = v.copy()) before the writes, or index the array again after them")
     flat, spec, size = const(positions.reshape(-1)), (("array", 0),), plain_base.size
 
     def forward(base_ir):
@@ -192,10 +192,12 @@ def _shadow_view(view, plain_base, traced_base):
 
 def _view_positions(view, base):
     """For each entry of `view`: the C-order flat index of the entry of `base` it sees (None when their
-    dtypes differ or `base` is neither C- nor Fortran-contiguous)."""
+    dtypes differ, entries are not aligned, or `base` is neither C- nor Fortran-contiguous)."""
     if view.dtype != base.dtype or not (base.flags.c_contiguous or base.flags.f_contiguous):
         return None
     offset = view.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    if offset % view.itemsize or any(s % view.itemsize for s in view.strides):
+        return None
     memory = (offset + np.tensordot(view.strides, np.indices(view.shape), 1)) // view.itemsize
     order = "C" if base.flags.c_contiguous else "F"
     return np.ravel_multi_index(np.unravel_index(memory.astype(np.intp), base.shape, order=order), base.shape)
