@@ -9,7 +9,6 @@ those are not environment reads).  `current()` is the active context; the interp
 import array
 import collections.abc
 import contextlib
-import copy
 import enum
 import math
 import os
@@ -22,6 +21,7 @@ import numpy as np
 from ..ir import Builder
 from ..ir.errors import TraceError, UnsupportedError
 from .namespaces import CodeGetter, NamespaceGetter
+from .snapshots import _like, _snapshot, _snapshot_structure, _traced_inside
 
 
 class _PerThread(threading.local):
@@ -511,7 +511,7 @@ class TraceContext:
     def _shadowed(self, array):
         """The TracedArray that plain `array` stands for in this trace or an enclosing one (their shadow
         tables, tracer/aliasing.py), or None."""
-        for ctx in reversed(_stack):
+        for ctx in reversed(_thread.stack):
             if ctx.shadows is not None:
                 traced = ctx.shadows.resolve(array, ctx is self)
                 if traced is not array:
@@ -600,53 +600,6 @@ def _is_library_object(value):
     """Functions and classes of numpy, scipy, the standard library or jitgrad: stable by design."""
     module = getattr(value, "__module__", None) or ""
     return module.split(".")[0] in _STABLE_ROOTS
-
-
-def _snapshot(value):
-    """A copy of plain data that later mutation of the original cannot change."""
-    if isinstance(value, tuple):    # immutable, but may hold lists
-        return _like(value, [_snapshot(v) for v in value])
-    if isinstance(value, (list, dict, collections.deque)):
-        copied = copy.copy(value)    # of the same type (defaultdict, OrderedDict, a list subclass...)
-        for k, v in (value.items() if isinstance(value, dict) else enumerate(value)):
-            copied[k] = _snapshot(v)
-        return copied
-    if isinstance(value, (set, bytearray, array.array)):
-        return copy.copy(value)
-    return value
-
-
-def _traced_inside(value, is_key=False):
-    """(traced value, whether it is a dict key or set member) for those held (at any depth) by native
-    containers `value`."""
-    from .traced import TracedArray
-    if type(value) is TracedArray:
-        yield value, is_key
-    elif isinstance(value, (set, frozenset)):
-        for v in value:
-            yield from _traced_inside(v, True)
-    elif isinstance(value, (tuple, list, collections.deque)):
-        for v in value:
-            yield from _traced_inside(v, is_key)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _traced_inside(k, True)
-            yield from _traced_inside(v, is_key)
-
-
-def _snapshot_structure(value):
-    if isinstance(value, dict):
-        return type(value).fromkeys(value)
-    return _like(value, [None] * len(value))
-
-
-def _like(value, items):
-    """A sequence of the type of `value` (a tuple, namedtuple, list, deque, or a subclass) holding `items`."""
-    if hasattr(value, "_make"):
-        return value._make(items)
-    if isinstance(value, collections.deque):
-        return type(value)(items, value.maxlen)
-    return type(value)(items)
 
 
 _LIBRARY_DIRS = tuple({os.path.dirname(os.__file__), os.path.dirname(os.path.dirname(np.__file__))})
