@@ -44,6 +44,9 @@ SOURCES = ("input", "const", "fill")
 FOLDABLE = set(ELEMENTWISE) | {"where", "astype"}
 UPDATES_IN_PLACE = ("index_set", "index_add")   # written over their operand 0's buffer when it dies
 RECOMPUTE_LIMIT = 6       # a fused value costing more than this per element is not recomputed
+ATTRIBUTES = "\n".join(["attributes #1 = { nounwind noinline }", "attributes #2 = { nounwind }",
+                        "attributes #3 = { nounwind noinline optnone }",
+                        "attributes #4 = { nounwind alwaysinline }"]) + "\n"
 
 
 class Lowering:
@@ -62,6 +65,7 @@ class Lowering:
         self.cost = {}            # fused nodes: estimated cost of recomputing one element
         self.declarations = set() # external functions the emitted code calls (besides the PREAMBLE's)
         self.ws_size = 0
+        self.nested_functions = []  # LLVM functions of loop bodies (loops.py), emitted with this module
         self._plan()
 
     # ---- planning ------------------------------------------------------------------------------
@@ -92,6 +96,8 @@ class Lowering:
             self.output_loc.append(direct)
 
     def _kind_of(self, node, users, is_output):
+        if node.op in self.rules.NESTED:    # a loop: planned with its body's own Lowering (loops.py)
+            return self.rules.NESTED[node.op](self, node)
         if node.op == "guard":
             if node.args[0].shape != () or np.ndim(node.params["expected"]) != 0:
                 raise LoweringUnsupported("guard on a non-scalar predicate")
@@ -145,6 +151,12 @@ class Lowering:
     # ---- emission ------------------------------------------------------------------------------
     def build(self):
         """The module text: preamble, chunk functions, driver `jg_kernel`."""
+        functions = self.functions()
+        return PREAMBLE + "\n".join(sorted(self.declarations)) + "\n" + functions + ATTRIBUTES
+
+    def functions(self):
+        """The text of this trace's functions (chunks, driver @name, loop bodies), without the module's
+        preamble, declarations (self.declarations) and attribute groups."""
         self.chunks = []
         self.reg_def = {}         # id -> (chunk number, register name)
         self.spills = {}          # id -> workspace offset of its slot
@@ -173,7 +185,7 @@ class Lowering:
             if not self.output_loc[j]:
                 self._copy_out(v, ("arg", self.n_in + j))
         chunks = "\n".join(self._chunk_text(c) for c in range(len(self.chunks)))
-        return PREAMBLE + "\n".join(sorted(self.declarations)) + "\n" + chunks + self._driver()
+        return chunks + self._driver() + "".join(self.nested_functions)
 
     def _emit_unit(self, nodes, shape=None):
         """Emit one node, or a group of several sharing one loop nest over `shape`."""
@@ -203,7 +215,7 @@ class Lowering:
 
     def _new_chunk(self):
         params = "".join(f"ptr noalias %p{k}, " for k in range(self.n_args))
-        f = FunctionText(f"define internal i64 @chunk{len(self.chunks)}({params}ptr %ws) #1", self.precise_math)
+        f = FunctionText(f"define internal i64 @{self.name}_chunk{len(self.chunks)}({params}ptr %ws) #1", self.precise_math)
         f.prologue, f.tail, f.spill_out = [], [], []
         self.chunks.append(f)
         self.f = f
@@ -222,6 +234,8 @@ class Lowering:
         f.lines += stores + ["  ret i64 -1"] + f.tail
         if self.straight_line(c):
             f.header = f.header[:-len("#1")] + "#3"
+        elif len(self.chunks) == 1:         # the one chunk is inlined into the driver
+            f.header = f.header[:-len("#1")] + "#4"
         return f.text()
 
     def straight_line(self, c):
@@ -243,16 +257,13 @@ class Lowering:
         ptrs = ", ".join(f"ptr %p{k}" for k in range(self.n_args))
         fails = []
         for c in range(n):
-            lines += [f"  %r{c} = call i64 @chunk{c}({ptrs}{', ' if ptrs else ''}ptr %ws)",
+            lines += [f"  %r{c} = call i64 @{self.name}_chunk{c}({ptrs}{', ' if ptrs else ''}ptr %ws)",
                       f"  %f{c} = icmp ne i64 %r{c}, -1",
                       f"  br i1 %f{c}, label %fail, label %c{c + 1}", f"c{c + 1}:"]
             fails.append(f"[ %r{c}, %{'entry' if c == 0 else f'c{c}'} ]")
         lines += ["  ret i64 -1", "fail:", f"  %rc = phi i64 {', '.join(fails)}"]
         lines += ["  ret i64 %rc", "}"]
-        inline = "noinline" if n > 1 else "alwaysinline"
-        attrs = [f"attributes #1 = {{ nounwind {inline} }}", "attributes #2 = { nounwind }",
-                 "attributes #3 = { nounwind noinline optnone }"]
-        return "\n" + "\n".join(lines + attrs) + "\n"
+        return "\n" + "\n".join(lines) + "\n"
 
     # ---- reading and writing values -----------------------------------------------------------
     def value(self, node, idx):
@@ -396,9 +407,11 @@ class Lowering:
         self.exit_unless(ok, index)
         self.define_reg(node, "true")
 
-    def prepare(self):
-        """Number the guards and index values by id; call before build()."""
-        self._guard_numbers = {id(g): k for k, g in enumerate(self.trace.guards)}
+    def prepare(self, guard_base=0):
+        """Number the guards (from guard_base: a loop body's first guard has the number it has in the
+        whole trace) and index values by id; call before build()."""
+        self._guard_numbers = {id(g): guard_base + k for k, g in enumerate(self.trace.guards)}
+        self.guard_base = guard_base
         self.position = {id(n): k for k, n in enumerate(self.trace.nodes)}
         self.constants = {id(n): n.params["value"] if n.op == "const" else
                           np.full((), n.params["value"], n.params["dtype"])
