@@ -23,6 +23,7 @@ scalar_ops (per-op scalar code), mathfns/polymath (inline vectorizable math with
 indexing (index maps), lower (plan: registers / buffers / fused values, chunks, driver ABI), rules
 (per-op lowering tables), fusion (horizontal loop fusion), blas (dot_general via BLAS gemm),
 hostcall (ops without native code: argsort, special functions, linalg, called back in NumPy),
+loops (the loop op: its body compiled once, called from a counted loop),
 pywrapper (METH_FASTCALL entry), kernel (compile_trace, Kernel).
 
 Measured on the 2-core dev box (loaded, load average 4-6, so absolute times are inflated): straight

@@ -16,13 +16,22 @@ the per-iteration argument array and the 0-d carries' stack slots become registe
 - trip == 0: the results are the inits, the stacks are empty.
 `loop_result` nodes are the loop's results: 0-d ones registers defined right after the loop, arrays
 buffers it writes (lower.py plans them as it plans any materialized value).
+
+Measured (forward W1 pendulum, loaded 2-core box, CPU time per call; C: the same loop with gcc -O3
+-march=native -ffast-math): run time 1.07x / 0.99x / 1.22x C at 1e3 / 1e5 / 1e6 steps (at 1e6 theta
+decays into subnormals, where C's FMA contraction does fewer slow operations; undamped 1.09x / 1.06x /
+1.05x); compile 10-80 ms whatever the trip count.  A call the inliner may decline (BODY_INLINE False,
+`noinline`) ran 1.5-1.9x C.  Short loops are not unrolled in the trace: LLVM's own unroller fully
+unrolls short static-trip loops once the body is inlined (the pendulum up to 8 steps), and the
+trace-level unrolled form measured no faster (0.90-1.15x rolled, within noise, at trips 1-1000 for
+the pendulum and for x' = tanh(W x + b) with n = 2, 8, 64) while compiling 0.5-400 ms per step.
 """
 from .errors import LoweringUnsupported
 from .llvmtext import dtype_info, mem_type, reg_type
 from .lower import UPDATES_IN_PLACE
 from ..ir.loops import count_guards
 
-BODY_INLINE = True        # measured on the 1e5-step pendulum, see should_unroll's docstring
+BODY_INLINE = True        # call the body with `alwaysinline` (else `noinline`): measured above
 
 
 class LoopPlan:
@@ -209,7 +218,7 @@ def emit_loop(lw, node):
         rows = [_row(f, base, t, nbytes) if stacked else base for base, stacked, nbytes in ys]
         for k, address in enumerate([counter, *ins, *invariants, *outs, *rows, *consts, *workspace]):
             f.stmt(f"store ptr {address}, ptr {f.emit(f'getelementptr inbounds ptr, ptr {argv}, i64 {k}')}")
-        rc = f.emit(f"call i64 @{inner.name}(ptr {argv}){' #4' if BODY_INLINE else ''}")
+        rc = f.emit(f"call i64 @{inner.name}(ptr {argv}){' #4' if BODY_INLINE else ' #1'}")
         cont, fail = f.new_label("ok"), f.new_label("exit")
         f.stmt(f"br i1 {f.emit(f'icmp eq i64 {rc}, -1')}, label %{cont}, label %{fail}")
         f.tail += [f"{fail}:", f"  ret i64 {rc}"]

@@ -213,3 +213,35 @@ def test_compile_work_does_not_grow_with_trip():
     texts = [lower(pendulum_trace(trip), "k")[0] for trip in (10, 1000000)]
     assert abs(texts[0].count("\n") - texts[1].count("\n")) <= 2
     assert abs(len(texts[1]) - len(texts[0])) < 200
+
+
+def test_scalar_carries_become_registers_in_the_optimized_loop(monkeypatch, tmp_path):
+    """The body is inlined and its 0-d carries' stack slots promoted: the optimized kernel has no
+    alloca and carries theta, omega and the loss in phi nodes; sin is the only call in the loop."""
+    log = tmp_path / "llvm.txt"
+    monkeypatch.setenv("JITGRAD_LOG", "llvm")
+    monkeypatch.setenv("JITGRAD_LOG_FILE", str(log))
+    monkeypatch.setenv("JITGRAD_DISK_CACHE", "0")
+    compile_trace(pendulum_trace(77777))        # a trip count no other test compiles
+    text = log.read_text()
+    optimized = text[text.index("optimized IR"):text.index("assembly")]
+    kernel = optimized[optimized.index("define"):optimized.index("\n}\n")]
+    assert "alloca" not in kernel
+    assert kernel.count("phi double") == 3
+    calls = [line.split("@")[1].split("(")[0] for line in kernel.splitlines() if " call " in line]
+    assert [c for c in calls if not c.startswith("llvm.")] == ["jg_libm_sin"]
+
+
+def test_a_body_longer_than_a_chunk_with_a_guard_in_its_last_chunk():
+    from jitgrad.jit.lower import CHUNK_OPS
+    b = Builder()
+    i, x, y = b.input((), COUNTER_DTYPE), b.input((), F64), b.input((), F64)
+    for _ in range(CHUNK_OPS // 2 + 100):
+        x = b.add(b.multiply(x, b.const(np.float64(0.999))), b.multiply(b.sin(y), b.const(np.float64(1e-3))))
+    b.guard(b.less(x, b.const(np.float64(10.0))), True, loc="long.py:1", why="x < 10")
+    body = b.build([x, b.add(y, b.const(np.float64(0.1)))])
+    t = loop_trace(body, 50, 2, [((), F64), ((), F64)], [0, 1])
+    check(t, [np.array(1.0), np.array(0.5)], rtol=1e-13)
+    with pytest.raises(GuardFailed) as failed:
+        compile_trace(t)([np.array(1e3), np.array(0.5)])
+    assert failed.value.index == 0
