@@ -1,10 +1,11 @@
 """Native loops: a `loop` node (ir/loops.py) becomes a counted loop whose body is compiled once.
 
-Plan.  The body trace gets its own Lowering, planned with the enclosing trace (`plan`), so its
-constant arrays join the kernel's; it is emitted (`emit_loop`) as an internal function
-`i64 @<enclosing>_loop<k>(ptr args)` with the kernel ABI of lower.py, args = [the counter, the carries
-in, the invariants, the carries out, the y rows out, its constants, (its workspace)], and its guards
-numbered as in the whole trace (`Trace.guards`).  A loop inside the body nests the same way.
+Plan.  The body trace gets its own Plan (plan.py; `plan`, called by the enclosing Plan through
+rules.NESTED, kept in its `nested`), a Plan of its own as the kernel's is: its constant arrays join
+the kernel's, its workspace is its own.  It is emitted (`emit_loop`) by its own Emitter as an
+internal function `i64 @<enclosing>_loop<k>(ptr args)` with the kernel ABI (abi.py), args = [the
+counter, the carries in, the invariants, the carries out, the y rows out, its constants, (its
+workspace)], its guards numbered as in the whole trace (`Trace.guards`).  Loops in a body nest.
 
 Emission.  `for t in range(trip)`: store t, point the carries at their buffers and each y at row t of
 its stacked result (base + t * row bytes), call the body, leave with its exit code (a guard's number,
@@ -15,7 +16,7 @@ the per-iteration argument array and the 0-d carries' stack slots become registe
   result's own buffer (no copy at the end); iteration 0 reads the init where it lies.
 - trip == 0: the results are the inits, the stacks are empty.
 `loop_result` nodes are the loop's results: 0-d ones registers defined right after the loop, arrays
-buffers it writes (lower.py plans them as it plans any materialized value).
+buffers it writes (plan.py plans them as it plans any materialized value).
 
 Measured (forward W1 pendulum, loaded 2-core box, CPU time per call; C: the same loop with gcc -O3
 -march=native -ffast-math): run time 1.07x / 0.99x / 1.22x C at 1e3 / 1e5 / 1e6 steps (at 1e6 theta
@@ -26,39 +27,40 @@ unrolls short static-trip loops once the body is inlined (the pendulum up to 8 s
 trace-level unrolled form measured no faster (0.90-1.15x rolled, within noise, at trips 1-1000 for
 the pendulum and for x' = tanh(W x + b) with n = 2, 8, 64) while compiling 0.5-400 ms per step.
 """
+from .abi import SUCCESS, argument_order
 from .errors import LoweringUnsupported
 from .llvmtext import dtype_info, mem_type, reg_type
-from .lower import UPDATES_IN_PLACE
 from ..ir.loops import count_guards
 
 BODY_INLINE = True        # call the body with `alwaysinline` (else `noinline`): measured above
+UPDATES_IN_PLACE = ("index_set", "index_add")   # as plan.py's (this module cannot import it: a cycle)
 
 
-class LoopPlan:
-    """Where a loop node's pieces come from: the body's Lowering, and the kernel argument number of
-    the first of the body's constant arrays (they follow the enclosing trace's own)."""
-
-    __slots__ = ("lowering", "first_const")
-
-    def __init__(self, lowering, first_const):
-        self.lowering, self.first_const = lowering, first_const
-
-
-def plan(lw, node):
-    """Plan loop `node` inside Lowering `lw`: its body's Lowering; returns the node's kind, 'loop'."""
-    from .lower import Lowering         # lower imports rules, which imports this module
+def plan(outer, node):
+    """Plan loop `node` inside Plan `outer` (rules.NESTED): the body's own Plan, in outer.nested;
+    its constant arrays are appended to outer's.  Returns the node's kind, 'loop'."""
     body = node.params["body"]
     for v in body.inputs[1:] + body.outputs:
         if v.dtype.kind == "c":
             raise LoweringUnsupported("a loop carrying complex values")
         dtype_info(v.dtype)
-    inner = Lowering(body, f"{lw.name}_body", lw.precise_math)    # renamed when emitted
-    for k in in_place_carries(node):     # the update writes the carry's one buffer (arg 1 + k)
-        inner.loc[id(body.outputs[k])] = ("arg", 1 + k)
-        inner.output_loc[k] = True
-    lw.loc[id(node)] = LoopPlan(inner, lw.n_in + lw.n_out + len(lw.consts))
-    lw.consts.extend(inner.consts)
+    inner = outer.nested[id(node)] = type(outer)(body)      # a Plan (plan.py imports this module)
+    args = argument_order(len(body.inputs), len(body.outputs), 0)
+    for k in in_place_carries(node):     # the update writes the carry's one buffer (input 1 + k)
+        new = body.outputs[k]
+        inner.loc[id(new)] = ("arg", args["input"] + 1 + k)
+        inner.direct_output[k] = True
+        inner.units = [u for u in inner.units if u.copy_of is not new]
+    outer.consts.extend(inner.consts)
     return "loop"
+
+
+def _first_const(outer, inner):
+    """The argument number, in the enclosing kernel, of the first of the body's constant arrays."""
+    if not inner.consts:
+        return 0
+    first = next(k for k, c in enumerate(outer.consts) if c is inner.consts[0])
+    return argument_order(outer.root.n_in, outer.root.n_out, 0)["const"] + first
 
 
 def in_place_carries(node):
@@ -81,19 +83,19 @@ def in_place_carries(node):
     return found
 
 
-def _guards_before(lw, node):
-    """How many guards `lw`'s trace checks before loop `node` (loop bodies included)."""
+def _guards_before(em, node):
+    """How many guards `em`'s trace checks before loop `node` (loop bodies included)."""
     n = 0
-    for other in lw.trace.nodes:
+    for other in em.trace.nodes:
         if other is node:
             return n
         n += 1 if other.op == "guard" else count_guards(other.params["body"]) if other.op == "loop" else 0
     raise AssertionError("loop node not in its trace")
 
 
-def _slot(lw, dtype, value):
+def _slot(em, dtype, value):
     """A stack slot holding register `value` of 0-d `dtype` (memory form)."""
-    f = lw.f
+    f = em.f
     slot = f.alloca(mem_type(dtype))
     if reg_type(dtype) == "i1":
         value = f.emit(f"zext i1 {value} to i8")
@@ -101,20 +103,20 @@ def _slot(lw, dtype, value):
     return slot
 
 
-def _scratch(lw, v):
+def _scratch(em, v):
     """The address of a fresh workspace buffer for a value of v's type."""
-    return lw.pointer(("ws", lw.ws_alloc(max(v.size * v.dtype.itemsize, 8), 64)))
+    return em.scratch(v.size * v.dtype.itemsize)
 
 
-def _in_memory(lw, v):
+def _in_memory(em, v):
     """The address of operand v's elements: its buffer, else a slot or scratch buffer written now."""
-    kind = lw.kind[id(v)]
+    kind = em.plan.kind[id(v)]
     if kind == "buf":
-        return lw.pointer(lw.loc[id(v)])
+        return em.pointer(em.plan.loc[id(v)])
     if v.shape == ():
-        return _slot(lw, v.dtype, lw.value(v, []))
-    address = _scratch(lw, v)
-    lw.loops(v.shape, lambda idx: lw.store_at(("ptr", address), v.shape, v.dtype, idx, lw.value(v, idx)))
+        return _slot(em, v.dtype, em.value(v, []))
+    address = _scratch(em, v)
+    em.loops(v.shape, lambda idx: em.store_at(("ptr", address), v.shape, v.dtype, idx, em.value(v, idx)))
     return address
 
 
@@ -126,10 +128,10 @@ def _select(f, t, when_odd, when_even):
     return f.emit(f"select i1 {odd}, ptr {when_odd}, ptr {when_even}")
 
 
-def _results(lw, node):
+def _results(em, node):
     """index -> the loop_result nodes reading that result of `node` (program order)."""
     found = {}
-    for u in lw.users.get(id(node), ()):
+    for u in em.plan.users.get(id(node), ()):
         found.setdefault(u.params["index"], []).append(u)
     return found
 
@@ -137,20 +139,20 @@ def _results(lw, node):
 class _Carry:
     """One carried value's storage across the iterations (see the module docstring)."""
 
-    def __init__(self, lw, init, result, trip, in_place):
-        self.lw, self.v, self.result = lw, init, result
+    def __init__(self, em, init, result, trip, in_place):
+        self.em, self.v, self.result = em, init, result
         if init.shape == ():
-            self.slot_in = _slot(lw, init.dtype, lw.value(init, []))
-            self.slot_out = lw.f.alloca(mem_type(init.dtype))
+            self.slot_in = _slot(em, init.dtype, em.value(init, []))
+            self.slot_out = em.f.alloca(mem_type(init.dtype))
             return
-        final = lw.pointer(lw.loc[id(result)]) if result is not None else _scratch(lw, init)
+        final = em.pointer(em.plan.loc[id(result)]) if result is not None else _scratch(em, init)
         if in_place:        # one buffer, starting as a copy of the init
-            lw.loops(init.shape, lambda idx: lw.store_at(("ptr", final), init.shape, init.dtype, idx,
-                                                         lw.value(init, idx)))
+            em.loops(init.shape, lambda idx: em.store_at(("ptr", final), init.shape, init.dtype, idx,
+                                                         em.value(init, idx)))
             self.init, self.buffers = final, (final, final)
             return
-        self.init = _in_memory(lw, init)
-        other = _scratch(lw, init) if trip > 1 else final
+        self.init = _in_memory(em, init)
+        other = _scratch(em, init) if trip > 1 else final
         # iteration t writes buffers[t % 2]; the last one, trip - 1, writes `final`
         self.buffers = (final, other) if (trip - 1) % 2 == 0 else (other, final)
 
@@ -158,10 +160,10 @@ class _Carry:
         """(in, out) addresses at iteration t."""
         if self.v.shape == ():
             return self.slot_in, self.slot_out
-        out = _select(self.lw.f, t, self.buffers[1], self.buffers[0])
+        out = _select(self.em.f, t, self.buffers[1], self.buffers[0])
         if isinstance(t, int):
             return (self.init if t == 0 else self.buffers[(t - 1) % 2]), out
-        f = self.lw.f
+        f = self.em.f
         first = f.emit(f"icmp eq i64 {t}, 0")
         previous = _select(f, t, self.buffers[0], self.buffers[1])
         return f.emit(f"select i1 {first}, ptr {self.init}, ptr {previous}"), out
@@ -170,44 +172,45 @@ class _Carry:
         """After an iteration: the new value becomes the next one's input."""
         if self.v.shape == ():
             mt = mem_type(self.v.dtype)
-            self.lw.f.stmt(f"store {mt} {self.lw.f.emit(f'load {mt}, ptr {self.slot_out}')}, ptr {self.slot_in}")
+            self.em.f.stmt(f"store {mt} {self.em.f.emit(f'load {mt}, ptr {self.slot_out}')}, ptr {self.slot_in}")
 
     def finish(self, trip):
         """Define the result (0-d: a register; arrays: the buffer already holds it, unless trip == 0)."""
-        lw, v = self.lw, self.v
+        em, v = self.em, self.v
         if self.result is None:
             return
         if v.shape == ():
-            lw.define_reg(self.result, lw.load(v, None, offset=0, loc=("ptr", self.slot_in)))
+            em.store(self.result, [], em.load(v, None, offset=0, loc=("ptr", self.slot_in)))
         elif trip == 0 and self.init != self.buffers[0]:
-            loc = lw.loc[id(self.result)]
-            lw.loops(v.shape, lambda idx: lw.store_at(loc, v.shape, v.dtype, idx,
-                                                      lw.load(v, idx, loc=("ptr", self.init))))
+            loc = em.plan.loc[id(self.result)]
+            em.loops(v.shape, lambda idx: em.store_at(loc, v.shape, v.dtype, idx,
+                                                      em.load(v, idx, loc=("ptr", self.init))))
 
 
-def emit_loop(lw, node):
+def emit_loop(em, node):
     """MATERIALIZE rule of `loop`: the body's function, then the counted loop calling it."""
-    loop_plan, f = lw.loc[id(node)], lw.f
-    inner, body = loop_plan.lowering, node.params["body"]
+    f, body, inner = em.f, node.params["body"], em.plan.nested[id(node)]
     trip, n_carry = node.params["trip"], node.params["n_carry"]
-    inner.name = f"{lw.name}_loop{len(lw.nested_functions)}"
-    inner.prepare(lw.guard_base + _guards_before(lw, node))
+    name = f"{em.name}_loop{len(em.nested_functions)}"
+    body_em = type(em)(inner, name, em.precise_math, em.guard_base + _guards_before(em, node))
     # internal: dropped once inlined
-    lw.nested_functions.append(inner.functions().replace(f"define i64 @{inner.name}(",
-                                                          f"define internal i64 @{inner.name}(", 1))
-    lw.declarations |= inner.declarations
-    results = _results(lw, node)
+    text = body_em.functions().replace(f"define i64 @{name}(", f"define internal i64 @{name}(", 1)
+    em.nested_functions.append(text)
+    for line in body_em.declarations:
+        em.declare(line)
+    results = _results(em, node)
     first = {k: rs[0] for k, rs in results.items()}
     in_place = in_place_carries(node)
-    carries = [_Carry(lw, init, first.get(k), trip, k in in_place) for k, init in enumerate(node.args[:n_carry])]
-    invariants = [_in_memory(lw, v) for v in node.args[n_carry:]]
+    carries = [_Carry(em, init, first.get(k), trip, k in in_place) for k, init in enumerate(node.args[:n_carry])]
+    invariants = [_in_memory(em, v) for v in node.args[n_carry:]]
     ys = []
     for j, y in enumerate(body.outputs[n_carry:]):
         r = first.get(n_carry + j)
-        ys.append((lw.pointer(lw.loc[id(r)]) if r is not None else _scratch(lw, y), r is not None,
+        ys.append((em.pointer(em.plan.loc[id(r)]) if r is not None else _scratch(em, y), r is not None,
                    y.size * y.dtype.itemsize))
-    consts = [lw.pointer(("arg", loop_plan.first_const + j)) for j in range(len(inner.consts))]
-    workspace = [lw.pointer(("ws", lw.ws_alloc(inner.ws_size, 64)))] if inner.caller_workspace else []
+    first_const = _first_const(em.plan, inner)
+    consts = [em.pointer(("arg", first_const + j)) for j in range(len(inner.consts))]
+    workspace = [em.scratch(inner.workspace.size)] if inner.caller_workspace else []
     counter = f.alloca("i64")
     argv = f.alloca(f"[{inner.n_args + len(workspace)} x ptr]")
 
@@ -218,17 +221,17 @@ def emit_loop(lw, node):
         rows = [_row(f, base, t, nbytes) if stacked else base for base, stacked, nbytes in ys]
         for k, address in enumerate([counter, *ins, *invariants, *outs, *rows, *consts, *workspace]):
             f.stmt(f"store ptr {address}, ptr {f.emit(f'getelementptr inbounds ptr, ptr {argv}, i64 {k}')}")
-        rc = f.emit(f"call i64 @{inner.name}(ptr {argv}){' #4' if BODY_INLINE else ' #1'}")
+        rc = f.emit(f"call i64 @{name}(ptr {argv}){' #4' if BODY_INLINE else ' #1'}")
         cont, fail = f.new_label("ok"), f.new_label("exit")
-        f.stmt(f"br i1 {f.emit(f'icmp eq i64 {rc}, -1')}, label %{cont}, label %{fail}")
+        f.stmt(f"br i1 {f.emit(f'icmp eq i64 {rc}, {SUCCESS}')}, label %{cont}, label %{fail}")
         f.tail += [f"{fail}:", f"  ret i64 {rc}"]
         f.start_block(cont)
         for c in carries:
             c.step()
-    lw.loops([trip], iteration)
+    em.loops([trip], iteration)
     for c in carries:
         c.finish(trip)
-    _copy_duplicates(lw, results)
+    _copy_duplicates(em, results)
 
 
 def _row(f, base, t, nbytes):
@@ -237,17 +240,17 @@ def _row(f, base, t, nbytes):
     return f.emit(f"getelementptr inbounds i8, ptr {base}, i64 {f.emit(f'mul nsw i64 {t}, {nbytes}')}")
 
 
-def _copy_duplicates(lw, results):
+def _copy_duplicates(em, results):
     """Later loop_result nodes reading a result already read: the first one's value."""
     for first, *others in results.values():
         for r in others:
             if r.shape == ():
-                lw.define_reg(r, lw.value(first, []))
+                em.store(r, [], em.value(first, []))
             else:
-                loc = lw.loc[id(r)]
-                lw.loops(r.shape, lambda idx, r=r, loc=loc: lw.store_at(loc, r.shape, r.dtype, idx,
-                                                                         lw.value(first, idx)))
+                loc = em.plan.loc[id(r)]
+                em.loops(r.shape, lambda idx, r=r, loc=loc: em.store_at(loc, r.shape, r.dtype, idx,
+                                                                         em.value(first, idx)))
 
 
-def emit_result(lw, node):
+def emit_result(em, node):
     """MATERIALIZE rule of `loop_result`: nothing to do, its loop has defined or written it."""

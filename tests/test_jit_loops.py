@@ -233,7 +233,7 @@ def test_scalar_carries_become_registers_in_the_optimized_loop(monkeypatch, tmp_
 
 
 def test_a_body_longer_than_a_chunk_with_a_guard_in_its_last_chunk():
-    from jitgrad.jit.lower import CHUNK_OPS
+    from jitgrad.jit.plan import CHUNK_OPS
     b = Builder()
     i, x, y = b.input((), COUNTER_DTYPE), b.input((), F64), b.input((), F64)
     for _ in range(CHUNK_OPS // 2 + 100):
