@@ -14,6 +14,8 @@ the per-iteration argument array and the 0-d carries' stack slots become registe
 - A 0-d carry lives in two stack slots, in and out, copied out -> in after each iteration.
 - An array carry alternates between two buffers, chosen so that iteration trip-1 writes the
   result's own buffer (no copy at the end); iteration 0 reads the init where it lies.
+- An array carry the body only updates at some positions (`traj[i] = v`: `in_place_carries`) keeps
+  one buffer, a copy of its init, that the body's index_set updates in place.
 - trip == 0: the results are the inits, the stacks are empty.
 `loop_result` nodes are the loop's results: 0-d ones registers defined right after the loop, arrays
 buffers it writes (plan.py plans them as it plans any materialized value).
@@ -44,7 +46,7 @@ def plan(outer, node):
         if v.dtype.kind == "c":
             raise LoweringUnsupported("a loop carrying complex values")
         dtype_info(v.dtype)
-    inner = outer.nested[id(node)] = type(outer)(body)      # a Plan (plan.py imports this module)
+    inner = outer.nested[id(node)] = type(outer)(body)      # a Plan (plan.py imports rules, which imports us)
     args = argument_order(len(body.inputs), len(body.outputs), 0)
     for k in in_place_carries(node):     # the update writes the carry's one buffer (input 1 + k)
         new = body.outputs[k]
