@@ -13,6 +13,8 @@ the per-iteration argument array and the 0-d carries' stack slots become registe
 - A 0-d carry lives in two stack slots, in and out, copied out -> in after each iteration.
 - An array carry alternates between two buffers, chosen so that iteration trip-1 writes the
   result's own buffer (no copy at the end); iteration 0 reads the init where it lies.
+- An array carry the body only updates at some positions (`traj[i] = v`: `in_place_carries`) keeps
+  one buffer, a copy of its init, that the body's index_set updates in place.
 - trip == 0: the results are the inits, the stacks are empty.
 `loop_result` nodes are the loop's results: 0-d ones registers defined right after the loop, arrays
 buffers it writes (lower.py plans them as it plans any materialized value).

@@ -9,6 +9,7 @@ from jitgrad.ir import Builder, GuardFailed, run_trace
 from jitgrad.ir.loops import COUNTER_DTYPE
 from jitgrad.jit import compile_trace, loops
 
+from test_loop_ad import with_scalar_output
 from test_loop_ir import counter_body, nested_trace, pendulum_trace
 
 F64 = np.dtype(np.float64)
@@ -245,3 +246,29 @@ def test_a_body_longer_than_a_chunk_with_a_guard_in_its_last_chunk():
     with pytest.raises(GuardFailed) as failed:
         compile_trace(t)([np.array(1e3), np.array(0.5)])
     assert failed.value.index == 0
+
+
+# ---- loops made by loop AD (ir/loop_ad.py): taping forward loops, reversed backward loops -------------
+
+def _ad_programs():
+    import loop_traces as lt
+    return {"pendulum": lt.pendulum(40), "pendulum0": lt.pendulum(0), "array_rnn": lt.array_rnn(7),
+            "accumulator": lt.accumulator(9), "trajectory": lt.trajectory(6), "nested": lt.nested(4, 3),
+            "guarded": lt.guarded(5), "int_carry": lt.int_carry(6)}
+
+
+@pytest.mark.parametrize("name", list(_ad_programs()))
+@pytest.mark.parametrize("tape", ["taped", "checkpointed"])
+def test_value_and_grad_loops_compiled(name, tape, monkeypatch):
+    """The value-and-gradient traces of the loop AD programs, optimized or not, taped or checkpointed,
+    compiled against the reference executor."""
+    from jitgrad.ir import autodiff, loop_tape, passes
+    if tape == "checkpointed":
+        monkeypatch.setattr(loop_tape, "TAPE_BUDGET_MB", 0.0)
+    trace = with_scalar_output(_ad_programs()[name])
+    rng = np.random.default_rng(3)
+    args = [rng.uniform(0.2, 0.6, v.shape) if v.ndim else np.array(rng.uniform(0.2, 0.6)) for v in trace.inputs]
+    wrt = [k for k, v in enumerate(trace.inputs) if v.dtype.kind == "f"]
+    vg = autodiff.value_and_grad(trace, wrt, out=len(trace.outputs) - 1)
+    for t in (vg, passes.optimize(vg)):
+        check(t, args, rtol=1e-12)
