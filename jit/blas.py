@@ -6,12 +6,13 @@ in order, each operand is row-major as [batch, free, contract] or [batch, contra
 gemm), and the work M*N*K is at least BLAS_MIN_WORK (the plan records such nodes in Plan.gemm);
 otherwise rules.py emits loops.  Products with
 M or N equal to 1 call gemv instead.  Operands of a
-BLAS product are always materialized (`needs_buffer`).  Row-major C = A.B is computed as the
+BLAS product are always materialized (plan.py).  Row-major C = A.B is computed as the
 column-major C^T = B^T.A^T, so no operand is copied.
 """
 import ctypes
 import importlib.machinery
 import importlib.util
+import math
 import os
 
 import numpy as np
@@ -86,7 +87,7 @@ def gemm_layout(node):
     y_trans = _transposed(list(range(nb, y.ndim)), yfree, ycs, contract_last=False)
     if x_trans is None or y_trans is None:
         return None
-    dims = lambda shape, axes: int(np.prod([shape[a] for a in axes], dtype=np.int64))
+    dims = lambda shape, axes: math.prod(shape[a] for a in axes)
     batch, m, k, n = dims(x.shape, range(nb)), dims(x.shape, xfree), dims(x.shape, xcs), dims(y.shape, yfree)
     if min(batch, m, n, k) == 0 or m * n * k < BLAS_MIN_WORK:
         return None
@@ -98,11 +99,6 @@ def _transposed(axes, free, contract, contract_last):
     contract] for the left operand, [contract, free] for the right); None if it is neither."""
     normal, swapped = (free + contract, contract + free) if contract_last else (contract + free, free + contract)
     return False if axes == normal else True if axes == swapped else None
-
-
-def needs_buffer(users):
-    """True if a value feeds a BLAS product (which reads its operands from memory)."""
-    return any(u.op == "dot_general" and gemm_layout(u) is not None for u in users)
 
 
 def emit_gemm(em, node):

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 
+import loop_traces
 from jitgrad.ir import Builder, run_trace
 from jitgrad.jit import compile_trace
 from jitgrad.jit.lower import lower
@@ -72,6 +73,20 @@ def test_nested_plan_shares_the_workspace():
     assert sub.workspace is plan.workspace and plan.workspace.size > before
     assert sub.loc[id(carry)][0] == "ws" and sub.loc[id(carry)][1] >= before   # no overlap
     assert sub.kind[id(i)] == "buf"
+
+
+def test_loop_bodies_get_nested_plans():
+    trace = loop_traces.nested(3, 2)                      # a loop whose body holds another loop
+    plan = Plan(trace)
+    (loop,) = [n for n in trace.nodes if n.op == "loop"]
+    body_plan = plan.nested[id(loop)]
+    (inner,) = [n for n in body_plan.trace.nodes if n.op == "loop"]
+    assert body_plan.trace is loop.params["body"]
+    inner_plan = body_plan.nested[id(inner)]
+    assert inner_plan.trace is inner.params["body"]
+    # a body is emitted as a function of its own (jit/loops.py): its own arguments and workspace
+    assert body_plan.root is body_plan and inner_plan.root is inner_plan
+    assert len({id(p.workspace) for p in (plan, body_plan, inner_plan)}) == 3
 
 
 def test_long_fused_chain_plans_and_lowers_without_recursion():
