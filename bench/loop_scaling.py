@@ -6,7 +6,8 @@ process per trip count, jitgrad's on-disk cache off.
 Each point runs `python bench/loop_scaling.py --one N` in a new process, which prints one JSON line:
 import time, first call (trace + differentiate + compile + run), the median cached call, the hand-written
 C gradient's median call, the relative gradient error against the hand-written NumPy gradient, the
-peak resident memory of the process and how much the first call added to it, and the rolled loops of the trace.  A point whose
+peak resident memory of the process and how much the first call added to it, and the rolled loops of the trace.
+ A point whose
 first call passes `--limit` seconds is recorded as such, and the larger trip counts are skipped.
 Writes JSON and a plot of first call (and cached call / C) against the trip count.
 """
@@ -49,7 +50,6 @@ def _median_call(call, budget_s=1.0, reps=15):
 def one(steps):
     """Measure trip count `steps` in this process; returns the JSON-able dict."""
     os.environ["JITGRAD_DISK_CACHE"] = "0"
-    import numpy as np
     start = time.perf_counter()
     import jitgrad
     from bench import cbuild

@@ -11,7 +11,8 @@ variable JITGRAD_LOOP_TAPE_MB sets it at import) is checkpointed: the forward pa
 carries at each segment's start, then a taped tail loop of the trip - M*S remaining iterations; the
 backward pass runs the segments in reverse, each recomputing its tape from its checkpoint (a taping
 inner loop, without the body's guards: they held in the forward pass) and running its backward inner
-loop.  The body's guards appear twice in the forward part (segments, tail): in iteration order.  Tape memory: about sqrt(trip) iterations' residuals
+loop.  The body's guards appear twice in the forward part (segments, tail): in iteration order.  Tape memory:
+about sqrt(trip) iterations' residuals
 plus sqrt(trip) checkpoints of the carries, for one more forward evaluation of the body.
 """
 import math

@@ -99,7 +99,8 @@ class Emitter:
 
     def _new_chunk(self):
         params = "".join(f"ptr noalias %p{k}, " for k in range(self.plan.n_args))
-        f = FunctionText(f"define internal i64 @{self.name}_chunk{len(self.chunks)}({params}ptr %ws) #1", self.precise_math)
+        header = f"define internal i64 @{self.name}_chunk{len(self.chunks)}({params}ptr %ws) #1"
+        f = FunctionText(header, self.precise_math)
         f.prologue, f.tail, f.spill_out = [], [], []
         self.chunks.append(f)
         self.f = f

@@ -1,6 +1,7 @@
 """The LLVM engine: native target set up once, IR text -> optimized machine code -> function addresses.
 
-One target machine for the host CPU (name and features), the new pass manager at O2 (no passes and the fast code generator for long straight-line traces) with the loop
+One target machine for the host CPU (name and features), the new pass manager at O2 (no passes and the fast
+code generator for long straight-line traces) with the loop
 vectorizer on and the SLP vectorizer off (SLP costs ~1 s per 1000 straight-line ops for nothing, see
 the measurement notes), and one MCJIT engine per code-generator level that compiled modules join (never unloaded).
 `JITGRAD_LOG=llvm` writes the optimized IR and the assembly of every module to stderr, or to the file

@@ -24,7 +24,8 @@ Measured (forward W1 pendulum, loaded 2-core box, CPU time per call; C: the same
 -march=native -ffast-math): run time 1.07x / 0.99x / 1.22x C at 1e3 / 1e5 / 1e6 steps (at 1e6 theta
 decays into subnormals, where C's FMA contraction does fewer slow operations; undamped 1.09x / 1.06x /
 1.05x); compile 10-80 ms whatever the trip count.  The pendulum's value and gradient by loop AD
-(a taping loop, then a reversed loop) ran 0.90x / 0.92x the hand-written C gradient at 1e3 / 1e5 steps.  A call the inliner may decline (BODY_INLINE False,
+(a taping loop, then a reversed loop) ran 0.90x / 0.92x the hand-written C gradient at 1e3 / 1e5 steps.  A call
+the inliner may decline (BODY_INLINE False,
 `noinline`) ran 1.5-1.9x C.  Short loops are not unrolled in the trace: LLVM's own unroller fully
 unrolls short static-trip loops once the body is inlined (the pendulum up to 8 steps), and the
 trace-level unrolled form measured no faster (0.90-1.15x rolled, within noise, at trips 1-1000 for

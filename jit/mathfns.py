@@ -1,7 +1,8 @@
 """Math functions in kernels: inside loops, inline polynomial code where polymath has it (it
 vectorizes); libm calls otherwise: in straight-line scalar code (the unrolled-loop regime, where
 polynomials would only multiply compile time), for the other functions, and everywhere in a kernel's
-precise twin (FunctionText.precise_math).  float32 arguments are computed in double and rounded once (at least as accurate as NumPy's
+precise twin (FunctionText.precise_math).  float32 arguments are computed in double and rounded once (at least
+as accurate as NumPy's
 float32 loops).  PREAMBLE declares the libm entry points (registered by the engine under `jg_libm_*`)
 and the LLVM intrinsics the lowering uses.
 """

@@ -2,7 +2,8 @@
 
 `compile_trace(trace, use_jit, about) -> (kernel, backend_name, note)`: `kernel(inputs) -> outputs`
 raises GuardFailed(k) when guard k fails; `about` (function, location, signature, kind) is what the
-on-disk cache of machine code records next to the object (jit/diskcache.py).  The reference executor is selected with `JITGRAD_DISABLE_JIT=1` or
+on-disk cache of machine code records next to the object (jit/diskcache.py).  The reference executor is
+selected with `JITGRAD_DISABLE_JIT=1` or
 `jit=False`; when the JIT cannot lower a trace the reference executor runs it and `note` says why
 (cache_info shows it: nothing falls back silently).
 """

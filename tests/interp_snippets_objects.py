@@ -402,7 +402,8 @@ def construction_protocols():
     class Color(enum.Enum):
         RED = 1
         GREEN = 2
-    return a is b, a.created, a.tag, r.v, r.registered, Sub.sub, err, Color(2).name, Color.RED.value, [c.name for c in Color]
+    return (a is b, a.created, a.tag, r.v, r.registered, Sub.sub, err, Color(2).name, Color.RED.value,
+            [c.name for c in Color])
 
 
 @snippet(np.array([3.0, -4.0, 12.0]), np.linspace(0, 1, 11))

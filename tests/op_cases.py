@@ -385,7 +385,8 @@ for _op in ("jv", "yv", "iv", "ive", "kv"):
 
 # Floating-point decomposition (ops.FLOAT_PARTS): operands inside [0.5, 1), [1, 2), [2, 4) (and negated), off
 # the exponent's jumps at powers of two.
-DOMAINS["binade_interior"] = lambda rng, shape: rng.uniform(0.6, 0.9, shape) * rng.choice([1.0, 2.0, 4.0, -1.0, -2.0], shape)
+DOMAINS["binade_interior"] = lambda rng, shape: (rng.uniform(0.6, 0.9, shape)
+                                                * rng.choice([1.0, 2.0, 4.0, -1.0, -2.0], shape))
 for _op in ("spacing", "frexp_mantissa", "frexp_exponent"):
     _add(_op, ((2, 3), "binade_interior"))
     _add(_op, ((), "binade_interior"), name="0d")

@@ -590,6 +590,7 @@ def test_mT_of_a_vector_raises_numpys_error():
 def test_apply_along_axis_retraces_when_a_row_takes_the_other_branch():
     grad = jitgrad.jit_grad(lambda x: np.sum(np.apply_along_axis(_row_with_a_branch, 1, x)))
     x = np.array([[1.0, 2.0], [-1.0, 0.5]])
-    np.testing.assert_allclose(grad(x), [[2.0, 4.0], [np.cos(-1.0) * 0.5, np.cos(0.5) * 0.5 + np.sin(-1.0) + np.sin(0.5)]])
+    np.testing.assert_allclose(grad(x), [[2.0, 4.0],
+                                         [np.cos(-1.0) * 0.5, np.cos(0.5) * 0.5 + np.sin(-1.0) + np.sin(0.5)]])
     x[1, 0] = 3.0
     np.testing.assert_allclose(grad(x), 2 * x)

@@ -16,7 +16,8 @@ def test_mistranslated_operation_fails_at_the_users_line(monkeypatch):
     g = jitgrad.jit_grad(lambda x: np.sum(np.sin(x)))
     with pytest.raises(jitgrad.TraceError, match="computes values different") as info:
         g(np.array([0.1, 0.2]))
-    assert info.value.loc.endswith(f"test_audit.py:{test_mistranslated_operation_fails_at_the_users_line.__code__.co_firstlineno + 2}")
+    line = test_mistranslated_operation_fails_at_the_users_line.__code__.co_firstlineno + 2
+    assert info.value.loc.endswith(f"test_audit.py:{line}")
 
 
 def test_rounding_differences_are_tolerated_but_wrong_values_are_not():

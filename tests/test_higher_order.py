@@ -2,7 +2,6 @@
 vector products, losses that contain gradients), with guards and environment reads of the inner function
 checked by the outer kernel, and inner functions closing over the outer function's traced values."""
 import numpy as np
-import pytest
 
 import jitgrad
 from e2e import assert_grad

@@ -47,7 +47,7 @@ def rnn_body(n, big=False):
     """x' = tanh(W x + b) (dot_general: BLAS gemv when `big`, else loops), s' = s + sum(x'^2),
     y = max(x'); invariants W, b."""
     b = Builder()
-    i, x, s, w, bias = (b.input((), COUNTER_DTYPE), b.input((n,), F64), b.input((), F64),
+    _counter, x, s, w, bias = (b.input((), COUNTER_DTYPE), b.input((n,), F64), b.input((), F64),
                         b.input((n, n), F64), b.input((n,), F64))
     wx = b.dot_general(w, x, contract=((1,), (0,)), batch=((), ()))
     x_next = b.tanh(b.add(wx, bias))
@@ -171,7 +171,7 @@ def test_host_called_op_in_a_body_and_its_error():
 def test_precise_math_exit_inside_a_loop_reruns_the_libm_twin():
     """sin of a huge argument inside the body's array loop leaves the fast polynomial's range."""
     b = Builder()
-    i, x, scale = b.input((), COUNTER_DTYPE), b.input((8,), F64), b.input((), F64)
+    _counter, x, scale = b.input((), COUNTER_DTYPE), b.input((8,), F64), b.input((), F64)
     body = b.build([b.add(x, b.sin(b.multiply(x, scale)))])
     t = loop_trace(body, 4, 1, [((8,), F64), ((), F64)], [0])
     x0 = np.linspace(0.1, 1.0, 8)
@@ -199,7 +199,7 @@ def test_a_loop_fed_by_a_loop_and_an_output_that_is_an_init():
     b = Builder()
     x = b.input((4,), F64)
     bb = Builder()
-    i, v, k = bb.input((), COUNTER_DTYPE), bb.input((4,), F64), bb.input((), F64)
+    _counter, v, k = bb.input((), COUNTER_DTYPE), bb.input((4,), F64), bb.input((), F64)
     body = bb.build([bb.multiply(v, k)])
     first = b.loop(x, b.const(np.float64(0.5)), body=body, trip=3, n_carry=1)
     mid = b.loop_result(first, index=0)
@@ -236,7 +236,7 @@ def test_scalar_carries_become_registers_in_the_optimized_loop(monkeypatch, tmp_
 def test_a_body_longer_than_a_chunk_with_a_guard_in_its_last_chunk():
     from jitgrad.jit.plan import CHUNK_OPS
     b = Builder()
-    i, x, y = b.input((), COUNTER_DTYPE), b.input((), F64), b.input((), F64)
+    _counter, x, y = b.input((), COUNTER_DTYPE), b.input((), F64), b.input((), F64)
     for _ in range(CHUNK_OPS // 2 + 100):
         x = b.add(b.multiply(x, b.const(np.float64(0.999))), b.multiply(b.sin(y), b.const(np.float64(1e-3))))
     b.guard(b.less(x, b.const(np.float64(10.0))), True, loc="long.py:1", why="x < 10")

@@ -91,7 +91,7 @@ def test_loop_bodies_get_nested_plans():
 
 def test_long_fused_chain_plans_and_lowers_without_recursion():
     b = Builder()
-    y = x = b.input((4,), np.float64)
+    y = b.input((4,), np.float64)
     for _ in range(5000):
         y = b.add(b.multiply(y, b.fill((), np.float64, 0.999)), b.fill((), np.float64, 0.001))
     trace = b.build([b.sum(y, axis=(0,), keepdims=False)])

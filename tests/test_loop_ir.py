@@ -21,7 +21,7 @@ def euler_body():
     """One Euler step of a damped pendulum: carries (theta, omega, loss), invariants (g, damping);
     outputs the next carries and theta (stacked)."""
     b = Builder()
-    i, theta, omega, loss, g, damping = (b.input((), COUNTER_DTYPE), *[b.input((), F64) for _ in range(5)])
+    _counter, theta, omega, loss, g, damping = (b.input((), COUNTER_DTYPE), *[b.input((), F64) for _ in range(5)])
     dt = b.const(np.float64(DT))
     new_theta = b.add(theta, b.multiply(dt, omega))
     accel = b.add(b.multiply(g, b.sin(theta)), b.multiply(damping, omega))

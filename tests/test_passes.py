@@ -250,7 +250,8 @@ trace (%0: f64[3], %1: f64[3]) {
 
 
 def test_passes_are_pure():
-    text = "trace (%0: f64[3]) {\n  %1 = exp %0 : f64[3]\n  %2 = exp %0 : f64[3]\n  %3 = log %0 : f64[3]\n  return %1, %2\n}"
+    text = ("trace (%0: f64[3]) {\n  %1 = exp %0 : f64[3]\n  %2 = exp %0 : f64[3]\n  %3 = log %0 : f64[3]\n"
+            "  return %1, %2\n}")
     trace = parse_trace(text)
     for pass_fn in (passes.dce, passes.cse, passes.fold_constants, passes.simplify, passes.optimize):
         pass_fn(trace)

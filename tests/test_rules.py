@@ -12,7 +12,6 @@ import pytest
 from jitgrad.ir import UnsupportedError, run_trace
 from jitgrad.ir.ops import BINARY, UNARY
 from jitgrad.tracer.registry import lookup, register
-from jitgrad.tracer.traced import TracedArray
 from traced_helpers import TracedModule, call, check, trace
 
 F = ((3, 4), "f8")

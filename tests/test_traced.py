@@ -55,7 +55,8 @@ INDEX_CASES = {
     "basic": (lambda np, x: (x[0], x[-1, 1:3], x[:, ::2], x[..., 1], x[None, 1], x[1:, None, -2]), [F]),
     "int_array": (lambda np, x: (x[np.array([2, 0, -1])], x[:, [1, 1, 3]], x[np.array([0, 2]), np.array([1, 3])]), [F]),
     "plain_mask": (lambda np, x: x[np.array([True, False, True])], [F]),
-    "take_diff": (lambda np, x: (np.take(x, [0, 5, 7]), np.take(x, [1, 0], axis=1), np.diff(x), np.diff(x, n=2, axis=0)), [F]),
+    "take_diff": (lambda np, x: (np.take(x, [0, 5, 7]), np.take(x, [1, 0], axis=1), np.diff(x),
+                                 np.diff(x, n=2, axis=0)), [F]),
 }
 
 

@@ -5,7 +5,8 @@ maps onto them.  `OPCODES` classifies every name of the running version's `dis.o
 (`op_<name>`), an alias of another handler with a normaliser of its argument (jump directions, local
 names to slots, cell variables in inlined comprehensions, superinstructions split into their parts), or
 refused with a reason.  Beside the table: where CALL finds its callable and the NULL slot, how
-FOR_ITER/SEND/throw() leave a finished iterator, and the prologue every code object starts with.  Importing this module on another Python version raises.  It imports nothing
+FOR_ITER/SEND/throw() leave a finished iterator, and the prologue every code object starts with.  Importing
+this module on another Python version raises.  It imports nothing
 of the tracer, so every layer may read it.
 """
 import functools

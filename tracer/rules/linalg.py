@@ -1,8 +1,10 @@
-"""Rules for numpy.linalg (scipy.linalg's are in scipy_linalg.py, on the same helpers): each routine maps to the IR's linear-algebra ops (ir/ops.py
+"""Rules for numpy.linalg (scipy.linalg's are in scipy_linalg.py, on the same helpers): each routine maps to
+the IR's linear-algebra ops (ir/ops.py
 LINALG) or to a composition of them built with ir/linalg_rules.py's matrix helpers; the concrete
 result always comes from the real routine, and `make` checks that the IR agrees on shape and dtype.
 
-Compositions: cholesky(upper=True) and eigh(UPLO='U') work on the transposed operand; pinv and lstsq use the QR factors of the operand (or of its transpose when it is
+Compositions: cholesky(upper=True) and eigh(UPLO='U') work on the transposed operand; pinv and lstsq use the QR
+factors of the operand (or of its transpose when it is
 wide) and are traced only where the matrix has full rank, which a guard re-checks on every call;
 matrix_power multiplies by binary powers; norm covers every `ord` of numpy's.  Refused loudly: complex
 operands, svd(full_matrices=True) of non-square matrices, hermitian=True, qr of wide matrices and

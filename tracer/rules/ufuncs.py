@@ -10,7 +10,7 @@ from .. import array_api
 from ..aliasing import check_plain_write
 from ..inplace import store
 from ..registry import UFUNC_METHODS, register
-from ..values import (TracedArray, astype, builder, concrete_of, const, contains_traced, elementwise, make, refuse,
+from ..values import (TracedArray, astype, concrete_of, const, contains_traced, elementwise, make, refuse,
                       refuse_options, unwrap)
 
 
