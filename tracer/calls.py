@@ -12,7 +12,8 @@ apply); compiled
 code whose traced arguments are all constant arrays on their concrete values
 (`aliasing.call_with_constants`); anything else is refused with UnsupportedError.
 Builtins that inspect the caller's frame (`super()`, `locals()`, `globals()`, `vars()`, `dir()`,
-`eval`, `exec`) get the interpreted frame instead of the interpreter's own; `len`, `iter`, `next`, `bool`, `repr`, `str` of
+`eval`, `exec`) get the interpreted frame instead of the interpreter's own; `len`, `iter`, `next`, `bool`,
+`repr`, `str` of
 an object whose special method is Python code run that method interpreted; and `getattr`, `hasattr`,
 `setattr` go through the interpreter's attribute protocol (properties, environment reads).
 """

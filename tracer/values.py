@@ -243,7 +243,7 @@ def lift_operands(op, operands):
         weak_dtype = np.result_type(base, *weak) if weak else None
     elif weak:
         weak_dtype = np.result_type(*weak)
-        if weak_dtype == bool and op not in _KEEPS_BOOL:
+        if weak_dtype.kind == "b" and op not in _KEEPS_BOOL:
             weak_dtype = np.dtype(int)         # Python: True + True == 2
     lifted = []
     for o in operands:
