@@ -8,7 +8,7 @@ from . import aliases
 from .ir.errors import TraceError
 from .pytree import flatten, unflatten
 from .signature import as_input_array
-from .tracer import audit, interpreter
+from .tracer import audit, interpreter, rolling
 from .tracer.context import TraceContext
 from .tracer.traced import TracedArray
 
@@ -25,6 +25,8 @@ def run_traced(fn, leaves, treedef, dynamic):
     returned (TracedArrays where it depends on traced inputs).
     """
     ctx = TraceContext()
+    if rolling.enabled():
+        ctx.loops = rolling.Rolling(ctx)
     if any(mode in ("raise", "call") for mode in np.geterr().values()):   # np.seterr(...) of the caller
         ctx.uncacheable = f"NumPy's error mode {np.geterr()} raises, which compiled code does not"
     traced = list(leaves)

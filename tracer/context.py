@@ -274,6 +274,7 @@ class TraceContext:
         self.uncacheable = None   # why this trace must not be cached (an exception no guard can describe)
         self.arguments = {}       # id -> (TracedArray of an argument leaf, its input index)
         self.written_inputs = {}  # input index of an argument written in place -> user's location of the write
+        self.loops = None         # tracer.rolling.Rolling when loops are rolled (jitgrad/tracing.py sets it)
 
     @contextlib.contextmanager
     def active(self):

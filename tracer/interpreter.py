@@ -60,6 +60,8 @@ class Interpreter(CallPolicy, Protocols, DataOps, OperatorOps, FlowOps, CallOps)
             except JitgradError:
                 raise
             except BaseException as exc:
+                if self.ctx.loops is not None:
+                    self.ctx.loops.effect(f"an exception ({type(exc).__name__})")
                 if exc is not self.unwinding:          # raised here, not passing up from a callee frame
                     handled = self.handled_exc
                     if handled is not None and handled is not exc and exc.__context__ is None:

@@ -15,6 +15,7 @@ from bytecode import BinaryOp, Compare
 from . import context
 from .traced import TracedArray
 from .indexing import setitem_plain
+from .loopindex import LoopIndex, plain
 
 # Types whose special methods never run Python code we must interpret: go native directly.
 NATIVE_TYPES = frozenset({int, float, bool, complex, str, bytes, tuple, list, dict, set, frozenset,
@@ -121,6 +122,8 @@ class Protocols:
     def binary_op(self, spec, a, b):
         """`a <op> b` (or `a <op>= b`) for the _BinarySpec `spec`."""
         ta, tb = type(a), type(b)
+        if ta is LoopIndex or tb is LoopIndex:
+            return spec.native(plain(a), plain(b))
         if ta in NATIVE_TYPES and tb in NATIVE_TYPES:
             return spec.native(a, b)
         if spec.idunder is not None:
@@ -214,6 +217,8 @@ class Protocols:
     def set_item(self, container, key, value):
         """`container[key] = value`."""
         method = None if type(container) in NATIVE_TYPES else python_method(type(container), "__setitem__")
+        if type(container) is not TracedArray and self.ctx.loops is not None:
+            self.ctx.loops.effect(f"a store into a {type(container).__name__}")
         if method is None:
             setitem_plain(container, key, value)
         else:
@@ -222,6 +227,8 @@ class Protocols:
     def del_item(self, container, key):
         """`del container[key]`."""
         method = None if type(container) in NATIVE_TYPES else python_method(type(container), "__delitem__")
+        if self.ctx.loops is not None:
+            self.ctx.loops.effect(f"deleting from a {type(container).__name__}")
         if method is None:
             del container[key]
         else:
