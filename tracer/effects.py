@@ -57,7 +57,7 @@ def impure_call(fn, args, kwargs):
     if module.startswith(("numpy.random", "random")) or fn is builtins.print or fn is builtins.input \
             or fn is builtins.open or fn is builtins.next:
         return f"{name}() reads or changes outside state"
-    if isinstance(fn, type) and fn.__module__ in ("builtins", "numpy") and not issubclass(fn, BaseException):
+    if isinstance(fn, type) and fn.__module__ in ("builtins", "numpy"):
         return None
     if module.split(".")[0] in ("numpy", "math", "cmath", "operator") or module.startswith(_PURE_MODULES):
         return None
