@@ -133,7 +133,7 @@ class GradFunction:
 
         The joint trace's outputs are the loss, the traced aux leaves, then one gradient per `sig.wrt`.
         """
-        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic)
+        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit))
         outputs, layout = trace_outputs(ctx, result, self.has_aux, self.fn)
         joint = passes.optimize(autodiff.value_and_grad(ctx.builder.build(outputs), sig.wrt, out=0))
         return ctx, joint, layout, len(outputs)

@@ -18,15 +18,16 @@ def function_location(fn):
     return f"{code.co_filename}:{code.co_firstlineno}" if code else None
 
 
-def run_traced(fn, leaves, treedef, dynamic):
-    """Interpret `fn` on the argument tree with the leaves at positions `dynamic` traced.
+def run_traced(fn, leaves, treedef, dynamic, loop_runner=None):
+    """Interpret `fn` on the argument tree with the leaves at positions `dynamic` traced; rolled loops
+    are fast-forwarded by `loop_runner` when given (backend.loop_runner).
 
     Returns (ctx, result): the TraceContext holding the recorded IR and environment reads, and what fn
     returned (TracedArrays where it depends on traced inputs).
     """
     ctx = TraceContext()
     if rolling.enabled():
-        ctx.loops = rolling.Rolling(ctx)
+        ctx.loops = rolling.Rolling(ctx, loop_runner)
     if any(mode in ("raise", "call") for mode in np.geterr().values()):   # np.seterr(...) of the caller
         ctx.uncacheable = f"NumPy's error mode {np.geterr()} raises, which compiled code does not"
     traced = list(leaves)

@@ -254,3 +254,72 @@ def test_the_api_reports_loops_and_retraces_on_a_new_trip_count():
     value, grad = f(P, 300)
     assert value == pytest.approx(pendulum(P, 300), rel=1e-12)
     assert f.cache_info().traces == 2
+
+
+def neighbours(x, n):
+    s = 0.0
+    for i in range(n - 1):
+        s = s + x[i] * x[i + 1] + i * 0.5               # the counter as an index and as a float
+    return s
+
+
+def reversed_reads(x, n):
+    s = x[0]
+    for i in range(n):
+        s = s * 0.99 + x[n - 1 - i]
+    return s
+
+
+@pytest.mark.parametrize("fn", [neighbours, reversed_reads])
+def test_counter_as_an_affine_index(fn):
+    x = np.linspace(0.1, 1.2, 12)
+    trace, ctx = traced(fn, x, 12)
+    (loop,) = top_loops(trace)
+    assert loop.params["trip"] == (8 if fn is neighbours else 9)
+    assert "not rolled" not in " ".join(ctx.loops.report())
+    assert_grad(fn, x, 12, jit=False)
+
+
+def trajectory(x, n):
+    traj = np.zeros((n, 2))
+    state = x
+    for i in range(n):
+        state = np.array([state[0] + 0.1 * state[1], state[1] - 0.1 * np.sin(state[0])])
+        traj[i] = state
+    return (traj * traj).sum()
+
+
+def test_trajectory_written_row_by_row_into_one_buffer():
+    x = np.array([0.5, -0.3])
+    trace, ctx = traced(trajectory, x, 40)
+    (loop,) = top_loops(trace)
+    assert loop.params["trip"] == 37 and loop.params["n_carry"] == 2
+    assert_grad(trajectory, x, 40, jit=False)
+
+
+def strided(x, n):
+    s = 0.0
+    for i in range(1, n, 3):
+        s = s + x[i] * x[i - 1]
+    return s
+
+
+def test_strided_range():
+    x = np.linspace(0.1, 2.0, 30)
+    trace, _ = traced(strided, x, 30)
+    assert len(top_loops(trace)) == 1
+    assert_grad(strided, x, 30, jit=False)
+
+
+def list_indexed(x, n):
+    weights = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
+    s = x
+    for i in range(n):
+        s = s * weights[i]
+    return s
+
+
+def test_counter_indexing_a_list_is_not_rolled():
+    trace, ctx = traced(list_indexed, np.float64(1.0), 7)
+    assert not top_loops(trace)
+    assert "the loop counter is used (an index of a list)" in not_rolled(ctx)

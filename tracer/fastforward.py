@@ -8,6 +8,7 @@ resumes there and takes the other path.
 """
 import numpy as np
 
+from ..ir import Builder
 from ..ir.errors import GuardFailed
 from ..ir.evaluate import EVAL, run_trace
 from ..ir.loops import COUNTER_DTYPE, run_loop
@@ -54,6 +55,27 @@ class _Plan:
 
 def _loop_rule(args, params):
     return run_loop(args, params, run_trace)
+
+
+# Loops shorter than this are run by the reference evaluation (compiling costs more than it saves).
+NATIVE_MIN_TRIP = 2000
+
+
+def fast_forward(body, carries, invariants, trip, runner=None):
+    """Run the loop body `body` for up to `trip` iterations from the concrete `carries`: natively with
+    `runner(trace, inputs)` when given and the loop is long, else (or when it declines or a guard fails)
+    with the reference evaluation.  Returns (iterations completed, carries after them)."""
+    n_carry = len(carries)
+    if runner is not None and trip >= NATIVE_MIN_TRIP:
+        b = Builder()
+        inputs = [b.input(np.shape(x), np.asarray(x).dtype) for x in (*carries, *invariants)]
+        loop = b.emit("loop", *inputs, body=body, trip=trip, n_carry=n_carry)
+        trace = b.build([b.loop_result(loop, index=k) for k in range(n_carry)])
+        try:
+            return trip, runner(trace, [np.asarray(x) for x in (*carries, *invariants)])
+        except Exception:           # not lowered, a guard failed, ...: the reference evaluation says where
+            pass
+    return run_iterations(body, carries, invariants, trip, n_carry)
 
 
 def run_iterations(body, carries, invariants, trip, n_carry):

@@ -68,10 +68,10 @@ class Iteration:
     def classify(self, v, local):
         """The class of operand Value `v` (see the module docstring)."""
         k = local.get(id(v))
-        if v.op in _CONSTANTS:
-            return ("k", v.op, params_key(v), v.shape, v.dtype.str)
         if id(v) in self.counters:
             return ("i",)
+        if v.op in _CONSTANTS:
+            return ("k", v.op, params_key(v), v.shape, v.dtype.str)
         if k is not None:
             return ("l", k)
         j = self._carry.get(id(v))
@@ -111,8 +111,12 @@ class Iteration:
         for v in self.invariants:
             mapped[("v", id(v))] = b.input(v.shape, v.dtype)
         if self.counters:
-            mapped[("i",)] = b.add(b.multiply(counter, b.const(np.asarray(step, COUNTER_DTYPE))),
-                                   b.const(np.asarray(first, COUNTER_DTYPE)))
+            value = counter
+            if step != 1:
+                value = b.multiply(value, b.const(np.asarray(step, COUNTER_DTYPE)))
+            if first:
+                value = b.add(value, b.const(np.asarray(first, COUNTER_DTYPE)))
+            mapped[("i",)] = value
         local = {}
         nodes = {}
 

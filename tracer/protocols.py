@@ -13,9 +13,10 @@ import numpy as np
 from bytecode import BinaryOp, Compare
 
 from . import context
-from .traced import TracedArray
+from .traced import TracedArray, contains_traced
+from .values import const
 from .indexing import setitem_plain
-from .loopindex import LoopIndex, plain
+from .loopindex import LoopIndex, binary as counter_binary, has_counter, index_key, plain
 
 # Types whose special methods never run Python code we must interpret: go native directly.
 NATIVE_TYPES = frozenset({int, float, bool, complex, str, bytes, tuple, list, dict, set, frozenset,
@@ -123,7 +124,7 @@ class Protocols:
         """`a <op> b` (or `a <op>= b`) for the _BinarySpec `spec`."""
         ta, tb = type(a), type(b)
         if ta is LoopIndex or tb is LoopIndex:
-            return spec.native(plain(a), plain(b))
+            return counter_binary(spec.native, a, b)
         if ta in NATIVE_TYPES and tb in NATIVE_TYPES:
             return spec.native(a, b)
         if spec.idunder is not None:
@@ -211,18 +212,39 @@ class Protocols:
     # -- containers --------------------------------------------------------------------------------
     def get_item(self, container, key):
         """`container[key]`."""
+        if type(key) is LoopIndex or type(key) is tuple and has_counter(key):
+            container, key = self._counter_key(container, key, read=True)
         method = None if type(container) in NATIVE_TYPES else python_method(type(container), "__getitem__")
         return container[key] if method is None else self.call(method, (container, key), {})
 
     def set_item(self, container, key, value):
         """`container[key] = value`."""
+        if type(key) is LoopIndex or type(key) is tuple and has_counter(key):
+            container, key = self._counter_key(container, key, read=False)
         method = None if type(container) in NATIVE_TYPES else python_method(type(container), "__setitem__")
-        if type(container) is not TracedArray and self.ctx.loops is not None:
-            self.ctx.loops.effect(f"a store into a {type(container).__name__}")
         if method is None:
             setitem_plain(container, key, value)
         else:
             self.call(method, (container, key, value), {})
+        if type(container) is not TracedArray and self.ctx.loops is not None and not (
+                type(container) is np.ndarray and self.ctx.created_arrays.get(id(container)) is not container
+                and contains_traced((value,))):      # a plain array adopted by a traced write: now traced
+            self.ctx.loops.effect(f"a store into a {type(container).__name__}")
+
+    @staticmethod
+    def _counter_key(container, key, read):
+        """A key holding a loop counter (tracer/loopindex.py): dynamic in the IR for an element read or
+        any write of a traced array (or an element read of a plain one, as a constant), else plain ints
+        (the loop is then not rolled)."""
+        entries = key if type(key) is tuple else (key,)
+        if read and not (type(container) in (TracedArray, np.ndarray) and len(entries) == np.ndim(container)
+                         and all(type(e) in (int, LoopIndex) or isinstance(e, np.integer) for e in entries)):
+            return container, plain(key, f"an index of a {type(container).__name__}")   # a view, a list...
+        if type(container) is np.ndarray and read and container.dtype.kind in "biufc":
+            container = TracedArray(const(container), container)   # a constant read at a traced index
+        if type(container) is not TracedArray and not (type(container) is np.ndarray and not read):
+            return container, plain(key, f"an index of a {type(container).__name__}")
+        return container, index_key(key)
 
     def del_item(self, container, key):
         """`del container[key]`."""

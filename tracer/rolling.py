@@ -18,16 +18,15 @@ in-place writes into traced arrays the frame does not hold, compiled calls not k
 before (correct, slower), and `report()` says why.
 """
 import collections
-import math
 import operator
 import os
 
 import numpy as np
 
 from . import audit
-from .decode import UNBOUND
 from .effects import impure_call
-from .fastforward import concrete_values, run_iterations
+from .fastforward import concrete_values, fast_forward
+from ..ir.loops import COUNTER_DTYPE
 from .loopbody import Iteration
 from .loopindex import LoopIndex, plain
 from .traced import TracedArray
@@ -98,8 +97,10 @@ def _same_static(a, b):
     return False
 
 
-def _same_state(xs, ys):
-    """Whether two flattened states agree in everything but traced values (and the counter)."""
+def _same_state(before, after, watch):
+    """Whether two headers' flattened states agree in everything but traced values and `watch`'s counter
+    (the same affine function of it, relative to the header)."""
+    xs, ys = before.items, after.items
     if len(xs) != len(ys):
         return False
     for a, b in zip(xs, ys):
@@ -109,7 +110,9 @@ def _same_state(xs, ys):
                     or type(a.value) is not type(b.value):
                 return False
         elif ta is LoopIndex:
-            if type(b) is not LoopIndex:
+            if type(b) is not LoopIndex or a.watch is not b.watch or a.a != b.a or a.b != b.b:
+                return False
+            if a.base - (before.last if a.watch is watch else 0) != b.base - (after.last if b.watch is watch else 0):
                 return False
         elif ta is _Struct:
             if not a == b:
@@ -121,15 +124,17 @@ def _same_state(xs, ys):
 
 class Header:
     """One arrival at a loop header: node count, flattened frame state, environment size, iterator
-    position."""
+    position and the counter's last value."""
 
-    __slots__ = ("n", "items", "env", "position")
+    __slots__ = ("n", "items", "irs", "env", "position", "last")
 
-    def __init__(self, ctx, frame, position):
+    def __init__(self, ctx, frame, iterator):
+        start, step, self.position = _range_state(iterator)
+        self.last = start + step * (self.position - 1)       # the range value of the iteration that ended
         self.n = len(ctx.builder.nodes)
         self.items = _flatten(frame)
-        self.env = len(ctx.env)
-        self.position = position
+        self.irs = [x.ir if type(x) is TracedArray else None for x in self.items]   # (arrays written in place
+        self.env = len(ctx.env)                                                     # keep their object)
 
 
 def _range_state(iterator):
@@ -149,7 +154,15 @@ class LoopWatch:
         self.iterations = collections.deque(maxlen=2)
         self.rebound = []         # (TracedArray, its IR before) for in-place writes in this iteration
         self.fresh = {}           # id -> iterator made in this iteration
+        self.counters = []        # the IR Values of the counter made in this iteration (one per value)
         self.arrivals = self.rolls = 0
+
+    def counter_ir(self, base):
+        """The IR Value standing for the counter when it equals `base` (LoopIndex.ir): one node per
+        iteration, which a rolled body replaces by its counter."""
+        if not self.counters or self.counters[-1][0] != base:
+            self.counters.append((base, self.rolling.ctx.builder.const(np.asarray(base, COUNTER_DTYPE))))
+        return self.counters[-1][1]
 
     def refuse(self, why):
         """This loop is not rolled (from now on; `why` is reported)."""
@@ -164,22 +177,23 @@ class LoopWatch:
         before."""
         ctx = self.rolling.ctx
         self.arrivals += 1
-        start, step, position = _range_state(self.iterator)
-        header = Header(ctx, self.frame, position)
+        header = Header(ctx, self.frame, self.iterator)
         if self.headers:
             self.iterations.append(self._iteration(self.headers[-1], header))
         self.headers.append(header)
         self.rebound.clear()
         self.fresh.clear()
+        self.counters.clear()
         if len(self.iterations) == 2 and self._matches():
             remaining = operator.length_hint(self.iterator)
             if remaining:
+                start, step, position = _range_state(self.iterator)
                 self._roll(interpreter, start + step * position, step, remaining)
 
     def _iteration(self, before, after):
         """The Iteration between two headers, or None when it cannot be a loop body."""
         ctx = self.rolling.ctx
-        if after.env != before.env or not _same_state(before.items, after.items):
+        if after.env != before.env or not _same_state(before, after, self):
             return None
         nodes = ctx.builder.nodes[before.n:after.n]
         made = {id(n) for n in nodes}
@@ -190,17 +204,16 @@ class LoopWatch:
                             f"function, at {self.location}")
                 return None
         inits, outs, pairs = [], [], {}
-        for a, b in zip(before.items, after.items):
-            if type(a) is TracedArray and a.ir is not b.ir:
-                if b.base is not None or b.escaped or any(ref() is not None for ref in b.views):
+        for a, b, t in zip(before.irs, after.irs, after.items):
+            if a is not None and a is not b:
+                if t.base is not None or t.escaped or any(ref() is not None for ref in t.views):
                     return None            # a view, or an array with live views: not rolled yet
-                if (id(a.ir), id(b.ir)) not in pairs:
-                    pairs[(id(a.ir), id(b.ir))] = len(inits)
-                    inits.append(a.ir)
-                    outs.append(b.ir)
-        iteration = Iteration(nodes, inits, outs)
-        iteration.positions = [pairs.get((id(a.ir), id(b.ir))) if type(a) is TracedArray else None
-                               for a, b in zip(before.items, after.items)]
+                if (id(a), id(b)) not in pairs:
+                    pairs[(id(a), id(b))] = len(inits)
+                    inits.append(a)
+                    outs.append(b)
+        iteration = Iteration(nodes, inits, outs, [v for _, v in self.counters])
+        iteration.positions = [None if a is None else pairs.get((id(a), id(b))) for a, b in zip(before.irs, after.irs)]
         return iteration
 
     def _matches(self):
@@ -224,18 +237,18 @@ class LoopWatch:
             self.refuse(f"a value the loop reads cannot be recovered, at {self.location}")
             return
         body = last.body(first, step)
-        previous = {id(x) for x in self.headers[-2].items if type(x) is TracedArray}
-        done, finals = run_iterations(body, [known[id(v)] for v in last.carry_outs], invariants, remaining,
-                                      len(last.carry_outs))
+        previous = {id(x) for x in self.headers[-2].items if type(x) is TracedArray}   # objects kept
+        done, finals = fast_forward(body, [known[id(v)] for v in last.carry_outs], invariants, remaining,
+                                    self.rolling.runner)
         self.headers.clear()
         self.iterations.clear()
         if done:
             replace = self._emit(body, last, header, done, finals, previous)
-            _rebuild(self.frame, replace, first + step * (done - 1))
+            _rebuild(self.frame, replace, lambda i: i.a * (i.base + step * done) + i.b if i.watch is self else i)
             self.iterator.__setstate__(header.position + done)
             self.rolling.rolled.append((self.location, done, len(last.carry_outs)))
             self.rolls += 1
-        self.headers.append(Header(ctx, self.frame, header.position + done))
+        self.headers.append(Header(ctx, self.frame, self.iterator))
 
     def _emit(self, body, iteration, header, trip, finals, previous):
         """Record the loop node; the frame's traced values at `header` rebound to its results (in place for
@@ -267,15 +280,15 @@ def _like(template, array):
     return type(template)(np.asarray(array)[()])
 
 
-def _rebuild(frame, replace, counter=None):
+def _rebuild(frame, replace, counter):
     """Replace, in the frame's locals, cells and stack (through tuples and lists), the objects
-    `replace` maps by id, and every LoopIndex by the int `counter` (by its own value if None)."""
+    `replace` maps by id, and each LoopIndex `i` by `counter(i)`."""
     def rebuilt(x):
         t = type(x)
         if t is TracedArray:
             return replace.get(id(x), x)
         if t is LoopIndex:
-            return x.value if counter is None else counter
+            return counter(x)
         if (t is tuple or t is list) and len(x) <= _FLATTEN_LIMIT:
             items = [rebuilt(e) for e in x]
             if any(e is not o for e, o in zip(items, x)):
@@ -299,8 +312,9 @@ class Rolling:
     """The loops of one trace (held by the TraceContext as `ctx.loops`): the watches, the hooks the
     interpreter calls, and what happened to each loop."""
 
-    def __init__(self, ctx):
+    def __init__(self, ctx, runner=None):
         self.ctx = ctx
+        self.runner = runner      # runs a whole loop trace natively (fastforward.run_loop), or None
         self.watches = {}         # (id(frame), pc) -> LoopWatch
         self.active = []          # watches of loops whose iteration is running
         self.rolled = []          # (location, trip, number of carries) per loop op recorded
@@ -326,7 +340,7 @@ class Rolling:
             frame.pc = target + exit_skip
             self._finish(watch, key)
             return
-        frame.stack.append(value if watch.refused is not None else LoopIndex(watch, value))
+        frame.stack.append(value if watch.refused is not None or type(value) is not int else LoopIndex(watch, value))
 
     def _finish(self, watch, key):
         """The loop exited: forget its watch; LoopIndex left in the frame become ints."""
@@ -337,7 +351,7 @@ class Rolling:
             self.unrolled[watch.location] = watch.refused
         elif not watch.rolls and watch.arrivals > 3:
             self.unrolled[watch.location] = "no two consecutive iterations recorded the same operations"
-        _rebuild(watch.frame, {})
+        _rebuild(watch.frame, {}, lambda i: i.value if i.watch is watch else i)
 
     def _prune(self):
         frames = {id(f) for f in self.ctx.frames}
