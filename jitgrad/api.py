@@ -157,7 +157,8 @@ class GradFunction:
         guards = joint.guards
         info = PathInfo(sig.description, backend_name, note,
                         [(g.params["why"], g.params["loc"], g.params["expected"]) for g in guards],
-                        [e.describe() for e in ctx.env], len(joint.nodes), joint)
+                        [e.describe() for e in ctx.env], len(joint.nodes), joint,
+                        loops=ctx.loops.report() if ctx.loops is not None else [])
         entry = CacheEntry(kernel, ctx.env, guards, package, info, ctx.written_inputs)
         self._cache.add(key, entry, reason)
         self._fast = _fast_path(sig, entry, self._cache, len(leaves))

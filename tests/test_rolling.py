@@ -254,6 +254,7 @@ def test_the_api_reports_loops_and_retraces_on_a_new_trip_count():
     value, grad = f(P, 300)
     assert value == pytest.approx(pendulum(P, 300), rel=1e-12)
     assert f.cache_info().traces == 2
+    assert f.cache_info().paths[1].loops[0].endswith("rolled, 297 iterations fast-forwarded, 3 carried values")
 
 
 def neighbours(x, n):
@@ -323,3 +324,20 @@ def test_counter_indexing_a_list_is_not_rolled():
     trace, ctx = traced(list_indexed, np.float64(1.0), 7)
     assert not top_loops(trace)
     assert "the loop counter is used (an index of a list)" in not_rolled(ctx)
+
+
+def test_a_body_guard_failing_on_a_later_call_retraces():
+    f = jitgrad.value_and_grad(branch_flips, jit=False)
+    value, _ = f(np.float64(100.0), 40)                   # the same side in every iteration
+    assert value == pytest.approx(branch_flips(100.0, 40), rel=1e-12)
+    value, grad = f(np.float64(3.1), 40)                  # the cached trace's body guard fails mid-loop
+    assert value == pytest.approx(branch_flips(3.1, 40), rel=1e-12)
+    assert f.cache_info().traces == 2
+    assert "guard failed" in f.cache_info().retraces[0]
+
+
+def test_cache_info_shows_the_loops():
+    f = jitgrad.jit_grad(counter_decision, jit=False)
+    f(np.float64(1.5), 80)
+    (loops,) = [p.loops for p in f.cache_info().paths]
+    assert len(loops) == 1 and "not rolled: the loop counter is used (__eq__)" in loops[0]
