@@ -341,3 +341,36 @@ def test_cache_info_shows_the_loops():
     f(np.float64(1.5), 80)
     (loops,) = [p.loops for p in f.cache_info().paths]
     assert len(loops) == 1 and "not rolled: the loop counter is used (__eq__)" in loops[0]
+
+
+def break_on_data(x, n):
+    s = x
+    for _ in range(n):
+        s = s * 1.2 + 0.1
+        if s > 50.0:
+            break
+    return s
+
+
+def test_break_on_data_is_a_guard_of_the_body():
+    trace, ctx = traced(break_on_data, np.float64(0.5), 1000)   # breaks after ~20 iterations
+    (loop,) = top_loops(trace)
+    assert 0 < loop.params["trip"] < 30
+    assert_grad(break_on_data, np.float64(0.5), 1000, jit=False)
+
+
+BIG = list(range(100))
+
+
+def extend_outside(x, n):
+    acc = BIG
+    for _ in range(n):
+        x = x * 0.5
+        acc += [1]
+    return x
+
+
+def test_in_place_operator_on_an_outside_list_is_not_rolled():
+    trace, ctx = traced(extend_outside, np.float64(1.0), 8)
+    assert not top_loops(trace)
+    assert "'+=' on a list" in not_rolled(ctx)

@@ -5,6 +5,7 @@ written in Python (user classes) run those methods through the interpreter; ever
 containers, ndarrays, TracedArray, whose dunders are jitgrad's own code) goes to the native operation.
 Binary operators and comparisons are each one table keyed by the `bytecode` enum of the opcode.
 """
+import collections
 import operator
 import types
 from types import FunctionType, MethodType
@@ -25,6 +26,8 @@ NATIVE_TYPES = frozenset({int, float, bool, complex, str, bytes, tuple, list, di
 # Iterators of builtin containers: `next` on them never runs Python code.
 NATIVE_ITERATORS = frozenset(type(iter(c)) for c in ([], (), range(1), {}, {}.values(), {}.items(), set(), "",
                                                      np.zeros(1))) | {enumerate, zip, map, filter, reversed}
+# Builtin containers whose in-place operators (`+=`, `|=`...) change them.
+_MUTABLE = frozenset({list, dict, set, bytearray, collections.deque, np.ndarray})
 # Values (not environments): their attributes are never environment reads.
 VALUE_TYPES = (int, float, complex, str, bytes, tuple, list, dict, set, frozenset, type(None), slice,
                range, np.ndarray, np.generic, TracedArray)
@@ -125,6 +128,8 @@ class Protocols:
         ta, tb = type(a), type(b)
         if ta is LoopIndex or tb is LoopIndex:
             return counter_binary(spec.native, a, b)
+        if spec.idunder is not None and ta in _MUTABLE and self.ctx.loops is not None:
+            self.ctx.loops.effect(f"'{spec.symbol}' on a {ta.__name__}")
         if ta in NATIVE_TYPES and tb in NATIVE_TYPES:
             return spec.native(a, b)
         if spec.idunder is not None:
