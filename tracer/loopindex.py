@@ -4,7 +4,7 @@
 Fast-forwarding a rolled loop skips the Python work of the remaining iterations, so any Python-level
 decision or effect that depends on the counter would be skipped silently.  While a loop is watched its
 counter is therefore a LoopIndex `a * i + b` (i the range value of the iteration).  Moving it around is
-free; `+`, `-`, `*` with ints give another LoopIndex; arithmetic with floats or traced values, and
+free; `+`, `-`, `*` with ints and unary `-` give another LoopIndex; arithmetic with floats or traced values, and
 indexing a traced array with it (`x[i]`, `x[i + 1] = v`, a scalar read or any write), record IR on the
 iteration's counter Value (`ir()`), which the loop body computes from its iteration number.  Every other
 use (comparisons, `bool`, `int()`/`__index__` in C code, hashing, printing) first marks its loop "not
@@ -46,6 +46,12 @@ class LoopIndex:
         if self.b:
             v = builder().add(v, const(self.b, v.dtype))
         return v
+
+    def __neg__(self):
+        return LoopIndex(self.watch, self.base, -self.a, -self.b)
+
+    def __pos__(self):
+        return self
 
     def traced(self):
         """This counter as a traced Python int (an operand of arithmetic with floats or traced values)."""
@@ -129,7 +135,7 @@ _BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "trued
            "rshift": operator.rshift, "and": operator.and_, "or": operator.or_, "xor": operator.xor,
            "divmod": divmod, "matmul": operator.matmul}
 _OTHER = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le, "gt": operator.gt,
-          "ge": operator.ge, "neg": operator.neg, "pos": operator.pos, "abs": operator.abs,
+          "ge": operator.ge, "abs": operator.abs,
           "invert": operator.invert, "index": operator.index, "int": int, "float": float, "complex": complex,
           "bool": bool, "hash": hash, "str": str, "format": format, "round": round, "trunc": int,
           "floor": int, "ceil": int, "array": lambda v, *a, **k: np.asarray(v, *a, **k),

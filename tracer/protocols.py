@@ -246,7 +246,7 @@ class Protocols:
                          and all(type(e) in (int, LoopIndex) or isinstance(e, np.integer) for e in entries)):
             return container, plain(key, f"an index of a {type(container).__name__}")   # a view, a list...
         if type(container) is np.ndarray and read and container.dtype.kind in "biufc":
-            container = TracedArray(const(container), container)   # a constant read at a traced index
+            container = TracedArray(const(container), container.copy())   # a constant read at a traced index
         if type(container) is not TracedArray and not (type(container) is np.ndarray and not read):
             return container, plain(key, f"an index of a {type(container).__name__}")
         return container, index_key(key)

@@ -20,6 +20,7 @@ before (correct, slower), and `report()` says why.
 import collections
 import operator
 import os
+import weakref
 
 import numpy as np
 
@@ -61,6 +62,19 @@ class _EmptyCell:
 _EMPTY = _EmptyCell()
 
 
+class _Weak:
+    """A plain ndarray in a flattened frame state, by identity without a reference (a plain array made
+    while tracing is adopted by a traced write only while nothing else holds it: aliasing.py)."""
+
+    __slots__ = ("ref",)
+
+    def __init__(self, array):
+        self.ref = weakref.ref(array)
+
+    def same(self, other):
+        return type(other) is _Weak and self.ref() is other.ref() is not None
+
+
 def _flatten(frame):
     """The frame's state as a flat list (the iterator on top of the stack excluded)."""
     roots = list(frame.fast)
@@ -78,7 +92,7 @@ def _flatten(frame):
             items.append(_Struct(t, len(x)))
             work.extend(reversed(x))
         else:
-            items.append(x)
+            items.append(_Weak(x) if t is np.ndarray else x)
     return items
 
 
@@ -86,6 +100,8 @@ def _same_static(a, b):
     if a is b:
         return True
     t = type(a)
+    if t is _Weak:
+        return a.same(b)
     if t is not type(b):
         return False
     if t is float or t is complex:
