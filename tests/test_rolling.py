@@ -374,3 +374,48 @@ def test_in_place_operator_on_an_outside_list_is_not_rolled():
     trace, ctx = traced(extend_outside, np.float64(1.0), 8)
     assert not top_loops(trace)
     assert "'+=' on a list" in not_rolled(ctx)
+
+
+class Box:
+    pass
+
+
+def attribute_store(x, n, box):
+    for _ in range(n):
+        x = x * 0.5
+        box.last = 1.0
+    return x
+
+
+def test_attribute_store_in_the_body_is_not_rolled():
+    trace, ctx = traced(attribute_store, np.float64(1.0), 6, Box())
+    assert not top_loops(trace)
+    assert "a store to the attribute 'last'" in not_rolled(ctx)
+
+
+def type_checks(x, n):
+    for i in range(n):
+        if isinstance(i, int) and type(i) is int:
+            x = x * 0.5
+    return x
+
+
+def test_type_checks_on_the_counter_roll():
+    trace, ctx = traced(type_checks, np.float64(1.0), 9)
+    assert len(top_loops(trace)) == 1
+
+
+def aliased(x, n):
+    a = x.copy()
+    b = a
+    for _ in range(n):
+        a[0] = a[0] * 0.5 + b[1]
+        b[1] = a[0] * 0.25
+    return a.sum() + b.sum()
+
+
+def test_one_array_in_two_variables_written_in_place():
+    x = np.array([1.0, 2.0, 3.0])
+    trace, _ = traced(aliased, x, 12)
+    assert len(top_loops(trace)) == 1
+    assert_grad(aliased, x, 12, jit=False)

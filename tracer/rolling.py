@@ -117,7 +117,7 @@ def _same_state(before, after, watch):
     """Whether two headers' flattened states agree in everything but traced values and `watch`'s counter
     (the same affine function of it, relative to the header)."""
     xs, ys = before.items, after.items
-    if len(xs) != len(ys):
+    if len(xs) != len(ys) or before.aliases != after.aliases:
         return False
     for a, b in zip(xs, ys):
         ta = type(a)
@@ -142,7 +142,7 @@ class Header:
     """One arrival at a loop header: node count, flattened frame state, environment size, iterator
     position and the counter's last value."""
 
-    __slots__ = ("n", "items", "irs", "env", "position", "last")
+    __slots__ = ("n", "items", "irs", "aliases", "env", "position", "last")
 
     def __init__(self, ctx, frame, iterator):
         start, step, self.position = _range_state(iterator)
@@ -151,6 +151,9 @@ class Header:
         self.items = _flatten(frame)
         self.irs = [x.ir if type(x) is TracedArray else None for x in self.items]   # (arrays written in place
         self.env = len(ctx.env)                                                     # keep their object)
+        first = {}                   # which items are one traced object (writes into one reach the others)
+        self.aliases = [first.setdefault(id(x), k) if type(x) is TracedArray else None
+                        for k, x in enumerate(self.items)]
 
 
 def _range_state(iterator):
@@ -399,6 +402,8 @@ class Rolling:
         """Before compiled code (or a rule, `rule`) runs: the arguments with LoopIndex made ints; an
         impure call refuses the watched loops."""
         if any(type(a) is LoopIndex for a in args) or any(type(v) is LoopIndex for v in kwargs.values()):
+            if fn is isinstance or fn is type:      # what they say does not depend on the counter's value
+                args = tuple(a.value if type(a) is LoopIndex else a for a in args)
             args = tuple(plain(a) for a in args)
             kwargs = {k: plain(v) for k, v in kwargs.items()}
         if self.active and not rule:
