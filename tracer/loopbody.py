@@ -32,21 +32,13 @@ def params_key(node):
     return format_params(op, node.params)
 
 
-_BODY_KEYS = {}
-
-
 def body_key(trace):
     """A structural fingerprint of a closed trace (nested loop bodies made per outer iteration are
     different objects with equal fingerprints)."""
-    known = _BODY_KEYS.get(id(trace))
-    if known is not None and known[0] is trace:
-        return known[1]
     position = {id(v): i for i, v in enumerate(list(trace.inputs) + list(trace.nodes))}
-    key = (tuple((v.shape, v.dtype.str) for v in trace.inputs),
-           tuple((n.op, params_key(n), tuple(position[id(a)] for a in n.args)) for n in trace.nodes),
-           tuple(position[id(v)] for v in trace.outputs))
-    _BODY_KEYS[id(trace)] = (trace, key)
-    return key
+    return (tuple((v.shape, v.dtype.str) for v in trace.inputs),
+            tuple((n.op, params_key(n), tuple(position[id(a)] for a in n.args)) for n in trace.nodes),
+            tuple(position[id(v)] for v in trace.outputs))
 
 
 class Iteration:
