@@ -104,8 +104,8 @@ def trace_outputs(ctx, result, has_aux, fn):
         if isinstance(leaf, TracedArray):
             slots.append(("out", len(outputs), type(leaf.value)))
             outputs.append(leaf.ir)
-        else:
-            slots.append(("const", leaf))
+        else:                # a loop counter left by a `break` is the int it stands for
+            slots.append(("const", leaf.value if type(leaf) is rolling.LoopIndex else leaf))
     return outputs, OutputLayout(loss_type, aux_treedef, slots)
 
 

@@ -419,3 +419,43 @@ def test_one_array_in_two_variables_written_in_place():
     trace, _ = traced(aliased, x, 12)
     assert len(top_loops(trace)) == 1
     assert_grad(aliased, x, 12, jit=False)
+
+
+def counter_out(x, n):
+    for i in range(n):
+        x = x * 0.5
+        if x < 0.01:
+            break
+    return x, i
+
+
+def test_a_counter_left_by_break_reaches_the_caller_as_an_int():
+    f = jitgrad.value_and_grad(counter_out, has_aux=True, jit=False)
+    (value, i), grad = f(np.float64(1.0), 100)
+    assert type(i) is int and i == counter_out(1.0, 100)[1]
+
+
+def smoothness(x):
+    total = 0.0
+    for i in range(1, len(x)):
+        total = total + (x[i] - 0.5 * x[i - 1]) ** 2
+    return total
+
+
+def smoothness_grad(x):
+    r = x[1:] - 0.5 * x[:-1]
+    g = np.zeros(len(x))
+    g[1:] += 2.0 * r
+    g[:-1] -= r
+    return g
+
+
+def test_smoothness_rolls_and_its_cached_gradient_is_right():
+    x = np.random.default_rng(0).normal(size=40)
+    trace, _ = traced(smoothness, x)
+    (loop,) = top_loops(trace)
+    assert loop.params["trip"] == 36
+    g = jitgrad.jit_grad(smoothness, jit=False)
+    np.testing.assert_allclose(g(x), smoothness_grad(x), rtol=1e-12)
+    np.testing.assert_allclose(g(x + 1.0), smoothness_grad(x + 1.0), rtol=1e-12)
+    assert g.cache_info().hits == 1
