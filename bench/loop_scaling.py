@@ -1,0 +1,146 @@
+"""Loops against the trip count: W1 pendulum's first call, cached call and peak memory, one fresh
+process per trip count, jitgrad's on-disk cache off.
+
+    python bench/loop_scaling.py [--steps 10,100,...] [--limit S] [--out bench/out/loop_scaling.json]
+
+Each point runs `python bench/loop_scaling.py --one N` in a new process, which prints one JSON line:
+import time, first call (trace + differentiate + compile + run), the median cached call, the hand-written
+C gradient's median call, the relative gradient error against the hand-written NumPy gradient, the
+peak resident memory of the process and how much the first call added to it, and the rolled loops of the trace.  A point whose
+first call passes `--limit` seconds is recorded as such, and the larger trip counts are skipped.
+Writes JSON and a plot of first call (and cached call / C) against the trip count.
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.threads import pin_single_thread  # noqa: E402
+
+pin_single_thread()
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
+STEPS = (10, 100, 1_000, 10_000, 100_000, 1_000_000)
+
+
+def _peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _median_call(call, budget_s=1.0, reps=15):
+    """Median seconds of one call over `reps` samples (each sample several calls when calls are short)."""
+    start = time.perf_counter()
+    call()
+    once = max(time.perf_counter() - start, 1e-9)
+    per_sample = max(1, int(budget_s / reps / once))
+    samples = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        for _ in range(per_sample):
+            call()
+        samples.append((time.perf_counter() - start) / per_sample)
+    samples.sort()
+    return samples[len(samples) // 2]
+
+
+def one(steps):
+    """Measure trip count `steps` in this process; returns the JSON-able dict."""
+    os.environ["JITGRAD_DISK_CACHE"] = "0"
+    import numpy as np
+    start = time.perf_counter()
+    import jitgrad
+    from bench import cbuild
+    from bench.timing import gradient_error
+    from bench.workloads import w1_pendulum
+    imported = time.perf_counter()
+    case = w1_pendulum.make_case(steps)
+    p, n = case.args
+    grad = jitgrad.jit_grad(w1_pendulum.pendulum)
+    rss_before = _peak_rss_mb()
+    t0 = time.perf_counter()
+    g = grad(p, n)
+    first = time.perf_counter() - t0
+    rss_after = _peak_rss_mb()
+    cached = _median_call(lambda: grad(p, n))
+    c_call = case.c_binder(cbuild.load(case.c_source), case.args)
+    c_time = _median_call(c_call)
+    reference = w1_pendulum.pendulum_grad(p, n)
+    info = grad.cache_info()
+    path = info.paths[0] if info.paths else None
+    return {"steps": steps, "import_s": imported - start, "first_call_s": first, "cached_call_s": cached,
+            "c_call_s": c_time, "vs_c": cached / c_time, "grad_err": gradient_error([g], [reference]),
+            "peak_rss_mb": rss_after, "first_call_rss_mb": rss_after - rss_before,
+            "trace_nodes": getattr(path, "nodes", None), "backend": getattr(path, "backend", None),
+            "loops": [str(loop) for loop in getattr(path, "loops", ())]}
+
+
+def sweep(steps, limit):
+    rows = []
+    for n in steps:
+        cmd = [sys.executable, os.path.abspath(__file__), "--one", str(n)]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=limit + 120)
+        except subprocess.TimeoutExpired:
+            rows.append({"steps": n, "status": f"first call > {limit:g} s (killed)"})
+            break
+        if done.returncode:
+            rows.append({"steps": n, "status": "failed: " + done.stderr.strip().splitlines()[-1]})
+            break
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        row["status"] = "ok"
+        rows.append(row)
+        print(f"{n:>9} steps: first call {row['first_call_s']:.3f} s, cached {row['cached_call_s'] * 1e6:.1f} us "
+              f"({row['vs_c']:.2f}x C), peak RSS {row['peak_rss_mb']:.0f} MB "
+              f"(+{row['first_call_rss_mb']:.0f} MB in the first call), grad err {row['grad_err']:.1e}",
+              flush=True)
+        if row["first_call_s"] > limit:
+            rows.append({"steps": "larger", "status": f"skipped: first call > {limit:g} s"})
+            break
+    return rows
+
+
+def plot(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ok = [r for r in rows if r.get("status") == "ok"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.loglog([r["steps"] for r in ok], [r["first_call_s"] for r in ok], "o-", label="jitgrad first call")
+    left.set_xlabel("trip count (Euler steps)")
+    left.set_ylabel("seconds")
+    left.set_title("W1 pendulum: first call (fresh process)")
+    left.grid(True, which="both", alpha=0.3)
+    right.semilogx([r["steps"] for r in ok], [r["vs_c"] for r in ok], "o-")
+    right.axhline(1.0, color="gray", lw=0.8)
+    right.set_xlabel("trip count (Euler steps)")
+    right.set_ylabel("cached call / hand-written C")
+    right.set_title("W1 pendulum: cached call vs C")
+    right.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--steps", default=",".join(map(str, STEPS)))
+    parser.add_argument("--limit", type=float, default=60.0, help="stop the sweep after a first call this slow")
+    parser.add_argument("--out", default=os.path.join(OUT, "loop_scaling.json"))
+    args = parser.parse_args(argv)
+    if args.one is not None:
+        print(json.dumps(one(args.one)))
+        return None
+    rows = sweep([int(s) for s in args.steps.split(",")], args.limit)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "rows": rows}, f, indent=1)
+    plot(rows, os.path.splitext(args.out)[0] + ".png")
+    print(f"wrote {args.out} and its plot")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
