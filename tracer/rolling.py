@@ -140,13 +140,13 @@ def _same_state(before, after, watch):
 
 class Header:
     """One arrival at a loop header: node count, flattened frame state, environment size, iterator
-    position and the counter's last value."""
+    state and the counter's last value."""
 
-    __slots__ = ("n", "items", "irs", "aliases", "env", "position", "last")
+    __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last")
 
     def __init__(self, ctx, frame, iterator):
-        start, step, self.position = _range_state(iterator)
-        self.last = start + step * (self.position - 1)       # the range value of the iteration that ended
+        self.next, step = _range_state(iterator)
+        self.last = self.next - step                         # the range value of the iteration that ended
         self.n = len(ctx.builder.nodes)
         self.items = _flatten(frame)
         self.irs = [x.ir if type(x) is TracedArray else None for x in self.items]   # (arrays written in place
@@ -157,9 +157,26 @@ class Header:
 
 
 def _range_state(iterator):
-    """(start, step, position) of a range iterator: it yields start + step * position next."""
-    _, (rng,), position = iterator.__reduce__()
-    return rng.start, rng.step, position
+    """(the value a range iterator yields next, its step).  (3.11 pickles the whole range and an index,
+    3.12+ the rest of the range.)"""
+    _, (rng,), index = iterator.__reduce__()
+    return rng.start + rng.step * (index or 0), rng.step
+
+
+def _setstate_is_relative():
+    probe = iter(range(3))
+    next(probe)
+    probe.__setstate__(1)
+    return next(probe) == 2
+
+
+_SETSTATE_RELATIVE = _setstate_is_relative()     # 3.12+: __setstate__(n) skips n more; 3.11: goes to index n
+
+
+def _advance(iterator, n):
+    """Skip the next `n` values of a range iterator (as `n` calls of next() would)."""
+    index = iterator.__reduce__()[2]
+    iterator.__setstate__(n if _SETSTATE_RELATIVE else index + n)
 
 
 class LoopWatch:
@@ -206,8 +223,7 @@ class LoopWatch:
         if len(self.iterations) == 2 and self._matches():
             remaining = operator.length_hint(self.iterator)
             if remaining:
-                start, step, position = _range_state(self.iterator)
-                self._roll(interpreter, start + step * position, step, remaining)
+                self._roll(interpreter, *_range_state(self.iterator), remaining)
 
     def _iteration(self, before, after):
         """The Iteration between two headers, or None when it cannot be a loop body."""
@@ -264,7 +280,7 @@ class LoopWatch:
         if done:
             replace = self._emit(body, last, header, done, finals, previous)
             _rebuild(self.frame, replace, lambda i: i.a * (i.base + step * done) + i.b if i.watch is self else i)
-            self.iterator.__setstate__(header.position + done)
+            _advance(self.iterator, done)
             self.rolling.rolled.append((self.location, done, len(last.carry_outs)))
             self.rolls += 1
         self.headers.append(Header(ctx, self.frame, self.iterator))
