@@ -459,3 +459,20 @@ def test_smoothness_rolls_and_its_cached_gradient_is_right():
     np.testing.assert_allclose(g(x), smoothness_grad(x), rtol=1e-12)
     np.testing.assert_allclose(g(x + 1.0), smoothness_grad(x + 1.0), rtol=1e-12)
     assert g.cache_info().hits == 1
+
+
+WEIGHTS = np.array([0.5, -0.25, 0.125])
+
+
+def global_weights(x, n):
+    s = x
+    for _ in range(n):
+        s = np.tanh(WEIGHTS * s + 0.1 * x)
+    return s.sum()
+
+
+def test_a_global_array_read_in_the_body_is_an_invariant():
+    x = np.array([0.3, 0.2, -0.1])
+    trace, ctx = traced(global_weights, x, 20)
+    assert len(top_loops(trace)) == 1
+    assert_grad(global_weights, x, 20, jit=False)

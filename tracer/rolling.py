@@ -267,6 +267,8 @@ class LoopWatch:
         for traced, _ in ctx.arguments.values():
             if traced.ir.op == "input":
                 known[id(traced.ir)] = traced.value
+        for entry, array in ctx.env_arrays():                 # arrays read from globals, closures...
+            known[id(ctx.builder.inputs[entry.index])] = array
         invariants = concrete_values(last.invariants, known)
         if invariants is None:
             self.refuse(f"a value the loop reads cannot be recovered, at {self.location}")
