@@ -22,7 +22,8 @@ def traced(fn, *args):
     trace = ctx.builder.build(trace_outputs(ctx, result, False, fn)[0])
     expected = fn(*args)
     np.testing.assert_allclose(getattr(result, "value", result), expected, rtol=1e-13, atol=1e-300)
-    np.testing.assert_allclose(ir.run_trace(trace, [np.asarray(args[0])])[0], expected, rtol=1e-12, atol=1e-300)
+    inputs = [np.asarray(args[0])] + [array for _, array in ctx.env_arrays()]
+    np.testing.assert_allclose(ir.run_trace(trace, inputs)[0], expected, rtol=1e-12, atol=1e-300)
     return trace, ctx
 
 
