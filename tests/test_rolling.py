@@ -477,3 +477,44 @@ def test_a_global_array_read_in_the_body_is_an_invariant():
     trace, ctx = traced(global_weights, x, 20)
     assert len(top_loops(trace)) == 1
     assert_grad(global_weights, x, 20, jit=False)
+
+
+def previous_counter(x, n):
+    s = 0.0
+    prev = 0
+    for i in range(1, n):
+        s = s + x[i] * x[prev]                          # the counter of the iteration before
+        prev = i
+    return s
+
+
+def manual_counter(x, n):
+    s = 0.0
+    k = 2
+    for _ in range(n):
+        s = s * 0.9 + x[k]
+        k += 1
+    return s
+
+
+@pytest.mark.parametrize("fn", [previous_counter, manual_counter])
+def test_values_affine_in_the_counter(fn):
+    x = np.linspace(0.1, 1.5, 24)
+    trace, ctx = traced(fn, x, 20)
+    assert len(top_loops(trace)) == 1
+    assert_grad(fn, x, 20, jit=False)
+
+
+def manual_counter_decision(x, n):
+    k = 0
+    for _ in range(n):
+        k += 1
+        if k == 12:
+            x = x * 2.0
+        x = x * 0.9
+    return x
+
+
+def test_a_decision_on_a_manual_counter_is_not_skipped():
+    trace, ctx = traced(manual_counter_decision, np.float64(1.0), 30)
+    assert "the loop counter is used (__eq__)" in not_rolled(ctx)

@@ -38,13 +38,19 @@ class LoopIndex:
         self.watch, self.base, self.a, self.b = watch, base, a, b
         self.value = a * base + b
 
+    def relative(self, current):
+        """(a, c): this value is `a * current + c` (`current` a value of its loop's counter)."""
+        return self.a, self.b + self.a * (self.base - current)
+
     def ir(self):
-        """The IR Value of this counter (intp), on the iteration's counter Value."""
-        v = self.watch.counter_ir(self.base)
-        if self.a != 1:
-            v = builder().multiply(v, const(self.a, v.dtype))
-        if self.b:
-            v = builder().add(v, const(self.b, v.dtype))
+        """The IR Value of this value (intp), on the counter Value of its loop's running iteration."""
+        current = self.watch.current
+        a, c = self.relative(current)
+        v = self.watch.counter_ir(current)
+        if a != 1:
+            v = builder().multiply(v, const(a, v.dtype))
+        if c:
+            v = builder().add(v, const(c, v.dtype))
         return v
 
     def __neg__(self):

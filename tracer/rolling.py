@@ -126,9 +126,10 @@ def _same_state(before, after, watch):
                     or type(a.value) is not type(b.value):
                 return False
         elif ta is LoopIndex:
-            if type(b) is not LoopIndex or a.watch is not b.watch or a.a != b.a or a.b != b.b:
+            if type(b) is not LoopIndex or a.watch is not b.watch:
                 return False
-            if a.base - (before.last if a.watch is watch else 0) != b.base - (after.last if b.watch is watch else 0):
+            if (a.relative(before.last) != b.relative(after.last) if a.watch is watch else
+                    a.relative(0) != b.relative(0)):
                 return False
         elif ta is _Struct:
             if not a == b:
@@ -142,7 +143,7 @@ class Header:
     """One arrival at a loop header: node count, flattened frame state, environment size, iterator
     state and the counter's last value."""
 
-    __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last")
+    __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last", "ints")
 
     def __init__(self, ctx, frame, iterator):
         self.next, step = _range_state(iterator)
@@ -151,6 +152,7 @@ class Header:
         self.items = _flatten(frame)
         self.irs = [x.ir if type(x) is TracedArray else None for x in self.items]   # (arrays written in place
         self.env = len(ctx.env)                                                     # keep their object)
+        self.ints = {k: v for k, v in enumerate(frame.fast) if type(v) is int}
         first = {}                   # which items are one traced object (writes into one reach the others)
         self.aliases = [first.setdefault(id(x), k) if type(x) is TracedArray else None
                         for k, x in enumerate(self.items)]
@@ -191,6 +193,7 @@ class LoopWatch:
         self.rebound = []         # (TracedArray, its IR before) for in-place writes in this iteration
         self.fresh = {}           # id -> iterator made in this iteration
         self.counters = []        # the IR Values of the counter made in this iteration (one per value)
+        self.current = None       # the counter's value in the running iteration
         self.arrivals = self.rolls = 0
 
     def counter_ir(self, base):
@@ -213,6 +216,7 @@ class LoopWatch:
         before."""
         ctx = self.rolling.ctx
         self.arrivals += 1
+        self._induction_variables()
         header = Header(ctx, self.frame, self.iterator)
         if self.headers:
             self.iterations.append(self._iteration(self.headers[-1], header))
@@ -224,6 +228,21 @@ class LoopWatch:
             remaining = operator.length_hint(self.iterator)
             if remaining:
                 self._roll(interpreter, *_range_state(self.iterator), remaining)
+
+    def _induction_variables(self):
+        """Plain int variables that changed by the same multiple of the step in the last two iterations
+        (`k += 1` next to the counter) become LoopIndex of this loop from here on: decisions on them are
+        seen, and the iterations that follow can match."""
+        if len(self.headers) < 2:
+            return
+        nxt, step = _range_state(self.iterator)
+        last = nxt - step
+        fast, before, after = self.frame.fast, self.headers[-2].ints, self.headers[-1].ints
+        for k, value in enumerate(fast):
+            if type(value) is int and k in before and k in after:
+                d = value - after[k]
+                if d and d == after[k] - before[k] and d % step == 0:
+                    fast[k] = LoopIndex(self, last, d // step, value - d // step * last)
 
     def _iteration(self, before, after):
         """The Iteration between two headers, or None when it cannot be a loop body."""
@@ -377,7 +396,11 @@ class Rolling:
             frame.pc = target + exit_skip
             self._finish(watch, key)
             return
-        frame.stack.append(value if watch.refused is not None or type(value) is not int else LoopIndex(watch, value))
+        if watch.refused is not None or type(value) is not int:
+            frame.stack.append(value)
+            return
+        watch.current = value
+        frame.stack.append(LoopIndex(watch, value))
 
     def _finish(self, watch, key):
         """The loop exited: forget its watch; LoopIndex left in the frame become ints."""
