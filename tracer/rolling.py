@@ -10,9 +10,10 @@ one `loop` node is recorded, the frame's traced values are rebound to its result
 advanced past them and FOR_ITER resumes (it leaves the loop, or interprets on from an iteration whose
 guard failed, which may roll again).
 
-Soundness: while a loop is watched its counter is a LoopIndex (any use of it marks the loop not
-rollable), and everything an iteration could change outside the frame's own variables marks the loops
-being watched not rollable: stores to attributes, globals, other frames' cells and non-traced containers,
+Soundness: while a loop is watched its counter is a LoopIndex (loopindex.py: affine arithmetic and
+indexing traced arrays become IR on the iteration's counter, any other use marks the loop not
+rollable), ints stepping with it (`k += 1`) become LoopIndex too, and everything an iteration could
+change outside the frame's own variables marks the loops being watched not rollable: stores to attributes, globals, other frames' cells and non-traced containers,
 in-place writes into traced arrays the frame does not hold, compiled calls not known to be pure
 (effects.py), exceptions, consuming iterators made before the iteration.  Those loops are unrolled as
 before (correct, slower), and `report()` says why.
@@ -33,7 +34,6 @@ from .loopindex import LoopIndex, plain
 from .traced import TracedArray
 
 RANGE_ITERATOR = type(iter(range(0)))
-_STRUCTURES = (tuple, list)
 _FLATTEN_LIMIT = 64            # longer tuples and lists are compared by identity
 _STATIC_TYPES = (int, float, complex, str, bytes, bool, type(None))
 
@@ -370,7 +370,7 @@ class Rolling:
 
     def __init__(self, ctx, runner=None):
         self.ctx = ctx
-        self.runner = runner      # runs a whole loop trace natively (fastforward.run_loop), or None
+        self.runner = runner      # runs a whole loop trace natively (jitgrad.backend.loop_runner), or None
         self.watches = {}         # (id(frame), pc) -> LoopWatch
         self.active = []          # watches of loops whose iteration is running
         self.rolled = []          # (location, trip, number of carries) per loop op recorded
