@@ -26,10 +26,10 @@ def run_traced(fn, leaves, treedef, dynamic, loop_runner=None):
     returned (TracedArrays where it depends on traced inputs).
     """
     ctx = TraceContext()
-    if rolling.enabled() and ctx.uncacheable is None:   # (fast-forwarding raises no floating-point errors)
-        ctx.loops = rolling.Rolling(ctx, loop_runner)
     if any(mode in ("raise", "call") for mode in np.geterr().values()):   # np.seterr(...) of the caller
         ctx.uncacheable = f"NumPy's error mode {np.geterr()} raises, which compiled code does not"
+    if rolling.enabled() and ctx.uncacheable is None:   # (fast-forwarding raises no floating-point errors)
+        ctx.loops = rolling.Rolling(ctx, loop_runner)
     traced = list(leaves)
     with ctx.active():
         for pos in dynamic:
