@@ -518,3 +518,16 @@ def manual_counter_decision(x, n):
 def test_a_decision_on_a_manual_counter_is_not_skipped():
     trace, ctx = traced(manual_counter_decision, np.float64(1.0), 30)
     assert "the loop counter is used (__eq__)" in not_rolled(ctx)
+
+
+def live_view(x, n):
+    buf = x * 1.0
+    head = buf[:2]                                        # a view of the array written in the loop
+    for _ in range(n):
+        buf[1:] = buf[:-1] * 0.5 + 0.1
+    return head.sum() + buf.sum()
+
+
+def test_a_live_view_of_a_written_array_stays_correct():
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    traced(live_view, x, 9)
