@@ -24,11 +24,17 @@ partials.cast.  Only the ops of ops.COMPLEX_DIFFERENTIABLE may touch an active c
 
 Cotangents of a value used several times are accumulated with `add` (or scattered into one another, see
 `_sum`).  Unreachable gradients are zeros made by `fill`.  Guards stay in the forward part, in order.
+
+Loops (ir/loop_ad.py, ir/loop_tape.py) are differentiated as a whole: forward mode carries tangents;
+reverse mode first rewrites every active loop of the forward part into its taping (or checkpointing)
+form, then the reverse sweep hands each loop the cotangents of its results and emits its backward loop.
 """
+from . import loop_ad, loop_tape
 from .builder import Builder
 from .errors import IRError, UnsupportedError
 from .jvp import JVP
-from .ops import COMPLEX_DIFFERENTIABLE, NON_DIFFERENTIABLE
+from .loop_passes import has_loops
+from .ops import COMPLEX_DIFFERENTIABLE, LOOPS, NON_DIFFERENTIABLE
 from .partials import cast
 from .passes import copy_inputs, dce, optimize, replay
 from .value import Trace
@@ -56,7 +62,7 @@ def _check_wrt(trace, wrt):
     return wrt
 
 
-def _active(nodes, sources):
+def active_ids(nodes, sources):
     """ids of the values that carry derivatives: floats and complex values depending differentiably on
     `sources`; UnsupportedError for an op without complex derivative rules touching a complex one."""
     active = {id(v) for v in sources}
@@ -98,11 +104,12 @@ def _sum(b, acc, ct):
     return b.add(acc, ct)
 
 
-def _backward(b, nodes, seeds, wrt_values):
+def _backward(b, nodes, seeds, wrt_values, loops):
     """Emit into `b` the reverse sweep over `nodes` from `seeds` ((value, cotangent) pairs); return
-    the cotangent of each of `wrt_values` (None when none reaches it)."""
-    active = _active(nodes, wrt_values)
-    cts = {}
+    the cotangent of each of `wrt_values` (None when none reaches it).  `loops`: the records of the
+    loops of `nodes` in taping form (`_taping_form`)."""
+    active = active_ids(nodes, wrt_values)
+    cts, received = {}, {}
 
     def accumulate(v, ct):
         if id(v) not in active:
@@ -115,6 +122,9 @@ def _backward(b, nodes, seeds, wrt_values):
     for v, ct in seeds:
         accumulate(v, ct)
     for node in reversed(nodes):
+        if node.op in LOOPS:
+            loop_tape.backward_node(b, node, cts, received, loops, accumulate, _sum)
+            continue
         g = cts.pop(id(node), None)
         if g is None:
             continue
@@ -124,6 +134,22 @@ def _backward(b, nodes, seeds, wrt_values):
             if ct is not None:
                 accumulate(arg, ct)
     return [cts.get(id(v)) for v in wrt_values]
+
+
+def _taping_form(b, nodes, env, active):
+    """Replay `nodes` into `b` (operands through `env`) with every loop in `active` in its taping form;
+    returns the loops' reverse-mode records (ir/loop_tape.py)."""
+    records, result_maps = {}, {}
+
+    def rule(b, node, args):
+        if node.op == "loop" and id(node) in active:
+            return loop_tape.taping_form(b, node, args, [id(a) in active for a in node.args], records,
+                                         result_maps)
+        if node.op == "loop_result" and id(args[0]) in result_maps:
+            return result_maps[id(args[0])][node.params["index"]]
+        return None
+    replay(b, nodes, env, rule)
+    return records
 
 
 def _or_zeros(b, values, likes):
@@ -140,10 +166,16 @@ def value_and_grad(trace, wrt, out=0):
     if y.shape != () or not _is_real_float(y):
         raise IRError(f"value_and_grad needs a 0-d real float output, output {out} is {y.dtype}{list(y.shape)}")
     b = Builder()
-    b.inputs, b.nodes = list(trace.inputs), list(trace.nodes)   # Values are immutable: the forward
-    outputs = list(trace.outputs)                                # part is the trace's own nodes
     wrt_values = [trace.inputs[i] for i in wrt]
-    grads = _backward(b, trace.nodes, [(outputs[out], b.fill((), y.dtype, 1.0))], wrt_values)
+    b.inputs, loops = list(trace.inputs), {}
+    if has_loops(trace):            # the forward part: the trace with its active loops in taping form
+        env = {id(v): v for v in trace.inputs}
+        loops = _taping_form(b, trace.nodes, env, active_ids(trace.nodes, wrt_values))
+        outputs = [env[id(v)] for v in trace.outputs]
+    else:                           # Values are immutable: the forward part is the trace's own nodes
+        b.nodes, outputs = list(trace.nodes), list(trace.outputs)
+    forward = list(b.nodes)
+    grads = _backward(b, forward, [(outputs[out], b.fill((), y.dtype, 1.0))], wrt_values, loops)
     return b.build(outputs + _or_zeros(b, grads, wrt_values))
 
 
@@ -163,11 +195,11 @@ def vjp(trace, wrt):
     env = copy_inputs(b, trace.inputs)
     float_outputs = [v for v in trace.outputs if _is_real_float(v)]
     ct_inputs = [b.input(v.shape, v.dtype) for v in float_outputs]
-    replay(b, trace.nodes, env)
+    loops = _taping_form(b, trace.nodes, env, active_ids(trace.nodes, [trace.inputs[i] for i in wrt]))
     outputs = [env[id(v)] for v in trace.outputs]
     wrt_values = [env[id(trace.inputs[i])] for i in wrt]
     seeds = list(zip([env[id(v)] for v in float_outputs], ct_inputs))
-    grads = _backward(b, [env[id(n)] for n in trace.nodes], seeds, wrt_values)
+    grads = _backward(b, list(b.nodes), seeds, wrt_values, loops)
     joint = optimize(b.build(outputs + _or_zeros(b, grads, wrt_values)))
     return _split(joint, len(trace.inputs), len(trace.outputs))
 
@@ -197,15 +229,17 @@ def jvp(trace, wrt):
     """Forward mode: inputs `trace.inputs + one tangent per wrt input`, outputs `trace.outputs + one
     tangent per real-float output` (zeros via `fill` where no tangent reaches)."""
     wrt = _check_wrt(trace, wrt)
-    active = _active(trace.nodes, [trace.inputs[i] for i in wrt])
+    active = active_ids(trace.nodes, [trace.inputs[i] for i in wrt])
     b = Builder()
     env = copy_inputs(b, trace.inputs)
-    tangents = {}
+    tangents, loop_maps = {}, {}
     for i in wrt:
         v, t = env[id(trace.inputs[i])], b.input(trace.inputs[i].shape, trace.inputs[i].dtype)
         tangents[id(v)] = b.add(tangents[id(v)], t) if id(v) in tangents else t
 
     def with_tangent(b, node, args):
+        if node.op in LOOPS:
+            return loop_ad.jvp_node(b, node, args, tangents, loop_maps)
         new = b.emit(node.op, *args, **node.params)
         if id(node) in active:
             if node.op not in JVP:

@@ -2,7 +2,8 @@
 
 `dce` drops dead nodes (guards are always live), `cse` merges equal nodes, `fold_constants` evaluates
 nodes whose operands are all constants, `simplify` applies algebraic identities that are exact in
-floating point (table SIMPLIFY keyed by op), and `optimize` runs them all to a fixed point.
+floating point (table SIMPLIFY keyed by op), and `optimize` runs them all to a fixed point.  All of
+them see through loop ops (ir/loop_passes.py: pruned carries, bodies optimized, invariant code hoisted).
 
 Exactness: x*1, x/1, x**1, x-(+0.0) and x+(-0.0) equal x bitwise for every real x, NaN and -0.0
 included, so they are simplified (the first three only for real dtypes: complex products mix the
@@ -12,6 +13,7 @@ only when its shape and dtype equal those of the node it replaces.
 """
 import numpy as np
 
+from . import loop_passes
 from .builder import Builder
 from .errors import IRError
 from .evaluate import evaluate
@@ -64,7 +66,10 @@ def rebuild(trace, rule=None):
 
 
 def dce(trace):
-    """Drop the nodes whose value reaches no output; guards are always live."""
+    """Drop the nodes whose value reaches no output; guards are always live.  Loops: their unused
+    carries and outputs are dropped too (ir/loop_passes.py)."""
+    if loop_passes.has_loops(trace):
+        return loop_passes.dce(trace)
     live = {id(v) for v in trace.outputs}
     live.update(id(n) for n in trace.nodes if n.op == "guard")
     for node in reversed(trace.nodes):
@@ -103,7 +108,7 @@ def cse(trace):
         if key not in seen:
             seen[key] = copy_node(b, node, args)
         return seen[key]
-    return rebuild(trace, rule)
+    return rebuild(trace, loop_passes.with_body_pass(rule, cse))
 
 
 def constant_value(v):
@@ -163,7 +168,7 @@ def fold_constants(trace):
     A guard on constants that holds is dropped (its value becomes a `fill` True); one that fails
     raises IRError with the guard's location.
     """
-    return dce(rebuild(trace, _fold))
+    return dce(rebuild(trace, loop_passes.with_body_pass(_fold, fold_constants)))
 
 
 # ---- algebraic simplification -------------------------------------------------------------------
@@ -299,7 +304,7 @@ def _simplified(b, node, args):
 
 def simplify(trace):
     """Apply the exact algebraic identities of SIMPLIFY once over the trace (then drop dead nodes)."""
-    return dce(rebuild(trace, _simplified))
+    return dce(rebuild(trace, loop_passes.with_body_pass(_simplified, simplify)))
 
 
 def _optimize_round(trace, settled):
@@ -312,14 +317,20 @@ def _optimize_round(trace, settled):
     b.inputs = list(trace.inputs)
     env = {id(v): v for v in trace.inputs}
     seen, kept, fired = {}, set(), False
+    loops = loop_passes.LoopRewrites()
     for node in trace.nodes:
         args = [env[id(a)] for a in node.args]
         same = args == list(node.args)          # Values compare by identity
         new = None
         if not (same and id(node) in settled):
-            new = _simplified(b, node, args)
-            if new is None:
-                new = _fold(b, node, args)
+            if node.op == "loop":
+                new = loops.loop(b, node, args)
+            elif node.op == "loop_result":
+                new = loops.result(b, node, args)
+            else:
+                new = _simplified(b, node, args)
+                if new is None:
+                    new = _fold(b, node, args)
         if new is None:
             key = None if node.op == "guard" else node_key(node, [id(a) for a in args])
             new = seen.get(key)

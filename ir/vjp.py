@@ -214,7 +214,8 @@ VJP.update(FFT_VJP)
 
 def _loop_not_differentiated(b, node, *rest):
     """Loops are differentiated as a whole by the AD transform, never op by op."""
-    raise UnsupportedError(f"{node.op}: differentiating through a loop op is not supported yet")
+    raise UnsupportedError(f"{node.op}: a loop is differentiated as a whole by the AD transform "
+                           "(ir/autodiff.py, ir/loop_ad.py), not by the per-op rule tables")
 
 
 VJP.update(loop=_loop_not_differentiated, loop_result=_loop_not_differentiated)

@@ -33,6 +33,7 @@ import numpy as np
 from . import context
 from .context import _is_library_file
 from .values import TracedArray, builder, const, make_view, rebind, refuse, unwrap
+from .version import F_LOCALS_IS_SNAPSHOT
 
 CONSTANT_OPS = frozenset({"const", "fill"})
 NOT_CONSTANT = object()       # call_with_constants: a traced argument depends on the inputs
@@ -208,8 +209,8 @@ def _tracer_references(frame, target):
                 containers[id(value)] = value
                 holders[id(value)] = holders.get(id(value), 0) + 1
         value = None
-    for _, variables, _ in frames:       # before 3.13, f_locals is a dict holding the locals too
-        if type(variables) is dict:
+    if F_LOCALS_IS_SNAPSHOT:             # each frame's f_locals dict holds the locals once more
+        for _, variables, _ in frames:
             for key in map(id, variables.values()):
                 if key in holders:
                     holders[key] += 1

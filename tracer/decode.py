@@ -1,15 +1,18 @@
 """Decoding of code objects into the interpreter's flat, pre-resolved instruction form (cached).
 
 `decode(code, handlers, missing)` turns a code object (via the `bytecode` package) into a `Decoded`:
-parallel lists of handler functions and arguments, with jump targets resolved to instruction indices,
-local names to slots of the fast-locals list, cell/free variables to slots of the cell list, and the
-exception table to one (handler index, stack depth, push lasti) entry per instruction (the
-TryBegin pseudo-instructions of `Bytecode.from_code` report depth 0, so the table is read from
-`ConcreteBytecode.exception_table`).  It also holds the argument binder of the code: a tiny code object with the same signature that returns its
-arguments, so CPython itself binds arguments (defaults, *args, **kwargs, and its exact error messages).
+parallel lists of handler functions and arguments.  Each instruction goes through its entry in the
+version table (`version.OPCODES`: handler, alias with normaliser, or refusal), then jump targets are
+resolved to instruction indices and cell/free variables to slots of the cell list (the normalisers map
+local names to slots of the fast-locals list); the exception table becomes one (handler index, stack
+depth, push lasti) entry per instruction (the TryBegin pseudo-instructions of `Bytecode.from_code`
+report depth 0, so the table is read from `ConcreteBytecode.exception_table`).  It also holds the
+argument binder of the code: a tiny code object with the same signature that returns its arguments, so
+CPython itself binds arguments (defaults, *args, **kwargs, and its exact error messages).
 """
 import bisect
 import dis
+import itertools
 import types
 
 import bytecode
@@ -20,14 +23,6 @@ from . import version
 
 CO_VARARGS, CO_VARKEYWORDS, CO_GENERATOR = 0x04, 0x08, 0x20
 CO_ASYNC_FLAGS = 0x80 | 0x100 | 0x200   # coroutine, iterable coroutine, async generator
-
-_FAST_OPS = {"LOAD_FAST", "STORE_FAST", "DELETE_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_AND_CLEAR"}
-_FAST_PAIR_OPS = {"LOAD_FAST_LOAD_FAST", "STORE_FAST_LOAD_FAST", "STORE_FAST_STORE_FAST"}
-# Fast-local opcodes naming a cell variable (3.12+ inlined comprehensions save and restore the cell
-# object itself) run these handlers on the frame's cell list instead.
-_CELL_SLOT_OPS = {"LOAD_FAST": "LOAD_CELL_SLOT", "LOAD_FAST_CHECK": "LOAD_CELL_SLOT",
-                  "STORE_FAST": "STORE_CELL_SLOT", "LOAD_FAST_AND_CLEAR": "LOAD_CELL_SLOT_AND_CLEAR"}
-
 
 class Decoded:
     """One code object, decoded once: see the module docstring."""
@@ -86,7 +81,7 @@ _cache = {}
 
 def decode(code, handlers, missing):
     """The cached `Decoded` of `code`; `handlers` maps handler names to functions, and
-    `missing(opname)` makes the function run for an opcode without a handler."""
+    `missing(opname, reason)` makes the function run for an opcode the version table refuses."""
     decoded = _cache.get(code)
     if decoded is None:
         decoded = _cache[code] = _decode(code, handlers, missing)
@@ -102,51 +97,71 @@ def _decode(code, handlers, missing):
         elif not isinstance(item, (TryBegin, TryEnd)):
             items.append(item)
     handlers_at = _exception_handlers(code, len(items))
-    local_slot = {name: i for i, name in enumerate(code.co_varnames)}
-    cell_index = {name: i for i, name in enumerate(code.co_cellvars + code.co_freevars)}
+    site = _Site(code, items)
     for index, name in enumerate(code.co_cellvars):
-        if name in local_slot and local_slot[name] < decoded.nargs:
-            decoded.cell_slots[index] = local_slot[name]
+        slot = site.locals.get(name)
+        if slot is not None and slot < decoded.nargs:
+            decoded.cell_slots[index] = slot
     line = code.co_firstlineno
     for index, instr in enumerate(items):
-        name, arg = version.normalize(instr.name, instr.arg if instr.require_arg() else None)
-        if name in _FAST_OPS and isinstance(arg, (CellVar, FreeVar)):  # 3.13: LOAD_CLOSURE is LOAD_FAST
-            arg = arg.name
-        if isinstance(arg, Label):
-            arg = label_index[arg]
-        elif name in _FAST_OPS and arg in cell_index:      # 3.12+: a comprehension's cell variable
-            name, arg = _CELL_SLOT_OPS[name], cell_index[arg]
-        elif name in _FAST_OPS:
-            arg = local_slot[arg]
-        elif isinstance(arg, CellVar):
-            arg = code.co_cellvars.index(arg.name)
-        elif isinstance(arg, FreeVar):
-            arg = len(code.co_cellvars) + code.co_freevars.index(arg.name)
-        elif name in _FAST_PAIR_OPS:
-            if arg[0] in cell_index or arg[1] in cell_index:
-                raise UnsupportedError(f"jitgrad cannot decode {instr.name} on a cell variable in {code.co_qualname}")
-            arg = (local_slot[arg[0]], local_slot[arg[1]])
-        elif name == "MAKE_FUNCTION":
-            arg |= _following_function_attributes(items, index)
-        handler = handlers.get(name)
-        decoded.ops.append(handler if handler is not None else missing(instr.name))
+        site.index = index
+        opcode = version.opcode(instr.name)
+        if opcode.refusal is not None:
+            op, arg = missing(instr.name, opcode.refusal), None
+        else:
+            name, arg = opcode.resolve(instr.arg if instr.require_arg() else None, site)
+            if name == version.SPLIT:
+                arg = tuple((handlers[part], part_arg) for part, part_arg in arg)
+            else:
+                arg = _resolve(arg, code, label_index)
+            op = handlers[name]
+        decoded.ops.append(op)
         decoded.args.append(arg)
         line = instr.lineno if instr.lineno is not None else line
         decoded.linenos.append(line)
-        if name == "YIELD_VALUE" and index and items[index - 1].name == "SEND":
+        if instr.name == "YIELD_VALUE" and index and items[index - 1].name == "SEND":
             decoded.send_targets[index] = label_index[items[index - 1].arg]
     decoded.handlers = handlers_at
     return decoded
 
 
-def _following_function_attributes(items, index):
-    """The flags of the SET_FUNCTION_ATTRIBUTE instructions right after a MAKE_FUNCTION (3.13)."""
-    flags = 0
-    for item in items[index + 1:]:
-        if item.name != "SET_FUNCTION_ATTRIBUTE":
-            break
-        flags |= item.arg
-    return flags
+def _resolve(arg, code, label_index):
+    """A jump target as an instruction index, a cell or free variable as an index of the cell list."""
+    if isinstance(arg, Label):
+        return label_index[arg]
+    if isinstance(arg, CellVar):
+        return code.co_cellvars.index(arg.name)
+    if isinstance(arg, FreeVar):
+        return len(code.co_cellvars) + code.co_freevars.index(arg.name)
+    return arg
+
+
+class _Site:
+    """The instruction being decoded, as the normalisers of `version.OPCODES` see it."""
+
+    __slots__ = ("locals", "_cell_of", "_items", "index")
+
+    def __init__(self, code, items):
+        self.locals = {name: i for i, name in enumerate(code.co_varnames)}
+        self._cell_of = {name: i for i, name in enumerate(code.co_cellvars + code.co_freevars)}
+        self._items, self.index = items, 0
+
+    def local(self, name):
+        """The fast-locals slot of the local variable `name`."""
+        return self.locals[name]
+
+    def cell(self, name):
+        """The cell-list index of the cell or free variable `name`, None if `name` is neither."""
+        return self._cell_of.get(name)
+
+    def following(self, opname):
+        """The arguments of the `opname` instructions right after this one."""
+        args = []
+        for item in itertools.islice(self._items, self.index + 1, None):
+            if item.name != opname:
+                break
+            args.append(item.arg)
+        return args
 
 
 def _exception_handlers(code, count):

@@ -7,7 +7,7 @@ here executes a frame, unwinds exceptions through the exception table of each in
 `ctx.frames` current for `file:line`.  JitgradErrors bypass interpreted `except` clauses.
 """
 from ..ir.errors import JitgradError, TraceError, UnsupportedError
-from . import context, version
+from . import context
 from .calls import CallPolicy
 from .decode import decode
 from .opcodes_calls import CallOps
@@ -82,10 +82,10 @@ class Interpreter(CallPolicy, Protocols, DataOps, OperatorOps, FlowOps, CallOps)
 HANDLERS = {name[3:]: getattr(Interpreter, name) for name in dir(Interpreter) if name.startswith("op_")}
 
 
-def _missing_handler(opname):
-    """The handler run for an opcode the interpreter does not support: refuses with the location."""
+def _missing_handler(opname, reason):
+    """The handler run for an opcode the version table refuses: refuses with the reason and location."""
     def refuse(interpreter, frame, arg):
-        raise UnsupportedError(f"jitgrad's interpreter does not support the opcode {opname}",
+        raise UnsupportedError(f"jitgrad's interpreter does not support the opcode {opname}: {reason}",
                                loc=interpreter.ctx.location())
     return refuse
 
@@ -95,6 +95,4 @@ def call(fn, args=(), kwargs=None):
     ctx = context.current()
     if ctx is None:
         raise TraceError("jitgrad.tracer.interpreter.call needs an active TraceContext")
-    if version.VERSION not in version.SUPPORTED:
-        raise UnsupportedError(f"jitgrad's interpreter does not support Python {version.VERSION}")
     return Interpreter(ctx).call(fn, tuple(args), dict(kwargs or {}))

@@ -87,17 +87,24 @@ class DataOps:
         frame.fast[slot] = UNBOUND
 
     def op_LOAD_CELL_SLOT(self, frame, index):
-        """Pseudo-opcode (see decode): push the cell object of a cell variable."""
+        """Pseudo-opcode (see version): LOAD_FAST on a cell variable's slot: push what it holds (its cell
+        object, or a plain value an inlined comprehension keeps there)."""
         frame.stack.append(frame.cells[index])
 
     def op_LOAD_CELL_SLOT_AND_CLEAR(self, frame, index):
-        """Pseudo-opcode (see decode): save a cell variable's cell object before a comprehension."""
+        """Pseudo-opcode (see version): save a cell variable's slot before an inlined comprehension."""
         frame.stack.append(frame.cells[index])
         frame.cells[index] = None
 
     def op_STORE_CELL_SLOT(self, frame, index):
-        """Pseudo-opcode (see decode): restore a saved cell object after a comprehension."""
+        """Pseudo-opcode (see version): STORE_FAST into a cell variable's slot (an inlined comprehension's
+        plain value, or the cell object it restores after it)."""
         frame.cells[index] = frame.stack.pop()
+
+    def op_SPLIT(self, frame, parts):
+        """Pseudo-opcode (see version): a superinstruction run as its single-slot parts, in order."""
+        for handler, arg in parts:
+            handler(self, frame, arg)
 
     def op_DELETE_FAST(self, frame, slot):
         if frame.fast[slot] is UNBOUND:

@@ -1,0 +1,259 @@
+"""The simplification passes seen through loop ops (ir/loops.py), called by ir/passes.py.
+
+- `dce`: a loop is live when one of its results is used or its body holds a guard; its carries and
+  stacked outputs nobody needs (a carry is needed when its result is used or a needed body value reads
+  it), and its invariants the pruned body does not read, are dropped: a new loop node, results renumbered.
+- `with_body_pass`: cse, simplify and fold_constants apply themselves to every body (a loop is never
+  merged with another by CSE, nor folded: nothing crosses the body's boundary).
+- `LoopRewrites.loop` (a loop node in an `optimize` round): the body is optimized, then `restructure`d:
+  a carry the body passes through unchanged becomes an invariant (its result is its init), invariants
+  that are outer constants become constants of the body, and loop-invariant code (body nodes depending
+  on invariants and constants only, never on the counter or a carry; never guards nor loops holding
+  them, nor a node that may raise placed after a guard) is hoisted into the enclosing trace and passed
+  in as new invariants.  A loop of trip 0 is its inits (and empty stacked outputs).
+`subtrace` makes a closed trace of some nodes with chosen inputs: the bodies made here and by AD;
+`without_guards` drops a trace's guards (for recomputing values whose guards were checked already).
+"""
+from . import passes
+from .builder import Builder
+from .loops import count_guards
+from .ops import LINALG
+from .value import Trace
+
+_CONSTANTS = ("const", "fill")
+_INDEXING = {"index": 1, "index_set": 2, "index_add": 2}       # operands before the index arrays
+
+
+def has_loops(trace):
+    return any(n.op == "loop" for n in trace.nodes)
+
+
+def subtrace(inputs, nodes, outputs, rule=None):
+    """A trace whose inputs are new inputs typed like the Values `inputs` (any Values: they stand for
+    those), made of `nodes` replayed on them (passes.replay, with `rule`), returning `outputs`."""
+    b = Builder()
+    env = passes.copy_inputs(b, inputs)
+    passes.replay(b, nodes, env, rule)
+    return b.build([env[id(v)] for v in outputs])
+
+
+def without_guards(trace):
+    """`trace` with its guards dropped, its loops' bodies' too (for recomputing values whose guards
+    were checked already)."""
+    def rule(b, node, args):
+        if node.op == "loop":
+            p = node.params
+            return b.loop(*args, body=without_guards(p["body"]), trip=p["trip"], n_carry=p["n_carry"])
+        return None
+    return subtrace(trace.inputs, [n for n in trace.nodes if n.op != "guard"], trace.outputs, rule)
+
+
+# ---- dead code ------------------------------------------------------------------------------------
+
+class _Pruning:
+    """What of loop `node` is needed when the results `used` (indices) are: the results kept (in
+    order: carries then stacked outputs), the carries, the invariants, the live body nodes."""
+
+    def __init__(self, node, used):
+        self.node = node
+        body, n_carry = node.params["body"], node.params["n_carry"]
+        needed = set(used)
+        while True:
+            live, plans = liveness(body.nodes, [body.outputs[k] for k in sorted(needed)])
+            more = {k for k in range(n_carry) if id(body.inputs[1 + k]) in live} - needed
+            if not more:
+                break
+            needed |= more
+        self.results = sorted(needed)
+        self.carries = [k for k in self.results if k < n_carry]
+        n_inv = len(node.args) - n_carry
+        self.invariants = [m for m in range(n_inv) if id(body.inputs[1 + n_carry + m]) in live]
+        self.operands = self.carries + [n_carry + m for m in self.invariants]
+        self.index = {old: new for new, old in enumerate(self.results)}
+        self.live_nodes, self.plans = [n for n in body.nodes if id(n) in live], plans
+        self.changed = (len(self.results) < len(body.outputs) or len(self.invariants) < n_inv
+                        or len(self.live_nodes) < len(body.nodes) or any(p.changed for p in plans.values()))
+
+    def emit(self, b, args):
+        body, n_carry = self.node.params["body"], self.node.params["n_carry"]
+        inputs = ([body.inputs[0]] + [body.inputs[1 + k] for k in self.carries]
+                  + [body.inputs[1 + n_carry + m] for m in self.invariants])
+        bb = Builder()
+        env = passes.copy_inputs(bb, inputs)
+        _emit_pruned(bb, self.live_nodes, self.plans, env)
+        new_body = bb.build([env[id(body.outputs[k])] for k in self.results])
+        return b.loop(*[args[k] for k in self.operands], body=new_body, trip=self.node.params["trip"],
+                      n_carry=len(self.carries))
+
+
+def liveness(nodes, roots):
+    """(ids of the live values among `nodes` and roots, {id(loop): _Pruning}) for outputs `roots`:
+    guards and loops whose bodies hold guards are live; a live loop keeps only what it needs."""
+    live = {id(v) for v in roots}
+    used, plans = {}, {}
+    for node in reversed(nodes):
+        if node.op == "guard" or (node.op == "loop" and count_guards(node.params["body"])):
+            live.add(id(node))
+        if id(node) not in live:
+            continue
+        if node.op == "loop_result":
+            used.setdefault(id(node.args[0]), set()).add(node.params["index"])
+            live.add(id(node.args[0]))
+        elif node.op == "loop":
+            plan = plans[id(node)] = _Pruning(node, used.get(id(node), ()))
+            live.update(id(node.args[k]) for k in plan.operands)
+        else:
+            live.update(id(a) for a in node.args)
+    return live, plans
+
+
+def dce(trace):
+    """passes.dce for a trace holding loops (see the module docstring)."""
+    live, plans = liveness(trace.nodes, trace.outputs)
+    kept = [n for n in trace.nodes if id(n) in live]
+    if not any(p.changed for p in plans.values()):
+        return Trace(trace.inputs, kept, trace.outputs)
+    b = Builder()
+    b.inputs = list(trace.inputs)
+    env = {id(v): v for v in trace.inputs}
+    _emit_pruned(b, kept, plans, env)
+    return b.build([env[id(v)] for v in trace.outputs])
+
+
+def _emit_pruned(b, nodes, plans, env):
+    """Replay the live `nodes` into `b`, loops pruned by their `plans` (unchanged nodes kept as they are)."""
+    for node in nodes:
+        plan = plans.get(id(node.args[0])) if node.op == "loop_result" else plans.get(id(node))
+        args = [env.get(id(a)) for a in node.args]        # None: an operand a pruned loop drops
+        if plan is not None and plan.changed:
+            new = (b.loop_result(args[0], index=plan.index[node.params["index"]]) if node.op == "loop_result"
+                   else plan.emit(b, args))
+        elif args == list(node.args):
+            b.nodes.append(node)
+            new = node
+        else:
+            new = passes.copy_node(b, node, args)
+        env[id(node)] = new
+
+
+# ---- passes applied to bodies -----------------------------------------------------------------------
+
+def with_body_pass(rule, body_pass):
+    """A `replay` rule: loops re-emitted with `body_pass` applied to their bodies (never merged or
+    folded), every other node by `rule`."""
+    def wrapped(b, node, args):
+        if node.op == "loop":
+            p = node.params
+            return b.loop(*args, body=body_pass(p["body"]), trip=p["trip"], n_carry=p["n_carry"])
+        return rule(b, node, args) if rule is not None else None
+    return wrapped
+
+
+# ---- optimize: body optimization, pass-through carries, constant invariants, hoisting ----------------
+
+def _unchanged(new, old):
+    return (len(new.nodes) == len(old.nodes) and all(x is y for x, y in zip(new.nodes, old.nodes))
+            and all(x is y for x, y in zip(new.outputs, old.outputs)))
+
+
+class LoopRewrites:
+    """The result maps of the loops an `optimize` round restructured: id(new loop) -> one entry per
+    old result, an int (the new result's index) or a Value (what the result is now)."""
+
+    def __init__(self):
+        self.maps = {}
+
+    def result(self, b, node, args):
+        """The replacement of loop_result `node` on operand `args[0]` (None: copy it)."""
+        m = self.maps.get(id(args[0]))
+        if m is None:
+            return None
+        r = m[node.params["index"]]
+        return b.loop_result(args[0], index=r) if isinstance(r, int) else r
+
+    def loop(self, b, node, args):
+        """The replacement of loop `node` on `args` (None: keep it)."""
+        p = node.params
+        body, n_carry, trip = p["body"], p["n_carry"], p["trip"]
+        if trip == 0:                     # results: the inits; the node is dead unless it holds guards
+            new = node if args == list(node.args) else passes.copy_node(b, node, args)
+            ys = [b.fill((0,) + y.shape, y.dtype, 0) for y in body.outputs[n_carry:]]
+            self.maps[id(new)] = list(args[:n_carry]) + ys
+            return None if new is node else new
+        optimized = passes.optimize(body)
+        restructured = restructure(b, optimized, args, n_carry)
+        if restructured is not None:
+            operands, new_body, new_n_carry, result_map = restructured
+            new = b.loop(*operands, body=new_body, trip=trip, n_carry=new_n_carry)
+            self.maps[id(new)] = result_map
+            return new
+        if _unchanged(optimized, body):
+            return None
+        return b.loop(*args, body=optimized, trip=trip, n_carry=n_carry)
+
+
+def may_raise(node):
+    """Whether evaluating `node` can fail on some operands (an index array out of bounds, a singular
+    matrix): such a node placed after a guard runs only where the guard held, so it is never moved
+    ahead of one."""
+    if node.op == "loop":
+        return any(may_raise(n) for n in node.params["body"].nodes)
+    return node.op in LINALG or (node.op in _INDEXING and len(node.args) > _INDEXING[node.op])
+
+
+def holds_guards(node):
+    return node.op == "guard" or (node.op == "loop" and count_guards(node.params["body"]) > 0)
+
+
+def _hoistable(body, invariant_ids, constant_ids):
+    """The body nodes depending on invariants (and constants) only, at least one invariant among
+    their operands' sources; never guards nor loops holding guards, nor a node that may raise placed
+    after a guard."""
+    hoisted, guarded = set(), False
+    for node in body.nodes:
+        if holds_guards(node):
+            guarded = True
+            continue
+        if node.op in _CONSTANTS or not node.args or (guarded and may_raise(node)):
+            continue
+        ids = [id(a) for a in node.args]
+        if all(i in invariant_ids or i in constant_ids or i in hoisted for i in ids) and \
+                any(i in invariant_ids or i in hoisted for i in ids):
+            hoisted.add(id(node))
+    return hoisted
+
+
+def restructure(b, body, args, n_carry):
+    """For a loop on `args` whose body `body` has a pass-through carry, an outer-constant invariant or
+    hoistable code: emit the hoisted code into `b` and return (operands, body, n_carry, result map:
+    per old result, its new index or the Value it is now) of the loop to emit; else None."""
+    inputs = body.inputs
+    through = [k for k in range(n_carry) if body.outputs[k] is inputs[1 + k]]
+    invariant_slots = through + list(range(n_carry, len(args)))          # operand positions
+    constant_slots = [k for k in invariant_slots if args[k].op in _CONSTANTS]
+    invariant_ids = {id(inputs[1 + k]) for k in invariant_slots if k not in constant_slots}
+    constant_ids = {id(n) for n in body.nodes if n.op in _CONSTANTS} | {id(inputs[1 + k]) for k in constant_slots}
+    hoisted = _hoistable(body, invariant_ids, constant_ids)
+    if not through and not constant_slots and not hoisted:
+        return None
+    outer = {id(inputs[1 + k]): args[k] for k in invariant_slots}
+    hoisted_nodes = [n for n in body.nodes if id(n) in hoisted]
+    needed_constants = {id(a) for n in hoisted_nodes for a in n.args if a.op in _CONSTANTS}
+    passes.replay(b, [n for n in body.nodes if id(n) in needed_constants] + hoisted_nodes, outer)
+    staying = [n for n in body.nodes if id(n) not in hoisted]
+    used = {id(a) for n in staying for a in n.args} | {id(v) for v in body.outputs}
+    new_invariants = [n for n in hoisted_nodes if id(n) in used]
+    carries = [k for k in range(n_carry) if k not in through]
+    kept = [k for k in invariant_slots if k not in constant_slots]
+    body_inputs = [inputs[0]] + [inputs[1 + k] for k in carries + kept] + new_invariants
+    bb = Builder()
+    env = passes.copy_inputs(bb, body_inputs)
+    for k in constant_slots:                 # the constant invariants' inputs: the outer constants
+        env[id(inputs[1 + k])] = passes.copy_node(bb, args[k], [])
+    passes.replay(bb, staying, env)
+    outputs = [body.outputs[k] for k in carries] + list(body.outputs[n_carry:])
+    new_body = bb.build([env[id(v)] for v in outputs])
+    operands = [args[k] for k in carries + kept] + [outer[id(n)] for n in new_invariants]
+    result_map = [args[k] if k in through else carries.index(k) for k in range(n_carry)]
+    result_map += [len(carries) + j for j in range(len(body.outputs) - n_carry)]
+    return operands, new_body, len(carries), result_map

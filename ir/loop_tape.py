@@ -1,0 +1,177 @@
+"""Reverse mode through loops: the forward loops rewritten to tape (or checkpoint), and their backward
+loops emitted by the reverse sweep of ir/autodiff.py (the pieces come from ir/loop_ad.py's LoopVJP).
+
+`taping_form` is the pre-pass rule for one active loop: it returns the loop that replaces it in the
+forward part and registers a record whose `backward(b, args, received)` emits the backward loop and
+returns one cotangent per operand.
+
+Memory bound: a loop whose tape would exceed TAPE_BUDGET_MB megabytes (module setting; the environment
+variable JITGRAD_LOOP_TAPE_MB sets it at import) is checkpointed: the forward part runs it as M = trip
+// S segments of S ~ sqrt(trip) iterations (an outer loop whose body is an inner loop) storing only the
+carries at each segment's start, then a taped tail loop of the trip - M*S remaining iterations; the
+backward pass runs the segments in reverse, each recomputing its tape from its checkpoint (a taping
+inner loop, without the body's guards: they held in the forward pass) and running its backward inner
+loop.  The body's guards appear twice in the forward part (segments, tail): in iteration order.  Tape memory: about sqrt(trip) iterations' residuals
+plus sqrt(trip) checkpoints of the carries, for one more forward evaluation of the body.
+"""
+import math
+import os
+
+import numpy as np
+
+from . import autodiff
+from .builder import Builder
+from .errors import IRError
+from .loop_ad import AT_ROW, LoopVJP, with_base
+from .loop_passes import restructure
+from .loops import COUNTER_DTYPE
+
+TAPE_BUDGET_MB = float(os.environ.get("JITGRAD_LOOP_TAPE_MB", "64"))
+
+
+def _intp(b, value):
+    return b.const(np.asarray(value, COUNTER_DTYPE))
+
+
+def taping_form(b, node, args, active_args, records, result_maps):
+    """Emit into `b` the forward form of active loop `node` on `args`: the loop Value standing for
+    it.  `records[id(loop)]` gets its reverse-mode record; when its results are no longer that loop's,
+    `result_maps[id(loop)]` lists the Value of each old result."""
+    p = node.params
+    body, n_carry, trip = p["body"], p["n_carry"], p["trip"]
+    start = len(b.nodes)
+    moved = restructure(b, body, args, n_carry) if trip else None     # invariant code hoisted before AD
+    result_map = None
+    if moved is not None:
+        sources = [a for a, on in zip(args, active_args) if on]
+        args, body, n_carry, result_map = moved
+        active = autodiff.active_ids(b.nodes[start:], sources)
+        active_args = [id(a) in active for a in args]
+    if not any(active_args):
+        loop, results = b.loop(*args, body=body, trip=trip, n_carry=n_carry), None
+    else:
+        vjp = LoopVJP(body, n_carry, trip, active_args)
+        hoisted = vjp.hoist(b, args[n_carry:])
+        tape_bytes = trip * sum(r.size * r.dtype.itemsize for r in vjp.taped)
+        if tape_bytes > TAPE_BUDGET_MB * 2 ** 20 and trip >= 4:
+            loop, results = _checkpointed(b, vjp, args, hoisted, records)
+        else:
+            loop, results = _taped(b, vjp, args, hoisted, trip, None, records), None
+    if result_map is not None:
+        if results is None:
+            results = [b.loop_result(loop, index=k) for k in range(len(body.outputs))]
+        results = [results[r] if isinstance(r, int) else r for r in result_map]
+    if results is not None:
+        result_maps[id(loop)] = results
+    return loop
+
+
+def _taped(b, vjp, args, hoisted, trip, base, records):
+    loop = b.loop(*args, *([base] if base is not None else []), body=vjp.taping_body(based=base is not None),
+                  trip=trip, n_carry=vjp.n_carry)
+    tapes = [b.loop_result(loop, index=vjp.n_out + j) for j in range(len(vjp.taped))]
+    records[id(loop)] = _Taped(vjp, trip, tapes, hoisted, base)
+    return loop
+
+
+class _Taped:
+    def __init__(self, vjp, trip, tapes, hoisted, base):
+        self.vjp, self.trip, self.tapes, self.hoisted, self.base = vjp, trip, tapes, hoisted, base
+
+    def backward(self, b, args, received):
+        vjp = self.vjp
+        invariants = args[vjp.n_carry:len(args) - (self.base is not None)]
+        ct_carries, accs, ct_ys = vjp.zero_cotangents(b, args, received)
+        ct_carries, accs = vjp.emit_backward(b, self.trip, ct_carries, accs, self.tapes, ct_ys, invariants,
+                                             self.hoisted, self.base)
+        return vjp.operand_cotangents(len(args), ct_carries, accs)
+
+
+def _segment_body(vjp, size):
+    """The checkpointing loop's body: segment s runs the loop's body `size` times from counter s*size;
+    outputs the next carries, the stacked outputs (size, ...) and the carries it started from."""
+    body, n_carry = vjp.body, vjp.n_carry
+    bb = Builder()
+    s = bb.input((), COUNTER_DTYPE)
+    ins = [bb.input(v.shape, v.dtype) for v in body.inputs[1:]]
+    base = bb.multiply(s, _intp(bb, size))
+    inner = bb.loop(*ins, base, body=with_base(body), trip=size, n_carry=n_carry)
+    results = [bb.loop_result(inner, index=k) for k in range(vjp.n_out)]
+    return bb.build(results + ins[:n_carry])
+
+
+def _checkpointed(b, vjp, args, hoisted, records):
+    """(the checkpointing loop, the Values of the original loop's results)."""
+    n_carry, n_out, trip = vjp.n_carry, vjp.n_out, vjp.trip
+    size = math.isqrt(trip)
+    segments = trip // size
+    outer = b.loop(*args, body=_segment_body(vjp, size), trip=segments, n_carry=n_carry)
+    results = [b.loop_result(outer, index=k) for k in range(n_out + n_carry)]
+    checkpoints = results[n_out:]
+    records[id(outer)] = _Checkpointed(vjp, size, segments, checkpoints, hoisted)
+    body = vjp.body
+    ys = [b.reshape(y, shape=(segments * size,) + v.shape) for y, v in zip(results[n_carry:n_out],
+                                                                            body.outputs[n_carry:])]
+    finals = results[:n_carry]
+    tail = trip - segments * size
+    if tail:
+        loop = _taped(b, vjp, finals + list(args[n_carry:]), hoisted, tail, _intp(b, segments * size), records)
+        finals = [b.loop_result(loop, index=k) for k in range(n_carry)]
+        ys = [b.concatenate(y, b.loop_result(loop, index=n_carry + j), axis=0) for j, y in enumerate(ys)]
+    return outer, finals + ys
+
+
+class _Checkpointed:
+    def __init__(self, vjp, size, segments, checkpoints, hoisted):
+        self.vjp, self.size, self.segments = vjp, size, segments
+        self.checkpoints, self.hoisted = checkpoints, hoisted
+
+    def backward(self, b, args, received):
+        vjp, size = self.vjp, self.size
+        n_carry = vjp.n_carry
+        ct_carries, accs, ct_ys = vjp.zero_cotangents(b, args, received)
+        present = [y for y in ct_ys if y is not None]
+        invariants = list(args[n_carry:])
+        bb = Builder()
+        j = bb.input((), COUNTER_DTYPE)
+        carry_ins = [bb.input(v.shape, v.dtype) for v in ct_carries + accs]
+        outer_ins = [bb.input(v.shape, v.dtype) for v in self.checkpoints + present + invariants + self.hoisted]
+        n_cp, n_y = len(self.checkpoints), len(present)
+        cp_ins, y_ins = outer_ins[:n_cp], iter(outer_ins[n_cp:n_cp + n_y])
+        inv_ins = outer_ins[n_cp + n_y:n_cp + n_y + len(invariants)]
+        hoisted_ins = outer_ins[n_cp + n_y + len(invariants):]
+        s = bb.subtract(_intp(bb, self.segments - 1), j)
+        base = bb.multiply(s, _intp(bb, size))
+        starts = [bb.index(cp, s, spec=AT_ROW) for cp in cp_ins]
+        taping = bb.loop(*starts, *inv_ins, base, body=vjp.taping_body(based=True, guards=False),
+                         trip=size, n_carry=n_carry)
+        tapes = [bb.loop_result(taping, index=vjp.n_out + r) for r in range(len(vjp.taped))]
+        rows = [bb.index(next(y_ins), s, spec=AT_ROW) if y is not None else None for y in ct_ys]
+        n = len(ct_carries)
+        cc, aa = vjp.emit_backward(bb, size, carry_ins[:n], carry_ins[n:], tapes, rows, inv_ins, hoisted_ins, base)
+        loop = b.loop(*ct_carries, *accs, *self.checkpoints, *present, *invariants, *self.hoisted,
+                      body=bb.build(cc + aa), trip=self.segments, n_carry=n + len(accs))
+        finals = [b.loop_result(loop, index=k) for k in range(n + len(accs))]
+        return vjp.operand_cotangents(len(args), finals[:n], finals[n:])
+
+
+def backward_node(b, node, cts, received, records, accumulate, add):
+    """The reverse sweep at a loop op: a loop_result hands its cotangent to its loop (`received`, per
+    result index, summed with `add`); a loop with a record emits its backward loop and `accumulate`s
+    the cotangents of its operands."""
+    if node.op == "loop_result":
+        g = cts.pop(id(node), None)
+        if g is not None:
+            got = received.setdefault(id(node.args[0]), {})
+            k = node.params["index"]
+            got[k] = add(b, got[k], g) if k in got else g
+        return
+    got = received.pop(id(node), None)
+    if not got:
+        return
+    record = records.get(id(node))
+    if record is None:
+        raise IRError("internal: cotangents reached a loop that was not put in taping form")
+    for arg, ct in zip(node.args, record.backward(b, node.args, got)):
+        if ct is not None:
+            accumulate(arg, ct)
