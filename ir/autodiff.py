@@ -3,7 +3,8 @@
 `value_and_grad(trace, wrt, out)` builds one joint trace (forward, then backward seeded with 1);
 `vjp(trace, wrt)` builds the same joint trace with the output cotangents as extra inputs, optimizes it
 and splits it into a forward trace (which also returns the residuals) and a backward trace; `jvp`
-builds the forward trace interleaved with tangents.  Per-op derivatives come from the tables
+builds the forward trace interleaved with tangents, and `linearize` splits it as `vjp` splits reverse mode
+(a primal trace returning residuals, and a tangent trace).  Per-op derivatives come from the tables
 `vjp.VJP` and `jvp.JVP`; broadcasting of cotangents is undone here, centrally, with `vjp.unbroadcast`.
 
 Which values carry derivatives: a value is *active* when it is a float or complex, depends on a `wrt`
@@ -255,3 +256,16 @@ def jvp(trace, wrt):
     outputs = [env[id(v)] for v in trace.outputs]
     float_outputs = [v for v in outputs if _is_real_float(v)]
     return b.build(outputs + _or_zeros(b, [tangents.get(id(v)) for v in float_outputs], float_outputs))
+
+
+def linearize(trace, wrt):
+    """Split forward mode: returns `(primal, tangent)`.
+
+    `primal` has `trace`'s inputs and outputs `trace.outputs + residuals`; `tangent` has inputs
+    `residuals + one tangent per wrt input` and outputs one tangent per real-float output of `trace`
+    (the outputs of `jvp`).  The tangent trace is linear in its tangents: it can run many times on one
+    primal run's residuals (the columns of a Jacobian).  Both traces come out optimized.
+    """
+    joint = optimize(jvp(trace, wrt))
+    primal, tangent = _split(joint, len(trace.inputs), len(trace.outputs))
+    return primal, optimize(tangent)

@@ -6,7 +6,7 @@ are tested against it.  `run_trace` executes a trace, raising GuardFailed at the
 """
 import numpy as np
 
-from . import incomplete
+from . import custom_ops, incomplete
 from .errors import GuardFailed
 from .loops import count_guards, run_loop
 from .ops import BESSEL, ELEMENTWISE, FLOAT_PARTS, INCOMPLETE, SPECIAL, special_function
@@ -205,3 +205,4 @@ EVAL.update({
     "rfft": lambda args, params: np.fft.rfft(args[0], axis=params["axis"], norm=params["norm"]),
     "irfft": lambda args, params: np.fft.irfft(args[0], n=params["n"], axis=params["axis"], norm=params["norm"]),
 })
+EVAL["custom_call"] = custom_ops.evaluate

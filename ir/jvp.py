@@ -9,6 +9,7 @@ Elementwise partials and reduction helpers are shared with the VJP table (ir/par
 linear-algebra rules live in ir/linalg_rules.py, those of conj and the Fourier transforms in
 ir/fft_rules.py.
 """
+from . import custom_ops
 from .errors import UnsupportedError
 from .fft_rules import JVP_RULES as FFT_JVP
 from .linalg_rules import JVP_RULES as LINALG_JVP
@@ -124,6 +125,7 @@ JVP.update(index=_with_tangents(_index), index_set=_with_tangents(_index_update)
            index_add=_with_tangents(_index_update),
            dot_general=_with_tangents(_dot_general))
 JVP.update({op: _with_tangents(rule) for op, rule in {**LINALG_JVP, **FFT_JVP}.items()})
+JVP["custom_call"] = _with_tangents(custom_ops.jvp)
 
 
 def _loop_not_differentiated(b, node, *rest):

@@ -141,6 +141,9 @@ PARAMS = {
     "input": ("index",), "const": ("value",), "fill": ("shape", "dtype", "value"),
     # guard(pred): checks pred == expected at run time; loc is the user's file:line, why says what
     "guard": ("expected", "loc", "why"),
+    # custom_call(*operands): a Python function the trace cannot see into, with its derivative rules
+    # (the `rule` object; see ir/custom_ops.py)
+    "custom_call": ("rule",),
 }
 
 ELEMENTWISE = {**UNARY, **BINARY}

@@ -3,7 +3,8 @@
 Nodes are rebuilt through `Builder.emit`, so every shape and dtype is recomputed by the SHAPE table and
 must agree with the type written after the colon.  Param values are Python literals read with
 `ast.literal_eval`, plus the bare names `nan`, `inf`, dtype short names (f64, i32, b1...) and
-`complex(re, im)`.  A loop node's line (type `loop`) is followed by its body, a nested trace.
+`complex(re, im)`, and the names of custom_call rules (ir/custom_ops.py).  A loop node's line (type
+`loop`) is followed by its body, a nested trace.
 """
 import ast
 import re
@@ -11,6 +12,7 @@ import re
 import numpy as np
 
 from .builder import Builder
+from .custom_ops import RULES
 from .errors import IRError
 from .printer import LOOP_TYPE, parse_dtype_name
 from .value import TUPLE
@@ -28,6 +30,8 @@ class _BareNames(ast.NodeTransformer):
     """Turns the bare names the printer writes (nan, inf, dtype short names) into constants."""
 
     def visit_Name(self, node):
+        if node.id in RULES:   # a custom_call rule, by its name
+            return ast.copy_location(ast.Constant(value=RULES[node.id]), node)
         value = _FLOAT_NAMES[node.id] if node.id in _FLOAT_NAMES else parse_dtype_name(node.id)
         return ast.copy_location(ast.Constant(value=value), node)
 

@@ -8,6 +8,7 @@ import functools
 
 import numpy as np
 
+from . import custom_ops
 from .errors import IRError
 from .incomplete import defining_ufunc
 from .loops import SHAPE_RULES as LOOP_SHAPES
@@ -329,4 +330,5 @@ def _irfft(args, params):
 
 SHAPE.update(real=_complex_part, imag=_complex_part, conj=lambda args, params: (
     args[0].shape, _complex_operand(args[0], "conj").dtype), fft=_fft, rfft=_rfft, irfft=_irfft)
+SHAPE["custom_call"] = custom_ops.shape
 SHAPE.update(LOOP_SHAPES)

@@ -18,6 +18,7 @@ ir/fft_rules.py.
 """
 import numpy as np
 
+from . import custom_ops
 from .errors import IRError, UnsupportedError
 from .fft_rules import VJP_RULES as FFT_VJP
 from .linalg_rules import VJP_RULES as LINALG_VJP
@@ -210,6 +211,7 @@ def _dot_general(b, node, g):
 VJP["dot_general"] = _dot_general
 VJP.update(LINALG_VJP)
 VJP.update(FFT_VJP)
+VJP["custom_call"] = custom_ops.vjp
 
 
 def _loop_not_differentiated(b, node, *rest):

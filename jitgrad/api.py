@@ -1,6 +1,7 @@
-"""The public API: `jit_grad` and `value_and_grad`.
+"""The public API: `jit_grad` and `value_and_grad`, and `Transformed`, the compiled and cached machinery
+every transform shares (jitgrad/transforms.py holds the others).
 
-Both wrap an unmodified Python function.  A call computes the signature key of the arguments, asks the
+Each wraps an unmodified Python function.  A call computes the signature key of the arguments, asks the
 function's cache for a compiled trace whose assumptions hold, and otherwise traces the function (the
 tracer interprets its bytecode on the concrete arguments), differentiates the trace, compiles it and
 caches it under the key.
@@ -90,19 +91,42 @@ def _grad_leaf(template, value):
     return np.asarray(value)
 
 
-class GradFunction:
-    """The function returned by `jit_grad` / `value_and_grad`; call it like the original."""
+class Staged:
+    """One traced call, turned into what a transform runs.  `ctx` is the TraceContext of the traced
+    function; `trace` (inputs: the call's dynamic leaves in order, then the environment arrays `ctx`
+    read) is compiled, guarded and cached, and `package(outputs)` makes the user's result of its
+    outputs.  `splice_form()` gives (trace, kinds, package) for use inside an enclosing trace
+    (nested.py): the outputs there are traced values of the types `kinds` (often the same trace and
+    package; a Jacobian's differs: its passes are assembled in the IR)."""
 
-    def __init__(self, fn, argnums, has_aux, with_value, jit, max_traces):
+    __slots__ = ("ctx", "trace", "package", "_splice_form")
+
+    def __init__(self, ctx, trace, package, splice_form):
+        self.ctx, self.trace, self.package, self._splice_form = ctx, trace, package, splice_form
+
+    def splice_form(self):
+        return self._splice_form()
+
+
+class Transformed:
+    """A transformed function (jit_grad, jvp, jacobian, ...), compiled and cached per signature.
+
+    A call computes the signature key of its arguments, asks the cache for a compiled trace whose
+    assumptions hold, and otherwise traces, transforms (`stage`, which subclasses define), compiles and
+    caches.  Inside a traced function the staged trace is spliced into the enclosing one instead."""
+
+    kind = "transform"   # what the on-disk cache of machine code records as the kind
+
+    def __init__(self, fn, argnums, jit, max_traces):
+        if not callable(fn):
+            raise TraceError(f"expected a function to transform, got {type(fn).__name__}")
         self.fn = fn
         self.argnums, self._tuple_argnums = normalize_argnums(argnums)
-        self.has_aux = has_aux
-        self.with_value = with_value
         self.jit = backend.jit_enabled_by_default() if jit is None else bool(jit)
         self._cache = FunctionCache(max_traces)
         self._signatures = {}
         self._fast = None
-        functools.update_wrapper(self, fn, updated=())   # never copy a wrapped GradFunction's state
+        functools.update_wrapper(self, fn, updated=())   # never copy a wrapped function's state
 
     def __call__(self, *args, **kwargs):
         if self._fast is not None and not kwargs:
@@ -111,15 +135,23 @@ class GradFunction:
                 return result
         return self._call(args, kwargs)
 
+    def signature(self, leaves, keys, treedef):
+        """The Signature of a call with these argument leaves (differentiated: `argnums`)."""
+        return Signature(self.fn, leaves, keys, treedef, self.argnums)
+
+    def stage(self, sig, leaves, treedef):
+        """Trace fn on `leaves` and transform: a Staged."""
+        raise NotImplementedError
+
     def _call(self, args, kwargs):
         if context.current() is not None and contains_traced(args, kwargs):
-            return call_in_trace(self, args, kwargs)   # jit_grad applied inside a traced function
+            return call_in_trace(self, args, kwargs)   # applied inside a traced function
         leaves, treedef = flatten((args, kwargs))
         keys = tuple(leaf_key(leaf) for leaf in leaves)
         key = (getattr(self.fn, "__code__", None), treedef, keys)
         sig = self._signatures.get(key)
         if sig is None:
-            sig = self._signatures[key] = Signature(self.fn, leaves, keys, treedef, self.argnums)
+            sig = self._signatures[key] = self.signature(leaves, keys, treedef)
         inputs = [as_input_array(leaves[i]) for i in sig.dynamic]
         outputs, found = self._cache.lookup(key, inputs)
         if outputs is not None:
@@ -128,21 +160,11 @@ class GradFunction:
         with _collector_paused():
             return self._trace_and_run(key, sig, leaves, treedef, inputs, reason=found)
 
-    def differentiate(self, sig, leaves, treedef):
-        """Trace fn on `leaves` and differentiate: (ctx, joint trace, OutputLayout, number of primal outputs).
-
-        The joint trace's outputs are the loss, the traced aux leaves, then one gradient per `sig.wrt`.
-        """
-        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit))
-        outputs, layout = trace_outputs(ctx, result, self.has_aux, self.fn)
-        joint = passes.optimize(autodiff.value_and_grad(ctx.builder.build(outputs), sig.wrt, out=0))
-        return ctx, joint, layout, len(outputs)
-
     def _trace_and_run(self, key, sig, leaves, treedef, inputs, reason):
-        ctx, joint, layout, n_primal = self.differentiate(sig, leaves, treedef)
+        staged = self.stage(sig, leaves, treedef)
+        ctx, trace, package = staged.ctx, staged.trace, staged.package
         if reads_enclosing_trace(ctx):   # called inside a traced function, closing over its values
-            return splice(self, sig, leaves, leaves, (ctx, joint, layout, n_primal))
-        joint, package = self._packager(sig, joint, layout, n_primal)
+            return splice(sig, leaves, leaves, staged)
         env_inputs = [e.getter.get() for e in ctx.env if e.kind == "array"]
         if self._cache.full() or ctx.uncacheable is not None:
             if ctx.uncacheable is None:
@@ -150,14 +172,14 @@ class GradFunction:
             else:
                 self._cache.retraces.append(f"not cached: {ctx.uncacheable}")
             self._cache.uncached_calls += 1
-            return package(run_trace(joint, inputs + env_inputs))
+            return package(run_trace(trace, inputs + env_inputs))
         about = {"function": getattr(self.fn, "__qualname__", repr(self.fn)), "location": function_location(self.fn),
-                 "signature": sig.description, "kind": "value_and_grad" if self.with_value else "grad"}
-        kernel, backend_name, note = backend.compile_trace(joint, self.jit, about)
-        guards = joint.guards
+                 "signature": sig.description, "kind": self.kind}
+        kernel, backend_name, note = backend.compile_trace(trace, self.jit, about)
+        guards = trace.guards
         info = PathInfo(sig.description, backend_name, note,
                         [(g.params["why"], g.params["loc"], g.params["expected"]) for g in guards],
-                        [e.describe() for e in ctx.env], len(joint.nodes), joint,
+                        [e.describe() for e in ctx.env], len(trace.nodes), trace,
                         loops=ctx.loops.report() if ctx.loops is not None else [])
         entry = CacheEntry(kernel, ctx.env, guards, package, info, ctx.written_inputs)
         self._cache.add(key, entry, reason)
@@ -175,7 +197,34 @@ class GradFunction:
                           f"last retrace because {reason}. Further new paths are traced and evaluated on "
                           "every call without caching.", JitgradWarning, stacklevel=4)
 
-    def _packager(self, sig, joint, layout, n_primal):
+    def cache_info(self):
+        """Traces, hits, misses, the cached paths (with their guards) and the reason for each retrace."""
+        return self._cache.info()
+
+
+class GradFunction(Transformed):
+    """The function returned by `jit_grad` / `value_and_grad`; call it like the original."""
+
+    def __init__(self, fn, argnums, has_aux, with_value, jit, max_traces):
+        super().__init__(fn, argnums, jit, max_traces)
+        self.has_aux = has_aux
+        self.with_value = with_value
+        self.kind = "value_and_grad" if with_value else "grad"
+
+    def stage(self, sig, leaves, treedef):
+        """Trace fn and differentiate: the joint trace's outputs are the loss, the traced aux leaves,
+        then one gradient per `sig.wrt`."""
+        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit))
+        outputs, layout = trace_outputs(ctx, result, self.has_aux, self.fn)
+        joint = passes.optimize(autodiff.value_and_grad(ctx.builder.build(outputs), sig.wrt, out=0))
+        n_primal = len(outputs)
+        package = functools.partial(self._package, sig, layout, n_primal)
+        kinds = [layout.loss_type] + [np.ndarray] * (n_primal - 1) + [
+            type(t) for _, templates in sig.grad_trees for t in templates]
+        trace, compiled_package = self._packager(sig, joint, n_primal, package)
+        return Staged(ctx, trace, compiled_package, lambda: (joint, kinds, package))
+
+    def _packager(self, sig, joint, n_primal, package):
         """(trace to run, outputs -> what the user gets).  When the answer is one array gradient, the
         trace keeps only that output (no value computed or allocated for nothing) and the package
         is a direct pick."""
@@ -183,16 +232,10 @@ class GradFunction:
                   and sig.grad_trees[0][0] is None and type(sig.grad_trees[0][1][0]) is np.ndarray)
         if simple:
             return passes.dce(Trace(joint.inputs, joint.nodes, joint.outputs[n_primal:])), _only_output
-        return joint, functools.partial(self._package, sig, layout, n_primal)
+        return joint, package
 
     def _package(self, sig, layout, n_primal, outputs):
-        grads = []
-        k = n_primal
-        for tree, templates in sig.grad_trees:
-            values = outputs[k:k + len(templates)]
-            k += len(templates)
-            grads.append(unflatten(tree, [_grad_leaf(t, v) for t, v in zip(templates, values)]))
-        grads = tuple(grads) if self._tuple_argnums else grads[0]
+        grads = package_gradients(sig, outputs[n_primal:], self._tuple_argnums)
         value = layout.loss(outputs[0])
         if self.has_aux:
             value = (value, layout.aux(outputs))
@@ -200,9 +243,19 @@ class GradFunction:
             return value, grads
         return (grads, value[1]) if self.has_aux else grads
 
-    def cache_info(self):
-        """Traces, hits, misses, the cached paths (with their guards) and the reason for each retrace."""
-        return self._cache.info()
+
+def package_gradients(sig, values, as_tuple, keep_arrays=False):
+    """The gradient trees of `sig.grad_trees` made of `values` (one per leaf, in order): a tuple of
+    trees when `as_tuple` (argnums was a tuple), else the one tree.  Leaves take the kind of their
+    argument leaf (a float's gradient is a float), or stay as they are with `keep_arrays`."""
+    grads = []
+    k = 0
+    for tree, templates in sig.grad_trees:
+        leaves = values[k:k + len(templates)] if keep_arrays else [
+            _grad_leaf(t, v) for t, v in zip(templates, values[k:k + len(templates)])]
+        grads.append(unflatten(tree, leaves))
+        k += len(templates)
+    return tuple(grads) if as_tuple else grads[0]
 
 
 def _only_output(outputs):
@@ -269,8 +322,6 @@ def _decorator(with_value):
     def make(fn=None, argnums=0, has_aux=False, *, jit=None, max_traces=8):
         if fn is None:
             return lambda f: GradFunction(f, argnums, has_aux, with_value, jit, max_traces)
-        if not callable(fn):
-            raise TraceError(f"expected a function to differentiate, got {type(fn).__name__}")
         return GradFunction(fn, argnums, has_aux, with_value, jit, max_traces)
     return make
 

@@ -14,6 +14,9 @@ from .tracer.traced import TracedArray
 
 
 def function_location(fn):
+    """`file:line` of `fn`'s definition (of the function a jitgrad transform wraps), or None."""
+    while getattr(fn, "__code__", None) is None and getattr(fn, "__wrapped__", None) is not None:
+        fn = fn.__wrapped__
     code = getattr(fn, "__code__", None)
     return f"{code.co_filename}:{code.co_firstlineno}" if code else None
 
@@ -98,15 +101,22 @@ def trace_outputs(ctx, result, has_aux, fn):
     loss_type = type(loss.value if isinstance(loss, TracedArray) else loss)
     if not has_aux:
         return outputs, OutputLayout(loss_type, None, [])
-    aux_leaves, aux_treedef = flatten(aux)
-    slots = []
-    for leaf in aux_leaves:
+    aux_outputs, aux_layout = tree_outputs(aux, first=len(outputs))
+    return outputs + aux_outputs, OutputLayout(loss_type, aux_layout.aux_treedef, aux_layout.aux_slots)
+
+
+def tree_outputs(tree, first=0):
+    """(output Values, OutputLayout) for a returned pytree whose every leaf is an output (read back with
+    `layout.aux(outputs)`): a traced leaf is the trace output `first + k`, any other leaf a constant."""
+    leaves, treedef = flatten(tree)
+    outputs, slots = [], []
+    for leaf in leaves:
         if isinstance(leaf, TracedArray):
-            slots.append(("out", len(outputs), type(leaf.value)))
+            slots.append(("out", first + len(outputs), type(leaf.value)))
             outputs.append(leaf.ir)
         else:                # a loop counter left by a `break` is the int it stands for
             slots.append(("const", leaf.value if type(leaf) is rolling.LoopIndex else leaf))
-    return outputs, OutputLayout(loss_type, aux_treedef, slots)
+    return outputs, OutputLayout(None, treedef, slots)
 
 
 def _loss_value(ctx, loss, fn, loc):

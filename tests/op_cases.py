@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jitgrad.custom import custom_vjp, rule_for
+from jitgrad.custom_jvp import custom_jvp
 from jitgrad.ir.spec import index_tuple
 
 
@@ -389,3 +391,22 @@ for _op in ("spacing", "frexp_mantissa", "frexp_exponent"):
     _add(_op, ((), "binade_interior"), name="0d")
 _add("nextafter", ((2, 3), "real"), ((2, 3), "real"))
 _add("nextafter", ((3,), "real"), ((), "real"), name="bcast")
+
+# custom_call (ir/custom_ops.py): a function the trace does not see into, with a user-given reverse-mode rule
+# (jitgrad.custom_vjp) or forward-mode rule (jitgrad.custom_jvp); the rules are those for float64 operands.
+
+
+def _scaled_sin(x, y):
+    return np.sin(x) * y
+
+
+_SCALED_SIN = custom_vjp(_scaled_sin)
+_SCALED_SIN.defvjp(lambda x, y: (_SCALED_SIN(x, y), (x, y)),
+                   lambda res, g: (g * np.cos(res[0]) * res[1], g * np.sin(res[0])))
+_add("custom_call", ((2, 3), "real"), ((2, 3), "real"),
+     rule=rule_for(_SCALED_SIN, [np.zeros((2, 3)), np.zeros((2, 3))]))
+
+_SCALED_SIN_JVP = custom_jvp(_scaled_sin)
+_SCALED_SIN_JVP.defjvp(lambda p, t: (_SCALED_SIN_JVP(p[0], p[1]), t[0] * np.cos(p[0]) * p[1] + t[1] * np.sin(p[0])))
+_add("custom_call", ((3,), "real"), ((3,), "real"), name="jvp_rule",
+     rule=rule_for(_SCALED_SIN_JVP, [np.zeros(3), np.zeros(3)]))

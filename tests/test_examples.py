@@ -7,7 +7,7 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-@pytest.mark.parametrize("name", ["quickstart.py", "scipy_minimize.py", "library_code.py"])
+@pytest.mark.parametrize("name", ["quickstart.py", "scipy_minimize.py", "library_code.py", "newton.py"])
 def test_example_runs(name):
     module = runpy.run_path(str(EXAMPLES / name))
     assert module["main"]() is not None
