@@ -18,12 +18,15 @@ Interface (used by the dispatcher):
 Environment: JITGRAD_LOG=llvm dumps the optimized LLVM IR and assembly of each kernel to stderr (or
 to the file named by JITGRAD_LOG_FILE).
 
-Modules: engine (LLVM target, pass pipeline, MCJIT), llvmtext (IR text emitter, dtype tables),
-scalar_ops (per-op scalar code), mathfns/polymath (inline vectorizable math with stated ulp bounds),
-indexing (index maps), lower (plan: registers / buffers / fused values, chunks, driver ABI), rules
-(per-op lowering tables), fusion (horizontal loop fusion), blas (dot_general via BLAS gemm),
-hostcall (ops without native code: argsort, special functions, linalg, called back in NumPy),
-pywrapper (METH_FASTCALL entry), kernel (compile_trace, Kernel).
+Modules: abi (entry calling convention, argument order, exit codes), engine (LLVM target, pass
+pipeline, MCJIT), llvmtext (IR text emitter, dtype tables), scalar_ops (per-op scalar code),
+mathfns/polymath (inline vectorizable math with stated ulp bounds), indexing (index maps), plan (the
+pure planning step: registers / buffers / fused values, workspace offsets, horizontal groups, chunks,
+nested plans), emit (the Emitter: chunk functions, driver, the rule API, fused values by an explicit
+stack), lower (plan + emit), rules (per-op lowering tables), fusion (horizontal loop groups), blas
+(dot_general via BLAS gemm), hostcall (ops without native code: argsort, special functions, linalg,
+called back in NumPy), pywrapper (METH_FASTCALL entry), kernel (compile_trace, Kernel).  Imports
+point one way (a test checks there is no cycle): kernel -> lower -> emit -> plan -> rules -> abi.
 
 Measured on the 2-core dev box (loaded, load average 4-6, so absolute times are inflated): straight
 -line traces compile in ~26 ms per 180 ops, ~50 ms per 1.75k ops, ~0.35 s per 17.5k ops (1000-op

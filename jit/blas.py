@@ -3,14 +3,16 @@ argument by pointer), the one BLAS jitgrad calls, as the measurement notes recom
 
 A dot_general goes to BLAS when it is float32/float64 throughout, its batch axes lead both operands
 in order, each operand is row-major as [batch, free, contract] or [batch, contract, free] (transposed
-gemm), and the work M*N*K is at least BLAS_MIN_WORK; otherwise rules.py emits loops.  Products with
+gemm), and the work M*N*K is at least BLAS_MIN_WORK (the plan records such nodes in Plan.gemm);
+otherwise rules.py emits loops.  Products with
 M or N equal to 1 call gemv instead.  Operands of a
-BLAS product are always materialized (`needs_buffer`).  Row-major C = A.B is computed as the
+BLAS product are always materialized (plan.py).  Row-major C = A.B is computed as the
 column-major C^T = B^T.A^T, so no operand is copied.
 """
 import ctypes
 import importlib.machinery
 import importlib.util
+import math
 import os
 
 import numpy as np
@@ -85,7 +87,7 @@ def gemm_layout(node):
     y_trans = _transposed(list(range(nb, y.ndim)), yfree, ycs, contract_last=False)
     if x_trans is None or y_trans is None:
         return None
-    dims = lambda shape, axes: int(np.prod([shape[a] for a in axes], dtype=np.int64))
+    dims = lambda shape, axes: math.prod(shape[a] for a in axes)
     batch, m, k, n = dims(x.shape, range(nb)), dims(x.shape, xfree), dims(x.shape, xcs), dims(y.shape, yfree)
     if min(batch, m, n, k) == 0 or m * n * k < BLAS_MIN_WORK:
         return None
@@ -99,21 +101,12 @@ def _transposed(axes, free, contract, contract_last):
     return False if axes == normal else True if axes == swapped else None
 
 
-def needs_buffer(users):
-    """True if a value feeds a BLAS product (which reads its operands from memory)."""
-    return any(u.op == "dot_general" and gemm_layout(u) is not None for u in users)
-
-
-def applicable(lw, node):
-    return gemm_layout(node) is not None and all(lw.kind[id(a)] == "buf" for a in node.args)
-
-
-def emit_gemm(lw, node):
+def emit_gemm(em, node):
     """Call gemm once per batch element: C^T (N x M) = op(B)^T-ish (N x K) . op(A) (K x M); gemv
     when M or N is 1 (OpenBLAS's gemm is 2.5-9x slower than its gemv on such shapes)."""
     batch, m, n, k, x_trans, y_trans = gemm_layout(node)
     _, fty = _GEMM[node.dtype]
-    f = lw.f
+    f = em.f
     x, y = node.args
 
     def scalar(ty, value):
@@ -143,21 +136,21 @@ def emit_gemm(lw, node):
         ld_b, ld_a, ld_c = scalar("i32", ldb), scalar("i32", lda), scalar("i32", n)
         plan = lambda a, b, c: head + [b, ld_b, a, ld_a, zero, c, ld_c]
     fn = _symbol(routine)
-    lw.declarations.add(declaration(routine))
+    em.declare(declaration(routine))
     item = node.dtype.itemsize
 
     def call(bidx):
         b = bidx[0] if bidx else 0
-        operands = plan(_offset_ptr(lw, x, b, m * k * item), _offset_ptr(lw, y, b, n * k * item),
-                        _offset_ptr(lw, node, b, m * n * item))
+        operands = plan(_offset_ptr(em, x, b, m * k * item), _offset_ptr(em, y, b, n * k * item),
+                        _offset_ptr(em, node, b, m * n * item))
         f.stmt(f"call void {fn}({', '.join(f'ptr {o}' for o in operands)})")
-    lw.loops([batch] if batch > 1 else [], call)
+    em.loops([batch] if batch > 1 else [], call)
 
 
-def _offset_ptr(lw, value, b, nbytes):
+def _offset_ptr(em, value, b, nbytes):
     """The address of batch element b (an int or i64 name) of materialized `value`."""
-    base = lw.pointer(lw.loc[id(value)])
+    base = em.pointer(em.plan.loc[id(value)])
     if isinstance(b, int):
-        return base if b == 0 else lw.f.emit(f"getelementptr inbounds i8, ptr {base}, i64 {b * nbytes}")
-    off = lw.f.emit(f"mul nsw i64 {b}, {nbytes}")
-    return lw.f.emit(f"getelementptr inbounds i8, ptr {base}, i64 {off}")
+        return base if b == 0 else em.f.emit(f"getelementptr inbounds i8, ptr {base}, i64 {b * nbytes}")
+    off = em.f.emit(f"mul nsw i64 {b}, {nbytes}")
+    return em.f.emit(f"getelementptr inbounds i8, ptr {base}, i64 {off}")

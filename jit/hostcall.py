@@ -5,7 +5,7 @@ The rest of the trace stays compiled; each such op costs a few microseconds of c
 
 One ctypes callback `jg_host(i64 token, ptr argv)` serves every kernel; the token names the node
 (op, params, operand and result shapes/dtypes).  A Python exception inside the op is kept and the
-kernel exits with HOST_ERROR; the Kernel re-raises it.
+kernel exits with abi.HOST_ERROR; the Kernel re-raises it.
 """
 import ctypes
 import itertools
@@ -15,8 +15,8 @@ import numpy as np
 
 from ..ir.evaluate import evaluate
 from . import engine
+from .abi import HOST_ERROR
 
-HOST_ERROR = -4
 _HOST_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
 _nodes = {}                      # token -> (op, params, [(shape, dtype)] of operands, (shape, dtype))
 _tokens = itertools.count()
@@ -51,36 +51,31 @@ def take_error():
     return getattr(_errors, "value", None) or RuntimeError("host call failed")
 
 
-def emit_host_call(lw, node):
+def emit_host_call(em, node):
     """Call the reference evaluation of `node` from the kernel (MATERIALIZE rule for unlowered ops)."""
     if "jg_host" not in _nodes:
         engine.register_symbol("jg_host", ctypes.cast(_callback, ctypes.c_void_p).value)
         _nodes["jg_host"] = None
     token = next(_tokens)
     _nodes[token] = (node.op, node.params, [(a.shape, a.dtype) for a in node.args], (node.shape, node.dtype))
-    lw.declarations.add("declare i64 @jg_host(i64, ptr)")
-    f = lw.f
+    em.declare("declare i64 @jg_host(i64, ptr)")
+    f = em.f
     argv = f.alloca(f"[{len(node.args) + 1} x ptr]")
-    addresses = [_in_memory(lw, a) for a in node.args]
-    result_slot = None if lw.kind[id(node)] == "buf" else _slot(lw, 8)
-    addresses.append(result_slot or lw.pointer(lw.loc[id(node)]))
+    addresses = [_in_memory(em, a) for a in node.args]
+    result_slot = None if em.plan.kind[id(node)] == "buf" else em.scratch(8)
+    addresses.append(result_slot or em.pointer(em.plan.loc[id(node)]))
     for k, address in enumerate(addresses):
         f.stmt(f"store ptr {address}, ptr {f.emit(f'getelementptr inbounds ptr, ptr {argv}, i64 {k}')}")
     failed = f.emit(f"icmp ne i64 {f.emit(f'call i64 @jg_host(i64 {token}, ptr {argv})')}, 0")
-    lw.exit_unless(f.emit(f"xor i1 {failed}, true"), HOST_ERROR)
+    em.exit_unless(f.emit(f"xor i1 {failed}, true"), HOST_ERROR)
     if result_slot:
-        lw.store(node, [], lw.load(node, None, offset=0, loc=("ptr", result_slot)))
+        em.store(node, [], em.load(node, None, offset=0, loc=("ptr", result_slot)))
 
 
-def _slot(lw, nbytes):
-    offset = lw.ws_alloc(max(nbytes, 8), 64)
-    return lw.f.emit(f"getelementptr inbounds i8, ptr %ws, i64 {offset}")
-
-
-def _in_memory(lw, value):
+def _in_memory(em, value):
     """The address of `value`'s elements: its buffer, or a workspace slot holding a 0-d register."""
-    if lw.kind[id(value)] == "buf":
-        return lw.pointer(lw.loc[id(value)])
-    slot = _slot(lw, value.dtype.itemsize)
-    lw.store_at(("ptr", slot), (), value.dtype, [], lw.value(value, []))
+    if em.plan.kind[id(value)] == "buf":
+        return em.pointer(em.plan.loc[id(value)])
+    slot = em.scratch(value.dtype.itemsize)
+    em.store_at(("ptr", slot), (), value.dtype, [], em.value(value, []))
     return slot

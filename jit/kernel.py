@@ -15,8 +15,9 @@ import numpy as np
 
 from ..ir.errors import GuardFailed
 from . import hostcall, pywrapper
+from .abi import HOST_ERROR, OOB_EXIT, PRECISE_EXIT, SUCCESS
 from .engine import compile_ir
-from .lower import OOB_EXIT, PRECISE_EXIT, lower
+from .lower import lower
 
 ENTRY_PLACEHOLDER = "jg_kernel_entry"     # the engine renames it after the module's content hash
 _KERNEL_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)
@@ -61,21 +62,21 @@ class Kernel:
         (it checks every array before native code runs), take the checked path when it declines.
         A closure over locals: this is the cached-call path, every attribute lookup counts."""
         wrapper, empty, checked, finish = self._wrapper, np.empty, self._checked_call, self._exit
-        signature, workspace, fallback = self._out_sig, self._workspace, pywrapper.FALLBACK
+        signature, workspace, fallback, success = self._out_sig, self._workspace, pywrapper.FALLBACK, SUCCESS
         if wrapper is None:
             return lambda *inputs: checked(inputs, [empty(s, d) for s, d in signature])
 
         def fast_call(*inputs):
             outs = [empty(s, d) for s, d in signature]
             rc = wrapper(*inputs, *outs, workspace()) if needs_workspace else wrapper(*inputs, *outs)
-            if rc == -1:
+            if rc == success:
                 return outs
             return checked(inputs, outs) if rc == fallback else finish(rc, inputs)
 
         def fast_call_one(*inputs, shape=signature[0][0], dtype=signature[0][1]):
             out = empty(shape, dtype)
             rc = wrapper(*inputs, out)
-            if rc == -1:
+            if rc == success:
                 return [out]
             return checked(inputs, [out]) if rc == fallback else finish(rc, inputs)
         needs_workspace = bool(self._workspace_bytes)
@@ -95,7 +96,7 @@ class Kernel:
         if self._workspace_bytes:
             ptrs.append(self._workspace().ctypes.data)
         rc = self._fn(np.array(ptrs, dtype=np.uintp).ctypes.data)
-        return outs if rc == -1 else self._exit(rc, arrays)
+        return outs if rc == SUCCESS else self._exit(rc, arrays)
 
     def _exit(self, rc, inputs):
         """Turn a kernel exit code into a rerun of the precise twin or an exception."""
@@ -103,7 +104,7 @@ class Kernel:
             return self._precise()._checked_call(inputs, [np.empty(s, d) for s, d in self._out_sig])
         if rc == OOB_EXIT:
             raise IndexError("index out of bounds in a compiled kernel")
-        if rc == hostcall.HOST_ERROR:
+        if rc == HOST_ERROR:
             raise hostcall.take_error()
         raise GuardFailed(rc)
 
@@ -147,8 +148,8 @@ def compile_trace(trace, precise_math=False, about=None):
                       + [(v.shape, v.dtype, True) for v in trace.outputs])
         text += pywrapper.wrapper_ir(lowering.name, signatures, len(consts), lowering.caller_workspace)
     t1 = time.perf_counter()
-    straight_line = all(lowering.straight_line(c) for c in range(len(lowering.chunks)))
+    fast = all(lowering.fast_codegen(c) for c in range(len(lowering.chunks)))
     about = dict(about or {}, ops=len(trace.nodes), precise_math=precise_math)
-    module = compile_ir(text, lowering.name, speed_level=0 if straight_line else 2, about=about)
+    module = compile_ir(text, lowering.name, speed_level=0 if fast else 2, about=about)
     t2 = time.perf_counter()
     return Kernel(trace, module, lowering, consts, {"lower": t1 - t0, "compile": t2 - t1}, wrapper, about)

@@ -54,9 +54,6 @@ def literal(value, dtype):
     return str(int(np.asarray(value).astype(dtype)))
 
 
-SHORT_LOOP = 16     # a function whose loops are all this short gains little from loop optimization
-
-
 class FunctionText:
     """The body of one LLVM function under construction."""
 
@@ -67,7 +64,8 @@ class FunctionText:
         self.counter = 0
         self.block = "entry"
         self.precise_math = precise_math    # libm for every math function (the twin kernel)
-        self.long_loops = 0                 # loops of more than SHORT_LOOP iterations
+        self.iterations = 1                 # iterations of the loop nest being emitted (product of trips)
+        self.most_iterations = 0            # the largest loop nest's iteration count
         self.loop_depth = 0                 # straight-line code (depth 0) calls libm: nothing to
                                             # vectorize, and inline polynomials cost compile time
         self.math_flag = None               # i1 slot: a fast math function met an argument it
@@ -118,9 +116,11 @@ class FunctionText:
         i = self.fresh("i")
         phi_at = len(self.lines)
         self.lines.append(None)
-        self.long_loops += trip > SHORT_LOOP
         self.loop_depth += 1
+        self.iterations *= trip
+        self.most_iterations = max(self.most_iterations, self.iterations)
         body(i)
+        self.iterations //= trip
         self.loop_depth -= 1
         nxt = self.emit(f"add nuw nsw i64 {i}, 1")
         more = self.emit(f"icmp ult i64 {nxt}, {trip}")

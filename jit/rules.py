@@ -1,25 +1,27 @@
-"""The lowering rules, two tables keyed by op.
+"""The lowering rules, two tables keyed by op; they write code through the Emitter's rule API (emit.py).
 
-ACCESS[op](lw, node, idx) -> register: the value of a fusable node at output index `idx`, computed
-from its operands' values (read with `lw.value`, which fuses or loads).  Elementwise ops, where,
-astype, broadcasts, transposes, reshapes and index (slices, ints, newaxis, gathers) are fusable.
+ACCESS[op](em, node, idx): the value of a fusable node at output index `idx`.  Leaf rules (fill,
+const) return the register; the others are generators that yield `(operand, operand_idx)` for each
+operand element they read, receive its register (fused, loaded or a register: the emitter decides),
+and return the result's register.  Elementwise ops, where, astype, broadcasts, transposes, reshapes
+and index (slices, ints, newaxis, gathers) are fusable.
 
-MATERIALIZE[op](lw, node): ops with their own loop structure, written into the node's buffer (or its
-register when 0-d) with `lw.store`: reductions (accumulator loops, `reassoc` so they vectorize),
+MATERIALIZE[op](em, node): ops with their own loop structure, written into the node's buffer (or its
+register when 0-d) with `em.store`: reductions (accumulator loops, `reassoc` so they vectorize),
 argmax/argmin, cumsum, concatenate, index_set/index_add and dot_general (BLAS for float matrices of
 real size, see blas.py; loops otherwise), and every op without native code (argsort, special
 functions, linear algebra, Fourier transforms: HOST_OPS) as a call back into its reference evaluation
 (hostcall.py), as is every node with a complex value or operand (`is_hosted`).
 Index arrays are bounds-checked (negative indices wrap, as
-NumPy); an out-of-range index makes the kernel exit with OOB_EXIT, never touch memory out of bounds.
+NumPy); an out-of-range index makes the kernel exit with abi.OOB_EXIT, never touch memory out of bounds.
 """
 import numpy as np
 
 from . import blas, hostcall
+from .abi import OOB_EXIT
 from .errors import LoweringUnsupported
 from .indexing import IndexLayout, broadcast_index, iadd, linear, strides_of, unravel
 from .llvmtext import kind, literal, reg_type
-from .lower import OOB_EXIT
 from .scalar_ops import cast, elementwise, where
 from ..ir.ops import ALL_OPS, ELEMENTWISE
 
@@ -28,40 +30,53 @@ MATERIALIZE = {}
 MATERIALIZED_OPERANDS = ("dot_general",)   # consumers that read operands many times each
 
 
-def _operands(lw, node, idx):
-    if not node.shape:          # 0-d (the scalar regime): so is every operand, read at index []
-        return [lw.value(a, []) for a in node.args]
-    return [lw.value(a, broadcast_index(a.shape, node.shape, idx)) for a in node.args]
+def _operands(node, idx):
+    """Generator: the registers of every operand of `node` at output index `idx`."""
+    regs = []
+    for a in node.args:         # 0-d (the scalar regime): so is every operand, read at index []
+        regs.append((yield a, broadcast_index(a.shape, node.shape, idx) if node.shape else []))
+    return regs
 
 
-def _elementwise(lw, node, idx):
-    return elementwise(lw.f, node.op, _operands(lw, node, idx), [a.dtype for a in node.args], node.dtype)
+def _elementwise(em, node, idx):
+    xs = yield from _operands(node, idx)
+    return elementwise(em.f, node.op, xs, [a.dtype for a in node.args], node.dtype)
+
+
+def _where(em, node, idx):
+    xs = yield from _operands(node, idx)
+    return where(em.f, xs, [a.dtype for a in node.args], node.dtype)
+
+
+def _astype(em, node, idx):
+    x = yield node.args[0], idx
+    return cast(em.f, x, node.args[0].dtype, node.dtype)
+
+
+def _broadcast_to(em, node, idx):
+    return (yield node.args[0], broadcast_index(node.args[0].shape, node.shape, idx))
 
 
 for _op in ELEMENTWISE:
     ACCESS[_op] = _elementwise
-ACCESS["where"] = lambda lw, node, idx: where(lw.f, _operands(lw, node, idx), [a.dtype for a in node.args],
-                                              node.dtype)
-ACCESS["astype"] = lambda lw, node, idx: cast(lw.f, lw.value(node.args[0], idx), node.args[0].dtype, node.dtype)
-ACCESS["fill"] = lambda lw, node, idx: literal(node.params["value"], node.dtype)
-ACCESS["const"] = lambda lw, node, idx: literal(node.params["value"][()], node.dtype)
-ACCESS["broadcast_to"] = lambda lw, node, idx: lw.value(node.args[0], broadcast_index(node.args[0].shape,
-                                                                                      node.shape, idx))
+ACCESS.update(where=_where, astype=_astype, broadcast_to=_broadcast_to)
+ACCESS["fill"] = lambda em, node, idx: literal(node.params["value"], node.dtype)
+ACCESS["const"] = lambda em, node, idx: literal(node.params["value"][()], node.dtype)
 
 
-def _transpose(lw, node, idx):
+def _transpose(em, node, idx):
     src = [None] * len(idx)
     for k, p in enumerate(node.params["perm"]):
         src[p] = idx[k]
-    return lw.value(node.args[0], src)
+    return (yield node.args[0], src)
 
 
-def _reshape(lw, node, idx):
+def _reshape(em, node, idx):
     (x,) = node.args
-    lin = linear(lw.f, idx, strides_of(node.shape))
-    if lw.kind[id(x)] == "buf":
-        return lw.load(x, None, offset=lin)
-    return lw.value(x, unravel(lw.f, lin, x.shape))
+    lin = linear(em.f, idx, strides_of(node.shape))
+    if em.plan.kind[id(x)] == "buf":
+        return em.load(x, None, offset=lin)
+    return (yield x, unravel(em.f, lin, x.shape))
 
 
 ACCESS.update(transpose=_transpose, reshape=_reshape)
@@ -72,9 +87,10 @@ def _layout(x, spec, arrays):
     return IndexLayout(x.shape, spec, [a.shape for a in arrays])
 
 
-def index_position(lw, x, layout, arrays, idx):
-    """The x-index addressed by output index `idx` of x[spec]; index arrays are checked and wrapped."""
-    f = lw.f
+def index_position(em, x, layout, arrays, idx):
+    """Generator (driven like an ACCESS rule): the x-index addressed by output index `idx` of x[spec];
+    index arrays are read, checked and wrapped."""
+    f = em.f
     block_idx = [idx[k] for k in layout.block]
     pos = []
     for axis, how in enumerate(layout.axes):
@@ -88,44 +104,45 @@ def index_position(lw, x, layout, arrays, idx):
             pos.append(how[1])
         else:
             arr = arrays[how[1]]
-            raw = cast(f, lw.value(arr, broadcast_index(arr.shape, layout.bshape, block_idx)), arr.dtype, np.int64)
+            raw = cast(f, (yield arr, broadcast_index(arr.shape, layout.bshape, block_idx)), arr.dtype, np.int64)
             neg = f.emit(f"icmp slt i64 {raw}, 0")
             wrapped = f.emit(f"select i1 {neg}, i64 {f.emit(f'add i64 {raw}, {dim}')}, i64 {raw}")
-            lw.exit_unless(f.emit(f"icmp ult i64 {wrapped}, {dim}"), OOB_EXIT)
+            em.exit_unless(f.emit(f"icmp ult i64 {wrapped}, {dim}"), OOB_EXIT)
             pos.append(wrapped)
     return pos
 
 
-def _index(lw, node, idx):
+def _index(em, node, idx):
     x, *arrays = node.args
     layout = _layout(x, node.params["spec"], arrays)
-    return lw.value(x, index_position(lw, x, layout, arrays, idx))
+    pos = yield from index_position(em, x, layout, arrays, idx)
+    return (yield x, pos)
 
 
 ACCESS["index"] = _index
 
 
 def _index_update(accumulate):
-    def rule(lw, node):
+    def rule(em, node):
         x, v, *arrays = node.args
         if node.shape == ():           # x[newaxis...] of a 0-d x: one element, v's only one; a register
-            new = cast(lw.f, lw.value(v, [0] * v.ndim), v.dtype, node.dtype)
+            new = cast(em.f, em.value(v, [0] * v.ndim), v.dtype, node.dtype)
             if accumulate:
-                new = elementwise(lw.f, "add", [lw.value(x, []), new], [node.dtype, node.dtype], node.dtype)
-            lw.store(node, [], new)
+                new = elementwise(em.f, "add", [em.value(x, []), new], [node.dtype, node.dtype], node.dtype)
+            em.store(node, [], new)
             return
         layout = _layout(x, node.params["spec"], arrays)
-        if lw.loc[id(node)] != lw.loc.get(id(x)):     # else updated in place (lower.UPDATES_IN_PLACE)
-            lw.loops(node.shape, lambda idx: lw.store(node, idx, lw.value(x, idx)))
+        if em.plan.loc[id(node)] != em.plan.loc.get(id(x)):     # else updated in place (plan.UPDATES_IN_PLACE)
+            em.loops(node.shape, lambda idx: em.store(node, idx, em.value(x, idx)))
 
         def update(idx):
-            pos = index_position(lw, x, layout, arrays, idx)
-            new = cast(lw.f, lw.value(v, broadcast_index(v.shape, layout.out_shape, idx)), v.dtype, node.dtype)
+            pos = em.drive(index_position(em, x, layout, arrays, idx))
+            new = cast(em.f, em.value(v, broadcast_index(v.shape, layout.out_shape, idx)), v.dtype, node.dtype)
             if accumulate:
-                old = lw.load(node, pos)
-                new = elementwise(lw.f, "add", [old, new], [node.dtype, node.dtype], node.dtype)
-            lw.store(node, pos, new)
-        lw.loops(layout.out_shape, update)
+                old = em.load(node, pos)
+                new = elementwise(em.f, "add", [old, new], [node.dtype, node.dtype], node.dtype)
+            em.store(node, pos, new)
+        em.loops(layout.out_shape, update)
     return rule
 
 
@@ -177,8 +194,8 @@ class Accumulator:
     """The running value of one reduction output: `start()` sets the identity, `add(x_value)` folds an
     operand element in, `finish(out_idx)` stores the result.  Also used by fusion.py's loop groups."""
 
-    def __init__(self, lw, node):
-        self.lw, self.node = lw, node
+    def __init__(self, em, node):
+        self.em, self.node = em, node
         self.dtype = _accumulator_dtype(node)
         self.identity, self.combine = REDUCE[node.op][kind(self.dtype)]
         if self.identity is None:
@@ -189,82 +206,82 @@ class Accumulator:
             raise LoweringUnsupported(f"{node.op} of an empty axis")
 
     def start(self):
-        f = self.lw.f
+        f = self.em.f
         self.slot = f.alloca(self.ty)
         f.stmt(f"store {self.ty} {literal(self.identity, self.dtype)}, ptr {self.slot}")
 
     def add(self, value):
-        f, ty = self.lw.f, self.ty
+        f, ty = self.em.f, self.ty
         v = cast(f, value, self.node.args[0].dtype, self.dtype)
         f.stmt(f"store {ty} {self.combine(f, f.emit(f'load {ty}, ptr {self.slot}'), v, ty)}, ptr {self.slot}")
 
     def finish(self, out_idx):
         """Store the result for kept-axis index `out_idx` (keepdims handled here)."""
-        f, node = self.lw.f, self.node
+        f, node = self.em.f, self.node
         result = cast(f, f.emit(f"load {self.ty}, ptr {self.slot}"), self.dtype, node.dtype)
         axes = tuple(node.params["axis"])
         if node.params["keepdims"]:
             out_idx = _split_index(node.args[0].ndim, axes, out_idx, [0] * len(axes))
-        self.lw.store(node, out_idx, result)
+        self.em.store(node, out_idx, result)
 
 
-def _reduction(lw, node):
+def _reduction(em, node):
     (x,) = node.args
     axes = tuple(node.params["axis"])
-    acc = Accumulator(lw, node)
-    if axes and x.ndim - 1 not in axes and acc.dtype == node.dtype and lw.kind[id(node)] == "buf":
-        return _reduce_rows(lw, node, axes, acc)
+    acc = Accumulator(em, node)
+    if axes and x.ndim - 1 not in axes and acc.dtype == node.dtype and em.plan.kind[id(node)] == "buf":
+        return _reduce_rows(em, node, axes, acc)
 
     def per_output(out_idx):
         acc.start()
-        lw.loops([x.shape[a] for a in axes],
-                 lambda red_idx: acc.add(lw.value(x, _split_index(x.ndim, axes, out_idx, red_idx))))
+        em.loops([x.shape[a] for a in axes],
+                 lambda red_idx: acc.add(em.value(x, _split_index(x.ndim, axes, out_idx, red_idx))))
         acc.finish(out_idx)
-    lw.loops([d for a, d in enumerate(x.shape) if a not in axes], per_output)
+    em.loops([d for a, d in enumerate(x.shape) if a not in axes], per_output)
 
 
-def _reduce_rows(lw, node, axes, acc):
+def _reduce_rows(em, node, axes, acc):
     """A reduction keeping the last axis: the output buffer is the accumulator and the reduced axes
     are the outer loops, so the inner loop runs along contiguous rows and vectorizes (reducing one
     column at a time would gather with a stride)."""
     (x,) = node.args
-    f = lw.f
+    f = em.f
     kept = [d for a, d in enumerate(x.shape) if a not in axes]
 
     def out_position(out_idx):
         return _split_index(x.ndim, axes, out_idx, [0] * len(axes)) if node.params["keepdims"] else out_idx
-    lw.loops(kept, lambda out_idx: lw.store(node, out_position(out_idx), literal(acc.identity, node.dtype)))
+    em.loops(kept, lambda out_idx: em.store(node, out_position(out_idx), literal(acc.identity, node.dtype)))
 
     def row(red_idx):
         def fold_in(out_idx):
             pos = out_position(out_idx)
-            v = cast(f, lw.value(x, _split_index(x.ndim, axes, out_idx, red_idx)), x.dtype, node.dtype)
-            lw.store(node, pos, acc.combine(f, lw.load(node, pos), v, acc.ty))
-        lw.loops(kept, fold_in)
-    lw.loops([x.shape[a] for a in axes], row)
+            v = cast(f, em.value(x, _split_index(x.ndim, axes, out_idx, red_idx)), x.dtype, node.dtype)
+            em.store(node, pos, acc.combine(f, em.load(node, pos), v, acc.ty))
+        em.loops(kept, fold_in)
+    em.loops([x.shape[a] for a in axes], row)
 
 
 for _op in REDUCE:
     MATERIALIZE[_op] = _reduction
 
 
-def _arg_reduction(lw, node):
+def _arg_reduction(em, node):
     (x,) = node.args
     axis = node.params["axis"]
     n = x.shape[axis]
     if n == 0:
         raise LoweringUnsupported(f"{node.op} of an empty axis")
-    f, ty, k = lw.f, reg_type(x.dtype), kind(x.dtype)
+    f, ty, k = em.f, reg_type(x.dtype), kind(x.dtype)
     pred = {"f": "ogt", "i": "sgt", "b": "ugt"}[k] if node.op == "argmax" else {"f": "olt", "i": "slt", "b": "ult"}[k]
 
     def per_output(out_idx):
         best, where_at = f.alloca(ty), f.alloca("i64")
-        f.stmt(f"store {ty} {lw.value(x, _split_index(x.ndim, (axis,), out_idx, [0]))}, ptr {best}")
+        f.stmt(f"store {ty} {em.value(x, _split_index(x.ndim, (axis,), out_idx, [0]))}, ptr {best}")
         f.stmt(f"store i64 0, ptr {where_at}")
 
         def step(red_idx):
             (j,) = red_idx
-            v = lw.value(x, _split_index(x.ndim, (axis,), out_idx, [j]))
+            v = em.value(x, _split_index(x.ndim, (axis,), out_idx, [j]))
             b = f.emit(f"load {ty}, ptr {best}")
             if k == "f":   # first NaN wins, as NumPy
                 better = f.emit(f"fcmp {pred} {ty} {v}, {b}")
@@ -276,18 +293,18 @@ def _arg_reduction(lw, node):
             f.stmt(f"store {ty} {f.emit(f'select i1 {take}, {ty} {v}, {ty} {b}')}, ptr {best}")
             old = f.emit(f"load i64, ptr {where_at}")
             f.stmt(f"store i64 {f.emit(f'select i1 {take}, i64 {j}, i64 {old}')}, ptr {where_at}")
-        lw.loops([n], step)
-        lw.store(node, out_idx, cast(f, f.emit(f"load i64, ptr {where_at}"), np.int64, node.dtype))
-    lw.loops(node.shape, per_output)
+        em.loops([n], step)
+        em.store(node, out_idx, cast(f, f.emit(f"load i64, ptr {where_at}"), np.int64, node.dtype))
+    em.loops(node.shape, per_output)
 
 
 MATERIALIZE.update(argmax=_arg_reduction, argmin=_arg_reduction)
 
 
-def _cumsum(lw, node):
+def _cumsum(em, node):
     (x,) = node.args
     axis = node.params["axis"]
-    f, ty = lw.f, reg_type(node.dtype)
+    f, ty = em.f, reg_type(node.dtype)
     others = [d for a, d in enumerate(x.shape) if a != axis]
 
     def per_line(out_idx):
@@ -296,35 +313,35 @@ def _cumsum(lw, node):
 
         def step(red_idx):
             full = _split_index(x.ndim, (axis,), out_idx, red_idx)
-            v = cast(f, lw.value(x, full), x.dtype, node.dtype)
+            v = cast(f, em.value(x, full), x.dtype, node.dtype)
             s = elementwise(f, "add", [f.emit(f"load {ty}, ptr {acc}"), v], [node.dtype] * 2, node.dtype)
             f.stmt(f"store {ty} {s}, ptr {acc}")
-            lw.store(node, full, s)
-        lw.loops([x.shape[axis]], step)
-    lw.loops(others, per_line)
+            em.store(node, full, s)
+        em.loops([x.shape[axis]], step)
+    em.loops(others, per_line)
 
 
-def _concatenate(lw, node):
+def _concatenate(em, node):
     axis = node.params["axis"]
     start = 0
     for a in node.args:
         def put(idx, a=a, start=start):
             dst = list(idx)
-            dst[axis] = iadd(lw.f, idx[axis], start)
-            lw.store(node, dst, cast(lw.f, lw.value(a, idx), a.dtype, node.dtype))
-        lw.loops(a.shape, put)
+            dst[axis] = iadd(em.f, idx[axis], start)
+            em.store(node, dst, cast(em.f, em.value(a, idx), a.dtype, node.dtype))
+        em.loops(a.shape, put)
         start += a.shape[axis]
 
 
-def _dot_general(lw, node):
-    if blas.applicable(lw, node):
-        return blas.emit_gemm(lw, node)
+def _dot_general(em, node):
+    if id(node) in em.plan.gemm:
+        return blas.emit_gemm(em, node)
     x, y = node.args
     (xc, yc), (xb, yb) = node.params["contract"], node.params["batch"]
     xfree = [i for i in range(x.ndim) if i not in xc and i not in xb]
     yfree = [i for i in range(y.ndim) if i not in yc and i not in yb]
     acc_dt = np.dtype(np.float64) if node.dtype == np.float32 else node.dtype
-    f, ty = lw.f, reg_type(acc_dt)
+    f, ty = em.f, reg_type(acc_dt)
     add = _fold("fadd reassoc" if kind(acc_dt) == "f" else "add")
 
     def per_output(out_idx):
@@ -342,13 +359,13 @@ def _dot_general(lw, node):
         def step(c_idx):
             for k, (i, j) in enumerate(zip(xc, yc)):
                 xi[i] = yi[j] = c_idx[k]
-            a = cast(f, lw.value(x, xi), x.dtype, acc_dt)
-            b = cast(f, lw.value(y, yi), y.dtype, acc_dt)
+            a = cast(f, em.value(x, xi), x.dtype, acc_dt)
+            b = cast(f, em.value(y, yi), y.dtype, acc_dt)
             prod = elementwise(f, "multiply", [a, b], [acc_dt] * 2, acc_dt)
             f.stmt(f"store {ty} {add(f, f.emit(f'load {ty}, ptr {acc}'), prod, ty)}, ptr {acc}")
-        lw.loops([x.shape[i] for i in xc], step)
-        lw.store(node, out_idx, cast(f, f.emit(f"load {ty}, ptr {acc}"), acc_dt, node.dtype))
-    lw.loops(node.shape, per_output)
+        em.loops([x.shape[i] for i in xc], step)
+        em.store(node, out_idx, cast(f, f.emit(f"load {ty}, ptr {acc}"), acc_dt, node.dtype))
+    em.loops(node.shape, per_output)
 
 
 MATERIALIZE.update(cumsum=_cumsum, concatenate=_concatenate, dot_general=_dot_general)
@@ -385,8 +402,8 @@ def unlowered_ops():
     return {op for op in ALL_OPS if op not in lowered}
 
 
-def compare_to_literal(lw, x, dtype, expected):
+def compare_to_literal(em, x, dtype, expected):
     """i1: register `x` of `dtype` == the Python scalar `expected` (as NumPy's == would say)."""
     cdt = np.result_type(dtype, np.asarray(expected).dtype)
-    xs = cast(lw.f, x, dtype, cdt)
-    return elementwise(lw.f, "equal", [xs, literal(expected, cdt)], [cdt, cdt], np.dtype(bool))
+    xs = cast(em.f, x, dtype, cdt)
+    return elementwise(em.f, "equal", [xs, literal(expected, cdt)], [cdt, cdt], np.dtype(bool))

@@ -1,0 +1,143 @@
+"""The JIT's planning step on its own (no LLVM text is emitted): what each value becomes, where buffers
+live, horizontal groups, chunks, nested plans; and the jit/ import graph, which has no cycle."""
+import ast
+import pathlib
+import sys
+
+import numpy as np
+
+import loop_traces
+from jitgrad.ir import Builder, run_trace
+from jitgrad.jit import compile_trace
+from jitgrad.jit.lower import lower
+from jitgrad.jit.plan import CHUNK_OPS, RECOMPUTE_LIMIT, Plan
+
+JIT = pathlib.Path(__file__).resolve().parent.parent / "jit"
+
+
+def test_plan_kinds_buffers_and_in_place_updates():
+    b = Builder()
+    x, s = b.input((50,), np.float64), b.input((), np.float64)
+    y = b.multiply(x, s)                                   # read once by z: fused
+    z = b.exp(y)                                           # read twice, costs more than the limit: buffer
+    r = b.sum(b.add(z, z), axis=(0,), keepdims=False)      # 0-d: register
+    u = b.index_set(b.add(z, x), b.fill((), np.float64, 0.0), spec=(("int", 3),))
+    w = b.index_set(u, b.fill((), np.float64, 1.0), spec=(("int", 4),))   # u dies here: in place
+    trace = b.build([r, w])
+    plan = Plan(trace)
+    kind = {name: plan.kind[id(v)] for name, v in dict(x=x, s=s, y=y, z=z, r=r, u=u, w=w).items()}
+    assert kind == dict(x="buf", s="buf", y="fused", z="buf", r="reg", u="buf", w="buf")
+    assert plan.cost[id(z)] > RECOMPUTE_LIMIT
+    assert plan.loc[id(x)] == ("arg", 0) and plan.loc[id(w)] == ("arg", 3)     # output 1, written directly
+    assert plan.loc[id(z)][0] == "ws" and plan.loc[id(z)] != plan.loc[id(u)]
+    offsets = [plan.loc[id(v)][1] for v in (z, u)]
+    assert all(o % 64 == 0 for o in offsets) and plan.workspace.size >= 2 * 50 * 8
+    # the same plan drives the emitter: the compiled kernel matches the reference executor
+    inputs = [np.linspace(-1, 1, 50), np.float64(0.5)]
+    for got, want in zip(compile_trace(trace)(inputs), run_trace(trace, inputs)):
+        np.testing.assert_allclose(got, want, rtol=1e-13)
+
+
+def test_plan_groups_aligned_loops_and_cuts_chunks():
+    b = Builder()
+    x = b.input((1000,), np.float64)
+    a = b.sin(x)
+    c = b.cos(x)
+    total = b.sum(b.multiply(a, c), axis=(0,), keepdims=False)
+    trace = b.build([a, c, total])
+    plan = Plan(trace)
+    groups = [u for u in plan.units if len(u.nodes) > 1]
+    assert len(groups) == 1 and groups[0].shape == (1000,)
+    assert {n.op for n in groups[0].nodes} == {"sin", "cos", "sum"}
+    assert groups[0].stored == {id(a), id(c), id(total)}      # all three are outputs: written
+
+    b = Builder()
+    y = b.input((), np.float64)
+    for _ in range(3 * CHUNK_OPS):
+        y = b.sin(y)
+    plan = Plan(b.build([y]))
+    assert sum(u.new_chunk for u in plan.units) == 3        # the copy of the output starts the fourth
+
+
+def test_nested_plan_shares_the_workspace():
+    b = Builder()
+    x = b.input((8,), np.float64)
+    outer = b.build([b.exp(b.exp(x))])
+    body_builder = Builder()
+    i, carry = body_builder.input((), np.intp), body_builder.input((8,), np.float64)
+    body = body_builder.build([body_builder.sin(carry)])
+    plan = Plan(outer)
+    before = plan.workspace.size
+    sub = plan.nest(outer.outputs[0], body)
+    assert plan.nested[id(outer.outputs[0])] is sub and sub.parent is plan and sub.root is plan
+    assert sub.workspace is plan.workspace and plan.workspace.size > before
+    assert sub.loc[id(carry)][0] == "ws" and sub.loc[id(carry)][1] >= before   # no overlap
+    assert sub.kind[id(i)] == "buf"
+
+
+def test_loop_bodies_get_nested_plans():
+    trace = loop_traces.nested(3, 2)                      # a loop whose body holds another loop
+    plan = Plan(trace)
+    (loop,) = [n for n in trace.nodes if n.op == "loop"]
+    body_plan = plan.nested[id(loop)]
+    (inner,) = [n for n in body_plan.trace.nodes if n.op == "loop"]
+    assert body_plan.trace is loop.params["body"] and body_plan.parent is plan
+    assert body_plan.nested[id(inner)].root is plan
+    assert body_plan.nested[id(inner)].workspace is plan.workspace
+
+
+def test_long_fused_chain_plans_and_lowers_without_recursion():
+    b = Builder()
+    y = x = b.input((4,), np.float64)
+    for _ in range(5000):
+        y = b.add(b.multiply(y, b.fill((), np.float64, 0.999)), b.fill((), np.float64, 0.001))
+    trace = b.build([b.sum(y, axis=(0,), keepdims=False)])
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(200)              # nothing may recurse along the 10,000-node chain
+    try:
+        plan = Plan(trace)
+        text, _ = lower(trace, "chain_probe")
+    finally:
+        sys.setrecursionlimit(limit)
+    assert sum(plan.kind[id(n)] == "fused" for n in trace.nodes) >= 10000
+    assert text.count("fmul") >= 5000
+
+
+def _jit_imports():
+    """module -> set of jit modules it imports (top-level and deferred imports alike)."""
+    graph = {}
+    for path in JIT.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    deps.add(node.module.split(".")[0])
+                else:
+                    deps.update(alias.name for alias in node.names)
+        graph[path.stem] = {d for d in deps if (JIT / f"{d}.py").exists()}
+    return graph
+
+
+def test_jit_modules_import_without_cycles():
+    graph = _jit_imports()
+    assert "lower" not in graph["rules"] and "rules" in graph["emit"]
+    assert graph["abi"] == set()
+    state = {}
+
+    def visit(start):                       # iterative depth-first search for a back edge
+        stack = [(start, iter(sorted(graph[start])))]
+        state[start] = "open"
+        while stack:
+            module, deps = stack[-1]
+            dep = next(deps, None)
+            if dep is None:
+                state[module] = "done"
+                stack.pop()
+            elif state.get(dep) == "open":
+                raise AssertionError(f"import cycle through {module} -> {dep}")
+            elif dep not in state:
+                state[dep] = "open"
+                stack.append((dep, iter(sorted(graph[dep]))))
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)
