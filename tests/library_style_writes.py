@@ -1,8 +1,8 @@
 """Library-style helpers for tests/test_library_writes.py (the tests mark this file as library code):
 arrays made with np.array / np.arange / .copy() / compiled code on constants, then filled with traced
-values (also by the functions they are passed to); and the cases where such a write cannot be tracked
-soundly (a view taken before the write, the array held by a list, by a tuple kept in a variable, by
-np.nditer)."""
+values (also by the functions they are passed to), also while other names, lists, tuples, attributes and
+views taken earlier hold them; and the cases where such a write cannot be tracked soundly (the array
+kept by np.nditer or an iterator, viewed with another dtype)."""
 import numpy as np
 
 
@@ -64,6 +64,83 @@ def held_by_list(x):
     outs = [np.arange(4.0)]
     outs[0][1] = x[1]
     return outs[0]
+
+
+def list_then_variable(x):
+    out = np.arange(1.0, 5.0)
+    rows = [out, out[::-1]]                     # the list holds it, and a reversed view of it
+    out[0] = x[0] ** 2
+    out[3] = rows[1][1] * x[3]                  # reads out[2] through the view in the list
+    return rows[0] * rows[1]
+
+
+class _State:
+    def __init__(self, values):
+        self.values = values
+
+
+def held_by_attribute(x):
+    out = np.arange(1.0, 5.0)
+    state = _State(out)
+    out[0] = x[0] * 2.0                         # written through the variable
+    state.values[1] = np.exp(x[1])              # and through the attribute
+    return state.values * x
+
+
+def two_names(x):
+    out = np.arange(1.0, 5.0)
+    alias = out
+    alias[1] = np.sin(x[1])
+    out[2] = alias[1] * x[2]
+    alias += x                                  # in place, seen through both names
+    return out * (alias is out)
+
+
+def write_through_earlier_view(x):
+    out = np.ones((2, 3))
+    column = out[:, 1]
+    column[0] = x[0]                            # the first traced write goes through the view
+    out[1] = out[1] * x[1]
+    total = 0.0
+    for v in column:                            # iterates the view after the writes
+        total = total + v
+    return out.reshape(-1) + total
+
+
+def iterated_while_written(x):
+    out = np.arange(1.0, 5.0)
+    total = 0.0
+    for i, v in zip(range(4), out):             # zip keeps NumPy's iterator: refused
+        out[3 - i] = v * x[i]
+        total = total + v
+    return out * total
+
+
+def loop_over_it_while_written(x):
+    out = np.arange(1.0, 5.0)
+    total = 0.0
+    i = 0
+    for v in out:                               # each step reads the current contents
+        out[3 - i] = v * x[i]
+        total = total + v
+        i += 1
+    return out * total
+
+
+def viewed_with_another_dtype(x):
+    out = np.arange(4.0)
+    bits = out.view(np.int64)
+    out[0] = x[0]
+    return out * (bits[1] > 0)
+
+
+def filled_by_numpy_writers(x):
+    out = np.arange(1.0, 5.0)
+    held = [out]
+    np.copyto(out, x * 2.0, where=np.array([True, False, True, False]))
+    np.add.at(held[0], [1, 1], x[:2])
+    out.fill(out[0]) if out[3] > 1e9 else np.fill_diagonal(out.reshape(2, 2), x[2])
+    return out
 
 
 def written_by_callees(x):

@@ -2,6 +2,8 @@
 branches, gives CPython's values and gradients equal to finite differences; user arguments are never
 modified; aliasing cases either give the right gradient or refuse with UnsupportedError at the user's
 line."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -271,13 +273,6 @@ def write_through_broadcast(x):
     return np.sum(b)                    # b would show the write: refused here
 
 
-def write_into_viewed_plain_array(x):
-    a = np.fromiter((0.0, 0.5, 1.0), float)  # made by compiled code without a rule: a plain array
-    head = a[:2]                        # a view of it, which a traced write could not reach
-    a[0] = x[0]
-    return np.sum(a) + np.sum(head)
-
-
 def write_into_global(x):
     GLOBAL[0] = x[0]
     return np.sum(GLOBAL)
@@ -305,9 +300,127 @@ def test_plain_array_made_by_compiled_code_is_adopted_at_the_first_traced_write(
     assert_grad(f, X6[:3].copy())
 
 
+# --- plain arrays (made by compiled code) held by several names, lists, attributes, views ---------------
+def plain():
+    return np.fromiter((0.0, 0.5, 1.0), float)    # made by compiled code without a rule: a plain array
+
+
+def write_into_viewed_plain_array(x):
+    a = plain()
+    head = a[:2]                        # a view taken before the write sees it
+    a[0] = x[0]
+    return np.sum(a) + np.sum(head * head)
+
+
+def write_through_earlier_view(x):
+    a = plain()
+    tail = a[::-2]
+    tail[1] = x[1] * x[0]               # the first traced write goes through the view
+    a[0] = a[0] + x[2]
+    return np.sum(a * a) + tail[0] * x[0]
+
+
+def plain_held_by_list(x):
+    rows = [plain(), plain()]
+    for i in range(3):
+        rows[i % 2][i] = np.cos(x[i])
+    first, second = rows
+    return np.sum(first * second) + np.sum(rows[1])
+
+
+class Holder:
+    def __init__(self):
+        self.buffer = plain()
+
+
+def plain_held_by_attribute(x):
+    holder = Holder()
+    buffer = holder.buffer
+    buffer[1] = x[1] ** 2               # written through a variable, read through the attribute
+    holder.buffer[2] *= x[2]
+    return np.sum(holder.buffer ** 3) + buffer[2]
+
+
+def plain_with_two_names(x):
+    a = plain()
+    b = a
+    b[2] = x[0] * x[1]
+    a[1] = b[2] + x[2]
+    b += a                              # in place through one name: the same array, doubled
+    return np.sum(a * b) * (a is b)
+
+
+def fortran_plain():
+    return np.asfortranarray(np.fromiter(range(6), float).reshape(2, 3))
+
+
+def write_into_fortran_plain_array(x):
+    a = fortran_plain()
+    column, row, t = a[:, 1], a[1, ::-1], a.T       # views taken before the writes
+    a[0, 1] = x[0] * x[1]
+    row[0] = x[2]                       # a write through a reversed view
+    return np.sum(column * column) + np.sum(row * t[::-1, 1]) + np.sum(a)
+
+
+def _yield_twice(a):
+    yield a
+    yield a * 2.0
+
+
+def plain_read_by_a_generator(x):
+    a = plain()
+    reader = _yield_twice(a)            # a suspended generator holds it while it is written
+    next(reader)
+    a[0] = x[0] * x[1]
+    return np.sum(next(reader) * x)
+
+
+def plain_held_by_a_dict(x):
+    d = {"a": plain()}
+    d["a"][1] = x[1] * x[0]
+    d["a"][2] = 5.0                     # a constant write after the traced one
+    return np.sum(np.stack([d["a"], x])) + np.sum(np.concatenate(list(d.values())) ** 2)
+
+
+def plain_read_by_a_nested_jit_grad(x):
+    rows = [plain()]
+    rows[0][0] = x[0] * x[1]
+    inner = jitgrad.jit_grad(lambda y: np.sum(rows[0] * y * y))     # reads it through the list
+    return np.sum(inner(x) * x)
+
+
+@pytest.mark.parametrize("fn", [write_into_viewed_plain_array, write_through_earlier_view, plain_held_by_list,
+                                plain_held_by_attribute, plain_with_two_names, plain_read_by_a_generator,
+                                plain_held_by_a_dict, plain_read_by_a_nested_jit_grad,
+                                write_into_fortran_plain_array])
+def test_plain_arrays_held_elsewhere_take_traced_writes(fn):
+    check(fn, X6[:3].copy())
+
+
+def viewed_with_another_dtype(x):
+    a = plain()
+    bits = a.view(np.int64)
+    a[0] = x[0]
+    return np.sum(a) * bits[1]
+
+
+def viewed_in_fortran_memory_order(x):
+    a = fortran_plain()
+    memory_order = a.ravel(order="K")   # a view: a permutation of a's entries, not a strided view
+    a[0, 1] = x[0]
+    return np.sum(memory_order * a.ravel())
+
+
+@pytest.mark.parametrize("fn", [viewed_with_another_dtype, viewed_in_fortran_memory_order])
+def test_plain_array_read_through_a_view_jitgrad_cannot_express_is_refused(fn):
+    with pytest.raises(jitgrad.UnsupportedError, match="relation to it jitgrad cannot express") as info:
+        jitgrad.jit_grad(fn)(X6[:3].copy())
+    assert f"{HERE}:{fn.__code__.co_firstlineno + 4}" in str(info.value)
+
+
 @pytest.mark.parametrize("fn, line, match", [
-    (write_through_broadcast, 4, "view"), (write_into_viewed_plain_array, 3, "plain NumPy array"),
-    (write_into_global, 1, "global"), (write_after_escape, 3, "compiled code"), (write_through_flat, 2, "flat"),
+    (write_through_broadcast, 4, "view"), (write_into_global, 1, "global"), (write_after_escape, 3, "compiled code"),
+    (write_through_flat, 2, "flat"),
 ])
 def test_untrackable_aliasing_is_refused_at_the_users_line(fn, line, match):
     with pytest.raises(jitgrad.UnsupportedError, match=match) as info:
@@ -330,3 +443,22 @@ def place_into_scalar(x):
 @pytest.mark.parametrize("fn", [place_into_vector, place_into_scalar])
 def test_np_place_with_traced_values(fn):
     assert_grad(fn, np.array([0.7, -1.3]))
+
+
+@dataclasses.dataclass
+class Rows:
+    rows: np.ndarray
+
+
+def test_plain_array_returned_inside_aux_structures_follows_the_inputs():
+    def f(x):
+        rows = [plain()]
+        rows[0][0] = x[0] * x[1]
+        return np.sum(x * x), (Rows(rows[0]), {"k": [rows[0]]})
+    g = jitgrad.value_and_grad(f, has_aux=True)
+    for x in (X6[:3], X6[3:], X6[3:]):               # the last call runs the compiled kernel
+        (_, (held, nested)), _ = g(x)
+        expected = np.array([x[0] * x[1], 0.5, 1.0])
+        np.testing.assert_allclose(held.rows, expected, rtol=1e-14)
+        np.testing.assert_allclose(nested["k"][0], expected, rtol=1e-14)
+    assert g.cache_info().traces == 1

@@ -14,32 +14,38 @@ TracedArray handed to compiled code that has no rule runs that code on its concr
 memory becomes an unlinked view (writes through it are refused), and an array that compiled code may
 have kept a reference to is marked escaped (later writes are refused).
 
-Library code's other arrays are adopted lazily: a plain array made while tracing (`remember_created`:
-results of creation functions and of compiled code on constants that own their memory) becomes a
-constant TracedArray at the first traced write into it (`adopt_for_write`), provided every reference to
-it can be rebound: `sys.getrefcount` must be explained exactly by the variable and stack slots of the
-interpreted frames (and their cells made while tracing), which are rebound to the TracedArray, and by
-the tracer's own Python frames, which let go of it: the local variables of its handling of the current
-instruction, and the argument tuples, lists and dicts of the calls in progress held by nothing else (so
-an array passed to a helper function that fills it is adopted too).  Any other holder (a view taken
-earlier, a container, an object's attribute, compiled code keeping it such as np.nditer, a generator)
-makes it unsound, and the write is refused as before.
+Library code's other arrays are adopted lazily, by identity: a plain array made while tracing
+(`remember_created`: results of creation functions and of compiled code on constants that own their
+memory) takes its first traced write (`adopt_for_write`, also through a view of it) by entering the
+trace's ShadowTable, `id(array) -> TracedArray` (the table keeps the array alive, so the id names it for
+the whole trace).  The array object stays where it is (in variables, lists, attributes, views taken
+earlier) and keeps NumPy's contents: every write into the TracedArray is copied into it, so every alias
+sees CPython's values.  Every use of a plain array by the tracer resolves through the table
+(`values.shadowed`: operands of operators, subscripts and attributes in the interpreter, arguments of
+calls, `lift`/`const` in rules, the traced function's result); a plain view of an adopted array becomes
+a linked view of its TracedArray (a gather of the entries it sees), or is refused where that relation is
+not a strided view.  The slots of the interpreted frames holding the array are rebound to the
+TracedArray too.  An array made while tracing that compiled code may keep a reference to (the result of
+a compiled call on it is not plain data: np.nditer, an iterator, a memoryview) is escaped: a traced
+write into it is refused, as the kept reference would not see it (`after_native_call`).
 """
-import os
-import sys
+import copy
+import dataclasses
 
 import numpy as np
 
 from . import context
 from .context import _is_library_file
-from .values import TracedArray, builder, const, make_view, rebind, refuse, unwrap
-from .version import F_LOCALS_IS_SNAPSHOT
+from .values import (TracedArray, ViewLink, builder, const, contains_traced, make_view, rebind, refuse,
+                     reshape, shadowed, unwrap)
 
 CONSTANT_OPS = frozenset({"const", "fill"})
 NOT_CONSTANT = object()       # call_with_constants: a traced argument depends on the inputs
 # Kinds of dtype that are traced (object arrays and the like stay plain).
 _TRACED_KINDS = frozenset("biufc")
-_PLAIN_RESULTS = (type(None), bool, int, float, complex, str, bytes, np.generic, np.ndarray)
+# Results of compiled code that hold no reference to its arguments (besides ndarrays, checked apart).
+_PLAIN_RESULTS = (type(None), bool, int, float, complex, str, bytes, np.generic, np.ndarray, type, np.dtype,
+                  slice, range)
 
 
 def is_constant(t):
@@ -123,108 +129,201 @@ def remember_created(result):
     return result
 
 
-def _refcount(x):
-    return sys.getrefcount(x)
+class ShadowTable:
+    """The plain ndarrays of one trace known by identity (see the module docstring): `entries`, id ->
+    (array, the TracedArray standing for it) for the arrays adopted at a traced write and the plain
+    views of them; `escaped`, id -> (array made while tracing, the compiled code that may keep it)."""
+
+    def __init__(self):
+        self.entries = {}
+        self.escaped = {}
+
+    def resolve(self, array, active=True):
+        """The TracedArray standing for plain ndarray `array`, or `array` itself; a view not known yet
+        is refused unless the trace of this table is the `active` one (it becomes IR of that trace)."""
+        entry = self.entries.get(id(array))
+        if entry is not None:
+            return entry[1]
+        base = array.base
+        entry = self.entries.get(id(base)) if type(base) is np.ndarray else None
+        if entry is None:
+            return array
+        if not active:
+            refuse("a nested jit_grad reads a view of an array that the enclosing traced function wrote "
+                   "traced values into; pass the array as an argument instead")
+        view = _shadow_view(array, *entry)
+        self.entries[id(array)] = (array, view)
+        return view
 
 
-_REFCOUNT_OVERHEAD = _refcount(object())      # what calling `_refcount` itself adds
-_TRACER_DIR = os.path.dirname(os.path.abspath(__file__))
+def _table(ctx):
+    if ctx.shadows is None:
+        ctx.shadows = ShadowTable()
+    return ctx.shadows
+
+
+def _shadow_view(view, plain_base, traced_base):
+    """The TracedArray of plain `view` of `plain_base`, linked to `traced_base` (which stands for it): a
+    gather of the entries of `plain_base` that `view` sees, when they form a strided view in C order."""
+    positions = _view_positions(view, plain_base)
+    strides, start = _strides(positions) if positions is not None else (None, 0)
+    if strides is None:
+        refuse("this array is a view of an array that took traced writes (with another dtype, unaligned, "
+               "or a reshape of a Fortran-ordered array) whose relation to it jitgrad cannot express; "
+               "copy the view (v = v.copy()) before the writes, or index the array again after them")
+    flat, spec, size = const(positions.reshape(-1)), (("array", 0),), plain_base.size
+
+    def forward(base_ir):
+        return reshape(builder().index(reshape(base_ir, (size,)), flat, spec=spec), view.shape)
+
+    def backward(view_ir, base_ir):
+        if np.unique(positions).size != positions.size:
+            refuse("writing through a view that sees an entry twice (zero strides) is not supported")
+        v = reshape(view_ir, (positions.size,))
+        return reshape(builder().index_set(reshape(base_ir, (size,)), v, flat, spec=spec), base_ir.shape)
+
+    def concrete(base_value):
+        base_value = np.ascontiguousarray(base_value).reshape(-1)
+        step = base_value.itemsize
+        return np.lib.stride_tricks.as_strided(base_value[start:], view.shape, [s * step for s in strides])
+    return make_view(forward(traced_base.ir), concrete(traced_base.value), traced_base,
+                     ViewLink(forward, backward, concrete))
+
+
+def _view_positions(view, base):
+    """For each entry of `view`: the C-order flat index of the entry of `base` it sees (None when their
+    dtypes differ, entries are not aligned, or `base` is neither C- nor Fortran-contiguous)."""
+    if view.dtype != base.dtype or not (base.flags.c_contiguous or base.flags.f_contiguous):
+        return None
+    offset = view.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    if offset % view.itemsize or any(s % view.itemsize for s in view.strides):
+        return None
+    memory = (offset + np.tensordot(view.strides, np.indices(view.shape), 1)) // view.itemsize
+    order = "C" if base.flags.c_contiguous else "F"
+    return np.ravel_multi_index(np.unravel_index(memory.astype(np.intp), base.shape, order=order), base.shape)
+
+
+def _strides(positions):
+    """(strides, start) with `positions[i] == start + sum(i_k * strides[k])`, or (None, start)."""
+    if not positions.size:
+        return [0] * positions.ndim, 0
+    start = int(positions.flat[0])
+    strides = [int(positions[(0,) * k + (1,)].flat[0]) - start if n > 1 else 0
+               for k, n in enumerate(positions.shape)]
+    affine = np.array_equal(start + np.tensordot(strides, np.indices(positions.shape), 1), positions)
+    return (strides if affine else None), start
+
+
+def shadowed_items(x):
+    """`x` with the plain arrays standing for traced values (`values.shadowed`) replaced by them, also
+    inside tuples (lists and dicts, which may be mutated, keep their identity)."""
+    if type(x) is not tuple:
+        return shadowed(x)
+    ctx = context.current()
+    if ctx is None or ctx.shadows is None:
+        return x
+    items = tuple(shadowed_items(e) for e in x)
+    return x if all(a is b for a, b in zip(items, x)) else items
+
+
+def resolve_arguments(args, kwargs):
+    """The arguments of a call with plain arrays standing for traced values replaced (`shadowed_items`)."""
+    if context.current().shadows is None:
+        return args, kwargs
+    return shadowed_items(tuple(args)), {k: shadowed_items(v) for k, v in kwargs.items()}
+
+
+def resolve_tree(x):
+    """`x` with the plain arrays standing for traced values replaced (`values.shadowed`), inside the
+    containers of pytrees too (tuples, lists, dicts, namedtuples, dataclass instances; rebuilt when one
+    changes): the traced function's result, the arguments of compiled code run on constants."""
+    ctx = context.current()
+    if ctx is None or ctx.shadows is None:
+        return x
+    if type(x) is dict:
+        items = {k: resolve_tree(v) for k, v in x.items()}
+        return x if all(items[k] is v for k, v in x.items()) else items
+    dataclass = dataclasses.is_dataclass(x) and not isinstance(x, type)
+    if not (dataclass or isinstance(x, (tuple, list))):
+        return shadowed(x)
+    names = [f.name for f in dataclasses.fields(x)] if dataclass else None
+    old = [getattr(x, n) for n in names] if dataclass else x
+    new = [resolve_tree(e) for e in old]
+    if all(a is b for a, b in zip(new, old)):
+        return x
+    if not dataclass:
+        return type(x)(new) if type(x) in (tuple, list) else type(x)(*new)       # a namedtuple
+    rebuilt = copy.copy(x)
+    for name, value in zip(names, new):
+        object.__setattr__(rebuilt, name, value)
+    return rebuilt
+
+
+def _traced_leaves(values):
+    return [t for t in map(shadowed, _array_leaves(values, [])) if type(t) is TracedArray]
 
 
 def adopt_for_write(target, what, *values):
-    """Before writing `values` into plain ndarray `target`: None when no traced value among them depends
-    on the inputs (write natively); else the constant TracedArray that `target` becomes, every reference
-    to it in the interpreted frames rebound to it, when that is sound (see the module docstring); else
-    refuse.  Call it from the interpreter's handling of an instruction, holding `target` only in local
-    variables that are not used after the write."""
-    references = _refcount(target) - _REFCOUNT_OVERHEAD - 1       # not this function's parameter
-    traced = [t for t in _array_leaves(values, []) if type(t) is TracedArray]
-    if all(is_constant(t) for t in traced):
+    """Before writing `values` into plain ndarray `target`: the TracedArray standing for it, when it has
+    one (the write goes there, whatever is written); None when no traced value among `values` depends on
+    the inputs (write natively); else the TracedArray of `target` once the array made while tracing that
+    it is (or is a view of) is adopted (see the module docstring); else refuse."""
+    traced = shadowed(target)
+    if traced is not target:
+        return traced
+    if not contains_traced(values) or all(is_constant(t) for t in _traced_leaves(values)):
         return None
+    _adopt(target if target.base is None else target.base, what)
+    return shadowed(target)
+
+
+def _adopt(array, what):
+    """Enter plain `array`, made while tracing, in the shadow table as a constant TracedArray."""
     ctx = context.current()
-    if ctx.created_arrays.get(id(target)) is not target:
+    if type(array) is not np.ndarray or ctx.created_arrays.get(id(array)) is not array:
         refuse_plain_write(what)
-    held_by_tracer = _tracer_references(sys._getframe(1), target)
-    slots = _interpreted_slots(ctx, target)
-    if held_by_tracer is None or references != held_by_tracer + len(slots):
+    table = _table(ctx)
+    if id(array) in table.escaped:
         refuse(f"{what} would write a traced value into a plain NumPy array made while tracing that is "
-               "also held elsewhere (a view of it taken earlier, a container or attribute, compiled code "
-               "keeping it, a generator or class body), so the write could not reach every use of it; "
-               "copy the array in your function and write into the copy")
-    adopted = TracedArray(constant_ir(target), target)
-    for place, key in slots:
+               f"also held elsewhere: it was handed to compiled code ({table.escaped[id(array)][1]}) that "
+               "may keep a reference to it, which would not see the write; copy the array in your "
+               "function and write into the copy")
+    adopted = TracedArray(constant_ir(array), array.copy())
+    adopted.plain = array
+    table.entries[id(array)] = (array, adopted)
+    del ctx.created_arrays[id(array)]
+    for place, key in _interpreted_slots(ctx, array):
         if key is None:
             place.cell_contents = adopted
         else:
             place[key] = adopted
-    del ctx.created_arrays[id(target)]
-    return adopted
 
 
-_ARGUMENT_CONTAINERS = (tuple, list, dict)
+def after_native_call(fn, args, kwargs, result):
+    """`result` of compiled code `fn` run on plain arguments, remembered (`remember_created`); arrays
+    made while tracing among the arguments (or viewed by them) that the result may hold, as it is not
+    plain data (np.nditer, an iterator, a memoryview...), are escaped: traced writes into them refuse."""
+    ctx = context.current()
+    if ctx is not None and not _is_plain_result(result):
+        for array in _array_leaves((args, kwargs), []):
+            owner = array.base if type(array) is np.ndarray and array.base is not None else array
+            if ctx.created_arrays.get(id(owner)) is owner:
+                _table(ctx).escaped[id(owner)] = (owner, _callee_name(fn))
+    return remember_created(result)
 
 
-def _forwarding_codes():
-    """The interpreter's run loop, and the code of the tracer's functions that pass a call's arguments
-    on to the interpreted frame it runs (and use them no more once it returns)."""
-    from .interpreter import Interpreter as I
-    run_loop = I._execute.__code__
-    return run_loop, {run_loop} | {f.__code__ for f in (I.resume, I.run_frame, I.call, I.call_python,
-                                                         I.op_CALL, I.op_CALL_KW, I.op_CALL_FUNCTION_EX)}
+def _callee_name(fn):
+    return getattr(fn, "__qualname__", None) or repr(fn)
 
 
-def _tracer_frames(frame):
-    """(code, local variables, whether below the run loop) of the Python frames from `frame` outwards
-    that hold references the tracer lets go of: the frames handling the current instruction (above the
-    innermost run loop: all of them the tracer's, else None), then the frames forwarding calls."""
-    run_loop, forwarding = _forwarding_codes()
-    found, below = [], False
-    while frame is not None:
-        code = frame.f_code
-        below = below or code is run_loop
-        if below and code not in forwarding:
-            break
-        if not below and os.path.dirname(os.path.abspath(code.co_filename)) != _TRACER_DIR:
-            return None
-        found.append((code, frame.f_locals, below))
-        frame = frame.f_back
-    return found if below else None
-
-
-def _tracer_references(frame, target):
-    """How many references to `target` the tracer's frames from `frame` outwards hold (`_tracer_frames`):
-    their local variables, and the calls' argument tuples, lists and dicts held by nothing but local
-    variables of the forwarding frames; None when a frame handling the instruction is not the tracer's."""
-    frames = _tracer_frames(frame)
-    if frames is None:
-        return None
-    direct, containers, holders = 0, {}, {}
-    for code, variables, below in frames:
-        shared = set(code.co_cellvars) | set(code.co_freevars)
-        for name in code.co_varnames:
-            value = variables.get(name) if name not in shared else None
-            if value is target:
-                direct += 1
-            elif below and type(value) in _ARGUMENT_CONTAINERS and _occurrences(value, target):
-                containers[id(value)] = value
-                holders[id(value)] = holders.get(id(value), 0) + 1
-        value = None
-    if F_LOCALS_IS_SNAPSHOT:             # each frame's f_locals dict holds the locals once more
-        for _, variables, _ in frames:
-            for key in map(id, variables.values()):
-                if key in holders:
-                    holders[key] += 1
-    return direct + sum(_occurrences(containers[key], target) for key in list(containers)
-                        if _held_only_by(containers[key], holders[key]))
-
-
-def _occurrences(container, target):
-    return sum(1 for item in (container.values() if type(container) is dict else container) if item is target)
-
-
-def _held_only_by(container, holders):
-    """Whether `holders` references (and `_tracer_references`' own one) are all that hold `container`."""
-    return _refcount(container) - _REFCOUNT_OVERHEAD - 2 == holders
+def plain_iterator(array):
+    """iter() of plain ndarray `array`; for an array made while tracing, every step reads its current
+    value, so a traced write made while the loop runs is seen (as NumPy's iterator sees it)."""
+    ctx = context.current()
+    owner = array if array.base is None else array.base
+    if array.ndim == 0 or ctx is None or ctx.created_arrays.get(id(owner)) is not owner:
+        return iter(array)
+    return (shadowed(array)[i] for i in range(len(array)))
 
 
 def _interpreted_slots(ctx, target):
@@ -250,8 +349,7 @@ def _cell_holds(cell, target):
 def check_plain_write(what, *values):
     """Before writing `values` into a plain ndarray natively: refuse unless every traced value among them
     is constant (a traced value's derivative would be lost in a plain array, made by library code)."""
-    traced = [t for t in _array_leaves(values, []) if type(t) is TracedArray]
-    if not all(is_constant(t) for t in traced):
+    if not all(is_constant(t) for t in _traced_leaves(values)):
         refuse_plain_write(what)
 
 
@@ -267,6 +365,7 @@ def call_with_constants(fn, args, kwargs):
 
     Returns NOT_CONSTANT (calling nothing) when a traced argument depends on the trace's inputs.
     """
+    args, kwargs = resolve_tree(args), resolve_tree(kwargs)
     traced = {id(t): t for t in _array_leaves((args, kwargs), []) if type(t) is TracedArray}
     if not traced or not all(is_constant(t) for t in traced.values()):
         return NOT_CONSTANT
@@ -278,7 +377,7 @@ def call_with_constants(fn, args, kwargs):
             rebind(t, constant_ir(t.value), t.value)
     if not _is_plain_result(result):
         for t in traced.values():
-            t.escaped = getattr(fn, "__qualname__", None) or repr(fn)
+            t.escaped = _callee_name(fn)
         return result
     return _as_views(result, list(traced.values()))
 

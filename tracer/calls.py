@@ -5,9 +5,10 @@ user's Python handler is interpreted, jitgrad's own run natively); jitgrad's own
 code (functions, bound methods, classes with Python `__new__`/`__init__`, instances with a Python
 `__call__`, partials, staticmethods, and the Python implementation behind NumPy's `__array_function__`
 dispatchers such as `np.mean`) interpreted inline; compiled code without traced arguments natively
-(arrays it returns are remembered: `aliasing.remember_created`), with Python callbacks among the
-arguments wrapped so they are interpreted when compiled code calls them (the function
-`map`/`filter`/`reduce`/`starmap` apply is wrapped whatever callable it is, so rules apply); compiled
+(arrays it returns are remembered, arrays it may keep noted: `aliasing.after_native_call`), with
+Python callbacks among the arguments wrapped so they are interpreted when compiled code calls them
+(the function `map`/`filter`/`reduce`/`starmap` apply is wrapped whatever callable it is, so rules
+apply); compiled
 code whose traced arguments are all constant arrays on their concrete values
 (`aliasing.call_with_constants`); anything else is refused with UnsupportedError.
 Builtins that inspect the caller's frame (`super()`, `locals()`, `globals()`, `vars()`, `dir()`,
@@ -26,7 +27,7 @@ import numpy as np
 
 from ..ir.errors import UnsupportedError
 from . import context
-from .aliasing import NOT_CONSTANT, call_with_constants, remember_created
+from .aliasing import NOT_CONSTANT, after_native_call, call_with_constants, resolve_arguments
 from .decode import CO_ASYNC_FLAGS, UNBOUND
 from .frame import Frame
 from .generators import InterpretedGenerator
@@ -85,6 +86,8 @@ class CallPolicy:
 
     def call(self, fn, args, kwargs):
         """Call `fn(*args, **kwargs)` under the call policy and return its result."""
+        if self.ctx.shadows is not None:          # plain arrays standing for traced values: those values
+            args, kwargs = resolve_arguments(args, kwargs)
         special = _SPECIAL_BUILTINS.get(id(fn))
         if special is not None and special[0] is fn:
             result = special[1](self, args, kwargs)
@@ -139,7 +142,7 @@ class CallPolicy:
                 loops.native_result(result, args)
             if type(result) is fn:       # an instance constructed while tracing
                 self.ctx.mark_local(result)
-            return remember_created(result)     # a traced write may adopt it
+            return after_native_call(fn, args, kwargs, result)     # a traced write may adopt it
         result = call_with_constants(fn, *self._wrap_callbacks(fn, args, kwargs))
         if result is not NOT_CONSTANT:           # only constant arrays were traced: run it on them
             return result

@@ -269,6 +269,7 @@ class TraceContext:
         self._env_recorded = set()  # keys of the value/len/identity entries already recorded
         self.local_objects = {}   # id -> object created while tracing (kept alive so ids stay unique)
         self.created_arrays = weakref.WeakValueDictionary()   # id -> plain ndarray made while tracing
+        self.shadows = None       # the ShadowTable of plain arrays known by identity (tracer/aliasing.py)
         self.audit = []           # (IR value, concrete value, loc) pairs when auditing (tracer/audit.py)
         self.scalar_consts = {}   # (dtype, bytes) -> the one `const` node of that 0-d value (values.const)
         self.uncacheable = None   # why this trace must not be cached (an exception no guard can describe)
@@ -401,6 +402,9 @@ class TraceContext:
         from .traced import TracedArray
         if type(value) is TracedArray:
             return self._traced_read(getter, value)
+        standing = self._shadowed(value) if type(value) is np.ndarray else None
+        if standing is not None:
+            return self._traced_read(getter, standing)
         if isinstance(value, np.ndarray):
             if type(value) is not np.ndarray:   # masked arrays, matrices...: their own semantics
                 raise UnsupportedError(f"{getter.describe()} is a {type(value).__name__} (an ndarray subclass), "
@@ -435,6 +439,16 @@ class TraceContext:
         # identity, so that rebinding the place (`model = Model(...)`) retraces.
         self._record(key, getter, "value" if isinstance(value, _NATIVE_DATA) else "identity", _snapshot(value))
         return value
+
+    def _shadowed(self, array):
+        """The TracedArray that plain `array` stands for in this trace or an enclosing one (their shadow
+        tables, tracer/aliasing.py), or None."""
+        for ctx in reversed(_stack):
+            if ctx.shadows is not None:
+                traced = ctx.shadows.resolve(array, ctx is self)
+                if traced is not array:
+                    return traced
+        return None
 
     def _record(self, key, getter, kind, expected):
         """Record one environment assumption, once per place read (loops re-read globals often)."""

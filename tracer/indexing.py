@@ -10,7 +10,7 @@ import operator
 import numpy as np
 
 from ..ir.spec import normalize_slice
-from .aliasing import CONSTANT_OPS, adopt_for_write
+from .aliasing import CONSTANT_OPS, adopt_for_write, shadowed_items
 from .loopindex import is_counter_entry
 from .values import (TracedArray, astype, builder, const, contains_traced, dtype_of, guard, lift,
                      lift_operands, make_view, refuse, rebind, reshape, unwrap, ViewLink)
@@ -154,11 +154,12 @@ def region_value(value, region, dtype):
 
 
 def setitem_plain(target, key, value):
-    """operator.setitem: a traced value written into a plain (untraced) array made while tracing adopts
-    it (`aliasing.adopt_for_write`); into any other it is refused (constant ones are written natively)."""
-    if type(target) is np.ndarray and contains_traced((value, key)):
+    """operator.setitem: into a plain array standing for a traced value, or made while tracing and given
+    a traced value, a traced write (`aliasing.adopt_for_write`); a traced value into any other plain
+    array is refused (constant ones are written natively)."""
+    if type(target) is np.ndarray:
         adopted = adopt_for_write(target, "this assignment", value, key)
         if adopted is not None:
-            return setitem(adopted, key, value)
+            return setitem(adopted, shadowed_items(key), value)
         value, key = unwrap(value), unwrap(key)
     target[key] = value

@@ -5,27 +5,32 @@ np.multiply.at, np.divide.at, np.maximum.at and np.minimum.at apply the ufunc in
 
 Each computes the concrete result with NumPy on a copy of the target's value first (so NumPy's errors
 and casting rules apply), then rebinds the target (`values.rebind`: views see the write, arguments are
-never modified).  A plain target receiving a traced value is refused (`aliasing.check_plain_write`).
+never modified).  A plain target receiving a traced value takes it as an array made while tracing does
+(`aliasing.adopt_for_write`), or is refused (`aliasing.check_plain_write`).
 """
 import numpy as np
 
-from .aliasing import check_plain_write
+from .aliasing import adopt_for_write, check_plain_write
 from .indexing import index_spec, region_value, static_key
 from .values import TracedArray, astype, builder, const, lift, rebind, refuse, reshape, unwrap
 
 
 def _written(a, what, values, write):
-    """NumPy's in-place `write(array)` done on a copy of TracedArray `a`'s value, which is returned (the
-    new concrete value); a plain `a` taking only constant `values` is written natively (None returned)."""
+    """(the TracedArray written, NumPy's in-place `write(array)` done on a copy of its value: the new
+    concrete value); a plain `a` standing for no traced value and taking only constant `values` is
+    written natively ((a, None) returned)."""
+    adopted = adopt_for_write(a, what, *values) if type(a) is np.ndarray else None
+    if adopted is not None:
+        a = adopted
     if type(a) is not TracedArray:
         check_plain_write(what, *values)
         write(a)
-        return None
+        return a, None
     if not isinstance(a.value, np.ndarray):
         refuse(f"{what}: the target is not an array")
     new_value = a.value.copy()
     write(new_value)                              # NumPy's errors and casting rules first
-    return new_value
+    return a, new_value
 
 
 def store(target, value, new_value, where=True):
@@ -41,14 +46,14 @@ def store(target, value, new_value, where=True):
 
 def fill(a, value):
     """x.fill(value): every entry becomes `value` (returns None)."""
-    new_value = _written(a, "x.fill(value)", (value,), lambda array: array.fill(unwrap(value)))
+    a, new_value = _written(a, "x.fill(value)", (value,), lambda array: array.fill(unwrap(value)))
     if new_value is not None:
         store(a, value, new_value)
 
 
 def copyto(dst, src, casting="same_kind", where=True):
     """np.copyto: dst[...] = src where `where` (returns None)."""
-    new_value = _written(dst, "np.copyto", (src, where),
+    dst, new_value = _written(dst, "np.copyto", (src, where),
                          lambda array: np.copyto(array, unwrap(src), casting=casting, where=unwrap(where)))
     if new_value is not None:
         store(dst, src, new_value, where)
@@ -56,7 +61,8 @@ def copyto(dst, src, casting="same_kind", where=True):
 
 def fill_diagonal(a, val, wrap=False):
     """np.fill_diagonal: NumPy's `a.flat[:end:step] = val` (val repeated cyclically; returns None)."""
-    new_value = _written(a, "np.fill_diagonal", (val,), lambda array: np.fill_diagonal(array, unwrap(val), wrap=wrap))
+    a, new_value = _written(a, "np.fill_diagonal", (val,),
+                            lambda array: np.fill_diagonal(array, unwrap(val), wrap=wrap))
     if new_value is None:
         return
     written = np.zeros(a.value.shape, dtype=bool)
@@ -91,7 +97,7 @@ def ufunc_at(ufunc, a, indices, b=None):
     if b is None or (ufunc not in _AT_ADDENDS and ufunc not in _AT_STEPWISE):
         refuse(f"np.{ufunc.__name__}.at is not supported while tracing (supported: np.add.at, "
                "np.subtract.at, np.multiply.at, np.divide.at, np.maximum.at, np.minimum.at with an operand)")
-    new_value = _written(a, f"np.{ufunc.__name__}.at", (indices, b),
+    a, new_value = _written(a, f"np.{ufunc.__name__}.at", (indices, b),
                          lambda array: ufunc.at(array, unwrap(indices), unwrap(b)))
     if new_value is None:
         return

@@ -8,6 +8,7 @@ here executes a frame, unwinds exceptions through the exception table of each in
 """
 from ..ir.errors import JitgradError, TraceError, UnsupportedError
 from . import context
+from .aliasing import resolve_tree
 from .calls import CallPolicy
 from .decode import decode
 from .opcodes_calls import CallOps
@@ -91,8 +92,9 @@ def _missing_handler(opname, reason):
 
 
 def call(fn, args=(), kwargs=None):
-    """Call `fn(*args, **kwargs)` under the interpreter in the active TraceContext; returns the result."""
+    """Call `fn(*args, **kwargs)` under the interpreter in the active TraceContext; returns the result
+    (plain arrays in it that stand for traced values replaced by them: `aliasing.resolve_tree`)."""
     ctx = context.current()
     if ctx is None:
         raise TraceError("jitgrad.tracer.interpreter.call needs an active TraceContext")
-    return Interpreter(ctx).call(fn, tuple(args), dict(kwargs or {}))
+    return resolve_tree(Interpreter(ctx).call(fn, tuple(args), dict(kwargs or {})))

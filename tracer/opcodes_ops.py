@@ -4,6 +4,7 @@ The operator handlers look their opcode's meaning up in the tables of `protocols
 table, one comparison table, one unary table) and run the protocol there.
 """
 from .protocols import BINARY, type_lookup
+from .values import shadowed
 
 _MAPPING_FLAG, _SEQUENCE_FLAG = 1 << 6, 1 << 5
 # Builtin classes whose single positional sub-pattern matches the subject itself (`case int(x)`).
@@ -26,7 +27,7 @@ class OperatorOps:
     def op_IS_OP(self, frame, invert):
         stack = frame.stack
         rhs = stack.pop()
-        stack[-1] = (stack[-1] is rhs) != bool(invert)
+        stack[-1] = (shadowed(stack[-1]) is shadowed(rhs)) != bool(invert)     # an array and its stand-in
 
     def op_CONTAINS_OP(self, frame, invert):
         stack = frame.stack

@@ -14,10 +14,11 @@ import numpy as np
 from bytecode import BinaryOp, Compare
 
 from . import context
+from .aliasing import plain_iterator, shadowed_items
 from .traced import TracedArray, contains_traced
-from .values import const
 from .indexing import setitem_plain
 from .loopindex import LoopIndex, binary as counter_binary, has_counter, index_key, plain
+from .values import const, shadowed
 
 # Types whose special methods never run Python code we must interpret: go native directly.
 NATIVE_TYPES = frozenset({int, float, bool, complex, str, bytes, tuple, list, dict, set, frozenset,
@@ -125,6 +126,7 @@ class Protocols:
     # -- operators ---------------------------------------------------------------------------------
     def binary_op(self, spec, a, b):
         """`a <op> b` (or `a <op>= b`) for the _BinarySpec `spec`."""
+        a, b = shadowed(a), shadowed(b)
         ta, tb = type(a), type(b)
         if ta is LoopIndex or tb is LoopIndex:
             return counter_binary(spec.native, a, b)
@@ -168,6 +170,7 @@ class Protocols:
     def compare(self, cmp, a, b):
         """`a <cmp> b` for a `Compare` enum member."""
         native, dunder, rdunder, symbol = COMPARE[cmp]
+        a, b = shadowed(a), shadowed(b)
         ta, tb = type(a), type(b)
         if (ta in NATIVE_TYPES and tb in NATIVE_TYPES) or (python_method(ta, dunder) is None
                                                             and python_method(tb, rdunder) is None):
@@ -184,6 +187,7 @@ class Protocols:
     def unary_op(self, opname, value):
         """`-x`, `+x`, `~x`."""
         native, dunder = UNARY[opname]
+        value = shadowed(value)
         method = python_method(type(value), dunder)
         return native(value) if method is None else self.call(method, (value,), {})
 
@@ -191,6 +195,7 @@ class Protocols:
         """`bool(value)` as a branch sees it (a TracedArray records a guard natively)."""
         if value is True or value is False or value is None:
             return value is True
+        value = shadowed(value)
         tp = type(value)
         if tp in NATIVE_TYPES:
             return bool(value)
@@ -206,6 +211,7 @@ class Protocols:
 
     def length(self, value):
         """`len(value)`."""
+        value = shadowed(value)                          # its stand-in may have been reshaped
         method = python_method(type(value), "__len__")
         if method is None:
             return len(value)
@@ -217,6 +223,7 @@ class Protocols:
     # -- containers --------------------------------------------------------------------------------
     def get_item(self, container, key):
         """`container[key]`."""
+        container, key = shadowed(container), shadowed_items(key)
         if type(key) is LoopIndex or type(key) is tuple and has_counter(key):
             container, key = self._counter_key(container, key, read=True)
         method = None if type(container) in NATIVE_TYPES else python_method(type(container), "__getitem__")
@@ -263,6 +270,7 @@ class Protocols:
 
     def contains(self, container, item):
         """`item in container`."""
+        container, item = shadowed(container), shadowed(item)
         tp = type(container)
         if tp in NATIVE_TYPES:
             return item in container
@@ -276,7 +284,10 @@ class Protocols:
     # -- iteration ---------------------------------------------------------------------------------
     def get_iter(self, obj):
         """`iter(obj)`."""
+        obj = shadowed(obj)
         tp = type(obj)
+        if tp is np.ndarray:
+            return plain_iterator(obj)
         method = None if tp in NATIVE_TYPES else python_method(tp, "__iter__")
         if method is None:
             return iter(obj)
@@ -294,7 +305,10 @@ class Protocols:
 
     def iterate(self, obj):
         """A Python iterator over `obj` that runs Python-level `__iter__`/`__next__` interpreted."""
+        obj = shadowed(obj)
         tp = type(obj)
+        if tp is np.ndarray:
+            return plain_iterator(obj)
         if tp in NATIVE_TYPES or (python_method(tp, "__iter__") is None and python_method(tp, "__next__") is None):
             return iter(obj)
         return self._iterate(self.get_iter(obj))
@@ -310,6 +324,7 @@ class Protocols:
     # -- attributes --------------------------------------------------------------------------------
     def load_attr(self, obj, name):
         """`obj.name`, honouring Python properties, descriptors and `__getattr__`."""
+        obj = shadowed(obj)
         tp = type(obj)
         if tp is super:
             return self._super_attr(obj, name)
@@ -382,6 +397,7 @@ class Protocols:
 
     def store_attr(self, obj, name, value):
         """`obj.name = value`, honouring Python `__setattr__`, property setters and descriptors."""
+        obj = shadowed(obj)
         if not self._attr_hook(obj, name, "__setattr__", "fset", "__set__", (value,)):
             setattr(obj, name, value)
 

@@ -25,13 +25,13 @@ import weakref
 
 import numpy as np
 
-from . import audit
 from .effects import impure_call
 from .fastforward import concrete_values, fast_forward
 from ..ir.loops import COUNTER_DTYPE
 from .loopbody import Iteration
 from .loopindex import LoopIndex, plain
 from .traced import TracedArray
+from .values import rebind
 
 RANGE_ITERATOR = type(iter(range(0)))
 _FLATTEN_LIMIT = 64            # longer tuples and lists are compared by identity
@@ -318,10 +318,8 @@ class LoopWatch:
             if k is None or id(x) in replace:
                 continue
             value = _like(x.value, finals[k])
-            if id(x) in previous:      # one object across iterations: rebound in place
-                x.ir, x.value = results[k], value
-                audit.note(results[k], value)
-                replace[id(x)] = x
+            if id(x) in previous:      # one object across iterations: rebound in place (as writes are)
+                replace[id(x)] = rebind(x, results[k], value)
             else:
                 replace[id(x)] = TracedArray(results[k], value)
         return replace

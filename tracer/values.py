@@ -73,8 +73,8 @@ def unwrap(x):
 
 
 def contains_traced(args, kwargs=None, _depth=0):
-    """Whether a TracedArray occurs in `args`/`kwargs` (looking into tuples, lists, dicts, sets and
-    dataclass instances)."""
+    """Whether a TracedArray (or a plain array standing for one: `shadowed`) occurs in `args`/`kwargs`
+    (looking into tuples, lists, dicts, sets and dataclass instances)."""
     for a in args:
         if _holds_traced(a, _depth):
             return True
@@ -84,6 +84,8 @@ def contains_traced(args, kwargs=None, _depth=0):
 def _holds_traced(x, depth):
     if type(x) is TracedArray:
         return True
+    if type(x) is np.ndarray:
+        return shadowed(x) is not x
     if depth > 32:
         return False
     if isinstance(x, (tuple, list, set, frozenset)):
@@ -152,9 +154,23 @@ def make_view(ir_value, concrete, source, link=None):
     return view
 
 
+def shadowed(x):
+    """The TracedArray standing for plain ndarray `x` in the active trace's shadow table (`x` took a
+    traced write, or is a view of an array that did: tracer/aliasing.py), else `x` itself."""
+    if type(x) is not np.ndarray:
+        return x
+    ctx = context.current()
+    table = ctx.shadows if ctx is not None else None
+    return x if table is None else table.resolve(x)
+
+
 def const(value, dtype=None):
     """An IR constant holding `np.asarray(value, dtype)`; one node per distinct scalar in a trace (a
     global like `DT` read in every step of a loop would otherwise make thousands of equal nodes)."""
+    if type(value) is np.ndarray:
+        traced = shadowed(value)
+        if traced is not value:              # a plain array standing for a traced value: never a constant
+            return astype(traced.ir, dtype) if dtype is not None else traced.ir
     array = np.asarray(value, dtype=dtype)
     if array.ndim:
         return builder().const(array)
@@ -272,7 +288,8 @@ def rebind(target, new_ir, new_value):
 
     Arguments are never modified (their concrete values are copies).  A write into a view is written
     through to its base; live views of a written array are refreshed (as NumPy views see the write).
-    Writes into arrays read from the environment are refused.
+    Writes into arrays read from the environment are refused.  A plain array that `target` stands for
+    (`shadowed`) is given the new contents, so that every alias of it sees what NumPy would show.
     """
     if target.escaped:
         refuse(f"this array was handed to compiled code ({target.escaped}) that may keep a reference to "
@@ -284,6 +301,8 @@ def rebind(target, new_ir, new_value):
     if ctx is not None and ctx.loops is not None:
         ctx.loops.rebound(target)
     target.ir, target.value = new_ir, new_value
+    if target.plain is not None:
+        target.plain[...] = np.reshape(new_value, target.plain.shape)     # (after `x.shape = ...`)
     audit.note(new_ir, new_value)
     _refresh_views(target)
     return target
@@ -412,10 +431,11 @@ class TracedArray:
     operation records IR and computes the concrete result with the real operation.  `isinstance`
     sees the concrete value's class.  `base` is the TracedArray this one is a view of (`link` says
     how it derives from it), `views` weak references to the views taken of it, `escaped` names the
-    compiled code that may hold a reference to `.value` (writes are then refused).
+    compiled code that may hold a reference to `.value` (writes are then refused), `plain` is the plain
+    ndarray it stands for (`shadowed`; its contents are kept equal to `.value`), or None.
     """
 
-    __slots__ = ("ir", "value", "base", "views", "link", "escaped", "__weakref__")
+    __slots__ = ("ir", "value", "base", "views", "link", "escaped", "plain", "__weakref__")
     __array_ufunc__ = None          # NumPy arrays and scalars defer to our reflected operators
 
     def __init__(self, ir, value, base=None):
@@ -425,6 +445,7 @@ class TracedArray:
         self.views = []
         self.link = None
         self.escaped = None        # the compiled code that may keep a reference to the value (or None)
+        self.plain = None          # the plain ndarray this value stands for (or None)
         audit.note(ir, value)
         if base is not None:
             base.views.append(weakref.ref(self))

@@ -5,8 +5,7 @@ maps onto them.  `OPCODES` classifies every name of the running version's `dis.o
 (`op_<name>`), an alias of another handler with a normaliser of its argument (jump directions, local
 names to slots, cell variables in inlined comprehensions, superinstructions split into their parts), or
 refused with a reason.  Beside the table: where CALL finds its callable and the NULL slot, how
-FOR_ITER/SEND/throw() leave a finished iterator, what `frame.f_locals` holds, and the prologue every
-code object starts with.  Importing this module on another Python version raises.  It imports nothing
+FOR_ITER/SEND/throw() leave a finished iterator, and the prologue every code object starts with.  Importing this module on another Python version raises.  It imports nothing
 of the tracer, so every layer may read it.
 """
 import functools
@@ -198,10 +197,6 @@ SEND_KEEPS_RECEIVER = VERSION >= (3, 12)
 # gen.throw() whose `yield from` delegate finished: 3.11 jumps past the loop itself, 3.12+ raises the
 # StopIteration into the frame, where CLEANUP_THROW handles it.
 THROW_STOPITERATION_INTO_FRAME = VERSION >= (3, 12)
-
-# `frame.f_locals` of a function's frame: 3.11 and 3.12 give a dict snapshot holding one more reference
-# to every local; 3.13's is a write-through proxy (PEP 667) holding none.
-F_LOCALS_IS_SNAPSHOT = VERSION < (3, 13)
 
 # The first instruction of every code object (the argument binder builds code objects too).
 PROLOGUE = (("RESUME", 0),)
