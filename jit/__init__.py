@@ -25,7 +25,8 @@ pure planning step: registers / buffers / fused values, workspace offsets, horiz
 nested plans), emit (the Emitter: chunk functions, driver, the rule API, fused values by an explicit
 stack), lower (plan + emit), rules (per-op lowering tables), fusion (horizontal loop groups), blas
 (dot_general via BLAS gemm), hostcall (ops without native code: argsort, special functions, linalg,
-called back in NumPy), pywrapper (METH_FASTCALL entry), kernel (compile_trace, Kernel).  Imports
+called back in NumPy), loops (the loop op: its body compiled once, called from a counted
+loop), pywrapper (METH_FASTCALL entry), kernel (compile_trace, Kernel).  Imports
 point one way (a test checks there is no cycle): kernel -> lower -> emit -> plan -> rules -> abi.
 
 Measured on the 2-core dev box (loaded, load average 4-6, so absolute times are inflated): straight

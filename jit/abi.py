@@ -6,7 +6,7 @@ Entry.  `i64 <name>(ptr args)` (name unique per kernel).  `args` holds the data 
 trace's inputs, then its outputs, then the constant arrays (in Plan.consts order), then, when
 Plan.caller_workspace, the workspace of Plan.workspace.size bytes (64-byte aligned); every array is
 row-major contiguous with the shape and dtype the trace gives it.  Internally the entry calls one
-function per chunk, `i64 @chunkK(ptr noalias %p0, ..., ptr %ws)`, with the same pointers.
+function per chunk, `i64 @<name>_chunkK(ptr noalias %p0, ..., ptr %ws)`, with the same pointers.
 
 Exit codes.  SUCCESS when every output is written; k >= 0 when guard k (Trace.guards order) failed;
 OOB_EXIT when an index array held an out-of-range index; PRECISE_EXIT when an inline math function

@@ -32,13 +32,18 @@ from . import fusion, hostcall, rules
 FAST_CODEGEN_CHUNKS = 4
 FAST_CODEGEN_ITERATIONS = 1024
 FOLDABLE = ALIGNED_OPS
+ATTRIBUTES = "\n".join(["attributes #1 = { nounwind noinline }", "attributes #2 = { nounwind }",
+                        "attributes #3 = { nounwind noinline optnone }",
+                        "attributes #4 = { nounwind alwaysinline }"]) + "\n"
 
 
 class Emitter:
     """Builds the LLVM module text of one planned trace; see the module docstring."""
 
-    def __init__(self, plan, name, precise_math=False):
+    def __init__(self, plan, name, precise_math=False, guard_base=0):
         self.plan, self.name, self.precise_math = plan, name, precise_math
+        self.guard_base = guard_base    # a loop body's guards are numbered as in the whole trace
+        self.nested_functions = []      # LLVM functions of loop bodies (loops.py)
         self.trace = plan.trace
         self.consts = plan.consts
         self.declarations = set()   # external functions the emitted code calls (besides the PREAMBLE's)
@@ -55,6 +60,12 @@ class Emitter:
     # ---- module, chunks, driver ----------------------------------------------------------------
     def build(self):
         """The module text: preamble, chunk functions, driver entry."""
+        functions = self.functions()
+        return PREAMBLE + "\n".join(sorted(self.declarations)) + "\n" + functions + ATTRIBUTES
+
+    def functions(self):
+        """The text of this trace's functions (chunks, driver @name, loop bodies), without the module's
+        preamble, declarations (self.declarations) and attribute groups."""
         self.chunks = []
         self.reg_def = {}         # id -> (chunk number, register name)
         self.spills = {}          # id -> workspace offset of its slot
@@ -71,7 +82,7 @@ class Emitter:
                 self._emit_node(unit.nodes[0])
             self._check_math_flag()
         chunks = "\n".join(self._chunk_text(c) for c in range(len(self.chunks)))
-        return PREAMBLE + "\n".join(sorted(self.declarations)) + "\n" + chunks + self._driver()
+        return chunks + self._driver() + "".join(self.nested_functions)
 
     def _emit_node(self, node):
         k = self.plan.kind[id(node)]
@@ -88,7 +99,7 @@ class Emitter:
 
     def _new_chunk(self):
         params = "".join(f"ptr noalias %p{k}, " for k in range(self.plan.n_args))
-        f = FunctionText(f"define internal i64 @chunk{len(self.chunks)}({params}ptr %ws) #1", self.precise_math)
+        f = FunctionText(f"define internal i64 @{self.name}_chunk{len(self.chunks)}({params}ptr %ws) #1", self.precise_math)
         f.prologue, f.tail, f.spill_out = [], [], []
         self.chunks.append(f)
         self.f = f
@@ -107,6 +118,8 @@ class Emitter:
         f.lines += stores + [f"  ret i64 {SUCCESS}"] + f.tail
         if self.fast_codegen(c):
             f.header = f.header[:-len("#1")] + "#3"
+        elif len(self.chunks) == 1:         # the one chunk is inlined into the driver
+            f.header = f.header[:-len("#1")] + "#4"
         return f.text()
 
     def fast_codegen(self, c):
@@ -132,16 +145,13 @@ class Emitter:
         ptrs = ", ".join(f"ptr %p{k}" for k in range(n_args))
         fails = []
         for c in range(n):
-            lines += [f"  %r{c} = call i64 @chunk{c}({ptrs}{', ' if ptrs else ''}ptr %ws)",
+            lines += [f"  %r{c} = call i64 @{self.name}_chunk{c}({ptrs}{', ' if ptrs else ''}ptr %ws)",
                       f"  %f{c} = icmp ne i64 %r{c}, {SUCCESS}",
                       f"  br i1 %f{c}, label %fail, label %c{c + 1}", f"c{c + 1}:"]
             fails.append(f"[ %r{c}, %{'entry' if c == 0 else f'c{c}'} ]")
         lines += [f"  ret i64 {SUCCESS}", "fail:", f"  %rc = phi i64 {', '.join(fails)}"]
         lines += ["  ret i64 %rc", "}"]
-        inline = "noinline" if n > 1 else "alwaysinline"
-        attrs = [f"attributes #1 = {{ nounwind {inline} }}", "attributes #2 = { nounwind }",
-                 "attributes #3 = { nounwind noinline optnone }"]
-        return "\n" + "\n".join(lines + attrs) + "\n"
+        return "\n" + "\n".join(lines) + "\n"
 
     # ---- reading values: the worklist ------------------------------------------------------------
     def value(self, node, idx):
@@ -322,5 +332,5 @@ class Emitter:
         pred = node.args[0]
         x = self.value(pred, [])
         ok = rules.compare_to_literal(self, x, pred.dtype, node.params["expected"])
-        self.exit_unless(ok, self.plan.guard_number[id(node)])
+        self.exit_unless(ok, self.guard_base + self.plan.guard_number[id(node)])
         self.define_reg(node, "true")

@@ -28,7 +28,8 @@ compiles with the fast code generator (emit.fast_codegen), and runs faster (134 
 Nesting.  A node that owns a trace (a loop's body: params["body"]) gets its own Plan, `nested[id(node)]`
 (made by `nest`), sharing this plan's workspace allocator and constant list, so the body's buffers
 never overlap the outer ones; a body's inputs and outputs are workspace buffers, its lowering rule
-moves values in and out of them.
+moves values in and out of them.  The loop op's rule plans its body itself (rules.NESTED: loops.py),
+as a Plan of its own trace's arguments and workspace, emitted as a function of its own.
 Every walk here is a loop over the program or an explicit worklist, never recursion along data
 dependence, so traces of any length plan.
 """
@@ -40,7 +41,7 @@ from . import blas
 from .abi import STACK_WORKSPACE, argument_order
 from .errors import LoweringUnsupported
 from .indexing import IndexLayout
-from .rules import ACCESS, MATERIALIZE, MATERIALIZED_OPERANDS, REDUCE, is_hosted, op_cost
+from .rules import ACCESS, MATERIALIZE, MATERIALIZED_OPERANDS, NESTED, REDUCE, is_hosted, op_cost
 from ..ir.ops import ELEMENTWISE
 
 CHUNK_OPS = 1000
@@ -120,7 +121,7 @@ class Plan:
             k = self.kind[id(node)] = self._kind_of(node)
             if k == "buf":
                 self.loc[id(node)] = self._buffer_for(node)
-            if "body" in node.params:           # a node owning a trace (the loop op): its body's plan
+            if "body" in node.params and id(node) not in self.nested:   # unless its NESTED rule planned it
                 self.nest(node, node.params["body"])
         self.direct_output = []
         seen = set()
@@ -133,6 +134,8 @@ class Plan:
             self.direct_output.append(direct)
 
     def _kind_of(self, node):
+        if node.op in NESTED:               # a loop: planned with its body's own Plan (loops.py)
+            return NESTED[node.op](self, node)
         users = self.users.get(id(node), [])
         if node.op == "guard":
             if node.args[0].shape != () or np.ndim(node.params["expected"]) != 0:

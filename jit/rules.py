@@ -11,13 +11,13 @@ register when 0-d) with `em.store`: reductions (accumulator loops, `reassoc` so 
 argmax/argmin, cumsum, concatenate, index_set/index_add and dot_general (BLAS for float matrices of
 real size, see blas.py; loops otherwise), and every op without native code (argsort, special
 functions, linear algebra, Fourier transforms: HOST_OPS) as a call back into its reference evaluation
-(hostcall.py), as is every node with a complex value or operand (`is_hosted`).
+(hostcall.py), as is every node with a complex value or operand (`is_hosted`); loops (loops.py).
 Index arrays are bounds-checked (negative indices wrap, as
 NumPy); an out-of-range index makes the kernel exit with abi.OOB_EXIT, never touch memory out of bounds.
 """
 import numpy as np
 
-from . import blas, hostcall
+from . import blas, hostcall, loops
 from .abi import OOB_EXIT
 from .errors import LoweringUnsupported
 from .indexing import IndexLayout, broadcast_index, iadd, linear, strides_of, unravel
@@ -369,6 +369,11 @@ def _dot_general(em, node):
 
 
 MATERIALIZE.update(cumsum=_cumsum, concatenate=_concatenate, dot_general=_dot_general)
+
+# Loops (loops.py): a loop node is planned with its body's own Plan (NESTED: op -> plan rule, returning
+# the node's kind) and emitted as a counted loop that writes its loop_result nodes.
+NESTED = {"loop": loops.plan}
+MATERIALIZE.update(loop=loops.emit_loop, loop_result=loops.emit_result)
 
 
 _COSTS = {**{op: 20 for op in ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh")},

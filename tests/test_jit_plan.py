@@ -81,9 +81,12 @@ def test_loop_bodies_get_nested_plans():
     (loop,) = [n for n in trace.nodes if n.op == "loop"]
     body_plan = plan.nested[id(loop)]
     (inner,) = [n for n in body_plan.trace.nodes if n.op == "loop"]
-    assert body_plan.trace is loop.params["body"] and body_plan.parent is plan
-    assert body_plan.nested[id(inner)].root is plan
-    assert body_plan.nested[id(inner)].workspace is plan.workspace
+    assert body_plan.trace is loop.params["body"]
+    inner_plan = body_plan.nested[id(inner)]
+    assert inner_plan.trace is inner.params["body"]
+    # a body is emitted as a function of its own (jit/loops.py): its own arguments and workspace
+    assert body_plan.root is body_plan and inner_plan.root is inner_plan
+    assert len({id(p.workspace) for p in (plan, body_plan, inner_plan)}) == 3
 
 
 def test_long_fused_chain_plans_and_lowers_without_recursion():
