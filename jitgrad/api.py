@@ -183,7 +183,8 @@ class Transformed:
         guards = trace.guards
         info = PathInfo(sig.description, backend_name, note,
                         [(g.params["why"], g.params["loc"], g.params["expected"]) for g in guards],
-                        [e.describe() for e in ctx.env], len(trace.nodes), trace)
+                        [e.describe() for e in ctx.env], len(trace.nodes), trace,
+                        loops=ctx.loops.report() if ctx.loops is not None else [])
         entry = CacheEntry(kernel, ctx.env, guards, package, info, ctx.written_inputs)
         cached = self._cache.add(key, entry, reason, seen, inputs)   # (another thread's entry for this path)
         self._fast = _fast_path(self.fn, key[0], sig, cached, self._cache, len(leaves))
@@ -217,7 +218,7 @@ class GradFunction(Transformed):
     def stage(self, sig, leaves, treedef):
         """Trace fn and differentiate: the joint trace's outputs are the loss, the traced aux leaves,
         then one gradient per `sig.wrt`."""
-        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic)
+        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit))
         outputs, layout = trace_outputs(ctx, result, self.has_aux, self.fn)
         joint = passes.optimize(autodiff.value_and_grad(ctx.builder.build(outputs), sig.wrt, out=0))
         n_primal = len(outputs)

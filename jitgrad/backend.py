@@ -17,6 +17,19 @@ def jit_enabled_by_default():
     return os.environ.get("JITGRAD_DISABLE_JIT", "") in ("", "0")
 
 
+def loop_runner(use_jit):
+    """What the tracer fast-forwards long rolled loops with (tracer/rolling.py): `run(trace, inputs) ->
+    outputs` compiling `trace` (precise math, as close to NumPy as the JIT gets); None without the JIT.
+    It raises LoweringUnsupported or GuardFailed where the tracer then uses the reference evaluation."""
+    if not use_jit:
+        return None
+    from . import jit
+
+    def run(trace, inputs):
+        return jit.compile_trace(trace, precise_math=True)(inputs)
+    return run
+
+
 def compile_trace(trace, use_jit, about=None):
     if use_jit:
         from . import jit

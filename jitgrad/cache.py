@@ -31,6 +31,7 @@ class PathInfo:
     trace: object = dataclasses.field(repr=False, default=None)   # the compiled trace (`text` prints it)
     machine_code: str = ""  # where the kernels' machine code came from: "compiled", "disk" (the on-disk
                             # cache), "memory" (an equal module of this process); "" for the reference
+    loops: list = dataclasses.field(default_factory=list)   # each loop rolled (trip, carries) or not (why)
 
 
     @property

@@ -8,7 +8,7 @@ from . import aliases
 from .ir.errors import TraceError
 from .pytree import flatten, unflatten
 from .signature import as_input_array
-from .tracer import audit, context, escape, interpreter
+from .tracer import audit, context, escape, interpreter, rolling
 from .tracer.context import TraceContext
 from .tracer import errormode
 from .tracer.traced import TracedArray
@@ -22,8 +22,9 @@ def function_location(fn):
     return f"{code.co_filename}:{code.co_firstlineno}" if code else None
 
 
-def run_traced(fn, leaves, treedef, dynamic):
-    """Interpret `fn` on the argument tree with the leaves at positions `dynamic` traced.
+def run_traced(fn, leaves, treedef, dynamic, loop_runner=None):
+    """Interpret `fn` on the argument tree with the leaves at positions `dynamic` traced; rolled loops
+    are fast-forwarded by `loop_runner` when given (backend.loop_runner).
 
     Returns (ctx, result): the TraceContext holding the recorded IR and environment reads, and what fn
     returned (TracedArrays where it depends on traced inputs).
@@ -33,6 +34,8 @@ def run_traced(fn, leaves, treedef, dynamic):
         ctx.code_checked.add(id(getattr(fn, "__func__", fn)))
     if errormode.raising():   # np.seterr(...) or np.errstate(...) of the caller
         ctx.uncacheable = f"NumPy's error mode {np.geterr()} raises, which compiled code does not"
+    if rolling.enabled() and ctx.uncacheable is None:   # (fast-forwarding raises no floating-point errors)
+        ctx.loops = rolling.Rolling(ctx, loop_runner)
     traced = list(leaves)
     with ctx.active():
         for pos in dynamic:
@@ -119,8 +122,8 @@ def tree_outputs(tree, first=0):
         if isinstance(leaf, TracedArray):
             slots.append(("out", first + len(outputs), type(leaf.value)))
             outputs.append(leaf.ir)
-        else:
-            slots.append(("const", leaf))
+        else:                # a loop counter left by a `break` is the int it stands for
+            slots.append(("const", leaf.value if type(leaf) is rolling.LoopIndex else leaf))
     return outputs, OutputLayout(None, treedef, slots)
 
 

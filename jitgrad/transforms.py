@@ -202,7 +202,7 @@ class VjpFunction(Transformed):
         super().__init__(fn, tuple(range(n_primals)) if argnums is None else argnums, jit, max_traces)
 
     def stage(self, sig, leaves, treedef):
-        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic)
+        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit))
         outs = _Outputs(result, self.fn)
         forward, backward = autodiff.vjp(ctx.builder.build(outs.values), sig.wrt)
         forward = _with_an_output(forward)
@@ -276,7 +276,7 @@ class JacobianFunction(Transformed):
         self.mode = mode
 
     def stage(self, sig, leaves, treedef):
-        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic)
+        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit))
         outs = _Outputs(result, self.fn)
         trace = ctx.builder.build(outs.values)
         in_values = [trace.inputs[i] for i in sig.wrt]

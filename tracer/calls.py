@@ -95,8 +95,11 @@ class CallPolicy:
             if result is not _NOT_PYTHON:
                 return result
         rule = lookup(fn)
+        loops = self.ctx.loops
         if rule is not None and (rule.always or contains_traced(args, kwargs)):
             args, kwargs = self._wrap_callbacks(fn, args, kwargs)
+            if loops is not None:
+                args, kwargs = loops.native_call(fn, args, kwargs, rule=True)
             try:
                 return self._run_handler(rule.handler, args, kwargs)
             except np.linalg.LinAlgError as e:   # raised by the data (a singular matrix...): no guard says so
@@ -131,9 +134,13 @@ class CallPolicy:
             method = python_method(kind, "__call__")
             if method is not None:
                 return self.call_python(method, (fn,) + tuple(args), kwargs)
+        if loops is not None:
+            args, kwargs = loops.native_call(fn, args, kwargs)
         if not contains_traced(args, kwargs):
             args, kwargs = self._wrap_callbacks(fn, args, kwargs)
             result = fn(*args, **kwargs)
+            if loops is not None:
+                loops.native_result(result, args)
             if type(result) is fn:       # an instance constructed while tracing
                 self.ctx.mark_local(result)
             return after_native_call(fn, args, kwargs, result)     # a traced write may adopt it
@@ -168,6 +175,8 @@ class CallPolicy:
         if decoded.is_generator:
             generator = InterpretedGenerator(self, frame)
             self.ctx.mark_local(generator)
+            if self.ctx.loops is not None:
+                self.ctx.loops.made_iterator(generator)
             return generator
         return self.run_frame(frame)
 

@@ -306,6 +306,7 @@ class TraceContext:
         self.outside_stores = {}  # places outside the trace written (tracer/escape.py settles them): key ->
                                   # ("item", container, key) / ("attr", obj, name) / ("cell", cell, None) /
                                   # ("container", container a native method stored into, None)
+        self.loops = None         # tracer.rolling.Rolling when loops are rolled (jitgrad/tracing.py sets it)
 
     @contextlib.contextmanager
     def active(self):

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..ir.spec import normalize_slice
 from .aliasing import CONSTANT_OPS, adopt_for_write, shadowed_items
+from .loopindex import is_counter_entry
 from .values import (TracedArray, astype, builder, const, contains_traced, dtype_of, guard, lift,
                      lift_operands, make_view, refuse, rebind, reshape, unwrap, ViewLink)
 
@@ -21,6 +22,8 @@ def _entries(key):
 
 def _static_entry(e):
     """Resolve a traced entry that fixes the result's structure: guard it, return its concrete form."""
+    if is_counter_entry(e):
+        return e                                          # a rolled loop's counter: dynamic
     if type(e) is TracedArray and e.ir.op in CONSTANT_OPS:
         e = e.value                                       # a constant array (np.arange(n) in user code)
     if type(e) is not TracedArray:

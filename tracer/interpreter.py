@@ -63,6 +63,8 @@ class Interpreter(CallPolicy, Protocols, DataOps, OperatorOps, FlowOps, CallOps)
             except JitgradError:
                 raise
             except BaseException as exc:
+                if self.ctx.loops is not None:
+                    self.ctx.loops.effect(f"an exception ({type(exc).__name__})")
                 if type(exc) is RecursionError and _out_of_stack():
                     raise self._too_deep() from exc
                 if exc is not self.unwinding:          # raised here, not passing up from a callee frame

@@ -31,6 +31,11 @@ def _delete_name(namespace, name):
 class DataOps:
     """Mixin of the Interpreter: data opcodes (see the module docstring)."""
 
+    def _effect(self, what):
+        """A change outside the running frame's variables (loops being rolled are refused)."""
+        if self.ctx.loops is not None:
+            self.ctx.loops.effect(what)
+
     # -- stack -------------------------------------------------------------------------------------
     def op_NOP(self, frame, arg):
         pass
@@ -136,11 +141,15 @@ class DataOps:
         frame.stack.append(namespace[name] if name in namespace else self._read_cell(frame, index))
 
     def op_STORE_DEREF(self, frame, index):
+        if self.ctx.loops is not None:
+            self.ctx.loops.store_cell(frame, self._cell_name(frame, index))
         cell = frame.cells[index]
         cell.cell_contents = frame.stack.pop()
         self.ctx.note_store("cell", cell)
 
     def op_DELETE_DEREF(self, frame, index):
+        if self.ctx.loops is not None:
+            self.ctx.loops.store_cell(frame, self._cell_name(frame, index))
         cell = frame.cells[index]
         try:
             del cell.cell_contents
@@ -185,10 +194,12 @@ class DataOps:
         raise _undefined(name)
 
     def op_STORE_GLOBAL(self, frame, name):
+        self._effect(f"a store to the global {name!r}")
         frame.globals[name] = frame.stack.pop()
         self.ctx.note_store("item", frame.globals, name)
 
     def op_DELETE_GLOBAL(self, frame, name):
+        self._effect(f"deleting the global {name!r}")
         _delete_name(frame.globals, name)
 
     def op_LOAD_NAME(self, frame, name):
@@ -240,9 +251,11 @@ class DataOps:
 
     def op_STORE_ATTR(self, frame, name):
         obj = frame.stack.pop()
+        self._effect(f"a store to the attribute {name!r}")
         self.store_attr(obj, name, frame.stack.pop())
 
     def op_DELETE_ATTR(self, frame, name):
+        self._effect(f"deleting the attribute {name!r}")
         self.delete_attr(frame.stack.pop(), name)
 
     # -- building containers -----------------------------------------------------------------------

@@ -8,6 +8,7 @@ Jump targets arrive as instruction indices (decode resolved the labels); every j
 from .generators import InterpretedGenerator
 from .protocols import type_lookup
 from ..ir.errors import UnsupportedError
+from .rolling import RANGE_ITERATOR
 from .version import FOR_ITER_EXIT_SKIP, SEND_KEEPS_RECEIVER
 
 
@@ -73,10 +74,18 @@ class FlowOps:
 
     # -- loops ---------------------------------------------------------------------------------------
     def op_GET_ITER(self, frame, arg):
-        frame.stack[-1] = self.get_iter(frame.stack[-1])
+        iterable = frame.stack[-1]
+        frame.stack[-1] = iterator = self.get_iter(iterable)
+        if self.ctx.loops is not None and iterator is not iterable:
+            self.ctx.loops.made_iterator(iterator)
 
     def op_FOR_ITER(self, frame, target):
         iterator = frame.stack[-1]
+        loops = self.ctx.loops
+        if loops is not None:                       # rolling (tracer/rolling.py)
+            if type(iterator) is RANGE_ITERATOR:
+                return loops.for_iter(self, frame, target, FOR_ITER_EXIT_SKIP)
+            loops.consume(iterator)
         try:
             value = iterator.__next__() if type(iterator) is InterpretedGenerator else self.next_item(iterator)
         except StopIteration:
@@ -98,6 +107,8 @@ class FlowOps:
 
     def op_YIELD_VALUE(self, frame, arg):
         frame.retval = frame.stack.pop()
+        if self.ctx.loops is not None:
+            self.ctx.loops.yielded(frame)
         return True
 
     def op_RETURN_GENERATOR(self, frame, arg):
@@ -110,6 +121,8 @@ class FlowOps:
 
     def op_SEND(self, frame, target):
         stack = frame.stack
+        if self.ctx.loops is not None:
+            self.ctx.loops.consume(stack[-2])
         value = stack.pop()
         receiver = stack[-1]
         try:

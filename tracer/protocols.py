@@ -5,6 +5,7 @@ written in Python (user classes) run those methods through the interpreter; ever
 containers, ndarrays, TracedArray, whose dunders are jitgrad's own code) goes to the native operation.
 Binary operators and comparisons are each one table keyed by the `bytecode` enum of the opcode.
 """
+import collections
 import operator
 import types
 from types import FunctionType, MethodType
@@ -14,9 +15,10 @@ from bytecode import BinaryOp, Compare
 
 from . import context
 from .aliasing import plain_iterator, shadowed_items
-from .traced import TracedArray
+from .traced import TracedArray, contains_traced
 from .indexing import setitem_plain
-from .values import shadowed
+from .loopindex import LoopIndex, binary as counter_binary, has_counter, index_key, plain
+from .values import const, shadowed
 
 # Types whose special methods never run Python code we must interpret: go native directly.
 NATIVE_TYPES = frozenset({int, float, bool, complex, str, bytes, tuple, list, dict, set, frozenset,
@@ -25,6 +27,8 @@ NATIVE_TYPES = frozenset({int, float, bool, complex, str, bytes, tuple, list, di
 # Iterators of builtin containers: `next` on them never runs Python code.
 NATIVE_ITERATORS = frozenset(type(iter(c)) for c in ([], (), range(1), {}, {}.values(), {}.items(), set(), "",
                                                      np.zeros(1))) | {enumerate, zip, map, filter, reversed}
+# Builtin containers whose in-place operators (`+=`, `|=`...) change them.
+_MUTABLE = frozenset({list, dict, set, bytearray, collections.deque, np.ndarray})
 # Values (not environments): their attributes are never environment reads.
 VALUE_TYPES = (int, float, complex, str, bytes, tuple, list, dict, set, frozenset, type(None), slice,
                range, np.ndarray, np.generic, TracedArray)
@@ -124,6 +128,10 @@ class Protocols:
         """`a <op> b` (or `a <op>= b`) for the _BinarySpec `spec`."""
         a, b = shadowed(a), shadowed(b)
         ta, tb = type(a), type(b)
+        if ta is LoopIndex or tb is LoopIndex:
+            return counter_binary(spec.native, a, b)
+        if spec.idunder is not None and ta in _MUTABLE and self.ctx.loops is not None:
+            self.ctx.loops.effect(f"'{spec.symbol}' on a {ta.__name__}")
         if ta in NATIVE_TYPES and tb in NATIVE_TYPES:
             return spec.native(a, b)
         if spec.idunder is not None:
@@ -216,11 +224,15 @@ class Protocols:
     def get_item(self, container, key):
         """`container[key]`."""
         container, key = shadowed(container), shadowed_items(key)
+        if type(key) is LoopIndex or type(key) is tuple and has_counter(key):
+            container, key = self._counter_key(container, key, read=True)
         method = None if type(container) in NATIVE_TYPES else python_method(type(container), "__getitem__")
         return container[key] if method is None else self.call(method, (container, key), {})
 
     def set_item(self, container, key, value):
         """`container[key] = value`."""
+        if type(key) is LoopIndex or type(key) is tuple and has_counter(key):
+            container, key = self._counter_key(container, key, read=False)
         method = None if type(container) in NATIVE_TYPES else python_method(type(container), "__setitem__")
         if method is None:
             setitem_plain(container, key, value)
@@ -230,10 +242,31 @@ class Protocols:
                 self.ctx.note_store("container", container)
         else:
             self.call(method, (container, key, value), {})
+        if type(container) is not TracedArray and self.ctx.loops is not None and not (
+                type(container) is np.ndarray and self.ctx.created_arrays.get(id(container)) is not container
+                and contains_traced((value,))):      # a plain array adopted by a traced write: now traced
+            self.ctx.loops.effect(f"a store into a {type(container).__name__}")
+
+    @staticmethod
+    def _counter_key(container, key, read):
+        """A key holding a loop counter (tracer/loopindex.py): dynamic in the IR for an element read or
+        any write of a traced array (or an element read of a plain one, as a constant), else plain ints
+        (the loop is then not rolled)."""
+        entries = key if type(key) is tuple else (key,)
+        if read and not (type(container) in (TracedArray, np.ndarray) and len(entries) == np.ndim(container)
+                         and all(type(e) in (int, LoopIndex) or isinstance(e, np.integer) for e in entries)):
+            return container, plain(key, f"an index of a {type(container).__name__}")   # a view, a list...
+        if type(container) is np.ndarray and read and container.dtype.kind in "biufc":
+            container = TracedArray(const(container), container.copy())   # a constant read at a traced index
+        if type(container) is not TracedArray and not (type(container) is np.ndarray and not read):
+            return container, plain(key, f"an index of a {type(container).__name__}")
+        return container, index_key(key)
 
     def del_item(self, container, key):
         """`del container[key]`."""
         method = None if type(container) in NATIVE_TYPES else python_method(type(container), "__delitem__")
+        if self.ctx.loops is not None:
+            self.ctx.loops.effect(f"deleting from a {type(container).__name__}")
         if method is None:
             del container[key]
         else:

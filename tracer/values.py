@@ -322,6 +322,9 @@ def rebind(target, new_ir, new_value):
     if target.base is not None:
         return _write_through(target, new_ir, new_value)
     check_not_environment(target)
+    ctx = context.current()
+    if ctx is not None and ctx.loops is not None:
+        ctx.loops.rebound(target)
     target.ir, target.value = new_ir, new_value
     if target.plain is not None:
         target.plain[...] = np.reshape(new_value, target.plain.shape)     # (after `x.shape = ...`)
