@@ -22,6 +22,7 @@ before (correct, slower), and `report()` says why.
 import collections
 import operator
 import os
+import types
 import weakref
 
 import numpy as np
@@ -79,9 +80,9 @@ class _Weak:
 def _flatten(frame):
     """The frame's state as a flat list (the iterator on top of the stack excluded)."""
     roots = list(frame.fast)
-    for cell in frame.cells:
+    for cell in frame.cells:        # a slot may hold a plain value: a 3.12+ inlined comprehension's local
         try:
-            roots.append(cell.cell_contents if cell is not None else None)
+            roots.append(cell.cell_contents if type(cell) is types.CellType else cell)
         except ValueError:
             roots.append(_EMPTY)
     roots.extend(frame.stack[:-1])
@@ -351,15 +352,17 @@ def _rebuild(frame, replace, counter):
         return x
 
     frame.fast[:] = [rebuilt(x) for x in frame.fast]
-    for cell in frame.cells:
-        if cell is not None:
-            try:
-                contents = cell.cell_contents
-            except ValueError:
-                continue
-            new = rebuilt(contents)
-            if new is not contents:
-                cell.cell_contents = new
+    for k, cell in enumerate(frame.cells):
+        if type(cell) is not types.CellType:          # a plain value in a cell slot (see _flatten)
+            frame.cells[k] = rebuilt(cell)
+            continue
+        try:
+            contents = cell.cell_contents
+        except ValueError:
+            continue
+        new = rebuilt(contents)
+        if new is not contents:
+            cell.cell_contents = new
     frame.stack[:-1] = [rebuilt(x) for x in frame.stack[:-1]]
 
 
