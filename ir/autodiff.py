@@ -26,15 +26,15 @@ partials.cast.  Only the ops of ops.COMPLEX_DIFFERENTIABLE may touch an active c
 Cotangents of a value used several times are accumulated with `add` (or scattered into one another, see
 `_sum`).  Unreachable gradients are zeros made by `fill`.  Guards stay in the forward part, in order.
 
-Loops (ir/loop_ad.py, ir/loop_tape.py) are differentiated as a whole: forward mode carries tangents;
-reverse mode first rewrites every active loop of the forward part into its taping (or checkpointing)
-form, then the reverse sweep hands each loop the cotangents of its results and emits its backward loop.
+Loops (ir/loop_ad.py, ir/loop_tape.py, through the tables LOOP_*) are differentiated as a whole: forward
+mode carries tangents; reverse mode first rewrites every active loop of the forward part into its taping
+(or checkpointing) form, then the reverse sweep hands each loop the cotangents of its results and emits
+its backward loop.
 """
-from . import loop_ad, loop_tape
 from .builder import Builder
 from .errors import IRError, UnsupportedError
 from .jvp import JVP
-from .loop_passes import has_loops
+from .loops import has_loops
 from .ops import COMPLEX_DIFFERENTIABLE, LOOPS, NON_DIFFERENTIABLE
 from .partials import cast
 from .passes import copy_inputs, dce, optimize, replay
@@ -42,6 +42,14 @@ from .value import Trace
 from .vjp import VJP, cotangents, unbroadcast
 
 _CHEAP_SOURCES = ("const", "fill")
+
+# The derivative rules of the loop ops, keyed by op: ir/loop_ad.py and ir/loop_tape.py differentiate
+# loop bodies with this module's transforms, so they sit above it and fill these tables when imported;
+# ir/__init__.py imports them, so the tables are filled whenever jitgrad.ir is (lower layers take
+# callbacks, not imports).
+LOOP_JVP = {}         # op in LOOPS -> f(b, node, args, tangents, loop_maps): node's Value in the jvp trace
+LOOP_TAPING = {}      # "loop" -> f(b, node, args, active_args, records, result_maps): its taping form
+LOOP_BACKWARD = {}    # op in LOOPS -> f(b, node, cts, received, records, accumulate, add): its reverse sweep
 
 
 def _is_real_float(v):
@@ -124,7 +132,7 @@ def _backward(b, nodes, seeds, wrt_values, loops):
         accumulate(v, ct)
     for node in reversed(nodes):
         if node.op in LOOPS:
-            loop_tape.backward_node(b, node, cts, received, loops, accumulate, _sum)
+            LOOP_BACKWARD[node.op](b, node, cts, received, loops, accumulate, _sum)
             continue
         g = cts.pop(id(node), None)
         if g is None:
@@ -144,8 +152,8 @@ def _taping_form(b, nodes, env, active):
 
     def rule(b, node, args):
         if node.op == "loop" and id(node) in active:
-            return loop_tape.taping_form(b, node, args, [id(a) in active for a in node.args], records,
-                                         result_maps)
+            return LOOP_TAPING[node.op](b, node, args, [id(a) in active for a in node.args], records,
+                                        result_maps)
         if node.op == "loop_result" and id(args[0]) in result_maps:
             return result_maps[id(args[0])][node.params["index"]]
         return None
@@ -240,7 +248,7 @@ def jvp(trace, wrt):
 
     def with_tangent(b, node, args):
         if node.op in LOOPS:
-            return loop_ad.jvp_node(b, node, args, tangents, loop_maps)
+            return LOOP_JVP[node.op](b, node, args, tangents, loop_maps)
         new = b.emit(node.op, *args, **node.params)
         if id(node) in active:
             if node.op not in JVP:

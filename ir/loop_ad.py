@@ -1,5 +1,6 @@
 """Differentiation of loop ops (ir/loops.py): the derivative of a loop is again a loop, so the AD
-transforms of ir/autodiff.py compose through loops (grad of grad, jvp of grad).
+transforms of ir/autodiff.py compose through loops (grad of grad, jvp of grad).  This module fills
+autodiff.LOOP_JVP when imported.
 
 Activity: a carry is active when its init is, or when its next value depends on an active carry or
 invariant (a fixed point over the body); an invariant when its operand is.
@@ -31,6 +32,7 @@ from .builder import Builder
 from .errors import IRError, UnsupportedError
 from .loop_passes import may_raise, subtrace, without_guards
 from .loops import COUNTER_DTYPE, count_guards
+from .ops import LOOPS
 
 AT_ROW = (("array", 0),)      # index spec of x[t] with t a 0-d intp
 
@@ -259,3 +261,5 @@ def _closure(nodes, values):
         if id(node) in need:
             need.update(id(a) for a in node.args)
     return [n for n in nodes if id(n) in need]
+
+autodiff.LOOP_JVP.update({op: jvp_node for op in LOOPS})

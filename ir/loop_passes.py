@@ -1,10 +1,9 @@
-"""The simplification passes seen through loop ops (ir/loops.py), called by ir/passes.py.
+"""The simplification passes seen through loop ops (ir/loops.py), called by ir/passes.py through its
+table LOOP_PASSES, which this module fills when imported (it runs those passes on loop bodies).
 
 - `dce`: a loop is live when one of its results is used or its body holds a guard; its carries and
   stacked outputs nobody needs (a carry is needed when its result is used or a needed body value reads
   it), and its invariants the pruned body does not read, are dropped: a new loop node, results renumbered.
-- `with_body_pass`: cse, simplify and fold_constants apply themselves to every body (a loop is never
-  merged with another by CSE, nor folded: nothing crosses the body's boundary).
 - `LoopRewrites.loop` (a loop node in an `optimize` round): the body is optimized, then `restructure`d:
   a carry the body passes through unchanged becomes an invariant (its result is its init), invariants
   that are outer constants become constants of the body, and loop-invariant code (body nodes depending
@@ -22,10 +21,6 @@ from .value import Trace
 
 _CONSTANTS = ("const", "fill")
 _INDEXING = {"index": 1, "index_set": 2, "index_add": 2}       # operands before the index arrays
-
-
-def has_loops(trace):
-    return any(n.op == "loop" for n in trace.nodes)
 
 
 def subtrace(inputs, nodes, outputs, rule=None):
@@ -136,19 +131,6 @@ def _emit_pruned(b, nodes, plans, env):
         env[id(node)] = new
 
 
-# ---- passes applied to bodies -----------------------------------------------------------------------
-
-def with_body_pass(rule, body_pass):
-    """A `replay` rule: loops re-emitted with `body_pass` applied to their bodies (never merged or
-    folded), every other node by `rule`."""
-    def wrapped(b, node, args):
-        if node.op == "loop":
-            p = node.params
-            return b.loop(*args, body=body_pass(p["body"]), trip=p["trip"], n_carry=p["n_carry"])
-        return rule(b, node, args) if rule is not None else None
-    return wrapped
-
-
 # ---- optimize: body optimization, pass-through carries, constant invariants, hoisting ----------------
 
 def _unchanged(new, old):
@@ -257,3 +239,6 @@ def restructure(b, body, args, n_carry):
     result_map = [args[k] if k in through else carries.index(k) for k in range(n_carry)]
     result_map += [len(carries) + j for j in range(len(body.outputs) - n_carry)]
     return operands, new_body, len(carries), result_map
+
+
+passes.LOOP_PASSES.update(dce=dce, rewrites=LoopRewrites)

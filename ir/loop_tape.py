@@ -1,5 +1,6 @@
 """Reverse mode through loops: the forward loops rewritten to tape (or checkpoint), and their backward
 loops emitted by the reverse sweep of ir/autodiff.py (the pieces come from ir/loop_ad.py's LoopVJP).
+This module fills autodiff.LOOP_TAPING and autodiff.LOOP_BACKWARD when imported.
 
 `taping_form` is the pre-pass rule for one active loop: it returns the loop that replaces it in the
 forward part and registers a record whose `backward(b, args, received)` emits the backward loop and
@@ -26,6 +27,7 @@ from .errors import IRError
 from .loop_ad import AT_ROW, LoopVJP, with_base
 from .loop_passes import restructure
 from .loops import COUNTER_DTYPE
+from .ops import LOOPS
 
 TAPE_BUDGET_MB = float(os.environ.get("JITGRAD_LOOP_TAPE_MB", "64"))
 
@@ -176,3 +178,6 @@ def backward_node(b, node, cts, received, records, accumulate, add):
     for arg, ct in zip(node.args, record.backward(b, node.args, got)):
         if ct is not None:
             accumulate(arg, ct)
+
+autodiff.LOOP_TAPING["loop"] = taping_form
+autodiff.LOOP_BACKWARD.update({op: backward_node for op in LOOPS})

@@ -17,7 +17,7 @@ live with their concerns.
 import numpy as np
 
 from .errors import IRError
-from .value import TUPLE
+from .ops import TUPLE
 
 COUNTER_DTYPE = np.dtype(np.intp)
 
@@ -100,3 +100,7 @@ def loops_in(trace):
             found.append(node)
             found.extend(loops_in(node.params["body"]))
     return found
+
+
+def has_loops(trace):
+    return any(n.op == "loop" for n in trace.nodes)

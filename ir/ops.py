@@ -99,6 +99,7 @@ COMPLEX_DIFFERENTIABLE = frozenset({
 # `trip` times and is a tuple of results; loop_result(loop; index) is one of them (a final carry, or
 # a per-iteration output stacked along a new leading axis).
 LOOPS = ("loop", "loop_result")
+TUPLE = np.dtype([])      # the dtype of a value that is a tuple of results (a loop node), not an array
 
 
 def special_function(op):

@@ -14,8 +14,8 @@ import numpy as np
 from .builder import Builder
 from .custom_ops import RULES
 from .errors import IRError
+from .ops import TUPLE
 from .printer import LOOP_TYPE, parse_dtype_name
-from .value import TUPLE
 
 _NAME = r"%[\w.]+"
 _TYPE = r"(\w+)\[([\d,\s]*)\]"

@@ -3,7 +3,8 @@
 `dce` drops dead nodes (guards are always live), `cse` merges equal nodes, `fold_constants` evaluates
 nodes whose operands are all constants, `simplify` applies algebraic identities that are exact in
 floating point (table SIMPLIFY keyed by op), and `optimize` runs them all to a fixed point.  All of
-them see through loop ops (ir/loop_passes.py: pruned carries, bodies optimized, invariant code hoisted).
+them see through loop ops (ir/loop_passes.py, through the table LOOP_PASSES: pruned carries, bodies
+optimized, invariant code hoisted).
 
 Exactness: x*1, x/1, x**1, x-(+0.0) and x+(-0.0) equal x bitwise for every real x, NaN and -0.0
 included, so they are simplified (the first three only for real dtypes: complex products mix the
@@ -13,12 +14,20 @@ only when its shape and dtype equal those of the node it replaces.
 """
 import numpy as np
 
-from . import loop_passes
 from .builder import Builder
 from .errors import IRError
 from .evaluate import empty_extreme, evaluate
+from .loops import has_loops
 from .printer import format_params
 from .value import Trace, Value
+
+# The passes seen through loops, in ir/loop_passes.py: "dce", the `dce` of a trace holding loops, and
+# "rewrites", the class whose instance rewrites the loop and loop_result nodes of an `optimize` round
+# (methods `loop` and `result`, each returning a replacement Value or None).  They run this module's
+# passes on loop bodies, so that module sits above this one and fills this table when it is imported;
+# ir/__init__.py imports it, so the table is filled whenever jitgrad.ir is (lower layers take
+# callbacks, not imports).
+LOOP_PASSES = {}
 
 _SOURCES = ("input", "const", "fill")
 _CONSTANT_OPS = ("const", "fill")
@@ -65,11 +74,22 @@ def rebuild(trace, rule=None):
     return b.build([env[id(v)] for v in trace.outputs])
 
 
+def with_body_pass(rule, body_pass):
+    """A `replay` rule: loops re-emitted with `body_pass` applied to their bodies (never merged or
+    folded), every other node by `rule`."""
+    def wrapped(b, node, args):
+        if node.op == "loop":
+            p = node.params
+            return b.loop(*args, body=body_pass(p["body"]), trip=p["trip"], n_carry=p["n_carry"])
+        return rule(b, node, args) if rule is not None else None
+    return wrapped
+
+
 def dce(trace):
     """Drop the nodes whose value reaches no output; guards are always live.  Loops: their unused
     carries and outputs are dropped too (ir/loop_passes.py)."""
-    if loop_passes.has_loops(trace):
-        return loop_passes.dce(trace)
+    if has_loops(trace):
+        return LOOP_PASSES["dce"](trace)
     live = {id(v) for v in trace.outputs}
     live.update(id(n) for n in trace.nodes if n.op == "guard")
     for node in reversed(trace.nodes):
@@ -108,7 +128,7 @@ def cse(trace):
         if key not in seen:
             seen[key] = copy_node(b, node, args)
         return seen[key]
-    return rebuild(trace, loop_passes.with_body_pass(rule, cse))
+    return rebuild(trace, with_body_pass(rule, cse))
 
 
 def constant_value(v):
@@ -168,7 +188,7 @@ def fold_constants(trace):
     A guard on constants that holds is dropped (its value becomes a `fill` True); one that fails
     raises IRError with the guard's location.
     """
-    return dce(rebuild(trace, loop_passes.with_body_pass(_fold, fold_constants)))
+    return dce(rebuild(trace, with_body_pass(_fold, fold_constants)))
 
 
 # ---- algebraic simplification -------------------------------------------------------------------
@@ -314,7 +334,7 @@ def _simplified(b, node, args):
 
 def simplify(trace):
     """Apply the exact algebraic identities of SIMPLIFY once over the trace (then drop dead nodes)."""
-    return dce(rebuild(trace, loop_passes.with_body_pass(_simplified, simplify)))
+    return dce(rebuild(trace, with_body_pass(_simplified, simplify)))
 
 
 def _optimize_round(trace, settled):
@@ -327,7 +347,7 @@ def _optimize_round(trace, settled):
     b.inputs = list(trace.inputs)
     env = {id(v): v for v in trace.inputs}
     seen, kept, fired = {}, set(), False
-    loops = loop_passes.LoopRewrites()
+    loops = LOOP_PASSES["rewrites"]()
     for node in trace.nodes:
         args = [env[id(a)] for a in node.args]
         same = args == list(node.args)          # Values compare by identity

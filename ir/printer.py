@@ -25,8 +25,7 @@ come from the type after the colon; NaN and infinities print as `nan` and `inf`,
 import numpy as np
 
 from .errors import IRError
-from .ops import PARAMS
-from .value import TUPLE
+from .ops import PARAMS, TUPLE
 
 _BOOL_NAME = "b1"
 

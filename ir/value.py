@@ -4,14 +4,12 @@ A `Value` is one SSA value: `op` applied to `args` (other Values) with static `p
 `shape` (tuple of ints) and `dtype` (a numpy dtype).  Values are immutable by convention and named only
 by the printer.  Sources are `input` (params: index), `const` (params: value, a read-only ndarray) and
 `fill` (params: shape, dtype, value).  A `guard` Value asserts `args[0] == params['expected']` at run time.
-A `loop` Value is a tuple (dtype TUPLE), read only by its `loop_result` nodes (ir/loops.py).
+A `loop` Value is a tuple (dtype ops.TUPLE), read only by its `loop_result` nodes (ir/loops.py).
 
 A `Trace` is a linear program: `inputs` (the `input` Values, in order), `nodes` (every other Value, in
 program order, guards included) and `outputs` (Values, possibly inputs or repeated).
 """
 import numpy as np
-
-TUPLE = np.dtype([])      # the dtype of a value that is a tuple of results (a loop node), not an array
 
 
 class Value:

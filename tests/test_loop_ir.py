@@ -10,7 +10,7 @@ from jitgrad.ir.loops import COUNTER_DTYPE, count_guards, loops_in
 from jitgrad.ir.parser import parse_trace
 from jitgrad.ir.passes import cse, dce, optimize
 from jitgrad.ir.printer import format_trace
-from jitgrad.ir.value import TUPLE
+from jitgrad.ir.ops import TUPLE
 from jitgrad.ir.verify import verify
 
 F64 = np.dtype(np.float64)
