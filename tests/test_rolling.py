@@ -11,6 +11,12 @@ from jitgrad.ir.loops import loops_in
 from jitgrad.pytree import flatten
 from jitgrad.tracing import run_traced, trace_outputs
 
+
+@pytest.fixture(autouse=True)
+def roll_short_loops(monkeypatch):
+    """These tests roll loops of any trip count (short ones stay unrolled by default: rolling.unroll_ops)."""
+    monkeypatch.setenv("JITGRAD_UNROLL_OPS", "0")
+
 DT = 0.01
 
 
@@ -531,3 +537,19 @@ def live_view(x, n):
 def test_a_live_view_of_a_written_array_stays_correct():
     x = np.array([1.0, 2.0, 3.0, 4.0])
     traced(live_view, x, 9)
+
+
+def test_short_loops_stay_unrolled_by_the_measured_rule(monkeypatch):
+    """rolling.unroll_ops: a loop whose remaining iterations record fewer operations than
+    JITGRAD_UNROLL_OPS stays unrolled (it runs faster), with the reason; a long one rolls."""
+    monkeypatch.delenv("JITGRAD_UNROLL_OPS")
+    from bench.workloads.w1_pendulum import pendulum, pendulum_grad
+    p = np.array([9.81, 0.3, 1.0, 0.0])
+    for steps, rolled in ((50, False), (3000, True)):
+        g = jitgrad.jit_grad(pendulum)
+        np.testing.assert_allclose(g(p, steps), pendulum_grad(p, steps), rtol=1e-10, atol=1e-14)
+        path = g.cache_info().paths[0]
+        assert bool(loops_in(path.trace)) is rolled
+        if not rolled:
+            assert any("short" in line and "JITGRAD_UNROLL_OPS" in line for line in path.loops), path.loops
+
