@@ -73,7 +73,7 @@ def one(steps):
     return {"steps": steps, "import_s": imported - start, "first_call_s": first, "cached_call_s": cached,
             "c_call_s": c_time, "vs_c": cached / c_time, "grad_err": gradient_error([g], [reference]),
             "peak_rss_mb": rss_after, "first_call_rss_mb": rss_after - rss_before,
-            "trace_nodes": getattr(path, "nodes", None), "backend": getattr(path, "backend", None),
+            "trace_nodes": getattr(path, "ops", None), "backend": getattr(path, "backend", None),
             "loops": [str(loop) for loop in getattr(path, "loops", ())]}
 
 
@@ -102,18 +102,27 @@ def sweep(steps, limit):
     return rows
 
 
-def plot(rows, path):
+def plot(rows, path, before=None):
+    """First call and cached call / C against the trip count; `before`: rows of an earlier run to draw
+    beside them (e.g. the code before loop rolling)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     ok = [r for r in rows if r.get("status") == "ok"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.loglog([r["steps"] for r in ok], [r["first_call_s"] for r in ok], "o-", label="jitgrad first call")
+    old = [r for r in before or () if r.get("status") == "ok"]
+    if old:
+        left.loglog([r["steps"] for r in old], [r["first_call_s"] for r in old], "s--", label="before")
+        right.semilogx([r["steps"] for r in old], [r["vs_c"] for r in old], "s--", label="before")
+    left.set_ylim(0.05, 100)
+    left.legend()
     left.set_xlabel("trip count (Euler steps)")
     left.set_ylabel("seconds")
     left.set_title("W1 pendulum: first call (fresh process)")
     left.grid(True, which="both", alpha=0.3)
-    right.semilogx([r["steps"] for r in ok], [r["vs_c"] for r in ok], "o-")
+    right.semilogx([r["steps"] for r in ok], [r["vs_c"] for r in ok], "o-", label="jitgrad")
+    right.legend()
     right.axhline(1.0, color="gray", lw=0.8)
     right.set_xlabel("trip count (Euler steps)")
     right.set_ylabel("cached call / hand-written C")
@@ -129,6 +138,7 @@ def main(argv=None):
     parser.add_argument("--steps", default=",".join(map(str, STEPS)))
     parser.add_argument("--limit", type=float, default=60.0, help="stop the sweep after a first call this slow")
     parser.add_argument("--out", default=os.path.join(OUT, "loop_scaling.json"))
+    parser.add_argument("--before", help="JSON of an earlier run, drawn beside this one in the plot")
     args = parser.parse_args(argv)
     if args.one is not None:
         print(json.dumps(one(args.one)))
@@ -137,7 +147,8 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "rows": rows}, f, indent=1)
-    plot(rows, os.path.splitext(args.out)[0] + ".png")
+    before = json.load(open(args.before))["rows"] if args.before else None
+    plot(rows, os.path.splitext(args.out)[0] + ".png", before)
     print(f"wrote {args.out} and its plot")
     return rows
 

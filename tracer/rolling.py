@@ -243,7 +243,7 @@ class LoopWatch:
             ops = remaining * len(self.iterations[-1].nodes)
             if remaining and ops >= unroll_ops():
                 self._roll(interpreter, *_range_state(self.iterator), remaining)
-            elif remaining:
+            elif remaining and self.short is None:
                 self.short = (f"short: its last {remaining} iterations record about {ops} operations, fewer "
                               f"than JITGRAD_UNROLL_OPS={unroll_ops()}; unrolled code runs faster")
 
