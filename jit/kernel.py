@@ -73,14 +73,18 @@ class Kernel:
                 return outs
             return checked(inputs, outs) if rc == fallback else finish(rc, inputs)
 
-        def fast_call_one(*inputs, shape=signature[0][0], dtype=signature[0][1]):
+        needs_workspace = bool(self._workspace_bytes)
+        if len(signature) != 1 or needs_workspace:
+            return fast_call          # (also a kernel without outputs: a trace of guards only)
+        shape, dtype = signature[0]
+
+        def fast_call_one(*inputs):
             out = empty(shape, dtype)
             rc = wrapper(*inputs, out)
             if rc == success:
                 return [out]
             return checked(inputs, [out]) if rc == fallback else finish(rc, inputs)
-        needs_workspace = bool(self._workspace_bytes)
-        return fast_call_one if len(signature) == 1 and not needs_workspace else fast_call
+        return fast_call_one
 
     def _checked_call(self, inputs, outs):
         """Check shapes and dtypes, copy inputs to contiguous, call through ctypes."""

@@ -179,3 +179,17 @@ def test_index_update_of_a_0d_array_is_a_register(op):
     out = b.emit(op, x, b.exp(v), spec=(("newaxis",),))
     trace = b.build([b.multiply(out, x)])
     check_compiled(trace, [np.asarray(0.7), np.array([-0.4])], np.float64)
+
+
+def test_a_kernel_without_outputs_runs_its_guards():
+    """A trace of guards only compiles to a kernel with no outputs (it used to fail when its fast call
+    was made)."""
+    from jitgrad.ir import GuardFailed
+    b = Builder()
+    x = b.input((3,), np.float64)
+    b.guard(b.greater(b.sum(x, axis=(0,), keepdims=False), b.const(np.float64(0.0))), True, loc="t.py:1",
+            why="sum(x) > 0")
+    kernel = compile_trace(b.build([]))
+    assert kernel([np.ones(3)]) == []
+    with pytest.raises(GuardFailed):
+        kernel([-np.ones(3)])
