@@ -6,6 +6,7 @@ import pytest
 
 import jitgrad
 from e2e import assert_grad
+from test_speed_paths import smoothness, smoothness_grad
 from jitgrad import ir
 from jitgrad.ir.loops import loops_in
 from jitgrad.pytree import flatten
@@ -440,21 +441,6 @@ def test_a_counter_left_by_break_reaches_the_caller_as_an_int():
     f = jitgrad.value_and_grad(counter_out, has_aux=True, jit=False)
     (value, i), grad = f(np.float64(1.0), 100)
     assert type(i) is int and i == counter_out(1.0, 100)[1]
-
-
-def smoothness(x):
-    total = 0.0
-    for i in range(1, len(x)):
-        total = total + (x[i] - 0.5 * x[i - 1]) ** 2
-    return total
-
-
-def smoothness_grad(x):
-    r = x[1:] - 0.5 * x[:-1]
-    g = np.zeros(len(x))
-    g[1:] += 2.0 * r
-    g[:-1] -= r
-    return g
 
 
 def test_smoothness_rolls_and_its_cached_gradient_is_right():
