@@ -41,22 +41,23 @@ def taping_form(b, node, args, active_args, records, result_maps):
     it.  `records[id(loop)]` gets its reverse-mode record; when its results are no longer that loop's,
     `result_maps[id(loop)]` lists the Value of each old result."""
     p = node.params
-    body, n_carry, trip = p["body"], p["n_carry"], p["trip"]
+    body, n_carry, trip, exit = p["body"], p["n_carry"], p["trip"], p["exit"]
     start = len(b.nodes)
     moved = restructure(b, body, args, n_carry) if trip else None     # invariant code hoisted before AD
     result_map = None
     if moved is not None:
         sources = [a for a, on in zip(args, active_args) if on]
         args, body, n_carry, result_map = moved
+        exit = None if exit is None else result_map[exit]
         active = autodiff.active_ids(b.nodes[start:], sources)
         active_args = [id(a) in active for a in args]
     if not any(active_args):
-        loop, results = b.loop(*args, body=body, trip=trip, n_carry=n_carry), None
+        loop, results = b.loop(*args, body=body, trip=trip, n_carry=n_carry, exit=exit), None
     else:
-        vjp = LoopVJP(body, n_carry, trip, active_args)
+        vjp = LoopVJP(body, n_carry, trip, active_args, exit)
         hoisted = vjp.hoist(b, args[n_carry:])
         tape_bytes = trip * sum(r.size * r.dtype.itemsize for r in vjp.taped)
-        if tape_bytes > TAPE_BUDGET_MB * 2 ** 20 and trip >= 4:
+        if tape_bytes > TAPE_BUDGET_MB * 2 ** 20 and trip >= 4 and exit is None:
             loop, results = _checkpointed(b, vjp, args, hoisted, records)
         else:
             loop, results = _taped(b, vjp, args, hoisted, trip, None, records), None
@@ -71,22 +72,24 @@ def taping_form(b, node, args, active_args, records, result_maps):
 
 def _taped(b, vjp, args, hoisted, trip, base, records):
     loop = b.loop(*args, *([base] if base is not None else []), body=vjp.taping_body(based=base is not None),
-                  trip=trip, n_carry=vjp.n_carry)
+                  trip=trip, n_carry=vjp.n_carry, exit=vjp.exit)
     tapes = [b.loop_result(loop, index=vjp.n_out + j) for j in range(len(vjp.taped))]
-    records[id(loop)] = _Taped(vjp, trip, tapes, hoisted, base)
+    count = b.loop_result(loop, index=vjp.exit) if vjp.exit is not None else None
+    records[id(loop)] = _Taped(vjp, trip, tapes, hoisted, base, count)
     return loop
 
 
 class _Taped:
-    def __init__(self, vjp, trip, tapes, hoisted, base):
+    def __init__(self, vjp, trip, tapes, hoisted, base, count):
         self.vjp, self.trip, self.tapes, self.hoisted, self.base = vjp, trip, tapes, hoisted, base
+        self.count = count            # the iterations the forward loop took (a loop with exit), or None
 
     def backward(self, b, args, received):
         vjp = self.vjp
         invariants = args[vjp.n_carry:len(args) - (self.base is not None)]
         ct_carries, accs, ct_ys = vjp.zero_cotangents(b, args, received)
         ct_carries, accs = vjp.emit_backward(b, self.trip, ct_carries, accs, self.tapes, ct_ys, invariants,
-                                             self.hoisted, self.base)
+                                             self.hoisted, self.base, self.count)
         return vjp.operand_cotangents(len(args), ct_carries, accs)
 
 

@@ -95,9 +95,10 @@ COMPLEX_DIFFERENTIABLE = frozenset({
 })
 
 
-# Loops (ir/loops.py): loop(*carry_inits, *invariants; body, trip, n_carry) runs a closed body trace
-# `trip` times and is a tuple of results; loop_result(loop; index) is one of them (a final carry, or
-# a per-iteration output stacked along a new leading axis).
+# Loops (ir/loops.py): loop(*carry_inits, *invariants; body, trip, n_carry, exit) runs a closed body
+# trace `trip` times (at most, when `exit` names the body's continue flag) and is a tuple of results;
+# loop_result(loop; index) is one of them (a final carry, a per-iteration output stacked along a new
+# leading axis, or the number of iterations taken).
 LOOPS = ("loop", "loop_result")
 TUPLE = np.dtype([])      # the dtype of a value that is a tuple of results (a loop node), not an array
 
@@ -137,7 +138,7 @@ PARAMS = {
     # contraction: contract=((lhs axes), (rhs axes)), batch=((lhs axes), (rhs axes)); output dims are
     # batch dims, then lhs free dims, then rhs free dims (as jax.lax.dot_general)
     "dot_general": ("contract", "batch"),
-    "loop": ("body", "trip", "n_carry"), "loop_result": ("index",),
+    "loop": ("body", "trip", "n_carry", "exit"), "loop_result": ("index",),
     # sources
     "input": ("index",), "const": ("value",), "fill": ("shape", "dtype", "value"),
     # guard(pred): checks pred == expected at run time; loc is the user's file:line, why says what
@@ -150,3 +151,6 @@ PARAMS = {
 ELEMENTWISE = {**UNARY, **BINARY}
 REDUCTIONS = ("sum", "prod", "max", "min")
 ALL_OPS = tuple(PARAMS)
+
+# Params that may be left out (Builder.emit fills them in, the printer leaves them out at their default).
+DEFAULT_PARAMS = {"loop": {"exit": None}}

@@ -25,7 +25,8 @@ def params_key(node):
         value = node.params["value"]
         return (value.dtype.str, value.shape, value.tobytes())
     if op == "loop":
-        return (body_key(node.params["body"]), node.params["trip"], node.params["n_carry"])
+        p = node.params
+        return (body_key(p["body"]), p["trip"], p["n_carry"], p["exit"])
     if op == "guard":
         p = node.params
         return (repr(p["expected"]), p["loc"], p["why"])
