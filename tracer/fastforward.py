@@ -64,7 +64,8 @@ NATIVE_MIN_TRIP = 2000
 def fast_forward(body, carries, invariants, trip, runner=None):
     """Run the loop body `body` for up to `trip` iterations from the concrete `carries`: natively with
     `runner(trace, inputs)` when given and the loop is long, else (or when it declines or a guard fails)
-    with the reference evaluation.  Returns (iterations completed, carries after them)."""
+    with the reference evaluation.  Returns (iterations completed, carries after them, the position in
+    `body.nodes` of the guard that failed in the next iteration, or None)."""
     n_carry = len(carries)
     if runner is not None and trip >= NATIVE_MIN_TRIP:
         b = Builder()
@@ -72,7 +73,7 @@ def fast_forward(body, carries, invariants, trip, runner=None):
         loop = b.emit("loop", *inputs, body=body, trip=trip, n_carry=n_carry)
         trace = b.build([b.loop_result(loop, index=k) for k in range(n_carry)])
         try:
-            return trip, runner(trace, [np.asarray(x) for x in (*carries, *invariants)])
+            return trip, runner(trace, [np.asarray(x) for x in (*carries, *invariants)]), None
         except Exception:           # not lowered, a guard failed, ...: the reference evaluation says where
             pass
     return run_iterations(body, carries, invariants, trip, n_carry)
@@ -81,8 +82,8 @@ def fast_forward(body, carries, invariants, trip, runner=None):
 def run_iterations(body, carries, invariants, trip, n_carry):
     """Run `body` (a loop body, ir/loops.py) for up to `trip` iterations from the concrete `carries`.
 
-    Returns (completed, carries after them): iteration `completed` (when < trip) failed a guard or raised,
-    and is left to the interpreter."""
+    Returns (completed, carries after them, failed): iteration `completed` (when < trip) failed the guard
+    at position `failed` of `body.nodes` (None: it raised), and is left to the interpreter."""
     plan = _Plan(body)
     carries = [np.asarray(c) for c in carries]
     invariants = [np.asarray(v) for v in invariants]
@@ -91,12 +92,12 @@ def run_iterations(body, carries, invariants, trip, n_carry):
         for t in range(trip):
             vals = [np.asarray(t, COUNTER_DTYPE), *carries, *invariants]
             try:
-                for rule, operands, params, is_guard in steps:
+                for position, (rule, operands, params, is_guard) in enumerate(steps):
                     result = rule([vals[k] for k in operands], params)
                     if is_guard and not result:
-                        return t, carries
+                        return t, carries, position
                     vals.append(result)
             except (GuardFailed, ArithmeticError, ValueError, np.linalg.LinAlgError):
-                return t, carries
+                return t, carries, None
             carries = [vals[k] for k in outputs[:n_carry]]
-    return trip, carries
+    return trip, carries, None

@@ -10,7 +10,7 @@ same work on their carries; the body is the later one with carries and invariant
 """
 import numpy as np
 
-from ..ir import Builder
+from ..ir import Builder, passes
 from ..ir.loops import COUNTER_DTYPE
 from ..ir.printer import format_params
 
@@ -127,3 +127,18 @@ class Iteration:
             nodes[k] = b.emit(node.op, *[value_of(a) for a in node.args], **node.params)
         return b.build([value_of(v) for v in self.carry_outs])
 
+
+
+def with_exit(body, position):
+    """`body` with its guard at `position` of `body.nodes` made its continue flag (a last output, bool:
+    whether the guard holds), for a loop that ends where the guard fails (ir/loops.py's `exit`)."""
+    guard = body.nodes[position]
+
+    def rule(b, node, args):
+        if node is guard:
+            return b.equal(args[0], b.const(np.asarray(node.params["expected"], args[0].dtype)))
+        return None
+    b = Builder()
+    env = passes.copy_inputs(b, body.inputs)
+    passes.replay(b, body.nodes, env, rule)
+    return b.build([env[id(v)] for v in body.outputs] + [env[id(guard)]])

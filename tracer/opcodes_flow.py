@@ -10,6 +10,7 @@ from .protocols import type_lookup
 from ..ir.errors import UnsupportedError
 from .rolling import RANGE_ITERATOR
 from .version import FOR_ITER_EXIT_SKIP, SEND_KEEPS_RECEIVER
+from .whileloops import jumped
 
 
 def _check_exception_class(value):
@@ -39,11 +40,14 @@ class FlowOps:
 
     # -- jumps ---------------------------------------------------------------------------------------
     def _jump_if(self, frame, target, condition):
+        source = frame.pc - 1
         if condition:
             frame.pc = target
+        if self.ctx.loops is not None:          # rolling `while` loops (tracer/whileloops.py)
+            jumped(self, self.ctx.loops, frame, source)
 
     def op_JUMP(self, frame, target):
-        frame.pc = target
+        self._jump_if(frame, target, True)
 
     def op_POP_JUMP_IF_FALSE(self, frame, target):
         self._jump_if(frame, target, not self.truth(frame.stack.pop()))
