@@ -228,3 +228,18 @@ def contraction(capacity=200, n=3, tol=1e-12):
         return bb.greater(bb.sum(bb.multiply(d, d), axis=(0,), keepdims=False), scalar(bb, tol)), [nx], [nx]
     _, (x, xs), count = make_while(b, [x0], [w, c], capacity, step)
     return b.build([x, xs, b.astype(count, dtype=F64)])
+
+
+def decaying_sum(n):
+    """inputs (x[n], w) -> s after `s = 0.5; for i in range(n): if x[i] < 0: break; s = s * w + x[i]**2`
+    (the carry taped: no stacked output, so checkpointable), and the count."""
+    b = Builder()
+    x, w = b.input((n,), F64), b.input((), F64)
+
+    def step(bb, i, cs, vs):
+        (s,), (x, w) = cs, vs
+        xi = bb.index(x, i, spec=AT_I)
+        go = bb.logical_not(bb.less(xi, scalar(bb, 0.0)))
+        return go, [bb.add(bb.multiply(s, w), bb.multiply(xi, xi))], []
+    _, (s,), count = make_while(b, [scalar(b, 0.5)], [x, w], n, step)
+    return b.build([s, b.astype(count, dtype=F64)])

@@ -5,13 +5,14 @@ checkpointing."""
 import numpy as np
 import pytest
 
-from jitgrad.ir import Builder, autodiff, passes, run_trace
+from jitgrad.ir import Builder, autodiff, loop_tape, passes, run_trace
 from jitgrad.ir.parser import parse_trace
 from jitgrad.ir.printer import format_trace
 from jitgrad.ir.verify import verify
 from gradcheck import check_jvp, check_vjp
 from jitgrad.jit import compile_trace
-from loop_traces import contraction, newton_sqrt, newton_sqrt_python, sum_until_negative, sum_until_negative_python
+from loop_traces import (contraction, decaying_sum, newton_sqrt, newton_sqrt_python, sum_until_negative,
+                         sum_until_negative_python)
 from test_loop_ad import float_inputs, gradient_vjp, split_vjp, tangent_jvp, with_scalar_output
 
 F = np.float64
@@ -149,3 +150,29 @@ def test_compiled_against_reference(name):
     vg = passes.optimize(autodiff.value_and_grad(with_scalar_output(trace), float_inputs(trace),
                                                  out=len(trace.outputs)))
     check_compiled(vg, args)
+
+
+@pytest.mark.parametrize("k", [0, 1, 7, 8, 9, 16, 30, 63, 64, 70])
+def test_checkpointed_matches_taped(monkeypatch, k):
+    """64 iterations at most: 8 segments of 8; leaving in the first, at a segment's start or end, in the
+    last, never (the capacity's end)."""
+    trace = with_scalar_output(decaying_sum(64))
+    x = np.linspace(0.2, 0.9, 64)
+    if k < 64:
+        x[k] = -1.0
+    args = [x, F(0.9)]
+    out = len(trace.outputs) - 1
+    taped = autodiff.value_and_grad(trace, [0, 1], out=out)
+    monkeypatch.setattr(loop_tape, "TAPE_BUDGET_MB", 0.0)
+    checkpointed = autodiff.value_and_grad(trace, [0, 1], out=out)
+    verify(checkpointed)
+    assert [n.params["trip"] for n in checkpointed.nodes if n.op == "loop"][0] == 8     # the segments
+    want = run_trace(taped, args)
+    assert want[1] == min(k, 64)
+    for got in (run_trace(checkpointed, args), run_trace(passes.optimize(checkpointed), args),
+                compile_trace(passes.optimize(checkpointed))(args)):
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    rng = np.random.default_rng(4)
+    check_vjp(lambda a: run_trace(trace, a)[out], gradient_vjp(checkpointed, len(trace.outputs), [0, 1]), args,
+              rng, wrt=[0, 1])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import jitgrad
+from jitgrad.ir import loop_tape
 from e2e import assert_grad
 
 
@@ -166,3 +167,24 @@ def test_compiled_and_reference_agree_on_a_long_while_loop():
         assert want[0] == got[0] == slow_decay(5.0, rate)
         assert want[1] == pytest.approx(got[1], rel=1e-12)
     assert compiled.cache_info().traces == 1
+
+
+def damped(theta, rate):
+    omega = 0.0
+    while abs(theta) + abs(omega) > 1e-3:
+        theta, omega = theta + 0.01 * omega, omega - 0.01 * (9.81 * np.sin(theta) + rate * omega)
+    return theta * theta + omega
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_checkpointed_while_loop_matches_taped(monkeypatch, jit):
+    taped = jitgrad.value_and_grad(damped, argnums=(0, 1), jit=jit)
+    want = [taped(0.8, rate) for rate in (2.0, 3.0)]
+    monkeypatch.setattr(loop_tape, "TAPE_BUDGET_MB", 0.0)
+    checkpointed = jitgrad.value_and_grad(damped, argnums=(0, 1), jit=jit)
+    for rate, (value, grads) in zip((2.0, 3.0), want):
+        got, got_grads = checkpointed(0.8, rate)
+        assert got == value == pytest.approx(damped(0.8, rate), rel=1e-12)
+        np.testing.assert_allclose(got_grads, grads, rtol=1e-10)
+    assert checkpointed.cache_info().traces == 1
+    assert_grad(damped, 0.8, 2.5, argnums=(0, 1), jit=jit)
