@@ -129,16 +129,20 @@ class Iteration:
 
 
 
-def with_exit(body, position):
-    """`body` with its guard at `position` of `body.nodes` made its continue flag (a last output, bool:
-    whether the guard holds), for a loop that ends where the guard fails (ir/loops.py's `exit`)."""
-    guard = body.nodes[position]
+def with_exit(body, positions):
+    """`body` with its guards at `positions` of `body.nodes` made its continue flag (a last output, bool:
+    whether they all hold), for a loop that ends where one fails (ir/loops.py's `exit`)."""
+    guards = {id(body.nodes[k]) for k in positions}
 
     def rule(b, node, args):
-        if node is guard:
+        if id(node) in guards:
             return b.equal(args[0], b.const(np.asarray(node.params["expected"], args[0].dtype)))
         return None
     b = Builder()
     env = passes.copy_inputs(b, body.inputs)
     passes.replay(b, body.nodes, env, rule)
-    return b.build([env[id(v)] for v in body.outputs] + [env[id(guard)]])
+    flags = [env[id(body.nodes[k])] for k in sorted(positions)]
+    flag = flags[0]
+    for other in flags[1:]:
+        flag = b.logical_and(flag, other)
+    return b.build([env[id(v)] for v in body.outputs] + [flag])

@@ -10,7 +10,6 @@ from .protocols import type_lookup
 from ..ir.errors import UnsupportedError
 from .rolling import RANGE_ITERATOR
 from .version import FOR_ITER_EXIT_SKIP, SEND_KEEPS_RECEIVER
-from .whileloops import jumped
 
 
 def _check_exception_class(value):
@@ -44,7 +43,7 @@ class FlowOps:
         if condition:
             frame.pc = target
         if self.ctx.loops is not None:          # rolling `while` loops (tracer/whileloops.py)
-            jumped(self, self.ctx.loops, frame, source)
+            self.ctx.loops.jumped(self, frame, source)
 
     def op_JUMP(self, frame, target):
         self._jump_if(frame, target, True)

@@ -204,6 +204,7 @@ class LoopWatch:
     """One loop (a range iterator at one FOR_ITER of one frame) watched for rolling."""
 
     STACK_TOP = 1                 # the range iterator on top of the stack is not part of the state
+    PROBE = 0                     # iterations fast-forwarded by the reference evaluation before native code
     END = "the end of its range"
 
     def __init__(self, rolling, frame, pc, iterator):
@@ -353,13 +354,13 @@ class LoopWatch:
         body = last.body(first, step)
         previous = {id(x) for x in self.headers[-2].items if type(x) is TracedArray}   # objects kept
         done, finals, failed = fast_forward(body, [known[id(v)] for v in last.carry_outs], invariants, remaining,
-                                            self.rolling.runner)
+                                            self.rolling.runner, self.PROBE)
         self.headers.clear()
         self.iterations.clear()
         leaves = failed is not None and exits_enabled()     # a guard failed: the loop ends there, at run time
         if done or leaves:
             if leaves:
-                body = with_exit(body, failed)
+                body = with_exit(body, [failed])
             trip = self.capacity(first, done, remaining) if leaves else done
             replace = self._emit(body, last, header, trip, finals, previous, leaves)
             if leaves:
@@ -459,7 +460,6 @@ class Rolling:
         self.runner = runner      # runs a whole loop trace natively (jitgrad.backend.loop_runner), or None
         self.watches = {}         # (id(frame), pc) -> LoopWatch
         self.active = []          # watches of loops whose iteration is running
-        self.whiles = {}          # id(frame) -> its `while` loops watched (tracer/whileloops.py)
         self.rolled = []          # (location, trip, number of carries, leaves early) per loop op recorded
         self.unrolled = {}        # location -> why the loop there was not rolled
 
@@ -516,7 +516,10 @@ class Rolling:
     def _prune(self):
         frames = {id(f) for f in self.ctx.frames}
         self.active = [w for w in self.active if id(w.frame) in frames]
-        self.whiles = {k: ws for k, ws in self.whiles.items() if k in frames}
+
+    def jumped(self, interpreter, frame, source):
+        """The interpreter's hook after a jump instruction: `while` loops are watched by
+        tracer/whileloops.py's Rolling."""
 
     # -- effects (the interpreter's hooks) --------------------------------------------------------------
     def effect(self, why):

@@ -8,10 +8,15 @@ its state.  Once two consecutive iterations match, the rest is fast-forwarded un
 fails (the loop's condition turning false, a `break` on data): the loop op then ends on that guard's
 flag at run time (ir/loops.py's `exit`), with room for CAPACITY_FACTOR times the iterations traced (at
 least MIN_CAPACITY; a guard after the loop checks a call stays within it, else it retraces), and the
-interpreter runs the iteration that left.  A fast-forward running FAST_FORWARD_LIMIT iterations without
-a guard failing records that many (a counted loop) and interprets on.  The watch ends when the frame
-jumps (or falls through) out of the loop's instructions.
+interpreter runs the iteration that left.  The first PROBE iterations are fast-forwarded by the
+reference evaluation, the rest natively (fastforward.py).  A fast-forward running FAST_FORWARD_LIMIT
+iterations without a guard failing records that many (a counted loop) and interprets on.  The watch
+ends when the frame jumps (or falls through) out of the loop's instructions.
+
+`Rolling` here is rolling.py's with the interpreter's jump hook: jitgrad/tracing.py makes it.
 """
+from . import rolling
+from .fastforward import NATIVE_MIN_TRIP
 from .rolling import LoopWatch
 
 FAST_FORWARD_LIMIT = 10 ** 8
@@ -23,6 +28,7 @@ class WhileWatch(LoopWatch):
     """One `while` loop of one frame, its header at `pc` and its backward jump at `source`."""
 
     STACK_TOP = 0
+    PROBE = NATIVE_MIN_TRIP       # a `while` loop may end soon: no compilation for the first iterations
     END = "the capacity its trace gave it"
 
     def __init__(self, rolling, frame, pc, source):
@@ -47,26 +53,38 @@ def _is_for_iter(frame, target):
     return frame.decoded.ops[target].__name__ == "op_FOR_ITER"
 
 
-def jumped(interpreter, rolling, frame, source):
-    """The interpreter's hook after a jump instruction at `source` ran (taken or not; frame.pc is where
-    it goes): a backward jump to a non-FOR_ITER is an arrival at a `while` header; leaving a watched
-    `while` loop's instructions ends its watch."""
-    pc = frame.pc
-    whiles = rolling.whiles.get(id(frame))
-    if whiles:
-        for watch in [w for w in whiles if not w.pc <= pc <= w.source]:
-            whiles.remove(watch)
-            rolling.finish(watch)
-    if pc > source or _is_for_iter(frame, pc):
-        return
-    key = (id(frame), pc)
-    watch = rolling.watches.get(key)
-    if watch is None:
-        watch = rolling.watches[key] = WhileWatch(rolling, frame, pc, source)
-        rolling.whiles.setdefault(id(frame), []).append(watch)
-        rolling.start(watch)
-    if watch.refused is None:
-        watch.arrive(interpreter)
-        watch.current = watch.state()[0]
-    else:
-        watch.pin()
+class Rolling(rolling.Rolling):
+    """rolling.Rolling watching `while` loops too."""
+
+    def __init__(self, ctx, runner=None):
+        super().__init__(ctx, runner)
+        self.whiles = {}          # id(frame) -> its `while` loops watched
+
+    def jumped(self, interpreter, frame, source):
+        """After a jump instruction at `source` ran (taken or not; frame.pc is where it goes): a backward
+        jump to a non-FOR_ITER is an arrival at a `while` header; leaving a watched `while` loop's
+        instructions ends its watch."""
+        pc = frame.pc
+        whiles = self.whiles.get(id(frame))
+        if whiles:
+            for watch in [w for w in whiles if not w.pc <= pc <= w.source]:
+                whiles.remove(watch)
+                self.finish(watch)
+        if pc > source or _is_for_iter(frame, pc):
+            return
+        key = (id(frame), pc)
+        watch = self.watches.get(key)
+        if watch is None:
+            watch = self.watches[key] = WhileWatch(self, frame, pc, source)
+            self.whiles.setdefault(id(frame), []).append(watch)
+            self.start(watch)
+        if watch.refused is None:
+            watch.arrive(interpreter)
+            watch.current = watch.state()[0]
+        else:
+            watch.pin()
+
+    def _prune(self):
+        super()._prune()
+        frames = {id(f) for f in self.ctx.frames}
+        self.whiles = {k: ws for k, ws in self.whiles.items() if k in frames}
