@@ -60,6 +60,14 @@ def test_a_new_elementwise_op_without_scalar_code_must_be_declared_host():
     rules.check_lowerings(scratch(host=True))          # a host call needs no lowering
 
 
+def test_a_new_op_calling_libm_needs_a_cost(monkeypatch):
+    monkeypatch.setitem(scalar_ops.SCALAR, "fake_cbrt", scalar_ops.SCALAR["exp"])
+    monkeypatch.setitem(rules.ACCESS, "fake_cbrt", rules.ACCESS["exp"])
+    with pytest.raises(IRError, match=r"op costs \(jit/rules.py _COSTS\) has no entry for op\(s\) fake_cbrt"):
+        rules.check_lowerings(scratch(libm="cbrt"))
+    rules.check_lowerings(scratch())                   # native scalar code without libm: cost 1 by default
+
+
 def test_a_new_op_of_its_own_family_needs_a_lowering_rule():
     specs = dict(SPECS)
     define("fake_sort", "scan", ("axis",), specs=specs)
