@@ -22,7 +22,9 @@ So a pure accumulator (`s = s + f(x, i)`) has no tape (recomputing trades the me
 evaluating those values again).  The backward loop runs t = trip-1 .. 0 (its
 body computes t from its own counter), reads the tape rows `index(tape, t)` and the rows of the stacked
 outputs' cotangents, runs the backward part and carries the cotangents of the active carries and the
-accumulated cotangents of the active invariants.  Above a tape budget the forward loop keeps only
+accumulated cotangents of the active invariants.  A loop ending on a flag (ir/loops.py's `exit`) tapes
+a row per iteration it may take; its backward loop ends on `j < count` (the forward loop's count), so
+it runs exactly as many iterations.  Above a tape budget the forward loop keeps only
 checkpoints and the backward loop recomputes each segment's tape (ir/loop_tape.py).
 """
 import numpy as np

@@ -15,6 +15,13 @@ inner loop, without the body's guards: they held in the forward pass) and runnin
 loop.  The body's guards appear twice in the forward part (segments, tail): in iteration order.  Tape memory:
 about sqrt(trip) iterations' residuals
 plus sqrt(trip) checkpoints of the carries, for one more forward evaluation of the body.
+
+A loop ending on a flag (ir/loops.py's `exit`; `trip` its most iterations) without stacked outputs
+is checkpointed alike: the segment loop's flag says a segment ran all its S iterations, so it stops at
+the segment that leaves (discarding it, its count the segments taken); a taped tail loop reruns that
+segment from its start (at most S iterations, its flag also false from counter `trip` on); the count
+is S * segments taken + the tail's.  The backward segment loop runs the segments taken, last first.
+One with stacked outputs is taped (their rows would land at a run-time offset).
 """
 import math
 import os

@@ -17,6 +17,11 @@ the per-iteration argument array and the 0-d carries' stack slots become registe
 - An array carry the body only updates at some positions (`traj[i] = v`: `in_place_carries`) keeps
   one buffer, a copy of its init, that the body's index_set updates in place.
 - trip == 0: the results are the inits, the stacks are empty.
+- A loop with `exit` (a continue flag, ir/loops.py): the body's flag goes to a scratch byte, tested
+  after each call; false leaves before the carries step (the iteration is discarded), so the count is
+  the iteration number there.  Array carries are then copied from that iteration's input buffer into
+  the result's (no in-place carries: the discarded iteration would have written them), and the
+  stacked rows from the count on are zeroed.
 `loop_result` nodes are the loop's results: 0-d ones registers defined right after the loop, arrays
 buffers it writes (plan.py plans them as it plans any materialized value).
 
