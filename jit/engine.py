@@ -14,7 +14,6 @@ equal text already in this process, else loads its object file from the disk cac
 else optimizes and compiles it and stores the object MCJIT produced.
 """
 import hashlib
-import importlib.metadata
 import warnings
 import ctypes
 import ctypes.util
@@ -83,10 +82,11 @@ class CompiledModule:
     from (`origin`: "compiled", "disk" or "memory" for a module of equal text compiled earlier in this
     process); `address(symbol)` gives a symbol's address."""
 
-    def __init__(self, engine, name, origin):
+    def __init__(self, engine, name, origin, key=None, level=None):
         self._engine = engine
         self.name = name
         self.origin = origin
+        self.key, self.level = key, level     # the disk cache key (None: not on disk) and codegen level
 
     def address(self, name):
         return self._engine.get_function_address(name)
@@ -114,14 +114,11 @@ _modules = {}               # entry name -> CompiledModule, every module of this
 def settings(codegen_level, speed_level):
     """Everything besides the module text that determines the machine code (part of the cache key)."""
     if "settings" not in _state:
-        try:
-            version = importlib.metadata.version("jitgrad")
-        except importlib.metadata.PackageNotFoundError:
-            version = "unknown"
+        version = diskcache.sources_stamp(os.path.dirname(os.path.abspath(__file__)), ("",))   # (jit/)
         with open(__file__, "rb") as source:
             engine_source = hashlib.sha256(source.read()).hexdigest()
         _state["settings"] = {
-            "format": CACHE_FORMAT, "jitgrad": version, "engine_source": engine_source,
+            "format": CACHE_FORMAT, "jit_sources": version, "engine_source": engine_source,
             "llvmlite": llvmlite.__version__, "llvm": list(llvm.llvm_version_info),
             "triple": llvm.get_process_triple(), "cpu": llvm.get_host_cpu_name(),
             "features": llvm.get_host_cpu_features().flatten(), "codemodel": "jitdefault",
@@ -145,7 +142,7 @@ def compile_ir(text, name="kernel", speed_level=2, about=None):
         key = diskcache.make_key(text, settings(level, speed_level))
         final = f"jg_{key[:32]}"
         if final in _modules:
-            return CompiledModule(_engine(level), final, "memory")
+            return CompiledModule(_engine(level), final, "memory", _modules[final].key, level)
         text = text.replace(f"@{name}", f"@{final}")
         engine = _engine(level)
         cacheable = diskcache.enabled() and not diskcache.has_addresses(text)
@@ -164,7 +161,25 @@ def compile_ir(text, name="kernel", speed_level=2, about=None):
             if cacheable and data is not None:
                 _quietly(diskcache.store, key, data, about or {})
             origin = "compiled"
-        _modules[final] = CompiledModule(engine, final, origin)
+        _modules[final] = CompiledModule(engine, final, origin, key if cacheable else None, level)
+        return _modules[final]
+
+
+def load_module(key, level):
+    """The CompiledModule whose object the disk cache holds under `key` (made at codegen `level`), loaded
+    without its text (a trace record names it, jitgrad/persist.py); None when it is not there."""
+    with _lock:
+        _setup()
+        final = f"jg_{key[:32]}"
+        if final in _modules:
+            return CompiledModule(_engine(level), final, "memory", key, level)
+        data = _quietly(diskcache.load, key)
+        if data is None:
+            return None
+        engine = _engine(level)
+        engine.add_object_file(llvm.ObjectFileRef.from_data(data))
+        engine.finalize_object()
+        _modules[final] = CompiledModule(engine, final, "disk", key, level)
         return _modules[final]
 
 

@@ -86,8 +86,11 @@ def candidates(lookup):
 
 
 def note_hit(record):
-    """Count a warm start from `record` (its hits and last use)."""
-    base = diskcache.directory()
+    """Count a warm start from `record` (its hits and last use; written in the background)."""
+    diskcache.later(_note_hit, diskcache.directory(), record)
+
+
+def _note_hit(base, record):
     path = os.path.join(_root(base), record["lookup"], record["path"] + ".json")
     with diskcache._locked(base):
         current = diskcache._read_json(path)

@@ -14,6 +14,7 @@ wrapper of the same function in one process traces again, as before.
 
 JITGRAD_TRACE_CACHE=0 turns records off (JITGRAD_DISK_CACHE=0 turns off the whole disk cache).
 """
+import dataclasses
 import functools
 import hashlib
 import json
@@ -56,18 +57,10 @@ def enabled():
 
 
 # -- the key -----------------------------------------------------------------------------------------
-def _sources_digest():
-    """SHA-256 of jitgrad's own Python sources (a change to the tracer changes what a trace is)."""
-    from . import ir, jit, tracer
-    h = hashlib.sha256()
-    for package in (sys.modules[__package__], tracer, ir, jit):
-        root = os.path.dirname(package.__file__)
-        for dirpath, dirnames, names in sorted(os.walk(root)):
-            dirnames.sort()
-            for name in sorted(n for n in names if n.endswith(".py")):
-                with open(os.path.join(dirpath, name), "rb") as f:
-                    h.update(name.encode() + b"\0" + f.read())
-    return h.hexdigest()
+# jitgrad's own sources as this process loaded them (a change to the tracer changes what a trace is; a
+# source edited while a process runs does not relabel that process's traces)
+_SOURCES = diskcache.sources_stamp(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                   ("jitgrad", "tracer", "ir", "jit"))
 
 
 def fingerprint():
@@ -77,7 +70,7 @@ def fingerprint():
         if "fixed" not in _state:
             from .jit import engine
             _state["fixed"] = {"python": sys.version, "cache_tag": sys.implementation.cache_tag,
-                               "numpy": np.__version__, "sources": _sources_digest(),
+                               "numpy": np.__version__, "sources": _SOURCES,
                                "machine": engine.settings(0, 0)}
     scipy = sys.modules.get("scipy")
     settings = sorted((k, v) for k, v in os.environ.items() if k.startswith("JITGRAD_") and k not in _IGNORED_SETTINGS)
@@ -188,8 +181,25 @@ def _record(transformed, key, sig, staged, kernel, backend_name, note, reason, t
         "written": sorted(ctx.written_inputs), "output": output, "backend": backend_name, "note": note,
         "ops": len(trace.nodes), "times": {"trace_s": traced_s, "lower_s": timings.get("lower"),
                                            "compile_s": timings.get("compile")},
-        "reusable": not why_not, "why_not": list(dict.fromkeys(why_not)),
+        "reusable": not why_not, "why_not": list(dict.fromkeys(why_not)), "kernel": _kernel_form(kernel),
     }
+
+
+def _kernel_form(kernel):
+    """Kernel.form in JSON (constants as bytes), or None (no form, or constants over 1 MiB)."""
+    form = getattr(kernel, "form", None)
+    if form is None or sum(c.nbytes for c in form["consts"]) > 2**20:
+        return None
+    signatures = [[[list(shape), np.dtype(dtype).str] for shape, dtype in part] for part in form["signatures"]]
+    return dict(form, consts=[[c.dtype.str, list(c.shape), c.tobytes().hex()] for c in form["consts"]],
+                signatures=signatures)
+
+
+def _decode_form(form):
+    consts = [np.frombuffer(bytes.fromhex(data), dtype=np.dtype(dtype)).reshape(shape).copy()
+              for dtype, shape, data in form["consts"]]
+    signatures = tuple([(tuple(shape), np.dtype(dtype)) for shape, dtype in part] for part in form["signatures"])
+    return dict(form, consts=consts, signatures=signatures)
 
 
 def _attempt(why_not, action, *args):
@@ -271,19 +281,52 @@ def _entry(transformed, sig, leaves, record):
         if ref[0] != "code" or not portable.code_holds(ref):
             raise Unportable(f"the code of {ref[1]}.{ref[2]} changed" if ref[0] == "code" else ref[1])
     env = [portable.rebuild_entry(e, fn, e["loc"]) for e in record["environment"]]
-    trace = parse_trace(record["trace"])
     arrays = [as_input_array(leaves[i]) for i in sig.dynamic] + [e.getter.get() for e in env if e.kind == "array"]
-    if len(arrays) != len(trace.inputs) or any(
-            a.shape != v.shape or a.dtype != v.dtype for a, v in zip(arrays, trace.inputs)):
-        raise Unportable("the trace's inputs do not match this call")
     about = {"function": fn.__qualname__, "location": record["location"], "signature": sig.description,
              "kind": transformed.kind}
-    kernel, backend_name, note = backend.compile_trace(trace, transformed.jit, about)
+    kernel, trace, text = _kernel(transformed, record, about), None, record["trace"]
+    if kernel is not None:
+        backend_name, note, inputs = "llvm", "restored from the disk cache", kernel.form["signatures"][0]
+        guards = [_RecordedGuard(why, loc, expected) for why, loc, expected in record["guards"]]
+    else:
+        trace = parse_trace(text)
+        kernel, backend_name, note = backend.compile_trace(trace, transformed.jit, about)
+        inputs, guards = [(v.shape, v.dtype) for v in trace.inputs], trace.guards
+    if len(arrays) != len(inputs) or any(
+            a.shape != shape or a.dtype != dtype for a, (shape, dtype) in zip(arrays, inputs)):
+        raise Unportable("the trace's inputs do not match this call")
     output = record["output"]
     from .api import _only_output
     package = _only_output if output["simple"] else functools.partial(
         transformed._package, sig, OutputLayout(_LOSS_TYPES[output["loss_type"]], None, []), output["n_primal"])
-    info = PathInfo(sig.description, backend_name, note or "restored from the disk cache",
-                    [(g.params["why"], g.params["loc"], g.params["expected"]) for g in trace.guards],
-                    [e.describe() for e in env], len(trace.nodes), trace, loops=list(record.get("loops", [])))
-    return CacheEntry(kernel, env, trace.guards, package, info, [int(i) for i in record.get("written", [])])
+    info = RestoredPath(sig.description, backend_name, note or "restored from the disk cache",
+                        [(g.params["why"], g.params["loc"], g.params["expected"]) for g in guards],
+                        [e.describe() for e in env], record["ops"], trace, loops=list(record.get("loops", [])),
+                        recorded_text=text)
+    return CacheEntry(kernel, env, guards, package, info, [int(i) for i in record.get("written", [])])
+
+
+def _kernel(transformed, record, about):
+    """The kernel of `record` loaded from its form without parsing or lowering the trace, or None."""
+    if not transformed.jit or not record.get("kernel"):
+        return None
+    from . import jit
+    return jit.restore_kernel(_decode_form(record["kernel"]), lambda: parse_trace(record["trace"]), about)
+
+
+class _RecordedGuard:
+    """A guard of a restored trace, as its failure is reported (the trace itself is parsed on demand)."""
+    __slots__ = ("params",)
+
+    def __init__(self, why, loc, expected):
+        self.params = {"why": why, "loc": loc, "expected": expected}
+
+
+@dataclasses.dataclass
+class RestoredPath(PathInfo):
+    """A path restored from disk: `text` is the recorded trace text (`trace` is None unless parsed)."""
+    recorded_text: str = ""
+
+    @property
+    def text(self):
+        return self.recorded_text

@@ -63,6 +63,7 @@ SCRIPT = textwrap.dedent("""
     reference = jitgrad.jit_grad(usermod.f, jit=False)(x)
     print(json.dumps({{"traces": info.traces, "restored": info.restored, "rejected": info.disk_rejected,
                       "grad": grad.tobytes().hex(), "close": bool(np.allclose(grad, reference, rtol=1e-12)),
+                      "parsed": [p.trace is not None for p in info.paths],
                       "disk": diskcache.session}}))
 """)
 
@@ -95,7 +96,16 @@ def test_a_new_process_answers_from_disk_without_tracing_or_compiling(project):
     second = run(project)
     assert (second["traces"], second["restored"], second["rejected"]) == (0, 1, [])
     assert second["disk"]["stores"] == 0 and second["disk"]["hits"] >= 1      # machine code loaded, not compiled
+    assert second["parsed"] == [False]             # the kernel was loaded from its form: no parse, no lowering
     assert second["grad"] == first["grad"]
+
+
+def test_a_record_whose_machine_code_is_gone_is_compiled_again_from_its_trace(project):
+    first = run(project)
+    assert diskcache.clear(root=str(project / "cache")) == 1        # the kernel only; the record stays
+    second = run(project)
+    assert (second["traces"], second["restored"], second["parsed"]) == (0, 1, [True])
+    assert second["disk"]["stores"] == 1 and second["grad"] == first["grad"]
 
 
 SINC_PATCH = ("import numpy.lib._function_base_impl as impl\n"
