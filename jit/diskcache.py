@@ -68,7 +68,7 @@ def sources_stamp(root, packages):
             for name in sorted(n for n in names if n.endswith(".py")):
                 path = os.path.join(dirpath, name)
                 stat = os.stat(path)
-                h.update(f"{os.path.relpath(path, root)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+                h.update(f"{path[len(root):]}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
     return h.hexdigest()
 
 

@@ -39,7 +39,7 @@ def _setup():
         llvm.initialize_native_asmparser()
         target = llvm.Target.from_default_triple()
         _state["tm"] = target.create_target_machine(
-            cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+            cpu=llvm.get_host_cpu_name(), features=_host_features(),
             opt=2, codemodel="jitdefault")
         _register_libm()
     return _state["tm"]
@@ -50,8 +50,18 @@ LIBM = ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "at
         "tanh", "asinh", "acosh", "atanh", "pow", "atan2", "fmod")
 
 
+def _host_features():
+    """The host CPU's features as LLVM spells them (asked once: ~10 ms per question)."""
+    if "features" not in _state:
+        _state["features"] = llvm.get_host_cpu_features().flatten()
+    return _state["features"]
+
+
 def _register_libm():
-    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+    try:
+        libm = ctypes.CDLL("libm.so.6")      # (find_library runs ldconfig in a subprocess)
+    except OSError:
+        libm = ctypes.CDLL(ctypes.util.find_library("m"))
     for name in LIBM:
         llvm.add_symbol(f"jg_libm_{name}", ctypes.cast(getattr(libm, name), ctypes.c_void_p).value)
 
@@ -99,7 +109,7 @@ def _engine(codegen_level):
         _setup()
         # an engine owns the target machine it is given, so each gets its own
         own_tm = llvm.Target.from_default_triple().create_target_machine(
-            cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+            cpu=llvm.get_host_cpu_name(), features=_host_features(),
             opt=codegen_level, codemodel="jitdefault")
         engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), own_tm)
         engine.set_object_cache(notify_func=lambda module, data: _new_objects.__setitem__(module.name, data))
@@ -121,7 +131,7 @@ def settings(codegen_level, speed_level):
             "format": CACHE_FORMAT, "jit_sources": version, "engine_source": engine_source,
             "llvmlite": llvmlite.__version__, "llvm": list(llvm.llvm_version_info),
             "triple": llvm.get_process_triple(), "cpu": llvm.get_host_cpu_name(),
-            "features": llvm.get_host_cpu_features().flatten(), "codemodel": "jitdefault",
+            "features": _host_features(), "codemodel": "jitdefault",
             "loop_vectorization": True, "slp_vectorization": False}
     return dict(_state["settings"], codegen_level=codegen_level, speed_level=speed_level)
 

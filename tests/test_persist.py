@@ -26,10 +26,11 @@ USER = textwrap.dedent("""
     from helpers import shrink
 
     SCALE = float(os.environ.get("SCALE", "2.0"))
+    W = np.linspace(0.5, 1.5, 7) * float(os.environ.get("WSCALE", "1"))
 
     def make(width):
         def f(x, k=float(os.environ.get("DEFAULT", "1.0"))):
-            s = shrink(x) * SCALE + k * fakelib.spread(x) + width * np.sum(np.sinc(x) ** 2)
+            s = shrink(x) * SCALE + k * fakelib.spread(x) + width * np.sum(np.sinc(x) ** 2) + np.sum(W * x)
             if shrink(x) > 0.1:
                 return s
             return -s * s
@@ -98,6 +99,12 @@ def test_a_new_process_answers_from_disk_without_tracing_or_compiling(project):
     assert second["disk"]["stores"] == 0 and second["disk"]["hits"] >= 1      # machine code loaded, not compiled
     assert second["parsed"] == [False]             # the kernel was loaded from its form: no parse, no lowering
     assert second["grad"] == first["grad"]
+
+
+def test_arrays_read_from_globals_are_inputs_of_the_restored_trace(project):
+    first = run(project)
+    other = run(project, WSCALE="2")         # other contents, same shape and dtype: no retrace
+    assert (other["traces"], other["restored"]) == (0, 1) and other["grad"] != first["grad"]
 
 
 def test_a_record_whose_machine_code_is_gone_is_compiled_again_from_its_trace(project):
@@ -197,9 +204,9 @@ def test_cli_lists_and_shows_paths_with_guards_environment_and_trace(project, mo
     assert [line.split()[3] for line in lines[1:3]] == ["float64[7]"] * 2
     assert lines[3].startswith("machine code: 2 object(s)")
     shown = _cli("cache", "show", lines[1].split()[0])
-    assert "truth value of a traced value at" in shown and "usermod.py:12" in shown
+    assert "truth value of a traced value at" in shown and "usermod.py:13" in shown
     assert "global 'SCALE' (value 2.0" in shown and "closure variable 'width'" in shown
-    assert "numpy.lib._function_base_impl.sinc" in shown and "trace (%0: f64[7]) {" in shown
+    assert "numpy.lib._function_base_impl.sinc" in shown and "trace (%0: f64[7], %1: f64[7]) {" in shown
     assert "= sinc" not in shown and "tanh" in shown
     assert [line for line in shown.splitlines() + lines if len(line) > 100] == []
     why = _cli("cache", "show", "f", "--why")
