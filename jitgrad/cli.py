@@ -20,6 +20,7 @@ import json
 import os
 import re
 import sys
+import textwrap
 import time
 
 from .jit import diskcache, tracestore
@@ -108,10 +109,11 @@ def _list(args, out):
     else:
         now = time.time()
         rows = [("ID", "FUNCTION", "DEFINED AT", "SIGNATURE", "GUARDS", "REUSE", "HITS", "SIZE", "USED")]
-        rows += [(r["path"][:8], _qualified(r), _short_path(r.get("location")), r.get("signature") or "-",
-                  str(len(r["guards"])), "yes" if r["reusable"] else "no", str(r.get("hits", 0)),
-                  _size(r["size"]), f"{_age(now - float(r.get('last_used') or 0))} ago") for r in found]
-        _table(rows, out, (8, 16, 16, 12, 6, 5, 4, 9, 8))
+        rows += [(r["path"][:8], _qualified(r), os.path.basename(r.get("location") or "-"),
+                  r.get("signature") or "-", str(len(r["guards"])), "yes" if r["reusable"] else "no",
+                  str(r.get("hits", 0)), _size(r["size"]).replace(" KiB", "K").replace(" MiB", "M"),
+                  _age(now - float(r.get("last_used") or 0))) for r in found]
+        _table(rows, out, (8, 14, 14, 20, 6, 5, 4, 6, 5))
     kernels = diskcache.entries()
     out.write(f"machine code: {len(kernels)} object(s), {_size(sum(e['size'] for e in kernels))} "
               "(jitgrad cache list --kernels)\n")
@@ -152,8 +154,16 @@ def _show(args, out):
         return _write_json(found, out)
     for record in found:
         lines = _why(record) if args.why else _details(record)
-        out.write("\n".join(_cut(_LOCATION.sub(lambda m: _short_path(m.group()), line), WIDTH)
-                             for line in lines) + "\n")
+        trace = [] if args.why else ["trace (value and gradient):"] + [
+            _cut("  " + line, WIDTH) for line in record["trace"].splitlines()]
+        out.write("\n".join([_wrap(line) for line in lines] + trace) + "\n")
+
+
+def _wrap(line):
+    """`line` with its paths shortened, wrapped to WIDTH columns (continuations indented)."""
+    line = _LOCATION.sub(lambda m: _short_path(m.group()), line)
+    indent = " " * (len(line) - len(line.lstrip()) + 4)
+    return textwrap.fill(line, WIDTH, subsequent_indent=indent, break_long_words=True, break_on_hyphens=False)
 
 
 def _why(record):
@@ -186,8 +196,6 @@ def _details(record):
     lines.append(f"code checked in a new process ({len(codes)} function(s) inlined besides the traced one):")
     lines += [f"  {c[1]}.{c[2]}" for c in codes]
     lines += ["loops:"] + [f"  {loop}" for loop in record.get("loops", [])] if record.get("loops") else []
-    lines.append("trace (value and gradient):")
-    lines += ["  " + line for line in record["trace"].splitlines()]
     return lines
 
 

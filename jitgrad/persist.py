@@ -41,6 +41,7 @@ _IGNORED_SETTINGS = {"JITGRAD_CACHE_DIR", "JITGRAD_CACHE_MAX_MB", "JITGRAD_LOG",
                      "JITGRAD_DISK_CACHE", "JITGRAD_TRACE_CACHE"}
 _state = {}
 _lock = threading.Lock()
+_rejected = {}      # lookup key -> why the last record found under it was not reused in this process
 
 
 def _new_writer():
@@ -177,7 +178,8 @@ def _record(transformed, key, sig, staged, kernel, backend_name, note, reason, t
         "module": getattr(fn, "__module__", None), "location": _location(fn), "kind": transformed.kind,
         "signature": sig.description, "environment": environment, "codes": codes, "trace": text,
         "guards": [[g.params["why"], g.params["loc"], repr(g.params["expected"])] for g in trace.guards],
-        "loops": ctx.loops.report() if ctx.loops is not None else [], "retrace_reason": reason,
+        "loops": ctx.loops.report() if ctx.loops is not None else [],
+        "retrace_reason": reason or _rejected.get(lookup),
         "written": sorted(ctx.written_inputs), "output": output, "backend": backend_name, "note": note,
         "ops": len(trace.nodes), "times": {"trace_s": traced_s, "lower_s": timings.get("lower"),
                                            "compile_s": timings.get("compile")},
@@ -269,10 +271,16 @@ def restore(transformed, key, sig, leaves):
             restored.append(_entry(transformed, sig, leaves, record))
             tracestore.note_hit(record)
         except Unportable as e:
-            transformed._cache.disk_rejected.append(f"record {record['path'][:12]} not reused: {e}")
+            _reject(transformed, lookup, f"the record traced by another process ({record['path'][:8]}) does not "
+                    f"hold here: {e}")
         except (OSError, KeyError, TypeError, ValueError, IndexError) as e:
-            transformed._cache.disk_rejected.append(f"record {record['path'][:12]} damaged: {e!r}")
+            _reject(transformed, lookup, f"the record {record['path'][:8]} is damaged ({e!r})")
     return restored
+
+
+def _reject(transformed, lookup, why):
+    transformed._cache.disk_rejected.append(why)
+    _rejected[lookup] = why
 
 
 def _entry(transformed, sig, leaves, record):

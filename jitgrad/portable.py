@@ -357,10 +357,10 @@ def rebuild_entry(encoded, fn, loc):
         shape, dtype = tuple(encoded["shape"]), np.dtype(encoded["dtype"])
         entry = EnvEntry(getter, "array", shape=shape, dtype=dtype, index=encoded["index"], loc=loc)
     elif kind == "value":
-        _same_encoding(getter, encode_value(value), expected)
+        _same_encoding(getter, encode_value(value), expected, value)
         entry = EnvEntry(getter, "value", expected=_snapshot(value), loc=loc)
     elif kind == "len":
-        _same_encoding(getter, _encode_structure(value), expected)
+        _same_encoding(getter, _encode_structure(value), expected, value)
         entry = EnvEntry(getter, "len", expected=_snapshot_structure(value), loc=loc)
     elif expected[0] == "digest":
         if code_digest(value) != expected[1]:
@@ -368,13 +368,14 @@ def rebuild_entry(encoded, fn, loc):
         entry = EnvEntry(getter, "identity", expected=value, loc=loc)
     else:
         if not identity_holds(expected, value, fn):
-            raise Unportable(f"{getter.describe()} is not the object it was")
+            raise Unportable(f"{getter.describe()} is not the object it was (its code or name changed)")
         entry = EnvEntry(getter, "identity", expected=value, loc=loc)
     if not entry.holds(value):
         raise Unportable(f"{getter.describe()} changed")
     return entry
 
 
-def _same_encoding(getter, found, expected):
+def _same_encoding(getter, found, expected, value):
     if found != expected:
-        raise Unportable(f"{getter.describe()} changed")
+        shown = repr(value)
+        raise Unportable(f"{getter.describe()} changed: now {shown if len(shown) < 60 else shown[:57] + '...'}")
