@@ -200,7 +200,7 @@ def test_cli_lists_and_shows_paths_with_guards_environment_and_trace(project, mo
     monkeypatch.setenv("JITGRAD_CACHE_DIR", str(project / "cache"))
     lines = _cli("cache", "list").splitlines()
     assert lines[0].split()[:3] == ["ID", "FUNCTION", "DEFINED"] and len(lines) == 4
-    assert [line.split()[1:4] for line in lines[1:3]] == [["usermod.mak...", "usermod.py:10", "float64[7]"]] * 2
+    assert [line.split()[1:4] for line in lines[1:3]] == [["usermod.mak...", "usermod.py:11", "float64[7]"]] * 2
     assert lines[3].startswith("machine code: 2 object(s)")
     shown = _cli("cache", "show", lines[1].split()[0])
     assert "truth value of a traced value at" in shown and "usermod.py:13" in shown
