@@ -143,6 +143,9 @@ def store(transformed, key, sig, staged, kernel, backend_name, note, reason, tra
         tracestore.store(_record(transformed, key, sig, staged, kernel, backend_name, note, reason, traced_s))
     except OSError as e:
         _warn_once(f"jitgrad: trace records cannot be written to {diskcache.directory()} ({e})")
+    except Exception as e:    # a record is a convenience: its failure never fails the call (said once)
+        _warn_once(f"jitgrad: internal error writing the trace record of {sig.description} ({e!r}); "
+                   "please report this")
 
 
 def _warn_once(message):
@@ -261,7 +264,7 @@ def restore(transformed, key, sig, leaves):
     try:
         lookup = lookup_key(transformed, key)
         found = tracestore.candidates(lookup)
-    except (Unportable, OSError):
+    except (Unportable, OSError, ValueError, TypeError, AttributeError):   # (no record can answer)
         return []
     restored = []
     for record in found:
