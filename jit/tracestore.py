@@ -9,10 +9,12 @@ portable place it was read from and its expected value, or why it cannot be re-v
 process), the inlined code objects with their hashes, the trace text, loops, retrace reasons, times,
 hits and sizes.  jitgrad/persist.py builds and re-validates records; this module only stores them, with
 diskcache's atomic writes and lock.  A record that does not parse, or lacks the fields it must have,
-is deleted and counted as corrupt, never used.  Records count towards JITGRAD_CACHE_MAX_MB: the least
+is deleted and counted as corrupt, never used; so is one whose content no longer matches the SHA-256
+written with it (damage that still parses).  Records count towards JITGRAD_CACHE_MAX_MB: the least
 recently used go first.
 """
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -32,9 +34,19 @@ def _root(root=None):
 
 
 def _valid(record):
-    """Whether `record` has every required field, of its type."""
+    """Whether `record` has every required field, of its type, and its content hash matches (the hits
+    and last use, updated in place, are not hashed)."""
     return (type(record) is dict and record.get("format") == FORMAT
-            and all(type(record.get(name)) is kind for name, kind in REQUIRED.items()))
+            and all(type(record.get(name)) is kind for name, kind in REQUIRED.items())
+            and record.get("sha256") == _digest(record))
+
+
+_UNHASHED = ("sha256", "hits", "last_used", "created")
+
+
+def _digest(record):
+    content = {k: v for k, v in record.items() if k not in _UNHASHED}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def store(record):
@@ -51,7 +63,8 @@ def store(record):
         old = diskcache._read_json(path)
         if old is not None and _valid(old):
             record = dict(record, created=old.get("created", now), hits=int(old.get("hits", 0)))
-        record = dict(record, created=record.get("created", now), last_used=now, hits=record.get("hits", 0))
+        record = dict(record, created=record.get("created", now), last_used=now, hits=record.get("hits", 0),
+                      sha256=_digest(record))
         data = json.dumps(record).encode()
         replaced = os.path.getsize(path) if old is not None else 0
         usage = _usage(base) + len(data) - replaced

@@ -188,6 +188,19 @@ def test_a_damaged_record_is_replaced(project):
     assert run(project)["restored"] == 1
 
 
+def test_a_record_altered_but_still_parsing_is_not_used(project):
+    first = run(project)
+    for record in tracestore.records(str(project / "cache")):
+        with open(record["file"]) as f:
+            stored = json.load(f)
+        assert "{value=0.75}" in stored["trace"]
+        stored["trace"] = stored["trace"].replace("{value=0.75}", "{value=0.875}")
+        with open(record["file"], "w") as f:
+            json.dump(stored, f)
+    second = run(project)
+    assert (second["traces"], second["restored"]) == (1, 0) and second["grad"] == first["grad"]
+
+
 def _cli(*argv):
     out = io.StringIO()
     assert cli.main(list(argv), out=out) == 0
