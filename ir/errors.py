@@ -36,3 +36,7 @@ class GuardFailed(Exception):
     def __init__(self, index):
         self.index = index
         super().__init__(f"guard {index} failed")
+
+
+class JitgradWarning(UserWarning):
+    """Warnings about jitgrad's cache (e.g. the recompile limit) and side effects it cannot repeat."""

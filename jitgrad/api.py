@@ -17,7 +17,7 @@ from . import backend
 from .aliases import aliased_write
 from .cache import CacheEntry, FunctionCache, PathInfo
 from .ir import autodiff, passes
-from .ir.errors import GuardFailed, JitgradError, TraceError
+from .ir.errors import GuardFailed, JitgradError, JitgradWarning, TraceError
 from .ir.evaluate import run_trace
 from .ir.value import Trace
 from .pytree import flatten, leaf_count, unflatten
@@ -25,11 +25,7 @@ from .signature import as_input_array, is_differentiable, is_dynamic, leaf_key, 
 from .nested import call_in_trace, reads_enclosing_trace, splice
 from .tracer import context, errormode
 from .tracer.traced import TracedArray, contains_traced
-from .tracing import function_location, run_traced, trace_outputs
-
-
-class JitgradWarning(UserWarning):
-    """Warnings about jitgrad's cache (e.g. the recompile limit)."""
+from .tracing import effect_outputs, function_location, replaying, run_traced, trace_outputs
 
 
 class Signature:
@@ -99,10 +95,11 @@ class Staged:
     (nested.py): the outputs there are traced values of the types `kinds` (often the same trace and
     package; a Jacobian's differs: its passes are assembled in the IR)."""
 
-    __slots__ = ("ctx", "trace", "package", "_splice_form")
+    __slots__ = ("ctx", "trace", "package", "_splice_form", "first_package")
 
-    def __init__(self, ctx, trace, package, splice_form):
+    def __init__(self, ctx, trace, package, splice_form, first_package=None):
         self.ctx, self.trace, self.package, self._splice_form = ctx, trace, package, splice_form
+        self.first_package = package if first_package is None else first_package   # for the tracing call
 
     def splice_form(self):
         return self._splice_form()
@@ -166,7 +163,7 @@ class Transformed:
 
     def _trace_and_run(self, key, sig, leaves, treedef, inputs, reason, seen=0):
         staged = self.stage(sig, leaves, treedef)
-        ctx, trace, package = staged.ctx, staged.trace, staged.package
+        ctx, trace, package, first = staged.ctx, staged.trace, staged.package, staged.first_package
         if reads_enclosing_trace(ctx):   # called inside a traced function, closing over its values
             return splice(sig, leaves, leaves, staged)
         env_inputs = [e.getter.get() for e in ctx.env if e.kind == "array"]
@@ -176,7 +173,7 @@ class Transformed:
             else:
                 self._cache.retraces.append(f"not cached: {ctx.uncacheable}")
             self._cache.uncached_calls += 1
-            return package(run_trace(trace, inputs + env_inputs))
+            return first(run_trace(trace, inputs + env_inputs))
         about = {"function": getattr(self.fn, "__qualname__", repr(self.fn)), "location": function_location(self.fn),
                  "signature": sig.description, "kind": self.kind}
         kernel, backend_name, note = backend.compile_trace(trace, self.jit, about)
@@ -189,7 +186,7 @@ class Transformed:
         cached = self._cache.add(key, entry, reason, seen, inputs)   # (another thread's entry for this path)
         self._fast = _fast_path(self.fn, key[0], sig, cached, self._cache, len(leaves))
         try:
-            return package(kernel(inputs + env_inputs))
+            return first(kernel(inputs + env_inputs))
         except GuardFailed as e:
             raise JitgradError("internal error: a fresh trace failed its own guard "
                                f"{guards[e.index].params['why']!r}; please report this") from e
@@ -217,22 +214,25 @@ class GradFunction(Transformed):
 
     def stage(self, sig, leaves, treedef):
         """Trace fn and differentiate: the joint trace's outputs are the loss, the traced aux leaves,
-        then one gradient per `sig.wrt`."""
-        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit))
+        then the values side effects store, then one gradient per `sig.wrt`."""
+        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit), replay=True)
         outputs, layout = trace_outputs(ctx, result, self.has_aux, self.fn)
+        effect_values, replay = effect_outputs(ctx, len(outputs))
+        outputs += effect_values
         joint = passes.optimize(autodiff.value_and_grad(ctx.builder.build(outputs), sig.wrt, out=0))
         n_primal = len(outputs)
         package = functools.partial(self._package, sig, layout, n_primal)
         kinds = [layout.loss_type] + [np.ndarray] * (n_primal - 1) + [
             type(t) for _, templates in sig.grad_trees for t in templates]
-        trace, compiled_package = self._packager(sig, joint, n_primal, package)
-        return Staged(ctx, trace, compiled_package, lambda: (joint, kinds, package))
+        trace, compiled_package = self._packager(sig, joint, n_primal, package, replay is None)
+        return Staged(ctx, trace, compiled_package if replay is None else replaying(compiled_package, replay),
+                      lambda: (joint, kinds, package), compiled_package)
 
-    def _packager(self, sig, joint, n_primal, package):
+    def _packager(self, sig, joint, n_primal, package, may_pick=True):
         """(trace to run, outputs -> what the user gets).  When the answer is one array gradient, the
         trace keeps only that output (no value computed or allocated for nothing) and the package
         is a direct pick."""
-        simple = (not self.has_aux and not self.with_value and not self._tuple_argnums
+        simple = (may_pick and not self.has_aux and not self.with_value and not self._tuple_argnums
                   and sig.grad_trees[0][0] is None and type(sig.grad_trees[0][1][0]) is np.ndarray)
         if simple:
             return passes.dce(Trace(joint.inputs, joint.nodes, joint.outputs[n_primal:])), _only_output

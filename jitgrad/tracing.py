@@ -8,7 +8,7 @@ from . import aliases
 from .ir.errors import TraceError
 from .pytree import flatten, unflatten
 from .signature import as_input_array
-from .tracer import audit, context, escape, interpreter, rolling
+from .tracer import audit, context, escape, interpreter, rolling, sideeffects
 from .tracer.context import TraceContext
 from .tracer import errormode
 from .tracer.traced import TracedArray
@@ -22,9 +22,10 @@ def function_location(fn):
     return f"{code.co_filename}:{code.co_firstlineno}" if code else None
 
 
-def run_traced(fn, leaves, treedef, dynamic, loop_runner=None):
+def run_traced(fn, leaves, treedef, dynamic, loop_runner=None, replay=False):
     """Interpret `fn` on the argument tree with the leaves at positions `dynamic` traced; rolled loops
-    are fast-forwarded by `loop_runner` when given (backend.loop_runner).
+    are fast-forwarded by `loop_runner` when given (backend.loop_runner).  With `replay` (the caller
+    replays side effects on cached calls: `effect_outputs`), an outermost trace records them.
 
     Returns (ctx, result): the TraceContext holding the recorded IR and environment reads, and what fn
     returned (TracedArrays where it depends on traced inputs).
@@ -32,6 +33,8 @@ def run_traced(fn, leaves, treedef, dynamic, loop_runner=None):
     ctx = TraceContext()
     if context.current() is None:   # a call from outside any trace: the cache key and the fast path check fn's code
         ctx.code_checked.add(id(getattr(fn, "__func__", fn)))
+        if replay:
+            ctx.replay = sideeffects.Recorder(ctx)
     if errormode.raising():   # np.seterr(...) or np.errstate(...) of the caller
         ctx.uncacheable = f"NumPy's error mode {np.geterr()} raises, which compiled code does not"
     if rolling.enabled() and ctx.uncacheable is None:   # (fast-forwarding raises no floating-point errors)
@@ -125,6 +128,32 @@ def tree_outputs(tree, first=0):
         else:                # a loop counter left by a `break` is the int it stands for
             slots.append(("const", leaf.value if type(leaf) is rolling.LoopIndex else leaf))
     return outputs, OutputLayout(None, treedef, slots)
+
+
+def effect_outputs(ctx, first):
+    """(output Values, replay) for the side effects the trace recorded (tracer/sideeffects.py): their
+    traced values become the outputs `first`, `first + 1`...; `replay(outputs)` repeats the effects, in
+    order, with a cached call's outputs.  ([], None) when there are none."""
+    if ctx.replay is None or not ctx.replay.effects:
+        return [], None
+    outputs, steps = [], []
+    for effect in ctx.replay.effects:
+        values, layout = tree_outputs(effect.payload, first + len(outputs))
+        outputs += values
+        steps.append((effect.apply, layout.aux))
+
+    def replay(results):
+        for apply, payload in steps:
+            apply(payload(results))
+    return outputs, replay
+
+
+def replaying(package, replay):
+    """`package` (kernel outputs -> the user's result) that first replays the side effects."""
+    def run(outputs):
+        replay(outputs)
+        return package(outputs)
+    return run
 
 
 def _loss_value(ctx, loss, fn, loc):

@@ -307,6 +307,7 @@ class TraceContext:
                                   # ("item", container, key) / ("attr", obj, name) / ("cell", cell, None) /
                                   # ("container", container a native method stored into, None)
         self.loops = None         # tracer.rolling.Rolling when loops are rolled (jitgrad/tracing.py sets it)
+        self.replay = None        # tracer.sideeffects.Recorder when cached calls replay side effects
 
     @contextlib.contextmanager
     def active(self):
@@ -368,6 +369,16 @@ class TraceContext:
         when the holder exists outside the trace."""
         if not self.is_local(holder):
             self.outside_stores.setdefault((id(holder), key), (kind, holder, key))
+
+    def note_effect(self, kind, holder, key, value):
+        """`value` was stored into place `key` of `holder` ("item", "attr", "cell"), or (kind "call")
+        native method `key` of container `holder` (None for `print`) was called with `value`, a pair
+        (args, kwargs): an effect cached calls replay (tracer/sideeffects.py)."""
+        if self.replay is not None and (holder is None or not self.is_local(holder)):
+            if kind == "call":
+                self.replay.called(key, holder, *value)
+            else:
+                self.replay.stored(kind, holder, key, value)
 
     def mark_local(self, obj):
         """Note that `obj` was created while tracing: reads from it are not environment reads."""
@@ -471,6 +482,8 @@ class TraceContext:
         from .traced import TracedArray
         if type(value) is TracedArray:
             return self._traced_read(getter, value)
+        if self.replay is not None and not stable and self.replay.defer(getter, value, key):
+            return value
         standing = self._shadowed(value) if type(value) is np.ndarray else None
         if standing is not None:
             return self._traced_read(getter, standing)

@@ -240,6 +240,8 @@ class Protocols:
                 self.ctx.note_store("item", container, key)
             elif type(container) is not np.ndarray:
                 self.ctx.note_store("container", container)
+            if type(container) in (dict, list):
+                self.ctx.note_effect("item", container, key, value)
         else:
             self.call(method, (container, key, value), {})
         if type(container) is not TracedArray and self.ctx.loops is not None and not (
@@ -405,6 +407,7 @@ class Protocols:
         if not self._attr_hook(obj, name, "__setattr__", "fset", "__set__", (value,)):
             setattr(obj, name, value)
         self.ctx.note_store("attr", obj, name)
+        self.ctx.note_effect("attr", obj, name, value)
 
     def delete_attr(self, obj, name):
         """`del obj.name`."""
@@ -440,7 +443,8 @@ class Protocols:
         """`str(value)`, `repr(value)` or `format(value, spec)` (`native`), interpreting a Python dunder."""
         method = None if type(value) in NATIVE_TYPES else python_method(type(value), dunder)
         if method is None:
-            return native(value, *args)
+            text = native(value, *args)
+            return self.ctx.replay.note_text(text) if type(value) is TracedArray and self.ctx.replay else text
         result = self.call(method, (value,) + args, {})
         if not isinstance(result, str):
             raise TypeError(f"{dunder} returned non-string (type {type(result).__name__})")

@@ -108,7 +108,7 @@ def _bound_rule(fn, owner):
             return None
         return Rule(fn, functools.partial(handler, owner), getattr(handler, "always", False))
     if type(owner) in NATIVE_OWNERS:
-        return Rule(fn, _noting_store(fn, owner))
+        return Rule(fn, _noting_store(fn, owner), always=True)   # (plain stores are replayed too)
     if isinstance(owner, tuple(IMPURE_OWNERS)):
         from .rules.impure import impure
         return Rule(fn, impure(fn), always=True)
@@ -122,6 +122,7 @@ def _noting_store(method, owner):
         ctx = current()
         if ctx is not None:
             ctx.note_store("container", owner)
+            ctx.note_effect("call", owner, method, (args, kwargs))
         return method(*args, **kwargs)
     return call
 
