@@ -59,6 +59,12 @@ def _instrs(code):
     return found
 
 
+def _pushes_null(instr):
+    """A global loaded for a call, or an attribute loaded as a method (3.12+): not a plain read."""
+    return instr.opname == "LOAD_GLOBAL" and instr.arg & 1 or instr.opname == "LOAD_ATTR" and _METHOD_FLAG \
+        and instr.arg & 1
+
+
 class Update:
     """`place op= delta` recognised at a read: the store ends it at instruction `store` of the frame."""
     __slots__ = ("op", "delta", "store")
@@ -73,12 +79,10 @@ def write_only_use(frame, name):
     instrs = _instrs(frame.code)
     at = frame.pc - 1
     read = instrs[at] if 0 <= at < len(instrs) else None
-    if read is None or read.opname not in _STORE_OF or read.argval != name or \
-            read.opname == "LOAD_GLOBAL" and read.arg & 1 or read.opname == "LOAD_ATTR" and _METHOD_FLAG and read.arg & 1:
+    if read is None or read.opname not in _STORE_OF or read.argval != name or _pushes_null(read):
         return None
     after = instrs[at + 1:at + 5]
-    if after and after[0].argval in _RECEIVER_METHODS and (
-            after[0].opname == "LOAD_METHOD" or after[0].opname == "LOAD_ATTR" and _METHOD_FLAG and after[0].arg & 1):
+    if after and after[0].argval in _RECEIVER_METHODS and (after[0].opname == "LOAD_METHOD" or _pushes_null(after[0])):
         return RECEIVER
     if len(after) >= 2 and after[1].opname == "STORE_SUBSCR" and after[0].opname in _CONST_PUSH | _LOCAL_PUSH:
         return RECEIVER             # `log[key] = value`
