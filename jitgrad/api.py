@@ -188,8 +188,25 @@ class Transformed:
         try:
             return first(kernel(inputs + env_inputs))
         except GuardFailed as e:
+            return self._rounded_otherwise(entry, e.index, inputs + env_inputs, first)
+
+    def _rounded_otherwise(self, entry, index, inputs, package):
+        """The fresh kernel of `entry` decided its guard `index` otherwise than NumPy did while tracing:
+        compiled code computes the value deciding it in another order (a sum of terms that cancel, a
+        value pinned exactly).  The path is answered by the reference executor, whose decisions are
+        NumPy's, from this call on; cache_info says so."""
+        g = entry.guards[index]
+        why = f"compiled code rounds the value of {g.params['why']!r} at {g.params['loc']} otherwise than NumPy"
+        entry.kernel = functools.partial(run_trace, entry.info.trace)
+        entry.info.backend, entry.info.note = "reference", f"{why}: this path runs on the reference executor"
+        self._fast = None
+        self._cache.retraces.append(entry.info.note)
+        try:
+            return package(entry.kernel(inputs))
+        except GuardFailed as e:
             raise JitgradError("internal error: a fresh trace failed its own guard "
-                               f"{guards[e.index].params['why']!r}; please report this") from e
+                               f"{entry.guards[e.index].params['why']!r} in the reference executor; "
+                               "please report this") from e
 
     def _warn_limit(self, reason):
         if not self._cache.warned:
