@@ -401,11 +401,12 @@ class Protocols:
                     return self.ctx.read_method(obj, name, descr), obj
         return None, self.load_attr(obj, name)
 
-    def store_attr(self, obj, name, value):
-        """`obj.name = value`, honouring Python `__setattr__`, property setters and descriptors."""
+    def store_attr(self, obj, name, value, generic=False):
+        """`obj.name = value`, honouring Python `__setattr__`, property setters and descriptors
+        (`generic`: `object.__setattr__(obj, name, value)`, which skips the class's `__setattr__`)."""
         obj = shadowed(obj)
-        if not self._attr_hook(obj, name, "__setattr__", "fset", "__set__", (value,)):
-            setattr(obj, name, value)
+        if not self._attr_hook(obj, name, None if generic else "__setattr__", "fset", "__set__", (value,)):
+            (object.__setattr__ if generic else setattr)(obj, name, value)
         self.ctx.note_store("attr", obj, name)
         self.ctx.note_effect("attr", obj, name, value)
 
@@ -419,7 +420,7 @@ class Protocols:
         tp = type(obj)
         if tp in NATIVE_TYPES:
             return False
-        method = python_method(tp, dunder)
+        method = python_method(tp, dunder) if dunder else None
         if method is not None:
             self.call(method, (obj, name) + extra, {})
             return True
