@@ -12,7 +12,6 @@ import contextlib
 import enum
 import math
 import os
-import sys
 import threading
 import types
 import weakref
@@ -23,6 +22,7 @@ from ..ir import Builder
 from ..ir.errors import TraceError, UnsupportedError
 from .namespaces import CodeGetter, NamespaceGetter
 from .snapshots import _like, _snapshot, _snapshot_structure, _traced_inside
+from .userframes import call_chain, user_frame
 
 
 class _PerThread(threading.local):
@@ -330,15 +330,13 @@ class TraceContext:
     def user_location(self):
         """`file:line` of the innermost frame outside numpy/scipy/the standard library (and outside
         generated code, such as a dataclass's `__init__`, when a frame of a real file called it)."""
-        frame = _user_frame(self.frames)
+        frame = user_frame(self.frames, _is_library_file)
         return f"{frame.code.co_filename}:{frame.lineno}" if frame is not None else self.location()
 
     def chain(self):
         """The calls from the user's line to the innermost frame, as `file:line` strings (library
         files relative to their package directory): what an error raised there names."""
-        user = _user_frame(self.frames)
-        start = next(i for i, f in enumerate(self.frames) if f is user) if user is not None else 0
-        return [f"{_short_path(f.code.co_filename)}:{f.lineno}" for f in self.frames[start:]]
+        return call_chain(self.frames, _is_library_file, _LIBRARY_DIRS)
 
     def traceback(self):
         """The interpreted call chain, outermost first, as 'function (file:line)' strings."""
@@ -631,26 +629,6 @@ def _is_library_namespace(namespace):
     names are stable by design (like its functions)."""
     return (str(namespace.get("__name__", "")).split(".")[0] in _STABLE_ROOTS
             or _is_library_file(str(namespace.get("__file__", ""))))
-
-
-def _user_frame(frames):
-    """The innermost frame of user code (see TraceContext.user_location), or None."""
-    generated = None
-    for f in reversed(frames):
-        name = f.code.co_filename
-        if not _is_library_file(name):
-            if name != "<string>":
-                return f
-            generated = generated or f
-    return generated
-
-
-def _short_path(filename):
-    """A library file's path from its package directory (`scipy/stats/_stats_py.py`), others as given."""
-    for root in _LIBRARY_DIRS + tuple(p for p in sys.path if p.endswith("site-packages")):
-        if filename.startswith(root + os.sep):
-            return filename[len(root) + 1:]
-    return filename
 
 
 def _is_library_file(filename):
