@@ -98,8 +98,8 @@ class CallPolicy:
         loops = self.ctx.loops
         if rule is not None and (rule.always or contains_traced(args, kwargs)):
             args, kwargs = self._wrap_callbacks(fn, args, kwargs)
-            if loops is not None:
-                args, kwargs = loops.native_call(fn, args, kwargs, rule=True)
+            if loops is not None:     # (a rule storing outside, `effect`, is checked like compiled code)
+                args, kwargs = loops.native_call(fn, args, kwargs, rule=not getattr(rule.handler, "effect", False))
             try:
                 return self._run_handler(rule.handler, args, kwargs)
             except np.linalg.LinAlgError as e:   # raised by the data (a singular matrix...): no guard says so

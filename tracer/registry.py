@@ -124,6 +124,7 @@ def _noting_store(method, owner):
             ctx.note_store("container", owner)
             ctx.note_effect("call", owner, method, (args, kwargs))
         return method(*args, **kwargs)
+    call.effect = True      # a loop calling it is not rolled when the method changes its object
     return call
 
 

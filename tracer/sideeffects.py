@@ -26,6 +26,7 @@ import dis
 import operator
 import sys
 import warnings
+import weakref
 
 import numpy as np
 
@@ -47,7 +48,7 @@ _STORE_OF = {"LOAD_GLOBAL": "STORE_GLOBAL", "LOAD_DEREF": "STORE_DEREF", "LOAD_A
 _CONTAINERS = (list, dict, set, collections.deque)
 _SCALARS = (int, float, complex, bool, str, bytes, type(None), np.generic)
 _METHOD_FLAG = sys.version_info >= (3, 12)      # LOAD_ATTR's low bit: a method load (pushes NULL|self)
-_instructions = {}
+_instructions = weakref.WeakKeyDictionary()   # code -> its instructions (freed with the code)
 _warned = set()
 
 

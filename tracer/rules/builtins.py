@@ -41,4 +41,7 @@ def print_(*args, **kwargs):
     if ctx is not None:
         ctx.note_effect("call", None, builtins.print, (args, kwargs))
     return builtins.print(*args, **kwargs)
+
+
+print_.effect = True
 register(type)(type_)
