@@ -17,7 +17,6 @@ equal text already in this process, else loads its object file from the disk cac
 else optimizes and compiles it and stores the object MCJIT produced.
 """
 import hashlib
-import importlib.metadata
 import warnings
 import ctypes
 import ctypes.util
@@ -44,7 +43,7 @@ def _setup():
         llvm.initialize_native_asmparser()
         target = llvm.Target.from_default_triple()
         _state["tm"] = target.create_target_machine(
-            cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+            cpu=llvm.get_host_cpu_name(), features=_host_features(),
             opt=2, codemodel="jitdefault")
         _register_libm()
     return _state["tm"]
@@ -55,8 +54,18 @@ LIBM = ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "at
         "tanh", "asinh", "acosh", "atanh", "pow", "atan2", "fmod")
 
 
+def _host_features():
+    """The host CPU's features as LLVM spells them (asked once: ~10 ms per question)."""
+    if "features" not in _state:
+        _state["features"] = llvm.get_host_cpu_features().flatten()
+    return _state["features"]
+
+
 def _register_libm():
-    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+    try:
+        libm = ctypes.CDLL("libm.so.6")      # (find_library runs ldconfig in a subprocess)
+    except OSError:
+        libm = ctypes.CDLL(ctypes.util.find_library("m"))
     for name in LIBM:
         llvm.add_symbol(f"jg_libm_{name}", ctypes.cast(getattr(libm, name), ctypes.c_void_p).value)
 
@@ -87,17 +96,18 @@ class CompiledModule:
     symbol `name`, where the code came from (`origin`: "compiled", "disk" or "memory" for a module of
     equal text compiled earlier in this process); `address(symbol)` gives a symbol's address."""
 
-    def __init__(self, group, name, origin):
+    def __init__(self, group, name, origin, key=None, level=None):
         self._group = group
         self.name = name
         self.origin = origin
+        self.key, self.level = key, level     # the disk cache key (None: not on disk) and codegen level
 
     def address(self, name):
         return self._group.engine.get_function_address(name)
 
     def shared(self):
         """This module's code for another kernel of equal text (origin "memory")."""
-        return CompiledModule(self._group, self.name, "memory")
+        return CompiledModule(self._group, self.name, "memory", self.key, self.level)
 
 
 GROUP_SIZE = 16     # modules per engine: an engine costs ~0.8 MB (its target machine), a module ~0.15 MB
@@ -113,7 +123,7 @@ class EngineGroup:
         _setup()
         # an engine owns the target machine it is given, so each gets its own
         own_tm = llvm.Target.from_default_triple().create_target_machine(
-            cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+            cpu=llvm.get_host_cpu_name(), features=_host_features(),
             opt=codegen_level, codemodel="jitdefault")
         self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), own_tm)
         self.engine.set_object_cache(notify_func=lambda module, data: _new_objects.__setitem__(module.name, data))
@@ -138,17 +148,14 @@ _modules = weakref.WeakValueDictionary()   # entry name -> CompiledModule of thi
 def settings(codegen_level, speed_level):
     """Everything besides the module text that determines the machine code (part of the cache key)."""
     if "settings" not in _state:
-        try:
-            version = importlib.metadata.version("jitgrad")
-        except importlib.metadata.PackageNotFoundError:
-            version = "unknown"
+        version = diskcache.sources_stamp(os.path.dirname(os.path.abspath(__file__)), ("",))   # (jit/)
         with open(__file__, "rb") as source:
             engine_source = hashlib.sha256(source.read()).hexdigest()
         _state["settings"] = {
-            "format": CACHE_FORMAT, "jitgrad": version, "engine_source": engine_source,
+            "format": CACHE_FORMAT, "jit_sources": version, "engine_source": engine_source,
             "llvmlite": llvmlite.__version__, "llvm": list(llvm.llvm_version_info),
             "triple": llvm.get_process_triple(), "cpu": llvm.get_host_cpu_name(),
-            "features": llvm.get_host_cpu_features().flatten(), "codemodel": "jitdefault",
+            "features": _host_features(), "codemodel": "jitdefault",
             "loop_vectorization": True, "slp_vectorization": False}
     return dict(_state["settings"], codegen_level=codegen_level, speed_level=speed_level)
 
@@ -190,7 +197,27 @@ def compile_ir(text, name="kernel", speed_level=2, about=None):
             if cacheable and data is not None:
                 _quietly(diskcache.store, key, data, about or {})
             origin = "compiled"
-        compiled = _modules[final] = CompiledModule(group, final, origin)
+        compiled = _modules[final] = CompiledModule(group, final, origin, key if cacheable else None, level)
+        return compiled
+
+
+def load_module(key, level):
+    """The CompiledModule whose object the disk cache holds under `key` (made at codegen `level`), loaded
+    without its text (a trace record names it, jitgrad/persist.py); None when it is not there."""
+    with _lock:
+        _setup()
+        final = f"jg_{key[:32]}"
+        live = _modules.get(final)
+        if live is not None:
+            return live.shared()
+        data = _quietly(diskcache.load, key)
+        if data is None:
+            return None
+        group = _group(level)
+        engine = group.engine
+        engine.add_object_file(llvm.ObjectFileRef.from_data(data))
+        engine.finalize_object()
+        compiled = _modules[final] = CompiledModule(group, final, "disk", key, level)
         return compiled
 
 

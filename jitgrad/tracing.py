@@ -155,6 +155,7 @@ def replaying(package, replay):
     def run(outputs):
         replay(outputs)
         return package(outputs)
+    run.replays = True      # (jitgrad/persist.py: such traces are not restored in another process)
     return run
 
 

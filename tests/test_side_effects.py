@@ -178,3 +178,36 @@ def test_store_of_an_object_made_in_the_call_warns_once():
     g = jitgrad.jit_grad(loss)
     with pytest.warns(jitgrad.JitgradWarning, match="cannot remake"):
         g(X)
+
+
+def test_an_update_that_raised_guards_the_place():
+    class State:
+        n = None
+    state = State()
+
+    def loss(x):
+        try:
+            state.n += 1            # raises TypeError while n is None: the path depends on n after all
+        except TypeError:
+            return np.sum(x)
+        return np.sum(x ** 2)
+    g = jitgrad.jit_grad(loss)
+    assert np.allclose(g(X), 1.0)
+    state.n = 0
+    assert np.allclose(g(X), 2 * X) and state.n == 1
+    assert np.allclose(g(X), 2 * X) and state.n == 2
+    assert g.cache_info().traces == 2
+
+
+def test_side_effect_traces_are_not_restored_in_another_process(tmp_path, monkeypatch):
+    from jitgrad import persist
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("JITGRAD_DISK_CACHE", "1")
+    stored = []
+    monkeypatch.setattr(persist.tracestore, "store", stored.append)
+    global calls
+    calls = 0
+    g = jitgrad.jit_grad(logged)
+    g(X)
+    assert stored and not stored[-1]["reusable"]
+    assert "side effects replayed" in " ".join(stored[-1]["why_not"])

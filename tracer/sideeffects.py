@@ -176,12 +176,21 @@ class Recorder:
         if use is RECEIVER:
             self.ctx._record(("receiver",) + key, getter, "identity", value)
         else:
-            self.updates[(id(frame), use.store)] = use
+            self.updates[(id(frame), use.store)] = (use, key)
         return True
+
+    def finish(self):
+        """The traced call has returned: an update whose store never happened (its operation raised and
+        the exception was handled) read the place for the path taken after all: guard it."""
+        for _, key in self.updates.values():
+            pending = self.deferred.pop(key, None)
+            if pending is not None:
+                self._materialize(key, *pending)
+        self.updates = {}
 
     def _materialize(self, key, getter, snapshot):
         if snapshot is None:    # a container too large or holding objects: its contents cannot be guarded
-            self.ctx.forbid_caching(f"{getter.describe()} is appended to and read")
+            self.ctx.uncacheable = self.ctx.uncacheable or f"{getter.describe()} is appended to and read"
         else:
             self.ctx._record(key, getter, "value", snapshot)
 
@@ -191,7 +200,7 @@ class Recorder:
         frame = self._user_frame()
         if frame is None:
             return
-        update = self.updates.pop((id(frame), frame.pc - 1), None)
+        update, _ = self.updates.pop((id(frame), frame.pc - 1), (None, None))
         if update is not None:
             self._note(_updating(kind, holder, key, update.op), update.delta, f"an update of {key!r}")
         else:
