@@ -48,6 +48,7 @@ _STORE_OF = {"LOAD_GLOBAL": "STORE_GLOBAL", "LOAD_DEREF": "STORE_DEREF", "LOAD_A
 _CONTAINERS = (list, dict, set, collections.deque)
 _SCALARS = (int, float, complex, bool, str, bytes, type(None), np.generic)
 _METHOD_FLAG = sys.version_info >= (3, 12)      # LOAD_ATTR's low bit: a method load (pushes NULL|self)
+_UNGUARDABLE = object()     # the snapshot of a container whose contents no value guard can check
 _instructions = weakref.WeakKeyDictionary()   # code -> its instructions (freed with the code)
 _warned = set()
 
@@ -172,7 +173,7 @@ class Recorder:
                 self._materialize(key, *pending)
             return False
         if key not in self.deferred and key not in self.ctx._env_recorded:
-            self.deferred[key] = (getter, _snapshot(value) if _is_plain_data(value) else None)
+            self.deferred[key] = (getter, _snapshot(value) if _is_plain_data(value) else _UNGUARDABLE)
         if use is RECEIVER:
             self.ctx._record(("receiver",) + key, getter, "identity", value)
         else:
@@ -189,7 +190,7 @@ class Recorder:
         self.updates = {}
 
     def _materialize(self, key, getter, snapshot):
-        if snapshot is None:    # a container too large or holding objects: its contents cannot be guarded
+        if snapshot is _UNGUARDABLE:    # a container too large or holding objects: its contents cannot be guarded
             self.ctx.uncacheable = self.ctx.uncacheable or f"{getter.describe()} is appended to and read"
         else:
             self.ctx._record(key, getter, "value", snapshot)
