@@ -1,5 +1,5 @@
 """Side effects of traced code happen on every call, in order, with that call's values: a cached call
-replays the appends, counters, stores and prints the tracing run made (tracer/sideeffects.py), and state
+replays the appends, counters, stores and prints the tracing run made (tracer/interpretation/sideeffects.py), and state
 the trace only writes (or reads only to update it) is not a guard, so such functions trace once."""
 import warnings
 

@@ -7,10 +7,10 @@ import collections
 import functools
 import itertools
 
-from ..array_api import to_float
-from ..context import current
-from ..registry import NATIVE_OWNERS, register
-from ..values import concrete_of
+from ..arrays.array_api import to_float
+from ..recording.context import current
+from ..recording.registry import NATIVE_OWNERS, register
+from ..arrays.values import concrete_of
 
 _THROUGH_DUNDERS = (
     "abs", "all", "any", "ascii", "bool", "callable", "complex", "dict", "divmod", "enumerate", "filter",
@@ -36,7 +36,7 @@ register(float)(to_float)
 
 @register(builtins.print, always=True)
 def print_(*args, **kwargs):
-    """print(...), noted as a side effect that cached calls repeat (tracer/sideeffects.py)."""
+    """print(...), noted as a side effect that cached calls repeat (tracer/interpretation/sideeffects.py)."""
     ctx = current()
     if ctx is not None:
         ctx.note_effect("call", None, builtins.print, (args, kwargs))

@@ -30,8 +30,8 @@ import weakref
 
 import numpy as np
 
-from ..ir.errors import JitgradWarning
-from .context import _is_library_file, _is_plain_data, _snapshot
+from ...ir.errors import JitgradWarning
+from ..recording.context import _is_library_file, _is_plain_data, _snapshot
 
 RECEIVER = "receiver"
 _RECEIVER_METHODS = frozenset({"append", "extend", "insert", "add", "update", "appendleft", "extendleft"})
@@ -248,7 +248,7 @@ class Recorder:
 
 def _replayable(payload):
     """Traced values, plain scalars and arrays, in tuples, lists and dicts."""
-    from .traced import TracedArray
+    from ..arrays.values import TracedArray
     if type(payload) is TracedArray or isinstance(payload, _SCALARS) or type(payload) is np.ndarray:
         return True
     if type(payload) in (tuple, list):
