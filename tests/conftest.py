@@ -8,6 +8,7 @@ import tempfile
 
 os.environ["JITGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="jitgrad-test-cache-")  # never the user's cache
 atexit.register(shutil.rmtree, os.environ["JITGRAD_CACHE_DIR"], True)
+os.environ.setdefault("JITGRAD_SYNC_COMPILE", "1")   # kernels compile before first calls (test_tiered.py: not)
 from jitgrad.tracer import audit  # noqa: E402
 
 audit.enable()
