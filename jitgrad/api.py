@@ -130,8 +130,9 @@ class Transformed:
         functools.update_wrapper(self, fn, updated=())   # never copy a wrapped function's state
 
     def __call__(self, *args, **kwargs):
-        if self._fast is not None and not kwargs:
-            result = self._fast(args)
+        fast = self._fast
+        if fast is not None and not kwargs:
+            result = fast(args)
             if result is not None:
                 return result
         return self._call(args, kwargs)
@@ -318,12 +319,13 @@ def _fast_path(fn, code, sig, entry, cache, n_args):
         for get, name, expected in name_lookups:
             if get(name, missing) is not expected:
                 return None
-        try:
-            for check in name_checks:
-                if not check():
-                    return None
-        except Exception:       # (a name rebound to an object whose comparison raises)
-            return None
+        if name_checks:
+            try:
+                for check in name_checks:
+                    if not check():
+                        return None
+            except Exception:   # (a name rebound to an object whose comparison raises)
+                return None
         try:
             if wrapper is not None:      # fast_call_one, inline: one Python call less
                 out = empty(shape, dtype)
