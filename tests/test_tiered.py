@@ -113,3 +113,31 @@ def test_the_synchronous_mode_compiles_before_the_first_call(monkeypatch):
     (path,) = grad.cache_info().paths
     assert path.note == "" and path.machine_code in ("compiled", "disk", "memory")
     assert grad._fast is not None
+
+
+OVERLAPPING = r"""
+import numpy as np, scipy.special, jitgrad
+fns = [lambda x: np.sum(np.tanh(x) ** 2), lambda x: np.sum(scipy.special.erf(x) * x),
+       lambda x: np.sum(np.outer(x, x) @ x), lambda x: float(np.prod(np.cos(x)))]
+x = np.linspace(0.1, 0.9, 6)
+grads = [jitgrad.jit_grad(f) for f in fns]
+first = [g(x) for g in grads]            # four background compiles overlapping, the process's first ones
+assert jitgrad.wait_compiled(120)
+for g, f0 in zip(grads, first):
+    np.testing.assert_allclose(g(x), f0, rtol=1e-12)
+    (path,) = g.cache_info().paths
+    assert path.backend == "llvm" and path.machine_code in ("compiled", "disk", "memory"), path.note
+print("ok")
+"""
+
+
+def test_overlapping_background_compiles_in_a_fresh_process():
+    """The first compiles of a process run at once in several threads (one-time set-up included)."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, JITGRAD_SYNC_COMPILE="0", JITGRAD_DISK_CACHE="0")
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", OVERLAPPING], env=env, capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
