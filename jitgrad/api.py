@@ -23,9 +23,8 @@ from .ir.value import Trace
 from .pytree import flatten, leaf_count, unflatten
 from .signature import as_input_array, is_differentiable, is_dynamic, leaf_key, normalize_argnums
 from .nested import call_in_trace, reads_enclosing_trace, splice
-from .tracer import context, errormode
-from .tracer.namespaces import MISSING
-from .tracer.traced import TracedArray, contains_traced
+from .tracer import MISSING, TracedArray, contains_traced, current, error_mode_raises, error_mode_reader
+from .tracer import quiet_error_mode
 from .tracing import function_location, run_traced, trace_outputs
 
 
@@ -146,7 +145,7 @@ class Transformed:
         raise NotImplementedError
 
     def _call(self, args, kwargs):
-        if context.current() is not None and contains_traced(args, kwargs):
+        if current() is not None and contains_traced(args, kwargs):
             return call_in_trace(self, args, kwargs)   # applied inside a traced function
         leaves, treedef = flatten((args, kwargs))
         keys = tuple(leaf_key(leaf) for leaf in leaves)
@@ -156,7 +155,7 @@ class Transformed:
             sig = self._signatures[key] = self.signature(leaves, keys, treedef)
         inputs = [as_input_array(leaves[i]) for i in sig.dynamic]
         seen = self._cache.seen(key)
-        if errormode.raising():      # NumPy raises on floating-point errors, compiled kernels cannot
+        if error_mode_raises():      # NumPy raises on floating-point errors, compiled kernels cannot
             with _collector_paused():
                 return self._trace_and_run(key, sig, leaves, treedef, inputs, reason=None, seen=seen)
         outputs, found = self._cache.lookup(key, inputs)
@@ -299,7 +298,7 @@ def _fast_path(fn, code, sig, entry, cache, n_args):
     only_output, missing, empty = package is _only_output, MISSING, np.empty
     direct = entry.kernel.direct() if hasattr(entry.kernel, "direct") and not (reads or written) else None
     wrapper, shape, dtype, success, settle = direct or (None,) * 5
-    quiet, current_mode, raising = errormode.quiet_mode(), errormode.mode_reader(), errormode.raising
+    quiet, current_mode, raising = quiet_error_mode(), error_mode_reader(), error_mode_raises
     static_positions = {i for i, _, _ in statics}
     array_positions = [i for i in range(n_args) if i not in static_positions]
 

@@ -29,11 +29,11 @@ import numpy as np
 
 from .effects import impure_call
 from .fastforward import concrete_values, fast_forward
-from ..ir.loops import COUNTER_DTYPE
+from ...ir.loops import COUNTER_DTYPE
 from .loopbody import Iteration
-from .loopindex import LoopIndex, plain
-from .traced import TracedArray
-from .values import rebind
+from ..arrays.loopindex import LoopIndex, plain
+from ..arrays.values import TracedArray
+from ..arrays.values import rebind
 
 RANGE_ITERATOR = type(iter(range(0)))
 _FLATTEN_LIMIT = 64            # longer tuples and lists are compared by identity

@@ -8,10 +8,10 @@ resumes there and takes the other path.
 """
 import numpy as np
 
-from ..ir import Builder
-from ..ir.errors import GuardFailed
-from ..ir.evaluate import EVAL, run_trace
-from ..ir.loops import COUNTER_DTYPE, run_loop
+from ...ir import Builder
+from ...ir.errors import GuardFailed
+from ...ir.evaluate import EVAL, run_trace
+from ...ir.loops import COUNTER_DTYPE, run_loop
 
 
 def concrete_values(values, known):

@@ -7,7 +7,7 @@ Jump targets arrive as instruction indices (decode resolved the labels); every j
 """
 from .generators import InterpretedGenerator
 from .protocols import type_lookup
-from ..ir.errors import UnsupportedError
+from ...ir.errors import UnsupportedError
 from .rolling import RANGE_ITERATOR
 from .version import FOR_ITER_EXIT_SKIP, SEND_KEEPS_RECEIVER
 
@@ -82,7 +82,7 @@ class FlowOps:
     def op_FOR_ITER(self, frame, target):
         iterator = frame.stack[-1]
         loops = self.ctx.loops
-        if loops is not None:                       # rolling (tracer/rolling.py)
+        if loops is not None:                       # rolling (tracer/interpretation/rolling.py)
             if type(iterator) is RANGE_ITERATOR:
                 return loops.for_iter(self, frame, target, FOR_ITER_EXIT_SKIP)
             loops.consume(iterator)
