@@ -84,7 +84,9 @@ def tree_outputs(tree, first=0):
         if isinstance(leaf, TracedArray):
             slots.append(("out", first + len(outputs), type(leaf.value)))
             outputs.append(leaf.ir)
-        else:                # a loop counter left by a `break` is the int it stands for
+        else:                # a loop counter left by a `break` is the int it stands for (pinned by a guard)
+            if type(leaf) is tracer.LoopIndex:
+                leaf.watch.pin()
             slots.append(("const", leaf.value if type(leaf) is tracer.LoopIndex else leaf))
     return outputs, OutputLayout(None, treedef, slots)
 

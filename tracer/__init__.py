@@ -13,7 +13,7 @@ import numpy as np
 
 from .arrays.escape import settle
 from .arrays.values import TracedArray, contains_traced, lift, make
-from .interpretation import interpreter, rolling
+from .interpretation import interpreter, rolling, whileloops
 from .interpretation.rolling import LoopIndex
 from .recording import audit, errormode, hooks
 from .recording.context import TraceContext, current
@@ -44,7 +44,7 @@ def trace(fn, leaves, inputs, rebuild, *, loop_runner=None, check=None):
     if errormode.raising():   # np.seterr(...) or np.errstate(...) of the caller
         ctx.uncacheable = f"NumPy's error mode {np.geterr()} raises, which compiled code does not"
     if rolling.enabled() and ctx.uncacheable is None:   # (fast-forwarding raises no floating-point errors)
-        ctx.loops = rolling.Rolling(ctx, loop_runner)
+        ctx.loops = whileloops.Rolling(ctx, loop_runner)
     traced = list(leaves)
     with ctx.active():
         for pos, arr in inputs.items():
