@@ -9,11 +9,12 @@ caches it under the key.
 import contextlib
 import functools
 import gc
+import time
 import warnings
 
 import numpy as np
 
-from . import backend
+from . import backend, persist
 from .aliases import aliased_write
 from .cache import CacheEntry, FunctionCache, PathInfo
 from .ir import autodiff, passes
@@ -159,6 +160,8 @@ class Transformed:
             with _collector_paused():
                 return self._trace_and_run(key, sig, leaves, treedef, inputs, reason=None, seen=seen)
         outputs, found = self._cache.lookup(key, inputs)
+        if outputs is None and self._cache.restore(key, lambda: persist.restore(self, key, sig, leaves)):
+            outputs, found = self._cache.lookup(key, inputs)   # paths traced by another process
         if outputs is not None:
             self._fast = _fast_path(self.fn, key[0], sig, found, self._cache, len(args))
             return found.package(outputs)
@@ -166,7 +169,9 @@ class Transformed:
             return self._trace_and_run(key, sig, leaves, treedef, inputs, reason=found, seen=seen)
 
     def _trace_and_run(self, key, sig, leaves, treedef, inputs, reason, seen=0):
+        started = time.perf_counter()
         staged = self.stage(sig, leaves, treedef)
+        traced_s = time.perf_counter() - started
         ctx, trace, package = staged.ctx, staged.trace, staged.package
         if reads_enclosing_trace(ctx):   # called inside a traced function, closing over its values
             return splice(sig, leaves, leaves, staged)
@@ -188,6 +193,9 @@ class Transformed:
         kernel = backend.start_kernel(trace, self.jit, about, info)   # (sets info.backend and info.note)
         entry = CacheEntry(kernel, ctx.env, guards, package, info, ctx.written_inputs)
         cached = self._cache.add(key, entry, reason, seen, inputs)   # (another thread's entry for this path)
+        if cached is entry:    # (a kernel compiling in the background is recorded once it is ready)
+            backend.when_compiled(kernel, lambda compiled: persist.store(
+                self, key, sig, staged, compiled, info.backend, info.note, reason, traced_s))
         self._fast = _fast_path(self.fn, key[0], sig, cached, self._cache, len(leaves))
         try:
             return package(kernel(inputs + env_inputs))
@@ -209,6 +217,8 @@ class Transformed:
 
 class GradFunction(Transformed):
     """The function returned by `jit_grad` / `value_and_grad`; call it like the original."""
+
+    restorable = True       # jitgrad/persist.py restores its traces from disk (without has_aux)
 
     def __init__(self, fn, argnums, has_aux, with_value, jit, max_traces):
         super().__init__(fn, argnums, jit, max_traces)
@@ -236,7 +246,7 @@ class GradFunction(Transformed):
         simple = (not self.has_aux and not self.with_value and not self._tuple_argnums
                   and sig.grad_trees[0][0] is None and type(sig.grad_trees[0][1][0]) is np.ndarray)
         if simple:
-            return passes.dce(Trace(joint.inputs, joint.nodes, joint.outputs[n_primal:])), _only_output
+            return passes.dce(Trace(joint.inputs, joint.nodes, joint.outputs[n_primal:])), persist.only_output
         return joint, package
 
     def _package(self, sig, layout, n_primal, outputs):
@@ -261,10 +271,6 @@ def package_gradients(sig, values, as_tuple, keep_arrays=False):
         grads.append(unflatten(tree, leaves))
         k += len(templates)
     return tuple(grads) if as_tuple else grads[0]
-
-
-def _only_output(outputs):
-    return outputs[0]
 
 
 @contextlib.contextmanager
@@ -295,7 +301,7 @@ def _fast_path(fn, code, sig, entry, cache, n_args):
         return None
     package, ndarray, environment, statics = entry.package, np.ndarray, entry.environment_inputs, sig.statics
     written, name_checks, name_lookups, reads = entry.written, entry.name_checks, entry.name_lookups, entry.reads
-    only_output, missing, empty = package is _only_output, MISSING, np.empty
+    only_output, missing, empty = package is persist.only_output, MISSING, np.empty
     direct = entry.kernel.direct() if hasattr(entry.kernel, "direct") and not (reads or written) else None
     wrapper, shape, dtype, success, settle = direct or (None,) * 5
     quiet, current_mode, raising = quiet_error_mode(), error_mode_reader(), error_mode_raises

@@ -93,7 +93,7 @@ class TieredKernel:
 
     def __init__(self, trace, about, info):
         self.trace, self._about, self._info = trace, about, info
-        self._compiled = None
+        self._compiled, self._then = None, []
         self.done = threading.Event()
         with _pending_lock:
             _pending.add(self)
@@ -109,9 +109,20 @@ class TieredKernel:
         self._info.backend, self._info.note = backend, note
         if backend == "llvm":
             self._compiled = kernel
-        self.done.set()
         with _pending_lock:
+            self.done.set()
             _pending.discard(self)
+            then, self._then = self._then, []
+        for action in then:
+            action(kernel)
+
+    def then(self, action):
+        """Run `action(kernel compiled, or None)` once the compile has ended (now, if it has)."""
+        with _pending_lock:
+            if not self.done.is_set():
+                self._then.append(action)
+                return
+        action(self._compiled)
 
     def __call__(self, inputs):
         compiled = self._compiled
@@ -132,6 +143,15 @@ class TieredKernel:
         if compiled is None:
             return "" if self.done.is_set() else "pending"
         return getattr(compiled, "machine_code", "")
+
+
+def when_compiled(kernel, action):
+    """Run `action(kernel)` now, or for a TieredKernel once its compile has ended (with the compiled
+    kernel, or None when it failed: its PathInfo says why)."""
+    if type(kernel) is TieredKernel:
+        kernel.then(action)
+    else:
+        action(kernel)
 
 
 def wait_compiled(timeout=None):

@@ -43,13 +43,18 @@ def test_first_calls_answer_while_the_kernel_compiles_then_the_kernel_answers(mo
         compiles.append(trace)
         return real(trace, use_jit, about)
     monkeypatch.setattr(backend, "compile_trace", slow_compile)
+    stored = []      # the trace record (jitgrad/persist.py) is written once the kernel is ready, with it
+    monkeypatch.setattr(jitgrad.persist, "store", lambda *args: args[0].jit and stored.append(args[4:7]))
     grad = jitgrad.jit_grad(branchy, argnums=1)
     for w in (W, W * 1.1):   # answered while the compile waits: the reference executor
         np.testing.assert_allclose(grad(X, w), expected(X, w), rtol=1e-12)
     (path,) = grad.cache_info().paths
     assert path.machine_code == "pending" and "background" in path.note and grad._fast is None
+    assert stored == []
     release.set()
     assert jitgrad.wait_compiled(30)
+    ((kernel, backend_name, note),) = stored
+    assert backend_name == "llvm" and note == "" and kernel.direct() is not None
     (path,) = grad.cache_info().paths
     assert len(compiles) == 1 and path.backend == "llvm" and path.note == ""
     assert path.machine_code in ("compiled", "disk", "memory")

@@ -16,16 +16,21 @@ from .arrays.values import TracedArray, contains_traced, lift, make
 from .interpretation import interpreter, rolling, whileloops
 from .interpretation.rolling import LoopIndex
 from .recording import audit, errormode, hooks
-from .recording.context import TraceContext, current
+from .recording.context import (
+    AttrGetter, CellGetter, EnvEntry, GlobalGetter, HasAttrGetter, ItemGetter, MethodGetter, TraceContext, current)
 from .recording.errormode import current_mode as current_error_mode, quiet_mode as quiet_error_mode
 from .recording.errormode import mode_reader as error_mode_reader
 from .recording.errormode import raising as error_mode_raises
-from .recording.namespaces import MISSING, NamespaceGetter
-from .recording.registry import register
+from .recording.namespaces import MISSING, CodeGetter, NamespaceGetter
+from .recording.registry import register, registered as registered_rules
+from .recording.snapshots import _snapshot as snapshot, _snapshot_structure as snapshot_structure
 
-__all__ = ["trace", "TraceContext", "TracedArray", "LoopIndex", "MISSING", "NamespaceGetter", "contains_traced",
-           "current", "current_error_mode", "error_mode_raises", "error_mode_reader", "lift", "make",
-           "quiet_error_mode", "register"]
+__all__ = ["trace", "TraceContext", "TracedArray", "LoopIndex", "MISSING", "contains_traced", "current",
+           "current_error_mode", "error_mode_raises", "error_mode_reader", "lift", "make", "quiet_error_mode",
+           "register", "registered_rules",
+           # the environment's getters and snapshots, which the persistent cache stores and re-validates
+           "AttrGetter", "CellGetter", "CodeGetter", "EnvEntry", "GlobalGetter", "HasAttrGetter", "ItemGetter",
+           "MethodGetter", "NamespaceGetter", "snapshot", "snapshot_structure"]
 
 
 def trace(fn, leaves, inputs, rebuild, *, loop_runner=None, check=None):

@@ -68,6 +68,11 @@ def register(fn, *, always=False):
     return decorate
 
 
+def registered():
+    """Every Rule registered by identity (built-in and users' ones), as a list."""
+    return list(_BY_ID.values())
+
+
 def lookup(fn):
     """The Rule for callable `fn`, or None."""
     if not _loaded:
