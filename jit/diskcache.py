@@ -276,6 +276,33 @@ def info(root=None):
             "stats": {name: int(stats.get(name, 0)) for name in _STAT_NAMES}}
 
 
+def verify(root=None):
+    """Check every entry: a sidecar that parses and an object whose SHA-256 it matches; delete the others
+    (counted as corrupt).  Returns (entries checked, keys removed)."""
+    root = root or directory()
+    if not os.path.isdir(root):
+        return 0, []
+    removed = []
+    with _locked(root):
+        names = os.listdir(root)
+        keys = {n[:-2] for n in names if n.endswith(".o")} | {
+            n[:-5] for n in names if n.endswith(".json") and n != "stats.json"}
+        for key in sorted(keys):
+            obj_path, meta_path = _paths(key, root)
+            meta = _read_json(meta_path)
+            try:
+                with open(obj_path, "rb") as f:
+                    intact = meta is not None and meta.get("sha256") == hashlib.sha256(f.read()).hexdigest()
+            except OSError:
+                intact = False
+            if not intact:
+                _remove(root, key)
+                removed.append(key)
+        if removed:
+            _bump(root, {"corrupt": len(removed)})
+    return len(keys), removed
+
+
 def clear(older_than_days=None, function=None, root=None):
     """Delete the entries last used more than `older_than_days` ago and/or whose function qualname (or
     its last component) is `function`; all entries when neither is given.  Returns how many."""

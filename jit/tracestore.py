@@ -139,6 +139,15 @@ def damaged(root=None):
     return [path for path in _files(root) if not _valid(diskcache._read_json(path))]
 
 
+def verify(root=None):
+    """Delete the damaged records; returns (records checked, paths removed)."""
+    base = root or diskcache.directory()
+    with diskcache._locked(base):
+        checked = len(list(_files(base)))
+        removed = [path for path in damaged(base) if _remove_file(path)]
+    return checked, removed
+
+
 def clear(older_than_days=None, function=None, root=None):
     """Delete the records last used more than `older_than_days` ago and/or of function `function`
     (qualname or its last component), and damaged ones; all when neither is given.  Returns how many."""

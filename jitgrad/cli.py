@@ -9,6 +9,8 @@
                                               the code checked in a new process, loops, the trace; --why:
                                               only why it was traced and why it is (not) reusable
     jitgrad cache info [--json]               directory, entries, sizes, hit/miss statistics
+    jitgrad cache verify [--json]             check every object (its hash) and trace record (its
+                                              fields and hash); remove and report the damaged ones
     jitgrad cache clear [--older-than DAYS] [--function NAME]
 
 Also `python -m jitgrad ...`.  Plain output fits 100 columns (paths shortened, long cells cut with
@@ -33,14 +35,15 @@ def _parser():
     parser = argparse.ArgumentParser(prog="jitgrad", description="jitgrad's on-disk trace and kernel cache")
     top = parser.add_subparsers(dest="command", metavar="cache", required=True)
     cache = top.add_parser("cache", help="inspect or clear the on-disk cache")
-    actions = cache.add_subparsers(dest="action", metavar="{list,show,info,clear}", required=True)
+    actions = cache.add_subparsers(dest="action", metavar="{list,show,info,verify,clear}", required=True)
     listing = actions.add_parser("list", help="one line per traced path (or per kernel with --kernels)")
     listing.add_argument("--kernels", action="store_true", help="list the machine-code objects")
     show = actions.add_parser("show", help="one traced path in full")
     show.add_argument("id", metavar="ID", help="a prefix of the path's id, or a function name")
     show.add_argument("--why", action="store_true", help="why it was traced and whether it is reusable")
     actions.add_parser("info", help="directory, size and statistics")
-    for sub in (listing, show, actions.choices["info"]):
+    actions.add_parser("verify", help="check every entry, remove the damaged ones")
+    for sub in (listing, show, actions.choices["info"], actions.choices["verify"]):
         sub.add_argument("--json", action="store_true", help="JSON output (every field in full)")
     clear = actions.add_parser("clear", help="delete entries (all, unless filtered)")
     clear.add_argument("--older-than", type=_days, metavar="DAYS", help="only entries unused for DAYS days")
@@ -215,6 +218,18 @@ def _info(args, out):
               f"process, {traces['hits']} warm starts\n")
 
 
+def _verify(args, out):
+    objects, bad_objects = diskcache.verify()
+    records, bad_records = tracestore.verify()
+    if args.json:
+        return _write_json({"objects": objects, "removed_objects": bad_objects, "traces": records,
+                            "removed_traces": bad_records}, out)
+    out.write(f"checked {objects} object(s) and {records} trace(s) in {diskcache.directory()}: removed "
+              f"{len(bad_objects)} damaged object(s) and {len(bad_records)} damaged trace(s)\n")
+    for item in bad_objects + bad_records:
+        out.write(f"  removed {_short_path(item)}\n")
+
+
 def _clear(args, out):
     removed = diskcache.clear(older_than_days=args.older_than, function=args.function)
     traces = tracestore.clear(older_than_days=args.older_than, function=args.function)
@@ -227,7 +242,8 @@ def main(argv=None, out=None):
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        {"list": _list, "show": _show, "info": _info, "clear": _clear}[args.action](args, out or sys.stdout)
+        {"list": _list, "show": _show, "info": _info, "verify": _verify, "clear": _clear}[args.action](
+            args, out or sys.stdout)
     except BrokenPipeError:                      # `jitgrad cache list | head`: the reader left
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (ValueError, OSError) as e:

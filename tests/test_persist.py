@@ -9,6 +9,7 @@ import io
 import json
 import multiprocessing
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,7 @@ import textwrap
 import numpy as np
 import pytest
 
+import jitgrad
 from jitgrad import cli
 from jitgrad.jit import diskcache, tracestore
 
@@ -254,8 +256,14 @@ POOL_SCRIPT = textwrap.dedent("""
         return g.cache_info().traces, g.cache_info().restored, grad.tobytes().hex()
 
     if __name__ == "__main__":
+        import numpy as np
+        import fakelib, jitgrad
+        x = np.linspace(-1.0, 1.0, 7)
         with multiprocessing.get_context("spawn").Pool(3) as pool:
-            print(json.dumps(pool.map(work, [1.0, 1.0, 1.0])))
+            counts = pool.map(work, [1.0, 1.0, 1.0])
+            mapped = pool.map(jitgrad.jit_grad(fakelib.spread), [x] * 3)     # (a jit_grad function, pickled)
+        assert all(np.array_equal(grad, jitgrad.jit_grad(fakelib.spread)(x)) for grad in mapped)
+        print(json.dumps(counts))
 """)
 
 
@@ -277,3 +285,33 @@ def test_workers_filling_one_cache_at_once_then_warm_starting_from_it(project):
     assert [(traces, restored) for traces, restored, _ in warm] == [(0, 1)] * 3
     assert {grad for _, _, grad in warm} == {filled[0][2]}
     assert np.frombuffer(bytes.fromhex(filled[0][2])).shape == (7,)
+
+
+def test_cli_verify_removes_damaged_objects_and_records(project, monkeypatch):
+    run(project)
+    cache = project / "cache"
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(cache))
+    obj = next(cache.glob("*.o"))
+    obj.write_bytes(obj.read_bytes()[:-8])                              # a truncated object
+    with open(tracestore.records(str(cache))[0]["file"], "w") as record:
+        record.write('{"format": 1}')                                   # a record without its fields
+    text = _cli("cache", "verify")
+    assert text.startswith("checked 1 object(s) and 1 trace(s) in ")
+    assert "removed 1 damaged object(s) and 1 damaged trace(s)" in text and text.count("  removed ") == 2
+    assert "removed 0 damaged object(s) and 0 damaged trace(s)" in _cli("cache", "verify")
+    assert run(project)["traces"] == 1
+
+
+def _weighted(x, w):
+    return np.sum(np.sin(x) * w)
+
+
+def test_a_gradient_function_pickles_as_its_recipe():
+    g = jitgrad.value_and_grad(_weighted, argnums=(0, 1), max_traces=3)
+    x, w = np.linspace(0.0, 1.0, 5), np.linspace(1.0, 2.0, 5)
+    copy = pickle.loads(pickle.dumps(g))
+    assert type(copy) is type(g) and copy is not g and copy.fn is _weighted
+    assert (copy.argnums, copy._tuple_argnums, copy.with_value, copy._cache.max_traces) == ((0, 1), True, True, 3)
+    (value, (gx, gw)), (value2, (gx2, gw2)) = g(x, w), copy(x, w)
+    assert value == value2 and np.array_equal(gx, gx2) and np.array_equal(gw, gw2)
+    assert np.allclose(gx, np.cos(x) * w) and np.allclose(gw, np.sin(x))
