@@ -1,4 +1,5 @@
-"""The `jitgrad` command line: inspect and clear the on-disk cache (trace records and machine code).
+"""The `jitgrad` command line: inspect and clear the on-disk cache (trace records and machine code), and
+trace a function on example arguments.
 
     jitgrad cache list [--kernels] [--json]   one line per traced path (function, where it is defined,
                                               signature, guards, reusable in a new process, hits, size,
@@ -12,6 +13,10 @@
     jitgrad cache verify [--json]             check every object (its hash) and trace record (its
                                               fields and hash); remove and report the damaged ones
     jitgrad cache clear [--older-than DAYS] [--function NAME]
+    jitgrad trace MODULE:FUNCTION --args EXPR [--argnums N] [--json]
+                                              trace a function on example arguments (EXPR: a Python
+                                              expression of `np`, a tuple for several) and print its
+                                              value, guards, environment, trace and timings
 
 Also `python -m jitgrad ...`.  Plain output fits 100 columns (paths shortened, long cells cut with
 `...`); --json gives every field in full.  A thin facade over jitgrad.jit.diskcache and
@@ -33,7 +38,12 @@ _LOCATION = re.compile(r"/[^\s:()'\"]+:\d+")
 
 def _parser():
     parser = argparse.ArgumentParser(prog="jitgrad", description="jitgrad's on-disk trace and kernel cache")
-    top = parser.add_subparsers(dest="command", metavar="cache", required=True)
+    top = parser.add_subparsers(dest="command", metavar="{cache,trace}", required=True)
+    trace = top.add_parser("trace", help="trace a function on example arguments and show the result")
+    trace.add_argument("target", metavar="MODULE:FUNCTION", help="e.g. scipy.optimize:rosen")
+    trace.add_argument("--args", required=True, metavar="EXPR", help="the arguments, e.g. 'np.ones(5)'")
+    trace.add_argument("--argnums", type=int, default=0, help="the argument differentiated (default 0)")
+    trace.add_argument("--json", action="store_true", help="JSON output (every field in full)")
     cache = top.add_parser("cache", help="inspect or clear the on-disk cache")
     actions = cache.add_subparsers(dest="action", metavar="{list,show,info,verify,clear}", required=True)
     listing = actions.add_parser("list", help="one line per traced path (or per kernel with --kernels)")
@@ -237,13 +247,51 @@ def _clear(args, out):
               f"{'' if traces == 1 else 's'} from {diskcache.directory()}\n")
 
 
+def _trace(args, out):
+    """Trace `args.target` on the arguments `args.args` evaluates to (jitgrad is imported only here)."""
+    import importlib
+
+    import numpy as np
+
+    from . import value_and_grad
+    module_name, _, name = args.target.partition(":")
+    if not name:
+        raise ValueError(f"expected MODULE:FUNCTION, got {args.target!r}")
+    fn = importlib.import_module(module_name)
+    for part in name.split("."):
+        fn = getattr(fn, part)
+    values = eval(args.args, {"np": np, "numpy": np})      # (the user's own expression, as in a REPL)
+    values = values if isinstance(values, tuple) else (values,)
+    g = value_and_grad(fn, argnums=args.argnums)
+    started = time.perf_counter()
+    value, grad = g(*values)
+    elapsed = time.perf_counter() - started
+    path = g.cache_info().paths[-1]
+    result = {"function": args.target, "value": float(value), "gradient": np.asarray(grad).tolist(),
+              "first_call_s": elapsed, "signature": path.signature, "backend": path.backend, "note": path.note,
+              "guards": [list(g) for g in path.guards], "environment": path.environment, "trace": path.text}
+    if args.json:
+        return _write_json(result, out)
+    lines = [f"{args.target} at {result['signature']}: value {float(value)!r}, first call {elapsed:.3f} s "
+             f"({path.backend}{', ' + path.note if path.note else ''})",
+             f"gradient: {np.array2string(np.asarray(grad), threshold=20)}",
+             f"guards ({len(path.guards)}):"] + [f"  {why} at {loc} (expected {expected})"
+                                                 for why, loc, expected in path.guards]
+    lines += [f"environment ({len(path.environment)}):"] + [f"  {e}" for e in path.environment]
+    out.write("\n".join(_wrap(line) for line in lines) + "\ntrace (value and gradient):\n")
+    out.write("\n".join(_cut("  " + line, WIDTH) for line in path.text.splitlines()) + "\n")
+
+
 def main(argv=None, out=None):
     """Run the command line on `argv` (default sys.argv[1:]); returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        {"list": _list, "show": _show, "info": _info, "verify": _verify, "clear": _clear}[args.action](
-            args, out or sys.stdout)
+        if args.command == "trace":
+            _trace(args, out or sys.stdout)
+        else:
+            {"list": _list, "show": _show, "info": _info, "verify": _verify, "clear": _clear}[args.action](
+                args, out or sys.stdout)
     except BrokenPipeError:                      # `jitgrad cache list | head`: the reader left
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (ValueError, OSError) as e:

@@ -315,3 +315,15 @@ def test_a_gradient_function_pickles_as_its_recipe():
     (value, (gx, gw)), (value2, (gx2, gw2)) = g(x, w), copy(x, w)
     assert value == value2 and np.array_equal(gx, gx2) and np.array_equal(gw, gw2)
     assert np.allclose(gx, np.cos(x) * w) and np.allclose(gw, np.sin(x))
+
+
+def test_cli_traces_a_library_function_on_example_arguments(tmp_path, monkeypatch):
+    from scipy.optimize import rosen_der
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    text = _cli("trace", "scipy.optimize:rosen", "--args", "np.linspace(0.5, 1.5, 5)")
+    assert text.startswith("scipy.optimize:rosen at float64[5]: value 51.15625, first call ")
+    assert "gradient: [-101.    -31.75  -12.5    81.75  -12.5 ]" in text and "  trace (%0: f64[5]) {" in text
+    assert "global 'SCIPY_ARRAY_API' (value False" in text
+    shown = json.loads(_cli("trace", "scipy.optimize:rosen", "--args", "(np.linspace(0.5, 1.5, 5),)", "--json"))
+    assert np.allclose(shown["gradient"], rosen_der(np.linspace(0.5, 1.5, 5)), rtol=1e-13)
+    assert shown["value"] == 51.15625 and shown["guards"] == [] and "sum" in shown["trace"]
