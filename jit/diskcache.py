@@ -11,7 +11,10 @@ or loaded (`has_addresses`; counted as `uncacheable`); an object is used only if
 sidecar's hash (a corrupt or truncated entry is deleted and recompiled).  Writes go to a temp file and
 `os.replace`; mutations of the directory take an `flock` on `<dir>/lock`, so concurrent processes are
 safe.  The size is bounded by JITGRAD_CACHE_MAX_MB (default 512), evicting least-recently-used entries.
-Bookkeeping of a hit (the sidecar's hits and last use, stats.json) is written by a background thread
+The cache holds code that is executed: the directory is created private (0700) and every file 0600,
+whatever the umask, and a file not owned by this user or writable by group or others is refused (one
+warning), as is a directory that is so, unless JITGRAD_CACHE_SHARED=1 says the cache is shared on
+purpose.  Bookkeeping of a hit (the sidecar's hits and last use, stats.json) is written by a background thread
 (`later`), off the caller's path; process exit waits for it (a second at most).
 
 Environment: JITGRAD_CACHE_DIR (default `$XDG_CACHE_HOME/jitgrad`, else `~/.cache/jitgrad`),
@@ -28,6 +31,7 @@ import re
 import tempfile
 import threading
 import time
+import warnings
 
 DEFAULT_MAX_MB = 512
 _ADDRESS = re.compile(r"inttoptr\s*\(?\s*i\d+\s+-?\d+")
@@ -90,10 +94,51 @@ def _paths(key, root=None):
     return base + ".o", base + ".json"
 
 
+def _trusted(st):
+    """Whether a file or directory with stat `st` is this user's and writable by nobody else."""
+    return st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
+def _refuse(path):
+    if "refused" not in _warned:
+        _warned.add("refused")
+        warnings.warn(f"jitgrad: ignoring {path} in the disk cache: it is not owned by you or is writable by "
+                      "others (set JITGRAD_CACHE_SHARED=1 for a cache shared on purpose)", RuntimeWarning,
+                      stacklevel=3)
+
+
+_warned = set()
+
+
+def usable(root):
+    """Whether directory `root` may be used: missing (it will be created private), or this user's and
+    writable by nobody else, or shared on purpose (JITGRAD_CACHE_SHARED=1).  Warns once otherwise."""
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        return True
+    if _trusted(st) or os.environ.get("JITGRAD_CACHE_SHARED", "") == "1":
+        return True
+    _refuse(root)
+    return False
+
+
+def _read_trusted(path):
+    """The bytes of `path` (None when missing or refused: not this user's, or writable by others)."""
+    try:
+        with open(path, "rb") as f:
+            if not _trusted(os.fstat(f.fileno())) and os.environ.get("JITGRAD_CACHE_SHARED", "") != "1":
+                _refuse(path)
+                return None
+            return f.read()
+    except OSError:
+        return None
+
+
 @contextlib.contextmanager
 def _locked(root):
-    os.makedirs(root, exist_ok=True)
-    with open(os.path.join(root, "lock"), "a") as handle:
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    with os.fdopen(os.open(os.path.join(root, "lock"), os.O_RDWR | os.O_CREAT, 0o600), "r+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -114,12 +159,12 @@ def _write_atomic(path, data):
 
 
 def _read_json(path):
+    data = _read_trusted(path)
     try:
-        with open(path, "rb") as f:
-            value = json.loads(f.read())
-        return value if isinstance(value, dict) else None
-    except (OSError, ValueError):
+        value = json.loads(data) if data is not None else None
+    except ValueError:
         return None
+    return value if isinstance(value, dict) else None
 
 
 def _bump(root, increments, counted=False):
@@ -149,14 +194,12 @@ def load(key):
     if not enabled():
         return None
     root = directory()
+    if not usable(root):
+        return None
     obj_path, meta_path = _paths(key, root)
     with _locked(root):
         meta = _read_json(meta_path)
-        try:
-            with open(obj_path, "rb") as f:
-                data = f.read()
-        except OSError:
-            data = None
+        data = _read_trusted(obj_path)
         if data is None and meta is None:
             _bump(root, {"misses": 1})
             return None
@@ -207,6 +250,8 @@ def store(key, data, about):
     if not enabled():
         return
     root = directory()
+    if not usable(root):
+        return
     obj_path, meta_path = _paths(key, root)
     now = time.time()
     meta = dict(about, key=key, sha256=hashlib.sha256(data).hexdigest(), size=len(data), created=now,

@@ -55,11 +55,14 @@ def store(record):
     if not diskcache.enabled():
         return
     base = diskcache.directory()
+    if not diskcache.usable(base):
+        return
     folder = os.path.join(_root(base), record["lookup"])
     path = os.path.join(folder, record["path"] + ".json")
     now = time.time()
     with diskcache._locked(base):
-        os.makedirs(folder, exist_ok=True)
+        os.makedirs(_root(base), mode=0o700, exist_ok=True)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
         old = diskcache._read_json(path)
         if old is not None and _valid(old):
             record = dict(record, created=old.get("created", now), hits=int(old.get("hits", 0)))
@@ -79,6 +82,8 @@ def candidates(lookup):
     if not diskcache.enabled():
         return []
     base = diskcache.directory()
+    if not diskcache.usable(base):
+        return []
     folder = os.path.join(_root(base), lookup)
     try:
         names = sorted(os.listdir(folder))

@@ -327,3 +327,23 @@ def test_cli_traces_a_library_function_on_example_arguments(tmp_path, monkeypatc
     shown = json.loads(_cli("trace", "scipy.optimize:rosen", "--args", "(np.linspace(0.5, 1.5, 5),)", "--json"))
     assert np.allclose(shown["gradient"], rosen_der(np.linspace(0.5, 1.5, 5)), rtol=1e-13)
     assert shown["value"] == 51.15625 and shown["guards"] == [] and "sum" in shown["trace"]
+
+
+def test_the_cache_is_private_whatever_the_umask_and_files_writable_by_others_are_refused(project):
+    script = SCRIPT.format(here=str(project), extra="")
+    env = dict(os.environ, JITGRAD_CACHE_DIR=str(project / "cache"), OPENBLAS_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-c", f"import os; os.umask(0); exec({script!r})"], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    first = json.loads(done.stdout.strip().splitlines()[-1])
+    cache = project / "cache"
+    made = [cache, cache / "traces"] + [p for p in cache.rglob("*")]
+    assert all((p.stat().st_mode & 0o777) == (0o700 if p.is_dir() else 0o600) for p in made), [
+        (str(p), oct(p.stat().st_mode)) for p in made]
+    for obj in cache.glob("*.o"):
+        obj.chmod(0o666)                                  # writable by others: never loaded
+    for record in tracestore.records(str(cache)):
+        os.chmod(record["file"], 0o646)
+    second = run(project)
+    assert (second["traces"], second["restored"], second["disk"]["hits"]) == (1, 0, 0)
+    assert second["grad"] == first["grad"]
