@@ -53,13 +53,29 @@ def enabled():
     return os.environ.get("JITGRAD_DISK_CACHE", "1").strip().lower() not in ("0", "false", "off", "no")
 
 
-def max_bytes():
-    """The size bound in bytes (JITGRAD_CACHE_MAX_MB, default 512)."""
+def max_bytes(strict=True):
+    """The size bound in bytes (JITGRAD_CACHE_MAX_MB, default 512).  A setting that is not a finite
+    non-negative number raises ValueError, or (strict=False: when storing) warns once and gives the
+    default."""
     raw = os.environ.get("JITGRAD_CACHE_MAX_MB", "")
     try:
-        return int(float(raw) * 2**20) if raw else DEFAULT_MAX_MB * 2**20
+        value = float(raw) if raw else DEFAULT_MAX_MB
+        if not 0 <= value < 2**40:
+            raise ValueError
+        return int(value * 2**20)
     except ValueError:
-        raise ValueError(f"JITGRAD_CACHE_MAX_MB must be a number of megabytes, got {raw!r}") from None
+        message = f"JITGRAD_CACHE_MAX_MB must be a number of megabytes, got {raw!r}"
+        if strict:
+            raise ValueError(message) from None
+        if "bound" not in _warned:
+            _warned.add("bound")
+            warnings.warn(f"jitgrad: {message}; using {DEFAULT_MAX_MB}", RuntimeWarning, stacklevel=3)
+        return DEFAULT_MAX_MB * 2**20
+
+
+def number(value, default=0):
+    """`value` as a finite float if it is a number (fields of files that may be damaged), else `default`."""
+    return float(value) if type(value) in (int, float) and value == value and abs(value) != float("inf") else default
 
 
 def sources_stamp(root, packages):
@@ -137,13 +153,38 @@ def _read_trusted(path):
 
 @contextlib.contextmanager
 def _locked(root):
-    os.makedirs(root, mode=0o700, exist_ok=True)
-    with os.fdopen(os.open(os.path.join(root, "lock"), os.O_RDWR | os.O_CREAT, 0o600), "r+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    """Hold the cache's lock.  It times out after JITGRAD_CACHE_LOCK_TIMEOUT seconds (default 10; a stuck
+    process never blocks the others: OSError, which callers turn into a warning); a cache that cannot be
+    written (read-only) is read without it (every file is replaced atomically)."""
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        fd = os.open(os.path.join(root, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        if not os.path.isdir(root):
+            raise
+        yield
+        return
+    with os.fdopen(fd, "r+") as handle:
+        deadline = time.monotonic() + number(_float_setting("JITGRAD_CACHE_LOCK_TIMEOUT"), 10.0)
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise OSError(f"the lock {os.path.join(root, 'lock')} is held by a stuck process") from None
+                time.sleep(0.005)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _float_setting(name):
+    try:
+        return float(os.environ.get(name, ""))
+    except ValueError:
+        return None
 
 
 def _write_atomic(path, data):
@@ -175,7 +216,7 @@ def _bump(root, increments, counted=False):
     stats_path = os.path.join(root, "stats.json")
     stats = _read_json(stats_path) or {}
     for name, n in increments.items():
-        stats[name] = int(stats.get(name, 0)) + n
+        stats[name] = int(number(stats.get(name))) + n
     _write_atomic(stats_path, json.dumps(stats).encode())
 
 
@@ -219,7 +260,7 @@ def _note_hit(root, key):
         meta = _read_json(meta_path)
         if meta is not None:
             meta["last_used"] = time.time()
-            meta["hits"] = int(meta.get("hits", 0)) + 1
+            meta["hits"] = int(number(meta.get("hits"))) + 1
             _write_atomic(meta_path, json.dumps(meta).encode())
         _bump(root, {"hits": 1}, counted=True)
 
@@ -259,7 +300,7 @@ def store(key, data, about):
     with _locked(root):
         _write_atomic(obj_path, data)
         _write_atomic(meta_path, json.dumps(meta).encode())
-        _bump(root, {"stores": 1, "evicted": _evict(root, max_bytes(), keep=key)})
+        _bump(root, {"stores": 1, "evicted": _evict(root, max_bytes(strict=False), keep=key)})
 
 
 def _remove(root, key):
@@ -305,8 +346,8 @@ def entries(root=None):
             continue
         if meta is None:
             meta = {}
-        meta.update(key=key, size=size, last_used=float(meta.get("last_used", 0)),
-                    created=float(meta.get("created", 0)), hits=int(meta.get("hits", 0)))
+        meta.update(key=key, size=size, last_used=number(meta.get("last_used")),
+                    created=number(meta.get("created")), hits=int(number(meta.get("hits"))))
         found.append(meta)
     return sorted(found, key=lambda e: e["last_used"])
 
@@ -318,7 +359,7 @@ def info(root=None):
     stats = _read_json(os.path.join(root, "stats.json")) or {}
     return {"directory": root, "enabled": enabled(), "entries": len(listed),
             "total_bytes": sum(e["size"] for e in listed), "max_bytes": max_bytes(),
-            "stats": {name: int(stats.get(name, 0)) for name in _STAT_NAMES}}
+            "stats": {name: int(number(stats.get(name))) for name in _STAT_NAMES}}
 
 
 def verify(root=None):

@@ -125,7 +125,7 @@ def _list(args, out):
         rows += [(r["path"][:8], _qualified(r), os.path.basename(r.get("location") or "-"),
                   r.get("signature") or "-", str(len(r["guards"])), "yes" if r["reusable"] else "no",
                   str(r.get("hits", 0)), _size(r["size"]).replace(" KiB", "K").replace(" MiB", "M"),
-                  _age(now - float(r.get("last_used") or 0))) for r in found]
+                  _age(now - diskcache.number(r.get("last_used")))) for r in found]
         _table(rows, out, (8, 14, 14, 20, 6, 5, 4, 6, 5))
     kernels = diskcache.entries()
     out.write(f"machine code: {len(kernels)} object(s), {_size(sum(e['size'] for e in kernels))} "
@@ -198,7 +198,7 @@ def _details(record):
              f"  signature  {record.get('signature')}",
              f"  backend    {record.get('backend')}, {record.get('ops')} ops; {timing}",
              f"  hits       {record.get('hits', 0)}, {_size(record['size'])}, last used "
-             f"{_age(time.time() - float(record.get('last_used') or 0))} ago"]
+             f"{_age(time.time() - diskcache.number(record.get('last_used')))} ago"]
     lines += _why(record)[1:]
     lines.append(f"guards ({len(record['guards'])}, checked by the kernel on every call):")
     lines += [f"  {why} at {_short_path(loc)} (expected {expected})" for why, loc, expected in record["guards"]]

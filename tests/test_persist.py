@@ -347,3 +347,58 @@ def test_the_cache_is_private_whatever_the_umask_and_files_writable_by_others_ar
     second = run(project)
     assert (second["traces"], second["restored"], second["disk"]["hits"]) == (1, 0, 0)
     assert second["grad"] == first["grad"]
+
+
+@pytest.mark.parametrize("bound", ["abc", "nan", "inf", "1e400", "-3"])
+def test_a_bad_size_bound_warns_once_and_compiles(tmp_path, monkeypatch, bound):
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("JITGRAD_CACHE_MAX_MB", bound)
+    monkeypatch.setattr(diskcache, "_warned", set())
+    with pytest.warns(RuntimeWarning, match="JITGRAD_CACHE_MAX_MB must be a number") as warned:
+        diskcache.store("k", b"object", {"function": "f"})
+        tracestore.store({"format": 1, "lookup": "0" * 64, "path": "1" * 32, "function": "f", "trace": "",
+                          "environment": [], "codes": [], "guards": [], "reusable": False})
+    assert len(warned) == 1 and diskcache.load("k") == b"object" and len(tracestore.records()) == 1
+
+
+def test_damaged_counters_and_fields_are_read_as_zero(tmp_path, monkeypatch):
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    diskcache.store("k", b"object", {"function": "f"})
+    (tmp_path / "stats.json").write_text('{"hits": "many", "stores": [1], "misses": 1e400}')
+    meta = json.loads((tmp_path / "k.json").read_text())
+    (tmp_path / "k.json").write_text(json.dumps(dict(meta, hits={"a": 1}, last_used="yesterday")))
+    assert diskcache.load("k") == b"object"
+    diskcache.wait_for_bookkeeping()
+    assert diskcache.info()["stats"]["hits"] == 1 and diskcache.entries()[0]["hits"] == 1
+    assert "mod" not in _cli("cache", "list", "--kernels") and _cli("cache", "clear") .startswith("removed 1 entry")
+
+
+def test_a_lock_held_by_a_stuck_process_times_out(tmp_path, monkeypatch):
+    import fcntl
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("JITGRAD_CACHE_LOCK_TIMEOUT", "0.2")
+    from jitgrad import persist
+    from jitgrad.jit import engine
+    monkeypatch.delitem(engine._state, "warned", raising=False)       # (each warns once per process)
+    monkeypatch.delitem(persist._state, "warned", raising=False)
+    diskcache.store("k", b"object", {"function": "f"})
+    with open(tmp_path / "lock", "r+") as stuck:
+        fcntl.flock(stuck, fcntl.LOCK_EX)                   # (another open file: flock conflicts in-process too)
+        with pytest.raises(OSError, match="held by a stuck process"):
+            diskcache.load("k")
+        g = jitgrad.jit_grad(lambda x: np.sum(np.cos(x) * 3.25))
+        with pytest.warns(RuntimeWarning):
+            assert np.allclose(g(np.linspace(0.0, 1.0, 3)), -3.25 * np.sin(np.linspace(0.0, 1.0, 3)))
+
+
+def test_a_cache_whose_lock_cannot_be_written_is_still_read(tmp_path, monkeypatch):
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    diskcache.store("k", b"object", {"function": "f"})
+    real_open = os.open
+
+    def read_only(path, flags, *args):
+        if str(path).endswith("lock") and flags & os.O_RDWR:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, flags, *args)
+    monkeypatch.setattr(os, "open", read_only)
+    assert diskcache.load("k") == b"object"
