@@ -244,7 +244,8 @@ def load(key):
         if data is None and meta is None:
             _bump(root, {"misses": 1})
             return None
-        if data is None or meta is None or meta.get("sha256") != hashlib.sha256(data).hexdigest():
+        if (data is None or meta is None or meta.get("key") != key
+                or meta.get("sha256") != hashlib.sha256(data).hexdigest()):   # (an entry copied under another key too)
             _remove(root, key)
             _bump(root, {"misses": 1, "corrupt": 1})
             return None
@@ -376,11 +377,9 @@ def verify(root=None):
         for key in sorted(keys):
             obj_path, meta_path = _paths(key, root)
             meta = _read_json(meta_path)
-            try:
-                with open(obj_path, "rb") as f:
-                    intact = meta is not None and meta.get("sha256") == hashlib.sha256(f.read()).hexdigest()
-            except OSError:
-                intact = False
+            data = _read_trusted(obj_path)
+            intact = (meta is not None and data is not None and meta.get("key") == key
+                      and meta.get("sha256") == hashlib.sha256(data).hexdigest())
             if not intact:
                 _remove(root, key)
                 removed.append(key)

@@ -402,3 +402,14 @@ def test_a_cache_whose_lock_cannot_be_written_is_still_read(tmp_path, monkeypatc
         return real_open(path, flags, *args)
     monkeypatch.setattr(os, "open", read_only)
     assert diskcache.load("k") == b"object"
+
+
+def test_an_entry_copied_under_another_key_is_rejected(tmp_path, monkeypatch):
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    diskcache.store("a", b"object a", {"function": "f"})
+    for suffix in (".o", ".json"):
+        (tmp_path / f"b{suffix}").write_bytes((tmp_path / f"a{suffix}").read_bytes())
+    (tmp_path / "b.o").chmod(0o600)
+    (tmp_path / "b.json").chmod(0o600)
+    assert diskcache.load("b") is None and diskcache.load("a") == b"object a"
+    assert not (tmp_path / "b.o").exists() and diskcache.info()["stats"]["corrupt"] == 1
