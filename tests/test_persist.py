@@ -413,3 +413,32 @@ def test_an_entry_copied_under_another_key_is_rejected(tmp_path, monkeypatch):
     (tmp_path / "b.json").chmod(0o600)
     assert diskcache.load("b") is None and diskcache.load("a") == b"object a"
     assert not (tmp_path / "b.o").exists() and diskcache.info()["stats"]["corrupt"] == 1
+
+
+PROPERTY_USER = textwrap.dedent("""
+    import numpy as np
+
+    class Box:
+        def __init__(self, x):
+            self.x = x
+
+        @property
+        def energy(self):
+            return np.sum(self.x ** 2) * 0.5
+
+        @classmethod
+        def of(cls, x):
+            return cls(np.sin(x))
+
+    def f(x):
+        return Box.of(x).energy
+""")
+
+
+def test_methods_properties_and_class_methods_of_user_classes_are_checked_by_their_code(project):
+    (project / "usermod.py").write_text(PROPERTY_USER)
+    first = run(project)
+    assert run(project)["restored"] == 1                  # found again: Box.__init__, Box.energy, Box.of
+    (project / "usermod.py").write_text(PROPERTY_USER.replace("* 0.5", "* 0.25"))
+    edited = run(project)
+    assert (edited["traces"], edited["restored"]) == (1, 0) and edited["grad"] != first["grad"]
