@@ -1,4 +1,5 @@
-"""Rules for np.sort, np.argsort, np.take_along_axis and np.cumprod.
+"""np.sort, np.argsort, np.take_along_axis and np.cumprod on traced values (the ndarray methods of those
+names, and the rules for the functions: tracer/rules/numpy_funcs.py registers them).
 
 argsort is the IR's `argsort` op (stable: ties keep their order, where NumPy's default quicksort may
 order them either way; both are sorting orders).  sort gathers the operand along the axis with that
@@ -9,9 +10,9 @@ which keeps derivatives exact when entries are zero.
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
-from ..array_api import as_traced
-from ..registry import register
-from ..values import astype, builder, lift, make, refuse, refuse_options, reshape, unwrap
+from .array_api import as_traced
+from .values import astype, builder, lift, make, reshape, unwrap
+from .refusals import refuse, refuse_options
 
 
 def _along(x, axis):
@@ -82,7 +83,3 @@ def cumprod(a, axis=None, dtype=None, out=None):
     products = b.prod(triangle, axis=(last + 1,), keepdims=False)
     return make(b.transpose(products, perm=tuple(int(i) for i in np.argsort(perm))), concrete)
 
-
-for _fn, _rule in {np.argsort: argsort, np.sort: sort, np.take_along_axis: take_along_axis,
-                  np.cumprod: cumprod}.items():
-    register(_fn)(_rule)
