@@ -240,6 +240,12 @@ class GradFunction(Transformed):
         self.with_value = with_value
         self.kind = "value_and_grad" if with_value else "grad"
 
+    def __reduce__(self):
+        """Pickled as its recipe (the function, by reference, and the options): a worker process gets a
+        fresh one, whose first call of a signature warm-starts from the disk cache (jitgrad/persist.py)."""
+        argnums = self.argnums if self._tuple_argnums else self.argnums[0]
+        return GradFunction, (self.fn, argnums, self.has_aux, self.with_value, self.jit, self._cache.max_traces)
+
     def stage(self, sig, leaves, treedef):
         """Trace fn and differentiate: the joint trace's outputs are the loss, the traced aux leaves,
         then the values side effects store, then one gradient per `sig.wrt`."""

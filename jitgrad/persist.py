@@ -229,7 +229,7 @@ def only_output(outputs):
 
 def _output_form(transformed, package):
     """How the user's result is made of the kernel's outputs, for the transforms restored from disk."""
-    if not getattr(type(transformed), "restorable", False) or transformed.has_aux:
+    if not vars(type(transformed)).get("restorable") or transformed.has_aux:   # (declared by the very class)
         raise Unportable("only jit_grad and value_and_grad without has_aux are restored from disk")
     if package is only_output:
         return {"simple": True}
