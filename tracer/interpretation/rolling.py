@@ -597,5 +597,9 @@ class Rolling:
         lines = [f"loop at {loc}: rolled, {trip} iterations in one loop op ({done} fast-forwarded), {carries} carried "
                  f"values" + (", leaves on data at run time" if leaves else "")
                  for loc, trip, done, carries, leaves in self.rolled]
-        lines += [f"loop at {loc}: not rolled: {why}" for loc, why in self.unrolled.items()]
+        unrolled = dict(self.unrolled)
+        for watch in self.watches.values():     # loops left by `return` or `break`: never finished
+            if watch.refused is not None and not watch.rolls:
+                unrolled.setdefault(watch.location, watch.refused)
+        lines += [f"loop at {loc}: not rolled: {why}" for loc, why in unrolled.items()]
         return lines
