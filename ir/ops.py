@@ -17,12 +17,17 @@ them) and the fields that differ from the family's defaults:
   host                    the JIT runs it as a call back into its reference evaluation (jit/hostcall.py)
                           instead of native code;
   foldable / constant     constant folding evaluates it on constant operands / it is a constant source.
-Then the tables say when one is missing, at import (`check_table`): every op needs a SHAPE rule
-(ir/shapes.py) and an EVAL rule (ir/evaluate.py) unless its family's generic rule covers it, a VJP and
-a JVP rule if it is differentiable (elementwise ones: one partial per operand in ir/partials.py), and a
-lowering in the JIT (jit/scalar_ops.py for a native elementwise op, jit/rules.py for others) unless it
-is `host`.  Then the tracer's mapping from the NumPy/SciPy callable to the op (tracer/rules/), and the
-op's test cases (tests/op_cases.py).
+Then the tables say what is missing, when imported (`check_table`, IRError naming the op and the place):
+  - ir/shapes.py SHAPE and ir/evaluate.py EVAL: nothing to add for the families with a generic rule
+    (ufunc, float_parts, reduction, special, bessel, incomplete), else the op's rule;
+  - ir/vjp.py VJP and ir/jvp.py JVP, if it is differentiable: one partial per operand in ir/partials.py
+    PARTIALS for the elementwise families above, else its rules (the zero rule is automatic otherwise);
+  - the JIT (jit/rules.py `check_lowerings`), unless it is `host`: scalar code per dtype kind in
+    jit/scalar_ops.py SCALAR for an elementwise op (a ufunc with a `libm` name gets it, and needs that
+    name in jit/engine.py LIBM and a cost in jit/rules.py _COSTS), else an ACCESS or MATERIALIZE rule.
+Outside ir/ and jit/: a ufunc op named as NumPy's ufunc is traced with no more work (tracer/rules/
+ufuncs.py); other ops need the tracer's rule mapping the NumPy/SciPy callable to them; and every op
+needs its cases in tests/op_cases.py (tests/test_op_tables.py fails without them).
 
 Op meanings.  Elementwise ops broadcast their operands as NumPy does.  The derived views at the end
 (UNARY, BINARY, PARAMS, ...) are read-only groupings of SPECS kept for the modules that iterate over them.
@@ -258,7 +263,7 @@ def special_function(op):
 
 def ops_where(predicate, specs=None):
     """The names of the ops whose spec satisfies `predicate`, in definition order."""
-    return tuple(name for name, spec in (specs or SPECS).items() if predicate(spec))
+    return tuple(name for name, spec in (SPECS if specs is None else specs).items() if predicate(spec))
 
 
 def family(*names, specs=None):
