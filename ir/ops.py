@@ -3,6 +3,8 @@
 Adding an op.  Add one `define(...)` line below, in its family's block: name, family (FAMILIES gives the
 family's defaults), params (the only keyword params the op takes; the verifier and the Builder check
 them) and the fields that differ from the family's defaults:
+  defaults                params that may be left out, with their values (Builder.emit fills them in,
+                          the printer leaves them out at their default);
   arity                   operands (None: variadic);
   numpy / scipy           the NumPy function, or the name of the scipy.special ufunc, that defines its
                           value (families ufunc, float_parts, reduction use `numpy`; special, bessel,
@@ -39,13 +41,14 @@ from .errors import IRError
 
 class OpSpec:
     """What an op is (see the module docstring for the fields); made by `define`, never mutated."""
-    __slots__ = ("name", "family", "params", "arity", "numpy", "scipy", "libm", "elementwise", "differentiable",
-                 "complex_differentiable", "host", "foldable", "constant")
+    __slots__ = ("name", "family", "params", "defaults", "arity", "numpy", "scipy", "libm", "elementwise",
+                 "differentiable", "complex_differentiable", "host", "foldable", "constant")
 
-    def __init__(self, name, family, params=(), *, arity=None, numpy=None, scipy=None, libm=None,
+    def __init__(self, name, family, params=(), *, defaults=None, arity=None, numpy=None, scipy=None, libm=None,
                  elementwise=False, differentiable=True, complex_differentiable=False, host=False,
                  foldable=True, constant=False):
         self.name, self.family, self.params, self.arity = name, family, tuple(params), arity
+        self.defaults = dict(defaults or {})
         self.numpy, self.scipy, self.libm = numpy, scipy, libm
         self.elementwise, self.differentiable = elementwise, differentiable
         self.complex_differentiable, self.host = complex_differentiable, host
@@ -241,7 +244,7 @@ define("dot_general", "contraction", ("contract", "batch"))
 # trace `trip` times (at most, when `exit` names the body's continue flag) and is a tuple of results;
 # loop_result(loop; index) is one of them (a final carry, a per-iteration output stacked along a new
 # leading axis, or the number of iterations taken).  Differentiated as a whole (ir/loop_ad.py).
-define("loop", "loop", ("body", "trip", "n_carry", "exit"))
+define("loop", "loop", ("body", "trip", "n_carry", "exit"), defaults={"exit": None})
 define("loop_result", "loop", ("index",), arity=1, foldable=True)
 TUPLE = np.dtype([])      # the dtype of a value that is a tuple of results (a loop node), not an array
 
@@ -288,7 +291,7 @@ def check_table(table_name, have, need, hint, specs=None):
 PARAMS = {name: spec.params for name, spec in SPECS.items()}     # every op and its allowed params
 ALL_OPS = tuple(SPECS)
 # Params that may be left out (Builder.emit fills them in, the printer leaves them out at their default).
-DEFAULT_PARAMS = {"loop": {"exit": None}}
+DEFAULT_PARAMS = {name: spec.defaults for name, spec in SPECS.items() if spec.defaults}
 UNARY = {name: SPECS[name].numpy for name in ops_where(lambda s: s.family == "ufunc" and s.arity == 1)}
 BINARY = {name: SPECS[name].numpy for name in ops_where(lambda s: s.family == "ufunc" and s.arity == 2)}
 ELEMENTWISE = {**UNARY, **BINARY}        # the ufunc ops (name -> NumPy ufunc), as the tracer maps them
