@@ -35,7 +35,7 @@ from .builder import Builder
 from .errors import IRError, UnsupportedError
 from .jvp import JVP
 from .loops import has_loops
-from .ops import COMPLEX_DIFFERENTIABLE, LOOPS, NON_DIFFERENTIABLE
+from .ops import COMPLEX_DIFFERENTIABLE, NON_DIFFERENTIABLE, TUPLE
 from .partials import cast
 from .passes import copy_inputs, dce, optimize, replay
 from .value import Trace
@@ -47,8 +47,9 @@ _CHEAP_SOURCES = ("const", "fill")
 # loop bodies with this module's transforms, so they sit above it and fill these tables when imported;
 # ir/__init__.py imports them, so the tables are filled whenever jitgrad.ir is (lower layers take
 # callbacks, not imports).
+# ir/cond_ad.py fills them for the cond ops (ops.CONDS) the same way.
 LOOP_JVP = {}         # op in LOOPS -> f(b, node, args, tangents, loop_maps): node's Value in the jvp trace
-LOOP_TAPING = {}      # "loop" -> f(b, node, args, active_args, records, result_maps): its taping form
+LOOP_TAPING = {}      # "loop" -> f(b, node, args, active_args, records, result_maps): its taping form (None: copy)
 LOOP_BACKWARD = {}    # op in LOOPS -> f(b, node, cts, received, records, accumulate, add): its reverse sweep
 
 
@@ -83,8 +84,8 @@ def active_ids(nodes, sources):
             operands = ", ".join(str(a.dtype) for a in node.args)
             raise UnsupportedError(f"derivative of {node.op} on complex values ({operands} -> {node.dtype}) "
                                    "is not supported")
-        if node.op not in NON_DIFFERENTIABLE and (node.dtype.kind in "fc" or node.op == "loop"):
-            active.add(id(node))       # a loop (a tuple) is active when an operand is
+        if node.op not in NON_DIFFERENTIABLE and (node.dtype.kind in "fc" or node.dtype == TUPLE):
+            active.add(id(node))       # a loop or cond (a tuple) is active when an operand is
     return active
 
 
@@ -131,7 +132,7 @@ def _backward(b, nodes, seeds, wrt_values, loops):
     for v, ct in seeds:
         accumulate(v, ct)
     for node in reversed(nodes):
-        if node.op in LOOPS:
+        if node.op in LOOP_BACKWARD:
             LOOP_BACKWARD[node.op](b, node, cts, received, loops, accumulate, _sum)
             continue
         g = cts.pop(id(node), None)
@@ -151,7 +152,7 @@ def _taping_form(b, nodes, env, active):
     records, result_maps = {}, {}
 
     def rule(b, node, args):
-        if node.op == "loop" and id(node) in active:
+        if node.op in LOOP_TAPING and id(node) in active:
             return LOOP_TAPING[node.op](b, node, args, [id(a) in active for a in node.args], records,
                                         result_maps)
         if node.op == "loop_result" and id(args[0]) in result_maps:
@@ -247,7 +248,7 @@ def jvp(trace, wrt):
         tangents[id(v)] = b.add(tangents[id(v)], t) if id(v) in tangents else t
 
     def with_tangent(b, node, args):
-        if node.op in LOOPS:
+        if node.op in LOOP_JVP:
             return LOOP_JVP[node.op](b, node, args, tangents, loop_maps)
         new = b.emit(node.op, *args, **node.params)
         if id(node) in active:

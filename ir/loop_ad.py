@@ -30,7 +30,7 @@ import numpy as np
 from . import autodiff, passes
 from .builder import Builder
 from .errors import IRError, UnsupportedError
-from .loop_passes import may_raise, subtrace, without_guards
+from .loop_passes import holds_guards, may_raise, subtrace, without_guards
 from .loops import COUNTER_DTYPE, count_guards
 from .ops import LOOPS
 
@@ -147,7 +147,7 @@ class LoopVJP:
         """Recomputing a value computed by a loop holding guards would check them again; hoisting one
         that may raise ahead of the body's guards could fail where they would not: such are taped."""
         closure = _closure(self.forward.nodes, [residual])
-        if any(n.op == "loop" and count_guards(n.params["body"]) for n in closure):
+        if any(n.op != "guard" and holds_guards(n) for n in closure):
             return True
         return not per_iteration and count_guards(self.forward) > 0 and any(may_raise(n) for n in closure)
 

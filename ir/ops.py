@@ -99,7 +99,18 @@ COMPLEX_DIFFERENTIABLE = frozenset({
 # `trip` times and is a tuple of results; loop_result(loop; index) is one of them (a final carry, or
 # a per-iteration output stacked along a new leading axis).
 LOOPS = ("loop", "loop_result")
+# Conditionals (ir/conditional.py): cond(pred, *operands; branches) runs one of two closed traces, the
+# first when the 0-d bool pred holds, and is a tuple of results; cond_result(cond; index) is one of them.
+CONDS = ("cond", "cond_result")
 TUPLE = np.dtype([])      # the dtype of a value that is a tuple of results (a loop node), not an array
+
+
+def owned_traces(node):
+    """The closed traces node `node` owns: a loop's body, a cond's two branches; () for other ops."""
+    params = node.params
+    if "body" in params:
+        return (params["body"],)
+    return params.get("branches", ())
 
 
 def special_function(op):
@@ -138,6 +149,7 @@ PARAMS = {
     # batch dims, then lhs free dims, then rhs free dims (as jax.lax.dot_general)
     "dot_general": ("contract", "batch"),
     "loop": ("body", "trip", "n_carry"), "loop_result": ("index",),
+    "cond": ("branches",), "cond_result": ("index",),
     # sources
     "input": ("index",), "const": ("value",), "fill": ("shape", "dtype", "value"),
     # guard(pred): checks pred == expected at run time; loc is the user's file:line, why says what

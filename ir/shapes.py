@@ -11,6 +11,7 @@ import numpy as np
 from . import custom_ops
 from .errors import IRError
 from .incomplete import defining_ufunc
+from .conditional import SHAPE_RULES as COND_SHAPES
 from .loops import SHAPE_RULES as LOOP_SHAPES
 from .ops import BESSEL, ELEMENTWISE, FLOAT_PARTS, INCOMPLETE, SPECIAL, special_function
 from .spec import index_tuple
@@ -332,3 +333,4 @@ SHAPE.update(real=_complex_part, imag=_complex_part, conj=lambda args, params: (
     args[0].shape, _complex_operand(args[0], "conj").dtype), fft=_fft, rfft=_rfft, irfft=_irfft)
 SHAPE["custom_call"] = custom_ops.shape
 SHAPE.update(LOOP_SHAPES)
+SHAPE.update(COND_SHAPES)
