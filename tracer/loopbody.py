@@ -26,6 +26,8 @@ def params_key(node):
         return (value.dtype.str, value.shape, value.tobytes())
     if op == "loop":
         return (body_key(node.params["body"]), node.params["trip"], node.params["n_carry"])
+    if op == "cond":
+        return tuple(body_key(t) for t in node.params["branches"])
     if op == "guard":
         p = node.params
         return (repr(p["expected"]), p["loc"], p["why"])
@@ -39,6 +41,16 @@ def body_key(trace):
     return (tuple((v.shape, v.dtype.str) for v in trace.inputs),
             tuple((n.op, params_key(n), tuple(position[id(a)] for a in n.args)) for n in trace.nodes),
             tuple(position[id(v)] for v in trace.outputs))
+
+
+def counter_value(b, counter, first, step):
+    """The range value `first + step * counter` of body input `counter`, emitted into `b`."""
+    value = counter
+    if step != 1:
+        value = b.multiply(value, b.const(np.asarray(step, COUNTER_DTYPE)))
+    if first:
+        value = b.add(value, b.const(np.asarray(first, COUNTER_DTYPE)))
+    return value
 
 
 class Iteration:
@@ -103,12 +115,7 @@ class Iteration:
         for v in self.invariants:
             mapped[("v", id(v))] = b.input(v.shape, v.dtype)
         if self.counters:
-            value = counter
-            if step != 1:
-                value = b.multiply(value, b.const(np.asarray(step, COUNTER_DTYPE)))
-            if first:
-                value = b.add(value, b.const(np.asarray(first, COUNTER_DTYPE)))
-            mapped[("i",)] = value
+            mapped[("i",)] = counter_value(b, counter, first, step)
         local = {}
         nodes = {}
 

@@ -32,6 +32,7 @@ from .fastforward import concrete_values, fast_forward
 from ..ir.loops import COUNTER_DTYPE
 from .loopbody import Iteration
 from .loopindex import LoopIndex, plain
+from .looptree import invariant_values, join
 from .traced import TracedArray
 from .values import rebind
 
@@ -209,6 +210,7 @@ class LoopWatch:
         self.current = None       # the counter's value in the running iteration
         self.arrivals = self.rolls = 0
         self.short = None         # why a loop that could roll stays unrolled (too short), or None
+        self.split = None         # the rolled loop whose guard failed in the iteration running (_Split)
 
     def counter_ir(self, base):
         """The IR Value standing for the counter when it equals `base` (LoopIndex.ir): one node per
@@ -238,11 +240,15 @@ class LoopWatch:
         self.rebound.clear()
         self.fresh.clear()
         self.counters.clear()
-        if len(self.iterations) == 2 and self._matches():
+        split, self.split = self.split, None
+        if split is not None and self.iterations and self.iterations[-1] is not None and self._join(split, header):
+            return
+        paths = self._paths()
+        if paths is not None:
             remaining = operator.length_hint(self.iterator)
             ops = remaining * len(self.iterations[-1].nodes)
             if remaining and ops >= unroll_ops():
-                self._roll(interpreter, *_range_state(self.iterator), remaining)
+                self._roll(interpreter, *_range_state(self.iterator), remaining, paths)
             elif remaining and self.short is None:
                 self.short = (f"short: its last {remaining} iterations record about {ops} operations, fewer "
                               f"than JITGRAD_UNROLL_OPS={unroll_ops()}; unrolled code runs faster")
@@ -288,15 +294,21 @@ class LoopWatch:
         iteration.positions = [None if a is None else pairs.get((id(a), id(b))) for a, b in zip(before.irs, after.irs)]
         return iteration
 
-    def _matches(self):
+    def _paths(self):
+        """The recorded iterations the body is made of: the last one when the last two match, both when
+        they differ at a decision on data (looptree.py joins them), else None."""
+        if len(self.iterations) < 2:
+            return None
         a, b = self.iterations
-        return a is not None and b is not None and a.fingerprint == b.fingerprint and a.positions == b.positions
+        if a is None or b is None or a.positions != b.positions:
+            return None
+        return [b] if a.fingerprint == b.fingerprint else [a, b]
 
     # -- rolling ---------------------------------------------------------------------------------------
-    def _roll(self, interpreter, first, step, remaining):
+    def _known(self, header):
+        """id(IR Value) -> concrete value, for the traced values of the frame at `header`, the inputs and
+        the arrays read from the environment."""
         ctx = self.rolling.ctx
-        last = self.iterations[-1]
-        header = self.headers[-1]
         known = {}
         for x in header.items:
             if type(x) is TracedArray:
@@ -306,33 +318,87 @@ class LoopWatch:
                 known[id(traced.ir)] = traced.value
         for entry, array in ctx.env_arrays():                 # arrays read from globals, closures...
             known[id(ctx.builder.inputs[entry.index])] = array
-        invariants = concrete_values(last.invariants, known)
-        if invariants is None:
+        return known
+
+    def _roll(self, interpreter, first, step, remaining, paths):
+        ctx = self.rolling.ctx
+        last = paths[-1]
+        header = self.headers[-1]
+        body = last.body(first, step) if len(paths) == 1 else join(paths, first, step)
+        if body is None:
+            return
+        known = self._known(header)
+        invariants = invariant_values(paths)
+        concrete = concrete_values(invariants, known)
+        if concrete is None:
             self.refuse(f"a value the loop reads cannot be recovered, at {self.location}")
             return
-        body = last.body(first, step)
         previous = {id(x) for x in self.headers[-2].items if type(x) is TracedArray}   # objects kept
-        done, finals = fast_forward(body, [known[id(v)] for v in last.carry_outs], invariants, remaining,
+        done, finals = fast_forward(body, [known[id(v)] for v in last.carry_outs], concrete, remaining,
                                     self.rolling.runner)
         self.headers.clear()
         self.iterations.clear()
-        if done:
-            replace = self._emit(body, last, header, done, finals, previous)
-            _rebuild(self.frame, replace, lambda i: i.a * (i.base + step * done) + i.b if i.watch is self else i)
+        split = _Split(len(ctx.builder.nodes), paths, last.carry_outs, header, done, first, step)
+        self._advance_past(body, split, header, (done, finals, previous, remaining))
+
+    def _advance_past(self, body, split, header, run):
+        """Record the loop of `split` (its iterations so far: split.done) when it ran any; the frame
+        rebound to its results and its iterator advanced past the `done` iterations just run; a split
+        left pending when a guard failed before the end (`_join` may join the next iteration in).
+        `header`: the frame's state to rebind; `run`: (iterations run, carries after them, ids of the
+        traced objects kept across iterations, iterations that were left)."""
+        ctx = self.rolling.ctx
+        done, finals, previous, remaining = run
+        if split.done:
+            paths = split.paths
+            replace = self._emit(body, split.inits, invariant_values(paths), paths[-1].positions, header,
+                                 split.done, finals, previous)
+            ahead = split.step * done      # the counter stays a LoopIndex while a split may join the loop
+            _rebuild(self.frame, replace, lambda i: i if i.watch is not self else
+                     LoopIndex(self, i.base + ahead, i.a, i.b) if done < remaining else i.a * (i.base + ahead) + i.b)
             _advance(self.iterator, done)
-            self.rolling.rolled.append((self.location, done, len(last.carry_outs)))
+            split.entry = len(self.rolling.rolled)
+            self.rolling.rolled.append((self.location, split.done, len(split.inits), len(paths)))
             self.rolls += 1
+        if done < remaining:
+            self.split = split
         self.headers.append(Header(ctx, self.frame, self.iterator))
 
-    def _emit(self, body, iteration, header, trip, finals, previous):
+    def _join(self, split, header):
+        """The iteration just interpreted after a guard of the rolled body failed (`split`) joined into
+        the body as a new path: the loop recorded so far and that iteration replaced by one loop of the
+        joined body, run on to the end or the next failing guard.  False when it cannot be joined."""
+        it = self.iterations[-1]
+        paths = split.paths + ([it] if all(p.fingerprint != it.fingerprint for p in split.paths) else [])
+        body = join(paths, split.first, split.step)
+        if body is None:
+            return False
+        known = self._known(header)
+        concrete = concrete_values(invariant_values(paths), known)
+        if concrete is None:
+            return False
+        previous = {id(x) for x in self.headers[-2].items if type(x) is TracedArray}
+        remaining = operator.length_hint(self.iterator)
+        done, finals = fast_forward(body, [known[id(v)] for v in it.carry_outs], concrete, remaining,
+                                    self.rolling.runner)
+        del self.rolling.ctx.builder.nodes[split.start:]       # the loop so far and the interpreted iteration
+        if split.entry is not None:
+            del self.rolling.rolled[split.entry]
+            self.rolls -= 1
+        self.headers.clear()
+        self.iterations.clear()
+        joined = _Split(split.start, paths, split.inits, split.header, split.done + 1 + done, split.first, split.step)
+        self._advance_past(body, joined, header, (done, finals, previous, remaining))
+        return True
+
+    def _emit(self, body, inits, invariants, positions, header, trip, finals, previous):
         """Record the loop node; the frame's traced values at `header` rebound to its results (in place for
         those that were one object across iterations, ids in `previous`), as id -> TracedArray."""
         b = self.rolling.ctx.builder
-        loop = b.emit("loop", *iteration.carry_outs, *iteration.invariants, body=body, trip=trip,
-                      n_carry=len(iteration.carry_outs))
-        results = [b.loop_result(loop, index=k) for k in range(len(iteration.carry_outs))]
+        loop = b.emit("loop", *inits, *invariants, body=body, trip=trip, n_carry=len(inits))
+        results = [b.loop_result(loop, index=k) for k in range(len(inits))]
         replace = {}
-        for x, k in zip(header.items, iteration.positions):
+        for x, k in zip(header.items, positions):
             if k is None or id(x) in replace:
                 continue
             value = _like(x.value, finals[k])
@@ -341,6 +407,18 @@ class LoopWatch:
             else:
                 replace[id(x)] = TracedArray(results[k], value)
         return replace
+
+
+class _Split:
+    """A rolled loop as far as it ran: where its nodes start in the builder, the paths of its body,
+    its carries' inits, the header it started from, its iterations so far, its range's first value and
+    step, and its entry in Rolling.rolled (None while no loop node is recorded)."""
+
+    __slots__ = ("start", "paths", "inits", "header", "done", "first", "step", "entry")
+
+    def __init__(self, start, paths, inits, header, done, first, step):
+        self.start, self.paths, self.inits, self.header = start, paths, inits, header
+        self.done, self.first, self.step, self.entry = done, first, step, None
 
 
 def _like(template, array):
@@ -391,7 +469,7 @@ class Rolling:
         self.runner = runner      # runs a whole loop trace natively (jitgrad.backend.loop_runner), or None
         self.watches = {}         # (id(frame), pc) -> LoopWatch
         self.active = []          # watches of loops whose iteration is running
-        self.rolled = []          # (location, trip, number of carries) per loop op recorded
+        self.rolled = []          # (location, trip, number of carries, paths in its body) per loop op recorded
         self.unrolled = {}        # location -> why the loop there was not rolled
 
     def for_iter(self, interpreter, frame, target, exit_skip):
@@ -500,6 +578,7 @@ class Rolling:
     def report(self):
         """Strings describing each rolled loop and each loop left unrolled, with the reason."""
         lines = [f"loop at {loc}: rolled, {trip} iterations fast-forwarded, {carries} carried values"
-                 for loc, trip, carries in self.rolled]
+                 + (f", {paths} paths joined by conds (branches on data)" if paths > 1 else "")
+                 for loc, trip, carries, paths in self.rolled]
         lines += [f"loop at {loc}: not rolled: {why}" for loc, why in self.unrolled.items()]
         return lines
