@@ -74,15 +74,15 @@ def _square(b, x):
 
 
 def clipped(n):
-    """inputs (y0, k): the trajectory of a piecewise ODE, every state written into a carried array."""
+    """inputs (y0, k): the trajectory of a piecewise ODE, every state written into a carried array (n + 1 rows)."""
     b = Builder()
     y0, k = b.input((), F64), b.input((), F64)
-    _, (y, traj) = make_loop(b, [y0, b.fill((n,), F64, 0.0)], [k], n, _clipped_step)
+    _, (y, traj) = make_loop(b, [y0, b.fill((n + 1,), F64, 0.0)], [k], n, _clipped_step)
     return b.build([y, traj])
 
 
 def clipped_python(y, k, n):
-    traj = np.zeros(n)
+    traj = np.zeros(n + 1)
     for i in range(n):
         traj[i] = y
         y = y + 0.1 * y * k if y < 1 else y - 0.3 * (y - 1) * (y - 1)
