@@ -379,7 +379,8 @@ class LoopWatch:
             return False
         previous = {id(x) for x in self.headers[-2].items if type(x) is TracedArray}
         remaining = operator.length_hint(self.iterator)
-        done, finals = fast_forward(body, [known[id(v)] for v in it.carry_outs], concrete, remaining,
+        ahead = join(paths, _range_state(self.iterator)[0], split.step)      # counting from here
+        done, finals = fast_forward(ahead, [known[id(v)] for v in it.carry_outs], concrete, remaining,
                                     self.rolling.runner)
         del self.rolling.ctx.builder.nodes[split.start:]       # the loop so far and the interpreted iteration
         if split.entry is not None:
