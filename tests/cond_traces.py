@@ -87,3 +87,20 @@ def clipped_python(y, k, n):
         traj[i] = y
         y = y + 0.1 * y * k if y < 1 else y - 0.3 * (y - 1) * (y - 1)
     return y, traj
+
+
+def guarded_branches():
+    """input x: guard x < 10; x * x by either branch, each with a guard (x < 5 when x > 0, else x < -3);
+    guard on the result."""
+    b = Builder()
+    x = b.input((), F64)
+    b.guard(b.less(x, scalar(b, 10.0)), True, why="first")
+
+    def side(limit):
+        def make(bb, a):
+            bb.guard(bb.less(a[0], scalar(bb, limit)), True, why=f"< {limit}")
+            return [bb.multiply(a[0], a[0])]
+        return make
+    (r,) = make_cond(b, b.greater(x, scalar(b, 0.0)), [x], side(5.0), side(-3.0))
+    b.guard(b.less(r, scalar(b, 20.0)), True, why="last")
+    return b.build([r])

@@ -8,8 +8,8 @@ from jitgrad.ir import Builder, GuardFailed, IRError, autodiff, passes, run_trac
 from jitgrad.ir.parser import parse_trace
 from jitgrad.ir.printer import format_trace
 from jitgrad.ir.verify import verify
-from cond_traces import (clipped, clipped_python, make_cond, signed_sum, signed_sum_python, unsafe_sides,
-                         unsafe_sides_python)
+from cond_traces import (clipped, clipped_python, guarded_branches, make_cond, signed_sum, signed_sum_python,
+                         unsafe_sides, unsafe_sides_python)
 from gradcheck import check_jvp, check_vjp
 from loop_traces import F64, scalar
 from test_loop_ad import float_inputs, float_outputs_of, gradient_vjp, split_vjp, tangent_jvp, with_scalar_output
@@ -60,25 +60,15 @@ def test_verifier_and_shape_rules_refuse_bad_conds():
 
 
 def test_guards_in_branches_are_numbered_true_branch_first():
-    b = Builder()
-    x = b.input((), F64)
-    b.guard(b.less(x, scalar(b, 10.0)), True, why="first")
-
-    def side(limit):
-        def make(bb, a):
-            bb.guard(bb.less(a[0], scalar(bb, limit)), True, why=f"< {limit}")
-            return [bb.multiply(a[0], a[0])]
-        return make
-    (r,) = make_cond(b, b.greater(x, scalar(b, 0.0)), [x], side(5.0), side(-3.0))
-    trace = b.build([r])
-    assert [g.params["why"] for g in trace.guards] == ["first", "< 5.0", "< -3.0"]
+    trace = guarded_branches()
+    assert [g.params["why"] for g in trace.guards] == ["first", "< 5.0", "< -3.0", "last"]
     assert run_trace(trace, [np.float64(2.0)])[0] == 4.0
     for x, failed in ((7.0, 1), (-1.0, 2), (11.0, 0)):
         with pytest.raises(GuardFailed) as info:
             run_trace(trace, [np.float64(x)])
         assert info.value.index == failed
     optimized = passes.optimize(trace)        # the guards in the branches keep the cond alive
-    assert [g.params["why"] for g in optimized.guards] == ["first", "< 5.0", "< -3.0"]
+    assert [g.params["why"] for g in optimized.guards] == ["first", "< 5.0", "< -3.0", "last"]
 
 
 def test_dce_prunes_results_and_branches():

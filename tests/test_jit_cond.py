@@ -7,7 +7,7 @@ import pytest
 
 from jitgrad.ir import Builder, GuardFailed, autodiff, loop_tape, passes, run_trace
 from jitgrad.jit import compile_trace
-from cond_traces import clipped, make_cond, signed_sum, unsafe_sides
+from cond_traces import clipped, guarded_branches, make_cond, signed_sum, unsafe_sides
 from loop_traces import AT_I, F64, make_loop, scalar
 from test_jit_loops import TRIPS, check
 from test_loop_ad import with_scalar_output
@@ -57,21 +57,6 @@ def array_branches(n):
 def test_array_results_written_by_either_branch(n):
     rng = np.random.default_rng(n)
     check(array_branches(n), [rng.uniform(0.1, 0.5, n), rng.uniform(0.5, 3.0, n)])
-
-
-def guarded_branches():
-    b = Builder()
-    x = b.input((), F64)
-    b.guard(b.less(x, scalar(b, 10.0)), True, why="first")
-
-    def side(limit):
-        def make(bb, a):
-            bb.guard(bb.less(a[0], scalar(bb, limit)), True, why=f"< {limit}")
-            return [bb.multiply(a[0], a[0])]
-        return make
-    (r,) = make_cond(b, b.greater(x, scalar(b, 0.0)), [x], side(5.0), side(-3.0))
-    b.guard(b.less(r, scalar(b, 20.0)), True, why="last")
-    return b.build([r])
 
 
 def test_guards_in_branches_report_their_global_number():
