@@ -24,7 +24,7 @@ partials.cast.  Only the ops of ops.COMPLEX_DIFFERENTIABLE may touch an active c
 (max, sign, arctan2, linear algebra...) raises UnsupportedError rather than give a wrong derivative.
 
 Cotangents of a value used several times are accumulated with `add` (or scattered into one another, see
-`_sum`).  Unreachable gradients are zeros made by `fill`.  Guards stay in the forward part, in order.
+`sum_cotangents`).  Unreachable gradients are zeros made by `fill`.  Guards stay in the forward part, in order.
 
 Loops (ir/loop_ad.py, ir/loop_tape.py, through the tables LOOP_*) are differentiated as a whole: forward
 mode carries tangents; reverse mode first rewrites every active loop of the forward part into its taping
@@ -104,7 +104,7 @@ def _is_zeros(v):
     return v.op == "fill" and v.params["value"] == 0
 
 
-def _sum(b, acc, ct):
+def sum_cotangents(b, acc, ct):
     """acc + ct, two cotangents of one value.  When one of them scatters into zeros (the VJP of
     `index`), its values are scattered into the other instead: a loop reading `x[i]` then builds one
     chain of `index_add`s (updated in place by the JIT) rather than a sum of mostly-zero arrays."""
@@ -127,13 +127,13 @@ def _backward(b, nodes, seeds, wrt_values, loops):
         if ct.shape != v.shape or ct.dtype != v.dtype:
             ct = unbroadcast(b, ct, v.shape, v.dtype)
         ct = _fitted(b, ct, v, "cotangent")
-        cts[id(v)] = _sum(b, cts[id(v)], ct) if id(v) in cts else ct
+        cts[id(v)] = sum_cotangents(b, cts[id(v)], ct) if id(v) in cts else ct
 
     for v, ct in seeds:
         accumulate(v, ct)
     for node in reversed(nodes):
         if node.op in LOOP_BACKWARD:
-            LOOP_BACKWARD[node.op](b, node, cts, received, loops, accumulate, _sum)
+            LOOP_BACKWARD[node.op](b, node, cts, received, loops, accumulate, sum_cotangents)
             continue
         g = cts.pop(id(node), None)
         if g is None:

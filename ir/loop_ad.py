@@ -22,7 +22,8 @@ So a pure accumulator (`s = s + f(x, i)`) has no tape (recomputing trades the me
 evaluating those values again).  The backward loop runs t = trip-1 .. 0 (its
 body computes t from its own counter), reads the tape rows `index(tape, t)` and the rows of the stacked
 outputs' cotangents, runs the backward part and carries the cotangents of the active carries and the
-accumulated cotangents of the active invariants.  Above a tape budget the forward loop keeps only
+accumulated cotangents of the active invariants (a row read `x[i]` scatters its cotangent into the
+accumulator in place: `autodiff.sum_cotangents`, O(1) per iteration).  Above a tape budget the forward loop keeps only
 checkpoints and the backward loop recomputes each segment's tape (ir/loop_tape.py).
 """
 import numpy as np
@@ -201,7 +202,8 @@ class LoopVJP:
         passes.replay(bb, bwd.nodes, env)
         grads = [env[id(v)] for v in bwd.outputs]
         n = len(ct_carries)
-        body = bb.build(grads[:n] + [bb.add(acc, g) for acc, g in zip(carry_ins[n:], grads[n:])])
+        accumulated = [autodiff.sum_cotangents(bb, acc, g) for acc, g in zip(carry_ins[n:], grads[n:])]
+        body = bb.build(grads[:n] + accumulated)
         loop = b.loop(*ct_carries, *accs, *tapes, *present, *invariant_args, *hoisted,
                       *([base] if base is not None else []), body=body, trip=trip, n_carry=n + len(accs))
         results = [b.loop_result(loop, index=k) for k in range(n + len(accs))]

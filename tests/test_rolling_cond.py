@@ -84,8 +84,9 @@ def data(n, seed=0):
     return np.random.default_rng(seed).normal(size=n)
 
 
-@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 500])
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 500, 3000])
 def test_flipping_branch_over_a_data_loop(n):
+    """(3,000 iterations: the fast-forward runs the body with its cond natively.)"""
     x = data(n)
     trace, ctx = traced(signed, x, 0.3)
     loops = top_loops(trace)
@@ -223,3 +224,17 @@ def test_a_cond_is_not_a_reason_to_stay_unrolled():
     x = data(100, seed=5)
     _, ctx = traced(three_ways, x)
     assert not not_rolled(ctx)
+
+
+def test_a_row_read_accumulates_its_cotangent_in_place():
+    """The reverse loop scatters the cotangent of `err[i]` into its accumulator (an index_add carry the
+    JIT updates in place), not a dense add of an array per iteration."""
+    from jitgrad.ir import autodiff, passes
+    from jitgrad.ir.loops import loops_in
+    rng = np.random.default_rng(0)
+    trace, _ = traced(quickstart_loss, rng.standard_normal(3), rng.standard_normal((50, 3)), rng.standard_normal(50))
+    vg = passes.optimize(autodiff.value_and_grad(trace, [0]))
+    backward = loops_in(vg)[-1]
+    body = backward.params["body"]
+    accumulators = [v for v in body.outputs if v.shape == (50,)]
+    assert accumulators and all(v.op == "index_add" for v in accumulators)
