@@ -238,3 +238,23 @@ def test_a_row_read_accumulates_its_cotangent_in_place():
     body = backward.params["body"]
     accumulators = [v for v in body.outputs if v.shape == (50,)]
     assert accumulators and all(v.op == "index_add" for v in accumulators)
+
+
+def one_side_each(x):
+    a, b = 0.0, 1.0
+    for i in range(len(x)):
+        if x[i] > 0:
+            a = a + x[i] * b
+        else:
+            b = b * np.exp(0.1 * x[i])
+    return a + b
+
+
+def test_variables_only_one_side_changes_are_carried_through_the_other():
+    x = data(200, seed=6)
+    trace, ctx = traced(one_side_each, x)
+    (loop,) = top_loops(trace)
+    assert conds_in(loop) and loop.params["n_carry"] == 2
+    assert "2 paths joined by conds" in ctx.loops.report()[0]
+    for jit in (False, True):
+        assert_grad(one_side_each, x, jit=jit)

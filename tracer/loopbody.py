@@ -10,7 +10,7 @@ same work on their carries; the body is the later one with carries and invariant
 """
 import numpy as np
 
-from ..ir import Builder
+from ..ir import Builder, passes
 from ..ir.loops import COUNTER_DTYPE
 from ..ir.printer import format_params
 
@@ -25,7 +25,8 @@ def params_key(node):
         value = node.params["value"]
         return (value.dtype.str, value.shape, value.tobytes())
     if op == "loop":
-        return (body_key(node.params["body"]), node.params["trip"], node.params["n_carry"])
+        p = node.params
+        return (body_key(p["body"]), p["trip"], p["n_carry"], p["exit"])
     if op == "cond":
         return tuple(body_key(t) for t in node.params["branches"])
     if op == "guard":
@@ -59,7 +60,7 @@ class Iteration:
     the loop counter in it (see loopindex.py); `fingerprint` says what it computes (see the module
     docstring)."""
 
-    __slots__ = ("nodes", "carry_inits", "carry_outs", "counters", "fingerprint", "invariants", "positions",
+    __slots__ = ("nodes", "carry_inits", "carry_outs", "counters", "fingerprint", "invariants", "positions", "starts",
                  "_carry", "_invariant", "_local")
 
     def __init__(self, nodes, carry_inits, carry_outs, counters=()):
@@ -67,6 +68,7 @@ class Iteration:
         self.counters = {id(v) for v in counters}
         self.invariants = []
         self.positions = None      # per flattened frame item: its carry number (None if not carried)
+        self.starts = None         # per flattened frame item: its IR Value at the header starting it (or None)
         self.fingerprint = self._fingerprint()
 
     def classify(self, v, local):
@@ -133,3 +135,22 @@ class Iteration:
             nodes[k] = b.emit(node.op, *[value_of(a) for a in node.args], **node.params)
         return b.build([value_of(v) for v in self.carry_outs])
 
+
+
+def with_exit(body, positions):
+    """`body` with its guards at `positions` of `body.nodes` made its continue flag (a last output, bool:
+    whether they all hold), for a loop that ends where one fails (ir/loops.py's `exit`)."""
+    guards = {id(body.nodes[k]) for k in positions}
+
+    def rule(b, node, args):
+        if id(node) in guards:
+            return b.equal(args[0], b.const(np.asarray(node.params["expected"], args[0].dtype)))
+        return None
+    b = Builder()
+    env = passes.copy_inputs(b, body.inputs)
+    passes.replay(b, body.nodes, env, rule)
+    flags = [env[id(body.nodes[k])] for k in sorted(positions)]
+    flag = flags[0]
+    for other in flags[1:]:
+        flag = b.logical_and(flag, other)
+    return b.build([env[id(v)] for v in body.outputs] + [flag])

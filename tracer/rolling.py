@@ -30,9 +30,9 @@ import numpy as np
 from .effects import impure_call
 from .fastforward import concrete_values, fast_forward
 from ..ir.loops import COUNTER_DTYPE
-from .loopbody import Iteration
+from .loopbody import Iteration, with_exit
 from .loopindex import LoopIndex, plain
-from .looptree import invariant_values, join
+from .looptree import Split, join, known_values, single
 from .traced import TracedArray
 from .values import rebind
 
@@ -44,6 +44,12 @@ _STATIC_TYPES = (int, float, complex, str, bytes, bool, type(None))
 def enabled():
     """Rolling is on unless JITGRAD_ROLL=0."""
     return os.environ.get("JITGRAD_ROLL", "1") != "0"
+
+
+def exits_enabled():
+    """A guard failing during the fast-forward ends the loop op there at run time (its count a result),
+    unless JITGRAD_ROLL_EXITS=0 (then the loop op takes the iterations run, a static count)."""
+    return os.environ.get("JITGRAD_ROLL_EXITS", "1") != "0"
 
 
 def unroll_ops():
@@ -89,15 +95,15 @@ class _Weak:
         return type(other) is _Weak and self.ref() is other.ref() is not None
 
 
-def _flatten(frame):
-    """The frame's state as a flat list (the iterator on top of the stack excluded)."""
+def _flatten(frame, stack_top=1):
+    """The frame's state as a flat list (the iterator on top of the stack excluded: `stack_top` items)."""
     roots = list(frame.fast)
     for cell in frame.cells:        # a slot may hold a plain value: a 3.12+ inlined comprehension's local
         try:
             roots.append(cell.cell_contents if type(cell) is types.CellType else cell)
         except ValueError:
             roots.append(_EMPTY)
-    roots.extend(frame.stack[:-1])
+    roots.extend(frame.stack[:len(frame.stack) - stack_top])
     items, work = [], roots[::-1]
     while work:
         x = work.pop()
@@ -159,11 +165,11 @@ class Header:
 
     __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last", "ints")
 
-    def __init__(self, ctx, frame, iterator):
-        self.next, step = _range_state(iterator)
+    def __init__(self, ctx, frame, watch):
+        self.next, step = watch.state()
         self.last = self.next - step                         # the range value of the iteration that ended
         self.n = len(ctx.builder.nodes)
-        self.items = _flatten(frame)
+        self.items = _flatten(frame, watch.STACK_TOP)
         self.irs = [x.ir if type(x) is TracedArray else None for x in self.items]   # (arrays written in place
         self.env = len(ctx.env)                                                     # keep their object)
         self.ints = {k: v for k, v in enumerate(frame.fast) if type(v) is int}
@@ -198,6 +204,10 @@ def _advance(iterator, n):
 class LoopWatch:
     """One loop (a range iterator at one FOR_ITER of one frame) watched for rolling."""
 
+    STACK_TOP = 1                 # the range iterator on top of the stack is not part of the state
+    PROBE = 0                     # iterations fast-forwarded by the reference evaluation before native code
+    END = "the end of its range"
+
     def __init__(self, rolling, frame, pc, iterator):
         self.rolling, self.frame, self.pc, self.iterator = rolling, frame, pc, iterator
         self.location = f"{frame.code.co_filename}:{frame.decoded.linenos[pc]}"
@@ -210,14 +220,44 @@ class LoopWatch:
         self.current = None       # the counter's value in the running iteration
         self.arrivals = self.rolls = 0
         self.short = None         # why a loop that could roll stays unrolled (too short), or None
-        self.split = None         # the rolled loop whose guard failed in the iteration running (_Split)
+        self.exit = None          # after a loop op that left early: (its count, the count traced, the counter
+                                  # value then, its IR on the count), until the counter is pinned
+        self.split = None         # the rolled loop whose guard failed in the iteration running (looptree.Split)
 
     def counter_ir(self, base):
         """The IR Value standing for the counter when it equals `base` (LoopIndex.ir): one node per
         iteration, which a rolled body replaces by its counter."""
         if not self.counters or self.counters[-1][0] != base:
-            self.counters.append((base, self.rolling.ctx.builder.const(np.asarray(base, COUNTER_DTYPE))))
+            b = self.rolling.ctx.builder
+            exit_value = self.exit is not None and self.exit[2] == base
+            self.counters.append((base, self.exit[3] if exit_value else b.const(np.asarray(base, COUNTER_DTYPE))))
         return self.counters[-1][1]
+
+    def pin(self):
+        """After a loop op that left early, the interpreter is about to depend on the number of iterations
+        it took as a Python int (the loop goes on, or the counter is used as an int): guard it."""
+        if self.exit is not None:
+            count, done = self.exit[:2]
+            self.exit = None
+            ctx = self.rolling.ctx
+            ctx.guard(ctx.builder.equal(count, ctx.builder.const(np.asarray(done, COUNTER_DTYPE))), True,
+                      f"the loop at {self.location} took {done} iterations before its exit")
+
+    # -- the range: tracer/whileloops.py's WhileWatch counts iterations instead ---------------------------
+    def state(self):
+        """(the counter value of the iteration about to start, the counter's step)."""
+        return _range_state(self.iterator)
+
+    def remaining(self):
+        return operator.length_hint(self.iterator)
+
+    def advance(self, n):
+        """Skip `n` iterations (fast-forwarded)."""
+        _advance(self.iterator, n)
+
+    def capacity(self, first, done, remaining):
+        """The most iterations a loop op leaving on data may take: the rest of the range."""
+        return remaining
 
     def refuse(self, why):
         """This loop is not rolled (from now on; `why` is reported)."""
@@ -232,23 +272,24 @@ class LoopWatch:
         before."""
         ctx = self.rolling.ctx
         self.arrivals += 1
+        split, self.split = self.split, None
+        if split is not None and self.headers and self._join(split):
+            return
+        self.pin()
         self._induction_variables()
-        header = Header(ctx, self.frame, self.iterator)
+        header = Header(ctx, self.frame, self)
         if self.headers:
             self.iterations.append(self._iteration(self.headers[-1], header))
         self.headers.append(header)
         self.rebound.clear()
         self.fresh.clear()
         self.counters.clear()
-        split, self.split = self.split, None
-        if split is not None and self.iterations and self.iterations[-1] is not None and self._join(split, header):
-            return
         paths = self._paths()
         if paths is not None:
-            remaining = operator.length_hint(self.iterator)
+            remaining = self.remaining()
             ops = remaining * len(self.iterations[-1].nodes)
             if remaining and ops >= unroll_ops():
-                self._roll(interpreter, *_range_state(self.iterator), remaining, paths)
+                self._roll(*self.state(), remaining, paths)
             elif remaining and self.short is None:
                 self.short = (f"short: its last {remaining} iterations record about {ops} operations, fewer "
                               f"than JITGRAD_UNROLL_OPS={unroll_ops()}; unrolled code runs faster")
@@ -259,7 +300,7 @@ class LoopWatch:
         seen, and the iterations that follow can match."""
         if len(self.headers) < 2:
             return
-        nxt, step = _range_state(self.iterator)
+        nxt, step = self.state()
         last = nxt - step
         fast, before, after = self.frame.fast, self.headers[-2].ints, self.headers[-1].ints
         for k, value in enumerate(fast):
@@ -292,114 +333,129 @@ class LoopWatch:
                     outs.append(b)
         iteration = Iteration(nodes, inits, outs, [v for _, v in self.counters])
         iteration.positions = [None if a is None else pairs.get((id(a), id(b))) for a, b in zip(before.irs, after.irs)]
+        iteration.starts = before.irs
         return iteration
 
     def _paths(self):
         """The recorded iterations the body is made of: the last one when the last two match, both when
-        they differ at a decision on data (looptree.py joins them), else None."""
+        they differ (looptree.py joins them where they part at a decision on data), else None."""
         if len(self.iterations) < 2:
             return None
         a, b = self.iterations
-        if a is None or b is None or a.positions != b.positions:
+        if a is None or b is None:
             return None
-        return [b] if a.fingerprint == b.fingerprint else [a, b]
+        return [b] if a.fingerprint == b.fingerprint and a.positions == b.positions else [a, b]
 
     # -- rolling ---------------------------------------------------------------------------------------
-    def _known(self, header):
-        """id(IR Value) -> concrete value, for the traced values of the frame at `header`, the inputs and
-        the arrays read from the environment."""
-        ctx = self.rolling.ctx
-        known = {}
-        for x in header.items:
-            if type(x) is TracedArray:
-                known[id(x.ir)] = x.value
-        for traced, _ in ctx.arguments.values():
-            if traced.ir.op == "input":
-                known[id(traced.ir)] = traced.value
-        for entry, array in ctx.env_arrays():                 # arrays read from globals, closures...
-            known[id(ctx.builder.inputs[entry.index])] = array
-        return known
-
-    def _roll(self, interpreter, first, step, remaining, paths):
-        ctx = self.rolling.ctx
-        last = paths[-1]
+    def _roll(self, first, step, remaining, paths):
         header = self.headers[-1]
-        body = last.body(first, step) if len(paths) == 1 else join(paths, first, step)
-        if body is None:
+        joined = single(paths[0], first, step) if len(paths) == 1 else join(paths, first, step)
+        if joined is None:
             return
-        known = self._known(header)
-        invariants = invariant_values(paths)
-        concrete = concrete_values(invariants, known)
-        if concrete is None:
+        known = known_values(self.rolling.ctx, header)
+        invariants = concrete_values(joined.invariants, known)
+        if invariants is None:
             self.refuse(f"a value the loop reads cannot be recovered, at {self.location}")
             return
         previous = {id(x) for x in self.headers[-2].items if type(x) is TracedArray}   # objects kept
-        done, finals = fast_forward(body, [known[id(v)] for v in last.carry_outs], concrete, remaining,
-                                    self.rolling.runner)
+        ran = fast_forward(joined.body, [known[id(header.irs[m])] for m in joined.items], invariants, remaining,
+                           self.rolling.runner, self.PROBE)
         self.headers.clear()
         self.iterations.clear()
-        split = _Split(len(ctx.builder.nodes), paths, last.carry_outs, header, done, first, step)
-        self._advance_past(body, split, header, (done, finals, previous, remaining))
+        split = Split(len(self.rolling.ctx.builder.nodes), paths, header, ran[0], first, step)
+        self._record(joined, split, header, ran + (previous, remaining))
 
-    def _advance_past(self, body, split, header, run):
-        """Record the loop of `split` (its iterations so far: split.done) when it ran any; the frame
-        rebound to its results and its iterator advanced past the `done` iterations just run; a split
-        left pending when a guard failed before the end (`_join` may join the next iteration in).
-        `header`: the frame's state to rebind; `run`: (iterations run, carries after them, ids of the
-        traced objects kept across iterations, iterations that were left)."""
+    def _record(self, joined, split, header, run):
+        """Record the loop of `split` (split.done iterations so far) when it ran any or leaves on data;
+        the frame (at `header`) rebound to its results and the loop advanced past the iterations just run
+        (`run`: how many, the carries after them, the guard that failed then, the ids of the traced
+        objects kept across iterations, the iterations that were left).  When a guard failed, the split
+        stays pending: `_join` may join the iteration the interpreter runs next into the body."""
         ctx = self.rolling.ctx
-        done, finals, previous, remaining = run
-        if split.done:
-            paths = split.paths
-            replace = self._emit(body, split.inits, invariant_values(paths), paths[-1].positions, header,
-                                 split.done, finals, previous)
-            ahead = split.step * done      # the counter stays a LoopIndex while a split may join the loop
-            _rebuild(self.frame, replace, lambda i: i if i.watch is not self else
-                     LoopIndex(self, i.base + ahead, i.a, i.b) if done < remaining else i.a * (i.base + ahead) + i.b)
-            _advance(self.iterator, done)
+        done, finals, failed, previous, remaining = run
+        first, step = split.first, split.step
+        leaves = failed is not None and exits_enabled()     # a guard failed: the loop ends there, at run time
+        body = with_exit(joined.body, [failed]) if leaves else joined.body
+        if split.done or leaves:
+            trip = self.capacity(first, split.done, remaining + split.done - done) if leaves else split.done
+            replace = self._emit(joined, body, split, header, (trip, finals, previous, leaves))
+            if leaves:
+                count = replace.pop("count")
+                value = first + step * split.done
+                counter = self._exit_counter(count, first, step, trip)
+                self.exit = (count, split.done, value, counter)
+            ahead = step * done        # the counter stays a LoopIndex while the loop may go on or be joined
+
+            def moved(i):
+                if i.watch is not self:
+                    return i
+                return LoopIndex(self, i.base + ahead, i.a, i.b) if done < remaining else i.a * (i.base + ahead) + i.b
+            _rebuild(self.frame, replace, moved, self.STACK_TOP)
+            self.advance(done)
             split.entry = len(self.rolling.rolled)
-            self.rolling.rolled.append((self.location, split.done, len(split.inits), len(paths)))
+            self.rolling.rolled.append((self.location, split.done, len(joined.items), leaves, len(split.paths)))
             self.rolls += 1
         if done < remaining:
             self.split = split
-        self.headers.append(Header(ctx, self.frame, self.iterator))
+        self.headers.append(Header(ctx, self.frame, self))
 
-    def _join(self, split, header):
+    def _join(self, split):
         """The iteration just interpreted after a guard of the rolled body failed (`split`) joined into
         the body as a new path: the loop recorded so far and that iteration replaced by one loop of the
         joined body, run on to the end or the next failing guard.  False when it cannot be joined."""
-        it = self.iterations[-1]
+        header = Header(self.rolling.ctx, self.frame, self)
+        it = self._iteration(self.headers[-1], header)
+        if it is None:
+            return False
         paths = split.paths + ([it] if all(p.fingerprint != it.fingerprint for p in split.paths) else [])
-        body = join(paths, split.first, split.step)
-        if body is None:
+        joined = join(paths, split.first, split.step)
+        if joined is None:
             return False
-        known = self._known(header)
-        concrete = concrete_values(invariant_values(paths), known)
-        if concrete is None:
+        known = known_values(self.rolling.ctx, header)
+        invariants = concrete_values(joined.invariants, known)
+        if invariants is None:
             return False
-        previous = {id(x) for x in self.headers[-2].items if type(x) is TracedArray}
-        remaining = operator.length_hint(self.iterator)
-        ahead = join(paths, _range_state(self.iterator)[0], split.step)      # counting from here
-        done, finals = fast_forward(ahead, [known[id(v)] for v in it.carry_outs], concrete, remaining,
-                                    self.rolling.runner)
+        previous = {id(x) for x in self.headers[-1].items if type(x) is TracedArray}
+        remaining = self.remaining()
+        ahead = join(paths, self.state()[0], split.step).body      # its counter counting from here
+        ran = fast_forward(ahead, [known[id(header.irs[m])] for m in joined.items], invariants, remaining,
+                           self.rolling.runner, self.PROBE)
         del self.rolling.ctx.builder.nodes[split.start:]       # the loop so far and the interpreted iteration
         if split.entry is not None:
             del self.rolling.rolled[split.entry]
             self.rolls -= 1
-        self.headers.clear()
-        self.iterations.clear()
-        joined = _Split(split.start, paths, split.inits, split.header, split.done + 1 + done, split.first, split.step)
-        self._advance_past(body, joined, header, (done, finals, previous, remaining))
+        self.exit = None
+        for state in (self.headers, self.iterations, self.rebound, self.fresh, self.counters):
+            state.clear()
+        grown = Split(split.start, paths, split.header, split.done + 1 + ran[0], split.first, split.step)
+        self._record(joined, grown, header, ran + (previous, remaining))
         return True
 
-    def _emit(self, body, inits, invariants, positions, header, trip, finals, previous):
-        """Record the loop node; the frame's traced values at `header` rebound to its results (in place for
-        those that were one object across iterations, ids in `previous`), as id -> TracedArray."""
+    def _exit_counter(self, count, first, step, trip):
+        """After a loop op that may leave early (`count` its iterations taken, of at most `trip`):
+        guard that it left by its exit, and return the IR of the counter value there."""
+        ctx = self.rolling.ctx
+        b = ctx.builder
+        ctx.guard(b.less(count, b.const(np.asarray(trip, COUNTER_DTYPE))), True,
+                  f"the loop at {self.location} left before {self.END}")
+        value = count if step == 1 else b.multiply(count, b.const(np.asarray(step, COUNTER_DTYPE)))
+        return b.add(value, b.const(np.asarray(first, COUNTER_DTYPE))) if first else value
+
+    def _emit(self, joined, body, split, header, run):
+        """Record the loop node of `body` (joined.body, or its form leaving on data) from the carries at
+        split.header; the frame's traced values at `header` rebound to its results (in place for those
+        that were one object across iterations), as id -> TracedArray (and, when it leaves on its
+        continue flag, "count" -> the iterations it takes).  `run`: (trip, the concrete carries after it,
+        the ids of the objects kept across iterations, whether it leaves)."""
+        trip, finals, previous, leaves = run
         b = self.rolling.ctx.builder
-        loop = b.emit("loop", *inits, *invariants, body=body, trip=trip, n_carry=len(inits))
-        results = [b.loop_result(loop, index=k) for k in range(len(inits))]
+        n_carry = len(joined.items)
+        inits = [split.header.irs[m] for m in joined.items]
+        loop = b.emit("loop", *inits, *joined.invariants, body=body, trip=trip, n_carry=n_carry,
+                      exit=n_carry if leaves else None)
+        results = [b.loop_result(loop, index=k) for k in range(n_carry)]
         replace = {}
-        for x, k in zip(header.items, positions):
+        for x, k in zip(header.items, joined.positions):
             if k is None or id(x) in replace:
                 continue
             value = _like(x.value, finals[k])
@@ -407,19 +463,9 @@ class LoopWatch:
                 replace[id(x)] = rebind(x, results[k], value)
             else:
                 replace[id(x)] = TracedArray(results[k], value)
+        if leaves:
+            replace["count"] = b.loop_result(loop, index=n_carry)
         return replace
-
-
-class _Split:
-    """A rolled loop as far as it ran: where its nodes start in the builder, the paths of its body,
-    its carries' inits, the header it started from, its iterations so far, its range's first value and
-    step, and its entry in Rolling.rolled (None while no loop node is recorded)."""
-
-    __slots__ = ("start", "paths", "inits", "header", "done", "first", "step", "entry")
-
-    def __init__(self, start, paths, inits, header, done, first, step):
-        self.start, self.paths, self.inits, self.header = start, paths, inits, header
-        self.done, self.first, self.step, self.entry = done, first, step, None
 
 
 def _like(template, array):
@@ -431,9 +477,9 @@ def _like(template, array):
     return type(template)(np.asarray(array)[()])
 
 
-def _rebuild(frame, replace, counter):
-    """Replace, in the frame's locals, cells and stack (through tuples and lists), the objects
-    `replace` maps by id, and each LoopIndex `i` by `counter(i)`."""
+def _rebuild(frame, replace, counter, stack_top=1):
+    """Replace, in the frame's locals, cells and stack (through tuples and lists, but its `stack_top`
+    items), the objects `replace` maps by id, and each LoopIndex `i` by `counter(i)`."""
     def rebuilt(x):
         t = type(x)
         if t is TracedArray:
@@ -458,7 +504,8 @@ def _rebuild(frame, replace, counter):
         new = rebuilt(contents)
         if new is not contents:
             cell.cell_contents = new
-    frame.stack[:-1] = [rebuilt(x) for x in frame.stack[:-1]]
+    below = len(frame.stack) - stack_top
+    frame.stack[:below] = [rebuilt(x) for x in frame.stack[:below]]
 
 
 class Rolling:
@@ -470,7 +517,7 @@ class Rolling:
         self.runner = runner      # runs a whole loop trace natively (jitgrad.backend.loop_runner), or None
         self.watches = {}         # (id(frame), pc) -> LoopWatch
         self.active = []          # watches of loops whose iteration is running
-        self.rolled = []          # (location, trip, number of carries, paths in its body) per loop op recorded
+        self.rolled = []          # (location, trip, carries, leaves early, paths in its body) per loop op recorded
         self.unrolled = {}        # location -> why the loop there was not rolled
 
     def for_iter(self, interpreter, frame, target, exit_skip):
@@ -482,10 +529,11 @@ class Rolling:
             if watch is not None:
                 self._finish(watch, key)
             watch = self.watches[key] = LoopWatch(self, frame, frame.pc - 1, iterator)
-            self._prune()
-            self.active.append(watch)
+            self.start(watch)
         if watch.refused is None:
             watch.arrive(interpreter)
+        else:
+            watch.pin()
         try:
             value = next(iterator)
         except StopIteration:
@@ -499,6 +547,15 @@ class Rolling:
         watch.current = value
         frame.stack.append(LoopIndex(watch, value))
 
+    def start(self, watch):
+        """A new watch: its loop's iteration is running."""
+        self._prune()
+        self.active.append(watch)
+
+    def finish(self, watch):
+        """The loop of `watch` exited (see `_finish`)."""
+        self._finish(watch, (id(watch.frame), watch.pc))
+
     def _finish(self, watch, key):
         """The loop exited: forget its watch; LoopIndex left in the frame become ints."""
         del self.watches[key]
@@ -510,11 +567,16 @@ class Rolling:
             self.unrolled[watch.location] = watch.short
         elif not watch.rolls and watch.arrivals > 3:
             self.unrolled[watch.location] = "no two consecutive iterations recorded the same operations"
-        _rebuild(watch.frame, {}, lambda i: i.value if i.watch is watch else i)
+        if watch.exit is None:        # else its counters stay LoopIndex: a use pins the count (`pin`)
+            _rebuild(watch.frame, {}, lambda i: i.value if i.watch is watch else i, watch.STACK_TOP)
 
     def _prune(self):
         frames = {id(f) for f in self.ctx.frames}
         self.active = [w for w in self.active if id(w.frame) in frames]
+
+    def jumped(self, interpreter, frame, source):
+        """The interpreter's hook after a jump instruction: `while` loops are watched by
+        tracer/whileloops.py's Rolling."""
 
     # -- effects (the interpreter's hooks) --------------------------------------------------------------
     def effect(self, why):
@@ -579,7 +641,8 @@ class Rolling:
     def report(self):
         """Strings describing each rolled loop and each loop left unrolled, with the reason."""
         lines = [f"loop at {loc}: rolled, {trip} iterations fast-forwarded, {carries} carried values"
+                 + (", leaves on data at run time" if leaves else "")
                  + (f", {paths} paths joined by conds (branches on data)" if paths > 1 else "")
-                 for loc, trip, carries, paths in self.rolled]
+                 for loc, trip, carries, leaves, paths in self.rolled]
         lines += [f"loop at {loc}: not rolled: {why}" for loc, why in self.unrolled.items()]
         return lines
