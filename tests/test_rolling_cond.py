@@ -93,7 +93,7 @@ def test_flipping_branch_over_a_data_loop(n):
     assert len(loops) <= 1
     if n >= 7:
         (loop,) = loops
-        assert len(conds_in(loop)) == 1 and loop.params["trip"] == n - 3
+        assert len(conds_in(loop)) == 1 and loop.params["trip"] == n - 1
         assert "paths joined by conds" in ctx.loops.report()[0]
     for jit in (False, True):
         assert_grad(signed, x, 0.3, argnums=(0, 1), jit=jit)
@@ -112,7 +112,7 @@ def test_the_untaken_side_never_poisons_values_or_gradients():
 def test_both_branches_write_a_carried_array_element():
     trace, ctx = traced(clipped_ode, np.float64(0.6), 1.3, 80)
     (loop,) = top_loops(trace)
-    assert conds_in(loop) and loop.params["trip"] == 77
+    assert conds_in(loop) and loop.params["trip"] == 79
     for jit in (False, True):
         assert_grad(clipped_ode, np.float64(0.6), 1.3, 80, argnums=(0, 1), jit=jit)
 
@@ -139,11 +139,10 @@ def test_the_quickstart_loop_rolls_into_one_loop():
     assert path.backend == "llvm"
     (line,) = path.loops
     assert "rolled" in line and "2 paths joined by conds" in line
-    g2 = g(w * 0.5, x, y)              # a retrace when the unrolled first iterations' branches flip
+    g2 = g(w * 0.5, x, y)              # other signs of the errors: the same trace and kernel
     g(w * 0.5, x, y)
     info = g.cache_info()
-    assert info.hits == 1 and info.traces <= 2
-    assert all(len(p.loops) == 1 and "2 paths joined by conds" in p.loops[0] for p in info.paths)
+    assert info.hits == 2 and info.traces == 1
     eps = 1e-6
     fd = [(quickstart_loss(w * 0.5 + eps * e, x, y) - quickstart_loss(w * 0.5 - eps * e, x, y)) / (2 * eps)
           for e in np.eye(3)]

@@ -4,12 +4,13 @@ compiled helpers `_place` and `_array_converter` (np.apply_along_axis, ...) have
 ufuncs nextafter, spacing and frexp map to the IR's ops.FLOAT_PARTS."""
 import numpy as np
 
-from .. import array_api as A
-from .. import contractions as C
-from .. import reorder as R
-from ..registry import register
-from ..indexing import setitem
-from ..values import TracedArray, builder, const, contains_traced, elementwise, make, unwrap
+from ..arrays import array_api as A
+from ..arrays import contractions as C
+from ..arrays import reorder as R
+from ..arrays import sort_scan
+from ..recording.registry import register
+from ..arrays.indexing import setitem
+from ..arrays.values import TracedArray, builder, const, contains_traced, elementwise, make, unwrap
 from .ufuncs import ufunc_rule
 
 _FUNCTIONS = {
@@ -163,3 +164,5 @@ for _fn, _impl in _FUNCTIONS.items():
     register(_fn)(_impl)
 for _fn in _METADATA:
     register(_fn)(A.on_concrete(_fn))
+for _fn in (np.argsort, np.sort, np.take_along_axis, np.cumprod):
+    register(_fn)(getattr(sort_scan, _fn.__name__))

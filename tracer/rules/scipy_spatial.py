@@ -5,10 +5,11 @@ in defaults such as seuclidean's V and mahalanobis's VI from the data, traced). 
 the number of pairs: one metric call per pair.  The 1-d metric functions themselves are plain NumPy
 and are traced without rules.
 """
-from .. import interpreter
-from ..array_api import as_traced, stack_nested
-from ..registry import register
-from ..values import astype, make, refuse, refuse_options, reshape, unwrap
+from ..interpretation import interpreter
+from ..arrays.array_api import as_traced, stack_nested
+from ..recording.registry import register
+from ..arrays.values import astype, make, reshape, unwrap
+from ..arrays.refusals import refuse, refuse_options
 
 try:
     import scipy.spatial.distance as sd

@@ -1,0 +1,130 @@
+"""Running the remaining iterations of a rolled loop on concrete values, instead of interpreting them.
+
+`concrete_values` recovers the concrete value of IR Values made earlier in the trace (a loop's
+invariants): from the traced values the tracer still holds, else by evaluating the few nodes they come
+from.  `run_iterations` runs a loop body iteration by iteration with the reference evaluation (EVAL)
+and stops before the first iteration whose guard fails or whose evaluation raises: the interpreter
+resumes there and takes the other path.
+"""
+import numpy as np
+
+from ...ir import Builder
+from ...ir.errors import GuardFailed
+from ...ir.evaluate import EVAL, run_trace
+from ...ir.loop_ad import with_base
+from ...ir.loops import COUNTER_DTYPE, run_loop
+from .loopbody import with_exit
+
+
+def concrete_values(values, known):
+    """The concrete value of each IR Value in `values`; `known` maps id(Value) -> concrete value (and
+    is extended).  None when one depends on an input whose value is not known."""
+    for target in values:
+        work = [target]
+        while work:
+            v = work[-1]
+            if id(v) in known:
+                work.pop()
+                continue
+            if v.op == "input":
+                return None
+            missing = [a for a in v.args if id(a) not in known]
+            if missing:
+                work.extend(missing)
+                continue
+            work.pop()
+            args = [known[id(a)] for a in v.args]
+            with np.errstate(all="ignore"):
+                known[id(v)] = run_loop(args, v.params, run_trace) if v.op == "loop" else EVAL[v.op](args, v.params)
+    return [known[id(v)] for v in values]
+
+
+class _Plan:
+    """A body trace laid out for repeated evaluation: one step per node, operands as slot numbers."""
+
+    __slots__ = ("steps", "n_inputs", "outputs")
+
+    def __init__(self, body):
+        slot = {id(v): k for k, v in enumerate(body.inputs)}
+        self.steps = []
+        for node in body.nodes:
+            slot[id(node)] = len(slot)
+            rule = _loop_rule if node.op == "loop" else EVAL[node.op]
+            self.steps.append((rule, tuple(slot[id(a)] for a in node.args), node.params, node.op == "guard"))
+        self.n_inputs = len(body.inputs)
+        self.outputs = tuple(slot[id(v)] for v in body.outputs)
+
+
+def _loop_rule(args, params):
+    return run_loop(args, params, run_trace)
+
+
+# Loops shorter than this are run by the reference evaluation (compiling costs more than it saves).
+NATIVE_MIN_TRIP = 2000
+
+
+def fast_forward(body, carries, invariants, trip, runner=None, probe=0):
+    """Run the loop body `body` for up to `trip` iterations from the concrete `carries`: the first
+    `probe` with the reference evaluation (a loop that may be short: no compilation), the rest natively
+    with `runner(trace, inputs)` when given and the loop is long, else (or when it declines) with the
+    reference evaluation.  Returns (iterations completed, carries after them, the position in
+    `body.nodes` of the guard that failed in the next iteration, or None)."""
+    n_carry = len(carries)
+    if runner is None or trip < NATIVE_MIN_TRIP:
+        return run_iterations(body, carries, invariants, trip, n_carry)
+    done, carries, failed = run_iterations(body, carries, invariants, min(probe, trip), n_carry)
+    if done < min(probe, trip) or done == trip:
+        return done, carries, failed
+    native = _run_natively(body, carries, invariants, trip - done, done, runner)
+    if native is None:              # not lowered, ...: the reference evaluation does it
+        more, carries, failed = run_iterations(body, carries, invariants, trip - done, n_carry, done)
+        return done + more, carries, failed
+    more, carries = native
+    done += more
+    if done < trip:                 # the reference evaluation says which guard failed there (or, where
+        more, carries, failed = run_iterations(body, carries, invariants, trip - done, n_carry, done)
+        done += more                # fast math decided otherwise, goes on)
+    return done, carries, failed
+
+
+def _run_natively(body, carries, invariants, trip, base, runner):
+    """(iterations completed, carries after them) of `body` run natively from counter `base` for up to
+    `trip` iterations, stopping before the first whose top-level guard fails; None if `runner` declines."""
+    n_carry = len(carries)
+    guards = [k for k, n in enumerate(body.nodes) if n.op == "guard"]
+    looped = with_base(with_exit(body, guards) if guards else body)
+    b = Builder()
+    inputs = [b.input(np.shape(x), np.asarray(x).dtype) for x in (*carries, *invariants, np.intp(base))]
+    exit = n_carry if guards else None
+    loop = b.loop(*inputs, body=looped, trip=trip, n_carry=n_carry, exit=exit)
+    trace = b.build([b.loop_result(loop, index=k) for k in range(n_carry + bool(guards))])
+    try:
+        results = runner(trace, [np.asarray(x) for x in (*carries, *invariants, np.asarray(base, COUNTER_DTYPE))])
+    except Exception:               # not lowered, a guard of an inner loop failed, ...
+        return None
+    return (int(results[n_carry]) if guards else trip), list(results[:n_carry])
+
+
+def run_iterations(body, carries, invariants, trip, n_carry, start=0):
+    """Run `body` (a loop body, ir/loops.py) for up to `trip` iterations from the concrete `carries`, its
+    counter counting from `start`.
+
+    Returns (completed, carries after them, failed): iteration `completed` (when < trip) failed the guard
+    at position `failed` of `body.nodes` (None: it raised), and is left to the interpreter."""
+    plan = _Plan(body)
+    carries = [np.asarray(c) for c in carries]
+    invariants = [np.asarray(v) for v in invariants]
+    steps, outputs = plan.steps, plan.outputs
+    with np.errstate(all="ignore"):
+        for t in range(trip):
+            vals = [np.asarray(start + t, COUNTER_DTYPE), *carries, *invariants]
+            try:
+                for position, (rule, operands, params, is_guard) in enumerate(steps):
+                    result = rule([vals[k] for k in operands], params)
+                    if is_guard and not result:
+                        return t, carries, position
+                    vals.append(result)
+            except (GuardFailed, ArithmeticError, ValueError, np.linalg.LinAlgError):
+                return t, carries, None
+            carries = [vals[k] for k in outputs[:n_carry]]
+    return trip, carries, None

@@ -1,0 +1,632 @@
+"""Rolling Python loops into `loop` ops while tracing, and fast-forwarding them.
+
+A loop header is the FOR_ITER of a `for` over a `range` in one interpreted frame.  At each arrival there
+the frame's state is snapshot (`Header`: fast locals, cells and value stack, flattened through tuples
+and lists, and the builder's node count); the nodes recorded between two arrivals are one iteration
+(loopbody.Iteration).  When two consecutive iterations have the same fingerprint and the frame's
+non-traced state is the same at their three headers, the later iteration becomes the body of a `loop`
+op: the remaining iterations are run on concrete values (fastforward.py) instead of being interpreted,
+one `loop` node is recorded from the first header's carries (the two matched iterations are its first
+ones: their guards are dropped, their other nodes are dead), the frame's traced values are rebound to
+its results, the range iterator is advanced past them and FOR_ITER resumes (it leaves the loop, or
+interprets on from an iteration whose guard failed, which may roll again).
+
+Soundness: while a loop is watched its counter is a LoopIndex (loopindex.py: affine arithmetic and
+indexing traced arrays become IR on the iteration's counter, any other use marks the loop not
+rollable), ints stepping with it (`k += 1`) become LoopIndex too, and everything an iteration could
+change outside the frame's own variables marks the loops being watched not rollable: stores to
+attributes, globals, other frames' cells and non-traced containers,
+in-place writes into traced arrays the frame does not hold, compiled calls not known to be pure
+(effects.py), exceptions, consuming iterators made before the iteration.  Those loops are unrolled as
+before (correct, slower), and `report()` says why.
+"""
+import collections
+import operator
+import os
+import types
+import weakref
+
+import numpy as np
+
+from .effects import impure_call
+from .fastforward import concrete_values, fast_forward
+from ...ir.loops import COUNTER_DTYPE
+from .loopbody import Iteration, with_exit
+from .looptree import Split, emit_loop, join, known_values, single
+from ..arrays.loopindex import LoopIndex, plain
+from ..arrays.values import TracedArray
+
+RANGE_ITERATOR = type(iter(range(0)))
+_FLATTEN_LIMIT = 64            # longer tuples and lists are compared by identity
+_STATIC_TYPES = (int, float, complex, str, bytes, bool, type(None))
+
+
+def enabled():
+    """Rolling is on unless JITGRAD_ROLL=0."""
+    return os.environ.get("JITGRAD_ROLL", "1") != "0"
+
+
+def exits_enabled():
+    """A guard failing during the fast-forward ends the loop op there at run time (its count a result),
+    unless JITGRAD_ROLL_EXITS=0 (then the loop op takes the iterations run, a static count)."""
+    return os.environ.get("JITGRAD_ROLL_EXITS", "1") != "0"
+
+
+def unroll_ops():
+    """Loops whose remaining iterations would record fewer operations than this stay unrolled
+    (`JITGRAD_UNROLL_OPS`, default 4,000).  Measured on the bench's loops (cached calls, 2-core EPYC,
+    medians of alternating processes): short unrolled loops run faster (values stay in registers, `x[i]`
+    is a static index): the Rosenbrock loop at n=100 (~2,000 recorded operations) 1.7-2.5 us unrolled
+    against 5.8-8.4 us rolled; from ~1,000 pendulum steps (~13,000 operations) both run alike (32-35
+    us), while the unrolled first call grows with the trip count (2.1 s against 0.19 s at 1,000 steps).
+    4,000 recorded operations keep an unrolled trace's first call around 0.2 s."""
+    return int(os.environ.get("JITGRAD_UNROLL_OPS", "4000"))
+
+
+class _Struct:
+    """A tuple or list of `n` items in a flattened frame state."""
+
+    __slots__ = ("kind", "n")
+
+    def __init__(self, kind, n):
+        self.kind, self.n = kind, n
+
+    def __eq__(self, other):
+        return type(other) is _Struct and other.kind is self.kind and other.n == self.n
+
+
+class _EmptyCell:
+    __slots__ = ()
+
+
+_EMPTY = _EmptyCell()
+
+
+class _Weak:
+    """A plain ndarray in a flattened frame state, by identity without a reference (a plain array made
+    while tracing is adopted by a traced write only while nothing else holds it: aliasing.py)."""
+
+    __slots__ = ("ref",)
+
+    def __init__(self, array):
+        self.ref = weakref.ref(array)
+
+    def same(self, other):
+        return type(other) is _Weak and self.ref() is other.ref() is not None
+
+
+def _flatten(frame, stack_top=1):
+    """The frame's state as a flat list (the iterator on top of the stack excluded: `stack_top` items)."""
+    roots = list(frame.fast)
+    for cell in frame.cells:        # a slot may hold a plain value: a 3.12+ inlined comprehension's local
+        try:
+            roots.append(cell.cell_contents if type(cell) is types.CellType else cell)
+        except ValueError:
+            roots.append(_EMPTY)
+    roots.extend(frame.stack[:len(frame.stack) - stack_top])
+    items, work = [], roots[::-1]
+    while work:
+        x = work.pop()
+        t = type(x)
+        if (t is tuple or t is list) and len(x) <= _FLATTEN_LIMIT:
+            items.append(_Struct(t, len(x)))
+            work.extend(reversed(x))
+        else:
+            items.append(_Weak(x) if t is np.ndarray else x)
+    return items
+
+
+def _same_static(a, b):
+    if a is b:
+        return True
+    t = type(a)
+    if t is _Weak:
+        return a.same(b)
+    if t is not type(b):
+        return False
+    if t is float or t is complex:
+        return np.asarray(a).tobytes() == np.asarray(b).tobytes()
+    if t in _STATIC_TYPES:
+        return a == b
+    if isinstance(a, np.generic):
+        return a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    return False
+
+
+def _same_state(before, after, watch):
+    """Whether two headers' flattened states agree in everything but traced values and `watch`'s counter
+    (the same affine function of it, relative to the header)."""
+    xs, ys = before.items, after.items
+    if len(xs) != len(ys) or before.aliases != after.aliases:
+        return False
+    for a, b in zip(xs, ys):
+        ta = type(a)
+        if ta is TracedArray:
+            if type(b) is not TracedArray or a.ir.shape != b.ir.shape or a.ir.dtype != b.ir.dtype \
+                    or type(a.value) is not type(b.value):
+                return False
+        elif ta is LoopIndex:
+            if type(b) is not LoopIndex or a.watch is not b.watch:
+                return False
+            if (a.relative(before.last) != b.relative(after.last) if a.watch is watch else
+                    a.relative(0) != b.relative(0)):
+                return False
+        elif ta is _Struct:
+            if not a == b:
+                return False
+        elif not _same_static(a, b):
+            return False
+    return True
+
+
+class Header:
+    """One arrival at a loop header: node count, flattened frame state, environment size, iterator
+    state and the counter's last value."""
+
+    __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last", "ints")
+
+    def __init__(self, ctx, frame, watch):
+        self.next, step = watch.state()
+        self.last = self.next - step                         # the range value of the iteration that ended
+        self.n = len(ctx.builder.nodes)
+        self.items = _flatten(frame, watch.STACK_TOP)
+        self.irs = [x.ir if type(x) is TracedArray else None for x in self.items]   # (arrays written in place
+        self.env = len(ctx.env)                                                     # keep their object)
+        self.ints = {k: v for k, v in enumerate(frame.fast) if type(v) is int}
+        first = {}                   # which items are one traced object (writes into one reach the others)
+        self.aliases = [first.setdefault(id(x), k) if type(x) is TracedArray else None
+                        for k, x in enumerate(self.items)]
+
+
+def _range_state(iterator):
+    """(the value a range iterator yields next, its step).  (3.11 pickles the whole range and an index,
+    3.12+ the rest of the range.)"""
+    _, (rng,), index = iterator.__reduce__()
+    return rng.start + rng.step * (index or 0), rng.step
+
+
+def _setstate_is_relative():
+    probe = iter(range(3))
+    next(probe)
+    probe.__setstate__(1)
+    return next(probe) == 2
+
+
+_SETSTATE_RELATIVE = _setstate_is_relative()     # 3.12+: __setstate__(n) skips n more; 3.11: goes to index n
+
+
+def _advance(iterator, n):
+    """Skip the next `n` values of a range iterator (as `n` calls of next() would)."""
+    index = iterator.__reduce__()[2]
+    iterator.__setstate__(n if _SETSTATE_RELATIVE else index + n)
+
+
+class LoopWatch:
+    """One loop (a range iterator at one FOR_ITER of one frame) watched for rolling."""
+
+    STACK_TOP = 1                 # the range iterator on top of the stack is not part of the state
+    PROBE = 0                     # iterations fast-forwarded by the reference evaluation before native code
+    END = "the end of its range"
+
+    def __init__(self, rolling, frame, pc, iterator):
+        self.rolling, self.frame, self.pc, self.iterator = rolling, frame, pc, iterator
+        self.location = f"{frame.code.co_filename}:{frame.decoded.linenos[pc]}"
+        self.refused = None
+        self.headers = collections.deque(maxlen=3)
+        self.iterations = collections.deque(maxlen=2)
+        self.rebound = []         # (TracedArray, its IR before) for in-place writes in this iteration
+        self.fresh = {}           # id -> iterator made in this iteration
+        self.counters = []        # the IR Values of the counter made in this iteration (one per value)
+        self.current = None       # the counter's value in the running iteration
+        self.arrivals = self.rolls = 0
+        self.short = None         # why a loop that could roll stays unrolled (too short), or None
+        self.exit = None          # after a loop op that left early: (its count, the count traced, the counter
+                                  # value then, its IR on the count), until the counter is pinned
+        self.split = None         # the rolled loop whose guard failed in the iteration running (looptree.Split)
+
+    def counter_ir(self, base):
+        """The IR Value standing for the counter when it equals `base` (LoopIndex.ir): one node per
+        iteration, which a rolled body replaces by its counter."""
+        if not self.counters or self.counters[-1][0] != base:
+            b = self.rolling.ctx.builder
+            exit_value = self.exit is not None and self.exit[2] == base
+            self.counters.append((base, self.exit[3] if exit_value else b.const(np.asarray(base, COUNTER_DTYPE))))
+        return self.counters[-1][1]
+
+    def pin(self):
+        """After a loop op that left early, the interpreter is about to depend on the number of iterations
+        it took as a Python int (the loop goes on, or the counter is used as an int): guard it."""
+        if self.exit is not None:
+            count, done = self.exit[:2]
+            self.exit = None
+            ctx = self.rolling.ctx
+            ctx.guard(ctx.builder.equal(count, ctx.builder.const(np.asarray(done, COUNTER_DTYPE))), True,
+                      f"the loop at {self.location} took {done} iterations before its exit")
+
+    # -- the range: interpretation/whileloops.py's WhileWatch counts iterations instead ----------------------------
+    def state(self):
+        """(the counter value of the iteration about to start, the counter's step)."""
+        return _range_state(self.iterator)
+
+    def remaining(self):
+        return operator.length_hint(self.iterator)
+
+    def advance(self, n):
+        """Skip `n` iterations (fast-forwarded)."""
+        _advance(self.iterator, n)
+
+    def capacity(self, first, done, remaining):
+        """The most iterations a loop op leaving on data may take: the rest of the range."""
+        return remaining
+
+    def refuse(self, why):
+        """This loop is not rolled (from now on; `why` is reported)."""
+        if self.refused is None:
+            self.refused = why
+            self.headers.clear()
+            self.iterations.clear()
+
+    # -- one arrival at the header ---------------------------------------------------------------------
+    def arrive(self, interpreter):
+        """At the header, before FOR_ITER: note the iteration that ended; roll when it matches the one
+        before."""
+        ctx = self.rolling.ctx
+        self.arrivals += 1
+        split, self.split = self.split, None
+        if split is not None and self.headers and self._join(split):
+            return
+        self.pin()
+        self._induction_variables()
+        header = Header(ctx, self.frame, self)
+        if self.headers:
+            self.iterations.append(self._iteration(self.headers[-1], header))
+        self.headers.append(header)
+        self.rebound.clear()
+        self.fresh.clear()
+        self.counters.clear()
+        paths = self._paths()
+        if paths is not None:
+            remaining = self.remaining()
+            ops = remaining * len(self.iterations[-1].nodes)
+            if remaining and ops >= unroll_ops():
+                self._roll(*self.state(), remaining, paths)
+            elif remaining and self.short is None:
+                self.short = (f"short: its last {remaining} iterations record about {ops} operations, fewer "
+                              f"than JITGRAD_UNROLL_OPS={unroll_ops()}; unrolled code runs faster")
+
+    def _induction_variables(self):
+        """Plain int variables that changed by the same multiple of the step in the last two iterations
+        (`k += 1` next to the counter) become LoopIndex of this loop from here on: decisions on them are
+        seen, and the iterations that follow can match."""
+        if len(self.headers) < 2:
+            return
+        nxt, step = self.state()
+        last = nxt - step
+        fast, before, after = self.frame.fast, self.headers[-2].ints, self.headers[-1].ints
+        for k, value in enumerate(fast):
+            if type(value) is int and k in before and k in after:
+                d = value - after[k]
+                if d and d == after[k] - before[k] and d % step == 0:
+                    fast[k] = LoopIndex(self, last, d // step, value - d // step * last)
+
+    def _iteration(self, before, after):
+        """The Iteration between two headers, or None when it cannot be a loop body."""
+        ctx = self.rolling.ctx
+        if after.env != before.env or not _same_state(before, after, self):
+            return None
+        nodes = ctx.builder.nodes[before.n:after.n]
+        made = {id(n) for n in nodes}
+        held = {id(x) for x in after.items if type(x) is TracedArray}
+        for target, old in self.rebound:
+            if id(old) not in made and id(target) not in held:
+                self.refuse(f"an in-place write into an array not held by a local variable of the loop's "
+                            f"function, at {self.location}")
+                return None
+        inits, outs, pairs = [], [], {}
+        for a, b, t in zip(before.irs, after.irs, after.items):
+            if a is not None and a is not b:
+                if t.base is not None or t.escaped or any(ref() is not None for ref in t.views):
+                    return None            # a view, or an array with live views: not rolled yet
+                if (id(a), id(b)) not in pairs:
+                    pairs[(id(a), id(b))] = len(inits)
+                    inits.append(a)
+                    outs.append(b)
+        iteration = Iteration(nodes, inits, outs, [v for _, v in self.counters])
+        iteration.positions = [None if a is None else pairs.get((id(a), id(b))) for a, b in zip(before.irs, after.irs)]
+        iteration.starts = before.irs
+        return iteration
+
+    def _paths(self):
+        """The recorded iterations the body is made of: the last one when the last two match, both when
+        they differ (looptree.py joins them where they part at a decision on data), else None."""
+        if len(self.iterations) < 2:
+            return None
+        a, b = self.iterations
+        if a is None or b is None:
+            return None
+        return [b] if a.fingerprint == b.fingerprint and a.positions == b.positions else [a, b]
+
+    # -- rolling ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _body(paths, first, step):
+        """The Joined body of `paths` whose counter starts at range value `first` (None: not joined)."""
+        return single(paths[0], first, step) if len(paths) == 1 else join(paths, first, step)
+
+    def _roll(self, first, step, remaining, paths):
+        header = self.headers[-1]
+        joined = self._body(paths, first, step)
+        if joined is None:
+            return
+        known = known_values(self.rolling.ctx, header)
+        invariants = concrete_values(joined.invariants, known)
+        if invariants is None:
+            self.refuse(f"a value the loop reads cannot be recovered, at {self.location}")
+            return
+        previous = {id(x) for x in self.headers[-2].items if type(x) is TracedArray}   # objects kept
+        ran = fast_forward(joined.body, [known[id(header.irs[m])] for m in joined.items], invariants, remaining,
+                           self.rolling.runner, self.PROBE)
+        k = 0
+        if ran[0] or (ran[2] is not None and exits_enabled()):
+            self._rewind()
+            k = len(self.iterations)             # the loop op runs the matched iterations again
+            joined = self._body(paths, first - step * k, step)
+        split = Split(None, paths, self.headers[-1 - k], k + ran[0], ran[0], first - step * k, step)
+        self.headers.clear()
+        self.iterations.clear()
+        self._record(joined, split, header, ran + (previous, k + remaining))
+
+    def _record(self, joined, split, header, run):
+        """Record the loop of `split` (split.done iterations) when it ran any or leaves on data; the frame
+        (at `header`) rebound to its results and the loop advanced past the iterations just run (`run`:
+        how many, the carries after them, the guard that failed then, the ids of the traced objects kept
+        across iterations, the iterations the loop op could take).  When a guard failed, the split stays
+        pending: `_join` may join the iteration the interpreter runs next into the body."""
+        ctx = self.rolling.ctx
+        done, finals, failed, previous, most = run
+        first, step = split.first, split.step
+        leaves = failed is not None and exits_enabled()     # a guard failed: the loop ends there, at run time
+        split.start = len(ctx.builder.nodes)
+        if split.done or leaves:
+            body = with_exit(joined.body, [failed]) if leaves else joined.body
+            trip = self.capacity(first, split.done, most) if leaves else split.done
+            replace = emit_loop(self.rolling.ctx.builder, joined, body, split, header, (trip, finals, previous, leaves))
+            if leaves:
+                count = replace.pop("count")
+                counter = self._exit_counter(count, first, step, trip)
+                self.exit = (count, split.done, first + step * split.done, counter)
+            ahead = step * done        # the counter stays a LoopIndex while the loop may go on or be joined
+
+            def moved(i):
+                if i.watch is not self:
+                    return i
+                return LoopIndex(self, i.base + ahead, i.a, i.b) if split.done < most else i.a * (i.base + ahead) + i.b
+            _rebuild(self.frame, replace, moved, self.STACK_TOP)
+            self.advance(done)
+            split.entry = len(self.rolling.rolled)
+            self.rolling.rolled.append((self.location, split.done, split.ran, len(joined.items), leaves,
+                                        len(split.paths)))
+            self.rolls += 1
+        if split.done < most:
+            self.split = split
+        self.headers.append(Header(ctx, self.frame, self))
+
+    def _join(self, split):
+        """The iteration just interpreted after a guard of the rolled body failed (`split`) joined into
+        the body as a new path: the loop recorded so far and that iteration replaced by one loop of the
+        joined body, run on to the end or the next failing guard.  False when it cannot be joined."""
+        header = Header(self.rolling.ctx, self.frame, self)
+        it = self._iteration(self.headers[-1], header)
+        if it is None:
+            return False
+        paths = split.paths + ([it] if all(p.fingerprint != it.fingerprint for p in split.paths) else [])
+        joined = join(paths, split.first, split.step)
+        if joined is None:
+            return False
+        known = known_values(self.rolling.ctx, header)
+        invariants = concrete_values(joined.invariants, known)
+        if invariants is None:
+            return False
+        previous = {id(x) for x in self.headers[-1].items if type(x) is TracedArray}
+        remaining = self.remaining()
+        ahead = join(paths, self.state()[0], split.step).body      # its counter counting from here
+        ran = fast_forward(ahead, [known[id(header.irs[m])] for m in joined.items], invariants, remaining,
+                           self.rolling.runner, self.PROBE)
+        del self.rolling.ctx.builder.nodes[split.start:]       # the loop so far and the interpreted iteration
+        if split.entry is not None:
+            del self.rolling.rolled[split.entry]
+            self.rolls -= 1
+        self.exit = None
+        for state in (self.headers, self.iterations, self.rebound, self.fresh, self.counters):
+            state.clear()
+        grown = Split(None, paths, split.header, split.done + 1 + ran[0], split.ran + ran[0], split.first, split.step)
+        self._record(joined, grown, header, ran + (previous, split.done + 1 + remaining))
+        return True
+
+    def _rewind(self):
+        """The matched iterations, recorded as they ran, become the loop op's first ones: their guards
+        (the body's, which the loop op checks) are dropped; their other nodes are dead once the frame
+        is rebound to the loop's results.  So a later call whose loop leaves in them uses this trace."""
+        b = self.rolling.ctx.builder
+        start = self.headers[0].n
+        b.nodes[start:] = [n for n in b.nodes[start:] if n.op != "guard"]
+
+    def _exit_counter(self, count, first, step, trip):
+        """After a loop op that may leave early (`count` its iterations taken, of at most `trip`):
+        guard that it left by its exit, and return the IR of the counter value there."""
+        ctx = self.rolling.ctx
+        b = ctx.builder
+        ctx.guard(b.less(count, b.const(np.asarray(trip, COUNTER_DTYPE))), True,
+                  f"the loop at {self.location} left before {self.END}")
+        value = count if step == 1 else b.multiply(count, b.const(np.asarray(step, COUNTER_DTYPE)))
+        return b.add(value, b.const(np.asarray(first, COUNTER_DTYPE))) if first else value
+
+
+def _rebuild(frame, replace, counter, stack_top=1):
+    """Replace, in the frame's locals, cells and stack (through tuples and lists, but its `stack_top`
+    items), the objects `replace` maps by id, and each LoopIndex `i` by `counter(i)`."""
+    def rebuilt(x):
+        t = type(x)
+        if t is TracedArray:
+            return replace.get(id(x), x)
+        if t is LoopIndex:
+            return counter(x)
+        if (t is tuple or t is list) and len(x) <= _FLATTEN_LIMIT:
+            items = [rebuilt(e) for e in x]
+            if any(e is not o for e, o in zip(items, x)):
+                return t(items)
+        return x
+
+    frame.fast[:] = [rebuilt(x) for x in frame.fast]
+    for k, cell in enumerate(frame.cells):
+        if type(cell) is not types.CellType:          # a plain value in a cell slot (see _flatten)
+            frame.cells[k] = rebuilt(cell)
+            continue
+        try:
+            contents = cell.cell_contents
+        except ValueError:
+            continue
+        new = rebuilt(contents)
+        if new is not contents:
+            cell.cell_contents = new
+    below = len(frame.stack) - stack_top
+    frame.stack[:below] = [rebuilt(x) for x in frame.stack[:below]]
+
+
+class Rolling:
+    """The loops of one trace (held by the TraceContext as `ctx.loops`): the watches, the hooks the
+    interpreter calls, and what happened to each loop."""
+
+    def __init__(self, ctx, runner=None):
+        self.ctx = ctx
+        self.runner = runner      # runs a whole loop trace natively (jitgrad.backend.loop_runner), or None
+        self.watches = {}         # (id(frame), pc) -> LoopWatch
+        self.active = []          # watches of loops whose iteration is running
+        self.rolled = []          # (location, trip, fast-forwarded, carries, leaves early, paths) per loop op recorded
+        self.unrolled = {}        # location -> why the loop there was not rolled
+
+    def for_iter(self, interpreter, frame, target, exit_skip):
+        """FOR_ITER over a range iterator (the interpreter's hook)."""
+        iterator = frame.stack[-1]
+        key = (id(frame), frame.pc - 1)
+        watch = self.watches.get(key)
+        if watch is None or watch.iterator is not iterator:
+            if watch is not None:
+                self._finish(watch, key)
+            watch = self.watches[key] = LoopWatch(self, frame, frame.pc - 1, iterator)
+            self.start(watch)
+        if watch.refused is None:
+            watch.arrive(interpreter)
+        else:
+            watch.pin()
+        try:
+            value = next(iterator)
+        except StopIteration:
+            frame.stack.pop()
+            frame.pc = target + exit_skip
+            self._finish(watch, key)
+            return
+        if watch.refused is not None or type(value) is not int:
+            frame.stack.append(value)
+            return
+        watch.current = value
+        frame.stack.append(LoopIndex(watch, value))
+
+    def start(self, watch):
+        """A new watch: its loop's iteration is running."""
+        self._prune()
+        self.active.append(watch)
+
+    def finish(self, watch):
+        """The loop of `watch` exited (see `_finish`)."""
+        self._finish(watch, (id(watch.frame), watch.pc))
+
+    def _finish(self, watch, key):
+        """The loop exited: forget its watch; LoopIndex left in the frame become ints."""
+        del self.watches[key]
+        if watch in self.active:
+            self.active.remove(watch)
+        if watch.refused is not None:
+            self.unrolled[watch.location] = watch.refused
+        elif not watch.rolls and watch.short is not None:
+            self.unrolled[watch.location] = watch.short
+        elif not watch.rolls and watch.arrivals > 3:
+            self.unrolled[watch.location] = "no two consecutive iterations recorded the same operations"
+        if watch.exit is None:        # else its counters stay LoopIndex: a use pins the count (`pin`)
+            _rebuild(watch.frame, {}, lambda i: i.value if i.watch is watch else i, watch.STACK_TOP)
+
+    def _prune(self):
+        frames = {id(f) for f in self.ctx.frames}
+        self.active = [w for w in self.active if id(w.frame) in frames]
+
+    def jumped(self, interpreter, frame, source):
+        """The interpreter's hook after a jump instruction: `while` loops are watched by
+        tracer/interpretation/whileloops.py's Rolling."""
+
+    # -- effects (the interpreter's hooks) --------------------------------------------------------------
+    def effect(self, why):
+        """Something an iteration does that fast-forwarding would skip: every watched loop running is
+        not rolled."""
+        if self.active:
+            why = f"{why} at {self.ctx.user_location()}"
+            for watch in self.active:
+                watch.refuse(why)
+
+    def store_cell(self, frame, name):
+        """STORE_DEREF/DELETE_DEREF by `frame`: its own cells are its variables (part of the state the
+        watches snapshot); another frame's are outside state."""
+        for watch in self.active:
+            if watch.frame is not frame:
+                watch.refuse(f"a store to the closure variable {name!r} at {self.ctx.user_location()}")
+
+    def yielded(self, frame):
+        """YIELD_VALUE in `frame`: a loop of that frame cannot skip its iterations."""
+        for watch in self.active:
+            if watch.frame is frame:
+                watch.refuse(f"a yield in the loop at {self.ctx.user_location()}")
+
+    def native_call(self, fn, args, kwargs, rule=False):
+        """Before compiled code (or a rule, `rule`) runs: the arguments with LoopIndex made ints; an
+        impure call refuses the watched loops."""
+        if any(type(a) is LoopIndex for a in args) or any(type(v) is LoopIndex for v in kwargs.values()):
+            if fn is isinstance or fn is type:      # what they say does not depend on the counter's value
+                args = tuple(a.value if type(a) is LoopIndex else a for a in args)
+            args = tuple(plain(a) for a in args)
+            kwargs = {k: plain(v) for k, v in kwargs.items()}
+        if self.active and not rule:
+            if fn is next and args:
+                self.consume(args[0])
+            else:
+                why = impure_call(fn, args, kwargs)
+                if why is not None:
+                    self.effect(f"a call of {why}")
+        return args, kwargs
+
+    def native_result(self, result, args):
+        """What compiled code returned: a new iterator (zip, map, enumerate...) is the iteration's own."""
+        if self.active and hasattr(type(result), "__next__") and not any(result is a for a in args):
+            self.made_iterator(result)
+
+    def rebound(self, target):
+        """TracedArray `target` is about to be rebound by an in-place write."""
+        for watch in self.active:
+            watch.rebound.append((target, target.ir))
+
+    def made_iterator(self, iterator):
+        for watch in self.active:
+            watch.fresh[id(iterator)] = iterator
+
+    def consume(self, iterator):
+        """FOR_ITER on a non-range iterator: it must have been made in the running iteration."""
+        for watch in self.active:
+            if id(iterator) not in watch.fresh:
+                watch.refuse(f"an iterator made before the iteration is advanced in it, at "
+                             f"{self.ctx.user_location()}")
+
+    def report(self):
+        """Strings describing each rolled loop and each loop left unrolled, with the reason."""
+        lines = [f"loop at {loc}: rolled, {trip} iterations in one loop op ({done} fast-forwarded), {carries} carried "
+                 f"values" + (", leaves on data at run time" if leaves else "")
+                 + (f", {paths} paths joined by conds (branches on data)" if paths > 1 else "")
+                 for loc, trip, done, carries, leaves, paths in self.rolled]
+        lines += [f"loop at {loc}: not rolled: {why}" for loc, why in self.unrolled.items()]
+        return lines
