@@ -11,6 +11,12 @@ ones: their guards are dropped, their other nodes are dead), the frame's traced 
 its results, the range iterator is advanced past them and FOR_ITER resumes (it leaves the loop, or
 interprets on from an iteration whose guard failed, which may roll again).
 
+Branches on data.  Two consecutive iterations that part at a bool guard (an `if` on data taking the
+other side) roll too, their paths joined into one body by a `cond` (looptree.py).  When a guard fails
+during the fast-forward and the iteration interpreted then comes back to the header, it is joined into
+the body as a new path (`_join`): the loop recorded so far and that iteration are replaced by one loop
+of the grown body, which runs on.  So a branch whose side varies is one loop, not one per run of a side.
+
 Soundness: while a loop is watched its counter is a LoopIndex (loopindex.py: affine arithmetic and
 indexing traced arrays become IR on the iteration's counter, any other use marks the loop not
 rollable), ints stepping with it (`k += 1`) become LoopIndex too, and everything an iteration could
