@@ -18,8 +18,8 @@ def test_every_op_has_an_entry(table):
 
 
 def test_every_op_has_a_case():
-    """Loops and conds are not one-op cases (their operands depend on body traces): tests/test_loop_*.py,
-    tests/test_cond_*.py."""
+    """Loops and conds are not one-op cases (their operands depend on body traces): tests/ir/test_loop_*.py,
+    tests/ir/test_cond_ir.py."""
     assert {c.op for c in op_cases.CASES} == set(ALL_OPS) - {"input"} - set(LOOPS) - set(CONDS)
 
 

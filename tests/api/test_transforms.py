@@ -275,7 +275,7 @@ def test_check_grads_passes_on_correct_derivatives():
     jitgrad.check_grads(lambda x: np.tanh(x) * x[0], (X.astype(np.float32),), order=2)
     jitgrad.check_grads(piecewise_dynamics, (X,), order=1, modes=("rev",))
     jitgrad.check_grads(lambda x, s: np.sum(x ** 3) * s, (X, 0.5), order=2)
-    # a wrong derivative fails it: tests/test_custom.py (a deliberately wrong custom_vjp rule)
+    # a wrong derivative fails it: tests/api/test_custom.py (a deliberately wrong custom_vjp rule)
 
 
 def test_hvp_of_pytrees_with_argnums_and_data_arguments():
