@@ -12,7 +12,15 @@ class JitgradError(Exception):
     def __init__(self, message, loc=None):
         self.message = message
         self.loc = loc
+        self.chain = None
         super().__init__(f"{loc}: {message}" if loc else message)
+
+    def add_chain(self, chain):
+        """Name the calls that led from the user's line to where the error arose, when library code lies
+        in between (`chain`: `file:line` strings, the user's first); only the first chain given counts."""
+        if self.chain is None and len(chain) > 1:
+            self.chain = list(chain)
+            self.args = (f"{self.args[0]}\n  (called as: {' -> '.join(chain)})",) + self.args[1:]
 
 
 class UnsupportedError(JitgradError):
@@ -36,3 +44,7 @@ class GuardFailed(Exception):
     def __init__(self, index):
         self.index = index
         super().__init__(f"guard {index} failed")
+
+
+class JitgradWarning(UserWarning):
+    """Warnings about jitgrad's cache (e.g. the recompile limit) and side effects it cannot repeat."""

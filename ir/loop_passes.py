@@ -16,10 +16,10 @@ table LOOP_PASSES, which this module fills when imported (it runs those passes o
 from . import passes
 from .builder import Builder
 from .loops import COUNTER_DTYPE, node_guards
-from .ops import LINALG, owned_traces
+from .ops import LINALG, ops_where, owned_traces
 from .value import Trace
 
-_CONSTANTS = ("const", "fill")
+_CONSTANTS = ops_where(lambda s: s.constant)          # const, fill
 _INDEXING = {"index": 1, "index_set": 2, "index_add": 2}       # operands before the index arrays
 
 

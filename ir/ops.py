@@ -3,6 +3,8 @@
 Adding an op.  Add one `define(...)` line below, in its family's block: name, family (FAMILIES gives the
 family's defaults), params (the only keyword params the op takes; the verifier and the Builder check
 them) and the fields that differ from the family's defaults:
+  defaults                params that may be left out, with their values (Builder.emit fills them in,
+                          the printer leaves them out at their default);
   arity                   operands (None: variadic);
   numpy / scipy           the NumPy function, or the name of the scipy.special ufunc, that defines its
                           value (families ufunc, float_parts, reduction use `numpy`; special, bessel,
@@ -17,12 +19,17 @@ them) and the fields that differ from the family's defaults:
   host                    the JIT runs it as a call back into its reference evaluation (jit/hostcall.py)
                           instead of native code;
   foldable / constant     constant folding evaluates it on constant operands / it is a constant source.
-Then the tables say when one is missing, at import (`check_table`): every op needs a SHAPE rule
-(ir/shapes.py) and an EVAL rule (ir/evaluate.py) unless its family's generic rule covers it, a VJP and
-a JVP rule if it is differentiable (elementwise ones: one partial per operand in ir/partials.py), and a
-lowering in the JIT (jit/scalar_ops.py for a native elementwise op, jit/rules.py for others) unless it
-is `host`.  Then the tracer's mapping from the NumPy/SciPy callable to the op (tracer/rules/), and the
-op's test cases (tests/op_cases.py).
+Then the tables say what is missing, when imported (`check_table`, IRError naming the op and the place):
+  - ir/shapes.py SHAPE and ir/evaluate.py EVAL: nothing to add for the families with a generic rule
+    (ufunc, float_parts, reduction, special, bessel, incomplete), else the op's rule;
+  - ir/vjp.py VJP and ir/jvp.py JVP, if it is differentiable: one partial per operand in ir/partials.py
+    PARTIALS for the elementwise families above, else its rules (the zero rule is automatic otherwise);
+  - the JIT (jit/rules.py `check_lowerings`), unless it is `host`: scalar code per dtype kind in
+    jit/scalar_ops.py SCALAR for an elementwise op (a ufunc with a `libm` name gets it, and needs that
+    name in jit/engine.py LIBM and a cost in jit/rules.py _COSTS), else an ACCESS or MATERIALIZE rule.
+Outside ir/ and jit/: a ufunc op named as NumPy's ufunc is traced with no more work (tracer/rules/
+ufuncs.py); other ops need the tracer's rule mapping the NumPy/SciPy callable to them; and every op
+needs its cases in tests/op_cases.py (tests/test_op_tables.py fails without them).
 
 Op meanings.  Elementwise ops broadcast their operands as NumPy does.  The derived views at the end
 (UNARY, BINARY, PARAMS, ...) are read-only groupings of SPECS kept for the modules that iterate over them.
@@ -34,13 +41,14 @@ from .errors import IRError
 
 class OpSpec:
     """What an op is (see the module docstring for the fields); made by `define`, never mutated."""
-    __slots__ = ("name", "family", "params", "arity", "numpy", "scipy", "libm", "elementwise", "differentiable",
-                 "complex_differentiable", "host", "foldable", "constant")
+    __slots__ = ("name", "family", "params", "defaults", "arity", "numpy", "scipy", "libm", "elementwise",
+                 "differentiable", "complex_differentiable", "host", "foldable", "constant")
 
-    def __init__(self, name, family, params=(), *, arity=None, numpy=None, scipy=None, libm=None,
+    def __init__(self, name, family, params=(), *, defaults=None, arity=None, numpy=None, scipy=None, libm=None,
                  elementwise=False, differentiable=True, complex_differentiable=False, host=False,
                  foldable=True, constant=False):
         self.name, self.family, self.params, self.arity = name, family, tuple(params), arity
+        self.defaults = dict(defaults or {})
         self.numpy, self.scipy, self.libm = numpy, scipy, libm
         self.elementwise, self.differentiable = elementwise, differentiable
         self.complex_differentiable, self.host = complex_differentiable, host
@@ -237,7 +245,7 @@ define("dot_general", "contraction", ("contract", "batch"))
 # trace `trip` times (at most, when `exit` names the body's continue flag) and is a tuple of results;
 # loop_result(loop; index) is one of them (a final carry, a per-iteration output stacked along a new
 # leading axis, or the number of iterations taken).  Differentiated as a whole (ir/loop_ad.py).
-define("loop", "loop", ("body", "trip", "n_carry", "exit"))
+define("loop", "loop", ("body", "trip", "n_carry", "exit"), defaults={"exit": None})
 define("loop_result", "loop", ("index",), arity=1, foldable=True)
 
 # ---- conds (ir/conditional.py): cond(pred, *operands; branches) runs one of two closed traces, the first
@@ -274,7 +282,7 @@ def special_function(op):
 
 def ops_where(predicate, specs=None):
     """The names of the ops whose spec satisfies `predicate`, in definition order."""
-    return tuple(name for name, spec in (specs or SPECS).items() if predicate(spec))
+    return tuple(name for name, spec in (SPECS if specs is None else specs).items() if predicate(spec))
 
 
 def family(*names, specs=None):
@@ -298,7 +306,7 @@ def check_table(table_name, have, need, hint, specs=None):
 PARAMS = {name: spec.params for name, spec in SPECS.items()}     # every op and its allowed params
 ALL_OPS = tuple(SPECS)
 # Params that may be left out (Builder.emit fills them in, the printer leaves them out at their default).
-DEFAULT_PARAMS = {"loop": {"exit": None}}
+DEFAULT_PARAMS = {name: spec.defaults for name, spec in SPECS.items() if spec.defaults}
 UNARY = {name: SPECS[name].numpy for name in ops_where(lambda s: s.family == "ufunc" and s.arity == 1)}
 BINARY = {name: SPECS[name].numpy for name in ops_where(lambda s: s.family == "ufunc" and s.arity == 2)}
 ELEMENTWISE = {**UNARY, **BINARY}        # the ufunc ops (name -> NumPy ufunc), as the tracer maps them

@@ -11,7 +11,10 @@ or loaded (`has_addresses`; counted as `uncacheable`); an object is used only if
 sidecar's hash (a corrupt or truncated entry is deleted and recompiled).  Writes go to a temp file and
 `os.replace`; mutations of the directory take an `flock` on `<dir>/lock`, so concurrent processes are
 safe.  The size is bounded by JITGRAD_CACHE_MAX_MB (default 512), evicting least-recently-used entries.
-Bookkeeping of a hit (the sidecar's hits and last use, stats.json) is written by a background thread
+The cache holds code that is executed: the directory is created private (0700) and every file 0600,
+whatever the umask, and a file not owned by this user or writable by group or others is refused (one
+warning), as is a directory that is so, unless JITGRAD_CACHE_SHARED=1 says the cache is shared on
+purpose.  Bookkeeping of a hit (the sidecar's hits and last use, stats.json) is written by a background thread
 (`later`), off the caller's path; process exit waits for it (a second at most).
 
 Environment: JITGRAD_CACHE_DIR (default `$XDG_CACHE_HOME/jitgrad`, else `~/.cache/jitgrad`),
@@ -28,6 +31,7 @@ import re
 import tempfile
 import threading
 import time
+import warnings
 
 DEFAULT_MAX_MB = 512
 _ADDRESS = re.compile(r"inttoptr\s*\(?\s*i\d+\s+-?\d+")
@@ -49,13 +53,29 @@ def enabled():
     return os.environ.get("JITGRAD_DISK_CACHE", "1").strip().lower() not in ("0", "false", "off", "no")
 
 
-def max_bytes():
-    """The size bound in bytes (JITGRAD_CACHE_MAX_MB, default 512)."""
+def max_bytes(strict=True):
+    """The size bound in bytes (JITGRAD_CACHE_MAX_MB, default 512).  A setting that is not a finite
+    non-negative number raises ValueError, or (strict=False: when storing) warns once and gives the
+    default."""
     raw = os.environ.get("JITGRAD_CACHE_MAX_MB", "")
     try:
-        return int(float(raw) * 2**20) if raw else DEFAULT_MAX_MB * 2**20
+        value = float(raw) if raw else DEFAULT_MAX_MB
+        if not 0 <= value < 2**40:
+            raise ValueError
+        return int(value * 2**20)
     except ValueError:
-        raise ValueError(f"JITGRAD_CACHE_MAX_MB must be a number of megabytes, got {raw!r}") from None
+        message = f"JITGRAD_CACHE_MAX_MB must be a number of megabytes, got {raw!r}"
+        if strict:
+            raise ValueError(message) from None
+        if "bound" not in _warned:
+            _warned.add("bound")
+            warnings.warn(f"jitgrad: {message}; using {DEFAULT_MAX_MB}", RuntimeWarning, stacklevel=3)
+        return DEFAULT_MAX_MB * 2**20
+
+
+def number(value, default=0):
+    """`value` as a finite float if it is a number (fields of files that may be damaged), else `default`."""
+    return float(value) if type(value) in (int, float) and value == value and abs(value) != float("inf") else default
 
 
 def sources_stamp(root, packages):
@@ -90,15 +110,81 @@ def _paths(key, root=None):
     return base + ".o", base + ".json"
 
 
+def _trusted(st):
+    """Whether a file or directory with stat `st` is this user's and writable by nobody else."""
+    return st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
+def _refuse(path):
+    if "refused" not in _warned:
+        _warned.add("refused")
+        warnings.warn(f"jitgrad: ignoring {path} in the disk cache: it is not owned by you or is writable by "
+                      "others (set JITGRAD_CACHE_SHARED=1 for a cache shared on purpose)", RuntimeWarning,
+                      stacklevel=3)
+
+
+_warned = set()
+
+
+def usable(root):
+    """Whether directory `root` may be used: missing (it will be created private), or this user's and
+    writable by nobody else, or shared on purpose (JITGRAD_CACHE_SHARED=1).  Warns once otherwise."""
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        return True
+    if _trusted(st) or os.environ.get("JITGRAD_CACHE_SHARED", "") == "1":
+        return True
+    _refuse(root)
+    return False
+
+
+def _read_trusted(path):
+    """The bytes of `path` (None when missing or refused: not this user's, or writable by others)."""
+    try:
+        with open(path, "rb") as f:
+            if not _trusted(os.fstat(f.fileno())) and os.environ.get("JITGRAD_CACHE_SHARED", "") != "1":
+                _refuse(path)
+                return None
+            return f.read()
+    except OSError:
+        return None
+
+
 @contextlib.contextmanager
 def _locked(root):
-    os.makedirs(root, exist_ok=True)
-    with open(os.path.join(root, "lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    """Hold the cache's lock.  It times out after JITGRAD_CACHE_LOCK_TIMEOUT seconds (default 10; a stuck
+    process never blocks the others: OSError, which callers turn into a warning); a cache that cannot be
+    written (read-only) is read without it (every file is replaced atomically)."""
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        fd = os.open(os.path.join(root, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        if not os.path.isdir(root):
+            raise
+        yield
+        return
+    with os.fdopen(fd, "r+") as handle:
+        deadline = time.monotonic() + number(_float_setting("JITGRAD_CACHE_LOCK_TIMEOUT"), 10.0)
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise OSError(f"the lock {os.path.join(root, 'lock')} is held by a stuck process") from None
+                time.sleep(0.005)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _float_setting(name):
+    try:
+        return float(os.environ.get(name, ""))
+    except ValueError:
+        return None
 
 
 def _write_atomic(path, data):
@@ -114,12 +200,12 @@ def _write_atomic(path, data):
 
 
 def _read_json(path):
+    data = _read_trusted(path)
     try:
-        with open(path, "rb") as f:
-            value = json.loads(f.read())
-        return value if isinstance(value, dict) else None
-    except (OSError, ValueError):
+        value = json.loads(data) if data is not None else None
+    except ValueError:
         return None
+    return value if isinstance(value, dict) else None
 
 
 def _bump(root, increments, counted=False):
@@ -130,7 +216,7 @@ def _bump(root, increments, counted=False):
     stats_path = os.path.join(root, "stats.json")
     stats = _read_json(stats_path) or {}
     for name, n in increments.items():
-        stats[name] = int(stats.get(name, 0)) + n
+        stats[name] = int(number(stats.get(name))) + n
     _write_atomic(stats_path, json.dumps(stats).encode())
 
 
@@ -149,18 +235,17 @@ def load(key):
     if not enabled():
         return None
     root = directory()
+    if not usable(root):
+        return None
     obj_path, meta_path = _paths(key, root)
     with _locked(root):
         meta = _read_json(meta_path)
-        try:
-            with open(obj_path, "rb") as f:
-                data = f.read()
-        except OSError:
-            data = None
+        data = _read_trusted(obj_path)
         if data is None and meta is None:
             _bump(root, {"misses": 1})
             return None
-        if data is None or meta is None or meta.get("sha256") != hashlib.sha256(data).hexdigest():
+        if (data is None or meta is None or meta.get("key") != key
+                or meta.get("sha256") != hashlib.sha256(data).hexdigest()):   # (an entry copied under another key too)
             _remove(root, key)
             _bump(root, {"misses": 1, "corrupt": 1})
             return None
@@ -176,7 +261,7 @@ def _note_hit(root, key):
         meta = _read_json(meta_path)
         if meta is not None:
             meta["last_used"] = time.time()
-            meta["hits"] = int(meta.get("hits", 0)) + 1
+            meta["hits"] = int(number(meta.get("hits"))) + 1
             _write_atomic(meta_path, json.dumps(meta).encode())
         _bump(root, {"hits": 1}, counted=True)
 
@@ -207,6 +292,8 @@ def store(key, data, about):
     if not enabled():
         return
     root = directory()
+    if not usable(root):
+        return
     obj_path, meta_path = _paths(key, root)
     now = time.time()
     meta = dict(about, key=key, sha256=hashlib.sha256(data).hexdigest(), size=len(data), created=now,
@@ -214,7 +301,7 @@ def store(key, data, about):
     with _locked(root):
         _write_atomic(obj_path, data)
         _write_atomic(meta_path, json.dumps(meta).encode())
-        _bump(root, {"stores": 1, "evicted": _evict(root, max_bytes(), keep=key)})
+        _bump(root, {"stores": 1, "evicted": _evict(root, max_bytes(strict=False), keep=key)})
 
 
 def _remove(root, key):
@@ -260,8 +347,8 @@ def entries(root=None):
             continue
         if meta is None:
             meta = {}
-        meta.update(key=key, size=size, last_used=float(meta.get("last_used", 0)),
-                    created=float(meta.get("created", 0)), hits=int(meta.get("hits", 0)))
+        meta.update(key=key, size=size, last_used=number(meta.get("last_used")),
+                    created=number(meta.get("created")), hits=int(number(meta.get("hits"))))
         found.append(meta)
     return sorted(found, key=lambda e: e["last_used"])
 
@@ -273,7 +360,32 @@ def info(root=None):
     stats = _read_json(os.path.join(root, "stats.json")) or {}
     return {"directory": root, "enabled": enabled(), "entries": len(listed),
             "total_bytes": sum(e["size"] for e in listed), "max_bytes": max_bytes(),
-            "stats": {name: int(stats.get(name, 0)) for name in _STAT_NAMES}}
+            "stats": {name: int(number(stats.get(name))) for name in _STAT_NAMES}}
+
+
+def verify(root=None):
+    """Check every entry: a sidecar that parses and an object whose SHA-256 it matches; delete the others
+    (counted as corrupt).  Returns (entries checked, keys removed)."""
+    root = root or directory()
+    if not os.path.isdir(root):
+        return 0, []
+    removed = []
+    with _locked(root):
+        names = os.listdir(root)
+        keys = {n[:-2] for n in names if n.endswith(".o")} | {
+            n[:-5] for n in names if n.endswith(".json") and n != "stats.json"}
+        for key in sorted(keys):
+            obj_path, meta_path = _paths(key, root)
+            meta = _read_json(meta_path)
+            data = _read_trusted(obj_path)
+            intact = (meta is not None and data is not None and meta.get("key") == key
+                      and meta.get("sha256") == hashlib.sha256(data).hexdigest())
+            if not intact:
+                _remove(root, key)
+                removed.append(key)
+        if removed:
+            _bump(root, {"corrupt": len(removed)})
+    return len(keys), removed
 
 
 def clear(older_than_days=None, function=None, root=None):

@@ -3,7 +3,10 @@
 One target machine for the host CPU (name and features), the new pass manager at O2 (no passes and the fast
 code generator for long straight-line traces) with the loop
 vectorizer on and the SLP vectorizer off (SLP costs ~1 s per 1000 straight-line ops for nothing, see
-the measurement notes), and one MCJIT engine per code-generator level that compiled modules join (never unloaded).
+the measurement notes).  Compiled modules join MCJIT engines in groups (`EngineGroup`): MCJIT never
+unloads a module, but disposing of an engine frees its machine code, so a group's engine lives while a
+module of it is in use and is freed with the last one (a kernel holds its CompiledModule, a jitgrad
+function its kernels).  A module's IR is dropped once its machine code is made.
 `JITGRAD_LOG=llvm` writes the optimized IR and the assembly of every module to stderr, or to the file
 named by `JITGRAD_LOG_FILE`.  External symbols (libm, BLAS, the host callback, CPython objects) are
 registered with `llvm.add_symbol`, so module text holds no addresses and relocates at load.
@@ -20,6 +23,7 @@ import ctypes.util
 import os
 import sys
 import threading
+import weakref
 
 import llvmlite
 import llvmlite.binding as llvm
@@ -88,37 +92,57 @@ def _log(title, text):
 
 
 class CompiledModule:
-    """One module's machine code in a shared MCJIT engine: its entry symbol `name`, where the code came
-    from (`origin`: "compiled", "disk" or "memory" for a module of equal text compiled earlier in this
-    process); `address(symbol)` gives a symbol's address."""
+    """One module's machine code in the engine of an EngineGroup (kept alive by this object): its entry
+    symbol `name`, where the code came from (`origin`: "compiled", "disk" or "memory" for a module of
+    equal text compiled earlier in this process); `address(symbol)` gives a symbol's address."""
 
-    def __init__(self, engine, name, origin, key=None, level=None):
-        self._engine = engine
+    def __init__(self, group, name, origin, key=None, level=None):
+        self._group = group
         self.name = name
         self.origin = origin
         self.key, self.level = key, level     # the disk cache key (None: not on disk) and codegen level
 
     def address(self, name):
-        return self._engine.get_function_address(name)
+        return self._group.engine.get_function_address(name)
+
+    def shared(self):
+        """This module's code for another kernel of equal text (origin "memory")."""
+        return CompiledModule(self._group, self.name, "memory", self.key, self.level)
 
 
-def _engine(codegen_level):
-    """The MCJIT engine whose code generator runs at `codegen_level` (one engine per level)."""
-    key = ("engine", codegen_level)
-    if key not in _state:
+GROUP_SIZE = 16     # modules per engine: an engine costs ~0.8 MB (its target machine), a module ~0.15 MB
+
+
+class EngineGroup:
+    """An MCJIT engine that up to GROUP_SIZE modules join, freed (with their machine code) when no
+    module of it is in use any more and it is not the group new modules join."""
+
+    live = weakref.WeakSet()     # the groups not yet freed (for cache_info-style accounting and tests)
+
+    def __init__(self, codegen_level):
         _setup()
         # an engine owns the target machine it is given, so each gets its own
         own_tm = llvm.Target.from_default_triple().create_target_machine(
             cpu=llvm.get_host_cpu_name(), features=_host_features(),
             opt=codegen_level, codemodel="jitdefault")
-        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), own_tm)
-        engine.set_object_cache(notify_func=lambda module, data: _new_objects.__setitem__(module.name, data))
-        _state[key] = engine
-    return _state[key]
+        self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), own_tm)
+        self.engine.set_object_cache(notify_func=lambda module, data: _new_objects.__setitem__(module.name, data))
+        self.modules = 0
+        EngineGroup.live.add(self)
+
+
+def _group(codegen_level):
+    """The group the next module compiled at `codegen_level` joins."""
+    key = ("group", codegen_level)
+    group = _state.get(key)
+    if group is None or group.modules >= GROUP_SIZE:
+        group = _state[key] = EngineGroup(codegen_level)
+    group.modules += 1
+    return group
 
 
 _new_objects = {}           # module name -> object bytes MCJIT just produced (the object-cache hook)
-_modules = {}               # entry name -> CompiledModule, every module of this process
+_modules = weakref.WeakValueDictionary()   # entry name -> CompiledModule of this process still in use
 
 
 def settings(codegen_level, speed_level):
@@ -151,10 +175,12 @@ def compile_ir(text, name="kernel", speed_level=2, about=None):
         level = 2 if speed_level else 0
         key = diskcache.make_key(text, settings(level, speed_level))
         final = f"jg_{key[:32]}"
-        if final in _modules:
-            return CompiledModule(_engine(level), final, "memory", _modules[final].key, level)
+        live = _modules.get(final)
+        if live is not None:
+            return live.shared()
         text = text.replace(f"@{name}", f"@{final}")
-        engine = _engine(level)
+        group = _group(level)
+        engine = group.engine
         cacheable = diskcache.enabled() and not diskcache.has_addresses(text)
         if diskcache.enabled() and not cacheable:
             _quietly(diskcache.note_uncacheable)
@@ -171,8 +197,8 @@ def compile_ir(text, name="kernel", speed_level=2, about=None):
             if cacheable and data is not None:
                 _quietly(diskcache.store, key, data, about or {})
             origin = "compiled"
-        _modules[final] = CompiledModule(engine, final, origin, key if cacheable else None, level)
-        return _modules[final]
+        compiled = _modules[final] = CompiledModule(group, final, origin, key if cacheable else None, level)
+        return compiled
 
 
 def load_module(key, level):
@@ -181,20 +207,22 @@ def load_module(key, level):
     with _lock:
         _setup()
         final = f"jg_{key[:32]}"
-        if final in _modules:
-            return CompiledModule(_engine(level), final, "memory", key, level)
+        live = _modules.get(final)
+        if live is not None:
+            return live.shared()
         data = _quietly(diskcache.load, key)
         if data is None:
             return None
-        engine = _engine(level)
+        group = _group(level)
+        engine = group.engine
         engine.add_object_file(llvm.ObjectFileRef.from_data(data))
         engine.finalize_object()
-        _modules[final] = CompiledModule(engine, final, "disk", key, level)
-        return _modules[final]
+        compiled = _modules[final] = CompiledModule(group, final, "disk", key, level)
+        return compiled
 
 
 def _compile(engine, tm, text, name, speed_level):
-    module = llvm.parse_assembly(text)
+    module = llvm.parse_assembly(text, context=llvm.create_context())   # its own: freed with the IR
     module.verify()
     module.name = name
     if speed_level:
@@ -208,6 +236,7 @@ def _compile(engine, tm, text, name, speed_level):
     if _log_wanted():
         _log(f"{name}: optimized IR", str(module))
         _log(f"{name}: assembly", tm.emit_assembly(module))
+    engine.remove_module(module)     # the machine code stays in the engine; the IR is freed
 
 
 def _quietly(action, *args):

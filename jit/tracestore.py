@@ -55,22 +55,27 @@ def store(record):
     if not diskcache.enabled():
         return
     base = diskcache.directory()
+    if not diskcache.usable(base):
+        return
     folder = os.path.join(_root(base), record["lookup"])
     path = os.path.join(folder, record["path"] + ".json")
     now = time.time()
     with diskcache._locked(base):
-        os.makedirs(folder, exist_ok=True)
+        os.makedirs(_root(base), mode=0o700, exist_ok=True)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
         old = diskcache._read_json(path)
         if old is not None and _valid(old):
-            record = dict(record, created=old.get("created", now), hits=int(old.get("hits", 0)))
+            record = dict(record, created=diskcache.number(old.get("created"), now),
+                          hits=int(diskcache.number(old.get("hits"))))
         record = dict(record, created=record.get("created", now), last_used=now, hits=record.get("hits", 0),
                       sha256=_digest(record))
         data = json.dumps(record).encode()
         replaced = os.path.getsize(path) if old is not None else 0
         usage = _usage(base) + len(data) - replaced
         diskcache._write_atomic(path, data)
-        if usage > diskcache.max_bytes() // 4:
-            usage = _evict(base, diskcache.max_bytes() // 4, keep=path)
+        bound = diskcache.max_bytes(strict=False) // 4
+        if usage > bound:
+            usage = _evict(base, bound, keep=path)
         diskcache._write_atomic(os.path.join(_root(base), USAGE), json.dumps({"bytes": usage}).encode())
 
 
@@ -79,6 +84,8 @@ def candidates(lookup):
     if not diskcache.enabled():
         return []
     base = diskcache.directory()
+    if not diskcache.usable(base):
+        return []
     folder = os.path.join(_root(base), lookup)
     try:
         names = sorted(os.listdir(folder))
@@ -95,7 +102,7 @@ def candidates(lookup):
                 diskcache._bump(base, {"corrupt": 1})
             continue
         found.append(record)
-    return sorted(found, key=lambda r: -float(r.get("last_used", 0) or 0))
+    return sorted(found, key=lambda r: -diskcache.number(r.get("last_used")))
 
 
 def note_hit(record):
@@ -109,7 +116,7 @@ def _note_hit(base, record):
         current = diskcache._read_json(path)
         if current is None or not _valid(current):
             return
-        current["hits"] = int(current.get("hits", 0)) + 1
+        current["hits"] = int(diskcache.number(current.get("hits"))) + 1
         current["last_used"] = time.time()
         diskcache._write_atomic(path, json.dumps(current).encode())
 
@@ -131,12 +138,21 @@ def records(root=None):
             continue
         with contextlib.suppress(OSError):
             found.append(dict(record, file=path, size=os.path.getsize(path)))
-    return sorted(found, key=lambda r: -float(r.get("last_used", 0) or 0))
+    return sorted(found, key=lambda r: -diskcache.number(r.get("last_used")))
 
 
 def damaged(root=None):
     """Paths of the record files that do not parse or lack required fields."""
     return [path for path in _files(root) if not _valid(diskcache._read_json(path))]
+
+
+def verify(root=None):
+    """Delete the damaged records; returns (records checked, paths removed)."""
+    base = root or diskcache.directory()
+    with diskcache._locked(base):
+        checked = len(list(_files(base)))
+        removed = [path for path in damaged(base) if _remove_file(path)]
+    return checked, removed
 
 
 def clear(older_than_days=None, function=None, root=None):
@@ -157,7 +173,7 @@ def clear(older_than_days=None, function=None, root=None):
         for path in damaged(base):
             removed += _remove_file(path)
         for r in records(base):
-            if cutoff is not None and float(r.get("last_used", 0) or 0) >= cutoff:
+            if cutoff is not None and diskcache.number(r.get("last_used")) >= cutoff:
                 continue
             if function is not None and function not in (r["function"], r["function"].rsplit(".", 1)[-1]):
                 continue

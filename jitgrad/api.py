@@ -18,18 +18,15 @@ from . import backend, persist
 from .aliases import aliased_write
 from .cache import CacheEntry, FunctionCache, PathInfo
 from .ir import autodiff, passes
-from .ir.errors import GuardFailed, JitgradError, TraceError
+from .ir.errors import GuardFailed, JitgradError, JitgradWarning, TraceError
 from .ir.evaluate import run_trace
 from .ir.value import Trace
 from .pytree import flatten, leaf_count, unflatten
 from .signature import as_input_array, is_differentiable, is_dynamic, leaf_key, normalize_argnums
 from .nested import call_in_trace, reads_enclosing_trace, splice
-from .tracer import TracedArray, contains_traced, current, current_error_mode, error_mode_raises, quiet_error_mode
-from .tracing import function_location, run_traced, trace_outputs
-
-
-class JitgradWarning(UserWarning):
-    """Warnings about jitgrad's cache (e.g. the recompile limit)."""
+from .tracer import MISSING, TracedArray, contains_traced, current, error_mode_raises, error_mode_reader
+from .tracer import quiet_error_mode
+from .tracing import effect_outputs, function_location, replaying, run_traced, trace_outputs
 
 
 class Signature:
@@ -99,10 +96,11 @@ class Staged:
     (nested.py): the outputs there are traced values of the types `kinds` (often the same trace and
     package; a Jacobian's differs: its passes are assembled in the IR)."""
 
-    __slots__ = ("ctx", "trace", "package", "_splice_form")
+    __slots__ = ("ctx", "trace", "package", "_splice_form", "first_package")
 
-    def __init__(self, ctx, trace, package, splice_form):
+    def __init__(self, ctx, trace, package, splice_form, first_package=None):
         self.ctx, self.trace, self.package, self._splice_form = ctx, trace, package, splice_form
+        self.first_package = package if first_package is None else first_package   # for the tracing call
 
     def splice_form(self):
         return self._splice_form()
@@ -129,8 +127,9 @@ class Transformed:
         functools.update_wrapper(self, fn, updated=())   # never copy a wrapped function's state
 
     def __call__(self, *args, **kwargs):
-        if self._fast is not None and not kwargs:
-            result = self._fast(args)
+        fast = self._fast
+        if fast is not None and not kwargs:
+            result = fast(args)
             if result is not None:
                 return result
         return self._call(args, kwargs)
@@ -170,7 +169,7 @@ class Transformed:
         started = time.perf_counter()
         staged = self.stage(sig, leaves, treedef)
         traced_s = time.perf_counter() - started
-        ctx, trace, package = staged.ctx, staged.trace, staged.package
+        ctx, trace, package, first = staged.ctx, staged.trace, staged.package, staged.first_package
         if reads_enclosing_trace(ctx):   # called inside a traced function, closing over its values
             return splice(sig, leaves, leaves, staged)
         env_inputs = [e.getter.get() for e in ctx.env if e.kind == "array"]
@@ -180,25 +179,43 @@ class Transformed:
             else:
                 self._cache.retraces.append(f"not cached: {ctx.uncacheable}")
             self._cache.uncached_calls += 1
-            return package(run_trace(trace, inputs + env_inputs))
+            return first(run_trace(trace, inputs + env_inputs))
         about = {"function": getattr(self.fn, "__qualname__", repr(self.fn)), "location": function_location(self.fn),
                  "signature": sig.description, "kind": self.kind}
-        kernel, backend_name, note = backend.compile_trace(trace, self.jit, about)
         guards = trace.guards
-        info = PathInfo(sig.description, backend_name, note,
+        info = PathInfo(sig.description, "", "",
                         [(g.params["why"], g.params["loc"], g.params["expected"]) for g in guards],
                         [e.describe() for e in ctx.env], len(trace.nodes), trace,
                         loops=ctx.loops.report() if ctx.loops is not None else [])
+        kernel = backend.start_kernel(trace, self.jit, about, info)   # (sets info.backend and info.note)
         entry = CacheEntry(kernel, ctx.env, guards, package, info, ctx.written_inputs)
         cached = self._cache.add(key, entry, reason, seen, inputs)   # (another thread's entry for this path)
-        if cached is entry:
-            persist.store(self, key, sig, staged, kernel, backend_name, note, reason, traced_s)
+        if cached is entry:    # (a kernel compiling in the background is recorded once it is ready)
+            backend.when_compiled(kernel, lambda compiled: persist.store(
+                self, key, sig, staged, compiled, info.backend, info.note, reason, traced_s))
         self._fast = _fast_path(self.fn, key[0], sig, cached, self._cache, len(leaves))
         try:
-            return package(kernel(inputs + env_inputs))
+            return first(kernel(inputs + env_inputs))
+        except GuardFailed as e:
+            return self._rounded_otherwise(entry, e.index, inputs + env_inputs, first)
+
+    def _rounded_otherwise(self, entry, index, inputs, package):
+        """The fresh kernel of `entry` decided its guard `index` otherwise than NumPy did while tracing:
+        compiled code computes the value deciding it in another order (a sum of terms that cancel, a
+        value pinned exactly).  The path is answered by the reference executor, whose decisions are
+        NumPy's, from this call on; cache_info says so."""
+        g = entry.guards[index]
+        why = f"compiled code rounds the value of {g.params['why']!r} at {g.params['loc']} otherwise than NumPy"
+        entry.kernel = functools.partial(run_trace, entry.info.trace)
+        entry.info.backend, entry.info.note = "reference", f"{why}: this path runs on the reference executor"
+        self._fast = None
+        self._cache.retraces.append(entry.info.note)
+        try:
+            return package(entry.kernel(inputs))
         except GuardFailed as e:
             raise JitgradError("internal error: a fresh trace failed its own guard "
-                               f"{guards[e.index].params['why']!r}; please report this") from e
+                               f"{entry.guards[e.index].params['why']!r} in the reference executor; "
+                               "please report this") from e
 
     def _warn_limit(self, reason):
         if not self._cache.warned:
@@ -223,24 +240,33 @@ class GradFunction(Transformed):
         self.with_value = with_value
         self.kind = "value_and_grad" if with_value else "grad"
 
+    def __reduce__(self):
+        """Pickled as its recipe (the function, by reference, and the options): a worker process gets a
+        fresh one, whose first call of a signature warm-starts from the disk cache (jitgrad/persist.py)."""
+        argnums = self.argnums if self._tuple_argnums else self.argnums[0]
+        return GradFunction, (self.fn, argnums, self.has_aux, self.with_value, self.jit, self._cache.max_traces)
+
     def stage(self, sig, leaves, treedef):
         """Trace fn and differentiate: the joint trace's outputs are the loss, the traced aux leaves,
-        then one gradient per `sig.wrt`."""
-        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit))
+        then the values side effects store, then one gradient per `sig.wrt`."""
+        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit), replay=True)
         outputs, layout = trace_outputs(ctx, result, self.has_aux, self.fn)
+        effect_values, replay = effect_outputs(ctx, len(outputs))
+        outputs += effect_values
         joint = passes.optimize(autodiff.value_and_grad(ctx.builder.build(outputs), sig.wrt, out=0))
         n_primal = len(outputs)
         package = functools.partial(self._package, sig, layout, n_primal)
         kinds = [layout.loss_type] + [np.ndarray] * (n_primal - 1) + [
             type(t) for _, templates in sig.grad_trees for t in templates]
-        trace, compiled_package = self._packager(sig, joint, n_primal, package)
-        return Staged(ctx, trace, compiled_package, lambda: (joint, kinds, package))
+        trace, compiled_package = self._packager(sig, joint, n_primal, package, replay is None)
+        return Staged(ctx, trace, compiled_package if replay is None else replaying(compiled_package, replay),
+                      lambda: (joint, kinds, package), compiled_package)
 
-    def _packager(self, sig, joint, n_primal, package):
+    def _packager(self, sig, joint, n_primal, package, may_pick=True):
         """(trace to run, outputs -> what the user gets).  When the answer is one array gradient, the
         trace keeps only that output (no value computed or allocated for nothing) and the package
         is a direct pick."""
-        simple = (not self.has_aux and not self.with_value and not self._tuple_argnums
+        simple = (may_pick and not self.has_aux and not self.with_value and not self._tuple_argnums
                   and sig.grad_trees[0][0] is None and type(sig.grad_trees[0][1][0]) is np.ndarray)
         if simple:
             return passes.dce(Trace(joint.inputs, joint.nodes, joint.outputs[n_primal:])), persist.only_output
@@ -290,13 +316,18 @@ def _fast_path(fn, code, sig, entry, cache, n_args):
     arrays or static scalars passed positionally, a JIT kernel): argument types, static values, that
     `fn` still runs `code` (None: fn has no `__code__`), environment assumptions and (for a trace
     writing into an argument) aliasing are checked here, shapes, dtypes and value guards by the kernel;
-    anything else returns None and takes the full path."""
+    anything else returns None and takes the full path.  Every Python-level call costs here (W4 is
+    this path): the names of a namespace are looked up inline when they are few, NumPy's error mode is
+    read by a C-level call, and a gradient that is the one output is returned without a package call."""
     fast_call = getattr(entry.kernel, "fast_call", None)
     if not sig.positional_arrays or fast_call is None:
         return None
     package, ndarray, environment, statics = entry.package, np.ndarray, entry.environment_inputs, sig.statics
-    written, name_checks, reads = entry.written, entry.name_checks, entry.reads
-    quiet, current_mode, raising = quiet_error_mode(), current_error_mode, error_mode_raises
+    written, name_checks, name_lookups, reads = entry.written, entry.name_checks, entry.name_lookups, entry.reads
+    only_output, missing, empty = package is persist.only_output, MISSING, np.empty
+    direct = entry.kernel.direct() if hasattr(entry.kernel, "direct") and not (reads or written) else None
+    wrapper, shape, dtype, success, settle = direct or (None,) * 5
+    quiet, current_mode, raising = quiet_error_mode(), error_mode_reader(), error_mode_raises
     static_positions = {i for i, _, _ in statics}
     array_positions = [i for i in range(n_args) if i not in static_positions]
 
@@ -313,14 +344,25 @@ def _fast_path(fn, code, sig, entry, cache, n_args):
         for a in args:
             if type(a) is not ndarray:
                 return None
+        for get, name, expected in name_lookups:
+            if get(name, missing) is not expected:
+                return None
+        if name_checks:
+            try:
+                for check in name_checks:
+                    if not check():
+                        return None
+            except Exception:   # (a name rebound to an object whose comparison raises)
+                return None
         try:
-            for check in name_checks:
-                if not check():
-                    return None
-        except Exception:       # (a name rebound to an object whose comparison raises)
-            return None
-        try:
-            if reads:
+            if wrapper is not None:      # fast_call_one, inline: one Python call less
+                out = empty(shape, dtype)
+                rc = wrapper(*args, out)
+                if rc == success:
+                    cache.hits += 1
+                    return out if only_output else package([out])
+                outputs = settle(rc, args, [out])
+            elif reads:
                 extra = environment()
                 if type(extra) is not list or written and aliased_write([*args, *extra], written):
                     return None
@@ -332,7 +374,7 @@ def _fast_path(fn, code, sig, entry, cache, n_args):
         except (TypeError, GuardFailed, np.linalg.LinAlgError):
             return None
         cache.hits += 1
-        return package(outputs)
+        return outputs[0] if only_output else package(outputs)
     return fast
 
 

@@ -1,4 +1,5 @@
-"""The `jitgrad` command line: inspect and clear the on-disk cache (trace records and machine code).
+"""The `jitgrad` command line: inspect and clear the on-disk cache (trace records and machine code), and
+trace a function on example arguments.
 
     jitgrad cache list [--kernels] [--json]   one line per traced path (function, where it is defined,
                                               signature, guards, reusable in a new process, hits, size,
@@ -9,7 +10,13 @@
                                               the code checked in a new process, loops, the trace; --why:
                                               only why it was traced and why it is (not) reusable
     jitgrad cache info [--json]               directory, entries, sizes, hit/miss statistics
+    jitgrad cache verify [--json]             check every object (its hash) and trace record (its
+                                              fields and hash); remove and report the damaged ones
     jitgrad cache clear [--older-than DAYS] [--function NAME]
+    jitgrad trace MODULE:FUNCTION --args EXPR [--argnums N] [--json]
+                                              trace a function on example arguments (EXPR: a Python
+                                              expression of `np`, a tuple for several) and print its
+                                              value, guards, environment, trace and timings
 
 Also `python -m jitgrad ...`.  Plain output fits 100 columns (paths shortened, long cells cut with
 `...`); --json gives every field in full.  A thin facade over jitgrad.jit.diskcache and
@@ -31,16 +38,22 @@ _LOCATION = re.compile(r"/[^\s:()'\"]+:\d+")
 
 def _parser():
     parser = argparse.ArgumentParser(prog="jitgrad", description="jitgrad's on-disk trace and kernel cache")
-    top = parser.add_subparsers(dest="command", metavar="cache", required=True)
+    top = parser.add_subparsers(dest="command", metavar="{cache,trace}", required=True)
+    trace = top.add_parser("trace", help="trace a function on example arguments and show the result")
+    trace.add_argument("target", metavar="MODULE:FUNCTION", help="e.g. scipy.optimize:rosen")
+    trace.add_argument("--args", required=True, metavar="EXPR", help="the arguments, e.g. 'np.ones(5)'")
+    trace.add_argument("--argnums", type=int, default=0, help="the argument differentiated (default 0)")
+    trace.add_argument("--json", action="store_true", help="JSON output (every field in full)")
     cache = top.add_parser("cache", help="inspect or clear the on-disk cache")
-    actions = cache.add_subparsers(dest="action", metavar="{list,show,info,clear}", required=True)
+    actions = cache.add_subparsers(dest="action", metavar="{list,show,info,verify,clear}", required=True)
     listing = actions.add_parser("list", help="one line per traced path (or per kernel with --kernels)")
     listing.add_argument("--kernels", action="store_true", help="list the machine-code objects")
     show = actions.add_parser("show", help="one traced path in full")
     show.add_argument("id", metavar="ID", help="a prefix of the path's id, or a function name")
     show.add_argument("--why", action="store_true", help="why it was traced and whether it is reusable")
     actions.add_parser("info", help="directory, size and statistics")
-    for sub in (listing, show, actions.choices["info"]):
+    actions.add_parser("verify", help="check every entry, remove the damaged ones")
+    for sub in (listing, show, actions.choices["info"], actions.choices["verify"]):
         sub.add_argument("--json", action="store_true", help="JSON output (every field in full)")
     clear = actions.add_parser("clear", help="delete entries (all, unless filtered)")
     clear.add_argument("--older-than", type=_days, metavar="DAYS", help="only entries unused for DAYS days")
@@ -112,7 +125,7 @@ def _list(args, out):
         rows += [(r["path"][:8], _qualified(r), os.path.basename(r.get("location") or "-"),
                   r.get("signature") or "-", str(len(r["guards"])), "yes" if r["reusable"] else "no",
                   str(r.get("hits", 0)), _size(r["size"]).replace(" KiB", "K").replace(" MiB", "M"),
-                  _age(now - float(r.get("last_used") or 0))) for r in found]
+                  _age(now - diskcache.number(r.get("last_used")))) for r in found]
         _table(rows, out, (8, 14, 14, 20, 6, 5, 4, 6, 5))
     kernels = diskcache.entries()
     out.write(f"machine code: {len(kernels)} object(s), {_size(sum(e['size'] for e in kernels))} "
@@ -185,7 +198,7 @@ def _details(record):
              f"  signature  {record.get('signature')}",
              f"  backend    {record.get('backend')}, {record.get('ops')} ops; {timing}",
              f"  hits       {record.get('hits', 0)}, {_size(record['size'])}, last used "
-             f"{_age(time.time() - float(record.get('last_used') or 0))} ago"]
+             f"{_age(time.time() - diskcache.number(record.get('last_used')))} ago"]
     lines += _why(record)[1:]
     lines.append(f"guards ({len(record['guards'])}, checked by the kernel on every call):")
     lines += [f"  {why} at {_short_path(loc)} (expected {expected})" for why, loc, expected in record["guards"]]
@@ -215,6 +228,18 @@ def _info(args, out):
               f"process, {traces['hits']} warm starts\n")
 
 
+def _verify(args, out):
+    objects, bad_objects = diskcache.verify()
+    records, bad_records = tracestore.verify()
+    if args.json:
+        return _write_json({"objects": objects, "removed_objects": bad_objects, "traces": records,
+                            "removed_traces": bad_records}, out)
+    out.write(f"checked {objects} object(s) and {records} trace(s) in {diskcache.directory()}: removed "
+              f"{len(bad_objects)} damaged object(s) and {len(bad_records)} damaged trace(s)\n")
+    for item in bad_objects + bad_records:
+        out.write(f"  removed {_short_path(item)}\n")
+
+
 def _clear(args, out):
     removed = diskcache.clear(older_than_days=args.older_than, function=args.function)
     traces = tracestore.clear(older_than_days=args.older_than, function=args.function)
@@ -222,12 +247,51 @@ def _clear(args, out):
               f"{'' if traces == 1 else 's'} from {diskcache.directory()}\n")
 
 
+def _trace(args, out):
+    """Trace `args.target` on the arguments `args.args` evaluates to (jitgrad is imported only here)."""
+    import importlib
+
+    import numpy as np
+
+    from . import value_and_grad
+    module_name, _, name = args.target.partition(":")
+    if not name:
+        raise ValueError(f"expected MODULE:FUNCTION, got {args.target!r}")
+    fn = importlib.import_module(module_name)
+    for part in name.split("."):
+        fn = getattr(fn, part)
+    values = eval(args.args, {"np": np, "numpy": np})      # (the user's own expression, as in a REPL)
+    values = values if isinstance(values, tuple) else (values,)
+    g = value_and_grad(fn, argnums=args.argnums)
+    started = time.perf_counter()
+    value, grad = g(*values)
+    elapsed = time.perf_counter() - started
+    path = g.cache_info().paths[-1]
+    result = {"function": args.target, "value": float(value), "gradient": np.asarray(grad).tolist(),
+              "first_call_s": elapsed, "signature": path.signature, "backend": path.backend, "note": path.note,
+              "guards": [list(g) for g in path.guards], "environment": path.environment, "trace": path.text}
+    if args.json:
+        return _write_json(result, out)
+    lines = [f"{args.target} at {result['signature']}: value {float(value)!r}, first call {elapsed:.3f} s "
+             f"({path.backend}{', ' + path.note if path.note else ''})",
+             f"gradient: {np.array2string(np.asarray(grad), threshold=20)}",
+             f"guards ({len(path.guards)}):"] + [f"  {why} at {loc} (expected {expected})"
+                                                 for why, loc, expected in path.guards]
+    lines += [f"environment ({len(path.environment)}):"] + [f"  {e}" for e in path.environment]
+    out.write("\n".join(_wrap(line) for line in lines) + "\ntrace (value and gradient):\n")
+    out.write("\n".join(_cut("  " + line, WIDTH) for line in path.text.splitlines()) + "\n")
+
+
 def main(argv=None, out=None):
     """Run the command line on `argv` (default sys.argv[1:]); returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        {"list": _list, "show": _show, "info": _info, "clear": _clear}[args.action](args, out or sys.stdout)
+        if args.command == "trace":
+            _trace(args, out or sys.stdout)
+        else:
+            {"list": _list, "show": _show, "info": _info, "verify": _verify, "clear": _clear}[args.action](
+                args, out or sys.stdout)
     except BrokenPipeError:                      # `jitgrad cache list | head`: the reader left
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (ValueError, OSError) as e:

@@ -171,6 +171,8 @@ def _record(transformed, key, sig, staged, kernel, backend_name, note, reason, t
     for func in getattr(ctx, "inlined", {}).values():
         if func is not fn and id(func) not in identity_checked and not ctx.is_local(func):
             codes.append(_attempt(why_not, portable.code_ref, func, fn) or ["unportable", why_not[-1]])
+    if getattr(ctx, "replay", None) is not None and (ctx.replay.effects or ctx.replay.deferred):
+        why_not.append("side effects replayed by each call (appends, counters, prints)")
     text = format_trace(trace)
     output = _attempt(why_not, _output_form, transformed, staged.package)
     _check_trace(why_not, trace, text)
@@ -228,10 +230,12 @@ def only_output(outputs):
 
 def _output_form(transformed, package):
     """How the user's result is made of the kernel's outputs, for the transforms restored from disk."""
-    if not getattr(type(transformed), "restorable", False) or transformed.has_aux:
+    if not vars(type(transformed)).get("restorable") or transformed.has_aux:   # (declared by the very class)
         raise Unportable("only jit_grad and value_and_grad without has_aux are restored from disk")
     if package is only_output:
         return {"simple": True}
+    if getattr(package, "replays", False):
+        raise Unportable("side effects replayed by each call (appends, counters, prints)")
     layout = package.args[1]
     if layout.loss_type.__name__ not in _LOSS_TYPES or _LOSS_TYPES[layout.loss_type.__name__] is not layout.loss_type:
         raise Unportable(f"the loss is a {layout.loss_type.__name__}")

@@ -86,10 +86,11 @@ def _lookup(module, qualname):
 
 def _through(obj, target):
     """How `target` is reached from the object found by name: itself, or the implementation a NumPy
-    dispatcher or a functools.wraps wrapper holds; None when neither."""
+    dispatcher or a functools.wraps wrapper holds, a property's getter, a class method's function;
+    None when none of those."""
     if obj is target:
         return ""
-    for via in ("_implementation", "__wrapped__"):
+    for via in ("_implementation", "__wrapped__", "fget", "__func__"):
         if getattr(obj, via, None) is target:
             return via
     return None

@@ -17,16 +17,18 @@ def function_location(fn):
     return f"{code.co_filename}:{code.co_firstlineno}" if code else None
 
 
-def run_traced(fn, leaves, treedef, dynamic, loop_runner=None):
+def run_traced(fn, leaves, treedef, dynamic, loop_runner=None, replay=False):
     """Interpret `fn` on the argument tree with the leaves at positions `dynamic` traced; rolled loops
-    are fast-forwarded by `loop_runner` when given (backend.loop_runner).
+    are fast-forwarded by `loop_runner` when given (backend.loop_runner).  With `replay` (the caller
+    replays side effects on cached calls: `effect_outputs`), an outermost trace records them.
 
     Returns (ctx, result): the TraceContext holding the recorded IR and environment reads, and what fn
     returned (TracedArrays where it depends on traced inputs).
     """
     return tracer.trace(fn, leaves, {pos: as_input_array(leaves[pos]) for pos in dynamic},
                         lambda traced: unflatten(treedef, traced), loop_runner=loop_runner,
-                        check=lambda ctx: aliases.check_traced_call(ctx, fn, leaves, treedef, dynamic))
+                        check=lambda ctx: aliases.check_traced_call(ctx, fn, leaves, treedef, dynamic),
+                        replay=replay)
 
 
 class OutputLayout:
@@ -89,6 +91,33 @@ def tree_outputs(tree, first=0):
                 leaf.watch.pin()
             slots.append(("const", leaf.value if type(leaf) is tracer.LoopIndex else leaf))
     return outputs, OutputLayout(None, treedef, slots)
+
+
+def effect_outputs(ctx, first):
+    """(output Values, replay) for the side effects the trace recorded (tracer/interpretation/sideeffects.py): their
+    traced values become the outputs `first`, `first + 1`...; `replay(outputs)` repeats the effects, in
+    order, with a cached call's outputs.  ([], None) when there are none."""
+    if ctx.replay is None or not ctx.replay.effects:
+        return [], None
+    outputs, steps = [], []
+    for effect in ctx.replay.effects:
+        values, layout = tree_outputs(effect.payload, first + len(outputs))
+        outputs += values
+        steps.append((effect.apply, layout.aux))
+
+    def replay(results):
+        for apply, payload in steps:
+            apply(payload(results))
+    return outputs, replay
+
+
+def replaying(package, replay):
+    """`package` (kernel outputs -> the user's result) that first replays the side effects."""
+    def run(outputs):
+        replay(outputs)
+        return package(outputs)
+    run.replays = True      # (jitgrad/persist.py: such traces are not restored in another process)
+    return run
 
 
 def _loss_value(ctx, loss, fn, loc):

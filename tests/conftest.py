@@ -16,6 +16,7 @@ sys.path[:0] = [str(Path(__file__).parent / group) for group in ("api", "ir", "j
 
 os.environ["JITGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="jitgrad-test-cache-")  # never the user's cache
 atexit.register(shutil.rmtree, os.environ["JITGRAD_CACHE_DIR"], True)
+os.environ.setdefault("JITGRAD_SYNC_COMPILE", "1")   # kernels compile before first calls (test_tiered.py: not)
 from jitgrad.tracer.recording import audit  # noqa: E402
 
 audit.enable()

@@ -13,30 +13,33 @@ import numpy as np
 
 from .arrays.escape import settle
 from .arrays.values import TracedArray, contains_traced, lift, make
-from .interpretation import interpreter, rolling, whileloops
+from .interpretation import interpreter, rolling, sideeffects, whileloops
 from .interpretation.rolling import LoopIndex
 from .recording import audit, errormode, hooks
 from .recording.context import (
     AttrGetter, CellGetter, EnvEntry, GlobalGetter, HasAttrGetter, ItemGetter, MethodGetter, TraceContext, current)
 from .recording.errormode import current_mode as current_error_mode, quiet_mode as quiet_error_mode
+from .recording.errormode import mode_reader as error_mode_reader
 from .recording.errormode import raising as error_mode_raises
-from .recording.namespaces import CodeGetter, NamespaceGetter
+from .recording.namespaces import MISSING, CodeGetter, NamespaceGetter
 from .recording.registry import register, registered as registered_rules
 from .recording.snapshots import _snapshot as snapshot, _snapshot_structure as snapshot_structure
 
-__all__ = ["trace", "TraceContext", "TracedArray", "LoopIndex", "contains_traced", "current", "current_error_mode",
-           "error_mode_raises", "lift", "make", "quiet_error_mode", "register", "registered_rules",
+__all__ = ["trace", "TraceContext", "TracedArray", "LoopIndex", "MISSING", "contains_traced", "current",
+           "current_error_mode", "error_mode_raises", "error_mode_reader", "lift", "make", "quiet_error_mode",
+           "register", "registered_rules",
            # the environment's getters and snapshots, which the persistent cache stores and re-validates
            "AttrGetter", "CellGetter", "CodeGetter", "EnvEntry", "GlobalGetter", "HasAttrGetter", "ItemGetter",
            "MethodGetter", "NamespaceGetter", "snapshot", "snapshot_structure"]
 
 
-def trace(fn, leaves, inputs, rebuild, *, loop_runner=None, check=None):
+def trace(fn, leaves, inputs, rebuild, *, loop_runner=None, check=None, replay=False):
     """Record one call of `fn` on the argument leaves `leaves`: those at the positions of `inputs` (an
     ordered {position: array whose shape and dtype the trace input takes}) are traced, the others
     plain; `rebuild(leaves)` gives the call's `(args, kwargs)`.  Rolled loops are fast-forwarded by
     `loop_runner` when given (jitgrad/backend.py); `check(recording)`, when given, runs once the
-    recording is finished, before the audit of its values.
+    recording is finished, before the audit of its values.  With `replay` (the caller replays side
+    effects on cached calls), an outermost recording notes them (interpretation/sideeffects.py).
 
     Returns (recording, result): the TraceContext holding the recorded IR, guards and environment
     reads, and what `fn` returned (TracedArrays where it depends on traced inputs).
@@ -44,6 +47,8 @@ def trace(fn, leaves, inputs, rebuild, *, loop_runner=None, check=None):
     ctx = TraceContext()
     if current() is None:   # a call from outside any trace: the cache key and the fast path check fn's code
         ctx.code_checked.add(id(getattr(fn, "__func__", fn)))
+        if replay:
+            ctx.replay = sideeffects.Recorder(ctx)
     if errormode.raising():   # np.seterr(...) or np.errstate(...) of the caller
         ctx.uncacheable = f"NumPy's error mode {np.geterr()} raises, which compiled code does not"
     if rolling.enabled() and ctx.uncacheable is None:   # (fast-forwarding raises no floating-point errors)

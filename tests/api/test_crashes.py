@@ -1,11 +1,13 @@
 """Raw crashes turned into answers or clear errors: boolean indexing of 0-d arrays, reductions over no
 elements, recursion deeper than the interpreter's share of CPython's stack, and traced values used
 after their call returned.  SciPy's real functions where they exposed the crash."""
+import dataclasses
 import os
 import sys
 
 import numpy as np
 import pytest
+import scipy.special
 import scipy.stats
 
 import jitgrad
@@ -110,3 +112,71 @@ def test_traced_value_used_after_the_call_is_a_clear_error():
         with pytest.raises(jitgrad.TraceError, match="has returned") as info:
             use()
         assert HERE in str(info.value)
+
+
+class _Parameter:
+    """A dataclass field descriptor storing into the instance's `__dict__` (astropy.cosmology's
+    Parameter, reduced): reading a field not yet set raises KeyError, not AttributeError."""
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, cls=None):
+        if obj is None:
+            raise AttributeError(self.name)      # no default for the dataclass
+        return obj.__dict__[self.name]
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.name] = _validated(obj, value)
+
+
+def _validated(obj, value):
+    assert isinstance(obj, (_Cosmology, _FrozenCosmology))   # a native call given the half-built object
+    return value * 1.0
+
+
+@dataclasses.dataclass
+class _Cosmology:
+    H0: float = _Parameter()
+    Om0: float = _Parameter()
+
+    def rate(self):
+        return self.H0 * np.sqrt(self.Om0)
+
+
+@dataclasses.dataclass(frozen=True)
+class _FrozenCosmology:          # its __init__ stores with object.__setattr__
+    H0: float = _Parameter()
+    Om0: float = _Parameter()
+
+
+@pytest.mark.parametrize("cls", [_Cosmology, _FrozenCosmology])
+def test_object_with_dataclass_descriptor_built_inside_the_loss(cls):
+    def f(t):
+        c = cls(H0=t[0], Om0=t[1])
+        return c.H0 * np.sqrt(c.Om0)
+    g = assert_grad(f, np.array([70.0, 0.3]))
+    assert np.allclose(g, [np.sqrt(0.3), 70.0 / (2 * np.sqrt(0.3))])
+
+
+def test_refusal_in_library_code_names_the_chain():
+    def f(x):
+        return scipy.stats.entropy(np.exp(x))    # scipy.special.entr has no rule
+    line = f.__code__.co_firstlineno + 1
+    with pytest.raises(jitgrad.UnsupportedError) as info:
+        jitgrad.jit_grad(f)(X)
+    message = str(info.value)
+    assert f"{HERE}:{line}: " in message and "entr" in message
+    chain = info.value.chain
+    assert chain[0].endswith(f"{HERE}:{line}")
+    assert any(c.startswith("scipy/stats/_axis_nan_policy.py:") for c in chain)
+    assert chain[-1].startswith("scipy/stats/_entropy.py:")
+    assert " -> ".join(chain) in message
+
+
+def test_refusal_in_user_code_has_no_chain():
+    def f(x):
+        return np.sum(scipy.special.entr(x))
+    with pytest.raises(jitgrad.UnsupportedError) as info:
+        jitgrad.jit_grad(f)(X)
+    assert info.value.chain is None and "called as" not in str(info.value)

@@ -9,6 +9,7 @@ import io
 import json
 import multiprocessing
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,7 @@ import textwrap
 import numpy as np
 import pytest
 
+import jitgrad
 from jitgrad import cli
 from jitgrad.jit import diskcache, tracestore
 
@@ -254,8 +256,14 @@ POOL_SCRIPT = textwrap.dedent("""
         return g.cache_info().traces, g.cache_info().restored, grad.tobytes().hex()
 
     if __name__ == "__main__":
+        import numpy as np
+        import fakelib, jitgrad
+        x = np.linspace(-1.0, 1.0, 7)
         with multiprocessing.get_context("spawn").Pool(3) as pool:
-            print(json.dumps(pool.map(work, [1.0, 1.0, 1.0])))
+            counts = pool.map(work, [1.0, 1.0, 1.0])
+            mapped = pool.map(jitgrad.jit_grad(fakelib.spread), [x] * 3)     # (a jit_grad function, pickled)
+        assert all(np.array_equal(grad, jitgrad.jit_grad(fakelib.spread)(x)) for grad in mapped)
+        print(json.dumps(counts))
 """)
 
 
@@ -277,3 +285,160 @@ def test_workers_filling_one_cache_at_once_then_warm_starting_from_it(project):
     assert [(traces, restored) for traces, restored, _ in warm] == [(0, 1)] * 3
     assert {grad for _, _, grad in warm} == {filled[0][2]}
     assert np.frombuffer(bytes.fromhex(filled[0][2])).shape == (7,)
+
+
+def test_cli_verify_removes_damaged_objects_and_records(project, monkeypatch):
+    run(project)
+    cache = project / "cache"
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(cache))
+    obj = next(cache.glob("*.o"))
+    obj.write_bytes(obj.read_bytes()[:-8])                              # a truncated object
+    with open(tracestore.records(str(cache))[0]["file"], "w") as record:
+        record.write('{"format": 1}')                                   # a record without its fields
+    text = _cli("cache", "verify")
+    assert text.startswith("checked 1 object(s) and 1 trace(s) in ")
+    assert "removed 1 damaged object(s) and 1 damaged trace(s)" in text and text.count("  removed ") == 2
+    assert "removed 0 damaged object(s) and 0 damaged trace(s)" in _cli("cache", "verify")
+    assert run(project)["traces"] == 1
+
+
+def _weighted(x, w):
+    return np.sum(np.sin(x) * w)
+
+
+def test_a_gradient_function_pickles_as_its_recipe():
+    g = jitgrad.value_and_grad(_weighted, argnums=(0, 1), max_traces=3)
+    x, w = np.linspace(0.0, 1.0, 5), np.linspace(1.0, 2.0, 5)
+    copy = pickle.loads(pickle.dumps(g))
+    assert type(copy) is type(g) and copy is not g and copy.fn is _weighted
+    assert (copy.argnums, copy._tuple_argnums, copy.with_value, copy._cache.max_traces) == ((0, 1), True, True, 3)
+    (value, (gx, gw)), (value2, (gx2, gw2)) = g(x, w), copy(x, w)
+    assert value == value2 and np.array_equal(gx, gx2) and np.array_equal(gw, gw2)
+    assert np.allclose(gx, np.cos(x) * w) and np.allclose(gw, np.sin(x))
+
+
+def test_cli_traces_a_library_function_on_example_arguments(tmp_path, monkeypatch):
+    from scipy.optimize import rosen_der
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    text = _cli("trace", "scipy.optimize:rosen", "--args", "np.linspace(0.5, 1.5, 5)")
+    assert text.startswith("scipy.optimize:rosen at float64[5]: value 51.15625, first call ")
+    assert "gradient: [-101.    -31.75  -12.5    81.75  -12.5 ]" in text and "  trace (%0: f64[5]) {" in text
+    assert "global 'SCIPY_ARRAY_API' (value False" in text
+    shown = json.loads(_cli("trace", "scipy.optimize:rosen", "--args", "(np.linspace(0.5, 1.5, 5),)", "--json"))
+    assert np.allclose(shown["gradient"], rosen_der(np.linspace(0.5, 1.5, 5)), rtol=1e-13)
+    assert shown["value"] == 51.15625 and shown["guards"] == [] and "sum" in shown["trace"]
+
+
+def test_the_cache_is_private_whatever_the_umask_and_files_writable_by_others_are_refused(project):
+    script = SCRIPT.format(here=str(project), extra="")
+    env = dict(os.environ, JITGRAD_CACHE_DIR=str(project / "cache"), OPENBLAS_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-c", f"import os; os.umask(0); exec({script!r})"], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    first = json.loads(done.stdout.strip().splitlines()[-1])
+    cache = project / "cache"
+    made = [cache, cache / "traces"] + [p for p in cache.rglob("*")]
+    assert all((p.stat().st_mode & 0o777) == (0o700 if p.is_dir() else 0o600) for p in made), [
+        (str(p), oct(p.stat().st_mode)) for p in made]
+    for obj in cache.glob("*.o"):
+        obj.chmod(0o666)                                  # writable by others: never loaded
+    for record in tracestore.records(str(cache)):
+        os.chmod(record["file"], 0o646)
+    second = run(project)
+    assert (second["traces"], second["restored"], second["disk"]["hits"]) == (1, 0, 0)
+    assert second["grad"] == first["grad"]
+
+
+@pytest.mark.parametrize("bound", ["abc", "nan", "inf", "1e400", "-3"])
+def test_a_bad_size_bound_warns_once_and_compiles(tmp_path, monkeypatch, bound):
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("JITGRAD_CACHE_MAX_MB", bound)
+    monkeypatch.setattr(diskcache, "_warned", set())
+    with pytest.warns(RuntimeWarning, match="JITGRAD_CACHE_MAX_MB must be a number") as warned:
+        diskcache.store("k", b"object", {"function": "f"})
+        tracestore.store({"format": 1, "lookup": "0" * 64, "path": "1" * 32, "function": "f", "trace": "",
+                          "environment": [], "codes": [], "guards": [], "reusable": False})
+    assert len(warned) == 1 and diskcache.load("k") == b"object" and len(tracestore.records()) == 1
+
+
+def test_damaged_counters_and_fields_are_read_as_zero(tmp_path, monkeypatch):
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    diskcache.store("k", b"object", {"function": "f"})
+    (tmp_path / "stats.json").write_text('{"hits": "many", "stores": [1], "misses": 1e400}')
+    meta = json.loads((tmp_path / "k.json").read_text())
+    (tmp_path / "k.json").write_text(json.dumps(dict(meta, hits={"a": 1}, last_used="yesterday")))
+    assert diskcache.load("k") == b"object"
+    diskcache.wait_for_bookkeeping()
+    assert diskcache.info()["stats"]["hits"] == 1 and diskcache.entries()[0]["hits"] == 1
+    assert "mod" not in _cli("cache", "list", "--kernels") and _cli("cache", "clear") .startswith("removed 1 entry")
+
+
+def test_a_lock_held_by_a_stuck_process_times_out(tmp_path, monkeypatch):
+    import fcntl
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("JITGRAD_CACHE_LOCK_TIMEOUT", "0.2")
+    from jitgrad import persist
+    from jitgrad.jit import engine
+    monkeypatch.delitem(engine._state, "warned", raising=False)       # (each warns once per process)
+    monkeypatch.delitem(persist._state, "warned", raising=False)
+    diskcache.store("k", b"object", {"function": "f"})
+    with open(tmp_path / "lock", "r+") as stuck:
+        fcntl.flock(stuck, fcntl.LOCK_EX)                   # (another open file: flock conflicts in-process too)
+        with pytest.raises(OSError, match="held by a stuck process"):
+            diskcache.load("k")
+        g = jitgrad.jit_grad(lambda x: np.sum(np.cos(x) * 3.25))
+        with pytest.warns(RuntimeWarning):
+            assert np.allclose(g(np.linspace(0.0, 1.0, 3)), -3.25 * np.sin(np.linspace(0.0, 1.0, 3)))
+
+
+def test_a_cache_whose_lock_cannot_be_written_is_still_read(tmp_path, monkeypatch):
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    diskcache.store("k", b"object", {"function": "f"})
+    real_open = os.open
+
+    def read_only(path, flags, *args):
+        if str(path).endswith("lock") and flags & os.O_RDWR:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, flags, *args)
+    monkeypatch.setattr(os, "open", read_only)
+    assert diskcache.load("k") == b"object"
+
+
+def test_an_entry_copied_under_another_key_is_rejected(tmp_path, monkeypatch):
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    diskcache.store("a", b"object a", {"function": "f"})
+    for suffix in (".o", ".json"):
+        (tmp_path / f"b{suffix}").write_bytes((tmp_path / f"a{suffix}").read_bytes())
+    (tmp_path / "b.o").chmod(0o600)
+    (tmp_path / "b.json").chmod(0o600)
+    assert diskcache.load("b") is None and diskcache.load("a") == b"object a"
+    assert not (tmp_path / "b.o").exists() and diskcache.info()["stats"]["corrupt"] == 1
+
+
+PROPERTY_USER = textwrap.dedent("""
+    import numpy as np
+
+    class Box:
+        def __init__(self, x):
+            self.x = x
+
+        @property
+        def energy(self):
+            return np.sum(self.x ** 2) * 0.5
+
+        @classmethod
+        def of(cls, x):
+            return cls(np.sin(x))
+
+    def f(x):
+        return Box.of(x).energy
+""")
+
+
+def test_methods_properties_and_class_methods_of_user_classes_are_checked_by_their_code(project):
+    (project / "usermod.py").write_text(PROPERTY_USER)
+    first = run(project)
+    assert run(project)["restored"] == 1                  # found again: Box.__init__, Box.energy, Box.of
+    (project / "usermod.py").write_text(PROPERTY_USER.replace("* 0.5", "* 0.25"))
+    edited = run(project)
+    assert (edited["traces"], edited["restored"]) == (1, 0) and edited["grad"] != first["grad"]

@@ -25,6 +25,8 @@ def scratch(**fields):
 def test_every_op_has_one_spec_and_the_views_follow_it():
     assert all(isinstance(s, OpSpec) and s.name == op and s.family in FAMILIES for op, s in SPECS.items())
     assert ops.PARAMS == {op: s.params for op, s in SPECS.items()}
+    assert ops.DEFAULT_PARAMS == {"loop": {"exit": None}}
+    assert all(set(s.defaults) <= set(s.params) for s in SPECS.values())
     assert set(ops.UNARY) | set(ops.BINARY) == {op for op, s in SPECS.items() if s.family == "ufunc"}
     assert ops.NON_DIFFERENTIABLE == {op for op, s in SPECS.items() if not s.differentiable}
     assert ALIGNED_OPS == set(ops.ELEMENTWISE) | {"where", "astype"}

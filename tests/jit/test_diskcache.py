@@ -232,8 +232,8 @@ def test_cli_list_info_clear(cache_dir):
 
 
 @pytest.mark.parametrize("argv, message", [
-    ([], "required: cache"),
-    (["cache"], "required: {list,show,info,clear}"),
+    ([], "required: {cache,trace}"),
+    (["cache"], "required: {list,show,info,verify,clear}"),
     (["cache", "clear", "--older-than", "soon"], "expected a number of days"),
     (["cache", "clear", "--older-than", "-2"], "non-negative"),
     (["cache", "clear", "--json"], "unrecognized arguments: --json"),

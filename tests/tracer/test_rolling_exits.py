@@ -189,3 +189,20 @@ def test_checkpointed_while_loop_matches_taped(monkeypatch, jit):
         np.testing.assert_allclose(got_grads, grads, rtol=1e-10)
     assert checkpointed.cache_info().traces == 1
     assert_grad(damped, 0.8, 2.5, argnums=(0, 1), jit=jit)
+
+
+def returns_after_an_effect(x):
+    seen = []
+    for i in range(x.shape[0]):
+        seen.append(0)
+        if x[i] > 0.5:
+            return x[i] * len(seen)
+    return x[0]
+
+
+def test_a_loop_left_by_return_reports_why_it_was_not_rolled():
+    f = jitgrad.value_and_grad(returns_after_an_effect, jit=False)
+    x = np.linspace(0.0, 1.0, 50)
+    assert f(x)[0] == returns_after_an_effect(x)
+    (loops,) = [p.loops for p in f.cache_info().paths]
+    assert len(loops) == 1 and "not rolled: a call of list.append" in loops[0]

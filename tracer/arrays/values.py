@@ -90,8 +90,20 @@ def _holds_traced(x, depth):
     if isinstance(x, dict):
         return contains_traced(x.values(), None, depth + 1)
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return contains_traced([getattr(x, f.name, None) for f in dataclasses.fields(x)], None, depth + 1)
+        return contains_traced(_field_values(x), None, depth + 1)
     return False
+
+
+def _field_values(obj):
+    """The values of dataclass instance `obj`'s fields that can be read now: one being constructed may
+    have fields not set yet, whose descriptors raise anything (astropy's Parameter: KeyError)."""
+    found = []
+    for f in dataclasses.fields(obj):
+        try:
+            found.append(getattr(obj, f.name))
+        except Exception:       # noqa: BLE001 - an unset field holds nothing traced
+            continue
+    return found
 
 
 def make(ir_value, concrete, base=None):

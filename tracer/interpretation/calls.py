@@ -98,8 +98,8 @@ class CallPolicy:
         loops = self.ctx.loops
         if rule is not None and (rule.always or contains_traced(args, kwargs)):
             args, kwargs = self._wrap_callbacks(fn, args, kwargs)
-            if loops is not None:
-                args, kwargs = loops.native_call(fn, args, kwargs, rule=True)
+            if loops is not None:     # (a rule storing outside, `effect`, is checked like compiled code)
+                args, kwargs = loops.native_call(fn, args, kwargs, rule=not getattr(rule.handler, "effect", False))
             try:
                 return self._run_handler(rule.handler, args, kwargs)
             except np.linalg.LinAlgError as e:   # raised by the data (a singular matrix...): no guard says so
@@ -363,10 +363,18 @@ def _setattr(interp, args, kwargs):
     interp.store_attr(*args)
 
 
+def _object_setattr(interp, args, kwargs):
+    """`object.__setattr__(obj, name, value)` (how frozen dataclasses initialise): interpreted like a
+    store that skips the class's own `__setattr__` (descriptors such as astropy's Parameter run)."""
+    if kwargs or len(args) != 3 or type(args[1]) is not str or isinstance(args[0], type):
+        return _NOT_PYTHON
+    interp.store_attr(*args, generic=True)
+
+
 _SPECIAL_BUILTINS = {id(fn): (fn, handler) for fn, handler in (
     (super, _super), (builtins.locals, _locals), (builtins.globals, _globals), (builtins.vars, _vars),
     (builtins.dir, _dir), (builtins.eval, _with_namespaces(builtins.eval)),
     (builtins.exec, _with_namespaces(builtins.exec)), (len, _protocol("__len__", "length")),
     (iter, _protocol("__iter__", "get_iter")), (bool, _protocol("__bool__", "truth")), (next, _next),
     (repr, _conversion("__repr__", repr)), (str, _conversion("__str__", str)), (getattr, _getattr),
-    (hasattr, _hasattr), (setattr, _setattr))}
+    (hasattr, _hasattr), (setattr, _setattr), (object.__setattr__, _object_setattr))}

@@ -60,7 +60,8 @@ class Interpreter(CallPolicy, Protocols, DataOps, OperatorOps, FlowOps, CallOps)
                     frame.pc = pc + 1
                     if ops[pc](self, frame, args[pc]) is not None:
                         return frame.retval
-            except JitgradError:
+            except JitgradError as error:    # name the library calls between the user's line and here
+                error.add_chain(self.ctx.chain())
                 raise
             except BaseException as exc:
                 if self.ctx.loops is not None:

@@ -144,8 +144,9 @@ class DataOps:
         if self.ctx.loops is not None:
             self.ctx.loops.store_cell(frame, self._cell_name(frame, index))
         cell = frame.cells[index]
-        cell.cell_contents = frame.stack.pop()
+        cell.cell_contents = value = frame.stack.pop()
         self.ctx.note_store("cell", cell)
+        self.ctx.note_effect("cell", cell, self._cell_name(frame, index), value)
 
     def op_DELETE_DEREF(self, frame, index):
         if self.ctx.loops is not None:
@@ -195,8 +196,9 @@ class DataOps:
 
     def op_STORE_GLOBAL(self, frame, name):
         self._effect(f"a store to the global {name!r}")
-        frame.globals[name] = frame.stack.pop()
+        frame.globals[name] = value = frame.stack.pop()
         self.ctx.note_store("item", frame.globals, name)
+        self.ctx.note_effect("item", frame.globals, name, value)
 
     def op_DELETE_GLOBAL(self, frame, name):
         self._effect(f"deleting the global {name!r}")
@@ -285,7 +287,11 @@ class DataOps:
         frame.stack.append(dict(zip(keys, self._pop_n(frame, count))))
 
     def op_BUILD_STRING(self, frame, count):
-        frame.stack.append("".join(self._pop_n(frame, count)))
+        pieces = self._pop_n(frame, count)
+        text = "".join(pieces)
+        if self.ctx.replay is not None and any(id(p) in self.ctx.replay.texts for p in pieces):
+            text = self.ctx.replay.note_text(text)
+        frame.stack.append(text)
 
     def op_BUILD_SLICE(self, frame, count):
         frame.stack.append(slice(*self._pop_n(frame, count)))

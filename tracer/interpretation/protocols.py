@@ -240,6 +240,8 @@ class Protocols:
                 self.ctx.note_store("item", container, key)
             elif type(container) is not np.ndarray:
                 self.ctx.note_store("container", container)
+            if type(container) in (dict, list):
+                self.ctx.note_effect("item", container, key, value)
         else:
             self.call(method, (container, key, value), {})
         if type(container) is not TracedArray and self.ctx.loops is not None and not (
@@ -399,12 +401,14 @@ class Protocols:
                     return self.ctx.read_method(obj, name, descr), obj
         return None, self.load_attr(obj, name)
 
-    def store_attr(self, obj, name, value):
-        """`obj.name = value`, honouring Python `__setattr__`, property setters and descriptors."""
+    def store_attr(self, obj, name, value, generic=False):
+        """`obj.name = value`, honouring Python `__setattr__`, property setters and descriptors
+        (`generic`: `object.__setattr__(obj, name, value)`, which skips the class's `__setattr__`)."""
         obj = shadowed(obj)
-        if not self._attr_hook(obj, name, "__setattr__", "fset", "__set__", (value,)):
-            setattr(obj, name, value)
+        if not self._attr_hook(obj, name, None if generic else "__setattr__", "fset", "__set__", (value,)):
+            (object.__setattr__ if generic else setattr)(obj, name, value)
         self.ctx.note_store("attr", obj, name)
+        self.ctx.note_effect("attr", obj, name, value)
 
     def delete_attr(self, obj, name):
         """`del obj.name`."""
@@ -416,7 +420,7 @@ class Protocols:
         tp = type(obj)
         if tp in NATIVE_TYPES:
             return False
-        method = python_method(tp, dunder)
+        method = python_method(tp, dunder) if dunder else None
         if method is not None:
             self.call(method, (obj, name) + extra, {})
             return True
@@ -440,7 +444,8 @@ class Protocols:
         """`str(value)`, `repr(value)` or `format(value, spec)` (`native`), interpreting a Python dunder."""
         method = None if type(value) in NATIVE_TYPES else python_method(type(value), dunder)
         if method is None:
-            return native(value, *args)
+            text = native(value, *args)
+            return self.ctx.replay.note_text(text) if type(value) is TracedArray and self.ctx.replay else text
         result = self.call(method, (value,) + args, {})
         if not isinstance(result, str):
             raise TypeError(f"{dunder} returned non-string (type {type(result).__name__})")

@@ -634,5 +634,9 @@ class Rolling:
                  f"values" + (", leaves on data at run time" if leaves else "")
                  + (f", {paths} paths joined by conds (branches on data)" if paths > 1 else "")
                  for loc, trip, done, carries, leaves, paths in self.rolled]
-        lines += [f"loop at {loc}: not rolled: {why}" for loc, why in self.unrolled.items()]
+        unrolled = dict(self.unrolled)
+        for watch in self.watches.values():     # loops left by `return` or `break`: never finished
+            if watch.refused is not None and not watch.rolls:
+                unrolled.setdefault(watch.location, watch.refused)
+        lines += [f"loop at {loc}: not rolled: {why}" for loc, why in unrolled.items()]
         return lines

@@ -23,6 +23,7 @@ from ...ir.errors import TraceError, UnsupportedError
 from . import hooks
 from .namespaces import CodeGetter, NamespaceGetter
 from .snapshots import _like, _snapshot, _snapshot_structure, _traced_inside
+from .userframes import call_chain, user_frame
 
 
 class _PerThread(threading.local):
@@ -308,6 +309,7 @@ class TraceContext:
                                   # ("item", container, key) / ("attr", obj, name) / ("cell", cell, None) /
                                   # ("container", container a native method stored into, None)
         self.loops = None         # interpretation.rolling.Rolling when loops are rolled (tracer.trace sets it)
+        self.replay = None        # interpretation.sideeffects.Recorder when cached calls replay side effects
         self.inlined = {}         # id -> every Python function interpreted (by this trace or one it encloses)
 
     @contextlib.contextmanager
@@ -328,11 +330,15 @@ class TraceContext:
         return f"{f.code.co_filename}:{f.lineno}"
 
     def user_location(self):
-        """`file:line` of the innermost frame outside numpy/scipy/the standard library."""
-        for f in reversed(self.frames):
-            if not _is_library_file(f.code.co_filename):
-                return f"{f.code.co_filename}:{f.lineno}"
-        return self.location()
+        """`file:line` of the innermost frame outside numpy/scipy/the standard library (and outside
+        generated code, such as a dataclass's `__init__`, when a frame of a real file called it)."""
+        frame = user_frame(self.frames, _is_library_file)
+        return f"{frame.code.co_filename}:{frame.lineno}" if frame is not None else self.location()
+
+    def chain(self):
+        """The calls from the user's line to the innermost frame, as `file:line` strings (library
+        files relative to their package directory): what an error raised there names."""
+        return call_chain(self.frames, _is_library_file, _LIBRARY_DIRS)
 
     def traceback(self):
         """The interpreted call chain, outermost first, as 'function (file:line)' strings."""
@@ -371,6 +377,16 @@ class TraceContext:
         if not self.is_local(holder):
             self.outside_stores.setdefault((id(holder), key), (kind, holder, key))
 
+    def note_effect(self, kind, holder, key, value):
+        """`value` was stored into place `key` of `holder` ("item", "attr", "cell"), or (kind "call")
+        native method `key` of container `holder` (None for `print`) was called with `value`, a pair
+        (args, kwargs): an effect cached calls replay (tracer/interpretation/sideeffects.py)."""
+        if self.replay is not None and (holder is None or not self.is_local(holder)):
+            if kind == "call":
+                self.replay.called(key, holder, *value)
+            else:
+                self.replay.stored(kind, holder, key, value)
+
     def mark_local(self, obj):
         """Note that `obj` was created while tracing: reads from it are not environment reads."""
         self.local_objects[id(obj)] = obj
@@ -404,6 +420,8 @@ class TraceContext:
         for namespace, absent, modules, loc in self._names.values():
             self.env.append(EnvEntry(NamespaceGetter(namespace, absent, modules), "value", expected=True, loc=loc))
         self._names = {}
+        if self.replay is not None:
+            self.replay.finish()
 
     def read_code(self, func):
         """Python function `func` (defined outside the trace) is about to be interpreted: guard its
@@ -476,6 +494,8 @@ class TraceContext:
     def _read(self, getter, value, key, stable=False):
         if type(value) is hooks.traced_type:
             return self._traced_read(getter, value)
+        if self.replay is not None and not stable and self.replay.defer(getter, value, key):
+            return value
         standing = self._shadowed(value) if type(value) is np.ndarray else None
         if standing is not None:
             return self._traced_read(getter, standing)

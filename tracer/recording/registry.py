@@ -113,7 +113,7 @@ def _bound_rule(fn, owner):
             return None
         return Rule(fn, functools.partial(handler, owner), getattr(handler, "always", False))
     if type(owner) in NATIVE_OWNERS:
-        return Rule(fn, _noting_store(fn, owner))
+        return Rule(fn, _noting_store(fn, owner), always=True)   # (plain stores are replayed too)
     if isinstance(owner, tuple(IMPURE_OWNERS)):
         return Rule(fn, hooks.impure_rule(fn), always=True)
     return None
@@ -126,7 +126,9 @@ def _noting_store(method, owner):
         ctx = current()
         if ctx is not None:
             ctx.note_store("container", owner)
+            ctx.note_effect("call", owner, method, (args, kwargs))
         return method(*args, **kwargs)
+    call.effect = True      # a loop calling it is not rolled when the method changes its object
     return call
 
 

@@ -8,13 +8,14 @@ import functools
 import itertools
 
 from ..arrays.array_api import to_float
+from ..recording.context import current
 from ..recording.registry import NATIVE_OWNERS, register
 from ..arrays.values import concrete_of
 
 _THROUGH_DUNDERS = (
     "abs", "all", "any", "ascii", "bool", "callable", "complex", "dict", "divmod", "enumerate", "filter",
     "format", "frozenset", "getattr", "hasattr", "hash", "id", "int", "isinstance", "issubclass", "iter",
-    "len", "list", "map", "max", "min", "next", "pow", "print", "range", "repr", "reversed", "round",
+    "len", "list", "map", "max", "min", "next", "pow", "range", "repr", "reversed", "round",
     "set", "setattr", "slice", "sorted", "str", "sum", "tuple", "zip",
 )
 
@@ -31,4 +32,16 @@ for _fn in [getattr(builtins, name) for name in _THROUGH_DUNDERS] + _ITERTOOLS +
 NATIVE_OWNERS.update({list, dict, set, frozenset, tuple, str, collections.deque, collections.OrderedDict,
                       collections.defaultdict})
 register(float)(to_float)
+
+
+@register(builtins.print, always=True)
+def print_(*args, **kwargs):
+    """print(...), noted as a side effect that cached calls repeat (tracer/interpretation/sideeffects.py)."""
+    ctx = current()
+    if ctx is not None:
+        ctx.note_effect("call", None, builtins.print, (args, kwargs))
+    return builtins.print(*args, **kwargs)
+
+
+print_.effect = True
 register(type)(type_)
