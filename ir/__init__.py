@@ -5,7 +5,7 @@ The loop modules fill the hook tables of the generic passes and AD transforms (p
 autodiff.LOOP_*) when imported; importing them here fills the tables whenever any part of jitgrad.ir is
 imported (a submodule's import runs this package's __init__ first).
 """
-from . import loop_ad, loop_passes, loop_tape  # they fill the hook tables of passes and autodiff
+from . import cond_ad, cond_passes, loop_ad, loop_passes, loop_tape  # they fill the hook tables of passes and autodiff
 from .builder import Builder
 from .errors import GuardFailed, IRError, JitgradError, TraceError, UnsupportedError
 from .evaluate import EVAL, evaluate, run_trace

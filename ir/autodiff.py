@@ -24,7 +24,7 @@ partials.cast.  Only the ops of ops.COMPLEX_DIFFERENTIABLE may touch an active c
 (max, sign, arctan2, linear algebra...) raises UnsupportedError rather than give a wrong derivative.
 
 Cotangents of a value used several times are accumulated with `add` (or scattered into one another, see
-`_sum`).  Unreachable gradients are zeros made by `fill`.  Guards stay in the forward part, in order.
+`sum_cotangents`).  Unreachable gradients are zeros made by `fill`.  Guards stay in the forward part, in order.
 
 Loops (ir/loop_ad.py, ir/loop_tape.py, through the tables LOOP_*) are differentiated as a whole: forward
 mode carries tangents; reverse mode first rewrites every active loop of the forward part into its taping
@@ -35,7 +35,7 @@ from .builder import Builder
 from .errors import IRError, UnsupportedError
 from .jvp import JVP
 from .loops import has_loops
-from .ops import COMPLEX_DIFFERENTIABLE, LOOPS, NON_DIFFERENTIABLE, ops_where
+from .ops import COMPLEX_DIFFERENTIABLE, NON_DIFFERENTIABLE, TUPLE, ops_where
 from .partials import cast
 from .passes import copy_inputs, dce, optimize, replay
 from .value import Trace
@@ -47,8 +47,9 @@ _CHEAP_SOURCES = ops_where(lambda s: s.constant)      # const, fill
 # loop bodies with this module's transforms, so they sit above it and fill these tables when imported;
 # ir/__init__.py imports them, so the tables are filled whenever jitgrad.ir is (lower layers take
 # callbacks, not imports).
+# ir/cond_ad.py fills them for the cond ops (ops.CONDS) the same way.
 LOOP_JVP = {}         # op in LOOPS -> f(b, node, args, tangents, loop_maps): node's Value in the jvp trace
-LOOP_TAPING = {}      # "loop" -> f(b, node, args, active_args, records, result_maps): its taping form
+LOOP_TAPING = {}      # "loop" -> f(b, node, args, active_args, records, result_maps): its taping form (None: copy)
 LOOP_BACKWARD = {}    # op in LOOPS -> f(b, node, cts, received, records, accumulate, add): its reverse sweep
 
 
@@ -83,8 +84,8 @@ def active_ids(nodes, sources):
             operands = ", ".join(str(a.dtype) for a in node.args)
             raise UnsupportedError(f"derivative of {node.op} on complex values ({operands} -> {node.dtype}) "
                                    "is not supported")
-        if node.op not in NON_DIFFERENTIABLE and (node.dtype.kind in "fc" or node.op == "loop"):
-            active.add(id(node))       # a loop (a tuple) is active when an operand is
+        if node.op not in NON_DIFFERENTIABLE and (node.dtype.kind in "fc" or node.dtype == TUPLE):
+            active.add(id(node))       # a loop or cond (a tuple) is active when an operand is
     return active
 
 
@@ -103,7 +104,7 @@ def _is_zeros(v):
     return v.op == "fill" and v.params["value"] == 0
 
 
-def _sum(b, acc, ct):
+def sum_cotangents(b, acc, ct):
     """acc + ct, two cotangents of one value.  When one of them scatters into zeros (the VJP of
     `index`), its values are scattered into the other instead: a loop reading `x[i]` then builds one
     chain of `index_add`s (updated in place by the JIT) rather than a sum of mostly-zero arrays."""
@@ -126,13 +127,13 @@ def _backward(b, nodes, seeds, wrt_values, loops):
         if ct.shape != v.shape or ct.dtype != v.dtype:
             ct = unbroadcast(b, ct, v.shape, v.dtype)
         ct = _fitted(b, ct, v, "cotangent")
-        cts[id(v)] = _sum(b, cts[id(v)], ct) if id(v) in cts else ct
+        cts[id(v)] = sum_cotangents(b, cts[id(v)], ct) if id(v) in cts else ct
 
     for v, ct in seeds:
         accumulate(v, ct)
     for node in reversed(nodes):
-        if node.op in LOOPS:
-            LOOP_BACKWARD[node.op](b, node, cts, received, loops, accumulate, _sum)
+        if node.op in LOOP_BACKWARD:
+            LOOP_BACKWARD[node.op](b, node, cts, received, loops, accumulate, sum_cotangents)
             continue
         g = cts.pop(id(node), None)
         if g is None:
@@ -151,7 +152,7 @@ def _taping_form(b, nodes, env, active):
     records, result_maps = {}, {}
 
     def rule(b, node, args):
-        if node.op == "loop" and id(node) in active:
+        if node.op in LOOP_TAPING and id(node) in active:
             return LOOP_TAPING[node.op](b, node, args, [id(a) in active for a in node.args], records,
                                         result_maps)
         if node.op == "loop_result" and id(args[0]) in result_maps:
@@ -247,7 +248,7 @@ def jvp(trace, wrt):
         tangents[id(v)] = b.add(tangents[id(v)], t) if id(v) in tangents else t
 
     def with_tangent(b, node, args):
-        if node.op in LOOPS:
+        if node.op in LOOP_JVP:
             return LOOP_JVP[node.op](b, node, args, tangents, loop_maps)
         new = b.emit(node.op, *args, **node.params)
         if id(node) in active:

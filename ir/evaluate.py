@@ -13,7 +13,8 @@ import numpy as np
 
 from . import custom_ops, incomplete
 from .errors import GuardFailed
-from .loops import count_guards, run_loop
+from .conditional import run_cond
+from .loops import node_guards, run_loop
 from .ops import SPECS, check_table, family, special_function
 from .spec import index_tuple
 
@@ -196,20 +197,20 @@ def evaluate(op, args, params):
 def run_trace(trace, inputs):
     """Run `trace` on concrete `inputs` with the reference evaluation; return the list of outputs.
 
-    Raises GuardFailed(k) if the k-th guard of the trace (`Trace.guards` order, loop bodies included)
-    does not hold.
+    Raises GuardFailed(k) if the k-th guard of the trace (`Trace.guards` order, loop bodies and cond
+    branches included) does not hold.
     """
     env = {id(v): np.asarray(x) for v, x in zip(trace.inputs, inputs)}
     guard_index = 0
     with np.errstate(all="ignore"):
         for node in trace.nodes:
             vals = [env[id(a)] for a in node.args]
-            if node.op == "loop":
+            if node.op in _OWNING:
                 try:
-                    result = run_loop(vals, node.params, run_trace)
+                    result = _OWNING[node.op](vals, node.params, run_trace)
                 except GuardFailed as failed:        # numbered inside the body: renumber
                     raise GuardFailed(guard_index + failed.index) from None
-                guard_index += count_guards(node.params["body"])
+                guard_index += node_guards(node)
             else:
                 result = EVAL[node.op](vals, node.params)
             if node.op == "guard":
@@ -220,8 +221,10 @@ def run_trace(trace, inputs):
     return [env[id(v)] for v in trace.outputs]
 
 
+_OWNING = {"loop": run_loop, "cond": run_cond}      # ops owning traces: run with run_trace
 EVAL["loop"] = lambda args, params: run_loop(args, params, run_trace)
-EVAL["loop_result"] = lambda args, params: args[0][params["index"]]
+EVAL["cond"] = lambda args, params: run_cond(args, params, run_trace)
+EVAL["loop_result"] = EVAL["cond_result"] = lambda args, params: args[0][params["index"]]
 
 
 # -- complex parts and Fourier transforms (numpy.fft, which computes them in the operand's precision) --

@@ -22,9 +22,10 @@ So a pure accumulator (`s = s + f(x, i)`) has no tape (recomputing trades the me
 evaluating those values again).  The backward loop runs t = trip-1 .. 0 (its
 body computes t from its own counter), reads the tape rows `index(tape, t)` and the rows of the stacked
 outputs' cotangents, runs the backward part and carries the cotangents of the active carries and the
-accumulated cotangents of the active invariants.  A loop ending on a flag (ir/loops.py's `exit`) tapes
-a row per iteration it may take; its backward loop ends on `j < count` (the forward loop's count), so
-it runs exactly as many iterations.  Above a tape budget the forward loop keeps only
+accumulated cotangents of the active invariants (a row read `x[i]` scatters its cotangent into the
+accumulator in place: `autodiff.sum_cotangents`, O(1) per iteration).  A loop ending on a flag
+(ir/loops.py's `exit`) tapes a row per iteration it may take; its backward loop ends on `j < count`
+(the forward loop's count), so it runs exactly as many iterations.  Above a tape budget the forward loop keeps only
 checkpoints and the backward loop recomputes each segment's tape (ir/loop_tape.py).
 """
 import numpy as np
@@ -32,7 +33,7 @@ import numpy as np
 from . import autodiff, passes
 from .builder import Builder
 from .errors import IRError, UnsupportedError
-from .loop_passes import may_raise, subtrace, without_guards
+from .loop_passes import holds_guards, may_raise, subtrace, without_guards
 from .loops import COUNTER_DTYPE, count_guards
 from .ops import LOOPS
 
@@ -152,7 +153,7 @@ class LoopVJP:
         """Recomputing a value computed by a loop holding guards would check them again; hoisting one
         that may raise ahead of the body's guards could fail where they would not: such are taped."""
         closure = _closure(self.forward.nodes, [residual])
-        if any(n.op == "loop" and count_guards(n.params["body"]) for n in closure):
+        if any(n.op != "guard" and holds_guards(n) for n in closure):
             return True
         return not per_iteration and count_guards(self.forward) > 0 and any(may_raise(n) for n in closure)
 
@@ -218,7 +219,7 @@ class LoopVJP:
         passes.replay(bb, bwd.nodes, env)
         grads = [env[id(v)] for v in bwd.outputs]
         n = len(ct_carries)
-        outputs = grads[:n] + [bb.add(acc, g) for acc, g in zip(carry_ins[n:], grads[n:])]
+        outputs = grads[:n] + [autodiff.sum_cotangents(bb, acc, g) for acc, g in zip(carry_ins[n:], grads[n:])]
         flag = [bb.less(j, extra_ins[-1])] if count is not None else []
         loop = b.loop(*ct_carries, *accs, *tapes, *present, *invariant_args, *hoisted, *extra,
                       body=bb.build(outputs + flag), trip=trip, n_carry=n + len(accs),

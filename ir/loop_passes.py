@@ -15,8 +15,8 @@ table LOOP_PASSES, which this module fills when imported (it runs those passes o
 """
 from . import passes
 from .builder import Builder
-from .loops import COUNTER_DTYPE, count_guards
-from .ops import LINALG, ops_where
+from .loops import COUNTER_DTYPE, node_guards
+from .ops import LINALG, ops_where, owned_traces
 from .value import Trace
 
 _CONSTANTS = ops_where(lambda s: s.constant)          # const, fill
@@ -33,14 +33,9 @@ def subtrace(inputs, nodes, outputs, rule=None):
 
 
 def without_guards(trace):
-    """`trace` with its guards dropped, its loops' bodies' too (for recomputing values whose guards
-    were checked already)."""
-    def rule(b, node, args):
-        if node.op == "loop":
-            p = node.params
-            return b.loop(*args, body=without_guards(p["body"]), trip=p["trip"], n_carry=p["n_carry"],
-                          exit=p["exit"])
-        return None
+    """`trace` with its guards dropped, its loops' bodies' and conds' branches' too (for recomputing
+    values whose guards were checked already)."""
+    rule = passes.with_body_pass(None, without_guards)
     return subtrace(trace.inputs, [n for n in trace.nodes if n.op != "guard"], trace.outputs, rule)
 
 
@@ -83,21 +78,28 @@ class _Pruning:
                       exit=None if p["exit"] is None else self.index[p["exit"]])
 
 
+# Ops that are tuples of results -> the class deciding what of one is needed (`_Pruning`'s interface:
+# results, operands, index, changed, emit); ir/cond_passes.py adds the cond's.
+PRUNING = {"loop": _Pruning}
+RESULT_OPS = ("loop_result", "cond_result")
+
+
 def liveness(nodes, roots):
-    """(ids of the live values among `nodes` and roots, {id(loop): _Pruning}) for outputs `roots`:
-    guards and loops whose bodies hold guards are live; a live loop keeps only what it needs."""
+    """(ids of the live values among `nodes` and roots, {id(loop or cond): its pruning}) for outputs
+    `roots`: guards and nodes owning traces that hold guards are live; a live loop or cond keeps only
+    what it needs."""
     live = {id(v) for v in roots}
     used, plans = {}, {}
     for node in reversed(nodes):
-        if node.op == "guard" or (node.op == "loop" and count_guards(node.params["body"])):
+        if holds_guards(node):
             live.add(id(node))
         if id(node) not in live:
             continue
-        if node.op == "loop_result":
+        if node.op in RESULT_OPS:
             used.setdefault(id(node.args[0]), set()).add(node.params["index"])
             live.add(id(node.args[0]))
-        elif node.op == "loop":
-            plan = plans[id(node)] = _Pruning(node, used.get(id(node), ()))
+        elif node.op in PRUNING:
+            plan = plans[id(node)] = PRUNING[node.op](node, used.get(id(node), ()))
             live.update(id(node.args[k]) for k in plan.operands)
         else:
             live.update(id(a) for a in node.args)
@@ -120,10 +122,10 @@ def dce(trace):
 def _emit_pruned(b, nodes, plans, env):
     """Replay the live `nodes` into `b`, loops pruned by their `plans` (unchanged nodes kept as they are)."""
     for node in nodes:
-        plan = plans.get(id(node.args[0])) if node.op == "loop_result" else plans.get(id(node))
+        plan = plans.get(id(node.args[0])) if node.op in RESULT_OPS else plans.get(id(node))
         args = [env.get(id(a)) for a in node.args]        # None: an operand a pruned loop drops
         if plan is not None and plan.changed:
-            new = (b.loop_result(args[0], index=plan.index[node.params["index"]]) if node.op == "loop_result"
+            new = (b.emit(node.op, args[0], index=plan.index[node.params["index"]]) if node.op in RESULT_OPS
                    else plan.emit(b, args))
         elif args == list(node.args):
             b.nodes.append(node)
@@ -135,7 +137,8 @@ def _emit_pruned(b, nodes, plans, env):
 
 # ---- optimize: body optimization, pass-through carries, constant invariants, hoisting ----------------
 
-def _unchanged(new, old):
+def unchanged(new, old):
+    """Whether trace `new` is trace `old` (the same nodes and outputs)."""
     return (len(new.nodes) == len(old.nodes) and all(x is y for x, y in zip(new.nodes, old.nodes))
             and all(x is y for x, y in zip(new.outputs, old.outputs)))
 
@@ -174,7 +177,7 @@ class LoopRewrites:
                          exit=None if exit is None else result_map[exit])
             self.maps[id(new)] = result_map
             return new
-        if _unchanged(optimized, body):
+        if unchanged(optimized, body):
             return None
         return b.loop(*args, body=optimized, trip=trip, n_carry=n_carry, exit=exit)
 
@@ -183,13 +186,14 @@ def may_raise(node):
     """Whether evaluating `node` can fail on some operands (an index array out of bounds, a singular
     matrix): such a node placed after a guard runs only where the guard held, so it is never moved
     ahead of one."""
-    if node.op == "loop":
-        return any(may_raise(n) for n in node.params["body"].nodes)
+    if owned_traces(node):
+        return any(may_raise(n) for t in owned_traces(node) for n in t.nodes)
     return node.op in LINALG or (node.op in _INDEXING and len(node.args) > _INDEXING[node.op])
 
 
 def holds_guards(node):
-    return node.op == "guard" or (node.op == "loop" and count_guards(node.params["body"]) > 0)
+    """Whether `node` is a guard or owns a trace holding one."""
+    return node_guards(node) > 0
 
 
 def _hoistable(body, invariant_ids, constant_ids):

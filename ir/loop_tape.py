@@ -206,10 +206,10 @@ class _Checkpointed:
 
 
 def backward_node(b, node, cts, received, records, accumulate, add):
-    """The reverse sweep at a loop op: a loop_result hands its cotangent to its loop (`received`, per
-    result index, summed with `add`); a loop with a record emits its backward loop and `accumulate`s
-    the cotangents of its operands."""
-    if node.op == "loop_result":
+    """The reverse sweep at a loop or cond op: a loop_result (cond_result) hands its cotangent to its
+    loop (cond) (`received`, per result index, summed with `add`); a loop (cond) with a record emits
+    its backward loop (cond) and `accumulate`s the cotangents of its operands."""
+    if node.op in ("loop_result", "cond_result"):
         g = cts.pop(id(node), None)
         if g is not None:
             got = received.setdefault(id(node.args[0]), {})

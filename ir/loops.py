@@ -25,7 +25,7 @@ live with their concerns.
 import numpy as np
 
 from .errors import IRError
-from .ops import TUPLE
+from .ops import TUPLE, owned_traces
 
 COUNTER_DTYPE = np.dtype(np.intp)
 
@@ -112,9 +112,14 @@ def run_loop(args, params, run_body):
 
 
 def count_guards(trace):
-    """How many guards `trace` checks, its loop bodies' included (Trace.guards gives their order)."""
-    return sum(1 if n.op == "guard" else count_guards(n.params["body"]) if n.op == "loop" else 0
-               for n in trace.nodes)
+    """How many guards `trace` checks, those of the traces its nodes own (loop bodies, cond branches)
+    included (Trace.guards gives their order)."""
+    return sum(node_guards(n) for n in trace.nodes)
+
+
+def node_guards(node):
+    """How many guards node `node` checks: 1 for a guard, those of the traces it owns."""
+    return 1 if node.op == "guard" else sum(count_guards(t) for t in owned_traces(node))
 
 
 def loops_in(trace):
@@ -128,4 +133,5 @@ def loops_in(trace):
 
 
 def has_loops(trace):
-    return any(n.op == "loop" for n in trace.nodes)
+    """Whether `trace` has a node owning traces (a loop or a cond): passes and AD see through them."""
+    return any(owned_traces(n) for n in trace.nodes)

@@ -78,6 +78,7 @@ FAMILIES = {
     "index": {"complex_differentiable": True},
     "contraction": {"arity": 2, "complex_differentiable": True},
     "loop": {"foldable": False},
+    "cond": {"foldable": False},
     "source": {"arity": 0, "differentiable": False, "foldable": False},
     "guard": {"arity": 1, "differentiable": False},
     "custom": {"host": True},
@@ -246,7 +247,21 @@ define("dot_general", "contraction", ("contract", "batch"))
 # leading axis, or the number of iterations taken).  Differentiated as a whole (ir/loop_ad.py).
 define("loop", "loop", ("body", "trip", "n_carry", "exit"), defaults={"exit": None})
 define("loop_result", "loop", ("index",), arity=1, foldable=True)
-TUPLE = np.dtype([])      # the dtype of a value that is a tuple of results (a loop node), not an array
+
+# ---- conds (ir/conditional.py): cond(pred, *operands; branches) runs one of two closed traces, the first
+# when the 0-d bool pred holds, and is a tuple of results; cond_result(cond; index) is one of them.
+# Differentiated as a whole (ir/cond_ad.py).
+define("cond", "cond", ("branches",))
+define("cond_result", "cond", ("index",), arity=1, foldable=True)
+TUPLE = np.dtype([])      # the dtype of a value that is a tuple of results (a loop or cond), not an array
+
+
+def owned_traces(node):
+    """The closed traces node `node` owns: a loop's body, a cond's two branches; () for other ops."""
+    params = node.params
+    if "body" in params:
+        return (params["body"],)
+    return params.get("branches", ())
 
 # ---- sources and guards ------------------------------------------------------------------------------
 define("input", "source", ("index",))
@@ -303,6 +318,7 @@ LINALG = family("linalg")
 COMPLEX_PARTS = family("complex_parts")
 FFT = family("fft")
 LOOPS = family("loop")
+CONDS = family("cond")
 REDUCTIONS = family("reduction")
 NON_DIFFERENTIABLE = frozenset(ops_where(lambda s: not s.differentiable))
 COMPLEX_DIFFERENTIABLE = frozenset(ops_where(lambda s: s.complex_differentiable))

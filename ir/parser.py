@@ -15,14 +15,14 @@ from .builder import Builder
 from .custom_ops import RULES
 from .errors import IRError
 from .ops import TUPLE
-from .printer import LOOP_TYPE, parse_dtype_name
+from .printer import TUPLE_TYPES, parse_dtype_name
 
 _NAME = r"%[\w.]+"
 _TYPE = r"(\w+)\[([\d,\s]*)\]"
 _HEADER = re.compile(r"trace\s*\((.*)\)\s*\{")
 _TYPED_NAME = re.compile(rf"\s*({_NAME})\s*:\s*{_TYPE}\s*")
 _NODE = re.compile(rf"({_NAME})\s*=\s*(\w+)\b(.*)")
-_TYPE_ONLY = re.compile(rf"\s*(?:{_TYPE}|({LOOP_TYPE}))\s*")
+_TYPE_ONLY = re.compile(rf"\s*(?:{_TYPE}|({'|'.join(TUPLE_TYPES)}))\s*")
 _FLOAT_NAMES = {"nan": float("nan"), "inf": float("inf")}
 
 
@@ -149,10 +149,11 @@ class _Parser:
         if op == "const":
             params["value"] = np.array(params.get("value"), dtype=dtype).reshape(shape)
             params["value"].flags.writeable = False
-        if dtype == TUPLE:                          # a loop: its body follows
-            nested = _Parser(self.lines, self.pos)
-            params["body"] = nested.parse()
-            self.pos = nested.pos
+        if dtype == TUPLE:                          # a loop or cond: its body or branches follow
+            if op == "cond":
+                params["branches"] = (self.nested(), self.nested())
+            else:
+                params["body"] = self.nested()
         try:
             value = self.b.emit(op, *[self.lookup(n) for n in operands], **params)
         except IRError as e:
@@ -160,6 +161,13 @@ class _Parser:
         if value.shape != shape or value.dtype != dtype:
             raise IRError(f"{where}{name}: written type {shape}/{dtype} but {op} gives {value.shape}/{value.dtype}")
         self.define(name, value)
+
+    def nested(self):
+        """The trace written from the current line on (a loop's body, a cond's branch)."""
+        parser = _Parser(self.lines, self.pos)
+        trace = parser.parse()
+        self.pos = parser.pos
+        return trace
 
     def outputs(self, line):
         names = [s.strip() for s in line[len("return"):].split(",") if s.strip()]

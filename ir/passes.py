@@ -28,10 +28,12 @@ from .value import Trace, Value
 # passes on loop bodies, so that module sits above this one and fills this table when it is imported;
 # ir/__init__.py imports it, so the table is filled whenever jitgrad.ir is (lower layers take
 # callbacks, not imports).
+# ir/cond_passes.py adds "cond_rewrites", the class rewriting the cond and cond_result nodes of a round
+# (same methods, `cond` and `result`).
 LOOP_PASSES = {}
 
 _CONSTANT_OPS = ops_where(lambda s: s.constant)          # const, fill
-_UNFOLDED = ops_where(lambda s: not s.foldable)           # the sources; a loop on constants stays a loop
+_UNFOLDED = ops_where(lambda s: not s.foldable)           # the sources; a loop or cond on constants stays one
 # Folded results that are not uniform become consts only up to this many elements (traces stay small).
 FOLD_LIMIT = 1 << 16
 
@@ -75,12 +77,14 @@ def rebuild(trace, rule=None):
 
 
 def with_body_pass(rule, body_pass):
-    """A `replay` rule: loops re-emitted with `body_pass` applied to their bodies (never merged or
-    folded), every other node by `rule`."""
+    """A `replay` rule: loops and conds re-emitted with `body_pass` applied to their bodies and branches
+    (never merged or folded), every other node by `rule`."""
     def wrapped(b, node, args):
         if node.op == "loop":
             p = node.params
             return b.loop(*args, body=body_pass(p["body"]), trip=p["trip"], n_carry=p["n_carry"], exit=p["exit"])
+        if node.op == "cond":
+            return b.cond(*args, branches=tuple(body_pass(t) for t in node.params["branches"]))
         return rule(b, node, args) if rule is not None else None
     return wrapped
 
@@ -106,6 +110,8 @@ def _params_key(node):
         return (value.dtype.str, value.shape, value.tobytes())
     if node.op == "loop":            # the same body object: equal loops (bodies are not compared)
         return (id(node.params["body"]), node.params["trip"], node.params["n_carry"], node.params["exit"])
+    if node.op == "cond":            # the same branch objects
+        return tuple(id(t) for t in node.params["branches"])
     return format_params(node.op, node.params)
 
 
@@ -350,7 +356,7 @@ def _optimize_round(trace, settled):
     b.inputs = list(trace.inputs)
     env = {id(v): v for v in trace.inputs}
     seen, kept, fired = {}, set(), False
-    loops = LOOP_PASSES["rewrites"]()
+    loops, conds = LOOP_PASSES["rewrites"](), LOOP_PASSES["cond_rewrites"]()
     for node in trace.nodes:
         args = [env[id(a)] for a in node.args]
         same = args == list(node.args)          # Values compare by identity
@@ -360,6 +366,10 @@ def _optimize_round(trace, settled):
                 new = loops.loop(b, node, args)
             elif node.op == "loop_result":
                 new = loops.result(b, node, args)
+            elif node.op == "cond":
+                new = conds.cond(b, node, args)
+            elif node.op == "cond_result":
+                new = conds.result(b, node, args)
             else:
                 new = _simplified(b, node, args)
                 if new is None:

@@ -9,10 +9,18 @@
     }
 
 A loop node prints its params but its body, then the body as a nested trace indented under it (its own
-names, from %0); its type is `loop` (a tuple of results, read by `loop_result`):
+names, from %0); its type is `loop` (a tuple of results, read by `loop_result`).  A cond node prints its
+two branches so, the true one first; its type is `cond`:
 
       %5 = loop %1, %2 {trip=100, n_carry=1} : loop
         trace (%0: i64[], %1: f64[], %2: f64[3]) {
+          ...
+        }
+      %6 = cond %3, %1 : cond
+        trace (%0: f64[]) {
+          ...
+        }
+        trace (%0: f64[]) {
           ...
         }
 
@@ -25,7 +33,7 @@ come from the type after the colon; NaN and infinities print as `nan` and `inf`,
 import numpy as np
 
 from .errors import IRError
-from .ops import DEFAULT_PARAMS, PARAMS, TUPLE
+from .ops import DEFAULT_PARAMS, PARAMS, TUPLE, owned_traces
 
 _BOOL_NAME = "b1"
 
@@ -50,13 +58,13 @@ def parse_dtype_name(name):
     return np.dtype(f"{kind}{int(bits) // 8}")
 
 
-LOOP_TYPE = "loop"
+TUPLE_TYPES = ("loop", "cond")      # the printed types of the tuples of results: the op's name
 
 
-def type_text(shape, dtype):
-    """`f64[2,3]`: the printed type of a value of `shape` and `dtype` (`loop` for a loop's tuple)."""
+def type_text(shape, dtype, op="loop"):
+    """`f64[2,3]`: the printed type of a value of `shape` and `dtype` (a tuple's: the name of its op)."""
     if dtype == TUPLE:
-        return LOOP_TYPE
+        return op
     return f"{dtype_name(dtype)}[{','.join(str(d) for d in shape)}]"
 
 
@@ -91,7 +99,7 @@ def _plain(value):
     return value
 
 
-_NESTED_PARAMS = ("body",)    # printed as a nested trace after the node's line, not among its params
+_NESTED_PARAMS = ("body", "branches")    # printed as nested traces after the node's line, not as params
 
 
 def format_params(op, params):
@@ -126,9 +134,9 @@ def _trace_lines(trace, indent):
         operands = ", ".join(name(a) for a in node.args)
         params = format_params(node.op, node.params)
         body = " ".join(part for part in (node.op, operands, params) if part)
-        lines.append(f"{indent}  {name(node)} = {body} : {type_text(node.shape, node.dtype)}")
-        if "body" in node.params:
-            lines.extend(_trace_lines(node.params["body"], indent + "    "))
+        lines.append(f"{indent}  {name(node)} = {body} : {type_text(node.shape, node.dtype, node.op)}")
+        for owned in owned_traces(node):
+            lines.extend(_trace_lines(owned, indent + "    "))
     lines.append((indent + "  return " + ", ".join(name(v) for v in trace.outputs)).rstrip())
     lines.append(indent + "}")
     return lines

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import custom_ops
 from .errors import IRError
+from .conditional import SHAPE_RULES as COND_SHAPES
 from .loops import SHAPE_RULES as LOOP_SHAPES
 from .ops import SPECS, check_table, family, special_function
 from .spec import index_tuple
@@ -327,5 +328,6 @@ SHAPE.update(real=_complex_part, imag=_complex_part, conj=lambda args, params: (
     args[0].shape, _complex_operand(args[0], "conj").dtype), fft=_fft, rfft=_rfft, irfft=_irfft)
 SHAPE["custom_call"] = custom_ops.shape
 SHAPE.update(LOOP_SHAPES)
+SHAPE.update(COND_SHAPES)
 check_table("SHAPE (ir/shapes.py)", SHAPE, SPECS, "give the op a family with a generic rule, or a shape rule",
             specs=SPECS)

@@ -4,12 +4,15 @@ A `Value` is one SSA value: `op` applied to `args` (other Values) with static `p
 `shape` (tuple of ints) and `dtype` (a numpy dtype).  Values are immutable by convention and named only
 by the printer.  Sources are `input` (params: index), `const` (params: value, a read-only ndarray) and
 `fill` (params: shape, dtype, value).  A `guard` Value asserts `args[0] == params['expected']` at run time.
-A `loop` Value is a tuple (dtype ops.TUPLE), read only by its `loop_result` nodes (ir/loops.py).
+A `loop` Value is a tuple (dtype ops.TUPLE), read only by its `loop_result` nodes (ir/loops.py); so is a
+`cond` Value, read by its `cond_result` nodes (ir/conditional.py).  Both own closed traces (`owned_traces`).
 
 A `Trace` is a linear program: `inputs` (the `input` Values, in order), `nodes` (every other Value, in
 program order, guards included) and `outputs` (Values, possibly inputs or repeated).
 """
 import numpy as np
+
+from .ops import owned_traces
 
 
 class Value:
@@ -52,13 +55,14 @@ class Trace:
     @property
     def guards(self):
         """The guard nodes, in the order they are checked (their index is what GuardFailed reports):
-        program order, descending into a loop's body at the loop node."""
+        program order, descending into the traces a node owns (a loop's body, a cond's branches in
+        order) at that node."""
         found = []
         for node in self.nodes:
             if node.op == "guard":
                 found.append(node)
-            elif node.op == "loop":
-                found.extend(node.params["body"].guards)
+            for owned in owned_traces(node):
+                found.extend(owned.guards)
         return found
 
     def __str__(self):

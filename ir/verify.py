@@ -5,6 +5,7 @@ import numpy as np
 from .errors import IRError
 from .ops import PARAMS, SPECS
 from .shapes import SHAPE
+from .ops import owned_traces
 from .value import Value
 
 
@@ -36,9 +37,9 @@ def _check_node(node, name, defined):
     if tuple(shape) != node.shape or np.dtype(dtype) != node.dtype:
         raise IRError(f"{name} = {node.op}: recorded {node.dtype}{list(node.shape)}, "
                       f"shape rule gives {np.dtype(dtype)}{list(shape)}")
-    if "body" in node.params:
+    for owned in owned_traces(node):
         try:
-            verify(node.params["body"])
+            verify(owned)
         except IRError as e:
             raise IRError(f"{name} = {node.op}, in its body: {e.message}") from e
 

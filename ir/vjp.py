@@ -216,11 +216,11 @@ VJP["custom_call"] = custom_ops.vjp
 
 def _loop_not_differentiated(b, node, *rest):
     """Loops are differentiated as a whole by the AD transform, never op by op."""
-    raise UnsupportedError(f"{node.op}: a loop is differentiated as a whole by the AD transform "
-                           "(ir/autodiff.py, ir/loop_ad.py), not by the per-op rule tables")
+    raise UnsupportedError(f"{node.op}: a loop or cond is differentiated as a whole by the AD transform "
+                           "(ir/autodiff.py, ir/loop_ad.py, ir/cond_ad.py), not by the per-op rule tables")
 
 
-VJP.update(loop=_loop_not_differentiated, loop_result=_loop_not_differentiated)
+VJP.update({op: _loop_not_differentiated for op in ("loop", "loop_result", "cond", "cond_result")})
 
 
 

@@ -39,7 +39,7 @@ the pendulum and for x' = tanh(W x + b) with n = 2, 8, 64) while compiling 0.5-4
 from .abi import SUCCESS, argument_order
 from .errors import LoweringUnsupported
 from .llvmtext import dtype_info, mem_type, reg_type
-from ..ir.loops import count_guards
+from ..ir.loops import node_guards
 
 BODY_INLINE = True        # call the body with `alwaysinline` (else `noinline`): measured above
 UPDATES_IN_PLACE = ("index_set", "index_add")   # as plan.py's (this module cannot import it: a cycle)
@@ -95,12 +95,13 @@ def in_place_carries(node):
 
 
 def _guards_before(em, node):
-    """How many guards `em`'s trace checks before loop `node` (loop bodies included)."""
+    """How many guards `em`'s trace checks before loop (or cond) `node` (loop bodies and cond branches
+    included)."""
     n = 0
     for other in em.trace.nodes:
         if other is node:
             return n
-        n += 1 if other.op == "guard" else count_guards(other.params["body"]) if other.op == "loop" else 0
+        n += node_guards(other)
     raise AssertionError("loop node not in its trace")
 
 

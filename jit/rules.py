@@ -20,7 +20,7 @@ touch memory out of bounds.
 """
 import numpy as np
 
-from . import blas, loops
+from . import blas, conditional, loops
 from .abi import OOB_EXIT
 from .errors import LoweringUnsupported
 from ..ir.errors import IRError
@@ -376,8 +376,10 @@ MATERIALIZE.update(cumsum=_cumsum, concatenate=_concatenate, dot_general=_dot_ge
 
 # Loops (loops.py): a loop node is planned with its body's own Plan (NESTED: op -> plan rule, returning
 # the node's kind) and emitted as a counted loop that writes its loop_result nodes.
-NESTED = {"loop": loops.plan}
-MATERIALIZE.update(loop=loops.emit_loop, loop_result=loops.emit_result)
+# Conds (conditional.py) alike: one Plan per branch, emitted as a branch calling one of two functions.
+NESTED = {"loop": loops.plan, "cond": conditional.plan}
+MATERIALIZE.update(loop=loops.emit_loop, loop_result=loops.emit_result,
+                   cond=conditional.emit_cond, cond_result=conditional.emit_result)
 
 
 _COSTS = {**{op: 20 for op in ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh")},

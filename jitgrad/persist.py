@@ -28,6 +28,7 @@ import numpy as np
 
 from . import backend, portable
 from .cache import CacheEntry, PathInfo
+from .ir.ops import owned_traces
 from .ir.parser import parse_trace
 from .ir.printer import format_trace
 from .jit import diskcache, tracestore
@@ -259,8 +260,8 @@ def _check_trace(why_not, trace, text):
 def _all_nodes(trace):
     for node in trace.nodes:
         yield node
-        if "body" in node.params:
-            yield from _all_nodes(node.params["body"])
+        for owned in owned_traces(node):          # a loop's body, a cond's branches
+            yield from _all_nodes(owned)
 
 
 # -- warm start ----------------------------------------------------------------------------------------

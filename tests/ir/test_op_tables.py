@@ -6,7 +6,7 @@ import pytest
 import op_cases
 from jitgrad.ir import ALL_OPS, EVAL, SHAPE, Builder, run_trace
 from jitgrad.ir.jvp import JVP
-from jitgrad.ir.ops import LOOPS
+from jitgrad.ir.ops import CONDS, LOOPS
 from jitgrad.ir.vjp import VJP
 
 TABLES = {"SHAPE": SHAPE, "EVAL": EVAL, "VJP": VJP, "JVP": JVP}
@@ -18,8 +18,9 @@ def test_every_op_has_an_entry(table):
 
 
 def test_every_op_has_a_case():
-    """Loops are not one-op cases (their operands depend on a body trace): tests/ir/test_loop_*.py."""
-    assert {c.op for c in op_cases.CASES} == set(ALL_OPS) - {"input"} - set(LOOPS)
+    """Loops and conds are not one-op cases (their operands depend on body traces): tests/ir/test_loop_*.py,
+    tests/ir/test_cond_ir.py."""
+    assert {c.op for c in op_cases.CASES} == set(ALL_OPS) - {"input"} - set(LOOPS) - set(CONDS)
 
 
 def test_case_names_are_unique():

@@ -151,9 +151,12 @@ def branch_flips(x, n):
     return s
 
 
-def test_branch_flipping_splits_the_loop():
+def test_branch_flipping_becomes_a_cond_in_one_loop():
     trace, ctx = traced(branch_flips, np.float64(3.1), 40)
-    assert len(top_loops(trace)) >= 2
+    (loop,) = top_loops(trace)
+    assert [n.op for n in loop.params["body"].nodes].count("cond") == 1
+    assert "guard" not in [n.op for n in loop.params["body"].nodes]
+    assert "2 paths joined by conds" in ctx.loops.report()[0]
     assert_grad(branch_flips, np.float64(3.1), 40, jit=False)
 
 

@@ -27,6 +27,8 @@ def params_key(node):
     if op == "loop":
         p = node.params
         return (body_key(p["body"]), p["trip"], p["n_carry"], p["exit"])
+    if op == "cond":
+        return tuple(body_key(t) for t in node.params["branches"])
     if op == "guard":
         p = node.params
         return (repr(p["expected"]), p["loc"], p["why"])
@@ -42,13 +44,23 @@ def body_key(trace):
             tuple(position[id(v)] for v in trace.outputs))
 
 
+def counter_value(b, counter, first, step):
+    """The range value `first + step * counter` of body input `counter`, emitted into `b`."""
+    value = counter
+    if step != 1:
+        value = b.multiply(value, b.const(np.asarray(step, COUNTER_DTYPE)))
+    if first:
+        value = b.add(value, b.const(np.asarray(first, COUNTER_DTYPE)))
+    return value
+
+
 class Iteration:
     """The nodes of one iteration with its carries: `carry_inits[j]` the Value carry j held at the
     header that starts it, `carry_outs[j]` at the header that ends it; `counter` the IR Values standing for
     the loop counter in it (see loopindex.py); `fingerprint` says what it computes (see the module
     docstring)."""
 
-    __slots__ = ("nodes", "carry_inits", "carry_outs", "counters", "fingerprint", "invariants", "positions",
+    __slots__ = ("nodes", "carry_inits", "carry_outs", "counters", "fingerprint", "invariants", "positions", "starts",
                  "_carry", "_invariant", "_local")
 
     def __init__(self, nodes, carry_inits, carry_outs, counters=()):
@@ -56,6 +68,7 @@ class Iteration:
         self.counters = {id(v) for v in counters}
         self.invariants = []
         self.positions = None      # per flattened frame item: its carry number (None if not carried)
+        self.starts = None         # per flattened frame item: its IR Value at the header starting it (or None)
         self.fingerprint = self._fingerprint()
 
     def classify(self, v, local):
@@ -104,12 +117,7 @@ class Iteration:
         for v in self.invariants:
             mapped[("v", id(v))] = b.input(v.shape, v.dtype)
         if self.counters:
-            value = counter
-            if step != 1:
-                value = b.multiply(value, b.const(np.asarray(step, COUNTER_DTYPE)))
-            if first:
-                value = b.add(value, b.const(np.asarray(first, COUNTER_DTYPE)))
-            mapped[("i",)] = value
+            mapped[("i",)] = counter_value(b, counter, first, step)
         local = {}
         nodes = {}
 

@@ -11,6 +11,12 @@ ones: their guards are dropped, their other nodes are dead), the frame's traced 
 its results, the range iterator is advanced past them and FOR_ITER resumes (it leaves the loop, or
 interprets on from an iteration whose guard failed, which may roll again).
 
+Branches on data.  Two consecutive iterations that part at a bool guard (an `if` on data taking the
+other side) roll too, their paths joined into one body by a `cond` (looptree.py).  When a guard fails
+during the fast-forward and the iteration interpreted then comes back to the header, it is joined into
+the body as a new path (`_join`): the loop recorded so far and that iteration are replaced by one loop
+of the grown body, which runs on.  So a branch whose side varies is one loop, not one per run of a side.
+
 Soundness: while a loop is watched its counter is a LoopIndex (loopindex.py: affine arithmetic and
 indexing traced arrays become IR on the iteration's counter, any other use marks the loop not
 rollable), ints stepping with it (`k += 1`) become LoopIndex too, and everything an iteration could
@@ -32,9 +38,9 @@ from .effects import impure_call
 from .fastforward import concrete_values, fast_forward
 from ...ir.loops import COUNTER_DTYPE
 from .loopbody import Iteration, with_exit
+from .looptree import Split, emit_loop, join, known_values, single
 from ..arrays.loopindex import LoopIndex, plain
 from ..arrays.values import TracedArray
-from ..arrays.values import rebind
 
 RANGE_ITERATOR = type(iter(range(0)))
 _FLATTEN_LIMIT = 64            # longer tuples and lists are compared by identity
@@ -222,6 +228,7 @@ class LoopWatch:
         self.short = None         # why a loop that could roll stays unrolled (too short), or None
         self.exit = None          # after a loop op that left early: (its count, the count traced, the counter
                                   # value then, its IR on the count), until the counter is pinned
+        self.split = None         # the rolled loop whose guard failed in the iteration running (looptree.Split)
 
     def counter_ir(self, base):
         """The IR Value standing for the counter when it equals `base` (LoopIndex.ir): one node per
@@ -271,6 +278,9 @@ class LoopWatch:
         before."""
         ctx = self.rolling.ctx
         self.arrivals += 1
+        split, self.split = self.split, None
+        if split is not None and self.headers and self._join(split):
+            return
         self.pin()
         self._induction_variables()
         header = Header(ctx, self.frame, self)
@@ -280,11 +290,12 @@ class LoopWatch:
         self.rebound.clear()
         self.fresh.clear()
         self.counters.clear()
-        if len(self.iterations) == 2 and self._matches():
+        paths = self._paths()
+        if paths is not None:
             remaining = self.remaining()
             ops = remaining * len(self.iterations[-1].nodes)
             if remaining and ops >= unroll_ops():
-                self._roll(interpreter, *self.state(), remaining)
+                self._roll(*self.state(), remaining, paths)
             elif remaining and self.short is None:
                 self.short = (f"short: its last {remaining} iterations record about {ops} operations, fewer "
                               f"than JITGRAD_UNROLL_OPS={unroll_ops()}; unrolled code runs faster")
@@ -328,58 +339,114 @@ class LoopWatch:
                     outs.append(b)
         iteration = Iteration(nodes, inits, outs, [v for _, v in self.counters])
         iteration.positions = [None if a is None else pairs.get((id(a), id(b))) for a, b in zip(before.irs, after.irs)]
+        iteration.starts = before.irs
         return iteration
 
-    def _matches(self):
+    def _paths(self):
+        """The recorded iterations the body is made of: the last one when the last two match, both when
+        they differ (looptree.py joins them where they part at a decision on data), else None."""
+        if len(self.iterations) < 2:
+            return None
         a, b = self.iterations
-        return a is not None and b is not None and a.fingerprint == b.fingerprint and a.positions == b.positions
+        if a is None or b is None:
+            return None
+        return [b] if a.fingerprint == b.fingerprint and a.positions == b.positions else [a, b]
 
     # -- rolling ---------------------------------------------------------------------------------------
-    def _roll(self, interpreter, first, step, remaining):
-        ctx = self.rolling.ctx
-        last = self.iterations[-1]
+    @staticmethod
+    def _body(paths, first, step):
+        """The Joined body of `paths` whose counter starts at range value `first` (None: not joined)."""
+        return single(paths[0], first, step) if len(paths) == 1 else join(paths, first, step)
+
+    def _roll(self, first, step, remaining, paths):
         header = self.headers[-1]
-        known = {}
-        for x in header.items:
-            if type(x) is TracedArray:
-                known[id(x.ir)] = x.value
-        for traced, _ in ctx.arguments.values():
-            if traced.ir.op == "input":
-                known[id(traced.ir)] = traced.value
-        for entry, array in ctx.env_arrays():                 # arrays read from globals, closures...
-            known[id(ctx.builder.inputs[entry.index])] = array
-        invariants = concrete_values(last.invariants, known)
+        joined = self._body(paths, first, step)
+        if joined is None:
+            return
+        known = known_values(self.rolling.ctx, header)
+        invariants = concrete_values(joined.invariants, known)
         if invariants is None:
             self.refuse(f"a value the loop reads cannot be recovered, at {self.location}")
             return
         previous = {id(x) for x in self.headers[-2].items if type(x) is TracedArray}   # objects kept
-        done, finals, failed = fast_forward(last.body(first, step), [known[id(v)] for v in last.carry_outs],
-                                            invariants, remaining, self.rolling.runner, self.PROBE)
-        leaves = failed is not None and exits_enabled()     # a guard failed: the loop ends there, at run time
-        if done or leaves:
+        ran = fast_forward(joined.body, [known[id(header.irs[m])] for m in joined.items], invariants, remaining,
+                           self.rolling.runner, self.PROBE)
+        k = 0
+        if ran[0] or (ran[2] is not None and exits_enabled()):
             self._rewind()
             k = len(self.iterations)             # the loop op runs the matched iterations again
-            start = first - step * k
-            body = last.body(start, step)
-            if leaves:
-                body = with_exit(body, [failed])
-            trip = self.capacity(start, k + done, k + remaining) if leaves else k + done
-            replace = self._emit(body, self.iterations[0].carry_inits, last, header, trip, finals, previous, leaves)
-            if leaves:
-                count = replace.pop("count")
-                counter = self._exit_counter(count, start, step, trip)
-                self.exit = (count, k + done, first + step * done, counter)
-                _rebuild(self.frame, replace, lambda i: LoopIndex(self, i.base + step * done, i.a, i.b)
-                         if i.watch is self else i, self.STACK_TOP)
-            else:
-                _rebuild(self.frame, replace, lambda i: i.a * (i.base + step * done) + i.b if i.watch is self else i,
-                         self.STACK_TOP)
-            self.advance(done)
-            self.rolling.rolled.append((self.location, k + done, done, len(last.carry_outs), leaves))
-            self.rolls += 1
+            joined = self._body(paths, first - step * k, step)
+        split = Split(None, paths, self.headers[-1 - k], k + ran[0], ran[0], first - step * k, step)
         self.headers.clear()
         self.iterations.clear()
+        self._record(joined, split, header, ran + (previous, k + remaining))
+
+    def _record(self, joined, split, header, run):
+        """Record the loop of `split` (split.done iterations) when it ran any or leaves on data; the frame
+        (at `header`) rebound to its results and the loop advanced past the iterations just run (`run`:
+        how many, the carries after them, the guard that failed then, the ids of the traced objects kept
+        across iterations, the iterations the loop op could take).  When a guard failed, the split stays
+        pending: `_join` may join the iteration the interpreter runs next into the body."""
+        ctx = self.rolling.ctx
+        done, finals, failed, previous, most = run
+        first, step = split.first, split.step
+        leaves = failed is not None and exits_enabled()     # a guard failed: the loop ends there, at run time
+        split.start = len(ctx.builder.nodes)
+        if split.done or leaves:
+            body = with_exit(joined.body, [failed]) if leaves else joined.body
+            trip = self.capacity(first, split.done, most) if leaves else split.done
+            replace = emit_loop(self.rolling.ctx.builder, joined, body, split, header, (trip, finals, previous, leaves))
+            if leaves:
+                count = replace.pop("count")
+                counter = self._exit_counter(count, first, step, trip)
+                self.exit = (count, split.done, first + step * split.done, counter)
+            ahead = step * done        # the counter stays a LoopIndex while the loop may go on or be joined
+
+            def moved(i):
+                if i.watch is not self:
+                    return i
+                return LoopIndex(self, i.base + ahead, i.a, i.b) if split.done < most else i.a * (i.base + ahead) + i.b
+            _rebuild(self.frame, replace, moved, self.STACK_TOP)
+            self.advance(done)
+            split.entry = len(self.rolling.rolled)
+            self.rolling.rolled.append((self.location, split.done, split.ran, len(joined.items), leaves,
+                                        len(split.paths)))
+            self.rolls += 1
+        if split.done < most:
+            self.split = split
         self.headers.append(Header(ctx, self.frame, self))
+
+    def _join(self, split):
+        """The iteration just interpreted after a guard of the rolled body failed (`split`) joined into
+        the body as a new path: the loop recorded so far and that iteration replaced by one loop of the
+        joined body, run on to the end or the next failing guard.  False when it cannot be joined."""
+        header = Header(self.rolling.ctx, self.frame, self)
+        it = self._iteration(self.headers[-1], header)
+        if it is None:
+            return False
+        paths = split.paths + ([it] if all(p.fingerprint != it.fingerprint for p in split.paths) else [])
+        joined = join(paths, split.first, split.step)
+        if joined is None:
+            return False
+        known = known_values(self.rolling.ctx, header)
+        invariants = concrete_values(joined.invariants, known)
+        if invariants is None:
+            return False
+        previous = {id(x) for x in self.headers[-1].items if type(x) is TracedArray}
+        remaining = self.remaining()
+        ahead = join(paths, self.state()[0], split.step).body      # its counter counting from here
+        ran = fast_forward(ahead, [known[id(header.irs[m])] for m in joined.items], invariants, remaining,
+                           self.rolling.runner, self.PROBE)
+        del self.rolling.ctx.builder.nodes[split.start:]       # the loop so far and the interpreted iteration
+        if split.entry is not None:
+            del self.rolling.rolled[split.entry]
+            self.rolls -= 1
+        self.exit = None
+        for state in (self.headers, self.iterations, self.rebound, self.fresh, self.counters):
+            state.clear()
+        grown = Split(None, paths, split.header, split.done + 1 + ran[0], split.ran + ran[0], split.first, split.step)
+        self._record(joined, grown, header, ran + (previous, split.done + 1 + remaining))
+        return True
 
     def _rewind(self):
         """The matched iterations, recorded as they ran, become the loop op's first ones: their guards
@@ -398,37 +465,6 @@ class LoopWatch:
                   f"the loop at {self.location} left before {self.END}")
         value = count if step == 1 else b.multiply(count, b.const(np.asarray(step, COUNTER_DTYPE)))
         return b.add(value, b.const(np.asarray(first, COUNTER_DTYPE))) if first else value
-
-    def _emit(self, body, inits, iteration, header, trip, finals, previous, leaves=False):
-        """Record the loop node on carries `inits`; the frame's traced values at `header` rebound to its
-        results (in place for those that were one object across iterations, ids in `previous`), as id ->
-        TracedArray (and, when it `leaves` on its continue flag, "count" -> the iterations it takes)."""
-        b = self.rolling.ctx.builder
-        n_carry = len(inits)
-        loop = b.emit("loop", *inits, *iteration.invariants, body=body, trip=trip,
-                      n_carry=n_carry, exit=n_carry if leaves else None)
-        results = [b.loop_result(loop, index=k) for k in range(n_carry)]
-        replace = {}
-        for x, k in zip(header.items, iteration.positions):
-            if k is None or id(x) in replace:
-                continue
-            value = _like(x.value, finals[k])
-            if id(x) in previous:      # one object across iterations: rebound in place (as writes are)
-                replace[id(x)] = rebind(x, results[k], value)
-            else:
-                replace[id(x)] = TracedArray(results[k], value)
-        if leaves:
-            replace["count"] = b.loop_result(loop, index=n_carry)
-        return replace
-
-
-def _like(template, array):
-    """Concrete value `array` (from the reference evaluation) in the kind of `template`."""
-    if isinstance(template, np.ndarray):
-        return np.array(array, dtype=template.dtype, copy=True).reshape(template.shape)
-    if isinstance(template, np.generic):
-        return np.asarray(array, template.dtype)[()]
-    return type(template)(np.asarray(array)[()])
 
 
 def _rebuild(frame, replace, counter, stack_top=1):
@@ -471,7 +507,7 @@ class Rolling:
         self.runner = runner      # runs a whole loop trace natively (jitgrad.backend.loop_runner), or None
         self.watches = {}         # (id(frame), pc) -> LoopWatch
         self.active = []          # watches of loops whose iteration is running
-        self.rolled = []          # (location, trip, fast-forwarded, carries, leaves early) per loop op recorded
+        self.rolled = []          # (location, trip, fast-forwarded, carries, leaves early, paths) per loop op recorded
         self.unrolled = {}        # location -> why the loop there was not rolled
 
     def for_iter(self, interpreter, frame, target, exit_skip):
@@ -596,7 +632,8 @@ class Rolling:
         """Strings describing each rolled loop and each loop left unrolled, with the reason."""
         lines = [f"loop at {loc}: rolled, {trip} iterations in one loop op ({done} fast-forwarded), {carries} carried "
                  f"values" + (", leaves on data at run time" if leaves else "")
-                 for loc, trip, done, carries, leaves in self.rolled]
+                 + (f", {paths} paths joined by conds (branches on data)" if paths > 1 else "")
+                 for loc, trip, done, carries, leaves, paths in self.rolled]
         unrolled = dict(self.unrolled)
         for watch in self.watches.values():     # loops left by `return` or `break`: never finished
             if watch.refused is not None and not watch.rolls:
