@@ -1,7 +1,7 @@
 """Numerical evaluation of the incomplete gamma / beta ops (ops.INCOMPLETE): their values are the
 scipy.special ufuncs of the same name; the derivatives w.r.t. the shape parameters, which have no closed
 form, are computed here in float64, vectorized, to about full double precision (checked against mpmath
-to 1e-12 relative in tests/test_incomplete.py):
+to 1e-12 relative in tests/ir/test_incomplete.py):
 
   gammainc_da(a, x) = dP(a, x)/da: the lower series  P = sum_n x^(a+n) e^-x / Gamma(a+n+1)  differentiated
       term by term for x < a + 1, else minus the derivative of Legendre's continued fraction of Q;

@@ -29,7 +29,7 @@ Then the tables say what is missing, when imported (`check_table`, IRError namin
     name in jit/engine.py LIBM and a cost in jit/rules.py _COSTS), else an ACCESS or MATERIALIZE rule.
 Outside ir/ and jit/: a ufunc op named as NumPy's ufunc is traced with no more work (tracer/rules/
 ufuncs.py); other ops need the tracer's rule mapping the NumPy/SciPy callable to them; and every op
-needs its cases in tests/op_cases.py (tests/test_op_tables.py fails without them).
+needs its cases in tests/op_cases.py (tests/ir/test_op_tables.py fails without them).
 
 Op meanings.  Elementwise ops broadcast their operands as NumPy does.  The derived views at the end
 (UNARY, BINARY, PARAMS, ...) are read-only groupings of SPECS kept for the modules that iterate over them.

@@ -2,7 +2,7 @@
 that call them vectorize (the notes: 6-7x NumPy where libm calls stay scalar).  POLY[name](f, x)
 emits the function of register `x` into FunctionText `f` and returns the result.
 
-Accuracy bound (tests/test_jit_math.py, ulps against a long-double reference; measured maxima in
+Accuracy bound (tests/jit/test_jit_math.py, ulps against a long-double reference; measured maxima in
 brackets, NumPy's own are 0.5-1.2): exp, log <= 1 [0.85, 0.78]; log1p, sin, cos <= 2 [1.2, 1.45, 1.45];
 expm1 <= 2.5 [2.25]; tanh <= 2 [1.7]; over the whole double range, with inf, nan, -0.0 and
 subnormals as IEEE/NumPy give them.  Methods: exp/expm1 reduce x = n ln2 + r with an exact FMA

@@ -1,4 +1,4 @@
-"""A seeded generator of small NumPy programs for differential testing (tests/test_random_programs.py).
+"""A seeded generator of small NumPy programs for differential testing (tests/api/test_random_programs.py).
 
 `program(seed)` returns the source of `def f(x, y, s): ...` (x, y float vectors of length N, s a Python
 float) built from random steps: elementwise functions, arithmetic, reductions to NumPy and Python
