@@ -4,9 +4,11 @@ A rule is `rule(args, params) -> np.ndarray` on concrete NumPy operands.  This t
 each op means (DESIGN invariant 3): the tracer computes concrete values with it, and compiled kernels
 are tested against it.  `run_trace` executes a trace, raising GuardFailed at the first failing guard.
 """
+import sys
+
 import numpy as np
 
-from . import custom_ops, incomplete
+from . import custom_ops, incomplete, polygamma
 from .errors import GuardFailed
 from .loops import count_guards, run_loop
 from .ops import BESSEL, ELEMENTWISE, FLOAT_PARTS, INCOMPLETE, SPECIAL, special_function
@@ -123,9 +125,12 @@ def _special(op):
 
 
 def _polygamma(args, params):
-    """polygamma(x, order=k): digamma for k = 0, else scipy's polygamma (float64) cast to digamma's dtype."""
-    import scipy.special
+    """polygamma(x, order=k): digamma for k = 0, else scipy's polygamma (float64) cast to digamma's dtype;
+    while SciPy is not loaded (math.lgamma's derivatives), ir/polygamma.py's in float64."""
     (x,) = args
+    if "scipy.special" not in sys.modules:
+        return polygamma.polygamma(params["order"], x).astype(x.dtype if x.dtype.kind == "f" else np.float64)
+    import scipy.special
     digamma_dtype = scipy.special.psi(np.ones(1, dtype=x.dtype)).dtype
     if params["order"] == 0:
         return np.asarray(scipy.special.psi(x))

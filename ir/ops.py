@@ -4,7 +4,12 @@ Each op has one entry in each of the per-concern tables (shapes.SHAPE, evaluate.
 jvp.JVP); tests/test_op_tables.py checks that.  Params are keyword values; those listed per op here are
 the only ones allowed (the verifier checks).  Elementwise ops broadcast their operands as NumPy does.
 """
+import math
+import sys
+
 import numpy as np
+
+from .polygamma import polygamma
 
 # Elementwise ops defined by a NumPy ufunc of the same meaning.  Unary:
 UNARY = {
@@ -102,8 +107,28 @@ LOOPS = ("loop", "loop_result")
 TUPLE = np.dtype([])      # the dtype of a value that is a tuple of results (a loop node), not an array
 
 
+# Special-function ops the `math` module defines too (math.erf, ...), and digamma (polygamma of order 0, the
+# derivative of math.lgamma): while SciPy is not loaded they are evaluated elementwise by `math` (poles
+# give inf, as SciPy's) and ir/polygamma.py, so that a program using only `math` never imports SciPy.
+MATH_DEFINED = {"erf": math.erf, "erfc": math.erfc,
+                "gammaln": lambda x: math.lgamma(x) if x > 0 or x != math.floor(x) else math.inf,
+                "polygamma": lambda x: float(polygamma(0, x))}
+
+
+def _by_math(fn):
+    """`fn` applied elementwise, in the operand's floating dtype (float64 for integers)."""
+    def apply(x):
+        x = np.asarray(x)
+        dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+        return np.vectorize(lambda e: fn(float(e)), otypes=[np.float64])(x).astype(dtype)
+    return apply
+
+
 def special_function(op):
-    """The scipy.special ufunc that defines special-function op `op` (of SPECIAL or BESSEL; imports SciPy)."""
+    """The scipy.special ufunc that defines special-function op `op` (of SPECIAL or BESSEL; imports SciPy
+    unless `op` is in MATH_DEFINED and SciPy is not loaded)."""
+    if op in MATH_DEFINED and "scipy.special" not in sys.modules:
+        return _by_math(MATH_DEFINED[op])
     import scipy.special
     return getattr(scipy.special, SPECIAL.get(op, op))
 

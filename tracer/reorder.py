@@ -145,4 +145,5 @@ def compress(a, condition, axis=None, out=None):
 # ndarray method name -> implementation (array first)
 METHODS = {"repeat": repeat, "diagonal": diagonal, "trace": trace, "sort": sort_in_place,
            "partition": partition_in_place, "put": put, "nonzero": nonzero, "compress": compress,
-           "cumprod": _sort_scan_method("cumprod"), "argsort": _sort_scan_method("argsort")}
+           "cumprod": _sort_scan_method("cumprod"), "argsort": _sort_scan_method("argsort"),
+           "searchsorted": _sort_scan_method("searchsorted")}

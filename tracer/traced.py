@@ -58,7 +58,7 @@ def _set_shape(self, shape):
 
 for _name, _impl in {**array_api.METHODS, **reorder.METHODS}.items():
     setattr(TracedArray, _name, _method(_name, _impl))
-for _name in ("shape", "ndim", "size", "dtype", "itemsize", "nbytes", "flags"):
+for _name in ("shape", "ndim", "size", "dtype", "itemsize", "nbytes", "flags", "device"):
     setattr(TracedArray, _name, _array_property(_name))
 
 TracedArray.shape = property(_array_property("shape").fget, _set_shape, doc="The concrete value's `shape`.")

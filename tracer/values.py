@@ -393,11 +393,9 @@ def check_not_environment(target):
     if ctx is None:
         return
     ctx.note_write(target)
-    if target.ir.op == "input":
-        index = target.ir.params["index"]
-        if any(e.kind == "array" and e.index == index for e in ctx.env):
-            refuse("modifying an array read from a global, closure or attribute would change it for "
-                   "later calls, which the compiled function does not do; copy it first (a = a.copy())")
+    if ctx.is_environment_array(target):               # itself, not a copy (x.copy() shares its IR value)
+        refuse("modifying an array read from a global, closure or attribute would change it for "
+               "later calls, which the compiled function does not do; copy it first (a = a.copy())")
 
 
 def _operand_ok(x):

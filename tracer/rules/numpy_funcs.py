@@ -1,15 +1,17 @@
 """Rules for `numpy` functions: each maps to its implementation in `array_api` or `contractions`;
 metadata functions (np.shape, np.ndim...) are computed from the concrete values without IR; NumPy's
 compiled helpers `_place` and `_array_converter` (np.apply_along_axis, ...) have traced stand-ins; the
-ufuncs nextafter, spacing and frexp map to the IR's ops.FLOAT_PARTS."""
+ufuncs nextafter, spacing and frexp map to the IR's ops.FLOAT_PARTS; np.count_nonzero's compiled helper
+(no axis) gives a Python int, so the count is guarded; np.unique's hash-table helper declines traced arrays;
+traced values in a dtype's metadata (np.dtype(t, metadata=...)) are stored as guarded concrete values."""
 import numpy as np
 
 from .. import array_api as A
 from .. import contractions as C
 from .. import reorder as R
 from ..registry import register
-from ..indexing import setitem
-from ..values import TracedArray, builder, const, contains_traced, elementwise, make, unwrap
+from ..indexing import guarded_value, setitem
+from ..values import TracedArray, astype, builder, const, contains_traced, elementwise, make, unwrap
 from .ufuncs import ufunc_rule
 
 _FUNCTIONS = {
@@ -68,6 +70,35 @@ def _nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
                         (b.equal(out, const(-np.inf, d)), info.min if neginf is None else neginf)):
         out = b.where(test, const(value, d), out)
     return make(out, concrete)
+
+
+def _count_nonzero(a):
+    """np.count_nonzero(a) without an axis (NumPy's compiled helper): a Python int, so guarded."""
+    x = A.as_traced(a)
+    b = builder()
+    nonzero = b.not_equal(x.ir, const(0, x.ir.dtype))
+    return make(b.sum(astype(nonzero, np.intp), axis=tuple(range(nonzero.ndim)), keepdims=False),
+                np._core.multiarray.count_nonzero(x.value))
+
+
+def _unique_hash(ar, **kwargs):
+    """np.unique's compiled hash-table helper declines traced arrays (it answers NotImplemented, as for
+    dtypes it does not handle): NumPy then takes its sorting path, which traces (the positions where
+    sorted neighbours differ are a guarded mask)."""
+    return NotImplemented
+
+
+def _dtype(obj, align=False, copy=False, **kwargs):
+    """np.dtype(..., metadata={...}) with traced values in the metadata (scikit-learn attaches an array's
+    unique values so): they are stored as their concrete values, guarded (the dtype outlives no call)."""
+    metadata = kwargs.pop("metadata", None)
+    if metadata is not None:
+        metadata = {k: guarded_value(v, "a traced value stored in a dtype's metadata")
+                    if type(v) is TracedArray else v for k, v in metadata.items()}
+        kwargs["metadata"] = metadata
+    if contains_traced((obj,), kwargs):
+        A.refuse("np.dtype of a traced value is not supported while tracing")
+    return np.dtype(obj, align, copy, **kwargs)
 
 
 def _compress(condition, a, axis=None, out=None):
@@ -155,6 +186,10 @@ def _frexp(x, /):
 for _ufunc in (np.nextafter, np.spacing):
     register(_ufunc)(ufunc_rule(_ufunc, _float_part(_ufunc.__name__)))
 register(np.frexp)(_frexp)
+register(np._core.multiarray.count_nonzero)(_count_nonzero)
+register(np.dtype)(_dtype)
+if hasattr(np._core._multiarray_umath, "_unique_hash"):          # NumPy >= 2.3
+    register(np._core._multiarray_umath._unique_hash)(_unique_hash)
 _FUNCTIONS.update({np.compress: _compress, np.ediff1d: _ediff1d, np.nan_to_num: _nan_to_num})
 if hasattr(np, "vecdot"):
     _FUNCTIONS[np.vecdot] = _vecdot

@@ -21,6 +21,7 @@ from ...ir.ops import BESSEL
 from ..array_api import as_traced
 from ..registry import register
 from ..values import TracedArray, astype, builder, const, guard, make, refuse, unwrap
+from .math_funcs import gamma, gamma_sign
 from .ufuncs import BUILDERS, ufunc_rule
 
 try:
@@ -72,17 +73,6 @@ def _log_expit(b, x):
     return b.where(nonnegative, b.negative(softplus), b.subtract(x, softplus))
 
 
-def _gamma_sign(b, x):
-    """The sign of Gamma(x): +1 for x > 0, (-1)^floor(x) below (gammaln is log|Gamma|)."""
-    one = const(1, x.dtype)
-    even = b.equal(b.remainder(b.floor(x), const(2, x.dtype)), const(0, x.dtype))
-    return b.where(b.logical_or(b.greater(x, const(0, x.dtype)), even), one, b.negative(one))
-
-
-def _gamma(b, x):
-    return b.multiply(_gamma_sign(b, x), b.exp(b.gammaln(x)))
-
-
 def _loggamma(b, x):
     """scipy.special.loggamma of real x: gammaln for x > 0, NaN elsewhere (the real log is undefined)."""
     return b.where(b.greater(x, const(0, x.dtype)), b.gammaln(x), const(np.nan, x.dtype))
@@ -90,9 +80,9 @@ def _loggamma(b, x):
 
 def _gamma_signs(b, *xs):
     """The sign of the product (or of any ratio) of Gamma at `xs`."""
-    sign = _gamma_sign(b, xs[0])
+    sign = gamma_sign(b, xs[0])
     for x in xs[1:]:
-        sign = b.multiply(sign, _gamma_sign(b, x))
+        sign = b.multiply(sign, gamma_sign(b, x))
     return sign
 
 
@@ -171,7 +161,7 @@ def _cauchy_quantile(sign):
 
 def _rgamma(b, x):
     """1 / Gamma(x) as sign * exp(-gammaln(x)): 0 at the poles, where gammaln is inf, and at -inf."""
-    value = b.multiply(_gamma_sign(b, x), b.exp(b.negative(b.gammaln(x))))
+    value = b.multiply(gamma_sign(b, x), b.exp(b.negative(b.gammaln(x))))
     return b.where(b.equal(x, const(-np.inf, x.dtype)), const(0, x.dtype), value)
 
 
@@ -181,7 +171,7 @@ def _gammasgn(b, x):
     zero, one = const(0, x.dtype), const(1, x.dtype)
     pole = b.logical_or(b.logical_and(b.less(x, zero), b.equal(x, b.floor(x))), b.not_equal(x, x))
     zero_sign = b.where(b.less(b.divide(one, x), zero), b.negative(one), one)
-    sign = b.where(b.equal(x, zero), zero_sign, _gamma_sign(b, x))
+    sign = b.where(b.equal(x, zero), zero_sign, gamma_sign(b, x))
     return b.where(pole, const(np.nan, x.dtype), sign)
 
 
@@ -225,7 +215,7 @@ _UFUNCS = {
     "expit": _expit, "logit": _logit, "ndtr": _ndtr,
     "xlogy": _x_log("log", 0), "xlog1py": _x_log("log1p", -1),
     "log1p": lambda b, x: b.log1p(x), "expm1": lambda b, x: b.expm1(x), "log_expit": _log_expit,
-    "gamma": _gamma, "loggamma": _loggamma, "poch": _poch, "betaln": betaln,
+    "gamma": gamma, "loggamma": _loggamma, "poch": _poch, "betaln": betaln,
     "rgamma": _rgamma, "gammasgn": _gammasgn, "exprel": _exprel,
     "cbrt": BUILDERS["cbrt"], "exp2": BUILDERS["exp2"], "exp10": lambda b, x: b.power(const(10, x.dtype), x),
     **{name: ir_op(name) for name in ("erfinv", "erfcinv", "ndtri", "ndtri_exp", "j0", "j1", "y0", "y1", "i0",
