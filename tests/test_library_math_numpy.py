@@ -77,3 +77,109 @@ def test_polygamma_without_scipy_matches_scipy(order):
     x = np.concatenate([np.linspace(-20.3, 40.1, 1001), [1e-8, 0.5, 1e5, 1e300, np.nan]])
     expected = sc.polygamma(order, x)
     np.testing.assert_allclose(polygamma(order, x), expected, rtol=1e-11 if order == 0 else 2e-13)
+
+
+# -- integer answers from traced data -----------------------------------------------------------------------
+SORTED = np.array([-1.0, 0.0, 0.5, 1.2, 2.0])
+QUERIES = np.array([-2.0, 0.3, 0.7, 1.9, 3.0, 0.1])
+
+
+def _bins_weighted(x, edges):
+    """A piecewise loss whose pieces come from searchsorted (left and right), the method and digitize."""
+    left = np.searchsorted(edges, x)
+    right = edges.searchsorted(x, side="right")
+    return np.sum(x * x * (1 + left) + np.sin(x) * right + np.digitize(x, edges) * x) + np.sum(edges ** 2 * left[:5])
+
+
+@pytest.mark.parametrize("argnums", [0, 1, (0, 1)])
+def test_searchsorted_and_digitize(argnums):
+    assert_grad_cached(_bins_weighted, (QUERIES, SORTED), (QUERIES + 0.2, SORTED * 1.1), argnums=argnums)
+
+
+def test_searchsorted_values_match_numpy_nan_ties_and_sorter():
+    edges = np.array([3.0, 1.0, np.nan, 1.0, 2.0])
+    order = np.argsort(edges)
+    q = np.array([1.0, np.nan, 0.0, 2.5, 1.0, 9.0])
+    got = jitgrad.value_and_grad(lambda e, q: np.sum(q * np.searchsorted(e, q, sorter=order)
+                                                      + q * np.searchsorted(e, q, side="right", sorter=order)),
+                                 argnums=1)
+    value, grad = got(edges, np.where(np.isnan(q), 0.5, q))
+    qq = np.where(np.isnan(q), 0.5, q)
+    expected = np.searchsorted(edges, qq, sorter=order) + np.searchsorted(edges, qq, side="right", sorter=order)
+    np.testing.assert_array_equal(grad, expected)
+    g = jitgrad.jit_grad(lambda q: np.sum(np.searchsorted(np.sort(edges), q) * q))
+    np.testing.assert_array_equal(g(q), np.searchsorted(np.sort(edges), q))     # NaN sorts last
+
+
+def test_searchsorted_guards_that_the_traced_array_stays_sorted():
+    g = jitgrad.jit_grad(lambda e, q: np.sum(np.searchsorted(e, q) * q), argnums=1)
+    g(SORTED, QUERIES)
+    g(SORTED * 2, QUERIES)
+    assert g.cache_info().hits == 1
+    with pytest.raises(jitgrad.UnsupportedError, match="unsorted"):     # the guard fails: a new trace
+        g(SORTED[::-1].copy(), QUERIES)
+
+
+def test_digitize_decreasing_bins_and_the_monotonicity_guard():
+    g = jitgrad.jit_grad(lambda x, bins: np.sum(np.digitize(x, bins, right=True) * x), argnums=0)
+    decreasing = SORTED[::-1].copy()
+    np.testing.assert_array_equal(g(QUERIES, decreasing), np.digitize(QUERIES, decreasing, right=True))
+    np.testing.assert_array_equal(g(QUERIES, SORTED), np.digitize(QUERIES, SORTED, right=True))
+    assert g.cache_info().traces == 2
+    with pytest.raises(ValueError, match="monotonically"):
+        g(QUERIES, np.array([0.0, 2.0, 1.0, 3.0, 4.0]))
+
+
+def test_count_nonzero_is_computed_by_the_trace():
+    f = lambda x: np.sum(x) * np.count_nonzero(x > 0.5) + np.sum(np.count_nonzero(x > 0, axis=0) * x[0])
+    x = np.array([[0.1, 0.7], [0.9, -0.3]])
+    g = assert_grad_cached(f, (x,), (x + 0.05,))
+    assert_grad(f, x + 0.45, grad_fn=g)                   # one more entry above 0.5: the same trace
+    assert g.cache_info().traces == 1
+
+
+# -- attributes and introspection libraries use --------------------------------------------------------------
+def test_device_view_and_getattr_static():
+    import inspect
+
+    def f(x, labels):
+        x = x.copy()
+        assert x.device == "cpu"
+        assert inspect.getattr_static(x, "__narwhals_dataframe__", None) is None
+        assert inspect.getattr_static(x, "shape") is np.ndarray.__dict__["shape"]
+        y = x.view()
+        y[0] = 2 * y[0]                                    # written through to x
+        tagged = np.dtype(labels.dtype, metadata={"unique": np.unique(labels)})
+        return np.sum(x.view(np.ndarray) ** 2) + np.sum(x * labels.view(tagged)) * tagged.metadata["unique"][0]
+    x, labels = np.array([0.5, -1.0, 2.0]), np.array([2, 1, 2])
+    g = assert_grad_cached(f, (x, labels), (x + 0.1, labels))
+    assert_grad(f, x, labels - 1, grad_fn=g)             # other labels: the metadata guard retraces
+    assert g.cache_info().traces == 2
+    with pytest.raises(jitgrad.UnsupportedError, match="reinterpreting"):
+        jitgrad.jit_grad(lambda x: np.sum(x.view(np.int64)))(x)
+    with pytest.raises(jitgrad.UnsupportedError, match="metadata"):
+        jitgrad.jit_grad(lambda x: np.sum(x.view(np.dtype(x.dtype, metadata={"m": x}))))(x)
+
+
+def test_unique_of_a_traced_array_takes_numpys_sorting_path():
+    f = lambda x: np.sum(np.unique(x) ** 2 * np.arange(1.0, np.unique(x).size + 1))
+    g = assert_grad_cached(f, (np.array([2.0, 1.0, 3.0, 0.5]),), (np.array([2.5, 1.0, -3.0, 0.7]),))
+    value, _ = jitgrad.value_and_grad(f)(np.array([2.0, 1.0, 2.0, 3.0]))
+    assert value == f(np.array([2.0, 1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(g(np.array([2.0, 1.0, 2.0, 3.0])), [[8.0, 2.0, 0.0, 18.0]])  # a new pattern
+    assert g.cache_info().traces == 2
+
+
+LABELS = np.array([3.0, 1.0, 2.0])
+
+
+def test_writing_into_a_copy_of_an_environment_array():
+    def f(x):
+        a = LABELS.copy()
+        a.sort()
+        b = LABELS.flatten()
+        b[0] = x[0]
+        return np.sum(a * x) + np.sum(b * x)
+    assert_grad_cached(f, (np.ones(3),), (np.arange(3.0),))
+    with pytest.raises(jitgrad.UnsupportedError, match="copy it first"):
+        jitgrad.jit_grad(lambda x: LABELS.sort() or np.sum(x))(np.ones(3))

@@ -2,7 +2,7 @@
 metadata functions (np.shape, np.ndim...) are computed from the concrete values without IR; NumPy's
 compiled helpers `_place` and `_array_converter` (np.apply_along_axis, ...) have traced stand-ins; the
 ufuncs nextafter, spacing and frexp map to the IR's ops.FLOAT_PARTS; np.count_nonzero's compiled helper
-(no axis) gives a Python int, so the count is guarded; np.unique's hash-table helper declines traced arrays;
+(no axis) is a count in the trace; np.unique's hash-table helper declines traced arrays;
 traced values in a dtype's metadata (np.dtype(t, metadata=...)) are stored as guarded concrete values."""
 import numpy as np
 
@@ -73,7 +73,7 @@ def _nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
 
 
 def _count_nonzero(a):
-    """np.count_nonzero(a) without an axis (NumPy's compiled helper): a Python int, so guarded."""
+    """np.count_nonzero(a) without an axis (NumPy's compiled helper): the count, an intp scalar."""
     x = A.as_traced(a)
     b = builder()
     nonzero = b.not_equal(x.ir, const(0, x.ir.dtype))
@@ -88,13 +88,20 @@ def _unique_hash(ar, **kwargs):
     return NotImplemented
 
 
+def _guarded_label(t):
+    """The concrete value of traced integer (or bool) array `t`, guarded."""
+    if t.ir.dtype.kind not in "biu":
+        A.refuse("a traced floating-point value stored in a dtype's metadata would lose its derivative")
+    return guarded_value(t, "a traced value stored in a dtype's metadata")
+
+
 def _dtype(obj, align=False, copy=False, **kwargs):
-    """np.dtype(..., metadata={...}) with traced values in the metadata (scikit-learn attaches an array's
-    unique values so): they are stored as their concrete values, guarded (the dtype outlives no call)."""
+    """np.dtype(..., metadata={...}) with traced integers or booleans in the metadata (scikit-learn attaches
+    the unique labels of an array so): stored as their concrete values, guarded (they carry no derivative;
+    traced floats there are refused)."""
     metadata = kwargs.pop("metadata", None)
     if metadata is not None:
-        metadata = {k: guarded_value(v, "a traced value stored in a dtype's metadata")
-                    if type(v) is TracedArray else v for k, v in metadata.items()}
+        metadata = {k: _guarded_label(v) if type(v) is TracedArray else v for k, v in metadata.items()}
         kwargs["metadata"] = metadata
     if contains_traced((obj,), kwargs):
         A.refuse("np.dtype of a traced value is not supported while tracing")
