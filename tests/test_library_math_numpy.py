@@ -183,3 +183,64 @@ def test_writing_into_a_copy_of_an_environment_array():
     assert_grad_cached(f, (np.ones(3),), (np.arange(3.0),))
     with pytest.raises(jitgrad.UnsupportedError, match="copy it first"):
         jitgrad.jit_grad(lambda x: LABELS.sort() or np.sum(x))(np.ones(3))
+
+
+# -- np.vectorize, x.flat and boolean masks passed in ----------------------------------------------------------
+def _bump(t):
+    return math.sin(t) * t if t > 0.5 else t * t
+
+
+def _bump_pair(t, s):
+    return t * s, math.exp(t - s)
+
+
+VECTORIZE = {
+    "scalar_function": lambda x: np.sum(np.vectorize(_bump)(x) * x),
+    "broadcast_and_two_outputs": lambda x: np.sum(np.vectorize(_bump_pair)(x.reshape(2, 3), x[:3])[1]),
+    "otypes": lambda x: np.sum(np.vectorize(_bump, otypes=[float])(x[0])),
+    "signature": lambda x: np.sum(np.vectorize(lambda r: r * r.sum(), signature="(n)->(n)")(x.reshape(2, 3))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VECTORIZE))
+def test_vectorize(name):
+    x = np.array([0.3, 1.2, 0.7, -0.4, 2.0, 0.1])
+    assert_grad_cached(VECTORIZE[name], (x,), (x + 0.02,))
+
+
+def test_vectorize_branch_in_the_scalar_function_is_guarded():
+    g = jitgrad.jit_grad(lambda x: np.sum(np.vectorize(_bump)(x)))
+    np.testing.assert_allclose(g(np.array([0.3, 1.2])), [0.6, np.sin(1.2) + 1.2 * np.cos(1.2)])
+    np.testing.assert_allclose(g(np.array([0.7, 0.2])), [np.sin(0.7) + 0.7 * np.cos(0.7), 0.4])
+    assert g.cache_info().traces == 2
+
+
+def _flat(x):
+    y = np.outer(x, x).T
+    y.flat[1] = 5 * x[0]
+    y.flat[[0, 4]] = x[1:]
+    return np.sum(y * np.arange(9.0).reshape(3, 3)) + x.flat[2] * len(x.flat) + sum(v * v for v in x.flat) \
+        + np.sum(y.flat.copy() ** 2)
+
+
+def test_flat():
+    x = np.array([0.3, 1.2, 0.7])
+    assert_grad_cached(_flat, (x,), (x * 2,))
+
+
+def _masked(x, mask):
+    picked = x[mask]
+    buffer = np.zeros(mask.sum())
+    buffer[:] = picked ** 2
+    if (~mask).any():
+        return np.sum(buffer) + np.mean(x[~mask])
+    return np.sum(buffer) * np.count_nonzero(mask)
+
+
+def test_boolean_mask_argument():
+    """x[mask] with the mask an argument: the mask is guarded, a changed mask traces anew."""
+    x, mask = np.array([0.3, 1.2, 0.7, -0.4]), np.array([True, False, True, True])
+    g = assert_grad_cached(_masked, (x, mask), (x * 1.5, mask))
+    for other in (~mask, np.ones(4, bool), mask):
+        assert_grad(_masked, x, other, grad_fn=g)
+    assert g.cache_info().traces == 3

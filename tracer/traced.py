@@ -62,6 +62,7 @@ for _name in ("shape", "ndim", "size", "dtype", "itemsize", "nbytes", "flags", "
     setattr(TracedArray, _name, _array_property(_name))
 
 TracedArray.shape = property(_array_property("shape").fget, _set_shape, doc="The concrete value's `shape`.")
+TracedArray.flat = property(_method("flat", reorder.FlatIterator), doc="An iterator over the flattened array.")
 TracedArray.T = property(array_api.transpose, doc="The transposed array.")
 TracedArray.mT = property(array_api.matrix_transpose, doc="The last two axes swapped (NumPy 2).")
 TracedArray.real = property(_complex_part("real", lambda v: v.real), doc="The real part.")

@@ -1,0 +1,82 @@
+"""SciPy functions real libraries call (issue 12), as they ship: scipy.special's entropy terms and Huber
+losses (so scipy.stats.entropy), scipy.spatial.distance.squareform.  Gradients against finite differences
+on a first (traced) and a second (cached) call; values against SciPy's, edges of the domains included."""
+import numpy as np
+import pytest
+import scipy.spatial.distance as sd
+import scipy.special as sc
+import scipy.stats as st
+
+import jitgrad
+from e2e import assert_grad, assert_grad_cached
+
+RNG = np.random.default_rng(12)
+P = RNG.uniform(0.2, 2.0, 6)
+Q = RNG.uniform(0.2, 2.0, 6)
+R = RNG.normal(size=6) * 2
+EDGES = np.array([0.0, -0.0, -1.0, 0.5, np.inf, np.nan, 2.0, 0.0, 1e-300, -np.inf])
+EDGES2 = np.array([0.0, 1.0, 0.0, -1.0, 3.0, 1.0, np.inf, np.nan, 1e-300, 2.0])
+
+ENTROPY_TERMS = {
+    "entr": (lambda p, q: np.sum(sc.entr(p) * q), (P, Q), (0, 1)),
+    "rel_entr": (lambda p, q: np.sum(sc.rel_entr(p, q)), (P, Q), (0, 1)),
+    "kl_div": (lambda p, q: np.sum(sc.kl_div(p, q) * Q), (P, Q), (0, 1)),
+    "huber": (lambda d, r: np.sum(sc.huber(d, r)), (1.3, R), (0, 1)),
+    "pseudo_huber": (lambda d, r: np.sum(sc.pseudo_huber(d, r) * P), (1.3, R), (0, 1)),
+    "entropy": (lambda p: st.entropy(p), (P,), 0),
+    "entropy_base_axis": (lambda p: np.sum(st.entropy(p.reshape(2, 3), base=2.0, axis=1)), (P,), 0),
+    "relative_entropy": (lambda p, q: st.entropy(p, q), (P, Q), (0, 1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ENTROPY_TERMS))
+def test_entropy_terms_and_huber(name):
+    fn, args, argnums = ENTROPY_TERMS[name]
+    assert_grad_cached(fn, args, tuple(a * 1.1 for a in args), argnums=argnums)
+
+
+@pytest.mark.parametrize("ufunc", [sc.entr, sc.rel_entr, sc.kl_div, sc.huber, sc.pseudo_huber],
+                         ids=lambda u: u.__name__)
+def test_entropy_terms_match_scipy_at_the_edges(ufunc):
+    """Values of the compiled trace (second call) equal SciPy's, at 0, -0, negatives, inf, NaN and tiny."""
+    def values(x, y):
+        out = ufunc(x) if ufunc.nin == 1 else ufunc(x, y)
+        return np.sum(np.where(np.isfinite(out), out, 0.0) * 0.0 + x), out
+    g = jitgrad.value_and_grad(values, has_aux=True)
+    for x, y in ((EDGES, EDGES2), (EDGES2, EDGES)):
+        (_, got), _ = g(x, y)
+        expected = ufunc(x) if ufunc.nin == 1 else ufunc(x, y)
+        np.testing.assert_allclose(got, expected, rtol=1e-15)
+    assert g.cache_info().traces == 1
+
+
+# -- squareform -----------------------------------------------------------------------------------------------
+WEIGHTS = np.arange(16.0).reshape(4, 4)
+
+
+def _to_matrix(v):
+    return np.sum(sd.squareform(v) ** 2 * WEIGHTS)
+
+
+def _to_vector(x):
+    d = np.abs(np.subtract.outer(x, x)) + np.outer(x, x) ** 2
+    d = d - np.diag(np.diag(d))                          # a valid distance matrix: symmetric, zero diagonal
+    return np.sum(sd.squareform(d) * np.arange(6.0)) + np.sum(sd.squareform(d, checks=False) ** 2)
+
+
+@pytest.mark.parametrize("fn", [_to_matrix, _to_vector])
+def test_squareform(fn):
+    x = RNG.uniform(0.5, 2.0, 6 if fn is _to_matrix else 4)
+    x[:4] += np.arange(4)                                # distinct entries: |x_i - x_j| is differentiable
+    assert_grad_cached(fn, (x,), (x * 1.05,))
+
+
+def test_squareform_checks_are_guards():
+    g = jitgrad.jit_grad(lambda x: np.sum(sd.squareform(np.outer(x, x))))
+    with pytest.raises(ValueError, match="diagonal"):
+        g(np.ones(3))
+    h = jitgrad.jit_grad(lambda m: np.sum(sd.squareform(m) ** 2))
+    m = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 3.0], [2.0, 3.0, 0.0]])
+    np.testing.assert_allclose(h(m), [[0, 1, 2], [0, 0, 3], [0, 0, 0]] * np.array(2.0))
+    with pytest.raises(ValueError, match="symmetric"):
+        h(m + np.triu(m))                                # no longer symmetric: the guard retraces, SciPy raises
