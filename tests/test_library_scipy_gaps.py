@@ -8,7 +8,7 @@ import scipy.special as sc
 import scipy.stats as st
 
 import jitgrad
-from e2e import assert_grad, assert_grad_cached
+from e2e import assert_grad_cached
 
 RNG = np.random.default_rng(12)
 P = RNG.uniform(0.2, 2.0, 6)

@@ -1,18 +1,17 @@
-"""Rules for scipy.special: erf, erfc, gammaln, log_ndtr map to the IR's special-function ops, digamma
-and polygamma to `polygamma` (a static order), log1p/expm1 to the IR's, and so do the inverse error
-functions (erfinv, erfcinv) and the Bessel functions (j0, j1, y0, y1, i0, i1, i0e, i1e, k0, k1; of order
-v: jv, yv, iv, ive, kv); expit, logit, log_expit, ndtr, xlogy and xlog1py are compositions written so
-that their derivatives stay finite where the function is (expit never overflows, xlogy's x-derivative at
-x = 0 is log(y)); gamma, rgamma, gammasgn, loggamma (real), poch, beta and betaln are compositions of
-gammaln with the sign of Gamma; exprel is expm1(x)/x (its Taylor polynomial near 0), cbrt, exp2 and
-exp10 NumPy's compositions; the entropy terms entr, rel_entr, kl_div and the
-losses huber, pseudo_huber are their formulas with SciPy's conventions at the edges of the domain; SciPy's private `_beta_pdf` (scipy.stats.beta) is the density composed of
-xlogy, xlog1py and betaln.  ndtri and ndtri_exp (inverse normal CDF) are IR ops; SciPy's private
-`_cauchy_ppf` / `_cauchy_isf` (scipy.stats.cauchy) are Boost's -1/tan(pi P) with P = q reduced to (-1/2, 1/2],
-written as tan(pi (P -+ 1/2)) for |P| >= 1/4.  binom(n, k) of real n, k is
-exp(gammaln(n+1) - gammaln(k+1) - gammaln(n-k+1)) inside n, k, n-k > -1 (guarded) and refused elsewhere
-(SciPy's conventions there: zeros, signs, NaNs at negative integers).  The ufuncs accept out=/where= as
-NumPy ufuncs do (ufuncs.ufunc_rule).
+"""Rules for scipy.special: erf, erfc, gammaln, log_ndtr map to the IR's special-function ops, digamma and
+polygamma to `polygamma` (a static order), log1p/expm1 to the IR's, and so do the inverse error functions
+(erfinv, erfcinv) and the Bessel functions (j0, j1, y0, y1, i0, i1, i0e, i1e, k0, k1; of order v: jv, yv, iv,
+ive, kv); expit, logit, log_expit, ndtr, xlogy and xlog1py are compositions written so that their derivatives
+stay finite where the function is (expit never overflows, xlogy's x-derivative at x = 0 is log(y)); gamma,
+rgamma, gammasgn, loggamma (real), poch, beta and betaln are compositions of gammaln with the sign of Gamma;
+exprel is expm1(x)/x (its Taylor polynomial near 0), cbrt, exp2 and exp10 NumPy's compositions; the entropy
+terms entr, rel_entr, kl_div and the losses huber, pseudo_huber are their formulas with SciPy's conventions at
+the edges of the domain; SciPy's private `_beta_pdf` (scipy.stats.beta) is the density composed of xlogy,
+xlog1py and betaln. ndtri and ndtri_exp (inverse normal CDF) are IR ops; SciPy's private `_cauchy_ppf` /
+`_cauchy_isf` (scipy.stats.cauchy) are Boost's -1/tan(pi P) with P = q reduced to (-1/2, 1/2], written as
+tan(pi (P -+ 1/2)) for |P| >= 1/4. binom(n, k) of real n, k is exp(gammaln(n+1) - gammaln(k+1) -
+gammaln(n-k+1)) inside n, k, n-k > -1 (guarded) and refused elsewhere (SciPy's conventions there: zeros,
+signs, NaNs at negative integers). The ufuncs accept out=/where= as NumPy ufuncs do (ufuncs.ufunc_rule).
 Nothing is registered when SciPy is not installed.
 """
 import functools
