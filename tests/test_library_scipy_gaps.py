@@ -3,6 +3,7 @@ losses (so scipy.stats.entropy), scipy.spatial.distance.squareform.  Gradients a
 on a first (traced) and a second (cached) call; values against SciPy's, edges of the domains included."""
 import numpy as np
 import pytest
+import scipy.interpolate as si
 import scipy.spatial.distance as sd
 import scipy.special as sc
 import scipy.stats as st
@@ -80,3 +81,51 @@ def test_squareform_checks_are_guards():
     np.testing.assert_allclose(h(m), [[0, 1, 2], [0, 0, 3], [0, 0, 0]] * np.array(2.0))
     with pytest.raises(ValueError, match="symmetric"):
         h(m + np.triu(m))                                # no longer symmetric: the guard retraces, SciPy raises
+
+
+# -- scipy.interpolate: piecewise polynomials ----------------------------------------------------------------
+KNOTS = np.array([0.0, 0.4, 1.1, 1.5, 2.3, 3.0])
+VALUES = np.sin(KNOTS) + KNOTS ** 2 / 4
+POINTS = np.array([-0.3, 0.2, 0.75, 1.3, 2.9, 3.4])      # two of them extrapolate
+
+
+def _spline(inside=False, **options):
+    def loss(y, t, x=KNOTS):
+        spline = si.CubicSpline(x, y, **options)
+        t = np.clip(t, 0.1, 2.9) if inside else t
+        return np.sum(spline(t) * np.arange(1.0, 7.0)) + np.sum(spline(t, 1) ** 2) + spline(t[2], 2)
+    return loss
+
+
+SPLINES = {
+    "not_a_knot": (_spline(), (0, 1)),
+    "natural": (_spline(bc_type="natural"), (0, 1)),
+    "clamped_no_extrapolation": (_spline(inside=True, bc_type="clamped", extrapolate=False), (0,)),
+    "periodic_data_w.r.t._knots": (lambda x: _spline(bc_type="periodic")(
+        np.cos(2 * np.pi * (x - x[0]) / (x[-1] - x[0])), POINTS, x), (0,)),
+    "akima": (lambda y, t: np.sum(si.Akima1DInterpolator(KNOTS, y)(t[1:5]) ** 2), (0, 1)),
+    "pchip": (lambda y, t: np.sum(si.PchipInterpolator(KNOTS, y)(t[1:5]) ** 2), (0, 1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPLINES))
+def test_piecewise_polynomial_interpolants(name):
+    fn, argnums = SPLINES[name]
+    args = (KNOTS,) if "knots" in name else (VALUES, POINTS)
+    moved = (KNOTS * 1.02,) if "knots" in name else (VALUES * 1.1, POINTS + 0.05)
+    assert_grad_cached(fn, args, moved, argnums=argnums if len(argnums) > 1 else argnums[0])
+
+
+def test_spline_value_outside_without_extrapolation_is_nan():
+    g = jitgrad.value_and_grad(lambda y, t: (np.sum(y), si.CubicSpline(KNOTS, y, extrapolate=False)(t)), has_aux=True)
+    for t in (POINTS, POINTS[::-1] - 0.1):
+        (_, got), _ = g(VALUES, t)
+        np.testing.assert_allclose(got, si.CubicSpline(KNOTS, VALUES, extrapolate=False)(t), rtol=1e-14)
+    assert g.cache_info().traces == 1
+
+
+def test_spline_knots_must_stay_increasing():
+    g = jitgrad.jit_grad(lambda x: np.sum(si.CubicSpline(x, VALUES)(POINTS)))
+    g(KNOTS)
+    with pytest.raises(ValueError, match="increasing"):
+        g(KNOTS[[0, 2, 1, 3, 4, 5]])                     # SciPy's own check, a guard of the trace

@@ -543,8 +543,8 @@ class TracedArray:
         return len(self.value)
 
     def __iter__(self):
-        for i in range(len(self.value)):
-            yield self[i]
+        iter(self.value)                                  # TypeError for scalars, at iter() as in NumPy
+        return (self[i] for i in range(len(self.value)))
 
     def __contains__(self, item):
         return bool((self == item).any())
