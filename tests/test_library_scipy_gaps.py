@@ -3,13 +3,15 @@ losses (so scipy.stats.entropy), scipy.spatial.distance.squareform.  Gradients a
 on a first (traced) and a second (cached) call; values against SciPy's, edges of the domains included."""
 import numpy as np
 import pytest
+import scipy.integrate as si_integrate
 import scipy.interpolate as si
+import scipy.ndimage as nd
 import scipy.spatial.distance as sd
 import scipy.special as sc
 import scipy.stats as st
 
 import jitgrad
-from e2e import assert_grad_cached
+from e2e import assert_grad, assert_grad_cached
 
 RNG = np.random.default_rng(12)
 P = RNG.uniform(0.2, 2.0, 6)
@@ -129,3 +131,53 @@ def test_spline_knots_must_stay_increasing():
     g(KNOTS)
     with pytest.raises(ValueError, match="increasing"):
         g(KNOTS[[0, 2, 1, 3, 4, 5]])                     # SciPy's own check, a guard of the trace
+
+
+# -- scipy.ndimage -------------------------------------------------------------------------------------------
+IMAGE = RNG.normal(size=(5, 7))
+RAMP = np.arange(35.0).reshape(5, 7)
+MODES = ["reflect", "constant", "nearest", "mirror", "wrap", "grid-wrap", "grid-constant", "grid-mirror"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gaussian_filter_every_mode(mode):
+    """gaussian_filter w.r.t. the image, sigma and cval (traced through SciPy's kernel construction)."""
+    fn = lambda image, sigma, cval: np.sum(nd.gaussian_filter(image, sigma, mode=mode, cval=cval) * RAMP)
+    assert_grad_cached(fn, (IMAGE, 1.3, 0.3), (IMAGE * 0.5, 1.25, -0.2), argnums=(0, 1, 2))
+
+
+def test_filter_values_match_scipy():
+    g = jitgrad.value_and_grad(lambda x: (np.sum(x), nd.gaussian_filter(x, (0.8, 2.0), mode="nearest")
+                                          + nd.convolve1d(x, [1.0, 2.0, -0.5], axis=0, origin=1)
+                                          + nd.uniform_filter1d(x, 3, axis=1) + nd.sobel(x)), has_aux=True)
+    for x in (IMAGE, IMAGE ** 2):
+        (_, got), _ = g(x)
+        expected = nd.gaussian_filter(x, (0.8, 2.0), mode="nearest") + nd.convolve1d(
+            x, [1.0, 2.0, -0.5], axis=0, origin=1) + nd.uniform_filter1d(x, 3, axis=1) + nd.sobel(x)
+        np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-14)
+    assert g.cache_info().traces == 1
+
+
+def test_correlate1d_weights_and_float32():
+    fn = lambda x, w: np.sum(nd.correlate1d(x, w, axis=1, mode="mirror") ** 2)
+    assert_grad_cached(fn, (IMAGE, np.array([0.5, -1.0, 2.0, 0.25])), (IMAGE + 1, np.array([1.0, 0.0, 2.0, 3.0])),
+                       argnums=(0, 1))
+    assert_grad(lambda x: np.sum(nd.gaussian_filter1d(x, 1.5) ** 2), IMAGE.astype(np.float32))
+
+
+# -- scipy.integrate.solve_ivp: the adaptive RK45 run traced, its step-size decisions guards ----------------
+TIMES = np.array([0.5, 1.0, 2.0])
+
+
+def _oscillator(theta, y0):
+    sol = si_integrate.solve_ivp(lambda t, y, k: np.array([y[1], -k[0] * y[0] - k[1] * y[1] + np.sin(t)]),
+                                 (0.0, 2.0), y0, t_eval=TIMES, args=(theta,), rtol=1e-8, atol=1e-10)
+    assert sol.success and sol.status == 0
+    return np.sum(sol.y[0] ** 2) + sol["y"][1, -1] + sol.t[-1]
+
+
+def test_solve_ivp_rk45_wrt_parameters_and_initial_state():
+    g = assert_grad_cached(_oscillator, (np.array([2.0, 0.3]), np.array([1.0, -0.5])),
+                           (np.array([2.0, 0.3]) * 1.0001, np.array([1.0, -0.5])), argnums=(0, 1))
+    info = g.cache_info()
+    assert any("<" in str(guard) or ">" in str(guard) for guard in info.paths[0].guards)   # step decisions

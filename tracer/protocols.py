@@ -14,7 +14,7 @@ import numpy as np
 from bytecode import BinaryOp, Compare
 
 from . import context
-from .aliasing import plain_iterator, shadowed_items
+from .aliasing import constant_ir, plain_iterator, shadowed_items
 from .traced import TracedArray, contains_traced
 from .indexing import setitem_plain
 from .loopindex import LoopIndex, binary as counter_binary, has_counter, index_key, plain
@@ -226,6 +226,8 @@ class Protocols:
         container, key = shadowed(container), shadowed_items(key)
         if type(key) is LoopIndex or type(key) is tuple and has_counter(key):
             container, key = self._counter_key(container, key, read=True)
+        if type(container) is np.ndarray and contains_traced((key,)):     # a plain array at traced positions
+            container = TracedArray(constant_ir(container), container.copy())
         method = None if type(container) in NATIVE_TYPES else python_method(type(container), "__getitem__")
         return container[key] if method is None else self.call(method, (container, key), {})
 
