@@ -50,7 +50,8 @@ def assert_grad(fn, *args, argnums=0, jit=None, seed=0, grad_fn=None, **kwargs):
 
 def assert_grad_cached(fn, first, second, argnums=0, traces=1):
     """assert_grad on the argument tuples `first` (traced) and then `second` (the same signature) through
-    one jit_grad function; `traces` is how many traces that takes (1: the second call is a cache hit)."""
+    one jit_grad function (returned: it gives a tuple of gradients); `traces` is how many traces that takes
+    (1: the second call is a cache hit)."""
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     grad_fn = jitgrad.jit_grad(fn, argnums=nums)
     for args in (first, second):

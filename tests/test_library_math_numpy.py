@@ -216,7 +216,9 @@ def test_vectorize_branch_in_the_scalar_function_is_guarded():
 
 
 def _flat(x):
-    y = np.outer(x, x).T
+    a = np.zeros(3)
+    a.flat[0] = x[0]                                       # a write through .flat into an array made here
+    y = np.outer(x, x).T + a
     y.flat[1] = 5 * x[0]
     y.flat[[0, 4]] = x[1:]
     return np.sum(y * np.arange(9.0).reshape(3, 3)) + x.flat[2] * len(x.flat) + sum(v * v for v in x.flat) \

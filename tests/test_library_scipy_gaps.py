@@ -179,5 +179,4 @@ def _oscillator(theta, y0):
 def test_solve_ivp_rk45_wrt_parameters_and_initial_state():
     g = assert_grad_cached(_oscillator, (np.array([2.0, 0.3]), np.array([1.0, -0.5])),
                            (np.array([2.0, 0.3]) * 1.0001, np.array([1.0, -0.5])), argnums=(0, 1))
-    info = g.cache_info()
-    assert any("<" in str(guard) or ">" in str(guard) for guard in info.paths[0].guards)   # step decisions
+    assert len(g.cache_info().paths[0].guards) > 50             # the step-size decisions, on every call

@@ -10,9 +10,10 @@ makes while no traced value is live, stay plain: library code working on constan
 (its type checks, compiled callees that keep references such as np.nditer, its speed).  Writing a
 traced value into a plain array is refused unless it is constant (`check_plain_write`).  A constant
 TracedArray handed to compiled code that has no rule runs that code on its concrete value
-(`call_with_constants`; so does a traced integer or boolean array, its value guarded): a mutation by the callee is recorded as a new constant, a result sharing its
-memory becomes an unlinked view (writes through it are refused), and an array that compiled code may
-have kept a reference to is marked escaped (later writes are refused).
+(`call_with_constants`; so does a traced integer or boolean array, its value guarded): a mutation by
+the callee is recorded as a new constant, a result sharing its memory becomes an unlinked view (writes
+through it are refused), and an array that compiled code may have kept a reference to is marked escaped
+(later writes are refused).
 
 Library code's other arrays are adopted lazily, by identity: a plain array made while tracing
 (`remember_created`: results of creation functions and of compiled code on constants that own their

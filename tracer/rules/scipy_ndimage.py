@@ -5,7 +5,8 @@ convolve1d, gaussian_filter(1d), uniform_filter(1d), sobel, prewitt... reach thr
 The output is sum_j w[j] * input[p_j(i)] along the axis, one gather per tap: where each tap reads from,
 boundary extension included, is found by running the compiled routine itself on element numbers (one tap
 at a time, exact in float64), with a fill position for `cval` ('constant' modes).  It is linear in the
-input, the weights and cval, and differentiable w.r.t. all three.
+input, the weights and cval, and differentiable w.r.t. all three.  uniform_filter1d's compiled running sum
+is the correlation with equal weights 1 / size (its values agree to rounding).
 """
 import numpy as np
 
@@ -57,5 +58,11 @@ def correlate1d(input, weights, axis, output, mode, cval, origin):
     rebind(written, astype(total, dtype), new_value)
 
 
+def uniform_filter1d(input, size, axis, output, mode, cval, origin):
+    """_nd_image.uniform_filter1d: correlate1d with `size` equal weights."""
+    return correlate1d(input, np.full(size, 1.0 / size), axis, output, mode, cval, origin)
+
+
 if _nd_image is not None:
     register(_nd_image.correlate1d)(correlate1d)
+    register(_nd_image.uniform_filter1d)(uniform_filter1d)
