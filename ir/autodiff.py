@@ -35,13 +35,13 @@ from .builder import Builder
 from .errors import IRError, UnsupportedError
 from .jvp import JVP
 from .loops import has_loops
-from .ops import COMPLEX_DIFFERENTIABLE, LOOPS, NON_DIFFERENTIABLE
+from .ops import COMPLEX_DIFFERENTIABLE, LOOPS, NON_DIFFERENTIABLE, ops_where
 from .partials import cast
 from .passes import copy_inputs, dce, optimize, replay
 from .value import Trace
 from .vjp import VJP, cotangents, unbroadcast
 
-_CHEAP_SOURCES = ("const", "fill")
+_CHEAP_SOURCES = ops_where(lambda s: s.constant)      # const, fill
 
 # The derivative rules of the loop ops, keyed by op: ir/loop_ad.py and ir/loop_tape.py differentiate
 # loop bodies with this module's transforms, so they sit above it and fill these tables when imported;

@@ -3,6 +3,9 @@
 A rule is `rule(args, params) -> np.ndarray` on concrete NumPy operands.  This table *defines* what
 each op means (DESIGN invariant 3): the tracer computes concrete values with it, and compiled kernels
 are tested against it.  `run_trace` executes a trace, raising GuardFailed at the first failing guard.
+The ops of the families ufunc, float_parts (their spec's `numpy`), special and bessel (the scipy.special
+ufunc their spec names) and incomplete (ir/incomplete.py) get their family's rule; every other op has its
+own.  Importing the module checks that every op of the spec (ir/ops.py) has a rule.
 """
 import sys
 
@@ -11,7 +14,7 @@ import numpy as np
 from . import custom_ops, incomplete, polygamma
 from .errors import GuardFailed
 from .loops import count_guards, run_loop
-from .ops import BESSEL, ELEMENTWISE, FLOAT_PARTS, INCOMPLETE, SPECIAL, special_function
+from .ops import SPECS, check_table, family, special_function
 from .spec import index_tuple
 
 EVAL = {}
@@ -23,8 +26,8 @@ def _ufunc(fn):
     return rule
 
 
-for _name, _fn in {**ELEMENTWISE, **FLOAT_PARTS}.items():
-    EVAL[_name] = _ufunc(_fn)
+for _name in family("ufunc", "float_parts"):
+    EVAL[_name] = _ufunc(SPECS[_name].numpy)
 
 EVAL["where"] = lambda args, params: np.asarray(np.where(*args))
 EVAL["astype"] = lambda args, params: np.asarray(args[0]).astype(params["dtype"])
@@ -62,10 +65,8 @@ def _extreme(op, fn):
     return rule
 
 
-for _name, _fn in {"sum": np.sum, "prod": np.prod}.items():
-    EVAL[_name] = _reduction(_fn)
-for _name, _fn in {"max": np.max, "min": np.min}.items():
-    EVAL[_name] = _extreme(_name, _fn)
+for _name in family("reduction"):     # max/min of no elements: their identity (empty_extreme)
+    EVAL[_name] = _extreme(_name, SPECS[_name].numpy) if _name in ("max", "min") else _reduction(SPECS[_name].numpy)
 
 EVAL["argmax"] = lambda args, params: np.asarray(np.argmax(args[0], axis=params["axis"]))
 EVAL["argmin"] = lambda args, params: np.asarray(np.argmin(args[0], axis=params["axis"]))
@@ -137,7 +138,7 @@ def _polygamma(args, params):
     return np.asarray(scipy.special.polygamma(params["order"], x)).astype(digamma_dtype)
 
 
-EVAL.update({op: _special(op) for op in (*SPECIAL, *BESSEL)})
+EVAL.update({op: _special(op) for op in family("special", "bessel")})
 EVAL["polygamma"] = _polygamma
 
 
@@ -145,7 +146,7 @@ def _incomplete(op):
     return lambda args, params: incomplete.evaluate(op, args)
 
 
-EVAL.update({op: _incomplete(op) for op in INCOMPLETE})
+EVAL.update({op: _incomplete(op) for op in family("incomplete")})
 
 
 def _triangular_solve(args, params):
@@ -239,3 +240,5 @@ EVAL.update({
     "irfft": lambda args, params: np.fft.irfft(args[0], n=params["n"], axis=params["axis"], norm=params["norm"]),
 })
 EVAL["custom_call"] = custom_ops.evaluate
+check_table("EVAL (ir/evaluate.py)", EVAL, SPECS, "give the op a family with a generic rule, or an evaluation rule",
+            specs=SPECS)

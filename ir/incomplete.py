@@ -23,22 +23,10 @@ import functools
 
 import numpy as np
 
-from .ops import INVERSE
+from .ops import special_function
 
 MAX_TERMS = 20000
 _TOLERANCE = 4 * np.finfo(np.float64).eps
-
-# op -> the scipy.special ufunc defining the op's value (derivative ops: the primal whose dtype they take)
-DEFINED_BY = {"gammainc": "gammainc", "gammaincc": "gammaincc", "betainc": "betainc",
-              "betaincc": "betaincc", "stdtr": "stdtr", "fdtr": "fdtr", "fdtrc": "fdtrc",
-              "gammainc_da": "gammainc", "betainc_da": "betainc", "betainc_db": "betainc", "stdtr_ddf": "stdtr",
-              **{name: name for name in INVERSE}}
-
-
-def defining_ufunc(op):
-    """The scipy.special ufunc that defines op's value (for derivative ops: its dtype), importing SciPy."""
-    import scipy.special
-    return getattr(scipy.special, DEFINED_BY[op])
 
 
 def _quietly(fn):
@@ -259,7 +247,7 @@ _DERIVATIVES = {"gammainc_da": gammainc_da, "betainc_da": betainc_da, "betainc_d
 
 def evaluate(op, args):
     """The value of incomplete-function op `op` on NumPy operands, in the dtype SciPy gives the op."""
-    fn = defining_ufunc(op)
+    fn = special_function(op)      # the spec's scipy ufunc (derivative ops: the primal's)
     dtype = np.asarray(fn(*[np.ones(1, dtype=np.asarray(v).dtype) for v in args])).dtype
     with np.errstate(all="ignore"):
         value = _DERIVATIVES[op](*args) if op in _DERIVATIVES else fn(*args)

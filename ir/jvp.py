@@ -13,9 +13,9 @@ from . import custom_ops
 from .errors import UnsupportedError
 from .fft_rules import JVP_RULES as FFT_JVP
 from .linalg_rules import JVP_RULES as LINALG_JVP
-from .ops import PARAMS
-from .partials import (PARTIALS, cast, elementwise_and_underived, extremum_weights, is_float, prod_of_others,
-                       scalar, scale)
+from .ops import SPECS
+from .partials import (PARTIALS, cast, check_derivative_table, elementwise_and_underived, extremum_weights,
+                       is_float, prod_of_others, scalar, scale)
 
 JVP = {}
 
@@ -136,4 +136,12 @@ def _loop_not_differentiated(b, node, *rest):
 
 JVP.update(loop=_loop_not_differentiated, loop_result=_loop_not_differentiated)
 
-assert set(JVP) == set(PARAMS), f"JVP rules missing for {set(PARAMS) - set(JVP)}"
+
+
+def check_complete(specs=SPECS):
+    """IRError unless JVP has a rule for every op of `specs`, the zero rule exactly for those it says
+    are not differentiable.  Run when the module is imported; tests run it on scratch specs."""
+    check_derivative_table("JVP (ir/jvp.py)", JVP, _no_tangent, specs)
+
+
+check_complete()

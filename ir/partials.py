@@ -22,21 +22,32 @@ without dividing by zero) and `flip`.
 """
 import numpy as np
 
+from .errors import IRError
 from .incomplete_partials import INCOMPLETE_PARTIALS
 from .inverse_special import INVERSE_PARTIALS
 from .special_partials import SPECIAL_PARTIALS
-from .ops import NON_DIFFERENTIABLE
+from .ops import SPECS, check_table, ops_where
 
 ONE, MINUS_ONE = "ONE", "MINUS_ONE"
 
 
 def elementwise_and_underived(make_rule, no_rule):
     """Table entries shared by VJP and JVP: `make_rule(op)` for each op of PARTIALS (the differentiable
-    elementwise and special-function ops), `no_rule` for the non-differentiable ops, the sources (input,
-    const, fill) and guard."""
+    elementwise and special-function ops), `no_rule` for the ops the spec says are not differentiable
+    (piecewise constant ones, the sources input, const, fill, and guard)."""
     entries = {op: make_rule(op) for op in PARTIALS}
-    entries.update({op: no_rule for op in NON_DIFFERENTIABLE | {"input", "const", "fill", "guard"}})
+    entries.update({op: no_rule for op in ops_where(lambda s: not s.differentiable)})
     return entries
+
+
+def check_derivative_table(table_name, table, no_rule, specs=SPECS):
+    """IRError unless `table` (VJP or JVP) has a rule for every op of `specs`, the zero rule `no_rule`
+    exactly for the ops the spec says are not differentiable."""
+    check_table(table_name, table, specs, "add its derivative rule (ir/vjp.py, ir/jvp.py)", specs=specs)
+    wrong = [op for op, spec in specs.items() if (table[op] is no_rule) == spec.differentiable]
+    if wrong:
+        raise IRError(f"{table_name}: the zero rule disagrees with the spec's `differentiable` for op(s) "
+                      f"{', '.join(wrong)} (ir/ops.py)")
 
 
 def is_float(v):
@@ -191,6 +202,13 @@ _SPECIAL = {
 
 PARTIALS = {**{op: (d,) for op, d in {**_UNARY, **_SPECIAL}.items()}, **_BINARY, **INCOMPLETE_PARTIALS,
             **SPECIAL_PARTIALS, **INVERSE_PARTIALS}
+# Every differentiable op of the families whose VJP and JVP are built from partials has one per operand.
+check_table("PARTIALS (ir/partials.py)", PARTIALS, ops_where(lambda s: s.differentiable and s.family in (
+    "ufunc", "float_parts", "special", "bessel", "incomplete")), "add one partial per operand", specs=SPECS)
+_wrong_arity = [op for op, ds in PARTIALS.items() if len(ds) != SPECS[op].arity or not SPECS[op].differentiable]
+if _wrong_arity:
+    raise IRError(f"PARTIALS (ir/partials.py): op(s) {', '.join(_wrong_arity)} are not differentiable or "
+                  "have not one partial per operand (ir/ops.py)")
 
 
 # ---------------------------------------------------------------------------------------------------

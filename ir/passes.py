@@ -18,6 +18,7 @@ from .builder import Builder
 from .errors import IRError
 from .evaluate import empty_extreme, evaluate
 from .loops import has_loops
+from .ops import SPECS, check_table, family, ops_where
 from .printer import format_params
 from .value import Trace, Value
 
@@ -29,9 +30,8 @@ from .value import Trace, Value
 # callbacks, not imports).
 LOOP_PASSES = {}
 
-_SOURCES = ("input", "const", "fill")
-_CONSTANT_OPS = ("const", "fill")
-_UNFOLDED = _SOURCES + ("loop",)       # a loop on constants stays a loop (its result is a tuple)
+_CONSTANT_OPS = ops_where(lambda s: s.constant)          # const, fill
+_UNFOLDED = ops_where(lambda s: not s.foldable)           # the sources; a loop on constants stays a loop
 # Folded results that are not uniform become consts only up to this many elements (traces stay small).
 FOLD_LIMIT = 1 << 16
 
@@ -133,7 +133,7 @@ def cse(trace):
 
 def constant_value(v):
     """The concrete array of a const or fill Value, else None."""
-    if v.op in ("const", "fill"):
+    if v.op in _CONSTANT_OPS:
         return evaluate(v.op, [], v.params)
     return None
 
@@ -284,7 +284,7 @@ _NOOP_WHEN = {
     "transpose": lambda node, args: tuple(node.params["perm"]) == tuple(range(node.ndim)),
     "concatenate": lambda node, args: len(args) == 1,
     "index": _whole_index,
-    **{op: (lambda node, args: tuple(node.params["axis"]) == ()) for op in ("sum", "prod", "max", "min")},
+    **{op: (lambda node, args: tuple(node.params["axis"]) == ()) for op in family("reduction")},
 }
 
 # op(op(x, inner), outer) == op(x, compose(inner, outer)): params of the single equivalent node.
@@ -326,6 +326,9 @@ SIMPLIFY = {
     "max": _extreme,
     "min": _extreme,
 }
+
+
+check_table("SIMPLIFY (ir/passes.py)", SIMPLIFY, (), "", specs=SPECS)
 
 
 def _simplified(b, node, args):

@@ -1,5 +1,9 @@
 """SHAPE: for each op, the rule giving its result (shape, dtype) from its operands and params.
 
+The ops of the families ufunc, float_parts, reduction (their spec's `numpy`), special, bessel and
+incomplete (the scipy.special ufunc their spec names) get their family's rule; every other op has its own.
+Importing the module checks that every op of the spec (ir/ops.py) has a rule.
+
 A rule is `rule(args, params) -> (shape, dtype)`; `args` are Values (anything with .shape and .dtype).
 Rules follow NumPy exactly; where NumPy's own dtype resolution is subtle we ask NumPy (cached probes).
 Invalid operands raise IRError.
@@ -10,9 +14,8 @@ import numpy as np
 
 from . import custom_ops
 from .errors import IRError
-from .incomplete import defining_ufunc
 from .loops import SHAPE_RULES as LOOP_SHAPES
-from .ops import BESSEL, ELEMENTWISE, FLOAT_PARTS, INCOMPLETE, SPECIAL, special_function
+from .ops import SPECS, check_table, family, special_function
 from .spec import index_tuple
 
 SHAPE = {}
@@ -41,8 +44,8 @@ def _elementwise(fn):
     return rule
 
 
-for _name, _fn in {**ELEMENTWISE, **FLOAT_PARTS}.items():
-    SHAPE[_name] = _elementwise(_fn)
+for _name in family("ufunc", "float_parts"):
+    SHAPE[_name] = _elementwise(SPECS[_name].numpy)
 
 
 def _where(args, params):
@@ -70,8 +73,8 @@ def _reduction(fn):
     return rule
 
 
-for _name, _fn in {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min}.items():
-    SHAPE[_name] = _reduction(_fn)
+for _name in family("reduction"):
+    SHAPE[_name] = _reduction(SPECS[_name].numpy)
 
 
 def _arg_reduction(args, params):
@@ -188,21 +191,13 @@ SHAPE["argsort"] = _argsort
 
 
 def _special(op):
+    """Rule of an op whose dtype is that of the scipy.special ufunc its spec names (SciPy imported when used)."""
     def rule(args, params):
         return _broadcast(args), _probe_dtype(special_function(op), tuple(a.dtype for a in args))
     return rule
 
 
-SHAPE.update({op: _special(op) for op in (*SPECIAL, *BESSEL)})
-
-
-def _incomplete(op):
-    def rule(args, params):
-        return _broadcast(args), _probe_dtype(defining_ufunc(op), tuple(a.dtype for a in args))
-    return rule
-
-
-SHAPE.update({op: _incomplete(op) for op in INCOMPLETE})
+SHAPE.update({op: _special(op) for op in family("special", "bessel", "incomplete")})
 
 
 # -- linear algebra: (..., m, n) operands, batched over the leading axes --------------------------------
@@ -332,3 +327,5 @@ SHAPE.update(real=_complex_part, imag=_complex_part, conj=lambda args, params: (
     args[0].shape, _complex_operand(args[0], "conj").dtype), fft=_fft, rfft=_rfft, irfft=_irfft)
 SHAPE["custom_call"] = custom_ops.shape
 SHAPE.update(LOOP_SHAPES)
+check_table("SHAPE (ir/shapes.py)", SHAPE, SPECS, "give the op a family with a generic rule, or a shape rule",
+            specs=SPECS)

@@ -22,9 +22,9 @@ from . import custom_ops
 from .errors import IRError, UnsupportedError
 from .fft_rules import VJP_RULES as FFT_VJP
 from .linalg_rules import VJP_RULES as LINALG_VJP
-from .ops import PARAMS
-from .partials import (PARTIALS, cast, elementwise_and_underived, expand_reduced, extremum_weights,
-                       flip, is_float, prod_of_others, scalar, scale)
+from .ops import SPECS
+from .partials import (PARTIALS, cast, check_derivative_table, elementwise_and_underived, expand_reduced,
+                       extremum_weights, flip, is_float, prod_of_others, scalar, scale)
 
 VJP = {}
 
@@ -222,4 +222,12 @@ def _loop_not_differentiated(b, node, *rest):
 
 VJP.update(loop=_loop_not_differentiated, loop_result=_loop_not_differentiated)
 
-assert set(VJP) == set(PARAMS), f"VJP rules missing for {set(PARAMS) - set(VJP)}"
+
+
+def check_complete(specs=SPECS):
+    """IRError unless VJP has a rule for every op of `specs`, the zero rule exactly for those it says
+    are not differentiable.  Run when the module is imported; tests run it on scratch specs."""
+    check_derivative_table("VJP (ir/vjp.py)", VJP, _no_cotangents, specs)
+
+
+check_complete()

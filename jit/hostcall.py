@@ -1,4 +1,5 @@
-"""Ops without a native lowering (argsort, special functions, linear algebra) run inside the kernel as
+"""Ops without a native lowering (their spec in ir/ops.py says `host`: argsort, special functions, linear
+algebra...; and every node on complex values) run inside the kernel as
 calls back into Python: the kernel passes the operands' and the result's memory, and the callback
 applies the op's reference evaluation (ir.EVAL, the op's definition) to NumPy views of that memory.
 The rest of the trace stays compiled; each such op costs a few microseconds of call overhead.
@@ -52,7 +53,7 @@ def take_error():
 
 
 def emit_host_call(em, node):
-    """Call the reference evaluation of `node` from the kernel (MATERIALIZE rule for unlowered ops)."""
+    """Call the reference evaluation of `node` from the kernel (the emitter's rule for hosted nodes)."""
     if "jg_host" not in _nodes:
         engine.register_symbol("jg_host", ctypes.cast(_callback, ctypes.c_void_p).value)
         _nodes["jg_host"] = None

@@ -4,16 +4,22 @@ polynomials would only multiply compile time), for the other functions, and ever
 precise twin (FunctionText.precise_math).  float32 arguments are computed in double and rounded once (at least
 as accurate as NumPy's
 float32 loops).  PREAMBLE declares the libm entry points (registered by the engine under `jg_libm_*`)
-and the LLVM intrinsics the lowering uses.
+and the LLVM intrinsics the lowering uses; every `libm` name of the op spec (ir/ops.py) is among them
+(checked when imported).
 """
 from . import polymath
 from .engine import LIBM
+from ..ir.ops import SPECS, check_table, ops_where
 
 _ARITY = {"pow": 2, "atan2": 2, "fmod": 2}
 
 PREAMBLE = "\n".join(
     [f"declare double @jg_libm_{n}({', '.join(['double'] * _ARITY.get(n, 1))}) #0" for n in LIBM]
     + ["attributes #0 = { nounwind willreturn memory(none) }"]) + "\n"
+
+
+check_table("engine.LIBM (jit/engine.py)", LIBM, [SPECS[op].libm for op in ops_where(lambda s: s.libm)],
+            "add the libm function the op's spec names (ir/ops.py)")
 
 
 def call(f, name, xs, ty):

@@ -9,7 +9,8 @@ Kinds.  Every value is one of
              reshapes, slices and gathers become index arithmetic inside the consumer's loop nest);
   - 'guard': a value guard (exits with its number when its 0-d predicate differs from the traced one).
 An array value is materialized when it is an output, is produced by an op with its own loop structure
-(rules.MATERIALIZE), is hosted (`hosted`: rules.is_hosted, a call back into the reference evaluation),
+(rules.MATERIALIZE), is hosted (`hosted`: rules.is_hosted, a call back into the reference evaluation:
+ops whose spec says `host`, and complex values),
 feeds a BLAS product (which reads memory) or a host call, or is read more than once (or re-read under broadcasting) and
 costs more than RECOMPUTE_LIMIT per element to recompute (rules.op_cost summed over its fused operands).
 
@@ -42,15 +43,16 @@ from .abi import STACK_WORKSPACE, argument_order
 from .errors import LoweringUnsupported
 from .indexing import IndexLayout
 from .rules import ACCESS, MATERIALIZE, MATERIALIZED_OPERANDS, NESTED, REDUCE, is_hosted, op_cost
-from ..ir.ops import ELEMENTWISE
+from ..ir.ops import SPECS, family, ops_where
 
 CHUNK_OPS = 1000
 CHUNK_LOOPS = 16          # loops per chunk in a kernel of more than MANY_LOOPS loops (LLVM's O2 time grows
 MANY_LOOPS = 128          # faster than linearly in the loops of one function)
 RECOMPUTE_LIMIT = 6       # a fused value costing more than this per element is not recomputed
-SOURCES = ("input", "const", "fill")
+SOURCES = family("source")                        # input, const, fill
 UPDATES_IN_PLACE = ("index_set", "index_add")   # written over their operand 0's buffer when it dies
-ALIGNED_OPS = frozenset(ELEMENTWISE) | {"where", "astype"}   # keep a loop index where they read
+# Natively lowered elementwise ops (ufuncs, where, astype) keep a loop index where they read.
+ALIGNED_OPS = frozenset(ops_where(lambda s: s.elementwise and not s.host))
 
 
 class Workspace:
@@ -149,8 +151,8 @@ class Plan:
             return "buf" if hosted else "fused"
         if node.op == "const":
             return "buf"
-        if node.op not in ACCESS and node.op not in MATERIALIZE:
-            raise LoweringUnsupported(f"op {node.op} has no lowering")
+        if node.op not in ACCESS and node.op not in MATERIALIZE and not SPECS[node.op].host:
+            raise LoweringUnsupported(f"op {node.op} has no lowering (jit/rules.py) and is not declared host")
         if node.shape == ():
             return "reg"
         if (node.op in MATERIALIZE or id(node) in self.hosted or id(node) in self.out_ids
@@ -235,7 +237,7 @@ class Plan:
             copies = self.loc.get(id(node)) != self.loc.get(id(x)) and node.size > 1
             return copies or math.prod(IndexLayout(x.shape, node.params["spec"],
                                                    [a.shape for a in arrays]).out_shape) > 1
-        if self.kind[id(node)] in ("reg", "guard") and node.op not in MATERIALIZE:
+        if self.kind[id(node)] in ("reg", "guard") and node.op not in MATERIALIZE and not SPECS[node.op].host:
             return False
         return max([node.size] + [a.size for a in node.args]) > 1
 

@@ -9,21 +9,25 @@ and index (slices, ints, newaxis, gathers) are fusable.
 MATERIALIZE[op](em, node): ops with their own loop structure, written into the node's buffer (or its
 register when 0-d) with `em.store`: reductions (accumulator loops, `reassoc` so they vectorize),
 argmax/argmin, cumsum, concatenate, index_set/index_add and dot_general (BLAS for float matrices of
-real size, see blas.py; loops otherwise), and every op without native code (argsort, special
-functions, linear algebra, Fourier transforms: HOST_OPS) as a call back into its reference evaluation
-(hostcall.py), as is every node with a complex value or operand (`is_hosted`); loops (loops.py).
-Index arrays are bounds-checked (negative indices wrap, as
-NumPy); an out-of-range index makes the kernel exit with abi.OOB_EXIT, never touch memory out of bounds.
+real size, see blas.py; loops otherwise); loops (loops.py).
+
+Ops the spec (ir/ops.py) declares `host` (argsort, special functions, linear algebra, Fourier
+transforms: HOST_OPS) have neither: the emitter runs them as a call back into their reference
+evaluation (hostcall.py), as every node with a complex value or operand (`is_hosted`).  Importing this
+module checks the tables against the spec (`check_lowerings`).  Index arrays are bounds-checked
+(negative indices wrap, as NumPy); an out-of-range index makes the kernel exit with abi.OOB_EXIT, never
+touch memory out of bounds.
 """
 import numpy as np
 
-from . import blas, hostcall, loops
+from . import blas, loops
 from .abi import OOB_EXIT
 from .errors import LoweringUnsupported
+from ..ir.errors import IRError
 from .indexing import IndexLayout, broadcast_index, iadd, linear, strides_of, unravel
 from .llvmtext import kind, literal, reg_type
-from .scalar_ops import cast, elementwise, where
-from ..ir.ops import ALL_OPS, ELEMENTWISE
+from .scalar_ops import SCALAR, cast, elementwise, where
+from ..ir.ops import SPECS, check_table, ops_where
 
 ACCESS = {}
 MATERIALIZE = {}
@@ -57,7 +61,7 @@ def _broadcast_to(em, node, idx):
     return (yield node.args[0], broadcast_index(node.args[0].shape, node.shape, idx))
 
 
-for _op in ELEMENTWISE:
+for _op in SCALAR:
     ACCESS[_op] = _elementwise
 ACCESS.update(where=_where, astype=_astype, broadcast_to=_broadcast_to)
 ACCESS["fill"] = lambda em, node, idx: literal(node.params["value"], node.dtype)
@@ -388,23 +392,46 @@ def op_cost(node):
     return _COSTS.get(node.op, 1)
 
 
-# Ops without native code run through a call back into their reference evaluation (hostcall.py).
-HOST_OPS = frozenset(op for op in ALL_OPS if op not in ACCESS and op not in MATERIALIZE
-                     and op not in ("input", "const", "guard"))
-MATERIALIZE.update({op: hostcall.emit_host_call for op in HOST_OPS})
+# Ops without native code run through a call back into their reference evaluation (hostcall.py): those
+# the spec (ir/ops.py) declares `host`.
+HOST_OPS = frozenset(ops_where(lambda s: s.host))
+PLANNED = ("input", "guard")          # lowered by the planner and the emitter themselves (plan.py kinds)
 
 
 def is_hosted(node):
-    """Whether `node` runs as a host call: an op of HOST_OPS, or any node (fills included) whose value
-    or an operand is complex (complex numbers have no native lowering: they live in buffers only)."""
-    return node.op in HOST_OPS or (node.op not in ("input", "const", "guard") and (
+    """Whether `node` runs as a host call: its spec says `host`, or it is any node (fills included) whose
+    value or an operand is complex (complex numbers have no native lowering: they live in buffers only)."""
+    return SPECS[node.op].host or (node.op not in ("input", "const", "guard") and (
         node.dtype.kind == "c" or any(a.dtype.kind == "c" for a in node.args)))
 
 
 def unlowered_ops():
     """Ops compile_trace refuses (LoweringUnsupported): the dispatcher runs such traces in NumPy."""
     lowered = set(ACCESS) | set(MATERIALIZE) | {"input", "const", "guard"}
-    return {op for op in ALL_OPS if op not in lowered}
+    return {op for op, s in SPECS.items() if op not in lowered and not s.host}
+
+
+def check_lowerings(specs=SPECS):
+    """IRError unless every op of `specs` has its lowering: an ACCESS rule for each elementwise op not
+    declared `host` (scalar code in scalar_ops.SCALAR for the ufuncs), an ACCESS or MATERIALIZE rule for
+    every other op not declared `host` (the planner's own PLANNED ops aside), and no native rule for a
+    `host` op.  Run when the module is imported; tests run it on scratch specs."""
+    native = [op for op, s in specs.items() if not s.host and op not in PLANNED]
+    or_host = " or declare it host=True in ir/ops.py (then it calls back into its reference evaluation)"
+    check_table("SCALAR (jit/scalar_ops.py)", ACCESS, [op for op in native if specs[op].elementwise],
+                "add its scalar code per dtype kind," + or_host)
+    check_table("ACCESS/MATERIALIZE (jit/rules.py)", {**ACCESS, **MATERIALIZE}, native,
+                "add its lowering rule," + or_host)
+    both = [op for op, s in specs.items() if s.host and (op in ACCESS or op in MATERIALIZE)]
+    if both:
+        raise IRError(f"op(s) {', '.join(both)} are declared host=True in ir/ops.py but have native lowering rules")
+    native_elementwise = {op: s for op, s in specs.items() if s.elementwise and not s.host}
+    check_table("SCALAR (jit/scalar_ops.py)", SCALAR, (), "", specs=native_elementwise)
+    check_table("ACCESS/MATERIALIZE (jit/rules.py)", {**ACCESS, **MATERIALIZE}, (), "", specs=specs)
+    check_table("op costs (jit/rules.py)", _COSTS, (), "", specs=specs)
+
+
+check_lowerings()
 
 
 def compare_to_literal(em, x, dtype, expected):

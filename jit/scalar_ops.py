@@ -1,4 +1,6 @@
 """Scalar code of every elementwise op, one table keyed by op and then by the kind of the compute dtype.
+Every elementwise op the spec (ir/ops.py) does not declare `host` has an entry (jit/rules.py checks it
+when imported); an op whose spec names a `libm` function gets the call to it for floats.
 
 SCALAR[op][kind](f, xs, ty) emits into FunctionText `f` the op applied to the register values `xs`
 (already cast to the compute dtype, whose LLVM type is `ty`) and returns the result's name.  Kinds:
@@ -13,6 +15,7 @@ import numpy as np
 from . import mathfns
 from .errors import LoweringUnsupported
 from .llvmtext import dtype_info, kind, literal, reg_type
+from ..ir.ops import SPECS, ops_where
 
 COMPARISONS = {  # op -> (fcmp predicate, signed icmp predicate, bool icmp predicate)
     "equal": ("oeq", "eq", "eq"), "not_equal": ("une", "ne", "ne"), "less": ("olt", "slt", "ult"),
@@ -184,11 +187,8 @@ def _identity(f, xs, ty):
     return xs[0]
 
 
-_MATH_UNARY = {"exp": "exp", "log": "log", "log1p": "log1p", "expm1": "expm1", "sin": "sin", "cos": "cos",
-               "tan": "tan", "arcsin": "asin", "arccos": "acos", "arctan": "atan", "sinh": "sinh",
-               "cosh": "cosh", "tanh": "tanh", "arcsinh": "asinh", "arccosh": "acosh", "arctanh": "atanh"}
-
-SCALAR = {op: {"f": _math(fn)} for op, fn in _MATH_UNARY.items()}
+# An op whose spec names a libm function calls it on floats (power: exact cases first).
+SCALAR = {op: {"f": _math(SPECS[op].libm)} for op in ops_where(lambda s: s.libm is not None and not s.host)}
 SCALAR.update({
     "negative": {"f": lambda f, xs, ty: f.emit(f"fneg {ty} {xs[0]}"),
                  "i": lambda f, xs, ty: f.emit(f"sub {ty} 0, {xs[0]}")},
@@ -197,7 +197,6 @@ SCALAR.update({
     "multiply": {"f": _binop("fmul"), "i": _binop("mul"), "b": _binop("and")},
     "divide": {"f": _binop("fdiv")},
     "power": {"f": _float_power},
-    "arctan2": {"f": _math("atan2")},
     "maximum": {"f": _select_float("ogt"), "i": _select_int("sgt"), "b": _binop("or")},
     "minimum": {"f": _select_float("olt"), "i": _select_int("slt"), "b": _binop("and")},
     "floor_divide": {"f": _divmod_part(_float_divmod, 0), "i": _divmod_part(_int_divmod, 0)},
@@ -230,7 +229,7 @@ def elementwise(f, op, values, in_dtypes, out_dtype):
     """Emit elementwise `op` on register `values` of `in_dtypes`; the result has `out_dtype`."""
     cdt = compute_dtype(op, in_dtypes, out_dtype)
     ty, _, cdt_kind = dtype_info(cdt)
-    rule = SCALAR[op].get(cdt_kind)
+    rule = SCALAR.get(op, {}).get(cdt_kind)
     if rule is None:
         raise LoweringUnsupported(f"op {op} on dtype {cdt} is not supported by the JIT")
     xs = [cast(f, v, d, cdt) for v, d in zip(values, in_dtypes)]
