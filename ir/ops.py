@@ -150,9 +150,8 @@ define("cumsum", "scan", ("axis",))                        # axis: a non-negativ
 define("argsort", "sort", ("axis",))                       # stable sort order (kind="stable"); intp
 
 # ---- special functions: elementwise, defined by the scipy.special ufunc named `scipy` (SciPy is optional
-# and imported on first use; erf, erfc, gammaln and digamma: see MATH_DEFINED).  polygamma(x, order=k) is the
-# k-th derivative of digamma (order 0 is digamma
-# itself); its dtype is digamma's.  ndtri is the inverse of the normal CDF, ndtri_exp(x) = ndtri(exp(x)).
+# and imported on first use; erf, erfc, gammaln and digamma: see MATH_DEFINED).  polygamma(x, order=k) is
+# the k-th derivative of digamma (order 0 is digamma itself); its dtype is digamma's.  ndtri is the inverse of the normal CDF, ndtri_exp(x) = ndtri(exp(x)).
 define("erf", "special", scipy="erf")
 define("erfc", "special", scipy="erfc")
 define("gammaln", "special", scipy="gammaln")
