@@ -151,12 +151,14 @@ define("argsort", "sort", ("axis",))                       # stable sort order (
 
 # ---- special functions: elementwise, defined by the scipy.special ufunc named `scipy` (SciPy is optional
 # and imported on first use; erf, erfc, gammaln and digamma: see MATH_DEFINED).  polygamma(x, order=k) is
-# the k-th derivative of digamma (order 0 is digamma itself); its dtype is digamma's.  ndtri is the inverse of the normal CDF, ndtri_exp(x) = ndtri(exp(x)).
+# the k-th derivative of digamma (order 0 is digamma itself); its dtype is digamma's.  ndtri is the inverse
+# of the normal CDF, ndtri_exp(x) = ndtri(exp(x)).
 define("erf", "special", scipy="erf")
 define("erfc", "special", scipy="erfc")
 define("gammaln", "special", scipy="gammaln")
 define("log_ndtr", "special", scipy="log_ndtr")
 define("polygamma", "special", ("order",), scipy="psi")
+define("wofz", "special", scipy="wofz", complex_differentiable=True)    # Faddeeva w(z) = exp(-z^2) erfc(-iz)
 for _name in ("erfinv", "erfcinv", "ndtri", "ndtri_exp", "j0", "j1", "y0", "y1", "i0", "i1", "i0e", "i1e",
               "k0", "k1"):
     define(_name, "special", scipy=_name)

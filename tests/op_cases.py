@@ -320,6 +320,7 @@ _add("absolute", ((2, 3), "complex_nonzero"), name="complex")
 _add("multiply", ((2, 3), "complex"), ((3,), "real"), name="complex_real")
 _add("divide", ((2, 3), "complex"), ((2, 3), "complex_nonzero"), name="complex")
 _add("exp", ((4,), "complex"), name="complex")
+_add("wofz", ((2, 3), "complex"))
 _add("sum", ((2, 3), "complex"), name="complex", axis=(1,), keepdims=False)
 _add("dot_general", ((2, 3), "complex"), ((3, 2), "complex"), name="complex", contract=((1,), (0,)),
      batch=((), ()))

@@ -185,3 +185,23 @@ def test_solve_ivp_rk45_wrt_parameters_and_initial_state(monkeypatch):
     g = assert_grad_cached(_oscillator, (np.array([2.0, 0.3]), np.array([1.0, -0.5])),
                            (np.array([2.0, 0.3]) * 1.0001, np.array([1.0, -0.5])), argnums=(0, 1))
     assert len(g.cache_info().paths[0].guards) > 50             # the step-size decisions, on every call
+
+
+# -- scipy.special.wofz: lmfit's Voigt profile ----------------------------------------------------------------
+def _voigt(center, sigma, gamma):
+    """lmfit.lineshapes.voigt as written there: the real part of the Faddeeva function."""
+    x = np.linspace(-3.0, 3.0, 7)
+    z = (x - center + 1j * gamma) / (sigma * np.sqrt(2.0))
+    return np.sum(sc.wofz(z).real / (sigma * np.sqrt(2.0 * np.pi)) * np.arange(1.0, 8.0))
+
+
+def test_wofz_voigt_profile():
+    assert_grad_cached(_voigt, (0.3, 0.8, 0.5), (-0.2, 1.1, 0.7), argnums=(0, 1, 2))
+
+
+def test_wofz_values_match_scipy():
+    z = np.array([0.0, 1.5 + 0.2j, -2.0 + 3.0j, 0.1 - 0.4j, 30.0 + 1.0j])
+    g = jitgrad.value_and_grad(lambda s: (s * 0.0, sc.wofz(z * s)), has_aux=True)
+    for s in (1.0, 0.7):
+        (_, got), _ = g(s)
+        np.testing.assert_allclose(got, sc.wofz(z * s), rtol=1e-15)

@@ -11,7 +11,8 @@ xlog1py and betaln. ndtri and ndtri_exp (inverse normal CDF) are IR ops; SciPy's
 `_cauchy_isf` (scipy.stats.cauchy) are Boost's -1/tan(pi P) with P = q reduced to (-1/2, 1/2], written as
 tan(pi (P -+ 1/2)) for |P| >= 1/4. binom(n, k) of real n, k is exp(gammaln(n+1) - gammaln(k+1) -
 gammaln(n-k+1)) inside n, k, n-k > -1 (guarded) and refused elsewhere (SciPy's conventions there: zeros,
-signs, NaNs at negative integers). The ufuncs accept out=/where= as NumPy ufuncs do (ufuncs.ufunc_rule).
+signs, NaNs at negative integers). wofz (the Faddeeva function) is an IR op of a complex operand. The ufuncs
+accept out=/where= as NumPy ufuncs do (ufuncs.ufunc_rule).
 Nothing is registered when SciPy is not installed.
 """
 import functools
@@ -275,6 +276,7 @@ _UFUNCS = {
     "rgamma": _rgamma, "gammasgn": _gammasgn, "exprel": _exprel,
     "entr": _entr, "rel_entr": _rel_entr, "kl_div": _kl_div, "huber": _huber, "pseudo_huber": _pseudo_huber,
     "cbrt": BUILDERS["cbrt"], "exp2": BUILDERS["exp2"], "exp10": lambda b, x: b.power(const(10, x.dtype), x),
+    "wofz": ir_op("wofz"),
     **{name: ir_op(name) for name in ("erfinv", "erfcinv", "ndtri", "ndtri_exp", "j0", "j1", "y0", "y1", "i0",
                                     "i1", "i0e", "i1e",
                                     "k0", "k1", *BESSEL)},
