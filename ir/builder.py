@@ -7,7 +7,7 @@ keeps derivative rules readable: `b.multiply(g, b.cos(x))`.
 import numpy as np
 
 from .errors import IRError
-from .ops import PARAMS
+from .ops import DEFAULT_PARAMS, PARAMS
 from .shapes import SHAPE
 from .value import Trace, Value
 
@@ -42,6 +42,8 @@ class Builder:
         names = _PARAM_NAMES.get(op)
         if names is None:
             raise IRError(f"unknown op {op!r}")
+        if params.keys() != names:
+            params = {**DEFAULT_PARAMS.get(op, {}), **params}
         if params.keys() != names:
             raise IRError(f"op {op!r} takes params {PARAMS[op]}, got {tuple(params)}")
         for a in args:

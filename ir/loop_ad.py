@@ -22,7 +22,9 @@ So a pure accumulator (`s = s + f(x, i)`) has no tape (recomputing trades the me
 evaluating those values again).  The backward loop runs t = trip-1 .. 0 (its
 body computes t from its own counter), reads the tape rows `index(tape, t)` and the rows of the stacked
 outputs' cotangents, runs the backward part and carries the cotangents of the active carries and the
-accumulated cotangents of the active invariants.  Above a tape budget the forward loop keeps only
+accumulated cotangents of the active invariants.  A loop ending on a flag (ir/loops.py's `exit`) tapes
+a row per iteration it may take; its backward loop ends on `j < count` (the forward loop's count), so
+it runs exactly as many iterations.  Above a tape budget the forward loop keeps only
 checkpoints and the backward loop recomputes each segment's tape (ir/loop_tape.py).
 """
 import numpy as np
@@ -83,9 +85,11 @@ def _jvp_loop(b, node, args, tangents):
                                         [tangent_body.outputs[j] for j in out_order]))
     inits = [tangents[k] if tangents[k] is not None else b.fill(args[k].shape, args[k].dtype, 0)
              for k in carries]
-    loop = b.loop(*args[:n_carry], *inits, *args[n_carry:], *[tangents[n_carry + m] for m in inv],
-                  body=new_body, trip=trip, n_carry=n_carry + len(carries))
     first_y = n_carry + len(carries)
+    exit = p["exit"]
+    loop = b.loop(*args[:n_carry], *inits, *args[n_carry:], *[tangents[n_carry + m] for m in inv],
+                  body=new_body, trip=trip, n_carry=n_carry + len(carries),
+                  exit=None if exit is None else first_y + exit - n_carry)
     result_map = [(k, n_carry + carries.index(k) if k in carries else None) for k in range(n_carry)]
     result_map += [(first_y + j - n_carry, first_y + n_out - n_carry + ys.index(j) if j in ys else None)
                    for j in range(n_carry, n_out)]
@@ -116,8 +120,9 @@ def jvp_node(b, node, args, tangents, maps):
 class LoopVJP:
     """The reverse-mode pieces of one active loop: its body's VJP and what each residual needs."""
 
-    def __init__(self, body, n_carry, trip, active_args):
+    def __init__(self, body, n_carry, trip, active_args, exit=None):
         self.body, self.n_carry, self.n_out, self.trip = body, n_carry, len(body.outputs), trip
+        self.exit = exit              # the continue flag's output (ir/loops.py), or None
         n_inv = len(active_args) - n_carry
         self.invariants = [m for m in range(n_inv) if active_args[n_carry + m]]
         self.carries, _ = active_carries(body, n_carry, [1 + k for k in range(n_carry) if active_args[k]]
@@ -170,25 +175,37 @@ class LoopVJP:
 
     # -- the backward loop --
 
-    def emit_backward(self, b, trip, ct_carries, accs, tapes, ct_ys, invariant_args, hoisted, base=None):
+    def emit_backward(self, b, trip, ct_carries, accs, tapes, ct_ys, invariant_args, hoisted, base=None,
+                      count=None, limit=None):
         """Emit the backward loop of `trip` iterations into `b`: cotangents of the active carries
         (`ct_carries`, Values) and accumulators of the active invariants (`accs`) as carries, reading
         `tapes` (stacked, one per taped residual) and `ct_ys` (per stacked output: its cotangent,
-        stacked, or None); `base` (intp Value) offsets the counter.  Returns (final ct carries, accs)."""
+        stacked, or None); `base` (intp Value) offsets the counter; `count` (intp Value): the forward
+        loop took that many iterations of at most `trip` (the backward loop runs as many, iteration j
+        reading row count-1-j; `limit`: the counter stays below it, in the discarded iteration too).
+        Returns (final ct carries, accs)."""
         if trip == 0:                     # no iteration: the cotangents pass through
             return list(ct_carries), list(accs)
         present = [y for y in ct_ys if y is not None]
+        extra = [v for v in (base, count) if v is not None]
         bb = Builder()
         j = bb.input((), COUNTER_DTYPE)
         carry_ins = [bb.input(v.shape, v.dtype) for v in list(ct_carries) + list(accs)]
         rest = [bb.input(v.shape, v.dtype) for v in list(tapes) + present + list(invariant_args) + list(hoisted)
-                + ([base] if base is not None else [])]
+                + extra]
         tape_ins, rest = rest[:len(tapes)], rest[len(tapes):]
         y_ins, rest = rest[:len(present)], rest[len(present):]
         inv_ins, rest = rest[:len(invariant_args)], rest[len(invariant_args):]
-        hoisted_ins = rest[:len(hoisted)]
-        t = bb.subtract(bb.const(np.asarray(trip - 1, COUNTER_DTYPE)), j)
-        counter = bb.add(rest[len(hoisted)], t) if base is not None else t
+        hoisted_ins, extra_ins = rest[:len(hoisted)], rest[len(hoisted):]
+        if count is None:
+            t = bb.subtract(bb.const(np.asarray(trip - 1, COUNTER_DTYPE)), j)
+        else:                             # the discarded iteration j = count reads row 0
+            n_taken = extra_ins[-1]
+            t = bb.maximum(bb.subtract(bb.subtract(n_taken, bb.const(np.asarray(1, COUNTER_DTYPE))), j),
+                           bb.const(np.asarray(0, COUNTER_DTYPE)))
+        counter = bb.add(extra_ins[0], t) if base is not None else t
+        if limit is not None:
+            counter = bb.minimum(counter, bb.const(np.asarray(limit - 1, COUNTER_DTYPE)))
         fwd = self.forward
         env = {id(fwd.inputs[0]): counter}
         env.update(zip((id(v) for v in fwd.inputs[1 + self.n_carry:]), inv_ins))
@@ -201,9 +218,11 @@ class LoopVJP:
         passes.replay(bb, bwd.nodes, env)
         grads = [env[id(v)] for v in bwd.outputs]
         n = len(ct_carries)
-        body = bb.build(grads[:n] + [bb.add(acc, g) for acc, g in zip(carry_ins[n:], grads[n:])])
-        loop = b.loop(*ct_carries, *accs, *tapes, *present, *invariant_args, *hoisted,
-                      *([base] if base is not None else []), body=body, trip=trip, n_carry=n + len(accs))
+        outputs = grads[:n] + [bb.add(acc, g) for acc, g in zip(carry_ins[n:], grads[n:])]
+        flag = [bb.less(j, extra_ins[-1])] if count is not None else []
+        loop = b.loop(*ct_carries, *accs, *tapes, *present, *invariant_args, *hoisted, *extra,
+                      body=bb.build(outputs + flag), trip=trip, n_carry=n + len(accs),
+                      exit=len(outputs) if count is not None else None)
         results = [b.loop_result(loop, index=k) for k in range(n + len(accs))]
         return results[:n], results[n:]
 

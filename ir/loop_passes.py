@@ -15,7 +15,7 @@ table LOOP_PASSES, which this module fills when imported (it runs those passes o
 """
 from . import passes
 from .builder import Builder
-from .loops import count_guards
+from .loops import COUNTER_DTYPE, count_guards
 from .ops import LINALG
 from .value import Trace
 
@@ -38,7 +38,8 @@ def without_guards(trace):
     def rule(b, node, args):
         if node.op == "loop":
             p = node.params
-            return b.loop(*args, body=without_guards(p["body"]), trip=p["trip"], n_carry=p["n_carry"])
+            return b.loop(*args, body=without_guards(p["body"]), trip=p["trip"], n_carry=p["n_carry"],
+                          exit=p["exit"])
         return None
     return subtrace(trace.inputs, [n for n in trace.nodes if n.op != "guard"], trace.outputs, rule)
 
@@ -51,8 +52,8 @@ class _Pruning:
 
     def __init__(self, node, used):
         self.node = node
-        body, n_carry = node.params["body"], node.params["n_carry"]
-        needed = set(used)
+        body, n_carry, exit = node.params["body"], node.params["n_carry"], node.params["exit"]
+        needed = set(used) | ({exit} if exit is not None else set())      # the flag says how long it runs
         while True:
             live, plans = liveness(body.nodes, [body.outputs[k] for k in sorted(needed)])
             more = {k for k in range(n_carry) if id(body.inputs[1 + k]) in live} - needed
@@ -77,8 +78,9 @@ class _Pruning:
         env = passes.copy_inputs(bb, inputs)
         _emit_pruned(bb, self.live_nodes, self.plans, env)
         new_body = bb.build([env[id(body.outputs[k])] for k in self.results])
-        return b.loop(*[args[k] for k in self.operands], body=new_body, trip=self.node.params["trip"],
-                      n_carry=len(self.carries))
+        p = self.node.params
+        return b.loop(*[args[k] for k in self.operands], body=new_body, trip=p["trip"], n_carry=len(self.carries),
+                      exit=None if p["exit"] is None else self.index[p["exit"]])
 
 
 def liveness(nodes, roots):
@@ -156,22 +158,25 @@ class LoopRewrites:
     def loop(self, b, node, args):
         """The replacement of loop `node` on `args` (None: keep it)."""
         p = node.params
-        body, n_carry, trip = p["body"], p["n_carry"], p["trip"]
+        body, n_carry, trip, exit = p["body"], p["n_carry"], p["trip"], p["exit"]
         if trip == 0:                     # results: the inits; the node is dead unless it holds guards
             new = node if args == list(node.args) else passes.copy_node(b, node, args)
             ys = [b.fill((0,) + y.shape, y.dtype, 0) for y in body.outputs[n_carry:]]
+            if exit is not None:
+                ys[exit - n_carry] = b.fill((), COUNTER_DTYPE, 0)
             self.maps[id(new)] = list(args[:n_carry]) + ys
             return None if new is node else new
         optimized = passes.optimize(body)
         restructured = restructure(b, optimized, args, n_carry)
         if restructured is not None:
             operands, new_body, new_n_carry, result_map = restructured
-            new = b.loop(*operands, body=new_body, trip=trip, n_carry=new_n_carry)
+            new = b.loop(*operands, body=new_body, trip=trip, n_carry=new_n_carry,
+                         exit=None if exit is None else result_map[exit])
             self.maps[id(new)] = result_map
             return new
         if _unchanged(optimized, body):
             return None
-        return b.loop(*args, body=optimized, trip=trip, n_carry=n_carry)
+        return b.loop(*args, body=optimized, trip=trip, n_carry=n_carry, exit=exit)
 
 
 def may_raise(node):

@@ -15,6 +15,13 @@ inner loop, without the body's guards: they held in the forward pass) and runnin
 loop.  The body's guards appear twice in the forward part (segments, tail): in iteration order.  Tape memory:
 about sqrt(trip) iterations' residuals
 plus sqrt(trip) checkpoints of the carries, for one more forward evaluation of the body.
+
+A loop ending on a flag (ir/loops.py's `exit`; `trip` its most iterations) without stacked outputs
+is checkpointed alike: the segment loop's flag says a segment ran all its S iterations, so it stops at
+the segment that leaves (discarding it, its count the segments taken); a taped tail loop reruns that
+segment from its start (at most S iterations, its flag also false from counter `trip` on); the count
+is S * segments taken + the tail's.  The backward segment loop runs the segments taken, last first.
+One with stacked outputs is taped (their rows would land at a run-time offset).
 """
 import math
 import os
@@ -22,6 +29,7 @@ import os
 import numpy as np
 
 from . import autodiff
+from . import passes
 from .builder import Builder
 from .errors import IRError
 from .loop_ad import AT_ROW, LoopVJP, with_base
@@ -41,22 +49,24 @@ def taping_form(b, node, args, active_args, records, result_maps):
     it.  `records[id(loop)]` gets its reverse-mode record; when its results are no longer that loop's,
     `result_maps[id(loop)]` lists the Value of each old result."""
     p = node.params
-    body, n_carry, trip = p["body"], p["n_carry"], p["trip"]
+    body, n_carry, trip, exit = p["body"], p["n_carry"], p["trip"], p["exit"]
     start = len(b.nodes)
     moved = restructure(b, body, args, n_carry) if trip else None     # invariant code hoisted before AD
     result_map = None
     if moved is not None:
         sources = [a for a, on in zip(args, active_args) if on]
         args, body, n_carry, result_map = moved
+        exit = None if exit is None else result_map[exit]
         active = autodiff.active_ids(b.nodes[start:], sources)
         active_args = [id(a) in active for a in args]
     if not any(active_args):
-        loop, results = b.loop(*args, body=body, trip=trip, n_carry=n_carry), None
+        loop, results = b.loop(*args, body=body, trip=trip, n_carry=n_carry, exit=exit), None
     else:
-        vjp = LoopVJP(body, n_carry, trip, active_args)
+        vjp = LoopVJP(body, n_carry, trip, active_args, exit)
         hoisted = vjp.hoist(b, args[n_carry:])
         tape_bytes = trip * sum(r.size * r.dtype.itemsize for r in vjp.taped)
-        if tape_bytes > TAPE_BUDGET_MB * 2 ** 20 and trip >= 4:
+        checkpointable = exit is None or len(body.outputs) == n_carry + 1      # a flag, no stacked output
+        if tape_bytes > TAPE_BUDGET_MB * 2 ** 20 and trip >= 4 and checkpointable:
             loop, results = _checkpointed(b, vjp, args, hoisted, records)
         else:
             loop, results = _taped(b, vjp, args, hoisted, trip, None, records), None
@@ -69,53 +79,82 @@ def taping_form(b, node, args, active_args, records, result_maps):
     return loop
 
 
-def _taped(b, vjp, args, hoisted, trip, base, records):
-    loop = b.loop(*args, *([base] if base is not None else []), body=vjp.taping_body(based=base is not None),
-                  trip=trip, n_carry=vjp.n_carry)
+def _taped(b, vjp, args, hoisted, trip, base, records, limit=None):
+    """The taping loop (`base`: its counter offset; `limit`: a loop with exit stops at counter `limit`)."""
+    body = vjp.taping_body(based=base is not None) if limit is None else _capped(vjp.taping_body(), vjp.exit, limit)
+    loop = b.loop(*args, *([base] if base is not None else []), body=body,
+                  trip=trip, n_carry=vjp.n_carry, exit=vjp.exit)
     tapes = [b.loop_result(loop, index=vjp.n_out + j) for j in range(len(vjp.taped))]
-    records[id(loop)] = _Taped(vjp, trip, tapes, hoisted, base)
+    count = b.loop_result(loop, index=vjp.exit) if vjp.exit is not None else None
+    records[id(loop)] = _Taped(vjp, trip, tapes, hoisted, base, count, limit)
     return loop
 
 
 class _Taped:
-    def __init__(self, vjp, trip, tapes, hoisted, base):
+    def __init__(self, vjp, trip, tapes, hoisted, base, count, limit):
         self.vjp, self.trip, self.tapes, self.hoisted, self.base = vjp, trip, tapes, hoisted, base
+        self.count = count            # the iterations the forward loop took (a loop with exit), or None
+        self.limit = limit
 
     def backward(self, b, args, received):
         vjp = self.vjp
         invariants = args[vjp.n_carry:len(args) - (self.base is not None)]
         ct_carries, accs, ct_ys = vjp.zero_cotangents(b, args, received)
         ct_carries, accs = vjp.emit_backward(b, self.trip, ct_carries, accs, self.tapes, ct_ys, invariants,
-                                             self.hoisted, self.base)
+                                             self.hoisted, self.base, self.count, self.limit)
         return vjp.operand_cotangents(len(args), ct_carries, accs)
+
+
+def _capped(body, exit, limit):
+    """`body` run from a `base` (a last input, as `with_base`) whose continue flag is also false from
+    counter `limit` on (the iteration found there, discarded, sees counter limit - 1: in range)."""
+    bb = Builder()
+    env = passes.copy_inputs(bb, body.inputs)
+    at = bb.add(bb.input((), COUNTER_DTYPE), env[id(body.inputs[0])])
+    env[id(body.inputs[0])] = bb.minimum(at, _intp(bb, limit - 1))
+    passes.replay(bb, body.nodes, env)
+    outputs = [env[id(v)] for v in body.outputs]
+    outputs[exit] = bb.logical_and(outputs[exit], bb.less(at, _intp(bb, limit)))
+    return bb.build(outputs)
 
 
 def _segment_body(vjp, size):
     """The checkpointing loop's body: segment s runs the loop's body `size` times from counter s*size;
-    outputs the next carries, the stacked outputs (size, ...) and the carries it started from."""
-    body, n_carry = vjp.body, vjp.n_carry
+    outputs the next carries, the stacked outputs (size, ...) and the carries it started from.  A loop
+    with exit: its flag (output n_carry) says the segment ran its `size` iterations (the segment that
+    leaves is discarded, then run by a taped tail loop)."""
+    body, n_carry, exit = vjp.body, vjp.n_carry, vjp.exit
     bb = Builder()
     s = bb.input((), COUNTER_DTYPE)
     ins = [bb.input(v.shape, v.dtype) for v in body.inputs[1:]]
     base = bb.multiply(s, _intp(bb, size))
-    inner = bb.loop(*ins, base, body=with_base(body), trip=size, n_carry=n_carry)
+    inner = bb.loop(*ins, base, body=with_base(body), trip=size, n_carry=n_carry, exit=exit)
     results = [bb.loop_result(inner, index=k) for k in range(vjp.n_out)]
+    if exit is not None:
+        results[exit] = bb.equal(results[exit], _intp(bb, size))
     return bb.build(results + ins[:n_carry])
 
 
 def _checkpointed(b, vjp, args, hoisted, records):
     """(the checkpointing loop, the Values of the original loop's results)."""
-    n_carry, n_out, trip = vjp.n_carry, vjp.n_out, vjp.trip
+    n_carry, n_out, trip, exit = vjp.n_carry, vjp.n_out, vjp.trip, vjp.exit
     size = math.isqrt(trip)
     segments = trip // size
-    outer = b.loop(*args, body=_segment_body(vjp, size), trip=segments, n_carry=n_carry)
+    outer = b.loop(*args, body=_segment_body(vjp, size), trip=segments, n_carry=n_carry, exit=exit)
     results = [b.loop_result(outer, index=k) for k in range(n_out + n_carry)]
     checkpoints = results[n_out:]
+    finals = results[:n_carry]
+    if exit is not None:              # the segments taken, then a tail of at most one segment
+        taken = results[exit]
+        records[id(outer)] = _Checkpointed(vjp, size, segments, checkpoints, hoisted, taken)
+        base = b.multiply(taken, _intp(b, size))
+        loop = _taped(b, vjp, finals + list(args[n_carry:]), hoisted, size, base, records, limit=trip)
+        count = b.add(base, b.loop_result(loop, index=exit))
+        return outer, [b.loop_result(loop, index=k) for k in range(n_carry)] + [count]
     records[id(outer)] = _Checkpointed(vjp, size, segments, checkpoints, hoisted)
     body = vjp.body
     ys = [b.reshape(y, shape=(segments * size,) + v.shape) for y, v in zip(results[n_carry:n_out],
                                                                             body.outputs[n_carry:])]
-    finals = results[:n_carry]
     tail = trip - segments * size
     if tail:
         loop = _taped(b, vjp, finals + list(args[n_carry:]), hoisted, tail, _intp(b, segments * size), records)
@@ -125,9 +164,10 @@ def _checkpointed(b, vjp, args, hoisted, records):
 
 
 class _Checkpointed:
-    def __init__(self, vjp, size, segments, checkpoints, hoisted):
+    def __init__(self, vjp, size, segments, checkpoints, hoisted, taken=None):
         self.vjp, self.size, self.segments = vjp, size, segments
         self.checkpoints, self.hoisted = checkpoints, hoisted
+        self.taken = taken            # a loop with exit: the segments the forward loop completed
 
     def backward(self, b, args, received):
         vjp, size = self.vjp, self.size
@@ -138,12 +178,17 @@ class _Checkpointed:
         bb = Builder()
         j = bb.input((), COUNTER_DTYPE)
         carry_ins = [bb.input(v.shape, v.dtype) for v in ct_carries + accs]
-        outer_ins = [bb.input(v.shape, v.dtype) for v in self.checkpoints + present + invariants + self.hoisted]
+        taken = [self.taken] if self.taken is not None else []
+        outer_ins = [bb.input(v.shape, v.dtype)
+                     for v in self.checkpoints + present + invariants + self.hoisted + taken]
         n_cp, n_y = len(self.checkpoints), len(present)
         cp_ins, y_ins = outer_ins[:n_cp], iter(outer_ins[n_cp:n_cp + n_y])
         inv_ins = outer_ins[n_cp + n_y:n_cp + n_y + len(invariants)]
-        hoisted_ins = outer_ins[n_cp + n_y + len(invariants):]
-        s = bb.subtract(_intp(bb, self.segments - 1), j)
+        hoisted_ins = outer_ins[n_cp + n_y + len(invariants):len(outer_ins) - len(taken)]
+        if taken:                     # segments taken-1 .. 0; the discarded iteration j = taken redoes 0
+            s = bb.maximum(bb.subtract(bb.subtract(outer_ins[-1], _intp(bb, 1)), j), _intp(bb, 0))
+        else:
+            s = bb.subtract(_intp(bb, self.segments - 1), j)
         base = bb.multiply(s, _intp(bb, size))
         starts = [bb.index(cp, s, spec=AT_ROW) for cp in cp_ins]
         taping = bb.loop(*starts, *inv_ins, base, body=vjp.taping_body(based=True, guards=False),
@@ -152,8 +197,10 @@ class _Checkpointed:
         rows = [bb.index(next(y_ins), s, spec=AT_ROW) if y is not None else None for y in ct_ys]
         n = len(ct_carries)
         cc, aa = vjp.emit_backward(bb, size, carry_ins[:n], carry_ins[n:], tapes, rows, inv_ins, hoisted_ins, base)
-        loop = b.loop(*ct_carries, *accs, *self.checkpoints, *present, *invariants, *self.hoisted,
-                      body=bb.build(cc + aa), trip=self.segments, n_carry=n + len(accs))
+        flag = [bb.less(j, outer_ins[-1])] if taken else []
+        loop = b.loop(*ct_carries, *accs, *self.checkpoints, *present, *invariants, *self.hoisted, *taken,
+                      body=bb.build(cc + aa + flag), trip=self.segments, n_carry=n + len(accs),
+                      exit=n + len(accs) if taken else None)
         finals = [b.loop_result(loop, index=k) for k in range(n + len(accs))]
         return vjp.operand_cotangents(len(args), finals[:n], finals[n:])
 

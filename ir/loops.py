@@ -1,13 +1,21 @@
 """The loop op: a body trace run `trip` times, its carried values, its invariants, its stacked outputs.
 
-    %L = loop(*carry_inits, *invariants; body, trip, n_carry)      a tuple (shape (), dtype TUPLE)
-    %r = loop_result(%L; index)                                    one of its results
+    %L = loop(*carry_inits, *invariants; body, trip, n_carry, exit)   a tuple (shape (), dtype TUPLE)
+    %r = loop_result(%L; index)                                       one of its results
 
 `body` is a closed Trace: inputs `[i, carry_0..carry_{C-1}, inv_0..]` (`i` the iteration number, a 0-d
 intp counting 0..trip-1), outputs `[next_carry_0..next_carry_{C-1}, y_0..y_{K-1}]`; a carry's init, its
 body input and its body output have one type.  Result k < C is the final carry k (its init when trip is
 0); result C + j stacks y_j over the iterations: shape `(trip,) + y.shape`, row t from iteration t.
-`trip` is a static int (like every other int the trace depends on, it is keyed or guarded).
+`trip` is a static int.
+
+A loop with `exit` (an index e, C <= e, of a 0-d bool body output: the continue flag; None, the
+default, for a counted loop) runs while the flag is true: the iteration t whose flag is false is
+discarded as a whole (the results are the carries it started from) and ends the loop; `trip` is then
+the most iterations it may take (a `for` with `break`: the range's length; a `while`: a capacity the
+tracer chose, which a guard after the loop checks).  Result e is the number of iterations taken, an
+intp counted at run time (never a key of the cache); stacked rows from it on are zeros.  The body is
+evaluated once more than the count (the discarded iteration), so its guards hold there too.
 
 Guards inside a body hold on every iteration.  They are numbered in program order, descending into a
 loop's body at the loop node (`Trace.guards`): that number is what GuardFailed and kernel exit codes
@@ -31,9 +39,16 @@ def _type(v):
 
 
 def _shape_loop(args, params):
-    body, trip, n_carry = params["body"], params["trip"], params["n_carry"]
+    body, trip, n_carry, exit = params["body"], params["trip"], params["n_carry"], params["exit"]
     if not isinstance(trip, int) or isinstance(trip, bool) or trip < 0:
         raise IRError(f"loop: trip must be an int >= 0, got {trip!r}")
+    if exit is not None:
+        if not isinstance(exit, int) or not n_carry <= exit < len(body.outputs):
+            raise IRError(f"loop: exit={exit!r} is not one of the body's {len(body.outputs)} outputs after "
+                          f"its {n_carry} carries")
+        flag = body.outputs[exit]
+        if flag.shape != () or flag.dtype != np.bool_:
+            raise IRError(f"loop: the continue flag (output {exit}) must be bool[], got {_type(flag)}")
     if not isinstance(n_carry, int) or not 0 <= n_carry <= len(args):
         raise IRError(f"loop: n_carry={n_carry!r} for {len(args)} operands")
     inputs, outputs = body.inputs, body.outputs
@@ -59,6 +74,8 @@ def result_type(loop, index):
     body, n_carry, trip = loop.params["body"], loop.params["n_carry"], loop.params["trip"]
     if not isinstance(index, int) or not 0 <= index < len(body.outputs):
         raise IRError(f"loop_result: index {index!r} out of range for {len(body.outputs)} results")
+    if index == loop.params["exit"]:
+        return (), COUNTER_DTYPE
     out = body.outputs[index]
     return (out.shape if index < n_carry else (trip,) + out.shape), out.dtype
 
@@ -74,16 +91,24 @@ SHAPE_RULES = {"loop": _shape_loop, "loop_result": _shape_loop_result}
 
 def run_loop(args, params, run_body):
     """The results of a loop on concrete operands: `run_body(body, inputs) -> outputs` runs one
-    iteration (the reference executor); returns the tuple of final carries then stacked outputs."""
-    body, trip, n_carry = params["body"], params["trip"], params["n_carry"]
+    iteration (the reference executor); returns the tuple of final carries then stacked outputs (the
+    count in place of the continue flag's)."""
+    body, trip, n_carry, exit = params["body"], params["trip"], params["n_carry"], params["exit"]
     carries, invariants = list(args[:n_carry]), list(args[n_carry:])
-    stacked = [np.empty((trip,) + y.shape, y.dtype) for y in body.outputs[n_carry:]]
+    stacked = [np.zeros((trip,) + y.shape, y.dtype) for y in body.outputs[n_carry:]]
+    count = trip
     for t in range(trip):
         outs = run_body(body, [np.asarray(t, COUNTER_DTYPE), *carries, *invariants])
+        if exit is not None and not outs[exit]:
+            count = t
+            break
         carries = outs[:n_carry]
         for rows, y in zip(stacked, outs[n_carry:]):
             rows[t] = y
+    if exit is not None:
+        stacked[exit - n_carry] = np.asarray(count, COUNTER_DTYPE)
     return tuple(np.asarray(c) for c in carries) + tuple(stacked)
+
 
 
 def count_guards(trace):

@@ -238,10 +238,11 @@ define("index_add", "index", ("spec",))
 # then lhs free dims, then rhs free dims (as jax.lax.dot_general)
 define("dot_general", "contraction", ("contract", "batch"))
 
-# ---- loops (ir/loops.py): loop(*carry_inits, *invariants; body, trip, n_carry) runs a closed body trace
-# `trip` times and is a tuple of results; loop_result(loop; index) is one of them (a final carry, or a
-# per-iteration output stacked along a new leading axis).  Differentiated as a whole (ir/loop_ad.py).
-define("loop", "loop", ("body", "trip", "n_carry"))
+# ---- loops (ir/loops.py): loop(*carry_inits, *invariants; body, trip, n_carry, exit) runs a closed body
+# trace `trip` times (at most, when `exit` names the body's continue flag) and is a tuple of results;
+# loop_result(loop; index) is one of them (a final carry, a per-iteration output stacked along a new
+# leading axis, or the number of iterations taken).  Differentiated as a whole (ir/loop_ad.py).
+define("loop", "loop", ("body", "trip", "n_carry", "exit"))
 define("loop_result", "loop", ("index",), arity=1, foldable=True)
 TUPLE = np.dtype([])      # the dtype of a value that is a tuple of results (a loop node), not an array
 
@@ -307,6 +308,8 @@ def check_table(table_name, have, need, hint, specs=None):
 # ---- derived views, read-only -------------------------------------------------------------------------
 PARAMS = {name: spec.params for name, spec in SPECS.items()}     # every op and its allowed params
 ALL_OPS = tuple(SPECS)
+# Params that may be left out (Builder.emit fills them in, the printer leaves them out at their default).
+DEFAULT_PARAMS = {"loop": {"exit": None}}
 UNARY = {name: SPECS[name].numpy for name in ops_where(lambda s: s.family == "ufunc" and s.arity == 1)}
 BINARY = {name: SPECS[name].numpy for name in ops_where(lambda s: s.family == "ufunc" and s.arity == 2)}
 ELEMENTWISE = {**UNARY, **BINARY}        # the ufunc ops (name -> NumPy ufunc), as the tracer maps them

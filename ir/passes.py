@@ -80,7 +80,7 @@ def with_body_pass(rule, body_pass):
     def wrapped(b, node, args):
         if node.op == "loop":
             p = node.params
-            return b.loop(*args, body=body_pass(p["body"]), trip=p["trip"], n_carry=p["n_carry"])
+            return b.loop(*args, body=body_pass(p["body"]), trip=p["trip"], n_carry=p["n_carry"], exit=p["exit"])
         return rule(b, node, args) if rule is not None else None
     return wrapped
 
@@ -105,7 +105,7 @@ def _params_key(node):
         value = node.params["value"]
         return (value.dtype.str, value.shape, value.tobytes())
     if node.op == "loop":            # the same body object: equal loops (bodies are not compared)
-        return (id(node.params["body"]), node.params["trip"], node.params["n_carry"])
+        return (id(node.params["body"]), node.params["trip"], node.params["n_carry"], node.params["exit"])
     return format_params(node.op, node.params)
 
 

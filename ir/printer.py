@@ -25,7 +25,7 @@ come from the type after the colon; NaN and infinities print as `nan` and `inf`,
 import numpy as np
 
 from .errors import IRError
-from .ops import PARAMS, TUPLE
+from .ops import DEFAULT_PARAMS, PARAMS, TUPLE
 
 _BOOL_NAME = "b1"
 
@@ -97,7 +97,9 @@ _NESTED_PARAMS = ("body",)    # printed as a nested trace after the node's line,
 def format_params(op, params):
     """`{axis=(0,), keepdims=False}` (empty string when the op takes no params)."""
     names = list(PARAMS.get(op, ())) + sorted(set(params) - set(PARAMS.get(op, ())))
-    names = [k for k in names if k in params and k not in _NESTED_PARAMS]
+    defaults = DEFAULT_PARAMS.get(op, {})
+    names = [k for k in names if k in params and k not in _NESTED_PARAMS
+             and not (k in defaults and params[k] is defaults[k])]
     if not names:
         return ""
     return "{" + ", ".join(f"{k}={_plain(params[k])!r}" for k in names) + "}"

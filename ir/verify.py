@@ -3,7 +3,7 @@ first broken one (values are named as the printer names them: inputs, then nodes
 import numpy as np
 
 from .errors import IRError
-from .ops import PARAMS
+from .ops import PARAMS, SPECS
 from .shapes import SHAPE
 from .value import Value
 
@@ -23,6 +23,9 @@ def _check_node(node, name, defined):
         raise IRError(f"{name}: op {node.op!r} is not allowed in the nodes of a trace")
     if set(node.params) != set(PARAMS[node.op]):
         raise IRError(f"{name} = {node.op}: params {sorted(node.params)}, expected {sorted(PARAMS[node.op])}")
+    arity = SPECS[node.op].arity
+    if arity is not None and len(node.args) != arity:
+        raise IRError(f"{name} = {node.op}: {len(node.args)} operands, the op takes {arity}")
     for a in node.args:
         if id(a) not in defined:
             raise IRError(f"{name} = {node.op}: operand {a!r} is not defined before it")
@@ -42,9 +45,9 @@ def _check_node(node, name, defined):
 
 def verify(trace):
     """Raise IRError unless `trace` is well formed: inputs numbered in order, every operand defined
-    before its use, params exactly those of `ops.PARAMS`, every shape and dtype as the SHAPE rule says,
-    loop bodies well formed (and closed: they use only their own values), and outputs among the
-    trace's values.  Returns None."""
+    before its use, params exactly those of `ops.PARAMS`, as many operands as the op's spec says
+    (`arity`), every shape and dtype as the SHAPE rule says, loop bodies well formed (and closed: they
+    use only their own values), and outputs among the trace's values.  Returns None."""
     names = {id(v): f"%{i}" for i, v in enumerate(list(trace.inputs) + list(trace.nodes))}
     _check_inputs(trace, names)
     defined = {id(v) for v in trace.inputs}

@@ -17,6 +17,11 @@ the per-iteration argument array and the 0-d carries' stack slots become registe
 - An array carry the body only updates at some positions (`traj[i] = v`: `in_place_carries`) keeps
   one buffer, a copy of its init, that the body's index_set updates in place.
 - trip == 0: the results are the inits, the stacks are empty.
+- A loop with `exit` (a continue flag, ir/loops.py): the body's flag goes to a scratch byte, tested
+  after each call; false leaves before the carries step (the iteration is discarded), so the count is
+  the iteration number there.  Array carries are then copied from that iteration's input buffer into
+  the result's (no in-place carries: the discarded iteration would have written them), and the
+  stacked rows from the count on are zeroed.
 `loop_result` nodes are the loop's results: 0-d ones registers defined right after the loop, arrays
 buffers it writes (plan.py plans them as it plans any materialized value).
 
@@ -73,6 +78,8 @@ def in_place_carries(node):
     no other output.  One buffer serves every iteration, updated in place: O(1) work per iteration
     instead of a copy of the whole carry."""
     body, n_carry = node.params["body"], node.params["n_carry"]
+    if node.params["exit"] is not None:     # the discarded last iteration would have written it
+        return []
     readers = {}
     for n in body.nodes:
         for a in n.args:
@@ -178,6 +185,17 @@ class _Carry:
             mt = mem_type(self.v.dtype)
             self.em.f.stmt(f"store {mt} {self.em.f.emit(f'load {mt}, ptr {self.slot_out}')}, ptr {self.slot_in}")
 
+    def finish_at(self, count):
+        """Define the result after a loop with exit left at i64 `count`: the value iteration `count`
+        started from (arrays: copied into the result's buffer unless it is there already)."""
+        em, v = self.em, self.v
+        if self.result is None or v.shape == ():
+            self.finish(None)
+            return
+        source = self.pointers(count)[0] if count != "0" else self.init
+        loc = em.plan.loc[id(self.result)]
+        em.loops(v.shape, lambda idx: em.store_at(loc, v.shape, v.dtype, idx, em.load(v, idx, loc=("ptr", source))))
+
     def finish(self, trip):
         """Define the result (0-d: a register; arrays: the buffer already holds it, unless trip == 0)."""
         em, v = self.em, self.v
@@ -194,7 +212,7 @@ class _Carry:
 def emit_loop(em, node):
     """MATERIALIZE rule of `loop`: the body's function, then the counted loop calling it."""
     f, body, inner = em.f, node.params["body"], em.plan.nested[id(node)]
-    trip, n_carry = node.params["trip"], node.params["n_carry"]
+    trip, n_carry, exit = node.params["trip"], node.params["n_carry"], node.params["exit"]
     name = f"{em.name}_loop{len(em.nested_functions)}"
     body_em = type(em)(inner, name, em.precise_math, em.guard_base + _guards_before(em, node))
     # internal: dropped once inlined
@@ -209,7 +227,7 @@ def emit_loop(em, node):
     invariants = [_in_memory(em, v) for v in node.args[n_carry:]]
     ys = []
     for j, y in enumerate(body.outputs[n_carry:]):
-        r = first.get(n_carry + j)
+        r = None if n_carry + j == exit else first.get(n_carry + j)
         ys.append((em.pointer(em.plan.loc[id(r)]) if r is not None else _scratch(em, y), r is not None,
                    y.size * y.dtype.itemsize))
     first_const = _first_const(em.plan, inner)
@@ -218,8 +236,7 @@ def emit_loop(em, node):
     counter = f.alloca("i64")
     argv = f.alloca(f"[{inner.n_args + len(workspace)} x ptr]")
 
-    def iteration(idx):
-        (t,) = idx
+    def iteration(t):
         f.stmt(f"store i64 {t}, ptr {counter}")
         ins, outs = zip(*(c.pointers(t) for c in carries)) if carries else ((), ())
         rows = [_row(f, base, t, nbytes) if stacked else base for base, stacked, nbytes in ys]
@@ -230,12 +247,69 @@ def emit_loop(em, node):
         f.stmt(f"br i1 {f.emit(f'icmp eq i64 {rc}, {SUCCESS}')}, label %{cont}, label %{fail}")
         f.tail += [f"{fail}:", f"  ret i64 {rc}"]
         f.start_block(cont)
+        if exit is not None:                  # the continue flag, in its scratch slot
+            go = f.emit(f"load i8, ptr {ys[exit - n_carry][0]}")
+            return f.emit(f"icmp ne i8 {go}, 0")
+
+    def step():
         for c in carries:
             c.step()
-    em.loops([trip], iteration)
-    for c in carries:
-        c.finish(trip)
+    if exit is None:
+        em.loops([trip], lambda idx: (iteration(idx[0]), step()))
+        for c in carries:
+            c.finish(trip)
+    else:
+        count = _exit_loop(em, trip, iteration, step)
+        for c in carries:
+            c.finish_at(count)
+        for base, stacked, nbytes in ys:
+            if stacked:
+                _zero_rows(em, base, count, trip, nbytes)
+        if exit in first:
+            em.store(first[exit], [], count)
     _copy_duplicates(em, results)
+
+
+def _exit_loop(em, trip, iteration, step):
+    """`for t in range(trip)` leaving early when `iteration(t)` (emitting the body) gives a false i1,
+    before `step()`; returns the i64 count of iterations taken (t where it left)."""
+    f = em.f
+    if trip == 0:
+        return "0"
+    pre = f.block
+    head, run, done = f.new_label("while"), f.new_label("body"), f.new_label("left")
+    f.stmt(f"br label %{head}")
+    f.start_block(head)
+    t = f.fresh("t")
+    phi_at = len(f.lines)
+    f.lines.append(None)
+    f.stmt(f"br i1 {f.emit(f'icmp ult i64 {t}, {trip}')}, label %{run}, label %{done}")
+    f.start_block(run)
+    em.memo.append({})
+    f.loop_depth += 1
+    try:
+        go = iteration(t)
+        stay = f.new_label("stay")
+        f.stmt(f"br i1 {go}, label %{stay}, label %{done}")
+        f.start_block(stay)
+        step()
+    finally:
+        f.loop_depth -= 1
+        em.memo.pop()
+    nxt = f.emit(f"add nuw nsw i64 {t}, 1")
+    f.stmt(f"br label %{head}")
+    f.lines[phi_at] = f"  {t} = phi i64 [ 0, %{pre} ], [ {nxt}, %{f.block} ]"
+    f.start_block(done)
+    return t
+
+
+def _zero_rows(em, base, count, trip, nbytes):
+    """Zero rows count..trip-1 of a stacked result (rows a loop with exit did not take)."""
+    f = em.f
+    em.declare("declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)")
+    start = f.emit(f"getelementptr inbounds i8, ptr {base}, i64 {f.emit(f'mul nsw i64 {count}, {nbytes}')}")
+    length = f.emit(f"mul nsw i64 {f.emit(f'sub nsw i64 {trip}, {count}')}, {nbytes}")
+    f.stmt(f"call void @llvm.memset.p0.i64(ptr {start}, i8 0, i64 {length}, i1 false)")
 
 
 def _row(f, base, t, nbytes):

@@ -414,8 +414,9 @@ def unlowered_ops():
 def check_lowerings(specs=SPECS):
     """IRError unless every op of `specs` has its lowering: an ACCESS rule for each elementwise op not
     declared `host` (scalar code in scalar_ops.SCALAR for the ufuncs), an ACCESS or MATERIALIZE rule for
-    every other op not declared `host` (the planner's own PLANNED ops aside), and no native rule for a
-    `host` op.  Run when the module is imported; tests run it on scratch specs."""
+    every other op not declared `host` (the planner's own PLANNED ops aside), no native rule for a `host`
+    op, and a cost for each op calling libm.  Run when the module is imported; tests run it on scratch
+    specs."""
     native = [op for op, s in specs.items() if not s.host and op not in PLANNED]
     or_host = " or declare it host=True in ir/ops.py (then it calls back into its reference evaluation)"
     check_table("SCALAR (jit/scalar_ops.py)", ACCESS, [op for op in native if specs[op].elementwise],
@@ -428,7 +429,8 @@ def check_lowerings(specs=SPECS):
     native_elementwise = {op: s for op, s in specs.items() if s.elementwise and not s.host}
     check_table("SCALAR (jit/scalar_ops.py)", SCALAR, (), "", specs=native_elementwise)
     check_table("ACCESS/MATERIALIZE (jit/rules.py)", {**ACCESS, **MATERIALIZE}, (), "", specs=specs)
-    check_table("op costs (jit/rules.py)", _COSTS, (), "", specs=specs)
+    check_table("op costs (jit/rules.py _COSTS)", _COSTS, [op for op in native if specs[op].libm],
+                "give the per-element cost of the libm call its spec names (20-50 adds)", specs=specs)
 
 
 check_lowerings()

@@ -8,7 +8,7 @@ from . import aliases
 from .ir.errors import TraceError
 from .pytree import flatten, unflatten
 from .signature import as_input_array
-from .tracer import audit, context, escape, interpreter, rolling
+from .tracer import audit, context, escape, interpreter, rolling, whileloops
 from .tracer.context import TraceContext
 from .tracer import errormode
 from .tracer.traced import TracedArray
@@ -35,7 +35,7 @@ def run_traced(fn, leaves, treedef, dynamic, loop_runner=None):
     if errormode.raising():   # np.seterr(...) or np.errstate(...) of the caller
         ctx.uncacheable = f"NumPy's error mode {np.geterr()} raises, which compiled code does not"
     if rolling.enabled() and ctx.uncacheable is None:   # (fast-forwarding raises no floating-point errors)
-        ctx.loops = rolling.Rolling(ctx, loop_runner)
+        ctx.loops = whileloops.Rolling(ctx, loop_runner)
     traced = list(leaves)
     with ctx.active():
         for pos in dynamic:
@@ -122,7 +122,9 @@ def tree_outputs(tree, first=0):
         if isinstance(leaf, TracedArray):
             slots.append(("out", first + len(outputs), type(leaf.value)))
             outputs.append(leaf.ir)
-        else:                # a loop counter left by a `break` is the int it stands for
+        else:                # a loop counter left by a `break` is the int it stands for (pinned by a guard)
+            if type(leaf) is rolling.LoopIndex:
+                leaf.watch.pin()
             slots.append(("const", leaf.value if type(leaf) is rolling.LoopIndex else leaf))
     return outputs, OutputLayout(None, treedef, slots)
 

@@ -149,3 +149,97 @@ def int_carry(trip):
 
     _, (x, n) = make_loop(b, [x0, b.const(np.int64(0))], [a], trip, step)
     return b.build([x, n])
+
+
+def make_while(b, carries, invariants, trip, step):
+    """A loop with a continue flag (ir/loops.py's `exit`): `step(bb, i, carries, invariants) -> (go,
+    next_carries, ys)`; returns (node, final carries + stacked ys, count)."""
+    bb = Builder()
+    i = bb.input((), COUNTER_DTYPE)
+    cs = [bb.input(c.shape, c.dtype) for c in carries]
+    vs = [bb.input(v.shape, v.dtype) for v in invariants]
+    go, nexts, ys = step(bb, i, cs, vs)
+    body = bb.build(list(nexts) + list(ys) + [go])
+    exit = len(body.outputs) - 1
+    loop = b.loop(*carries, *invariants, body=body, trip=trip, n_carry=len(carries), exit=exit)
+    return loop, [b.loop_result(loop, index=k) for k in range(exit)], b.loop_result(loop, index=exit)
+
+
+def newton_sqrt(capacity=64, tol=1e-9):
+    """inputs (x0, a) -> (the Newton iterate for sqrt(a) once |x^2 - a| <= tol, the iterations as a
+    float, sum of the iterates' squares): `while abs(x * x - a) > tol: x = (x + a / x) / 2`."""
+    b = Builder()
+    x0, a = b.input((), F64), b.input((), F64)
+
+    def step(bb, i, cs, vs):
+        (x,), (a,) = cs, vs
+        go = bb.greater(bb.absolute(bb.subtract(bb.multiply(x, x), a)), scalar(bb, tol))
+        nx = bb.multiply(scalar(bb, 0.5), bb.add(x, bb.divide(a, x)))
+        return go, [nx], [nx]
+    _, (x, xs), count = make_while(b, [x0], [a], capacity, step)
+    return b.build([x, b.astype(count, dtype=F64), b.sum(b.multiply(xs, xs), axis=(0,), keepdims=False)])
+
+
+def newton_sqrt_python(x, a, tol=1e-9):
+    count, total = 0, 0.0
+    while abs(x * x - a) > tol:
+        x = 0.5 * (x + a / x)
+        count += 1
+        total += x * x
+    return x, float(count), total
+
+
+def sum_until_negative(n):
+    """inputs (x[n], w) -> the sum of w * x[i] ** 2 over i until the first x[i] < 0 (a `for` with
+    `break`), and the count: `for i in range(n): if x[i] < 0: break; s += w * x[i] ** 2`."""
+    b = Builder()
+    x, w = b.input((n,), F64), b.input((), F64)
+
+    def step(bb, i, cs, vs):
+        (s,), (x, w) = cs, vs
+        xi = bb.index(x, i, spec=AT_I)
+        go = bb.logical_not(bb.less(xi, scalar(bb, 0.0)))
+        return go, [bb.add(s, bb.multiply(w, bb.multiply(xi, xi)))], []
+    _, (s,), count = make_while(b, [scalar(b, 0.0)], [x, w], n, step)
+    return b.build([s, b.astype(count, dtype=F64)])
+
+
+def sum_until_negative_python(x, w):
+    s, count = 0.0, 0
+    for xi in x:
+        if xi < 0:
+            break
+        s += w * xi * xi
+        count += 1
+    return s, float(count)
+
+
+def contraction(capacity=200, n=3, tol=1e-12):
+    """inputs (x0[n], W[n,n], c[n]) -> (the fixed point of x <- tanh(W x + c) where a step moves x by
+    at most tol, the stacked iterates): `while True: nx = f(x); if sum((nx - x)**2) <= tol: break;
+    x = nx` (an array carry, array rows stacked)."""
+    b = Builder()
+    x0, w, c = b.input((n,), F64), b.input((n, n), F64), b.input((n,), F64)
+
+    def step(bb, i, cs, vs):
+        (x,), (w, c) = cs, vs
+        nx = bb.tanh(bb.add(bb.dot_general(w, x, contract=((1,), (0,)), batch=((), ())), c))
+        d = bb.subtract(nx, x)
+        return bb.greater(bb.sum(bb.multiply(d, d), axis=(0,), keepdims=False), scalar(bb, tol)), [nx], [nx]
+    _, (x, xs), count = make_while(b, [x0], [w, c], capacity, step)
+    return b.build([x, xs, b.astype(count, dtype=F64)])
+
+
+def decaying_sum(n):
+    """inputs (x[n], w) -> s after `s = 0.5; for i in range(n): if x[i] < 0: break; s = s * w + x[i]**2`
+    (the carry taped: no stacked output, so checkpointable), and the count."""
+    b = Builder()
+    x, w = b.input((n,), F64), b.input((), F64)
+
+    def step(bb, i, cs, vs):
+        (s,), (x, w) = cs, vs
+        xi = bb.index(x, i, spec=AT_I)
+        go = bb.logical_not(bb.less(xi, scalar(bb, 0.0)))
+        return go, [bb.add(bb.multiply(s, w), bb.multiply(xi, xi))], []
+    _, (s,), count = make_while(b, [scalar(b, 0.5)], [x, w], n, step)
+    return b.build([s, b.astype(count, dtype=F64)])

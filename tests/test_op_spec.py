@@ -5,11 +5,11 @@ clean host call when its spec says `host`, and is refused with a clear LoweringU
 import numpy as np
 import pytest
 
-from jitgrad.ir import EVAL, SHAPE, Builder, IRError, run_trace
+from jitgrad.ir import EVAL, SHAPE, Builder, IRError, Trace, Value, run_trace
 from jitgrad.ir import builder as builder_module
-from jitgrad.ir import ops
-from jitgrad.ir import jvp, vjp
+from jitgrad.ir import jvp, ops, vjp
 from jitgrad.ir.ops import FAMILIES, SPECS, OpSpec, check_table, define
+from jitgrad.ir.verify import verify
 from jitgrad.jit import LoweringUnsupported, compile_trace
 from jitgrad.jit import rules, scalar_ops
 from jitgrad.jit.plan import ALIGNED_OPS, Plan
@@ -32,6 +32,16 @@ def test_every_op_has_one_spec_and_the_views_follow_it():
     assert rules.unlowered_ops() == set()
 
 
+def test_the_verifier_checks_the_arity_the_spec_gives():
+    b = Builder()
+    x = b.input((3,), np.float64)
+    bad = Value("exp", (x, x), {}, (3,), np.dtype(np.float64))     # exp broadcasts any operands it gets
+    with pytest.raises(IRError, match="exp: 2 operands, the op takes 1"):
+        verify(Trace([x], [bad], [bad]))
+    joined = b.concatenate(x, x, x, axis=0)                          # variadic: any number
+    verify(b.build([joined]))
+
+
 def test_defining_an_op_twice_is_refused():
     with pytest.raises(IRError, match="'exp' is defined twice"):
         define("exp", "ufunc", arity=1, numpy=np.exp, specs=dict(SPECS))
@@ -48,6 +58,14 @@ def test_a_new_elementwise_op_without_scalar_code_must_be_declared_host():
                                       r".*declare it host=True"):
         rules.check_lowerings(scratch())
     rules.check_lowerings(scratch(host=True))          # a host call needs no lowering
+
+
+def test_a_new_op_calling_libm_needs_a_cost(monkeypatch):
+    monkeypatch.setitem(scalar_ops.SCALAR, "fake_cbrt", scalar_ops.SCALAR["exp"])
+    monkeypatch.setitem(rules.ACCESS, "fake_cbrt", rules.ACCESS["exp"])
+    with pytest.raises(IRError, match=r"op costs \(jit/rules.py _COSTS\) has no entry for op\(s\) fake_cbrt"):
+        rules.check_lowerings(scratch(libm="cbrt"))
+    rules.check_lowerings(scratch())                   # native scalar code without libm: cost 1 by default
 
 
 def test_a_new_op_of_its_own_family_needs_a_lowering_rule():

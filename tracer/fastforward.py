@@ -11,7 +11,9 @@ import numpy as np
 from ..ir import Builder
 from ..ir.errors import GuardFailed
 from ..ir.evaluate import EVAL, run_trace
+from ..ir.loop_ad import with_base
 from ..ir.loops import COUNTER_DTYPE, run_loop
+from .loopbody import with_exit
 
 
 def concrete_values(values, known):
@@ -61,42 +63,68 @@ def _loop_rule(args, params):
 NATIVE_MIN_TRIP = 2000
 
 
-def fast_forward(body, carries, invariants, trip, runner=None):
-    """Run the loop body `body` for up to `trip` iterations from the concrete `carries`: natively with
-    `runner(trace, inputs)` when given and the loop is long, else (or when it declines or a guard fails)
-    with the reference evaluation.  Returns (iterations completed, carries after them)."""
+def fast_forward(body, carries, invariants, trip, runner=None, probe=0):
+    """Run the loop body `body` for up to `trip` iterations from the concrete `carries`: the first
+    `probe` with the reference evaluation (a loop that may be short: no compilation), the rest natively
+    with `runner(trace, inputs)` when given and the loop is long, else (or when it declines) with the
+    reference evaluation.  Returns (iterations completed, carries after them, the position in
+    `body.nodes` of the guard that failed in the next iteration, or None)."""
     n_carry = len(carries)
-    if runner is not None and trip >= NATIVE_MIN_TRIP:
-        b = Builder()
-        inputs = [b.input(np.shape(x), np.asarray(x).dtype) for x in (*carries, *invariants)]
-        loop = b.emit("loop", *inputs, body=body, trip=trip, n_carry=n_carry)
-        trace = b.build([b.loop_result(loop, index=k) for k in range(n_carry)])
-        try:
-            return trip, runner(trace, [np.asarray(x) for x in (*carries, *invariants)])
-        except Exception:           # not lowered, a guard failed, ...: the reference evaluation says where
-            pass
-    return run_iterations(body, carries, invariants, trip, n_carry)
+    if runner is None or trip < NATIVE_MIN_TRIP:
+        return run_iterations(body, carries, invariants, trip, n_carry)
+    done, carries, failed = run_iterations(body, carries, invariants, min(probe, trip), n_carry)
+    if done < min(probe, trip) or done == trip:
+        return done, carries, failed
+    native = _run_natively(body, carries, invariants, trip - done, done, runner)
+    if native is None:              # not lowered, ...: the reference evaluation does it
+        more, carries, failed = run_iterations(body, carries, invariants, trip - done, n_carry, done)
+        return done + more, carries, failed
+    more, carries = native
+    if more < trip - done:          # the reference evaluation says which guard failed there
+        failed = run_iterations(body, carries, invariants, 1, n_carry, done + more)[2]
+        if failed is None:
+            raise AssertionError("internal: a guard failed natively but not in the reference evaluation")
+    return done + more, carries, failed
 
 
-def run_iterations(body, carries, invariants, trip, n_carry):
-    """Run `body` (a loop body, ir/loops.py) for up to `trip` iterations from the concrete `carries`.
+def _run_natively(body, carries, invariants, trip, base, runner):
+    """(iterations completed, carries after them) of `body` run natively from counter `base` for up to
+    `trip` iterations, stopping before the first whose top-level guard fails; None if `runner` declines."""
+    n_carry = len(carries)
+    guards = [k for k, n in enumerate(body.nodes) if n.op == "guard"]
+    looped = with_base(with_exit(body, guards) if guards else body)
+    b = Builder()
+    inputs = [b.input(np.shape(x), np.asarray(x).dtype) for x in (*carries, *invariants, np.intp(base))]
+    exit = n_carry if guards else None
+    loop = b.loop(*inputs, body=looped, trip=trip, n_carry=n_carry, exit=exit)
+    trace = b.build([b.loop_result(loop, index=k) for k in range(n_carry + bool(guards))])
+    try:
+        results = runner(trace, [np.asarray(x) for x in (*carries, *invariants, np.asarray(base, COUNTER_DTYPE))])
+    except Exception:               # not lowered, a guard of an inner loop failed, ...
+        return None
+    return (int(results[n_carry]) if guards else trip), list(results[:n_carry])
 
-    Returns (completed, carries after them): iteration `completed` (when < trip) failed a guard or raised,
-    and is left to the interpreter."""
+
+def run_iterations(body, carries, invariants, trip, n_carry, start=0):
+    """Run `body` (a loop body, ir/loops.py) for up to `trip` iterations from the concrete `carries`, its
+    counter counting from `start`.
+
+    Returns (completed, carries after them, failed): iteration `completed` (when < trip) failed the guard
+    at position `failed` of `body.nodes` (None: it raised), and is left to the interpreter."""
     plan = _Plan(body)
     carries = [np.asarray(c) for c in carries]
     invariants = [np.asarray(v) for v in invariants]
     steps, outputs = plan.steps, plan.outputs
     with np.errstate(all="ignore"):
         for t in range(trip):
-            vals = [np.asarray(t, COUNTER_DTYPE), *carries, *invariants]
+            vals = [np.asarray(start + t, COUNTER_DTYPE), *carries, *invariants]
             try:
-                for rule, operands, params, is_guard in steps:
+                for position, (rule, operands, params, is_guard) in enumerate(steps):
                     result = rule([vals[k] for k in operands], params)
                     if is_guard and not result:
-                        return t, carries
+                        return t, carries, position
                     vals.append(result)
             except (GuardFailed, ArithmeticError, ValueError, np.linalg.LinAlgError):
-                return t, carries
+                return t, carries, None
             carries = [vals[k] for k in outputs[:n_carry]]
-    return trip, carries
+    return trip, carries, None

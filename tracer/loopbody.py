@@ -10,7 +10,7 @@ same work on their carries; the body is the later one with carries and invariant
 """
 import numpy as np
 
-from ..ir import Builder
+from ..ir import Builder, passes
 from ..ir.loops import COUNTER_DTYPE
 from ..ir.printer import format_params
 
@@ -25,7 +25,8 @@ def params_key(node):
         value = node.params["value"]
         return (value.dtype.str, value.shape, value.tobytes())
     if op == "loop":
-        return (body_key(node.params["body"]), node.params["trip"], node.params["n_carry"])
+        p = node.params
+        return (body_key(p["body"]), p["trip"], p["n_carry"], p["exit"])
     if op == "guard":
         p = node.params
         return (repr(p["expected"]), p["loc"], p["why"])
@@ -126,3 +127,22 @@ class Iteration:
             nodes[k] = b.emit(node.op, *[value_of(a) for a in node.args], **node.params)
         return b.build([value_of(v) for v in self.carry_outs])
 
+
+
+def with_exit(body, positions):
+    """`body` with its guards at `positions` of `body.nodes` made its continue flag (a last output, bool:
+    whether they all hold), for a loop that ends where one fails (ir/loops.py's `exit`)."""
+    guards = {id(body.nodes[k]) for k in positions}
+
+    def rule(b, node, args):
+        if id(node) in guards:
+            return b.equal(args[0], b.const(np.asarray(node.params["expected"], args[0].dtype)))
+        return None
+    b = Builder()
+    env = passes.copy_inputs(b, body.inputs)
+    passes.replay(b, body.nodes, env, rule)
+    flags = [env[id(body.nodes[k])] for k in sorted(positions)]
+    flag = flags[0]
+    for other in flags[1:]:
+        flag = b.logical_and(flag, other)
+    return b.build([env[id(v)] for v in body.outputs] + [flag])

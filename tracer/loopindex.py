@@ -71,6 +71,7 @@ class LoopIndex:
         """The plain int, after marking the loop not rollable because of `what`."""
         ctx = context.current()
         where = f" at {ctx.user_location()}" if ctx is not None else ""
+        self.watch.pin()
         self.watch.refuse(f"the loop counter is used ({what}){where}")
         return self.value
 

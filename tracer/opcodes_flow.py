@@ -39,11 +39,14 @@ class FlowOps:
 
     # -- jumps ---------------------------------------------------------------------------------------
     def _jump_if(self, frame, target, condition):
+        source = frame.pc - 1
         if condition:
             frame.pc = target
+        if self.ctx.loops is not None:          # rolling `while` loops (tracer/whileloops.py)
+            self.ctx.loops.jumped(self, frame, source)
 
     def op_JUMP(self, frame, target):
-        frame.pc = target
+        self._jump_if(frame, target, True)
 
     def op_POP_JUMP_IF_FALSE(self, frame, target):
         self._jump_if(frame, target, not self.truth(frame.stack.pop()))

@@ -30,7 +30,7 @@ import numpy as np
 from .effects import impure_call
 from .fastforward import concrete_values, fast_forward
 from ..ir.loops import COUNTER_DTYPE
-from .loopbody import Iteration
+from .loopbody import Iteration, with_exit
 from .loopindex import LoopIndex, plain
 from .traced import TracedArray
 from .values import rebind
@@ -43,6 +43,12 @@ _STATIC_TYPES = (int, float, complex, str, bytes, bool, type(None))
 def enabled():
     """Rolling is on unless JITGRAD_ROLL=0."""
     return os.environ.get("JITGRAD_ROLL", "1") != "0"
+
+
+def exits_enabled():
+    """A guard failing during the fast-forward ends the loop op there at run time (its count a result),
+    unless JITGRAD_ROLL_EXITS=0 (then the loop op takes the iterations run, a static count)."""
+    return os.environ.get("JITGRAD_ROLL_EXITS", "1") != "0"
 
 
 def unroll_ops():
@@ -88,15 +94,15 @@ class _Weak:
         return type(other) is _Weak and self.ref() is other.ref() is not None
 
 
-def _flatten(frame):
-    """The frame's state as a flat list (the iterator on top of the stack excluded)."""
+def _flatten(frame, stack_top=1):
+    """The frame's state as a flat list (the iterator on top of the stack excluded: `stack_top` items)."""
     roots = list(frame.fast)
     for cell in frame.cells:        # a slot may hold a plain value: a 3.12+ inlined comprehension's local
         try:
             roots.append(cell.cell_contents if type(cell) is types.CellType else cell)
         except ValueError:
             roots.append(_EMPTY)
-    roots.extend(frame.stack[:-1])
+    roots.extend(frame.stack[:len(frame.stack) - stack_top])
     items, work = [], roots[::-1]
     while work:
         x = work.pop()
@@ -158,11 +164,11 @@ class Header:
 
     __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last", "ints")
 
-    def __init__(self, ctx, frame, iterator):
-        self.next, step = _range_state(iterator)
+    def __init__(self, ctx, frame, watch):
+        self.next, step = watch.state()
         self.last = self.next - step                         # the range value of the iteration that ended
         self.n = len(ctx.builder.nodes)
-        self.items = _flatten(frame)
+        self.items = _flatten(frame, watch.STACK_TOP)
         self.irs = [x.ir if type(x) is TracedArray else None for x in self.items]   # (arrays written in place
         self.env = len(ctx.env)                                                     # keep their object)
         self.ints = {k: v for k, v in enumerate(frame.fast) if type(v) is int}
@@ -197,6 +203,10 @@ def _advance(iterator, n):
 class LoopWatch:
     """One loop (a range iterator at one FOR_ITER of one frame) watched for rolling."""
 
+    STACK_TOP = 1                 # the range iterator on top of the stack is not part of the state
+    PROBE = 0                     # iterations fast-forwarded by the reference evaluation before native code
+    END = "the end of its range"
+
     def __init__(self, rolling, frame, pc, iterator):
         self.rolling, self.frame, self.pc, self.iterator = rolling, frame, pc, iterator
         self.location = f"{frame.code.co_filename}:{frame.decoded.linenos[pc]}"
@@ -209,13 +219,43 @@ class LoopWatch:
         self.current = None       # the counter's value in the running iteration
         self.arrivals = self.rolls = 0
         self.short = None         # why a loop that could roll stays unrolled (too short), or None
+        self.exit = None          # after a loop op that left early: (its count, the count traced, the counter
+                                  # value then, its IR on the count), until the counter is pinned
 
     def counter_ir(self, base):
         """The IR Value standing for the counter when it equals `base` (LoopIndex.ir): one node per
         iteration, which a rolled body replaces by its counter."""
         if not self.counters or self.counters[-1][0] != base:
-            self.counters.append((base, self.rolling.ctx.builder.const(np.asarray(base, COUNTER_DTYPE))))
+            b = self.rolling.ctx.builder
+            exit_value = self.exit is not None and self.exit[2] == base
+            self.counters.append((base, self.exit[3] if exit_value else b.const(np.asarray(base, COUNTER_DTYPE))))
         return self.counters[-1][1]
+
+    def pin(self):
+        """After a loop op that left early, the interpreter is about to depend on the number of iterations
+        it took as a Python int (the loop goes on, or the counter is used as an int): guard it."""
+        if self.exit is not None:
+            count, done = self.exit[:2]
+            self.exit = None
+            ctx = self.rolling.ctx
+            ctx.guard(ctx.builder.equal(count, ctx.builder.const(np.asarray(done, COUNTER_DTYPE))), True,
+                      f"the loop at {self.location} took {done} iterations before its exit")
+
+    # -- the range: tracer/whileloops.py's WhileWatch counts iterations instead ---------------------------
+    def state(self):
+        """(the counter value of the iteration about to start, the counter's step)."""
+        return _range_state(self.iterator)
+
+    def remaining(self):
+        return operator.length_hint(self.iterator)
+
+    def advance(self, n):
+        """Skip `n` iterations (fast-forwarded)."""
+        _advance(self.iterator, n)
+
+    def capacity(self, first, done, remaining):
+        """The most iterations a loop op leaving on data may take: the rest of the range."""
+        return remaining
 
     def refuse(self, why):
         """This loop is not rolled (from now on; `why` is reported)."""
@@ -230,8 +270,9 @@ class LoopWatch:
         before."""
         ctx = self.rolling.ctx
         self.arrivals += 1
+        self.pin()
         self._induction_variables()
-        header = Header(ctx, self.frame, self.iterator)
+        header = Header(ctx, self.frame, self)
         if self.headers:
             self.iterations.append(self._iteration(self.headers[-1], header))
         self.headers.append(header)
@@ -239,10 +280,10 @@ class LoopWatch:
         self.fresh.clear()
         self.counters.clear()
         if len(self.iterations) == 2 and self._matches():
-            remaining = operator.length_hint(self.iterator)
+            remaining = self.remaining()
             ops = remaining * len(self.iterations[-1].nodes)
             if remaining and ops >= unroll_ops():
-                self._roll(interpreter, *_range_state(self.iterator), remaining)
+                self._roll(interpreter, *self.state(), remaining)
             elif remaining and self.short is None:
                 self.short = (f"short: its last {remaining} iterations record about {ops} operations, fewer "
                               f"than JITGRAD_UNROLL_OPS={unroll_ops()}; unrolled code runs faster")
@@ -253,7 +294,7 @@ class LoopWatch:
         seen, and the iterations that follow can match."""
         if len(self.headers) < 2:
             return
-        nxt, step = _range_state(self.iterator)
+        nxt, step = self.state()
         last = nxt - step
         fast, before, after = self.frame.fast, self.headers[-2].ints, self.headers[-1].ints
         for k, value in enumerate(fast):
@@ -312,25 +353,50 @@ class LoopWatch:
             return
         body = last.body(first, step)
         previous = {id(x) for x in self.headers[-2].items if type(x) is TracedArray}   # objects kept
-        done, finals = fast_forward(body, [known[id(v)] for v in last.carry_outs], invariants, remaining,
-                                    self.rolling.runner)
+        done, finals, failed = fast_forward(body, [known[id(v)] for v in last.carry_outs], invariants, remaining,
+                                            self.rolling.runner, self.PROBE)
         self.headers.clear()
         self.iterations.clear()
-        if done:
-            replace = self._emit(body, last, header, done, finals, previous)
-            _rebuild(self.frame, replace, lambda i: i.a * (i.base + step * done) + i.b if i.watch is self else i)
-            _advance(self.iterator, done)
-            self.rolling.rolled.append((self.location, done, len(last.carry_outs)))
+        leaves = failed is not None and exits_enabled()     # a guard failed: the loop ends there, at run time
+        if done or leaves:
+            if leaves:
+                body = with_exit(body, [failed])
+            trip = self.capacity(first, done, remaining) if leaves else done
+            replace = self._emit(body, last, header, trip, finals, previous, leaves)
+            if leaves:
+                count = replace.pop("count")
+                value = first + step * done
+                counter = self._exit_counter(count, first, step, trip)
+                self.exit = (count, done, value, counter)
+                _rebuild(self.frame, replace, lambda i: LoopIndex(self, i.base + step * done, i.a, i.b)
+                         if i.watch is self else i, self.STACK_TOP)
+            else:
+                _rebuild(self.frame, replace, lambda i: i.a * (i.base + step * done) + i.b if i.watch is self else i,
+                         self.STACK_TOP)
+            self.advance(done)
+            self.rolling.rolled.append((self.location, done, len(last.carry_outs), leaves))
             self.rolls += 1
-        self.headers.append(Header(ctx, self.frame, self.iterator))
+        self.headers.append(Header(ctx, self.frame, self))
 
-    def _emit(self, body, iteration, header, trip, finals, previous):
+    def _exit_counter(self, count, first, step, trip):
+        """After a loop op that may leave early (`count` its iterations taken, of at most `trip`):
+        guard that it left by its exit, and return the IR of the counter value there."""
+        ctx = self.rolling.ctx
+        b = ctx.builder
+        ctx.guard(b.less(count, b.const(np.asarray(trip, COUNTER_DTYPE))), True,
+                  f"the loop at {self.location} left before {self.END}")
+        value = count if step == 1 else b.multiply(count, b.const(np.asarray(step, COUNTER_DTYPE)))
+        return b.add(value, b.const(np.asarray(first, COUNTER_DTYPE))) if first else value
+
+    def _emit(self, body, iteration, header, trip, finals, previous, leaves=False):
         """Record the loop node; the frame's traced values at `header` rebound to its results (in place for
-        those that were one object across iterations, ids in `previous`), as id -> TracedArray."""
+        those that were one object across iterations, ids in `previous`), as id -> TracedArray (and, when
+        it `leaves` on its continue flag, "count" -> the iterations it takes)."""
         b = self.rolling.ctx.builder
+        n_carry = len(iteration.carry_outs)
         loop = b.emit("loop", *iteration.carry_outs, *iteration.invariants, body=body, trip=trip,
-                      n_carry=len(iteration.carry_outs))
-        results = [b.loop_result(loop, index=k) for k in range(len(iteration.carry_outs))]
+                      n_carry=n_carry, exit=n_carry if leaves else None)
+        results = [b.loop_result(loop, index=k) for k in range(n_carry)]
         replace = {}
         for x, k in zip(header.items, iteration.positions):
             if k is None or id(x) in replace:
@@ -340,6 +406,8 @@ class LoopWatch:
                 replace[id(x)] = rebind(x, results[k], value)
             else:
                 replace[id(x)] = TracedArray(results[k], value)
+        if leaves:
+            replace["count"] = b.loop_result(loop, index=n_carry)
         return replace
 
 
@@ -352,9 +420,9 @@ def _like(template, array):
     return type(template)(np.asarray(array)[()])
 
 
-def _rebuild(frame, replace, counter):
-    """Replace, in the frame's locals, cells and stack (through tuples and lists), the objects
-    `replace` maps by id, and each LoopIndex `i` by `counter(i)`."""
+def _rebuild(frame, replace, counter, stack_top=1):
+    """Replace, in the frame's locals, cells and stack (through tuples and lists, but its `stack_top`
+    items), the objects `replace` maps by id, and each LoopIndex `i` by `counter(i)`."""
     def rebuilt(x):
         t = type(x)
         if t is TracedArray:
@@ -379,7 +447,8 @@ def _rebuild(frame, replace, counter):
         new = rebuilt(contents)
         if new is not contents:
             cell.cell_contents = new
-    frame.stack[:-1] = [rebuilt(x) for x in frame.stack[:-1]]
+    below = len(frame.stack) - stack_top
+    frame.stack[:below] = [rebuilt(x) for x in frame.stack[:below]]
 
 
 class Rolling:
@@ -391,7 +460,7 @@ class Rolling:
         self.runner = runner      # runs a whole loop trace natively (jitgrad.backend.loop_runner), or None
         self.watches = {}         # (id(frame), pc) -> LoopWatch
         self.active = []          # watches of loops whose iteration is running
-        self.rolled = []          # (location, trip, number of carries) per loop op recorded
+        self.rolled = []          # (location, trip, number of carries, leaves early) per loop op recorded
         self.unrolled = {}        # location -> why the loop there was not rolled
 
     def for_iter(self, interpreter, frame, target, exit_skip):
@@ -403,10 +472,11 @@ class Rolling:
             if watch is not None:
                 self._finish(watch, key)
             watch = self.watches[key] = LoopWatch(self, frame, frame.pc - 1, iterator)
-            self._prune()
-            self.active.append(watch)
+            self.start(watch)
         if watch.refused is None:
             watch.arrive(interpreter)
+        else:
+            watch.pin()
         try:
             value = next(iterator)
         except StopIteration:
@@ -420,6 +490,15 @@ class Rolling:
         watch.current = value
         frame.stack.append(LoopIndex(watch, value))
 
+    def start(self, watch):
+        """A new watch: its loop's iteration is running."""
+        self._prune()
+        self.active.append(watch)
+
+    def finish(self, watch):
+        """The loop of `watch` exited (see `_finish`)."""
+        self._finish(watch, (id(watch.frame), watch.pc))
+
     def _finish(self, watch, key):
         """The loop exited: forget its watch; LoopIndex left in the frame become ints."""
         del self.watches[key]
@@ -431,11 +510,16 @@ class Rolling:
             self.unrolled[watch.location] = watch.short
         elif not watch.rolls and watch.arrivals > 3:
             self.unrolled[watch.location] = "no two consecutive iterations recorded the same operations"
-        _rebuild(watch.frame, {}, lambda i: i.value if i.watch is watch else i)
+        if watch.exit is None:        # else its counters stay LoopIndex: a use pins the count (`pin`)
+            _rebuild(watch.frame, {}, lambda i: i.value if i.watch is watch else i, watch.STACK_TOP)
 
     def _prune(self):
         frames = {id(f) for f in self.ctx.frames}
         self.active = [w for w in self.active if id(w.frame) in frames]
+
+    def jumped(self, interpreter, frame, source):
+        """The interpreter's hook after a jump instruction: `while` loops are watched by
+        tracer/whileloops.py's Rolling."""
 
     # -- effects (the interpreter's hooks) --------------------------------------------------------------
     def effect(self, why):
@@ -500,6 +584,6 @@ class Rolling:
     def report(self):
         """Strings describing each rolled loop and each loop left unrolled, with the reason."""
         lines = [f"loop at {loc}: rolled, {trip} iterations fast-forwarded, {carries} carried values"
-                 for loc, trip, carries in self.rolled]
+                 + (", leaves on data at run time" if leaves else "") for loc, trip, carries, leaves in self.rolled]
         lines += [f"loop at {loc}: not rolled: {why}" for loc, why in self.unrolled.items()]
         return lines

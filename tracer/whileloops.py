@@ -1,0 +1,90 @@
+"""Rolling `while` loops: a loop closed by a backward jump whose target is not a FOR_ITER (`while
+cond:`, `while True: ... break`), watched as a `for` over a range is (tracer/rolling.py).
+
+The header is the backward jump's target; an arrival is the jump taken (the end of one iteration, the
+start of the next).  There is no range: the counter is the number of iterations run (ints stepping by
+a constant with it, `k += 1`, are counters as in a `for`), and the frame's whole value stack is part of
+its state.  Once two consecutive iterations match, the rest is fast-forwarded until a guard of the body
+fails (the loop's condition turning false, a `break` on data): the loop op then ends on that guard's
+flag at run time (ir/loops.py's `exit`), with room for CAPACITY_FACTOR times the iterations traced (at
+least MIN_CAPACITY; a guard after the loop checks a call stays within it, else it retraces), and the
+interpreter runs the iteration that left.  The first PROBE iterations are fast-forwarded by the
+reference evaluation, the rest natively (fastforward.py).  A fast-forward running FAST_FORWARD_LIMIT
+iterations without a guard failing records that many (a counted loop) and interprets on.  The watch
+ends when the frame jumps (or falls through) out of the loop's instructions.
+
+`Rolling` here is rolling.py's with the interpreter's jump hook: jitgrad/tracing.py makes it.
+"""
+from . import rolling
+from .fastforward import NATIVE_MIN_TRIP
+from .rolling import LoopWatch
+
+FAST_FORWARD_LIMIT = 10 ** 8
+MIN_CAPACITY = 1000
+CAPACITY_FACTOR = 4
+
+
+class WhileWatch(LoopWatch):
+    """One `while` loop of one frame, its header at `pc` and its backward jump at `source`."""
+
+    STACK_TOP = 0
+    PROBE = NATIVE_MIN_TRIP       # a `while` loop may end soon: no compilation for the first iterations
+    END = "the capacity its trace gave it"
+
+    def __init__(self, rolling, frame, pc, source):
+        super().__init__(rolling, frame, pc, None)
+        self.source = source
+        self.offset = 0           # iterations fast-forwarded (each one arrival that did not happen)
+
+    def state(self):
+        return self.arrivals + self.offset, 1
+
+    def remaining(self):
+        return FAST_FORWARD_LIMIT
+
+    def advance(self, n):
+        self.offset += n
+
+    def capacity(self, first, done, remaining):
+        return max(MIN_CAPACITY, CAPACITY_FACTOR * (first + done))
+
+
+def _is_for_iter(frame, target):
+    return frame.decoded.ops[target].__name__ == "op_FOR_ITER"
+
+
+class Rolling(rolling.Rolling):
+    """rolling.Rolling watching `while` loops too."""
+
+    def __init__(self, ctx, runner=None):
+        super().__init__(ctx, runner)
+        self.whiles = {}          # id(frame) -> its `while` loops watched
+
+    def jumped(self, interpreter, frame, source):
+        """After a jump instruction at `source` ran (taken or not; frame.pc is where it goes): a backward
+        jump to a non-FOR_ITER is an arrival at a `while` header; leaving a watched `while` loop's
+        instructions ends its watch."""
+        pc = frame.pc
+        whiles = self.whiles.get(id(frame))
+        if whiles:
+            for watch in [w for w in whiles if not w.pc <= pc <= w.source]:
+                whiles.remove(watch)
+                self.finish(watch)
+        if pc > source or _is_for_iter(frame, pc):
+            return
+        key = (id(frame), pc)
+        watch = self.watches.get(key)
+        if watch is None:
+            watch = self.watches[key] = WhileWatch(self, frame, pc, source)
+            self.whiles.setdefault(id(frame), []).append(watch)
+            self.start(watch)
+        if watch.refused is None:
+            watch.arrive(interpreter)
+            watch.current = watch.state()[0]
+        else:
+            watch.pin()
+
+    def _prune(self):
+        super()._prune()
+        frames = {id(f) for f in self.ctx.frames}
+        self.whiles = {k: ws for k, ws in self.whiles.items() if k in frames}
