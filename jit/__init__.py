@@ -37,6 +37,6 @@ functions, fast code generator); array kernels 10-60 ms.  A cached call of a tin
 hand-written C with libmvec; see bench/RESULTS.md for the current figures.
 """
 from .errors import LoweringUnsupported
-from .kernel import Kernel, compile_trace
+from .kernel import Kernel, compile_trace, restore_kernel
 
-__all__ = ["compile_trace", "Kernel", "LoweringUnsupported"]
+__all__ = ["compile_trace", "restore_kernel", "Kernel", "LoweringUnsupported"]

@@ -3,7 +3,7 @@
 An entry is `<key>.o` (the object file MCJIT produced) plus `<key>.json` (its sidecar: the object's
 SHA-256 and size, function qualname, `file:line`, argument signature, kind, trace op count, created,
 last used, hits).  The key (engine.py computes it) hashes the exact LLVM module text together with the
-jitgrad version, llvmlite and LLVM versions, target triple, CPU name and features and the optimisation
+stamp of jit/'s sources, llvmlite and LLVM versions, target triple, CPU name and features and the optimisation
 settings.  Only LLVM's work is skipped on a hit: tracing, guards and lowering run in every process.
 
 Soundness rules: a module whose text embeds a literal address (`inttoptr (i64 <n>`) is never stored
@@ -11,11 +11,14 @@ or loaded (`has_addresses`; counted as `uncacheable`); an object is used only if
 sidecar's hash (a corrupt or truncated entry is deleted and recompiled).  Writes go to a temp file and
 `os.replace`; mutations of the directory take an `flock` on `<dir>/lock`, so concurrent processes are
 safe.  The size is bounded by JITGRAD_CACHE_MAX_MB (default 512), evicting least-recently-used entries.
+Bookkeeping of a hit (the sidecar's hits and last use, stats.json) is written by a background thread
+(`later`), off the caller's path; process exit waits for it (a second at most).
 
 Environment: JITGRAD_CACHE_DIR (default `$XDG_CACHE_HOME/jitgrad`, else `~/.cache/jitgrad`),
 JITGRAD_DISK_CACHE=0 disables the cache, JITGRAD_CACHE_MAX_MB bounds it.  No llvmlite import here:
 the command line (jitgrad/cli.py) reads the cache without loading LLVM.
 """
+import atexit
 import contextlib
 import fcntl
 import hashlib
@@ -23,6 +26,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 import time
 
 DEFAULT_MAX_MB = 512
@@ -52,6 +56,20 @@ def max_bytes():
         return int(float(raw) * 2**20) if raw else DEFAULT_MAX_MB * 2**20
     except ValueError:
         raise ValueError(f"JITGRAD_CACHE_MAX_MB must be a number of megabytes, got {raw!r}") from None
+
+
+def sources_stamp(root, packages):
+    """A digest of the Python sources of `packages` (folders under `root`) as found now: each file's path,
+    size and modification time (no file is read: cheap enough for every process start)."""
+    h = hashlib.sha256()
+    for package in packages:
+        for dirpath, dirnames, names in os.walk(os.path.join(root, package)):
+            dirnames.sort()
+            for name in sorted(n for n in names if n.endswith(".py")):
+                path = os.path.join(dirpath, name)
+                stat = os.stat(path)
+                h.update(f"{path[len(root):]}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    return h.hexdigest()
 
 
 def has_addresses(text):
@@ -104,10 +122,11 @@ def _read_json(path):
         return None
 
 
-def _bump(root, increments):
-    """Add `increments` to this process's and the persistent counters (the lock is held)."""
+def _bump(root, increments, counted=False):
+    """Add `increments` to this process's (unless already `counted`) and the persistent counters (the
+    lock is held)."""
     for name, n in increments.items():
-        session[name] += n
+        session[name] += 0 if counted else n
     stats_path = os.path.join(root, "stats.json")
     stats = _read_json(stats_path) or {}
     for name, n in increments.items():
@@ -145,11 +164,42 @@ def load(key):
             _remove(root, key)
             _bump(root, {"misses": 1, "corrupt": 1})
             return None
-        meta["last_used"] = time.time()
-        meta["hits"] = int(meta.get("hits", 0)) + 1
-        _write_atomic(meta_path, json.dumps(meta).encode())
-        _bump(root, {"hits": 1})
+    session["hits"] += 1
+    later(_note_hit, root, key)
     return data
+
+
+def _note_hit(root, key):
+    """The sidecar's hits and last use, and the persistent hit count, after a hit on `key`."""
+    with _locked(root):
+        meta_path = _paths(key, root)[1]
+        meta = _read_json(meta_path)
+        if meta is not None:
+            meta["last_used"] = time.time()
+            meta["hits"] = int(meta.get("hits", 0)) + 1
+            _write_atomic(meta_path, json.dumps(meta).encode())
+        _bump(root, {"hits": 1}, counted=True)
+
+
+_pending = []
+
+
+def later(action, *args):
+    """Run bookkeeping `action(*args)` in a background thread (errors ignored: it is only bookkeeping)."""
+    def run():
+        with contextlib.suppress(OSError):
+            action(*args)
+    thread = threading.Thread(target=run, daemon=True, name="jitgrad-cache-bookkeeping")
+    thread.start()
+    _pending[:] = [t for t in _pending if t.is_alive()] + [thread]
+
+
+@atexit.register
+def wait_for_bookkeeping(timeout=1.0):
+    """Wait (at most `timeout` seconds in all) for the bookkeeping started by `later`."""
+    deadline = time.monotonic() + timeout
+    for thread in list(_pending):
+        thread.join(max(deadline - time.monotonic(), 0))
 
 
 def store(key, data, about):

@@ -14,7 +14,6 @@ equal text already in this process, else loads its object file from the disk cac
 else optimizes and compiles it and stores the object MCJIT produced.
 """
 import hashlib
-import importlib.metadata
 import warnings
 import ctypes
 import ctypes.util
@@ -40,7 +39,7 @@ def _setup():
         llvm.initialize_native_asmparser()
         target = llvm.Target.from_default_triple()
         _state["tm"] = target.create_target_machine(
-            cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+            cpu=llvm.get_host_cpu_name(), features=_host_features(),
             opt=2, codemodel="jitdefault")
         _register_libm()
     return _state["tm"]
@@ -51,8 +50,18 @@ LIBM = ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "at
         "tanh", "asinh", "acosh", "atanh", "pow", "atan2", "fmod")
 
 
+def _host_features():
+    """The host CPU's features as LLVM spells them (asked once: ~10 ms per question)."""
+    if "features" not in _state:
+        _state["features"] = llvm.get_host_cpu_features().flatten()
+    return _state["features"]
+
+
 def _register_libm():
-    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+    try:
+        libm = ctypes.CDLL("libm.so.6")      # (find_library runs ldconfig in a subprocess)
+    except OSError:
+        libm = ctypes.CDLL(ctypes.util.find_library("m"))
     for name in LIBM:
         llvm.add_symbol(f"jg_libm_{name}", ctypes.cast(getattr(libm, name), ctypes.c_void_p).value)
 
@@ -83,10 +92,11 @@ class CompiledModule:
     from (`origin`: "compiled", "disk" or "memory" for a module of equal text compiled earlier in this
     process); `address(symbol)` gives a symbol's address."""
 
-    def __init__(self, engine, name, origin):
+    def __init__(self, engine, name, origin, key=None, level=None):
         self._engine = engine
         self.name = name
         self.origin = origin
+        self.key, self.level = key, level     # the disk cache key (None: not on disk) and codegen level
 
     def address(self, name):
         return self._engine.get_function_address(name)
@@ -99,7 +109,7 @@ def _engine(codegen_level):
         _setup()
         # an engine owns the target machine it is given, so each gets its own
         own_tm = llvm.Target.from_default_triple().create_target_machine(
-            cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+            cpu=llvm.get_host_cpu_name(), features=_host_features(),
             opt=codegen_level, codemodel="jitdefault")
         engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), own_tm)
         engine.set_object_cache(notify_func=lambda module, data: _new_objects.__setitem__(module.name, data))
@@ -114,17 +124,14 @@ _modules = {}               # entry name -> CompiledModule, every module of this
 def settings(codegen_level, speed_level):
     """Everything besides the module text that determines the machine code (part of the cache key)."""
     if "settings" not in _state:
-        try:
-            version = importlib.metadata.version("jitgrad")
-        except importlib.metadata.PackageNotFoundError:
-            version = "unknown"
+        version = diskcache.sources_stamp(os.path.dirname(os.path.abspath(__file__)), ("",))   # (jit/)
         with open(__file__, "rb") as source:
             engine_source = hashlib.sha256(source.read()).hexdigest()
         _state["settings"] = {
-            "format": CACHE_FORMAT, "jitgrad": version, "engine_source": engine_source,
+            "format": CACHE_FORMAT, "jit_sources": version, "engine_source": engine_source,
             "llvmlite": llvmlite.__version__, "llvm": list(llvm.llvm_version_info),
             "triple": llvm.get_process_triple(), "cpu": llvm.get_host_cpu_name(),
-            "features": llvm.get_host_cpu_features().flatten(), "codemodel": "jitdefault",
+            "features": _host_features(), "codemodel": "jitdefault",
             "loop_vectorization": True, "slp_vectorization": False}
     return dict(_state["settings"], codegen_level=codegen_level, speed_level=speed_level)
 
@@ -145,7 +152,7 @@ def compile_ir(text, name="kernel", speed_level=2, about=None):
         key = diskcache.make_key(text, settings(level, speed_level))
         final = f"jg_{key[:32]}"
         if final in _modules:
-            return CompiledModule(_engine(level), final, "memory")
+            return CompiledModule(_engine(level), final, "memory", _modules[final].key, level)
         text = text.replace(f"@{name}", f"@{final}")
         engine = _engine(level)
         cacheable = diskcache.enabled() and not diskcache.has_addresses(text)
@@ -164,7 +171,25 @@ def compile_ir(text, name="kernel", speed_level=2, about=None):
             if cacheable and data is not None:
                 _quietly(diskcache.store, key, data, about or {})
             origin = "compiled"
-        _modules[final] = CompiledModule(engine, final, origin)
+        _modules[final] = CompiledModule(engine, final, origin, key if cacheable else None, level)
+        return _modules[final]
+
+
+def load_module(key, level):
+    """The CompiledModule whose object the disk cache holds under `key` (made at codegen `level`), loaded
+    without its text (a trace record names it, jitgrad/persist.py); None when it is not there."""
+    with _lock:
+        _setup()
+        final = f"jg_{key[:32]}"
+        if final in _modules:
+            return CompiledModule(_engine(level), final, "memory", key, level)
+        data = _quietly(diskcache.load, key)
+        if data is None:
+            return None
+        engine = _engine(level)
+        engine.add_object_file(llvm.ObjectFileRef.from_data(data))
+        engine.finalize_object()
+        _modules[final] = CompiledModule(engine, final, "disk", key, level)
         return _modules[final]
 
 

@@ -8,19 +8,22 @@ a shape/dtype mismatch.  `Kernel(inputs)` is fast_call(*inputs).  Exit codes bec
 IndexError, or a rerun of the libm twin (PRECISE_EXIT).
 """
 import ctypes
+import re
 import threading
 import time
+import types
 
 import numpy as np
 
 from ..ir.errors import GuardFailed
-from . import hostcall, pywrapper
+from . import blas, hostcall, pywrapper
 from .abi import HOST_ERROR, OOB_EXIT, PRECISE_EXIT, SUCCESS
-from .engine import compile_ir
+from .engine import compile_ir, load_module
 from .lower import lower
 
 ENTRY_PLACEHOLDER = "jg_kernel_entry"     # the engine renames it after the module's content hash
 _KERNEL_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)
+_BLAS = re.compile(r"@jg_blas_(\w+)")
 
 
 def _contiguous(x):
@@ -34,15 +37,16 @@ def _contiguous(x):
 class Kernel:
     """A compiled trace: call it with the list of input arrays; returns the list of output arrays."""
 
-    def __init__(self, trace, module, lowering, consts, timings, wrapper, about):
-        self.trace = trace
+    def __init__(self, trace, module, lowering, consts, timings, wrapper, about, signatures=None, form=None):
+        self._trace = trace                # (or a function making it: a kernel restored from its form)
         self._module = module
         self.origin = module.origin
         self._about = about
         self._fn = _KERNEL_TYPE(module.address(module.name))
         self._precise_twin = None if lowering.precise_math else ...
-        self._in_sig = [(v.shape, v.dtype) for v in trace.inputs]
-        self._out_sig = [(v.shape, v.dtype) for v in trace.outputs]
+        self._in_sig, self._out_sig = signatures or ([(v.shape, v.dtype) for v in trace.inputs],
+                                                     [(v.shape, v.dtype) for v in trace.outputs])
+        self.form = form     # what restore_kernel needs to load this kernel in another process, or None
         self._consts = consts              # the wrapper reads their addresses: keep them alive
         self._const_ptrs = [c.ctypes.data for c in self._consts]
         self._workspace_bytes = lowering.ws_size if lowering.caller_workspace else 0
@@ -52,6 +56,13 @@ class Kernel:
                                    np.array(self._const_ptrs, dtype=np.uintp)) if wrapper else (None, None))
         self.timings = timings
         self.fast_call = self._make_fast_call()
+
+    @property
+    def trace(self):
+        """The compiled trace (made on first use for a kernel restored from its form)."""
+        if callable(self._trace):
+            self._trace = self._trace()
+        return self._trace
 
     def __call__(self, inputs):
         """Run the kernel on a list of input arrays; returns the list of fresh output arrays."""
@@ -156,4 +167,30 @@ def compile_trace(trace, precise_math=False, about=None):
     about = dict(about or {}, ops=len(trace.nodes), precise_math=precise_math)
     module = compile_ir(text, lowering.name, speed_level=0 if fast else 2, about=about)
     t2 = time.perf_counter()
-    return Kernel(trace, module, lowering, consts, {"lower": t1 - t0, "compile": t2 - t1}, wrapper, about)
+    form = None
+    if module.key is not None and "@jg_host" not in text and not precise_math:
+        form = {"key": module.key, "level": module.level, "wrapper": bool(wrapper), "consts": consts,
+                "workspace": lowering.ws_size if lowering.caller_workspace else 0,
+                "blas": sorted(set(_BLAS.findall(text))),
+                "signatures": ([(v.shape, v.dtype) for v in trace.inputs], [(v.shape, v.dtype) for v in trace.outputs])}
+    return Kernel(trace, module, lowering, consts, {"lower": t1 - t0, "compile": t2 - t1}, wrapper, about,
+                  form=form)
+
+
+def restore_kernel(form, make_trace, about=None):
+    """The Kernel of `form` (Kernel.form of a kernel of another process) with its machine code loaded
+    from the disk cache, without lowering its trace (`make_trace()` makes it if ever needed: for the
+    precise twin); None when the object is not on disk or this process cannot call it the same way."""
+    t0 = time.perf_counter()
+    if form["wrapper"] and not pywrapper.layout_ok():
+        return None
+    for name in form["blas"]:
+        blas._symbol(name)
+    module = load_module(form["key"], form["level"])
+    if module is None:
+        return None
+    lowering = types.SimpleNamespace(precise_math=False, ws_size=form["workspace"],
+                                     caller_workspace=bool(form["workspace"]))
+    return Kernel(make_trace, module, lowering, [_contiguous(c) for c in form["consts"]],
+                  {"lower": 0.0, "compile": time.perf_counter() - t0}, form["wrapper"], about or {},
+                  signatures=form["signatures"], form=form)

@@ -9,11 +9,12 @@ caches it under the key.
 import contextlib
 import functools
 import gc
+import time
 import warnings
 
 import numpy as np
 
-from . import backend
+from . import backend, persist
 from .aliases import aliased_write
 from .cache import CacheEntry, FunctionCache, PathInfo
 from .ir import autodiff, passes
@@ -158,6 +159,8 @@ class Transformed:
             with _collector_paused():
                 return self._trace_and_run(key, sig, leaves, treedef, inputs, reason=None, seen=seen)
         outputs, found = self._cache.lookup(key, inputs)
+        if outputs is None and self._cache.restore(key, lambda: persist.restore(self, key, sig, leaves)):
+            outputs, found = self._cache.lookup(key, inputs)   # paths traced by another process
         if outputs is not None:
             self._fast = _fast_path(self.fn, key[0], sig, found, self._cache, len(args))
             return found.package(outputs)
@@ -165,7 +168,9 @@ class Transformed:
             return self._trace_and_run(key, sig, leaves, treedef, inputs, reason=found, seen=seen)
 
     def _trace_and_run(self, key, sig, leaves, treedef, inputs, reason, seen=0):
+        started = time.perf_counter()
         staged = self.stage(sig, leaves, treedef)
+        traced_s = time.perf_counter() - started
         ctx, trace, package = staged.ctx, staged.trace, staged.package
         if reads_enclosing_trace(ctx):   # called inside a traced function, closing over its values
             return splice(sig, leaves, leaves, staged)
@@ -187,6 +192,8 @@ class Transformed:
                         loops=ctx.loops.report() if ctx.loops is not None else [])
         entry = CacheEntry(kernel, ctx.env, guards, package, info, ctx.written_inputs)
         cached = self._cache.add(key, entry, reason, seen, inputs)   # (another thread's entry for this path)
+        if cached is entry:
+            persist.store(self, key, sig, staged, kernel, backend_name, note, reason, traced_s)
         self._fast = _fast_path(self.fn, key[0], sig, cached, self._cache, len(leaves))
         try:
             return package(kernel(inputs + env_inputs))

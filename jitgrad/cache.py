@@ -50,6 +50,8 @@ class CacheInfo:
     paths: list
     retraces: list
     uncached_calls: int
+    restored: int = 0       # paths restored from the disk cache (traced by another process)
+    disk_rejected: list = dataclasses.field(default_factory=list)   # why records on disk were not reused
 
 
 class CacheEntry:
@@ -113,6 +115,9 @@ class FunctionCache:
         self.traces = self.hits = self.misses = self.uncached_calls = 0
         self.retraces = []
         self.warned = False
+        self.restored = 0
+        self.disk_rejected = []
+        self._disk_tried = set()
         self._lock = threading.Lock()
 
     def seen(self, key):
@@ -155,6 +160,18 @@ class FunctionCache:
             return outputs, entry
         return None, reason
 
+    def restore(self, key, load):
+        """Add the entries `load()` restores from disk under `key` (asked once per key); whether any."""
+        with self._lock:
+            if key in self._disk_tried:
+                return False
+            self._disk_tried.add(key)
+        restored = load()
+        with self._lock:
+            self.entries.setdefault(key, []).extend(restored)
+            self.restored += len(restored)
+        return bool(restored)
+
     def full(self):
         return self.traces >= self.max_traces
 
@@ -182,4 +199,5 @@ class FunctionCache:
             for e in entries:
                 e.info.machine_code = getattr(e.kernel, "machine_code", "")
                 paths.append(e.info)
-        return CacheInfo(self.traces, self.hits, self.misses, paths, list(self.retraces), self.uncached_calls)
+        return CacheInfo(self.traces, self.hits, self.misses, paths, list(self.retraces), self.uncached_calls,
+                         self.restored, list(self.disk_rejected))

@@ -1,28 +1,47 @@
-"""The `jitgrad` command line: inspect and clear the on-disk cache of compiled kernels.
+"""The `jitgrad` command line: inspect and clear the on-disk cache (trace records and machine code).
 
-    jitgrad cache list [--json]       one line per entry, most recently used first: function, file:line,
-                                      signature, kind, size, last use, hits
-    jitgrad cache info [--json]       directory, entries, total size, hit/miss statistics
+    jitgrad cache list [--kernels] [--json]   one line per traced path (function, where it is defined,
+                                              signature, guards, reusable in a new process, hits, size,
+                                              last use), most recently used first; --kernels: one line
+                                              per machine-code object instead
+    jitgrad cache show ID [--why] [--json]    one path (ID: a prefix of its id, or a function name):
+                                              guards with their source lines, environment assumptions,
+                                              the code checked in a new process, loops, the trace; --why:
+                                              only why it was traced and why it is (not) reusable
+    jitgrad cache info [--json]               directory, entries, sizes, hit/miss statistics
     jitgrad cache clear [--older-than DAYS] [--function NAME]
 
-Also `python -m jitgrad ...`.  A thin facade over jitgrad.jit.diskcache; bad usage exits with code 2.
+Also `python -m jitgrad ...`.  Plain output fits 100 columns (paths shortened, long cells cut with
+`...`); --json gives every field in full.  A thin facade over jitgrad.jit.diskcache and
+jitgrad.jit.tracestore (LLVM is never loaded); bad usage exits with code 2.
 """
 import argparse
 import json
 import os
+import re
 import sys
+import textwrap
 import time
 
-from .jit import diskcache
+from .jit import diskcache, tracestore
+
+WIDTH = 100
+_LOCATION = re.compile(r"/[^\s:()'\"]+:\d+")
 
 
 def _parser():
-    parser = argparse.ArgumentParser(prog="jitgrad", description="jitgrad's on-disk kernel cache")
+    parser = argparse.ArgumentParser(prog="jitgrad", description="jitgrad's on-disk trace and kernel cache")
     top = parser.add_subparsers(dest="command", metavar="cache", required=True)
-    cache = top.add_parser("cache", help="inspect or clear the on-disk cache of compiled kernels")
-    actions = cache.add_subparsers(dest="action", metavar="{list,info,clear}", required=True)
-    for name, text in (("list", "one line per cached kernel"), ("info", "directory, size and statistics")):
-        actions.add_parser(name, help=text).add_argument("--json", action="store_true", help="JSON output")
+    cache = top.add_parser("cache", help="inspect or clear the on-disk cache")
+    actions = cache.add_subparsers(dest="action", metavar="{list,show,info,clear}", required=True)
+    listing = actions.add_parser("list", help="one line per traced path (or per kernel with --kernels)")
+    listing.add_argument("--kernels", action="store_true", help="list the machine-code objects")
+    show = actions.add_parser("show", help="one traced path in full")
+    show.add_argument("id", metavar="ID", help="a prefix of the path's id, or a function name")
+    show.add_argument("--why", action="store_true", help="why it was traced and whether it is reusable")
+    actions.add_parser("info", help="directory, size and statistics")
+    for sub in (listing, show, actions.choices["info"]):
+        sub.add_argument("--json", action="store_true", help="JSON output (every field in full)")
     clear = actions.add_parser("clear", help="delete entries (all, unless filtered)")
     clear.add_argument("--older-than", type=_days, metavar="DAYS", help="only entries unused for DAYS days")
     clear.add_argument("--function", metavar="NAME", help="only entries of this function (qualname or name)")
@@ -53,12 +72,54 @@ def _age(seconds):
     return f"{seconds:.0f}s"
 
 
+def _cut(text, width):
+    text = str(text)
+    return text if len(text) <= width else text[:max(width - 3, 0)] + "..."
+
+
+def _short_path(location):
+    """`dir/file.py:12` for a long `file:line` (the last directory kept)."""
+    if not location:
+        return "-"
+    parts = str(location).split(os.sep)
+    return str(location) if len(parts) <= 2 else os.path.join(*parts[-2:])
+
+
 def _write_json(value, out):
     json.dump(value, out, indent=1)
     out.write("\n")
 
 
+def _table(rows, out, widths):
+    """Rows of cells, each column cut to its width in `widths` (None: as wide as needed)."""
+    rows = [[_cut(cell, w) if w else str(cell) for cell, w in zip(row, widths)] for row in rows]
+    fitted = [max(len(row[i]) for row in rows) for i in range(len(widths))]
+    for row in rows:
+        out.write(_cut("  ".join(cell.ljust(w) for cell, w in zip(row, fitted)).rstrip(), WIDTH) + "\n")
+
+
 def _list(args, out):
+    if args.kernels:
+        return _list_kernels(args, out)
+    found = tracestore.records()
+    if args.json:
+        return _write_json([{k: v for k, v in r.items() if k != "trace"} for r in found], out)
+    if not found:
+        out.write(f"no traces in {diskcache.directory()}\n")
+    else:
+        now = time.time()
+        rows = [("ID", "FUNCTION", "DEFINED AT", "SIGNATURE", "GUARDS", "REUSE", "HITS", "SIZE", "USED")]
+        rows += [(r["path"][:8], _qualified(r), os.path.basename(r.get("location") or "-"),
+                  r.get("signature") or "-", str(len(r["guards"])), "yes" if r["reusable"] else "no",
+                  str(r.get("hits", 0)), _size(r["size"]).replace(" KiB", "K").replace(" MiB", "M"),
+                  _age(now - float(r.get("last_used") or 0))) for r in found]
+        _table(rows, out, (8, 14, 14, 20, 6, 5, 4, 6, 5))
+    kernels = diskcache.entries()
+    out.write(f"machine code: {len(kernels)} object(s), {_size(sum(e['size'] for e in kernels))} "
+              "(jitgrad cache list --kernels)\n")
+
+
+def _list_kernels(args, out):
     listed = sorted(diskcache.entries(), key=lambda e: e.get("last_used", 0), reverse=True)
     if args.json:
         return _write_json(listed, out)
@@ -67,28 +128,98 @@ def _list(args, out):
         return
     now = time.time()
     rows = [("FUNCTION", "DEFINED AT", "SIGNATURE", "KIND", "SIZE", "LAST USED", "HITS")]
-    rows += [(e.get("function") or "-", e.get("location") or "-", e.get("signature") or "-",
+    rows += [(e.get("function") or "-", _short_path(e.get("location")), e.get("signature") or "-",
               e.get("kind") or "-", _size(e["size"]), f"{_age(now - e.get('last_used', e['created']))} ago",
               str(e["hits"])) for e in listed]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] + "\n")
+    _table(rows, out, (22, 20, 16, 12, 9, 8, 5))
+
+
+def _qualified(record):
+    module = record.get("module")
+    return f"{module}.{record['function']}" if module and module != "__main__" else record["function"]
+
+
+def _find(ident):
+    """The records whose id starts with `ident`, else those of function `ident` (qualname or name)."""
+    found = tracestore.records()
+    by_id = [r for r in found if r["path"].startswith(ident)]
+    return by_id or [r for r in found if ident in (r["function"], r["function"].rsplit(".", 1)[-1], _qualified(r))]
+
+
+def _show(args, out):
+    found = _find(args.id)
+    if not found:
+        raise ValueError(f"no traced path with id or function {args.id!r} in {diskcache.directory()}")
+    if args.json:
+        return _write_json(found, out)
+    for record in found:
+        lines = _why(record) if args.why else _details(record)
+        trace = [] if args.why else ["trace (value and gradient):"] + [
+            _cut("  " + line, WIDTH) for line in record["trace"].splitlines()]
+        out.write("\n".join([_wrap(line) for line in lines] + trace) + "\n")
+
+
+def _wrap(line):
+    """`line` with its paths shortened, wrapped to WIDTH columns (continuations indented)."""
+    line = _LOCATION.sub(lambda m: _short_path(m.group()), line)
+    indent = " " * (len(line) - len(line.lstrip()) + 4)
+    return textwrap.fill(line, WIDTH, subsequent_indent=indent, break_long_words=True, break_on_hyphens=False)
+
+
+def _why(record):
+    lines = [f"path {record['path'][:8]} of {record['function']} ({record.get('signature')})",
+             f"  traced because: {record.get('retrace_reason') or 'first call of this signature'}"]
+    if record["reusable"]:
+        lines.append("  reusable in a new process: yes, when every assumption below re-validates there")
+    else:
+        lines.append("  reusable in a new process: no, because")
+        lines += [f"    - {why}" for why in record.get("why_not", [])]
+    return lines
+
+
+def _details(record):
+    times = record.get("times") or {}
+    timing = ", ".join(f"{name[:-2]} {value:.3f} s" for name, value in times.items() if isinstance(value, float))
+    lines = [f"path {record['path']}",
+             f"  function   {record['function']} ({record.get('kind')}), defined at {record.get('location')}",
+             f"  signature  {record.get('signature')}",
+             f"  backend    {record.get('backend')}, {record.get('ops')} ops; {timing}",
+             f"  hits       {record.get('hits', 0)}, {_size(record['size'])}, last used "
+             f"{_age(time.time() - float(record.get('last_used') or 0))} ago"]
+    lines += _why(record)[1:]
+    lines.append(f"guards ({len(record['guards'])}, checked by the kernel on every call):")
+    lines += [f"  {why} at {_short_path(loc)} (expected {expected})" for why, loc, expected in record["guards"]]
+    lines.append(f"environment ({len(record['environment'])}, checked before every call):")
+    lines += [f"  {e['describe']}" + ("" if "place" in e else f" [not portable: {e.get('unportable')}]")
+              for e in record["environment"]]
+    codes = [c for c in record["codes"] if c[0] == "code"]
+    lines.append(f"code checked in a new process ({len(codes)} function(s) inlined besides the traced one):")
+    lines += [f"  {c[1]}.{c[2]}" for c in codes]
+    lines += ["loops:"] + [f"  {loop}" for loop in record.get("loops", [])] if record.get("loops") else []
+    return lines
 
 
 def _info(args, out):
     summary = diskcache.info()
+    found = tracestore.records(summary["directory"])
+    summary["traces"] = {"records": len(found), "bytes": sum(r["size"] for r in found),
+                         "reusable": sum(r["reusable"] for r in found), "hits": sum(r.get("hits", 0) for r in found)}
     if args.json:
         return _write_json(summary, out)
-    stats = summary["stats"]
+    stats, traces = summary["stats"], summary["traces"]
     out.write(f"directory: {summary['directory']}{'' if summary['enabled'] else ' (disabled: JITGRAD_DISK_CACHE=0)'}\n"
               f"entries: {summary['entries']}, {_size(summary['total_bytes'])} "
               f"(limit {_size(summary['max_bytes'])})\n"
-              + ", ".join(f"{name} {n}" for name, n in stats.items()) + "\n")
+              + ", ".join(f"{name} {n}" for name, n in stats.items()) + "\n"
+              f"traces: {traces['records']}, {_size(traces['bytes'])}, {traces['reusable']} reusable in a new "
+              f"process, {traces['hits']} warm starts\n")
 
 
 def _clear(args, out):
     removed = diskcache.clear(older_than_days=args.older_than, function=args.function)
-    out.write(f"removed {removed} entr{'y' if removed == 1 else 'ies'} from {diskcache.directory()}\n")
+    traces = tracestore.clear(older_than_days=args.older_than, function=args.function)
+    out.write(f"removed {removed} entr{'y' if removed == 1 else 'ies'} and {traces} trace"
+              f"{'' if traces == 1 else 's'} from {diskcache.directory()}\n")
 
 
 def main(argv=None, out=None):
@@ -96,7 +227,7 @@ def main(argv=None, out=None):
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        {"list": _list, "info": _info, "clear": _clear}[args.action](args, out or sys.stdout)
+        {"list": _list, "show": _show, "info": _info, "clear": _clear}[args.action](args, out or sys.stdout)
     except BrokenPipeError:                      # `jitgrad cache list | head`: the reader left
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (ValueError, OSError) as e:

@@ -185,6 +185,7 @@ def test_corrupt_entry_is_ignored_and_replaced(cache_dir):
     assert diskcache.load("k1") is None
     diskcache.store("k1", b"object bytes", _about("f"))
     assert diskcache.load("k1") == b"object bytes"
+    diskcache.wait_for_bookkeeping()                                # (a hit's counts are written in the background)
     assert diskcache.entries()[0]["hits"] == 1
 
 
@@ -194,6 +195,7 @@ def test_eviction_is_least_recently_used(cache_dir, monkeypatch):
         diskcache.store(key, bytes(500), _about(key))
     time.sleep(0.01)
     assert diskcache.load("a") is not None                          # a is now the more recently used
+    diskcache.wait_for_bookkeeping()
     diskcache.store("c", bytes(500), _about("c"))
     assert sorted(e["key"] for e in diskcache.entries()) == ["a", "c"]
     assert diskcache.info()["stats"]["evicted"] == 1
@@ -206,30 +208,32 @@ def _cli(*argv):
 
 
 def test_cli_list_info_clear(cache_dir):
-    assert "no entries" in _cli("cache", "list")
+    assert "no entries" in _cli("cache", "list", "--kernels")
+    assert _cli("cache", "list").splitlines()[-1] == "machine code: 0 object(s), 0 B (jitgrad cache list --kernels)"
     for name in ("f", "g"):
         diskcache.store(name, bytes(2048), _about(name))
     diskcache.load("g")
-    lines = _cli("cache", "list").splitlines()          # a header, then the most recently used first
+    diskcache.wait_for_bookkeeping()
+    lines = _cli("cache", "list", "--kernels").splitlines()     # a header, then the most recently used first
     assert len(lines) == 3 and lines[0].split()[:2] == ["FUNCTION", "DEFINED"]
-    assert lines[1].split()[:5] == ["mod.g", "/src/mod.py:7", "float64[3]", "grad", "2.0"]
+    assert lines[1].split()[:5] == ["mod.g", "src/mod.py:7", "float64[3]", "grad", "2.0"]
     assert lines[1].split()[-2:] == ["ago", "1"] and lines[2].split()[0] == "mod.f"
-    listed = json.loads(_cli("cache", "list", "--json"))
+    listed = json.loads(_cli("cache", "list", "--kernels", "--json"))
     assert [(e["function"], e["size"], e["hits"]) for e in listed] == [("mod.g", 2048, 1), ("mod.f", 2048, 0)]
     info = json.loads(_cli("cache", "info", "--json"))
     assert (info["directory"], info["entries"], info["total_bytes"]) == (str(cache_dir), 2, 4096)
     assert (info["stats"]["hits"], info["stats"]["stores"]) == (1, 2)
     text = _cli("cache", "info")
     assert f"directory: {cache_dir}" in text and "entries: 2, 4.0 KiB" in text and "hits 1" in text
-    assert _cli("cache", "clear", "--older-than", "1") == f"removed 0 entries from {cache_dir}\n"
-    assert _cli("cache", "clear", "--function", "g") == f"removed 1 entry from {cache_dir}\n"
+    assert _cli("cache", "clear", "--older-than", "1") == f"removed 0 entries and 0 traces from {cache_dir}\n"
+    assert _cli("cache", "clear", "--function", "g") == f"removed 1 entry and 0 traces from {cache_dir}\n"
     assert [e["function"] for e in diskcache.entries()] == ["mod.f"]
-    assert _cli("cache", "clear") == f"removed 1 entry from {cache_dir}\n" and diskcache.entries() == []
+    assert _cli("cache", "clear") == f"removed 1 entry and 0 traces from {cache_dir}\n" and diskcache.entries() == []
 
 
 @pytest.mark.parametrize("argv, message", [
     ([], "required: cache"),
-    (["cache"], "required: {list,info,clear}"),
+    (["cache"], "required: {list,show,info,clear}"),
     (["cache", "clear", "--older-than", "soon"], "expected a number of days"),
     (["cache", "clear", "--older-than", "-2"], "non-negative"),
     (["cache", "clear", "--json"], "unrecognized arguments: --json"),

@@ -307,6 +307,7 @@ class TraceContext:
                                   # ("item", container, key) / ("attr", obj, name) / ("cell", cell, None) /
                                   # ("container", container a native method stored into, None)
         self.loops = None         # tracer.rolling.Rolling when loops are rolled (jitgrad/tracing.py sets it)
+        self.inlined = {}         # id -> every Python function interpreted (by this trace or one it encloses)
 
     @contextlib.contextmanager
     def active(self):
@@ -405,7 +406,11 @@ class TraceContext:
 
     def read_code(self, func):
         """Python function `func` (defined outside the trace) is about to be interpreted: guard its
-        `__code__`, unless a guard on `func` (or the cache key, for the traced function itself) checks it."""
+        `__code__`, unless a guard on `func` (or the cache key, for the traced function itself) checks it.
+        Every such function is noted (`inlined`) in this context and those enclosing it, library code too:
+        the persistent cache (jitgrad/persist.py) checks their code in another process."""
+        for ctx in _thread.stack:
+            ctx.inlined[id(func)] = func
         if id(func) in self.code_checked or self.is_local(func) or _is_library_file(func.__code__.co_filename):
             return
         self.code_checked.add(id(func))

@@ -6,9 +6,10 @@ and lists, and the builder's node count); the nodes recorded between two arrival
 (loopbody.Iteration).  When two consecutive iterations have the same fingerprint and the frame's
 non-traced state is the same at their three headers, the later iteration becomes the body of a `loop`
 op: the remaining iterations are run on concrete values (fastforward.py) instead of being interpreted,
-one `loop` node is recorded, the frame's traced values are rebound to its results, the range iterator is
-advanced past them and FOR_ITER resumes (it leaves the loop, or interprets on from an iteration whose
-guard failed, which may roll again).
+one `loop` node is recorded from the first header's carries (the two matched iterations are its first
+ones: their guards are dropped, their other nodes are dead), the frame's traced values are rebound to
+its results, the range iterator is advanced past them and FOR_ITER resumes (it leaves the loop, or
+interprets on from an iteration whose guard failed, which may roll again).
 
 Soundness: while a loop is watched its counter is a LoopIndex (loopindex.py: affine arithmetic and
 indexing traced arrays become IR on the iteration's counter, any other use marks the loop not
@@ -351,32 +352,42 @@ class LoopWatch:
         if invariants is None:
             self.refuse(f"a value the loop reads cannot be recovered, at {self.location}")
             return
-        body = last.body(first, step)
         previous = {id(x) for x in self.headers[-2].items if type(x) is TracedArray}   # objects kept
-        done, finals, failed = fast_forward(body, [known[id(v)] for v in last.carry_outs], invariants, remaining,
-                                            self.rolling.runner, self.PROBE)
-        self.headers.clear()
-        self.iterations.clear()
+        done, finals, failed = fast_forward(last.body(first, step), [known[id(v)] for v in last.carry_outs],
+                                            invariants, remaining, self.rolling.runner, self.PROBE)
         leaves = failed is not None and exits_enabled()     # a guard failed: the loop ends there, at run time
         if done or leaves:
+            self._rewind()
+            k = len(self.iterations)             # the loop op runs the matched iterations again
+            start = first - step * k
+            body = last.body(start, step)
             if leaves:
                 body = with_exit(body, [failed])
-            trip = self.capacity(first, done, remaining) if leaves else done
-            replace = self._emit(body, last, header, trip, finals, previous, leaves)
+            trip = self.capacity(start, k + done, k + remaining) if leaves else k + done
+            replace = self._emit(body, self.iterations[0].carry_inits, last, header, trip, finals, previous, leaves)
             if leaves:
                 count = replace.pop("count")
-                value = first + step * done
-                counter = self._exit_counter(count, first, step, trip)
-                self.exit = (count, done, value, counter)
+                counter = self._exit_counter(count, start, step, trip)
+                self.exit = (count, k + done, first + step * done, counter)
                 _rebuild(self.frame, replace, lambda i: LoopIndex(self, i.base + step * done, i.a, i.b)
                          if i.watch is self else i, self.STACK_TOP)
             else:
                 _rebuild(self.frame, replace, lambda i: i.a * (i.base + step * done) + i.b if i.watch is self else i,
                          self.STACK_TOP)
             self.advance(done)
-            self.rolling.rolled.append((self.location, done, len(last.carry_outs), leaves))
+            self.rolling.rolled.append((self.location, k + done, done, len(last.carry_outs), leaves))
             self.rolls += 1
+        self.headers.clear()
+        self.iterations.clear()
         self.headers.append(Header(ctx, self.frame, self))
+
+    def _rewind(self):
+        """The matched iterations, recorded as they ran, become the loop op's first ones: their guards
+        (the body's, which the loop op checks) are dropped; their other nodes are dead once the frame
+        is rebound to the loop's results.  So a later call whose loop leaves in them uses this trace."""
+        b = self.rolling.ctx.builder
+        start = self.headers[0].n
+        b.nodes[start:] = [n for n in b.nodes[start:] if n.op != "guard"]
 
     def _exit_counter(self, count, first, step, trip):
         """After a loop op that may leave early (`count` its iterations taken, of at most `trip`):
@@ -388,13 +399,13 @@ class LoopWatch:
         value = count if step == 1 else b.multiply(count, b.const(np.asarray(step, COUNTER_DTYPE)))
         return b.add(value, b.const(np.asarray(first, COUNTER_DTYPE))) if first else value
 
-    def _emit(self, body, iteration, header, trip, finals, previous, leaves=False):
-        """Record the loop node; the frame's traced values at `header` rebound to its results (in place for
-        those that were one object across iterations, ids in `previous`), as id -> TracedArray (and, when
-        it `leaves` on its continue flag, "count" -> the iterations it takes)."""
+    def _emit(self, body, inits, iteration, header, trip, finals, previous, leaves=False):
+        """Record the loop node on carries `inits`; the frame's traced values at `header` rebound to its
+        results (in place for those that were one object across iterations, ids in `previous`), as id ->
+        TracedArray (and, when it `leaves` on its continue flag, "count" -> the iterations it takes)."""
         b = self.rolling.ctx.builder
-        n_carry = len(iteration.carry_outs)
-        loop = b.emit("loop", *iteration.carry_outs, *iteration.invariants, body=body, trip=trip,
+        n_carry = len(inits)
+        loop = b.emit("loop", *inits, *iteration.invariants, body=body, trip=trip,
                       n_carry=n_carry, exit=n_carry if leaves else None)
         results = [b.loop_result(loop, index=k) for k in range(n_carry)]
         replace = {}
@@ -460,7 +471,7 @@ class Rolling:
         self.runner = runner      # runs a whole loop trace natively (jitgrad.backend.loop_runner), or None
         self.watches = {}         # (id(frame), pc) -> LoopWatch
         self.active = []          # watches of loops whose iteration is running
-        self.rolled = []          # (location, trip, number of carries, leaves early) per loop op recorded
+        self.rolled = []          # (location, trip, fast-forwarded, carries, leaves early) per loop op recorded
         self.unrolled = {}        # location -> why the loop there was not rolled
 
     def for_iter(self, interpreter, frame, target, exit_skip):
@@ -583,7 +594,8 @@ class Rolling:
 
     def report(self):
         """Strings describing each rolled loop and each loop left unrolled, with the reason."""
-        lines = [f"loop at {loc}: rolled, {trip} iterations fast-forwarded, {carries} carried values"
-                 + (", leaves on data at run time" if leaves else "") for loc, trip, carries, leaves in self.rolled]
+        lines = [f"loop at {loc}: rolled, {trip} iterations in one loop op ({done} fast-forwarded), {carries} carried "
+                 f"values" + (", leaves on data at run time" if leaves else "")
+                 for loc, trip, done, carries, leaves in self.rolled]
         lines += [f"loop at {loc}: not rolled: {why}" for loc, why in self.unrolled.items()]
         return lines

@@ -1,0 +1,279 @@
+"""The persistent trace cache (jitgrad/persist.py, jitgrad/portable.py, jit/tracestore.py): a new process
+answers from a trace record without tracing or compiling, and every change a record rests on (code of
+an inlined function in the user's module, another module or a library; a global; a default; a closure
+variable; a library version; the branch path) makes it trace again, with the right answer.
+
+Each case runs fresh processes on a private cache directory and user modules written here.
+"""
+import io
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from jitgrad import cli
+from jitgrad.jit import diskcache, tracestore
+
+USER = textwrap.dedent("""
+    import os
+    import numpy as np
+    import fakelib
+    from helpers import shrink
+
+    SCALE = float(os.environ.get("SCALE", "2.0"))
+    W = np.linspace(0.5, 1.5, 7) * float(os.environ.get("WSCALE", "1"))
+
+    def make(width):
+        def f(x, k=float(os.environ.get("DEFAULT", "1.0"))):
+            s = shrink(x) * SCALE + k * fakelib.spread(x) + width * np.sum(np.sinc(x) ** 2) + np.sum(W * x)
+            if shrink(x) > 0.1:
+                return s
+            return -s * s
+        return f
+
+    f = make(float(os.environ.get("WIDTH", "0.5")))
+""")
+HELPERS = "import numpy as np\n\ndef shrink(x):\n    return np.sum(np.tanh(x) ** 2) * 0.75\n"
+FAKELIB = textwrap.dedent("""
+    import numpy as np
+
+    def spread(x):
+        return _inner(x) * 1.5
+
+    def _inner(x):
+        return np.sum(np.sin(x) ** 2)
+""")
+SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    sys.path[:0] = [{here!r}, {here!r} + "/site-packages"]
+    import numpy as np
+    import jitgrad
+    from jitgrad.jit import diskcache
+    import usermod
+    {extra}
+    x = np.linspace(-1.0, 1.0, 7) * float(os.environ.get("XSCALE", "1"))
+    g = jitgrad.jit_grad(usermod.f)
+    grad = g(x)
+    info = g.cache_info()
+    os.environ["JITGRAD_TRACE_CACHE"] = "0"
+    reference = jitgrad.jit_grad(usermod.f, jit=False)(x)
+    print(json.dumps({{"traces": info.traces, "restored": info.restored, "rejected": info.disk_rejected,
+                      "grad": grad.tobytes().hex(), "close": bool(np.allclose(grad, reference, rtol=1e-12)),
+                      "parsed": [p.trace is not None for p in info.paths],
+                      "disk": diskcache.session}}))
+""")
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A directory with the user's modules and a library in a site-packages folder, and a cache."""
+    (tmp_path / "site-packages" / "fakelib").mkdir(parents=True)
+    (tmp_path / "usermod.py").write_text(USER)
+    (tmp_path / "helpers.py").write_text(HELPERS)
+    (tmp_path / "site-packages" / "fakelib" / "__init__.py").write_text(FAKELIB)
+    return tmp_path
+
+
+def run(project, extra="", **env):
+    """One fresh process calling usermod.f's gradient once; what it reports."""
+    full = dict(os.environ, JITGRAD_CACHE_DIR=str(project / "cache"), OPENBLAS_NUM_THREADS="1",
+                PYTHONDONTWRITEBYTECODE="1", **env)
+    script = SCRIPT.format(here=str(project), extra=extra)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=full, timeout=180)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["close"], result
+    return result
+
+
+def test_a_new_process_answers_from_disk_without_tracing_or_compiling(project):
+    first = run(project)
+    assert (first["traces"], first["restored"]) == (1, 0)
+    second = run(project)
+    assert (second["traces"], second["restored"], second["rejected"]) == (0, 1, [])
+    assert second["disk"]["stores"] == 0 and second["disk"]["hits"] >= 1      # machine code loaded, not compiled
+    assert second["parsed"] == [False]             # the kernel was loaded from its form: no parse, no lowering
+    assert second["grad"] == first["grad"]
+
+
+def test_arrays_read_from_globals_are_inputs_of_the_restored_trace(project):
+    first = run(project)
+    other = run(project, WSCALE="2")         # other contents, same shape and dtype: no retrace
+    assert (other["traces"], other["restored"]) == (0, 1) and other["grad"] != first["grad"]
+
+
+def test_a_record_whose_machine_code_is_gone_is_compiled_again_from_its_trace(project):
+    first = run(project)
+    assert diskcache.clear(root=str(project / "cache")) == 1        # the kernel only; the record stays
+    second = run(project)
+    assert (second["traces"], second["restored"], second["parsed"]) == (0, 1, [True])
+    assert second["disk"]["stores"] == 1 and second["grad"] == first["grad"]
+
+
+SINC_PATCH = ("import numpy.lib._function_base_impl as impl\n"
+              "def sinc(x):\n    return np.sin(x) * 2.0\n"
+              "impl.sinc._implementation.__code__ = sinc.__code__")
+
+
+@pytest.mark.parametrize("change, changes_value", [
+    ({"env": {"SCALE": "3.0"}}, True),                                    # a global of the user's module
+    ({"env": {"DEFAULT": "2.5"}}, True),                                  # a default argument
+    ({"env": {"WIDTH": "0.25"}}, True),                                   # a closure variable
+    ({"helpers": HELPERS.replace("0.75", "0.875")}, True),                # a helper in another module
+    ({"fakelib": FAKELIB.replace("np.sin(x)", "np.cos(x)")}, True),       # a library's inner function
+    ({"extra": SINC_PATCH}, True),                                        # NumPy's own code (np.sinc)
+    ({"extra": "np.__version__ = '0.0.1'"}, False),                       # another NumPy version
+])
+def test_every_change_a_record_rests_on_traces_again(project, change, changes_value):
+    first = run(project)
+    if "helpers" in change:
+        (project / "helpers.py").write_text(change["helpers"])
+    if "fakelib" in change:
+        (project / "site-packages" / "fakelib" / "__init__.py").write_text(change["fakelib"])
+    second = run(project, change.get("extra", ""), **change.get("env", {}))
+    assert (second["traces"], second["restored"]) == (1, 0), second
+    assert (second["grad"] != first["grad"]) == changes_value
+
+
+def test_another_branch_path_traces_and_both_paths_are_then_restored(project):
+    run(project)
+    other = run(project, XSCALE="0.01")             # the guard `shrink(x) > 0.1` fails on the restored path
+    assert (other["traces"], other["restored"]) == (1, 1)
+    again = run(project, XSCALE="0.01")
+    assert (again["traces"], again["restored"]) == (0, 2) and again["grad"] == other["grad"]
+
+
+IDENTITY_USER = textwrap.dedent("""
+    import numpy as np
+
+    class Model:
+        def __init__(self):
+            self.w = 2.0
+
+    MODEL = Model()
+
+    def f(x):
+        return np.sum(np.sin(x) ** 2) * MODEL.w
+""")
+
+
+def test_a_trace_resting_on_identity_is_not_reused_and_the_cli_says_why(project):
+    (project / "usermod.py").write_text(IDENTITY_USER)
+    run(project)
+    second = run(project)
+    assert (second["traces"], second["restored"]) == (1, 0)
+    os.environ["JITGRAD_CACHE_DIR"], saved = str(project / "cache"), os.environ["JITGRAD_CACHE_DIR"]
+    try:
+        why = _cli("cache", "show", "f", "--why")
+        listing = _cli("cache", "list")
+    finally:
+        os.environ["JITGRAD_CACHE_DIR"] = saved
+    assert "reusable in a new process: no, because" in why
+    assert "- a Model object is checked by identity and cannot be found by name in another process" in why
+    assert "usermod.f" in listing and "  no  " in listing
+
+
+def test_a_damaged_record_is_replaced(project):
+    run(project)
+    for record in tracestore.records(str(project / "cache")):
+        with open(record["file"], "w") as damaged:
+            damaged.write('{"format": 1, "lookup": 3')
+    second = run(project)
+    assert (second["traces"], second["restored"]) == (1, 0)
+    assert run(project)["restored"] == 1
+
+
+def test_a_record_altered_but_still_parsing_is_not_used(project):
+    first = run(project)
+    for record in tracestore.records(str(project / "cache")):
+        with open(record["file"]) as f:
+            stored = json.load(f)
+        assert "{value=0.75}" in stored["trace"]
+        stored["trace"] = stored["trace"].replace("{value=0.75}", "{value=0.875}")
+        with open(record["file"], "w") as f:
+            json.dump(stored, f)
+    second = run(project)
+    assert (second["traces"], second["restored"]) == (1, 0) and second["grad"] == first["grad"]
+
+
+def _cli(*argv):
+    out = io.StringIO()
+    assert cli.main(list(argv), out=out) == 0
+    return out.getvalue()
+
+
+def test_cli_lists_and_shows_paths_with_guards_environment_and_trace(project, monkeypatch):
+    run(project)
+    run(project, XSCALE="0.01")
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(project / "cache"))
+    lines = _cli("cache", "list").splitlines()
+    assert lines[0].split()[:3] == ["ID", "FUNCTION", "DEFINED"] and len(lines) == 4
+    assert [line.split()[1:4] for line in lines[1:3]] == [["usermod.mak...", "usermod.py:11", "float64[7]"]] * 2
+    assert lines[3].startswith("machine code: 2 object(s)")
+    shown = _cli("cache", "show", lines[1].split()[0])
+    assert "truth value of a traced value at" in shown and "usermod.py:13" in shown
+    assert "global 'SCALE' (value 2.0" in shown and "closure variable 'width'" in shown
+    assert "numpy.lib._function_base_impl.sinc" in shown and "trace (%0: f64[7], %1: f64[7]) {" in shown
+    assert "= sinc" not in shown and "tanh" in shown
+    assert [line for line in shown.splitlines() + lines if len(line) > 100] == []
+    why = _cli("cache", "show", "f", "--why")
+    assert "traced because: guard failed: truth value of a traced value at" in why
+    records = json.loads(_cli("cache", "show", "f", "--json"))
+    assert len(records) == 2 and all(r["reusable"] for r in records)
+    assert _cli("cache", "clear", "--function", "f") == (f"removed 2 entries and 2 traces from "
+                                                         f"{project / 'cache'}\n")
+    assert "no traces" in _cli("cache", "list")
+
+
+def test_store_keeps_records_within_their_share_of_the_bound(tmp_path, monkeypatch):
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("JITGRAD_CACHE_MAX_MB", "0.05")      # records may take 12.8 KB
+    base = {"format": 1, "function": "f", "trace": "x" * 3000, "environment": [], "codes": [], "guards": [],
+            "reusable": True}
+    for i in range(8):
+        tracestore.store(dict(base, lookup=f"{i:064x}", path=f"{i:032x}"))
+    kept = tracestore.records()
+    assert 2 <= len(kept) <= 4 and kept[0]["path"] == f"{7:032x}"
+    assert diskcache.info()["stats"]["evicted"] == 8 - len(kept)
+
+
+POOL_SCRIPT = textwrap.dedent("""
+    import json, multiprocessing, os, sys
+    sys.path[:0] = [{here!r}, {here!r} + "/site-packages"]
+
+    def work(scale):
+        import numpy as np
+        import usermod, jitgrad
+        g = jitgrad.jit_grad(usermod.f)
+        grad = g(np.linspace(-1.0, 1.0, 7) * scale)
+        return g.cache_info().traces, g.cache_info().restored, grad.tobytes().hex()
+
+    if __name__ == "__main__":
+        with multiprocessing.get_context("spawn").Pool(3) as pool:
+            print(json.dumps(pool.map(work, [1.0, 1.0, 1.0])))
+""")
+
+
+def _pool(project):
+    (project / "pool.py").write_text(POOL_SCRIPT.format(here=str(project)))
+    env = dict(os.environ, JITGRAD_CACHE_DIR=str(project / "cache"), OPENBLAS_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, str(project / "pool.py")], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_workers_filling_one_cache_at_once_then_warm_starting_from_it(project):
+    assert multiprocessing.get_all_start_methods()
+    filled = _pool(project)                  # three workers, empty cache: each traces (maybe restores)
+    assert len({grad for _, _, grad in filled}) == 1
+    assert tracestore.damaged(str(project / "cache")) == []
+    warm = _pool(project)                    # a new pool: no worker traces
+    assert [(traces, restored) for traces, restored, _ in warm] == [(0, 1)] * 3
+    assert {grad for _, _, grad in warm} == {filled[0][2]}
+    assert np.frombuffer(bytes.fromhex(filled[0][2])).shape == (7,)
