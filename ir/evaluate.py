@@ -169,6 +169,29 @@ def _linalg(fn, part=None):
     return rule
 
 
+def _eig_parts(a):
+    """(eigenvalues in np.linalg.eigvals' order, eigenvectors V as columns in that order, V^-1)."""
+    w = np.linalg.eigvals(a)
+    found, v = np.linalg.eig(a)
+    order = np.argmin(np.abs(w[..., :, None] - found[..., None, :]), axis=-1)
+    v = np.take_along_axis(v, order[..., None, :], axis=-1)
+    return w, v, np.linalg.inv(v)
+
+
+def _eig_values_vjp(args, params):
+    """Re(W^T diag(conj g) V^T): the cotangent of the real matrix."""
+    a, g = args
+    _, v, w_inv = _eig_parts(a)
+    return np.real(np.einsum("...ij,...i,...ki->...jk", w_inv, np.conj(g), v)).astype(a.dtype)
+
+
+def _eig_values_jvp(args, params):
+    """diag(W t V): the tangents of the eigenvalues."""
+    a, t = args
+    _, v, w_inv = _eig_parts(a)
+    return np.einsum("...ij,...jk,...ki->...i", w_inv, t, v)
+
+
 def _svd(a):
     return np.linalg.svd(a, full_matrices=False)
 
@@ -185,6 +208,7 @@ EVAL.update({
     "eigh_values": _linalg(np.linalg.eigh, 0), "eigh_vectors": _linalg(np.linalg.eigh, 1),
     "svd_u": _linalg(_svd, 0), "svd_s": _linalg(_svd, 1), "svd_vh": _linalg(_svd, 2),
     "qr_q": _linalg(np.linalg.qr, 0), "qr_r": _linalg(np.linalg.qr, 1), "expm": _linalg(_expm),
+    "eig_values": _linalg(np.linalg.eigvals), "eig_values_vjp": _eig_values_vjp, "eig_values_jvp": _eig_values_jvp,
 })
 
 

@@ -209,6 +209,13 @@ for _name in ("inv", "det", "slogdet_logabs", "eigh_values", "eigh_vectors", "sv
               "qr_r", "expm"):
     define(_name, "linalg")
 define("slogdet_sign", "linalg", differentiable=False)
+# eig_values: the eigenvalues of a general real square matrix (np.linalg.eigvals: complex, in LAPACK's order).
+# eig_values_vjp(a, g) and eig_values_jvp(a, t) are its derivative maps for distinct eigenvalues (V the
+# eigenvectors, W = V^-1: the cotangent of a is Re(W^T diag(conj g) V^T), the tangent diag(W t V)); their
+# own derivatives are refused.
+define("eig_values", "linalg", complex_differentiable=True)
+define("eig_values_vjp", "linalg", arity=2, complex_differentiable=True)
+define("eig_values_jvp", "linalg", arity=2, complex_differentiable=True)
 
 # ---- complex numbers.  real/imag/conj take a complex operand (real/imag give the float dtype of its
 # parts).  The Fourier transforms act along one axis, numpy.fft's meaning with norm "backward", "ortho" or

@@ -246,3 +246,39 @@ def test_boolean_mask_argument():
     for other in (~mask, np.ones(4, bool), mask):
         assert_grad(_masked, x, other, grad_fn=g)
     assert g.cache_info().traces == 3
+
+
+# -- np.roots and np.linalg.eigvals (complex eigenvalues of a real matrix) --------------------------------------
+def _roots_loss(c):
+    r = np.roots(c)
+    return np.sum(np.abs(r) * np.arange(1.0, r.size + 1)) + np.sum(np.real(r) ** 2)
+
+
+@pytest.mark.parametrize("coefficients", [[1.0, -3.0, 2.0], [1.0, 0.5, 2.0, -1.0], [2.0, -1.0, 0.3, 0.7, -0.2]],
+                         ids=["real_roots", "complex_pair", "quartic"])
+def test_roots_of_a_real_polynomial(coefficients):
+    c = np.array(coefficients)
+    assert_grad_cached(_roots_loss, (c,), (c * np.linspace(1.0, 1.05, c.size),))
+
+
+def test_irr_as_numpy_financial_computes_it():
+    """numpy_financial.irr: the rate whose discount factor is the positive real root of the cash flows'
+    polynomial (the mask of real positive roots is guarded)."""
+    def irr(values):
+        res = np.roots(values[::-1])
+        mask = (res.imag == 0) & (res.real > 0)
+        rate = 1 / res[mask].real - 1
+        return rate[np.argmin(np.abs(rate))]
+    flows = np.array([-100.0, 39.0, 59.0, 55.0, 20.0])
+    grad = assert_grad_cached(irr, (flows,), (flows * 1.01,))
+    assert grad(flows)[0].shape == (5,)
+
+
+def test_eigvals_real_or_complex_is_guarded():
+    f = lambda a: np.sum(np.abs(np.linalg.eigvals(a)) * np.arange(1.0, 3.0))
+    rotation = np.array([[0.5, 1.2], [-1.2, 0.5]])                    # a complex pair
+    g = assert_grad_cached(f, (rotation,), (rotation * 1.1,))
+    assert_grad(f, np.array([[2.0, 1.0], [0.5, 1.0]]), grad_fn=g)    # real eigenvalues (a real array): retraced
+    assert g.cache_info().traces == 2
+    with pytest.raises(jitgrad.UnsupportedError, match="second derivatives"):
+        jitgrad.hessian(f)(rotation)
