@@ -280,11 +280,13 @@ def norm(x, ord=None, axis=None, keepdims=False):
     return make(reshape(result, np.shape(concrete)), concrete)
 
 
-def eig(a):
-    """np.linalg.eig of a traced matrix: refused (its eigenvectors are complex and normalised by LAPACK's
-    convention, whose derivative jitgrad does not compute)."""
-    refuse("np.linalg.eig of a traced matrix is not supported (complex eigenvectors); np.linalg.eigvals is, "
-           "and for a symmetric matrix np.linalg.eigh")
+def complex_spectrum(name):
+    """The rule of `name` (np.linalg.eig, scipy.linalg.eig/eigvals): refused (complex eigenvectors,
+    normalised by LAPACK's convention, whose derivative jitgrad does not compute)."""
+    def refused(*args, **kwargs):
+        refuse(f"{name} of a traced matrix is not supported (complex eigenvectors); np.linalg.eigvals is, and "
+               "for a symmetric matrix np.linalg.eigh")
+    return refused
 
 
 def eigvals(a):
@@ -300,7 +302,7 @@ def eigvals(a):
 
 
 _NUMPY = {
-    np.linalg.eig: eig, np.linalg.eigvals: eigvals,
+    np.linalg.eig: complex_spectrum("np.linalg.eig"), np.linalg.eigvals: eigvals,
     np.linalg.inv: _one_op("inv", np.linalg.inv), np.linalg.det: _one_op("det", np.linalg.det),
     np.linalg.cholesky: cholesky, np.linalg.slogdet: slogdet, np.linalg.eigh: eigh,
     np.linalg.eigvalsh: eigvalsh, np.linalg.svd: svd, np.linalg.svdvals: svdvals, np.linalg.qr: qr,
