@@ -22,6 +22,6 @@ __all__ = ["jit_grad", "value_and_grad", "GradFunction", "JitgradError", "Unsupp
 
 def __getattr__(name):
     if name == "register":
-        from .tracer.registry import register
+        from .tracer import register
         return register
     raise AttributeError(name)

@@ -24,8 +24,7 @@ from .ir.value import Trace
 from .pytree import flatten, leaf_count, unflatten
 from .signature import as_input_array, is_differentiable, is_dynamic, leaf_key, normalize_argnums
 from .nested import call_in_trace, reads_enclosing_trace, splice
-from .tracer import context, errormode
-from .tracer.traced import TracedArray, contains_traced
+from .tracer import TracedArray, contains_traced, current, current_error_mode, error_mode_raises, quiet_error_mode
 from .tracing import function_location, run_traced, trace_outputs
 
 
@@ -145,7 +144,7 @@ class Transformed:
         raise NotImplementedError
 
     def _call(self, args, kwargs):
-        if context.current() is not None and contains_traced(args, kwargs):
+        if current() is not None and contains_traced(args, kwargs):
             return call_in_trace(self, args, kwargs)   # applied inside a traced function
         leaves, treedef = flatten((args, kwargs))
         keys = tuple(leaf_key(leaf) for leaf in leaves)
@@ -155,7 +154,7 @@ class Transformed:
             sig = self._signatures[key] = self.signature(leaves, keys, treedef)
         inputs = [as_input_array(leaves[i]) for i in sig.dynamic]
         seen = self._cache.seen(key)
-        if errormode.raising():      # NumPy raises on floating-point errors, compiled kernels cannot
+        if error_mode_raises():      # NumPy raises on floating-point errors, compiled kernels cannot
             with _collector_paused():
                 return self._trace_and_run(key, sig, leaves, treedef, inputs, reason=None, seen=seen)
         outputs, found = self._cache.lookup(key, inputs)
@@ -216,6 +215,8 @@ class Transformed:
 class GradFunction(Transformed):
     """The function returned by `jit_grad` / `value_and_grad`; call it like the original."""
 
+    restorable = True       # jitgrad/persist.py restores its traces from disk (without has_aux)
+
     def __init__(self, fn, argnums, has_aux, with_value, jit, max_traces):
         super().__init__(fn, argnums, jit, max_traces)
         self.has_aux = has_aux
@@ -242,7 +243,7 @@ class GradFunction(Transformed):
         simple = (not self.has_aux and not self.with_value and not self._tuple_argnums
                   and sig.grad_trees[0][0] is None and type(sig.grad_trees[0][1][0]) is np.ndarray)
         if simple:
-            return passes.dce(Trace(joint.inputs, joint.nodes, joint.outputs[n_primal:])), _only_output
+            return passes.dce(Trace(joint.inputs, joint.nodes, joint.outputs[n_primal:])), persist.only_output
         return joint, package
 
     def _package(self, sig, layout, n_primal, outputs):
@@ -267,10 +268,6 @@ def package_gradients(sig, values, as_tuple, keep_arrays=False):
         grads.append(unflatten(tree, leaves))
         k += len(templates)
     return tuple(grads) if as_tuple else grads[0]
-
-
-def _only_output(outputs):
-    return outputs[0]
 
 
 @contextlib.contextmanager
@@ -299,7 +296,7 @@ def _fast_path(fn, code, sig, entry, cache, n_args):
         return None
     package, ndarray, environment, statics = entry.package, np.ndarray, entry.environment_inputs, sig.statics
     written, name_checks, reads = entry.written, entry.name_checks, entry.reads
-    quiet, current_mode, raising = errormode.quiet_mode(), errormode.current_mode, errormode.raising
+    quiet, current_mode, raising = quiet_error_mode(), current_error_mode, error_mode_raises
     static_positions = {i for i, _, _ in statics}
     array_positions = [i for i in range(n_args) if i not in static_positions]
 

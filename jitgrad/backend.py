@@ -18,7 +18,7 @@ def jit_enabled_by_default():
 
 
 def loop_runner(use_jit):
-    """What the tracer fast-forwards long rolled loops with (tracer/rolling.py): `run(trace, inputs) ->
+    """What the tracer fast-forwards long rolled loops with (tracer/interpretation/rolling.py): `run(trace, inputs) ->
     outputs` compiling `trace` (precise math, as close to NumPy as the JIT gets); None without the JIT.
     It raises LoweringUnsupported or GuardFailed where the tracer then uses the reference evaluation."""
     if not use_jit:

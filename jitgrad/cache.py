@@ -16,7 +16,7 @@ import numpy as np
 from .aliases import aliased_write
 from .ir.errors import GuardFailed
 from .ir.printer import format_trace
-from .tracer.namespaces import NamespaceGetter
+from .tracer import NamespaceGetter
 
 
 @dataclasses.dataclass

@@ -27,9 +27,7 @@ import numpy as np
 from .ir.custom_ops import CustomRule
 from .ir.errors import TraceError, UnsupportedError
 from .pytree import flatten, unflatten
-from .tracer import context
-from .tracer.traced import TracedArray, contains_traced
-from .tracer.values import lift, make
+from .tracer import TracedArray, contains_traced, current, lift, make
 from .tracing import function_location
 
 _counter = itertools.count()
@@ -50,18 +48,18 @@ class CustomFunction:
         functools.update_wrapper(self, fn, updated=())
 
     def __call__(self, *args, **kwargs):
-        if context.current() is None or not contains_traced(args, kwargs):
+        if current() is None or not contains_traced(args, kwargs):
             return self.fn(*args, **kwargs)
         if kwargs:
             raise TraceError(f"{self.__name__}: a {self.decorator} function takes positional arguments only "
-                             "while traced", context.current().user_location())
+                             "while traced", current().user_location())
         if not self._has_rule():
             raise TraceError(f"{self.__name__} is a {self.decorator} function without a rule: call "
                              f"{self.__name__}.{self.setter}", function_location(self.fn))
         concrete = [a.value if type(a) is TracedArray else a for a in args]
         out = self.fn(*concrete)
         rule = rule_for(self, concrete, out)
-        node = context.current().builder.emit("custom_call", *[lift(args[i]) for i in rule.call.dynamic],
+        node = current().builder.emit("custom_call", *[lift(args[i]) for i in rule.call.dynamic],
                                               rule=rule)
         return make(node, out)
 

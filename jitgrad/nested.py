@@ -16,9 +16,7 @@ from .ir import run_trace
 from .ir.passes import replay
 from .pytree import flatten
 from .signature import as_input_array, leaf_key
-from .tracer import context
-from .tracer.traced import TracedArray
-from .tracer.values import lift, make
+from .tracer import TracedArray, current, lift, make
 
 
 def call_in_trace(transformed, args, kwargs):
@@ -43,7 +41,7 @@ def splice(sig, leaves, concrete, staged):
     trace read; return what the transform returns, as traced values."""
     inner = staged.ctx
     trace, kinds, package = staged.splice_form()
-    outer = context.current()
+    outer = current()
     env_arrays = [e for e in inner.env if e.kind == "array"]
     bound = [lift(leaves[pos]) for pos in sig.dynamic] + [outer.adopt_env_array(e) for e in env_arrays]
     outer.env.extend(e for e in inner.env if e.kind != "array")
@@ -56,7 +54,7 @@ def replay_traced(trace, bound, values, kinds):
     """Replay `trace` into the active trace with its inputs bound to the Values `bound` (whose concrete
     values are `values`); its outputs as traced values of the types `kinds`."""
     env = {id(v): b for v, b in zip(trace.inputs, bound)}
-    replay(context.current().builder, trace.nodes, env)
+    replay(current().builder, trace.nodes, env)
     results = run_trace(trace, values)
     return [make(env[id(o)], _of_kind(kind, v)) for o, kind, v in zip(trace.outputs, kinds, results)]
 

@@ -32,7 +32,7 @@ from .ir.parser import parse_trace
 from .ir.printer import format_trace
 from .jit import diskcache, tracestore
 from .signature import as_input_array
-from .tracer import registry
+from .tracer import registered_rules
 from .tracing import OutputLayout
 
 Unportable = portable.Unportable
@@ -82,7 +82,7 @@ def fingerprint():
 def _user_rules():
     """The rules registered by users (their handlers' code), which decide how calls are traced."""
     found = []
-    for rule in list(registry._BY_ID.values()):
+    for rule in registered_rules():
         handler = rule.handler.func if type(rule.handler) is functools.partial else rule.handler
         if type(handler) is types.FunctionType and handler.__module__.split(".")[0] != "jitgrad":
             found.append([repr(rule), handler.__module__, handler.__qualname__,
@@ -220,12 +220,16 @@ def _location(fn):
     return f"{code.co_filename}:{code.co_firstlineno}" if code is not None else None
 
 
+def only_output(outputs):
+    """The package of a trace whose one output is the user's result."""
+    return outputs[0]
+
+
 def _output_form(transformed, package):
     """How the user's result is made of the kernel's outputs, for the transforms restored from disk."""
-    from .api import GradFunction, _only_output
-    if type(transformed) is not GradFunction or transformed.has_aux:
+    if not getattr(type(transformed), "restorable", False) or transformed.has_aux:
         raise Unportable("only jit_grad and value_and_grad without has_aux are restored from disk")
-    if package is _only_output:
+    if package is only_output:
         return {"simple": True}
     layout = package.args[1]
     if layout.loss_type.__name__ not in _LOSS_TYPES or _LOSS_TYPES[layout.loss_type.__name__] is not layout.loss_type:
@@ -307,8 +311,7 @@ def _entry(transformed, sig, leaves, record):
             a.shape != shape or a.dtype != dtype for a, (shape, dtype) in zip(arrays, inputs)):
         raise Unportable("the trace's inputs do not match this call")
     output = record["output"]
-    from .api import _only_output
-    package = _only_output if output["simple"] else functools.partial(
+    package = only_output if output["simple"] else functools.partial(
         transformed._package, sig, OutputLayout(_LOSS_TYPES[output["loss_type"]], None, []), output["n_primal"])
     info = RestoredPath(sig.description, backend_name, note or "restored from the disk cache",
                         [(g.params["why"], g.params["loc"], g.params["expected"]) for g in guards],

@@ -23,9 +23,9 @@ import types
 
 import numpy as np
 
-from .tracer.context import AttrGetter, CellGetter, EnvEntry, GlobalGetter, HasAttrGetter, ItemGetter, MethodGetter
-from .tracer.namespaces import CodeGetter, NamespaceGetter
-from .tracer.snapshots import _snapshot, _snapshot_structure
+from .tracer import (
+    AttrGetter, CellGetter, CodeGetter, EnvEntry, GlobalGetter, HasAttrGetter, ItemGetter, MethodGetter,
+    NamespaceGetter, snapshot, snapshot_structure)
 
 
 class Unportable(Exception):
@@ -358,10 +358,10 @@ def rebuild_entry(encoded, fn, loc):
         entry = EnvEntry(getter, "array", shape=shape, dtype=dtype, index=encoded["index"], loc=loc)
     elif kind == "value":
         _same_encoding(getter, encode_value(value), expected, value)
-        entry = EnvEntry(getter, "value", expected=_snapshot(value), loc=loc)
+        entry = EnvEntry(getter, "value", expected=snapshot(value), loc=loc)
     elif kind == "len":
         _same_encoding(getter, _encode_structure(value), expected, value)
-        entry = EnvEntry(getter, "len", expected=_snapshot_structure(value), loc=loc)
+        entry = EnvEntry(getter, "len", expected=snapshot_structure(value), loc=loc)
     elif expected[0] == "digest":
         if code_digest(value) != expected[1]:
             raise Unportable(f"{getter.describe()} changed")

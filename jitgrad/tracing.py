@@ -1,17 +1,12 @@
 """Tracing one call: run the user's function under the interpreter with traced leaves, and turn what it
 returns (a scalar loss, optionally with aux data) into the outputs of a trace."""
-import dataclasses
-
 import numpy as np
 
-from . import aliases
+from . import aliases, tracer
 from .ir.errors import TraceError
 from .pytree import flatten, unflatten
 from .signature import as_input_array
-from .tracer import audit, context, escape, interpreter, rolling, whileloops
-from .tracer.context import TraceContext
-from .tracer import errormode
-from .tracer.traced import TracedArray
+from .tracer import TracedArray
 
 
 def function_location(fn):
@@ -29,42 +24,9 @@ def run_traced(fn, leaves, treedef, dynamic, loop_runner=None):
     Returns (ctx, result): the TraceContext holding the recorded IR and environment reads, and what fn
     returned (TracedArrays where it depends on traced inputs).
     """
-    ctx = TraceContext()
-    if context.current() is None:   # a call from outside any trace: the cache key and the fast path check fn's code
-        ctx.code_checked.add(id(getattr(fn, "__func__", fn)))
-    if errormode.raising():   # np.seterr(...) or np.errstate(...) of the caller
-        ctx.uncacheable = f"NumPy's error mode {np.geterr()} raises, which compiled code does not"
-    if rolling.enabled() and ctx.uncacheable is None:   # (fast-forwarding raises no floating-point errors)
-        ctx.loops = whileloops.Rolling(ctx, loop_runner)
-    traced = list(leaves)
-    with ctx.active():
-        for pos in dynamic:
-            leaf = leaves[pos]
-            arr = as_input_array(leaf)
-            concrete = leaf.copy() if isinstance(leaf, np.ndarray) else leaf
-            traced[pos] = TracedArray(ctx.builder.input(arr.shape, arr.dtype), concrete)
-            ctx.add_argument(traced[pos])
-        args, kwargs = unflatten(treedef, traced)
-        _mark_local(ctx, (args, kwargs))
-        result = None
-        try:
-            result = interpreter.call(fn, args, kwargs)
-        finally:
-            escape.settle(ctx, result)
-    ctx.finish()
-    aliases.check_traced_call(ctx, fn, leaves, treedef, dynamic)
-    audit.check(ctx)
-    return ctx, result
-
-
-def _mark_local(ctx, tree):
-    """Containers rebuilt from the arguments are new objects: reading them is not an environment read."""
-    if isinstance(tree, (list, tuple, dict)) or dataclasses.is_dataclass(tree) and not isinstance(tree, type):
-        ctx.mark_local(tree)
-        children = tree.values() if isinstance(tree, dict) else (
-            tree if isinstance(tree, (list, tuple)) else [getattr(tree, f.name) for f in dataclasses.fields(tree)])
-        for child in children:
-            _mark_local(ctx, child)
+    return tracer.trace(fn, leaves, {pos: as_input_array(leaves[pos]) for pos in dynamic},
+                        lambda traced: unflatten(treedef, traced), loop_runner=loop_runner,
+                        check=lambda ctx: aliases.check_traced_call(ctx, fn, leaves, treedef, dynamic))
 
 
 class OutputLayout:
@@ -123,9 +85,9 @@ def tree_outputs(tree, first=0):
             slots.append(("out", first + len(outputs), type(leaf.value)))
             outputs.append(leaf.ir)
         else:                # a loop counter left by a `break` is the int it stands for (pinned by a guard)
-            if type(leaf) is rolling.LoopIndex:
+            if type(leaf) is tracer.LoopIndex:
                 leaf.watch.pin()
-            slots.append(("const", leaf.value if type(leaf) is rolling.LoopIndex else leaf))
+            slots.append(("const", leaf.value if type(leaf) is tracer.LoopIndex else leaf))
     return outputs, OutputLayout(None, treedef, slots)
 
 

@@ -26,8 +26,7 @@ from .ir.value import Trace
 from .nested import replay_traced
 from .pytree import flatten, leaf_count, unflatten
 from .signature import as_input_array
-from .tracer.traced import TracedArray
-from .tracer.values import lift
+from .tracer import TracedArray, lift
 from .tracing import function_location, run_traced, trace_outputs, tree_outputs
 
 

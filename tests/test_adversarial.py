@@ -472,7 +472,7 @@ _PLAIN = [0.0, -0.0, float("nan"), float("inf"), -1.5, 0.01, 1.0, 1, 0, True, Fa
 
 @pytest.mark.parametrize("expected", _PLAIN, ids=repr)
 def test_value_entry_predicates_agree_with_same(expected):
-    from jitgrad.tracer.context import EnvEntry, _same
+    from jitgrad.tracer.recording.context import EnvEntry, _same
     holds = EnvEntry(None, "value", expected=expected).holds
     for value in _PLAIN + [float("-nan"), 1.0000000000000002, -float("inf"), 0.010000000000000002]:
         assert holds(value) == _same(value, expected), (value, expected)

@@ -4,7 +4,7 @@ import pytest
 
 import jitgrad
 from jitgrad.ir.evaluate import EVAL
-from jitgrad.tracer import audit
+from jitgrad.tracer.recording import audit
 
 
 def test_audit_is_on_in_the_suite():

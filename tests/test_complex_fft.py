@@ -10,9 +10,9 @@ from e2e import assert_grad
 from gradcheck import check_jvp
 from jitgrad.ir import Builder, autodiff, run_trace
 from jitgrad.jit import compile_trace
-from jitgrad.tracer import interpreter
-from jitgrad.tracer.context import TraceContext
-from jitgrad.tracer.traced import TracedArray
+from jitgrad.tracer.interpretation import interpreter
+from jitgrad.tracer.recording.context import TraceContext
+from jitgrad.tracer.arrays.values import TracedArray
 
 rng = np.random.default_rng(7)
 X16 = rng.standard_normal(16)

@@ -87,7 +87,7 @@ def test_other_quiet_modes_use_the_cache():
 
 def test_raise_detected_without_numpys_mode_object(monkeypatch):
     """NumPy 1.x has no mode object to compare: the mode itself is read on every call."""
-    from jitgrad.tracer import errormode
+    from jitgrad.tracer.recording import errormode
     monkeypatch.setattr(errormode, "_current_mode", None)
     g = jitgrad.jit_grad(log_sum)
     with_zero = np.array([0.0, 1.0, 2.0])

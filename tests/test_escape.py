@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import jitgrad
-from jitgrad.tracer.traced import TracedArray
+from jitgrad.tracer.arrays.values import TracedArray
 
 X = np.array([0.5, -1.0, 2.0])
 

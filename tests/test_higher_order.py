@@ -122,6 +122,6 @@ def test_a_value_kept_by_a_traced_call_is_plain_afterwards():
         kept.append(x)
         return np.sum(x)
     keeps(np.array([1.0, 2.0]))
-    assert type(kept[0]) is np.ndarray         # settled when the call returned (tracer/escape.py)
+    assert type(kept[0]) is np.ndarray         # settled when the call returned (tracer/arrays/escape.py)
     later = jitgrad.jit_grad(lambda y: np.sum(kept[0] * y))
     assert np.allclose(later(np.array([3.0, 4.0])), [1.0, 2.0])

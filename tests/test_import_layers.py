@@ -1,5 +1,7 @@
 """The import structure of the package (DESIGN.md, "Where things live"): `tracer -> ir <- jit`, the
-facade on top, and no import cycle inside `ir/` or `jit/`.
+facade on top, no import cycle inside `ir/`, `jit/`, `tracer/` or `jitgrad/`; tracer/ in layers
+(recording -> arrays -> interpretation -> rules -> the package itself), each importing only those below
+it; and `jitgrad/` using only the tracer's public entry (`jitgrad.tracer`'s own names).
 
 Every module of tracer/, ir/, jit/ and jitgrad/ is parsed with `ast`; every import statement counts,
 at any depth (deferred imports inside functions too), relative ones resolved against the module's
@@ -13,9 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"jitgrad": "jitgrad", "tracer": "jitgrad.tracer", "ir": "jitgrad.ir", "jit": "jitgrad.jit"}
 # Which subsystems each subsystem must not import (the facade, `jitgrad`, may import them all).
 FORBIDDEN = {"ir": {"tracer", "jit", "jitgrad"}, "jit": {"tracer", "jitgrad"}, "tracer": {"jit", "jitgrad"}}
-# tracer/ is still one import knot: its layering (recording -> arrays -> interpretation -> rules) is the
-# work of a later session.  The target is no cycle at all; until then the knot must not grow.
-TRACER_KNOT_LIMIT = 37
+# tracer/'s layers, bottom up; its package __init__ (the public entry) is above them all.
+TRACER_LAYERS = ("recording", "arrays", "interpretation", "rules")
+TRACER = "jitgrad.tracer"
 
 
 def _modules():
@@ -110,6 +112,7 @@ def test_graph_resolves_relative_and_deferred_imports():
     assert "jitgrad.ir.printer" in graph["jitgrad.ir.value"]              # deferred, inside Trace.__str__
     assert "jitgrad.ir.rules" not in graph["jitgrad.tracer.rules"]        # no module of that name
     assert "jitgrad.ir.ops" in graph["jitgrad.tracer.rules.special"]     # from ...ir.ops import BESSEL
+    assert "jitgrad.tracer.rules" in graph["jitgrad.tracer"]             # deferred, inside _load_rules
 
 
 def test_strongly_connected_finds_a_planted_cycle():
@@ -125,12 +128,72 @@ def test_no_import_cycle_in_jit():
     assert _cycles("jit") == []
 
 
-def test_tracer_import_knot_does_not_grow():
-    """Target: no import cycle in tracer/ either (issue 9).  Not yet: tracer/ is one knot of mutually
-    importing modules, to be layered (recording -> arrays -> interpretation -> rules) by a later
-    session.  Until then its largest strongly connected component must not grow past today's size."""
-    largest = max(map(len, _cycles("tracer")), default=0)
-    assert largest <= TRACER_KNOT_LIMIT
+def tracer_layer(module):
+    """The rank of tracer module `module` (0 = recording ... 3 = rules, 4 = the package itself)."""
+    parts = module.split(".")
+    if len(parts) == 2:
+        return len(TRACER_LAYERS)
+    assert parts[2] in TRACER_LAYERS, f"{module} is in no layer of tracer/ ({', '.join(TRACER_LAYERS)})"
+    return TRACER_LAYERS.index(parts[2])
+
+
+def upward_edges(graph):
+    """The imports (module, target) inside tracer/ that run to a higher layer."""
+    return sorted((m, t) for m, targets in graph.items() if _subsystem(m) == "tracer" for t in targets
+                  if _subsystem(t) == "tracer" and tracer_layer(t) > tracer_layer(m))
+
+
+def deep_tracer_imports(graph):
+    """The imports (module, target) from the facade (jitgrad/) into the tracer other than its entry."""
+    return sorted((m, t) for m, targets in graph.items() if _subsystem(m) == "jitgrad" for t in targets
+                  if _subsystem(t) == "tracer" and t != TRACER)
+
+
+def test_no_import_cycle_in_tracer():
+    assert _cycles("tracer") == []
+
+
+def test_no_import_cycle_in_the_facade():
+    assert _cycles("jitgrad") == []
+
+
+def test_every_tracer_module_is_in_a_layer():
+    assert all(tracer_layer(m) >= 0 for m in import_graph() if _subsystem(m) == "tracer")
+
+
+def test_tracer_layers_import_only_downwards():
+    assert upward_edges(import_graph()) == []
+
+
+def test_facade_uses_only_the_tracer_entry():
+    assert deep_tracer_imports(import_graph()) == []
+
+
+def test_the_checks_see_planted_violations():
+    """Each check fails on a graph with one bad edge: upward (deferred or not, the graph has both), into
+    the tracer's internals, or closing a cycle."""
+    planted = {"jitgrad.tracer.recording.context": {"jitgrad.tracer.arrays.values"},
+               "jitgrad.tracer.arrays.values": {"jitgrad.tracer.recording.context"},
+               "jitgrad.api": {"jitgrad.tracer.arrays.values", "jitgrad.tracer"}}
+    assert upward_edges(planted) == [("jitgrad.tracer.recording.context", "jitgrad.tracer.arrays.values")]
+    assert deep_tracer_imports(planted) == [("jitgrad.api", "jitgrad.tracer.arrays.values")]
+    assert len(strongly_connected(planted, set(planted) - {"jitgrad.api"})) == 1
+    assert upward_edges({"jitgrad.tracer.rules.ufuncs": {"jitgrad.tracer"}}) != []
+
+
+def test_traced_array_is_complete_in_its_own_module():
+    """No module but tracer/arrays/values.py sets attributes of TracedArray (by setattr or assignment)."""
+    offenders = []
+    for path in sorted((ROOT / "tracer").rglob("*.py")) + sorted((ROOT / "jitgrad").rglob("*.py")):
+        if path.relative_to(ROOT).as_posix() == "tracer/arrays/values.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            if any(isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "TracedArray"
+                   for t in targets) or (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "setattr"
+                                         and node.args and getattr(node.args[0], "id", None) == "TracedArray"):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []
 
 
 def test_subsystems_import_only_downwards():

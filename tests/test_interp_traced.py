@@ -5,9 +5,9 @@ import pytest
 
 from jitgrad.ir import run_trace
 from jitgrad.ir.errors import GuardFailed, UnsupportedError
-from jitgrad.tracer import interpreter
-from jitgrad.tracer.context import TraceContext
-from jitgrad.tracer.traced import TracedArray
+from jitgrad.tracer.interpretation import interpreter
+from jitgrad.tracer.recording.context import TraceContext
+from jitgrad.tracer.arrays.values import TracedArray
 
 SCALE = 2.0
 

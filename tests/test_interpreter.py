@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from jitgrad.ir.errors import JitgradError, UnsupportedError
-from jitgrad.tracer import context, interpreter
-from jitgrad.tracer.context import TraceContext
+from jitgrad.tracer.recording import context
+from jitgrad.tracer.interpretation import interpreter
+from jitgrad.tracer.recording.context import TraceContext
 
 import interp_snippets
 import interp_snippets_closures
@@ -216,7 +217,7 @@ def test_getattr_builtin_is_an_environment_read():
 
 
 def test_code_objects_are_decoded_once_with_resolved_jumps():
-    from jitgrad.tracer.interpreter import HANDLERS, Interpreter
+    from jitgrad.tracer.interpretation.interpreter import HANDLERS, Interpreter
     interp = Interpreter(TraceContext())
     decoded = interp.decode(fib.__code__)
     assert interp.decode(fib.__code__) is decoded

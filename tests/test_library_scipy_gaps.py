@@ -11,7 +11,7 @@ import scipy.special as sc
 import scipy.stats as st
 
 import jitgrad
-from jitgrad.tracer import audit
+from jitgrad.tracer.recording import audit
 from e2e import assert_grad, assert_grad_cached
 
 RNG = np.random.default_rng(12)

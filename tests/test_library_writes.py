@@ -165,7 +165,7 @@ def test_nanmedian_retraces_when_the_nan_mask_changes():
 def library_style(monkeypatch):
     """tests/library_style_writes.py, treated as library code (as numpy or scipy are)."""
     import library_style_writes
-    from jitgrad.tracer import context
+    from jitgrad.tracer.recording import context
     monkeypatch.setattr(context, "_LIBRARY_DIRS", context._LIBRARY_DIRS + (library_style_writes.__file__,))
     return library_style_writes
 

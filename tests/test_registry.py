@@ -13,7 +13,7 @@ import pytest
 
 import jitgrad
 from e2e import assert_grad
-from jitgrad.tracer import registry
+from jitgrad.tracer.recording import registry
 
 
 def _c_function(name):

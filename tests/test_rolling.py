@@ -1,5 +1,5 @@
-"""Rolling Python loops into loop ops while tracing (tracer/rolling.py): each pattern is traced, its value
-compared with CPython's and with the reference executor on the recorded trace, its loop ops counted (or
+"""Rolling Python loops into loop ops while tracing (tracer/interpretation/rolling.py): each pattern is traced, its
+value compared with CPython's and with the reference executor on the recorded trace, its loop ops counted (or
 the reason it stays unrolled checked), and its gradient compared with finite differences."""
 import numpy as np
 import pytest

@@ -1,5 +1,5 @@
 """Loops whose trip count depends on data, rolled into one loop op that ends at run time (ir/loops.py's
-`exit`): `while` loops (tracer/whileloops.py) and `for` loops left by `break`, `return` or stepping
+`exit`): `while` loops (tracer/interpretation/whileloops.py) and `for` loops left by `break`, `return` or stepping
 over iterations with `continue`.  Values and gradients against CPython and central differences,
 compiled against the reference executor, one trace for every count past the interpreted first
 iterations, forward mode, grad of grad."""

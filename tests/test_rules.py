@@ -11,7 +11,7 @@ import pytest
 
 from jitgrad.ir import UnsupportedError, run_trace
 from jitgrad.ir.ops import BINARY, UNARY
-from jitgrad.tracer.registry import lookup, register
+from jitgrad.tracer.recording.registry import lookup, register
 from traced_helpers import TracedModule, call, check, trace
 
 F = ((3, 4), "f8")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jitgrad.ir import GuardFailed, UnsupportedError, run_trace
-from jitgrad.tracer.traced import TracedArray, contains_traced
+from jitgrad.tracer.arrays.values import TracedArray, contains_traced
 from traced_helpers import TracedModule, call, check, trace
 
 F = ((3, 4), "f8")

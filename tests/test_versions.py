@@ -1,4 +1,4 @@
-"""Tests of the version tables (tracer/version.py): every opcode of the running Python is classified
+"""Tests of the version tables (tracer/interpretation/version.py): every opcode of the running Python is classified
 (handler, alias with normaliser, or refusal with a reason), every handler a table names exists and every
 handler is used by some table, another Python version is refused at import; 3.12+/3.13 forms that put
 cell variables into fast-local opcodes (inlined comprehensions, 3.13 superinstructions) are decoded to
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from e2e import assert_grad
-from jitgrad.tracer import version
-from jitgrad.tracer.decode import decode
-from jitgrad.tracer.interpreter import HANDLERS, _missing_handler
+from jitgrad.tracer.interpretation import version
+from jitgrad.tracer.interpretation.decode import decode
+from jitgrad.tracer.interpretation.interpreter import HANDLERS, _missing_handler
 
 import interp_snippets_closures as closures
 

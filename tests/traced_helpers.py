@@ -3,9 +3,9 @@ recorded trace reproduces the concrete result and, on fresh random inputs, the p
 import numpy as np
 
 from jitgrad.ir import run_trace
-from jitgrad.tracer.context import TraceContext
-from jitgrad.tracer.registry import lookup
-from jitgrad.tracer.traced import TracedArray, contains_traced
+from jitgrad.tracer.recording.context import TraceContext
+from jitgrad.tracer.recording.registry import lookup
+from jitgrad.tracer.arrays.values import TracedArray, contains_traced
 
 
 def call(fn, *args, **kwargs):

@@ -6,7 +6,7 @@ import importlib
 import sys
 
 from . import builtins, impure, math_funcs, ndarray_methods, numpy_funcs, operators, ufuncs  # noqa: F401
-from . import linalg, sort_scan  # noqa: F401
+from . import linalg  # noqa: F401
 from . import nan_functions, numpy_library, signal  # noqa: F401
 from . import errstate, fft  # noqa: F401
 from . import inplace  # noqa: F401  (after numpy_funcs: its creation rules replace theirs)

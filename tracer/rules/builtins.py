@@ -10,9 +10,9 @@ import functools
 import inspect
 import itertools
 
-from ..array_api import to_float
-from ..registry import NATIVE_OWNERS, register
-from ..values import concrete_of
+from ..arrays.array_api import to_float
+from ..recording.registry import NATIVE_OWNERS, register
+from ..arrays.values import concrete_of
 
 _THROUGH_DUNDERS = (
     "abs", "all", "any", "ascii", "bool", "callable", "complex", "dict", "divmod", "enumerate", "filter",

@@ -5,13 +5,13 @@ code (not NumPy's own, whose handlers belong to routines that have rules) sets s
 run for its call only and not cached.  An `np.errstate` object made while tracing is the trace's own
 (entering and leaving it reads no environment), so functions with errstate blocks cache normally.
 
-The mode in force when a call starts is checked by the dispatcher (tracer/errormode.py).
+The mode in force when a call starts is checked by the dispatcher (tracer/recording/errormode.py).
 """
 import numpy as np
 
-from .. import context
-from ..errormode import HANDLED
-from ..registry import register
+from ..recording import context
+from ..recording.errormode import HANDLED
+from ..recording.registry import register
 
 _ERROR_KINDS = ("all", "divide", "over", "under", "invalid")
 

@@ -11,9 +11,10 @@ written.  `out=` is refused.
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
-from .. import array_api as A
-from ..registry import register
-from ..values import astype, builder, make, refuse_options, unwrap
+from ..arrays import array_api as A
+from ..recording.registry import register
+from ..arrays.values import astype, builder, make, unwrap
+from ..arrays.refusals import refuse_options
 
 
 def _resized(v, axis, length):

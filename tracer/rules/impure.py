@@ -10,9 +10,10 @@ import types
 
 import numpy as np
 
-from ..calls import qualified_name
-from ..registry import IMPURE_OWNERS, register
-from ..values import refuse
+from ..interpretation.calls import qualified_name
+from ..recording import hooks
+from ..recording.registry import IMPURE_OWNERS, register
+from ..arrays.refusals import refuse
 
 
 def impure(fn):
@@ -37,3 +38,4 @@ _IMPURE = (_module_callables(np.random) + _module_callables(random)
 for _fn in _IMPURE:
     register(_fn, always=True)(impure(_fn))
 IMPURE_OWNERS.extend([np.random.Generator, np.random.RandomState, np.random.BitGenerator, random.Random])
+hooks.impure_rule = impure

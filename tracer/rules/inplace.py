@@ -7,18 +7,19 @@ otherwise NumPy creates the array, and when user code made it (or, for scratch b
 library code while a traced value is live) the array is adopted as a constant TracedArray
 (`aliasing.adopt_created`), so that writes into it are traced; library code's other arrays are
 remembered and adopted at the first traced write into them (`aliasing.adopt_for_write`).  In-place
-functions (`np.copyto`, `np.fill_diagonal`, `ufunc.at`) map to `tracer.inplace`.
+functions (`np.copyto`, `np.fill_diagonal`, `ufunc.at`) map to `tracer.arrays.inplace`.
 """
 import operator
 
 import numpy as np
 
-from .. import array_api as A
-from .. import inplace
+from ..arrays import array_api as A
+from ..arrays import inplace
 from .numpy_library import linspace
-from ..aliasing import adopt_created
-from ..registry import NDARRAY_METHODS, UFUNC_METHODS, register
-from ..values import TracedArray, contains_traced, refuse, unwrap
+from ..arrays.aliasing import adopt_created
+from ..recording.registry import NDARRAY_METHODS, UFUNC_METHODS, register
+from ..arrays.values import TracedArray, contains_traced, unwrap
+from ..arrays.refusals import refuse
 
 
 def _static(x):

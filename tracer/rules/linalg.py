@@ -17,9 +17,10 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
 from ...ir import linalg_rules as L
-from ..array_api import as_traced
-from ..registry import register
-from ..values import astype, builder, const, guard, make, refuse, reshape, unwrap
+from ..arrays.array_api import as_traced
+from ..recording.registry import register
+from ..arrays.values import astype, builder, const, guard, make, reshape, unwrap
+from ..arrays.refusals import refuse
 
 
 def operand(a, dtype):

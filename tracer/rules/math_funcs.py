@@ -12,9 +12,9 @@ import operator
 
 import numpy as np
 
-from ..registry import register
-from ..pyerrors import guard_python_float_result, pin_values
-from ..values import TracedArray, astype, builder, const, contains_traced, lift, make, reshape, unwrap
+from ..recording.registry import register
+from ..arrays.pyerrors import guard_python_float_result, pin_values
+from ..arrays.values import TracedArray, astype, builder, const, contains_traced, lift, make, reshape, unwrap
 from .ufuncs import BUILDERS
 
 # math function name -> BUILDERS (ufunc) name

@@ -13,12 +13,13 @@ import inspect
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
-from .. import array_api as A
-from .. import interpreter
-from ..indexing import guarded_value
-from ..registry import register
-from ..values import astype, builder, const, make, refuse_options, reshape, unwrap
-from .sort_scan import cumprod
+from ..arrays import array_api as A
+from ..interpretation import interpreter
+from ..arrays.indexing import guarded_value
+from ..recording.registry import register
+from ..arrays.values import astype, builder, const, make, reshape, unwrap
+from ..arrays.refusals import refuse_options
+from ..arrays.sort_scan import cumprod
 
 
 def _mask(x):

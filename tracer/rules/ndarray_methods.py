@@ -1,9 +1,9 @@
 """Rules for methods of plain (untraced) ndarrays called with traced arguments (`w.dot(x)`): the
 same implementations as TracedArray's methods, with the array lifted to a constant.  Methods that
 write into the plain array are refused."""
-from .. import array_api, contractions, reorder
-from ..registry import NDARRAY_METHODS
-from ..values import refuse
+from ..arrays import array_api, contractions, reorder
+from ..recording.registry import NDARRAY_METHODS
+from ..arrays.refusals import refuse
 
 
 def _writes_into(name):

@@ -6,12 +6,13 @@ ufuncs nextafter, spacing and frexp map to the IR's ops.FLOAT_PARTS; np.count_no
 traced values in a dtype's metadata (np.dtype(t, metadata=...)) are stored as guarded concrete values."""
 import numpy as np
 
-from .. import array_api as A
-from .. import contractions as C
-from .. import reorder as R
-from ..registry import register
-from ..indexing import guarded_value, setitem
-from ..values import TracedArray, astype, builder, const, contains_traced, elementwise, make, unwrap
+from ..arrays import array_api as A
+from ..arrays import contractions as C
+from ..arrays import reorder as R
+from ..arrays import sort_scan
+from ..recording.registry import register
+from ..arrays.indexing import guarded_value, setitem
+from ..arrays.values import TracedArray, astype, builder, const, contains_traced, elementwise, make, unwrap
 from .ufuncs import ufunc_rule
 
 _FUNCTIONS = {
@@ -205,3 +206,6 @@ for _fn, _impl in _FUNCTIONS.items():
     register(_fn)(_impl)
 for _fn in _METADATA:
     register(_fn)(A.on_concrete(_fn))
+for _fn in (np.argsort, np.sort, np.take_along_axis, np.cumprod, np.searchsorted):
+    register(_fn)(getattr(sort_scan, _fn.__name__))
+register(np.lib._function_base_impl._monotonicity)(sort_scan.monotonicity)

@@ -15,13 +15,14 @@ import operator
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view as np_sliding_window_view
 
-from .. import array_api as A
-from .. import interpreter
-from ..registry import register
-from ..reorder import diagonal
-from ..indexing import setitem
-from ..values import astype, builder, elementwise, lift, make, make_view, refuse, reshape, unwrap
-from .sort_scan import argsort, cumprod, sort
+from ..arrays import array_api as A
+from ..interpretation import interpreter
+from ..recording.registry import register
+from ..arrays.reorder import diagonal
+from ..arrays.indexing import setitem
+from ..arrays.values import astype, builder, elementwise, lift, make, make_view, reshape, unwrap
+from ..arrays.refusals import refuse
+from ..arrays.sort_scan import argsort, cumprod, sort
 
 
 def element_numbers(x):

@@ -2,8 +2,8 @@
 handler; `operator.setitem` refuses writes of traced values into plain arrays."""
 import operator
 
-from ..indexing import setitem_plain
-from ..registry import register
+from ..arrays.indexing import setitem_plain
+from ..recording.registry import register
 
 for _name in dir(operator):
     _fn = getattr(operator, _name)

@@ -10,11 +10,12 @@ import math
 
 import numpy as np
 
-from ..aliasing import adopt_for_write
-from ..array_api import as_traced
-from ..registry import register
-from ..values import TracedArray, astype, builder, const, rebind, refuse, reshape, unwrap
-from .sort_scan import searchsorted
+from ..arrays.aliasing import adopt_for_write
+from ..arrays.array_api import as_traced
+from ..recording.registry import register
+from ..arrays.values import TracedArray, astype, builder, const, rebind, reshape, unwrap
+from ..arrays.refusals import refuse
+from ..arrays.sort_scan import searchsorted
 
 try:
     from scipy.interpolate import _ppoly

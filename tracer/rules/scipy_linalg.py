@@ -8,9 +8,10 @@ import numpy as np
 import scipy.linalg as sl
 
 from ...ir import linalg_rules as L
-from ..array_api import as_traced, ravel
-from ..registry import register
-from ..values import builder, const, make, refuse, reshape, unwrap
+from ..arrays.array_api import as_traced, ravel
+from ..recording.registry import register
+from ..arrays.values import builder, const, make, reshape, unwrap
+from ..arrays.refusals import refuse
 from .linalg import as_matrix, cholesky_factor, complex_spectrum, eigh, eigvalsh, operand, solve
 from .linalg import norm as numpy_norm
 from .numpy_library import gather, kron

@@ -10,10 +10,11 @@ is the correlation with equal weights 1 / size (its values agree to rounding).
 """
 import numpy as np
 
-from ..aliasing import adopt_for_write
-from ..array_api import as_traced
-from ..registry import register
-from ..values import TracedArray, astype, builder, const, rebind, refuse, reshape, unwrap
+from ..arrays.aliasing import adopt_for_write
+from ..arrays.array_api import as_traced
+from ..recording.registry import register
+from ..arrays.values import TracedArray, astype, builder, const, rebind, reshape, unwrap
+from ..arrays.refusals import refuse
 
 try:
     from scipy.ndimage import _nd_image

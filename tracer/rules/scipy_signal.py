@@ -4,9 +4,10 @@ flat positions computed once from the static shapes, and contracted with the oth
 import numpy as np
 import scipy.signal as _scipy_signal
 
-from .. import array_api as A
-from ..registry import register
-from ..values import astype, builder, make, refuse, unwrap
+from ..arrays import array_api as A
+from ..recording.registry import register
+from ..arrays.values import astype, builder, make, unwrap
+from ..arrays.refusals import refuse
 from .numpy_library import gather
 from .signal import require_real
 

@@ -10,11 +10,12 @@ positions of the upper triangle.
 """
 import numpy as np
 
-from .. import interpreter
-from ..aliasing import adopt_for_write
-from ..array_api import as_traced, stack_nested
-from ..registry import register
-from ..values import TracedArray, astype, builder, const, make, rebind, refuse, refuse_options, reshape, unwrap
+from ..interpretation import interpreter
+from ..arrays.aliasing import adopt_for_write
+from ..arrays.array_api import as_traced, stack_nested
+from ..recording.registry import register
+from ..arrays.values import TracedArray, astype, builder, const, make, rebind, reshape, unwrap
+from ..arrays.refusals import refuse, refuse_options
 
 try:
     import scipy.spatial.distance as sd

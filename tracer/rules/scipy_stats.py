@@ -17,11 +17,11 @@ _ppf(q) * scale + loc (_isf) inside.
 """
 import numpy as np
 
-from .. import interpreter
-from ..array_api import astype_, broadcast_to, reshape_
-from ..indexing import setitem
-from ..registry import register
-from ..values import TracedArray, builder, const, guard, unwrap
+from ..interpretation import interpreter
+from ..arrays.array_api import astype_, broadcast_to, reshape_
+from ..arrays.indexing import setitem
+from ..recording.registry import register
+from ..arrays.values import TracedArray, builder, const, guard, unwrap
 
 try:
     from scipy.stats import rv_continuous

@@ -9,9 +9,10 @@ so the compiled code runs NumPy's formula `slope * (x - xp[j]) + fp[j]` only whi
 """
 import numpy as np
 
-from .. import array_api as A
-from ..registry import register
-from ..values import astype, builder, concrete_of, const, guard, lift, make, refuse, reshape, unwrap
+from ..arrays import array_api as A
+from ..recording.registry import register
+from ..arrays.values import astype, builder, concrete_of, const, guard, lift, make, reshape, unwrap
+from ..arrays.refusals import refuse
 from .numpy_library import gather
 
 

@@ -21,9 +21,10 @@ import numpy as np
 
 from ...ir.incomplete_partials import beta_density, betaln, x_log
 from ...ir.ops import BESSEL
-from ..array_api import as_traced
-from ..registry import register
-from ..values import TracedArray, astype, builder, const, guard, make, refuse, unwrap
+from ..arrays.array_api import as_traced
+from ..recording.registry import register
+from ..arrays.values import TracedArray, astype, builder, const, guard, make, unwrap
+from ..arrays.refusals import refuse
 from .math_funcs import gamma, gamma_sign
 from .ufuncs import BUILDERS, ufunc_rule
 

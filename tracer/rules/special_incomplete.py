@@ -14,8 +14,8 @@ the inverses in a shape parameter (gdtrix, stdtridf, bdtri, ...).
 import numpy as np
 
 from ...ir.ops import INVERSE
-from ..registry import register
-from ..values import const
+from ..recording.registry import register
+from ..arrays.values import const
 from .special import as_float, ir_op
 from .ufuncs import ufunc_rule
 

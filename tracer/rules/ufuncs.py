@@ -6,12 +6,12 @@ from IR ops, the `out=`/`where=` keywords, and the ufunc methods reduce/accumula
 import numpy as np
 
 from ...ir.ops import ELEMENTWISE
-from .. import array_api
-from ..aliasing import check_plain_write
-from ..inplace import store
-from ..registry import UFUNC_METHODS, register
-from ..values import (TracedArray, astype, concrete_of, const, contains_traced, elementwise, make, refuse,
-                      refuse_options, unwrap)
+from ..arrays import array_api
+from ..arrays.aliasing import check_plain_write
+from ..arrays.inplace import store
+from ..recording.registry import UFUNC_METHODS, register
+from ..arrays.values import TracedArray, astype, concrete_of, const, contains_traced, elementwise, make, unwrap
+from ..arrays.refusals import refuse, refuse_options
 
 
 def _op(name):

@@ -13,12 +13,12 @@ from types import FunctionType, MethodType
 import numpy as np
 from bytecode import BinaryOp, Compare
 
-from . import context
-from .aliasing import constant_ir, plain_iterator, shadowed_items
-from .traced import TracedArray, contains_traced
-from .indexing import setitem_plain
-from .loopindex import LoopIndex, binary as counter_binary, has_counter, index_key, plain
-from .values import const, shadowed
+from ..recording import context
+from ..arrays.aliasing import constant_ir, plain_iterator, shadowed_items
+from ..arrays.values import TracedArray, contains_traced
+from ..arrays.indexing import setitem_plain
+from ..arrays.loopindex import LoopIndex, binary as counter_binary, has_counter, index_key, plain
+from ..arrays.values import const, shadowed
 
 # Types whose special methods never run Python code we must interpret: go native directly.
 NATIVE_TYPES = frozenset({int, float, bool, complex, str, bytes, tuple, list, dict, set, frozenset,
@@ -258,7 +258,7 @@ class Protocols:
 
     @staticmethod
     def _counter_key(container, key, read):
-        """A key holding a loop counter (tracer/loopindex.py): dynamic in the IR for an element read or
+        """A key holding a loop counter (tracer/arrays/loopindex.py): dynamic in the IR for an element read or
         any write of a traced array (or an element read of a plain one, as a constant), else plain ints
         (the loop is then not rolled)."""
         entries = key if type(key) is tuple else (key,)

@@ -8,9 +8,9 @@ here executes a frame, unwinds exceptions through the exception table of each in
 """
 import sys
 
-from ..ir.errors import JitgradError, TraceError, UnsupportedError
-from . import context
-from .aliasing import resolve_tree
+from ...ir.errors import JitgradError, TraceError, UnsupportedError
+from ..recording import context
+from ..arrays.aliasing import resolve_tree
 from .calls import CallPolicy
 from .decode import decode
 from .opcodes_calls import CallOps
@@ -119,5 +119,5 @@ def call(fn, args=(), kwargs=None):
     (plain arrays in it that stand for traced values replaced by them: `aliasing.resolve_tree`)."""
     ctx = context.current()
     if ctx is None:
-        raise TraceError("jitgrad.tracer.interpreter.call needs an active TraceContext")
+        raise TraceError("jitgrad.tracer.interpretation.interpreter.call needs an active TraceContext")
     return resolve_tree(Interpreter(ctx).call(fn, tuple(args), dict(kwargs or {})))

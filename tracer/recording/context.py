@@ -18,8 +18,9 @@ import weakref
 
 import numpy as np
 
-from ..ir import Builder
-from ..ir.errors import TraceError, UnsupportedError
+from ...ir import Builder
+from ...ir.errors import TraceError, UnsupportedError
+from . import hooks
 from .namespaces import CodeGetter, NamespaceGetter
 from .snapshots import _like, _snapshot, _snapshot_structure, _traced_inside
 
@@ -295,18 +296,18 @@ class TraceContext:
         self._env_recorded = set()  # keys of the value/len/identity entries already recorded
         self.local_objects = {}   # id -> object created while tracing (kept alive so ids stay unique)
         self.created_arrays = weakref.WeakValueDictionary()   # id -> plain ndarray made while tracing
-        self.shadows = None       # the ShadowTable of plain arrays known by identity (tracer/aliasing.py)
-        self.audit = []           # (IR value, concrete value, loc) pairs when auditing (tracer/audit.py)
+        self.shadows = None       # the ShadowTable of plain arrays known by identity (tracer/arrays/aliasing.py)
+        self.audit = []           # (IR value, concrete value, loc) pairs when auditing (tracer/recording/audit.py)
         self.scalar_consts = {}   # (dtype, bytes) -> the one `const` node of that 0-d value (values.const)
         self.uncacheable = None   # why this trace must not be cached (an exception no guard can describe)
         self.arguments = {}       # id -> (TracedArray of an argument leaf, its input index)
         self.written_inputs = {}  # input index of an argument written in place -> user's location of the write
         self.code_checked = set()  # ids of the Python functions whose `__code__` a guard (or the key) checks
         self._names = {}          # id of a module namespace -> (it, builtin names, {name: module}) read
-        self.outside_stores = {}  # places outside the trace written (tracer/escape.py settles them): key ->
+        self.outside_stores = {}  # places outside the trace written (tracer/arrays/escape.py settles them): key ->
                                   # ("item", container, key) / ("attr", obj, name) / ("cell", cell, None) /
                                   # ("container", container a native method stored into, None)
-        self.loops = None         # tracer.rolling.Rolling when loops are rolled (jitgrad/tracing.py sets it)
+        self.loops = None         # interpretation.rolling.Rolling when loops are rolled (tracer.trace sets it)
         self.inlined = {}         # id -> every Python function interpreted (by this trace or one it encloses)
 
     @contextlib.contextmanager
@@ -473,8 +474,7 @@ class TraceContext:
         return defaults, kwdefaults
 
     def _read(self, getter, value, key, stable=False):
-        from .traced import TracedArray
-        if type(value) is TracedArray:
+        if type(value) is hooks.traced_type:
             return self._traced_read(getter, value)
         standing = self._shadowed(value) if type(value) is np.ndarray else None
         if standing is not None:
@@ -491,7 +491,7 @@ class TraceContext:
         if callable(value) and not stable and not _fresh_per_access(value):
             self._record(key, getter, "identity", value)   # rebinding a user place must retrace
             return value
-        if _holds_arrays(value, TracedArray):
+        if _holds_arrays(value, hooks.traced_type):
             self._record(key, getter, "len", _snapshot_structure(value))
             items = value.items() if isinstance(value, dict) else enumerate(value)
             rebuilt = {k: self._read(ItemGetter(getter, k), v, key + (k,)) for k, v in items}
@@ -516,7 +516,7 @@ class TraceContext:
 
     def _shadowed(self, array):
         """The TracedArray that plain `array` stands for in this trace or an enclosing one (their shadow
-        tables, tracer/aliasing.py), or None."""
+        tables, tracer/arrays/aliasing.py), or None."""
         for ctx in reversed(_thread.stack):
             if ctx.shadows is not None:
                 traced = ctx.shadows.resolve(array, ctx is self)
@@ -579,12 +579,11 @@ class TraceContext:
         known = self._env_inputs.get(key)
         if known is not None:
             return known
-        from .traced import TracedArray
         shape, dtype = np.shape(value), np.asarray(value).dtype
         ir_value = self.builder.input(shape, dtype)
         self.env.append(EnvEntry(getter, "array", shape=shape, dtype=dtype, index=ir_value.params["index"],
                                  loc=self.user_location(), outer=outer))
-        traced = TracedArray(ir_value, value)
+        traced = hooks.traced_type(ir_value, value)
         self._env_inputs[key] = traced
         return traced
 

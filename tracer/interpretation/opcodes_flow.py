@@ -7,7 +7,7 @@ Jump targets arrive as instruction indices (decode resolved the labels); every j
 """
 from .generators import InterpretedGenerator
 from .protocols import type_lookup
-from ..ir.errors import UnsupportedError
+from ...ir.errors import UnsupportedError
 from .rolling import RANGE_ITERATOR
 from .version import FOR_ITER_EXIT_SKIP, SEND_KEEPS_RECEIVER
 
@@ -42,7 +42,7 @@ class FlowOps:
         source = frame.pc - 1
         if condition:
             frame.pc = target
-        if self.ctx.loops is not None:          # rolling `while` loops (tracer/whileloops.py)
+        if self.ctx.loops is not None:          # rolling `while` loops (tracer/interpretation/whileloops.py)
             self.ctx.loops.jumped(self, frame, source)
 
     def op_JUMP(self, frame, target):
@@ -85,7 +85,7 @@ class FlowOps:
     def op_FOR_ITER(self, frame, target):
         iterator = frame.stack[-1]
         loops = self.ctx.loops
-        if loops is not None:                       # rolling (tracer/rolling.py)
+        if loops is not None:                       # rolling (tracer/interpretation/rolling.py)
             if type(iterator) is RANGE_ITERATOR:
                 return loops.for_iter(self, frame, target, FOR_ITER_EXIT_SKIP)
             loops.consume(iterator)

@@ -35,13 +35,15 @@ import dataclasses
 
 import numpy as np
 
-from . import context
-from .context import _is_library_file
-from .values import (TracedArray, ViewLink, builder, const, contains_traced, guard, make_view, rebind, refuse,
-                     reshape, shadowed, unwrap)
+from ..recording import context
+from ..recording.context import _is_library_file
+from .values import (
+    IMPLEMENTATIONS, NOT_CONSTANT, TracedArray, ViewLink, builder, const, contains_traced, guard, make_view, rebind,
+    reshape, shadowed, unwrap)
+from .refusals import refuse
 
 CONSTANT_OPS = frozenset({"const", "fill"})
-NOT_CONSTANT = object()       # call_with_constants: a traced argument depends on the inputs
+
 # Kinds of dtype that are traced (object arrays and the like stay plain).
 _TRACED_KINDS = frozenset("biufc")
 # Results of compiled code that hold no reference to its arguments (besides ndarrays, checked apart).
@@ -432,3 +434,6 @@ def constant_method(t, name):
         return result
     run.__name__ = name
     return run
+
+
+IMPLEMENTATIONS.update(is_constant=is_constant, constant_method=constant_method)

@@ -26,15 +26,15 @@ from types import FunctionType, MethodType
 
 import numpy as np
 
-from ..ir.errors import UnsupportedError
-from . import context
-from .aliasing import NOT_CONSTANT, after_native_call, call_with_constants, resolve_arguments
+from ...ir.errors import UnsupportedError
+from ..recording import context
+from ..arrays.aliasing import NOT_CONSTANT, after_native_call, call_with_constants, resolve_arguments
 from .decode import CO_ASYNC_FLAGS, UNBOUND
 from .frame import Frame
 from .generators import InterpretedGenerator
 from .protocols import is_jitgrad_code, python_method, type_lookup
-from .registry import lookup
-from .traced import contains_traced
+from ..recording.registry import lookup
+from ..arrays.values import contains_traced
 
 _CALLBACK_TYPES = (FunctionType, MethodType)
 # Callees that store or inspect a function rather than call it: their arguments are never wrapped.

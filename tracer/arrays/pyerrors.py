@@ -14,15 +14,15 @@ import operator
 
 import numpy as np
 
-from . import context, values
+from ..recording import context
+from . import values
 
-# Python-float operators that raise where NumPy gives inf or nan: the divisions only for a zero divisor
-# (ZeroDivisionError), the power also on overflow
-PYTHON_RAISING = (operator.truediv, operator.floordiv, operator.mod, operator.pow)
+# values.PYTHON_RAISING: Python-float operators that raise where NumPy gives inf or nan: the divisions
+# only for a zero divisor (ZeroDivisionError), the power also on overflow
 
 
 def guard_python_arithmetic(fn, operands, result):
-    """After `result = fn(*operands)` (fn in PYTHON_RAISING) computed without error: when the operands
+    """After `result = fn(*operands)` (fn in values.PYTHON_RAISING) computed without error: when the operands
     are Python numbers (NumPy's do not raise), guard that the operation keeps not raising."""
     if not all(type(values.concrete_of(o)) in (float, int, bool) for o in operands):
         return
@@ -98,3 +98,6 @@ def pin(x, why):
     """Guard that traced scalar `x` keeps its exact value (NaN: stays NaN)."""
     b, v = values.builder(), x.value
     values.guard(b.not_equal(x.ir, x.ir) if v != v else b.equal(x.ir, values.const(v, x.ir.dtype)), True, why)
+
+
+values.IMPLEMENTATIONS.update(pin=pin, pin_values=pin_values, guard_python_arithmetic=guard_python_arithmetic)

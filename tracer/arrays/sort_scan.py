@@ -1,5 +1,6 @@
-"""Rules for np.sort, np.argsort, np.take_along_axis, np.cumprod, np.searchsorted and np.digitize's
-monotonicity test.
+"""np.sort, np.argsort, np.take_along_axis, np.cumprod, np.searchsorted and np.digitize's monotonicity
+test on traced values (the ndarray methods of those names, and the rules for the functions:
+tracer/rules/numpy_funcs.py registers them).
 
 argsort is the IR's `argsort` op (stable: ties keep their order, where NumPy's default quicksort may
 order them either way; both are sorting orders).  sort gathers the operand along the axis with that
@@ -16,9 +17,9 @@ guarded through its two tests (non-decreasing, non-increasing).
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
-from ..array_api import as_traced, take
-from ..registry import register
-from ..values import TracedArray, astype, builder, guard, lift, make, refuse, refuse_options, reshape, unwrap
+from .array_api import as_traced, take
+from .values import TracedArray, astype, builder, guard, lift, make, reshape, unwrap
+from .refusals import refuse, refuse_options
 
 
 def _along(x, axis):
@@ -155,9 +156,3 @@ def monotonicity(bins):
             guard(_in_order(b, astype(bins.ir, np.float64), descending), _sorted_concretely(values, descending),
                   "np.digitize: the bins' monotonicity")
     return result
-
-
-for _fn, _rule in {np.argsort: argsort, np.sort: sort, np.take_along_axis: take_along_axis,
-                  np.cumprod: cumprod, np.searchsorted: searchsorted,
-                  np.lib._function_base_impl._monotonicity: monotonicity}.items():
-    register(_fn)(_rule)

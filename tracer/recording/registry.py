@@ -15,6 +15,7 @@ import threading
 
 import numpy as np
 
+from . import hooks
 from .context import current
 
 
@@ -67,6 +68,11 @@ def register(fn, *, always=False):
     return decorate
 
 
+def registered():
+    """Every Rule registered by identity (built-in and users' ones), as a list."""
+    return list(_BY_ID.values())
+
+
 def lookup(fn):
     """The Rule for callable `fn`, or None."""
     if not _loaded:
@@ -87,8 +93,7 @@ def lookup(fn):
             return Rule(fn, functools.partial(rule.handler, owner), rule.always)
         return _bound_rule(fn, owner)
     if isinstance(fn, type) and issubclass(fn, np.generic) and (np.number in fn.__mro__ or fn is np.bool_):
-        from .array_api import scalar_cast
-        rule = Rule(fn, functools.partial(scalar_cast, fn))
+        rule = Rule(fn, functools.partial(hooks.scalar_cast, fn))
         _BY_ID[id(fn)] = rule
         return rule
     return None
@@ -110,14 +115,13 @@ def _bound_rule(fn, owner):
     if type(owner) in NATIVE_OWNERS:
         return Rule(fn, _noting_store(fn, owner))
     if isinstance(owner, tuple(IMPURE_OWNERS)):
-        from .rules.impure import impure
-        return Rule(fn, impure(fn), always=True)
+        return Rule(fn, hooks.impure_rule(fn), always=True)
     return None
 
 
 def _noting_store(method, owner):
     """`method` of native container `owner` (list.append, dict.update...), run natively after noting
-    that traced values may be stored into `owner` (tracer/escape.py settles them after the call)."""
+    that traced values may be stored into `owner` (tracer/arrays/escape.py settles them after the call)."""
     def call(*args, **kwargs):
         ctx = current()
         if ctx is not None:
@@ -129,11 +133,10 @@ def _noting_store(method, owner):
 def _load_builtin_rules():
     global _loaded, _library_loader
     with _load_lock:
-        if _loaded or _busy:
+        if _loaded or _busy or hooks.load_rules is None:    # (None: tracer/__init__ not run yet)
             return
         with _loading():
-            from .rules import load_library_rules   # importing the package registers the Python/NumPy rules
-        _library_loader = load_library_rules
+            _library_loader = hooks.load_rules()   # importing the rules registers the Python/NumPy ones
         _load_library_rules()
         _loaded = True
 

@@ -7,7 +7,8 @@ Concrete results come from the real NumPy function; the IR is checked against th
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
-from .values import builder, concrete_of, elementwise, lift, make, refuse, refuse_options, reshape, unwrap
+from .values import IMPLEMENTATIONS, builder, concrete_of, elementwise, lift, make, reshape, unwrap
+from .refusals import refuse, refuse_options
 
 
 def _dot_general(x, y, contract, batch=((), ())):
@@ -182,3 +183,6 @@ def einsum(subscripts, *operands, out=None, dtype=None, order="K", casting="safe
     if perm != tuple(range(len(perm))):
         v = builder().transpose(v, perm=perm)
     return make(v, concrete)
+
+
+IMPLEMENTATIONS.update(dot=dot, matmul=matmul)

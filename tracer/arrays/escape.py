@@ -16,8 +16,8 @@ import types
 
 import numpy as np
 
-from .context import enclosing
-from .traced import TracedArray
+from ..recording.context import enclosing
+from .values import TracedArray
 
 _BUDGET = 200_000           # objects visited at most per settle (user data can be large)
 _OPAQUE = (str, bytes, int, float, complex, bool, type(None), np.ndarray, np.generic, types.ModuleType,

@@ -8,7 +8,9 @@ from numpy.lib.array_utils import normalize_axis_index
 
 from .array_api import as_traced, broadcast_to, ravel, sum_
 from .indexing import guarded_value, setitem
-from .values import TracedArray, astype, builder, const, lift, make, rebind, refuse, refuse_options, reshape, unwrap
+from .sort_scan import argsort, cumprod, searchsorted, sort
+from .values import IMPLEMENTATIONS, TracedArray, astype, builder, const, lift, make, rebind, reshape, unwrap
+from .refusals import refuse, refuse_options
 
 
 def _gather(x, index_arrays):
@@ -73,7 +75,6 @@ def broadcast_arrays(*args, subok=False):
 
 def _rebind_sorted(a, what, axis, kind, order):
     """Write a's values sorted along `axis` into a (the IR's stable argsort, see rules/sort_scan)."""
-    from .rules.sort_scan import sort
     if type(a) is not TracedArray:
         refuse(f"{what} would write traced values into a plain array")
     result = sort(a, axis=axis, kind=kind, order=order)
@@ -140,16 +141,6 @@ class FlatIterator:
         return make(x.ir, x.value.copy())
 
 
-def _sort_scan_method(name):
-    """The ndarray method `name` as the rule of np.<name> in rules/sort_scan (imported when called: the
-    rules import this module)."""
-    def method(a, *args, **kwargs):
-        from .rules import sort_scan
-        return getattr(sort_scan, name)(a, *args, **kwargs)
-    method.__name__ = name
-    return method
-
-
 def truth(a, why):
     """The concrete truth values (a != 0) of `a`; guarded when `a` is traced."""
     if type(a) is not TracedArray:
@@ -176,5 +167,5 @@ def compress(a, condition, axis=None, out=None):
 # ndarray method name -> implementation (array first)
 METHODS = {"repeat": repeat, "diagonal": diagonal, "trace": trace, "sort": sort_in_place,
            "partition": partition_in_place, "put": put, "nonzero": nonzero, "compress": compress,
-           "cumprod": _sort_scan_method("cumprod"), "argsort": _sort_scan_method("argsort"),
-           "searchsorted": _sort_scan_method("searchsorted")}
+           "cumprod": cumprod, "argsort": argsort, "searchsorted": searchsorted}
+IMPLEMENTATIONS.update(METHODS, flat=FlatIterator)

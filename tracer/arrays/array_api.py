@@ -8,10 +8,12 @@ methods of plain ndarrays called with traced arguments.
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
+from ..recording import hooks
 from .inplace import fill
-from .values import (TracedArray, astype, builder, const, concrete_of, contains_traced, dtype_of,
-                     elementwise, lift, lift_operands, make, make_view, rebind, refuse, refuse_options, ViewLink,
-                     reshape, unwrap)
+from .values import (
+    IMPLEMENTATIONS, TracedArray, astype, builder, const, concrete_of, contains_traced, dtype_of, elementwise, lift,
+    lift_operands, make, make_view, rebind, ViewLink, reshape, unwrap)
+from .refusals import refuse, refuse_options
 
 
 def as_traced(a):
@@ -557,7 +559,7 @@ zeros_like = _fill_like(0)
 ones_like = _fill_like(1)
 atleast_1d, atleast_2d, atleast_3d = _atleast(np.atleast_1d), _atleast(np.atleast_2d), _atleast(np.atleast_3d)
 
-# ndarray method name -> implementation (array first); installed on TracedArray and used for plain arrays.
+# ndarray method name -> implementation (array first); TracedArray's methods and those of plain arrays.
 METHODS = {
     "sum": sum_, "prod": prod, "mean": mean, "var": var, "std": std, "max": max_, "min": min_,
     "all": all_, "any": any_, "argmax": argmax, "argmin": argmin, "cumsum": cumsum,
@@ -565,3 +567,5 @@ METHODS = {
     "squeeze": squeeze, "copy": copy, "astype": astype_, "item": item, "tolist": tolist, "clip": clip,
     "round": round_, "take": take, "fill": fill, "view": view,
 }
+IMPLEMENTATIONS.update(METHODS, matrix_transpose=matrix_transpose, stack_nested=stack_nested)
+hooks.scalar_cast = scalar_cast

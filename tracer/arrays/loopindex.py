@@ -16,7 +16,7 @@ import weakref
 
 import numpy as np
 
-from . import context
+from ..recording import context
 from .values import TracedArray, builder, const
 
 # TracedArrays standing for a counter inside an index key (indexing keeps them dynamic)

@@ -16,8 +16,8 @@ import os
 
 import numpy as np
 
-from ..ir.errors import TraceError
-from ..ir.evaluate import EVAL
+from ...ir.errors import TraceError
+from ...ir.evaluate import EVAL
 from . import context
 
 _enabled = os.environ.get("JITGRAD_AUDIT", "") not in ("", "0")

@@ -18,7 +18,7 @@ import types
 import bytecode
 from bytecode import CellVar, FreeVar, Instr, Label, TryBegin, TryEnd
 
-from ..ir.errors import UnsupportedError
+from ...ir.errors import UnsupportedError
 from . import version
 
 CO_VARARGS, CO_VARKEYWORDS, CO_GENERATOR = 0x04, 0x08, 0x20

@@ -15,7 +15,7 @@ import sys
 
 from bytecode import CellVar, FreeVar
 
-from ..ir.errors import UnsupportedError
+from ...ir.errors import UnsupportedError
 
 VERSION = sys.version_info[:2]
 SUPPORTED = ((3, 11), (3, 12), (3, 13))

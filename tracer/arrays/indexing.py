@@ -9,11 +9,13 @@ import operator
 
 import numpy as np
 
-from ..ir.spec import normalize_slice
+from ...ir.spec import normalize_slice
 from .aliasing import CONSTANT_OPS, adopt_for_write, shadowed_items
 from .loopindex import is_counter_entry
-from .values import (TracedArray, astype, builder, const, contains_traced, dtype_of, guard, lift,
-                     lift_operands, make_view, refuse, rebind, reshape, unwrap, ViewLink)
+from .values import (
+    IMPLEMENTATIONS, TracedArray, astype, builder, const, contains_traced, dtype_of, guard, lift, lift_operands,
+    make_view, rebind, reshape, unwrap, ViewLink)
+from .refusals import refuse
 
 
 def _entries(key):
@@ -186,3 +188,6 @@ def setitem_plain(target, key, value):
             return setitem(adopted, shadowed_items(key), value)
         value, key = unwrap(value), unwrap(key)
     target[key] = value
+
+
+IMPLEMENTATIONS.update(getitem=getitem, setitem=setitem)

@@ -8,11 +8,11 @@ resumes there and takes the other path.
 """
 import numpy as np
 
-from ..ir import Builder
-from ..ir.errors import GuardFailed
-from ..ir.evaluate import EVAL, run_trace
-from ..ir.loop_ad import with_base
-from ..ir.loops import COUNTER_DTYPE, run_loop
+from ...ir import Builder
+from ...ir.errors import GuardFailed
+from ...ir.evaluate import EVAL, run_trace
+from ...ir.loop_ad import with_base
+from ...ir.loops import COUNTER_DTYPE, run_loop
 from .loopbody import with_exit
 
 

@@ -2,7 +2,7 @@
 
 Fast-forwarding skips the Python work of the remaining iterations, so an iteration that changes anything
 outside itself (a list it appends to, a file, a random generator's state, an iterator it advances) must
-not be rolled.  Python code is interpreted, and its stores are seen opcode by opcode (tracer/rolling.py);
+not be rolled.  Python code is interpreted, and its stores are seen opcode by opcode (tracer/interpretation/rolling.py);
 compiled code is opaque, so a call of it counts as pure only when it is known to be: `impure_call` says
 why a call is not, or returns None.
 """

@@ -10,9 +10,9 @@ same work on their carries; the body is the later one with carries and invariant
 """
 import numpy as np
 
-from ..ir import Builder, passes
-from ..ir.loops import COUNTER_DTYPE
-from ..ir.printer import format_params
+from ...ir import Builder, passes
+from ...ir.loops import COUNTER_DTYPE
+from ...ir.printer import format_params
 
 _CONSTANTS = ("const", "fill")
 

@@ -30,11 +30,11 @@ import numpy as np
 
 from .effects import impure_call
 from .fastforward import concrete_values, fast_forward
-from ..ir.loops import COUNTER_DTYPE
+from ...ir.loops import COUNTER_DTYPE
 from .loopbody import Iteration, with_exit
-from .loopindex import LoopIndex, plain
-from .traced import TracedArray
-from .values import rebind
+from ..arrays.loopindex import LoopIndex, plain
+from ..arrays.values import TracedArray
+from ..arrays.values import rebind
 
 RANGE_ITERATOR = type(iter(range(0)))
 _FLATTEN_LIMIT = 64            # longer tuples and lists are compared by identity
@@ -242,7 +242,7 @@ class LoopWatch:
             ctx.guard(ctx.builder.equal(count, ctx.builder.const(np.asarray(done, COUNTER_DTYPE))), True,
                       f"the loop at {self.location} took {done} iterations before its exit")
 
-    # -- the range: tracer/whileloops.py's WhileWatch counts iterations instead ---------------------------
+    # -- the range: interpretation/whileloops.py's WhileWatch counts iterations instead ----------------------------
     def state(self):
         """(the counter value of the iteration about to start, the counter's step)."""
         return _range_state(self.iterator)
@@ -530,7 +530,7 @@ class Rolling:
 
     def jumped(self, interpreter, frame, source):
         """The interpreter's hook after a jump instruction: `while` loops are watched by
-        tracer/whileloops.py's Rolling."""
+        tracer/interpretation/whileloops.py's Rolling."""
 
     # -- effects (the interpreter's hooks) --------------------------------------------------------------
     def effect(self, why):

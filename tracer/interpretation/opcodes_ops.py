@@ -4,7 +4,7 @@ The operator handlers look their opcode's meaning up in the tables of `protocols
 table, one comparison table, one unary table) and run the protocol there.
 """
 from .protocols import BINARY, type_lookup
-from .values import shadowed
+from ..arrays.values import shadowed
 
 _MAPPING_FLAG, _SEQUENCE_FLAG = 1 << 6, 1 << 5
 # Builtin classes whose single positional sub-pattern matches the subject itself (`case int(x)`).

@@ -4,6 +4,8 @@ import array
 import collections
 import copy
 
+from . import hooks
+
 
 def _snapshot(value):
     """A copy of plain data that later mutation of the original cannot change."""
@@ -22,8 +24,7 @@ def _snapshot(value):
 def _traced_inside(value, is_key=False):
     """(traced value, whether it is a dict key or set member) for those held (at any depth) by native
     containers `value`."""
-    from .traced import TracedArray
-    if type(value) is TracedArray:
+    if type(value) is hooks.traced_type:
         yield value, is_key
     elif isinstance(value, (set, frozenset)):
         for v in value:

@@ -12,7 +12,8 @@ import numpy as np
 
 from .aliasing import adopt_for_write, check_plain_write
 from .indexing import index_spec, region_value, static_key
-from .values import TracedArray, astype, builder, const, lift, rebind, refuse, reshape, unwrap
+from .values import TracedArray, astype, builder, const, lift, rebind, reshape, unwrap
+from .refusals import refuse
 
 
 def _written(a, what, values, write):

@@ -4,21 +4,34 @@ A TracedArray pairs an IR Value (`.ir`) with the concrete result CPython+NumPy p
 Helpers here lift operands to IR Values (Python scalars are NumPy "weak" scalars, NEP 50), wrap an IR
 Value with its concrete result after checking that shape and dtype agree (`make`), record guards, and
 rebind an array written in place (`rebind`, which refuses writes that aliasing would make unsound).
-Methods that need the array API (indexing, reductions, matmul) are installed by `tracer.traced`.
+TracedArray is complete here; its methods whose work needs the modules above this one (the array API,
+indexing, `@`, aliasing queries, Python's float errors) call through `IMPLEMENTATIONS`, which those
+modules fill when they are imported (`tracer/arrays/__init__.py` imports them all and checks it).
 """
 import dataclasses
 import operator
-import sys
 import types
 import weakref
 
 import numpy as np
 
-from ..ir.errors import TraceError, UnsupportedError
-from ..ir.ops import COMPLEX_DIFFERENTIABLE
-from ..ir.value import Value
-from . import audit, context
-from .pyerrors import PYTHON_RAISING, guard_python_arithmetic, pin, pin_values
+from ...ir.ops import COMPLEX_DIFFERENTIABLE
+from ..recording import audit, context, hooks
+from .refusals import STALE, finished_trace_error, refuse
+
+# Python-float operators that raise where NumPy gives inf or nan (see pyerrors.guard_python_arithmetic)
+PYTHON_RAISING = (operator.truediv, operator.floordiv, operator.mod, operator.pow)
+# name -> function, entered by the modules of this layer above this one at their import: the ndarray
+# methods by their name (array_api, reorder, sort_scan, contractions), and the helpers in NEEDED.
+IMPLEMENTATIONS = {}
+NOT_CONSTANT = object()       # aliasing.call_with_constants: a traced argument depends on the inputs
+NDARRAY_METHODS = ("sum", "prod", "mean", "var", "std", "max", "min", "all", "any", "argmax", "argmin",
+                   "cumsum", "reshape", "transpose", "swapaxes", "ravel", "flatten", "squeeze", "copy",
+                   "astype", "item", "tolist", "clip", "round", "take", "fill", "repeat", "diagonal",
+                   "trace", "sort", "partition", "put", "nonzero", "compress", "cumprod", "argsort", "dot",
+                   "view", "searchsorted")
+NEEDED = NDARRAY_METHODS + ("getitem", "setitem", "matmul", "matrix_transpose", "flat", "stack_nested", "is_constant",
+                            "constant_method", "pin", "pin_values", "guard_python_arithmetic")
 
 _WEAK_TYPES = (bool, int, float, complex)
 # Ops whose Python-bool operands stay bool (elsewhere Python computes True + True == 2).
@@ -32,44 +45,6 @@ def builder():
     if ctx is None:
         raise finished_trace_error()
     return ctx.builder
-
-
-def finished_trace_error():
-    """The error for a traced value used outside any trace: one stored in outside data while tracing
-    and used after its jit_grad call returned.  Located at the first frame outside jitgrad."""
-    frame, loc = sys._getframe(1), None
-    while frame is not None:
-        if str(frame.f_globals.get("__name__", "")).split(".")[0] != "jitgrad":
-            loc = loc or f"{frame.f_code.co_filename}:{frame.f_lineno}"     # (the first outside jitgrad)
-            if not context._is_library_file(frame.f_code.co_filename):
-                loc = f"{frame.f_code.co_filename}:{frame.f_lineno}"
-                break
-        frame = frame.f_back
-    return TraceError("a traced value of a jit_grad call that has returned is used here: it was stored "
-                      "outside the traced function while tracing (in a global, an object or a container "
-                      "not rebuilt per call); store a plain copy (float(v), np.array(v)) or return it as "
-                      "aux data (has_aux=True)", loc=loc)
-
-
-def location():
-    """The user's `file:line` in the active trace (None outside one)."""
-    ctx = context.current()
-    return ctx.user_location() if ctx is not None else None
-
-
-def refuse(message):
-    """Raise UnsupportedError with the user's location (outside any trace: the finished-trace error)."""
-    if context.current() is None:
-        raise finished_trace_error()
-    raise UnsupportedError(message, loc=location())
-
-
-def refuse_options(what, **options):
-    """Refuse keyword options (out=, where=, ...) that a rule does not translate, when given."""
-    given = [name for name, value in options.items() if value is not None]
-    if given:
-        refuse(f"{what}: the option(s) {', '.join(given)}= are not supported while tracing; "
-               "compute without them (or register a rule with jitgrad.register)")
 
 
 def dtype_of(concrete):
@@ -145,8 +120,7 @@ def _check_complex_derivative(v):
     if v.op in COMPLEX_DIFFERENTIABLE or v.dtype.kind not in "fc" or not (
             v.dtype.kind == "c" or any(a.dtype.kind == "c" for a in v.args)):
         return
-    from .aliasing import is_constant
-    if not is_constant(types.SimpleNamespace(ir=v)):
+    if not IMPLEMENTATIONS["is_constant"](types.SimpleNamespace(ir=v)):
         refuse(f"'{v.op}' of complex values has no derivative rule in jitgrad (complex intermediates "
                "support arithmetic, exp/log/sqrt/trigonometric functions, abs, real/imag/conj, sums, "
                "products, indexing and numpy.fft)")
@@ -179,7 +153,7 @@ def make_view(ir_value, concrete, source, link=None):
 
 def shadowed(x):
     """The TracedArray standing for plain ndarray `x` in the active trace's shadow table (`x` took a
-    traced write, or is a view of an array that did: tracer/aliasing.py), else `x` itself."""
+    traced write, or is a view of an array that did: tracer/arrays/aliasing.py), else `x` itself."""
     if type(x) is not np.ndarray:
         return x
     ctx = context.current()
@@ -212,8 +186,7 @@ def lift(x):
     if type(x) is TracedArray:
         return x.ir
     if isinstance(x, (list, tuple)) and contains_traced(x):
-        from .array_api import stack_nested
-        return stack_nested(x)
+        return IMPLEMENTATIONS["stack_nested"](x)
     return const(x)
 
 
@@ -264,11 +237,11 @@ def elementwise(op, fn, *operands):
     try:
         concrete = fn(*[concrete_of(o) for o in operands])
     except (ArithmeticError, ValueError) as e:
-        pin_values(operands, e)
+        IMPLEMENTATIONS["pin_values"](operands, e)
         raise
     result = make(_emit(op, lift_operands(_lifted_as(op), operands)), concrete)
     if fn in PYTHON_RAISING:
-        guard_python_arithmetic(fn, operands, result)
+        IMPLEMENTATIONS["guard_python_arithmetic"](fn, operands, result)
     return result
 
 
@@ -344,31 +317,6 @@ def _write_through(view, new_ir, new_value):
     rebind(base, view.link.backward(new_ir, base.ir), base_value)
     view.ir = new_ir                                             # simpler than the refreshed IR
     return view
-
-
-_STALE_MESSAGE = ("this view (a slice, reshape, .T, iteration row...) was taken before its array was "
-                  "written in place; using it afterwards is not supported yet (aliasing is a later issue): "
-                  "copy the view (v = x[i].copy()) or index the array again after the write")
-
-
-def _stale(self):
-    refuse(_STALE_MESSAGE)
-
-
-class StaleView(Value):
-    """The IR of a view whose base array was written after the view was taken: every use refuses."""
-
-    __slots__ = ()
-    op = args = params = shape = dtype = property(_stale)
-
-    def __init__(self):
-        pass
-
-    def __repr__(self):
-        return "<stale view>"
-
-
-STALE = StaleView()
 
 
 def _refresh_views(array):
@@ -447,6 +395,57 @@ UNARY_DUNDERS = {"neg": ("negative", operator.neg), "abs": ("absolute", operator
                  "invert": ("logical_not", operator.invert)}
 
 
+def _arithmetic(name):
+    """(`__name__`, `__rname__`, `__iname__`) for BINARY_DUNDERS[name]."""
+    op, fn, inplace_fn = BINARY_DUNDERS[name]
+    return _binary(op, fn), _binary(op, fn, reflected=True), _inplace(op, fn, inplace_fn)
+
+
+def _ndarray_method(name, impl=None):
+    """The ndarray method `name` (`impl`, else IMPLEMENTATIONS[name], called with the array first): it
+    exists only when the concrete value is an ndarray or NumPy scalar."""
+    def method(self, *args, **kwargs):
+        if not isinstance(self.value, (np.ndarray, np.generic)):
+            raise AttributeError(f"'{type(self.value).__name__}' object has no attribute '{name}'")
+        return (impl or IMPLEMENTATIONS[name])(self, *args, **kwargs)
+    method.__name__ = name
+    return method
+
+
+def _array_attribute(name, setter=None):
+    def get(self):
+        return getattr(self.value, name)
+    return property(get, setter, doc=f"The concrete value's `{name}`.")
+
+
+def _complex_part(op, part):
+    """The `.real` / `.imag` property: for a complex array the IR op `op` on a view of the concrete
+    part (writes through it are refused); for real ones the array itself (`.real`) or zeros (`.imag`)."""
+    def get(self):
+        concrete = part(self.value)
+        if np.iscomplexobj(self.value):
+            return make_view(builder().emit(op, self.ir), concrete, self)
+        if op == "real":
+            return self
+        return make(builder().fill(np.shape(concrete), dtype_of(concrete), 0), concrete)
+    return property(get, doc=f"The {op} part.")
+
+
+def _conjugate(self):
+    """x.conj(): the complex conjugate (a copy of a real array)."""
+    if np.iscomplexobj(self.value):
+        return make(builder().conj(self.ir), np.conjugate(self.value))
+    return IMPLEMENTATIONS["copy"](self)
+
+
+def _set_shape(self, shape):
+    """`x.shape = shape`: this array object now has that shape (a reshape without copy)."""
+    check_not_environment(self)
+    new_value = self.value.reshape(shape, copy=False)      # NumPy's errors; setting .shape is deprecated
+    self.ir, self.value = reshape(self.ir, new_value.shape), new_value
+    self.link = None                                      # as a view of its base it is now unlinked
+
+
 class TracedArray:
     """A value computed from traced inputs: IR Value `.ir` and concrete NumPy/Python value `.value`.
 
@@ -487,14 +486,14 @@ class TracedArray:
     def __hash__(self):
         """hash() of a traced scalar (a dict key, a set member): guarded on its exact value."""
         result = hash(self.value)                         # TypeError for arrays, as NumPy
-        pin(self, "hash() of a traced value")
+        IMPLEMENTATIONS["pin"](self, "hash() of a traced value")
         return result
 
     def __int__(self):
         try:
             result = int(self.value)                      # ValueError for NaN, OverflowError for inf
         except (ArithmeticError, ValueError) as e:
-            pin_values((self,), e)
+            IMPLEMENTATIONS["pin_values"]((self,), e)
             raise
         pred = self.ir if self.ir.dtype.kind in "biu" else builder().trunc(self.ir)
         guard(pred, result, "int() of a traced value")
@@ -530,8 +529,7 @@ class TracedArray:
             raise TypeError("type numpy.ndarray doesn't define __round__ method")
         if ndigits is None:
             return _rounded_int(self)                     # round(scalar) is an int, as in CPython
-        from .array_api import round_
-        return round_(self, ndigits)
+        return IMPLEMENTATIONS["round"](self, ndigits)
 
     def __divmod__(self, other):
         return self // other, self % other
@@ -566,13 +564,55 @@ class TracedArray:
 
     def __getattr__(self, name):
         if hasattr(type(self.value), name) and not name.startswith("__"):   # NumPy probes protocols
-            from .aliasing import NOT_CONSTANT, constant_method
-            found = constant_method(self, name)
+            found = IMPLEMENTATIONS["constant_method"](self, name)
             if found is not NOT_CONSTANT:
                 return found
             refuse(f"'{type(self.value).__name__}.{name}' is not supported on traced values yet; "
                    "register a rule with jitgrad.register or avoid it")
         raise AttributeError(f"'{type(self.value).__name__}' object has no attribute '{name}'")
+
+    # -- operators: an IR op, with the concrete result computed by Python's operator ------------------
+    __add__, __radd__, __iadd__ = _arithmetic("add")
+    __sub__, __rsub__, __isub__ = _arithmetic("sub")
+    __mul__, __rmul__, __imul__ = _arithmetic("mul")
+    __truediv__, __rtruediv__, __itruediv__ = _arithmetic("truediv")
+    __floordiv__, __rfloordiv__, __ifloordiv__ = _arithmetic("floordiv")
+    __mod__, __rmod__, __imod__ = _arithmetic("mod")
+    __pow__, __rpow__, __ipow__ = _arithmetic("pow")
+    __and__, __rand__, __iand__ = _arithmetic("and")
+    __or__, __ror__, __ior__ = _arithmetic("or")
+    __xor__, __rxor__, __ixor__ = _arithmetic("xor")
+    __eq__, __ne__, __lt__, __le__, __gt__, __ge__ = (
+        _binary(*COMPARISON_DUNDERS[name]) for name in ("eq", "ne", "lt", "le", "gt", "ge"))
+    __neg__, __abs__, __invert__ = (_unary(*UNARY_DUNDERS[name]) for name in ("neg", "abs", "invert"))
+
+    # -- the ndarray surface: attributes, methods (in NDARRAY_METHODS' order), indexing and `@` ---------
+    shape = _array_attribute("shape", _set_shape)
+    ndim, size, dtype, itemsize, nbytes, flags, device = map(_array_attribute, (
+        "ndim", "size", "dtype", "itemsize", "nbytes", "flags", "device"))
+    (sum, prod, mean, var, std, max, min, all, any, argmax, argmin, cumsum, reshape, transpose, swapaxes, ravel,
+     flatten, squeeze, copy, astype, item, tolist, clip, round, take, fill, repeat, diagonal, trace, sort,
+     partition, put, nonzero, compress, cumprod, argsort, dot, view, searchsorted) = map(_ndarray_method,
+                                                                                         NDARRAY_METHODS)
+    flat = property(_ndarray_method("flat", lambda self: IMPLEMENTATIONS["flat"](self)),
+                    doc="An iterator over the flattened array.")
+    conj = conjugate = _ndarray_method("conj", _conjugate)
+    T = property(lambda self: IMPLEMENTATIONS["transpose"](self), doc="The transposed array.")
+    mT = property(lambda self: IMPLEMENTATIONS["matrix_transpose"](self), doc="The last two axes swapped.")
+    real = _complex_part("real", lambda v: v.real)
+    imag = _complex_part("imag", lambda v: v.imag)
+
+    def __getitem__(self, key):
+        return IMPLEMENTATIONS["getitem"](self, key)
+
+    def __setitem__(self, key, value):
+        return IMPLEMENTATIONS["setitem"](self, key, value)
+
+    def __matmul__(self, other):
+        return IMPLEMENTATIONS["matmul"](self, other)
+
+    def __rmatmul__(self, other):
+        return IMPLEMENTATIONS["matmul"](other, self)
 
 
 def _rounded_int(t):
@@ -582,11 +622,4 @@ def _rounded_int(t):
     return result
 
 
-for _name, (_op, _fn, _ifn) in BINARY_DUNDERS.items():
-    setattr(TracedArray, f"__{_name}__", _binary(_op, _fn))
-    setattr(TracedArray, f"__r{_name}__", _binary(_op, _fn, reflected=True))
-    setattr(TracedArray, f"__i{_name}__", _inplace(_op, _fn, _ifn))
-for _name, (_op, _fn) in COMPARISON_DUNDERS.items():
-    setattr(TracedArray, f"__{_name}__", _binary(_op, _fn))
-for _name, (_op, _fn) in UNARY_DUNDERS.items():
-    setattr(TracedArray, f"__{_name}__", _unary(_op, _fn))
+hooks.traced_type = TracedArray
