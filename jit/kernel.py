@@ -72,30 +72,41 @@ class Kernel:
         """fast_call(*arrays) -> list of fresh outputs: allocate outputs, call the FASTCALL wrapper
         (it checks every array before native code runs), take the checked path when it declines.
         A closure over locals: this is the cached-call path, every attribute lookup counts."""
-        wrapper, empty, checked, finish = self._wrapper, np.empty, self._checked_call, self._exit
-        signature, workspace, fallback, success = self._out_sig, self._workspace, pywrapper.FALLBACK, SUCCESS
+        wrapper, empty, settle = self._wrapper, np.empty, self._settle
+        signature, workspace, success = self._out_sig, self._workspace, SUCCESS
         if wrapper is None:
-            return lambda *inputs: checked(inputs, [empty(s, d) for s, d in signature])
+            return lambda *inputs: self._checked_call(inputs, [empty(s, d) for s, d in signature])
 
         def fast_call(*inputs):
             outs = [empty(s, d) for s, d in signature]
             rc = wrapper(*inputs, *outs, workspace()) if needs_workspace else wrapper(*inputs, *outs)
-            if rc == success:
-                return outs
-            return checked(inputs, outs) if rc == fallback else finish(rc, inputs)
+            return outs if rc == success else settle(rc, inputs, outs)
 
         needs_workspace = bool(self._workspace_bytes)
-        if len(signature) != 1 or needs_workspace:
+        if self.direct() is None:
             return fast_call          # (also a kernel without outputs: a trace of guards only)
         shape, dtype = signature[0]
 
         def fast_call_one(*inputs):
             out = empty(shape, dtype)
             rc = wrapper(*inputs, out)
-            if rc == success:
-                return [out]
-            return checked(inputs, [out]) if rc == fallback else finish(rc, inputs)
+            return [out] if rc == success else settle(rc, inputs, [out])
         return fast_call_one
+
+    def direct(self):
+        """The parts of the fastest call, for a caller that makes it inline (the dispatcher's fast
+        path, where a Python call more counts): (wrapper, shape, dtype, success, settle).  `out =
+        np.empty(shape, dtype); rc = wrapper(*inputs, out)`; rc == success means `out` is the one
+        output, else `settle(rc, inputs, [out])` gives the outputs or raises.  None unless the kernel has a FASTCALL
+        wrapper, one output and no workspace."""
+        if self._wrapper is None or len(self._out_sig) != 1 or self._workspace_bytes:
+            return None
+        return (self._wrapper, *self._out_sig[0], SUCCESS, self._settle)
+
+    def _settle(self, rc, inputs, outs):
+        """The outputs after the FASTCALL wrapper returned `rc` other than SUCCESS: the checked path
+        when it declined the arrays, else the exit code's meaning."""
+        return self._checked_call(inputs, outs) if rc == pywrapper.FALLBACK else self._exit(rc, inputs)
 
     def _checked_call(self, inputs, outs):
         """Check shapes and dtypes, copy inputs to contiguous, call through ctypes."""

@@ -33,16 +33,17 @@ def layout_ok():
         probe = np.zeros((3, 5))
         read = lambda address, ctype: ctype.from_address(address).value
         descr = read(id(probe) + DESCR, ctypes.c_void_p)
-        _state["ok"] = (read(id(probe) + DATA, ctypes.c_void_p) == probe.ctypes.data
-                        and read(id(probe) + NDIM, ctypes.c_int) == 2
-                        and read(read(id(probe) + DIMS, ctypes.c_void_p) + 8, ctypes.c_int64) == 5
-                        and descr == id(probe.dtype)
-                        and read(descr + DESCR_TYPE_NUM, ctypes.c_int) == probe.dtype.num
-                        and read(id(probe) + FLAGS, ctypes.c_int) & C_CONTIGUOUS_ALIGNED == C_CONTIGUOUS_ALIGNED)
-        if _state["ok"]:
+        ok = (read(id(probe) + DATA, ctypes.c_void_p) == probe.ctypes.data
+              and read(id(probe) + NDIM, ctypes.c_int) == 2
+              and read(read(id(probe) + DIMS, ctypes.c_void_p) + 8, ctypes.c_int64) == 5
+              and descr == id(probe.dtype)
+              and read(descr + DESCR_TYPE_NUM, ctypes.c_int) == probe.dtype.num
+              and read(id(probe) + FLAGS, ctypes.c_int) & C_CONTIGUOUS_ALIGNED == C_CONTIGUOUS_ALIGNED)
+        if ok:
             engine.register_symbol("jg_PyArray_Type", id(np.ndarray))
             long_from = ctypes.cast(ctypes.pythonapi.PyLong_FromLongLong, ctypes.c_void_p).value
             engine.register_symbol("jg_PyLong_FromLongLong", long_from)
+        _state["ok"] = ok       # only now: another thread compiling meanwhile must not see it before the symbols
     return _state["ok"]
 
 

@@ -24,7 +24,8 @@ from .ir.value import Trace
 from .pytree import flatten, leaf_count, unflatten
 from .signature import as_input_array, is_differentiable, is_dynamic, leaf_key, normalize_argnums
 from .nested import call_in_trace, reads_enclosing_trace, splice
-from .tracer import TracedArray, contains_traced, current, current_error_mode, error_mode_raises, quiet_error_mode
+from .tracer import MISSING, TracedArray, contains_traced, current, error_mode_raises, error_mode_reader
+from .tracer import quiet_error_mode
 from .tracing import function_location, run_traced, trace_outputs
 
 
@@ -129,8 +130,9 @@ class Transformed:
         functools.update_wrapper(self, fn, updated=())   # never copy a wrapped function's state
 
     def __call__(self, *args, **kwargs):
-        if self._fast is not None and not kwargs:
-            result = self._fast(args)
+        fast = self._fast
+        if fast is not None and not kwargs:
+            result = fast(args)
             if result is not None:
                 return result
         return self._call(args, kwargs)
@@ -183,16 +185,17 @@ class Transformed:
             return package(run_trace(trace, inputs + env_inputs))
         about = {"function": getattr(self.fn, "__qualname__", repr(self.fn)), "location": function_location(self.fn),
                  "signature": sig.description, "kind": self.kind}
-        kernel, backend_name, note = backend.compile_trace(trace, self.jit, about)
         guards = trace.guards
-        info = PathInfo(sig.description, backend_name, note,
+        info = PathInfo(sig.description, "", "",
                         [(g.params["why"], g.params["loc"], g.params["expected"]) for g in guards],
                         [e.describe() for e in ctx.env], len(trace.nodes), trace,
                         loops=ctx.loops.report() if ctx.loops is not None else [])
+        kernel = backend.start_kernel(trace, self.jit, about, info)   # (sets info.backend and info.note)
         entry = CacheEntry(kernel, ctx.env, guards, package, info, ctx.written_inputs)
         cached = self._cache.add(key, entry, reason, seen, inputs)   # (another thread's entry for this path)
-        if cached is entry:
-            persist.store(self, key, sig, staged, kernel, backend_name, note, reason, traced_s)
+        if cached is entry:    # (a kernel compiling in the background is recorded once it is ready)
+            backend.when_compiled(kernel, lambda compiled: persist.store(
+                self, key, sig, staged, compiled, info.backend, info.note, reason, traced_s))
         self._fast = _fast_path(self.fn, key[0], sig, cached, self._cache, len(leaves))
         try:
             return package(kernel(inputs + env_inputs))
@@ -290,13 +293,18 @@ def _fast_path(fn, code, sig, entry, cache, n_args):
     arrays or static scalars passed positionally, a JIT kernel): argument types, static values, that
     `fn` still runs `code` (None: fn has no `__code__`), environment assumptions and (for a trace
     writing into an argument) aliasing are checked here, shapes, dtypes and value guards by the kernel;
-    anything else returns None and takes the full path."""
+    anything else returns None and takes the full path.  Every Python-level call costs here (W4 is
+    this path): the names of a namespace are looked up inline when they are few, NumPy's error mode is
+    read by a C-level call, and a gradient that is the one output is returned without a package call."""
     fast_call = getattr(entry.kernel, "fast_call", None)
     if not sig.positional_arrays or fast_call is None:
         return None
     package, ndarray, environment, statics = entry.package, np.ndarray, entry.environment_inputs, sig.statics
-    written, name_checks, reads = entry.written, entry.name_checks, entry.reads
-    quiet, current_mode, raising = quiet_error_mode(), current_error_mode, error_mode_raises
+    written, name_checks, name_lookups, reads = entry.written, entry.name_checks, entry.name_lookups, entry.reads
+    only_output, missing, empty = package is persist.only_output, MISSING, np.empty
+    direct = entry.kernel.direct() if hasattr(entry.kernel, "direct") and not (reads or written) else None
+    wrapper, shape, dtype, success, settle = direct or (None,) * 5
+    quiet, current_mode, raising = quiet_error_mode(), error_mode_reader(), error_mode_raises
     static_positions = {i for i, _, _ in statics}
     array_positions = [i for i in range(n_args) if i not in static_positions]
 
@@ -313,14 +321,25 @@ def _fast_path(fn, code, sig, entry, cache, n_args):
         for a in args:
             if type(a) is not ndarray:
                 return None
+        for get, name, expected in name_lookups:
+            if get(name, missing) is not expected:
+                return None
+        if name_checks:
+            try:
+                for check in name_checks:
+                    if not check():
+                        return None
+            except Exception:   # (a name rebound to an object whose comparison raises)
+                return None
         try:
-            for check in name_checks:
-                if not check():
-                    return None
-        except Exception:       # (a name rebound to an object whose comparison raises)
-            return None
-        try:
-            if reads:
+            if wrapper is not None:      # fast_call_one, inline: one Python call less
+                out = empty(shape, dtype)
+                rc = wrapper(*args, out)
+                if rc == success:
+                    cache.hits += 1
+                    return out if only_output else package([out])
+                outputs = settle(rc, args, [out])
+            elif reads:
                 extra = environment()
                 if type(extra) is not list or written and aliased_write([*args, *extra], written):
                     return None
@@ -332,7 +351,7 @@ def _fast_path(fn, code, sig, entry, cache, n_args):
         except (TypeError, GuardFailed, np.linalg.LinAlgError):
             return None
         cache.hits += 1
-        return package(outputs)
+        return outputs[0] if only_output else package(outputs)
     return fast
 
 

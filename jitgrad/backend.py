@@ -6,9 +6,18 @@ on-disk cache of machine code records next to the object (jit/diskcache.py).  Th
 selected with `JITGRAD_DISABLE_JIT=1` or
 `jit=False`; when the JIT cannot lower a trace the reference executor runs it and `note` says why
 (cache_info shows it: nothing falls back silently).
+
+`start_kernel(trace, use_jit, about, info)` is what a new trace of the dispatcher gets: tiered
+execution.  The trace's first calls are answered by the reference executor (the IR's definition,
+which every kernel is tested against) while its kernel compiles in a background thread (llvmlite
+releases the GIL in LLVM); calls switch to the kernel once it is ready.  A trace the reference
+executor would run slowly (estimated: `reference_cost`) compiles before its first call instead, and
+so does every trace with `JITGRAD_SYNC_COMPILE=1` (the test suite and the benchmarks' cached-call
+timings use it) or without the JIT.  `wait_compiled()` waits for the background compiles.
 """
 import functools
 import os
+import threading
 
 from .ir import run_trace
 
@@ -23,10 +32,10 @@ def loop_runner(use_jit):
     It raises LoweringUnsupported or GuardFailed where the tracer then uses the reference evaluation."""
     if not use_jit:
         return None
-    from . import jit
 
     def run(trace, inputs):
-        return jit.compile_trace(trace, precise_math=True)(inputs)
+        from . import jit     # (imported on first use: a first call whose kernel compiles in the background
+        return jit.compile_trace(trace, precise_math=True)(inputs)   # may never need it in this thread)
     return run
 
 
@@ -38,3 +47,116 @@ def compile_trace(trace, use_jit, about=None):
         except jit.LoweringUnsupported as e:
             return functools.partial(run_trace, trace), "reference", f"JIT cannot lower this trace: {e}"
     return functools.partial(run_trace, trace), "reference", "JIT disabled"
+
+
+def tiered():
+    """Whether new traces compile in the background (JITGRAD_SYNC_COMPILE unset or 0)."""
+    return os.environ.get("JITGRAD_SYNC_COMPILE", "") in ("", "0")
+
+
+# The reference executor's cost model (measured on the dev box: ~5 us per op dispatch, ~10 ns per
+# element), and the most a first call may spend in it before compiling first is the better deal.
+US_PER_OP, US_PER_ELEMENT, MAX_REFERENCE_US = 5.0, 0.01, 50_000.0
+
+
+def reference_cost(trace):
+    """Estimated microseconds the reference executor takes on `trace` (a loop: trip x its body)."""
+    total = 0.0
+    for node in trace.nodes:
+        if node.op == "loop":
+            total += node.params["trip"] * reference_cost(node.params["body"])
+        else:
+            total += US_PER_OP + US_PER_ELEMENT * node.size
+    return total
+
+
+def start_kernel(trace, use_jit, about, info):
+    """The kernel of a new trace of the dispatcher (see the module): compiled now, or a TieredKernel
+    compiling in the background.  Sets `info.backend` and `info.note` (a PathInfo) to what runs it,
+    now or when the background compile ends."""
+    if not use_jit or not tiered() or reference_cost(trace) > MAX_REFERENCE_US:
+        kernel, info.backend, info.note = compile_trace(trace, use_jit, about)
+        return kernel
+    info.backend, info.note = "llvm", "compiling in the background (the reference executor answers meanwhile)"
+    return TieredKernel(trace, about, info)
+
+
+_pending = set()              # TieredKernels whose compile has not ended
+_pending_lock = threading.Lock()
+
+
+class TieredKernel:
+    """A trace's kernel while it compiles in a background thread: calls run the reference executor
+    until the compiled kernel is ready, then that kernel (`fast_call` appears then, and the
+    dispatcher's fast path with it).  A compile that fails leaves the reference executor answering,
+    with the reason in `info.note`."""
+
+    def __init__(self, trace, about, info):
+        self.trace, self._about, self._info = trace, about, info
+        self._compiled, self._then = None, []
+        self.done = threading.Event()
+        with _pending_lock:
+            _pending.add(self)
+        # not a daemon: an interpreter exiting meanwhile waits for LLVM to finish rather than unload
+        # under it (and the on-disk cache gets the machine code for the next process)
+        threading.Thread(target=self._compile, name="jitgrad-compile").start()
+
+    def _compile(self):
+        try:
+            kernel, backend, note = compile_trace(self.trace, True, self._about)
+        except Exception as e:    # the reference executor keeps answering; cache_info says why
+            kernel, backend, note = None, "reference", f"JIT failed in the background: {type(e).__name__}: {e}"
+        self._info.backend, self._info.note = backend, note
+        if backend == "llvm":
+            self._compiled = kernel
+        with _pending_lock:
+            self.done.set()
+            _pending.discard(self)
+            then, self._then = self._then, []
+        for action in then:
+            action(kernel)
+
+    def then(self, action):
+        """Run `action(kernel compiled, or None)` once the compile has ended (now, if it has)."""
+        with _pending_lock:
+            if not self.done.is_set():
+                self._then.append(action)
+                return
+        action(self._compiled)
+
+    def __call__(self, inputs):
+        compiled = self._compiled
+        return compiled(inputs) if compiled is not None else run_trace(self.trace, inputs)
+
+    @property
+    def fast_call(self):
+        compiled = self._compiled
+        return None if compiled is None else compiled.fast_call
+
+    def direct(self):
+        compiled = self._compiled
+        return None if compiled is None else compiled.direct()
+
+    @property
+    def machine_code(self):
+        compiled = self._compiled
+        if compiled is None:
+            return "" if self.done.is_set() else "pending"
+        return getattr(compiled, "machine_code", "")
+
+
+def when_compiled(kernel, action):
+    """Run `action(kernel)` now, or for a TieredKernel once its compile has ended (with the compiled
+    kernel, or None when it failed: its PathInfo says why)."""
+    if type(kernel) is TieredKernel:
+        kernel.then(action)
+    else:
+        action(kernel)
+
+
+def wait_compiled(timeout=None):
+    """Wait until every background compile started so far has ended (True), or `timeout` seconds
+    passed (False)."""
+    with _pending_lock:
+        pending = list(_pending)
+    return all(k.done.wait(timeout) for k in pending)

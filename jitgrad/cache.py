@@ -59,7 +59,7 @@ class CacheEntry:
     the trace writes into: calls where one of them shares memory with another input are declined."""
 
     __slots__ = ("kernel", "env", "guards", "package", "info", "written", "environment_inputs", "name_checks",
-                 "reads")
+                 "name_lookups", "reads")
 
     def __init__(self, kernel, env, guards, package, info, written=()):
         self.kernel = kernel
@@ -68,9 +68,12 @@ class CacheEntry:
         self.package = package
         self.info = info
         self.written = tuple(written)
-        # the names checks of module namespaces (each `check()` says whether it holds; it may raise),
-        # then the other entries (`reads`, whether any) read by environment_inputs()
-        self.name_checks = tuple(e.getter.get for e in env if type(e.getter) is NamespaceGetter)
+        # the names checks of module namespaces (each `check()` says whether it holds; it may raise; or
+        # for a few names, `name_lookups`: see NamespaceGetter.lookups), then the other entries (`reads`,
+        # whether any) read by environment_inputs()
+        namespaces = [e.getter for e in env if type(e.getter) is NamespaceGetter]
+        self.name_checks = tuple(g.get for g in namespaces if not g.lookups)
+        self.name_lookups = tuple(check for g in namespaces for check in g.lookups)   # the others' names
         self.reads = any(type(e.getter) is not NamespaceGetter for e in env)
         self.environment_inputs = _environment_reader([e for e in env if type(e.getter) is not NamespaceGetter])
 

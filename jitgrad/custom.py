@@ -11,16 +11,21 @@ derivative is numerically poor.
 Called on traced values, `f` is recorded as one `custom_call` node (ir/custom_ops.py) whose rule objects
 (below) call back into Python: the primal runs `f`, its VJP the node `bwd(fwd(*args)[1], g)`, its JVP
 the transpose of `bwd` in `g` (computed by jitgrad's own vjp of `bwd`, so `bwd` must be traceable for
-forward mode).  Second derivatives through the VJP (hessian = forward over reverse, grad of grad)
-differentiate `fwd` and `bwd` with jitgrad's jvp/vjp at run time: they need traceable `fwd` and `bwd`
-(fwd may call `f` itself) and float residuals; derivatives of the JVP node and third derivatives are
-refused.  Compiled kernels run these nodes as host calls.  Outside a traced call, `f(*args)` is a plain
-call of the function.  `f` must be pure: equal arguments give equal results (the trace may evaluate it
-more than once, or merge equal calls).
+forward mode).  Once a rule has been differentiated, its primal node runs `fwd` and keeps the
+residuals (per thread, keyed by the operands' bytes: `_Residuals`) for the backward and tangent nodes,
+so the primal routine runs once per gradient, not twice; they run `fwd` again only when the residuals
+are gone (evicted, another thread, a vjp_fn called a second time).  Second derivatives through the VJP
+(hessian = forward over reverse, grad of grad) differentiate `fwd` and `bwd` with jitgrad's jvp/vjp at
+run time: they need traceable `fwd` and `bwd` (fwd may call `f` itself) and float residuals; derivatives
+of the JVP node and third derivatives are refused. Compiled kernels run these nodes as host calls.
+Outside a traced call, `f(*args)` is a plain call of the function. `f` must be pure: equal arguments
+give equal results (the trace may evaluate it more than once, or merge equal calls).
 """
+import collections
 import functools
 import itertools
 import re
+import threading
 
 import numpy as np
 
@@ -179,6 +184,43 @@ def _check_shapes(values, likes, what, cv):
                              f"shape {tuple(like)}", function_location(cv.bwd))
 
 
+class _Residuals(threading.local):
+    """fwd's residuals from the primal nodes a backward node will need, in the calling thread: (rule,
+    operand bytes) -> residuals, newest last.  A backward node takes its entry out; the oldest go
+    first beyond `max_entries` or `max_bytes` (of operands and array residuals), so forward-only runs
+    of a differentiated rule (a jvp, a guard failing before the backward part) cannot grow it."""
+
+    max_entries, max_bytes = 256, 16 << 20
+
+    def __init__(self):
+        self.entries, self.nbytes = collections.OrderedDict(), 0
+
+    @staticmethod
+    def key(rule, arrays):
+        return (rule, *((a.dtype.str, a.shape, a.tobytes()) for a in map(np.asarray, arrays)))
+
+    def put(self, key, residuals):
+        size = sum(len(k[2]) for k in key[1:]) + sum(r.nbytes for r in flatten(residuals)[0]
+                                                    if isinstance(r, np.ndarray))
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.nbytes -= old[1]
+        self.entries[key] = (residuals, size)
+        self.nbytes += size
+        while len(self.entries) > self.max_entries or self.nbytes > self.max_bytes:
+            self.nbytes -= self.entries.popitem(last=False)[1][1]
+
+    def take(self, key):
+        found = self.entries.pop(key, None)
+        if found is None:
+            return None
+        self.nbytes -= found[1]
+        return found
+
+
+_residuals = _Residuals()
+
+
 class _PrimalRule(CustomRule):
     """custom_call(*operands): the function itself."""
 
@@ -188,7 +230,22 @@ class _PrimalRule(CustomRule):
         self._backward = self._tangent = None
 
     def evaluate(self, arrays):
-        return self.cv.fn(*self.call.args(arrays))
+        if self._backward is None and self._tangent is None:   # not differentiated: the function itself
+            return self.cv.fn(*self.call.args(arrays))
+        out, residuals = self.cv.fwd(*self.call.args(arrays))
+        _residuals.put(_Residuals.key(self, arrays), residuals)
+        return out
+
+    def residuals(self, arrays, keep=False):
+        """fwd's residuals for operands `arrays`: those the primal node kept (taken out, unless `keep`),
+        else fwd run again."""
+        key = _Residuals.key(self, arrays)
+        found = _residuals.take(key)
+        if found is None:
+            return self.cv.fwd(*self.call.args(arrays))[1]
+        if keep:
+            _residuals.put(key, found[0])
+        return found[0]
 
     def vjp(self, b, node, g):
         if self._backward is None:
@@ -221,8 +278,8 @@ class _BackwardRule(CustomRule):
         self._backward = self._tangent = None
 
     def evaluate(self, arrays):
-        args, g = self.call.args(arrays[:-1]), np.array(arrays[-1])
-        cts = self.call.cotangent_tree(self.cv.bwd(self.cv.fwd(*args)[1], g), self.cv)
+        g = np.array(arrays[-1])
+        cts = self.call.cotangent_tree(self.cv.bwd(self.primal.residuals(arrays[:-1]), g), self.cv)
         _check_shapes(cts, [self.call.kinds[k][2] for k in self.call.floating], "bwd rule", self.cv)
         return concatenated(cts, self.out[1])
 
@@ -247,13 +304,13 @@ class _TangentRule(CustomRule):
 
     def __init__(self, primal):
         super().__init__(rule_name(primal.cv, "jvp"), primal.out)
-        self.cv, self.call = primal.cv, primal.call
+        self.primal, self.cv, self.call = primal, primal.cv, primal.call
 
     def evaluate(self, arrays):
         from .transforms import VjpFunction, _transform_of
         n = len(self.call.dynamic)
-        args, tangents = self.call.args(arrays[:n]), [np.array(t) for t in arrays[n:]]
-        residuals = self.cv.fwd(*args)[1]
+        tangents = [np.array(t) for t in arrays[n:]]
+        residuals = self.primal.residuals(arrays[:n], keep=True)
         g0 = np.zeros(*self.out)
         cts, vjp_fn = _transform_of(self.cv.bwd, VjpFunction, 2, (1,))(residuals, g0)
         if isinstance(cts, (tuple, list)):   # the cotangent of bwd's result: the tangents in its places

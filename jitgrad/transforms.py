@@ -7,10 +7,11 @@ they compose with each other and with jit_grad).  What each compiles:
   jvp          one kernel: the function and its tangents (autodiff.jvp).
   vjp          the forward kernel (outputs and residuals, guarded, cached) and a backward kernel run by
                the returned vjp_fn, once per cotangent (autodiff.vjp).
-  jacobian     fwd: the primal kernel, then the tangent kernel once per input element (linearize);
-               rev: the forward kernel, then the backward kernel once per output element.
-  hessian      jacobian (forward mode) of jit_grad: one gradient kernel, then one tangent-of-gradient
-               kernel per input element.
+  jacobian     one kernel: the primal part (guards, residuals), then a loop op running the tangent
+               trace once per input element (fwd, linearize) or the backward trace once per output
+               element (rev) on a one-hot direction made from the loop counter.
+  hessian      jacobian (forward mode) of jit_grad: one kernel, the gradient's forward and backward
+               parts, then a loop of tangent-of-gradient passes, one per input element.
   hvp          one kernel: the jvp of the gradient trace (no Hessian formed).
 """
 import functools
@@ -22,6 +23,7 @@ from . import backend
 from .api import GradFunction, Staged, Transformed, package_gradients
 from .ir import Builder, autodiff, passes
 from .ir.errors import TraceError, UnsupportedError
+from .ir.loops import COUNTER_DTYPE
 from .ir.value import Trace
 from .nested import replay_traced
 from .pytree import flatten, leaf_count, unflatten
@@ -251,7 +253,7 @@ class VjpFn:
 
 # -- jacobian -------------------------------------------------------------------------------------------
 
-_NUMPY_OPS = (np.stack, np.reshape, np.zeros)
+_NUMPY_OPS = (np.transpose, np.reshape, np.zeros)
 
 
 def _ir_ops(b):
@@ -292,12 +294,10 @@ class JacobianFunction(Transformed):
         primal = _with_an_output(passes.dce(Trace(primal.inputs, primal.nodes, primal.outputs[n_trace_out:])))
         n_residuals = len(passes_trace.inputs) - len(basis_like)
         layout = _JacobianLayout(sig, outs, forward_mode, basis_like, self._tuple_argnums)
-        kernel = _LazyKernel(passes_trace, self.jit, _about(self, sig, "fwd pass" if forward_mode else "rev pass"))
+        joint = _with_an_output(_passes_in_loop(primal, passes_trace, n_residuals, basis_like))
 
-        def package(outputs):
-            residuals = list(outputs[:n_residuals])
-            run = lambda directions: kernel(residuals + directions)   # noqa: E731
-            return layout.tree(layout.blocks(run, _NUMPY_OPS))
+        def package(stacked):
+            return layout.tree(layout.blocks(lambda k, start, count: stacked[k][start:start + count], _NUMPY_OPS))
 
         def splice_form():
             b = Builder()
@@ -310,10 +310,45 @@ class JacobianFunction(Transformed):
                 inner = {id(v): r for v, r in zip(passes_trace.inputs, residuals + extra)}
                 passes.replay(b, passes_trace.nodes, inner)
                 return [inner[id(o)] for o in passes_trace.outputs]
-            blocks = layout.blocks(run, _ir_ops(b))
+            results = [run(directions) for directions in layout.passes()]
+            stack, reshape, zeros = _ir_ops(b)
+
+            def gather(k, start, count):
+                return stack([results[p][k] for p in range(start, start + count)], 0)
+            transpose = lambda v, perm: b.transpose(v, perm=tuple(perm))   # noqa: E731
+            blocks = layout.blocks(gather, (transpose, reshape, zeros))
             flat = passes.optimize(b.build(blocks))
             return flat, [np.ndarray] * len(blocks), layout.tree
-        return Staged(ctx, primal, package, splice_form)
+        return Staged(ctx, joint, package, splice_form)
+
+
+def _passes_in_loop(primal, passes_trace, n_residuals, basis_like):
+    """One trace for a whole Jacobian: `primal` (the guards, the residuals), then a loop op running
+    `passes_trace` once per basis direction (pass p: a one-hot of element p over the `basis_like`
+    values, made from the loop counter), its outputs stacked by pass.  So the passes run inside one
+    kernel, not as one kernel call each from Python."""
+    b = Builder()
+    env = passes.copy_inputs(b, primal.inputs)
+    passes.replay(b, primal.nodes, env)
+    residuals = [env[id(v)] for v in primal.outputs[:n_residuals]]
+    trip = sum(v.size for v in basis_like)
+    loop = b.emit("loop", *residuals, body=_one_pass(passes_trace, n_residuals, basis_like), trip=trip, n_carry=0)
+    return b.build([b.loop_result(loop, index=k) for k in range(len(passes_trace.outputs))])
+
+
+def _one_pass(passes_trace, n_residuals, basis_like):
+    """The loop body of `_passes_in_loop`: inputs (counter, residuals), outputs those of `passes_trace`
+    on the counter's basis direction."""
+    b = Builder()
+    counter = b.input((), COUNTER_DTYPE)
+    inner = passes.copy_inputs(b, passes_trace.inputs[:n_residuals])
+    start = 0
+    for v, like in zip(passes_trace.inputs[n_residuals:], basis_like):
+        elements = b.const(np.arange(start, start + like.size, dtype=COUNTER_DTYPE).reshape(like.shape))
+        inner[id(v)] = b.astype(b.equal(elements, counter), dtype=like.dtype)
+        start += like.size
+    passes.replay(b, passes_trace.nodes, inner)
+    return passes.optimize(b.build([inner[id(o)] for o in passes_trace.outputs]))
 
 
 class _JacobianLayout:
@@ -339,11 +374,11 @@ class _JacobianLayout:
                 yield buffers
                 flat[i] = 0
 
-    def blocks(self, run, ops):
-        """The flat list of Jacobian blocks (output leaf major), computing each pass with `run(extra
-        inputs) -> outputs` on the basis directions of `passes()`."""
-        stack, reshape, zeros = ops
-        results = [run(directions) for directions in self.passes()]
+    def blocks(self, gather, ops):
+        """The flat list of Jacobian blocks (output leaf major).  `gather(k, start, count)` is output k
+        of the passes start .. start + count - 1, stacked along a new leading axis; `ops` are
+        (transpose, reshape, zeros) on arrays or IR values."""
+        transpose, reshape, zeros = ops
         slots = self.outs.leaf_slots()
         in_sizes = [int(np.prod(s, dtype=np.int64)) for s, _ in self.in_shapes]
         pass_sizes = [v.size for v in self.basis_like]
@@ -355,13 +390,10 @@ class _JacobianLayout:
                     blocks.append(zeros(shape, np.result_type(in_dtype, out_dtype) if out_dtype.kind == "f"
                                         else in_dtype))
                 elif self.forward_mode:   # pass p = input element: its output tangents are a column
-                    start = sum(in_sizes[:b])
-                    columns = [results[p][slot] for p in range(start, start + in_sizes[b])]
-                    blocks.append(reshape(stack(columns, -1), shape))
+                    columns = gather(slot, sum(in_sizes[:b]), in_sizes[b])
+                    blocks.append(reshape(transpose(columns, [*range(1, len(out_shape) + 1), 0]), shape))
                 else:                     # pass p = output element: its cotangents are a row
-                    start = sum(pass_sizes[:slot])
-                    rows = [results[p][b] for p in range(start, start + pass_sizes[slot])]
-                    blocks.append(reshape(stack(rows, 0), shape))
+                    blocks.append(reshape(gather(b, sum(pass_sizes[:slot]), pass_sizes[slot]), shape))
         return blocks
 
     def tree(self, blocks):
@@ -457,9 +489,9 @@ def jacobian(fn=None, argnums=0, mode="auto", *, jit=None, max_traces=8):
     """The Jacobian of `fn` w.r.t. `argnums`: for an output leaf of shape S and an input leaf of shape T
     a block of shape S + T, structured as the output tree of (tuples over argnums of) input trees.
 
-    mode "fwd": one primal kernel pass, then one tangent pass per input element; "rev": one forward
-    pass, then one backward pass per output element; "auto" picks the fewer passes.  Usable as a
-    decorator."""
+    mode "fwd": the primal, then one tangent pass per input element; "rev": the forward part, then one
+    backward pass per output element; "auto" picks the fewer passes.  One compiled kernel runs them
+    all (the passes are a loop in it).  Usable as a decorator."""
     if fn is None:
         return lambda f: JacobianFunction(f, argnums, mode, jit, max_traces)
     return JacobianFunction(fn, argnums, mode, jit, max_traces)
@@ -477,7 +509,8 @@ def jacrev(fn=None, argnums=0, *, jit=None, max_traces=8):
 
 def hessian(fn=None, argnums=0, *, jit=None, max_traces=8):
     """The Hessian of scalar `fn` w.r.t. `argnums`: forward over reverse, the forward-mode Jacobian of
-    `jit_grad(fn, argnums)` (one gradient pass, then one tangent pass per input element)."""
+    `jit_grad(fn, argnums)`: one kernel computing the gradient's residuals, then looping over one
+    tangent pass per input element."""
     if fn is None:
         return lambda f: hessian(f, argnums, jit=jit, max_traces=max_traces)
     grad = GradFunction(fn, argnums, False, False, jit, max_traces)

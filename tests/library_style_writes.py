@@ -1,4 +1,4 @@
-"""Library-style helpers for tests/test_library_writes.py (the tests mark this file as library code):
+"""Library-style helpers for tests/tracer/test_library_writes.py (the tests mark this file as library code):
 arrays made with np.array / np.arange / .copy() / compiled code on constants, then filled with traced
 values (also by the functions they are passed to), also while other names, lists, tuples, attributes and
 views taken earlier hold them; and the cases where such a write cannot be tracked soundly (the array

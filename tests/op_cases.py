@@ -361,7 +361,7 @@ _add("guard", ((), "true"), expected=True, loc=None, why="test")
 
 # Incomplete gamma and beta functions.  Shape parameters are positive integers (index-array operands, not
 # differentiated here): the derivative ops refuse second derivatives w.r.t. them, so the second-order
-# table tests differentiate w.r.t. x and t only; tests/test_incomplete.py covers the shape parameters.
+# table tests differentiate w.r.t. x and t only; tests/ir/test_incomplete.py covers the shape parameters.
 DOMAINS["prob"] = _spread(0.05, 0.95)        # betainc's x
 _SHAPE_PARAMETER = ("index", 1, 4)
 for _op in ("gammainc", "gammaincc", "gammainc_da"):
@@ -387,7 +387,7 @@ for _op in ("betaincinv", "betainccinv", "fdtri"):
     _add(_op, ((3,), _SHAPE_PARAMETER), ((), _SHAPE_PARAMETER), ((2, 1), "prob"), name="bcast")
 
 # Inverse error functions and Bessel functions (ir/special_partials.py).  The order v of the order-v ops is
-# an integer operand here (their derivative w.r.t. v is refused; tests/test_special.py checks that).
+# an integer operand here (their derivative w.r.t. v is refused; tests/tracer/test_special.py checks that).
 DOMAINS["erfc_range"] = _spread(0.2, 1.8)    # erfcinv's x, inside (0, 2)
 DOMAINS["log_prob"] = _spread(-3.0, -0.05)   # ndtri_exp's x = log p
 for _op, _dom in {"erfinv": "unit", "erfcinv": "erfc_range", "ndtri": "prob", "ndtri_exp": "log_prob",

@@ -19,13 +19,15 @@ from .recording import audit, errormode, hooks
 from .recording.context import (
     AttrGetter, CellGetter, EnvEntry, GlobalGetter, HasAttrGetter, ItemGetter, MethodGetter, TraceContext, current)
 from .recording.errormode import current_mode as current_error_mode, quiet_mode as quiet_error_mode
+from .recording.errormode import mode_reader as error_mode_reader
 from .recording.errormode import raising as error_mode_raises
-from .recording.namespaces import CodeGetter, NamespaceGetter
+from .recording.namespaces import MISSING, CodeGetter, NamespaceGetter
 from .recording.registry import register, registered as registered_rules
 from .recording.snapshots import _snapshot as snapshot, _snapshot_structure as snapshot_structure
 
-__all__ = ["trace", "TraceContext", "TracedArray", "LoopIndex", "contains_traced", "current", "current_error_mode",
-           "error_mode_raises", "lift", "make", "quiet_error_mode", "register", "registered_rules",
+__all__ = ["trace", "TraceContext", "TracedArray", "LoopIndex", "MISSING", "contains_traced", "current",
+           "current_error_mode", "error_mode_raises", "error_mode_reader", "lift", "make", "quiet_error_mode",
+           "register", "registered_rules",
            # the environment's getters and snapshots, which the persistent cache stores and re-validates
            "AttrGetter", "CellGetter", "CodeGetter", "EnvEntry", "GlobalGetter", "HasAttrGetter", "ItemGetter",
            "MethodGetter", "NamespaceGetter", "snapshot", "snapshot_structure"]

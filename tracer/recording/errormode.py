@@ -21,6 +21,11 @@ def current_mode():
     return _current_mode() if _current_mode is not None else None
 
 
+def mode_reader():
+    """`current_mode` itself as a C-level callable where NumPy allows (what a hot path should call)."""
+    return _current_mode if _current_mode is not None else current_mode
+
+
 def quiet_mode():
     """The current mode object if it raises on no error, else None (also with NumPy 1.x): a later
     `current_mode() is quiet` (quiet not None) tells that the mode is still that one."""

@@ -3,7 +3,7 @@ them: gammainc, gammaincc, betainc, betaincc, stdtr, fdtr and fdtrc are the IR o
 (ir/ops.INCOMPLETE: SciPy's values, derivatives w.r.t. every operand); chdtr / chdtrc (chi-square:
 gammainc(v/2, x/2)), gdtr / gdtrc (gamma with rate a: gammainc(b, a x)) and pdtr / pdtrc (Poisson CDF at
 k: gammaincc(floor(k) + 1, mu)) are compositions with them that give SciPy's values on every input, NaNs
-included (tests/test_incomplete.py and tests/test_special.py compare them on grids of edge values).  The
+included (tests/ir/test_incomplete.py and tests/tracer/test_special.py compare them on grids of edge values).  The
 inverses in the probability gammaincinv, gammainccinv, betaincinv, betainccinv, stdtrit and fdtri are the
 IR ops of those names (ir/inverse_special.py), chdtri(v, p) is 2 gammainccinv(v/2, p) and SciPy's private
 `_beta_ppf(q, a, b)` (scipy.stats.beta's _ppf) is betaincinv(a, b, q), both exactly SciPy's values.  The

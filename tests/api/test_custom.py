@@ -67,6 +67,38 @@ def test_custom_vjp_inside_a_traced_loop(jit):
     assert grad.cache_info().hits == 1 and grad.cache_info().traces == 3
 
 
+@pytest.mark.parametrize("jit", [True, False])
+def test_a_gradient_runs_the_primal_routine_once_per_call(jit):
+    calls = []
+
+    @jitgrad.custom_vjp
+    def counted(x):
+        calls.append(x.shape)
+        return c_sin(x)
+    counted.defvjp(lambda x: (counted(x), x), lambda x, g: (g * np.cos(x),))
+
+    def f(x):
+        total = 0.0
+        for k in range(3):
+            total = total + np.sum(counted(x * (k + 1)) * x)
+        return total
+
+    def expected(x):
+        return sum(np.sin(k * x) + k * x * np.cos(k * x) for k in (1, 2, 3))
+    grad = jitgrad.jit_grad(f, jit=jit)
+    grad(X)
+    for x in (X * 0.5, X + 1.0):
+        calls.clear()
+        np.testing.assert_allclose(grad(x), expected(x), rtol=1e-12)
+        assert len(calls) == 3            # once per call of `counted`, not again for the backward part
+    assert grad.cache_info().traces == 1
+    out, vjp_fn = jitgrad.vjp(f, X * 0.5)
+    calls.clear()
+    np.testing.assert_allclose(vjp_fn(1.0)[0], expected(X * 0.5), rtol=1e-12)
+    assert calls == []                    # the backward kernel uses the forward kernel's residuals
+    np.testing.assert_allclose(vjp_fn(2.0)[0], 2 * expected(X * 0.5), rtol=1e-12)   # (then runs fwd again)
+
+
 def test_custom_vjp_called_by_library_code():
     def f(x):
         parts = list(map(csin, (x, 2 * x)))

@@ -416,7 +416,7 @@ CASES.update({
     "method_len_iter": (lambda x: [row * i for i, row in enumerate(x)][len(x) - 1], (R(3, 4),)),
 })
 
-# -- linear algebra (autograd's test_linalg; tests/test_linalg.py covers the options) ---------------------
+# -- linear algebra (autograd's test_linalg; tests/tracer/test_linalg.py covers the options) ---------------------
 CASES.update({
     "linalg_inv": (np.linalg.inv, (SPD,)),
     "linalg_inv_3d": (np.linalg.inv, (np.stack([SPD, SPD.T + np.eye(4)]),)),

@@ -189,6 +189,25 @@ def test_jacobian_of_pytrees_and_argnums():
         assert J["b"][1].shape == (2, 2) and not J["b"][1].any()
 
 
+def test_a_jacobian_is_one_compiled_kernel_with_its_passes_in_a_loop(monkeypatch):
+    compiled = []
+    real = jitgrad.backend.compile_trace
+
+    def counting(trace, *args, **kwargs):
+        compiled.append(trace)
+        return real(trace, *args, **kwargs)
+    monkeypatch.setattr(jitgrad.backend, "compile_trace", counting)
+    cases = [(jitgrad.hessian(rosen), X.size), (jitgrad.jacfwd(piecewise_dynamics), X.size),
+             (jitgrad.jacrev(piecewise_dynamics), X.size + 1)]
+    for jac, passes in cases:
+        compiled.clear()
+        jac(X)
+        (path,) = jac.cache_info().paths
+        assert path.backend == "llvm" and path.note == ""
+        assert len(compiled) == 1 and compiled[0] is path.trace
+        assert [n.params["trip"] for n in path.trace.nodes if n.op == "loop"] == [passes]
+
+
 def test_jacobian_mode_is_checked():
     with pytest.raises(jitgrad.TraceError, match="mode"):
         jitgrad.jacobian(np.sin, mode="sideways")
@@ -276,7 +295,7 @@ def test_check_grads_passes_on_correct_derivatives():
     jitgrad.check_grads(lambda x: np.tanh(x) * x[0], (X.astype(np.float32),), order=2)
     jitgrad.check_grads(piecewise_dynamics, (X,), order=1, modes=("rev",))
     jitgrad.check_grads(lambda x, s: np.sum(x ** 3) * s, (X, 0.5), order=2)
-    # a wrong derivative fails it: tests/test_custom.py (a deliberately wrong custom_vjp rule)
+    # a wrong derivative fails it: tests/api/test_custom.py (a deliberately wrong custom_vjp rule)
 
 
 def test_hvp_of_pytrees_with_argnums_and_data_arguments():

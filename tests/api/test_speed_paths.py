@@ -31,7 +31,7 @@ def smoothness_grad(x):
 
 
 def test_scalar_loop_gradient_is_one_in_place_scatter_chain(monkeypatch):
-    monkeypatch.setenv("JITGRAD_ROLL", "0")            # the unrolled form (tests/test_rolling.py rolls it)
+    monkeypatch.setenv("JITGRAD_ROLL", "0")            # the unrolled form (tests/tracer/test_rolling.py rolls it)
     x = np.random.default_rng(0).normal(size=40)
     g = jitgrad.jit_grad(smoothness)
     np.testing.assert_allclose(g(x), smoothness_grad(x), rtol=1e-12)

@@ -18,7 +18,7 @@ def test_every_op_has_an_entry(table):
 
 
 def test_every_op_has_a_case():
-    """Loops are not one-op cases (their operands depend on a body trace): tests/test_loop_*.py."""
+    """Loops are not one-op cases (their operands depend on a body trace): tests/ir/test_loop_*.py."""
     assert {c.op for c in op_cases.CASES} == set(ALL_OPS) - {"input"} - set(LOOPS)
 
 

@@ -12,7 +12,7 @@ from jitgrad.jit import compile_trace
 from jitgrad.jit.lower import lower
 from jitgrad.jit.plan import CHUNK_OPS, RECOMPUTE_LIMIT, Plan
 
-JIT = pathlib.Path(__file__).resolve().parent.parent / "jit"
+JIT = pathlib.Path(__file__).resolve().parents[2] / "jit"
 
 
 def test_plan_kinds_buffers_and_in_place_updates():

@@ -57,7 +57,7 @@ def _case(name):
 
 @pytest.mark.parametrize("name", sorted(STEPS))
 def test_long_chain_compiles_and_matches_reference_and_finite_differences(name, monkeypatch):
-    monkeypatch.setenv("JITGRAD_ROLL", "0")     # the unrolled chains (rolled loops: tests/test_rolling.py)
+    monkeypatch.setenv("JITGRAD_ROLL", "0")     # the unrolled chains (rolled loops: tests/tracer/test_rolling.py)
     fn, args, argnums = _case(name)
     g = jitgrad.jit_grad(fn, argnums=argnums)
     compiled = g(*args)

@@ -1,0 +1,148 @@
+"""Tiered first calls (jitgrad/backend.py): a new trace answers from the reference executor while its
+kernel compiles in a background thread, and later calls switch to the kernel; a trace the reference
+executor would run slowly compiles first; a failed background compile leaves the reference executor
+answering, and says so; answers are the same on every tier."""
+import threading
+
+import numpy as np
+import pytest
+
+import jitgrad
+from jitgrad import backend
+
+
+@pytest.fixture(autouse=True)
+def background(monkeypatch):
+    monkeypatch.setenv("JITGRAD_SYNC_COMPILE", "0")
+
+
+def branchy(x, w):
+    h = np.tanh(x @ w)
+    if h.sum() > 0:
+        return np.sum(h ** 2)
+    return np.sum(np.sin(h))
+
+
+X = np.random.default_rng(0).normal(size=(5, 3))
+W = np.random.default_rng(1).normal(size=3)
+
+
+def expected(x, w):
+    return jitgrad.jit_grad(branchy, argnums=1, jit=False)(x, w)
+
+
+def test_first_calls_answer_while_the_kernel_compiles_then_the_kernel_answers(monkeypatch):
+    release, compiles = threading.Event(), []
+    real = backend.compile_trace
+
+    def slow_compile(trace, use_jit, about=None):
+        if not use_jit:               # (the expected answers: the reference executor)
+            return real(trace, use_jit, about)
+        assert threading.current_thread() is not threading.main_thread()
+        release.wait(30)
+        compiles.append(trace)
+        return real(trace, use_jit, about)
+    monkeypatch.setattr(backend, "compile_trace", slow_compile)
+    stored = []      # the trace record (jitgrad/persist.py) is written once the kernel is ready, with it
+    monkeypatch.setattr(jitgrad.persist, "store", lambda *args: args[0].jit and stored.append(args[4:7]))
+    grad = jitgrad.jit_grad(branchy, argnums=1)
+    for w in (W, W * 1.1):   # answered while the compile waits: the reference executor
+        np.testing.assert_allclose(grad(X, w), expected(X, w), rtol=1e-12)
+    (path,) = grad.cache_info().paths
+    assert path.machine_code == "pending" and "background" in path.note and grad._fast is None
+    assert stored == []
+    release.set()
+    assert jitgrad.wait_compiled(30)
+    ((kernel, backend_name, note),) = stored
+    assert backend_name == "llvm" and note == "" and kernel.direct() is not None
+    (path,) = grad.cache_info().paths
+    assert len(compiles) == 1 and path.backend == "llvm" and path.note == ""
+    assert path.machine_code in ("compiled", "disk", "memory")
+    np.testing.assert_allclose(grad(X, W * 0.9), expected(X, W * 0.9), rtol=1e-12)
+    assert grad._fast is not None     # the kernel's fast path took over
+    np.testing.assert_allclose(grad(X, -W), expected(X, -W), rtol=1e-12)   # the other branch: a new trace
+    assert grad.cache_info().traces == 2 and jitgrad.wait_compiled(30)
+
+
+def test_a_guard_failing_in_the_reference_executor_retraces():
+    grad = jitgrad.jit_grad(branchy, argnums=1)
+    for w in (W, -W, W, -W * 2):
+        np.testing.assert_allclose(grad(X, w), expected(X, w), rtol=1e-12)
+    assert grad.cache_info().traces == 2
+    assert jitgrad.wait_compiled(30)
+    assert {p.backend for p in grad.cache_info().paths} == {"llvm"}
+
+
+def test_a_failed_background_compile_leaves_the_reference_executor_answering(monkeypatch):
+    real = backend.compile_trace
+
+    def broken(trace, use_jit, about=None):
+        if not use_jit:
+            return real(trace, use_jit, about)
+        raise RuntimeError("no LLVM today")
+    monkeypatch.setattr(backend, "compile_trace", broken)
+    grad = jitgrad.jit_grad(branchy, argnums=1)
+    grad(X, W)
+    assert jitgrad.wait_compiled(30)
+    (path,) = grad.cache_info().paths
+    assert path.backend == "reference" and "no LLVM today" in path.note and path.machine_code == ""
+    np.testing.assert_allclose(grad(X, W * 1.2), expected(X, W * 1.2), rtol=1e-12)
+    assert grad._fast is None and grad.cache_info().hits == 1
+
+
+def pendulum(p, steps):
+    theta, omega = p[0], p[1]
+    loss = 0.0
+    for _ in range(steps):
+        theta, omega = theta + 0.01 * omega, omega - 0.01 * np.sin(theta)
+        loss = loss + theta * theta
+    return loss
+
+
+def test_a_trace_slow_for_the_reference_executor_compiles_before_its_first_call(monkeypatch):
+    p = np.array([1.0, 0.0])
+    grad = jitgrad.jit_grad(pendulum)
+    grad(p, 20_000)                   # a rolled loop: 20,000 iterations of its body
+    (path,) = grad.cache_info().paths
+    assert backend.reference_cost(path.trace) > backend.MAX_REFERENCE_US
+    assert path.backend == "llvm" and path.note == "" and path.machine_code != "pending"
+    small = jitgrad.jit_grad(branchy, argnums=1)
+    small(X, W)
+    assert backend.reference_cost(small.cache_info().paths[0].trace) < backend.MAX_REFERENCE_US
+
+
+def test_the_synchronous_mode_compiles_before_the_first_call(monkeypatch):
+    monkeypatch.setenv("JITGRAD_SYNC_COMPILE", "1")
+    grad = jitgrad.jit_grad(branchy, argnums=1)
+    grad(X, W)
+    (path,) = grad.cache_info().paths
+    assert path.note == "" and path.machine_code in ("compiled", "disk", "memory")
+    assert grad._fast is not None
+
+
+OVERLAPPING = r"""
+import numpy as np, scipy.special, jitgrad
+fns = [lambda x: np.sum(np.tanh(x) ** 2), lambda x: np.sum(scipy.special.erf(x) * x),
+       lambda x: np.sum(np.outer(x, x) @ x), lambda x: float(np.prod(np.cos(x)))]
+x = np.linspace(0.1, 0.9, 6)
+grads = [jitgrad.jit_grad(f) for f in fns]
+first = [g(x) for g in grads]            # four background compiles overlapping, the process's first ones
+assert jitgrad.wait_compiled(120)
+for g, f0 in zip(grads, first):
+    np.testing.assert_allclose(g(x), f0, rtol=1e-12)
+    (path,) = g.cache_info().paths
+    assert path.backend == "llvm" and path.machine_code in ("compiled", "disk", "memory"), path.note
+print("ok")
+"""
+
+
+def test_overlapping_background_compiles_in_a_fresh_process():
+    """The first compiles of a process run at once in several threads (one-time set-up included)."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, JITGRAD_SYNC_COMPILE="0", JITGRAD_DISK_CACHE="0")
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", OVERLAPPING], env=env, capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
