@@ -8,10 +8,11 @@ ufunc their spec names) and incomplete (ir/incomplete.py) get their family's rul
 own.  Importing the module checks that every op of the spec (ir/ops.py) has a rule.
 """
 import math
+import sys
 
 import numpy as np
 
-from . import custom_ops, incomplete
+from . import custom_ops, incomplete, polygamma
 from .errors import GuardFailed
 from .conditional import run_cond
 from .loops import node_guards, run_loop
@@ -129,9 +130,12 @@ def _special(op):
 
 
 def _polygamma(args, params):
-    """polygamma(x, order=k): digamma for k = 0, else scipy's polygamma (float64) cast to digamma's dtype."""
-    import scipy.special
+    """polygamma(x, order=k): digamma for k = 0, else scipy's polygamma (float64) cast to digamma's dtype;
+    while SciPy is not loaded (math.lgamma's derivatives), ir/polygamma.py's in float64."""
     (x,) = args
+    if "scipy.special" not in sys.modules:
+        return polygamma.polygamma(params["order"], x).astype(x.dtype if x.dtype.kind == "f" else np.float64)
+    import scipy.special
     digamma_dtype = scipy.special.psi(np.ones(1, dtype=x.dtype)).dtype
     if params["order"] == 0:
         return np.asarray(scipy.special.psi(x))
@@ -169,6 +173,29 @@ def _linalg(fn, part=None):
     return rule
 
 
+def _eig_parts(a):
+    """(eigenvalues in np.linalg.eigvals' order, eigenvectors V as columns in that order, V^-1)."""
+    w = np.linalg.eigvals(a)
+    found, v = np.linalg.eig(a)
+    order = np.argmin(np.abs(w[..., :, None] - found[..., None, :]), axis=-1)
+    v = np.take_along_axis(v, order[..., None, :], axis=-1)
+    return w, v, np.linalg.inv(v)
+
+
+def _eig_values_vjp(args, params):
+    """Re(W^T diag(conj g) V^T): the cotangent of the real matrix."""
+    a, g = args
+    _, v, w_inv = _eig_parts(a)
+    return np.real(np.einsum("...ij,...i,...ki->...jk", w_inv, np.conj(g), v)).astype(a.dtype)
+
+
+def _eig_values_jvp(args, params):
+    """diag(W t V): the tangents of the eigenvalues."""
+    a, t = args
+    _, v, w_inv = _eig_parts(a)
+    return np.einsum("...ij,...jk,...ki->...i", w_inv, t, v)
+
+
 def _svd(a):
     return np.linalg.svd(a, full_matrices=False)
 
@@ -185,6 +212,7 @@ EVAL.update({
     "eigh_values": _linalg(np.linalg.eigh, 0), "eigh_vectors": _linalg(np.linalg.eigh, 1),
     "svd_u": _linalg(_svd, 0), "svd_s": _linalg(_svd, 1), "svd_vh": _linalg(_svd, 2),
     "qr_q": _linalg(np.linalg.qr, 0), "qr_r": _linalg(np.linalg.qr, 1), "expm": _linalg(_expm),
+    "eig_values": _linalg(np.linalg.eigvals), "eig_values_vjp": _eig_values_vjp, "eig_values_jvp": _eig_values_jvp,
 })
 
 

@@ -18,6 +18,7 @@ so gives inf/nan at singular A.  Singular-value and eigenvalue derivatives thems
 """
 import numpy as np
 
+from .errors import UnsupportedError
 from .partials import scalar
 
 
@@ -324,17 +325,44 @@ def _qr_r_jvp(b, node, ts):
     return matmul(b, z, r)
 
 
+def _eig_values_vjp(b, node, g):
+    return (b.emit("eig_values_vjp", node.args[0], g),)
+
+
+def _eig_values_jvp(b, node, ts):
+    return b.emit("eig_values_jvp", node.args[0], ts[0])
+
+
+def _eig_second_order():
+    """The derivatives of the eigenvalues' derivative maps w.r.t. the matrix: refused."""
+    raise UnsupportedError("second derivatives of np.linalg.eigvals / np.roots w.r.t. the matrix are not "
+                           "supported")
+
+
+def _eig_map_vjp(adjoint):
+    """VJP of eig_values_vjp / eig_values_jvp (a, x): linear in x, whose cotangent is the other map
+    (`adjoint`) applied to g; w.r.t. a refused (deferred: only if a carries a derivative)."""
+    return lambda b, node, g: (_eig_second_order, b.emit(adjoint, node.args[0], g))
+
+
+def _eig_map_jvp(b, node, ts):
+    if ts[0] is not None:
+        _eig_second_order()
+    return None if ts[1] is None else b.emit(node.op, node.args[0], ts[1])
+
+
 VJP_RULES = {
     "cholesky": _cholesky_vjp, "solve": _solve_vjp, "triangular_solve": _solve_vjp, "inv": _inv_vjp,
     "det": _logdet_vjp, "slogdet_logabs": _logdet_vjp,
     "eigh_values": _eigh_values_vjp, "eigh_vectors": _eigh_vectors_vjp,
     "svd_s": _svd_s_vjp, "svd_u": _svd_u_vjp, "svd_vh": _svd_vh_vjp, "qr_q": _qr_q_vjp, "qr_r": _qr_r_vjp,
-    "expm": _expm_vjp,
+    "expm": _expm_vjp, "eig_values": _eig_values_vjp,
+    "eig_values_vjp": _eig_map_vjp("eig_values_jvp"), "eig_values_jvp": _eig_map_vjp("eig_values_vjp"),
 }
 JVP_RULES = {
     "cholesky": _cholesky_jvp, "solve": _solve_jvp, "triangular_solve": _solve_jvp, "inv": _inv_jvp,
     "det": _logdet_jvp, "slogdet_logabs": _logdet_jvp,
     "eigh_values": _eigh_values_jvp, "eigh_vectors": _eigh_vectors_jvp,
     "svd_s": _svd_s_jvp, "svd_u": _svd_u_jvp, "svd_vh": _svd_vh_jvp, "qr_q": _qr_q_jvp, "qr_r": _qr_r_jvp,
-    "expm": _expm_jvp,
+    "expm": _expm_jvp, "eig_values": _eig_values_jvp, "eig_values_vjp": _eig_map_jvp, "eig_values_jvp": _eig_map_jvp,
 }

@@ -34,9 +34,13 @@ needs its cases in tests/op_cases.py (tests/ir/test_op_tables.py fails without t
 Op meanings.  Elementwise ops broadcast their operands as NumPy does.  The derived views at the end
 (UNARY, BINARY, PARAMS, ...) are read-only groupings of SPECS kept for the modules that iterate over them.
 """
+import math
+import sys
+
 import numpy as np
 
 from .errors import IRError
+from .polygamma import polygamma
 
 
 class OpSpec:
@@ -155,13 +159,15 @@ define("cumsum", "scan", ("axis",))                        # axis: a non-negativ
 define("argsort", "sort", ("axis",))                       # stable sort order (kind="stable"); intp
 
 # ---- special functions: elementwise, defined by the scipy.special ufunc named `scipy` (SciPy is optional
-# and imported on first use).  polygamma(x, order=k) is the k-th derivative of digamma (order 0 is digamma
-# itself); its dtype is digamma's.  ndtri is the inverse of the normal CDF, ndtri_exp(x) = ndtri(exp(x)).
+# and imported on first use; erf, erfc, gammaln and digamma: see MATH_DEFINED).  polygamma(x, order=k) is
+# the k-th derivative of digamma (order 0 is digamma itself); its dtype is digamma's.  ndtri is the inverse
+# of the normal CDF, ndtri_exp(x) = ndtri(exp(x)).
 define("erf", "special", scipy="erf")
 define("erfc", "special", scipy="erfc")
 define("gammaln", "special", scipy="gammaln")
 define("log_ndtr", "special", scipy="log_ndtr")
 define("polygamma", "special", ("order",), scipy="psi")
+define("wofz", "special", scipy="wofz", complex_differentiable=True)    # Faddeeva w(z) = exp(-z^2) erfc(-iz)
 for _name in ("erfinv", "erfcinv", "ndtri", "ndtri_exp", "j0", "j1", "y0", "y1", "i0", "i1", "i0e", "i1e",
               "k0", "k1"):
     define(_name, "special", scipy=_name)
@@ -212,6 +218,13 @@ for _name in ("inv", "det", "slogdet_logabs", "eigh_values", "eigh_vectors", "sv
               "qr_r", "expm"):
     define(_name, "linalg")
 define("slogdet_sign", "linalg", differentiable=False)
+# eig_values: the eigenvalues of a general real square matrix (np.linalg.eigvals: complex, in LAPACK's order).
+# eig_values_vjp(a, g) and eig_values_jvp(a, t) are its derivative maps for distinct eigenvalues (V the
+# eigenvectors, W = V^-1: the cotangent of a is Re(W^T diag(conj g) V^T), the tangent diag(W t V)); their
+# own derivatives are refused.
+define("eig_values", "linalg", complex_differentiable=True)
+define("eig_values_vjp", "linalg", arity=2, complex_differentiable=True)
+define("eig_values_jvp", "linalg", arity=2, complex_differentiable=True)
 
 # ---- complex numbers.  real/imag/conj take a complex operand (real/imag give the float dtype of its
 # parts).  The Fourier transforms act along one axis, numpy.fft's meaning with norm "backward", "ortho" or
@@ -274,8 +287,28 @@ define("guard", "guard", ("expected", "loc", "why"))
 define("custom_call", "custom", ("rule",))
 
 
+# Special-function ops the `math` module defines too (math.erf, ...), and digamma (polygamma of order 0, the
+# derivative of math.lgamma): while SciPy is not loaded they are evaluated elementwise by `math` (poles
+# give inf, as SciPy's) and ir/polygamma.py, so that a program using only `math` never imports SciPy.
+MATH_DEFINED = {"erf": math.erf, "erfc": math.erfc,
+                "gammaln": lambda x: math.lgamma(x) if x > 0 or x != math.floor(x) else math.inf,
+                "polygamma": lambda x: float(polygamma(0, x))}
+
+
+def _by_math(fn):
+    """`fn` applied elementwise, in the operand's floating dtype (float64 for integers)."""
+    def apply(x):
+        x = np.asarray(x)
+        dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+        return np.vectorize(lambda e: fn(float(e)), otypes=[np.float64])(x).astype(dtype)
+    return apply
+
+
 def special_function(op):
-    """The scipy.special ufunc that defines op `op` (its spec's `scipy` name; imports SciPy)."""
+    """The scipy.special ufunc that defines op `op` (its spec's `scipy` name; imports SciPy unless `op` is
+    in MATH_DEFINED and SciPy is not loaded)."""
+    if op in MATH_DEFINED and "scipy.special" not in sys.modules:
+        return _by_math(MATH_DEFINED[op])
     import scipy.special
     return getattr(scipy.special, SPECS[op].scipy)
 

@@ -192,12 +192,18 @@ def _erf_slope(b, n):
     return b.multiply(scalar(b, 2 / np.sqrt(np.pi), n.dtype), b.exp(b.negative(b.multiply(x, x))))
 
 
+def _wofz_slope(b, n):
+    """w'(z) = 2i/sqrt(pi) - 2 z w(z) (DLMF 7.10.2), holomorphic."""
+    return b.subtract(scalar(b, 2j / np.sqrt(np.pi), n.dtype), b.multiply(scalar(b, 2, n.dtype), b.multiply(_x(n), n)))
+
+
 _SPECIAL = {
     "erf": _erf_slope,
     "erfc": lambda b, n: b.negative(_erf_slope(b, n)),
     "gammaln": lambda b, n: b.polygamma(_x(n), order=0),
     "polygamma": lambda b, n: b.polygamma(_x(n), order=n.params["order"] + 1),
     "log_ndtr": lambda b, n: _gaussian_over(b, n, n),
+    "wofz": _wofz_slope,
 }
 
 PARTIALS = {**{op: (d,) for op, d in {**_UNARY, **_SPECIAL}.items()}, **_BINARY, **INCOMPLETE_PARTIALS,

@@ -225,6 +225,18 @@ def _square_rule(result_shape):
     return rule
 
 
+def _eig_rule(args, params):
+    """eig_values(a) and eig_values_jvp(a, t): the complex eigenvalues of the square matrices `a`."""
+    batch, n, _ = _matrices(args[0])
+    return batch + (n,), np.result_type(args[0].dtype, np.complex64)
+
+
+def _eig_cotangent_rule(args, params):
+    """eig_values_vjp(a, g): the real cotangent of the square matrices `a`."""
+    _matrices(args[0])
+    return args[0].shape, args[0].dtype
+
+
 def _solve(args, params):
     a, b = args
     batch, n, _ = _matrices(a)
@@ -258,6 +270,7 @@ SHAPE.update({
     "qr_q": _qr(lambda batch, m, n: batch + (m, n)),
     "qr_r": _qr(lambda batch, m, n: batch + (n, n)),
     "solve": _solve, "triangular_solve": _solve,
+    "eig_values": _eig_rule, "eig_values_jvp": _eig_rule, "eig_values_vjp": _eig_cotangent_rule,
 })
 
 

@@ -7,14 +7,15 @@ from gradcheck import check_vjp
 from jitgrad.pytree import flatten, unflatten
 
 
-def assert_grad(fn, *args, argnums=0, jit=None, seed=0, **kwargs):
+def assert_grad(fn, *args, argnums=0, jit=None, seed=0, grad_fn=None, **kwargs):
     """Gradient of fn w.r.t. `argnums` (int or tuple) via jit_grad equals finite differences; returns it.
 
     Arguments may be pytrees of arrays and floats; fn is evaluated natively (by CPython) for the finite
-    differences, so this also checks that jitgrad computes what the unmodified code computes.
+    differences, so this also checks that jitgrad computes what the unmodified code computes.  `grad_fn`:
+    an existing jit_grad(fn, argnums=<tuple>) to call (its cache), instead of a new one.
     """
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    grad_fn = jitgrad.jit_grad(fn, argnums=nums, jit=jit)
+    grad_fn = grad_fn or jitgrad.jit_grad(fn, argnums=nums, jit=jit)
     grads = grad_fn(*args, **kwargs)
     trees = [flatten(args[a]) for a in nums]
     flat_args = [np.asarray(leaf, dtype=np.float64) if isinstance(leaf, float) else np.asarray(leaf)
@@ -45,3 +46,16 @@ def assert_grad(fn, *args, argnums=0, jit=None, seed=0, **kwargs):
             assert np.shape(gl) == np.shape(leaf)
             assert np.asarray(gl).dtype == np.asarray(leaf).dtype
     return grads if isinstance(argnums, tuple) else grads[0]
+
+
+def assert_grad_cached(fn, first, second, argnums=0, traces=1):
+    """assert_grad on the argument tuples `first` (traced) and then `second` (the same signature) through
+    one jit_grad function (returned: it gives a tuple of gradients); `traces` is how many traces that takes
+    (1: the second call is a cache hit)."""
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    grad_fn = jitgrad.jit_grad(fn, argnums=nums)
+    for args in (first, second):
+        assert_grad(fn, *args, argnums=argnums, grad_fn=grad_fn)
+    info = grad_fn.cache_info()
+    assert (info.traces, info.hits) == (traces, 2 - traces), info
+    return grad_fn

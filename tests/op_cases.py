@@ -101,6 +101,14 @@ DOMAINS = {
 }
 
 
+def _general_spectrum(rng, shape):
+    """Non-symmetric 3 x 3 matrices P B P^-1 with the distinct eigenvalues 1 and 0.5 +- 1.2i of B."""
+    block = np.array([[1.0, 0.0, 0.0], [0.0, 0.5, 1.2], [0.0, -1.2, 0.5]])
+    p = np.eye(3) + 0.3 * rng.uniform(-1.0, 1.0, shape)
+    return p @ block @ np.linalg.inv(p)
+
+
+DOMAINS["general_spectrum"] = _general_spectrum
 COMPLEX_DOMAINS = {"complex": ("real", "real"), "complex_nonzero": ("nonzero", "nonzero")}
 
 
@@ -296,6 +304,14 @@ for _op, _dom in {"cholesky": "spd", "inv": "invertible", "det": "invertible",
     _add(_op, ((3, 3), _dom))
     _add(_op, ((2, 4, 4), _dom), name="batch")
 _add("slogdet_sign", ((2, 3, 3), "real"))
+# The eigenvalues of general matrices (complex) and their derivative maps: first derivatives only (their
+# second derivatives w.r.t. the matrix are refused: tests/test_op_rules.py checks both).
+for _op, _rest in {"eig_values": (), "eig_values_vjp": (((3,), "complex"),),
+                   "eig_values_jvp": (((3, 3), "real"),)}.items():
+    _add(_op, ((3, 3), "general_spectrum"), *_rest)
+_add("eig_values", ((2, 3, 3), "general_spectrum"), name="batch")
+FIRST_ORDER = {"eig_values", "eig_values_vjp", "eig_values_jvp"}
+NO_MATRIX_DERIVATIVE = {"eig_values_vjp"}    # a real result whose derivative w.r.t. its float operand is refused
 _add("expm", ((3, 3), "real"))
 _add("expm", ((2, 3, 3), "real"), name="batch")
 for _op in ("solve", "triangular_solve"):
@@ -320,6 +336,7 @@ _add("absolute", ((2, 3), "complex_nonzero"), name="complex")
 _add("multiply", ((2, 3), "complex"), ((3,), "real"), name="complex_real")
 _add("divide", ((2, 3), "complex"), ((2, 3), "complex_nonzero"), name="complex")
 _add("exp", ((4,), "complex"), name="complex")
+_add("wofz", ((2, 3), "complex"))
 _add("sum", ((2, 3), "complex"), name="complex", axis=(1,), keepdims=False)
 _add("dot_general", ((2, 3), "complex"), ((3, 2), "complex"), name="complex", contract=((1,), (0,)),
      batch=((), ()))

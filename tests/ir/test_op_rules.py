@@ -7,14 +7,16 @@ import pytest
 
 import gradcheck
 import op_cases
-from jitgrad.ir import Builder, run_trace
+from jitgrad.ir import Builder, UnsupportedError, run_trace
 from jitgrad.ir.jvp import JVP
 from jitgrad.ir.ops import NON_DIFFERENTIABLE
 from jitgrad.ir.vjp import VJP, unbroadcast
 
 # Cases at a kink (ties), where finite differences do not apply: checked exactly below.
 AT_KINKS = {"maximum-ties"}
-SMOOTH = [c for c in op_cases.CASES if c.name not in AT_KINKS and c.op not in ("const", "fill", "guard")]
+SMOOTH = [c for c in op_cases.CASES if c.name not in AT_KINKS and c.op not in ("const", "fill", "guard")
+          and c.op not in op_cases.FIRST_ORDER]
+EIGENVALUES = [c for c in op_cases.CASES if c.op == "eig_values"]
 
 
 def one_op_trace(op, args, **params):
@@ -39,6 +41,18 @@ def cotangents(op, args, g, **params):
 def test_first_and_second_derivatives(case, dtype):
     trace, args = case_trace(case, dtype)
     gradcheck.check_trace(trace, args, np.random.default_rng(1), order=2)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", EIGENVALUES, ids=lambda c: c.name)
+def test_eigenvalues_first_derivatives_and_refused_second(case, dtype):
+    """eig_values (np.linalg.eigvals): first derivatives; the second ones w.r.t. the matrix are refused
+    (its derivative maps eig_values_vjp/jvp are linear in the cotangent/tangent, checked here through them)."""
+    trace, args = case_trace(case, dtype)
+    gradcheck.check_trace(trace, args, np.random.default_rng(1), order=1)
+    backward = gradcheck.reverse_trace(gradcheck.realified(trace))
+    with pytest.raises(UnsupportedError, match="second derivatives of np.linalg.eigvals"):
+        gradcheck.reverse_trace(backward)
 
 
 @pytest.mark.parametrize("case", SMOOTH, ids=lambda c: c.name)

@@ -285,12 +285,6 @@ def write_after_escape(x):
     return np.sum(a) + 0.0 * len(str(it))
 
 
-def write_through_flat(x):
-    a = np.zeros(3)
-    a.flat[0] = x[0]
-    return np.sum(a)
-
-
 def test_plain_array_made_by_compiled_code_is_adopted_at_the_first_traced_write():
     def f(x):
         a = np.fromiter((0.0, 0.5, 1.0), float)     # plain until a traced value is written into it
@@ -420,7 +414,6 @@ def test_plain_array_read_through_a_view_jitgrad_cannot_express_is_refused(fn):
 
 @pytest.mark.parametrize("fn, line, match", [
     (write_through_broadcast, 4, "view"), (write_into_global, 1, "global"), (write_after_escape, 3, "compiled code"),
-    (write_through_flat, 2, "flat"),
 ])
 def test_untrackable_aliasing_is_refused_at_the_users_line(fn, line, match):
     with pytest.raises(jitgrad.UnsupportedError, match=match) as info:

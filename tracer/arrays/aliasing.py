@@ -10,9 +10,10 @@ makes while no traced value is live, stay plain: library code working on constan
 (its type checks, compiled callees that keep references such as np.nditer, its speed).  Writing a
 traced value into a plain array is refused unless it is constant (`check_plain_write`).  A constant
 TracedArray handed to compiled code that has no rule runs that code on its concrete value
-(`call_with_constants`): a mutation by the callee is recorded as a new constant, a result sharing its
-memory becomes an unlinked view (writes through it are refused), and an array that compiled code may
-have kept a reference to is marked escaped (later writes are refused).
+(`call_with_constants`; so does a traced integer or boolean array, its value guarded): a mutation by
+the callee is recorded as a new constant, a result sharing its memory becomes an unlinked view (writes
+through it are refused), and an array that compiled code may have kept a reference to is marked escaped
+(later writes are refused).
 
 Library code's other arrays are adopted lazily, by identity: a plain array made while tracing
 (`remember_created`: results of creation functions and of compiled code on constants that own their
@@ -37,7 +38,7 @@ import numpy as np
 from ..recording import context
 from ..recording.context import _is_library_file
 from .values import (
-    IMPLEMENTATIONS, NOT_CONSTANT, TracedArray, ViewLink, builder, const, contains_traced, make_view, rebind,
+    IMPLEMENTATIONS, NOT_CONSTANT, TracedArray, ViewLink, builder, const, contains_traced, guard, make_view, rebind,
     reshape, shadowed, unwrap)
 from .refusals import refuse
 
@@ -369,8 +370,11 @@ def call_with_constants(fn, args, kwargs):
     """
     args, kwargs = resolve_tree(args), resolve_tree(kwargs)
     traced = {id(t): t for t in _array_leaves((args, kwargs), []) if type(t) is TracedArray}
-    if not traced or not all(is_constant(t) for t in traced.values()):
+    varying = [t for t in traced.values() if not is_constant(t)]
+    if not traced or any(np.asarray(t.value).dtype.kind not in "biu" for t in varying):
         return NOT_CONSTANT
+    for t in varying:                       # integers and booleans carry no derivative: guarded values
+        _guard_value(t, f"a traced integer array passed to {_callee_name(fn)}")
     before = {key: t.value.copy() for key, t in traced.items() if isinstance(t.value, np.ndarray)}
     result = fn(*unwrap(args), **unwrap(kwargs))
     for key, old in before.items():
@@ -382,6 +386,13 @@ def call_with_constants(fn, args, kwargs):
             t.escaped = _callee_name(fn)
         return result
     return _as_views(result, list(traced.values()))
+
+
+def _guard_value(t, why):
+    """Guard that TracedArray `t` keeps its concrete value."""
+    b, value = builder(), np.asarray(t.value)
+    differs = b.not_equal(t.ir, const(value))
+    guard(b.sum(differs, axis=tuple(range(value.ndim)), keepdims=False), 0, why)
 
 
 def _is_plain_result(result):

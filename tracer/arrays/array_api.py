@@ -527,6 +527,18 @@ def take(a, indices, axis=None, out=None, mode="raise"):
     return make(x[key].ir, concrete)
 
 
+def view(a, *args, **kwargs):
+    """x.view(), x.view(dtype) of an equal dtype (one carrying metadata), x.view(np.ndarray): the same
+    elements, a view writable through to x.  Reinterpreting the bytes as another dtype, or viewing as an
+    ndarray subclass, is refused."""
+    x = as_traced(a)
+    concrete = x.value.view(*args, **kwargs)                      # NumPy's checks
+    if concrete.dtype != x.value.dtype or type(concrete) is not np.ndarray:
+        refuse("x.view(dtype) reinterpreting the bytes as another dtype, or as an ndarray subclass, is not "
+               "supported while tracing (its derivative is not defined); use x.astype(dtype)")
+    return _reshape_view(x, x.ir, concrete)
+
+
 def on_concrete(np_fn):
     """A rule computing `np_fn` on the concrete values (metadata such as np.shape: no IR)."""
     def impl(*args, **kwargs):
@@ -553,7 +565,7 @@ METHODS = {
     "all": all_, "any": any_, "argmax": argmax, "argmin": argmin, "cumsum": cumsum,
     "reshape": reshape_, "transpose": transpose, "swapaxes": swapaxes, "ravel": ravel, "flatten": flatten,
     "squeeze": squeeze, "copy": copy, "astype": astype_, "item": item, "tolist": tolist, "clip": clip,
-    "round": round_, "take": take, "fill": fill,
+    "round": round_, "take": take, "fill": fill, "view": view,
 }
 IMPLEMENTATIONS.update(METHODS, matrix_transpose=matrix_transpose, stack_nested=stack_nested)
 hooks.scalar_cast = scalar_cast

@@ -31,7 +31,7 @@ def _static_entry(e):
     if type(e) is not TracedArray:
         if isinstance(e, list) and contains_traced(e):
             refuse("an index given as a list holding traced values is not supported; use np.array(list)")
-        return np.asarray(e) if isinstance(e, list) else e
+        return np.asarray(e) if isinstance(e, (list, range)) else e      # (NumPy: a sequence of ints)
     if dtype_of(e.value).kind == "b":
         return guarded_value(e, "boolean mask used as an index (the result's shape depends on it)")
     if np.ndim(e.value) == 0:

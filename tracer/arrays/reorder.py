@@ -1,5 +1,5 @@
 """Array operations that gather or scatter elements by constant index arrays: repeat, diagonal, trace,
-broadcast_arrays, and the in-place methods sort, partition and put.
+broadcast_arrays, x.flat, and the in-place methods sort, partition and put.
 
 Which element goes where is computed from the concrete value and recorded as constant `index` specs.
 """
@@ -7,8 +7,8 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
 from .array_api import as_traced, broadcast_to, ravel, sum_
-from .indexing import guarded_value
-from .sort_scan import argsort, cumprod, sort
+from .indexing import guarded_value, setitem
+from .sort_scan import argsort, cumprod, searchsorted, sort
 from .values import IMPLEMENTATIONS, TracedArray, astype, builder, const, lift, make, rebind, reshape, unwrap
 from .refusals import refuse, refuse_options
 
@@ -110,6 +110,37 @@ def put(a, ind, v, mode="raise"):
     rebind(a, reshape(flat, a.ir.shape), new_value)
 
 
+class FlatIterator:
+    """`x.flat` of a traced array x: iteration, indexing (a gather of the flattened array) and assignment
+    (written into x)."""
+
+    __slots__ = ("base",)
+
+    def __init__(self, base):
+        self.base = base
+
+    def __len__(self):
+        return self.base.value.size
+
+    def __iter__(self):
+        flat = ravel(self.base)
+        return (flat[i] for i in range(flat.value.size))
+
+    def __getitem__(self, key):
+        return ravel(self.base)[key]
+
+    def __setitem__(self, key, value):
+        x = self.base
+        flat = make(reshape(x.ir, (x.value.size,)), x.value.reshape(-1).copy())
+        setitem(flat, key, value)
+        rebind(x, reshape(flat.ir, x.ir.shape), flat.value.reshape(x.value.shape))
+
+    def copy(self):
+        """x.flat.copy(): a flattened copy."""
+        x = ravel(self.base)
+        return make(x.ir, x.value.copy())
+
+
 def truth(a, why):
     """The concrete truth values (a != 0) of `a`; guarded when `a` is traced."""
     if type(a) is not TracedArray:
@@ -136,5 +167,5 @@ def compress(a, condition, axis=None, out=None):
 # ndarray method name -> implementation (array first)
 METHODS = {"repeat": repeat, "diagonal": diagonal, "trace": trace, "sort": sort_in_place,
            "partition": partition_in_place, "put": put, "nonzero": nonzero, "compress": compress,
-           "cumprod": cumprod, "argsort": argsort}
-IMPLEMENTATIONS.update(METHODS)
+           "cumprod": cumprod, "argsort": argsort, "searchsorted": searchsorted}
+IMPLEMENTATIONS.update(METHODS, flat=FlatIterator)

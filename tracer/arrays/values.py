@@ -28,8 +28,9 @@ NOT_CONSTANT = object()       # aliasing.call_with_constants: a traced argument 
 NDARRAY_METHODS = ("sum", "prod", "mean", "var", "std", "max", "min", "all", "any", "argmax", "argmin",
                    "cumsum", "reshape", "transpose", "swapaxes", "ravel", "flatten", "squeeze", "copy",
                    "astype", "item", "tolist", "clip", "round", "take", "fill", "repeat", "diagonal",
-                   "trace", "sort", "partition", "put", "nonzero", "compress", "cumprod", "argsort", "dot")
-NEEDED = NDARRAY_METHODS + ("getitem", "setitem", "matmul", "matrix_transpose", "stack_nested", "is_constant",
+                   "trace", "sort", "partition", "put", "nonzero", "compress", "cumprod", "argsort", "dot",
+                   "view", "searchsorted")
+NEEDED = NDARRAY_METHODS + ("getitem", "setitem", "matmul", "matrix_transpose", "flat", "stack_nested", "is_constant",
                             "constant_method", "pin", "pin_values", "guard_python_arithmetic")
 
 _WEAK_TYPES = (bool, int, float, complex)
@@ -352,11 +353,9 @@ def check_not_environment(target):
     if ctx is None:
         return
     ctx.note_write(target)
-    if target.ir.op == "input":
-        index = target.ir.params["index"]
-        if any(e.kind == "array" and e.index == index for e in ctx.env):
-            refuse("modifying an array read from a global, closure or attribute would change it for "
-                   "later calls, which the compiled function does not do; copy it first (a = a.copy())")
+    if ctx.is_environment_array(target):               # itself, not a copy (x.copy() shares its IR value)
+        refuse("modifying an array read from a global, closure or attribute would change it for "
+               "later calls, which the compiled function does not do; copy it first (a = a.copy())")
 
 
 def _operand_ok(x):
@@ -554,8 +553,8 @@ class TracedArray:
         return len(self.value)
 
     def __iter__(self):
-        for i in range(len(self.value)):
-            yield self[i]
+        iter(self.value)                                  # TypeError for scalars, at iter() as in NumPy
+        return (self[i] for i in range(len(self.value)))
 
     def __contains__(self, item):
         return bool((self == item).any())
@@ -601,11 +600,14 @@ class TracedArray:
 
     # -- the ndarray surface: attributes, methods (in NDARRAY_METHODS' order), indexing and `@` ---------
     shape = _array_attribute("shape", _set_shape)
-    ndim, size, dtype, itemsize, nbytes, flags = map(_array_attribute, ("ndim", "size", "dtype", "itemsize",
-                                                                        "nbytes", "flags"))
+    ndim, size, dtype, itemsize, nbytes, flags, device = map(_array_attribute, (
+        "ndim", "size", "dtype", "itemsize", "nbytes", "flags", "device"))
     (sum, prod, mean, var, std, max, min, all, any, argmax, argmin, cumsum, reshape, transpose, swapaxes, ravel,
      flatten, squeeze, copy, astype, item, tolist, clip, round, take, fill, repeat, diagonal, trace, sort,
-     partition, put, nonzero, compress, cumprod, argsort, dot) = map(_ndarray_method, NDARRAY_METHODS)
+     partition, put, nonzero, compress, cumprod, argsort, dot, view, searchsorted) = map(_ndarray_method,
+                                                                                         NDARRAY_METHODS)
+    flat = property(_ndarray_method("flat", lambda self: IMPLEMENTATIONS["flat"](self)),
+                    doc="An iterator over the flattened array.")
     conj = conjugate = _ndarray_method("conj", _conjugate)
     T = property(lambda self: IMPLEMENTATIONS["transpose"](self), doc="The transposed array.")
     mT = property(lambda self: IMPLEMENTATIONS["matrix_transpose"](self), doc="The last two axes swapped.")

@@ -192,7 +192,7 @@ class CallPolicy:
         python_new = type(new) is FunctionType and not is_jitgrad_code(new)
         init = python_method(cls, "__init__")
         if not python_new and init is None:
-            return _NOT_PYTHON
+            return self._native_container(cls, new, args, kwargs)
         if python_new:
             obj = self.call_python(new, (cls,) + tuple(args), kwargs)
         elif new is object.__new__:
@@ -210,6 +210,17 @@ class CallPolicy:
         elif type_lookup(type(obj), "__init__") is not object.__init__:
             type(obj).__init__(obj, *args, **kwargs)
         return obj
+
+    def _native_container(self, cls, new, args, kwargs):
+        """`cls(*args, **kwargs)` for a subclass of dict or list that keeps the builtin's construction
+        (scipy's OdeResult, OptimizeResult): made natively, as the builtin's own rule does; else
+        _NOT_PYTHON."""
+        for base in (dict, list):
+            if issubclass(cls, base) and new is base.__new__ and type_lookup(cls, "__init__") is base.__init__:
+                obj = cls(*args, **kwargs)
+                self.ctx.mark_local(obj)
+                return obj
+        return _NOT_PYTHON
 
     def build_class(self, func, name, *bases, **kwds):
         """`builtins.__build_class__` with the class body interpreted."""

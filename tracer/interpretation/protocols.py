@@ -14,7 +14,7 @@ import numpy as np
 from bytecode import BinaryOp, Compare
 
 from ..recording import context
-from ..arrays.aliasing import plain_iterator, shadowed_items
+from ..arrays.aliasing import constant_ir, plain_iterator, shadowed_items
 from ..arrays.values import TracedArray, contains_traced
 from ..arrays.indexing import setitem_plain
 from ..arrays.loopindex import LoopIndex, binary as counter_binary, has_counter, index_key, plain
@@ -72,6 +72,13 @@ def _instance_dict(obj):
         return object.__getattribute__(obj, "__dict__")
     except (AttributeError, TypeError):
         return None
+
+
+def _holds_traced_array(key):
+    """Whether subscript `key` holds a traced index array or mask (NumPy would convert it with __array__;
+    traced scalars become guarded ints through __index__)."""
+    entries = key if type(key) is tuple else (key,)
+    return any(type(e) is TracedArray and np.ndim(e.value) > 0 for e in entries)
 
 
 class _BinarySpec:
@@ -226,6 +233,8 @@ class Protocols:
         container, key = shadowed(container), shadowed_items(key)
         if type(key) is LoopIndex or type(key) is tuple and has_counter(key):
             container, key = self._counter_key(container, key, read=True)
+        if type(container) is np.ndarray and _holds_traced_array(key):   # a plain array at traced positions
+            container = TracedArray(constant_ir(container), container.copy())
         method = None if type(container) in NATIVE_TYPES else python_method(type(container), "__getitem__")
         return container[key] if method is None else self.call(method, (container, key), {})
 

@@ -591,6 +591,10 @@ class TraceContext:
         read = {t.ir.params["index"]: t.value for t in self._env_inputs.values()}
         return [(e, read[e.index]) for e in self.env if e.kind == "array" and e.outer is None]
 
+    def is_environment_array(self, traced):
+        """Whether TracedArray `traced` is the one standing for an array read from the environment."""
+        return any(t is traced for t in self._env_inputs.values())
+
     def _array_input(self, getter, value, key, outer=None):
         known = self._env_inputs.get(key)
         if known is not None:

@@ -17,6 +17,8 @@ LIBRARY_RULES = {
     "scipy.linalg": ("scipy_linalg",),
     "scipy.signal": ("scipy_signal",),
     "scipy.spatial": ("scipy_spatial",),
+    "scipy.interpolate": ("scipy_interpolate",),
+    "scipy.ndimage": ("scipy_ndimage",),
     "scipy.stats": ("scipy_stats",),
 }
 _pending = dict(LIBRARY_RULES)

@@ -1,10 +1,13 @@
 """Rules for builtins.  Most only touch their arguments through dunders (which TracedArray traces), so
 the builtin itself is the handler; `float` keeps the value traced, `type` reports the concrete value's
 type.  (`int`, `bool`, `round`... reach TracedArray's guarding dunders.)  So are `functools.reduce`,
-the `itertools` functions and the methods of containers and strings (`lst.append(x)`)."""
+the `itertools` functions and the methods of containers and strings (`lst.append(x)`).
+`inspect.getattr_static` of a traced value looks up the concrete value's class (a traced value has no
+instance attributes of its own)."""
 import builtins
 import collections
 import functools
+import inspect
 import itertools
 
 from ..arrays.array_api import to_float
@@ -31,6 +34,13 @@ for _fn in [getattr(builtins, name) for name in _THROUGH_DUNDERS] + _ITERTOOLS +
     register(_fn)(_fn)
 NATIVE_OWNERS.update({list, dict, set, frozenset, tuple, str, collections.deque, collections.OrderedDict,
                       collections.defaultdict})
+def getattr_static(obj, attr, *default):
+    """inspect.getattr_static (it reads descriptors such as `type.__mro__` directly, which a traced value
+    would otherwise reach as compiled code): the lookup on the concrete value."""
+    return inspect.getattr_static(concrete_of(obj), attr, *default)
+
+
+register(inspect.getattr_static)(getattr_static)
 register(float)(to_float)
 
 

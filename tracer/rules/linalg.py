@@ -8,8 +8,8 @@ factors of the operand (or of its transpose when it is
 wide) and are traced only where the matrix has full rank, which a guard re-checks on every call;
 matrix_power multiplies by binary powers; norm covers every `ord` of numpy's.  Refused loudly: complex
 operands, svd(full_matrices=True) of non-square matrices, hermitian=True, qr of wide matrices and
-qr(mode='complete'/'raw') where it differs from 'reduced', pinv/lstsq of rank-deficient matrices, eig and
-eigvals (complex results).
+qr(mode='complete'/'raw') where it differs from 'reduced', pinv/lstsq of rank-deficient matrices, eig
+(complex eigenvectors).  eigvals is the IR's eig_values (complex; np.roots uses it).
 """
 import operator
 
@@ -282,17 +282,28 @@ def norm(x, ord=None, axis=None, keepdims=False):
 
 
 def complex_spectrum(name):
-    """The rule of `name` (eig, eigvals of a general matrix): refused; its results are complex in general
-    and their derivatives are not computed."""
+    """The rule of `name` (np.linalg.eig, scipy.linalg.eig/eigvals): refused (complex eigenvectors,
+    normalised by LAPACK's convention, whose derivative jitgrad does not compute)."""
     def refused(*args, **kwargs):
-        refuse(f"{name} of a traced matrix is not supported: the eigenvalues and eigenvectors of a general "
-               "real matrix are complex and jitgrad does not differentiate them; for a symmetric matrix use "
-               "np.linalg.eigh or np.linalg.eigvalsh")
+        refuse(f"{name} of a traced matrix is not supported (complex eigenvectors); np.linalg.eigvals is, and "
+               "for a symmetric matrix np.linalg.eigh")
     return refused
 
 
+def eigvals(a):
+    """np.linalg.eigvals of a real matrix: the IR's eig_values (complex).  NumPy answers real eigenvalues
+    when every imaginary part is 0: which kind it answered is guarded; distinct eigenvalues differentiate."""
+    concrete = np.linalg.eigvals(unwrap(a))
+    b = builder()
+    values = b.eig_values(operand(a, np.result_type(concrete.real.dtype, np.float32)))
+    zero = const(0, concrete.real.dtype)
+    real = b.min(b.equal(b.imag(values), zero), axis=tuple(range(values.ndim)), keepdims=False)
+    guard(real, not np.iscomplexobj(concrete), "np.linalg.eigvals: whether every eigenvalue is real")
+    return make(b.real(values) if not np.iscomplexobj(concrete) else values, concrete)
+
+
 _NUMPY = {
-    np.linalg.eig: complex_spectrum("np.linalg.eig"), np.linalg.eigvals: complex_spectrum("np.linalg.eigvals"),
+    np.linalg.eig: complex_spectrum("np.linalg.eig"), np.linalg.eigvals: eigvals,
     np.linalg.inv: _one_op("inv", np.linalg.inv), np.linalg.det: _one_op("det", np.linalg.det),
     np.linalg.cholesky: cholesky, np.linalg.slogdet: slogdet, np.linalg.eigh: eigh,
     np.linalg.eigvalsh: eigvalsh, np.linalg.svd: svd, np.linalg.svdvals: svdvals, np.linalg.qr: qr,

@@ -1,7 +1,9 @@
 """Rules for `numpy` functions: each maps to its implementation in `array_api` or `contractions`;
 metadata functions (np.shape, np.ndim...) are computed from the concrete values without IR; NumPy's
 compiled helpers `_place` and `_array_converter` (np.apply_along_axis, ...) have traced stand-ins; the
-ufuncs nextafter, spacing and frexp map to the IR's ops.FLOAT_PARTS."""
+ufuncs nextafter, spacing and frexp map to the IR's ops.FLOAT_PARTS; np.count_nonzero's compiled helper
+(no axis) is a count in the trace; np.unique's hash-table helper declines traced arrays;
+traced values in a dtype's metadata (np.dtype(t, metadata=...)) are stored as guarded concrete values."""
 import numpy as np
 
 from ..arrays import array_api as A
@@ -9,8 +11,8 @@ from ..arrays import contractions as C
 from ..arrays import reorder as R
 from ..arrays import sort_scan
 from ..recording.registry import register
-from ..arrays.indexing import setitem
-from ..arrays.values import TracedArray, builder, const, contains_traced, elementwise, make, unwrap
+from ..arrays.indexing import guarded_value, setitem
+from ..arrays.values import TracedArray, astype, builder, const, contains_traced, elementwise, make, unwrap
 from .ufuncs import ufunc_rule
 
 _FUNCTIONS = {
@@ -69,6 +71,42 @@ def _nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
                         (b.equal(out, const(-np.inf, d)), info.min if neginf is None else neginf)):
         out = b.where(test, const(value, d), out)
     return make(out, concrete)
+
+
+def _count_nonzero(a):
+    """np.count_nonzero(a) without an axis (NumPy's compiled helper): the count, an intp scalar."""
+    x = A.as_traced(a)
+    b = builder()
+    nonzero = b.not_equal(x.ir, const(0, x.ir.dtype))
+    return make(b.sum(astype(nonzero, np.intp), axis=tuple(range(nonzero.ndim)), keepdims=False),
+                np._core.multiarray.count_nonzero(x.value))
+
+
+def _unique_hash(ar, **kwargs):
+    """np.unique's compiled hash-table helper declines traced arrays (it answers NotImplemented, as for
+    dtypes it does not handle): NumPy then takes its sorting path, which traces (the positions where
+    sorted neighbours differ are a guarded mask)."""
+    return NotImplemented
+
+
+def _guarded_label(t):
+    """The concrete value of traced integer (or bool) array `t`, guarded."""
+    if t.ir.dtype.kind not in "biu":
+        A.refuse("a traced floating-point value stored in a dtype's metadata would lose its derivative")
+    return guarded_value(t, "a traced value stored in a dtype's metadata")
+
+
+def _dtype(obj, align=False, copy=False, **kwargs):
+    """np.dtype(..., metadata={...}) with traced integers or booleans in the metadata (scikit-learn attaches
+    the unique labels of an array so): stored as their concrete values, guarded (they carry no derivative;
+    traced floats there are refused)."""
+    metadata = kwargs.pop("metadata", None)
+    if metadata is not None:
+        metadata = {k: _guarded_label(v) if type(v) is TracedArray else v for k, v in metadata.items()}
+        kwargs["metadata"] = metadata
+    if contains_traced((obj,), kwargs):
+        A.refuse("np.dtype of a traced value is not supported while tracing")
+    return np.dtype(obj, align, copy, **kwargs)
 
 
 def _compress(condition, a, axis=None, out=None):
@@ -156,6 +194,10 @@ def _frexp(x, /):
 for _ufunc in (np.nextafter, np.spacing):
     register(_ufunc)(ufunc_rule(_ufunc, _float_part(_ufunc.__name__)))
 register(np.frexp)(_frexp)
+register(np._core.multiarray.count_nonzero)(_count_nonzero)
+register(np.dtype)(_dtype)
+if hasattr(np._core._multiarray_umath, "_unique_hash"):          # NumPy >= 2.3
+    register(np._core._multiarray_umath._unique_hash)(_unique_hash)
 _FUNCTIONS.update({np.compress: _compress, np.ediff1d: _ediff1d, np.nan_to_num: _nan_to_num})
 if hasattr(np, "vecdot"):
     _FUNCTIONS[np.vecdot] = _vecdot
@@ -164,5 +206,6 @@ for _fn, _impl in _FUNCTIONS.items():
     register(_fn)(_impl)
 for _fn in _METADATA:
     register(_fn)(A.on_concrete(_fn))
-for _fn in (np.argsort, np.sort, np.take_along_axis, np.cumprod):
+for _fn in (np.argsort, np.sort, np.take_along_axis, np.cumprod, np.searchsorted):
     register(_fn)(getattr(sort_scan, _fn.__name__))
+register(np.lib._function_base_impl._monotonicity)(sort_scan.monotonicity)

@@ -1,12 +1,14 @@
 """Rules for NumPy functions whose own code writes into fresh plain arrays, reads strides or calls
 compiled helpers: pad, diag, diagflat, vander, kron, sliding_window_view, partition, argpartition and
-linspace (np.logspace and np.geomspace are NumPy's Python code calling it).
+linspace (np.logspace and np.geomspace are NumPy's Python code calling it), and np.vectorize's call.
 
 Most are gathers: the same NumPy function is applied to an array of element numbers (`np.arange`
 shaped like the operand), which says where each output element comes from; positions past the
 operand's last element select fill values (pad constants, diag's zeros).  partition returns the fully
 sorted array, which is one of the arrangements NumPy's contract allows (its concrete value is the sorted
 array too, so the traced run and the compiled code agree).
+np.vectorize(f)(*args) interprets f on every element (NumPy calls it through a compiled object ufunc):
+the trace grows with the number of elements.
 """
 import operator
 
@@ -14,6 +16,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view as np_sliding_window_view
 
 from ..arrays import array_api as A
+from ..interpretation import interpreter
 from ..recording.registry import register
 from ..arrays.reorder import diagonal
 from ..arrays.indexing import setitem
@@ -161,9 +164,35 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     return (y, step) if retstep else y
 
 
+def vectorize_call(self, func, args):
+    """np.vectorize's `_vectorize_call`: `func` called on the Python scalars of the broadcast arguments,
+    element by element, its results stacked in the output dtypes (`otypes`, or those of the first
+    result, as NumPy does).  With a gufunc `signature`, NumPy's own Python code for it is interpreted."""
+    if self.signature is not None:
+        return interpreter.call(type(self)._vectorize_call_with_signature, (self, func, args), {})
+    arrays = [A.asarray(a) for a in args]
+    shape = np.broadcast_shapes(*[np.shape(a.value) for a in arrays])
+    if 0 in shape:
+        refuse("np.vectorize of size-0 inputs is not traced")
+    flat = [A.ravel(A.broadcast_to(a, shape)) for a in arrays]
+    results = [interpreter.call(func, tuple(x[i].item() for x in flat), {}) for i in range(int(np.prod(shape)))]
+    single = not isinstance(results[0], tuple)
+    columns = [results] if single else list(zip(*results))
+    otypes = self.otypes or "".join(np.asarray(unwrap(c[0])).dtype.char for c in columns)
+    outputs = tuple(_stacked(column, np.dtype(t), shape) for column, t in zip(columns, otypes))
+    return outputs[0] if single else outputs
+
+
+def _stacked(values, dtype, shape):
+    """The traced array of `values` (traced or not) in `dtype`, shaped `shape`."""
+    concrete = np.array(unwrap(list(values)), dtype=dtype).reshape(shape)
+    return make(reshape(astype(lift(list(values)), dtype), shape), concrete)
+
+
 _RULES = {
     np.pad: pad, np.diag: diag, np.diagflat: diagflat, np.vander: vander, np.kron: kron,
     np_sliding_window_view: sliding_window_view, np.partition: partition, np.argpartition: argpartition,
+    np.vectorize._vectorize_call: vectorize_call,
 }
 for _fn, _rule in _RULES.items():
     register(_fn)(_rule)

@@ -1,19 +1,22 @@
-"""Rules for scipy.special: erf, erfc, gammaln, log_ndtr map to the IR's special-function ops, digamma
-and polygamma to `polygamma` (a static order), log1p/expm1 to the IR's, and so do the inverse error
-functions (erfinv, erfcinv) and the Bessel functions (j0, j1, y0, y1, i0, i1, i0e, i1e, k0, k1; of order
-v: jv, yv, iv, ive, kv); expit, logit, log_expit, ndtr, xlogy and xlog1py are compositions written so
-that their derivatives stay finite where the function is (expit never overflows, xlogy's x-derivative at
-x = 0 is log(y)); gamma, rgamma, gammasgn, loggamma (real), poch, beta and betaln are compositions of
-gammaln with the sign of Gamma; exprel is expm1(x)/x (its Taylor polynomial near 0), cbrt, exp2 and
-exp10 NumPy's compositions; SciPy's private `_beta_pdf` (scipy.stats.beta) is the density composed of
-xlogy, xlog1py and betaln.  ndtri and ndtri_exp (inverse normal CDF) are IR ops; SciPy's private
-`_cauchy_ppf` / `_cauchy_isf` (scipy.stats.cauchy) are Boost's -1/tan(pi P) with P = q reduced to (-1/2, 1/2],
-written as tan(pi (P -+ 1/2)) for |P| >= 1/4.  binom(n, k) of real n, k is
-exp(gammaln(n+1) - gammaln(k+1) - gammaln(n-k+1)) inside n, k, n-k > -1 (guarded) and refused elsewhere
-(SciPy's conventions there: zeros, signs, NaNs at negative integers).  The ufuncs accept out=/where= as
-NumPy ufuncs do (ufuncs.ufunc_rule).
+"""Rules for scipy.special: erf, erfc, gammaln, log_ndtr map to the IR's special-function ops, digamma and
+polygamma to `polygamma` (a static order), log1p/expm1 to the IR's, and so do the inverse error functions
+(erfinv, erfcinv) and the Bessel functions (j0, j1, y0, y1, i0, i1, i0e, i1e, k0, k1; of order v: jv, yv, iv,
+ive, kv); expit, logit, log_expit, ndtr, xlogy and xlog1py are compositions written so that their derivatives
+stay finite where the function is (expit never overflows, xlogy's x-derivative at x = 0 is log(y)); gamma,
+rgamma, gammasgn, loggamma (real), poch, beta and betaln are compositions of gammaln with the sign of Gamma;
+exprel is expm1(x)/x (its Taylor polynomial near 0), cbrt, exp2 and exp10 NumPy's compositions; the entropy
+terms entr, rel_entr, kl_div and the losses huber, pseudo_huber are their formulas with SciPy's conventions at
+the edges of the domain; SciPy's private `_beta_pdf` (scipy.stats.beta) is the density composed of xlogy,
+xlog1py and betaln. ndtri and ndtri_exp (inverse normal CDF) are IR ops; SciPy's private `_cauchy_ppf` /
+`_cauchy_isf` (scipy.stats.cauchy) are Boost's -1/tan(pi P) with P = q reduced to (-1/2, 1/2], written as
+tan(pi (P -+ 1/2)) for |P| >= 1/4. binom(n, k) of real n, k is exp(gammaln(n+1) - gammaln(k+1) -
+gammaln(n-k+1)) inside n, k, n-k > -1 (guarded) and refused elsewhere (SciPy's conventions there: zeros,
+signs, NaNs at negative integers). wofz (the Faddeeva function) is an IR op of a complex operand. The ufuncs
+accept out=/where= as NumPy ufuncs do (ufuncs.ufunc_rule).
 Nothing is registered when SciPy is not installed.
 """
+import functools
+
 import numpy as np
 
 from ...ir.incomplete_partials import beta_density, betaln, x_log
@@ -22,6 +25,7 @@ from ..arrays.array_api import as_traced
 from ..recording.registry import register
 from ..arrays.values import TracedArray, astype, builder, const, guard, make, unwrap
 from ..arrays.refusals import refuse
+from .math_funcs import gamma, gamma_sign
 from .ufuncs import BUILDERS, ufunc_rule
 
 try:
@@ -73,17 +77,6 @@ def _log_expit(b, x):
     return b.where(nonnegative, b.negative(softplus), b.subtract(x, softplus))
 
 
-def _gamma_sign(b, x):
-    """The sign of Gamma(x): +1 for x > 0, (-1)^floor(x) below (gammaln is log|Gamma|)."""
-    one = const(1, x.dtype)
-    even = b.equal(b.remainder(b.floor(x), const(2, x.dtype)), const(0, x.dtype))
-    return b.where(b.logical_or(b.greater(x, const(0, x.dtype)), even), one, b.negative(one))
-
-
-def _gamma(b, x):
-    return b.multiply(_gamma_sign(b, x), b.exp(b.gammaln(x)))
-
-
 def _loggamma(b, x):
     """scipy.special.loggamma of real x: gammaln for x > 0, NaN elsewhere (the real log is undefined)."""
     return b.where(b.greater(x, const(0, x.dtype)), b.gammaln(x), const(np.nan, x.dtype))
@@ -91,9 +84,9 @@ def _loggamma(b, x):
 
 def _gamma_signs(b, *xs):
     """The sign of the product (or of any ratio) of Gamma at `xs`."""
-    sign = _gamma_sign(b, xs[0])
+    sign = gamma_sign(b, xs[0])
     for x in xs[1:]:
-        sign = b.multiply(sign, _gamma_sign(b, x))
+        sign = b.multiply(sign, gamma_sign(b, x))
     return sign
 
 
@@ -172,7 +165,7 @@ def _cauchy_quantile(sign):
 
 def _rgamma(b, x):
     """1 / Gamma(x) as sign * exp(-gammaln(x)): 0 at the poles, where gammaln is inf, and at -inf."""
-    value = b.multiply(_gamma_sign(b, x), b.exp(b.negative(b.gammaln(x))))
+    value = b.multiply(gamma_sign(b, x), b.exp(b.negative(b.gammaln(x))))
     return b.where(b.equal(x, const(-np.inf, x.dtype)), const(0, x.dtype), value)
 
 
@@ -182,7 +175,7 @@ def _gammasgn(b, x):
     zero, one = const(0, x.dtype), const(1, x.dtype)
     pole = b.logical_or(b.logical_and(b.less(x, zero), b.equal(x, b.floor(x))), b.not_equal(x, x))
     zero_sign = b.where(b.less(b.divide(one, x), zero), b.negative(one), one)
-    sign = b.where(b.equal(x, zero), zero_sign, _gamma_sign(b, x))
+    sign = b.where(b.equal(x, zero), zero_sign, gamma_sign(b, x))
     return b.where(pole, const(np.nan, x.dtype), sign)
 
 
@@ -198,6 +191,60 @@ def _exprel(b, x):
         series = b.add(b.multiply(series, x), const(1 / k, x.dtype))
     safe = b.where(b.logical_or(small, b.equal(x, const(np.inf, x.dtype))), const(1, x.dtype), x)
     return b.where(small, series, b.where(b.equal(safe, x), b.divide(b.expm1(safe), safe), x))
+
+
+def _nan_in_nan_out(b, result, *operands):
+    """`result`, NaN where an operand is NaN."""
+    nan = functools.reduce(b.logical_or, [b.not_equal(v, v) for v in operands])
+    return b.where(nan, const(np.nan, result.dtype), result)
+
+
+def _entropy_term(inside, at_zero):
+    """SciPy's convention for the entropy terms rel_entr(x, y) and kl_div(x, y): `inside(b, x, y)` where
+    x > 0 and y > 0 (the operands replaced by 1 elsewhere, so that its derivatives stay finite),
+    `at_zero(b, y)` where x == 0 and y >= 0, +inf elsewhere; NaN operands give NaN."""
+    def build(b, x, y):
+        zero, one = const(0, x.dtype), const(1, x.dtype)
+        positive = b.logical_and(b.greater(x, zero), b.greater(y, zero))
+        edge = b.logical_and(b.equal(x, zero), b.greater_equal(y, zero))
+        value = inside(b, b.where(positive, x, one), b.where(positive, y, one))
+        out = b.where(positive, value, b.where(edge, at_zero(b, y), const(np.inf, x.dtype)))
+        return _nan_in_nan_out(b, out, x, y)
+    return build
+
+
+def _x_log_ratio(b, x, y):
+    return b.multiply(x, b.log(b.divide(x, y)))
+
+
+_rel_entr = _entropy_term(_x_log_ratio, lambda b, y: b.multiply(y, const(0, y.dtype)))
+_kl_div = _entropy_term(lambda b, x, y: b.add(b.subtract(_x_log_ratio(b, x, y), x), y), lambda b, y: y)
+
+
+def _entr(b, x):
+    """-x log x for x > 0, 0 at 0, -inf below: -rel_entr(x, 1)."""
+    return b.negative(_rel_entr(b, x, const(1, x.dtype)))
+
+
+def _huber(b, delta, r):
+    """r^2 / 2 for |r| <= delta, delta (|r| - delta / 2) beyond; inf for delta < 0."""
+    half = const(0.5, r.dtype)
+    size = b.absolute(r)
+    out = b.where(b.less_equal(size, delta), b.multiply(half, b.multiply(r, r)),
+                  b.multiply(delta, b.subtract(size, b.multiply(half, delta))))
+    return b.where(b.less(delta, const(0, delta.dtype)), const(np.inf, out.dtype), out)
+
+
+def _pseudo_huber(b, delta, r):
+    """delta^2 (sqrt(1 + (r / delta)^2) - 1); 0 where delta or r is 0 (delta replaced by 1 there, so its
+    derivatives stay finite), inf for delta < 0."""
+    zero, one = const(0, r.dtype), const(1, r.dtype)
+    degenerate = b.logical_or(b.equal(delta, zero), b.equal(r, zero))
+    d = b.where(degenerate, one, delta)
+    ratio = b.divide(r, d)
+    value = b.multiply(b.multiply(d, d), b.subtract(b.sqrt(b.add(one, b.multiply(ratio, ratio))), one))
+    out = b.where(degenerate, zero, value)
+    return b.where(b.less(delta, zero), const(np.inf, out.dtype), out)
 
 
 def ir_op(name):
@@ -226,9 +273,11 @@ _UFUNCS = {
     "expit": _expit, "logit": _logit, "ndtr": _ndtr,
     "xlogy": _x_log("log", 0), "xlog1py": _x_log("log1p", -1),
     "log1p": lambda b, x: b.log1p(x), "expm1": lambda b, x: b.expm1(x), "log_expit": _log_expit,
-    "gamma": _gamma, "loggamma": _loggamma, "poch": _poch, "betaln": betaln,
+    "gamma": gamma, "loggamma": _loggamma, "poch": _poch, "betaln": betaln,
     "rgamma": _rgamma, "gammasgn": _gammasgn, "exprel": _exprel,
+    "entr": _entr, "rel_entr": _rel_entr, "kl_div": _kl_div, "huber": _huber, "pseudo_huber": _pseudo_huber,
     "cbrt": BUILDERS["cbrt"], "exp2": BUILDERS["exp2"], "exp10": lambda b, x: b.power(const(10, x.dtype), x),
+    "wofz": ir_op("wofz"),
     **{name: ir_op(name) for name in ("erfinv", "erfcinv", "ndtri", "ndtri_exp", "j0", "j1", "y0", "y1", "i0",
                                     "i1", "i0e", "i1e",
                                     "k0", "k1", *BESSEL)},
