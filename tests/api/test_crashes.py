@@ -161,22 +161,21 @@ def test_object_with_dataclass_descriptor_built_inside_the_loss(cls):
 
 def test_refusal_in_library_code_names_the_chain():
     def f(x):
-        return scipy.stats.entropy(np.exp(x))    # scipy.special.entr has no rule
+        return np.sum(scipy.stats.vonmises.logpdf(x, 2.0))    # scipy.special.cosm1 has no rule
     line = f.__code__.co_firstlineno + 1
     with pytest.raises(jitgrad.UnsupportedError) as info:
         jitgrad.jit_grad(f)(X)
     message = str(info.value)
-    assert f"{HERE}:{line}: " in message and "entr" in message
+    assert f"{HERE}:{line}: " in message and "cosm1" in message
     chain = info.value.chain
     assert chain[0].endswith(f"{HERE}:{line}")
-    assert any(c.startswith("scipy/stats/_axis_nan_policy.py:") for c in chain)
-    assert chain[-1].startswith("scipy/stats/_entropy.py:")
+    assert len(chain) >= 2 and chain[-1].startswith("scipy/stats/_continuous_distns.py:")
     assert " -> ".join(chain) in message
 
 
 def test_refusal_in_user_code_has_no_chain():
     def f(x):
-        return np.sum(scipy.special.entr(x))
+        return np.sum(scipy.special.spence(x))
     with pytest.raises(jitgrad.UnsupportedError) as info:
         jitgrad.jit_grad(f)(X)
     assert info.value.chain is None and "called as" not in str(info.value)
