@@ -153,10 +153,11 @@ def _qualified(record):
 
 
 def _find(ident):
-    """The records whose id starts with `ident`, else those of function `ident` (qualname or name)."""
+    """The records of function `ident` (qualname or name), else those whose id starts with `ident` (a
+    function name wins: a short name such as `f` is also the prefix of some ids)."""
     found = tracestore.records()
-    by_id = [r for r in found if r["path"].startswith(ident)]
-    return by_id or [r for r in found if ident in (r["function"], r["function"].rsplit(".", 1)[-1], _qualified(r))]
+    by_name = [r for r in found if ident in (r["function"], r["function"].rsplit(".", 1)[-1], _qualified(r))]
+    return by_name or [r for r in found if r["path"].startswith(ident)]
 
 
 def _show(args, out):

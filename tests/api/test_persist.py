@@ -232,6 +232,15 @@ def test_cli_lists_and_shows_paths_with_guards_environment_and_trace(project, mo
     assert "no traces" in _cli("cache", "list")
 
 
+def test_cli_finds_a_function_by_name_before_an_id_prefix(tmp_path, monkeypatch):
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    base = {"format": 1, "trace": "", "environment": [], "codes": [], "guards": [], "reusable": True}
+    tracestore.store(dict(base, function="g", lookup="1" * 64, path="f" + "1" * 31))   # g's id starts with f
+    tracestore.store(dict(base, function="f", lookup="2" * 64, path="a" + "2" * 31))
+    assert [r["function"] for r in json.loads(_cli("cache", "show", "f", "--json"))] == ["f"]
+    assert [r["function"] for r in json.loads(_cli("cache", "show", "f1", "--json"))] == ["g"]
+
+
 def test_store_keeps_records_within_their_share_of_the_bound(tmp_path, monkeypatch):
     monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("JITGRAD_CACHE_MAX_MB", "0.05")      # records may take 12.8 KB

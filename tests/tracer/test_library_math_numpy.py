@@ -278,7 +278,9 @@ def test_eigvals_real_or_complex_is_guarded():
     f = lambda a: np.sum(np.abs(np.linalg.eigvals(a)) * np.arange(1.0, 3.0))
     rotation = np.array([[0.5, 1.2], [-1.2, 0.5]])                    # a complex pair
     g = assert_grad_cached(f, (rotation,), (rotation * 1.1,))
-    assert_grad(f, np.array([[2.0, 1.0], [0.5, 1.0]]), grad_fn=g)    # real eigenvalues (a real array): retraced
-    assert g.cache_info().traces == 2
+    assert_grad(f, np.array([[2.0, 1.0], [0.5, 1.0]]), grad_fn=g)    # real eigenvalues
+    # NumPy before 2.5 answers a real array for real eigenvalues (a guarded kind: retraced); 2.5 on, complex
+    always_complex = np.iscomplexobj(np.linalg.eigvals(np.eye(1)))
+    assert g.cache_info().traces == (1 if always_complex else 2)
     with pytest.raises(jitgrad.UnsupportedError, match="second derivatives"):
         jitgrad.hessian(f)(rotation)

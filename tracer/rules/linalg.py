@@ -11,6 +11,7 @@ operands, svd(full_matrices=True) of non-square matrices, hermitian=True, qr of 
 qr(mode='complete'/'raw') where it differs from 'reduced', pinv/lstsq of rank-deficient matrices, eig
 (complex eigenvectors).  eigvals is the IR's eig_values (complex; np.roots uses it).
 """
+import functools
 import operator
 
 import numpy as np
@@ -290,12 +291,21 @@ def complex_spectrum(name):
     return refused
 
 
+@functools.cache
+def _eigvals_always_complex():
+    """Whether this NumPy's eigvals answers complex even when every eigenvalue is real (2.5 on)."""
+    return np.iscomplexobj(np.linalg.eigvals(np.eye(1)))
+
+
 def eigvals(a):
-    """np.linalg.eigvals of a real matrix: the IR's eig_values (complex).  NumPy answers real eigenvalues
-    when every imaginary part is 0: which kind it answered is guarded; distinct eigenvalues differentiate."""
+    """np.linalg.eigvals of a real matrix: the IR's eig_values (complex).  NumPy before 2.5 answers real
+    eigenvalues when every imaginary part is 0: which kind it answered is guarded; distinct eigenvalues
+    differentiate."""
     concrete = np.linalg.eigvals(unwrap(a))
     b = builder()
     values = b.eig_values(operand(a, np.result_type(concrete.real.dtype, np.float32)))
+    if _eigvals_always_complex():          # NumPy >= 2.5: the kind does not depend on the data
+        return make(values, concrete)
     zero = const(0, concrete.real.dtype)
     real = b.min(b.equal(b.imag(values), zero), axis=tuple(range(values.ndim)), keepdims=False)
     guard(real, not np.iscomplexobj(concrete), "np.linalg.eigvals: whether every eigenvalue is real")
