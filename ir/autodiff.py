@@ -37,7 +37,7 @@ from .jvp import JVP
 from .loops import has_loops
 from .ops import COMPLEX_DIFFERENTIABLE, NON_DIFFERENTIABLE, TUPLE, ops_where
 from .partials import cast
-from .passes import copy_inputs, dce, optimize, replay
+from .passes import copy_inputs, copy_node, dce, optimize, replay
 from .value import Trace
 from .vjp import VJP, cotangents, unbroadcast
 
@@ -112,6 +112,20 @@ def sum_cotangents(b, acc, ct):
         if sparse.op == "index_add" and _is_zeros(sparse.args[0]) and sparse.dtype == dense.dtype:
             return b.index_add(dense, *sparse.args[1:], spec=sparse.params["spec"])
     return b.add(acc, ct)
+
+
+def jvp_result(b, node, args, tangents, maps):
+    """The forward-mode replay of a loop_result or cond_result `node` on `args`: the same result of the
+    differentiated op made for its tuple (`maps`: id(new op) -> per old result, (index, tangent index or
+    None)), its tangent recorded in `tangents`; a plain copy when the op was not differentiated."""
+    result_map = maps.get(id(args[0]))
+    if result_map is None:
+        return copy_node(b, node, args)
+    k, tk = result_map[node.params["index"]]
+    new = b.emit(node.op, args[0], index=k)
+    if tk is not None:
+        tangents[id(new)] = b.emit(node.op, args[0], index=tk)
+    return new
 
 
 def _backward(b, nodes, seeds, wrt_values, loops):

@@ -30,14 +30,7 @@ def jvp_node(b, node, args, tangents, maps):
     """The forward-mode replay of a cond or cond_result `node` on `args` (autodiff.LOOP_JVP's interface;
     `maps`: id(new cond) -> per old result, (index, tangent index or None))."""
     if node.op == "cond_result":
-        result_map = maps.get(id(args[0]))
-        if result_map is None:
-            return passes.copy_node(b, node, args)
-        k, tk = result_map[node.params["index"]]
-        new = b.cond_result(args[0], index=k)
-        if tk is not None:
-            tangents[id(new)] = b.cond_result(args[0], index=tk)
-        return new
+        return autodiff.jvp_result(b, node, args, tangents, maps)
     ts = [tangents.get(id(a)) for a in args]
     act = _active_operands(node, [t is not None for t in ts])
     if not act:

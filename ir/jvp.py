@@ -10,11 +10,11 @@ linear-algebra rules live in ir/linalg_rules.py, those of conj and the Fourier t
 ir/fft_rules.py.
 """
 from . import custom_ops
-from .errors import UnsupportedError
 from .fft_rules import JVP_RULES as FFT_JVP
 from .linalg_rules import JVP_RULES as LINALG_JVP
 from .ops import SPECS
-from .partials import (PARTIALS, cast, check_derivative_table, elementwise_and_underived, extremum_weights,
+from .partials import (PARTIALS, STRUCTURED_RULES, cast, check_derivative_table,
+                       elementwise_and_underived, extremum_weights,
                        is_float, prod_of_others, scalar, scale)
 
 JVP = {}
@@ -128,13 +128,7 @@ JVP.update({op: _with_tangents(rule) for op, rule in {**LINALG_JVP, **FFT_JVP}.i
 JVP["custom_call"] = _with_tangents(custom_ops.jvp)
 
 
-def _loop_not_differentiated(b, node, *rest):
-    """Loops are differentiated as a whole by the AD transform, never op by op."""
-    raise UnsupportedError(f"{node.op}: a loop or cond is differentiated as a whole by the AD transform "
-                           "(ir/autodiff.py, ir/loop_ad.py, ir/cond_ad.py), not by the per-op rule tables")
-
-
-JVP.update({op: _loop_not_differentiated for op in ("loop", "loop_result", "cond", "cond_result")})
+JVP.update(STRUCTURED_RULES)
 
 
 

@@ -106,14 +106,7 @@ def jvp_node(b, node, args, tangents, maps):
             return passes.copy_node(b, node, args)
         maps[id(made[0])] = made[1]
         return made[0]
-    result_map = maps.get(id(args[0]))
-    if result_map is None:
-        return passes.copy_node(b, node, args)
-    k, tk = result_map[node.params["index"]]
-    new = b.loop_result(args[0], index=k)
-    if tk is not None:
-        tangents[id(new)] = b.loop_result(args[0], index=tk)
-    return new
+    return autodiff.jvp_result(b, node, args, tangents, maps)
 
 
 # ---- reverse mode ---------------------------------------------------------------------------------

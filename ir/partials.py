@@ -22,11 +22,11 @@ without dividing by zero) and `flip`.
 """
 import numpy as np
 
-from .errors import IRError
+from .errors import IRError, UnsupportedError
 from .incomplete_partials import INCOMPLETE_PARTIALS
 from .inverse_special import INVERSE_PARTIALS
 from .special_partials import SPECIAL_PARTIALS
-from .ops import SPECS, check_table, ops_where
+from .ops import CONDS, LOOPS, SPECS, check_table, ops_where
 
 ONE, MINUS_ONE = "ONE", "MINUS_ONE"
 
@@ -38,6 +38,16 @@ def elementwise_and_underived(make_rule, no_rule):
     entries = {op: make_rule(op) for op in PARTIALS}
     entries.update({op: no_rule for op in ops_where(lambda s: not s.differentiable)})
     return entries
+
+
+def differentiated_as_a_whole(b, node, *rest):
+    """The VJP/JVP table entry of loops and conds: the AD transform differentiates them as a whole
+    (ir/autodiff.py, ir/loop_ad.py, ir/cond_ad.py), never through the per-op rule tables."""
+    raise UnsupportedError(f"{node.op}: a loop or cond is differentiated as a whole by the AD transform "
+                           "(ir/autodiff.py, ir/loop_ad.py, ir/cond_ad.py), not by the per-op rule tables")
+
+
+STRUCTURED_RULES = {op: differentiated_as_a_whole for op in (*LOOPS, *CONDS)}
 
 
 def check_derivative_table(table_name, table, no_rule, specs=SPECS):

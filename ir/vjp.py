@@ -19,11 +19,12 @@ ir/fft_rules.py.
 import numpy as np
 
 from . import custom_ops
-from .errors import IRError, UnsupportedError
+from .errors import IRError
 from .fft_rules import VJP_RULES as FFT_VJP
 from .linalg_rules import VJP_RULES as LINALG_VJP
 from .ops import SPECS
-from .partials import (PARTIALS, cast, check_derivative_table, elementwise_and_underived, expand_reduced,
+from .partials import (PARTIALS, STRUCTURED_RULES, cast, check_derivative_table,
+                       elementwise_and_underived, expand_reduced,
                        extremum_weights, flip, is_float, prod_of_others, scalar, scale)
 
 VJP = {}
@@ -214,13 +215,7 @@ VJP.update(FFT_VJP)
 VJP["custom_call"] = custom_ops.vjp
 
 
-def _loop_not_differentiated(b, node, *rest):
-    """Loops are differentiated as a whole by the AD transform, never op by op."""
-    raise UnsupportedError(f"{node.op}: a loop or cond is differentiated as a whole by the AD transform "
-                           "(ir/autodiff.py, ir/loop_ad.py, ir/cond_ad.py), not by the per-op rule tables")
-
-
-VJP.update({op: _loop_not_differentiated for op in ("loop", "loop_result", "cond", "cond_result")})
+VJP.update(STRUCTURED_RULES)
 
 
 

@@ -21,21 +21,25 @@ def simulation(x0, k, steps):
     return np.sum(x * x)
 
 
-def kalman(obs, q, r):
-    """Negative log-likelihood of a constant-velocity model (2x2 matrices per step)."""
+def _kalman_step(m, p, y, q, r):
+    """One predict/update step of a constant-velocity model (2x2 matrices): the new state and the
+    observation's negative log-likelihood term."""
     a = np.array([[1.0, 1.0], [0.0, 1.0]])
     h = np.array([[1.0, 0.0]])
-    m, p = np.zeros(2), np.eye(2)
-    nll = 0.0
+    m = a @ m
+    p = a @ p @ a.T + q * np.eye(2)
+    s = h @ p @ h.T + r
+    gain = p @ h.T / s
+    v = y - h @ m
+    return m + gain @ v, p - gain @ h @ p, np.sum(v * v / s + np.log(s))
+
+
+def kalman(obs, q, r):
+    """Negative log-likelihood of the model over `obs`, a loop over the array itself."""
+    m, p, nll = np.zeros(2), np.eye(2), 0.0
     for y in obs:
-        m = a @ m
-        p = a @ p @ a.T + q * np.eye(2)
-        s = h @ p @ h.T + r
-        gain = p @ h.T / s
-        v = y - h @ m
-        m = m + gain @ v
-        p = p - gain @ h @ p
-        nll = nll + np.sum(v * v / s + np.log(s))
+        m, p, term = _kalman_step(m, p, y, q, r)
+        nll = nll + term
     return nll
 
 
@@ -74,19 +78,10 @@ def test_long_chain_compiles_and_matches_reference_and_finite_differences(name, 
 def kalman_indexed(obs, q, r):
     """kalman, reading the observations by index: the loop rolls (a loop over the array itself stays
     unrolled: README, Loops)."""
-    a = np.array([[1.0, 1.0], [0.0, 1.0]])
-    h = np.array([[1.0, 0.0]])
-    m, p = np.zeros(2), np.eye(2)
-    nll = 0.0
+    m, p, nll = np.zeros(2), np.eye(2), 0.0
     for t in range(len(obs)):
-        m = a @ m
-        p = a @ p @ a.T + q * np.eye(2)
-        s = h @ p @ h.T + r
-        gain = p @ h.T / s
-        v = obs[t] - h @ m
-        m = m + gain @ v
-        p = p - gain @ h @ p
-        nll = nll + np.sum(v * v / s + np.log(s))
+        m, p, term = _kalman_step(m, p, obs[t], q, r)
+        nll = nll + term
     return nll
 
 
