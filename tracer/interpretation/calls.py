@@ -15,7 +15,8 @@ Builtins that inspect the caller's frame (`super()`, `locals()`, `globals()`, `v
 `eval`, `exec`) get the interpreted frame instead of the interpreter's own; `len`, `iter`, `next`, `bool`,
 `repr`, `str` of
 an object whose special method is Python code run that method interpreted; and `getattr`, `hasattr`,
-`setattr` go through the interpreter's attribute protocol (properties, environment reads).
+`setattr` go through the interpreter's attribute protocol (properties, environment reads); `enumerate`
+and `zip` of traced arrays, while loops are watched, make iterators whose loops can roll (seqloops.py).
 """
 import builtins
 import collections
@@ -33,6 +34,7 @@ from .decode import CO_ASYNC_FLAGS, UNBOUND
 from .frame import Frame
 from .generators import InterpretedGenerator
 from .protocols import is_jitgrad_code, python_method, type_lookup
+from .seqloops import indexed_enumerate, indexed_zip
 from ..recording.registry import lookup
 from ..arrays.values import contains_traced
 
@@ -382,10 +384,23 @@ def _object_setattr(interp, args, kwargs):
     interp.store_attr(*args, generic=True)
 
 
+def _indexed(make):
+    """`enumerate`/`zip` of traced arrays while loops are watched: an IndexedIterator (seqloops.py)."""
+    def run(interp, args, kwargs):
+        loops = interp.ctx.loops
+        iterator = make(args, kwargs) if loops is not None else None
+        if iterator is None:
+            return _NOT_PYTHON
+        loops.made_iterator(iterator)
+        return iterator
+    return run
+
+
 _SPECIAL_BUILTINS = {id(fn): (fn, handler) for fn, handler in (
     (super, _super), (builtins.locals, _locals), (builtins.globals, _globals), (builtins.vars, _vars),
     (builtins.dir, _dir), (builtins.eval, _with_namespaces(builtins.eval)),
     (builtins.exec, _with_namespaces(builtins.exec)), (len, _protocol("__len__", "length")),
     (iter, _protocol("__iter__", "get_iter")), (bool, _protocol("__bool__", "truth")), (next, _next),
     (repr, _conversion("__repr__", repr)), (str, _conversion("__str__", str)), (getattr, _getattr),
-    (hasattr, _hasattr), (setattr, _setattr), (object.__setattr__, _object_setattr))}
+    (hasattr, _hasattr), (setattr, _setattr), (object.__setattr__, _object_setattr),
+    (enumerate, _indexed(indexed_enumerate)), (zip, _indexed(indexed_zip)))}

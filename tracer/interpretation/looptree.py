@@ -85,7 +85,6 @@ class _Path:
     def __init__(self, iteration, carry_of, start_of, items):
         self.it, self.carry_of, self.start_of = iteration, carry_of, start_of
         self.nodes = [(k, n) for k, n in enumerate(iteration.nodes) if n.op not in _CONSTANTS]
-        self.rank = {k: r for r, (k, _) in enumerate(self.nodes)}     # constants apart: where they are
         self.invariants = {}
         self.outs = [iteration.carry_outs[carry_of.index(c)] if c in carry_of else iteration.starts[m]
                      for c, m in enumerate(items)]
@@ -98,8 +97,6 @@ class _Path:
         header, ('l', r) for the r-th non-constant node of the path; else its class in the iteration
         (invariants noted)."""
         cls = self.it.classify(v, self.it._local)
-        if cls[0] == "l":
-            return ("l", self.rank[cls[1]])
         if cls[0] == "c":
             return ("m", self.carry_of[cls[1]])
         if cls[0] == "v":
@@ -273,8 +270,8 @@ def emit_loop(b, joined, body, split, header, run):
         value = _like(x.value, finals[k])
         if id(x) in previous:      # one object across iterations: rebound in place (as writes are)
             replace[id(x)] = rebind(x, results[k], value)
-        else:
-            replace[id(x)] = TracedArray(results[k], value)
+        else:              # (a view read afresh in each iteration stays a view of its base, unlinked:
+            replace[id(x)] = TracedArray(results[k], value, x.base)     # writes through it are refused)
     if leaves:
         replace["count"] = b.loop_result(loop, index=n_carry)
     return replace

@@ -1,8 +1,9 @@
 """Rolling Python loops into `loop` ops while tracing, and fast-forwarding them.
 
-A loop header is the FOR_ITER of a `for` over a `range` in one interpreted frame.  At each arrival there
-the frame's state is snapshot (`Header`: fast locals, cells and value stack, flattened through tuples
-and lists, and the builder's node count); the nodes recorded between two arrivals are one iteration
+A loop header is the FOR_ITER of a `for` over a `range` in one interpreted frame (or over a traced
+array, `enumerate` or `zip` of them: seqloops.py).  At each arrival there the frame's state is snapshot
+(`Header`: fast locals, cells and value stack, flattened through tuples and lists by loopstate.py, and
+the builder's node count); the nodes recorded between two arrivals are one iteration
 (loopbody.Iteration).  When two consecutive iterations have the same fingerprint and the frame's
 non-traced state is the same at their three headers, the later iteration becomes the body of a `loop`
 op: the remaining iterations are run on concrete values (fastforward.py) instead of being interpreted,
@@ -29,8 +30,6 @@ before (correct, slower), and `report()` says why.
 import collections
 import operator
 import os
-import types
-import weakref
 
 import numpy as np
 
@@ -39,12 +38,12 @@ from .fastforward import concrete_values, fast_forward
 from ...ir.loops import COUNTER_DTYPE
 from .loopbody import Iteration, with_exit
 from .looptree import Split, emit_loop, join, known_values, single
+from .loopstate import flatten_frame, rebuild, same_state
 from ..arrays.loopindex import LoopIndex, plain
 from ..arrays.values import TracedArray
+from ..recording.context import _is_library_file
 
 RANGE_ITERATOR = type(iter(range(0)))
-_FLATTEN_LIMIT = 64            # longer tuples and lists are compared by identity
-_STATIC_TYPES = (int, float, complex, str, bytes, bool, type(None))
 
 
 def enabled():
@@ -69,102 +68,6 @@ def unroll_ops():
     return int(os.environ.get("JITGRAD_UNROLL_OPS", "4000"))
 
 
-class _Struct:
-    """A tuple or list of `n` items in a flattened frame state."""
-
-    __slots__ = ("kind", "n")
-
-    def __init__(self, kind, n):
-        self.kind, self.n = kind, n
-
-    def __eq__(self, other):
-        return type(other) is _Struct and other.kind is self.kind and other.n == self.n
-
-
-class _EmptyCell:
-    __slots__ = ()
-
-
-_EMPTY = _EmptyCell()
-
-
-class _Weak:
-    """A plain ndarray in a flattened frame state, by identity without a reference (a plain array made
-    while tracing is adopted by a traced write only while nothing else holds it: aliasing.py)."""
-
-    __slots__ = ("ref",)
-
-    def __init__(self, array):
-        self.ref = weakref.ref(array)
-
-    def same(self, other):
-        return type(other) is _Weak and self.ref() is other.ref() is not None
-
-
-def _flatten(frame, stack_top=1):
-    """The frame's state as a flat list (the iterator on top of the stack excluded: `stack_top` items)."""
-    roots = list(frame.fast)
-    for cell in frame.cells:        # a slot may hold a plain value: a 3.12+ inlined comprehension's local
-        try:
-            roots.append(cell.cell_contents if type(cell) is types.CellType else cell)
-        except ValueError:
-            roots.append(_EMPTY)
-    roots.extend(frame.stack[:len(frame.stack) - stack_top])
-    items, work = [], roots[::-1]
-    while work:
-        x = work.pop()
-        t = type(x)
-        if (t is tuple or t is list) and len(x) <= _FLATTEN_LIMIT:
-            items.append(_Struct(t, len(x)))
-            work.extend(reversed(x))
-        else:
-            items.append(_Weak(x) if t is np.ndarray else x)
-    return items
-
-
-def _same_static(a, b):
-    if a is b:
-        return True
-    t = type(a)
-    if t is _Weak:
-        return a.same(b)
-    if t is not type(b):
-        return False
-    if t is float or t is complex:
-        return np.asarray(a).tobytes() == np.asarray(b).tobytes()
-    if t in _STATIC_TYPES:
-        return a == b
-    if isinstance(a, np.generic):
-        return a.dtype == b.dtype and a.tobytes() == b.tobytes()
-    return False
-
-
-def _same_state(before, after, watch):
-    """Whether two headers' flattened states agree in everything but traced values and `watch`'s counter
-    (the same affine function of it, relative to the header)."""
-    xs, ys = before.items, after.items
-    if len(xs) != len(ys) or before.aliases != after.aliases:
-        return False
-    for a, b in zip(xs, ys):
-        ta = type(a)
-        if ta is TracedArray:
-            if type(b) is not TracedArray or a.ir.shape != b.ir.shape or a.ir.dtype != b.ir.dtype \
-                    or type(a.value) is not type(b.value):
-                return False
-        elif ta is LoopIndex:
-            if type(b) is not LoopIndex or a.watch is not b.watch:
-                return False
-            if (a.relative(before.last) != b.relative(after.last) if a.watch is watch else
-                    a.relative(0) != b.relative(0)):
-                return False
-        elif ta is _Struct:
-            if not a == b:
-                return False
-        elif not _same_static(a, b):
-            return False
-    return True
-
-
 class Header:
     """One arrival at a loop header: node count, flattened frame state, environment size, iterator
     state and the counter's last value."""
@@ -175,7 +78,7 @@ class Header:
         self.next, step = watch.state()
         self.last = self.next - step                         # the range value of the iteration that ended
         self.n = len(ctx.builder.nodes)
-        self.items = _flatten(frame, watch.STACK_TOP)
+        self.items = flatten_frame(frame, watch.STACK_TOP)
         self.irs = [x.ir if type(x) is TracedArray else None for x in self.items]   # (arrays written in place
         self.env = len(ctx.env)                                                     # keep their object)
         self.ints = {k: v for k, v in enumerate(frame.fast) if type(v) is int}
@@ -205,6 +108,13 @@ def _advance(iterator, n):
     """Skip the next `n` values of a range iterator (as `n` calls of next() would)."""
     index = iterator.__reduce__()[2]
     iterator.__setstate__(n if _SETSTATE_RELATIVE else index + n)
+
+
+def _peel(paths):
+    """1 when the last iteration is left to the interpreter: a view read afresh in each iteration
+    (`row = x[i]`) is then a view linked to its base after the loop (a loop op's result would not be:
+    writes through it would be refused), else 0."""
+    return int(any(p.peel for p in paths))
 
 
 class LoopWatch:
@@ -261,6 +171,14 @@ class LoopWatch:
         """Skip `n` iterations (fast-forwarded)."""
         _advance(self.iterator, n)
 
+    def next_value(self):
+        """The counter value of the iteration starting (StopIteration at the end)."""
+        return next(self.iterator)
+
+    def item(self, value, interpreter):
+        """What FOR_ITER pushes for counter value `value` (an int, or a LoopIndex)."""
+        return value
+
     def capacity(self, first, done, remaining):
         """The most iterations a loop op leaving on data may take: the rest of the range."""
         return remaining
@@ -292,11 +210,11 @@ class LoopWatch:
         self.counters.clear()
         paths = self._paths()
         if paths is not None:
-            remaining = self.remaining()
+            remaining = self.remaining() - _peel(paths)
             ops = remaining * len(self.iterations[-1].nodes)
-            if remaining and ops >= unroll_ops():
+            if remaining > 0 and ops >= unroll_ops():
                 self._roll(*self.state(), remaining, paths)
-            elif remaining and self.short is None:
+            elif remaining > 0 and self.short is None:
                 self.short = (f"short: its last {remaining} iterations record about {ops} operations, fewer "
                               f"than JITGRAD_UNROLL_OPS={unroll_ops()}; unrolled code runs faster")
 
@@ -318,7 +236,7 @@ class LoopWatch:
     def _iteration(self, before, after):
         """The Iteration between two headers, or None when it cannot be a loop body."""
         ctx = self.rolling.ctx
-        if after.env != before.env or not _same_state(before, after, self):
+        if after.env != before.env or not same_state(before, after, self):
             return None
         nodes = ctx.builder.nodes[before.n:after.n]
         made = {id(n) for n in nodes}
@@ -328,16 +246,22 @@ class LoopWatch:
                 self.refuse(f"an in-place write into an array not held by a local variable of the loop's "
                             f"function, at {self.location}")
                 return None
-        inits, outs, pairs = [], [], {}
+        inits, outs, pairs, views = [], [], {}, set()
         for a, b, t in zip(before.irs, after.irs, after.items):
             if a is not None and a is not b:
-                if t.base is not None or t.escaped or any(ref() is not None for ref in t.views):
-                    return None            # a view, or an array with live views: not rolled yet
+                if t.escaped or any(ref() is not None for ref in t.views):
+                    return None            # an array with live views: not rolled yet
+                if t.base is not None:     # a view read afresh in each iteration (`row = x[i]`)
+                    views.add(id(a))
                 if (id(a), id(b)) not in pairs:
                     pairs[(id(a), id(b))] = len(inits)
                     inits.append(a)
                     outs.append(b)
+        if views and any(id(v) in views for n in nodes for v in n.args):
+            self.refuse(f"a view (of an array) made in one iteration is read in the next, at {self.location}")
+            return None
         iteration = Iteration(nodes, inits, outs, [v for _, v in self.counters])
+        iteration.peel = bool(views)
         iteration.positions = [None if a is None else pairs.get((id(a), id(b))) for a, b in zip(before.irs, after.irs)]
         iteration.starts = before.irs
         return iteration
@@ -406,7 +330,7 @@ class LoopWatch:
                 if i.watch is not self:
                     return i
                 return LoopIndex(self, i.base + ahead, i.a, i.b) if split.done < most else i.a * (i.base + ahead) + i.b
-            _rebuild(self.frame, replace, moved, self.STACK_TOP)
+            rebuild(self.frame, replace, moved, self.STACK_TOP)
             self.advance(done)
             split.entry = len(self.rolling.rolled)
             self.rolling.rolled.append((self.location, split.done, split.ran, len(joined.items), leaves,
@@ -433,7 +357,7 @@ class LoopWatch:
         if invariants is None:
             return False
         previous = {id(x) for x in self.headers[-1].items if type(x) is TracedArray}
-        remaining = self.remaining()
+        remaining = self.remaining() - _peel(paths)
         ahead = join(paths, self.state()[0], split.step).body      # its counter counting from here
         ran = fast_forward(ahead, [known[id(header.irs[m])] for m in joined.items], invariants, remaining,
                            self.rolling.runner, self.PROBE)
@@ -467,37 +391,6 @@ class LoopWatch:
         return b.add(value, b.const(np.asarray(first, COUNTER_DTYPE))) if first else value
 
 
-def _rebuild(frame, replace, counter, stack_top=1):
-    """Replace, in the frame's locals, cells and stack (through tuples and lists, but its `stack_top`
-    items), the objects `replace` maps by id, and each LoopIndex `i` by `counter(i)`."""
-    def rebuilt(x):
-        t = type(x)
-        if t is TracedArray:
-            return replace.get(id(x), x)
-        if t is LoopIndex:
-            return counter(x)
-        if (t is tuple or t is list) and len(x) <= _FLATTEN_LIMIT:
-            items = [rebuilt(e) for e in x]
-            if any(e is not o for e, o in zip(items, x)):
-                return t(items)
-        return x
-
-    frame.fast[:] = [rebuilt(x) for x in frame.fast]
-    for k, cell in enumerate(frame.cells):
-        if type(cell) is not types.CellType:          # a plain value in a cell slot (see _flatten)
-            frame.cells[k] = rebuilt(cell)
-            continue
-        try:
-            contents = cell.cell_contents
-        except ValueError:
-            continue
-        new = rebuilt(contents)
-        if new is not contents:
-            cell.cell_contents = new
-    below = len(frame.stack) - stack_top
-    frame.stack[:below] = [rebuilt(x) for x in frame.stack[:below]]
-
-
 class Rolling:
     """The loops of one trace (held by the TraceContext as `ctx.loops`): the watches, the hooks the
     interpreter calls, and what happened to each loop."""
@@ -509,33 +402,35 @@ class Rolling:
         self.active = []          # watches of loops whose iteration is running
         self.rolled = []          # (location, trip, fast-forwarded, carries, leaves early, paths) per loop op recorded
         self.unrolled = {}        # location -> why the loop there was not rolled
+        self.seen = set()         # (code, pc) of the FOR_ITERs of loops no watch knows
 
-    def for_iter(self, interpreter, frame, target, exit_skip):
-        """FOR_ITER over a range iterator (the interpreter's hook)."""
+    def for_iter(self, interpreter, frame, target, exit_skip, kind=LoopWatch):
+        """FOR_ITER over an iterator whose loops are watched by `kind` (a range iterator, or one of
+        seqloops.py: the interpreter's hook)."""
         iterator = frame.stack[-1]
         key = (id(frame), frame.pc - 1)
         watch = self.watches.get(key)
         if watch is None or watch.iterator is not iterator:
             if watch is not None:
                 self._finish(watch, key)
-            watch = self.watches[key] = LoopWatch(self, frame, frame.pc - 1, iterator)
+            watch = self.watches[key] = kind(self, frame, frame.pc - 1, iterator)
             self.start(watch)
         if watch.refused is None:
             watch.arrive(interpreter)
         else:
             watch.pin()
         try:
-            value = next(iterator)
+            value = watch.next_value()
         except StopIteration:
             frame.stack.pop()
             frame.pc = target + exit_skip
             self._finish(watch, key)
             return
         if watch.refused is not None or type(value) is not int:
-            frame.stack.append(value)
+            frame.stack.append(watch.item(value, interpreter))
             return
         watch.current = value
-        frame.stack.append(LoopIndex(watch, value))
+        frame.stack.append(watch.item(LoopIndex(watch, value), interpreter))
 
     def start(self, watch):
         """A new watch: its loop's iteration is running."""
@@ -558,7 +453,7 @@ class Rolling:
         elif not watch.rolls and watch.arrivals > 3:
             self.unrolled[watch.location] = "no two consecutive iterations recorded the same operations"
         if watch.exit is None:        # else its counters stay LoopIndex: a use pins the count (`pin`)
-            _rebuild(watch.frame, {}, lambda i: i.value if i.watch is watch else i, watch.STACK_TOP)
+            rebuild(watch.frame, {}, lambda i: i.value if i.watch is watch else i, watch.STACK_TOP)
 
     def _prune(self):
         frames = {id(f) for f in self.ctx.frames}
@@ -627,6 +522,17 @@ class Rolling:
             if id(iterator) not in watch.fresh:
                 watch.refuse(f"an iterator made before the iteration is advanced in it, at "
                              f"{self.ctx.user_location()}")
+
+    def unwatched(self, frame, iterator):
+        """FOR_ITER of a loop of user code over an iterator no watch knows: noted for `report`."""
+        key = (frame.code, frame.pc)
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        location = f"{frame.code.co_filename}:{frame.decoded.linenos[frame.pc - 1]}"
+        if location not in self.unrolled and not _is_library_file(frame.code.co_filename):
+            self.unrolled[location] = (f"it iterates over a {type(iterator).__name__} (loops over a range, a traced "
+                                       "array, or enumerate/zip of traced arrays and ranges roll)")
 
     def report(self):
         """Strings describing each rolled loop and each loop left unrolled, with the reason."""
