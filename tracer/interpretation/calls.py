@@ -178,7 +178,7 @@ class CallPolicy:
             generator = InterpretedGenerator(self, frame)
             self.ctx.mark_local(generator)
             if self.ctx.loops is not None:
-                self.ctx.loops.made_iterator(generator)
+                self.ctx.loops.made(generator)
             return generator
         return self.run_frame(frame)
 
@@ -391,7 +391,7 @@ def _indexed(make):
         iterator = make(args, kwargs) if loops is not None else None
         if iterator is None:
             return _NOT_PYTHON
-        loops.made_iterator(iterator)
+        loops.made(iterator)
         return iterator
     return run
 

@@ -141,18 +141,21 @@ class Iteration:
 
 def with_exit(body, positions):
     """`body` with its guards at `positions` of `body.nodes` made its continue flag (a last output, bool:
-    whether they all hold), for a loop that ends where one fails (ir/loops.py's `exit`)."""
+    whether they all hold), for a loop that ends where one fails (ir/loops.py's `exit`).  A guard after
+    one of them is not reached in the iteration that leaves (Python returned or broke out before it):
+    it holds or the iteration leaves."""
     guards = {id(body.nodes[k]) for k in positions}
+    held = []              # the flag of the exit guards met so far
 
     def rule(b, node, args):
-        if id(node) in guards:
-            return b.equal(args[0], b.const(np.asarray(node.params["expected"], args[0].dtype)))
-        return None
+        if node.op != "guard" or id(node) not in guards and not held:
+            return None
+        ok = b.equal(args[0], b.const(np.asarray(node.params["expected"], args[0].dtype)))
+        if id(node) not in guards:
+            return b.guard(b.logical_or(ok, b.logical_not(held[0])), True, node.params["loc"], node.params["why"])
+        held[:] = [ok if not held else b.logical_and(held[0], ok)]
+        return ok
     b = Builder()
     env = passes.copy_inputs(b, body.inputs)
     passes.replay(b, body.nodes, env, rule)
-    flags = [env[id(body.nodes[k])] for k in sorted(positions)]
-    flag = flags[0]
-    for other in flags[1:]:
-        flag = b.logical_and(flag, other)
-    return b.build([env[id(v)] for v in body.outputs] + [flag])
+    return b.build([env[id(v)] for v in body.outputs] + held)

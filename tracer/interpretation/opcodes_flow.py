@@ -81,7 +81,7 @@ class FlowOps:
         indexed = indexed_iter(iterable) if self.ctx.loops is not None else None   # (rolled: seqloops.py)
         frame.stack[-1] = iterator = self.get_iter(iterable) if indexed is None else indexed
         if self.ctx.loops is not None and iterator is not iterable:
-            self.ctx.loops.made_iterator(iterator)
+            self.ctx.loops.made(iterator)
 
     def op_FOR_ITER(self, frame, target):
         iterator = frame.stack[-1]

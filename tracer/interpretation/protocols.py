@@ -350,7 +350,10 @@ class Protocols:
         if tp is super:
             return self._super_attr(obj, name)
         if tp in NATIVE_TYPES and tp is not types.ModuleType:
-            return getattr(obj, name)
+            value = getattr(obj, name)
+            if tp is TracedArray and name == "flags":     # of the tracer's own copy: not the environment
+                self.ctx.mark_local(value)
+            return value
         hook = None if isinstance(obj, type) else python_method(tp, "__getattr__")
         try:
             if isinstance(obj, type):    # class attributes: metaclass descriptors are native in practice

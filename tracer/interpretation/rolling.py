@@ -42,6 +42,7 @@ from .loopstate import flatten_frame, rebuild, same_state
 from ..arrays.loopindex import LoopIndex, plain
 from ..arrays.values import TracedArray
 from ..recording.context import _is_library_file
+from ..recording.errormode import mode_state
 
 RANGE_ITERATOR = type(iter(range(0)))
 
@@ -72,7 +73,7 @@ class Header:
     """One arrival at a loop header: node count, flattened frame state, environment size, iterator
     state and the counter's last value."""
 
-    __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last", "ints")
+    __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last", "ints", "mode")
 
     def __init__(self, ctx, frame, watch):
         self.next, step = watch.state()
@@ -82,6 +83,7 @@ class Header:
         self.irs = [x.ir if type(x) is TracedArray else None for x in self.items]   # (arrays written in place
         self.env = len(ctx.env)                                                     # keep their object)
         self.ints = {k: v for k, v in enumerate(frame.fast) if type(v) is int}
+        self.mode = mode_state()                        # NumPy's error mode (errstate blocks: effects.py)
         first = {}                   # which items are one traced object (writes into one reach the others)
         self.aliases = [first.setdefault(id(x), k) if type(x) is TracedArray else None
                         for k, x in enumerate(self.items)]
@@ -131,7 +133,7 @@ class LoopWatch:
         self.headers = collections.deque(maxlen=3)
         self.iterations = collections.deque(maxlen=2)
         self.rebound = []         # (TracedArray, its IR before) for in-place writes in this iteration
-        self.fresh = {}           # id -> iterator made in this iteration
+        self.fresh = {}           # id -> iterator or object made in this iteration
         self.counters = []        # the IR Values of the counter made in this iteration (one per value)
         self.current = None       # the counter's value in the running iteration
         self.arrivals = self.rolls = 0
@@ -237,6 +239,10 @@ class LoopWatch:
         """The Iteration between two headers, or None when it cannot be a loop body."""
         ctx = self.rolling.ctx
         if after.env != before.env or not same_state(before, after, self):
+            return None
+        if after.mode is not before.mode and after.mode != before.mode:
+            self.refuse(f"the iteration changes NumPy's error mode (np.seterr, an np.errstate left open), at "
+                        f"{self.location}")
             return None
         nodes = ctx.builder.nodes[before.n:after.n]
         made = {id(n) for n in nodes}
@@ -505,16 +511,26 @@ class Rolling:
     def native_result(self, result, args):
         """What compiled code returned: a new iterator (zip, map, enumerate...) is the iteration's own."""
         if self.active and hasattr(type(result), "__next__") and not any(result is a for a in args):
-            self.made_iterator(result)
+            self.made(result)
 
     def rebound(self, target):
         """TracedArray `target` is about to be rebound by an in-place write."""
         for watch in self.active:
             watch.rebound.append((target, target.ir))
 
-    def made_iterator(self, iterator):
+    def made(self, obj):
+        """`obj` (an iterator, an instance...) was made in the running iterations."""
         for watch in self.active:
-            watch.fresh[id(iterator)] = iterator
+            watch.fresh[id(obj)] = obj
+
+    def store_attr(self, obj, what):
+        """A store into (or deletion of) an attribute of `obj`: outside state for the watched loops
+        whose running iteration did not make `obj`."""
+        if self.active:
+            why = f"{what} at {self.ctx.user_location()}"
+            for watch in self.active:
+                if watch.fresh.get(id(obj)) is not obj:
+                    watch.refuse(why)
 
     def consume(self, iterator):
         """FOR_ITER on a non-range iterator: it must have been made in the running iteration."""
