@@ -58,6 +58,9 @@ def exits_enabled():
     return os.environ.get("JITGRAD_ROLL_EXITS", "1") != "0"
 
 
+MAX_PATHS = 16                 # a body joins at most this many recorded paths (an int decision: its values)
+
+
 def unroll_ops():
     """Loops whose remaining iterations would record fewer operations than this stay unrolled
     (`JITGRAD_UNROLL_OPS`, default 4,000).  Measured on the bench's loops (cached calls, 2-core EPYC,
@@ -138,6 +141,7 @@ class LoopWatch:
         self.current = None       # the counter's value in the running iteration
         self.arrivals = self.rolls = 0
         self.short = None         # why a loop that could roll stays unrolled (too short), or None
+        self.mismatch = None      # why two iterations last failed to match, when known
         self.exit = None          # after a loop op that left early: (its count, the count traced, the counter
                                   # value then, its IR on the count), until the counter is pinned
         self.split = None         # the rolled loop whose guard failed in the iteration running (looptree.Split)
@@ -239,6 +243,11 @@ class LoopWatch:
         """The Iteration between two headers, or None when it cannot be a loop body."""
         ctx = self.rolling.ctx
         if after.env != before.env or not same_state(before, after, self):
+            changed = [self.frame.code.co_varnames[k] for k, v in after.ints.items()
+                       if k < len(self.frame.code.co_varnames) and before.ints.get(k, v) != v]
+            if changed and self.arrivals > 2:
+                self.mismatch = (f"the int variable {changed[0]!r} changes between iterations other than as a "
+                                 "counter (an int() of data kept in a variable)")
             return None
         if after.mode is not before.mode and after.mode != before.mode:
             self.refuse(f"the iteration changes NumPy's error mode (np.seterr, an np.errstate left open), at "
@@ -355,6 +364,8 @@ class LoopWatch:
         if it is None:
             return False
         paths = split.paths + ([it] if all(p.fingerprint != it.fingerprint for p in split.paths) else [])
+        if len(paths) > MAX_PATHS:
+            return False
         joined = join(paths, split.first, split.step)
         if joined is None:
             return False
@@ -457,7 +468,7 @@ class Rolling:
         elif not watch.rolls and watch.short is not None:
             self.unrolled[watch.location] = watch.short
         elif not watch.rolls and watch.arrivals > 3:
-            self.unrolled[watch.location] = "no two consecutive iterations recorded the same operations"
+            self.unrolled[watch.location] = watch.mismatch or "no two consecutive iterations recorded the same operations"
         if watch.exit is None:        # else its counters stay LoopIndex: a use pins the count (`pin`)
             rebuild(watch.frame, {}, lambda i: i.value if i.watch is watch else i, watch.STACK_TOP)
 
