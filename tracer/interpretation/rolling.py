@@ -468,7 +468,8 @@ class Rolling:
         elif not watch.rolls and watch.short is not None:
             self.unrolled[watch.location] = watch.short
         elif not watch.rolls and watch.arrivals > 3:
-            self.unrolled[watch.location] = watch.mismatch or "no two consecutive iterations recorded the same operations"
+            self.unrolled[watch.location] = (watch.mismatch or
+                                             "no two consecutive iterations recorded the same operations")
         if watch.exit is None:        # else its counters stay LoopIndex: a use pins the count (`pin`)
             rebuild(watch.frame, {}, lambda i: i.value if i.watch is watch else i, watch.STACK_TOP)
 
