@@ -289,6 +289,19 @@ def test_quad_in_a_loop_and_a_constant_integrand():
     assert_grad_cached(total, (np.array([0.3, -0.7, 1.2]),), (np.array([0.5, 0.1, -0.2]),))
 
 
+class _Decay:
+    def __init__(self, rate):
+        self.rate = rate
+
+    def density(self, t):
+        return t ** 2 * np.exp(-self.rate * t) / (1.0 + t) ** 0.5      # Python float powers of t
+
+
+def test_quad_of_a_bound_method_reading_a_traced_attribute():
+    assert_grad_cached(lambda r, b: si_integrate.quad(_Decay(r * 1.5).density, 0.0, b)[0], (0.7, 2.0), (1.2, 3.0),
+                       argnums=(0, 1))
+
+
 def test_quad_refuses_a_branch_on_the_integration_variable():
     def piecewise(p):
         return si_integrate.quad(lambda t: p * t if t < 0.5 else p, 0.0, 1.0)[0]

@@ -13,13 +13,16 @@ and returns its (value, abserr) as traced floats.  Equal integrand traces share 
 Guarded: whether each traced limit is finite (infinite limits have no derivative).  Refused: a decision on
 t inside the integrand (a branch, int(), a mask: the pieces of a piecewise integrand would be baked in;
 write it with np.where), traced tolerances, points or weight parameters, and full_output or complex_func
-with traced values (without traced values, quad runs as before, the integrand interpreted at each point).
+with traced values.  Guards on t that only say Python does not raise (`t ** 2`, `1 / t`) are dropped:
+where Python would raise, the integrand trace gives an inf or a NaN.  Without traced values the result is
+a constant (the integral of the integrand trace), or with full_output SciPy's quad runs as before.
 """
 import numpy as np
 
 from ...ir.evaluate import evaluate
 from ...ir.value import Trace, Value
 from ...ir import Builder, passes
+from ..arrays.pyerrors import only_says_no_raise
 from ..arrays.refusals import refuse
 from ..arrays.values import TracedArray, builder, const, contains_traced, guard, make, unwrap
 from ..interpretation import interpreter
@@ -87,12 +90,15 @@ def _trace_integrand(func, args, limits):
     dependent = {id(placeholder)}
     for node in recorded:
         if any(id(a) in dependent for a in node.args):
+            if node.op == "guard" and only_says_no_raise(node.params["why"]):
+                continue            # at other t: an inf or a NaN where Python would raise (t ** -1 at 0)
             if node.op == "guard":
                 refuse(f"scipy.integrate.quad: the integrand takes a decision on the integration variable "
                        f"({node.params['why']} at {node.params['loc']}); a piecewise integrand cannot be "
                        "integrated as traced: write it with np.where, or split the range at the break")
             dependent.add(id(node))
-    bld.nodes[start:] = [n for n in recorded if id(n) not in dependent]
+    bld.nodes[start:] = [n for n in recorded if id(n) not in dependent and not (
+        n.op == "guard" and any(id(a) in dependent for a in n.args))]
     return _close(placeholder, [n for n in recorded if id(n) in dependent], out, dependent)
 
 
