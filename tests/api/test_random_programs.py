@@ -2,8 +2,8 @@
 gradients equal central finite differences and the reference executor's, over inputs that flip the
 programs' branches, with aliased arguments (the same array passed as x and y) and cached calls.
 
-JITGRAD_RANDOM_PROGRAMS=N runs N programs instead of the CI's 150 (larger runs, e.g. N=2000, are for
-before a release: programs are seeded by their number, so a failure names its program)."""
+JITGRAD_RANDOM_PROGRAMS=N runs programs 0..N-1 instead of the CI's 300 (larger runs are for before a
+release, see tests/README.md: programs are seeded by their number, so a failure names its program)."""
 import os
 import warnings
 
@@ -13,7 +13,7 @@ import pytest
 import jitgrad
 from random_programs import compile_program, inputs, program
 
-COUNT = int(os.environ.get("JITGRAD_RANDOM_PROGRAMS", "150"))
+COUNT = int(os.environ.get("JITGRAD_RANDOM_PROGRAMS", "300"))
 CALLS = 4
 
 
