@@ -144,7 +144,7 @@ class CallPolicy:
             if loops is not None:
                 loops.native_result(result, args)
             if type(result) is fn:       # an instance constructed while tracing
-                self.ctx.mark_local(result)
+                self.made(result)
             return after_native_call(fn, args, kwargs, result)     # a traced write may adopt it
         result = call_with_constants(fn, *self._wrap_callbacks(fn, args, kwargs))
         if result is not NOT_CONSTANT:           # only constant arrays were traced: run it on them
@@ -203,7 +203,7 @@ class CallPolicy:
             obj = new(cls, *args, **kwargs)
         if not isinstance(obj, cls):
             return obj
-        self.ctx.mark_local(obj)
+        self.made(obj)
         init = python_method(type(obj), "__init__")
         if init is not None:
             result = self.call_python(init, (obj,) + tuple(args), kwargs)
@@ -213,6 +213,13 @@ class CallPolicy:
             type(obj).__init__(obj, *args, **kwargs)
         return obj
 
+    def made(self, obj):
+        """`obj` was constructed while tracing: its attributes are no environment, and stores into it in
+        the loop iteration that made it change no outside state (Rolling.made)."""
+        self.ctx.mark_local(obj)
+        if self.ctx.loops is not None:
+            self.ctx.loops.made(obj)
+
     def _native_container(self, cls, new, args, kwargs):
         """`cls(*args, **kwargs)` for a subclass of dict or list that keeps the builtin's construction
         (scipy's OdeResult, OptimizeResult): made natively, as the builtin's own rule does; else
@@ -220,7 +227,7 @@ class CallPolicy:
         for base in (dict, list):
             if issubclass(cls, base) and new is base.__new__ and type_lookup(cls, "__init__") is base.__init__:
                 obj = cls(*args, **kwargs)
-                self.ctx.mark_local(obj)
+                self.made(obj)
                 return obj
         return _NOT_PYTHON
 

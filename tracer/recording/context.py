@@ -392,11 +392,8 @@ class TraceContext:
                 self.replay.stored(kind, holder, key, value)
 
     def mark_local(self, obj):
-        """Note that `obj` was created while tracing: reads from it are not environment reads (and stores
-        into it, in the loop iteration that made it, change no outside state: `loops.made`)."""
+        """Note that `obj` was created while tracing: reads from it are not environment reads."""
         self.local_objects[id(obj)] = obj
-        if self.loops is not None:
-            self.loops.made(obj)
 
     def is_local(self, obj):
         return self.local_objects.get(id(obj)) is obj

@@ -27,6 +27,8 @@ def _raising_modes(fn):
         result = fn(*args, **kwargs)
         if isinstance(result, np.errstate):
             ctx.mark_local(result)
+            if ctx.loops is not None:        # entered and left in one loop iteration: no outside state
+                ctx.loops.made(result)
         return result
     return handler
 
