@@ -308,11 +308,6 @@ class Emitter:
             self.memo.pop()
 
     def _copy_out(self, v, loc):
-        if v.dtype.kind == "c":             # complex values are buffers: copy the bytes
-            self.declare("declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)")
-            self.f.stmt(f"call void @llvm.memcpy.p0.p0.i64(ptr {self.pointer(loc)}, "
-                        f"ptr {self.pointer(self.plan.loc[id(v)])}, i64 {v.size * v.dtype.itemsize}, i1 false)")
-            return
         self.loops(v.shape, lambda idx: self.store_at(loc, v.shape, v.dtype, idx, self.value(v, idx)))
 
     # ---- exits ---------------------------------------------------------------------------------
