@@ -46,6 +46,9 @@ def _setup():
             cpu=llvm.get_host_cpu_name(), features=_host_features(),
             opt=2, codemodel="jitdefault")
         _register_libm()
+        from . import parallel      # pthread entry points and the thread-count cell (parallel.py)
+        for name, address in parallel.symbols().items():
+            llvm.add_symbol(name, address)
     return _state["tm"]
 
 
