@@ -13,10 +13,10 @@ joins them, and returns the first failing exit code in task order (a guard, an i
 PRECISE_EXIT: the kernel leaves with it, as from any loop).  Outlined bodies read the kernel's 0-d
 registers from workspace slots (emit.py spills them before the call).
 
-Thread count: the i64 cell `jg_num_threads` read by every kernel at run time (not baked into the
-machine code, so cached kernels follow the setting): JITGRAD_NUM_THREADS, default the number of cores
-this process may run on (os.sched_getaffinity); `set_num_threads(n)` changes it.  1 runs every
-task-0 share on the caller alone, no thread started.
+Thread count: the i64 cell `jg_num_threads` (threads.py) read by every kernel at run time (not baked
+into the machine code, so cached kernels follow the setting): JITGRAD_NUM_THREADS, default the number
+of cores this process may run on (os.sched_getaffinity); `set_num_threads(n)` changes it.  1 runs the
+one share on the caller, no thread started.
 
 Results.  Elementwise outputs are bit-identical whatever the thread count (each element is computed by
 the same code).  A sum or product over a split loop adds up per-thread partials in thread order, so
@@ -25,55 +25,17 @@ and bool reductions, are exact).  BLAS keeps its own threads (OPENBLAS_NUM_THREA
 
 Measured (W3, sum(tanh(x) sin(y)^2 + exp(-x^2) y) and its gradient, 2-core box): see bench/threads_w3.py.
 """
-import ctypes
 import math
-import os
 
 from .abi import SUCCESS
+from .threads import MAX_THREADS, num_threads, set_num_threads  # noqa: F401 - the setting's API here too
 from .llvmtext import FunctionText
 from .fusion import group_body
 from .rules import REDUCE, Accumulator
 
 MIN_ITERATIONS = 1 << 16        # below this a split loses: starting and joining a thread costs ~20-50 us
-MAX_THREADS = 64
 TASK_HEAD = 3                   # i64 slots before the pointers: exit code, start, end
 PARTIAL_BYTES = 16              # one slot per reduction (a complex128 accumulator fits)
-
-
-def _default_threads():
-    setting = os.environ.get("JITGRAD_NUM_THREADS", "").strip()
-    if setting:
-        n = int(setting)
-        if n < 1:
-            raise ValueError(f"JITGRAD_NUM_THREADS must be a positive integer, got {setting!r}")
-        return n
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-_threads = ctypes.c_int64(min(_default_threads(), MAX_THREADS))
-
-
-def num_threads():
-    """The number of threads a big loop is split across."""
-    return _threads.value
-
-
-def set_num_threads(n):
-    """Split big loops across `n` threads (1..MAX_THREADS) from now on, in every kernel."""
-    if not 1 <= int(n) <= MAX_THREADS:
-        raise ValueError(f"the number of threads must be in 1..{MAX_THREADS}, got {n!r}")
-    _threads.value = int(n)
-
-
-def symbols():
-    """External symbols the parallel code uses (registered by engine._setup)."""
-    libc = ctypes.CDLL(None)
-    return {"jg_pthread_create": ctypes.cast(libc.pthread_create, ctypes.c_void_p).value,
-            "jg_pthread_join": ctypes.cast(libc.pthread_join, ctypes.c_void_p).value,
-            "jg_num_threads": ctypes.addressof(_threads)}
 
 
 _RUN = f"""@jg_num_threads = external global i64
