@@ -95,7 +95,8 @@ def run_loop(args, params, run_body):
     count in place of the continue flag's)."""
     body, trip, n_carry, exit = params["body"], params["trip"], params["n_carry"], params["exit"]
     carries, invariants = list(args[:n_carry]), list(args[n_carry:])
-    stacked = [np.zeros((trip,) + y.shape, y.dtype) for y in body.outputs[n_carry:]]
+    stacked = [np.zeros((0 if n_carry + j == exit else trip,) + y.shape, y.dtype)   # (the flag: its count)
+               for j, y in enumerate(body.outputs[n_carry:])]
     count = trip
     for t in range(trip):
         outs = run_body(body, [np.asarray(t, COUNTER_DTYPE), *carries, *invariants])
@@ -103,8 +104,9 @@ def run_loop(args, params, run_body):
             count = t
             break
         carries = outs[:n_carry]
-        for rows, y in zip(stacked, outs[n_carry:]):
-            rows[t] = y
+        for j, (rows, y) in enumerate(zip(stacked, outs[n_carry:])):
+            if n_carry + j != exit:
+                rows[t] = y
     if exit is not None:
         stacked[exit - n_carry] = np.asarray(count, COUNTER_DTYPE)
     return tuple(np.asarray(c) for c in carries) + tuple(stacked)

@@ -16,6 +16,7 @@ so does every trace with `JITGRAD_SYNC_COMPILE=1` (the test suite and the benchm
 timings use it) or without the JIT.  `wait_compiled()` waits for the background compiles.
 """
 import functools
+import math
 import os
 import threading
 
@@ -60,11 +61,14 @@ US_PER_OP, US_PER_ELEMENT, MAX_REFERENCE_US = 5.0, 0.01, 50_000.0
 
 
 def reference_cost(trace):
-    """Estimated microseconds the reference executor takes on `trace` (a loop: trip x its body)."""
+    """Estimated microseconds the reference executor takes on `trace` (a loop: trip x its body; one
+    ending on a flag: isqrt(trip), the tracer's capacity for a `while` being the square of 4x the
+    iterations it saw)."""
     total = 0.0
     for node in trace.nodes:
         if node.op == "loop":
-            total += node.params["trip"] * reference_cost(node.params["body"])
+            trip = node.params["trip"] if node.params["exit"] is None else math.isqrt(node.params["trip"])
+            total += trip * reference_cost(node.params["body"])
         else:
             total += US_PER_OP + US_PER_ELEMENT * node.size
     return total

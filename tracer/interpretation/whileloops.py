@@ -20,7 +20,7 @@ from .fastforward import NATIVE_MIN_TRIP
 from .rolling import LoopWatch
 
 FAST_FORWARD_LIMIT = 10 ** 8
-MIN_CAPACITY = 1000
+MIN_CAPACITY = 1024
 CAPACITY_FACTOR = 4
 
 
@@ -46,7 +46,7 @@ class WhileWatch(LoopWatch):
         self.offset += n
 
     def capacity(self, first, done, remaining):
-        return max(MIN_CAPACITY, CAPACITY_FACTOR * (first + done))
+        return max(MIN_CAPACITY, CAPACITY_FACTOR * (first + done)) ** 2
 
 
 def _is_for_iter(frame, target):
