@@ -16,12 +16,18 @@ loop.  The body's guards appear twice in the forward part (segments, tail): in i
 about sqrt(trip) iterations' residuals
 plus sqrt(trip) checkpoints of the carries, for one more forward evaluation of the body.
 
-A loop ending on a flag (ir/loops.py's `exit`; `trip` its most iterations) without stacked outputs
-is checkpointed alike: the segment loop's flag says a segment ran all its S iterations, so it stops at
-the segment that leaves (discarding it, its count the segments taken); a taped tail loop reruns that
-segment from its start (at most S iterations, its flag also false from counter `trip` on); the count
-is S * segments taken + the tail's.  The backward segment loop runs the segments taken, last first.
-One with stacked outputs is taped (their rows would land at a run-time offset).
+A loop ending on a flag (ir/loops.py's `exit`; `trip` its most iterations) without stacked outputs,
+over the budget or of TAPED_EXIT_ROWS iterations at most or more (a `while` loop: the tracer gives it
+room for the square of 4x the iterations it saw, tracer/interpretation/whileloops.py), is `_continued`:
+its first isqrt(trip) iterations run taped (the common case: no recomputation), and when it has not
+left by then, its continuation (the same body from the counter it stopped at; taking no iteration
+otherwise) is checkpointed, so a call running 50x the traced count needs no retrace and its memory
+stays about 2 sqrt(trip) rows.  The continuation is checkpointed as above: the segment loop's flag says
+a segment ran all its S iterations, so it stops at the segment that leaves (discarding it, its count the
+segments taken); a taped tail loop reruns that segment from its start (at most S iterations, its flag
+also false from counter `trip` on); the count is S * segments taken + the tail's.  The backward segment
+loop runs the segments taken, last first (its discarded iteration's inner loops leave at once).  One
+with stacked outputs is taped (their rows would land at a run-time offset).
 """
 import math
 import os

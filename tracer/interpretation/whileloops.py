@@ -6,8 +6,9 @@ start of the next).  There is no range: the counter is the number of iterations 
 a constant with it, `k += 1`, are counters as in a `for`), and the frame's whole value stack is part of
 its state.  Once two consecutive iterations match, the rest is fast-forwarded until a guard of the body
 fails (the loop's condition turning false, a `break` on data): the loop op then ends on that guard's
-flag at run time (ir/loops.py's `exit`), with room for CAPACITY_FACTOR times the iterations traced (at
-least MIN_CAPACITY; a guard after the loop checks a call stays within it, else it retraces), and the
+flag at run time (ir/loops.py's `exit`), with room for the square of CAPACITY_FACTOR times the
+iterations traced (at least MIN_CAPACITY; a guard after the loop checks a call stays within it, else it
+retraces; reverse mode tapes the first square root and checkpoints the rest: ir/loop_tape.py), and the
 interpreter runs the iteration that left.  The first PROBE iterations are fast-forwarded by the
 reference evaluation, the rest natively (fastforward.py).  A fast-forward running FAST_FORWARD_LIMIT
 iterations without a guard failing records that many (a counted loop) and interprets on.  The watch
