@@ -29,6 +29,7 @@ class WhileWatch(LoopWatch):
     """One `while` loop of one frame, its header at `pc` and its backward jump at `source`."""
 
     STACK_TOP = 0
+    OPENING = False               # (its first arrival is after the first iteration)
     PROBE = NATIVE_MIN_TRIP       # a `while` loop may end soon: no compilation for the first iterations
     END = "the capacity its trace gave it"
 
