@@ -457,10 +457,9 @@ class LoopWatch:
         return True
 
     def _rewind(self, start):
-        """The matched iterations (and the first, opening.py), recorded as they ran from node `start`,
-        become the loop op's first ones: their guards (the body's, which the loop op checks) are dropped;
-        their other nodes are dead once the frame is rebound to the loop's results.  So a later call
-        whose loop leaves in them uses this trace."""
+        """The iterations recorded from node `start` become the loop op's first ones: their guards (the
+        body's, which the loop op checks) are dropped; their other nodes are dead once the frame is
+        rebound to the loop's results.  So a later call whose loop leaves in them uses this trace."""
         b = self.rolling.ctx.builder
         b.nodes[start:] = [n for n in b.nodes[start:] if n.op != "guard"]
 
