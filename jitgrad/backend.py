@@ -20,7 +20,7 @@ import math
 import os
 import threading
 
-from .ir import run_trace
+from .ir import loop_tape, run_trace
 
 
 def jit_enabled_by_default():
@@ -62,12 +62,13 @@ US_PER_OP, US_PER_ELEMENT, MAX_REFERENCE_US = 5.0, 0.01, 50_000.0
 
 def reference_cost(trace):
     """Estimated microseconds the reference executor takes on `trace` (a loop: trip x its body; one
-    ending on a flag: isqrt(trip), the tracer's capacity for a `while` being the square of 4x the
-    iterations it saw)."""
+    ending on a flag with room for TAPED_EXIT_ROWS iterations or more, a `while` loop: isqrt(trip), the
+    tracer's capacity being the square of 4x the iterations it saw)."""
     total = 0.0
     for node in trace.nodes:
         if node.op == "loop":
-            trip = node.params["trip"] if node.params["exit"] is None else math.isqrt(node.params["trip"])
+            trip = node.params["trip"]
+            trip = math.isqrt(trip) if node.params["exit"] is not None and trip >= loop_tape.TAPED_EXIT_ROWS else trip
             total += trip * reference_cost(node.params["body"])
         else:
             total += US_PER_OP + US_PER_ELEMENT * node.size
