@@ -18,16 +18,20 @@ plus sqrt(trip) checkpoints of the carries, for one more forward evaluation of t
 
 A loop ending on a flag (ir/loops.py's `exit`; `trip` its most iterations) without stacked outputs,
 over the budget or of TAPED_EXIT_ROWS iterations at most or more (a `while` loop: the tracer gives it
-room for the square of 4x the iterations it saw, tracer/interpretation/whileloops.py), is `_continued`:
-its first isqrt(trip) iterations run taped (the common case: no recomputation), and when it has not
-left by then, its continuation (the same body from the counter it stopped at; taking no iteration
-otherwise) is checkpointed, so a call running 50x the traced count needs no retrace and its memory
-stays about 2 sqrt(trip) rows.  The continuation is checkpointed as above: the segment loop's flag says
-a segment ran all its S iterations, so it stops at the segment that leaves (discarding it, its count the
-segments taken); a taped tail loop reruns that segment from its start (at most S iterations, its flag
-also false from counter `trip` on); the count is S * segments taken + the tail's.  The backward segment
-loop runs the segments taken, last first (its discarded iteration's inner loops leave at once).  One
-with stacked outputs is taped (their rows would land at a run-time offset).
+room for TAPED_SHARE x 4x the iterations it saw, tracer/interpretation/whileloops.py), is `_continued`:
+its first trip // TAPED_SHARE iterations (at least isqrt(trip); for a `while`: 4x the iterations seen)
+run taped (the common case: no recomputation), and when it has not left by then, its continuation (the
+same body from the counter it stopped at; taking no iteration otherwise) is checkpointed, so a call
+running 50x the traced count needs no retrace and its memory stays about trip // TAPED_SHARE + 2
+sqrt(trip) rows.  (Differentiated again, a checkpointed loop keeps every iteration's residuals: the
+capacity is a bounded multiple of the traced count, not its square, so that grad of grad stays
+within a bounded multiple of the first-order memory.)  The continuation is checkpointed as above: the
+segment loop's flag says a segment ran all its S iterations, so it stops at the segment that leaves
+(discarding it, its count the segments taken); a taped tail loop reruns that segment from its start
+(at most S iterations, its flag also false from counter `trip` on); the count is S * segments taken +
+the tail's.  The backward segment loop runs the segments taken, last first (its discarded iteration's
+inner loops leave at once).  One with stacked outputs is taped (their rows would land at a run-time
+offset).
 """
 import math
 import os
@@ -44,7 +48,8 @@ from .loops import COUNTER_DTYPE
 from .ops import LOOPS
 
 TAPE_BUDGET_MB = float(os.environ.get("JITGRAD_LOOP_TAPE_MB", "64"))
-TAPED_EXIT_ROWS = 2 ** 20     # a loop ending on a flag that may take this many iterations: `_continued`
+TAPED_EXIT_ROWS = 2 ** 14     # a loop ending on a flag that may take this many iterations: `_continued`,
+TAPED_SHARE = 16              # its first trip // TAPED_SHARE iterations (at least isqrt(trip)) taped
 
 
 def _intp(b, value):
@@ -174,11 +179,12 @@ def _checkpointed(b, vjp, args, hoisted, records):
 
 
 def _continued(b, vjp, args, active_args, hoisted, records):
-    """A loop ending on a flag, of at most `trip` iterations: its first isqrt(trip) iterations taped,
-    then (when it has not left by then) its continuation checkpointed (`_checkpointed`), from the
-    counter the taped loop stopped at.  Returns (the continuation's loop, the original's results)."""
+    """A loop ending on a flag, of at most `trip` iterations: its first trip // TAPED_SHARE iterations
+    (at least isqrt(trip)) taped, then (when it has not left by then) its continuation checkpointed
+    (`_checkpointed`), from the counter the taped loop stopped at.  Returns (the continuation's loop,
+    the original's results)."""
     n_carry, exit, trip = vjp.n_carry, vjp.exit, vjp.trip
-    rows = math.isqrt(trip)
+    rows = max(math.isqrt(trip), trip // TAPED_SHARE)
     first = _taped(b, vjp, args, hoisted, rows, None, records)
     taken = b.loop_result(first, index=exit)
     full = b.equal(taken, _intp(b, rows))

@@ -6,9 +6,9 @@ start of the next).  There is no range: the counter is the number of iterations 
 a constant with it, `k += 1`, are counters as in a `for`), and the frame's whole value stack is part of
 its state.  Once two consecutive iterations match, the rest is fast-forwarded until a guard of the body
 fails (the loop's condition turning false, a `break` on data): the loop op then ends on that guard's
-flag at run time (ir/loops.py's `exit`), with room for the square of CAPACITY_FACTOR times the
-iterations traced (at least MIN_CAPACITY; a guard after the loop checks a call stays within it, else it
-retraces; reverse mode tapes the first square root and checkpoints the rest: ir/loop_tape.py), and the
+flag at run time (ir/loops.py's `exit`), with room for TAPED_SHARE (16) x CAPACITY_FACTOR (4) times the
+iterations traced (at least 16 x MIN_CAPACITY; a guard after the loop checks a call stays within it, else
+it retraces; reverse mode tapes the first 1/16 and checkpoints the rest: ir/loop_tape.py), and the
 interpreter runs the iteration that left.  The first PROBE iterations are fast-forwarded by the
 reference evaluation, the rest natively (fastforward.py).  A fast-forward running FAST_FORWARD_LIMIT
 iterations without a guard failing records that many (a counted loop) and interprets on.  The watch
@@ -17,6 +17,7 @@ ends when the frame jumps (or falls through) out of the loop's instructions.
 `Rolling` here is rolling.py's with the interpreter's jump hook: jitgrad/tracing.py makes it.
 """
 from . import rolling
+from ...ir import loop_tape
 from .fastforward import NATIVE_MIN_TRIP
 from .rolling import LoopWatch
 
@@ -48,7 +49,7 @@ class WhileWatch(LoopWatch):
         self.offset += n
 
     def capacity(self, first, done, remaining):
-        return max(MIN_CAPACITY, CAPACITY_FACTOR * (first + done)) ** 2
+        return max(MIN_CAPACITY, CAPACITY_FACTOR * (first + done)) * loop_tape.TAPED_SHARE
 
 
 def _is_for_iter(frame, target):
