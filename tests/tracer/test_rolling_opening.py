@@ -10,29 +10,12 @@ import pytest
 import jitgrad
 from e2e import assert_grad
 from test_rolling import top_loops, traced
+from test_rolling_exits import skip_negative, until_negative
 
 
 @pytest.fixture(autouse=True)
 def roll_short_loops(monkeypatch):
     monkeypatch.setenv("JITGRAD_UNROLL_OPS", "0")
-
-
-def skip_negative(x):
-    s = 0.0
-    for i in range(x.shape[0]):
-        if x[i] < 0:
-            continue
-        s = s + np.sin(x[i]) * x[i]
-    return s
-
-
-def until_negative(x, w):
-    s = 0.0
-    for i in range(x.shape[0]):
-        if x[i] < 0:
-            break
-        s = s + w * x[i] ** 2
-    return s
 
 
 def opened_by_a_flag(x, w):
