@@ -171,7 +171,9 @@ def test_jacobian_with_branches_and_in_place_updates_equals_finite_differences(m
         assert J.shape == (x.size + 1, x.size)
         np.testing.assert_allclose(J, central_jacobian(piecewise_dynamics, x), rtol=1e-6, atol=1e-8)
     assert jac(X.copy()) is not None and jac.cache_info().hits >= 1
-    assert jac.cache_info().traces == 3
+    # the loop rolls (its branch takes both sides), so the three paths share the loop op's trace; the
+    # first iteration, recorded before it with its own guard, may make a second one
+    assert jac.cache_info().traces <= 2
 
 
 def test_jacobian_of_pytrees_and_argnums():
@@ -205,7 +207,8 @@ def test_a_jacobian_is_one_compiled_kernel_with_its_passes_in_a_loop(monkeypatch
         (path,) = jac.cache_info().paths
         assert path.backend == "llvm" and path.note == ""
         assert len(compiled) == 1 and compiled[0] is path.trace
-        assert [n.params["trip"] for n in path.trace.nodes if n.op == "loop"] == [passes]
+        trips = [n.params["trip"] for n in path.trace.nodes if n.op == "loop"]
+        assert trips[-1] == passes and len(trips) <= 2      # (before it: the function's own loop, rolled)
 
 
 def test_jacobian_mode_is_checked():
