@@ -339,3 +339,22 @@ def test_transforms_closing_over_an_outer_traced_value():
     x = np.array([0.3, 0.7, -0.4])
     assert np.isclose(outer(x), closed_form(x), rtol=1e-13)
     np.testing.assert_allclose(jitgrad.jit_grad(outer)(x), central_jacobian(closed_form, x), rtol=1e-7)
+
+
+def test_repeated_jvp_calls_reuse_the_transform_of_their_own_function():
+    """transforms._transform_of remembers the last lookup: alternating functions, parameters and a
+    function that died (its id reused) each get their own transform."""
+    x, v = np.array([0.3, -1.2]), np.array([1.0, 2.0])
+
+    def f(a):
+        return np.sum(np.sin(a))
+
+    def g(a):
+        return np.sum(a ** 3)
+    for _ in range(2):
+        assert jitgrad.jvp(f, (x,), (v,))[1] == pytest.approx(np.cos(x) @ v, rel=1e-14)
+        assert jitgrad.jvp(g, (x,), (v,))[1] == pytest.approx(3 * x ** 2 @ v, rel=1e-14)
+        assert jitgrad.jvp(lambda a, b: f(a) * b, (x, 2.0), (v, 1.0))[1] == pytest.approx(
+            2 * np.cos(x) @ v + np.sum(np.sin(x)), rel=1e-14)
+    assert jitgrad.vjp(g, x)[1](1.0)[0] == pytest.approx(3 * x ** 2, rel=1e-14)
+    assert jitgrad.jvp(g, (x,), (v,))[1] == pytest.approx(3 * x ** 2 @ v, rel=1e-14)
