@@ -93,7 +93,7 @@ def test_flipping_branch_over_a_data_loop(n):
     assert len(loops) <= 1
     if n >= 7:
         (loop,) = loops
-        assert len(conds_in(loop)) == 1 and loop.params["trip"] == n - 1
+        assert len(conds_in(loop)) == 1 and loop.params["trip"] == n
         assert "paths joined by conds" in ctx.loops.report()[0]
     for jit in (False, True):
         assert_grad(signed, x, 0.3, argnums=(0, 1), jit=jit)
