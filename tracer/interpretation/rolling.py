@@ -61,18 +61,13 @@ def exits_enabled():
 
 
 def unroll_ops():
-    """Loops whose remaining iterations would record fewer operations than this stay unrolled
-    (`JITGRAD_UNROLL_OPS`, default 4,000).  Measured on the bench's loops (cached calls, 2-core EPYC,
-    medians of alternating processes): short unrolled loops run faster (values stay in registers, `x[i]`
-    is a static index): the Rosenbrock loop at n=100 (~2,000 recorded operations) 1.7-2.5 us unrolled
-    against 5.8-8.4 us rolled; from ~1,000 pendulum steps (~13,000 operations) both run alike (32-35
-    us), while the unrolled first call grows with the trip count (2.1 s against 0.19 s at 1,000 steps).
-    4,000 recorded operations keep an unrolled trace's first call around 0.2 s.
-    A loop whose last two iterations took different sides of a branch on data rolls whatever its
-    length (`arrive`): unrolled, its trace holds for one pattern of sides only (a guard per iteration),
-    so other data retraces, up to 2^n patterns.  Measured on the quickstart's 8-row loop: cached calls
-    rolled 1.02x unrolled (within noise), while 20 random weight vectors made 8 traces (3.3 s, and the
-    max_traces warning) unrolled against the one rolled trace."""
+    """Loops whose remaining iterations record fewer operations than this stay unrolled (`JITGRAD_UNROLL_OPS`,
+    default 4,000): measured, short unrolled loops run faster (registers, static `x[i]`): the Rosenbrock
+    loop at n=100 (~2,000 operations) 1.7-2.5 us unrolled, 5.8-8.4 us rolled; from ~1,000 pendulum steps
+    both run alike (32-35 us), while the unrolled first call grows (2.1 s against 0.19 s at 1,000 steps).
+    A loop whose last two iterations took both sides of a branch on data rolls whatever its length:
+    unrolled, its trace holds for one pattern of sides (the quickstart's 8 rows: 8 traces over 20 weight
+    vectors, 3.3 s; rolled, one trace and cached calls 0.99-1.02x the unrolled ones)."""
     return int(os.environ.get("JITGRAD_UNROLL_OPS", "4000"))
 
 
