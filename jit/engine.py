@@ -54,6 +54,7 @@ def _setup():
 # libm functions the lowering may call (scalar double versions).
 LIBM = ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh",
         "tanh", "asinh", "acosh", "atanh", "pow", "atan2", "fmod")
+SINCOS = "sincos"          # void sincos(double, double *sin, double *cos): both of one operand (mathfns.py)
 
 
 def _host_features():
@@ -68,7 +69,7 @@ def _register_libm():
         libm = ctypes.CDLL("libm.so.6")      # (find_library runs ldconfig in a subprocess)
     except OSError:
         libm = ctypes.CDLL(ctypes.util.find_library("m"))
-    for name in LIBM:
+    for name in LIBM + (SINCOS,):
         llvm.add_symbol(f"jg_libm_{name}", ctypes.cast(getattr(libm, name), ctypes.c_void_p).value)
 
 
