@@ -14,19 +14,22 @@ safe.  The size is bounded by JITGRAD_CACHE_MAX_MB (default 512), evicting least
 The cache holds code that is executed: the directory is created private (0700) and every file 0600,
 whatever the umask, and a file not owned by this user or writable by group or others is refused (one
 warning), as is a directory that is so, unless JITGRAD_CACHE_SHARED=1 says the cache is shared on
-purpose.  Bookkeeping of a hit (the sidecar's hits and last use, stats.json) is written by a background thread
-(`later`), off the caller's path; process exit waits for it (a second at most).
+purpose.  A hit reads without the lock (files are replaced whole).  Bookkeeping of a hit (the sidecar's
+hits and last use, stats.json) is written by one background thread (`later`), off the caller's path;
+process exit waits for it (a second at most).
 
 Environment: JITGRAD_CACHE_DIR (default `$XDG_CACHE_HOME/jitgrad`, else `~/.cache/jitgrad`),
 JITGRAD_DISK_CACHE=0 disables the cache, JITGRAD_CACHE_MAX_MB bounds it.  No llvmlite import here:
 the command line (jitgrad/cli.py) reads the cache without loading LLVM.
 """
+import _thread
 import atexit
 import contextlib
 import fcntl
 import hashlib
 import json
 import os
+import queue
 import re
 import tempfile
 import threading
@@ -231,27 +234,38 @@ def note_uncacheable():
 def load(key):
     """The object bytes stored under `key` if present and intact (hash checked), else None.
 
-    A corrupt entry (bad sidecar, truncated or altered object) is deleted and counted."""
+    Read without the lock (every file is replaced whole), so a warm start takes no lock; a miss or a
+    corrupt entry (bad sidecar, truncated or altered object) is read again under the lock, then counted,
+    and a corrupt one deleted."""
     if not enabled():
         return None
     root = directory()
     if not usable(root):
         return None
-    obj_path, meta_path = _paths(key, root)
-    with _locked(root):
-        meta = _read_json(meta_path)
-        data = _read_trusted(obj_path)
-        if data is None and meta is None:
-            _bump(root, {"misses": 1})
-            return None
-        if (data is None or meta is None or meta.get("key") != key
-                or meta.get("sha256") != hashlib.sha256(data).hexdigest()):   # (an entry copied under another key too)
-            _remove(root, key)
-            _bump(root, {"misses": 1, "corrupt": 1})
-            return None
+    meta, data = _read_entry(root, key)
+    if not _intact(key, meta, data):
+        with _locked(root):
+            meta, data = _read_entry(root, key)      # (a writer may have just finished)
+            if not _intact(key, meta, data):
+                damaged = data is not None or meta is not None
+                if damaged:
+                    _remove(root, key)
+                _bump(root, {"misses": 1, "corrupt": int(damaged)})
+                return None
     session["hits"] += 1
     later(_note_hit, root, key)
     return data
+
+
+def _read_entry(root, key):
+    obj_path, meta_path = _paths(key, root)
+    return _read_json(meta_path), _read_trusted(obj_path)
+
+
+def _intact(key, meta, data):
+    """Whether sidecar `meta` names `key` (not an entry copied under another key) and the hash of `data`."""
+    return (data is not None and meta is not None and meta.get("key") == key
+            and meta.get("sha256") == hashlib.sha256(data).hexdigest())
 
 
 def _note_hit(root, key):
@@ -266,25 +280,53 @@ def _note_hit(root, key):
         _bump(root, {"hits": 1}, counted=True)
 
 
-_pending = []
+_work = {"queue": queue.SimpleQueue(), "queued": 0, "worker": False, "done": threading.Condition()}
 
 
 def later(action, *args):
-    """Run bookkeeping `action(*args)` in a background thread (errors ignored: it is only bookkeeping)."""
-    def run():
-        with contextlib.suppress(OSError):
+    """Run bookkeeping `action(*args)` on the one bookkeeping thread of the process (started on first
+    use, without waiting for it to run: a warm start does not wait for a thread to be scheduled).
+    OSErrors are ignored (it is only bookkeeping); any other error is reported once."""
+    with _work["done"]:
+        _work["queued"] += 1
+        start, _work["worker"] = not _work["worker"], True
+    _work["queue"].put((action, args))
+    if start:
+        _thread.start_new_thread(_bookkeeper, (_work["queue"],))
+
+
+def _bookkeeper(work):
+    while True:
+        action, args = work.get()
+        try:
             action(*args)
-    thread = threading.Thread(target=run, daemon=True, name="jitgrad-cache-bookkeeping")
-    thread.start()
-    _pending[:] = [t for t in _pending if t.is_alive()] + [thread]
+        except OSError:
+            pass
+        except Exception as e:                  # (a bug in bookkeeping must not stop the next ones)
+            if "bookkeeping" not in _warned:
+                _warned.add("bookkeeping")
+                warnings.warn(f"jitgrad: disk cache bookkeeping failed ({e!r}); please report this",
+                              RuntimeWarning, stacklevel=1)
+        with _work["done"]:
+            _work["queued"] -= 1
+            _work["done"].notify_all()
+
+
+def _forget_work():
+    """In a forked child: the parent's bookkeeping thread is not there (its queue and lock are the
+    parent's)."""
+    _work.update(queue=queue.SimpleQueue(), queued=0, worker=False, done=threading.Condition())
+
+
+os.register_at_fork(after_in_child=_forget_work)
 
 
 @atexit.register
 def wait_for_bookkeeping(timeout=1.0):
-    """Wait (at most `timeout` seconds in all) for the bookkeeping started by `later`."""
-    deadline = time.monotonic() + timeout
-    for thread in list(_pending):
-        thread.join(max(deadline - time.monotonic(), 0))
+    """Wait (at most `timeout` seconds) until the bookkeeping handed to `later` is done."""
+    done = _work["done"]
+    with done:
+        done.wait_for(lambda: _work["queued"] == 0, timeout)
 
 
 def store(key, data, about):
@@ -375,12 +417,8 @@ def verify(root=None):
         keys = {n[:-2] for n in names if n.endswith(".o")} | {
             n[:-5] for n in names if n.endswith(".json") and n != "stats.json"}
         for key in sorted(keys):
-            obj_path, meta_path = _paths(key, root)
-            meta = _read_json(meta_path)
-            data = _read_trusted(obj_path)
-            intact = (meta is not None and data is not None and meta.get("key") == key
-                      and meta.get("sha256") == hashlib.sha256(data).hexdigest())
-            if not intact:
+            meta, data = _read_entry(root, key)
+            if not _intact(key, meta, data):
                 _remove(root, key)
                 removed.append(key)
         if removed:
