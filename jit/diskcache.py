@@ -81,18 +81,62 @@ def number(value, default=0):
     return float(value) if type(value) in (int, float) and value == value and abs(value) != float("inf") else default
 
 
+_stamps = {}          # (root, package) -> digest of its sources, computed once per process
+SOURCES = "sources.json"      # per-file SHA-256 of jitgrad's sources, keyed by the file's stat
+
+
 def sources_stamp(root, packages):
-    """A digest of the Python sources of `packages` (folders under `root`) as found now: each file's path,
-    size and modification time (no file is read: cheap enough for every process start)."""
-    h = hashlib.sha256()
-    for package in packages:
-        for dirpath, dirnames, names in os.walk(os.path.join(root, package)):
-            dirnames.sort()
-            for name in sorted(n for n in names if n.endswith(".py")):
-                path = os.path.join(dirpath, name)
-                stat = os.stat(path)
-                h.update(f"{path[len(root):]}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
-    return h.hexdigest()
+    """A digest of the Python sources of `packages` (folders under `root`, __pycache__ left out): each
+    file's path and the SHA-256 of its content, computed once per process and package.  The hashes are
+    kept per file in the cache's sources.json, keyed by size, modification and change times and inode (a
+    file copied with its times kept has a new inode and change time), so a process start reads only the
+    sources that changed."""
+    missing = [p for p in packages if (root, p) not in _stamps]
+    if missing:
+        known = _known_hashes()
+        fresh = {}
+        for package in missing:
+            h = hashlib.sha256()
+            for path, stat in _source_files(os.path.join(root, package)):
+                mark = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+                digest = known.get(path, [None])[1:] == [mark] and known[path][0]
+                if not digest:
+                    with open(path, "rb") as source:
+                        digest = hashlib.sha256(source.read()).hexdigest()
+                    fresh[path] = [digest, mark]
+                h.update(f"{path[len(root):]}\0{digest}\0".encode())
+            _stamps[root, package] = h.hexdigest()
+        if fresh:
+            with contextlib.suppress(OSError):
+                _note_hashes(fresh)
+    return hashlib.sha256("\0".join(_stamps[root, p] for p in packages).encode()).hexdigest()
+
+
+def _source_files(folder):
+    for dirpath, dirnames, names in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(n for n in names if n.endswith(".py")):
+            path = os.path.join(dirpath, name)
+            yield path, os.stat(path)
+
+
+def _known_hashes():
+    """{path: [sha256, stat mark]} as sources.json holds them (empty when missing, refused or damaged)."""
+    if not enabled() or not usable(directory()):
+        return {}
+    known = _read_json(os.path.join(directory(), SOURCES)) or {}
+    return {k: v for k, v in known.items() if type(v) is list and len(v) == 2 and type(v[0]) is str}
+
+
+def _note_hashes(fresh):
+    if not enabled() or not usable(directory()):
+        return
+    root = directory()
+    with _locked(root):
+        path = os.path.join(root, SOURCES)
+        known = _read_json(path) or {}
+        known.update(fresh)
+        _write_atomic(path, json.dumps(known).encode())
 
 
 def has_addresses(text):
@@ -378,7 +422,7 @@ def entries(root=None):
         return []
     found = []
     for name in names:
-        if not name.endswith(".json") or name == "stats.json":
+        if not name.endswith(".json") or name in ("stats.json", SOURCES):
             continue
         key = name[:-len(".json")]
         obj_path, meta_path = _paths(key, root)
@@ -415,7 +459,7 @@ def verify(root=None):
     with _locked(root):
         names = os.listdir(root)
         keys = {n[:-2] for n in names if n.endswith(".o")} | {
-            n[:-5] for n in names if n.endswith(".json") and n != "stats.json"}
+            n[:-5] for n in names if n.endswith(".json") and n not in ("stats.json", SOURCES)}
         for key in sorted(keys):
             meta, data = _read_entry(root, key)
             if not _intact(key, meta, data):

@@ -148,7 +148,8 @@ _modules = weakref.WeakValueDictionary()   # entry name -> CompiledModule of thi
 def settings(codegen_level, speed_level):
     """Everything besides the module text that determines the machine code (part of the cache key)."""
     if "settings" not in _state:
-        version = diskcache.sources_stamp(os.path.dirname(os.path.abspath(__file__)), ("",))   # (jit/)
+        here = os.path.dirname(os.path.abspath(__file__))
+        version = diskcache.sources_stamp(os.path.dirname(here), (os.path.basename(here),))   # (jit/)
         with open(__file__, "rb") as source:
             engine_source = hashlib.sha256(source.read()).hexdigest()
         _state["settings"] = {
