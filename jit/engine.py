@@ -7,9 +7,11 @@ the measurement notes).  Compiled modules join MCJIT engines in groups (`EngineG
 unloads a module, but disposing of an engine frees its machine code, so a group's engine lives while a
 module of it is in use and is freed with the last one (a kernel holds its CompiledModule, a jitgrad
 function its kernels).  A module's IR is dropped once its machine code is made.
-`JITGRAD_LOG=llvm` writes the optimized IR and the assembly of every module to stderr, or to the file
-named by `JITGRAD_LOG_FILE`.  External symbols (libm, BLAS, the host callback, CPython objects) are
-registered with `llvm.add_symbol`, so module text holds no addresses and relocates at load.
+`JITGRAD_LOG=llvm` logs the optimized IR and the assembly of every module (logger `jitgrad.llvm`, see
+logs.py: to stderr, or to the file named by `JITGRAD_LOG_FILE`); `generated` gives both for a module
+text without compiling it into an engine (`jitgrad cache show --llvm/--asm`).  External symbols (libm,
+BLAS, the host callback, CPython objects) are registered with `llvm.add_symbol`, so module text holds
+no addresses and relocates at load.
 
 Modules are named by content: `compile_ir` hashes the text (with a placeholder entry name) and the
 settings that change the machine code (`settings`), names the entry `jg_<hash>`, reuses a module of
@@ -21,14 +23,13 @@ import warnings
 import ctypes
 import ctypes.util
 import os
-import sys
 import threading
 import weakref
 
 import llvmlite
 import llvmlite.binding as llvm
 
-from . import diskcache
+from . import diskcache, logs
 
 CACHE_FORMAT = 1           # bump when the meaning of a cached object changes without its text changing
 _lock = threading.Lock()
@@ -77,18 +78,8 @@ def register_symbol(name, address):
         llvm.add_symbol(name, address)
 
 
-def _log_wanted():
-    return "llvm" in os.environ.get("JITGRAD_LOG", "").split(",")
-
-
 def _log(title, text):
-    path = os.environ.get("JITGRAD_LOG_FILE")
-    out = open(path, "a") if path else sys.stderr
-    try:
-        out.write(f";; ===== jitgrad {title} =====\n{text}\n")
-    finally:
-        if path:
-            out.close()
+    logs.log("llvm", ";; ===== jitgrad %s =====\n%s", title, text)
 
 
 class CompiledModule:
@@ -189,7 +180,7 @@ def compile_ir(text, name="kernel", speed_level=2, about=None):
         if data is not None:
             engine.add_object_file(llvm.ObjectFileRef.from_data(data))
             engine.finalize_object()
-            if _log_wanted():
+            if logs.wanted("llvm"):
                 _log(f"{final}: loaded from the disk cache", diskcache.directory())
             origin = "disk"
         else:
@@ -218,12 +209,16 @@ def load_module(key, level):
         engine = group.engine
         engine.add_object_file(llvm.ObjectFileRef.from_data(data))
         engine.finalize_object()
+        if logs.wanted("llvm"):
+            _log(f"{final}: loaded from the disk cache (a trace record names it)", diskcache.directory())
         compiled = _modules[final] = CompiledModule(group, final, "disk", key, level)
         return compiled
 
 
-def _compile(engine, tm, text, name, speed_level):
-    module = llvm.parse_assembly(text, context=llvm.create_context())   # its own: freed with the IR
+def _optimized(tm, text, name, speed_level):
+    """The module of IR `text` verified, named `name` and optimized at `speed_level` (in its own context:
+    freed with the IR)."""
+    module = llvm.parse_assembly(text, context=llvm.create_context())
     module.verify()
     module.name = name
     if speed_level:
@@ -232,12 +227,28 @@ def _compile(engine, tm, text, name, speed_level):
         pto.slp_vectorization = False
         pb = llvm.create_pass_builder(tm, pto)
         pb.getModulePassManager().run(module, pb)
+    return module
+
+
+def _compile(engine, tm, text, name, speed_level):
+    module = _optimized(tm, text, name, speed_level)
     engine.add_module(module)
     engine.finalize_object()
-    if _log_wanted():
+    if logs.wanted("llvm"):
         _log(f"{name}: optimized IR", str(module))
         _log(f"{name}: assembly", tm.emit_assembly(module))
     engine.remove_module(module)     # the machine code stays in the engine; the IR is freed
+
+
+def generated(text, name, speed_level):
+    """(disk cache key, optimized IR, assembly) of the module `compile_ir(text, name, speed_level)` makes,
+    without compiling it into an engine."""
+    with _lock:
+        tm = _setup()
+    key = diskcache.make_key(text, settings(2 if speed_level else 0, speed_level))
+    final = f"jg_{key[:32]}"
+    module = _optimized(tm, text.replace(f"@{name}", f"@{final}"), final, speed_level)
+    return key, str(module), tm.emit_assembly(module)
 
 
 def _quietly(action, *args):

@@ -26,7 +26,7 @@ import warnings
 
 import numpy as np
 
-from . import backend, portable
+from . import backend, explain, portable
 from .cache import CacheEntry, PathInfo
 from .ir.ops import owned_traces
 from .ir.parser import parse_trace
@@ -293,6 +293,7 @@ def restore(transformed, key, sig, leaves):
 def _reject(transformed, lookup, why):
     transformed._cache.disk_rejected.append(why)
     _rejected[lookup] = why
+    explain.rejected(transformed, why)
 
 
 def _entry(transformed, sig, leaves, record):

@@ -393,8 +393,9 @@ def test_a_lock_held_by_a_stuck_process_times_out(tmp_path, monkeypatch):
     diskcache.store("k", b"object", {"function": "f"})
     with open(tmp_path / "lock", "r+") as stuck:
         fcntl.flock(stuck, fcntl.LOCK_EX)                   # (another open file: flock conflicts in-process too)
+        assert diskcache.load("k") == b"object"                 # a hit reads without the lock
         with pytest.raises(OSError, match="held by a stuck process"):
-            diskcache.load("k")
+            diskcache.load("absent")                            # a miss is counted under it
         g = jitgrad.jit_grad(lambda x: np.sum(np.cos(x) * 3.25))
         with pytest.warns(RuntimeWarning):
             assert np.allclose(g(np.linspace(0.0, 1.0, 3)), -3.25 * np.sin(np.linspace(0.0, 1.0, 3)))
