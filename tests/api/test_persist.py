@@ -232,6 +232,34 @@ def test_cli_lists_and_shows_paths_with_guards_environment_and_trace(project, mo
     assert "no traces" in _cli("cache", "list")
 
 
+def test_cli_shows_a_paths_kernel_code_and_clears_by_age(project, monkeypatch):
+    run(project)
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(project / "cache"))
+    [record] = tracestore.records()
+    llvm = _cli("cache", "show", "f", "--llvm")
+    assert "regenerated from the recorded trace" in llvm and "the machine code stored under this key" in llvm
+    assert ";; ----- optimized LLVM IR -----" in llvm and "define" in llvm
+    assert f"@jg_{record['kernel']['key'][:32]}(" in llvm and "assembly" not in llvm
+    asm = _cli("cache", "show", "f", "--asm")
+    assert ";; ----- assembly -----" in asm and "\tret" in asm and "define " not in asm
+    [shown] = json.loads(_cli("cache", "show", "f", "--llvm", "--asm", "--json"))
+    assert shown["key"] == shown["stored_key"] == record["kernel"]["key"]
+    assert shown["llvm"].startswith("; ModuleID") and "\tret" in shown["asm"]
+    stored = json.load(open(record["file"]))
+    stored["kernel"]["key"] = "0" * 64                   # (made by another jitgrad: said, not hidden)
+    stored["sha256"] = tracestore._digest(stored)
+    json.dump(stored, open(record["file"], "w"))
+    assert "NOT the machine code stored (0000000000000000)" in _cli("cache", "show", "f", "--llvm")
+    cache = project / "cache"
+    assert _cli("cache", "clear", "--older-than", "2") == f"removed 0 entries and 0 traces from {cache}\n"
+    for path in [record["file"]] + [cache / f"{e['key']}.json" for e in diskcache.entries()]:
+        aged = json.load(open(path))
+        aged["last_used"] -= 3 * 86400
+        json.dump(aged, open(path, "w"))
+    assert _cli("cache", "clear", "--older-than", "2") == f"removed 1 entry and 1 trace from {cache}\n"
+    assert tracestore.records() == [] and diskcache.entries() == []
+
+
 def test_cli_finds_a_function_by_name_before_an_id_prefix(tmp_path, monkeypatch):
     monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
     base = {"format": 1, "trace": "", "environment": [], "codes": [], "guards": [], "reusable": True}
