@@ -150,6 +150,37 @@ def test_another_branch_path_traces_and_both_paths_are_then_restored(project):
     assert (again["traces"], again["restored"]) == (0, 2) and again["grad"] == other["grad"]
 
 
+NATIVE_USER = textwrap.dedent("""
+    import numpy as np
+
+    class Tag:
+        def __init__(self, name):
+            self.name = name
+
+        def __eq__(self, other):
+            return isinstance(other, Tag) and self.name.lower() == other.name.lower()
+
+        __hash__ = None
+
+    def f(x):
+        k = [Tag("A"), Tag("b")].count(Tag("a"))          # list.count calls Tag.__eq__ from C
+        return np.sum(x * x) * (k + 1)
+""")
+
+
+def test_a_method_called_by_compiled_code_is_checked_in_a_new_process(project):
+    """Tag.__eq__ runs inside list.count (C), never interpreted; editing it alone must still retrace."""
+    (project / "usermod.py").write_text(NATIVE_USER)
+    first = run(project)
+    assert (first["traces"], first["restored"]) == (1, 0)
+    again = run(project)
+    assert (again["traces"], again["restored"]) == (0, 1) and again["grad"] == first["grad"]
+    (project / "usermod.py").write_text(NATIVE_USER.replace(".lower()", ""))    # "A" no longer equals "a"
+    edited = run(project)                                  # (run checks the answer against jit=False)
+    assert (edited["traces"], edited["restored"]) == (1, 0) and edited["grad"] != first["grad"]
+    assert any("usermod.Tag.__eq__ changed" in why for why in edited["rejected"])
+
+
 IDENTITY_USER = textwrap.dedent("""
     import numpy as np
 
