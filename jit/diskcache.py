@@ -15,8 +15,8 @@ The cache holds code that is executed: the directory is created private (0700) a
 whatever the umask, and a file not owned by this user or writable by group or others is refused (one
 warning), as is a directory that is so, unless JITGRAD_CACHE_SHARED=1 says the cache is shared on
 purpose.  A hit reads without the lock (files are replaced whole).  Bookkeeping of a hit (the sidecar's
-hits and last use, stats.json) is written by one background thread (`later`), off the caller's path;
-process exit waits for it (a second at most).
+hits and last use, stats.json) is written at once when the lock is free, else by one background thread
+(`later`): the caller never waits for the lock; process exit waits for that thread (a second at most).
 
 Environment: JITGRAD_CACHE_DIR (default `$XDG_CACHE_HOME/jitgrad`, else `~/.cache/jitgrad`),
 JITGRAD_DISK_CACHE=0 disables the cache, JITGRAD_CACHE_MAX_MB bounds it.  No llvmlite import here:
@@ -218,6 +218,8 @@ def _locked(root):
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if getattr(_no_wait, "active", False):
+                    raise                       # (`later` hands the action to its thread instead)
                 if time.monotonic() > deadline:
                     raise OSError(f"the lock {os.path.join(root, 'lock')} is held by a stuck process") from None
                 time.sleep(0.005)
@@ -325,12 +327,22 @@ def _note_hit(root, key):
 
 
 _work = {"queue": queue.SimpleQueue(), "queued": 0, "worker": False, "done": threading.Condition()}
+_no_wait = threading.local()     # active: `later` runs an action in the caller's thread (lock not waited for)
 
 
 def later(action, *args):
-    """Run bookkeeping `action(*args)` on the one bookkeeping thread of the process (started on first
-    use, without waiting for it to run: a warm start does not wait for a thread to be scheduled).
-    OSErrors are ignored (it is only bookkeeping); any other error is reported once."""
+    """Bookkeeping `action(*args)`: done at once in the caller's thread when the cache's lock is free (a
+    few small file writes, cheaper than handing the work to a thread: on a loaded machine that costs the
+    caller a round trip through the scheduler), else by the one bookkeeping thread of the process, so
+    that the caller never waits for the lock.  OSErrors are ignored (it is only bookkeeping); any other
+    error is reported once."""
+    _no_wait.active = True
+    try:
+        return _run(action, args)
+    except BlockingIOError:          # (the lock is held: nothing was done yet)
+        pass
+    finally:
+        _no_wait.active = False
     with _work["done"]:
         _work["queued"] += 1
         start, _work["worker"] = not _work["worker"], True
@@ -339,18 +351,24 @@ def later(action, *args):
         _thread.start_new_thread(_bookkeeper, (_work["queue"],))
 
 
+def _run(action, args):
+    try:
+        action(*args)
+    except BlockingIOError:
+        raise
+    except OSError:
+        pass
+    except Exception as e:                  # (a bug in bookkeeping must not stop the next ones)
+        if "bookkeeping" not in _warned:
+            _warned.add("bookkeeping")
+            warnings.warn(f"jitgrad: disk cache bookkeeping failed ({e!r}); please report this",
+                          RuntimeWarning, stacklevel=1)
+
+
 def _bookkeeper(work):
     while True:
         action, args = work.get()
-        try:
-            action(*args)
-        except OSError:
-            pass
-        except Exception as e:                  # (a bug in bookkeeping must not stop the next ones)
-            if "bookkeeping" not in _warned:
-                _warned.add("bookkeeping")
-                warnings.warn(f"jitgrad: disk cache bookkeeping failed ({e!r}); please report this",
-                              RuntimeWarning, stacklevel=1)
+        _run(action, args)
         with _work["done"]:
             _work["queued"] -= 1
             _work["done"].notify_all()

@@ -36,18 +36,27 @@ _lock = threading.Lock()
 _state = {}
 
 
-def _setup():
-    """Initialise the native target once and build the host target machine."""
-    if "tm" not in _state:
+def _init():
+    """Initialise the native target and register libm, once (loading an object needs no more)."""
+    if "ready" not in _state:
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
         llvm.initialize_native_asmparser()
-        target = llvm.Target.from_default_triple()
-        _state["tm"] = target.create_target_machine(
-            cpu=llvm.get_host_cpu_name(), features=_host_features(),
-            opt=2, codemodel="jitdefault")
         _register_libm()
+        _state["ready"] = True
+
+
+def _setup():
+    """_init, and the host target machine that compiles use (built once)."""
+    _init()
+    if "tm" not in _state:
+        _state["tm"] = _target_machine(2)
     return _state["tm"]
+
+
+def _target_machine(opt):
+    return llvm.Target.from_default_triple().create_target_machine(
+        cpu=llvm.get_host_cpu_name(), features=_host_features(), opt=opt, codemodel="jitdefault")
 
 
 # libm functions the lowering may call (scalar double versions).
@@ -74,7 +83,7 @@ def _register_libm():
 def register_symbol(name, address):
     """Make `name` resolve to `address` in every module compiled afterwards."""
     with _lock:
-        _setup()
+        _init()
         llvm.add_symbol(name, address)
 
 
@@ -111,12 +120,9 @@ class EngineGroup:
     live = weakref.WeakSet()     # the groups not yet freed (for cache_info-style accounting and tests)
 
     def __init__(self, codegen_level):
-        _setup()
+        _init()
         # an engine owns the target machine it is given, so each gets its own
-        own_tm = llvm.Target.from_default_triple().create_target_machine(
-            cpu=llvm.get_host_cpu_name(), features=_host_features(),
-            opt=codegen_level, codemodel="jitdefault")
-        self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), own_tm)
+        self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine(codegen_level))
         self.engine.set_object_cache(notify_func=lambda module, data: _new_objects.__setitem__(module.name, data))
         self.modules = 0
         EngineGroup.live.add(self)
@@ -197,7 +203,7 @@ def load_module(key, level):
     """The CompiledModule whose object the disk cache holds under `key` (made at codegen `level`), loaded
     without its text (a trace record names it, jitgrad/persist.py); None when it is not there."""
     with _lock:
-        _setup()
+        _init()
         final = f"jg_{key[:32]}"
         live = _modules.get(final)
         if live is not None:

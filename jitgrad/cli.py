@@ -250,7 +250,8 @@ def _details(record):
     lines += [f"  {e['describe']}" + ("" if "place" in e else f" [not portable: {e.get('unportable')}]")
               for e in record["environment"]]
     codes = [c for c in record["codes"] if c[0] == "code"]
-    lines.append(f"code checked in a new process ({len(codes)} function(s) inlined besides the traced one):")
+    lines.append(f"code checked in a new process ({len(codes)} function(s) besides the traced one: those it "
+                 "interpreted, methods of the classes it met):")
     lines += [f"  {c[1]}.{c[2]}" for c in codes]
     lines += ["loops:"] + [f"  {loop}" for loop in record.get("loops", [])] if record.get("loops") else []
     return lines

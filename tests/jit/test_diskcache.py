@@ -289,3 +289,19 @@ def test_sources_stamp_hashes_content_and_reads_only_changed_files(cache_dir, tm
     (package / "b.py").write_text("Y = 3\n")
     assert diskcache.sources_stamp(root, ("pkg",)) == first
     assert diskcache.info()["entries"] == 0 and diskcache.verify() == (0, [])   # sources.json: no entry
+
+
+def test_a_hit_is_noted_at_once_when_the_lock_is_free_and_never_waits_for_it(cache_dir, monkeypatch):
+    import fcntl
+    diskcache.store("k", b"object", {"function": "f"})
+    assert diskcache.load("k") == b"object"
+    assert diskcache.entries()[0]["hits"] == 1                      # written before load returned
+    monkeypatch.setenv("JITGRAD_CACHE_LOCK_TIMEOUT", "30")
+    with open(cache_dir / "lock", "r+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)                            # (another open file: conflicts in-process)
+        started = time.monotonic()
+        assert diskcache.load("k") == b"object"
+        assert time.monotonic() - started < 5                       # the hit did not wait for the lock
+        assert diskcache.entries()[0]["hits"] == 1                  # its bookkeeping waits in the thread
+    diskcache.wait_for_bookkeeping(10.0)
+    assert diskcache.entries()[0]["hits"] == 2
