@@ -15,22 +15,21 @@ The cache holds code that is executed: the directory is created private (0700) a
 whatever the umask, and a file not owned by this user or writable by group or others is refused (one
 warning), as is a directory that is so, unless JITGRAD_CACHE_SHARED=1 says the cache is shared on
 purpose.  A hit reads without the lock (files are replaced whole).  Bookkeeping of a hit (the sidecar's
-hits and last use, stats.json) is written at once when the lock is free, else by one background thread
-(`later`): the caller never waits for the lock; process exit waits for that thread (a second at most).
+hits and last use, stats.json) is held (`later`) and written at process exit (a second at most for the
+lock), or by a background thread once it has waited a second: never on the call that loaded the code.
 
 Environment: JITGRAD_CACHE_DIR (default `$XDG_CACHE_HOME/jitgrad`, else `~/.cache/jitgrad`),
 JITGRAD_DISK_CACHE=0 disables the cache, JITGRAD_CACHE_MAX_MB bounds it.  No llvmlite import here:
 the command line (jitgrad/cli.py) reads the cache without loading LLVM.
 """
-import _thread
 import atexit
 import contextlib
 import fcntl
 import hashlib
 import json
 import os
-import queue
 import re
+import sys
 import tempfile
 import threading
 import time
@@ -219,7 +218,7 @@ def _locked(root):
                 break
             except BlockingIOError:
                 if getattr(_no_wait, "active", False):
-                    raise                       # (`later` hands the action to its thread instead)
+                    raise                       # (wait_for_bookkeeping retries until its deadline)
                 if time.monotonic() > deadline:
                     raise OSError(f"the lock {os.path.join(root, 'lock')} is held by a stuck process") from None
                 time.sleep(0.005)
@@ -326,29 +325,41 @@ def _note_hit(root, key):
         _bump(root, {"hits": 1}, counted=True)
 
 
-_work = {"queue": queue.SimpleQueue(), "queued": 0, "worker": False, "done": threading.Condition()}
-_no_wait = threading.local()     # active: `later` runs an action in the caller's thread (lock not waited for)
+FLUSH_AFTER_S = 1.0
+_work = {"pending": [], "since": None, "flusher": None, "finalizer": False, "lock": threading.Lock()}
+_no_wait = threading.local()     # active: a lock held by another process is not waited for (BlockingIOError)
 
 
 def later(action, *args):
-    """Bookkeeping `action(*args)`: done at once in the caller's thread when the cache's lock is free (a
-    few small file writes, cheaper than handing the work to a thread: on a loaded machine that costs the
-    caller a round trip through the scheduler), else by the one bookkeeping thread of the process, so
-    that the caller never waits for the lock.  OSErrors are ignored (it is only bookkeeping); any other
-    error is reported once."""
-    _no_wait.active = True
-    try:
-        return _run(action, args)
-    except BlockingIOError:          # (the lock is held: nothing was done yet)
-        pass
-    finally:
-        _no_wait.active = False
-    with _work["done"]:
-        _work["queued"] += 1
-        start, _work["worker"] = not _work["worker"], True
-    _work["queue"].put((action, args))
+    """Bookkeeping `action(*args)`, done off the call that needs it: held until the process exits (or
+    `wait_for_bookkeeping`), or written by a background thread once a later call finds it waiting for
+    FLUSH_AFTER_S seconds.  A warm start neither writes files nor starts a thread for it (on a loaded
+    machine either cost the first call tens of milliseconds).  OSErrors are ignored (it is only
+    bookkeeping); any other error is reported once."""
+    with _work["lock"]:
+        _work["pending"].append((action, args))
+        now = time.monotonic()
+        since = _work["since"] = now if _work["since"] is None else _work["since"]
+        flusher = _work["flusher"]
+        start = now - since >= FLUSH_AFTER_S and (flusher is None or not flusher.is_alive())
+        if start:
+            flusher = _work["flusher"] = threading.Thread(target=_flush, daemon=True, name="jitgrad-bookkeeping")
+        first, _work["finalizer"] = not _work["finalizer"], True
     if start:
-        _thread.start_new_thread(_bookkeeper, (_work["queue"],))
+        flusher.start()
+    if first and "multiprocessing.util" in sys.modules:     # (its workers end without running atexit)
+        sys.modules["multiprocessing.util"].Finalize(None, wait_for_bookkeeping, exitpriority=0)
+
+
+def _take():
+    with _work["lock"]:
+        pending, _work["pending"], _work["since"] = _work["pending"], [], None
+    return pending
+
+
+def _flush():
+    for action, args in _take():
+        _run(action, args)
 
 
 def _run(action, args):
@@ -365,19 +376,9 @@ def _run(action, args):
                           RuntimeWarning, stacklevel=1)
 
 
-def _bookkeeper(work):
-    while True:
-        action, args = work.get()
-        _run(action, args)
-        with _work["done"]:
-            _work["queued"] -= 1
-            _work["done"].notify_all()
-
-
 def _forget_work():
-    """In a forked child: the parent's bookkeeping thread is not there (its queue and lock are the
-    parent's)."""
-    _work.update(queue=queue.SimpleQueue(), queued=0, worker=False, done=threading.Condition())
+    """In a forked child: the bookkeeping held is the parent's, and so are its thread and lock."""
+    _work.update(pending=[], since=None, flusher=None, finalizer=False, lock=threading.Lock())
 
 
 os.register_at_fork(after_in_child=_forget_work)
@@ -385,10 +386,24 @@ os.register_at_fork(after_in_child=_forget_work)
 
 @atexit.register
 def wait_for_bookkeeping(timeout=1.0):
-    """Wait (at most `timeout` seconds) until the bookkeeping handed to `later` is done."""
-    done = _work["done"]
-    with done:
-        done.wait_for(lambda: _work["queued"] == 0, timeout)
+    """Write the bookkeeping `later` holds, in this thread; what still finds the lock held by another
+    process after `timeout` seconds is dropped (a stuck process never holds up an exit)."""
+    deadline = time.monotonic() + timeout
+    flusher = _work["flusher"]
+    if flusher is not None and flusher is not threading.current_thread():
+        flusher.join(timeout)
+    for action, args in _take():
+        while True:
+            _no_wait.active = True
+            try:
+                _run(action, args)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.005)
+            finally:
+                _no_wait.active = False
 
 
 def store(key, data, about):
