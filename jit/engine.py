@@ -29,7 +29,7 @@ import weakref
 import llvmlite
 import llvmlite.binding as llvm
 
-from . import diskcache, logs
+from . import diskcache, logs, threads
 
 CACHE_FORMAT = 1           # bump when the meaning of a cached object changes without its text changing
 _lock = threading.Lock()
@@ -37,12 +37,15 @@ _state = {}
 
 
 def _init():
-    """Initialise the native target and register libm, once (loading an object needs no more)."""
+    """Initialise the native target and register libm and the threads' symbols, once (loading an object
+    needs no more)."""
     if "ready" not in _state:
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
         llvm.initialize_native_asmparser()
         _register_libm()
+        for name, address in threads.symbols().items():     # split loops' pthread calls (parallel.py)
+            llvm.add_symbol(name, address)
         _state["ready"] = True
 
 
