@@ -284,3 +284,30 @@ def test_a_decision_on_an_int_forks_by_value():
     assert g.cache_info().traces == 1
     check(x * 1.3)                                       # a value never seen (3) fails the guard: retraced
     assert g.cache_info().traces == 2
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_a_short_branchy_loop_rolls_whatever_its_length(monkeypatch, jit):
+    """rolling.unroll_ops: the short-loop rule keeps short loops unrolled, but not one whose iterations
+    took different sides of a branch on data (the quickstart's 8 rows): unrolled, each new pattern of
+    signs would be a new trace.  One trace serves weights giving other patterns, each gradient right."""
+    monkeypatch.delenv("JITGRAD_UNROLL_OPS")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 3)), rng.standard_normal(8)
+    g = jitgrad.jit_grad(quickstart_loss, jit=jit)
+    w = rng.standard_normal(3)
+    g(w, x, y)
+    (line,) = g.cache_info().paths[0].loops
+    assert "rolled" in line and "2 paths joined by conds" in line
+    patterns = set()
+    for _ in range(6):
+        w = rng.standard_normal(3)
+        err = np.tanh(x @ w) - y
+        patterns.add(tuple(err[1:] > 0))
+        eps = 1e-6
+        fd = [(quickstart_loss(w + eps * e, x, y) - quickstart_loss(w - eps * e, x, y)) / (2 * eps) for e in np.eye(3)]
+        np.testing.assert_allclose(g(w, x, y), fd, rtol=1e-6, atol=1e-8)
+    assert len(patterns) > 2            # the weights gave several patterns of signs after row 0 ...
+    info = g.cache_info()
+    assert info.traces <= 2             # ... one trace (row 0, before the loop op, keeps its own guard)
+    assert all("rolled" in p.loops[0] for p in info.paths)

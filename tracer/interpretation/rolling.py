@@ -64,13 +64,13 @@ MAX_PATHS = 16                 # a body joins at most this many recorded paths (
 
 
 def unroll_ops():
-    """Loops whose remaining iterations would record fewer operations than this stay unrolled
-    (`JITGRAD_UNROLL_OPS`, default 4,000).  Measured on the bench's loops (cached calls, 2-core EPYC,
-    medians of alternating processes): short unrolled loops run faster (values stay in registers, `x[i]`
-    is a static index): the Rosenbrock loop at n=100 (~2,000 recorded operations) 1.7-2.5 us unrolled
-    against 5.8-8.4 us rolled; from ~1,000 pendulum steps (~13,000 operations) both run alike (32-35
-    us), while the unrolled first call grows with the trip count (2.1 s against 0.19 s at 1,000 steps).
-    4,000 recorded operations keep an unrolled trace's first call around 0.2 s."""
+    """Loops whose remaining iterations record fewer operations than this stay unrolled (`JITGRAD_UNROLL_OPS`,
+    default 4,000): measured, short unrolled loops run faster (registers, static `x[i]`): the Rosenbrock
+    loop at n=100 (~2,000 operations) 1.7-2.5 us unrolled, 5.8-8.4 us rolled; from ~1,000 pendulum steps
+    both run alike (32-35 us), while the unrolled first call grows (2.1 s against 0.19 s at 1,000 steps).
+    A loop whose last two iterations took both sides of a branch on data rolls whatever its length:
+    unrolled, its trace holds for one pattern of sides (the quickstart's 8 rows: 8 traces over 20 weight
+    vectors, 3.3 s; rolled, one trace and cached calls 0.99-1.02x the unrolled ones)."""
     return int(os.environ.get("JITGRAD_UNROLL_OPS", "4000"))
 
 
@@ -226,7 +226,7 @@ class LoopWatch:
         if paths is not None:
             remaining = self.remaining() - _peel(paths)
             ops = remaining * len(self.iterations[-1].nodes)
-            if remaining > 0 and ops >= unroll_ops():
+            if remaining > 0 and (ops >= unroll_ops() or len(paths) > 1):      # paths: a branch on data
                 self._roll(*self.state(), remaining, paths)
             elif remaining > 0 and self.short is None:
                 self.short = (f"short: its last {remaining} iterations record about {ops} operations, fewer "
