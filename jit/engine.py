@@ -28,7 +28,7 @@ import weakref
 import llvmlite
 import llvmlite.binding as llvm
 
-from . import diskcache
+from . import diskcache, threads
 
 CACHE_FORMAT = 1           # bump when the meaning of a cached object changes without its text changing
 _lock = threading.Lock()
@@ -46,6 +46,8 @@ def _setup():
             cpu=llvm.get_host_cpu_name(), features=_host_features(),
             opt=2, codemodel="jitdefault")
         _register_libm()
+        for name, address in threads.symbols().items():     # split loops' pthread calls (parallel.py)
+            llvm.add_symbol(name, address)
     return _state["tm"]
 
 
