@@ -18,8 +18,8 @@ from .builder import Builder
 from .errors import IRError
 from .evaluate import empty_extreme, evaluate
 from .loops import has_loops
-from .ops import SPECS, check_table, family, ops_where
-from .printer import format_params
+from .ops import PARAMS, SPECS, check_table, family, ops_where
+from .printer import format_value
 from .value import Trace, Value
 
 # The passes seen through loops, in ir/loop_passes.py: "dce", the `dce` of a trace holding loops, and
@@ -112,7 +112,52 @@ def _params_key(node):
         return (id(node.params["body"]), node.params["trip"], node.params["n_carry"], node.params["exit"])
     if node.op == "cond":            # the same branch objects
         return tuple(id(t) for t in node.params["branches"])
-    return format_params(node.op, node.params)
+    names = PARAMS[node.op]            # (the builder gives every node exactly these params)
+    if len(names) == 1:
+        return exact_key(node.params[names[0]])
+    return tuple(map(exact_key, map(node.params.__getitem__, names)))
+
+
+# Tags of the parts of an `exact_key` that are not plain ints, strings or None: each kind of value
+# gets its own tag, so that keys of different values never compare equal (True == 1 == 1.0 in Python,
+# and 0.0 == -0.0 although the two differ).  A tagged key is a tuple opening with its tag; plain
+# values are never tuples.
+_BOOL, _FLOAT, _COMPLEX, _PLAIN, _TUPLE, _LIST, _DTYPE, _ARRAY, _SCALAR, _OTHER = (
+    "bool", "float", "complex", "plain", "tuple", "list", "dtype", "array", "scalar", "other")
+_PLAIN_TYPES = frozenset((int, str, type(None)))     # (equal only to their own values of their own type)
+
+
+def exact_key(value):
+    """A hashable key equal for two param values exactly when they are the same value of the same
+    type, bit for bit (-0.0 differs from 0.0; NaNs are equal): CSE's measure of equal params."""
+    t = type(value)
+    if t in _PLAIN_TYPES:
+        return value
+    if t is tuple:
+        for item in value:
+            if type(item) not in _PLAIN_TYPES:
+                return (_TUPLE,) + tuple(map(exact_key, value))
+        return (_PLAIN, value)
+    return _exact_other(t, value)
+
+
+def _exact_other(t, value):
+    """`exact_key` of a value other than an int, a string, None or a tuple."""
+    if t is bool:
+        return (_BOOL, value)
+    if t is float:
+        return (_FLOAT, value.hex())
+    if t is complex:
+        return (_COMPLEX, value.real.hex(), value.imag.hex())
+    if t is list:
+        return (_LIST,) + tuple(map(exact_key, value))
+    if isinstance(value, np.dtype):
+        return (_DTYPE, value)
+    if t is np.ndarray:
+        return (_ARRAY, value.dtype.str, value.shape, value.tobytes())
+    if isinstance(value, np.generic):
+        return (_SCALAR, value.dtype.str, value.tobytes())
+    return (_OTHER, t, format_value(value))
 
 
 def node_key(node, arg_keys):
@@ -172,8 +217,11 @@ def emit_constant(b, arr, max_const_size=None):
 
 
 def _fold(b, node, args):
-    if node.op in _UNFOLDED or not args or any(a.op not in _CONSTANT_OPS for a in args):
+    if node.op in _UNFOLDED or not args:
         return None
+    for a in args:
+        if a.op not in _CONSTANT_OPS:
+            return None
     values = [constant_value(a) for a in args]
     result = np.asarray(evaluate(node.op, values, node.params))
     if node.op == "guard":
@@ -346,42 +394,47 @@ def simplify(trace):
     return dce(rebuild(trace, with_body_pass(_simplified, simplify)))
 
 
+def _rewritten(b, node, args, loops, conds):
+    """What the rules of an `optimize` round replace `node` (on operands `args`) with, or None."""
+    op = node.op
+    if op == "loop":
+        return loops.loop(b, node, args)
+    if op == "loop_result":
+        return loops.result(b, node, args)
+    if op == "cond":
+        return conds.cond(b, node, args)
+    if op == "cond_result":
+        return conds.result(b, node, args)
+    new = _simplified(b, node, args)
+    return new if new is not None else _fold(b, node, args)
+
+
 def _optimize_round(trace, settled):
     """One pass applying simplify, then folding, then CSE to each node, then dce: (new trace, whether
     any rule fired).  Inputs and unchanged nodes are kept as they are (Values are immutable).
-    `settled` holds the ids of the nodes of `trace` that no rule changed in the previous round
-    (all alive together, so the ids are unambiguous): with the same operands again, the
-    deterministic simplify and fold rules are not asked again.  It is refilled for the next round."""
+    `settled` maps the ids of the nodes of `trace` that no rule changed in the previous round (all
+    alive together, so the ids are unambiguous) to their CSE keys: with the same operands again, the
+    deterministic simplify and fold rules are not asked again, and the key is the same.  It is
+    refilled for the next round."""
     b = Builder()
     b.inputs = list(trace.inputs)
     env = {id(v): v for v in trace.inputs}
-    seen, kept, fired = {}, set(), False
+    seen, kept, fired = {}, {}, False
     loops, conds = LOOP_PASSES["rewrites"](), LOOP_PASSES["cond_rewrites"]()
     for node in trace.nodes:
         args = [env[id(a)] for a in node.args]
         same = args == list(node.args)          # Values compare by identity
-        new = None
-        if not (same and id(node) in settled):
-            if node.op == "loop":
-                new = loops.loop(b, node, args)
-            elif node.op == "loop_result":
-                new = loops.result(b, node, args)
-            elif node.op == "cond":
-                new = conds.cond(b, node, args)
-            elif node.op == "cond_result":
-                new = conds.result(b, node, args)
-            else:
-                new = _simplified(b, node, args)
-                if new is None:
-                    new = _fold(b, node, args)
+        known = same and id(node) in settled
+        new = None if known else _rewritten(b, node, args, loops, conds)
         if new is None:
-            key = None if node.op == "guard" else node_key(node, [id(a) for a in args])
+            key = settled[id(node)] if known else (
+                None if node.op == "guard" else node_key(node, [id(a) for a in args]))
             new = seen.get(key)
             if new is None:
                 if same:
                     b.nodes.append(node)
                 new = node if same else copy_node(b, node, args)
-                kept.add(id(new))
+                kept[id(new)] = key
                 if key is not None:
                     seen[key] = new
                 env[id(node)] = new
@@ -395,7 +448,7 @@ def _optimize_round(trace, settled):
 
 def optimize(trace, max_rounds=20):
     """simplify, fold_constants, cse and dce repeated until no rule changes the trace any more."""
-    trace, settled = dce(trace), set()
+    trace, settled = dce(trace), {}
     for _ in range(max_rounds):
         trace, changed = _optimize_round(trace, settled)
         # A round visits every node after its operands, so the only work it can leave for the next
