@@ -16,7 +16,7 @@ import numpy as np
 
 from .builder import Builder
 from .errors import IRError
-from .evaluate import empty_extreme, evaluate
+from .evaluate import EVAL, empty_extreme
 from .loops import has_loops
 from .ops import PARAMS, SPECS, check_table, family, ops_where
 from .printer import format_value
@@ -103,19 +103,27 @@ def dce(trace):
     return Trace(trace.inputs, [n for n in trace.nodes if id(n) in live], trace.outputs)
 
 
+# Params keyed otherwise than by `exact_key`: a const by its bytes, a loop or cond by the identity of
+# the traces it owns (the same body object: equal loops; bodies are not compared).
+_OWN_KEYS = {
+    "const": lambda p: (p["value"].dtype.str, p["value"].shape, p["value"].tobytes()),
+    "loop": lambda p: (id(p["body"]), p["trip"], p["n_carry"], p["exit"]),
+    "cond": lambda p: tuple(id(t) for t in p["branches"]),
+}
+
+
 def _params_key(node):
-    """The exact params of a node as a hashable key (a const by its bytes; -0.0 differs from 0.0)."""
-    if node.op == "const":
-        value = node.params["value"]
-        return (value.dtype.str, value.shape, value.tobytes())
-    if node.op == "loop":            # the same body object: equal loops (bodies are not compared)
-        return (id(node.params["body"]), node.params["trip"], node.params["n_carry"], node.params["exit"])
-    if node.op == "cond":            # the same branch objects
-        return tuple(id(t) for t in node.params["branches"])
+    """The exact params of a node as a hashable key (-0.0 differs from 0.0, True from 1)."""
     names = PARAMS[node.op]            # (the builder gives every node exactly these params)
+    if not names:
+        return ()
+    own = _OWN_KEYS.get(node.op)
+    if own is not None:
+        return own(node.params)
+    params = node.params
     if len(names) == 1:
-        return exact_key(node.params[names[0]])
-    return tuple(map(exact_key, map(node.params.__getitem__, names)))
+        return exact_key(params[names[0]])
+    return tuple([exact_key(params[name]) for name in names])
 
 
 # Tags of the parts of an `exact_key` that are not plain ints, strings or None: each kind of value
@@ -160,9 +168,9 @@ def _exact_other(t, value):
     return (_OTHER, t, format_value(value))
 
 
-def node_key(node, arg_keys):
-    """What makes two nodes equal for CSE: op, operands (as `arg_keys`), exact params and type."""
-    return (node.op, tuple(arg_keys), _params_key(node), node.shape, node.dtype.str)
+def node_key(node, args):
+    """What makes two nodes equal for CSE: op, operands `args` (by identity), exact params and type."""
+    return (node.op, tuple(map(id, args)), _params_key(node), node.shape, node.dtype)
 
 
 def cse(trace):
@@ -175,7 +183,7 @@ def cse(trace):
     def rule(b, node, args):
         if node.op == "guard":
             return None
-        key = node_key(node, [id(a) for a in args])
+        key = node_key(node, args)
         if key not in seen:
             seen[key] = copy_node(b, node, args)
         return seen[key]
@@ -183,9 +191,10 @@ def cse(trace):
 
 
 def constant_value(v):
-    """The concrete array of a const or fill Value, else None."""
+    """The concrete array of a const or fill Value, else None (NumPy's warnings as the caller set them:
+    `optimize` and `fold_constants` silence them once, not per node)."""
     if v.op in _CONSTANT_OPS:
-        return evaluate(v.op, [], v.params)
+        return EVAL[v.op]([], v.params)
     return None
 
 
@@ -194,6 +203,8 @@ def _uniform_element(arr):
     if not arr.size:
         return None
     first = arr.reshape(-1)[0]
+    if arr.size == 1:
+        return first
     return first if np.full(arr.shape, first, dtype=arr.dtype).tobytes() == arr.tobytes() else None
 
 
@@ -223,7 +234,7 @@ def _fold(b, node, args):
         if a.op not in _CONSTANT_OPS:
             return None
     values = [constant_value(a) for a in args]
-    result = np.asarray(evaluate(node.op, values, node.params))
+    result = np.asarray(EVAL[node.op](values, node.params))
     if node.op == "guard":
         if not bool(result):
             why = node.params["why"]
@@ -242,7 +253,8 @@ def fold_constants(trace):
     A guard on constants that holds is dropped (its value becomes a `fill` True); one that fails
     raises IRError with the guard's location.
     """
-    return dce(rebuild(trace, with_body_pass(_fold, fold_constants)))
+    with np.errstate(all="ignore"):
+        return dce(rebuild(trace, with_body_pass(_fold, fold_constants)))
 
 
 # ---- algebraic simplification -------------------------------------------------------------------
@@ -409,6 +421,32 @@ def _rewritten(b, node, args, loops, conds):
     return new if new is not None else _fold(b, node, args)
 
 
+_STRUCTURED = ("loop", "loop_result", "cond", "cond_result")
+
+
+def _settle(b, new, seen, kept, loops, conds):
+    """`new`, a rule's replacement; when it is a node the rule just emitted (the builder's last), it
+    goes through the rules and CSE at once, as the next round would take it (so that no round is
+    needed for it): the value standing for it then, recorded in `kept`."""
+    for _ in range(8):
+        if not b.nodes or b.nodes[-1] is not new or id(new) in kept or new.op in _STRUCTURED:
+            return new
+        again = _rewritten(b, new, list(new.args), loops, conds)
+        if again is None:
+            break
+        new = again
+    else:
+        return new
+    key = None if new.op == "guard" else node_key(new, new.args)
+    hit = seen.get(key)
+    if hit is not None:
+        return hit
+    kept[id(new)] = key
+    if key is not None:
+        seen[key] = new
+    return new
+
+
 def _optimize_round(trace, settled):
     """One pass applying simplify, then folding, then CSE to each node, then dce: (new trace, whether
     any rule fired).  Inputs and unchanged nodes are kept as they are (Values are immutable).
@@ -428,7 +466,7 @@ def _optimize_round(trace, settled):
         new = None if known else _rewritten(b, node, args, loops, conds)
         if new is None:
             key = settled[id(node)] if known else (
-                None if node.op == "guard" else node_key(node, [id(a) for a in args]))
+                None if node.op == "guard" else node_key(node, args))
             new = seen.get(key)
             if new is None:
                 if same:
@@ -440,7 +478,7 @@ def _optimize_round(trace, settled):
                 env[id(node)] = new
                 continue
         fired = True
-        env[id(node)] = new
+        env[id(node)] = _settle(b, new, seen, kept, loops, conds)
     settled.clear()
     settled.update(kept)
     return dce(b.build([env[id(v)] for v in trace.outputs])), fired
@@ -450,7 +488,8 @@ def optimize(trace, max_rounds=20):
     """simplify, fold_constants, cse and dce repeated until no rule changes the trace any more."""
     trace, settled = dce(trace), {}
     for _ in range(max_rounds):
-        trace, changed = _optimize_round(trace, settled)
+        with np.errstate(all="ignore"):        # (folding evaluates ops on constants)
+            trace, changed = _optimize_round(trace, settled)
         # A round visits every node after its operands, so the only work it can leave for the next
         # round is in the nodes its rules emitted (they skip the rules and CSE).  When every node it
         # returns went through them unchanged (is settled), the next round would change nothing:
