@@ -353,6 +353,9 @@ _NOOP_WHEN = {
     **{op: (lambda node, args: tuple(node.params["axis"]) == ()) for op in family("reduction")},
 }
 
+# Ops that only move or repeat elements: of a fill, a fill of their shape.
+_MOVES = ("reshape", "broadcast_to", "transpose")
+
 # op(op(x, inner), outer) == op(x, compose(inner, outer)): params of the single equivalent node.
 _COMPOSE = {
     "reshape": lambda inner, outer: {"shape": outer["shape"]},
@@ -367,6 +370,8 @@ def _structural(b, node, args):
         if same is not None:
             return same
     inner = args[0]
+    if node.op in _MOVES and inner.op == "fill" and inner.dtype == node.dtype:   # (folding would make the
+        return b.fill(node.shape, node.dtype, inner.params["value"])             # array, then check it)
     if node.op in _COMPOSE and inner.op == node.op:
         return b.emit(node.op, inner.args[0], **_COMPOSE[node.op](inner.params, node.params))
     return None

@@ -338,3 +338,20 @@ def test_cse_keeps_fills_of_signed_zeros_and_of_bool_and_int_values_apart():
     got = run_trace(out, [np.array([-0.0, 2.0])])
     assert [np.signbit(g[0]) for g in got[:3]] == [False, True, False]
     assert len([n for n in out.nodes if n.op == "fill"]) == 5
+
+
+def test_moves_of_a_fill_become_fills_without_materialising_it():
+    """reshape, broadcast_to and transpose of a fill are fills of their shape (-0.0 kept), so that
+    optimize never builds a big array to find out it is uniform."""
+    b = Builder()
+    x = b.input((1000, 3), np.float64)
+    f = b.fill((3,), np.float64, -0.0)
+    wide = b.broadcast_to(f, shape=(1000, 3))
+    moved = [wide, b.transpose(wide, perm=(1, 0)), b.reshape(wide, shape=(3000,))]
+    trace = b.build([b.add(x, wide)] + moved)
+    out = passes.optimize(trace)
+    assert [v.op for v in out.outputs[1:]] == ["fill"] * 3
+    assert [v.shape for v in out.outputs[1:]] == [(1000, 3), (3, 1000), (3000,)]
+    inputs = [np.random.default_rng(0).normal(size=(1000, 3))]
+    for got, want in zip(run_trace(out, inputs), run_trace(trace, inputs)):
+        assert got.tobytes() == want.tobytes()
