@@ -16,7 +16,9 @@ import pytest
 
 import jitgrad
 from jitgrad import cli
-from jitgrad.jit import diskcache, engine
+from jitgrad.ir import Builder
+from jitgrad.jit import compile_trace, diskcache, engine
+from jitgrad.jit.kernel import restore_kernel
 
 # constants (read through the wrapper's `self`), BLAS gemm, a host-called sort, libm math: every kind of
 # external reference a kernel makes
@@ -256,3 +258,11 @@ def test_python_dash_m_entry_point(cache_dir):
     done = subprocess.run([sys.executable, "-m", "jitgrad", "cache", "info"], capture_output=True, text=True,
                           env=dict(os.environ), timeout=60)
     assert done.returncode == 0 and f"directory: {cache_dir}" in done.stdout
+
+
+def test_kernel_form_of_another_calling_convention_is_not_restored(cache_dir):
+    b = Builder()
+    x = b.input((3,), np.float64)
+    kernel = compile_trace(b.build([b.emit("multiply", x, x)]))
+    assert kernel.form is not None and restore_kernel(kernel.form, None) is not None
+    assert restore_kernel({**kernel.form, "wrapper": 1}, None) is None    # outputs passed in: not this build's
