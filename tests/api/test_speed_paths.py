@@ -95,6 +95,29 @@ def test_reductions_keeping_the_last_axis(dtype, op, axis, keepdims):
     np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("op", ["max", "min"])
+@pytest.mark.parametrize("axis", [(1,), (0,), (0, 1)])
+def test_float_extremes_vectorized_propagate_nan_and_infinities(dtype, op, axis):
+    """max/min of floats (LLVM's maximum/minimum, reduced in vector registers) against NumPy on rows
+    long enough to vectorize: a NaN anywhere in a row (first, middle, last element) makes the row's
+    result NaN, infinities win or lose as in NumPy, rows without NaN are exact."""
+    b = Builder()
+    x = b.input((6, 203), dtype)
+    y = b.emit(op, x, axis=axis, keepdims=False)
+    trace = b.build([y, b.emit("sum", b.emit("exp", x), axis=(0, 1), keepdims=False),
+                     b.emit(op, b.emit("negative", x), axis=(0, 1), keepdims=False)])
+    text, _ = lower(trace, "extreme_probe")
+    assert f"llvm.{'maximum' if op == 'max' else 'minimum'}" in text
+    a = np.random.default_rng(4).normal(size=(6, 203)).astype(dtype)
+    a[1, 0], a[2, 101], a[3, 202] = np.nan, np.nan, np.nan
+    a[4, 7], a[5, 9] = np.inf, -np.inf
+    got, want = compile_trace(trace)([a]), run_trace(trace, [a])
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_array_equal(g, w)         # NaNs in the same places, every other value exact
+
 def test_weight_gradients_need_no_transpose():
     def loss(w, h, t):
         return np.sum((np.tanh(h @ w) - t) ** 2)
