@@ -53,6 +53,6 @@ def inputs(mode):
 def cases(mode):
     """One case: the classifier at the sizes of `sizes(mode)`."""
     n, f, c = sizes(mode)
-    return [Case("W8", f"softmax xent {n}x{f}->{c}", softmax_xent, inputs(mode), (0, 1), softmax_xent_grad,
+    return [Case("W8", f"softmax batch={n}", softmax_xent, inputs(mode), (0, 1), softmax_xent_grad,
                  grad_numba=softmax_xent_grad, c_source="w8_softmax.c", c_binder=_c_binder, scale=n,
                  tags=("main",))]
