@@ -29,20 +29,46 @@ from .nested import replay_traced
 from .pytree import flatten, leaf_count, unflatten
 from .signature import as_input_array
 from .tracer import TracedArray, lift
-from .tracing import function_location, run_traced, trace_outputs, tree_outputs
+from .tracing import effect_outputs, function_location, replaying, run_traced, trace_outputs, tree_outputs
 
 
 # -- helpers shared by the transforms -------------------------------------------------------------------
 
 def _trace_leading(fn, sig, leaves, treedef, n_args):
     """Trace `fn` on the first `n_args` positional arguments of the call (the rest are tangents or
-    directions): (ctx, result, number of their dynamic leaves)."""
+    directions): (ctx, result, number of their dynamic leaves).  Side effects are recorded for replay."""
     args_def, kwargs_def = treedef[2]
     children = args_def[2][:n_args]
     n_leaves = sum(leaf_count(c) for c in children)
     dynamic = [p for p in sig.dynamic if p < n_leaves]
-    ctx, result = run_traced(fn, leaves[:n_leaves], (tuple, None, ((tuple, None, children), kwargs_def)), dynamic)
+    ctx, result = run_traced(fn, leaves[:n_leaves], (tuple, None, ((tuple, None, children), kwargs_def)), dynamic,
+                             replay=True)
     return ctx, result, len(dynamic)
+
+
+def _with_effects(ctx, target, package, positions=None):
+    """(`target`, `package`) extended so that cached calls replay the side effects the traced call made
+    (tracing.effect_outputs): the values they store become extra outputs at the end of `target` (their
+    nodes replayed from the traced function's trace, whose input i is target's input `positions[i]`;
+    default i), and the package replays the effects before making the user's result."""
+    primal = ctx.builder.build([])
+    values, replay = effect_outputs(ctx, len(target.outputs))
+    if replay is None:
+        return target, package
+    b = Builder()
+    env = passes.copy_inputs(b, target.inputs)
+    passes.replay(b, target.nodes, env)
+    inner = {id(v): b.inputs[p] for v, p in zip(primal.inputs, positions or range(len(primal.inputs)))}
+    needed = passes.dce(Trace(primal.inputs, [n for n in primal.nodes if n.op != "guard"], values))
+    passes.replay(b, needed.nodes, inner)
+    extended = b.build([env[id(o)] for o in target.outputs] + [inner[id(v)] for v in values])
+    return passes.optimize(extended), replaying(package, replay)
+
+
+def _moved_positions(n_dyn, n_env, n_moved):
+    """Where the inputs of a trace (n_dyn dynamic leaves, then n_env environment arrays) are in
+    `_with_inputs_moved(trace, n_dyn, n_env, n_moved)`."""
+    return [*range(n_dyn), *range(n_dyn + n_moved, n_dyn + n_moved + n_env)]
 
 
 def _with_inputs_moved(trace, n_keep, n_env, n_moved):
@@ -170,7 +196,8 @@ class JvpFunction(Transformed):
         n_out = len(outs.values)
         package = functools.partial(_package_jvp, outs, n_out)
         kinds = outs.kinds + [outs.kinds[k] for k in outs.float_positions]
-        return Staged(ctx, joint, package, lambda: (joint, kinds, package))
+        run, replaying_package = _with_effects(ctx, joint, package, _moved_positions(n_dyn, n_env, len(sig.wrt)))
+        return Staged(ctx, run, replaying_package, lambda: (joint, kinds, package), package)
 
 
 def _package_jvp(outs, n_out, outputs):
@@ -203,7 +230,7 @@ class VjpFunction(Transformed):
         super().__init__(fn, tuple(range(n_primals)) if argnums is None else argnums, jit, max_traces)
 
     def stage(self, sig, leaves, treedef):
-        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit))
+        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit), replay=True)
         outs = _Outputs(result, self.fn)
         forward, backward = autodiff.vjp(ctx.builder.build(outs.values), sig.wrt)
         forward = _with_an_output(forward)
@@ -212,7 +239,8 @@ class VjpFunction(Transformed):
         kernel = _LazyKernel(backward, self.jit, _about(self, sig, "backward"))
         package = functools.partial(_package_vjp, self.fn, sig, outs, n_out, n_residuals, backward, kernel)
         kinds = outs.kinds + [np.ndarray] * (len(forward.outputs) - n_out)
-        return Staged(ctx, forward, package, lambda: (forward, kinds, package))
+        run, replaying_package = _with_effects(ctx, forward, package)
+        return Staged(ctx, run, replaying_package, lambda: (forward, kinds, package), package)
 
 
 def _package_vjp(fn, sig, outs, n_out, n_residuals, backward, kernel, outputs):
@@ -277,7 +305,7 @@ class JacobianFunction(Transformed):
         self.mode = mode
 
     def stage(self, sig, leaves, treedef):
-        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit))
+        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit), replay=True)
         outs = _Outputs(result, self.fn)
         trace = ctx.builder.build(outs.values)
         in_values = [trace.inputs[i] for i in sig.wrt]
@@ -319,7 +347,7 @@ class JacobianFunction(Transformed):
             blocks = layout.blocks(gather, (transpose, reshape, zeros))
             flat = passes.optimize(b.build(blocks))
             return flat, [np.ndarray] * len(blocks), layout.tree
-        return Staged(ctx, joint, package, splice_form)
+        return Staged(ctx, *_with_effects(ctx, joint, package), splice_form, package)
 
 
 def _passes_in_loop(primal, passes_trace, n_residuals, basis_like):
@@ -442,7 +470,8 @@ class HvpFunction(Transformed):
         trace = passes.optimize(passes.dce(_with_inputs_moved(tangent, n_dyn, n_env, len(sig.wrt))))
         package = functools.partial(package_gradients, sig, as_tuple=self._tuple_argnums)
         kinds = [type(t) for _, ts in sig.grad_trees for t in ts]
-        return Staged(ctx, trace, package, lambda: (trace, kinds, package))
+        run, replaying_package = _with_effects(ctx, trace, package, _moved_positions(n_dyn, n_env, len(sig.wrt)))
+        return Staged(ctx, run, replaying_package, lambda: (trace, kinds, package), package)
 
 
 # -- the public functions -------------------------------------------------------------------------------

@@ -39,16 +39,20 @@ def trace(fn, leaves, inputs, rebuild, *, loop_runner=None, check=None, replay=F
     plain; `rebuild(leaves)` gives the call's `(args, kwargs)`.  Rolled loops are fast-forwarded by
     `loop_runner` when given (jitgrad/backend.py); `check(recording)`, when given, runs once the
     recording is finished, before the audit of its values.  With `replay` (the caller replays side
-    effects on cached calls), an outermost recording notes them (interpretation/sideeffects.py).
+    effects on cached calls), an outermost recording notes them (interpretation/sideeffects.py); one
+nested in such a recording warns about them.
 
     Returns (recording, result): the TraceContext holding the recorded IR, guards and environment
     reads, and what `fn` returned (TracedArrays where it depends on traced inputs).
     """
     ctx = TraceContext()
-    if current() is None:   # a call from outside any trace: the cache key and the fast path check fn's code
+    outer = current()
+    if outer is None:   # a call from outside any trace: the cache key and the fast path check fn's code
         ctx.code_checked.add(id(getattr(fn, "__func__", fn)))
         if replay:
             ctx.replay = sideeffects.Recorder(ctx)
+    elif outer.replay is not None:   # nested in a call that replays: effects warn (and guard nothing written)
+        ctx.replay = sideeffects.Recorder(ctx, nested=True)
     if errormode.raising():   # np.seterr(...) or np.errstate(...) of the caller
         ctx.uncacheable = f"NumPy's error mode {np.geterr()} raises, which compiled code does not"
     if rolling.enabled() and ctx.uncacheable is None:   # (fast-forwarding raises no floating-point errors)

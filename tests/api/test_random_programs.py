@@ -2,8 +2,8 @@
 gradients equal central finite differences and the reference executor's, over inputs that flip the
 programs' branches, with aliased arguments (the same array passed as x and y) and cached calls.
 
-JITGRAD_RANDOM_PROGRAMS=N runs N programs instead of the CI's 150 (larger runs, e.g. N=2000, are for
-before a release: programs are seeded by their number, so a failure names its program)."""
+JITGRAD_RANDOM_PROGRAMS=N runs programs 0..N-1 instead of the CI's 300 (larger runs are for before a
+release, see tests/README.md: programs are seeded by their number, so a failure names its program)."""
 import os
 import warnings
 
@@ -13,7 +13,7 @@ import pytest
 import jitgrad
 from random_programs import compile_program, inputs, program
 
-COUNT = int(os.environ.get("JITGRAD_RANDOM_PROGRAMS", "150"))
+COUNT = int(os.environ.get("JITGRAD_RANDOM_PROGRAMS", "300"))
 CALLS = 4
 
 
@@ -57,6 +57,10 @@ def test_random_program(seed):
             expected = f(*before)
             assert np.isclose(value, expected, rtol=1e-9, atol=1e-12), source
             assert _close(grads, ref_grads, 1e-8, 1e-10), source
-            assert _close(grads, _finite_differences(f, before), 1e-5, 1e-6), source
+            if call < CALLS - 1:
+                assert _close(grads, _finite_differences(f, before), 1e-5, 1e-6), source
+            else:       # x is y: only derivatives along x = y exist where a step such as np.maximum(x, y) ties
+                along = _finite_differences(lambda x, y, s: f(x, x.copy(), s), before)
+                assert _close([grads[0] + grads[1], grads[2]], [along[0], along[2]], 1e-5, 1e-6), source
             assert all(np.array_equal(a, b) for a, b in zip(args[:2], before[:2])), source   # not written
     assert compiled.cache_info().traces <= CALLS

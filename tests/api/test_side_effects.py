@@ -211,3 +211,65 @@ def test_side_effect_traces_are_not_restored_in_another_process(tmp_path, monkey
     g(X)
     assert stored and not stored[-1]["reusable"]
     assert "side effects replayed" in " ".join(stored[-1]["why_not"])
+
+
+def _vector_logged(x):
+    global calls
+    calls += 1
+    y = np.sin(x) * 2.0
+    history.append(float(np.sum(y)))
+    print("sum", np.sum(y))
+    return y
+
+
+def _of(cls):
+    return jitgrad.transforms._transform_of(_vector_logged, cls, 1)
+
+
+def _hvp():
+    h = jitgrad.hvp(lambda x: np.sum(_vector_logged(x)))
+    return (lambda x: h(x, np.ones(3))), h
+
+
+TRANSFORMS = {   # name -> () -> (call, the Transformed whose cache it uses)
+    "jvp": lambda: (lambda x: jitgrad.jvp(_vector_logged, (x,), (np.ones(3),)), _of(jitgrad.transforms.JvpFunction)),
+    "vjp": lambda: (lambda x: jitgrad.vjp(_vector_logged, x)[1](np.ones(3)), _of(jitgrad.transforms.VjpFunction)),
+    "jacobian_fwd": lambda: (jitgrad.jacobian(_vector_logged, mode="fwd"),) * 2,
+    "jacobian_rev": lambda: (jitgrad.jacobian(_vector_logged, mode="rev"),) * 2,
+    "hvp": _hvp,
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORMS))
+def test_every_transform_replays_side_effects(name, capsys):
+    """jvp, vjp, jacobian and hvp replay the appends, counters and prints of each call, with its values,
+    and trace once (a counter is not a guard there either)."""
+    global calls
+    calls = 0
+    history.clear()
+    call, transformed = TRANSFORMS[name]()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for k in range(N_CALLS):
+            call(X + k)
+    sums = [float(np.sum(np.sin(X + k) * 2.0)) for k in range(N_CALLS)]
+    assert calls == N_CALLS
+    np.testing.assert_allclose(history, sums, rtol=1e-13)
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == N_CALLS and float(printed[-1].split()[1]) == pytest.approx(sums[-1], rel=1e-12)
+    assert transformed.cache_info().traces == 1
+
+
+def test_effects_inside_a_nested_transform_warn_once_and_do_not_retrace():
+    """hessian is the Jacobian of jit_grad called inside the trace: effects there happen while tracing
+    only, with one warning naming the line, and the counter is no guard (one trace, not one per call)."""
+    global calls
+    calls = 0
+    history.clear()
+    h = jitgrad.hessian(lambda x: np.sum(_vector_logged(x)))
+    with pytest.warns(jitgrad.JitgradWarning, match="inside a jitgrad transform called from traced code"):
+        h(X)
+    for k in range(1, 5):
+        np.testing.assert_allclose(h(X + k), np.diag(-2.0 * np.sin(X + k)), atol=1e-12)
+    assert calls == 1 and len(history) == 1
+    assert h.cache_info().traces == 1

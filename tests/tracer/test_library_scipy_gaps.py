@@ -1,5 +1,6 @@
 """SciPy functions real libraries call (issue 12), as they ship: scipy.special's entropy terms and Huber
-losses (so scipy.stats.entropy), scipy.spatial.distance.squareform.  Gradients against finite differences
+losses (so scipy.stats.entropy), scipy.spatial.distance.squareform, interpolants, filters, solve_ivp and
+quad (differentiated under the integral sign).  Gradients against finite differences
 on a first (traced) and a second (cached) call; values against SciPy's, edges of the domains included."""
 import numpy as np
 import pytest
@@ -177,11 +178,11 @@ def _oscillator(theta, y0):
     return np.sum(sol.y[0] ** 2) + sol["y"][1, -1] + sol.t[-1]
 
 
-def test_solve_ivp_rk45_wrt_parameters_and_initial_state(monkeypatch):
-    """(The value audit is off here: RK45's error norms are rounding noise, 1e-20 where the terms cancel,
-    and differ with the summation order between BLAS and the reference evaluation; the decisions taken
-    on them are guards, checked on every call.)"""
-    monkeypatch.setattr(audit, "_enabled", False)
+def test_solve_ivp_rk45_wrt_parameters_and_initial_state():
+    """(With the value audit on: RK45's error norms are rounding noise, 1e-20 where the terms cancel, and
+    differ with the summation order between BLAS and the reference evaluation; the audit allows their
+    measured rounding noise.  The decisions taken on them are guards, checked on every call.)"""
+    assert audit.enabled()
     g = assert_grad_cached(_oscillator, (np.array([2.0, 0.3]), np.array([1.0, -0.5])),
                            (np.array([2.0, 0.3]) * 1.0001, np.array([1.0, -0.5])), argnums=(0, 1))
     assert len(g.cache_info().paths[0].guards) > 50             # the step-size decisions, on every call
@@ -205,3 +206,104 @@ def test_wofz_values_match_scipy():
     for s in (1.0, 0.7):
         (_, got), _ = g(s)
         np.testing.assert_allclose(got, sc.wofz(z * s), rtol=1e-15)
+
+
+# -- scipy.integrate.quad: differentiation under the integral sign ----------------------------------------------
+def _damped(p, a, b):
+    """quad as SciPy documents it: the parameter through args=, traced limits."""
+    value, abserr = si_integrate.quad(lambda t, p, q: np.sin(p * t) * np.exp(-q * t), a, b, args=(p, 0.5))
+    return value * 2.0 + abserr * 0.0
+
+
+def _gaussian_tail(w):
+    """A closure over values computed in the loss, an infinite limit."""
+    k = w[0] ** 2 + 0.5
+    value = si_integrate.quad(lambda t: np.exp(-k * t * t) * np.cos(w[1] * t), 0.0, np.inf)[0]
+    return value + w[1]
+
+
+def test_quad_wrt_parameter_and_limits():
+    assert_grad_cached(_damped, (1.3, 0.2, 1.7), (0.9, -0.4, 2.5), argnums=(0, 1, 2))
+
+
+def test_quad_closure_and_infinite_limit():
+    assert_grad_cached(_gaussian_tail, (np.array([0.8, 1.5]),), (np.array([1.1, 0.4]),))
+
+
+def test_quad_value_and_abserr_equal_scipys():
+    """The compiled (value, abserr) pair is SciPy's for the same integrand, and the compiled kernel and the
+    reference executor agree."""
+    def both(p, b):
+        value, abserr = si_integrate.quad(lambda t: np.log1p(p * t * t), 0.0, b)
+        return value, (value, abserr)
+    compiled = jitgrad.value_and_grad(both, argnums=(0, 1), has_aux=True)
+    reference = jitgrad.value_and_grad(both, argnums=(0, 1), has_aux=True, jit=False)
+    for p, b in ((0.7, 1.2), (2.0, 3.5)):
+        expected = si_integrate.quad(lambda t: np.log1p(p * t * t), 0.0, b)
+        (_, pair), grads = compiled(p, b)
+        _, ref_grads = reference(p, b)
+        np.testing.assert_allclose(pair, expected, rtol=1e-13)
+        np.testing.assert_allclose(grads, ref_grads, rtol=1e-13)
+        assert grads[1] == pytest.approx(np.log1p(p * b * b), rel=1e-13)      # d/db = f(b)
+    assert compiled.cache_info().traces == 1
+
+
+def test_quad_second_derivatives():
+    """grad of grad and the Hessian (forward over reverse) are integrals of derivative traces too."""
+    h = jitgrad.hessian(lambda x: _damped(x[0], x[1], x[2]))
+    x = np.array([1.3, 0.2, 1.7])
+    grad = jitgrad.jit_grad(lambda x: _damped(x[0], x[1], x[2]))
+    eps = 1e-5
+    fd = np.array([(grad(x + eps * e) - grad(x - eps * e)) / (2 * eps) for e in np.eye(3)])
+    np.testing.assert_allclose(h(x), fd, rtol=1e-5, atol=1e-7)
+    gg = jitgrad.jit_grad(jitgrad.jit_grad(lambda p: _damped(p, 0.2, 1.7)))
+    np.testing.assert_allclose(gg(1.3), fd[0, 0], rtol=1e-5)
+
+
+def test_quad_forward_mode():
+    primal, tangent = jitgrad.jvp(_damped, (1.3, 0.2, 1.7), (1.0, -0.5, 2.0))
+    eps = 1e-6
+    moved = [_damped(1.3 + d, 0.2 - d / 2, 1.7 + 2 * d) for d in (eps, -eps)]
+    expected = (moved[0] - moved[1]) / (2 * eps)
+    assert primal == pytest.approx(_damped(1.3, 0.2, 1.7), rel=1e-14)
+    assert tangent == pytest.approx(expected, rel=1e-6)
+
+
+def test_quad_limit_becoming_infinite_retraces():
+    """Whether a traced limit is finite is a guard: an infinite one retraces (and has no derivative)."""
+    def tail(p, b):
+        return si_integrate.quad(lambda t: np.exp(-p * t), 0.0, b)[0]
+    g = jitgrad.jit_grad(tail, argnums=(0, 1))
+    assert g(1.5, 2.0)[1] == pytest.approx(np.exp(-3.0))
+    dp, db = g(1.5, np.inf)
+    assert dp == pytest.approx(-1 / 1.5 ** 2) and db == 0.0
+    assert g.cache_info().traces == 2
+
+
+def test_quad_in_a_loop_and_a_constant_integrand():
+    def total(w):
+        out = si_integrate.quad(lambda t: t * t, 0.0, 1.0)[0]          # no traced value: a constant
+        for k in range(3):
+            out = out + si_integrate.quad(lambda t: np.tanh(w[k] * t + k), -1.0, 1.0)[0]
+        return out
+    assert_grad_cached(total, (np.array([0.3, -0.7, 1.2]),), (np.array([0.5, 0.1, -0.2]),))
+
+
+class _Decay:
+    def __init__(self, rate):
+        self.rate = rate
+
+    def density(self, t):
+        return t ** 2 * np.exp(-self.rate * t) / (1.0 + t) ** 0.5      # Python float powers of t
+
+
+def test_quad_of_a_bound_method_reading_a_traced_attribute():
+    assert_grad_cached(lambda r, b: si_integrate.quad(_Decay(r * 1.5).density, 0.0, b)[0], (0.7, 2.0), (1.2, 3.0),
+                       argnums=(0, 1))
+
+
+def test_quad_refuses_a_branch_on_the_integration_variable():
+    def piecewise(p):
+        return si_integrate.quad(lambda t: p * t if t < 0.5 else p, 0.0, 1.0)[0]
+    with pytest.raises(jitgrad.UnsupportedError, match="decision on the integration variable"):
+        jitgrad.jit_grad(piecewise)(1.0)

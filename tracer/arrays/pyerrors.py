@@ -30,8 +30,16 @@ def guard_python_arithmetic(fn, operands, result):
         guard_python_float_result(result, operands, "Python float power that would raise")
     elif type(operands[1]) is values.TracedArray:
         divisor = operands[1].ir
-        values.guard(values.builder().not_equal(divisor, values.const(0, divisor.dtype)), True,
-                     "Python float divisor is not zero")
+        values.guard(values.builder().not_equal(divisor, values.const(0, divisor.dtype)), True, _DIVISOR)
+
+
+_DIVISOR = "Python float divisor is not zero"
+
+
+def only_says_no_raise(why):
+    """Whether a guard recorded with reason `why` is one of this module's: it says only that CPython does
+    not raise (the IR computes a value either way: an inf or a NaN where CPython would raise)."""
+    return why == _DIVISOR or why.endswith(" would raise")
 
 
 def guard_python_float_result(result, operands, why):

@@ -19,7 +19,8 @@ Both are recognised from the bytecode around the read (`write_only_use`).  Shoul
 place in any other way later, the guard it skipped is recorded then (with the value at the first read).
 
 What cannot be replayed (a store of an object created in the call, text formatted from a traced value and
-printed) happens while tracing only, and jitgrad warns once naming the line.
+printed, any effect of a transform nested in a traced call) happens while tracing only, and jitgrad
+warns once naming the line.
 """
 import collections
 import dis
@@ -148,10 +149,12 @@ def _calling(method):
 
 class Recorder:
     """The side effects of one outermost tracing run of a function whose cached calls replay them
-    (TraceContext.replay), and the reads deferred because they only serve them."""
+    (TraceContext.replay), and the reads deferred because they only serve them.  A `nested` recorder
+    (of a transform called inside a traced call: jit_grad of jit_grad, hessian) replays nothing: its
+    effects happen while tracing only, and it warns once naming the line."""
 
-    def __init__(self, ctx):
-        self.ctx = ctx
+    def __init__(self, ctx, nested=False):
+        self.ctx, self.nested = ctx, nested
         self.effects = []       # Effect list, in the order the call made them
         self.deferred = {}      # environment key -> (getter, snapshot) of a read not guarded (yet)
         self.updates = {}       # (id(frame), store index) -> Update recognised at its read
@@ -232,7 +235,10 @@ class Recorder:
         return frames[-1]
 
     def _note(self, apply, payload, what, check=None):
-        if _replayable(payload if check is None else check):
+        if self.nested:
+            self._warn(f"{what} at {self.ctx.user_location()} is inside a jitgrad transform called from traced "
+                       "code (jit_grad of jit_grad, hessian...); it happens only when the function is traced")
+        elif _replayable(payload if check is None else check):
             self.effects.append(Effect(apply, payload, what))
         else:
             self._warn(f"{what} at {self.ctx.user_location()} stores an object a cached call cannot remake; it "

@@ -362,6 +362,10 @@ class TraceContext:
         `note_write`)."""
         self.arguments[id(traced)] = (traced, traced.ir.params["index"])
 
+    def traced_inputs(self):
+        """The TracedArrays standing for this trace's inputs: the arguments and the environment reads."""
+        return [t for t, _ in self.arguments.values()] + list(self._env_inputs.values())
+
     def note_write(self, target):
         """TracedArray `target` (not a view) is modified in place.  The trace writes into a copy of an
         argument, which is sound only while that argument shares no memory with the other inputs:

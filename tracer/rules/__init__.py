@@ -20,6 +20,7 @@ LIBRARY_RULES = {
     "scipy.interpolate": ("scipy_interpolate",),
     "scipy.ndimage": ("scipy_ndimage",),
     "scipy.stats": ("scipy_stats",),
+    "scipy.integrate": ("scipy_integrate",),
 }
 _pending = dict(LIBRARY_RULES)
 
