@@ -76,7 +76,7 @@ FAMILIES = {
     "scan": {"arity": 1, "complex_differentiable": True},
     "sort": {"arity": 1, "differentiable": False, "host": True},
     "linalg": {"arity": 1, "host": True},
-    "complex_parts": {"elementwise": True, "arity": 1, "host": True, "complex_differentiable": True},
+    "complex_parts": {"elementwise": True, "arity": 1, "complex_differentiable": True},
     "fft": {"arity": 1, "host": True, "complex_differentiable": True},
     "shape": {"arity": 1, "complex_differentiable": True},
     "index": {"complex_differentiable": True},

@@ -19,6 +19,7 @@ ACCESS rules of fused ops are generators: they yield (operand, index) for every 
 read and receive its register; the Emitter drives them with an explicit stack (`_drive`), so a fused
 chain of any length is emitted without recursion in Python.
 """
+import contextlib
 from types import GeneratorType
 
 from .abi import PRECISE_EXIT, SUCCESS
@@ -27,7 +28,7 @@ from .llvmtext import FunctionText, literal, mem_type, reg_type
 from .mathfns import PREAMBLE
 from .plan import ALIGNED_OPS, CHUNK_OPS
 from ..ir.evaluate import evaluate
-from . import fusion, hostcall, rules
+from . import fusion, hostcall, parallel, rules
 
 FAST_CODEGEN_CHUNKS = 4
 FAST_CODEGEN_ITERATIONS = 1024
@@ -48,6 +49,9 @@ class Emitter:
         self.consts = plan.consts
         self.declarations = set()   # external functions the emitted code calls (besides the PREAMBLE's)
         self.constants = dict(plan.constants)   # 0-d values known at compile time (grows by folding)
+        self.outermost = False      # the kernel's own emitter (build), not a loop body's or a branch's
+        self.caller = None          # while a loop nest is outlined (parallel.py): the chunk calling it
+        self.parallel_count = 0
 
     @property
     def ws_size(self):
@@ -60,6 +64,7 @@ class Emitter:
     # ---- module, chunks, driver ----------------------------------------------------------------
     def build(self):
         """The module text: preamble, chunk functions, driver entry."""
+        self.outermost = True
         functions = self.functions()
         return PREAMBLE + "\n".join(sorted(self.declarations)) + "\n" + functions + ATTRIBUTES
 
@@ -76,11 +81,13 @@ class Emitter:
             self.ops_in_chunk += unit.size
             if unit.copy_of is not None:
                 self._copy_out(unit.copy_of, ("arg", self.plan.n_in + unit.output))
+            elif parallel.split_shape(self, unit) is not None:
+                parallel.emit(self, unit, parallel.split_shape(self, unit))
             elif len(unit.nodes) > 1:
                 fusion.emit_group(self, unit)
             else:
                 self._emit_node(unit.nodes[0])
-            self._check_math_flag()
+            self.check_math_flag()
         chunks = "\n".join(self._chunk_text(c) for c in range(len(self.chunks)))
         return chunks + self._driver() + "".join(self.nested_functions)
 
@@ -219,8 +226,12 @@ class Emitter:
             return self.regs[vid]
         chunk, name = self.reg_def[vid]
         if vid not in self.spills:      # not stored at its definition: store it at its chunk's end
-            self.spills[vid] = self.plan.workspace.alloc(8, 8)
-            self.chunks[chunk].spill_out.append((self.spills[vid], name, reg_type(node.dtype)))
+            self.spills[vid] = self.plan.workspace.alloc(16, 8)
+            if self.caller is not None and chunk == len(self.chunks) - 1:
+                address = self.caller.emit(f"getelementptr inbounds i8, ptr %ws, i64 {self.spills[vid]}")
+                self.caller.stmt(f"store {reg_type(node.dtype)} {name}, ptr {address}")   # before the call
+            else:
+                self.chunks[chunk].spill_out.append((self.spills[vid], name, reg_type(node.dtype)))
         load = f"load {reg_type(node.dtype)}, ptr "
         if self.f.loop_depth:           # must dominate uses after the loop: load in the entry block
             r = self.f.fresh("s")
@@ -249,7 +260,7 @@ class Emitter:
         horizon = self.plan.position.get(vid, -1) + CHUNK_OPS - self.ops_in_chunk
         users = self.plan.users.get(vid)     # in program order: the last one is read last
         if not self.f.loop_depth and users and self.plan.position[id(users[-1])] > horizon:
-            self.spills[vid] = self.plan.workspace.alloc(8, 8)
+            self.spills[vid] = self.plan.workspace.alloc(16, 8)     # (a complex128 register fills 16)
             address = self.f.emit(f"getelementptr inbounds i8, ptr %ws, i64 {self.spills[vid]}")
             self.f.stmt(f"store {reg_type(node.dtype)} {name}, ptr {address}")
 
@@ -299,6 +310,19 @@ class Emitter:
     def declare(self, line):
         self.declarations.add(line)
 
+    @contextlib.contextmanager
+    def outlined(self, f):
+        """Emit into FunctionText `f`, a function of its own taking the chunks' pointer arguments (a loop
+        nest outlined by parallel.py): 0-d registers of the chunk are read from workspace slots, stored
+        in the chunk (before its call of `f`) when first read."""
+        saved = self.f, self.memo, self.regs, self.ptrs
+        self.caller, self.f, self.memo, self.regs, self.ptrs = self.f, f, [{}], {}, {}
+        try:
+            yield f
+        finally:
+            self.f, self.memo, self.regs, self.ptrs = saved
+            self.caller = None
+
     def loops(self, dims, body):
         """A loop nest over static `dims`; values computed inside do not leak out of it."""
         self.memo.append({})
@@ -308,11 +332,6 @@ class Emitter:
             self.memo.pop()
 
     def _copy_out(self, v, loc):
-        if v.dtype.kind == "c":             # complex values are buffers: copy the bytes
-            self.declare("declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)")
-            self.f.stmt(f"call void @llvm.memcpy.p0.p0.i64(ptr {self.pointer(loc)}, "
-                        f"ptr {self.pointer(self.plan.loc[id(v)])}, i64 {v.size * v.dtype.itemsize}, i1 false)")
-            return
         self.loops(v.shape, lambda idx: self.store_at(loc, v.shape, v.dtype, idx, self.value(v, idx)))
 
     # ---- exits ---------------------------------------------------------------------------------
@@ -323,7 +342,7 @@ class Emitter:
         self.f.tail += [f"{bad}:", f"  ret i64 {code}"]
         self.f.start_block(cont)
 
-    def _check_math_flag(self):
+    def check_math_flag(self):
         if self.f.math_flag_raised:
             raised = self.f.emit(f"load i1, ptr {self.f.math_flag}")
             self.exit_unless(self.f.emit(f"xor i1 {raised}, true"), PRECISE_EXIT)

@@ -28,7 +28,7 @@ import weakref
 import llvmlite
 import llvmlite.binding as llvm
 
-from . import diskcache
+from . import diskcache, threads
 
 CACHE_FORMAT = 1           # bump when the meaning of a cached object changes without its text changing
 _lock = threading.Lock()
@@ -46,12 +46,15 @@ def _setup():
             cpu=llvm.get_host_cpu_name(), features=_host_features(),
             opt=2, codemodel="jitdefault")
         _register_libm()
+        for name, address in threads.symbols().items():     # split loops' pthread calls (parallel.py)
+            llvm.add_symbol(name, address)
     return _state["tm"]
 
 
 # libm functions the lowering may call (scalar double versions).
 LIBM = ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh",
         "tanh", "asinh", "acosh", "atanh", "pow", "atan2", "fmod")
+SINCOS = "sincos"          # void sincos(double, double *sin, double *cos): both of one operand (mathfns.py)
 
 
 def _host_features():
@@ -66,7 +69,7 @@ def _register_libm():
         libm = ctypes.CDLL("libm.so.6")      # (find_library runs ldconfig in a subprocess)
     except OSError:
         libm = ctypes.CDLL(ctypes.util.find_library("m"))
-    for name in LIBM:
+    for name in LIBM + (SINCOS,):
         llvm.add_symbol(f"jg_libm_{name}", ctypes.cast(getattr(libm, name), ctypes.c_void_p).value)
 
 

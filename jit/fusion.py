@@ -16,16 +16,22 @@ def emit_group(em, unit):
     accumulators = {id(n): Accumulator(em, n) for n in nodes if n.op in REDUCE}
     for acc in accumulators.values():
         acc.start()
+    body = group_body(em, nodes, unit.stored, accumulators)
+    em.loops(unit.shape, body)
+    for acc in accumulators.values():
+        acc.finish([])
 
+
+def group_body(em, nodes, stored, accumulators):
+    """The loop body computing every node of a group at index idx: reductions fold their operand into
+    their Accumulator, the others are computed (stored when in `stored`) and handed over to later members."""
     def body(idx):
         for n in nodes:
             if id(n) in accumulators:
                 accumulators[id(n)].add(em.value(n.args[0], idx))
             else:
                 value = em.access(n, idx)
-                if id(n) in unit.stored:
+                if id(n) in stored:
                     em.store(n, idx, value)
                 em.hand_over(n, idx, value)
-    em.loops(unit.shape, body)
-    for acc in accumulators.values():
-        acc.finish([])
+    return body

@@ -19,25 +19,38 @@ from . import engine
 from .abi import HOST_ERROR
 
 _HOST_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
-_nodes = {}                      # token -> (op, params, [(shape, dtype)] of operands, (shape, dtype))
+_nodes = {}    # token -> (op, params, [(shape, dtype, nbytes)] of operands and result, [(address, view)] cache)
 _tokens = itertools.count()
 _errors = threading.local()
 
 
-def _view(address, shape, dtype):
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+def _layout(v):
+    return v.shape, v.dtype, int(np.prod(v.shape, dtype=np.int64)) * v.dtype.itemsize
+
+
+def _view(address, shape, dtype, nbytes):
     if nbytes == 0:
         return np.empty(shape, dtype)
     return np.frombuffer((ctypes.c_char * nbytes).from_address(address), dtype=dtype).reshape(shape)
 
 
+def _views(ptrs, layouts, cache):
+    """NumPy views of the operands' and result's memory; a slot whose address is the one of its last
+    call (workspace buffers: every call) reuses its view (the memory is read when the op runs)."""
+    views = []
+    for k, (address, layout) in enumerate(zip(ptrs, layouts)):
+        last = cache[k]
+        if last is None or last[0] != address:
+            last = cache[k] = (address, _view(address, *layout))
+        views.append(last[1])
+    return views
+
+
 def _host(token, argv):
     try:
-        op, params, operands, (out_shape, out_dtype) = _nodes[token]
-        ptrs = (ctypes.c_void_p * (len(operands) + 1)).from_address(argv)
-        args = [_view(p, s, d) for p, (s, d) in zip(ptrs, operands)]
-        result = evaluate(op, args, params)
-        _view(ptrs[len(operands)], out_shape, out_dtype)[...] = result
+        op, params, layouts, cache = _nodes[token]
+        *args, out = _views((ctypes.c_void_p * len(layouts)).from_address(argv), layouts, cache)
+        out[...] = evaluate(op, args, params)
         return 0
     except BaseException as e:          # noqa: BLE001 - handed to the caller, never swallowed
         _errors.value = e
@@ -58,7 +71,8 @@ def emit_host_call(em, node):
         engine.register_symbol("jg_host", ctypes.cast(_callback, ctypes.c_void_p).value)
         _nodes["jg_host"] = None
     token = next(_tokens)
-    _nodes[token] = (node.op, node.params, [(a.shape, a.dtype) for a in node.args], (node.shape, node.dtype))
+    layouts = [_layout(v) for v in (*node.args, node)]
+    _nodes[token] = (node.op, node.params, layouts, [None] * len(layouts))
     em.declare("declare i64 @jg_host(i64, ptr)")
     f = em.f
     argv = f.alloca(f"[{len(node.args) + 1} x ptr]")

@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import LoweringUnsupported
 
-# numpy dtype -> (register type, memory type, kind) ; kind: 'f' float, 'i' signed int, 'b' bool
+# numpy dtype -> (register type, memory type, kind) ; kind: 'f' float, 'i' signed int, 'b' bool, 'c' complex
 DTYPES = {
     np.dtype(np.float64): ("double", "double", "f"),
     np.dtype(np.float32): ("float", "float", "f"),
@@ -19,6 +19,8 @@ DTYPES = {
     np.dtype(np.int16): ("i16", "i16", "i"),
     np.dtype(np.int8): ("i8", "i8", "i"),
     np.dtype(np.bool_): ("i1", "i8", "b"),
+    np.dtype(np.complex128): ("{ double, double }", "{ double, double }", "c"),   # complexops.py
+    np.dtype(np.complex64): ("{ float, float }", "{ float, float }", "c"),
 }
 
 
@@ -45,6 +47,11 @@ def kind(dtype):
 def literal(value, dtype):
     """The LLVM literal of a Python/numpy scalar `value` as `dtype` (register form)."""
     k = kind(dtype)
+    if k == "c":
+        z = complex(np.asarray(value).astype(dtype))
+        part = np.dtype(dtype).type(0).real.dtype
+        pt = reg_type(part)
+        return f"{{ {pt} {literal(z.real, part)}, {pt} {literal(z.imag, part)} }}"
     if k == "f":
         # LLVM writes float and double constants as the hex bits of the double value
         v = float(np.asarray(value).astype(dtype))
@@ -70,6 +77,7 @@ class FunctionText:
                                             # vectorize, and inline polynomials cost compile time
         self.math_flag = None               # i1 slot: a fast math function met an argument it
         self.math_flag_raised = False       # cannot do accurately (see polymath)
+        self.sin_cos_calls = {}             # libm sin/cos calls a sincos call may replace (mathfns)
 
     def fresh(self, prefix="t"):
         self.counter += 1

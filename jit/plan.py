@@ -10,7 +10,7 @@ Kinds.  Every value is one of
   - 'guard': a value guard (exits with its number when its 0-d predicate differs from the traced one).
 An array value is materialized when it is an output, is produced by an op with its own loop structure
 (rules.MATERIALIZE), is hosted (`hosted`: rules.is_hosted, a call back into the reference evaluation:
-ops whose spec says `host`, and complex values),
+ops whose spec says `host`, and complex ops without a native lowering),
 feeds a BLAS product (which reads memory) or a host call, or is read more than once (or re-read under broadcasting) and
 costs more than RECOMPUTE_LIMIT per element to recompute (rules.op_cost summed over its fused operands).
 
@@ -148,9 +148,7 @@ class Plan:
             if node.args[0].shape != () or np.ndim(node.params["expected"]) != 0:
                 raise LoweringUnsupported("guard on a non-scalar predicate")
             return "guard"
-        if node.dtype.kind == "c":          # complex values live in buffers, made by host calls
-            return "buf"
-        if node.op == "fill" or (node.op == "const" and node.shape == ()):
+        if (node.op == "fill" and id(node) not in self.hosted) or (node.op == "const" and node.shape == ()):
             # host-called ops read their operands from memory: give a fill one when it feeds them
             hosted = node.shape != () and any(id(u) in self.hosted for u in users)
             return "buf" if hosted else "fused"

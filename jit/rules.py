@@ -13,14 +13,15 @@ real size, see blas.py; loops otherwise); loops (loops.py).
 
 Ops the spec (ir/ops.py) declares `host` (argsort, special functions, linear algebra, Fourier
 transforms: HOST_OPS) have neither: the emitter runs them as a call back into their reference
-evaluation (hostcall.py), as every node with a complex value or operand (`is_hosted`).  Importing this
+evaluation (hostcall.py), as every node with a complex value or operand whose op has no complex lowering
+(`is_hosted`; complexops.py lowers complex arithmetic natively).  Importing this
 module checks the tables against the spec (`check_lowerings`).  Index arrays are bounds-checked
 (negative indices wrap, as NumPy); an out-of-range index makes the kernel exit with abi.OOB_EXIT, never
 touch memory out of bounds.
 """
 import numpy as np
 
-from . import blas, conditional, loops
+from . import blas, complexops, conditional, loops
 from .abi import OOB_EXIT
 from .errors import LoweringUnsupported
 from ..ir.errors import IRError
@@ -178,7 +179,8 @@ def _fold(instr):
 
 # op -> kind -> (identity, combine(f, acc, v, ty))
 REDUCE = {
-    "sum": {"f": (0.0, _fold("fadd reassoc")), "i": (0, _fold("add")), "b": (False, _fold("or"))},
+    "sum": {"f": (0.0, _fold("fadd reassoc")), "i": (0, _fold("add")), "b": (False, _fold("or")),
+            "c": (0.0, complexops.sum_combine)},
     "prod": {"f": (1.0, _fold("fmul reassoc")), "i": (1, _fold("mul")), "b": (True, _fold("and"))},
     "max": {"f": (-np.inf, _float_extreme("maximum")), "i": (None, _int_pick("sgt")), "b": (False, _fold("or"))},
     "min": {"f": (np.inf, _float_extreme("minimum")), "i": (None, _int_pick("slt")), "b": (True, _fold("and"))},
@@ -407,11 +409,21 @@ HOST_OPS = frozenset(ops_where(lambda s: s.host))
 PLANNED = ("input", "guard")          # lowered by the planner and the emitter themselves (plan.py kinds)
 
 
+# Complex values are lowered natively (complexops.py) by these ops, and by the elementwise ops and
+# reductions with a complex ('c') column in SCALAR / REDUCE; every other node touching one is a host call.
+COMPLEX_STRUCTURAL = frozenset(("fill", "const", "astype", "where", "broadcast_to", "transpose", "reshape", "index"))
+
+
 def is_hosted(node):
-    """Whether `node` runs as a host call: its spec says `host`, or it is any node (fills included) whose
-    value or an operand is complex (complex numbers have no native lowering: they live in buffers only)."""
-    return SPECS[node.op].host or (node.op not in ("input", "const", "guard") and (
-        node.dtype.kind == "c" or any(a.dtype.kind == "c" for a in node.args)))
+    """Whether `node` runs as a host call: its spec says `host`, or its value or an operand is complex
+    and its op has no complex lowering (complexops.py: arithmetic, parts, abs, exp, sums, indexing)."""
+    if SPECS[node.op].host:
+        return True
+    if node.op in ("input", "const", "guard") or (
+            node.dtype.kind != "c" and all(a.dtype.kind != "c" for a in node.args)):
+        return False
+    return not (complexops.NATIVE and (node.op in COMPLEX_STRUCTURAL or "c" in SCALAR.get(node.op, ())
+                                       or "c" in REDUCE.get(node.op, ())))
 
 
 def unlowered_ops():

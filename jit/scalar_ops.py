@@ -4,15 +4,16 @@ when imported); an op whose spec names a `libm` function gets the call to it for
 
 SCALAR[op][kind](f, xs, ty) emits into FunctionText `f` the op applied to the register values `xs`
 (already cast to the compute dtype, whose LLVM type is `ty`) and returns the result's name.  Kinds:
-'f' float, 'i' signed int, 'b' bool.  `compute_dtype` says which dtype an op computes in (NumPy's loop
-dtype): comparisons compare in the operands' common type, logical ops in bool, all others in the
-output dtype.  `cast` converts between dtypes as NumPy's astype does (float->int saturates instead of
+'f' float, 'i' signed int, 'b' bool, 'c' complex (complexops.py).  `compute_dtype` says which dtype an
+op computes in (NumPy's loop dtype): comparisons compare in the operands' common type, logical ops in bool,
+absolute/real/imag of a complex value in its complex dtype, all others in the output dtype.  `cast`
+converts between dtypes as NumPy's astype does (float->int saturates instead of
 NumPy's undefined result, so a kernel never holds a poison value).  Semantics follow NumPy's loops:
 maximum/minimum propagate NaN, floor_divide/remainder follow npy_divmod, integer division by 0 gives 0.
 """
 import numpy as np
 
-from . import mathfns
+from . import complexops, mathfns
 from .errors import LoweringUnsupported
 from .llvmtext import dtype_info, kind, literal, reg_type
 from ..ir.ops import SPECS, ops_where
@@ -31,6 +32,8 @@ def compute_dtype(op, in_dtypes, out_dtype):
         return np.result_type(*in_dtypes)
     if op in LOGICAL:
         return np.dtype(bool)
+    if op in complexops.TO_REAL and np.dtype(in_dtypes[0]).kind == "c":
+        return np.dtype(in_dtypes[0])
     return np.dtype(out_dtype)
 
 
@@ -42,6 +45,8 @@ def cast(f, x, src, dst):
     if src == dst:
         return x
     ks, kd = kind(src), kind(dst)
+    if "c" in (ks, kd):
+        return complexops.cast(f, x, src, dst, cast, reg_type)
     ts, td = reg_type(src), reg_type(dst)
     if kd == "b":
         if ks == "f":
@@ -223,6 +228,8 @@ def _comparison(preds):
 
 for _op, _preds in COMPARISONS.items():
     SCALAR[_op] = _comparison(_preds)
+for _op, _rule in complexops.SCALAR.items():
+    SCALAR.setdefault(_op, {})["c"] = _rule
 
 
 def elementwise(f, op, values, in_dtypes, out_dtype):
@@ -233,7 +240,8 @@ def elementwise(f, op, values, in_dtypes, out_dtype):
     if rule is None:
         raise LoweringUnsupported(f"op {op} on dtype {cdt} is not supported by the JIT")
     xs = [cast(f, v, d, cdt) for v, d in zip(values, in_dtypes)]
-    result_dtype = np.dtype(bool) if op in COMPARISONS else cdt
+    result_dtype = (np.dtype(bool) if op in COMPARISONS else
+                    complexops.PART[cdt] if cdt_kind == "c" and op in complexops.TO_REAL else cdt)
     return cast(f, rule(f, xs, ty), result_dtype, out_dtype)
 
 
@@ -243,5 +251,7 @@ def where(f, values, in_dtypes, out_dtype):
     c = cast(f, c, in_dtypes[0], bool)
     x, y = cast(f, x, in_dtypes[1], out_dtype), cast(f, y, in_dtypes[2], out_dtype)
     ty = reg_type(out_dtype)
+    if kind(out_dtype) == "c":
+        return complexops.select(f, c, x, y, ty)
     return f.emit(f"select i1 {c}, {ty} {x}, {ty} {y}")
 

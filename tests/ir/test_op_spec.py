@@ -29,7 +29,7 @@ def test_every_op_has_one_spec_and_the_views_follow_it():
     assert all(set(s.defaults) <= set(s.params) for s in SPECS.values())
     assert set(ops.UNARY) | set(ops.BINARY) == {op for op, s in SPECS.items() if s.family == "ufunc"}
     assert ops.NON_DIFFERENTIABLE == {op for op, s in SPECS.items() if not s.differentiable}
-    assert ALIGNED_OPS == set(ops.ELEMENTWISE) | {"where", "astype"}
+    assert ALIGNED_OPS == set(ops.ELEMENTWISE) | {"where", "astype"} | set(ops.COMPLEX_PARTS)   # (jit/complexops.py)
     assert rules.HOST_OPS == {op for op, s in SPECS.items() if s.host}
     assert rules.unlowered_ops() == set()
 
