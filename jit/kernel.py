@@ -18,7 +18,7 @@ import numpy as np
 from ..ir.errors import GuardFailed
 from . import blas, hostcall, pywrapper
 from .abi import HOST_ERROR, OOB_EXIT, PRECISE_EXIT, SUCCESS
-from .engine import compile_ir, load_module
+from .engine import compile_ir, generated, load_module
 from .lower import lower
 
 ENTRY_PLACEHOLDER = "jg_kernel_entry"     # the engine renames it after the module's content hash
@@ -159,17 +159,11 @@ def compile_trace(trace, precise_math=False, about=None):
     the disk cache's sidecar records (function, location, signature, kind); `Kernel.origin` says where
     the machine code came from."""
     t0 = time.perf_counter()
-    text, lowering = lower(trace, ENTRY_PLACEHOLDER, precise_math)
+    text, lowering, wrapper, speed_level = module_text(trace, precise_math)
     consts = [_contiguous(c.params["value"]) for c in lowering.consts]
-    wrapper = pywrapper.layout_ok()
-    if wrapper:
-        text += pywrapper.wrapper_ir(lowering.name, [(v.shape, v.dtype) for v in trace.inputs],
-                                     [(v.shape, v.dtype) for v in trace.outputs], len(consts),
-                                     lowering.caller_workspace)
     t1 = time.perf_counter()
-    fast = all(lowering.fast_codegen(c) for c in range(len(lowering.chunks)))
     about = dict(about or {}, ops=len(trace.nodes), precise_math=precise_math)
-    module = compile_ir(text, lowering.name, speed_level=0 if fast else 2, about=about)
+    module = compile_ir(text, lowering.name, speed_level=speed_level, about=about)
     t2 = time.perf_counter()
     form = None
     if module.key is not None and "@jg_host" not in text and not precise_math:
@@ -180,6 +174,24 @@ def compile_trace(trace, precise_math=False, about=None):
                 "signatures": ([(v.shape, v.dtype) for v in trace.inputs], [(v.shape, v.dtype) for v in trace.outputs])}
     return Kernel(trace, module, lowering, consts, {"lower": t1 - t0, "compile": t2 - t1}, wrapper, about,
                   form=form)
+
+
+def module_text(trace, precise_math=False):
+    """(LLVM module text, Lowering, whether it has the FASTCALL wrapper, speed level) of `trace`'s kernel."""
+    text, lowering = lower(trace, ENTRY_PLACEHOLDER, precise_math)
+    wrapper = pywrapper.layout_ok()
+    if wrapper:
+        text += pywrapper.wrapper_ir(lowering.name, [(v.shape, v.dtype) for v in trace.inputs],
+                                     [(v.shape, v.dtype) for v in trace.outputs], len(lowering.consts),
+                                     lowering.caller_workspace)
+    fast = all(lowering.fast_codegen(c) for c in range(len(lowering.chunks)))
+    return text, lowering, wrapper, 0 if fast else 2
+
+
+def generated_code(trace):
+    """(disk cache key, optimized LLVM IR, assembly) of the kernel `compile_trace(trace)` makes."""
+    text, lowering, _, speed_level = module_text(trace)
+    return generated(text, lowering.name, speed_level)
 
 
 def restore_kernel(form, make_trace, about=None):

@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from . import backend, persist
+from . import backend, explain, persist
 from .aliases import aliased_write
 from .cache import CacheEntry, FunctionCache, PathInfo
 from .ir import autodiff, passes
@@ -192,6 +192,7 @@ class Transformed:
                         [(g.params["why"], g.params["loc"], g.params["expected"]) for g in guards],
                         [e.describe() for e in ctx.env], len(trace.nodes), trace,
                         loops=ctx.loops.report() if ctx.loops is not None else [])
+        explain.traced(self, sig, trace, ctx.env, reason, traced_s)      # (JITGRAD_LOG=recompiles,guards,trace)
         kernel = backend.start_kernel(trace, self.jit, about, info)   # (sets info.backend and info.note)
         entry = CacheEntry(kernel, ctx.env, guards, package, info, ctx.written_inputs)
         cached = self._cache.add(key, entry, reason, seen, inputs)   # (another thread's entry for this path)
