@@ -42,6 +42,15 @@ def cold_process(mode, label, impl, timeout_s, env=None):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _disk_hits(results):
+    """'hits/lookups' of jitgrad's on-disk machine-code cache summed over `results` (None for peers)."""
+    counters = [r["jitgrad_disk"] for r in results if "jitgrad_disk" in r]
+    if not counters:
+        return None
+    hits = sum(c["hits"] for c in counters)
+    return f"{hits}/{hits + sum(c['misses'] for c in counters)}"
+
+
 def _probe(case, impl, settings):
     """For PROBED peers: a row decided by a probe process (failure, wrong, too slow), else None."""
     outcome = cold_process(settings["mode"], case.label, impl, settings["first_call_limit_s"])
@@ -223,6 +232,8 @@ def run_coldstart(labels, impls, processes, settings, measured):
                 row.update(import_s=results[0]["import_s"], first_call_s=results[0]["first_call_s"],
                            second_call_s=results[0]["second_call_s"], processes=len(results))
                 if len(results) > 1:
-                    row["later_first_call_s"] = float(np.median([r["first_call_s"] for r in results[1:]]))
+                    later = [r["first_call_s"] for r in results[1:]]
+                    row.update(later_first_call_s=float(np.median(later)), later_range_s=[min(later), max(later)])
+                row["disk"] = _disk_hits(results[1:])
             rows.append(row)
     return rows

@@ -7,7 +7,12 @@ Each point runs `python bench/loop_scaling.py --one N` in a new process, which p
 import time, first call (trace + differentiate + compile + run), the median cached call, the hand-written
 C gradient's median call, the relative gradient error against the hand-written NumPy gradient, the
 peak resident memory of the process and how much the first call added to it, and the rolled loops of the trace.
- A point whose
+Memory is explained by its parts (`memory`: /proc/self/status after `import jitgrad` and after the first
+call): the peak (VmHWM), anonymous pages (RssAnon: the process's own memory: Python, NumPy, jitgrad's
+modules, traces, tapes, machine code) and file-backed pages (RssFile: shared libraries' code and data mapped
+from disk, shared with every process mapping them and reclaimable), of which libllvmlite.so's (LLVM: its
+static initializers at import, the pass pipeline and code generator at the first compile) counted apart
+from /proc/self/smaps.  A point whose
 first call passes `--limit` seconds is recorded as such, and the larger trip counts are skipped.
 Writes JSON and a plot of first call (and cached call / C) against the trip count.
 """
@@ -29,6 +34,32 @@ STEPS = (10, 100, 1_000, 10_000, 100_000, 1_000_000)
 
 def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+STATUS_FIELDS = {"VmHWM": "peak_mb", "VmRSS": "rss_mb", "RssAnon": "anon_mb", "RssFile": "file_mb"}
+
+
+def memory_parts():
+    """This process's resident memory in MB by part (see the module docstring); {} where /proc is not."""
+    parts = {}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in STATUS_FIELDS:
+                    parts[STATUS_FIELDS[key]] = int(value.split()[0]) / 1024.0
+        llvm, current = 0, False
+        with open("/proc/self/smaps") as f:
+            for line in f:
+                first = line.split(maxsplit=1)[0]
+                if not first.endswith(":"):          # a mapping's header line: address range, ..., path
+                    current = "libllvmlite" in line
+                elif first == "Rss:" and current:
+                    llvm += int(line.split()[1])
+        parts["llvm_file_mb"] = llvm / 1024.0
+    except OSError:
+        return {}
+    return parts
 
 
 def _median_call(call, budget_s=1.0, reps=15):
@@ -56,6 +87,7 @@ def one(steps):
     from bench.timing import gradient_error
     from bench.workloads import w1_pendulum
     imported = time.perf_counter()
+    after_import = memory_parts()
     case = w1_pendulum.make_case(steps)
     p, n = case.args
     grad = jitgrad.jit_grad(w1_pendulum.pendulum)
@@ -64,6 +96,7 @@ def one(steps):
     g = grad(p, n)
     first = time.perf_counter() - t0
     rss_after = _peak_rss_mb()
+    after_first = memory_parts()
     cached = _median_call(lambda: grad(p, n))
     c_call = case.c_binder(cbuild.load(case.c_source), case.args)
     c_time = _median_call(c_call)
@@ -73,8 +106,20 @@ def one(steps):
     return {"steps": steps, "import_s": imported - start, "first_call_s": first, "cached_call_s": cached,
             "c_call_s": c_time, "vs_c": cached / c_time, "grad_err": gradient_error([g], [reference]),
             "peak_rss_mb": rss_after, "first_call_rss_mb": rss_after - rss_before,
+            "memory": {"after_import": after_import, "after_first_call": after_first},
             "trace_nodes": getattr(path, "ops", None), "backend": getattr(path, "backend", None),
             "loops": [str(loop) for loop in getattr(path, "loops", ())]}
+
+
+def describe_memory(memory):
+    """One line: the peak and its parts after import and after the first call."""
+    def parts(m):
+        return (f"peak {m['peak_mb']:.0f} MB = anonymous {m['anon_mb']:.0f} + file-backed {m['file_mb']:.0f} "
+                f"(libllvmlite.so {m['llvm_file_mb']:.0f})")
+    if not memory.get("after_first_call"):
+        return "memory parts: not available (no /proc)"
+    after_import, after_first = parts(memory["after_import"]), parts(memory["after_first_call"])
+    return f"after import jitgrad: {after_import}; after the first call: {after_first}"
 
 
 def sweep(steps, limit):
@@ -96,6 +141,7 @@ def sweep(steps, limit):
               f"({row['vs_c']:.2f}x C), peak RSS {row['peak_rss_mb']:.0f} MB "
               f"(+{row['first_call_rss_mb']:.0f} MB in the first call), grad err {row['grad_err']:.1e}",
               flush=True)
+        print("          " + describe_memory(row.get("memory", {})), flush=True)
         if row["first_call_s"] > limit:
             rows.append({"steps": "larger", "status": f"skipped: first call > {limit:g} s"})
             break

@@ -86,13 +86,14 @@ def table_lines(rows, markdown=False):
 def coldstart_lines(rows, markdown=False):
     """The W5 cold-process table as text lines."""
     header = ("case", "implementation", "import", "first call (process 1)", "first call (later)",
-              "second call", "status")
+              "later: min-max", "disk hits", "second call", "status")
     cells = [(r["case"], r["impl"], seconds(r["import_s"]), seconds(r["first_call_s"]),
-              seconds(r["later_first_call_s"]), seconds(r["second_call_s"]), r["status"]) for r in rows]
+              seconds(r["later_first_call_s"]), "-".join(map(seconds, r.get("later_range_s") or [None])),
+              r.get("disk") or "-", seconds(r["second_call_s"]), r["status"]) for r in rows]
     if markdown:
         return (["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
                 + ["| " + " | ".join(c) + " |" for c in cells])
-    widths = (26, 16, 9, 22, 18, 11, 0)
+    widths = (26, 16, 9, 22, 18, 17, 9, 11, 0)
     return ["  ".join(h.ljust(w) for h, w in zip(header, widths))] + [
         "  ".join(c.ljust(w) for c, w in zip(cell, widths)) for cell in cells]
 

@@ -84,8 +84,9 @@ def main(argv=None):
     coldstart = []
     if not args.no_coldstart and (only is None or "W5" in only):
         labels = [c.label for c in main_cases(args.mode, {"W1", "W2"}) if "rosenbrock" not in c.name]
-        labels = labels[:1] if args.mode == "tiny" else [labels[0], labels[-1]]   # W1 pendulum, W2
-        processes = {"tiny": 1, "quick": 2, "full": 3}[args.mode]
+        pendulum = [label for label in labels if label.startswith("W1")]
+        labels = pendulum[-1:] if args.mode == "tiny" else [pendulum[-1], labels[-1]]   # W1 1,000 steps, W2
+        processes = {"tiny": 1, "quick": 4, "full": 6}[args.mode]
         cold_impls = [i for i in harness.COLD_IMPLS if i in impls
                       and (args.mode == "full" or i != "torch.compile")]   # its compile is 10-30 s
         coldstart = harness.run_coldstart(labels, cold_impls, processes, settings, measured)

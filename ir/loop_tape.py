@@ -16,12 +16,22 @@ loop.  The body's guards appear twice in the forward part (segments, tail): in i
 about sqrt(trip) iterations' residuals
 plus sqrt(trip) checkpoints of the carries, for one more forward evaluation of the body.
 
-A loop ending on a flag (ir/loops.py's `exit`; `trip` its most iterations) without stacked outputs
-is checkpointed alike: the segment loop's flag says a segment ran all its S iterations, so it stops at
-the segment that leaves (discarding it, its count the segments taken); a taped tail loop reruns that
-segment from its start (at most S iterations, its flag also false from counter `trip` on); the count
-is S * segments taken + the tail's.  The backward segment loop runs the segments taken, last first.
-One with stacked outputs is taped (their rows would land at a run-time offset).
+A loop ending on a flag (ir/loops.py's `exit`; `trip` its most iterations) without stacked outputs,
+over the budget or of TAPED_EXIT_ROWS iterations at most or more (a `while` loop: the tracer gives it
+room for TAPED_SHARE x 4x the iterations it saw, tracer/interpretation/whileloops.py), is `_continued`:
+its first trip // TAPED_SHARE iterations (at least isqrt(trip); for a `while`: 4x the iterations seen)
+run taped (the common case: no recomputation), and when it has not left by then, its continuation (the
+same body from the counter it stopped at; taking no iteration otherwise) is checkpointed, so a call
+running 50x the traced count needs no retrace and its memory stays about trip // TAPED_SHARE + 2
+sqrt(trip) rows.  (Differentiated again, a checkpointed loop keeps every iteration's residuals: the
+capacity is a bounded multiple of the traced count, not its square, so that grad of grad stays
+within a bounded multiple of the first-order memory.)  The continuation is checkpointed as above: the
+segment loop's flag says a segment ran all its S iterations, so it stops at the segment that leaves
+(discarding it, its count the segments taken); a taped tail loop reruns that segment from its start
+(at most S iterations, its flag also false from counter `trip` on); the count is S * segments taken +
+the tail's.  The backward segment loop runs the segments taken, last first (its discarded iteration's
+inner loops leave at once).  One with stacked outputs is taped (their rows would land at a run-time
+offset).
 """
 import math
 import os
@@ -38,6 +48,8 @@ from .loops import COUNTER_DTYPE
 from .ops import LOOPS
 
 TAPE_BUDGET_MB = float(os.environ.get("JITGRAD_LOOP_TAPE_MB", "64"))
+TAPED_EXIT_ROWS = 2 ** 14     # a loop ending on a flag that may take this many iterations: `_continued`,
+TAPED_SHARE = 16              # its first trip // TAPED_SHARE iterations (at least isqrt(trip)) taped
 
 
 def _intp(b, value):
@@ -66,7 +78,10 @@ def taping_form(b, node, args, active_args, records, result_maps):
         hoisted = vjp.hoist(b, args[n_carry:])
         tape_bytes = trip * sum(r.size * r.dtype.itemsize for r in vjp.taped)
         checkpointable = exit is None or len(body.outputs) == n_carry + 1      # a flag, no stacked output
-        if tape_bytes > TAPE_BUDGET_MB * 2 ** 20 and trip >= 4 and checkpointable:
+        over = tape_bytes > TAPE_BUDGET_MB * 2 ** 20 and trip >= 4
+        if exit is not None and checkpointable and (over or trip >= TAPED_EXIT_ROWS):
+            loop, results = _continued(b, vjp, args, active_args, hoisted, records)
+        elif over and checkpointable:
             loop, results = _checkpointed(b, vjp, args, hoisted, records)
         else:
             loop, results = _taped(b, vjp, args, hoisted, trip, None, records), None
@@ -163,6 +178,38 @@ def _checkpointed(b, vjp, args, hoisted, records):
     return outer, finals + ys
 
 
+def _continued(b, vjp, args, active_args, hoisted, records):
+    """A loop ending on a flag, of at most `trip` iterations: its first trip // TAPED_SHARE iterations
+    (at least isqrt(trip)) taped, then (when it has not left by then) its continuation checkpointed
+    (`_checkpointed`), from the counter the taped loop stopped at.  Returns (the continuation's loop,
+    the original's results)."""
+    n_carry, exit, trip = vjp.n_carry, vjp.exit, vjp.trip
+    rows = max(math.isqrt(trip), trip // TAPED_SHARE)
+    first = _taped(b, vjp, args, hoisted, rows, None, records)
+    taken = b.loop_result(first, index=exit)
+    full = b.equal(taken, _intp(b, rows))
+    rest = list(args[n_carry:]) + [taken, full]
+    more = LoopVJP(_continuation(vjp.body, exit), n_carry, trip - rows, list(active_args) + [False, False], exit)
+    outer, results = _checkpointed(b, more, [b.loop_result(first, index=k) for k in range(n_carry)] + rest,
+                                   more.hoist(b, rest), records)
+    results[exit] = b.add(taken, results[exit])
+    return outer, results
+
+
+def _continuation(body, exit):
+    """`body` with two more invariant inputs, last: an intp `base` its counter is offset by, and a bool
+    `full` and-ed into its continue flag (output `exit`): a loop of it takes no iteration unless `full`,
+    and its discarded iteration is then the one a loop of `body` stopped at (same counter, carries)."""
+    bb = Builder()
+    env = passes.copy_inputs(bb, body.inputs)
+    base, full = bb.input((), COUNTER_DTYPE), bb.input((), np.bool_)
+    env[id(body.inputs[0])] = bb.add(base, env[id(body.inputs[0])])
+    passes.replay(bb, body.nodes, env)
+    outputs = [env[id(v)] for v in body.outputs]
+    outputs[exit] = bb.logical_and(outputs[exit], full)
+    return bb.build(outputs)
+
+
 class _Checkpointed:
     def __init__(self, vjp, size, segments, checkpoints, hoisted, taken=None):
         self.vjp, self.size, self.segments = vjp, size, segments
@@ -191,18 +238,31 @@ class _Checkpointed:
             s = bb.subtract(_intp(bb, self.segments - 1), j)
         base = bb.multiply(s, _intp(bb, size))
         starts = [bb.index(cp, s, spec=AT_ROW) for cp in cp_ins]
-        taping = bb.loop(*starts, *inv_ins, base, body=vjp.taping_body(based=True, guards=False),
-                         trip=size, n_carry=n_carry)
+        flag = [bb.less(j, outer_ins[-1])] if taken else []
+        taping_body = vjp.taping_body(based=True, guards=False)
+        # the discarded iteration j = taken: its inner loops leave at once (not `size` iterations for nothing)
+        taping = bb.loop(*starts, *inv_ins, base, *flag, body=_flagged(taping_body) if taken else taping_body,
+                         trip=size, n_carry=n_carry, exit=len(taping_body.outputs) if taken else None)
         tapes = [bb.loop_result(taping, index=vjp.n_out + r) for r in range(len(vjp.taped))]
         rows = [bb.index(next(y_ins), s, spec=AT_ROW) if y is not None else None for y in ct_ys]
         n = len(ct_carries)
-        cc, aa = vjp.emit_backward(bb, size, carry_ins[:n], carry_ins[n:], tapes, rows, inv_ins, hoisted_ins, base)
-        flag = [bb.less(j, outer_ins[-1])] if taken else []
+        count = bb.loop_result(taping, index=len(taping_body.outputs)) if taken else None
+        cc, aa = vjp.emit_backward(bb, size, carry_ins[:n], carry_ins[n:], tapes, rows, inv_ins, hoisted_ins, base,
+                                   count)
         loop = b.loop(*ct_carries, *accs, *self.checkpoints, *present, *invariants, *self.hoisted, *taken,
                       body=bb.build(cc + aa + flag), trip=self.segments, n_carry=n + len(accs),
                       exit=n + len(accs) if taken else None)
         finals = [b.loop_result(loop, index=k) for k in range(n + len(accs))]
         return vjp.operand_cotangents(len(args), finals[:n], finals[n:])
+
+
+def _flagged(body):
+    """`body` with one more invariant input, last, a bool returned as a last output (a continue flag)."""
+    bb = Builder()
+    env = passes.copy_inputs(bb, body.inputs)
+    live = bb.input((), np.bool_)
+    passes.replay(bb, body.nodes, env)
+    return bb.build([env[id(v)] for v in body.outputs] + [live])
 
 
 def backward_node(b, node, cts, received, records, accumulate, add):

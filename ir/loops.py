@@ -13,9 +13,10 @@ A loop with `exit` (an index e, C <= e, of a 0-d bool body output: the continue 
 default, for a counted loop) runs while the flag is true: the iteration t whose flag is false is
 discarded as a whole (the results are the carries it started from) and ends the loop; `trip` is then
 the most iterations it may take (a `for` with `break`: the range's length; a `while`: a capacity the
-tracer chose, which a guard after the loop checks).  Result e is the number of iterations taken, an
-intp counted at run time (never a key of the cache); stacked rows from it on are zeros.  The body is
-evaluated once more than the count (the discarded iteration), so its guards hold there too.
+tracer chose, 64x the iterations it saw, which a guard after the loop checks).  Result e
+is the number of iterations taken, an intp counted at run time (never a key of the cache); stacked rows
+from it on are zeros.  The body is evaluated once more than the count (the discarded iteration), so
+its guards hold there too.
 
 Guards inside a body hold on every iteration.  They are numbered in program order, descending into a
 loop's body at the loop node (`Trace.guards`): that number is what GuardFailed and kernel exit codes
@@ -95,7 +96,8 @@ def run_loop(args, params, run_body):
     count in place of the continue flag's)."""
     body, trip, n_carry, exit = params["body"], params["trip"], params["n_carry"], params["exit"]
     carries, invariants = list(args[:n_carry]), list(args[n_carry:])
-    stacked = [np.zeros((trip,) + y.shape, y.dtype) for y in body.outputs[n_carry:]]
+    stacked = [np.zeros((0 if n_carry + j == exit else trip,) + y.shape, y.dtype)   # (the flag: its count)
+               for j, y in enumerate(body.outputs[n_carry:])]
     count = trip
     for t in range(trip):
         outs = run_body(body, [np.asarray(t, COUNTER_DTYPE), *carries, *invariants])
@@ -103,8 +105,9 @@ def run_loop(args, params, run_body):
             count = t
             break
         carries = outs[:n_carry]
-        for rows, y in zip(stacked, outs[n_carry:]):
-            rows[t] = y
+        for j, (rows, y) in enumerate(zip(stacked, outs[n_carry:])):
+            if n_carry + j != exit:
+                rows[t] = y
     if exit is not None:
         stacked[exit - n_carry] = np.asarray(count, COUNTER_DTYPE)
     return tuple(np.asarray(c) for c in carries) + tuple(stacked)

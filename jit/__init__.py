@@ -15,8 +15,8 @@ Interface (used by the dispatcher):
   Kernel.fast_call(*arrays)               the same with positional arrays (no list packing).
   Kernel.timings                          {'lower': s, 'compile': s} of this kernel.
 
-Environment: JITGRAD_LOG=llvm dumps the optimized LLVM IR and assembly of each kernel to stderr (or
-to the file named by JITGRAD_LOG_FILE).
+Environment: JITGRAD_LOG=llvm logs the optimized LLVM IR and assembly of each kernel (logger
+`jitgrad.llvm`, logs.py: to stderr, or to the file named by JITGRAD_LOG_FILE).
 
 Modules: abi (entry calling convention, argument order, exit codes), engine (LLVM target, pass
 pipeline, MCJIT), llvmtext (IR text emitter, dtype tables), scalar_ops (per-op scalar code),
@@ -37,6 +37,6 @@ functions, fast code generator); array kernels 10-60 ms.  A cached call of a tin
 hand-written C with libmvec; see bench/RESULTS.md for the current figures.
 """
 from .errors import LoweringUnsupported
-from .kernel import Kernel, compile_trace, restore_kernel
+from .kernel import Kernel, compile_trace, generated_code, restore_kernel
 
 __all__ = ["compile_trace", "restore_kernel", "Kernel", "LoweringUnsupported"]

@@ -14,8 +14,9 @@ safe.  The size is bounded by JITGRAD_CACHE_MAX_MB (default 512), evicting least
 The cache holds code that is executed: the directory is created private (0700) and every file 0600,
 whatever the umask, and a file not owned by this user or writable by group or others is refused (one
 warning), as is a directory that is so, unless JITGRAD_CACHE_SHARED=1 says the cache is shared on
-purpose.  Bookkeeping of a hit (the sidecar's hits and last use, stats.json) is written by a background thread
-(`later`), off the caller's path; process exit waits for it (a second at most).
+purpose.  A hit reads without the lock (files are replaced whole).  Bookkeeping of a hit (the sidecar's
+hits and last use, stats.json) is held (`later`) and written at process exit (a second at most for the
+lock), or by a background thread once it has waited a second: never on the call that loaded the code.
 
 Environment: JITGRAD_CACHE_DIR (default `$XDG_CACHE_HOME/jitgrad`, else `~/.cache/jitgrad`),
 JITGRAD_DISK_CACHE=0 disables the cache, JITGRAD_CACHE_MAX_MB bounds it.  No llvmlite import here:
@@ -28,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import tempfile
 import threading
 import time
@@ -78,18 +80,62 @@ def number(value, default=0):
     return float(value) if type(value) in (int, float) and value == value and abs(value) != float("inf") else default
 
 
+_stamps = {}          # (root, package) -> digest of its sources, computed once per process
+SOURCES = "sources.json"      # per-file SHA-256 of jitgrad's sources, keyed by the file's stat
+
+
 def sources_stamp(root, packages):
-    """A digest of the Python sources of `packages` (folders under `root`) as found now: each file's path,
-    size and modification time (no file is read: cheap enough for every process start)."""
-    h = hashlib.sha256()
-    for package in packages:
-        for dirpath, dirnames, names in os.walk(os.path.join(root, package)):
-            dirnames.sort()
-            for name in sorted(n for n in names if n.endswith(".py")):
-                path = os.path.join(dirpath, name)
-                stat = os.stat(path)
-                h.update(f"{path[len(root):]}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
-    return h.hexdigest()
+    """A digest of the Python sources of `packages` (folders under `root`, __pycache__ left out): each
+    file's path and the SHA-256 of its content, computed once per process and package.  The hashes are
+    kept per file in the cache's sources.json, keyed by size, modification and change times and inode (a
+    file copied with its times kept has a new inode and change time), so a process start reads only the
+    sources that changed."""
+    missing = [p for p in packages if (root, p) not in _stamps]
+    if missing:
+        known = _known_hashes()
+        fresh = {}
+        for package in missing:
+            h = hashlib.sha256()
+            for path, stat in _source_files(os.path.join(root, package)):
+                mark = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+                digest = known.get(path, [None])[1:] == [mark] and known[path][0]
+                if not digest:
+                    with open(path, "rb") as source:
+                        digest = hashlib.sha256(source.read()).hexdigest()
+                    fresh[path] = [digest, mark]
+                h.update(f"{path[len(root):]}\0{digest}\0".encode())
+            _stamps[root, package] = h.hexdigest()
+        if fresh:
+            with contextlib.suppress(OSError):
+                _note_hashes(fresh)
+    return hashlib.sha256("\0".join(_stamps[root, p] for p in packages).encode()).hexdigest()
+
+
+def _source_files(folder):
+    for dirpath, dirnames, names in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(n for n in names if n.endswith(".py")):
+            path = os.path.join(dirpath, name)
+            yield path, os.stat(path)
+
+
+def _known_hashes():
+    """{path: [sha256, stat mark]} as sources.json holds them (empty when missing, refused or damaged)."""
+    if not enabled() or not usable(directory()):
+        return {}
+    known = _read_json(os.path.join(directory(), SOURCES)) or {}
+    return {k: v for k, v in known.items() if type(v) is list and len(v) == 2 and type(v[0]) is str}
+
+
+def _note_hashes(fresh):
+    if not enabled() or not usable(directory()):
+        return
+    root = directory()
+    with _locked(root):
+        path = os.path.join(root, SOURCES)
+        known = _read_json(path) or {}
+        known.update(fresh)
+        _write_atomic(path, json.dumps(known).encode())
 
 
 def has_addresses(text):
@@ -171,6 +217,8 @@ def _locked(root):
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if getattr(_no_wait, "active", False):
+                    raise                       # (wait_for_bookkeeping retries until its deadline)
                 if time.monotonic() > deadline:
                     raise OSError(f"the lock {os.path.join(root, 'lock')} is held by a stuck process") from None
                 time.sleep(0.005)
@@ -231,27 +279,38 @@ def note_uncacheable():
 def load(key):
     """The object bytes stored under `key` if present and intact (hash checked), else None.
 
-    A corrupt entry (bad sidecar, truncated or altered object) is deleted and counted."""
+    Read without the lock (every file is replaced whole), so a warm start takes no lock; a miss or a
+    corrupt entry (bad sidecar, truncated or altered object) is read again under the lock, then counted,
+    and a corrupt one deleted."""
     if not enabled():
         return None
     root = directory()
     if not usable(root):
         return None
-    obj_path, meta_path = _paths(key, root)
-    with _locked(root):
-        meta = _read_json(meta_path)
-        data = _read_trusted(obj_path)
-        if data is None and meta is None:
-            _bump(root, {"misses": 1})
-            return None
-        if (data is None or meta is None or meta.get("key") != key
-                or meta.get("sha256") != hashlib.sha256(data).hexdigest()):   # (an entry copied under another key too)
-            _remove(root, key)
-            _bump(root, {"misses": 1, "corrupt": 1})
-            return None
+    meta, data = _read_entry(root, key)
+    if not _intact(key, meta, data):
+        with _locked(root):
+            meta, data = _read_entry(root, key)      # (a writer may have just finished)
+            if not _intact(key, meta, data):
+                damaged = data is not None or meta is not None
+                if damaged:
+                    _remove(root, key)
+                _bump(root, {"misses": 1, "corrupt": int(damaged)})
+                return None
     session["hits"] += 1
     later(_note_hit, root, key)
     return data
+
+
+def _read_entry(root, key):
+    obj_path, meta_path = _paths(key, root)
+    return _read_json(meta_path), _read_trusted(obj_path)
+
+
+def _intact(key, meta, data):
+    """Whether sidecar `meta` names `key` (not an entry copied under another key) and the hash of `data`."""
+    return (data is not None and meta is not None and meta.get("key") == key
+            and meta.get("sha256") == hashlib.sha256(data).hexdigest())
 
 
 def _note_hit(root, key):
@@ -266,25 +325,85 @@ def _note_hit(root, key):
         _bump(root, {"hits": 1}, counted=True)
 
 
-_pending = []
+FLUSH_AFTER_S = 1.0
+_work = {"pending": [], "since": None, "flusher": None, "finalizer": False, "lock": threading.Lock()}
+_no_wait = threading.local()     # active: a lock held by another process is not waited for (BlockingIOError)
 
 
 def later(action, *args):
-    """Run bookkeeping `action(*args)` in a background thread (errors ignored: it is only bookkeeping)."""
-    def run():
-        with contextlib.suppress(OSError):
-            action(*args)
-    thread = threading.Thread(target=run, daemon=True, name="jitgrad-cache-bookkeeping")
-    thread.start()
-    _pending[:] = [t for t in _pending if t.is_alive()] + [thread]
+    """Bookkeeping `action(*args)`, done off the call that needs it: held until the process exits (or
+    `wait_for_bookkeeping`), or written by a background thread once a later call finds it waiting for
+    FLUSH_AFTER_S seconds.  A warm start neither writes files nor starts a thread for it (on a loaded
+    machine either cost the first call tens of milliseconds).  OSErrors are ignored (it is only
+    bookkeeping); any other error is reported once."""
+    with _work["lock"]:
+        _work["pending"].append((action, args))
+        now = time.monotonic()
+        since = _work["since"] = now if _work["since"] is None else _work["since"]
+        flusher = _work["flusher"]
+        start = now - since >= FLUSH_AFTER_S and (flusher is None or not flusher.is_alive())
+        if start:
+            flusher = _work["flusher"] = threading.Thread(target=_flush, daemon=True, name="jitgrad-bookkeeping")
+        first, _work["finalizer"] = not _work["finalizer"], True
+    if start:
+        flusher.start()
+    if first and "multiprocessing.util" in sys.modules:     # (its workers end without running atexit)
+        sys.modules["multiprocessing.util"].Finalize(None, wait_for_bookkeeping, exitpriority=0)
+
+
+def _take():
+    with _work["lock"]:
+        pending, _work["pending"], _work["since"] = _work["pending"], [], None
+    return pending
+
+
+def _flush():
+    for action, args in _take():
+        _run(action, args)
+
+
+def _run(action, args):
+    try:
+        action(*args)
+    except BlockingIOError:
+        raise
+    except OSError:
+        pass
+    except Exception as e:                  # (a bug in bookkeeping must not stop the next ones)
+        if "bookkeeping" not in _warned:
+            _warned.add("bookkeeping")
+            warnings.warn(f"jitgrad: disk cache bookkeeping failed ({e!r}); please report this",
+                          RuntimeWarning, stacklevel=1)
+
+
+def _forget_work():
+    """In a forked child: the bookkeeping held is the parent's, and so are its thread and lock."""
+    _work.update(pending=[], since=None, flusher=None, finalizer=False, lock=threading.Lock())
+
+
+os.register_at_fork(after_in_child=_forget_work)
 
 
 @atexit.register
 def wait_for_bookkeeping(timeout=1.0):
-    """Wait (at most `timeout` seconds in all) for the bookkeeping started by `later`."""
+    """Write the bookkeeping `later` holds, in this thread; what still finds the lock held by another
+    process after `timeout` seconds is dropped (a stuck process never holds up an exit)."""
     deadline = time.monotonic() + timeout
-    for thread in list(_pending):
-        thread.join(max(deadline - time.monotonic(), 0))
+    flusher = _work["flusher"]
+    if flusher is not None and flusher is not threading.current_thread():
+        flusher.join(timeout)
+    for action, args in _take():
+        while True:
+            _no_wait.active = True
+            try:
+                _run(action, args)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.005)
+            finally:
+                _no_wait.active = False
 
 
 def store(key, data, about):
@@ -336,7 +455,7 @@ def entries(root=None):
         return []
     found = []
     for name in names:
-        if not name.endswith(".json") or name == "stats.json":
+        if not name.endswith(".json") or name in ("stats.json", SOURCES):
             continue
         key = name[:-len(".json")]
         obj_path, meta_path = _paths(key, root)
@@ -373,14 +492,10 @@ def verify(root=None):
     with _locked(root):
         names = os.listdir(root)
         keys = {n[:-2] for n in names if n.endswith(".o")} | {
-            n[:-5] for n in names if n.endswith(".json") and n != "stats.json"}
+            n[:-5] for n in names if n.endswith(".json") and n not in ("stats.json", SOURCES)}
         for key in sorted(keys):
-            obj_path, meta_path = _paths(key, root)
-            meta = _read_json(meta_path)
-            data = _read_trusted(obj_path)
-            intact = (meta is not None and data is not None and meta.get("key") == key
-                      and meta.get("sha256") == hashlib.sha256(data).hexdigest())
-            if not intact:
+            meta, data = _read_entry(root, key)
+            if not _intact(key, meta, data):
                 _remove(root, key)
                 removed.append(key)
         if removed:

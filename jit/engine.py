@@ -7,9 +7,11 @@ the measurement notes).  Compiled modules join MCJIT engines in groups (`EngineG
 unloads a module, but disposing of an engine frees its machine code, so a group's engine lives while a
 module of it is in use and is freed with the last one (a kernel holds its CompiledModule, a jitgrad
 function its kernels).  A module's IR is dropped once its machine code is made.
-`JITGRAD_LOG=llvm` writes the optimized IR and the assembly of every module to stderr, or to the file
-named by `JITGRAD_LOG_FILE`.  External symbols (libm, BLAS, the host callback, CPython objects) are
-registered with `llvm.add_symbol`, so module text holds no addresses and relocates at load.
+`JITGRAD_LOG=llvm` logs the optimized IR and the assembly of every module (logger `jitgrad.llvm`, see
+logs.py: to stderr, or to the file named by `JITGRAD_LOG_FILE`); `generated` gives both for a module
+text without compiling it into an engine (`jitgrad cache show --llvm/--asm`).  External symbols (libm,
+BLAS, the host callback, CPython objects) are registered with `llvm.add_symbol`, so module text holds
+no addresses and relocates at load.
 
 Modules are named by content: `compile_ir` hashes the text (with a placeholder entry name) and the
 settings that change the machine code (`settings`), names the entry `jg_<hash>`, reuses a module of
@@ -21,39 +23,49 @@ import warnings
 import ctypes
 import ctypes.util
 import os
-import sys
 import threading
 import weakref
 
 import llvmlite
 import llvmlite.binding as llvm
 
-from . import diskcache, threads
+from . import diskcache, logs, threads
 
 CACHE_FORMAT = 1           # bump when the meaning of a cached object changes without its text changing
 _lock = threading.Lock()
 _state = {}
 
 
-def _setup():
-    """Initialise the native target once and build the host target machine."""
-    if "tm" not in _state:
+def _init():
+    """Initialise the native target and register libm and the threads' symbols, once (loading an object
+    needs no more)."""
+    if "ready" not in _state:
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
         llvm.initialize_native_asmparser()
-        target = llvm.Target.from_default_triple()
-        _state["tm"] = target.create_target_machine(
-            cpu=llvm.get_host_cpu_name(), features=_host_features(),
-            opt=2, codemodel="jitdefault")
         _register_libm()
         for name, address in threads.symbols().items():     # split loops' pthread calls (parallel.py)
             llvm.add_symbol(name, address)
+        _state["ready"] = True
+
+
+def _setup():
+    """_init, and the host target machine that compiles use (built once)."""
+    _init()
+    if "tm" not in _state:
+        _state["tm"] = _target_machine(2)
     return _state["tm"]
+
+
+def _target_machine(opt):
+    return llvm.Target.from_default_triple().create_target_machine(
+        cpu=llvm.get_host_cpu_name(), features=_host_features(), opt=opt, codemodel="jitdefault")
 
 
 # libm functions the lowering may call (scalar double versions).
 LIBM = ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh",
         "tanh", "asinh", "acosh", "atanh", "pow", "atan2", "fmod")
+SINCOS = "sincos"          # void sincos(double, double *sin, double *cos): both of one operand (mathfns.py)
 
 
 def _host_features():
@@ -68,29 +80,19 @@ def _register_libm():
         libm = ctypes.CDLL("libm.so.6")      # (find_library runs ldconfig in a subprocess)
     except OSError:
         libm = ctypes.CDLL(ctypes.util.find_library("m"))
-    for name in LIBM:
+    for name in LIBM + (SINCOS,):
         llvm.add_symbol(f"jg_libm_{name}", ctypes.cast(getattr(libm, name), ctypes.c_void_p).value)
 
 
 def register_symbol(name, address):
     """Make `name` resolve to `address` in every module compiled afterwards."""
     with _lock:
-        _setup()
+        _init()
         llvm.add_symbol(name, address)
 
 
-def _log_wanted():
-    return "llvm" in os.environ.get("JITGRAD_LOG", "").split(",")
-
-
 def _log(title, text):
-    path = os.environ.get("JITGRAD_LOG_FILE")
-    out = open(path, "a") if path else sys.stderr
-    try:
-        out.write(f";; ===== jitgrad {title} =====\n{text}\n")
-    finally:
-        if path:
-            out.close()
+    logs.log("llvm", ";; ===== jitgrad %s =====\n%s", title, text)
 
 
 class CompiledModule:
@@ -122,12 +124,9 @@ class EngineGroup:
     live = weakref.WeakSet()     # the groups not yet freed (for cache_info-style accounting and tests)
 
     def __init__(self, codegen_level):
-        _setup()
+        _init()
         # an engine owns the target machine it is given, so each gets its own
-        own_tm = llvm.Target.from_default_triple().create_target_machine(
-            cpu=llvm.get_host_cpu_name(), features=_host_features(),
-            opt=codegen_level, codemodel="jitdefault")
-        self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), own_tm)
+        self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine(codegen_level))
         self.engine.set_object_cache(notify_func=lambda module, data: _new_objects.__setitem__(module.name, data))
         self.modules = 0
         EngineGroup.live.add(self)
@@ -150,7 +149,8 @@ _modules = weakref.WeakValueDictionary()   # entry name -> CompiledModule of thi
 def settings(codegen_level, speed_level):
     """Everything besides the module text that determines the machine code (part of the cache key)."""
     if "settings" not in _state:
-        version = diskcache.sources_stamp(os.path.dirname(os.path.abspath(__file__)), ("",))   # (jit/)
+        here = os.path.dirname(os.path.abspath(__file__))
+        version = diskcache.sources_stamp(os.path.dirname(here), (os.path.basename(here),))   # (jit/)
         with open(__file__, "rb") as source:
             engine_source = hashlib.sha256(source.read()).hexdigest()
         _state["settings"] = {
@@ -190,7 +190,7 @@ def compile_ir(text, name="kernel", speed_level=2, about=None):
         if data is not None:
             engine.add_object_file(llvm.ObjectFileRef.from_data(data))
             engine.finalize_object()
-            if _log_wanted():
+            if logs.wanted("llvm"):
                 _log(f"{final}: loaded from the disk cache", diskcache.directory())
             origin = "disk"
         else:
@@ -207,7 +207,7 @@ def load_module(key, level):
     """The CompiledModule whose object the disk cache holds under `key` (made at codegen `level`), loaded
     without its text (a trace record names it, jitgrad/persist.py); None when it is not there."""
     with _lock:
-        _setup()
+        _init()
         final = f"jg_{key[:32]}"
         live = _modules.get(final)
         if live is not None:
@@ -219,12 +219,16 @@ def load_module(key, level):
         engine = group.engine
         engine.add_object_file(llvm.ObjectFileRef.from_data(data))
         engine.finalize_object()
+        if logs.wanted("llvm"):
+            _log(f"{final}: loaded from the disk cache (a trace record names it)", diskcache.directory())
         compiled = _modules[final] = CompiledModule(group, final, "disk", key, level)
         return compiled
 
 
-def _compile(engine, tm, text, name, speed_level):
-    module = llvm.parse_assembly(text, context=llvm.create_context())   # its own: freed with the IR
+def _optimized(tm, text, name, speed_level):
+    """The module of IR `text` verified, named `name` and optimized at `speed_level` (in its own context:
+    freed with the IR)."""
+    module = llvm.parse_assembly(text, context=llvm.create_context())
     module.verify()
     module.name = name
     if speed_level:
@@ -233,12 +237,28 @@ def _compile(engine, tm, text, name, speed_level):
         pto.slp_vectorization = False
         pb = llvm.create_pass_builder(tm, pto)
         pb.getModulePassManager().run(module, pb)
+    return module
+
+
+def _compile(engine, tm, text, name, speed_level):
+    module = _optimized(tm, text, name, speed_level)
     engine.add_module(module)
     engine.finalize_object()
-    if _log_wanted():
+    if logs.wanted("llvm"):
         _log(f"{name}: optimized IR", str(module))
         _log(f"{name}: assembly", tm.emit_assembly(module))
     engine.remove_module(module)     # the machine code stays in the engine; the IR is freed
+
+
+def generated(text, name, speed_level):
+    """(disk cache key, optimized IR, assembly) of the module `compile_ir(text, name, speed_level)` makes,
+    without compiling it into an engine."""
+    with _lock:
+        tm = _setup()
+    key = diskcache.make_key(text, settings(2 if speed_level else 0, speed_level))
+    final = f"jg_{key[:32]}"
+    module = _optimized(tm, text.replace(f"@{name}", f"@{final}"), final, speed_level)
+    return key, str(module), tm.emit_assembly(module)
 
 
 def _quietly(action, *args):

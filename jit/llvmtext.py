@@ -77,6 +77,7 @@ class FunctionText:
                                             # vectorize, and inline polynomials cost compile time
         self.math_flag = None               # i1 slot: a fast math function met an argument it
         self.math_flag_raised = False       # cannot do accurately (see polymath)
+        self.sin_cos_calls = {}             # libm sin/cos calls a sincos call may replace (mathfns)
 
     def fresh(self, prefix="t"):
         self.counter += 1

@@ -14,6 +14,7 @@ import threading
 import numpy as np
 
 from .aliases import aliased_write
+from .explain import Retrace
 from .ir.errors import GuardFailed
 from .ir.printer import format_trace
 from .tracer import NamespaceGetter
@@ -138,30 +139,33 @@ class FunctionCache:
 
     @staticmethod
     def _first_holding(entries, inputs):
-        reason = None
+        tried = []                   # why each path did not answer (the last is the retrace's reason)
         for entry in entries:
             changed = entry.failed_name_check()
             if changed is not None:
-                reason = f"environment changed: {changed.describe()}"
+                tried.append(Retrace.of_entry(changed))
                 continue
             extra = entry.environment_inputs()
             if not isinstance(extra, list):
-                reason = f"environment changed: {extra.describe()}"
+                tried.append(Retrace.of_entry(extra))
                 continue
             if entry.written and aliased_write(inputs + extra, entry.written):
-                reason = "an argument written in place shares memory with another input"
+                tried.append(Retrace("an argument written in place shares memory with another input"))
                 continue
             try:
                 outputs = entry.kernel(inputs + extra)
             except GuardFailed as failed:
                 g = entry.guards[failed.index]
-                reason = f"guard failed: {g.params['why']} at {g.params['loc']}"
+                tried.append(Retrace.of_guard(g.params["why"], g.params["loc"], g.params["expected"]))
                 continue
             except np.linalg.LinAlgError as e:   # the data makes a routine raise: that path is not this one
-                reason = f"LinAlgError on this path: {e}"
+                tried.append(Retrace(f"LinAlgError on this path: {e}"))
                 continue
             return outputs, entry
-        return None, reason
+        if not tried:
+            return None, None
+        tried[-1].tried = tried
+        return None, tried[-1]
 
     def restore(self, key, load):
         """Add the entries `load()` restores from disk under `key` (asked once per key); whether any."""

@@ -5,10 +5,14 @@ trace a function on example arguments.
                                               signature, guards, reusable in a new process, hits, size,
                                               last use), most recently used first; --kernels: one line
                                               per machine-code object instead
-    jitgrad cache show ID [--why] [--json]    one path (ID: a prefix of its id, or a function name):
+    jitgrad cache show ID [--why] [--llvm] [--asm] [--json]
+                                              one path (ID: a prefix of its id, or a function name):
                                               guards with their source lines, environment assumptions,
                                               the code checked in a new process, loops, the trace; --why:
-                                              only why it was traced and why it is (not) reusable
+                                              only why it was traced and why it is (not) reusable;
+                                              --llvm / --asm: its kernel's optimized LLVM IR / assembly,
+                                              regenerated from the trace and checked against the key of
+                                              the machine code stored (LLVM lines are not cut)
     jitgrad cache info [--json]               directory, entries, sizes, hit/miss statistics
     jitgrad cache verify [--json]             check every object (its hash) and trace record (its
                                               fields and hash); remove and report the damaged ones
@@ -20,7 +24,8 @@ trace a function on example arguments.
 
 Also `python -m jitgrad ...`.  Plain output fits 100 columns (paths shortened, long cells cut with
 `...`); --json gives every field in full.  A thin facade over jitgrad.jit.diskcache and
-jitgrad.jit.tracestore (LLVM is never loaded); bad usage exits with code 2.
+jitgrad.jit.tracestore (LLVM is loaded only by `trace` and `show --llvm/--asm`); bad usage exits with
+code 2.
 """
 import argparse
 import json
@@ -51,6 +56,8 @@ def _parser():
     show = actions.add_parser("show", help="one traced path in full")
     show.add_argument("id", metavar="ID", help="a prefix of the path's id, or a function name")
     show.add_argument("--why", action="store_true", help="why it was traced and whether it is reusable")
+    show.add_argument("--llvm", action="store_true", help="its kernel's optimized LLVM IR (lines not cut)")
+    show.add_argument("--asm", action="store_true", help="its kernel's assembly (lines not cut)")
     actions.add_parser("info", help="directory, size and statistics")
     actions.add_parser("verify", help="check every entry, remove the damaged ones")
     for sub in (listing, show, actions.choices["info"], actions.choices["verify"]):
@@ -164,6 +171,8 @@ def _show(args, out):
     found = _find(args.id)
     if not found:
         raise ValueError(f"no traced path with id or function {args.id!r} in {diskcache.directory()}")
+    if args.llvm or args.asm:
+        return _code(found, args, out)
     if args.json:
         return _write_json(found, out)
     for record in found:
@@ -191,6 +200,40 @@ def _why(record):
     return lines
 
 
+def _code(found, args, out):
+    """The optimized LLVM IR and/or assembly of each record's kernel, regenerated from its trace (LLVM is
+    loaded here only), with whether it is the machine code stored (its disk cache key)."""
+    from .ir.parser import parse_trace
+    from .jit import generated_code
+    shown = []
+    for record in found:
+        stored = (record.get("kernel") or {}).get("key")
+        item = {"path": record["path"], "function": record["function"], "signature": record.get("signature"),
+                "stored_key": stored}
+        try:
+            item["key"], ir, asm = generated_code(parse_trace(record["trace"]))
+        except Exception as e:         # (a trace that does not parse or lower: said, not raised)
+            item["error"] = f"cannot regenerate its code: {type(e).__name__}: {e}"
+        else:
+            item.update({"llvm": ir} if args.llvm else {}, **({"asm": asm} if args.asm else {}))
+        shown.append(item)
+    if args.json:
+        return _write_json(shown, out)
+    for item in shown:
+        stored, key = item["stored_key"], item.get("key")
+        same = ("no machine code is recorded for it" if stored is None else
+                "the machine code stored under this key" if stored == key else
+                f"NOT the machine code stored ({stored[:16]}): another jitgrad, LLVM or CPU made that")
+        head = f"path {item['path'][:8]} of {item['function']} ({item['signature']}): "
+        if "error" in item:
+            out.write(_wrap(head + item["error"]) + "\n")
+            continue
+        out.write(_wrap(f"{head}regenerated from the recorded trace, key {key[:16]}: {same}") + "\n")
+        for part, title in (("llvm", "optimized LLVM IR"), ("asm", "assembly")):
+            if part in item:
+                out.write(f";; ----- {title} -----\n{item[part].rstrip()}\n")
+
+
 def _details(record):
     times = record.get("times") or {}
     timing = ", ".join(f"{name[:-2]} {value:.3f} s" for name, value in times.items() if isinstance(value, float))
@@ -207,7 +250,8 @@ def _details(record):
     lines += [f"  {e['describe']}" + ("" if "place" in e else f" [not portable: {e.get('unportable')}]")
               for e in record["environment"]]
     codes = [c for c in record["codes"] if c[0] == "code"]
-    lines.append(f"code checked in a new process ({len(codes)} function(s) inlined besides the traced one):")
+    lines.append(f"code checked in a new process ({len(codes)} function(s) besides the traced one: those it "
+                 "interpreted, methods of the classes it met):")
     lines += [f"  {c[1]}.{c[2]}" for c in codes]
     lines += ["loops:"] + [f"  {loop}" for loop in record.get("loops", [])] if record.get("loops") else []
     return lines

@@ -6,7 +6,9 @@ The lookup key of a record hashes the traced function's module, qualified name a
 transform's parameters, the argument signature, and the `fingerprint` of the process: Python, NumPy,
 SciPy (when imported), llvmlite, LLVM, the CPU, a hash of jitgrad's own sources, the JITGRAD_*
 settings and the rules users registered.  Within a record: the code digest of every function the trace
-interpreted (library code too), found again by module and qualified name; every environment entry,
+interpreted (library code too), and of every method of the classes it met (compiled code such as a dict
+lookup or `list.count` may call their `__eq__` without the tracer seeing it), found again by module and
+qualified name; every environment entry,
 re-read through its place and compared by value; the trace text.  A record resting on anything that
 cannot be re-validated in another process is stored with `reusable: false` and the reasons (the CLI
 shows them), and never answers a call.  Records written by this very process are not used: a second
@@ -26,7 +28,7 @@ import warnings
 
 import numpy as np
 
-from . import backend, portable
+from . import backend, explain, portable
 from .cache import CacheEntry, PathInfo
 from .ir.ops import owned_traces
 from .ir.parser import parse_trace
@@ -167,8 +169,11 @@ def _record(transformed, key, sig, staged, kernel, backend_name, note, reason, t
         encoded = _attempt(why_not, portable.encode_entry, e, fn) or {"unportable": why_not[-1]}
         environment.append(dict(encoded, describe=e.describe(), loc=e.loc))
     identity_checked = {id(e.expected) for e in ctx.env if e.kind == "identity"}
-    codes = []
-    for func in getattr(ctx, "inlined", {}).values():
+    codes, inlined = [], list(getattr(ctx, "inlined", {}).values())
+    # the code the trace interpreted, and every method of the classes it met: compiled code (a dict
+    # lookup, list.count, sorted) may have called one of them without the tracer seeing it
+    natively = portable.methods_of(portable.classes_met(inlined, ctx.env, key[1]))
+    for func in list({id(f): f for f in inlined + natively}.values()):
         if func is not fn and id(func) not in identity_checked and not ctx.is_local(func):
             codes.append(_attempt(why_not, portable.code_ref, func, fn) or ["unportable", why_not[-1]])
     if getattr(ctx, "replay", None) is not None and (ctx.replay.effects or ctx.replay.deferred):
@@ -293,6 +298,7 @@ def restore(transformed, key, sig, leaves):
 def _reject(transformed, lookup, why):
     transformed._cache.disk_rejected.append(why)
     _rejected[lookup] = why
+    explain.rejected(transformed, why)
 
 
 def _entry(transformed, sig, leaves, record):

@@ -90,7 +90,7 @@ def _through(obj, target):
     None when none of those."""
     if obj is target:
         return ""
-    for via in ("_implementation", "__wrapped__", "fget", "__func__"):
+    for via in ("_implementation", "__wrapped__", "fget", "fset", "fdel", "__func__"):
         if getattr(obj, via, None) is target:
             return via
     return None
@@ -195,6 +195,55 @@ def code_holds(ref):
     found = _lookup(ref[1], ref[2])
     found = getattr(found, ref[3], None) if ref[3] and found is not None else found
     return type(found) is types.FunctionType and code_digest(found.__code__) == ref[4]
+
+
+# -- classes whose methods compiled code may call -----------------------------------------------------
+_VERSIONED = {"builtins", "jitgrad", "numpy", "scipy"}     # (their versions or sources are in the key)
+
+
+def classes_met(functions, env, treedef):
+    """The classes whose instances a trace may have met: the owners of the methods it interpreted, the
+    classes read from the environment, the classes of the argument structure (dataclasses)."""
+    found = {}
+    for func in functions:
+        owner = func.__qualname__.rpartition(".")[0]
+        owner = _lookup(func.__module__, owner) if owner and "<" not in owner else None
+        if isinstance(owner, type):
+            found[id(owner)] = owner
+    for e in env:
+        for obj in (e.expected if e.kind == "identity" else None, getattr(e.getter, "obj", None),
+                    getattr(e.getter, "owner", None)):
+            if isinstance(obj, type):
+                found[id(obj)] = obj
+    nodes = [treedef]
+    while nodes:
+        node = nodes.pop()
+        if node is not None:
+            found.setdefault(id(node[0]), node[0])
+            nodes.extend(node[2])
+    return [cls for cls in found.values() if cls not in (tuple, list, dict)]
+
+
+def methods_of(classes):
+    """The Python functions of `classes` and their bases (methods, static and class methods, property
+    accessors): code that compiled code may call without the tracer seeing it (`__eq__` in a dict
+    lookup or `list.count`, `__lt__` in `sorted`); classes of builtins, NumPy, SciPy and jitgrad left out."""
+    found = {}
+    for cls in classes:
+        for klass in cls.__mro__:
+            if str(getattr(klass, "__module__", "")).split(".")[0] not in _VERSIONED:
+                for value in list(vars(klass).values()):
+                    for func in _functions_in(value):
+                        found[id(func)] = func
+    return list(found.values())
+
+
+def _functions_in(value):
+    if type(value) in (staticmethod, classmethod):
+        value = value.__func__
+    if isinstance(value, property):
+        return [f for f in (value.fget, value.fset, value.fdel) if type(f) is types.FunctionType]
+    return [value] if type(value) is types.FunctionType else []
 
 
 # -- values ------------------------------------------------------------------------------------------

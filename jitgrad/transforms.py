@@ -194,22 +194,44 @@ class JvpFunction(Transformed):
         joint = _with_an_output(passes.optimize(_with_inputs_moved(autodiff.jvp(trace, sig.wrt), n_dyn, n_env,
                                                                    len(sig.wrt))))
         n_out = len(outs.values)
-        package = functools.partial(_package_jvp, outs, n_out)
+        package = _jvp_package(outs, n_out)
         kinds = outs.kinds + [outs.kinds[k] for k in outs.float_positions]
         run, replaying_package = _with_effects(ctx, joint, package, _moved_positions(n_dyn, n_env, len(sig.wrt)))
         return Staged(ctx, run, replaying_package, lambda: (joint, kinds, package), package)
 
 
-def _package_jvp(outs, n_out, outputs):
-    slots = outs.leaf_slots()
-    tangents = []
-    for k, (slot, s) in enumerate(zip(slots, outs.layout.aux_slots)):
+def _jvp_leaves(outs, n_out):
+    """Per leaf of the output tree, what its tangent is: (output index, kind) of a leaf with a derivative,
+    (None, (shape, dtype, kind)) of one without (a zero tangent).  Worked out once per trace, so the
+    cached call's package (`_package_jvp`) only reads the kernel's outputs."""
+    plan = []
+    for k, (slot, s) in enumerate(zip(outs.leaf_slots(), outs.layout.aux_slots)):
         if slot is not None:
-            tangents.append(_as_kind(s[2], outputs[n_out + slot]))
+            plan.append((n_out + slot, s[2]))
         else:
             shape, dtype = outs.leaf_shape_dtype(k)
-            tangents.append(_zeros_like_leaf(shape, dtype, s[2] if s[0] == "out" else type(s[1])))
-    return outs.tree(outputs), unflatten(outs.layout.aux_treedef, tangents)
+            plan.append((None, (shape, dtype, s[2] if s[0] == "out" else type(s[1]))))
+    return tuple(plan)
+
+
+def _jvp_package(outs, n_out):
+    """The jvp's package: (output tree, tangent tree) from the kernel's outputs."""
+    layout, plan = outs.layout, _jvp_leaves(outs, n_out)
+    if layout.aux_treedef is None and len(plan) == 1 and layout.aux_slots[0][0] == "out" and plan[0][0] is not None:
+        _, at, kind = layout.aux_slots[0]       # one traced leaf
+        return functools.partial(_package_one, at, kind, *plan[0])
+    return functools.partial(_package_jvp, layout, plan)
+
+
+def _package_jvp(layout, plan, outputs):
+    tangents = [_as_kind(kind, outputs[j]) if j is not None else _zeros_like_leaf(*kind) for j, kind in plan]
+    return layout.aux(outputs), unflatten(layout.aux_treedef, tangents)
+
+
+def _package_one(value_at, value_kind, tangent_at, tangent_kind, outputs):
+    """_package_jvp of a function returning one traced leaf (a loss): no trees to rebuild, the cached
+    call's package is most of its cost beside a short kernel (bench/transforms.py: 1.4 us of 4.5)."""
+    return _as_kind(value_kind, outputs[value_at]), _as_kind(tangent_kind, outputs[tangent_at])
 
 
 def _as_kind(kind, value):
@@ -477,19 +499,24 @@ class HvpFunction(Transformed):
 # -- the public functions -------------------------------------------------------------------------------
 
 _per_function = weakref.WeakKeyDictionary()   # fn -> {(transform, params): Transformed} for jvp / vjp
+_last = [None]      # (weak reference to fn, key, Transformed) of the last lookup: a loop calling jvp(fn, ...)
+                    # skips the weak dictionary (a weak reference made per lookup: 0.4 of a 4 us call)
 
 
 def _transform_of(fn, cls, *params):
     """The Transformed `cls(fn, *params)` kept for `fn` (so that repeated jvp/vjp calls hit its cache)."""
+    key, last = (cls, params), _last[0]
+    if last is not None and last[0]() is fn and last[1] == key:
+        return last[2]
     if not callable(fn):
         raise TraceError(f"expected a function to transform, got {type(fn).__name__}")
     try:
         per_fn = _per_function.setdefault(fn, {})
     except TypeError:                      # not weakly referenceable: a fresh transform (traced each call)
         return cls(fn, *params)
-    key = (cls, params)
     if key not in per_fn:
         per_fn[key] = cls(fn, *params)
+    _last[0] = (weakref.ref(fn), key, per_fn[key])
     return per_fn[key]
 
 

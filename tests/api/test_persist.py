@@ -150,6 +150,37 @@ def test_another_branch_path_traces_and_both_paths_are_then_restored(project):
     assert (again["traces"], again["restored"]) == (0, 2) and again["grad"] == other["grad"]
 
 
+NATIVE_USER = textwrap.dedent("""
+    import numpy as np
+
+    class Tag:
+        def __init__(self, name):
+            self.name = name
+
+        def __eq__(self, other):
+            return isinstance(other, Tag) and self.name.lower() == other.name.lower()
+
+        __hash__ = None
+
+    def f(x):
+        k = [Tag("A"), Tag("b")].count(Tag("a"))          # list.count calls Tag.__eq__ from C
+        return np.sum(x * x) * (k + 1)
+""")
+
+
+def test_a_method_called_by_compiled_code_is_checked_in_a_new_process(project):
+    """Tag.__eq__ runs inside list.count (C), never interpreted; editing it alone must still retrace."""
+    (project / "usermod.py").write_text(NATIVE_USER)
+    first = run(project)
+    assert (first["traces"], first["restored"]) == (1, 0)
+    again = run(project)
+    assert (again["traces"], again["restored"]) == (0, 1) and again["grad"] == first["grad"]
+    (project / "usermod.py").write_text(NATIVE_USER.replace(".lower()", ""))    # "A" no longer equals "a"
+    edited = run(project)                                  # (run checks the answer against jit=False)
+    assert (edited["traces"], edited["restored"]) == (1, 0) and edited["grad"] != first["grad"]
+    assert any("usermod.Tag.__eq__ changed" in why for why in edited["rejected"])
+
+
 IDENTITY_USER = textwrap.dedent("""
     import numpy as np
 
@@ -230,6 +261,34 @@ def test_cli_lists_and_shows_paths_with_guards_environment_and_trace(project, mo
     assert _cli("cache", "clear", "--function", "f") == (f"removed 2 entries and 2 traces from "
                                                          f"{project / 'cache'}\n")
     assert "no traces" in _cli("cache", "list")
+
+
+def test_cli_shows_a_paths_kernel_code_and_clears_by_age(project, monkeypatch):
+    run(project)
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(project / "cache"))
+    [record] = tracestore.records()
+    llvm = _cli("cache", "show", "f", "--llvm")
+    assert "regenerated from the recorded trace" in llvm and "the machine code stored under this key" in llvm
+    assert ";; ----- optimized LLVM IR -----" in llvm and "define" in llvm
+    assert f"@jg_{record['kernel']['key'][:32]}(" in llvm and "assembly" not in llvm
+    asm = _cli("cache", "show", "f", "--asm")
+    assert ";; ----- assembly -----" in asm and "\tret" in asm and "define " not in asm
+    [shown] = json.loads(_cli("cache", "show", "f", "--llvm", "--asm", "--json"))
+    assert shown["key"] == shown["stored_key"] == record["kernel"]["key"]
+    assert shown["llvm"].startswith("; ModuleID") and "\tret" in shown["asm"]
+    stored = json.load(open(record["file"]))
+    stored["kernel"]["key"] = "0" * 64                   # (made by another jitgrad: said, not hidden)
+    stored["sha256"] = tracestore._digest(stored)
+    json.dump(stored, open(record["file"], "w"))
+    assert "NOT the machine code stored (0000000000000000)" in _cli("cache", "show", "f", "--llvm")
+    cache = project / "cache"
+    assert _cli("cache", "clear", "--older-than", "2") == f"removed 0 entries and 0 traces from {cache}\n"
+    for path in [record["file"]] + [cache / f"{e['key']}.json" for e in diskcache.entries()]:
+        aged = json.load(open(path))
+        aged["last_used"] -= 3 * 86400
+        json.dump(aged, open(path, "w"))
+    assert _cli("cache", "clear", "--older-than", "2") == f"removed 1 entry and 1 trace from {cache}\n"
+    assert tracestore.records() == [] and diskcache.entries() == []
 
 
 def test_cli_finds_a_function_by_name_before_an_id_prefix(tmp_path, monkeypatch):
@@ -393,8 +452,9 @@ def test_a_lock_held_by_a_stuck_process_times_out(tmp_path, monkeypatch):
     diskcache.store("k", b"object", {"function": "f"})
     with open(tmp_path / "lock", "r+") as stuck:
         fcntl.flock(stuck, fcntl.LOCK_EX)                   # (another open file: flock conflicts in-process too)
+        assert diskcache.load("k") == b"object"                 # a hit reads without the lock
         with pytest.raises(OSError, match="held by a stuck process"):
-            diskcache.load("k")
+            diskcache.load("absent")                            # a miss is counted under it
         g = jitgrad.jit_grad(lambda x: np.sum(np.cos(x) * 3.25))
         with pytest.warns(RuntimeWarning):
             assert np.allclose(g(np.linspace(0.0, 1.0, 3)), -3.25 * np.sin(np.linspace(0.0, 1.0, 3)))

@@ -171,7 +171,9 @@ def test_jacobian_with_branches_and_in_place_updates_equals_finite_differences(m
         assert J.shape == (x.size + 1, x.size)
         np.testing.assert_allclose(J, central_jacobian(piecewise_dynamics, x), rtol=1e-6, atol=1e-8)
     assert jac(X.copy()) is not None and jac.cache_info().hits >= 1
-    assert jac.cache_info().traces == 3
+    # the loop rolls (its branch takes both sides), so the three paths share the loop op's trace; the
+    # first iteration, recorded before it with its own guard, may make a second one
+    assert jac.cache_info().traces <= 2
 
 
 def test_jacobian_of_pytrees_and_argnums():
@@ -205,7 +207,8 @@ def test_a_jacobian_is_one_compiled_kernel_with_its_passes_in_a_loop(monkeypatch
         (path,) = jac.cache_info().paths
         assert path.backend == "llvm" and path.note == ""
         assert len(compiled) == 1 and compiled[0] is path.trace
-        assert [n.params["trip"] for n in path.trace.nodes if n.op == "loop"] == [passes]
+        trips = [n.params["trip"] for n in path.trace.nodes if n.op == "loop"]
+        assert trips[-1] == passes and len(trips) <= 2      # (before it: the function's own loop, rolled)
 
 
 def test_jacobian_mode_is_checked():
@@ -336,3 +339,22 @@ def test_transforms_closing_over_an_outer_traced_value():
     x = np.array([0.3, 0.7, -0.4])
     assert np.isclose(outer(x), closed_form(x), rtol=1e-13)
     np.testing.assert_allclose(jitgrad.jit_grad(outer)(x), central_jacobian(closed_form, x), rtol=1e-7)
+
+
+def test_repeated_jvp_calls_reuse_the_transform_of_their_own_function():
+    """transforms._transform_of remembers the last lookup: alternating functions, parameters and a
+    function that died (its id reused) each get their own transform."""
+    x, v = np.array([0.3, -1.2]), np.array([1.0, 2.0])
+
+    def f(a):
+        return np.sum(np.sin(a))
+
+    def g(a):
+        return np.sum(a ** 3)
+    for _ in range(2):
+        assert jitgrad.jvp(f, (x,), (v,))[1] == pytest.approx(np.cos(x) @ v, rel=1e-14)
+        assert jitgrad.jvp(g, (x,), (v,))[1] == pytest.approx(3 * x ** 2 @ v, rel=1e-14)
+        assert jitgrad.jvp(lambda a, b: f(a) * b, (x, 2.0), (v, 1.0))[1] == pytest.approx(
+            2 * np.cos(x) @ v + np.sum(np.sin(x)), rel=1e-14)
+    assert jitgrad.vjp(g, x)[1](1.0)[0] == pytest.approx(3 * x ** 2, rel=1e-14)
+    assert jitgrad.jvp(g, (x,), (v,))[1] == pytest.approx(3 * x ** 2 @ v, rel=1e-14)

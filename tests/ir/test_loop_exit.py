@@ -152,10 +152,12 @@ def test_compiled_against_reference(name):
     check_compiled(vg, args)
 
 
-@pytest.mark.parametrize("k", [0, 1, 7, 8, 9, 16, 30, 63, 64, 70])
-def test_checkpointed_matches_taped(monkeypatch, k):
-    """64 iterations at most: 8 segments of 8; leaving in the first, at a segment's start or end, in the
-    last, never (the capacity's end)."""
+@pytest.mark.parametrize("k", [0, 1, 7, 8, 9, 15, 16, 30, 57, 63, 64, 70])
+@pytest.mark.parametrize("setting", [("TAPE_BUDGET_MB", 0.0), ("TAPED_EXIT_ROWS", 64)])
+def test_checkpointed_matches_taped(monkeypatch, k, setting):
+    """64 iterations at most, over the tape budget or TAPED_EXIT_ROWS: the first 8 taped, the other 56
+    checkpointed in 8 segments of 7; leaving in the taped part, at its end, in a segment, at a segment's
+    start or end, in the last, never (the capacity's end)."""
     trace = with_scalar_output(decaying_sum(64))
     x = np.linspace(0.2, 0.9, 64)
     if k < 64:
@@ -163,10 +165,10 @@ def test_checkpointed_matches_taped(monkeypatch, k):
     args = [x, F(0.9)]
     out = len(trace.outputs) - 1
     taped = autodiff.value_and_grad(trace, [0, 1], out=out)
-    monkeypatch.setattr(loop_tape, "TAPE_BUDGET_MB", 0.0)
+    monkeypatch.setattr(loop_tape, *setting)
     checkpointed = autodiff.value_and_grad(trace, [0, 1], out=out)
     verify(checkpointed)
-    assert [n.params["trip"] for n in checkpointed.nodes if n.op == "loop"][0] == 8     # the segments
+    assert [n.params["trip"] for n in checkpointed.nodes if n.op == "loop"][:3] == [8, 8, 7]   # taped, segments, tail
     want = run_trace(taped, args)
     assert want[1] == min(k, 64)
     for got in (run_trace(checkpointed, args), run_trace(passes.optimize(checkpointed), args),

@@ -16,7 +16,9 @@ import pytest
 
 import jitgrad
 from jitgrad import cli
-from jitgrad.jit import diskcache, engine
+from jitgrad.ir import Builder
+from jitgrad.jit import compile_trace, diskcache, engine
+from jitgrad.jit.kernel import restore_kernel
 
 # constants (read through the wrapper's `self`), BLAS gemm, a host-called sort, libm math: every kind of
 # external reference a kernel makes
@@ -256,3 +258,65 @@ def test_python_dash_m_entry_point(cache_dir):
     done = subprocess.run([sys.executable, "-m", "jitgrad", "cache", "info"], capture_output=True, text=True,
                           env=dict(os.environ), timeout=60)
     assert done.returncode == 0 and f"directory: {cache_dir}" in done.stdout
+
+
+def test_sources_stamp_hashes_content_and_reads_only_changed_files(cache_dir, tmp_path, monkeypatch):
+    package = tmp_path / "src" / "pkg"
+    (package / "__pycache__").mkdir(parents=True)
+    (package / "a.py").write_text("X = 1\n")
+    (package / "b.py").write_text("Y = 2\n")
+    (package / "__pycache__" / "c.py").write_text("not a source\n")
+    root = str(tmp_path / "src")
+
+    def fresh_stamp():
+        monkeypatch.setattr(diskcache, "_stamps", {})          # (as in a new process)
+        return diskcache.sources_stamp(root, ("pkg",))
+
+    first = fresh_stamp()
+    noted = json.loads((cache_dir / diskcache.SOURCES).read_text())
+    assert sorted(os.path.basename(p) for p in noted) == ["a.py", "b.py"]
+    opened = []
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, *a, **k: opened.append(str(path)) or real_open(path, *a, **k))
+    assert fresh_stamp() == first and not [p for p in opened if p.endswith(".py")]   # nothing read again
+    monkeypatch.setattr("builtins.open", real_open)
+    # the same size and modification time, another content (a copy that kept the times): another stamp
+    stat = os.stat(package / "a.py")
+    (package / "a.py").write_text("X = 7\n")
+    os.utime(package / "a.py", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert fresh_stamp() != first
+    (package / "a.py").write_text("X = 1\n")
+    assert fresh_stamp() == first
+    # the stamp is fixed for the process: an edit after it was computed does not relabel its work
+    (package / "b.py").write_text("Y = 3\n")
+    assert diskcache.sources_stamp(root, ("pkg",)) == first
+    assert diskcache.info()["entries"] == 0 and diskcache.verify() == (0, [])   # sources.json: no entry
+
+
+def test_a_hits_bookkeeping_is_held_off_the_call_and_never_waits_for_a_stuck_lock(cache_dir, monkeypatch):
+    import fcntl
+    diskcache.store("k", b"object", {"function": "f"})
+    assert diskcache.load("k") == b"object"
+    assert diskcache.entries()[0]["hits"] == 0                      # held: not written on the call
+    diskcache.wait_for_bookkeeping()
+    assert diskcache.entries()[0]["hits"] == 1 and diskcache.info()["stats"]["hits"] == 1
+    monkeypatch.setenv("JITGRAD_CACHE_LOCK_TIMEOUT", "30")
+    with open(cache_dir / "lock", "r+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)                            # (another open file: conflicts in-process)
+        started = time.monotonic()
+        assert diskcache.load("k") == b"object"                     # a hit takes no lock
+        diskcache.wait_for_bookkeeping(0.2)                         # (what an exit does: gives up after 0.2 s)
+        assert time.monotonic() - started < 5
+    assert diskcache.entries()[0]["hits"] == 1
+    monkeypatch.setattr(diskcache, "FLUSH_AFTER_S", 0.0)           # a long-running process: a later hit
+    assert diskcache.load("k") == b"object"                         # starts the bookkeeping thread
+    diskcache._work["flusher"].join(10)
+    assert diskcache.entries()[0]["hits"] == 2
+
+
+def test_kernel_form_of_another_calling_convention_is_not_restored(cache_dir):
+    b = Builder()
+    x = b.input((3,), np.float64)
+    kernel = compile_trace(b.build([b.emit("multiply", x, x)]))
+    assert kernel.form is not None and restore_kernel(kernel.form, None) is not None
+    assert restore_kernel({**kernel.form, "wrapper": 1}, None) is None    # outputs passed in: not this build's

@@ -84,3 +84,33 @@ def test_tanh_saturates_exactly_and_keeps_sign_zero_and_subnormals():
     np.testing.assert_array_equal(got[:12], np.sign(x[:12]))
     np.testing.assert_array_equal(got[12:20], x[12:20])
     assert got[20] == 0 and not np.signbit(got[20]) and np.signbit(got[21]) and np.isnan(got[22])
+
+
+def sin_and_cos_trace(shape, dtype=np.float64):
+    """sin(x) * cos(x) + cos(x) of one operand, then sin(2x): one sincos (per loop body), one sin."""
+    b = Builder()
+    x = b.input(shape, dtype)
+    s, c = b.emit("sin", x), b.emit("cos", x)
+    return b.build([b.add(b.multiply(s, c), c), b.emit("sin", b.add(x, x))])
+
+
+@pytest.mark.parametrize("shape, dtype, sincos", [((), np.float64, 1), ((), np.float32, 0),
+                                                  ((5,), np.float64, 0)])
+def test_sin_and_cos_of_one_operand_share_one_libm_call(shape, dtype, sincos):
+    """jit/mathfns.py: where libm is called (straight-line code and the precise twin), sin and cos of one
+    operand are one sincos call; the results equal NumPy's.  Arrays use the inline polynomials, whose
+    shared instructions LLVM merges itself (no sincos); float32 operands are widened per call (none)."""
+    from jitgrad.jit.lower import lower
+    trace = sin_and_cos_trace(shape, dtype)
+    for precise in (False, True):
+        text, _ = lower(trace, "k", precise_math=precise)
+        calls = text.count("call void @jg_libm_sincos")
+        assert calls == (sincos if not precise or dtype != np.float64 else 1), (precise, calls)
+    kernel = compile_trace(trace)
+    for x in (np.asarray(0.7, dtype), np.asarray(-1e9, dtype), np.asarray(3e15, dtype)):
+        x = np.full(shape, x, dtype)
+        got = kernel([x])
+        xs = x.astype(np.float64)
+        want = [np.sin(xs) * np.cos(xs) + np.cos(xs), np.sin(xs + xs)]
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w.astype(dtype), rtol=4e-16 if dtype == np.float64 else 1e-6, atol=1e-300)

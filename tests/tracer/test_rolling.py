@@ -59,9 +59,9 @@ P = np.array([9.81, 0.3, 1.0, 0.0])
 def test_pendulum_rolls_into_one_loop_of_constant_size(steps):
     trace, ctx = traced(pendulum, P, steps)
     (loop,) = top_loops(trace)
-    assert loop.params["trip"] == steps - 1 and loop.params["n_carry"] == 3
+    assert loop.params["trip"] == steps and loop.params["n_carry"] == 3     # from the first iteration on
     assert len(trace.nodes) == 41                         # independent of the trip count
-    assert ctx.loops.report() == [f"loop at {__file__}:{pendulum.__code__.co_firstlineno + 3}: rolled, {steps - 1} "
+    assert ctx.loops.report() == [f"loop at {__file__}:{pendulum.__code__.co_firstlineno + 3}: rolled, {steps} "
                                   f"iterations in one loop op ({steps - 3} fast-forwarded), 3 carried values"]
 
 
@@ -87,7 +87,7 @@ def test_accumulator():
     x = np.linspace(0.1, 1.0, 5)
     trace, _ = traced(accumulate, x, 100)
     (loop,) = top_loops(trace)
-    assert loop.params["trip"] == 99
+    assert loop.params["trip"] == 100
     assert_grad(accumulate, x, 100, jit=False)
 
 
@@ -266,7 +266,7 @@ def test_the_api_reports_loops_and_retraces_on_a_new_trip_count():
     assert value == pytest.approx(pendulum(P, 300), rel=1e-12)
     assert f.cache_info().traces == 2
     assert f.cache_info().paths[1].loops[0].endswith(
-        "rolled, 299 iterations in one loop op (297 fast-forwarded), 3 carried values")
+        "rolled, 300 iterations in one loop op (297 fast-forwarded), 3 carried values")
 
 
 def neighbours(x, n):
@@ -288,7 +288,7 @@ def test_counter_as_an_affine_index(fn):
     x = np.linspace(0.1, 1.2, 12)
     trace, ctx = traced(fn, x, 12)
     (loop,) = top_loops(trace)
-    assert loop.params["trip"] == (10 if fn is neighbours else 11)
+    assert loop.params["trip"] == (11 if fn is neighbours else 12)
     assert "not rolled" not in " ".join(ctx.loops.report())
     assert_grad(fn, x, 12, jit=False)
 
@@ -451,7 +451,7 @@ def test_smoothness_rolls_and_its_cached_gradient_is_right():
     x = np.random.default_rng(0).normal(size=40)
     trace, _ = traced(smoothness, x)
     (loop,) = top_loops(trace)
-    assert loop.params["trip"] == 38
+    assert loop.params["trip"] == 39
     g = jitgrad.jit_grad(smoothness, jit=False)
     np.testing.assert_allclose(g(x), smoothness_grad(x), rtol=1e-12)
     np.testing.assert_allclose(g(x + 1.0), smoothness_grad(x + 1.0), rtol=1e-12)

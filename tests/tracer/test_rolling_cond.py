@@ -93,7 +93,7 @@ def test_flipping_branch_over_a_data_loop(n):
     assert len(loops) <= 1
     if n >= 7:
         (loop,) = loops
-        assert len(conds_in(loop)) == 1 and loop.params["trip"] == n - 1
+        assert len(conds_in(loop)) == 1 and loop.params["trip"] == n
         assert "paths joined by conds" in ctx.loops.report()[0]
     for jit in (False, True):
         assert_grad(signed, x, 0.3, argnums=(0, 1), jit=jit)
@@ -257,3 +257,30 @@ def test_variables_only_one_side_changes_are_carried_through_the_other():
     assert "2 paths joined by conds" in ctx.loops.report()[0]
     for jit in (False, True):
         assert_grad(one_side_each, x, jit=jit)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_a_short_branchy_loop_rolls_whatever_its_length(monkeypatch, jit):
+    """rolling.unroll_ops: the short-loop rule keeps short loops unrolled, but not one whose iterations
+    took different sides of a branch on data (the quickstart's 8 rows): unrolled, each new pattern of
+    signs would be a new trace.  One trace serves weights giving other patterns, each gradient right."""
+    monkeypatch.delenv("JITGRAD_UNROLL_OPS")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 3)), rng.standard_normal(8)
+    g = jitgrad.jit_grad(quickstart_loss, jit=jit)
+    w = rng.standard_normal(3)
+    g(w, x, y)
+    (line,) = g.cache_info().paths[0].loops
+    assert "rolled" in line and "2 paths joined by conds" in line
+    patterns = set()
+    for _ in range(6):
+        w = rng.standard_normal(3)
+        err = np.tanh(x @ w) - y
+        patterns.add(tuple(err[1:] > 0))
+        eps = 1e-6
+        fd = [(quickstart_loss(w + eps * e, x, y) - quickstart_loss(w - eps * e, x, y)) / (2 * eps) for e in np.eye(3)]
+        np.testing.assert_allclose(g(w, x, y), fd, rtol=1e-6, atol=1e-8)
+    assert len(patterns) > 2            # the weights gave several patterns of signs after row 0 ...
+    info = g.cache_info()
+    assert info.traces <= 2             # ... one trace (row 0, before the loop op, keeps its own guard)
+    assert all("rolled" in p.loops[0] for p in info.paths)

@@ -45,13 +45,13 @@ def body_key(trace):
 
 
 def counter_value(b, counter, first, step):
-    """The range value `first + step * counter` of body input `counter`, emitted into `b`."""
+    """The range value `first + step * counter` of body input `counter`, emitted into `b` (the same
+    nodes whatever `first`: a guard's position in bodies of one loop counted from different iterations
+    is the same, rolling.py relies on it; the passes fold `+ 0`)."""
     value = counter
     if step != 1:
         value = b.multiply(value, b.const(np.asarray(step, COUNTER_DTYPE)))
-    if first:
-        value = b.add(value, b.const(np.asarray(first, COUNTER_DTYPE)))
-    return value
+    return b.add(value, b.const(np.asarray(first, COUNTER_DTYPE)))
 
 
 class Iteration:

@@ -6,10 +6,11 @@ and lists, and the builder's node count); the nodes recorded between two arrival
 (loopbody.Iteration).  When two consecutive iterations have the same fingerprint and the frame's
 non-traced state is the same at their three headers, the later iteration becomes the body of a `loop`
 op: the remaining iterations are run on concrete values (fastforward.py) instead of being interpreted,
-one `loop` node is recorded from the first header's carries (the two matched iterations are its first
-ones: their guards are dropped, their other nodes are dead), the frame's traced values are rebound to
-its results, the range iterator is advanced past them and FOR_ITER resumes (it leaves the loop, or
-interprets on from an iteration whose guard failed, which may roll again).
+one `loop` node is recorded from the first header's carries (the two matched iterations, and the loop's
+first one when it can (opening.py), are its first ones: their guards are dropped, their other nodes are
+dead), the frame's traced values are rebound to its results, the range iterator is advanced past them
+and FOR_ITER resumes (it leaves the loop, or interprets on from an iteration whose guard failed, which
+may roll again).
 
 Branches on data.  Two consecutive iterations that part at a bool guard (an `if` on data taking the
 other side) roll too, their paths joined into one body by a `cond` (looptree.py).  When a guard fails
@@ -39,6 +40,7 @@ from .fastforward import concrete_values, fast_forward
 from ...ir.loops import COUNTER_DTYPE
 from .loopbody import Iteration, with_exit
 from .looptree import Split, emit_loop, join, known_values, single
+from .opening import rewound
 from ..arrays.loopindex import LoopIndex, plain
 from ..arrays.values import TracedArray
 
@@ -59,13 +61,13 @@ def exits_enabled():
 
 
 def unroll_ops():
-    """Loops whose remaining iterations would record fewer operations than this stay unrolled
-    (`JITGRAD_UNROLL_OPS`, default 4,000).  Measured on the bench's loops (cached calls, 2-core EPYC,
-    medians of alternating processes): short unrolled loops run faster (values stay in registers, `x[i]`
-    is a static index): the Rosenbrock loop at n=100 (~2,000 recorded operations) 1.7-2.5 us unrolled
-    against 5.8-8.4 us rolled; from ~1,000 pendulum steps (~13,000 operations) both run alike (32-35
-    us), while the unrolled first call grows with the trip count (2.1 s against 0.19 s at 1,000 steps).
-    4,000 recorded operations keep an unrolled trace's first call around 0.2 s."""
+    """Loops whose remaining iterations record fewer operations than this stay unrolled (`JITGRAD_UNROLL_OPS`,
+    default 4,000): measured, short unrolled loops run faster (registers, static `x[i]`): the Rosenbrock
+    loop at n=100 (~2,000 operations) 1.7-2.5 us unrolled, 5.8-8.4 us rolled; from ~1,000 pendulum steps
+    both run alike (32-35 us), while the unrolled first call grows (2.1 s against 0.19 s at 1,000 steps).
+    A loop whose last two iterations took both sides of a branch on data rolls whatever its length:
+    unrolled, its trace holds for one pattern of sides (the quickstart's 8 rows: 8 traces over 20 weight
+    vectors, 3.3 s; rolled, one trace and cached calls 0.99-1.02x the unrolled ones)."""
     return int(os.environ.get("JITGRAD_UNROLL_OPS", "4000"))
 
 
@@ -211,6 +213,7 @@ class LoopWatch:
     """One loop (a range iterator at one FOR_ITER of one frame) watched for rolling."""
 
     STACK_TOP = 1                 # the range iterator on top of the stack is not part of the state
+    OPENING = True                # the first iteration may join the loop op (opening.py)
     PROBE = 0                     # iterations fast-forwarded by the reference evaluation before native code
     END = "the end of its range"
 
@@ -229,6 +232,7 @@ class LoopWatch:
         self.exit = None          # after a loop op that left early: (its count, the count traced, the counter
                                   # value then, its IR on the count), until the counter is pinned
         self.split = None         # the rolled loop whose guard failed in the iteration running (looptree.Split)
+        self.opening, self.first_counters = None, set()   # the first header, ids of the counter's IR in its iteration
 
     def counter_ir(self, base):
         """The IR Value standing for the counter when it equals `base` (LoopIndex.ir): one node per
@@ -278,12 +282,16 @@ class LoopWatch:
         before."""
         ctx = self.rolling.ctx
         self.arrivals += 1
+        if self.arrivals == 2:
+            self.first_counters = {id(v) for _, v in self.counters}
         split, self.split = self.split, None
         if split is not None and self.headers and self._join(split):
             return
         self.pin()
         self._induction_variables()
         header = Header(ctx, self.frame, self)
+        if self.arrivals == 1 and self.OPENING:
+            self.opening = header
         if self.headers:
             self.iterations.append(self._iteration(self.headers[-1], header))
         self.headers.append(header)
@@ -294,7 +302,7 @@ class LoopWatch:
         if paths is not None:
             remaining = self.remaining()
             ops = remaining * len(self.iterations[-1].nodes)
-            if remaining and ops >= unroll_ops():
+            if remaining and (ops >= unroll_ops() or len(paths) > 1):      # paths: a branch on data
                 self._roll(*self.state(), remaining, paths)
             elif remaining and self.short is None:
                 self.short = (f"short: its last {remaining} iterations record about {ops} operations, fewer "
@@ -371,12 +379,12 @@ class LoopWatch:
         previous = {id(x) for x in self.headers[-2].items if type(x) is TracedArray}   # objects kept
         ran = fast_forward(joined.body, [known[id(header.irs[m])] for m in joined.items], invariants, remaining,
                            self.rolling.runner, self.PROBE)
-        k = 0
+        k, start = 0, header
         if ran[0] or (ran[2] is not None and exits_enabled()):
-            self._rewind()
-            k = len(self.iterations)             # the loop op runs the matched iterations again
+            k, start = rewound(self, paths, first, step, invariants, _same_state)    # run again by the loop op
+            self._rewind(start.n)
             joined = self._body(paths, first - step * k, step)
-        split = Split(None, paths, self.headers[-1 - k], k + ran[0], ran[0], first - step * k, step)
+        split = Split(None, paths, start, k + ran[0], ran[0], first - step * k, step)
         self.headers.clear()
         self.iterations.clear()
         self._record(joined, split, header, ran + (previous, k + remaining))
@@ -448,12 +456,11 @@ class LoopWatch:
         self._record(joined, grown, header, ran + (previous, split.done + 1 + remaining))
         return True
 
-    def _rewind(self):
-        """The matched iterations, recorded as they ran, become the loop op's first ones: their guards
-        (the body's, which the loop op checks) are dropped; their other nodes are dead once the frame
-        is rebound to the loop's results.  So a later call whose loop leaves in them uses this trace."""
+    def _rewind(self, start):
+        """The iterations recorded from node `start` become the loop op's first ones: their guards (the
+        body's, which the loop op checks) are dropped; their other nodes are dead once the frame is
+        rebound to the loop's results.  So a later call whose loop leaves in them uses this trace."""
         b = self.rolling.ctx.builder
-        start = self.headers[0].n
         b.nodes[start:] = [n for n in b.nodes[start:] if n.op != "guard"]
 
     def _exit_counter(self, count, first, step, trip):

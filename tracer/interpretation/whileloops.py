@@ -6,8 +6,9 @@ start of the next).  There is no range: the counter is the number of iterations 
 a constant with it, `k += 1`, are counters as in a `for`), and the frame's whole value stack is part of
 its state.  Once two consecutive iterations match, the rest is fast-forwarded until a guard of the body
 fails (the loop's condition turning false, a `break` on data): the loop op then ends on that guard's
-flag at run time (ir/loops.py's `exit`), with room for CAPACITY_FACTOR times the iterations traced (at
-least MIN_CAPACITY; a guard after the loop checks a call stays within it, else it retraces), and the
+flag at run time (ir/loops.py's `exit`), with room for TAPED_SHARE (16) x CAPACITY_FACTOR (4) times the
+iterations traced (at least 16 x MIN_CAPACITY; a guard after the loop checks a call stays within it, else
+it retraces; reverse mode tapes the first 1/16 and checkpoints the rest: ir/loop_tape.py), and the
 interpreter runs the iteration that left.  The first PROBE iterations are fast-forwarded by the
 reference evaluation, the rest natively (fastforward.py).  A fast-forward running FAST_FORWARD_LIMIT
 iterations without a guard failing records that many (a counted loop) and interprets on.  The watch
@@ -16,11 +17,12 @@ ends when the frame jumps (or falls through) out of the loop's instructions.
 `Rolling` here is rolling.py's with the interpreter's jump hook: jitgrad/tracing.py makes it.
 """
 from . import rolling
+from ...ir import loop_tape
 from .fastforward import NATIVE_MIN_TRIP
 from .rolling import LoopWatch
 
 FAST_FORWARD_LIMIT = 10 ** 8
-MIN_CAPACITY = 1000
+MIN_CAPACITY = 1024
 CAPACITY_FACTOR = 4
 
 
@@ -28,6 +30,7 @@ class WhileWatch(LoopWatch):
     """One `while` loop of one frame, its header at `pc` and its backward jump at `source`."""
 
     STACK_TOP = 0
+    OPENING = False               # (its first arrival is after the first iteration)
     PROBE = NATIVE_MIN_TRIP       # a `while` loop may end soon: no compilation for the first iterations
     END = "the capacity its trace gave it"
 
@@ -46,7 +49,7 @@ class WhileWatch(LoopWatch):
         self.offset += n
 
     def capacity(self, first, done, remaining):
-        return max(MIN_CAPACITY, CAPACITY_FACTOR * (first + done))
+        return max(MIN_CAPACITY, CAPACITY_FACTOR * (first + done)) * loop_tape.TAPED_SHARE
 
 
 def _is_for_iter(frame, target):
