@@ -16,10 +16,10 @@ import numpy as np
 
 from .builder import Builder
 from .errors import IRError
-from .evaluate import empty_extreme, evaluate
+from .evaluate import EVAL, empty_extreme
 from .loops import has_loops
-from .ops import SPECS, check_table, family, ops_where
-from .printer import format_params
+from .ops import PARAMS, SPECS, check_table, family, ops_where
+from .printer import format_value
 from .value import Trace, Value
 
 # The passes seen through loops, in ir/loop_passes.py: "dce", the `dce` of a trace holding loops, and
@@ -103,21 +103,74 @@ def dce(trace):
     return Trace(trace.inputs, [n for n in trace.nodes if id(n) in live], trace.outputs)
 
 
+# Params keyed otherwise than by `exact_key`: a const by its bytes, a loop or cond by the identity of
+# the traces it owns (the same body object: equal loops; bodies are not compared).
+_OWN_KEYS = {
+    "const": lambda p: (p["value"].dtype.str, p["value"].shape, p["value"].tobytes()),
+    "loop": lambda p: (id(p["body"]), p["trip"], p["n_carry"], p["exit"]),
+    "cond": lambda p: tuple(id(t) for t in p["branches"]),
+}
+
+
 def _params_key(node):
-    """The exact params of a node as a hashable key (a const by its bytes; -0.0 differs from 0.0)."""
-    if node.op == "const":
-        value = node.params["value"]
-        return (value.dtype.str, value.shape, value.tobytes())
-    if node.op == "loop":            # the same body object: equal loops (bodies are not compared)
-        return (id(node.params["body"]), node.params["trip"], node.params["n_carry"], node.params["exit"])
-    if node.op == "cond":            # the same branch objects
-        return tuple(id(t) for t in node.params["branches"])
-    return format_params(node.op, node.params)
+    """The exact params of a node as a hashable key (-0.0 differs from 0.0, True from 1)."""
+    names = PARAMS[node.op]            # (the builder gives every node exactly these params)
+    if not names:
+        return ()
+    own = _OWN_KEYS.get(node.op)
+    if own is not None:
+        return own(node.params)
+    params = node.params
+    if len(names) == 1:
+        return exact_key(params[names[0]])
+    return tuple([exact_key(params[name]) for name in names])
 
 
-def node_key(node, arg_keys):
-    """What makes two nodes equal for CSE: op, operands (as `arg_keys`), exact params and type."""
-    return (node.op, tuple(arg_keys), _params_key(node), node.shape, node.dtype.str)
+# Tags of the parts of an `exact_key` that are not plain ints, strings or None: each kind of value
+# gets its own tag, so that keys of different values never compare equal (True == 1 == 1.0 in Python,
+# and 0.0 == -0.0 although the two differ).  A tagged key is a tuple opening with its tag; plain
+# values are never tuples.
+_BOOL, _FLOAT, _COMPLEX, _PLAIN, _TUPLE, _LIST, _DTYPE, _ARRAY, _SCALAR, _OTHER = (
+    "bool", "float", "complex", "plain", "tuple", "list", "dtype", "array", "scalar", "other")
+_PLAIN_TYPES = frozenset((int, str, type(None)))     # (equal only to their own values of their own type)
+
+
+def exact_key(value):
+    """A hashable key equal for two param values exactly when they are the same value of the same
+    type, bit for bit (-0.0 differs from 0.0; NaNs are equal): CSE's measure of equal params."""
+    t = type(value)
+    if t in _PLAIN_TYPES:
+        return value
+    if t is tuple:
+        for item in value:
+            if type(item) not in _PLAIN_TYPES:
+                return (_TUPLE,) + tuple(map(exact_key, value))
+        return (_PLAIN, value)
+    return _exact_other(t, value)
+
+
+def _exact_other(t, value):
+    """`exact_key` of a value other than an int, a string, None or a tuple."""
+    if t is bool:
+        return (_BOOL, value)
+    if t is float:
+        return (_FLOAT, value.hex())
+    if t is complex:
+        return (_COMPLEX, value.real.hex(), value.imag.hex())
+    if t is list:
+        return (_LIST,) + tuple(map(exact_key, value))
+    if isinstance(value, np.dtype):
+        return (_DTYPE, value)
+    if t is np.ndarray:
+        return (_ARRAY, value.dtype.str, value.shape, value.tobytes())
+    if isinstance(value, np.generic):
+        return (_SCALAR, value.dtype.str, value.tobytes())
+    return (_OTHER, t, format_value(value))
+
+
+def node_key(node, args):
+    """What makes two nodes equal for CSE: op, operands `args` (by identity), exact params and type."""
+    return (node.op, tuple(map(id, args)), _params_key(node), node.shape, node.dtype)
 
 
 def cse(trace):
@@ -130,7 +183,7 @@ def cse(trace):
     def rule(b, node, args):
         if node.op == "guard":
             return None
-        key = node_key(node, [id(a) for a in args])
+        key = node_key(node, args)
         if key not in seen:
             seen[key] = copy_node(b, node, args)
         return seen[key]
@@ -138,9 +191,10 @@ def cse(trace):
 
 
 def constant_value(v):
-    """The concrete array of a const or fill Value, else None."""
+    """The concrete array of a const or fill Value, else None (NumPy's warnings as the caller set them:
+    `optimize` and `fold_constants` silence them once, not per node)."""
     if v.op in _CONSTANT_OPS:
-        return evaluate(v.op, [], v.params)
+        return EVAL[v.op]([], v.params)
     return None
 
 
@@ -149,6 +203,8 @@ def _uniform_element(arr):
     if not arr.size:
         return None
     first = arr.reshape(-1)[0]
+    if arr.size == 1:
+        return first
     return first if np.full(arr.shape, first, dtype=arr.dtype).tobytes() == arr.tobytes() else None
 
 
@@ -172,10 +228,13 @@ def emit_constant(b, arr, max_const_size=None):
 
 
 def _fold(b, node, args):
-    if node.op in _UNFOLDED or not args or any(a.op not in _CONSTANT_OPS for a in args):
+    if node.op in _UNFOLDED or not args:
         return None
+    for a in args:
+        if a.op not in _CONSTANT_OPS:
+            return None
     values = [constant_value(a) for a in args]
-    result = np.asarray(evaluate(node.op, values, node.params))
+    result = np.asarray(EVAL[node.op](values, node.params))
     if node.op == "guard":
         if not bool(result):
             why = node.params["why"]
@@ -194,7 +253,8 @@ def fold_constants(trace):
     A guard on constants that holds is dropped (its value becomes a `fill` True); one that fails
     raises IRError with the guard's location.
     """
-    return dce(rebuild(trace, with_body_pass(_fold, fold_constants)))
+    with np.errstate(all="ignore"):
+        return dce(rebuild(trace, with_body_pass(_fold, fold_constants)))
 
 
 # ---- algebraic simplification -------------------------------------------------------------------
@@ -293,6 +353,9 @@ _NOOP_WHEN = {
     **{op: (lambda node, args: tuple(node.params["axis"]) == ()) for op in family("reduction")},
 }
 
+# Ops that only move or repeat elements: of a fill, a fill of their shape.
+_MOVES = ("reshape", "broadcast_to", "transpose")
+
 # op(op(x, inner), outer) == op(x, compose(inner, outer)): params of the single equivalent node.
 _COMPOSE = {
     "reshape": lambda inner, outer: {"shape": outer["shape"]},
@@ -307,6 +370,8 @@ def _structural(b, node, args):
         if same is not None:
             return same
     inner = args[0]
+    if node.op in _MOVES and inner.op == "fill" and inner.dtype == node.dtype:   # (folding would make the
+        return b.fill(node.shape, node.dtype, inner.params["value"])             # array, then check it)
     if node.op in _COMPOSE and inner.op == node.op:
         return b.emit(node.op, inner.args[0], **_COMPOSE[node.op](inner.params, node.params))
     return None
@@ -346,48 +411,79 @@ def simplify(trace):
     return dce(rebuild(trace, with_body_pass(_simplified, simplify)))
 
 
+def _rewritten(b, node, args, loops, conds):
+    """What the rules of an `optimize` round replace `node` (on operands `args`) with, or None."""
+    op = node.op
+    if op == "loop":
+        return loops.loop(b, node, args)
+    if op == "loop_result":
+        return loops.result(b, node, args)
+    if op == "cond":
+        return conds.cond(b, node, args)
+    if op == "cond_result":
+        return conds.result(b, node, args)
+    new = _simplified(b, node, args)
+    return new if new is not None else _fold(b, node, args)
+
+
+_STRUCTURED = ("loop", "loop_result", "cond", "cond_result")
+
+
+def _settle(b, new, seen, kept, loops, conds):
+    """`new`, a rule's replacement; when it is a node the rule just emitted (the builder's last), it
+    goes through the rules and CSE at once, as the next round would take it (so that no round is
+    needed for it): the value standing for it then, recorded in `kept`."""
+    for _ in range(8):
+        if not b.nodes or b.nodes[-1] is not new or id(new) in kept or new.op in _STRUCTURED:
+            return new
+        again = _rewritten(b, new, list(new.args), loops, conds)
+        if again is None:
+            break
+        new = again
+    else:
+        return new
+    key = None if new.op == "guard" else node_key(new, new.args)
+    hit = seen.get(key)
+    if hit is not None:
+        return hit
+    kept[id(new)] = key
+    if key is not None:
+        seen[key] = new
+    return new
+
+
 def _optimize_round(trace, settled):
     """One pass applying simplify, then folding, then CSE to each node, then dce: (new trace, whether
     any rule fired).  Inputs and unchanged nodes are kept as they are (Values are immutable).
-    `settled` holds the ids of the nodes of `trace` that no rule changed in the previous round
-    (all alive together, so the ids are unambiguous): with the same operands again, the
-    deterministic simplify and fold rules are not asked again.  It is refilled for the next round."""
+    `settled` maps the ids of the nodes of `trace` that no rule changed in the previous round (all
+    alive together, so the ids are unambiguous) to their CSE keys: with the same operands again, the
+    deterministic simplify and fold rules are not asked again, and the key is the same.  It is
+    refilled for the next round."""
     b = Builder()
     b.inputs = list(trace.inputs)
     env = {id(v): v for v in trace.inputs}
-    seen, kept, fired = {}, set(), False
+    seen, kept, fired = {}, {}, False
     loops, conds = LOOP_PASSES["rewrites"](), LOOP_PASSES["cond_rewrites"]()
     for node in trace.nodes:
         args = [env[id(a)] for a in node.args]
         same = args == list(node.args)          # Values compare by identity
-        new = None
-        if not (same and id(node) in settled):
-            if node.op == "loop":
-                new = loops.loop(b, node, args)
-            elif node.op == "loop_result":
-                new = loops.result(b, node, args)
-            elif node.op == "cond":
-                new = conds.cond(b, node, args)
-            elif node.op == "cond_result":
-                new = conds.result(b, node, args)
-            else:
-                new = _simplified(b, node, args)
-                if new is None:
-                    new = _fold(b, node, args)
+        known = same and id(node) in settled
+        new = None if known else _rewritten(b, node, args, loops, conds)
         if new is None:
-            key = None if node.op == "guard" else node_key(node, [id(a) for a in args])
+            key = settled[id(node)] if known else (
+                None if node.op == "guard" else node_key(node, args))
             new = seen.get(key)
             if new is None:
                 if same:
                     b.nodes.append(node)
                 new = node if same else copy_node(b, node, args)
-                kept.add(id(new))
+                kept[id(new)] = key
                 if key is not None:
                     seen[key] = new
                 env[id(node)] = new
                 continue
         fired = True
-        env[id(node)] = new
+        env[id(node)] = _settle(b, new, seen, kept, loops, conds)
     settled.clear()
     settled.update(kept)
     return dce(b.build([env[id(v)] for v in trace.outputs])), fired
@@ -395,9 +491,10 @@ def _optimize_round(trace, settled):
 
 def optimize(trace, max_rounds=20):
     """simplify, fold_constants, cse and dce repeated until no rule changes the trace any more."""
-    trace, settled = dce(trace), set()
+    trace, settled = dce(trace), {}
     for _ in range(max_rounds):
-        trace, changed = _optimize_round(trace, settled)
+        with np.errstate(all="ignore"):        # (folding evaluates ops on constants)
+            trace, changed = _optimize_round(trace, settled)
         # A round visits every node after its operands, so the only work it can leave for the next
         # round is in the nodes its rules emitted (they skip the rules and CSE).  When every node it
         # returns went through them unchanged (is settled), the next round would change nothing:

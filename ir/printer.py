@@ -99,6 +99,11 @@ def _plain(value):
     return value
 
 
+def format_value(value):
+    """The printed form of one param value."""
+    return repr(_plain(value))
+
+
 _NESTED_PARAMS = ("body", "branches")    # printed as nested traces after the node's line, not as params
 
 
@@ -110,7 +115,7 @@ def format_params(op, params):
              and not (k in defaults and params[k] is defaults[k])]
     if not names:
         return ""
-    return "{" + ", ".join(f"{k}={_plain(params[k])!r}" for k in names) + "}"
+    return "{" + ", ".join(f"{k}={format_value(params[k])}" for k in names) + "}"
 
 
 def format_trace(trace):

@@ -9,6 +9,7 @@ Rules follow NumPy exactly; where NumPy's own dtype resolution is subtle we ask 
 Invalid operands raise IRError.
 """
 import functools
+import math
 
 import numpy as np
 
@@ -31,12 +32,22 @@ def _probe_dtype(fn, dtypes):
 
 def _broadcast(args):
     shape = args[0].shape
-    if all(a.shape == shape for a in args):     # the common case, ~10x cheaper than NumPy's general one
+    if all(a.shape == shape for a in args):     # the common case
         return tuple(shape)
-    try:
-        return tuple(np.broadcast_shapes(*[a.shape for a in args]))
-    except ValueError as e:
-        raise IRError(f"operands do not broadcast: {[a.shape for a in args]}") from e
+    return broadcast_shapes([a.shape for a in args])
+
+
+def broadcast_shapes(shapes):
+    """np.broadcast_shapes of `shapes` (tuples of ints), in plain Python (NumPy's builds arrays: ~10x
+    the cost); IRError when they do not broadcast."""
+    result = []
+    for k in range(1, max(len(s) for s in shapes) + 1):
+        dims = {s[-k] for s in shapes if len(s) >= k}
+        dims.discard(1)
+        if len(dims) > 1:
+            raise IRError(f"operands do not broadcast: {list(shapes)}")
+        result.append(dims.pop() if dims else 1)
+    return tuple(reversed(result))
 
 
 def _elementwise(fn):
@@ -98,7 +109,7 @@ SHAPE["cumsum"] = _cumsum
 def _reshape(args, params):
     (x,) = args
     shape = tuple(params["shape"])
-    if int(np.prod(shape, dtype=np.int64)) != x.size or any(d < 0 for d in shape):
+    if math.prod(shape) != x.size or any(d < 0 for d in shape):
         raise IRError(f"cannot reshape {x.shape} to {shape}")
     return shape, x.dtype
 
@@ -139,11 +150,19 @@ def _indexed_shape(x, spec, arrays):
     for a in arrays:
         if not np.issubdtype(a.dtype, np.integer):
             raise IRError(f"index arrays must be integer, got {a.dtype}")
-    dummy = np.broadcast_to(np.zeros((), dtype=np.int8), x.shape)
+    # (keyed by the entries' types too: an entry True is not an entry 1 to NumPy, although equal)
+    kinds = tuple(tuple(map(type, entry)) for entry in spec)
+    return _indexed_shape_of(x.shape, spec, kinds, tuple(a.shape for a in arrays))
+
+
+@functools.lru_cache(maxsize=4096)
+def _indexed_shape_of(shape, spec, kinds, array_shapes):
+    """The shape NumPy gives an array of `shape` indexed by `spec` with index arrays of `array_shapes`."""
+    dummy = np.broadcast_to(np.zeros((), dtype=np.int8), shape)
     try:
-        return dummy[index_tuple(spec, [np.zeros(a.shape, dtype=np.intp) for a in arrays])].shape
+        return dummy[index_tuple(spec, [np.zeros(s, dtype=np.intp) for s in array_shapes])].shape
     except IndexError as e:
-        raise IRError(f"bad index {spec} for shape {x.shape}: {e}") from e
+        raise IRError(f"bad index {spec} for shape {shape}: {e}") from e
 
 
 def _index(args, params):
@@ -154,7 +173,7 @@ def _index(args, params):
 def _index_update(args, params):
     x, v, *arrays = args
     target = _indexed_shape(x, params["spec"], arrays)
-    if _broadcast([v, np.empty(target)]) != tuple(target):
+    if broadcast_shapes([v.shape, target]) != tuple(target):
         raise IRError(f"cannot assign shape {v.shape} into indexed shape {target}")
     return x.shape, x.dtype
 

@@ -5,6 +5,11 @@ A spec is a tuple of entries: ('slice', start, length, step), ('int', k), ('newa
 """
 
 
+def inverse_permutation(perm):
+    """The permutation undoing `perm` (a transpose's axes), as a tuple of Python ints."""
+    return tuple(sorted(range(len(perm)), key=perm.__getitem__))
+
+
 def index_tuple(spec, arrays):
     """The NumPy index equivalent to `spec`, with `arrays` substituted for the ('array', j) entries."""
     out = []

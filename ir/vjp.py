@@ -23,6 +23,7 @@ from .errors import IRError
 from .fft_rules import VJP_RULES as FFT_VJP
 from .linalg_rules import VJP_RULES as LINALG_VJP
 from .ops import SPECS
+from .spec import inverse_permutation
 from .partials import (PARTIALS, STRUCTURED_RULES, cast, check_derivative_table,
                        elementwise_and_underived, expand_reduced,
                        extremum_weights, flip, is_float, prod_of_others, scalar, scale)
@@ -93,10 +94,6 @@ def _where(b, node, g):
     return None, _if_float(x, lambda: b.where(cond, g, zero)), _if_float(y, lambda: b.where(cond, zero, g))
 
 
-def _inverse(perm):
-    return tuple(int(i) for i in np.argsort(perm))
-
-
 def _one_operand(cotangent):
     """Rule of a one-operand op: `cotangent(b, node, g)` if the operand is float, else None."""
     def rule(b, node, g):
@@ -123,7 +120,7 @@ _ONE_OPERAND = {
     "min": _weighted(extremum_weights),
     "cumsum": _reverse_cumsum,
     "reshape": lambda b, node, g: b.reshape(g, shape=node.args[0].shape),
-    "transpose": lambda b, node, g: b.transpose(g, perm=_inverse(node.params["perm"])),
+    "transpose": lambda b, node, g: b.transpose(g, perm=inverse_permutation(node.params["perm"])),
     "broadcast_to": lambda b, node, g: g,  # unbroadcast sums it back to the operand's shape
 }
 VJP.update({op: _one_operand(cotangent) for op, cotangent in _ONE_OPERAND.items()})
@@ -192,7 +189,7 @@ def _dot_transpose(b, g, other, g_other_free, other_free, other_batch, own_batch
     if swapped_axes == sorted(swapped_axes):
         return b.dot_general(other, g, contract=(other_free, g_other_free), batch=(other_batch, g_batch))
     res = b.dot_general(g, other, contract=(g_other_free, other_free), batch=(g_batch, other_batch))
-    perm = _inverse(list(own_batch) + list(own_free) + from_other)
+    perm = inverse_permutation(list(own_batch) + list(own_free) + from_other)
     return res if perm == tuple(range(len(perm))) else b.transpose(res, perm=perm)
 
 

@@ -1,8 +1,8 @@
 """compile_trace and Kernel: the compiled form of a trace and its Python calling convention.
 
-`Kernel.fast_call(*arrays)` allocates fresh outputs and calls the kernel's METH_FASTCALL wrapper
-(pywrapper.py), which checks every array's type, shape, dtype, byte order and flags before native
-code touches memory; anything unusual (non-contiguous or negatively strided inputs, other dtypes)
+`Kernel.fast_call(*arrays)` calls the kernel's METH_FASTCALL wrapper (pywrapper.py), which checks every
+array's type, shape, dtype, byte order and flags before native code touches memory and allocates the
+fresh outputs; anything unusual (non-contiguous or negatively strided inputs, other dtypes)
 falls back to the checked ctypes path, which copies inputs to contiguous form and raises TypeError on
 a shape/dtype mismatch.  `Kernel(inputs)` is fast_call(*inputs).  Exit codes become GuardFailed(k),
 IndexError, or a rerun of the libm twin (PRECISE_EXIT).
@@ -69,44 +69,37 @@ class Kernel:
         return self.fast_call(*inputs)
 
     def _make_fast_call(self):
-        """fast_call(*arrays) -> list of fresh outputs: allocate outputs, call the FASTCALL wrapper
-        (it checks every array before native code runs), take the checked path when it declines.
+        """fast_call(*arrays) -> list of fresh outputs: call the FASTCALL wrapper (it checks every array
+        before native code runs and allocates the outputs), take the checked path when it declines.
         A closure over locals: this is the cached-call path, every attribute lookup counts."""
-        wrapper, empty, settle = self._wrapper, np.empty, self._settle
-        signature, workspace, success = self._out_sig, self._workspace, SUCCESS
+        wrapper, settle, n_out, workspace = self._wrapper, self._settle, len(self._out_sig), self._workspace
         if wrapper is None:
-            return lambda *inputs: self._checked_call(inputs, [empty(s, d) for s, d in signature])
+            return lambda *inputs: self._checked_call(inputs, self._fresh_outputs())
+        needs_workspace = bool(self._workspace_bytes)
 
         def fast_call(*inputs):
-            outs = [empty(s, d) for s, d in signature]
-            rc = wrapper(*inputs, *outs, workspace()) if needs_workspace else wrapper(*inputs, *outs)
-            return outs if rc == success else settle(rc, inputs, outs)
-
-        needs_workspace = bool(self._workspace_bytes)
-        if self.direct() is None:
-            return fast_call          # (also a kernel without outputs: a trace of guards only)
-        shape, dtype = signature[0]
-
-        def fast_call_one(*inputs):
-            out = empty(shape, dtype)
-            rc = wrapper(*inputs, out)
-            return [out] if rc == success else settle(rc, inputs, [out])
-        return fast_call_one
+            result = wrapper(*inputs, workspace()) if needs_workspace else wrapper(*inputs)
+            if type(result) is int:
+                return settle(result, inputs)
+            return [result] if n_out == 1 else result
+        return fast_call
 
     def direct(self):
         """The parts of the fastest call, for a caller that makes it inline (the dispatcher's fast
-        path, where a Python call more counts): (wrapper, shape, dtype, success, settle).  `out =
-        np.empty(shape, dtype); rc = wrapper(*inputs, out)`; rc == success means `out` is the one
-        output, else `settle(rc, inputs, [out])` gives the outputs or raises.  None unless the kernel has a FASTCALL
-        wrapper, one output and no workspace."""
+        path, where a Python call more counts): (wrapper, settle).  `result = wrapper(*inputs)` is the
+        one output unless it is an int, and then `settle(result, inputs)` gives the outputs or raises.
+        None unless the kernel has a FASTCALL wrapper, one output and no workspace."""
         if self._wrapper is None or len(self._out_sig) != 1 or self._workspace_bytes:
             return None
-        return (self._wrapper, *self._out_sig[0], SUCCESS, self._settle)
+        return self._wrapper, self._settle
 
-    def _settle(self, rc, inputs, outs):
-        """The outputs after the FASTCALL wrapper returned `rc` other than SUCCESS: the checked path
-        when it declined the arrays, else the exit code's meaning."""
-        return self._checked_call(inputs, outs) if rc == pywrapper.FALLBACK else self._exit(rc, inputs)
+    def _fresh_outputs(self):
+        return [np.empty(s, d) for s, d in self._out_sig]
+
+    def _settle(self, rc, inputs):
+        """The outputs after the FASTCALL wrapper returned exit code `rc` (not SUCCESS): the checked
+        path when it declined the arrays, else the exit code's meaning."""
+        return self._checked_call(inputs, self._fresh_outputs()) if rc == pywrapper.FALLBACK else self._exit(rc, inputs)
 
     def _checked_call(self, inputs, outs):
         """Check shapes and dtypes, copy inputs to contiguous, call through ctypes."""
@@ -127,7 +120,7 @@ class Kernel:
     def _exit(self, rc, inputs):
         """Turn a kernel exit code into a rerun of the precise twin or an exception."""
         if rc == PRECISE_EXIT:
-            return self._precise()._checked_call(inputs, [np.empty(s, d) for s, d in self._out_sig])
+            return self._precise()._checked_call(inputs, self._fresh_outputs())
         if rc == OOB_EXIT:
             raise IndexError("index out of bounds in a compiled kernel")
         if rc == HOST_ERROR:
@@ -174,7 +167,8 @@ def compile_trace(trace, precise_math=False, about=None):
     t2 = time.perf_counter()
     form = None
     if module.key is not None and "@jg_host" not in text and not precise_math:
-        form = {"key": module.key, "level": module.level, "wrapper": bool(wrapper), "consts": consts,
+        form = {"key": module.key, "level": module.level, "consts": consts,
+                "wrapper": pywrapper.CONVENTION if wrapper else 0,
                 "workspace": lowering.ws_size if lowering.caller_workspace else 0,
                 "blas": sorted(set(_BLAS.findall(text))),
                 "signatures": ([(v.shape, v.dtype) for v in trace.inputs], [(v.shape, v.dtype) for v in trace.outputs])}
@@ -187,9 +181,9 @@ def module_text(trace, precise_math=False):
     text, lowering = lower(trace, ENTRY_PLACEHOLDER, precise_math)
     wrapper = pywrapper.layout_ok()
     if wrapper:
-        signatures = ([(v.shape, v.dtype, False) for v in trace.inputs]
-                      + [(v.shape, v.dtype, True) for v in trace.outputs])
-        text += pywrapper.wrapper_ir(lowering.name, signatures, len(lowering.consts), lowering.caller_workspace)
+        text += pywrapper.wrapper_ir(lowering.name, [(v.shape, v.dtype) for v in trace.inputs],
+                                     [(v.shape, v.dtype) for v in trace.outputs], len(lowering.consts),
+                                     lowering.caller_workspace)
     fast = all(lowering.fast_codegen(c) for c in range(len(lowering.chunks)))
     return text, lowering, wrapper, 0 if fast else 2
 
@@ -205,7 +199,7 @@ def restore_kernel(form, make_trace, about=None):
     from the disk cache, without lowering its trace (`make_trace()` makes it if ever needed: for the
     precise twin); None when the object is not on disk or this process cannot call it the same way."""
     t0 = time.perf_counter()
-    if form["wrapper"] and not pywrapper.layout_ok():
+    if form["wrapper"] and (form["wrapper"] != pywrapper.CONVENTION or not pywrapper.layout_ok()):
         return None
     for name in form["blas"]:
         blas._symbol(name)

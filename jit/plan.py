@@ -15,7 +15,8 @@ feeds a BLAS product (which reads memory) or a host call, or is read more than o
 costs more than RECOMPUTE_LIMIT per element to recompute (rules.op_cost summed over its fused operands).
 
 Buffers.  `loc[id(v)]` is ('arg', k) (abi.argument_order) or ('ws', byte offset) in the one workspace
-block; an index_set/index_add whose operand dies there updates the operand's buffer in place.  An
+block; an index_set/index_add whose operand dies there updates the operand's buffer in place.  Buffers
+whose live ranges do not overlap share bytes (liveness.py: `peak_bytes` against `unshared_bytes`).  An
 output computed into the workspace is written straight into its output argument (`direct_output`).
 
 Units and chunks.  `units` is the emission order: single nodes, horizontal fusion groups (consecutive
@@ -42,6 +43,7 @@ from . import blas
 from .abi import STACK_WORKSPACE, argument_order
 from .errors import LoweringUnsupported
 from .indexing import IndexLayout
+from .liveness import reuse_workspace
 from .rules import ACCESS, MATERIALIZE, MATERIALIZED_OPERANDS, NESTED, REDUCE, is_hosted, op_cost
 from ..ir.ops import SPECS, family, ops_where
 
@@ -109,6 +111,9 @@ class Plan:
         self.gemm = {id(n) for n in trace.nodes if self.gemm_layout.get(id(n)) is not None
                      and all(self.kind[id(a)] == "buf" for a in n.args)}   # dot_generals through BLAS
         self.units = self._units()
+        self.unshared_bytes = self.peak_bytes = self.workspace.size     # workspace bytes (see liveness.py)
+        if parent is None and not self.nested and not any(n.op in NESTED for n in trace.nodes):
+            self.unshared_bytes, self.peak_bytes = reuse_workspace(self)
 
     # ---- kinds and buffers ---------------------------------------------------------------------
     def _place_values(self):

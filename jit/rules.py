@@ -155,12 +155,16 @@ MATERIALIZE.update(index_set=_index_update(False), index_add=_index_update(True)
 
 
 # ---- reductions --------------------------------------------------------------------------------
-def _float_pick(pred):
+def _float_extreme(intrinsic):
+    """max/min of floats as LLVM's `maximum`/`minimum` (NaN-propagating, as NumPy), which the loop
+    vectorizer reduces in vector registers (a compare-and-select chain stays scalar: ~8x NumPy's
+    time on a row max); a tie of -0.0 and +0.0 gives +0.0 for max, -0.0 for min."""
     def pick(f, acc, v, ty):
-        better = f.emit(f"fcmp {pred} {ty} {v}, {acc}")
-        nan = f.emit(f"fcmp uno {ty} {v}, 0.0")
-        return f.emit(f"select i1 {f.emit(f'or i1 {better}, {nan}')}, {ty} {v}, {ty} {acc}")
+        return f.emit(f"call {ty} @llvm.{intrinsic}.{_INTRINSIC_SUFFIX[ty]}({ty} {acc}, {ty} {v})")
     return pick
+
+
+_INTRINSIC_SUFFIX = {"double": "f64", "float": "f32"}
 
 
 def _int_pick(pred):
@@ -178,8 +182,8 @@ REDUCE = {
     "sum": {"f": (0.0, _fold("fadd reassoc")), "i": (0, _fold("add")), "b": (False, _fold("or")),
             "c": (0.0, complexops.sum_combine)},
     "prod": {"f": (1.0, _fold("fmul reassoc")), "i": (1, _fold("mul")), "b": (True, _fold("and"))},
-    "max": {"f": (-np.inf, _float_pick("ogt")), "i": (None, _int_pick("sgt")), "b": (False, _fold("or"))},
-    "min": {"f": (np.inf, _float_pick("olt")), "i": (None, _int_pick("slt")), "b": (True, _fold("and"))},
+    "max": {"f": (-np.inf, _float_extreme("maximum")), "i": (None, _int_pick("sgt")), "b": (False, _fold("or"))},
+    "min": {"f": (np.inf, _float_extreme("minimum")), "i": (None, _int_pick("slt")), "b": (True, _fold("and"))},
 }
 
 
@@ -210,6 +214,9 @@ class Accumulator:
         self.ty = reg_type(self.dtype)
         if node.op in ("max", "min") and node.args[0].size == 0:
             raise LoweringUnsupported(f"{node.op} of an empty axis")
+        if node.op in ("max", "min") and self.ty in _INTRINSIC_SUFFIX:
+            name = f"llvm.{'maximum' if node.op == 'max' else 'minimum'}.{_INTRINSIC_SUFFIX[self.ty]}"
+            em.declare(f"declare {self.ty} @{name}({self.ty}, {self.ty})")
 
     def start(self):
         f = self.em.f

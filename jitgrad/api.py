@@ -9,6 +9,7 @@ caches it under the key.
 import contextlib
 import functools
 import gc
+import operator
 import time
 import warnings
 
@@ -123,16 +124,20 @@ class Transformed:
         self.jit = backend.jit_enabled_by_default() if jit is None else bool(jit)
         self._cache = FunctionCache(max_traces)
         self._signatures = {}
-        self._fast = None
+        self._set_fast(None)
         functools.update_wrapper(self, fn, updated=())   # never copy a wrapped function's state
 
-    def __call__(self, *args, **kwargs):
-        fast = self._fast
-        if fast is not None and not kwargs:
-            result = fast(args)
-            if result is not None:
-                return result
+    # A call `self(*args, **kwargs)` runs `self._entry`, looked up by a C-level getter: the cached-call
+    # path's own function (one Python frame per call: W4 measures this path), or `_slow_entry`.
+    __call__ = property(operator.attrgetter("_entry"), doc="Call the transformed function.")
+
+    def _slow_entry(self, *args, **kwargs):
         return self._call(args, kwargs)
+
+    def _set_fast(self, fast):
+        """Install `fast` (made by _fast_path, or None) as what a call runs first."""
+        self._fast = fast
+        self._entry = self._slow_entry if fast is None else fast
 
     def signature(self, leaves, keys, treedef):
         """The Signature of a call with these argument leaves (differentiated: `argnums`)."""
@@ -160,7 +165,7 @@ class Transformed:
         if outputs is None and self._cache.restore(key, lambda: persist.restore(self, key, sig, leaves)):
             outputs, found = self._cache.lookup(key, inputs)   # paths traced by another process
         if outputs is not None:
-            self._fast = _fast_path(self.fn, key[0], sig, found, self._cache, len(args))
+            self._set_fast(_fast_path(self.fn, key[0], sig, found, self._cache, len(args), self._call))
             return found.package(outputs)
         with _collector_paused():
             return self._trace_and_run(key, sig, leaves, treedef, inputs, reason=found, seen=seen)
@@ -194,7 +199,7 @@ class Transformed:
         if cached is entry:    # (a kernel compiling in the background is recorded once it is ready)
             backend.when_compiled(kernel, lambda compiled: persist.store(
                 self, key, sig, staged, compiled, info.backend, info.note, reason, traced_s))
-        self._fast = _fast_path(self.fn, key[0], sig, cached, self._cache, len(leaves))
+        self._set_fast(_fast_path(self.fn, key[0], sig, cached, self._cache, len(leaves), self._call))
         try:
             return first(kernel(inputs + env_inputs))
         except GuardFailed as e:
@@ -209,7 +214,7 @@ class Transformed:
         why = f"compiled code rounds the value of {g.params['why']!r} at {g.params['loc']} otherwise than NumPy"
         entry.kernel = functools.partial(run_trace, entry.info.trace)
         entry.info.backend, entry.info.note = "reference", f"{why}: this path runs on the reference executor"
-        self._fast = None
+        self._set_fast(None)
         self._cache.retraces.append(entry.info.note)
         try:
             return package(entry.kernel(inputs))
@@ -312,71 +317,76 @@ def _collector_paused():
             gc.enable()
 
 
-def _fast_path(fn, code, sig, entry, cache, n_args):
+def _fast_path(fn, code, sig, entry, cache, n_args, slow):
     """The cached-call path for the last entry hit, when its signature allows one (all arguments plain
-    arrays or static scalars passed positionally, a JIT kernel): argument types, static values, that
-    `fn` still runs `code` (None: fn has no `__code__`), environment assumptions and (for a trace
-    writing into an argument) aliasing are checked here, shapes, dtypes and value guards by the kernel;
-    anything else returns None and takes the full path.  Every Python-level call costs here (W4 is
-    this path): the names of a namespace are looked up inline when they are few, NumPy's error mode is
-    read by a C-level call, and a gradient that is the one output is returned without a package call."""
+    arrays or static scalars passed positionally, a JIT kernel): `fast(*args, **kwargs)`, which checks
+    argument types, static values, that `fn` still runs `code` (None: fn has no `__code__`),
+    environment assumptions and (for a trace writing into an argument) aliasing here, shapes, dtypes
+    and value guards in the kernel; anything else goes to `slow(args, kwargs)` (the full path).
+    Every Python-level call costs here (W4 is this path): the names of a namespace are looked up
+    inline when they are few, NumPy's error mode is read by a C-level call, and a gradient that is the
+    one output is returned without a package call."""
     fast_call = getattr(entry.kernel, "fast_call", None)
     if not sig.positional_arrays or fast_call is None:
         return None
     package, ndarray, environment, statics = entry.package, np.ndarray, entry.environment_inputs, sig.statics
     written, name_checks, name_lookups, reads = entry.written, entry.name_checks, entry.name_lookups, entry.reads
-    only_output, missing, empty = package is persist.only_output, MISSING, np.empty
+    only_output, missing = package is persist.only_output, MISSING
     direct = entry.kernel.direct() if hasattr(entry.kernel, "direct") and not (reads or written) else None
-    wrapper, shape, dtype, success, settle = direct or (None,) * 5
+    wrapper, settle = direct or (None, None)
     quiet, current_mode, raising = quiet_error_mode(), error_mode_reader(), error_mode_raises
     static_positions = {i for i, _, _ in statics}
     array_positions = [i for i in range(n_args) if i not in static_positions]
 
-    def fast(args):
-        if len(args) != n_args or code is not None and fn.__code__ is not code:
-            return None
+    def fast(*given, **kwargs):
+        if kwargs or len(given) != n_args or code is not None and fn.__code__ is not code:
+            return slow(given, kwargs)
         if (quiet is None or current_mode() is not quiet) and raising():
-            return None
+            return slow(given, kwargs)
+        args = given
         if statics:
             for i, t, value in statics:
-                if type(args[i]) is not t or args[i] != value:
-                    return None
-            args = [args[i] for i in array_positions]
+                if type(given[i]) is not t or given[i] != value:
+                    return slow(given, kwargs)
+            args = [given[i] for i in array_positions]
         for a in args:
             if type(a) is not ndarray:
-                return None
+                return slow(given, kwargs)
         for get, name, expected in name_lookups:
             if get(name, missing) is not expected:
-                return None
-        if name_checks:
-            try:
-                for check in name_checks:
-                    if not check():
-                        return None
-            except Exception:   # (a name rebound to an object whose comparison raises)
-                return None
+                return slow(given, kwargs)
+        if name_checks and not _names_hold(name_checks):
+            return slow(given, kwargs)
         try:
-            if wrapper is not None:      # fast_call_one, inline: one Python call less
-                out = empty(shape, dtype)
-                rc = wrapper(*args, out)
-                if rc == success:
+            if wrapper is not None:      # the one-output fast_call, inline: one Python call less
+                out = wrapper(*args)
+                if type(out) is not int:
                     cache.hits += 1
                     return out if only_output else package([out])
-                outputs = settle(rc, args, [out])
+                outputs = settle(out, args)
             elif reads:
                 extra = environment()
                 if type(extra) is not list or written and aliased_write([*args, *extra], written):
-                    return None
+                    return slow(given, kwargs)
                 outputs = fast_call(*args, *extra)
             elif written and aliased_write(args, written):
-                return None
+                return slow(given, kwargs)
             else:
                 outputs = fast_call(*args)
         except (TypeError, GuardFailed, np.linalg.LinAlgError):
-            return None
+            return slow(given, kwargs)
         cache.hits += 1
         return outputs[0] if only_output else package(outputs)
     return fast
+
+
+def _names_hold(name_checks):
+    """True if every namespace check holds (a name rebound to an object whose comparison raises
+    does not)."""
+    try:
+        return all(check() for check in name_checks)
+    except Exception:
+        return False
 
 
 def _decorator(with_value):

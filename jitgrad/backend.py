@@ -10,7 +10,8 @@ selected with `JITGRAD_DISABLE_JIT=1` or
 `start_kernel(trace, use_jit, about, info)` is what a new trace of the dispatcher gets: tiered
 execution.  The trace's first calls are answered by the reference executor (the IR's definition,
 which every kernel is tested against) while its kernel compiles in a background thread (llvmlite
-releases the GIL in LLVM); calls switch to the kernel once it is ready.  A trace the reference
+releases the GIL in LLVM), started once the first answer is computed; calls switch to the kernel once
+it is ready.  A trace the reference
 executor would run slowly (estimated: `reference_cost`) compiles before its first call instead, and
 so does every trace with `JITGRAD_SYNC_COMPILE=1` (the test suite and the benchmarks' cached-call
 timings use it) or without the JIT.  `wait_compiled()` waits for the background compiles.
@@ -100,11 +101,20 @@ class TieredKernel:
         self.trace, self._about, self._info = trace, about, info
         self._compiled, self._then = None, []
         self.done = threading.Event()
-        with _pending_lock:
-            _pending.add(self)
         # not a daemon: an interpreter exiting meanwhile waits for LLVM to finish rather than unload
         # under it (and the on-disk cache gets the machine code for the next process)
-        threading.Thread(target=self._compile, name="jitgrad-compile").start()
+        self._thread = threading.Thread(target=self._compile, name="jitgrad-compile")
+        with _pending_lock:
+            _pending.add(self)
+
+    def start(self):
+        """Start the background compile (once).  The first call starts it after its answer: lowering
+        is Python code too, and sharing the GIL with it made W2's first answer ~1.6x slower."""
+        with _pending_lock:
+            if self._thread is None:
+                return
+            thread, self._thread = self._thread, None
+        thread.start()
 
     def _compile(self):
         try:
@@ -131,7 +141,13 @@ class TieredKernel:
 
     def __call__(self, inputs):
         compiled = self._compiled
-        return compiled(inputs) if compiled is not None else run_trace(self.trace, inputs)
+        if compiled is not None:
+            return compiled(inputs)
+        try:
+            return run_trace(self.trace, inputs)
+        finally:
+            if self._thread is not None:
+                self.start()
 
     @property
     def fast_call(self):
@@ -164,4 +180,6 @@ def wait_compiled(timeout=None):
     passed (False)."""
     with _pending_lock:
         pending = list(_pending)
+    for kernel in pending:       # (one made but never called yet)
+        kernel.start()
     return all(k.done.wait(timeout) for k in pending)

@@ -13,7 +13,7 @@ MODES = ("tiny", "quick", "full")
 @dataclass
 class Case:
     """One benchmark case: an objective applied to concrete inputs."""
-    workload: str                     # "W1" .. "W7"
+    workload: str                     # "W1" .. "W8"
     name: str                         # e.g. "pendulum n=100"
     objective: Callable               # plain NumPy; returns a scalar
     args: tuple                       # positional arguments (arrays, floats, static ints)
@@ -37,8 +37,8 @@ class Case:
 
 
 def _modules():
-    from . import w1_pendulum, w1_rosenbrock, w2_mlp, w3_elementwise, w4_overhead, w6_logreg, w7_gmm
-    return (w1_pendulum, w1_rosenbrock, w2_mlp, w3_elementwise, w4_overhead, w6_logreg, w7_gmm)
+    from . import w1_pendulum, w1_rosenbrock, w2_mlp, w3_elementwise, w4_overhead, w6_logreg, w7_gmm, w8_softmax
+    return (w1_pendulum, w1_rosenbrock, w2_mlp, w3_elementwise, w4_overhead, w6_logreg, w7_gmm, w8_softmax)
 
 
 def main_cases(mode, only=None):

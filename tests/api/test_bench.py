@@ -69,7 +69,7 @@ def test_tiny_run_writes_table_json_and_plots(tmp_path):
     assert "median/call" in done.stdout and "W5 first call" in done.stdout
     document = json.loads((tmp_path / "out.json").read_text())
     rows = document["rows"]
-    assert {r["workload"] for r in rows} == {"W1", "W2", "W3", "W4", "W6", "W7"}
+    assert {r["workload"] for r in rows} == {"W1", "W2", "W3", "W4", "W6", "W7", "W8"}
     for row in rows:
         if row["impl"] in (peers.REFERENCE, peers.LIMIT):
             assert row["status"] == "ok" and row["grad_err"] < 1e-12, row

@@ -2,12 +2,15 @@
 right answer and for the structure that makes it fast: scalar-loop gradients scattered in place,
 gemv for matrix-vector products, row-order reductions, transpose-free weight gradients, gradient-only
 kernels and an optimizer that does not revisit settled nodes."""
+import sys
+
 import numpy as np
 import pytest
 
 import jitgrad
 from jitgrad.ir import Builder, run_trace
 from jitgrad.ir import passes
+from jitgrad.ir.errors import GuardFailed
 from jitgrad.ir.autodiff import value_and_grad
 from jitgrad.jit import compile_trace
 from jitgrad.jit.lower import lower
@@ -92,6 +95,29 @@ def test_reductions_keeping_the_last_axis(dtype, op, axis, keepdims):
     np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("op", ["max", "min"])
+@pytest.mark.parametrize("axis", [(1,), (0,), (0, 1)])
+def test_float_extremes_vectorized_propagate_nan_and_infinities(dtype, op, axis):
+    """max/min of floats (LLVM's maximum/minimum, reduced in vector registers) against NumPy on rows
+    long enough to vectorize: a NaN anywhere in a row (first, middle, last element) makes the row's
+    result NaN, infinities win or lose as in NumPy, rows without NaN are exact."""
+    b = Builder()
+    x = b.input((6, 203), dtype)
+    y = b.emit(op, x, axis=axis, keepdims=False)
+    trace = b.build([y, b.emit("sum", b.emit("exp", x), axis=(0, 1), keepdims=False),
+                     b.emit(op, b.emit("negative", x), axis=(0, 1), keepdims=False)])
+    text, _ = lower(trace, "extreme_probe")
+    assert f"llvm.{'maximum' if op == 'max' else 'minimum'}" in text
+    a = np.random.default_rng(4).normal(size=(6, 203)).astype(dtype)
+    a[1, 0], a[2, 101], a[3, 202] = np.nan, np.nan, np.nan
+    a[4, 7], a[5, 9] = np.inf, -np.inf
+    got, want = compile_trace(trace)([a]), run_trace(trace, [a])
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_array_equal(g, w)         # NaNs in the same places, every other value exact
+
 def test_weight_gradients_need_no_transpose():
     def loss(w, h, t):
         return np.sum((np.tanh(h @ w) - t) ** 2)
@@ -145,4 +171,28 @@ def test_static_arguments_take_the_fast_path_and_are_checked():
     np.testing.assert_allclose(g(x, 2, False), np.ones(4))
     np.testing.assert_allclose(g(x + 1, 3, True), 3 * (x + 1) ** 2)
     assert g.cache_info().traces == 4
+
+
+
+def test_wrapper_allocates_outputs_and_releases_them_on_every_exit():
+    """The FASTCALL wrapper makes the outputs itself: fresh, owned, writeable arrays on success (one
+    array, or a list of several), and none left behind when a guard exits or it declines the arrays
+    (the float64 dtype's reference count, which every output holds, comes back to where it was)."""
+    b = Builder()
+    x = b.input((5,), np.float64)
+    big = b.emit("greater", b.emit("sum", x, axis=(0,), keepdims=False), b.const(0.0))
+    b.guard(big, True, "sum > 0", "here")
+    kernel = compile_trace(b.build([b.emit("multiply", x, x), b.emit("exp", x)]))
+    x0 = np.arange(1.0, 6.0)
+    first, second = kernel.fast_call(x0)
+    np.testing.assert_array_equal(first, x0 * x0)
+    np.testing.assert_allclose(second, np.exp(x0), rtol=1e-15)
+    assert first.flags.owndata and first.flags.writeable and first is not kernel.fast_call(x0)[0]
+    float64 = np.dtype(np.float64)
+    before = sys.getrefcount(float64)
+    for _ in range(200):
+        with pytest.raises(GuardFailed):
+            kernel.fast_call(-x0)
+        np.testing.assert_array_equal(kernel.fast_call(x0[::-1].copy()[::-1])[0], x0 * x0)   # declined
+    assert sys.getrefcount(float64) == before
 

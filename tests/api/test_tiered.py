@@ -146,3 +146,20 @@ def test_overlapping_background_compiles_in_a_fresh_process():
         out = subprocess.run([sys.executable, "-c", OVERLAPPING], env=env, capture_output=True, text=True,
                              timeout=300)
         assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_the_background_compile_starts_once_the_first_answer_is_computed(monkeypatch):
+    """Lowering is Python code: started before the reference executor's first answer, it would share
+    the GIL with it.  A kernel made but never called starts compiling when `wait_compiled` waits."""
+    events = []
+    real_run, real_compile = backend.run_trace, backend.compile_trace
+    monkeypatch.setattr(backend, "run_trace", lambda *a: events.append("reference") or real_run(*a))
+    monkeypatch.setattr(backend, "compile_trace", lambda *a: events.append("compile") or real_compile(*a))
+    grad = jitgrad.jit_grad(branchy, argnums=1)
+    np.testing.assert_allclose(grad(X, W), expected(X, W), rtol=1e-12)
+    assert jitgrad.wait_compiled(30) and events[:2] == ["reference", "compile"]
+    (path,) = grad.cache_info().paths
+    trace, info = path.trace, type(path)("", "", "", [], [], 0)
+    kernel = backend.start_kernel(trace, True, {}, info)
+    assert type(kernel) is backend.TieredKernel and not kernel.done.is_set()
+    assert jitgrad.wait_compiled(30) and kernel.done.is_set() and info.backend == "llvm"

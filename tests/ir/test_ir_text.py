@@ -6,6 +6,7 @@ from jitgrad.ir import Builder, IRError, Trace, Value, run_trace
 from jitgrad.ir.parser import parse_trace
 from jitgrad.ir.printer import dtype_name, format_trace, parse_dtype_name
 from jitgrad.ir.verify import verify
+from jitgrad.ir.shapes import broadcast_shapes
 
 from op_cases import CASES, make_inputs
 
@@ -218,3 +219,24 @@ def test_verify_rejects_input_op_among_nodes():
     trace, x, e, s = small_trace()
     with pytest.raises(IRError, match="not allowed"):
         verify(Trace([], [x, e, s], [s]))
+
+
+def test_shape_rules_broadcast_and_index_as_numpy_does():
+    """The shape rules' own broadcasting and their cached index shapes agree with NumPy, errors
+    included (an index entry True is not the entry 1)."""
+    rng = np.random.default_rng(3)
+    for _ in range(3000):
+        shapes = [tuple(int(d) for d in rng.integers(0, 4, rng.integers(0, 4))) for _ in range(rng.integers(1, 4))]
+        try:
+            expected = np.broadcast_shapes(*shapes)
+        except ValueError:
+            with pytest.raises(IRError, match="do not broadcast"):
+                broadcast_shapes(shapes)
+        else:
+            assert broadcast_shapes(shapes) == expected
+    b = Builder()
+    x = b.input((3, 4), np.float64)
+    assert b.index(x, spec=(("int", 1),)).shape == (4,)
+    assert b.index(x, spec=(("int", True),)).shape == np.zeros((3, 4))[True].shape == (1, 3, 4)
+    with pytest.raises(IRError, match="bad index"):
+        b.index(x, spec=(("int", 5),))

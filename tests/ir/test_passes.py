@@ -1,4 +1,6 @@
 """The simplification passes, stated as expected traces in text form, plus semantic checks."""
+import copy
+
 import numpy as np
 import pytest
 
@@ -312,3 +314,44 @@ def test_whole_index_check_handles_specs_longer_than_the_operand():
     out = optimize(b.build([y]))
     assert out.outputs[0].shape == (3, 1)
     np.testing.assert_array_equal(run_trace(out, [np.arange(3.0)])[0], np.arange(3.0)[:, None])
+
+
+@pytest.mark.parametrize("a, b", [
+    (0.0, -0.0), (1, True), (1, 1.0), (0, False), ((1, 2), (1.0, 2)), ((1, True), (1, 1)),
+    (("slice", 0, 3, 1), ("slice", 0.0, 3, 1)), (np.float64(1.0), 1.0), (np.float32(1.0), np.float64(1.0)),
+    (np.dtype("f4"), np.dtype("f8")), ([1, 2], (1, 2)), (complex(0.0, 0.0), complex(0.0, -0.0)),
+    ("1", 1), (None, 0), (np.array([0.0]), np.array([-0.0])), (np.array([1], "i4"), np.array([1], "i8"))])
+def test_exact_key_tells_apart_values_python_calls_equal(a, b):
+    """CSE keys params by `exact_key`: values that compare equal in Python but differ in type or bits
+    (True == 1 == 1.0, 0.0 == -0.0) get different keys; each value's key equals its copy's."""
+    assert passes.exact_key(a) != passes.exact_key(b)
+    for v in (a, b):
+        assert passes.exact_key(v) == passes.exact_key(copy.deepcopy(v))
+        hash(passes.exact_key(v))
+
+
+def test_cse_keeps_fills_of_signed_zeros_and_of_bool_and_int_values_apart():
+    b = Builder()
+    x = b.input((2,), np.float64)
+    fills = [b.fill((2,), np.float64, v) for v in (0.0, -0.0, 0.0, 1, True, 1.0)]
+    out = passes.cse(b.build([b.emit("add", x, f) for f in fills]))
+    got = run_trace(out, [np.array([-0.0, 2.0])])
+    assert [np.signbit(g[0]) for g in got[:3]] == [False, True, False]
+    assert len([n for n in out.nodes if n.op == "fill"]) == 5
+
+
+def test_moves_of_a_fill_become_fills_without_materialising_it():
+    """reshape, broadcast_to and transpose of a fill are fills of their shape (-0.0 kept), so that
+    optimize never builds a big array to find out it is uniform."""
+    b = Builder()
+    x = b.input((1000, 3), np.float64)
+    f = b.fill((3,), np.float64, -0.0)
+    wide = b.broadcast_to(f, shape=(1000, 3))
+    moved = [wide, b.transpose(wide, perm=(1, 0)), b.reshape(wide, shape=(3000,))]
+    trace = b.build([b.add(x, wide)] + moved)
+    out = passes.optimize(trace)
+    assert [v.op for v in out.outputs[1:]] == ["fill"] * 3
+    assert [v.shape for v in out.outputs[1:]] == [(1000, 3), (3, 1000), (3000,)]
+    inputs = [np.random.default_rng(0).normal(size=(1000, 3))]
+    for got, want in zip(run_trace(out, inputs), run_trace(trace, inputs)):
+        assert got.tobytes() == want.tobytes()

@@ -16,7 +16,9 @@ import pytest
 
 import jitgrad
 from jitgrad import cli
-from jitgrad.jit import diskcache, engine
+from jitgrad.ir import Builder
+from jitgrad.jit import compile_trace, diskcache, engine
+from jitgrad.jit.kernel import restore_kernel
 
 # constants (read through the wrapper's `self`), BLAS gemm, a host-called sort, libm math: every kind of
 # external reference a kernel makes
@@ -310,3 +312,11 @@ def test_a_hits_bookkeeping_is_held_off_the_call_and_never_waits_for_a_stuck_loc
     assert diskcache.load("k") == b"object"                         # starts the bookkeeping thread
     diskcache._work["flusher"].join(10)
     assert diskcache.entries()[0]["hits"] == 2
+
+
+def test_kernel_form_of_another_calling_convention_is_not_restored(cache_dir):
+    b = Builder()
+    x = b.input((3,), np.float64)
+    kernel = compile_trace(b.build([b.emit("multiply", x, x)]))
+    assert kernel.form is not None and restore_kernel(kernel.form, None) is not None
+    assert restore_kernel({**kernel.form, "wrapper": 1}, None) is None    # outputs passed in: not this build's

@@ -144,3 +144,58 @@ def test_jit_modules_import_without_cycles():
     for module in sorted(graph):
         if module not in state:
             visit(module)
+
+
+def _stages(b, x, n):
+    """n values each made from the previous one read twice, once transposed (so each is a buffer,
+    dies two stages later, and is read at other indices than the loop writing its successor)."""
+    values = [x]
+    for k in range(n):
+        v = values[-1]
+        values.append(b.multiply(b.tanh(b.transpose(v, perm=(1, 0))), b.add(v, b.const(0.1 * k))))
+    return values[1:]
+
+
+def test_buffers_share_bytes_when_their_lives_do_not_overlap():
+    b = Builder()
+    x = b.input((24, 24), np.float64)
+    values = _stages(b, x, 8)
+    total = b.sum(values[-1], axis=(0, 1), keepdims=False)
+    trace = b.build([total, b.sum(values[3], axis=(0,), keepdims=False)])
+    plan = Plan(trace)
+    assert all(plan.kind[id(v)] == "buf" for v in values[:-1])    # (the last is read once: fused)
+    offsets = [plan.loc[id(v)][1] for v in values[:-1]]
+    assert len(set(offsets)) < len(offsets) and plan.peak_bytes < plan.unshared_bytes
+    assert plan.workspace.size == plan.peak_bytes <= 3 * -(-24 * 24 * 8 // 64) * 64
+    for v, w in zip(values, values[1:-1]):      # a stage reads its predecessor: never the same bytes
+        assert plan.loc[id(v)] != plan.loc[id(w)]
+    inputs = [np.random.default_rng(5).normal(size=(24, 24))]
+    for got, want in zip(compile_trace(trace)(inputs), run_trace(trace, inputs)):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_in_place_updates_on_reused_bytes_and_gemm_operands_stay_apart():
+    """An index_add whose operand dies updates it in place, in bytes an earlier dead buffer had; a
+    matrix product never writes over its operands."""
+    b = Builder()
+    x, y = b.input((32, 32), np.float64), b.input((5,), np.float64)
+    first, second, third = _stages(b, x, 3)
+    once = b.index_add(third, y, spec=(("int", 2), ("slice", 0, 5, 1)))      # third is fused: a new buffer
+    updated = b.index_add(once, y, spec=(("int", 7), ("slice", 3, 5, 1)))   # once dies here: in place
+    product = b.dot_general(updated, updated, contract=((1,), (0,)), batch=((), ()))
+    trace = b.build([b.sum(b.tanh(product), axis=(0, 1), keepdims=False)])
+    plan = Plan(trace)
+    assert plan.kind[id(third)] == "fused" and plan.loc[id(updated)] == plan.loc[id(once)] == plan.loc[id(first)]
+    assert id(product) in plan.gemm and plan.loc[id(product)] != plan.loc[id(updated)]
+    rng = np.random.default_rng(6)
+    inputs = [rng.normal(size=(32, 32)), rng.normal(size=5)]
+    for got, want in zip(compile_trace(trace)(inputs), run_trace(trace, inputs)):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+
+def test_plans_with_nested_traces_keep_one_range_per_buffer():
+    """A loop's body may plan into the workspace of the trace around it: no sharing there."""
+    trace = loop_traces.array_rnn(5)
+    plan = Plan(trace)
+    assert any(n.op == "loop" for n in trace.nodes) and plan.peak_bytes == plan.unshared_bytes

@@ -289,6 +289,18 @@ def test_quad_in_a_loop_and_a_constant_integrand():
     assert_grad_cached(total, (np.array([0.3, -0.7, 1.2]),), (np.array([0.5, 0.1, -0.2]),))
 
 
+QUAD_OPTIONS = {
+    "weight_cos": lambda p: si_integrate.quad(lambda t: np.exp(-p * t), 0.0, 3.0, weight="cos", wvar=2.0)[0],
+    "points_epsabs": lambda p: si_integrate.quad(lambda t: np.exp(-p * t * t), 0.0, 3.0, points=[1.0, 2.0],
+                                                 epsabs=1e-12)[0],
+}
+
+
+@pytest.mark.parametrize("name", sorted(QUAD_OPTIONS))
+def test_quad_options_apply_to_the_derivative_integrals(name):
+    assert_grad_cached(QUAD_OPTIONS[name], (0.7,), (1.3,))
+
+
 class _Decay:
     def __init__(self, rate):
         self.rate = rate

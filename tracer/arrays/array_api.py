@@ -8,6 +8,7 @@ methods of plain ndarrays called with traced arguments.
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
+from ...ir.spec import inverse_permutation
 from ..recording import hooks
 from .inplace import fill
 from .values import (
@@ -251,7 +252,7 @@ def expand_dims(a, axis):
 
 def _permuted(x, perm, concrete):
     perm = tuple(perm)
-    inverse = tuple(int(i) for i in np.argsort(perm))
+    inverse = inverse_permutation(perm)
     link = ViewLink(lambda base_ir: builder().transpose(base_ir, perm=perm),
                     lambda view_ir, base_ir: builder().transpose(view_ir, perm=inverse),
                     lambda base: base.transpose(perm))

@@ -17,6 +17,7 @@ guarded through its two tests (non-decreasing, non-increasing).
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
+from ...ir.spec import inverse_permutation
 from .array_api import as_traced, take
 from .values import TracedArray, astype, builder, guard, lift, make, reshape, unwrap
 from .refusals import refuse, refuse_options
@@ -88,7 +89,7 @@ def cumprod(a, axis=None, dtype=None, out=None):
     rows = b.broadcast_to(reshape(moved, moved.shape[:-1] + (1, n)), shape=moved.shape + (n,))
     triangle = b.where(b.const(np.tri(n, dtype=bool)), rows, b.fill((), v.dtype, 1))
     products = b.prod(triangle, axis=(last + 1,), keepdims=False)
-    return make(b.transpose(products, perm=tuple(int(i) for i in np.argsort(perm))), concrete)
+    return make(b.transpose(products, perm=inverse_permutation(perm)), concrete)
 
 
 def _nan_last_less(b, x, y):

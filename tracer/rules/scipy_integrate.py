@@ -61,10 +61,12 @@ def quad(func, a, b, args=(), full_output=0, epsabs=1.49e-8, epsrel=1.49e-8, lim
     for x, is_traced, ok in zip((a, b), traced_limits, finite):
         if is_traced:
             guard(bld.less(bld.absolute(x.ir), const(np.inf, x.ir.dtype)), ok, "quad limit finite")
-    key = (body_key(body), repr(sorted(options.items())), finite)
+    key = (body_key(body), repr(sorted(options.items())), finite) if wopts is None else None   # (wopts: arrays)
     rule = _RULES.get(key)
     if rule is None:
-        rule = _RULES[key] = Integral(body, options, finite)
+        rule = Integral(body, options, finite)
+        if key is not None:
+            _RULES[key] = rule
     lims = [_float64(bld, x.ir) if t else const(v, np.float64) for x, t, v in zip((a, b), traced_limits, limits)]
     concrete = rule.evaluate([*limits, *_concrete(captured, func, args)])
     node = bld.emit("custom_call", *lims, *captured, rule=rule)
