@@ -259,6 +259,33 @@ def test_variables_only_one_side_changes_are_carried_through_the_other():
         assert_grad(one_side_each, x, jit=jit)
 
 
+def int_select(x, w):
+    s = 0.0
+    for i in range(len(x)):
+        s = s * 0.9 + w[int(x[i] * 3)] * x[i]           # a decision on an int: a fork per value seen
+    return s
+
+
+def test_a_decision_on_an_int_forks_by_value():
+    x = np.random.default_rng(0).uniform(0.0, 0.99, 40)
+    w = np.array([0.5, 1.0, 1.5, 2.0])
+    trace, ctx = traced(int_select, x, w)
+    (loop,) = top_loops(trace)
+    assert len(conds_in(loop)) == 1 and "3 paths" in ctx.loops.report()[0], ctx.loops.report()
+    assert_grad(int_select, x, w, jit=False)
+    g = jitgrad.jit_grad(int_select, argnums=(0, 1))
+    reference = jitgrad.jit_grad(int_select, argnums=(0, 1), jit=False)
+
+    def check(x):
+        for got, want in zip(g(x, w), reference(x, w)):
+            np.testing.assert_allclose(got, want, rtol=1e-12)
+    for seed in (1, 2):              # other data, the same values (the first iteration is recorded as it ran)
+        check(np.concatenate([x[:5], np.random.default_rng(seed).uniform(0.0, 0.99, 35)]))
+    assert g.cache_info().traces == 1
+    check(x * 1.3)                                       # a value never seen (3) fails the guard: retraced
+    assert g.cache_info().traces == 2
+
+
 @pytest.mark.parametrize("jit", [False, True])
 def test_a_short_branchy_loop_rolls_whatever_its_length(monkeypatch, jit):
     """rolling.unroll_ops: the short-loop rule keeps short loops unrolled, but not one whose iterations

@@ -137,9 +137,9 @@ def getitem(x, key):
     spec, arrays, entries = index_spec(x.ir.shape, key)
     if spec is None:
         return concrete                                   # empty: depends on nothing
-    basic_key = tuple(entries)                            # a view only when the key is basic
-    link = ViewLink(lambda base_ir: builder().index(base_ir, spec=spec),
-                    lambda view_ir, base_ir: builder().index_set(base_ir, view_ir, spec=spec),
+    basic_key = tuple(unwrap(e) for e in entries)         # a view only when the key is basic: its index
+    link = ViewLink(lambda base_ir: builder().index(base_ir, *arrays, spec=spec),   # arrays are loop counters
+                    lambda view_ir, base_ir: builder().index_set(base_ir, view_ir, *arrays, spec=spec),
                     lambda base: base[basic_key])
     return make_view(builder().index(x.ir, *arrays, spec=spec), concrete, x, link)
 

@@ -15,7 +15,8 @@ Builtins that inspect the caller's frame (`super()`, `locals()`, `globals()`, `v
 `eval`, `exec`) get the interpreted frame instead of the interpreter's own; `len`, `iter`, `next`, `bool`,
 `repr`, `str` of
 an object whose special method is Python code run that method interpreted; and `getattr`, `hasattr`,
-`setattr` go through the interpreter's attribute protocol (properties, environment reads).
+`setattr` go through the interpreter's attribute protocol (properties, environment reads); `enumerate`
+and `zip` of traced arrays, while loops are watched, make iterators whose loops can roll (seqloops.py).
 """
 import builtins
 import collections
@@ -33,6 +34,7 @@ from .decode import CO_ASYNC_FLAGS, UNBOUND
 from .frame import Frame
 from .generators import InterpretedGenerator
 from .protocols import is_jitgrad_code, python_method, type_lookup
+from .seqloops import indexed_enumerate, indexed_zip
 from ..recording.registry import lookup
 from ..arrays.values import contains_traced
 
@@ -142,7 +144,7 @@ class CallPolicy:
             if loops is not None:
                 loops.native_result(result, args)
             if type(result) is fn:       # an instance constructed while tracing
-                self.ctx.mark_local(result)
+                self.made(result)
             return after_native_call(fn, args, kwargs, result)     # a traced write may adopt it
         result = call_with_constants(fn, *self._wrap_callbacks(fn, args, kwargs))
         if result is not NOT_CONSTANT:           # only constant arrays were traced: run it on them
@@ -176,7 +178,7 @@ class CallPolicy:
             generator = InterpretedGenerator(self, frame)
             self.ctx.mark_local(generator)
             if self.ctx.loops is not None:
-                self.ctx.loops.made_iterator(generator)
+                self.ctx.loops.made(generator)
             return generator
         return self.run_frame(frame)
 
@@ -201,7 +203,7 @@ class CallPolicy:
             obj = new(cls, *args, **kwargs)
         if not isinstance(obj, cls):
             return obj
-        self.ctx.mark_local(obj)
+        self.made(obj)
         init = python_method(type(obj), "__init__")
         if init is not None:
             result = self.call_python(init, (obj,) + tuple(args), kwargs)
@@ -211,6 +213,13 @@ class CallPolicy:
             type(obj).__init__(obj, *args, **kwargs)
         return obj
 
+    def made(self, obj):
+        """`obj` was constructed while tracing: its attributes are no environment, and stores into it in
+        the loop iteration that made it change no outside state (Rolling.made)."""
+        self.ctx.mark_local(obj)
+        if self.ctx.loops is not None:
+            self.ctx.loops.made(obj)
+
     def _native_container(self, cls, new, args, kwargs):
         """`cls(*args, **kwargs)` for a subclass of dict or list that keeps the builtin's construction
         (scipy's OdeResult, OptimizeResult): made natively, as the builtin's own rule does; else
@@ -218,7 +227,7 @@ class CallPolicy:
         for base in (dict, list):
             if issubclass(cls, base) and new is base.__new__ and type_lookup(cls, "__init__") is base.__init__:
                 obj = cls(*args, **kwargs)
-                self.ctx.mark_local(obj)
+                self.made(obj)
                 return obj
         return _NOT_PYTHON
 
@@ -382,10 +391,23 @@ def _object_setattr(interp, args, kwargs):
     interp.store_attr(*args, generic=True)
 
 
+def _indexed(make):
+    """`enumerate`/`zip` of traced arrays while loops are watched: an IndexedIterator (seqloops.py)."""
+    def run(interp, args, kwargs):
+        loops = interp.ctx.loops
+        iterator = make(args, kwargs) if loops is not None else None
+        if iterator is None:
+            return _NOT_PYTHON
+        loops.made(iterator)
+        return iterator
+    return run
+
+
 _SPECIAL_BUILTINS = {id(fn): (fn, handler) for fn, handler in (
     (super, _super), (builtins.locals, _locals), (builtins.globals, _globals), (builtins.vars, _vars),
     (builtins.dir, _dir), (builtins.eval, _with_namespaces(builtins.eval)),
     (builtins.exec, _with_namespaces(builtins.exec)), (len, _protocol("__len__", "length")),
     (iter, _protocol("__iter__", "get_iter")), (bool, _protocol("__bool__", "truth")), (next, _next),
     (repr, _conversion("__repr__", repr)), (str, _conversion("__str__", str)), (getattr, _getattr),
-    (hasattr, _hasattr), (setattr, _setattr), (object.__setattr__, _object_setattr))}
+    (hasattr, _hasattr), (setattr, _setattr), (object.__setattr__, _object_setattr),
+    (enumerate, _indexed(indexed_enumerate)), (zip, _indexed(indexed_zip)))}

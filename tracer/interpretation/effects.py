@@ -4,13 +4,17 @@ Fast-forwarding skips the Python work of the remaining iterations, so an iterati
 outside itself (a list it appends to, a file, a random generator's state, an iterator it advances) must
 not be rolled.  Python code is interpreted, and its stores are seen opcode by opcode (tracer/interpretation/rolling.py);
 compiled code is opaque, so a call of it counts as pure only when it is known to be: `impure_call` says
-why a call is not, or returns None.
+why a call is not, or returns None.  Setting NumPy's error mode (`np.errstate` entered or left) is not
+counted here: an iteration that leaves the mode as it found it (an errstate block inside it) rolls,
+one that changes it does not (rolling.py compares the mode at each header).
 """
 import builtins
 import operator
 import types
 
 import numpy as np
+
+from ..recording.errormode import is_mode_variable
 
 _PURE_BUILTINS = {id(f) for f in (
     len, isinstance, issubclass, type, abs, min, max, range, tuple, list, dict, set, frozenset, float, int, bool,
@@ -32,7 +36,8 @@ _MUTATING_OPERATOR = {id(getattr(operator, name)) for name in dir(operator)
 _IMPURE_NUMPY = {id(f) for f in (np.copyto, np.put, np.place, np.putmask, np.fill_diagonal, np.put_along_axis,
                                  np.save, np.savez, np.savetxt, np.load, np.loadtxt, np.seterr, np.set_printoptions,
                                  np.setbufsize, np.seterrcall)}
-_PURE_MODULES = ("numpy", "math", "cmath", "operator", "functools", "itertools", "scipy.special")
+_PURE_MODULES = ("numpy", "math", "cmath", "operator", "functools", "itertools", "scipy.special",
+                 "scipy._lib.array_api_compat", "scipy._lib.array_api_extra")     # (namespace queries)
 
 
 def impure_call(fn, args, kwargs):
@@ -43,10 +48,12 @@ def impure_call(fn, args, kwargs):
     if "out" in kwargs and kwargs["out"] is not None:
         return f"{name}(out=...) writes into an array"
     owner = getattr(fn, "__self__", None)
+    if is_mode_variable(owner):     # np.errstate entered or left: rolling compares the mode at each header
+        return None
     if isinstance(fn, (types.BuiltinMethodType, types.MethodWrapperType)) and owner is not None \
             and not isinstance(owner, types.ModuleType):
-        if name in _MUTATING_METHODS or isinstance(owner, (types.GeneratorType, np.random.Generator,
-                                                           np.random.RandomState)):
+        if name in _MUTATING_METHODS and not (name == "get" and isinstance(owner, (dict, types.MappingProxyType))) \
+                or isinstance(owner, (types.GeneratorType, np.random.Generator, np.random.RandomState)):
             return f"{type(owner).__name__}.{name}() may change its object"
         return None if type(owner).__module__ in ("builtins", "numpy") else f"{type(owner).__name__}.{name}()"
     if isinstance(fn, np.ufunc):

@@ -2,7 +2,8 @@
 body trace extracted from it (the `body` of a `loop` op, ir/loops.py).
 
 An iteration is the slice of the builder's nodes recorded between two arrivals at its loop header.  Its
-operands are classified: `('l', k)` the k-th node of the iteration, `('c', j)` carry j (a Value a frame
+operands are classified: `('l', k)` the k-th node of the iteration that is not a constant (constants
+made in one iteration may be reused by the next), `('c', j)` carry j (a Value a frame
 slot held at the header and that the iteration replaces), `('k', key)` a constant (by value: `const` and
 `fill` nodes are shared across a trace, so where they were made does not matter), `('v', id)` an
 invariant (a Value made before the iteration, by identity).  Two iterations with equal fingerprints do the
@@ -61,7 +62,7 @@ class Iteration:
     docstring)."""
 
     __slots__ = ("nodes", "carry_inits", "carry_outs", "counters", "fingerprint", "invariants", "positions", "starts",
-                 "_carry", "_invariant", "_local")
+                 "peel", "_carry", "_invariant", "_local")
 
     def __init__(self, nodes, carry_inits, carry_outs, counters=()):
         self.nodes, self.carry_inits, self.carry_outs = nodes, carry_inits, carry_outs
@@ -69,6 +70,7 @@ class Iteration:
         self.invariants = []
         self.positions = None      # per flattened frame item: its carry number (None if not carried)
         self.starts = None         # per flattened frame item: its IR Value at the header starting it (or None)
+        self.peel = False          # whether it carries a view read afresh (rolling._peel)
         self.fingerprint = self._fingerprint()
 
     def classify(self, v, local):
@@ -95,10 +97,10 @@ class Iteration:
         self._invariant = {}
         local = {}
         key = []
-        for k, node in enumerate(self.nodes):
-            local[id(node)] = k
+        for node in self.nodes:
             if node.op in _CONSTANTS:
                 continue
+            local[id(node)] = len(local)
             key.append((node.op, params_key(node), node.shape, node.dtype.str,
                         tuple(self.classify(a, local) for a in node.args)))
         key.append(tuple(self.classify(v, local) for v in self.carry_outs))
@@ -128,29 +130,32 @@ class Iteration:
                 found = mapped[cls] = b.emit(v.op, **v.params)
             return found
 
-        for k, node in enumerate(self.nodes):
-            local[id(node)] = k
+        for node in self.nodes:
             if node.op in _CONSTANTS:
                 continue
-            nodes[k] = b.emit(node.op, *[value_of(a) for a in node.args], **node.params)
+            local[id(node)] = len(local)
+            nodes[len(local) - 1] = b.emit(node.op, *[value_of(a) for a in node.args], **node.params)
         return b.build([value_of(v) for v in self.carry_outs])
 
 
 
 def with_exit(body, positions):
     """`body` with its guards at `positions` of `body.nodes` made its continue flag (a last output, bool:
-    whether they all hold), for a loop that ends where one fails (ir/loops.py's `exit`)."""
+    whether they all hold), for a loop that ends where one fails (ir/loops.py's `exit`).  A guard after
+    one of them is not reached in the iteration that leaves (Python returned or broke out before it):
+    it holds or the iteration leaves."""
     guards = {id(body.nodes[k]) for k in positions}
+    held = []              # the flag of the exit guards met so far
 
     def rule(b, node, args):
-        if id(node) in guards:
-            return b.equal(args[0], b.const(np.asarray(node.params["expected"], args[0].dtype)))
-        return None
+        if node.op != "guard" or id(node) not in guards and not held:
+            return None
+        ok = b.equal(args[0], b.const(np.asarray(node.params["expected"], args[0].dtype)))
+        if id(node) not in guards:
+            return b.guard(b.logical_or(ok, b.logical_not(held[0])), True, node.params["loc"], node.params["why"])
+        held[:] = [ok if not held else b.logical_and(held[0], ok)]
+        return ok
     b = Builder()
     env = passes.copy_inputs(b, body.inputs)
     passes.replay(b, body.nodes, env, rule)
-    flags = [env[id(body.nodes[k])] for k in sorted(positions)]
-    flag = flags[0]
-    for other in flags[1:]:
-        flag = b.logical_and(flag, other)
-    return b.build([env[id(v)] for v in body.outputs] + [flag])
+    return b.build([env[id(v)] for v in body.outputs] + held)

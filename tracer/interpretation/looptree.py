@@ -6,7 +6,9 @@ loop agree on everything up to the first guard whose expected outcome differs (a
 same place, on the same operand): there the body branches, a cond on the guard's predicate whose true
 branch continues the paths that expected True and whose false branch the others, each to the end of
 the iteration (what follows the `if` in the source is recorded in both branches: each is a whole path
-to the next header).  Guards all paths agree on stay guards.
+to the next header).  Guards all paths agree on stay guards.  A guard on an int (`int(x)`, a scalar
+index) forks by value: a cond on `value == v` for the first value seen, whose false branch forks
+again on the others, the last one a guard (a value never seen fails it).
 
 Carries.  The joined body carries every frame slot some path changes (`Joined.items`); a path that
 leaves one unchanged passes it through, and reads its value at the header as that carry.  Operands
@@ -85,7 +87,6 @@ class _Path:
     def __init__(self, iteration, carry_of, start_of, items):
         self.it, self.carry_of, self.start_of = iteration, carry_of, start_of
         self.nodes = [(k, n) for k, n in enumerate(iteration.nodes) if n.op not in _CONSTANTS]
-        self.rank = {k: r for r, (k, _) in enumerate(self.nodes)}     # constants apart: where they are
         self.invariants = {}
         self.outs = [iteration.carry_outs[carry_of.index(c)] if c in carry_of else iteration.starts[m]
                      for c, m in enumerate(items)]
@@ -98,8 +99,6 @@ class _Path:
         header, ('l', r) for the r-th non-constant node of the path; else its class in the iteration
         (invariants noted)."""
         cls = self.it.classify(v, self.it._local)
-        if cls[0] == "l":
-            return ("l", self.rank[cls[1]])
         if cls[0] == "c":
             return ("m", self.carry_of[cls[1]])
         if cls[0] == "v":
@@ -110,15 +109,15 @@ class _Path:
 
 
 def _fork_guard(group, pos):
-    """The guard node of each path at `pos` when they differ only in its expected bool outcome there;
-    else None."""
+    """The guard node of each path at `pos` when they differ only in its expected outcome there (a bool,
+    or the value of an int: `int(x)`, an index); else None."""
     found = []
     for p in group:
         if pos >= len(p.nodes):
             return None
         node = p.nodes[pos][1]
-        if node.op != "guard" or node.args[0].dtype != bool or not isinstance(node.params["expected"],
-                                                                             (bool, np.bool_)):
+        if node.op != "guard" or node.args[0].shape != () or node.args[0].dtype.kind not in "biuf" \
+                or not isinstance(node.params["expected"], (int, np.integer, np.bool_)):
             return None
         found.append(node)
     first = group[0].entries[pos]
@@ -170,24 +169,30 @@ class _Segment:
         guards = _fork_guard(self.group, pos)
         if guards is None:
             return None
-        sides = ([p for p, g in zip(self.group, guards) if g.params["expected"]],
-                 [p for p, g in zip(self.group, guards) if not g.params["expected"]])
+        pred = self.resolve(self.group[0], guards[0].args[0])
+        first = guards[0].params["expected"]
+        sides = ([p for p, g in zip(self.group, guards) if g.params["expected"] == first],
+                 [p for p, g in zip(self.group, guards) if g.params["expected"] != first])
+        starts = (pos + 1, pos + 1)
+        if pred.dtype != bool:            # an int: this value, or the others (a guard or another fork at pos)
+            pred, starts = self.b.equal(pred, self.b.const(np.asarray(first, pred.dtype))), (pos + 1, pos)
+        elif not first:
+            sides = sides[::-1]
         if not all(sides):
             return None
-        pred = self.resolve(self.group[0], guards[0].args[0])
         operands = {}
         for p in self.group:
-            for a in [a for _, n in p.nodes[pos + 1:] for a in n.args] + p.outs:
+            for a in [a for _, n in p.nodes[min(starts):] for a in n.args] + p.outs:
                 cls = p.norm(a)
                 if cls[0] != "k" and not (cls[0] == "l" and cls[1] > pos):
                     v = self.resolve(p, a)
                     operands[id(v)] = v
         operands = list(operands.values())
         branches = []
-        for side in sides:
+        for side, start in zip(sides, starts):
             bb = Builder()
             inputs = {id(v): bb.input(v.shape, v.dtype) for v in operands}
-            outs = _Segment(bb, side, lambda p, v, inputs=inputs: inputs[id(self.resolve(p, v))]).grow(pos + 1)
+            outs = _Segment(bb, side, lambda p, v, inputs=inputs: inputs[id(self.resolve(p, v))]).grow(start)
             if outs is None:
                 return None
             branches.append(bb.build(outs))
@@ -273,8 +278,8 @@ def emit_loop(b, joined, body, split, header, run):
         value = _like(x.value, finals[k])
         if id(x) in previous:      # one object across iterations: rebound in place (as writes are)
             replace[id(x)] = rebind(x, results[k], value)
-        else:
-            replace[id(x)] = TracedArray(results[k], value)
+        else:              # (a view read afresh in each iteration stays a view of its base, unlinked:
+            replace[id(x)] = TracedArray(results[k], value, x.base)     # writes through it are refused)
     if leaves:
         replace["count"] = b.loop_result(loop, index=n_carry)
     return replace

@@ -8,7 +8,7 @@ Jump targets arrive as instruction indices (decode resolved the labels); every j
 from .generators import InterpretedGenerator
 from .protocols import type_lookup
 from ...ir.errors import UnsupportedError
-from .rolling import RANGE_ITERATOR
+from .seqloops import WATCHED_ITERATORS, indexed_iter
 from .version import FOR_ITER_EXIT_SKIP, SEND_KEEPS_RECEIVER
 
 
@@ -78,17 +78,20 @@ class FlowOps:
     # -- loops ---------------------------------------------------------------------------------------
     def op_GET_ITER(self, frame, arg):
         iterable = frame.stack[-1]
-        frame.stack[-1] = iterator = self.get_iter(iterable)
+        indexed = indexed_iter(iterable) if self.ctx.loops is not None else None   # (rolled: seqloops.py)
+        frame.stack[-1] = iterator = self.get_iter(iterable) if indexed is None else indexed
         if self.ctx.loops is not None and iterator is not iterable:
-            self.ctx.loops.made_iterator(iterator)
+            self.ctx.loops.made(iterator)
 
     def op_FOR_ITER(self, frame, target):
         iterator = frame.stack[-1]
         loops = self.ctx.loops
         if loops is not None:                       # rolling (tracer/interpretation/rolling.py)
-            if type(iterator) is RANGE_ITERATOR:
-                return loops.for_iter(self, frame, target, FOR_ITER_EXIT_SKIP)
+            kind = WATCHED_ITERATORS.get(type(iterator))
+            if kind is not None:
+                return loops.for_iter(self, frame, target, FOR_ITER_EXIT_SKIP, kind)
             loops.consume(iterator)
+            loops.unwatched(frame, iterator)
         try:
             value = iterator.__next__() if type(iterator) is InterpretedGenerator else self.next_item(iterator)
         except StopIteration:

@@ -74,6 +74,11 @@ def _instance_dict(obj):
         return None
 
 
+def _basic_key(entries, others=(slice, type(Ellipsis), type(None))):
+    """Whether index entries are ints (loop counters among them) or entries of the types `others`."""
+    return all(type(e) in (int, LoopIndex) or isinstance(e, np.integer) or type(e) in others for e in entries)
+
+
 def _holds_traced_array(key):
     """Whether subscript `key` holds a traced index array or mask (NumPy would convert it with __array__;
     traced scalars become guarded ints through __index__)."""
@@ -260,13 +265,14 @@ class Protocols:
 
     @staticmethod
     def _counter_key(container, key, read):
-        """A key holding a loop counter (tracer/arrays/loopindex.py): dynamic in the IR for an element read or
-        any write of a traced array (or an element read of a plain one, as a constant), else plain ints
-        (the loop is then not rolled)."""
+        """A key holding a loop counter (tracer/arrays/loopindex.py): dynamic in the IR for a basic read
+        (an element, a row `x[i]`, a column `x[:, i]`: a view linked by the counter) or any write of a
+        traced array, and for an element read of a plain one (as a constant), else plain ints (the loop
+        is then not rolled)."""
         entries = key if type(key) is tuple else (key,)
-        if read and not (type(container) in (TracedArray, np.ndarray) and len(entries) == np.ndim(container)
-                         and all(type(e) in (int, LoopIndex) or isinstance(e, np.integer) for e in entries)):
-            return container, plain(key, f"an index of a {type(container).__name__}")   # a view, a list...
+        if read and not (type(container) is TracedArray and _basic_key(entries) or type(container) is np.ndarray
+                         and len(entries) == np.ndim(container) and _basic_key(entries, ())):
+            return container, plain(key, f"an index of a {type(container).__name__}")   # a list, a mask...
         if type(container) is np.ndarray and read and container.dtype.kind in "biufc":
             container = TracedArray(const(container), container.copy())   # a constant read at a traced index
         if type(container) is not TracedArray and not (type(container) is np.ndarray and not read):
@@ -344,7 +350,10 @@ class Protocols:
         if tp is super:
             return self._super_attr(obj, name)
         if tp in NATIVE_TYPES and tp is not types.ModuleType:
-            return getattr(obj, name)
+            value = getattr(obj, name)
+            if tp is TracedArray and name == "flags":     # of the tracer's own copy: not the environment
+                self.ctx.mark_local(value)
+            return value
         hook = None if isinstance(obj, type) else python_method(tp, "__getattr__")
         try:
             if isinstance(obj, type):    # class attributes: metaclass descriptors are native in practice

@@ -1,8 +1,9 @@
 """Rolling Python loops into `loop` ops while tracing, and fast-forwarding them.
 
-A loop header is the FOR_ITER of a `for` over a `range` in one interpreted frame.  At each arrival there
-the frame's state is snapshot (`Header`: fast locals, cells and value stack, flattened through tuples
-and lists, and the builder's node count); the nodes recorded between two arrivals are one iteration
+A loop header is the FOR_ITER of a `for` over a `range` in one interpreted frame (or over a traced
+array, `enumerate` or `zip` of them: seqloops.py).  At each arrival there the frame's state is snapshot
+(`Header`: fast locals, cells and value stack, flattened through tuples and lists by loopstate.py, and
+the builder's node count); the nodes recorded between two arrivals are one iteration
 (loopbody.Iteration).  When two consecutive iterations have the same fingerprint and the frame's
 non-traced state is the same at their three headers, the later iteration becomes the body of a `loop`
 op: the remaining iterations are run on concrete values (fastforward.py) instead of being interpreted,
@@ -30,8 +31,6 @@ before (correct, slower), and `report()` says why.
 import collections
 import operator
 import os
-import types
-import weakref
 
 import numpy as np
 
@@ -40,13 +39,14 @@ from .fastforward import concrete_values, fast_forward
 from ...ir.loops import COUNTER_DTYPE
 from .loopbody import Iteration, with_exit
 from .looptree import Split, emit_loop, join, known_values, single
+from .loopstate import flatten_frame, rebuild, same_state
 from .opening import rewound
 from ..arrays.loopindex import LoopIndex, plain
 from ..arrays.values import TracedArray
+from ..recording.context import _is_library_file
+from ..recording.errormode import mode_state
 
 RANGE_ITERATOR = type(iter(range(0)))
-_FLATTEN_LIMIT = 64            # longer tuples and lists are compared by identity
-_STATIC_TYPES = (int, float, complex, str, bytes, bool, type(None))
 
 
 def enabled():
@@ -60,6 +60,9 @@ def exits_enabled():
     return os.environ.get("JITGRAD_ROLL_EXITS", "1") != "0"
 
 
+MAX_PATHS = 16                 # a body joins at most this many recorded paths (an int decision: its values)
+
+
 def unroll_ops():
     """Loops whose remaining iterations record fewer operations than this stay unrolled (`JITGRAD_UNROLL_OPS`,
     default 4,000): measured, short unrolled loops run faster (registers, static `x[i]`): the Rosenbrock
@@ -71,116 +74,21 @@ def unroll_ops():
     return int(os.environ.get("JITGRAD_UNROLL_OPS", "4000"))
 
 
-class _Struct:
-    """A tuple or list of `n` items in a flattened frame state."""
-
-    __slots__ = ("kind", "n")
-
-    def __init__(self, kind, n):
-        self.kind, self.n = kind, n
-
-    def __eq__(self, other):
-        return type(other) is _Struct and other.kind is self.kind and other.n == self.n
-
-
-class _EmptyCell:
-    __slots__ = ()
-
-
-_EMPTY = _EmptyCell()
-
-
-class _Weak:
-    """A plain ndarray in a flattened frame state, by identity without a reference (a plain array made
-    while tracing is adopted by a traced write only while nothing else holds it: aliasing.py)."""
-
-    __slots__ = ("ref",)
-
-    def __init__(self, array):
-        self.ref = weakref.ref(array)
-
-    def same(self, other):
-        return type(other) is _Weak and self.ref() is other.ref() is not None
-
-
-def _flatten(frame, stack_top=1):
-    """The frame's state as a flat list (the iterator on top of the stack excluded: `stack_top` items)."""
-    roots = list(frame.fast)
-    for cell in frame.cells:        # a slot may hold a plain value: a 3.12+ inlined comprehension's local
-        try:
-            roots.append(cell.cell_contents if type(cell) is types.CellType else cell)
-        except ValueError:
-            roots.append(_EMPTY)
-    roots.extend(frame.stack[:len(frame.stack) - stack_top])
-    items, work = [], roots[::-1]
-    while work:
-        x = work.pop()
-        t = type(x)
-        if (t is tuple or t is list) and len(x) <= _FLATTEN_LIMIT:
-            items.append(_Struct(t, len(x)))
-            work.extend(reversed(x))
-        else:
-            items.append(_Weak(x) if t is np.ndarray else x)
-    return items
-
-
-def _same_static(a, b):
-    if a is b:
-        return True
-    t = type(a)
-    if t is _Weak:
-        return a.same(b)
-    if t is not type(b):
-        return False
-    if t is float or t is complex:
-        return np.asarray(a).tobytes() == np.asarray(b).tobytes()
-    if t in _STATIC_TYPES:
-        return a == b
-    if isinstance(a, np.generic):
-        return a.dtype == b.dtype and a.tobytes() == b.tobytes()
-    return False
-
-
-def _same_state(before, after, watch):
-    """Whether two headers' flattened states agree in everything but traced values and `watch`'s counter
-    (the same affine function of it, relative to the header)."""
-    xs, ys = before.items, after.items
-    if len(xs) != len(ys) or before.aliases != after.aliases:
-        return False
-    for a, b in zip(xs, ys):
-        ta = type(a)
-        if ta is TracedArray:
-            if type(b) is not TracedArray or a.ir.shape != b.ir.shape or a.ir.dtype != b.ir.dtype \
-                    or type(a.value) is not type(b.value):
-                return False
-        elif ta is LoopIndex:
-            if type(b) is not LoopIndex or a.watch is not b.watch:
-                return False
-            if (a.relative(before.last) != b.relative(after.last) if a.watch is watch else
-                    a.relative(0) != b.relative(0)):
-                return False
-        elif ta is _Struct:
-            if not a == b:
-                return False
-        elif not _same_static(a, b):
-            return False
-    return True
-
-
 class Header:
     """One arrival at a loop header: node count, flattened frame state, environment size, iterator
     state and the counter's last value."""
 
-    __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last", "ints")
+    __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last", "ints", "mode")
 
     def __init__(self, ctx, frame, watch):
         self.next, step = watch.state()
         self.last = self.next - step                         # the range value of the iteration that ended
         self.n = len(ctx.builder.nodes)
-        self.items = _flatten(frame, watch.STACK_TOP)
+        self.items = flatten_frame(frame, watch.STACK_TOP)
         self.irs = [x.ir if type(x) is TracedArray else None for x in self.items]   # (arrays written in place
         self.env = len(ctx.env)                                                     # keep their object)
         self.ints = {k: v for k, v in enumerate(frame.fast) if type(v) is int}
+        self.mode = mode_state()                        # NumPy's error mode (errstate blocks: effects.py)
         first = {}                   # which items are one traced object (writes into one reach the others)
         self.aliases = [first.setdefault(id(x), k) if type(x) is TracedArray else None
                         for k, x in enumerate(self.items)]
@@ -209,6 +117,13 @@ def _advance(iterator, n):
     iterator.__setstate__(n if _SETSTATE_RELATIVE else index + n)
 
 
+def _peel(paths):
+    """1 when the last iteration is left to the interpreter: a view read afresh in each iteration
+    (`row = x[i]`) is then a view linked to its base after the loop (a loop op's result would not be:
+    writes through it would be refused), else 0."""
+    return int(any(p.peel for p in paths))
+
+
 class LoopWatch:
     """One loop (a range iterator at one FOR_ITER of one frame) watched for rolling."""
 
@@ -224,11 +139,12 @@ class LoopWatch:
         self.headers = collections.deque(maxlen=3)
         self.iterations = collections.deque(maxlen=2)
         self.rebound = []         # (TracedArray, its IR before) for in-place writes in this iteration
-        self.fresh = {}           # id -> iterator made in this iteration
+        self.fresh = {}           # id -> iterator or object made in this iteration
         self.counters = []        # the IR Values of the counter made in this iteration (one per value)
         self.current = None       # the counter's value in the running iteration
         self.arrivals = self.rolls = 0
         self.short = None         # why a loop that could roll stays unrolled (too short), or None
+        self.mismatch = None      # why two iterations last failed to match, when known
         self.exit = None          # after a loop op that left early: (its count, the count traced, the counter
                                   # value then, its IR on the count), until the counter is pinned
         self.split = None         # the rolled loop whose guard failed in the iteration running (looptree.Split)
@@ -265,6 +181,14 @@ class LoopWatch:
         """Skip `n` iterations (fast-forwarded)."""
         _advance(self.iterator, n)
 
+    def next_value(self):
+        """The counter value of the iteration starting (StopIteration at the end)."""
+        return next(self.iterator)
+
+    def item(self, value, interpreter):
+        """What FOR_ITER pushes for counter value `value` (an int, or a LoopIndex)."""
+        return value
+
     def capacity(self, first, done, remaining):
         """The most iterations a loop op leaving on data may take: the rest of the range."""
         return remaining
@@ -300,11 +224,11 @@ class LoopWatch:
         self.counters.clear()
         paths = self._paths()
         if paths is not None:
-            remaining = self.remaining()
+            remaining = self.remaining() - _peel(paths)
             ops = remaining * len(self.iterations[-1].nodes)
-            if remaining and (ops >= unroll_ops() or len(paths) > 1):      # paths: a branch on data
+            if remaining > 0 and (ops >= unroll_ops() or len(paths) > 1):      # paths: a branch on data
                 self._roll(*self.state(), remaining, paths)
-            elif remaining and self.short is None:
+            elif remaining > 0 and self.short is None:
                 self.short = (f"short: its last {remaining} iterations record about {ops} operations, fewer "
                               f"than JITGRAD_UNROLL_OPS={unroll_ops()}; unrolled code runs faster")
 
@@ -326,7 +250,16 @@ class LoopWatch:
     def _iteration(self, before, after):
         """The Iteration between two headers, or None when it cannot be a loop body."""
         ctx = self.rolling.ctx
-        if after.env != before.env or not _same_state(before, after, self):
+        if after.env != before.env or not same_state(before, after, self):
+            changed = [self.frame.code.co_varnames[k] for k, v in after.ints.items()
+                       if k < len(self.frame.code.co_varnames) and before.ints.get(k, v) != v]
+            if changed and self.arrivals > 2:
+                self.mismatch = (f"the int variable {changed[0]!r} changes between iterations other than as a "
+                                 "counter (an int() of data kept in a variable)")
+            return None
+        if after.mode is not before.mode and after.mode != before.mode:
+            self.refuse(f"the iteration changes NumPy's error mode (np.seterr, an np.errstate left open), at "
+                        f"{self.location}")
             return None
         nodes = ctx.builder.nodes[before.n:after.n]
         made = {id(n) for n in nodes}
@@ -336,16 +269,22 @@ class LoopWatch:
                 self.refuse(f"an in-place write into an array not held by a local variable of the loop's "
                             f"function, at {self.location}")
                 return None
-        inits, outs, pairs = [], [], {}
+        inits, outs, pairs, views = [], [], {}, set()
         for a, b, t in zip(before.irs, after.irs, after.items):
             if a is not None and a is not b:
-                if t.base is not None or t.escaped or any(ref() is not None for ref in t.views):
-                    return None            # a view, or an array with live views: not rolled yet
+                if t.escaped or any(ref() is not None for ref in t.views):
+                    return None            # an array with live views: not rolled yet
+                if t.base is not None:     # a view read afresh in each iteration (`row = x[i]`)
+                    views.add(id(a))
                 if (id(a), id(b)) not in pairs:
                     pairs[(id(a), id(b))] = len(inits)
                     inits.append(a)
                     outs.append(b)
+        if views and any(id(v) in views for n in nodes for v in n.args):
+            self.refuse(f"a view (of an array) made in one iteration is read in the next, at {self.location}")
+            return None
         iteration = Iteration(nodes, inits, outs, [v for _, v in self.counters])
+        iteration.peel = bool(views)
         iteration.positions = [None if a is None else pairs.get((id(a), id(b))) for a, b in zip(before.irs, after.irs)]
         iteration.starts = before.irs
         return iteration
@@ -381,7 +320,7 @@ class LoopWatch:
                            self.rolling.runner, self.PROBE)
         k, start = 0, header
         if ran[0] or (ran[2] is not None and exits_enabled()):
-            k, start = rewound(self, paths, first, step, invariants, _same_state)    # run again by the loop op
+            k, start = rewound(self, paths, first, step, invariants, same_state)    # run again by the loop op
             self._rewind(start.n)
             joined = self._body(paths, first - step * k, step)
         split = Split(None, paths, start, k + ran[0], ran[0], first - step * k, step)
@@ -414,7 +353,7 @@ class LoopWatch:
                 if i.watch is not self:
                     return i
                 return LoopIndex(self, i.base + ahead, i.a, i.b) if split.done < most else i.a * (i.base + ahead) + i.b
-            _rebuild(self.frame, replace, moved, self.STACK_TOP)
+            rebuild(self.frame, replace, moved, self.STACK_TOP)
             self.advance(done)
             split.entry = len(self.rolling.rolled)
             self.rolling.rolled.append((self.location, split.done, split.ran, len(joined.items), leaves,
@@ -433,6 +372,8 @@ class LoopWatch:
         if it is None:
             return False
         paths = split.paths + ([it] if all(p.fingerprint != it.fingerprint for p in split.paths) else [])
+        if len(paths) > MAX_PATHS:
+            return False
         joined = join(paths, split.first, split.step)
         if joined is None:
             return False
@@ -441,7 +382,7 @@ class LoopWatch:
         if invariants is None:
             return False
         previous = {id(x) for x in self.headers[-1].items if type(x) is TracedArray}
-        remaining = self.remaining()
+        remaining = self.remaining() - _peel(paths)
         ahead = join(paths, self.state()[0], split.step).body      # its counter counting from here
         ran = fast_forward(ahead, [known[id(header.irs[m])] for m in joined.items], invariants, remaining,
                            self.rolling.runner, self.PROBE)
@@ -474,37 +415,6 @@ class LoopWatch:
         return b.add(value, b.const(np.asarray(first, COUNTER_DTYPE))) if first else value
 
 
-def _rebuild(frame, replace, counter, stack_top=1):
-    """Replace, in the frame's locals, cells and stack (through tuples and lists, but its `stack_top`
-    items), the objects `replace` maps by id, and each LoopIndex `i` by `counter(i)`."""
-    def rebuilt(x):
-        t = type(x)
-        if t is TracedArray:
-            return replace.get(id(x), x)
-        if t is LoopIndex:
-            return counter(x)
-        if (t is tuple or t is list) and len(x) <= _FLATTEN_LIMIT:
-            items = [rebuilt(e) for e in x]
-            if any(e is not o for e, o in zip(items, x)):
-                return t(items)
-        return x
-
-    frame.fast[:] = [rebuilt(x) for x in frame.fast]
-    for k, cell in enumerate(frame.cells):
-        if type(cell) is not types.CellType:          # a plain value in a cell slot (see _flatten)
-            frame.cells[k] = rebuilt(cell)
-            continue
-        try:
-            contents = cell.cell_contents
-        except ValueError:
-            continue
-        new = rebuilt(contents)
-        if new is not contents:
-            cell.cell_contents = new
-    below = len(frame.stack) - stack_top
-    frame.stack[:below] = [rebuilt(x) for x in frame.stack[:below]]
-
-
 class Rolling:
     """The loops of one trace (held by the TraceContext as `ctx.loops`): the watches, the hooks the
     interpreter calls, and what happened to each loop."""
@@ -516,33 +426,35 @@ class Rolling:
         self.active = []          # watches of loops whose iteration is running
         self.rolled = []          # (location, trip, fast-forwarded, carries, leaves early, paths) per loop op recorded
         self.unrolled = {}        # location -> why the loop there was not rolled
+        self.seen = set()         # (code, pc) of the FOR_ITERs of loops no watch knows
 
-    def for_iter(self, interpreter, frame, target, exit_skip):
-        """FOR_ITER over a range iterator (the interpreter's hook)."""
+    def for_iter(self, interpreter, frame, target, exit_skip, kind=LoopWatch):
+        """FOR_ITER over an iterator whose loops are watched by `kind` (a range iterator, or one of
+        seqloops.py: the interpreter's hook)."""
         iterator = frame.stack[-1]
         key = (id(frame), frame.pc - 1)
         watch = self.watches.get(key)
         if watch is None or watch.iterator is not iterator:
             if watch is not None:
                 self._finish(watch, key)
-            watch = self.watches[key] = LoopWatch(self, frame, frame.pc - 1, iterator)
+            watch = self.watches[key] = kind(self, frame, frame.pc - 1, iterator)
             self.start(watch)
         if watch.refused is None:
             watch.arrive(interpreter)
         else:
             watch.pin()
         try:
-            value = next(iterator)
+            value = watch.next_value()
         except StopIteration:
             frame.stack.pop()
             frame.pc = target + exit_skip
             self._finish(watch, key)
             return
         if watch.refused is not None or type(value) is not int:
-            frame.stack.append(value)
+            frame.stack.append(watch.item(value, interpreter))
             return
         watch.current = value
-        frame.stack.append(LoopIndex(watch, value))
+        frame.stack.append(watch.item(LoopIndex(watch, value), interpreter))
 
     def start(self, watch):
         """A new watch: its loop's iteration is running."""
@@ -563,9 +475,10 @@ class Rolling:
         elif not watch.rolls and watch.short is not None:
             self.unrolled[watch.location] = watch.short
         elif not watch.rolls and watch.arrivals > 3:
-            self.unrolled[watch.location] = "no two consecutive iterations recorded the same operations"
+            self.unrolled[watch.location] = (watch.mismatch or
+                                             "no two consecutive iterations recorded the same operations")
         if watch.exit is None:        # else its counters stay LoopIndex: a use pins the count (`pin`)
-            _rebuild(watch.frame, {}, lambda i: i.value if i.watch is watch else i, watch.STACK_TOP)
+            rebuild(watch.frame, {}, lambda i: i.value if i.watch is watch else i, watch.STACK_TOP)
 
     def _prune(self):
         frames = {id(f) for f in self.ctx.frames}
@@ -617,16 +530,26 @@ class Rolling:
     def native_result(self, result, args):
         """What compiled code returned: a new iterator (zip, map, enumerate...) is the iteration's own."""
         if self.active and hasattr(type(result), "__next__") and not any(result is a for a in args):
-            self.made_iterator(result)
+            self.made(result)
 
     def rebound(self, target):
         """TracedArray `target` is about to be rebound by an in-place write."""
         for watch in self.active:
             watch.rebound.append((target, target.ir))
 
-    def made_iterator(self, iterator):
+    def made(self, obj):
+        """`obj` (an iterator, an instance...) was made in the running iterations."""
         for watch in self.active:
-            watch.fresh[id(iterator)] = iterator
+            watch.fresh[id(obj)] = obj
+
+    def store_attr(self, obj, what):
+        """A store into (or deletion of) an attribute of `obj`: outside state for the watched loops
+        whose running iteration did not make `obj`."""
+        if self.active:
+            why = f"{what} at {self.ctx.user_location()}"
+            for watch in self.active:
+                if watch.fresh.get(id(obj)) is not obj:
+                    watch.refuse(why)
 
     def consume(self, iterator):
         """FOR_ITER on a non-range iterator: it must have been made in the running iteration."""
@@ -634,6 +557,17 @@ class Rolling:
             if id(iterator) not in watch.fresh:
                 watch.refuse(f"an iterator made before the iteration is advanced in it, at "
                              f"{self.ctx.user_location()}")
+
+    def unwatched(self, frame, iterator):
+        """FOR_ITER of a loop of user code over an iterator no watch knows: noted for `report`."""
+        key = (frame.code, frame.pc)
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        location = f"{frame.code.co_filename}:{frame.decoded.linenos[frame.pc - 1]}"
+        if location not in self.unrolled and not _is_library_file(frame.code.co_filename):
+            self.unrolled[location] = (f"it iterates over a {type(iterator).__name__} (loops over a range, a traced "
+                                       "array, or enumerate/zip of traced arrays and ranges roll)")
 
     def report(self):
         """Strings describing each rolled loop and each loop left unrolled, with the reason."""

@@ -26,6 +26,18 @@ def mode_reader():
     return _current_mode if _current_mode is not None else current_mode
 
 
+def is_mode_variable(obj):
+    """Whether `obj` is the context variable holding NumPy's error mode (entering and leaving an
+    `np.errstate` sets and resets it)."""
+    return _current_mode is not None and obj is _extobj_contextvar
+
+
+def mode_state():
+    """What tells two moments' error modes apart: the mode object (NumPy 2: `np.errstate` left restores
+    the object it found), or the modes themselves (NumPy 1.x)."""
+    return current_mode() if _current_mode is not None else np.geterr()
+
+
 def quiet_mode():
     """The current mode object if it raises on no error, else None (also with NumPy 1.x): a later
     `current_mode() is quiet` (quiet not None) tells that the mode is still that one."""

@@ -19,12 +19,16 @@ _ERROR_KINDS = ("all", "divide", "over", "under", "invalid")
 def _raising_modes(fn):
     def handler(*args, **kwargs):
         ctx = context.current()
-        if any(kwargs.get(kind) in HANDLED for kind in _ERROR_KINDS) and \
-                ctx.user_location() == ctx.location():
+        raises = any(kwargs.get(kind) in HANDLED for kind in _ERROR_KINDS)
+        if raises and ctx.user_location() == ctx.location():
             ctx.forbid_caching(f"np.{fn.__name__} sets an error mode that raises")
+        if raises and ctx.loops is not None:     # where NumPy raises is decided by interpreting each iteration
+            ctx.loops.effect(f"np.{fn.__name__} with an error mode that raises")
         result = fn(*args, **kwargs)
         if isinstance(result, np.errstate):
             ctx.mark_local(result)
+            if ctx.loops is not None:        # entered and left in one loop iteration: no outside state
+                ctx.loops.made(result)
         return result
     return handler
 

@@ -1,0 +1,142 @@
+"""The state of an interpreted frame at a loop header, flattened for comparison (rolling.py): its fast
+locals, cells and value stack, through tuples and lists (`flatten_frame`); whether two such states agree
+in everything but traced values and the loop counter (`same_state`); and rebuilding the frame with
+values replaced after a loop op (`rebuild`).
+"""
+import types
+import weakref
+
+import numpy as np
+
+from ..arrays.loopindex import LoopIndex
+from ..arrays.values import TracedArray
+
+FLATTEN_LIMIT = 64            # longer tuples and lists are compared by identity
+_STATIC_TYPES = (int, float, complex, str, bytes, bool, type(None))
+
+
+class _Struct:
+    """A tuple or list of `n` items in a flattened frame state."""
+
+    __slots__ = ("kind", "n")
+
+    def __init__(self, kind, n):
+        self.kind, self.n = kind, n
+
+    def __eq__(self, other):
+        return type(other) is _Struct and other.kind is self.kind and other.n == self.n
+
+
+class _EmptyCell:
+    __slots__ = ()
+
+
+_EMPTY = _EmptyCell()
+
+
+class _Weak:
+    """A plain ndarray in a flattened frame state, by identity without a reference (a plain array made
+    while tracing is adopted by a traced write only while nothing else holds it: aliasing.py)."""
+
+    __slots__ = ("ref",)
+
+    def __init__(self, array):
+        self.ref = weakref.ref(array)
+
+    def same(self, other):
+        return type(other) is _Weak and self.ref() is other.ref() is not None
+
+
+def flatten_frame(frame, stack_top=1):
+    """The frame's state as a flat list (the iterator on top of the stack excluded: `stack_top` items)."""
+    roots = list(frame.fast)
+    for cell in frame.cells:        # a slot may hold a plain value: a 3.12+ inlined comprehension's local
+        try:
+            roots.append(cell.cell_contents if type(cell) is types.CellType else cell)
+        except ValueError:
+            roots.append(_EMPTY)
+    roots.extend(frame.stack[:len(frame.stack) - stack_top])
+    items, work = [], roots[::-1]
+    while work:
+        x = work.pop()
+        t = type(x)
+        if (t is tuple or t is list) and len(x) <= FLATTEN_LIMIT:
+            items.append(_Struct(t, len(x)))
+            work.extend(reversed(x))
+        else:
+            items.append(_Weak(x) if t is np.ndarray else x)
+    return items
+
+
+def _same_static(a, b):
+    if a is b:
+        return True
+    t = type(a)
+    if t is _Weak:
+        return a.same(b)
+    if t is not type(b):
+        return False
+    if t is float or t is complex:
+        return np.asarray(a).tobytes() == np.asarray(b).tobytes()
+    if t in _STATIC_TYPES:
+        return a == b
+    if isinstance(a, np.generic):
+        return a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    return False
+
+
+def same_state(before, after, watch):
+    """Whether two headers' flattened states agree in everything but traced values and `watch`'s counter
+    (the same affine function of it, relative to the header)."""
+    xs, ys = before.items, after.items
+    if len(xs) != len(ys) or before.aliases != after.aliases:
+        return False
+    for a, b in zip(xs, ys):
+        ta = type(a)
+        if ta is TracedArray:
+            if type(b) is not TracedArray or a.ir.shape != b.ir.shape or a.ir.dtype != b.ir.dtype \
+                    or type(a.value) is not type(b.value):
+                return False
+        elif ta is LoopIndex:
+            if type(b) is not LoopIndex or a.watch is not b.watch:
+                return False
+            if (a.relative(before.last) != b.relative(after.last) if a.watch is watch else
+                    a.relative(0) != b.relative(0)):
+                return False
+        elif ta is _Struct:
+            if not a == b:
+                return False
+        elif not _same_static(a, b):
+            return False
+    return True
+
+
+def rebuild(frame, replace, counter, stack_top=1):
+    """Replace, in the frame's locals, cells and stack (through tuples and lists, but its `stack_top`
+    items), the objects `replace` maps by id, and each LoopIndex `i` by `counter(i)`."""
+    def rebuilt(x):
+        t = type(x)
+        if t is TracedArray:
+            return replace.get(id(x), x)
+        if t is LoopIndex:
+            return counter(x)
+        if (t is tuple or t is list) and len(x) <= FLATTEN_LIMIT:
+            items = [rebuilt(e) for e in x]
+            if any(e is not o for e, o in zip(items, x)):
+                return t(items)
+        return x
+
+    frame.fast[:] = [rebuilt(x) for x in frame.fast]
+    for k, cell in enumerate(frame.cells):
+        if type(cell) is not types.CellType:          # a plain value in a cell slot (see _flatten)
+            frame.cells[k] = rebuilt(cell)
+            continue
+        try:
+            contents = cell.cell_contents
+        except ValueError:
+            continue
+        new = rebuilt(contents)
+        if new is not contents:
+            cell.cell_contents = new
+    below = len(frame.stack) - stack_top
+    frame.stack[:below] = [rebuilt(x) for x in frame.stack[:below]]
