@@ -37,7 +37,8 @@ _IMPURE_NUMPY = {id(f) for f in (np.copyto, np.put, np.place, np.putmask, np.fil
                                  np.save, np.savez, np.savetxt, np.load, np.loadtxt, np.seterr, np.set_printoptions,
                                  np.setbufsize, np.seterrcall)}
 _PURE_MODULES = ("numpy", "math", "cmath", "operator", "functools", "itertools", "scipy.special",
-                 "scipy._lib.array_api_compat", "scipy._lib.array_api_extra")     # (namespace queries)
+                 "scipy._lib.array_api_compat", "scipy._lib.array_api_extra",     # (namespace queries;
+                 "scipy._external.array_api_compat", "scipy._external.array_api_extra")  # SciPy >= 1.18)
 
 
 def impure_call(fn, args, kwargs):
