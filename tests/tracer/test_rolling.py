@@ -543,3 +543,33 @@ def test_short_loops_stay_unrolled_by_the_measured_rule(monkeypatch):
         if not rolled:
             assert any("short" in line and "JITGRAD_UNROLL_OPS" in line for line in path.loops), path.loops
 
+
+
+def _matrix_filter(q, obs):
+    """A filter step per observation on 2x2 matrices (each op a small loop nest, not scalar code)."""
+    F = np.array([[1.0, 0.1], [0.0, 1.0]])
+    x, P = np.zeros(2), np.eye(2)
+    for y in obs:
+        x, P = F @ x, F @ P @ F.T + q[0] * np.eye(2)
+        k = P[:, 0] / (P[0, 0] + q[1])
+        x, P = x + k * (y - x[0]), P - np.outer(k, P[0])
+    return np.sum(x ** 2) + np.trace(P)
+
+
+def test_the_short_loop_rule_weighs_array_ops_by_their_elements(monkeypatch):
+    """rolling._work: an op on an array counts as min(elements, ELEMENT_WEIGHT) operations, so a loop of
+    small-matrix ops rolls where counting each op once would keep it unrolled (rolled, such loops were
+    measured faster at run time too)."""
+    monkeypatch.delenv("JITGRAD_UNROLL_OPS")
+    from jitgrad.tracer.interpretation import rolling
+    q, obs = np.array([0.05, 0.2]), np.sin(np.arange(100) * 0.3)
+    for weight, rolled in ((1, False), (rolling.ELEMENT_WEIGHT, True)):
+        monkeypatch.setattr(rolling, "ELEMENT_WEIGHT", weight)
+        g = jitgrad.jit_grad(_matrix_filter, argnums=(0,))
+        assert_grad(_matrix_filter, q, obs, grad_fn=g)
+        path = g.cache_info().paths[0]
+        assert bool(loops_in(path.trace)) is rolled, path.loops
+        if not rolled:
+            assert any("short" in line for line in path.loops), path.loops
+        np.testing.assert_allclose(g(q, obs[::-1])[0], jitgrad.jit_grad(_matrix_filter, jit=False)(q, obs[::-1]),
+                                   rtol=1e-12)
