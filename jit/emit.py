@@ -81,6 +81,8 @@ class Emitter:
             self.ops_in_chunk += unit.size
             if unit.copy_of is not None:
                 self._copy_out(unit.copy_of, ("arg", self.plan.n_in + unit.output))
+            elif unit.phases:
+                fusion.emit_rows(self, unit)
             elif parallel.split_shape(self, unit) is not None:
                 parallel.emit(self, unit, parallel.split_shape(self, unit))
             elif len(unit.nodes) > 1:
