@@ -14,7 +14,6 @@ from jitgrad.ir.autodiff import value_and_grad
 from jitgrad.ir.passes import optimize
 from jitgrad.jit import compile_trace
 from jitgrad.jit.plan import Plan
-from test_jit_ops import assert_same
 
 SHAPES = [(6, 37), (3, 4, 29)]
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-13), np.float32: dict(rtol=2e-5, atol=2e-6)}
