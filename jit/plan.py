@@ -101,6 +101,7 @@ class Plan:
             for a in node.args:
                 self.users.setdefault(id(a), []).append(node)
         self.hosted = {id(n) for n in trace.nodes if is_hosted(n)}
+        self.row_local = set()          # buffers holding one row of a row group (rowgroups.py)
         self.gemm_layout = {id(n): blas.gemm_layout(n) for n in trace.nodes
                             if n.op == "dot_general" and id(n) not in self.hosted}
         self.out_ids = {id(v) for v in trace.outputs}

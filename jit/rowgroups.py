@@ -22,7 +22,8 @@ members through fused values are checked along every path (`_ready_phase`): the 
 values of shape R or R + (1,) read under broadcasting along the row, reshapes between the two);
 any other path to a member, or a read of a 'col' or 'total' member, keeps the node out.  A 'full'
 member read in a later phase or outside the group is stored (the row is still in L1 when a later
-phase reloads it).
+phase reloads it); one read only by later phases of the group has a buffer of one row
+(`Plan.row_local`: the emitter stores and loads it at [j]).
 
 `row_groups` runs over the units the horizontal grouping formed: consecutive units whose nodes all
 have a role over one F join while their reads check; straight-line units (0-d values, guards) that
@@ -159,9 +160,12 @@ class RowGroup:
         roles = list(self.role.values())
         if "row" not in roles or len(roles) < 2:
             return self.absorbed
-        nodes = list(self.members.values())
-        stored = frozenset(id(n) for n in nodes if self.role[id(n)] == "full" and (
-            id(n) in self.later_reads or self.plan._read_outside(n, self.members)))
+        plan, nodes = self.plan, list(self.members.values())
+        outside = {id(n) for n in nodes if self.role[id(n)] == "full" and plan._read_outside(n, self.members)}
+        stored = frozenset(outside | self.later_reads)
+        for vid in self.later_reads - outside:          # read only by later phases: one row's buffer
+            plan.row_local.add(vid)
+            plan.loc[vid] = ("ws", plan.workspace.alloc(max(self.shape[-1] * self.members[vid].dtype.itemsize, 8), 64))
         group = unit_type(nodes, self.shape, stored)
         group.roles = dict(self.role)
         group.phases = [[n for n in nodes if self.phase[id(n)] == p] for p in range(max(self.phase.values()) + 1)]

@@ -78,6 +78,9 @@ def _transpose(em, node, idx):
 
 def _reshape(em, node, idx):
     (x,) = node.args
+    if [d for d in x.shape if d != 1] == [d for d in node.shape if d != 1]:     # only unit axes added or
+        kept = iter(i for i, d in zip(idx, node.shape) if d != 1)               # dropped: index of x
+        return (yield x, [0 if d == 1 else next(kept) for d in x.shape])         # directly (memo, registers)
     lin = linear(em.f, idx, strides_of(node.shape))
     if em.plan.kind[id(x)] == "buf":
         return em.load(x, None, offset=lin)
