@@ -182,3 +182,54 @@ def test_a_value_that_reads_the_group_follows_it():
     position = [k for k, u in enumerate(Plan(trace).units) if u.phases or loss in u.nodes]
     assert len(position) == 2 and Plan(trace).units[position[1]].nodes == [loss]
     check_kernel(trace, [rng.standard_normal((4, 9))], np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32])
+def test_integer_rows_fuse_exactly(dtype):
+    """x - max along the row and the count of positive entries per row (a bool sum), integers: one
+    group, exactly the reference's values."""
+    rng = np.random.default_rng(9)
+    b = Builder()
+    x = b.input((5, 19), dtype)
+    shifted = b.subtract(x, b.max(x, axis=(1,), keepdims=True))
+    count = b.sum(b.greater(x, b.fill((), dtype, 0)), axis=(1,), keepdims=True)
+    trace = b.build([b.multiply(shifted, count), b.sum(shifted, axis=(1,), keepdims=False)])
+    assert row_units(trace)
+    inputs = [rng.integers(-50, 50, size=(5, 19)).astype(dtype)]
+    for got, want in zip(compile_trace(trace)(inputs), run_trace(trace, inputs)):
+        assert got.dtype == np.asarray(want).dtype and np.array_equal(got, want)
+
+
+def test_float32_column_sums_stay_out_of_a_row_group():
+    """A float32 column sum accumulates in float64 (rules.accumulator_dtype), which a column member's
+    in-buffer accumulation cannot: it stays a reduction of its own, after the group."""
+    rng = np.random.default_rng(10)
+    b = Builder()
+    x = b.input((6, 33), np.float32)
+    (p,) = softmax(b, x, True)
+    col = b.sum(p, axis=(0,), keepdims=False)
+    trace = b.build([p, col])
+    (unit,) = row_units(trace)
+    assert col not in unit.nodes
+    check_kernel(trace, [rng.standard_normal((6, 33)).astype(np.float32)], np.float32)
+
+
+def softmax_loop(w, x):
+    """A rolled loop whose body holds a softmax along the rows (the body's plan forms the group)."""
+    total = 0.0
+    for k in range(6):
+        z = x * w[k]
+        e = np.exp(z - np.max(z, axis=1, keepdims=True))
+        total = total + np.sum(e / np.sum(e, axis=1, keepdims=True) * x)
+    return total
+
+
+def test_row_groups_inside_a_loop_body_match_finite_differences(monkeypatch):
+    monkeypatch.setenv("JITGRAD_UNROLL_OPS", "0")         # rolled, however short
+    rng = np.random.default_rng(11)
+    w, x = rng.standard_normal(6), rng.standard_normal((4, 9))
+    g = jitgrad.jit_grad(softmax_loop)
+    g(w, x)
+    assert g.cache_info().paths[0].loops and "not rolled" not in g.cache_info().paths[0].loops[0]
+    np.testing.assert_allclose(g(w, x), jitgrad.jit_grad(softmax_loop, jit=False)(w, x), rtol=1e-12, atol=1e-14)
+    jitgrad.check_grads(softmax_loop, (w, x), order=1, modes=("rev",))
