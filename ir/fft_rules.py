@@ -5,11 +5,13 @@ Cotangents of complex values follow ir/autodiff.py: ct = dL/dx + i dL/dy for z =
 a complex-linear map A is its adjoint A^H, and of a real-linear one its real adjoint.  With s the scale
 `norm` gives a transform (backward: 1 forward, 1/n inverse; ortho: 1/sqrt(n); forward: the other way
 round), the adjoint of fft(norm) is ifft with the dual norm (backward <-> forward, ortho stays):
-    fft  : VJP  fft(g, inverse=not inverse, norm=dual), JVP the transform of the tangent.  A real
-           operand's cotangent is the real part of that, Re T(g) = T(H g) with H g = (g_k +
-           conj(g_(n-k)))/2 the Hermitian part of g, whose transform is real: irfft of the first
-           n//2+1 entries of H g (of H conj(g) with the norm undualled for an inverse fft, as
-           Re fft_s(g) = s * unnormalized-ifft(conj H g)): one real transform instead of a complex one;
+    fft  : VJP  fft(g, inverse=not inverse, norm=dual) (of g's real float64 operand when g is its cast
+           to complex128: the same values, and the JIT transforms a real operand with half the work),
+           JVP the transform of the tangent.  A real operand's cotangent is the real part of that,
+           Re T(g) = T(H g) with H g = (g_k + conj(g_(n-k)))/2 the Hermitian part of g, whose transform
+           is real: irfft of the first n//2+1 entries of H g (of H conj(g) with the norm undualled for
+           an inverse fft, as Re fft_s(g) = s * unnormalized-ifft(conj H g)): one real transform
+           instead of a complex one;
     rfft : the first n//2+1 rows R of the DFT; the cotangent of the real operand is Re(s R^H g) =
            irfft(c g, norm=dual) with c = 1 on the first and (n even) Nyquist bins, which irfft counts
            once (reading their real parts only, as Re does), and 1/2 on the others, which it counts twice;
@@ -35,6 +37,8 @@ def _fft_vjp(b, node, g):
         if inverse:
             return (b.irfft(_hermitian_part(b, b.conj(g), axis), axis=axis, n=n, norm=norm),)
         return (b.irfft(_hermitian_part(b, g, axis), axis=axis, n=n, norm=DUAL_NORM[norm]),)
+    if g.op == "astype" and g.args[0].dtype == np.float64 and g.dtype == np.complex128:
+        g = g.args[0]       # a real cotangent (of real(z), say): transformed as real, as NumPy casts it
     return (b.fft(g, **{**_dual(node.params), "inverse": not inverse}),)
 
 
