@@ -5,13 +5,15 @@ transform costs pocketfft's own work, with no Python and no copy in between: the
 spent ~10 us per transform in ctypes, numpy.fft's Python wrapper and copies.
 
 The loops are NumPy's, read from the gufunc objects (`functions`/`data` of PyUFuncObject, whose layout
-`_loops` verifies on the objects themselves: name, arity, type table); they are called as NumPy calls
-them (same loop, normalization factor computed as numpy.fft computes it, same outer count and strides),
-so a complex transform equals the reference evaluation bit for bit.  A real operand of `fft` (NumPy
-casts it to complex, then runs the complex transform) is transformed by the real loop instead (about
-half the work) and the upper half of the spectrum filled from the lower one by Hermitian symmetry:
-equal to the reference to rounding.  irfft of a real operand and dtypes without a loop stay host calls
-(`native`).
+`_read_loops` verifies on the objects themselves: name, arity, core signature, type table); the loop
+ABI is the public gufunc one (dims: outer count, core lengths; steps: outer ones, then core ones).
+They are called as NumPy calls them (the loop NumPy's type resolution picks, the normalization factor
+computed as numpy.fft computes it, the same outer count and strides), so a complex transform equals the
+reference evaluation bit for bit.  A real operand of `fft` (NumPy casts it to complex, then runs the
+complex transform) is transformed by the real loop instead (about half the work) and the upper half of
+the spectrum filled from the lower one by Hermitian symmetry: equal to the reference to rounding.
+irfft of a real operand, and transforms NumPy computes in a higher precision than their operand's,
+stay host calls (`native`).
 
 Errors: pocketfft's loops can only fail to allocate (plans, buffers); NumPy's wrapper around them then
 sets Python's error indicator (taking the GIL), and the call that ran the kernel raises (CPython
@@ -55,7 +57,8 @@ def _read_loops():
     read_ptr = lambda address: ctypes.c_void_p.from_address(address).value      # noqa: E731
     for name, signature in _UFUNCS.items():
         ufunc = getattr(umath, name, None)
-        if not isinstance(ufunc, np.ufunc) or (ufunc.nin, ufunc.nout) != (2, 1):
+        if (not isinstance(ufunc, np.ufunc) or (ufunc.nin, ufunc.nout) != (2, 1)
+                or ufunc.signature not in ("(n),()->(m)", "(m),()->(n)")):
             return None
         base = id(ufunc)
         types = [t for p in range(3) for t in _type_numbers(signature, p)]

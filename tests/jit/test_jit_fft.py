@@ -2,10 +2,13 @@
 against the reference executor (complex transforms bit for bit, a real operand's fft to rounding), per
 norm, odd and even lengths, along the first, a middle and the last axis, in float32/complex64 too; fused
 operands; traced user code (n= padding and truncation, fft2, fftn, rfftn, irfftn) compiled against the
-reference; switching complexops.NATIVE off makes them host calls again; kernel forms list the loops."""
+reference; switching complexops.NATIVE off makes them host calls again; kernel forms list the loops;
+gradients through real operands' transforms (whose VJPs are real transforms: ir/fft_rules.py) against
+finite differences."""
 import numpy as np
 import pytest
 
+from e2e import assert_grad
 from test_complex_fft import trace_of
 from jitgrad.ir import Builder, run_trace
 from jitgrad.jit import compile_trace, complexops, fftcall
@@ -150,3 +153,37 @@ def test_kernel_form_lists_the_loops_it_links():
         assert kernel.form["pocketfft"] == ["jg_pocketfft_ifft_0", "jg_pocketfft_ifft_direction",
                                             "jg_pocketfft_rfft_n_even_0"]
     assert fftcall.available()
+
+
+def real_spectra(x, norm):
+    """Losses of the spectra of real operands: fft and ifft (odd and even lengths, along either axis of
+    a matrix) and rfft, weighted so that every bin, the first and Nyquist ones included, counts."""
+    m = x.reshape(3, 10)
+    total = 0.0
+    for n in (7, 10):
+        for transform in (np.fft.fft, np.fft.ifft):
+            spectrum = transform(m[:, :n], norm=norm)
+            total = total + np.sum(np.abs(spectrum) ** 2 * np.linspace(0.5, 2.0, n)) + np.sum(spectrum.imag)
+        half = np.fft.rfft(m[:, :n], norm=norm)
+        total = total + np.sum((half.real + 2 * half.imag) * np.arange(1, half.shape[1] + 1))
+    column = np.fft.fft(m, axis=0, norm=norm)
+    return total + np.sum(np.real(column * np.conj(column[::-1])))
+
+
+@pytest.mark.parametrize("jit", [None, False], ids=["compiled", "reference"])
+@pytest.mark.parametrize("norm", NORMS)
+def test_gradients_through_real_operands_match_finite_differences(norm, jit):
+    assert_grad(real_spectra, rng.standard_normal(30), norm, jit=jit)
+
+
+def filtered_steps(x, kernel):
+    """A loop whose body filters through fft/ifft (a loop op when the loop rolls)."""
+    for _ in range(6):
+        x = np.real(np.fft.ifft(np.fft.fft(x) * kernel)) + 0.1 * np.sin(x)
+    return np.sum(x ** 2 * np.linspace(1.0, 2.0, x.size))
+
+
+@pytest.mark.parametrize("jit", [None, False], ids=["compiled", "reference"])
+def test_transforms_inside_a_loop_body_match_finite_differences(jit):
+    kernel = np.fft.fft(np.exp(-np.arange(16.0)))
+    assert_grad(filtered_steps, rng.standard_normal(16), kernel, jit=jit)
