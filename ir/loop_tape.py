@@ -15,8 +15,9 @@ checkpoint (a taping inner loop, without the body's guards: they held in the for
 its backward inner loop.  Tape memory: about sqrt(trip) iterations' residuals plus sqrt(trip)
 checkpoints of the carries, for one more forward evaluation of the body.
 
-A loop ending on a flag (ir/loops.py's `exit`; `trip` its most iterations) over the budget or of CONTINUED_ROWS iterations at most or more (a `while` loop: the tracer gives it
-room for SEGMENTS x 4x the iterations it saw, tracer/interpretation/whileloops.py), is `_continued`:
+A loop ending on a flag (ir/loops.py's `exit`; `trip` its most iterations) over the budget or of
+CONTINUED_ROWS iterations at most or more (a `while` loop: the tracer gives it room for SEGMENTS x 4x
+the iterations it saw, tracer/interpretation/whileloops.py), is `_continued`:
 its first max(trip // SEGMENTS, isqrt(trip)) iterations (isqrt(trip) when that many rows of tape
 would exceed the budget; for a `while`: 4x the iterations seen) run taped (the common case: no
 recomputation), and when it has not left by then, its continuation runs in segments of S =
