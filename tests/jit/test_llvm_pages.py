@@ -1,6 +1,7 @@
-"""LLVM's library pages are handed back between compiles (jit/llvmpages.py): only mappings whose pages are the
-file's own are released, the library's resident pages drop after a compile, and kernels compiled after a
-release (its code mapped back on demand) still compute what the reference executor computes."""
+"""LLVM's library pages are handed back (jit/llvmpages.py): only mappings whose pages are the file's own are
+released, when JITGRAD_LLVM_PAGES says so; with "phases" the library's resident pages drop after a compile,
+and kernels compiled after a release (its code mapped back on demand) compute what the reference executor
+computes."""
 import sys
 
 import numpy as np
@@ -11,35 +12,31 @@ from jitgrad.jit import llvmpages
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/smaps is Linux's")
 
-SMAPS = """\
-7f0000000000-7f0000365000 r--p 00000000 fe:00 11 /site-packages/llvmlite/binding/libllvmlite.so
-Rss:                3480 kB
-Anonymous:             0 kB
-7f0000365000-7f0005394000 r-xp 00365000 fe:00 11 /site-packages/llvmlite/binding/libllvmlite.so
-Rss:               22000 kB
-Anonymous:             0 kB
-7f0009677000-7f000983c000 r--p 09677000 fe:00 11 /site-packages/llvmlite/binding/libllvmlite.so
-Rss:                1812 kB
-Anonymous:          1800 kB
-7f000983c000-7f0009865000 rw-p 0983c000 fe:00 11 /site-packages/llvmlite/binding/libllvmlite.so
-Rss:                 160 kB
-Anonymous:             0 kB
-7f000a000000-7f000a100000 r-xp 00000000 fe:00 12 /usr/lib/libm.so.6
-Rss:                 600 kB
-Anonymous:             0 kB
-7f000b000000-7f000b021000 rw-p 00000000 00:00 0
-Rss:                 132 kB
-Anonymous:           132 kB
-"""
+PAGE = llvmpages.PAGE
+FILE, ANON, SWAPPED = (1 << 63) | (1 << 61), 1 << 63, 1 << 62      # pagemap entries: present file page, ...
+MAPPINGS = [  # (permissions, path, first page, pages, {page: pagemap entry})
+    ("r--p", "/site-packages/llvmlite/binding/libllvmlite.so", 16, 4, {16: FILE, 17: FILE}),
+    ("r-xp", "/site-packages/llvmlite/binding/libllvmlite.so", 20, 8, {23: FILE}),
+    ("r--p", "/site-packages/llvmlite/binding/libllvmlite.so", 28, 4, {29: FILE, 30: ANON}),    # RELRO
+    ("r--p", "/site-packages/llvmlite/binding/libllvmlite.so", 32, 2, {33: SWAPPED}),           # swapped out
+    ("rw-p", "/site-packages/llvmlite/binding/libllvmlite.so", 34, 2, {}),                      # data
+    ("r-xp", "/usr/lib/libm.so.6", 40, 4, {40: FILE}),
+    ("rw-p", "", 50, 4, {50: ANON}),
+]
 
 
 def test_only_unwritten_read_only_mappings_of_the_library_are_candidates(tmp_path):
-    smaps = tmp_path / "smaps"
-    smaps.write_text(SMAPS)
-    found = llvmpages.clean_mappings(smaps=str(smaps))
-    # kept: the relocated RELRO mapping (anonymous pages), the writable data, other files, anonymous memory
-    assert found == [(0x7f0000000000, 0x365000), (0x7f0000365000, 0x7f0005394000 - 0x7f0000365000)]
-    assert llvmpages.clean_mappings(smaps=str(tmp_path / "missing")) == []
+    maps, pagemap = tmp_path / "maps", tmp_path / "pagemap"
+    maps.write_text("".join(f"{first * PAGE:x}-{(first + n) * PAGE:x} {perms} 00000000 fe:00 11 {path}\n"
+                            for perms, path, first, n, _ in MAPPINGS))
+    entries = np.zeros(64, dtype=np.uint64)
+    for *_, pages in MAPPINGS:
+        for page, entry in pages.items():
+            entries[page] = entry
+    pagemap.write_bytes(entries.tobytes())
+    found = llvmpages.clean_mappings(maps=str(maps), pagemap=str(pagemap))
+    assert found == [(16 * PAGE, 4 * PAGE), (20 * PAGE, 8 * PAGE)]
+    assert llvmpages.clean_mappings(maps=str(maps), pagemap=str(tmp_path / "missing")) == []
 
 
 def _library_rss_kb():
@@ -57,7 +54,8 @@ def _library_rss_kb():
 
 
 @linux
-def test_a_compile_leaves_little_of_the_library_resident_and_later_kernels_are_right():
+def test_a_compile_leaves_little_of_the_library_resident_and_later_kernels_are_right(monkeypatch):
+    monkeypatch.setenv("JITGRAD_LLVM_PAGES", "phases")
     def loss(x, k):
         total = 0.0
         for i in range(k):
@@ -76,21 +74,28 @@ def test_a_compile_leaves_little_of_the_library_resident_and_later_kernels_are_r
 
 
 @linux
-def test_release_advises_every_clean_mapping_unless_kept_and_stops_after_a_failure(monkeypatch):
+def test_release_advises_every_clean_mapping_when_the_setting_asks_and_stops_after_a_failure(monkeypatch):
     calls = []
     result = {"value": 0}
     monkeypatch.setitem(llvmpages._state, "mappings", [(0x10000, 0x4000), (0x40000, 0x8000)])
     monkeypatch.setitem(llvmpages._state, "madvise", lambda *args: calls.append(args) or result["value"])
     monkeypatch.setitem(llvmpages._state, "failed", False)
-    monkeypatch.delenv("JITGRAD_KEEP_LLVM_PAGES", raising=False)
+    monkeypatch.delenv("JITGRAD_LLVM_PAGES", raising=False)         # default "load"
+    llvmpages.release("phases")
+    assert calls == []
     llvmpages.release()
     assert calls == [(0x10000, 0x4000, llvmpages.MADV_DONTNEED), (0x40000, 0x8000, llvmpages.MADV_DONTNEED)]
-    monkeypatch.setenv("JITGRAD_KEEP_LLVM_PAGES", "1")
+    monkeypatch.setenv("JITGRAD_LLVM_PAGES", "keep")
     llvmpages.release()
     assert len(calls) == 2
-    monkeypatch.setenv("JITGRAD_KEEP_LLVM_PAGES", "0")
+    monkeypatch.setenv("JITGRAD_LLVM_PAGES", "Phases")
+    llvmpages.release("phases")
+    assert len(calls) == 4
     result["value"] = -1                    # e.g. EINVAL on locked pages: stop, do not retry every compile
-    llvmpages.release()
-    assert len(calls) == 3
-    llvmpages.release()
-    assert len(calls) == 3
+    llvmpages.release("phases")
+    assert len(calls) == 5
+    llvmpages.release("phases")
+    assert len(calls) == 5
+    monkeypatch.setenv("JITGRAD_LLVM_PAGES", "sometimes")
+    with pytest.raises(ValueError, match="JITGRAD_LLVM_PAGES='sometimes'"):
+        llvmpages.release()
