@@ -78,30 +78,47 @@ def run(configs, cases, repeats):
 
 
 def summary(results, configs, cases):
-    """Markdown table: per case the median first call of each configuration, then the medians over cases."""
+    """Markdown table: per case the median first call (wall time; the calling thread's CPU time in brackets)
+    of each configuration, then the medians over the cases and their ratios to BASE's."""
     labels = [c[0] for c in configs]
-    med = {(label, name): statistics.median(r["first_s"] for r in results[(label, name)])
-           for label in labels for name in cases}
+    med = {(label, name, key): statistics.median(r[key] for r in results[(label, name)])
+           for label in labels for name in cases for key in ("first_s", "first_cpu_s")}
+
+    def cells(value):
+        return " | ".join(f"{value(label, 'first_s') * 1e3:.1f} ms ({value(label, 'first_cpu_s') * 1e3:.1f})"
+                          for label in labels)
     lines = ["| case | " + " | ".join(labels) + " | gradient norms agree |", "|---" * (len(labels) + 2) + "|"]
     for name in cases:
         norms = [results[(label, name)][0]["grad_norm"] for label in labels]
         agree = max(norms) - min(norms) <= 1e-8 * max(1.0, abs(max(norms)))
-        lines.append(f"| {name} | " + " | ".join(f"{med[(label, name)] * 1e3:.1f} ms" for label in labels)
-                     + f" | {'yes' if agree else 'NO: ' + ', '.join(f'{n:.6g}' for n in norms)} |")
+        lines.append(f"| {name} | {cells(lambda label, key: med[(label, name, key)])} | "
+                     f"{'yes' if agree else 'NO: ' + ', '.join(f'{n:.6g}' for n in norms)} |")
     for title, group in (("median over the bench's cases", [c for c in cases if c in BENCH_CASES]),
                          ("median over all cases", cases)):
         if not group:
             continue
-        medians = {label: statistics.median(med[(label, name)] for name in group) for label in labels}
-        ratios = "; ".join(f"{label}: {medians[labels[0]] / medians[label]:.2f}x lower" for label in labels[1:])
-        cells = " | ".join(f"{medians[label] * 1e3:.1f} ms" for label in labels)
-        lines.append(f"| **{title}** ({len(group)}) | {cells} | {ratios} |")
+        over = {(label, key): statistics.median(med[(label, name, key)] for name in group)
+                for label in labels for key in ("first_s", "first_cpu_s")}
+        ratios = "; ".join(f"{label}: {over[(labels[0], 'first_s')] / over[(label, 'first_s')]:.2f}x lower "
+                           f"({over[(labels[0], 'first_cpu_s')] / over[(label, 'first_cpu_s')]:.2f}x in CPU)"
+                           for label in labels[1:])
+        lines.append(f"| **{title}** ({len(group)}) | {cells(lambda label, key: over[(label, key)])} | {ratios} |")
     return "\n".join(lines)
 
 
 def _checkout(spec):
     path, _, python = spec.partition("=")
     return os.path.abspath(path), python or sys.executable
+
+
+def _report(path):
+    """The table of a JSON file this script wrote."""
+    with open(path) as f:
+        document = json.load(f)
+    results = {tuple(key.split(" | ")): rows for key, rows in document["results"].items()}
+    configs = [tuple(c) for c in document["configs"]]
+    cases = list(dict.fromkeys(name for _, name in results))
+    return summary(results, configs, cases)
 
 
 def main():
@@ -113,9 +130,13 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--json", default=os.path.join(ROOT, "bench", "out", "first_call_history.json"))
+    parser.add_argument("--report", help="print the table of a JSON file written earlier and stop")
     args = parser.parse_args()
     if args.one:
         one(args.one, args.checkout)
+        return
+    if args.report:
+        print(_report(args.report))
         return
     if not (args.base and args.new):
         parser.error("BASE and NEW checkouts are required")
