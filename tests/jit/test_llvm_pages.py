@@ -2,6 +2,8 @@
 released, when JITGRAD_LLVM_PAGES says so; with "phases" the library's resident pages drop after a compile,
 and kernels compiled after a release (its code mapped back on demand) compute what the reference executor
 computes."""
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -99,3 +101,18 @@ def test_release_advises_every_clean_mapping_when_the_setting_asks_and_stops_aft
     monkeypatch.setenv("JITGRAD_LLVM_PAGES", "sometimes")
     with pytest.raises(ValueError, match="JITGRAD_LLVM_PAGES='sometimes'"):
         llvmpages.release()
+
+
+@linux
+def test_import_releases_what_llvm_s_static_initialisers_touched_unless_kept():
+    probe = ("import jitgrad\n"
+             "from tests.jit.test_llvm_pages import _library_rss_kb\n"
+             "print(_library_rss_kb().get('r-xp', 0))\n")
+
+    def text_kb(setting):
+        env = dict(os.environ, JITGRAD_LLVM_PAGES=setting)
+        done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True,
+                              cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+        return int(done.stdout.split()[-1])
+    kept, released = text_kb("keep"), text_kb("load")
+    assert released < 2 * 1024 and kept > 8 * 1024, (released, kept)     # ~0 against ~21 MB measured
