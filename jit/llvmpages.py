@@ -14,7 +14,7 @@ back on demand, at the cost of minor page faults.
   most of which no compile uses.  Measured (W1, 100,000 steps): peak 121 -> 105 MB; ~3.5 ms of CPU at
   import, the first call unchanged (~220 more minor faults).
 - "phases": also after each module's IR passes and after its machine code is made or loaded, so that the
-  peak is what one phase touches: 121 -> 88 MB, but ~7 ms more CPU per compiled module (each phase maps its
+  peak is what one phase touches: 121 -> 89 MB, but ~4-7 ms more CPU per compiled module (each phase maps its
   pages back), ~10% of that gradient's first call.
 - "keep": never.
 
