@@ -225,17 +225,16 @@ def flagged(x):
 def test_a_name_read_as_none_and_then_deleted_is_not_served():
     """A place holding None that disappears (a deleted global, an emptied closure cell) is missing,
     not None: the call must not be answered from the cache."""
-    global FLAG
     g = jitgrad.jit_grad(flagged)
     x = np.array([1.0, 2.0])
     g(x)
     assert is_native(g)
-    del FLAG
+    del globals()["FLAG"]
     try:
         with pytest.raises(NameError):
             g(x)
     finally:
-        FLAG = None
+        globals()["FLAG"] = None
 
     def make():
         flag = None
