@@ -342,6 +342,27 @@ def _whole_index(node, args):
         entry == ("slice", 0, x.shape[i], 1) for i, entry in enumerate(spec))
 
 
+def _whole_update(b, node, args):
+    """index_set/index_add addressing every element of x (full unit-step slices, 0 on axes of size
+    1): v placed in x's shape, and for index_add x + v (one addition per element, as np.add.at;
+    operands of the node's dtype only, so no rounding moves)."""
+    x, v, *arrays = args
+    spec = node.params["spec"]
+    if arrays or len(spec) > x.ndim or not x.dtype == v.dtype == node.dtype:
+        return None
+    kept = []
+    for axis, entry in enumerate(spec):
+        if entry == ("slice", 0, x.shape[axis], 1):
+            kept.append(x.shape[axis])
+        elif not (entry[0] == "int" and x.shape[axis] == 1):
+            return None
+    kept += x.shape[len(spec):]
+    if v.ndim > len(kept):          # (a setitem may drop leading 1s of v; leave those alone)
+        return None
+    placed = b.reshape(b.broadcast_to(v, shape=tuple(kept)), shape=x.shape)
+    return b.add(x, placed) if node.op == "index_add" else placed
+
+
 # Ops that are the identity on operand 0 when the predicate holds (and the types agree).
 _NOOP_WHEN = {
     "reshape": lambda node, args: True,
@@ -396,6 +417,8 @@ SIMPLIFY = {
     **{op: _structural for op in _NOOP_WHEN},
     "max": _extreme,
     "min": _extreme,
+    "index_set": _whole_update,
+    "index_add": _whole_update,
 }
 
 

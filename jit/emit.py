@@ -81,6 +81,8 @@ class Emitter:
             self.ops_in_chunk += unit.size
             if unit.copy_of is not None:
                 self._copy_out(unit.copy_of, ("arg", self.plan.n_in + unit.output))
+            elif unit.phases:
+                fusion.emit_rows(self, unit)
             elif parallel.split_shape(self, unit) is not None:
                 parallel.emit(self, unit, parallel.split_shape(self, unit))
             elif len(unit.nodes) > 1:
@@ -283,7 +285,9 @@ class Emitter:
 
     def load(self, node, idx, offset=None, loc=None):
         """Load element `idx` of materialized `node` (or the given linear `offset`, from `loc`)."""
-        if offset is None:
+        if offset is None and id(node) in self.plan.row_local:     # one row's buffer (rowgroups.py)
+            offset = idx[-1]
+        elif offset is None:
             offset = linear(self.f, idx, strides_of(node.shape))
         p = self.element_ptr(loc or self.plan.loc[id(node)], node.dtype, offset)
         r = self.f.emit(f"load {mem_type(node.dtype)}, ptr {p}")
@@ -299,6 +303,8 @@ class Emitter:
         """Write element `idx` of `node`: into its buffer, or (0-d) define its register."""
         if self.plan.kind[id(node)] == "reg":
             self.define_reg(node, val)
+        elif id(node) in self.plan.row_local:
+            self.store_at(self.plan.loc[id(node)], node.shape[-1:], node.dtype, idx[-1:], val)
         else:
             self.store_at(self.plan.loc[id(node)], node.shape, node.dtype, idx, val)
 

@@ -46,7 +46,7 @@ def _intervals(plan):
     for node in plan.trace.nodes:
         loc = plan.loc.get(id(node))
         if loc is not None and loc[0] == "ws" and plan.kind[id(node)] == "buf":
-            size = max(node.size * node.dtype.itemsize, 8)
+            size = max((node.shape[-1] if id(node) in plan.row_local else node.size) * node.dtype.itemsize, 8)
             owner[loc[1]] = max(owner.get(loc[1], 0), size)
             by_value[id(node)] = loc[1]
     classes = {}

@@ -45,6 +45,7 @@ from .abi import STACK_WORKSPACE, argument_order
 from .errors import LoweringUnsupported
 from .indexing import IndexLayout
 from .liveness import reuse_workspace
+from .rowgroups import row_groups
 from .rules import ACCESS, MATERIALIZE, MATERIALIZED_OPERANDS, MEMORY_OPERANDS, NESTED, REDUCE, is_hosted, op_cost
 from ..ir.ops import SPECS, family, ops_where
 
@@ -73,11 +74,12 @@ class Workspace:
 class Unit:
     """One emission step: `nodes` (one node, or a horizontal group looping over `shape`), or the copy
     of output `copy_of` into output argument `output`; `stored`: group members written to memory."""
-    __slots__ = ("nodes", "shape", "stored", "copy_of", "output", "new_chunk")
+    __slots__ = ("nodes", "shape", "stored", "copy_of", "output", "new_chunk", "phases", "roles")
 
     def __init__(self, nodes=(), shape=None, stored=frozenset(), copy_of=None, output=None):
         self.nodes, self.shape, self.stored = list(nodes), shape, stored
         self.copy_of, self.output, self.new_chunk = copy_of, output, False
+        self.phases = self.roles = None     # a row group's (rowgroups.py)
 
     @property
     def size(self):
@@ -100,6 +102,7 @@ class Plan:
             for a in node.args:
                 self.users.setdefault(id(a), []).append(node)
         self.hosted = {id(n) for n in trace.nodes if is_hosted(n)}
+        self.row_local = set()          # buffers holding one row of a row group (rowgroups.py)
         self.gemm_layout = {id(n): blas.gemm_layout(n) for n in trace.nodes
                             if n.op == "dot_general" and id(n) not in self.hosted}
         self.out_ids = {id(v) for v in trace.outputs}
@@ -223,6 +226,7 @@ class Plan:
                 units.append(Unit([node]))
         if group:
             units.append(self._group_unit(group, group_shape))
+        units = row_groups(self, units, Unit, ALIGNED_OPS)
         if self.parent is None:
             units += [Unit(copy_of=v, output=j) for j, v in enumerate(self.trace.outputs)
                       if not self.direct_output[j]]

@@ -78,6 +78,9 @@ def _transpose(em, node, idx):
 
 def _reshape(em, node, idx):
     (x,) = node.args
+    if [d for d in x.shape if d != 1] == [d for d in node.shape if d != 1]:     # only unit axes added or
+        kept = iter(i for i, d in zip(idx, node.shape) if d != 1)               # dropped: index of x
+        return (yield x, [0 if d == 1 else next(kept) for d in x.shape])         # directly (memo, registers)
     lin = linear(em.f, idx, strides_of(node.shape))
     if em.plan.kind[id(x)] == "buf":
         return em.load(x, None, offset=lin)
@@ -187,7 +190,7 @@ REDUCE = {
 }
 
 
-def _accumulator_dtype(node):
+def accumulator_dtype(node):
     """float32 sums and products accumulate in double (more accurate than NumPy's pairwise sum)."""
     if node.op in ("sum", "prod") and node.dtype == np.float32:
         return np.dtype(np.float64)
@@ -206,7 +209,7 @@ class Accumulator:
 
     def __init__(self, em, node):
         self.em, self.node = em, node
-        self.dtype = _accumulator_dtype(node)
+        self.dtype = accumulator_dtype(node)
         self.identity, self.combine = REDUCE[node.op][kind(self.dtype)]
         if self.identity is None:
             info = np.iinfo(self.dtype)
@@ -229,13 +232,15 @@ class Accumulator:
         f.stmt(f"store {ty} {self.combine(f, f.emit(f'load {ty}, ptr {self.slot}'), v, ty)}, ptr {self.slot}")
 
     def finish(self, out_idx):
-        """Store the result for kept-axis index `out_idx` (keepdims handled here)."""
+        """Store the result for kept-axis index `out_idx` (keepdims handled here); (the index it was
+        stored at, its register)."""
         f, node = self.em.f, self.node
         result = cast(f, f.emit(f"load {self.ty}, ptr {self.slot}"), self.dtype, node.dtype)
         axes = tuple(node.params["axis"])
         if node.params["keepdims"]:
             out_idx = _split_index(node.args[0].ndim, axes, out_idx, [0] * len(axes))
         self.em.store(node, out_idx, result)
+        return out_idx, result
 
 
 def _reduction(em, node):

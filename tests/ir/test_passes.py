@@ -355,3 +355,32 @@ def test_moves_of_a_fill_become_fills_without_materialising_it():
     inputs = [np.random.default_rng(0).normal(size=(1000, 3))]
     for got, want in zip(run_trace(out, inputs), run_trace(trace, inputs)):
         assert got.tobytes() == want.tobytes()
+
+
+def test_index_updates_of_every_element_become_elementwise():
+    """index_add / index_set addressing all of x (full unit-step slices, 0 on an axis of size 1) are
+    x + v and v placed in x's shape; a different dtype of v (np.add.at rounds in the wider type) or a
+    partial slice is kept.  The rewritten trace evaluates to the same arrays."""
+    before = """
+trace (%0: f64[4,1], %1: f64[4], %2: f32[4], %3: f64[]) {
+  %4 = index_add %0, %1 {spec=(('slice', 0, 4, 1), ('int', 0))} : f64[4,1]
+  %5 = index_set %0, %3 {spec=(('slice', 0, 4, 1),)} : f64[4,1]
+  %6 = index_add %0, %2 {spec=(('slice', 0, 4, 1), ('int', 0))} : f64[4,1]
+  %7 = index_add %0, %3 {spec=(('slice', 0, 2, 1), ('int', 0))} : f64[4,1]
+  return %4, %5, %6, %7
+}"""
+    assert_rewrites(passes.optimize, before, """
+trace (%0: f64[4,1], %1: f64[4], %2: f32[4], %3: f64[]) {
+  %4 = reshape %1 {shape=(4, 1)} : f64[4,1]
+  %5 = add %0, %4 : f64[4,1]
+  %6 = broadcast_to %3 {shape=(4, 1)} : f64[4,1]
+  %7 = index_add %0, %2 {spec=(('slice', 0, 4, 1), ('int', 0))} : f64[4,1]
+  %8 = index_add %0, %3 {spec=(('slice', 0, 2, 1), ('int', 0))} : f64[4,1]
+  return %5, %6, %7, %8
+}""")
+    rng = np.random.default_rng(2)
+    inputs = [rng.standard_normal((4, 1)), rng.standard_normal(4), rng.standard_normal(4).astype(np.float32),
+              np.float64(0.25)]
+    trace = parse_trace(before)
+    for got, want in zip(run_trace(passes.optimize(trace), inputs), run_trace(trace, inputs)):
+        assert np.array_equal(got, want)
