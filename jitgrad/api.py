@@ -26,17 +26,19 @@ from .pytree import flatten, leaf_count, unflatten
 from .signature import as_input_array, is_differentiable, is_dynamic, leaf_key, normalize_argnums
 from .nested import call_in_trace, reads_enclosing_trace, splice
 from .tracer import MISSING, TracedArray, contains_traced, current, error_mode_raises, error_mode_reader
-from .tracer import quiet_error_mode
+from .tracer import quiet_error_mode, size_positions
 from .tracing import effect_outputs, function_location, replaying, run_traced, trace_outputs
 
 
 class Signature:
     """What one signature key implies: which leaves are inputs and which inputs are differentiated."""
 
-    __slots__ = ("dynamic", "wrt", "grad_trees", "description", "positional_arrays", "statics")
+    __slots__ = ("dynamic", "wrt", "grad_trees", "description", "positional_arrays", "statics", "ints")
 
-    def __init__(self, fn, leaves, keys, treedef, argnums):
+    def __init__(self, fn, leaves, keys, treedef, argnums, runtime_ints=False):
         self.dynamic = [i for i, k in enumerate(keys) if is_dynamic(k)]
+        # int leaves that may be run-time trip counts (tracer/arrays/sizeint.py)
+        self.ints = tuple(i for i, k in enumerate(keys) if runtime_ints and k[0] == "static" and k[1] is int)
         # every argument a plain ndarray or a static scalar, passed positionally: the fast path may
         # serve such calls; `statics` lists (position, type, value) of the static ones
         self.positional_arrays = (not treedef[2][1][2] and all(c is None for c in treedef[2][0][2])
@@ -69,6 +71,8 @@ class Signature:
 
 
 def _describe_key(key):
+    if key[0] == "size":
+        return "int (a run-time trip count)"
     if key[0] == "array":
         return f"{key[2]}{list(key[1])}"
     if key[0] in ("float", "scalar"):
@@ -115,6 +119,7 @@ class Transformed:
     caches.  Inside a traced function the staged trace is spliced into the enclosing one instead."""
 
     kind = "transform"   # what the on-disk cache of machine code records as the kind
+    runtime_ints = False  # whether int arguments may become run-time trip counts (tracer/arrays/sizeint.py)
 
     def __init__(self, fn, argnums, jit, max_traces):
         if not callable(fn):
@@ -124,6 +129,7 @@ class Transformed:
         self.jit = backend.jit_enabled_by_default() if jit is None else bool(jit)
         self._cache = FunctionCache(max_traces)
         self._signatures = {}
+        self._wildcards = set()      # tuples of int leaf positions some cache key holds as wildcards
         self._set_fast(None)
         functools.update_wrapper(self, fn, updated=())   # never copy a wrapped function's state
 
@@ -141,7 +147,7 @@ class Transformed:
 
     def signature(self, leaves, keys, treedef):
         """The Signature of a call with these argument leaves (differentiated: `argnums`)."""
-        return Signature(self.fn, leaves, keys, treedef, self.argnums)
+        return Signature(self.fn, leaves, keys, treedef, self.argnums, self.runtime_ints)
 
     def stage(self, sig, leaves, treedef):
         """Trace fn on `leaves` and transform: a Staged."""
@@ -161,9 +167,16 @@ class Transformed:
         if error_mode_raises():      # NumPy raises on floating-point errors, compiled kernels cannot
             with _collector_paused():
                 return self._trace_and_run(key, sig, leaves, treedef, inputs, reason=None, seen=seen)
-        outputs, found = self._cache.lookup(key, inputs)
+        outputs, found = self._cache.lookup(key, inputs, leaves)
         if outputs is None and self._cache.restore(key, lambda: persist.restore(self, key, sig, leaves)):
-            outputs, found = self._cache.lookup(key, inputs)   # paths traced by another process
+            outputs, found = self._cache.lookup(key, inputs, leaves)   # paths traced by another process
+        for positions in (self._wildcards if outputs is None else ()):
+            wild = _wildcard(key, positions)
+            if wild is not None and wild in self._cache.entries:
+                outputs, tried = self._cache.lookup(wild, inputs, leaves, again=True)
+                found = tried or found
+                if outputs is not None:
+                    break
         if outputs is not None:
             self._set_fast(_fast_path(self.fn, key[0], sig, found, self._cache, len(args), self._call))
             return found.package(outputs)
@@ -177,6 +190,12 @@ class Transformed:
         ctx, trace, package, first = staged.ctx, staged.trace, staged.package, staged.first_package
         if reads_enclosing_trace(ctx):   # called inside a traced function, closing over its values
             return splice(sig, leaves, leaves, staged)
+        sizes, wild = size_positions(ctx)     # int arguments read at run time; those only trip counts
+        inputs = inputs + [np.asarray(leaves[p], np.intp) for p in sizes]
+        if wild:
+            key = _wildcard(key, wild)
+            seen = self._cache.seen(key)
+            self._wildcards.add(wild)
         env_inputs = [e.getter.get() for e in ctx.env if e.kind == "array"]
         if self._cache.full() or ctx.uncacheable is not None:
             if ctx.uncacheable is None:
@@ -188,15 +207,16 @@ class Transformed:
         about = {"function": getattr(self.fn, "__qualname__", repr(self.fn)), "location": function_location(self.fn),
                  "signature": sig.description, "kind": self.kind}
         guards = trace.guards
-        info = PathInfo(sig.description, "", "",
+        info = PathInfo(", ".join(_describe_key(k) for k in key[2]) if wild else sig.description, "", "",
                         [(g.params["why"], g.params["loc"], g.params["expected"]) for g in guards],
                         [e.describe() for e in ctx.env], len(trace.nodes), trace,
                         loops=ctx.loops.report() if ctx.loops is not None else [])
         explain.traced(self, sig, trace, ctx.env, reason, traced_s)      # (JITGRAD_LOG=recompiles,guards,trace)
         kernel = backend.start_kernel(trace, self.jit, about, info)   # (sets info.backend and info.note)
-        entry = CacheEntry(kernel, ctx.env, guards, package, info, ctx.written_inputs)
-        cached = self._cache.add(key, entry, reason, seen, inputs)   # (another thread's entry for this path)
-        if cached is entry:    # (a kernel compiling in the background is recorded once it is ready)
+        entry = CacheEntry(kernel, ctx.env, guards, package, info, ctx.written_inputs, sizes)
+        cached = self._cache.add(key, entry, reason, seen, inputs[:len(inputs) - len(sizes)], leaves)
+        if cached is entry and not sizes:    # (a kernel compiling in the background is recorded once ready;
+            # traces reading int arguments at run time are not stored on disk)
             backend.when_compiled(kernel, lambda compiled: persist.store(
                 self, key, sig, staged, compiled, info.backend, info.note, reason, traced_s))
         self._set_fast(_fast_path(self.fn, key[0], sig, cached, self._cache, len(leaves), self._call))
@@ -239,6 +259,7 @@ class GradFunction(Transformed):
     """The function returned by `jit_grad` / `value_and_grad`; call it like the original."""
 
     restorable = True       # jitgrad/persist.py restores its traces from disk (without has_aux)
+    runtime_ints = True
 
     def __init__(self, fn, argnums, has_aux, with_value, jit, max_traces):
         super().__init__(fn, argnums, jit, max_traces)
@@ -255,7 +276,8 @@ class GradFunction(Transformed):
     def stage(self, sig, leaves, treedef):
         """Trace fn and differentiate: the joint trace's outputs are the loss, the traced aux leaves,
         then the values side effects store, then one gradient per `sig.wrt`."""
-        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit), replay=True)
+        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit), replay=True,
+                                 sizes=sig.ints)
         outputs, layout = trace_outputs(ctx, result, self.has_aux, self.fn)
         effect_values, replay = effect_outputs(ctx, len(outputs))
         outputs += effect_values
@@ -317,6 +339,17 @@ def _collector_paused():
             gc.enable()
 
 
+def _wildcard(key, positions):
+    """`key` with the int leaves at `positions` keyed as run-time trip counts (("size", int)), or None
+    when one of them is not an int there."""
+    keys = list(key[2])
+    for p in positions:
+        if keys[p][0] != "static" or keys[p][1] is not int:
+            return None
+        keys[p] = ("size", int)
+    return key[0], key[1], tuple(keys)
+
+
 def _fast_path(fn, code, sig, entry, cache, n_args, slow):
     """The cached-call path for the last entry hit, when its signature allows one (all arguments plain
     arrays or static scalars passed positionally, a JIT kernel): `fast(*args, **kwargs)`, which checks
@@ -327,7 +360,7 @@ def _fast_path(fn, code, sig, entry, cache, n_args, slow):
     inline when they are few, NumPy's error mode is read by a C-level call, and a gradient that is the
     one output is returned without a package call."""
     fast_call = getattr(entry.kernel, "fast_call", None)
-    if not sig.positional_arrays or fast_call is None:
+    if not sig.positional_arrays or fast_call is None or entry.sizes:
         return None
     package, ndarray, environment, statics = entry.package, np.ndarray, entry.environment_inputs, sig.statics
     written, name_checks, name_lookups, reads = entry.written, entry.name_checks, entry.name_lookups, entry.reads

@@ -57,12 +57,15 @@ class CacheInfo:
 
 class CacheEntry:
     """A compiled trace for one signature and one branch path.  `written` lists the inputs (arguments)
-    the trace writes into: calls where one of them shares memory with another input are declined."""
+    the trace writes into: calls where one of them shares memory with another input are declined.
+    `sizes` lists the int argument leaves the kernel reads (as 0-d intp inputs after the arguments'
+    arrays: loop trip counts, tracer/arrays/sizeint.py)."""
 
     __slots__ = ("kernel", "env", "guards", "package", "info", "written", "environment_inputs", "name_checks",
-                 "name_lookups", "reads")
+                 "name_lookups", "reads", "sizes")
 
-    def __init__(self, kernel, env, guards, package, info, written=()):
+    def __init__(self, kernel, env, guards, package, info, written=(), sizes=()):
+        self.sizes = tuple(sizes)
         self.kernel = kernel
         self.env = env
         self.guards = guards
@@ -128,17 +131,19 @@ class FunctionCache:
         """How many entries `key` has now (pass it to `add` after tracing a miss)."""
         return len(self.entries.get(key, ()))
 
-    def lookup(self, key, inputs):
-        """Run the first entry under `key` whose assumptions hold; (outputs, entry) or (None, reason)."""
-        outputs, found = self._first_holding(self.entries.get(key, ()), inputs)
+    def lookup(self, key, inputs, leaves=(), again=False):
+        """Run the first entry under `key` whose assumptions hold (`leaves`: the call's argument leaves);
+        (outputs, entry) or (None, reason).  `again`: a second lookup for the call (its miss counted)."""
+        outputs, found = self._first_holding(self.entries.get(key, ()), inputs, leaves)
         if outputs is not None:
             self.hits += 1
-        else:
+            self.misses -= again
+        elif not again:
             self.misses += 1
         return outputs, found
 
     @staticmethod
-    def _first_holding(entries, inputs):
+    def _first_holding(entries, inputs, leaves=()):
         tried = []                   # why each path did not answer (the last is the retrace's reason)
         for entry in entries:
             changed = entry.failed_name_check()
@@ -153,7 +158,8 @@ class FunctionCache:
                 tried.append(Retrace("an argument written in place shares memory with another input"))
                 continue
             try:
-                outputs = entry.kernel(inputs + extra)
+                sizes = [np.asarray(leaves[p], np.intp) for p in entry.sizes] if entry.sizes else []
+                outputs = entry.kernel(inputs + sizes + extra)
             except GuardFailed as failed:
                 g = entry.guards[failed.index]
                 tried.append(Retrace.of_guard(g.params["why"], g.params["loc"], g.params["expected"]))
@@ -182,14 +188,14 @@ class FunctionCache:
     def full(self):
         return self.traces >= self.max_traces
 
-    def add(self, key, entry, reason, seen=0, inputs=None):
+    def add(self, key, entry, reason, seen=0, inputs=None, leaves=()):
         """Cache `entry` (traced after a miss of `key` that had `seen` entries) and return it; or, when
         another thread cached an entry under `key` since that answers `inputs` (the arguments' arrays),
         return that one instead and drop `entry`: the same path is never cached twice."""
         with self._lock:
             entries = self.entries.setdefault(key, [])
             if inputs is not None and len(entries) > seen:
-                outputs, peer = self._first_holding(entries[seen:], inputs)
+                outputs, peer = self._first_holding(entries[seen:], inputs, leaves)
                 if outputs is not None:
                     return peer
             self.traces += 1

@@ -319,6 +319,7 @@ class JacobianFunction(Transformed):
     """`f`'s Jacobian with respect to `argnums`, by forward or reverse passes (see `jacobian`)."""
 
     kind = "jacobian"
+    runtime_ints = True
 
     def __init__(self, fn, argnums=0, mode="auto", jit=None, max_traces=8):
         if mode not in ("auto", "fwd", "rev"):
@@ -327,7 +328,8 @@ class JacobianFunction(Transformed):
         self.mode = mode
 
     def stage(self, sig, leaves, treedef):
-        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit), replay=True)
+        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit), replay=True,
+                                 sizes=sig.ints)
         outs = _Outputs(result, self.fn)
         trace = ctx.builder.build(outs.values)
         in_values = [trace.inputs[i] for i in sig.wrt]

@@ -29,6 +29,7 @@ import numpy as np
 
 from ...ir.errors import UnsupportedError
 from ..recording import context
+from ..arrays.sizeint import sized_range
 from ..arrays.aliasing import NOT_CONSTANT, after_native_call, call_with_constants, resolve_arguments
 from .decode import CO_ASYNC_FLAGS, UNBOUND
 from .frame import Frame
@@ -403,6 +404,13 @@ def _indexed(make):
     return run
 
 
+def _range(interpreter, args, kwargs):
+    """`range(...)` bounded by an int argument standing in as a SizeInt: a SizedRange (arrays/sizeint.py)."""
+    loops = interpreter.ctx.loops
+    made = sized_range(args, kwargs) if loops is not None and loops.sizes else None
+    return _NOT_PYTHON if made is None else made
+
+
 _SPECIAL_BUILTINS = {id(fn): (fn, handler) for fn, handler in (
     (super, _super), (builtins.locals, _locals), (builtins.globals, _globals), (builtins.vars, _vars),
     (builtins.dir, _dir), (builtins.eval, _with_namespaces(builtins.eval)),
@@ -410,4 +418,4 @@ _SPECIAL_BUILTINS = {id(fn): (fn, handler) for fn, handler in (
     (iter, _protocol("__iter__", "get_iter")), (bool, _protocol("__bool__", "truth")), (next, _next),
     (repr, _conversion("__repr__", repr)), (str, _conversion("__str__", str)), (getattr, _getattr),
     (hasattr, _hasattr), (setattr, _setattr), (object.__setattr__, _object_setattr),
-    (enumerate, _indexed(indexed_enumerate)), (zip, _indexed(indexed_zip)))}
+    (enumerate, _indexed(indexed_enumerate)), (zip, _indexed(indexed_zip)), (range, _range))}

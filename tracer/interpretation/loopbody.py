@@ -159,3 +159,17 @@ def with_exit(body, positions):
     env = passes.copy_inputs(b, body.inputs)
     passes.replay(b, body.nodes, env, rule)
     return b.build([env[id(v)] for v in body.outputs] + held)
+
+
+def counted(body, n_carry):
+    """`body` (outputs: its carries only) for a loop whose trip count is a run-time value: one more
+    invariant input, last, the count (intp); iteration t runs `body` when t < count (a cond: the
+    iteration at the count, which a loop ending on its flag discards, computes nothing and checks no
+    guard) and its continue flag, a last output, is t < count."""
+    b = Builder()
+    ins = [b.input(v.shape, v.dtype) for v in body.inputs]
+    go = b.less(ins[0], b.input((), COUNTER_DTYPE))
+    skip = Builder()
+    skip_ins = [skip.input(v.shape, v.dtype) for v in body.inputs]
+    step = b.cond(go, *ins, branches=(body, skip.build(skip_ins[1:1 + n_carry])))
+    return b.build([b.cond_result(step, index=k) for k in range(n_carry)] + [go])

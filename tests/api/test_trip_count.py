@@ -1,0 +1,225 @@
+"""An int argument used only as the bound of `for` loops over a range (tracer/arrays/sizeint.py) is a
+run-time trip count: the loop ops take it as an input and the cache key holds it as a wildcard, so a new
+value reuses the trace and its kernels; any other use keeps it keyed (a new value traces again).  Each
+case checks values against CPython, gradients against finite differences and the compiled kernel against
+the NumPy reference executor, and counts traces through cache_info()."""
+import numpy as np
+import pytest
+
+import jitgrad
+from e2e import assert_grad
+
+DT = 0.01
+P = np.array([9.81, 0.3, 1.0])
+
+
+@pytest.fixture(autouse=True)
+def roll_short_loops(monkeypatch):
+    """Loops roll at any trip count here (short ones stay unrolled by default: rolling.unroll_ops)."""
+    monkeypatch.setenv("JITGRAD_UNROLL_OPS", "0")
+
+
+def pendulum(p, n):
+    """The first iteration joins the loop op (theta is traced from the start): any n >= 0 uses one trace."""
+    theta, omega, loss = p[2], 0.0, 0.0
+    for _ in range(n):
+        omega = omega - DT * (p[0] * np.sin(theta) + p[1] * omega)
+        theta = theta + DT * omega
+        loss = loss + theta * theta
+    return loss * DT
+
+
+def from_constant(p, n):
+    """The first iteration differs (theta starts as a constant) and is interpreted: n = 0 retraces."""
+    theta, omega = 1.0, 0.0
+    for i in range(n):
+        omega = omega - DT * (p[0] * np.sin(theta) + p[1] * omega)
+        theta = theta + DT * omega
+    return theta * theta + omega
+
+
+COUNTS = [1000, 0, 1, 2, 3, 5000, 20000]
+
+
+def _grad_fns(fn):
+    return jitgrad.jit_grad(fn, argnums=(0,)), jitgrad.jit_grad(fn, argnums=(0,), jit=False)
+
+
+def test_one_trace_serves_every_trip_count_compiled_and_reference():
+    compiled, reference = _grad_fns(pendulum)
+    for n in COUNTS:
+        assert_grad(pendulum, P, n, grad_fn=compiled)
+        np.testing.assert_allclose(compiled(P, n)[0], reference(P, n)[0], rtol=1e-10, atol=1e-14)
+        assert jitgrad.value_and_grad(pendulum)(P, n)[0] == pytest.approx(pendulum(P, n), rel=1e-12)
+    for f, calls in ((compiled, 2), (reference, 1)):
+        info = f.cache_info()
+        assert (info.traces, info.hits) == (1, calls * len(COUNTS) - 1), info.retraces
+        path = info.paths[0]
+        assert path.signature == "float64[3], int (a run-time trip count)"
+        assert "trip count a run-time value (int argument 1: not part of the cache key)" in path.loops[0]
+        assert "runs 0 to" in path.guards[0][0]
+
+
+def test_counts_below_the_iterations_interpreted_retrace_once():
+    compiled, reference = _grad_fns(from_constant)
+    for n in COUNTS + [0, 4000]:
+        assert_grad(from_constant, P, n, grad_fn=compiled)
+        np.testing.assert_allclose(compiled(P, n)[0], reference(P, n)[0], rtol=1e-10, atol=1e-14)
+    info = compiled.cache_info()
+    assert info.traces == 2          # the wildcard path (n >= 1), and n == 0 keyed
+    assert sorted(p.signature for p in info.paths) == ["float64[3], 0", "float64[3], int (a run-time trip count)"]
+    assert "runs 0 to" in info.retraces[0]
+
+
+def test_a_count_beyond_the_capacity_retraces():
+    f = jitgrad.jit_grad(pendulum, argnums=(0,))
+    assert_grad(pendulum, P, 10, grad_fn=f)
+    assert_grad(pendulum, P, 20000, grad_fn=f)     # the capacity of a trace of 10 steps: 16,384
+    assert_grad(pendulum, P, 15000, grad_fn=f)
+    info = f.cache_info()
+    assert (info.traces, info.hits) == (2, 1)
+    assert "runs 0 to 16384 iterations" in info.retraces[0]
+
+
+def test_forward_and_reverse_jacobians_reuse_the_trace():
+    for mode in ("fwd", "rev"):
+        jac = jitgrad.jacobian(pendulum, mode=mode)
+        for n in (300, 0, 1, 2, 3, 900):
+            eps = 1e-6
+            fd = [(pendulum(P + eps * e, n) - pendulum(P - eps * e, n)) / (2 * eps) for e in np.eye(3)]
+            np.testing.assert_allclose(jac(P, n), fd, rtol=1e-5, atol=1e-8)
+        assert jac.cache_info().traces == 1
+
+
+def bounded(x, n):
+    s = 0.0
+    for i in range(2, n - 1):         # range(a, n - c): its length is n - c - a
+        s = s * 0.9 + x[0] * i
+    return s
+
+
+def test_range_from_a_start_to_n_minus_a_constant():
+    f = jitgrad.jit_grad(bounded, argnums=(0,))
+    x = np.array([0.7, 0.1])
+    for n in (40, 41, 100, 3, 2):
+        assert_grad(bounded, x, n, grad_fn=f)
+    info = f.cache_info()
+    assert info.traces == 3           # n = 3, 2: no iteration, fewer than the two interpreted: keyed
+    assert info.paths[0].signature == "float64[2], int (a run-time trip count)"
+
+
+def nested(x, m, n):
+    s = 0.0
+    for j in range(m):
+        for i in range(n):
+            s = s * 0.9 + x[0] * x[1]
+        s = s * 0.5
+    return s
+
+
+def test_an_inner_loop_bounded_by_an_int_argument():
+    f = jitgrad.jit_grad(nested, argnums=(0,))
+    x = np.array([0.7, 1.3])
+    for n in (40, 41, 90):
+        assert_grad(nested, x, 5, n, grad_fn=f)
+    assert_grad(nested, x, 6, 40, grad_fn=f)       # the outer count m is keyed (its loop is not its bound)
+    info = f.cache_info()
+    assert info.traces == 2
+    assert "float64[2], 5, int (a run-time trip count)" in [p.signature for p in info.paths]
+
+
+# -- any other use of the int keeps it keyed: a new value traces again ------------------------------------
+def _loop(x, n):
+    s = 0.0
+    for _ in range(n):
+        s = s * 0.9 + x[0]
+    return s
+
+
+def sliced(x, n):
+    return _loop(x, n) + x[:n - 38].sum()
+
+
+def branched(x, n):
+    s = _loop(x, n)
+    if n > 40:
+        s = s * 2.0
+    return s
+
+
+def zeros(x, n):
+    return _loop(x, n) + np.zeros(n).size * x[1]
+
+
+def list_index(x, n):
+    return _loop(x, n) * [1.0, 2.0, 3.0, 4.0][n - 38]
+
+
+def as_float(x, n):
+    return _loop(x, n) * n
+
+
+def counter_after(x, n):
+    s = 0.0
+    for i in range(n):
+        s = s * 0.9 + x[0]
+    return s * x[i - 38]
+
+
+def length_of_range(x, n):
+    r = range(n)
+    s = 0.0
+    for _ in r:
+        s = s * 0.9 + x[0]
+    return s * len(r)
+
+
+def returned(x, n):
+    return _loop(x, n), n
+
+
+def compared_in_the_body(x, n):
+    s = 0.0
+    for i in range(n):
+        s = s * 0.9 + x[0] * (i < n - 5)
+    return s
+
+
+@pytest.mark.parametrize("fn", [sliced, branched, zeros, list_index, as_float, counter_after, length_of_range,
+                                returned, compared_in_the_body])
+def test_another_use_keeps_the_int_keyed(fn):
+    has_aux = fn is returned
+    f = jitgrad.value_and_grad(fn, has_aux=has_aux)
+    x = np.array([0.4, 0.9, 1.3])
+    for n in (40, 41):
+        (value, grad) = f(x, n)
+        expected = fn(x, n)
+        assert (value[0] if has_aux else value) == pytest.approx(expected[0] if has_aux else expected, rel=1e-12)
+        if has_aux:
+            assert value[1] == n and type(value[1]) is int
+        loss = (lambda y, k: fn(y, k)[0]) if has_aux else fn
+        eps = 1e-6
+        fd = [(loss(x + eps * e, n) - loss(x - eps * e, n)) / (2 * eps) for e in np.eye(3)]
+        np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+    info = f.cache_info()
+    assert info.traces == 2, info.paths
+    assert sorted(p.signature for p in info.paths) == ["float64[3], 40", "float64[3], 41"]
+    notes = [line for p in info.paths for line in p.loops if "trip count" in line]
+    assert all("keyed: the int argument is used" in line for line in notes), notes
+
+
+def test_a_loop_that_does_not_roll_keeps_its_bound_keyed(monkeypatch):
+    monkeypatch.setenv("JITGRAD_UNROLL_OPS", "4000")
+    f = jitgrad.jit_grad(_loop, argnums=(0,))
+    x = np.array([0.4, 0.9])
+    for n in (5, 6):
+        assert_grad(_loop, x, n, grad_fn=f)
+    assert f.cache_info().traces == 2
+
+
+def test_trace_text_shows_the_run_time_trip_count():
+    f = jitgrad.jit_grad(pendulum)
+    f(P, 100)
+    text = f.cache_info().paths[0].text
+    assert text.startswith("trace (%0: f64[3], %1: i64[])")
+    assert "exit=" in text and "less %0, %" in text
