@@ -2,7 +2,9 @@
 `python bench/make_results.py [results.json] [out.md] [note about the conditions of the run]`.
 
 Defaults: bench/out/results.json -> bench/RESULTS.md. Plots are referenced if they sit next to the JSON
-(copy them into bench/results/ to keep them with the Markdown).
+(copy them into bench/results/ to keep them with the Markdown). Sections of the existing file that this
+script does not generate (written from the other bench scripts: loops, transforms, first calls, ...) are
+kept, in their order, after the generated ones.
 """
 import json
 import os
@@ -59,6 +61,23 @@ def markdown(document, plot_dir, note=""):
     return "\n".join(out) + "\n"
 
 
+GENERATED = ("Headline", "All cases", "Scaling: ", "W5: ", "Plots")
+
+
+def kept_sections(text):
+    """The `## ` sections of an existing RESULTS.md (each with its `###` subsections) that
+    `markdown` does not generate, as one string ("" if none)."""
+    sections, current = [], None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = None if line[3:].startswith(GENERATED) else []
+            if current is not None:
+                sections.append(current)
+        if current is not None:
+            current.append(line)
+    return "".join("\n".join(lines).rstrip("\n") + "\n\n" for lines in sections)
+
+
 def main(argv):
     """Read the JSON (argv[0]) and write the Markdown (argv[1]), with the note argv[2] if given."""
     source = argv[0] if argv else os.path.join(HERE, "out", "results.json")
@@ -67,8 +86,13 @@ def main(argv):
         document = json.load(fh)
     plot_dir = os.path.dirname(os.path.abspath(source))
     has_plots = any(p.endswith(".png") for p in os.listdir(plot_dir))
+    kept = ""
+    if os.path.exists(target):
+        with open(target) as fh:
+            kept = kept_sections(fh.read())
+    text = markdown(document, plot_dir if has_plots else None, " ".join(argv[2:]))
     with open(target, "w") as fh:
-        fh.write(markdown(document, plot_dir if has_plots else None, " ".join(argv[2:])))
+        fh.write(text + ("\n" + kept.rstrip("\n") + "\n" if kept else ""))
     print(f"wrote {target}")
 
 

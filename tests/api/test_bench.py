@@ -88,3 +88,14 @@ def test_loading_the_c_gradients_keeps_subnormals():
     from bench import cbuild
     cbuild.load("w3_elementwise.c")
     assert np.float64(1e-310) * 1.0 != 0.0
+
+
+def test_make_results_keeps_the_sections_it_does_not_generate(tmp_path):
+    from bench import make_results
+    old = ("# jitgrad benchmark results\n\n## Headline\n\n- old\n\n## All cases\n\nold table\n\n"
+           "## Loops (then)\n\nloop text\n\n### while loops\n\nwhile text\n\n"
+           "## Scaling: W3 elements\n\nold scaling\n\n## Transforms (then)\n\ntransform text\n")
+    kept = make_results.kept_sections(old)
+    assert kept == ("## Loops (then)\n\nloop text\n\n### while loops\n\nwhile text\n\n"
+                    "## Transforms (then)\n\ntransform text\n\n")
+    assert "old table" not in kept and "old scaling" not in kept
