@@ -26,7 +26,7 @@ from .pytree import flatten, leaf_count, unflatten
 from .signature import as_input_array, is_differentiable, is_dynamic, leaf_key, normalize_argnums
 from .nested import call_in_trace, reads_enclosing_trace, splice
 from .tracer import MISSING, TracedArray, contains_traced, current, error_mode_raises, error_mode_reader
-from .tracer import quiet_error_mode, size_positions
+from .tracer import primal, quiet_error_mode, size_positions
 from .tracing import effect_outputs, function_location, replaying, run_traced, trace_outputs
 
 
@@ -101,11 +101,12 @@ class Staged:
     (nested.py): the outputs there are traced values of the types `kinds` (often the same trace and
     package; a Jacobian's differs: its passes are assembled in the IR)."""
 
-    __slots__ = ("ctx", "trace", "package", "_splice_form", "first_package")
+    __slots__ = ("ctx", "trace", "package", "_splice_form", "first_package", "result")
 
-    def __init__(self, ctx, trace, package, splice_form, first_package=None):
+    def __init__(self, ctx, trace, package, splice_form, first_package=None, result=MISSING):
         self.ctx, self.trace, self.package, self._splice_form = ctx, trace, package, splice_form
         self.first_package = package if first_package is None else first_package   # for the tracing call
+        self.result = result      # what the traced call returned, for a stage(traced=...) of the same call
 
     def splice_form(self):
         return self._splice_form()
@@ -130,6 +131,7 @@ class Transformed:
         self._cache = FunctionCache(max_traces)
         self._signatures = {}
         self._wildcards = set()      # tuples of int leaf positions some cache key holds as wildcards
+        self._promotions = {}        # wildcard key -> what _promote compiles for it (a recorded call)
         self._set_fast(None)
         functools.update_wrapper(self, fn, updated=())   # never copy a wrapped function's state
 
@@ -149,8 +151,10 @@ class Transformed:
         """The Signature of a call with these argument leaves (differentiated: `argnums`)."""
         return Signature(self.fn, leaves, keys, treedef, self.argnums, self.runtime_ints)
 
-    def stage(self, sig, leaves, treedef):
-        """Trace fn on `leaves` and transform: a Staged."""
+    def stage(self, sig, leaves, treedef, traced=None):
+        """Trace fn on `leaves` and transform: a Staged.  `traced`: the (ctx, result) of a call recorded
+        before (its `Staged.result`), transformed in its form reading int arguments at run time
+        (tracer.primal); transforms whose Staged has no result never get one."""
         raise NotImplementedError
 
     def _call(self, args, kwargs):
@@ -170,32 +174,48 @@ class Transformed:
         outputs, found = self._cache.lookup(key, inputs, leaves)
         if outputs is None and self._cache.restore(key, lambda: persist.restore(self, key, sig, leaves)):
             outputs, found = self._cache.lookup(key, inputs, leaves)   # paths traced by another process
-        for positions in (self._wildcards if outputs is None else ()):
-            wild = _wildcard(key, positions)
-            if wild is not None and wild in self._cache.entries:
-                outputs, tried = self._cache.lookup(wild, inputs, leaves, again=True)
-                found = tried or found
-                if outputs is not None:
-                    break
+        if outputs is None and self._wildcards:
+            outputs, found = self._wildcard_lookup(key, inputs, leaves, found)
         if outputs is not None:
             self._set_fast(_fast_path(self.fn, key[0], sig, found, self._cache, len(args), self._call))
             return found.package(outputs)
         with _collector_paused():
             return self._trace_and_run(key, sig, leaves, treedef, inputs, reason=found, seen=seen)
 
+    def _wildcard_lookup(self, key, inputs, leaves, found):
+        """A call missing its exact key, answered by a path whose int arguments are run-time trip counts
+        (tracer/arrays/sizeint.py): such a path is compiled when first asked for (`_promote`)."""
+        for positions in list(self._wildcards):
+            wild = _wildcard(key, positions)
+            if wild is None:
+                continue
+            recipe = self._promotions.pop(wild, None)
+            if recipe is not None:
+                with _collector_paused():
+                    self._promote(wild, *recipe)
+            if wild in self._cache.entries:
+                outputs, tried = self._cache.lookup(wild, inputs, leaves, again=True)
+                found = tried or found
+                if outputs is not None:
+                    return outputs, found
+        return None, found
+
+    def _promote(self, key, sig, leaves, treedef, traced):
+        """Cache under wildcard `key` the form of a recorded call (`traced`: its (ctx, result)) whose loops
+        read their trip counts from its int arguments at run time (tracer.primal)."""
+        started = time.perf_counter()
+        staged = self.stage(sig, leaves, treedef, traced=traced)
+        sizes = tuple(p for p, k in enumerate(key[2]) if k[0] == "size")
+        self._add_entry(key, sig, staged, None, self._cache.seen(key), None, leaves, time.perf_counter() - started,
+                        sizes)
+
     def _trace_and_run(self, key, sig, leaves, treedef, inputs, reason, seen=0):
         started = time.perf_counter()
         staged = self.stage(sig, leaves, treedef)
         traced_s = time.perf_counter() - started
-        ctx, trace, package, first = staged.ctx, staged.trace, staged.package, staged.first_package
+        ctx, trace, first = staged.ctx, staged.trace, staged.first_package
         if reads_enclosing_trace(ctx):   # called inside a traced function, closing over its values
             return splice(sig, leaves, leaves, staged)
-        sizes, wild = size_positions(ctx)     # int arguments read at run time; those only trip counts
-        inputs = inputs + [np.asarray(leaves[p], np.intp) for p in sizes]
-        if wild:
-            key = _wildcard(key, wild)
-            seen = self._cache.seen(key)
-            self._wildcards.add(wild)
         env_inputs = [e.getter.get() for e in ctx.env if e.kind == "array"]
         if self._cache.full() or ctx.uncacheable is not None:
             if ctx.uncacheable is None:
@@ -204,26 +224,38 @@ class Transformed:
                 self._cache.retraces.append(f"not cached: {ctx.uncacheable}")
             self._cache.uncached_calls += 1
             return first(run_trace(trace, inputs + env_inputs))
+        entry, cached = self._add_entry(key, sig, staged, reason, seen, inputs, leaves, traced_s)
+        wild = size_positions(ctx) if staged.result is not MISSING else ()
+        if wild and not getattr(ctx.replay, "effects", None):  # another value of these ints: see _promote
+            self._promotions[_wildcard(key, wild)] = (sig, leaves, treedef, (ctx, staged.result))
+            self._wildcards.add(wild)
+        self._set_fast(_fast_path(self.fn, key[0], sig, cached, self._cache, len(leaves), self._call))
+        try:
+            return first(entry.kernel(inputs + env_inputs))
+        except GuardFailed as e:
+            return self._rounded_otherwise(entry, e.index, inputs + env_inputs, first)
+
+    def _add_entry(self, key, sig, staged, reason, seen, inputs, leaves, traced_s, sizes=()):
+        """Compile `staged` and cache it under `key`: (its CacheEntry, the entry cached: another
+        thread's for this path, or it).  `sizes`: int leaves the kernel reads (after the arrays)."""
+        ctx, trace = staged.ctx, staged.trace
         about = {"function": getattr(self.fn, "__qualname__", repr(self.fn)), "location": function_location(self.fn),
                  "signature": sig.description, "kind": self.kind}
         guards = trace.guards
-        info = PathInfo(", ".join(_describe_key(k) for k in key[2]) if wild else sig.description, "", "",
+        info = PathInfo(", ".join(_describe_key(k) for k in key[2]) if sizes else sig.description, "", "",
                         [(g.params["why"], g.params["loc"], g.params["expected"]) for g in guards],
                         [e.describe() for e in ctx.env], len(trace.nodes), trace,
                         loops=ctx.loops.report() if ctx.loops is not None else [])
-        explain.traced(self, sig, trace, ctx.env, reason, traced_s)      # (JITGRAD_LOG=recompiles,guards,trace)
+        if not sizes:
+            explain.traced(self, sig, trace, ctx.env, reason, traced_s)      # (JITGRAD_LOG=recompiles,guards,trace)
         kernel = backend.start_kernel(trace, self.jit, about, info)   # (sets info.backend and info.note)
-        entry = CacheEntry(kernel, ctx.env, guards, package, info, ctx.written_inputs, sizes)
-        cached = self._cache.add(key, entry, reason, seen, inputs[:len(inputs) - len(sizes)], leaves)
+        entry = CacheEntry(kernel, ctx.env, guards, staged.package, info, ctx.written_inputs, sizes)
+        cached = self._cache.add(key, entry, reason, seen, inputs, leaves, traced=not sizes)
         if cached is entry and not sizes:    # (a kernel compiling in the background is recorded once ready;
-            # traces reading int arguments at run time are not stored on disk)
+            # the run-time trip count form is not stored on disk: another process records its own)
             backend.when_compiled(kernel, lambda compiled: persist.store(
                 self, key, sig, staged, compiled, info.backend, info.note, reason, traced_s))
-        self._set_fast(_fast_path(self.fn, key[0], sig, cached, self._cache, len(leaves), self._call))
-        try:
-            return first(kernel(inputs + env_inputs))
-        except GuardFailed as e:
-            return self._rounded_otherwise(entry, e.index, inputs + env_inputs, first)
+        return entry, cached
 
     def _rounded_otherwise(self, entry, index, inputs, package):
         """The fresh kernel of `entry` decided its guard `index` otherwise than NumPy did while tracing:
@@ -273,22 +305,22 @@ class GradFunction(Transformed):
         argnums = self.argnums if self._tuple_argnums else self.argnums[0]
         return GradFunction, (self.fn, argnums, self.has_aux, self.with_value, self.jit, self._cache.max_traces)
 
-    def stage(self, sig, leaves, treedef):
+    def stage(self, sig, leaves, treedef, traced=None):
         """Trace fn and differentiate: the joint trace's outputs are the loss, the traced aux leaves,
         then the values side effects store, then one gradient per `sig.wrt`."""
-        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit), replay=True,
-                                 sizes=sig.ints)
+        ctx, result = traced or run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit),
+                                           replay=True, sizes=sig.ints)
         outputs, layout = trace_outputs(ctx, result, self.has_aux, self.fn)
         effect_values, replay = effect_outputs(ctx, len(outputs))
         outputs += effect_values
-        joint = passes.optimize(autodiff.value_and_grad(ctx.builder.build(outputs), sig.wrt, out=0))
+        joint = passes.optimize(autodiff.value_and_grad(primal(ctx, outputs, traced is not None), sig.wrt, out=0))
         n_primal = len(outputs)
         package = functools.partial(self._package, sig, layout, n_primal)
         kinds = [layout.loss_type] + [np.ndarray] * (n_primal - 1) + [
             type(t) for _, templates in sig.grad_trees for t in templates]
         trace, compiled_package = self._packager(sig, joint, n_primal, package, replay is None)
         return Staged(ctx, trace, compiled_package if replay is None else replaying(compiled_package, replay),
-                      lambda: (joint, kinds, package), compiled_package)
+                      lambda: (joint, kinds, package), compiled_package, result)
 
     def _packager(self, sig, joint, n_primal, package, may_pick=True):
         """(trace to run, outputs -> what the user gets).  When the answer is one array gradient, the

@@ -53,6 +53,7 @@ class CacheInfo:
     uncached_calls: int
     restored: int = 0       # paths restored from the disk cache (traced by another process)
     disk_rejected: list = dataclasses.field(default_factory=list)   # why records on disk were not reused
+    promoted: int = 0       # paths compiled, without tracing, in a form reading int arguments as trip counts
 
 
 class CacheEntry:
@@ -123,6 +124,7 @@ class FunctionCache:
         self.retraces = []
         self.warned = False
         self.restored = 0
+        self.promoted = 0
         self.disk_rejected = []
         self._disk_tried = set()
         self._lock = threading.Lock()
@@ -188,7 +190,7 @@ class FunctionCache:
     def full(self):
         return self.traces >= self.max_traces
 
-    def add(self, key, entry, reason, seen=0, inputs=None, leaves=()):
+    def add(self, key, entry, reason, seen=0, inputs=None, leaves=(), traced=True):
         """Cache `entry` (traced after a miss of `key` that had `seen` entries) and return it; or, when
         another thread cached an entry under `key` since that answers `inputs` (the arguments' arrays),
         return that one instead and drop `entry`: the same path is never cached twice."""
@@ -198,7 +200,8 @@ class FunctionCache:
                 outputs, peer = self._first_holding(entries[seen:], inputs, leaves)
                 if outputs is not None:
                     return peer
-            self.traces += 1
+            self.traces += traced         # (else a form of a trace compiled for other int values)
+            self.promoted += not traced
             if reason is not None:
                 self.retraces.append(reason)
             entries.append(entry)
@@ -213,4 +216,4 @@ class FunctionCache:
                 e.info.machine_code = getattr(e.kernel, "machine_code", "")
                 paths.append(e.info)
         return CacheInfo(self.traces, self.hits, self.misses, paths, list(self.retraces), self.uncached_calls,
-                         self.restored, list(self.disk_rejected))
+                         self.restored, list(self.disk_rejected), self.promoted)

@@ -15,7 +15,7 @@ from .arrays.escape import settle
 from .arrays.values import TracedArray, contains_traced, lift, make
 from .interpretation import interpreter, rolling, sideeffects, whileloops
 from .interpretation.rolling import LoopIndex
-from .interpretation.sizedloops import finish_sizes
+from .interpretation.sizedloops import finish_sizes, runtime_trace
 from .arrays.sizeint import SizeArg, SizeInt, plain as plain_size
 from .recording import audit, errormode, hooks
 from .recording.context import (
@@ -29,7 +29,7 @@ from .recording.snapshots import _snapshot as snapshot, _snapshot_structure as s
 
 __all__ = ["trace", "TraceContext", "TracedArray", "LoopIndex", "MISSING", "contains_traced", "current",
            "current_error_mode", "error_mode_raises", "error_mode_reader", "lift", "make", "quiet_error_mode",
-           "register", "registered_rules", "size_positions", "plain_size",
+           "register", "registered_rules", "size_positions", "plain_size", "primal",
            # the environment's getters and snapshots, which the persistent cache stores and re-validates
            "AttrGetter", "CellGetter", "CodeGetter", "EnvEntry", "GlobalGetter", "HasAttrGetter", "ItemGetter",
            "MethodGetter", "NamespaceGetter", "snapshot", "snapshot_structure"]
@@ -80,28 +80,28 @@ nested in such a recording warns about them.
     ctx.finish()
     if ctx.loops is not None and ctx.loops.sizes:
         finish_sizes(ctx.loops)
-        _size_inputs_first(ctx, len(inputs))
+        ctx.loops.n_leaf_inputs = len(inputs)
     if check is not None:
         check(ctx)
     audit.check(ctx)
     return ctx, result
 
 
-def _size_inputs_first(ctx, n_leaves):
-    """The trace's inputs in calling order: the traced leaves, the int arguments loop ops read their trip
-    counts from (`size_positions`), then the environment's arrays."""
-    inputs = ctx.builder.inputs
-    sized = [a.input for a in ctx.loops.sizes if a.input is not None]
-    rest = [v for v in inputs[n_leaves:] if all(v is not s for s in sized)]
-    inputs[n_leaves:] = sized + rest
-
-
 def size_positions(ctx):
-    """(leaf positions of the int arguments the trace takes as inputs, after the traced leaves; those of
-    them not part of the cache key: used only as trip counts)."""
+    """The leaf positions of the int arguments used only as the bounds of loops over ranges rolled to
+    their end (tracer/arrays/sizeint.py): `primal(ctx, outputs, runtime=True)` answers any value of them."""
     sizes = ctx.loops.sizes if ctx.loops is not None else ()
-    taken = tuple(a.position for a in sizes if a.input is not None)
-    return taken, tuple(a.position for a in sizes if a.input is not None and a.static is None)
+    return tuple(a.position for a in sizes if a.swaps and a.static is None)
+
+
+def primal(ctx, outputs, runtime=False):
+    """The recorded trace with these outputs; with `runtime`, in the form whose loop ops bounded by the
+    arguments of `size_positions(ctx)` read their trip counts at run time, from 0-d intp inputs after
+    the traced leaves (sizedloops.runtime_trace)."""
+    if not runtime:
+        return ctx.builder.build(outputs)
+    args = [a for a in ctx.loops.sizes if a.swaps and a.static is None]
+    return runtime_trace(ctx.builder, ctx.loops.n_leaf_inputs, args, outputs)
 
 
 def _mark_local(ctx, tree):

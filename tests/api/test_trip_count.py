@@ -1,6 +1,7 @@
 """An int argument used only as the bound of `for` loops over a range (tracer/arrays/sizeint.py) is a
-run-time trip count: the loop ops take it as an input and the cache key holds it as a wildcard, so a new
-value reuses the trace and its kernels; any other use keeps it keyed (a new value traces again).  Each
+run-time trip count: the call traced gets today's kernel, and a call with another value gets the trace's
+form whose loop ops read the count as an input (compiled then, without tracing again), cached under a
+key holding that argument as a wildcard; any other use keeps it keyed (a new value traces again).  Each
 case checks values against CPython, gradients against finite differences and the compiled kernel against
 the NumPy reference executor, and counts traces through cache_info()."""
 import numpy as np
@@ -53,11 +54,13 @@ def test_one_trace_serves_every_trip_count_compiled_and_reference():
         assert jitgrad.value_and_grad(pendulum)(P, n)[0] == pytest.approx(pendulum(P, n), rel=1e-12)
     for f, calls in ((compiled, 2), (reference, 1)):
         info = f.cache_info()
-        assert (info.traces, info.hits) == (1, calls * len(COUNTS) - 1), info.retraces
-        path = info.paths[0]
-        assert path.signature == "float64[3], int (a run-time trip count)"
-        assert "trip count a run-time value (int argument 1: not part of the cache key)" in path.loops[0]
-        assert "runs 0 to" in path.guards[0][0]
+        assert (info.traces, info.promoted, info.hits) == (1, 1, calls * len(COUNTS) - 1), info.retraces
+        traced, promoted = info.paths
+        assert traced.signature == "float64[3], 1000"        # the call traced: the loop of 1000 steps
+        assert "runs 0 to" not in str(traced.guards) and "i64[]" not in traced.text.splitlines()[0]
+        assert promoted.signature == "float64[3], int (a run-time trip count)"
+        assert "bounded by int argument 1: other values of it reuse this trace" in promoted.loops[0]
+        assert "runs 0 to 128000 iterations" in promoted.guards[0][0]
 
 
 def test_counts_below_the_iterations_interpreted_retrace_once():
@@ -66,8 +69,9 @@ def test_counts_below_the_iterations_interpreted_retrace_once():
         assert_grad(from_constant, P, n, grad_fn=compiled)
         np.testing.assert_allclose(compiled(P, n)[0], reference(P, n)[0], rtol=1e-10, atol=1e-14)
     info = compiled.cache_info()
-    assert info.traces == 2          # the wildcard path (n >= 1), and n == 0 keyed
-    assert sorted(p.signature for p in info.paths) == ["float64[3], 0", "float64[3], int (a run-time trip count)"]
+    assert (info.traces, info.promoted) == (2, 1)     # n == 0 retraced (keyed), n >= 1 one trace
+    assert sorted(p.signature for p in info.paths) == [
+        "float64[3], 0", "float64[3], 1000", "float64[3], int (a run-time trip count)"]
     assert "runs 0 to" in info.retraces[0]
 
 
@@ -77,7 +81,7 @@ def test_a_count_beyond_the_capacity_retraces():
     assert_grad(pendulum, P, 20000, grad_fn=f)     # the capacity of a trace of 10 steps: 16,384
     assert_grad(pendulum, P, 15000, grad_fn=f)
     info = f.cache_info()
-    assert (info.traces, info.hits) == (2, 1)
+    assert (info.traces, info.promoted, info.hits) == (2, 2, 1)   # (the trace of 20000 serves 15000)
     assert "runs 0 to 16384 iterations" in info.retraces[0]
 
 
@@ -88,7 +92,7 @@ def test_forward_and_reverse_jacobians_reuse_the_trace():
             eps = 1e-6
             fd = [(pendulum(P + eps * e, n) - pendulum(P - eps * e, n)) / (2 * eps) for e in np.eye(3)]
             np.testing.assert_allclose(jac(P, n), fd, rtol=1e-5, atol=1e-8)
-        assert jac.cache_info().traces == 1
+        assert (jac.cache_info().traces, jac.cache_info().promoted) == (1, 1)
 
 
 def bounded(x, n):
@@ -104,8 +108,8 @@ def test_range_from_a_start_to_n_minus_a_constant():
     for n in (40, 41, 100, 3, 2):
         assert_grad(bounded, x, n, grad_fn=f)
     info = f.cache_info()
-    assert info.traces == 3           # n = 3, 2: no iteration, fewer than the two interpreted: keyed
-    assert info.paths[0].signature == "float64[2], int (a run-time trip count)"
+    assert (info.traces, info.promoted) == (3, 1)   # n = 3, 2: no iteration, fewer than interpreted: keyed
+    assert "float64[2], int (a run-time trip count)" in [p.signature for p in info.paths]
 
 
 def nested(x, m, n):
@@ -117,15 +121,35 @@ def nested(x, m, n):
     return s
 
 
-def test_an_inner_loop_bounded_by_an_int_argument():
+def test_an_inner_loop_of_a_watched_loop_keeps_its_bound_keyed():
+    """The inner loop op may become part of the outer loop's body, which the run-time form does not
+    reach: its bound stays keyed."""
     f = jitgrad.jit_grad(nested, argnums=(0,))
     x = np.array([0.7, 1.3])
-    for n in (40, 41, 90):
+    for n in (40, 41):
         assert_grad(nested, x, 5, n, grad_fn=f)
-    assert_grad(nested, x, 6, 40, grad_fn=f)       # the outer count m is keyed (its loop is not its bound)
     info = f.cache_info()
-    assert info.traces == 2
-    assert "float64[2], 5, int (a run-time trip count)" in [p.signature for p in info.paths]
+    assert (info.traces, info.promoted) == (2, 0)
+
+
+def twice(x, n):
+    s = 0.0
+    for i in range(n):
+        s = s * 0.9 + x[0] * x[1]
+    for i in range(1, n):
+        s = s * 0.8 + x[1] * i
+    return s
+
+
+def test_two_loops_bounded_by_one_argument():
+    f = jitgrad.jit_grad(twice, argnums=(0,))
+    reference = jitgrad.jit_grad(twice, argnums=(0,), jit=False)
+    x = np.array([0.7, 1.3])
+    for n in (40, 41, 90, 2):
+        assert_grad(twice, x, n, grad_fn=f)
+        np.testing.assert_allclose(f(x, n)[0], reference(x, n)[0], rtol=1e-10)
+    info = f.cache_info()
+    assert (info.traces, info.promoted) == (1, 1)
 
 
 # -- any other use of the int keeps it keyed: a new value traces again ------------------------------------
@@ -202,10 +226,10 @@ def test_another_use_keeps_the_int_keyed(fn):
         fd = [(loss(x + eps * e, n) - loss(x - eps * e, n)) / (2 * eps) for e in np.eye(3)]
         np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
     info = f.cache_info()
-    assert info.traces == 2, info.paths
+    assert (info.traces, info.promoted) == (2, 0), info.paths
     assert sorted(p.signature for p in info.paths) == ["float64[3], 40", "float64[3], 41"]
-    notes = [line for p in info.paths for line in p.loops if "trip count" in line]
-    assert all("keyed: the int argument is used" in line for line in notes), notes
+    notes = [line for p in info.paths for line in p.loops if "bounded by int argument" in line]
+    assert all("which is keyed: the int argument is used" in line for line in notes), notes
 
 
 def test_a_loop_that_does_not_roll_keeps_its_bound_keyed(monkeypatch):
@@ -220,6 +244,31 @@ def test_a_loop_that_does_not_roll_keeps_its_bound_keyed(monkeypatch):
 def test_trace_text_shows_the_run_time_trip_count():
     f = jitgrad.jit_grad(pendulum)
     f(P, 100)
-    text = f.cache_info().paths[0].text
+    f(P, 200)
+    text = f.cache_info().paths[1].text
     assert text.startswith("trace (%0: f64[3], %1: i64[])")
-    assert "exit=" in text and "less %0, %" in text
+    assert "exit=" in text and "less %0, %" in text and "cond " in text
+
+
+def test_a_changed_global_is_seen_by_the_promoted_form():
+    """The form compiled for another count rests on the traced call's environment, checked as any path's."""
+    f = jitgrad.jit_grad(scaled, argnums=(0,))
+    x = np.array([0.7, 1.3])
+    assert_grad(scaled, x, 50, grad_fn=f)
+    global SCALE
+    SCALE = 3.0
+    try:
+        assert_grad(scaled, x, 60, grad_fn=f)
+        assert f.cache_info().traces == 2
+    finally:
+        SCALE = 2.0
+
+
+SCALE = 2.0
+
+
+def scaled(x, n):
+    s = 0.0
+    for i in range(n):
+        s = s * 0.9 + x[0] * SCALE
+    return s

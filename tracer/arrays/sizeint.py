@@ -2,45 +2,39 @@
 argument `n` of a traced call (and for `n + c`), and `SizedRange`, for `range(start, n + c)`.
 
 An int argument is static (part of the cache key) unless the only thing the trace does with it is to
-bound `for` loops over a range that roll into loop ops running to the end of the range: then each such
-loop op takes its trip count from an IR input carrying `n` at run time, and the cache entry answers any
-`n` (jitgrad/api.py keys that position as a wildcard).  So every use of the stand-in that could make
-the trace depend on the value in another way first marks its argument static (`SizeArg.mark`, with the
-use and the user's line) and then behaves exactly as the int would: comparisons, `bool`, hashing,
-`int()`/`__index__` (C code, shapes, list indices), printing, arithmetic other than `+`/`-` of an int
-(which give another SizeInt), every use of a SizedRange other than `iter()`, and any use of the range
-iterator other than the watched FOR_ITER (tracer/interpretation/rolling.py marks those, and loops over
-it that do not roll to the end).  `isinstance(n, int)` holds; the interpreter hands plain ints to
-native callees (`plain`).
+bound `for` loops over a range that roll into loop ops running to the end of the range: then a form of
+the trace whose loop ops take their trip counts from an IR input carrying `n` at run time answers any
+`n` (tracer/interpretation/sizedloops.py; jitgrad/api.py keys that position as a wildcard).  So every
+use of the stand-in that could make the trace depend on the value in another way first marks its
+argument static (`SizeArg.mark`, with the use and the user's line) and then behaves exactly as the int
+would: comparisons, `bool`, hashing, `int()`/`__index__` (C code, shapes, list indices), printing,
+arithmetic other than `+`/`-` of an int (which give another SizeInt), every use of a SizedRange other
+than `iter()`, and any use of the range iterator other than the watched FOR_ITER (rolling.py marks
+those, and loops over it that do not roll to the end).  `isinstance(n, int)` holds; the interpreter
+hands plain ints to native callees (`plain`).
 """
 import numpy as np
 
 from ..recording import context
-from ...ir.loops import COUNTER_DTYPE
 
 
 class SizeArg:
     """One int argument leaf of the traced call: its value, why it is static (None while it is only a
-    range bound), and the IR input standing for it (made when a loop op first takes its trip from it)."""
+    range bound), and the loop ops bounded by it (tracer/interpretation/sizedloops.py's Swap: each may
+    take its trip count from the argument at run time)."""
 
-    __slots__ = ("position", "value", "static", "input")
+    __slots__ = ("position", "value", "static", "swaps")
 
     def __init__(self, position, value):
         self.position, self.value = position, value
         self.static = None
-        self.input = None
+        self.swaps = []
 
     def mark(self, why):
         """The trace depends on the value otherwise than through trip counts: the argument stays keyed."""
         if self.static is None:
             ctx = context.current()
             self.static = f"{why} at {ctx.user_location()}" if ctx is not None else why
-
-    def ir(self, builder):
-        """The IR input (0-d intp) standing for the argument's value at run time."""
-        if self.input is None:
-            self.input = builder.input((), COUNTER_DTYPE)
-        return self.input
 
 
 class SizeInt:

@@ -21,7 +21,7 @@ import numpy as np
 from ...ir import Builder
 from ...ir.conditional import result_values
 from ...ir.loops import COUNTER_DTYPE
-from .loopbody import counted, counter_value, params_key
+from .loopbody import counter_value, params_key
 from ..arrays.values import TracedArray, rebind
 
 _CONSTANTS = ("const", "fill")
@@ -259,24 +259,19 @@ def known_values(ctx, header):
     return known
 
 
-def emit_loop(b, joined, body, split, header, run, count=None):
+def emit_loop(b, joined, body, split, header, run):
     """Record into builder `b` the loop node of `body` (joined.body, or its form leaving on data) on the carries at
     split.header; the frame's traced values at `header` rebound to its results (in place for those
     that were one object across iterations), as id -> TracedArray (and, when it leaves on its
     continue flag, "count" -> the iterations it takes).  `run`: (trip, the concrete carries after it,
-    the ids of the objects kept across iterations, whether it leaves).  `count` (an intp Value): the
-    loop runs that many iterations, at most `trip` (its trip count is a run-time value)."""
+    the ids of the objects kept across iterations, whether it leaves); "loop" -> the loop node."""
     trip, finals, previous, leaves = run
     n_carry = len(joined.items)
     inits = [split.header.irs[m] for m in joined.items]
-    if count is None:
-        loop = b.emit("loop", *inits, *joined.invariants, body=body, trip=trip, n_carry=n_carry,
-                      exit=n_carry if leaves else None)
-    else:                  # a run-time trip count (`trip` the most it may be): ends on `t < count`
-        loop = b.emit("loop", *inits, *joined.invariants, count, body=counted(body, n_carry), trip=trip,
-                      n_carry=n_carry, exit=n_carry)
+    loop = b.emit("loop", *inits, *joined.invariants, body=body, trip=trip, n_carry=n_carry,
+                  exit=n_carry if leaves else None)
     results = [b.loop_result(loop, index=k) for k in range(n_carry)]
-    replace = {}
+    replace = {"loop": loop}
     for x, k in zip(header.items, joined.positions):
         if k is None or id(x) in replace:
             continue

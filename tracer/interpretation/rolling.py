@@ -43,7 +43,7 @@ from .looptree import Split, emit_loop, join, known_values, single
 from .loopstate import flatten_frame, rebuild, same_state
 from .opening import rewound
 from ..arrays.loopindex import LoopIndex, plain
-from .sizedloops import after_sized, runtime_trip, sized_capacity, sized_loop, sized_note, sizes_plain
+from .sizedloops import after_sized, note_swap, sized_loop, sized_note, sizes_plain
 from ..arrays.values import TracedArray
 from ..recording.context import _is_library_file
 from ..recording.errormode import mode_state
@@ -358,10 +358,10 @@ class LoopWatch:
             body = with_exit(joined.body, [failed]) if leaves else joined.body
             trip = self.capacity(first, split.done, most) if leaves else split.done
             sized = None if leaves else sized_loop(self, joined, split, done)
-            count = None if sized is None else runtime_trip(self, sized[1].stop, first, trip)
-            trip = trip if count is None else sized_capacity(trip)
-            replace = emit_loop(self.rolling.ctx.builder, joined, body, split, header, (trip, finals, previous, leaves),
-                                count)
+            replace = emit_loop(self.rolling.ctx.builder, joined, body, split, header, (trip, finals, previous, leaves))
+            loop = replace.pop("loop")
+            if sized is not None:      # (sizedloops.py: another call's count may be read at run time)
+                note_swap(self, sized, loop, first)
             if leaves:
                 count = replace.pop("count")
                 counter = self._exit_counter(count, first, step, trip)
@@ -374,12 +374,12 @@ class LoopWatch:
                 if split.done < most:
                     return LoopIndex(self, i.base + ahead, i.a, i.b)
                 value = i.a * (i.base + ahead) + i.b
-                return value if sized is None else after_sized(sized[1].stop.arg, i.a, value)
+                return value if sized is None else after_sized(sized.stop.arg, i.a, value)
             rebuild(self.frame, replace, moved, self.STACK_TOP)
             self.advance(done)
             split.entry = len(self.rolling.rolled)
             self.rolling.rolled.append((self.location, split.done, split.ran, len(joined.items), leaves,
-                                        len(split.paths), None if sized is None else sized[1].stop.arg))
+                                        len(split.paths), None if sized is None else sized.stop.arg))
             self.rolls += 1
         if split.done < most:
             self.split = split
@@ -450,6 +450,7 @@ class Rolling:
         self.unrolled = {}        # location -> why the loop there was not rolled
         self.seen = set()         # (code, pc) of the FOR_ITERs of loops no watch knows
         self.sizes = []           # SizeArg per int argument standing in as a SizeInt (arrays/sizeint.py)
+        self.n_leaf_inputs = 0     # the traced leaves' inputs, first in the trace (sizedloops.runtime_trace)
         self.sized_iterators = {}  # id -> (iterator of a SizedRange, the SizedRange, whether a loop op took it)
 
     def for_iter(self, interpreter, frame, target, exit_skip, kind=LoopWatch):

@@ -1,17 +1,25 @@
 """Loops bounded by an int argument (tracer/arrays/sizeint.py): a `for` over a SizedRange whose loop op
-runs to the end of the range takes its trip count from the argument at run time, as an IR input.
+runs to the end of the range may take its trip count from the argument at run time.
 
-The loop op is then a loop ending on its flag (ir/loops.py's `exit`): its trip is a capacity, the most
-iterations a call may ask for (`sized_capacity`, guarded before the loop with the count's lower bound:
-a call whose range is shorter than the iterations interpreted before the loop op, or longer than the
-capacity, retraces), and its body (loopbody.counted) runs the iteration only while the counter is below
-the count.  After it, the loop's counter `i` (and ints stepping with it) is `n + c`, a SizeInt.
-Everything else a SizedRange, its iterator or the int does marks the argument static (keyed as before).
+The trace is recorded as before (each loop op of the count traced: the exact call's kernel is today's),
+and each such loop op is noted as a `Swap`.  `runtime_trace` then gives the trace's other form, which
+answers any value of the arguments used only that way (jitgrad/api.py compiles it once a call with
+another value comes): those arguments are 0-d intp inputs after the traced leaves, and each swapped
+loop op a loop ending on its flag (ir/loops.py's `exit`) whose trip is a capacity, the most iterations
+a call may ask for (`sized_capacity`, guarded before the loop with the count's lower bound: a call
+whose range is shorter than the iterations interpreted before the loop op, or longer than the capacity,
+retraces), its body (loopbody.counted) running the iteration only while the counter is below the
+count.  After the loop the counter `i` (and ints stepping with it) is `n + c`, a SizeInt.  Everything
+else a SizedRange, its iterator or the int does marks the argument static (keyed as before), and so
+does a loop op recorded while another loop is watched (it may end up inside that loop's body, where
+no swap reaches).
 """
 import numpy as np
 
+from ...ir import Builder, passes
 from ...ir.loops import COUNTER_DTYPE
 from ..arrays.sizeint import SIZED, SizeInt, plain as plain_size
+from .loopbody import counted
 
 SIZED_MIN_CAPACITY = 2 ** 14   # a loop op whose trip count is an int argument may run up to
 SIZED_FACTOR = 128              # max(SIZED_MIN_CAPACITY, SIZED_FACTOR x the count traced) iterations
@@ -25,33 +33,68 @@ def sized_capacity(trip):
 
 
 def sized_loop(watch, joined, split, done):
-    """The Rolling.sized_iterators entry of `watch`'s iterator when the loop op about to be recorded
-    can take its trip count from the int argument bounding its range: the loop's only loop op, running
-    to the end of the range (`done` iterations fast-forwarded), its body only carries; else None (the
-    argument is then marked static at the end of the trace: Rolling.finish_sizes)."""
+    """The SizedRange bounding `watch`'s loop when the loop op about to be recorded can take its trip
+    count from the int argument at run time: the loop's only loop op, running to the end of the range
+    (`done` iterations fast-forwarded), its body only carries, no other loop watched around it; else
+    None (the argument is then marked static at the end of the trace: `finish_sizes`)."""
     found = watch.rolling.sized_iterators.get(id(watch.iterator))
     if found is None or found[0] is not watch.iterator:
         return None
     rng = found[1]
     if (watch.rolls or found[2] or done != watch.remaining() or split.step != 1 or rng.stop.arg.static
-            or len(joined.body.outputs) != len(joined.items) or rng.stop.value - split.first != split.done):
+            or len(joined.body.outputs) != len(joined.items) or rng.stop.value - split.first != split.done
+            or any(w is not watch and w.refused is None for w in watch.rolling.active)):
         return None
     found[2] = True
-    return found
+    return rng
 
 
-def runtime_trip(watch, stop, first, trip):
-    """The IR of the trip count `stop - first` of a loop op over a SizedRange (`stop` its SizeInt, `first`
-    the loop op's first counter value), guarded to lie in [0, its capacity]; `trip` is the count traced."""
-    ctx = watch.rolling.ctx
-    b = ctx.builder
-    count = b.add(stop.arg.ir(b), b.const(np.asarray(stop.offset - first, COUNTER_DTYPE)))
-    most = sized_capacity(trip)
-    held = b.logical_and(b.greater_equal(count, b.const(np.asarray(0, COUNTER_DTYPE))),
-                         b.less_equal(count, b.const(np.asarray(most, COUNTER_DTYPE))))
-    ctx.guard(held, True, f"the loop at {watch.location} runs 0 to {most} iterations (its range's bound is "
-                          "an int argument)")
-    return count
+class Swap:
+    """A loop op over `range(first, n + offset)` (its counter from `first`) recorded with the count
+    traced, `trip`, and how to emit it with the count read at run time (`emit`)."""
+
+    __slots__ = ("loop", "offset", "trip", "loc", "location")
+
+    def __init__(self, loop, offset, trip, loc, location):
+        self.loop, self.offset, self.trip, self.loc, self.location = loop, offset, trip, loc, location
+
+    def emit(self, b, args, n):
+        """Into builder `b`, on operands `args`, with `n` the argument's IR input: the guarded loop."""
+        count = b.add(n, b.const(np.asarray(self.offset, COUNTER_DTYPE)))
+        most = sized_capacity(self.trip)
+        held = b.logical_and(b.greater_equal(count, b.const(np.asarray(0, COUNTER_DTYPE))),
+                             b.less_equal(count, b.const(np.asarray(most, COUNTER_DTYPE))))
+        b.guard(held, True, loc=self.loc, why=f"the loop at {self.location} runs 0 to {most} iterations (its "
+                                              "range's bound is an int argument)")
+        p = self.loop.params
+        return b.emit("loop", *args, count, body=counted(p["body"], p["n_carry"]), trip=most,
+                      n_carry=p["n_carry"], exit=p["n_carry"])
+
+
+def note_swap(watch, rng, loop, first):
+    """Loop op `loop` over SizedRange `rng` (its counter from `first`) may read its count at run time."""
+    stop = rng.stop
+    stop.arg.swaps.append(Swap(loop, stop.offset - first, loop.params["trip"], watch.rolling.ctx.user_location(),
+                               watch.location))
+
+
+def runtime_trace(builder, n_leaves, args, outputs):
+    """The trace of `builder`'s recording with `outputs` whose loop ops bounded by the SizeArgs `args`
+    (every one with swaps, none static) read their trip counts at run time: its inputs are the first
+    `n_leaves` (the traced leaves), then one 0-d intp per argument of `args`, then the others."""
+    b = Builder()
+    env = {id(v): b.input(v.shape, v.dtype) for v in builder.inputs[:n_leaves]}
+    swaps = {}
+    for a in args:
+        n = b.input((), COUNTER_DTYPE)
+        swaps.update((id(s.loop), (s, n)) for s in a.swaps)
+    env.update((id(v), b.input(v.shape, v.dtype)) for v in builder.inputs[n_leaves:])
+
+    def rule(bb, node, operands):
+        found = swaps.get(id(node))
+        return None if found is None else found[0].emit(bb, operands, found[1])
+    passes.replay(b, builder.nodes, env, rule)
+    return b.build([env[id(v)] for v in outputs])
 
 
 def after_sized(arg, a, value):
@@ -64,10 +107,11 @@ def after_sized(arg, a, value):
 
 
 def sized_note(arg):
-    """What cache_info says of a loop op reading its trip count from int argument `arg`."""
+    """What cache_info says of a loop op bounded by int argument `arg`."""
     if arg.static is None:
-        return f", trip count a run-time value (int argument {arg.position}: not part of the cache key)"
-    return f", trip count read from int argument {arg.position} at run time (keyed: {arg.static})"
+        return (f", bounded by int argument {arg.position}: other values of it reuse this trace (its loop ops "
+                "then read the trip count at run time)")
+    return f", bounded by int argument {arg.position}, which is keyed: {arg.static}"
 
 
 def sizes_plain(rolling, fn, args, kwargs):
