@@ -9,6 +9,7 @@ caches it under the key.
 import contextlib
 import functools
 import gc
+import itertools
 import operator
 import time
 import warnings
@@ -23,7 +24,7 @@ from .ir.errors import GuardFailed, JitgradError, JitgradWarning, TraceError
 from .ir.evaluate import run_trace
 from .ir.value import Trace
 from .pytree import flatten, leaf_count, unflatten
-from .signature import as_input_array, is_differentiable, is_dynamic, leaf_key, normalize_argnums
+from .signature import as_input_array, describe_key, is_differentiable, is_dynamic, leaf_key, normalize_argnums
 from .nested import call_in_trace, reads_enclosing_trace, splice
 from .tracer import MISSING, TracedArray, contains_traced, current, error_mode_raises, error_mode_reader
 from .tracer import primal, quiet_error_mode, size_positions
@@ -67,19 +68,7 @@ class Signature:
                                      function_location(fn))
             self.wrt.extend(input_index[pos] for pos in positions)
             self.grad_trees.append((args_def[2][a], [leaves[pos] for pos in positions]))
-        self.description = ", ".join(_describe_key(k) for k in keys)
-
-
-def _describe_key(key):
-    if key[0] == "size":
-        return "int (a run-time trip count)"
-    if key[0] == "array":
-        return f"{key[2]}{list(key[1])}"
-    if key[0] in ("float", "scalar"):
-        return key[0] if key[0] == "float" else f"{key[1]} scalar"
-    if key[0] == "static":
-        return repr(key[2])
-    return "object"
+        self.description = ", ".join(describe_key(k) for k in keys)
 
 
 def _grad_leaf(template, value):
@@ -176,6 +165,8 @@ class Transformed:
             outputs, found = self._cache.lookup(key, inputs, leaves)   # paths traced by another process
         if outputs is None and self._wildcards:
             outputs, found = self._wildcard_lookup(key, inputs, leaves, found)
+        if outputs is None and sig.ints:
+            outputs, found = self._restore_wildcards(key, sig, inputs, leaves, found)
         if outputs is not None:
             self._set_fast(_fast_path(self.fn, key[0], sig, found, self._cache, len(args), self._call))
             return found.package(outputs)
@@ -194,6 +185,23 @@ class Transformed:
                 with _collector_paused():
                     self._promote(wild, *recipe)
             if wild in self._cache.entries:
+                outputs, tried = self._cache.lookup(wild, inputs, leaves, again=True)
+                found = tried or found
+                if outputs is not None:
+                    return outputs, found
+        return None, found
+
+    def _restore_wildcards(self, key, sig, inputs, leaves, found):
+        """A call missing its exact key, answered by a record on disk of a form reading some of its int
+        arguments at run time (each set of them asked once: up to 3 ints, every set; more, all of them)."""
+        ints = sig.ints
+        sets = [c for k in range(len(ints), 0, -1) for c in itertools.combinations(ints, k)] if len(ints) <= 3 \
+            else [ints]
+        for positions in sets:
+            wild = _wildcard(key, positions)
+            if wild is not None and self._cache.restore(
+                    wild, lambda: persist.restore(self, wild, sig, leaves, positions)):
+                self._wildcards.add(positions)
                 outputs, tried = self._cache.lookup(wild, inputs, leaves, again=True)
                 found = tried or found
                 if outputs is not None:
@@ -242,7 +250,7 @@ class Transformed:
         about = {"function": getattr(self.fn, "__qualname__", repr(self.fn)), "location": function_location(self.fn),
                  "signature": sig.description, "kind": self.kind}
         guards = trace.guards
-        info = PathInfo(", ".join(_describe_key(k) for k in key[2]) if sizes else sig.description, "", "",
+        info = PathInfo(", ".join(describe_key(k) for k in key[2]) if sizes else sig.description, "", "",
                         [(g.params["why"], g.params["loc"], g.params["expected"]) for g in guards],
                         [e.describe() for e in ctx.env], len(trace.nodes), trace,
                         loops=ctx.loops.report() if ctx.loops is not None else [])
@@ -251,8 +259,7 @@ class Transformed:
         kernel = backend.start_kernel(trace, self.jit, about, info)   # (sets info.backend and info.note)
         entry = CacheEntry(kernel, ctx.env, guards, staged.package, info, ctx.written_inputs, sizes)
         cached = self._cache.add(key, entry, reason, seen, inputs, leaves, traced=not sizes)
-        if cached is entry and not sizes:    # (a kernel compiling in the background is recorded once ready;
-            # the run-time trip count form is not stored on disk: another process records its own)
+        if cached is entry:    # (a kernel compiling in the background is recorded once it is ready)
             backend.when_compiled(kernel, lambda compiled: persist.store(
                 self, key, sig, staged, compiled, info.backend, info.note, reason, traced_s))
         return entry, cached

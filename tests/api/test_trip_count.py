@@ -232,6 +232,27 @@ def test_another_use_keeps_the_int_keyed(fn):
     assert all("which is keyed: the int argument is used" in line for line in notes), notes
 
 
+def reshaped(x, n):
+    return _loop(x, n) + (x.reshape(n - 38, -1) ** 2).sum(axis=1)[0]
+
+
+def by_keyword(x, n=3):
+    return _loop(x, n)
+
+
+def test_a_shape_given_to_a_traced_array_method_keeps_the_int_keyed_and_a_keyword_int_is_a_trip_count():
+    x = np.arange(1.0, 13.0) / 10
+    for fn, call, counts in ((reshaped, lambda f, n: f(x, n), (2, 0)), (by_keyword, lambda f, n: f(x, n=n), (1, 1))):
+        f = jitgrad.value_and_grad(fn)
+        for n in (40, 41):
+            value, grad = call(f, n)
+            assert value == pytest.approx(fn(x, n), rel=1e-12)
+            eps = 1e-6
+            fd = [(fn(x + eps * e, n) - fn(x - eps * e, n)) / (2 * eps) for e in np.eye(12)]
+            np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+        assert (f.cache_info().traces, f.cache_info().promoted) == counts
+
+
 def test_a_loop_that_does_not_roll_keeps_its_bound_keyed(monkeypatch):
     monkeypatch.setenv("JITGRAD_UNROLL_OPS", "4000")
     f = jitgrad.jit_grad(_loop, argnums=(0,))
@@ -272,3 +293,61 @@ def scaled(x, n):
     for i in range(n):
         s = s * 0.9 + x[0] * SCALE
     return s
+
+
+MODULE = '''
+import numpy as np
+
+def pendulum(p, n):
+    theta, omega, loss = p[2], 0.0, 0.0
+    for _ in range(n):
+        omega = omega - 0.01 * (p[0] * np.sin(theta) + p[1] * omega)
+        theta = theta + 0.01 * omega
+        loss = loss + theta * theta
+    return loss * {scale}
+'''
+
+SCRIPT = '''
+import json, os, sys
+sys.path.insert(0, {here!r})
+import numpy as np, jitgrad, tripmod
+g = jitgrad.value_and_grad(tripmod.pendulum)
+P = np.array([9.81, 0.3, 1.0])
+ok = []
+for n in {counts!r}:
+    v, gr = g(P, n)
+    eps = 1e-6
+    fd = [(tripmod.pendulum(P + eps * e, n) - tripmod.pendulum(P - eps * e, n)) / (2 * eps) for e in np.eye(3)]
+    ok.append(bool(abs(v - tripmod.pendulum(P, n)) < 1e-12 and np.allclose(gr, fd, rtol=1e-5, atol=1e-9)))
+i = g.cache_info()
+print(json.dumps({{"ok": ok, "traces": i.traces, "restored": i.restored, "promoted": i.promoted,
+                  "paths": sorted(p.signature for p in i.paths)}}))
+'''
+
+
+def _process(tmp_path, counts):
+    import json
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, JITGRAD_CACHE_DIR=str(tmp_path / "cache"), OPENBLAS_NUM_THREADS="1",
+               PYTHONDONTWRITEBYTECODE="1", JITGRAD_UNROLL_OPS="0")
+    done = subprocess.run([sys.executable, "-c", SCRIPT.format(here=str(tmp_path), counts=counts)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(result["ok"]), result
+    return result
+
+
+def test_the_disk_cache_stores_and_restores_the_run_time_form(tmp_path):
+    (tmp_path / "tripmod.py").write_text(MODULE.format(scale="0.01"))
+    first = _process(tmp_path, [100, 200])
+    assert (first["traces"], first["promoted"], first["restored"]) == (1, 1, 0)
+    other = _process(tmp_path, [300, 0, 7])           # a new process, new counts: restored, not traced
+    assert (other["traces"], other["restored"], other["paths"]) == (0, 1, ["float64[3], int (a run-time trip count)"])
+    same = _process(tmp_path, [100])                  # the count traced: its own record, today's kernel
+    assert (same["traces"], same["restored"], same["paths"]) == (0, 1, ["float64[3], 100"])
+    (tmp_path / "tripmod.py").write_text(MODULE.format(scale="0.02"))   # the code changed: traced again
+    changed = _process(tmp_path, [300])
+    assert (changed["traces"], changed["restored"]) == (1, 0)
