@@ -14,6 +14,10 @@ cannot be re-validated in another process is stored with `reusable: false` and t
 shows them), and never answers a call.  Records written by this very process are not used: a second
 wrapper of the same function in one process traces again, as before.
 
+A trace whose loop ops read int arguments as trip counts at run time (tracer/arrays/sizeint.py) is stored
+under a key holding those arguments as wildcards (`["size"]`), and its record lists them (`sizes`): a new
+process missing its exact key asks for such records (jitgrad/api.py `_restore_wildcards`).
+
 JITGRAD_TRACE_CACHE=0 turns records off (JITGRAD_DISK_CACHE=0 turns off the whole disk cache).
 """
 import dataclasses
