@@ -1,15 +1,18 @@
 """A spectral loss through np.fft: the gradient of a windowed, weighted power spectrum and of a
 spectral-derivative penalty, per size, side by side in one run: NumPy's hand-written gradient, jitgrad
-with complex arithmetic compiled (pairs of doubles: jit/complexops.py) and jitgrad with every complex
-node a host call (as before complexops; `complexops.NATIVE = False`).  The FFTs are host calls in both.
+with complex arithmetic and the FFTs compiled (pairs of doubles: jit/complexops.py; numpy.fft's pocketfft
+loops called from the kernel: jit/fftcall.py) and jitgrad with every complex node a host call (as before
+complexops; `complexops.NATIVE = False`, the FFTs through numpy.fft's Python functions).
 
-    python bench/spectral.py [--sizes 64,256,4096] [--reps 15]
+    python bench/spectral.py [--sizes 64,256,4096] [--reps 15] [--clock cpu|wall]
 
-Prints one line per (loss, size): medians of interleaved repeats (bench/timing.py) and the ratios.
+Prints one line per (loss, size): medians of interleaved repeats (bench/timing.py; CPU time of the
+thread by default, steadier than wall-clock time on a shared machine) and the ratios.
 """
 import argparse
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.threads import pin_single_thread  # noqa: E402
@@ -56,7 +59,7 @@ def derivative_grad(x, window, weight, k):
     return back + 2.0 * np.real(np.fft.ifft(weight * F))
 
 
-def measure(loss, hand, n, reps):
+def measure(loss, hand, n, reps, clock):
     args = problem(n)
     jitted = {}
     for label, native in (("native", True), ("host calls", False)):
@@ -66,7 +69,7 @@ def measure(loss, hand, n, reps):
         assert err < 1e-9, (label, err)
     complexops.NATIVE = True
     calls = {"numpy (hand)": lambda: hand(*args), **{k: (lambda g=g: g(*args)) for k, g in jitted.items()}}
-    times = {k: v["median_s"] for k, v in interleaved(calls, reps, 0.02, 20.0).items()}
+    times = {k: v["median_s"] for k, v in interleaved(calls, reps, 0.02, 20.0, clock=clock).items()}
     print(f"{loss.__name__:10s} n={n:<6d} numpy {times['numpy (hand)'] * 1e6:9.1f} us   "
           f"jitgrad host calls {times['host calls'] * 1e6:9.1f} us   native {times['native'] * 1e6:9.1f} us   "
           f"native vs host calls {times['host calls'] / times['native']:5.2f}x   "
@@ -77,11 +80,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="64,256,4096")
     parser.add_argument("--reps", type=int, default=15)
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                        help="time the samples in CPU time of the thread (default) or wall-clock time")
     opts = parser.parse_args()
-    print(f"load average at start: {os.getloadavg()[0]:.2f}")
+    clock = time.thread_time if opts.clock == "cpu" else time.perf_counter
+    print(f"load average at start: {os.getloadavg()[0]:.2f}; {opts.clock} time")
     for loss, hand in ((power, power_grad), (derivative, derivative_grad)):
         for n in map(int, opts.sizes.split(",")):
-            measure(loss, hand, n, opts.reps)
+            measure(loss, hand, n, opts.reps, clock)
 
 
 if __name__ == "__main__":

@@ -57,12 +57,13 @@ def calls_per_sample(call, target_s):
     return max(1, int(target_s / max(once, 1e-9))), once
 
 
-def interleaved(calls, reps, target_s, budget_s, seed=0):
+def interleaved(calls, reps, target_s, budget_s, seed=0, clock=time.perf_counter):
     """Time every call in `calls` ({key: zero-arg fn}) `reps` times, in a shuffled order per round.
 
     Each sample runs the call `number` times back to back (about target_s) and records the mean.
     A call slower than budget_s/reps gets fewer rounds (at least 3, or 1 if one call exceeds the
-    budget). Returns {key: summarize(...) plus "number"}.
+    budget). `clock` times the samples (time.thread_time: CPU time, steadier on a shared machine).
+    Returns {key: summarize(...) plus "number"}.
     """
     plan = {}
     for key, call in calls.items():
@@ -78,8 +79,8 @@ def interleaved(calls, reps, target_s, budget_s, seed=0):
             if round_index >= rounds:
                 continue
             call = calls[key]
-            start = time.perf_counter()
+            start = clock()
             for _ in range(number):
                 call()
-            samples[key].append((time.perf_counter() - start) / number)
+            samples[key].append((clock() - start) / number)
     return {key: {**summarize(samples[key]), "number": plan[key][0]} for key in calls}

@@ -5,9 +5,16 @@ Cotangents of complex values follow ir/autodiff.py: ct = dL/dx + i dL/dy for z =
 a complex-linear map A is its adjoint A^H, and of a real-linear one its real adjoint.  With s the scale
 `norm` gives a transform (backward: 1 forward, 1/n inverse; ortho: 1/sqrt(n); forward: the other way
 round), the adjoint of fft(norm) is ifft with the dual norm (backward <-> forward, ortho stays):
-    fft  : VJP  fft(g, inverse=not inverse, norm=dual), JVP the transform of the tangent;
-    rfft : the first n//2+1 rows R of the DFT; R^H g = ifft(g zero-padded to n, norm=dual); the real
-           part of it (taken centrally by the AD transform) is the cotangent of the real operand;
+    fft  : VJP  fft(g, inverse=not inverse, norm=dual) (of g's real float64 operand when g is its cast
+           to complex128: the same values, and the JIT transforms a real operand with half the work),
+           JVP the transform of the tangent.  A real operand's cotangent is the real part of that,
+           Re T(g) = T(H g) with H g = (g_k + conj(g_(n-k)))/2 the Hermitian part of g, whose transform
+           is real: irfft of the first n//2+1 entries of H g (of H conj(g) with the norm undualled for
+           an inverse fft, as Re fft_s(g) = s * unnormalized-ifft(conj H g)): one real transform
+           instead of a complex one;
+    rfft : the first n//2+1 rows R of the DFT; the cotangent of the real operand is Re(s R^H g) =
+           irfft(c g, norm=dual) with c = 1 on the first and (n even) Nyquist bins, which irfft counts
+           once (reading their real parts only, as Re does), and 1/2 on the others, which it counts twice;
     irfft: x = s (X_0 + 2 sum_k Re(X_k w^jk) + X_{n/2} (-1)^j) reads only the real parts of the first
            and (n even) Nyquist bins, and counts the interior bins twice: its real adjoint is
            c * rfft(g, norm=dual) with c = 1 on those two bins and 2 on the others (rfft of a real g has
@@ -24,28 +31,52 @@ def _dual(params):
 
 
 def _fft_vjp(b, node, g):
-    return (b.fft(g, **{**_dual(node.params), "inverse": not node.params["inverse"]}),)
+    axis, norm, inverse = node.params["axis"], node.params["norm"], node.params["inverse"]
+    if node.args[0].dtype.kind == "f":      # the real part of the adjoint, by a real transform
+        n = node.shape[axis]
+        if inverse:
+            return (b.irfft(_hermitian_part(b, b.conj(g), axis), axis=axis, n=n, norm=norm),)
+        return (b.irfft(_hermitian_part(b, g, axis), axis=axis, n=n, norm=DUAL_NORM[norm]),)
+    if g.op == "astype" and g.args[0].dtype == np.float64 and g.dtype == np.complex128:
+        g = g.args[0]       # a real cotangent (of real(z), say): transformed as real, as NumPy casts it
+    return (b.fft(g, **{**_dual(node.params), "inverse": not inverse}),)
+
+
+def _hermitian_part(b, g, axis):
+    """The first n // 2 + 1 entries along `axis` of (g_k + conj(g_(n-k) mod n)) / 2, the Hermitian part
+    of g (whose inverse transform is the real part of g's)."""
+    n = g.shape[axis]
+    m = n // 2 + 1
+    lead = tuple(("slice", 0, d, 1) for d in g.shape[:axis])
+    head = b.index(g, spec=lead + (("slice", 0, m, 1),))
+    mirrored = b.index(g, spec=lead + (("slice", 0, 1, 1),))
+    if m > 1:
+        mirrored = b.concatenate(mirrored, b.index(g, spec=lead + (("slice", n - 1, m - 1, -1),)), axis=axis)
+    return b.multiply(b.add(head, b.conj(mirrored)), b.fill((), g.dtype, 0.5))
 
 
 def _rfft_vjp(b, node, g):
     axis, n = node.params["axis"], node.args[0].shape[node.params["axis"]]
-    missing = n - g.shape[axis]
-    if missing:
-        zeros_shape = g.shape[:axis] + (missing,) + g.shape[axis + 1:]
-        g = b.concatenate(g, b.fill(zeros_shape, g.dtype, 0), axis=axis)
-    return (b.fft(g, axis=axis, norm=DUAL_NORM[node.params["norm"]], inverse=True),)
+    return (b.irfft(b.multiply(g, b.const(_bin_weights(n, g.dtype, 1.0, 0.5, g.ndim, axis))),
+                    axis=axis, n=n, norm=DUAL_NORM[node.params["norm"]]),)
+
+
+def _bin_weights(n, dtype, edge, interior, ndim, axis):
+    """Weights of the n // 2 + 1 bins of a real transform along `axis`: `edge` on the first bin and (n
+    even) the Nyquist bin, which a real transform counts once, `interior` on the others."""
+    weights = np.full(n // 2 + 1, interior, dtype=dtype)
+    weights[0] = edge
+    if n % 2 == 0:
+        weights[-1] = edge
+    shape = [1] * ndim
+    shape[axis] = weights.size
+    return weights.reshape(shape)
 
 
 def _irfft_vjp(b, node, g):
     axis, n = node.params["axis"], node.params["n"]
     spectrum = b.rfft(g, **_dual({"axis": axis, "norm": node.params["norm"]}))
-    weights = np.full(n // 2 + 1, 2.0, dtype=g.dtype)
-    weights[0] = 1.0
-    if n % 2 == 0:
-        weights[-1] = 1.0
-    shape = [1] * g.ndim
-    shape[axis] = weights.size
-    return (b.multiply(spectrum, b.const(weights.reshape(shape))),)
+    return (b.multiply(spectrum, b.const(_bin_weights(n, g.dtype, 1.0, 2.0, g.ndim, axis))),)
 
 
 VJP_RULES = {

@@ -170,13 +170,13 @@ class LoopVJP:
     # -- the backward loop --
 
     def emit_backward(self, b, trip, ct_carries, accs, tapes, ct_ys, invariant_args, hoisted, base=None,
-                      count=None, limit=None):
+                      count=None):
         """Emit the backward loop of `trip` iterations into `b`: cotangents of the active carries
         (`ct_carries`, Values) and accumulators of the active invariants (`accs`) as carries, reading
         `tapes` (stacked, one per taped residual) and `ct_ys` (per stacked output: its cotangent,
         stacked, or None); `base` (intp Value) offsets the counter; `count` (intp Value): the forward
         loop took that many iterations of at most `trip` (the backward loop runs as many, iteration j
-        reading row count-1-j; `limit`: the counter stays below it, in the discarded iteration too).
+        reading row count-1-j).
         Returns (final ct carries, accs)."""
         if trip == 0:                     # no iteration: the cotangents pass through
             return list(ct_carries), list(accs)
@@ -198,8 +198,6 @@ class LoopVJP:
             t = bb.maximum(bb.subtract(bb.subtract(n_taken, bb.const(np.asarray(1, COUNTER_DTYPE))), j),
                            bb.const(np.asarray(0, COUNTER_DTYPE)))
         counter = bb.add(extra_ins[0], t) if base is not None else t
-        if limit is not None:
-            counter = bb.minimum(counter, bb.const(np.asarray(limit - 1, COUNTER_DTYPE)))
         fwd = self.forward
         env = {id(fwd.inputs[0]): counter}
         env.update(zip((id(v) for v in fwd.inputs[1 + self.n_carry:]), inv_ins))

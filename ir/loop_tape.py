@@ -6,32 +6,33 @@ This module fills autodiff.LOOP_TAPING and autodiff.LOOP_BACKWARD when imported.
 forward part and registers a record whose `backward(b, args, received)` emits the backward loop and
 returns one cotangent per operand.
 
-Memory bound: a loop whose tape would exceed TAPE_BUDGET_MB megabytes (module setting; the environment
-variable JITGRAD_LOOP_TAPE_MB sets it at import) is checkpointed: the forward part runs it as M = trip
-// S segments of S ~ sqrt(trip) iterations (an outer loop whose body is an inner loop) storing only the
-carries at each segment's start, then a taped tail loop of the trip - M*S remaining iterations; the
-backward pass runs the segments in reverse, each recomputing its tape from its checkpoint (a taping
-inner loop, without the body's guards: they held in the forward pass) and running its backward inner
-loop.  The body's guards appear twice in the forward part (segments, tail): in iteration order.  Tape memory:
-about sqrt(trip) iterations' residuals
-plus sqrt(trip) checkpoints of the carries, for one more forward evaluation of the body.
+Memory bound: a counted loop whose tape would exceed TAPE_BUDGET_MB megabytes (module setting; the
+environment variable JITGRAD_LOOP_TAPE_MB sets it at import) is checkpointed: the forward part runs it
+as M = trip // S segments of S ~ sqrt(trip) iterations (an outer loop whose body is an inner loop)
+storing only the carries at each segment's start, then a taped tail loop of the trip - M*S remaining
+iterations; the backward pass runs the segments in reverse, each recomputing its tape from its
+checkpoint (a taping inner loop, without the body's guards: they held in the forward pass) and running
+its backward inner loop.  Tape memory: about sqrt(trip) iterations' residuals plus sqrt(trip)
+checkpoints of the carries, for one more forward evaluation of the body.
 
 A loop ending on a flag (ir/loops.py's `exit`; `trip` its most iterations) without stacked outputs,
-over the budget or of TAPED_EXIT_ROWS iterations at most or more (a `while` loop: the tracer gives it
-room for TAPED_SHARE x 4x the iterations it saw, tracer/interpretation/whileloops.py), is `_continued`:
-its first trip // TAPED_SHARE iterations (at least isqrt(trip); for a `while`: 4x the iterations seen)
-run taped (the common case: no recomputation), and when it has not left by then, its continuation (the
-same body from the counter it stopped at; taking no iteration otherwise) is checkpointed, so a call
-running 50x the traced count needs no retrace and its memory stays about trip // TAPED_SHARE + 2
-sqrt(trip) rows.  (Differentiated again, a checkpointed loop keeps every iteration's residuals: the
-capacity is a bounded multiple of the traced count, not its square, so that grad of grad stays
-within a bounded multiple of the first-order memory.)  The continuation is checkpointed as above: the
-segment loop's flag says a segment ran all its S iterations, so it stops at the segment that leaves
-(discarding it, its count the segments taken); a taped tail loop reruns that segment from its start
-(at most S iterations, its flag also false from counter `trip` on); the count is S * segments taken +
-the tail's.  The backward segment loop runs the segments taken, last first (its discarded iteration's
-inner loops leave at once).  One with stacked outputs is taped (their rows would land at a run-time
-offset).
+over the budget or of CONTINUED_ROWS iterations at most or more (a `while` loop: the tracer gives it
+room for SEGMENTS x 4x the iterations it saw, tracer/interpretation/whileloops.py), is `_continued`:
+its first max(trip // SEGMENTS, isqrt(trip)) iterations (isqrt(trip) when that many rows of tape
+would exceed the budget; for a `while`: 4x the iterations seen) run taped (the common case: no
+recomputation), and when it has not left by then, its continuation runs in segments of S =
+isqrt(trip) iterations, stacking the carries each segment starts from (checkpoints).  A segment runs
+from the counter the one before stopped at, only when that one ran all its iterations (a carried
+flag), so the segment that leaves is kept, and the one after it, discarded, takes no iteration (its
+inner loop's discarded iteration is the original loop's: same counter, same carries).  The backward
+segment loop runs the segments taken, last first, each recomputing its tape from its checkpoint (S
+iterations, the last one as many as it took; without guards) and running its backward loop.  So a
+`while` loop running up to SEGMENTS x 4 (1,024) times its traced count needs no retrace; memory
+stays about trip // SEGMENTS + 2 sqrt(trip) rows; the gradient compiles seven loop bodies (taping
+and backward, segments and their inner loop, backward segments with their recomputation and backward
+loop).  (Differentiated again, the segment loop, which stacks its checkpoints, is taped: about trip
+rows, so the capacity is a bounded multiple of the traced count, not its square.)  One with stacked
+outputs is taped whole (their rows would land at a run-time offset).
 """
 import math
 import os
@@ -48,8 +49,8 @@ from .loops import COUNTER_DTYPE
 from .ops import LOOPS
 
 TAPE_BUDGET_MB = float(os.environ.get("JITGRAD_LOOP_TAPE_MB", "64"))
-TAPED_EXIT_ROWS = 2 ** 14     # a loop ending on a flag that may take this many iterations: `_continued`,
-TAPED_SHARE = 16              # its first trip // TAPED_SHARE iterations (at least isqrt(trip)) taped
+CONTINUED_ROWS = 2 ** 14      # a loop ending on a flag that may take this many iterations is `_continued`:
+SEGMENTS = 256                # its first trip // SEGMENTS iterations (at least isqrt(trip)) taped
 
 
 def _intp(b, value):
@@ -76,12 +77,11 @@ def taping_form(b, node, args, active_args, records, result_maps):
     else:
         vjp = LoopVJP(body, n_carry, trip, active_args, exit)
         hoisted = vjp.hoist(b, args[n_carry:])
-        tape_bytes = trip * sum(r.size * r.dtype.itemsize for r in vjp.taped)
-        checkpointable = exit is None or len(body.outputs) == n_carry + 1      # a flag, no stacked output
-        over = tape_bytes > TAPE_BUDGET_MB * 2 ** 20 and trip >= 4
-        if exit is not None and checkpointable and (over or trip >= TAPED_EXIT_ROWS):
-            loop, results = _continued(b, vjp, args, active_args, hoisted, records)
-        elif over and checkpointable:
+        row_bytes = sum(r.size * r.dtype.itemsize for r in vjp.taped)
+        over = trip * row_bytes > TAPE_BUDGET_MB * 2 ** 20 and trip >= 4
+        if exit is not None and len(body.outputs) == n_carry + 1 and (over or trip >= CONTINUED_ROWS):
+            loop, results = _continued(b, vjp, args, hoisted, records, row_bytes)
+        elif over and exit is None:
             loop, results = _checkpointed(b, vjp, args, hoisted, records)
         else:
             loop, results = _taped(b, vjp, args, hoisted, trip, None, records), None
@@ -94,78 +94,54 @@ def taping_form(b, node, args, active_args, records, result_maps):
     return loop
 
 
-def _taped(b, vjp, args, hoisted, trip, base, records, limit=None):
-    """The taping loop (`base`: its counter offset; `limit`: a loop with exit stops at counter `limit`)."""
-    body = vjp.taping_body(based=base is not None) if limit is None else _capped(vjp.taping_body(), vjp.exit, limit)
+def _taped(b, vjp, args, hoisted, trip, base, records):
+    """The taping loop (`base`: its counter offset, or None)."""
+    body = vjp.taping_body(based=base is not None)
     loop = b.loop(*args, *([base] if base is not None else []), body=body,
                   trip=trip, n_carry=vjp.n_carry, exit=vjp.exit)
     tapes = [b.loop_result(loop, index=vjp.n_out + j) for j in range(len(vjp.taped))]
     count = b.loop_result(loop, index=vjp.exit) if vjp.exit is not None else None
-    records[id(loop)] = _Taped(vjp, trip, tapes, hoisted, base, count, limit)
+    records[id(loop)] = _Taped(vjp, trip, tapes, hoisted, base, count)
     return loop
 
 
 class _Taped:
-    def __init__(self, vjp, trip, tapes, hoisted, base, count, limit):
+    def __init__(self, vjp, trip, tapes, hoisted, base, count):
         self.vjp, self.trip, self.tapes, self.hoisted, self.base = vjp, trip, tapes, hoisted, base
         self.count = count            # the iterations the forward loop took (a loop with exit), or None
-        self.limit = limit
 
     def backward(self, b, args, received):
         vjp = self.vjp
         invariants = args[vjp.n_carry:len(args) - (self.base is not None)]
         ct_carries, accs, ct_ys = vjp.zero_cotangents(b, args, received)
         ct_carries, accs = vjp.emit_backward(b, self.trip, ct_carries, accs, self.tapes, ct_ys, invariants,
-                                             self.hoisted, self.base, self.count, self.limit)
+                                             self.hoisted, self.base, self.count)
         return vjp.operand_cotangents(len(args), ct_carries, accs)
-
-
-def _capped(body, exit, limit):
-    """`body` run from a `base` (a last input, as `with_base`) whose continue flag is also false from
-    counter `limit` on (the iteration found there, discarded, sees counter limit - 1: in range)."""
-    bb = Builder()
-    env = passes.copy_inputs(bb, body.inputs)
-    at = bb.add(bb.input((), COUNTER_DTYPE), env[id(body.inputs[0])])
-    env[id(body.inputs[0])] = bb.minimum(at, _intp(bb, limit - 1))
-    passes.replay(bb, body.nodes, env)
-    outputs = [env[id(v)] for v in body.outputs]
-    outputs[exit] = bb.logical_and(outputs[exit], bb.less(at, _intp(bb, limit)))
-    return bb.build(outputs)
 
 
 def _segment_body(vjp, size):
     """The checkpointing loop's body: segment s runs the loop's body `size` times from counter s*size;
-    outputs the next carries, the stacked outputs (size, ...) and the carries it started from.  A loop
-    with exit: its flag (output n_carry) says the segment ran its `size` iterations (the segment that
-    leaves is discarded, then run by a taped tail loop)."""
-    body, n_carry, exit = vjp.body, vjp.n_carry, vjp.exit
+    outputs the next carries, the stacked outputs (size, ...) and the carries it started from."""
+    body, n_carry = vjp.body, vjp.n_carry
     bb = Builder()
     s = bb.input((), COUNTER_DTYPE)
     ins = [bb.input(v.shape, v.dtype) for v in body.inputs[1:]]
     base = bb.multiply(s, _intp(bb, size))
-    inner = bb.loop(*ins, base, body=with_base(body), trip=size, n_carry=n_carry, exit=exit)
+    inner = bb.loop(*ins, base, body=with_base(body), trip=size, n_carry=n_carry)
     results = [bb.loop_result(inner, index=k) for k in range(vjp.n_out)]
-    if exit is not None:
-        results[exit] = bb.equal(results[exit], _intp(bb, size))
     return bb.build(results + ins[:n_carry])
 
 
 def _checkpointed(b, vjp, args, hoisted, records):
-    """(the checkpointing loop, the Values of the original loop's results)."""
-    n_carry, n_out, trip, exit = vjp.n_carry, vjp.n_out, vjp.trip, vjp.exit
+    """A counted loop over the budget: (the checkpointing loop, the Values of the original loop's
+    results)."""
+    n_carry, n_out, trip = vjp.n_carry, vjp.n_out, vjp.trip
     size = math.isqrt(trip)
     segments = trip // size
-    outer = b.loop(*args, body=_segment_body(vjp, size), trip=segments, n_carry=n_carry, exit=exit)
+    outer = b.loop(*args, body=_segment_body(vjp, size), trip=segments, n_carry=n_carry)
     results = [b.loop_result(outer, index=k) for k in range(n_out + n_carry)]
     checkpoints = results[n_out:]
     finals = results[:n_carry]
-    if exit is not None:              # the segments taken, then a tail of at most one segment
-        taken = results[exit]
-        records[id(outer)] = _Checkpointed(vjp, size, segments, checkpoints, hoisted, taken)
-        base = b.multiply(taken, _intp(b, size))
-        loop = _taped(b, vjp, finals + list(args[n_carry:]), hoisted, size, base, records, limit=trip)
-        count = b.add(base, b.loop_result(loop, index=exit))
-        return outer, [b.loop_result(loop, index=k) for k in range(n_carry)] + [count]
     records[id(outer)] = _Checkpointed(vjp, size, segments, checkpoints, hoisted)
     body = vjp.body
     ys = [b.reshape(y, shape=(segments * size,) + v.shape) for y, v in zip(results[n_carry:n_out],
@@ -178,43 +154,10 @@ def _checkpointed(b, vjp, args, hoisted, records):
     return outer, finals + ys
 
 
-def _continued(b, vjp, args, active_args, hoisted, records):
-    """A loop ending on a flag, of at most `trip` iterations: its first trip // TAPED_SHARE iterations
-    (at least isqrt(trip)) taped, then (when it has not left by then) its continuation checkpointed
-    (`_checkpointed`), from the counter the taped loop stopped at.  Returns (the continuation's loop,
-    the original's results)."""
-    n_carry, exit, trip = vjp.n_carry, vjp.exit, vjp.trip
-    rows = max(math.isqrt(trip), trip // TAPED_SHARE)
-    first = _taped(b, vjp, args, hoisted, rows, None, records)
-    taken = b.loop_result(first, index=exit)
-    full = b.equal(taken, _intp(b, rows))
-    rest = list(args[n_carry:]) + [taken, full]
-    more = LoopVJP(_continuation(vjp.body, exit), n_carry, trip - rows, list(active_args) + [False, False], exit)
-    outer, results = _checkpointed(b, more, [b.loop_result(first, index=k) for k in range(n_carry)] + rest,
-                                   more.hoist(b, rest), records)
-    results[exit] = b.add(taken, results[exit])
-    return outer, results
-
-
-def _continuation(body, exit):
-    """`body` with two more invariant inputs, last: an intp `base` its counter is offset by, and a bool
-    `full` and-ed into its continue flag (output `exit`): a loop of it takes no iteration unless `full`,
-    and its discarded iteration is then the one a loop of `body` stopped at (same counter, carries)."""
-    bb = Builder()
-    env = passes.copy_inputs(bb, body.inputs)
-    base, full = bb.input((), COUNTER_DTYPE), bb.input((), np.bool_)
-    env[id(body.inputs[0])] = bb.add(base, env[id(body.inputs[0])])
-    passes.replay(bb, body.nodes, env)
-    outputs = [env[id(v)] for v in body.outputs]
-    outputs[exit] = bb.logical_and(outputs[exit], full)
-    return bb.build(outputs)
-
-
 class _Checkpointed:
-    def __init__(self, vjp, size, segments, checkpoints, hoisted, taken=None):
+    def __init__(self, vjp, size, segments, checkpoints, hoisted):
         self.vjp, self.size, self.segments = vjp, size, segments
         self.checkpoints, self.hoisted = checkpoints, hoisted
-        self.taken = taken            # a loop with exit: the segments the forward loop completed
 
     def backward(self, b, args, received):
         vjp, size = self.vjp, self.size
@@ -225,44 +168,139 @@ class _Checkpointed:
         bb = Builder()
         j = bb.input((), COUNTER_DTYPE)
         carry_ins = [bb.input(v.shape, v.dtype) for v in ct_carries + accs]
-        taken = [self.taken] if self.taken is not None else []
-        outer_ins = [bb.input(v.shape, v.dtype)
-                     for v in self.checkpoints + present + invariants + self.hoisted + taken]
+        outer_ins = [bb.input(v.shape, v.dtype) for v in self.checkpoints + present + invariants + self.hoisted]
         n_cp, n_y = len(self.checkpoints), len(present)
         cp_ins, y_ins = outer_ins[:n_cp], iter(outer_ins[n_cp:n_cp + n_y])
         inv_ins = outer_ins[n_cp + n_y:n_cp + n_y + len(invariants)]
-        hoisted_ins = outer_ins[n_cp + n_y + len(invariants):len(outer_ins) - len(taken)]
-        if taken:                     # segments taken-1 .. 0; the discarded iteration j = taken redoes 0
-            s = bb.maximum(bb.subtract(bb.subtract(outer_ins[-1], _intp(bb, 1)), j), _intp(bb, 0))
-        else:
-            s = bb.subtract(_intp(bb, self.segments - 1), j)
+        hoisted_ins = outer_ins[n_cp + n_y + len(invariants):]
+        s = bb.subtract(_intp(bb, self.segments - 1), j)
         base = bb.multiply(s, _intp(bb, size))
         starts = [bb.index(cp, s, spec=AT_ROW) for cp in cp_ins]
-        flag = [bb.less(j, outer_ins[-1])] if taken else []
-        taping_body = vjp.taping_body(based=True, guards=False)
-        # the discarded iteration j = taken: its inner loops leave at once (not `size` iterations for nothing)
-        taping = bb.loop(*starts, *inv_ins, base, *flag, body=_flagged(taping_body) if taken else taping_body,
-                         trip=size, n_carry=n_carry, exit=len(taping_body.outputs) if taken else None)
+        taping = bb.loop(*starts, *inv_ins, base, body=vjp.taping_body(based=True, guards=False), trip=size,
+                         n_carry=n_carry)
         tapes = [bb.loop_result(taping, index=vjp.n_out + r) for r in range(len(vjp.taped))]
         rows = [bb.index(next(y_ins), s, spec=AT_ROW) if y is not None else None for y in ct_ys]
         n = len(ct_carries)
-        count = bb.loop_result(taping, index=len(taping_body.outputs)) if taken else None
-        cc, aa = vjp.emit_backward(bb, size, carry_ins[:n], carry_ins[n:], tapes, rows, inv_ins, hoisted_ins, base,
-                                   count)
-        loop = b.loop(*ct_carries, *accs, *self.checkpoints, *present, *invariants, *self.hoisted, *taken,
-                      body=bb.build(cc + aa + flag), trip=self.segments, n_carry=n + len(accs),
-                      exit=n + len(accs) if taken else None)
+        cc, aa = vjp.emit_backward(bb, size, carry_ins[:n], carry_ins[n:], tapes, rows, inv_ins, hoisted_ins, base)
+        loop = b.loop(*ct_carries, *accs, *self.checkpoints, *present, *invariants, *self.hoisted,
+                      body=bb.build(cc + aa), trip=self.segments, n_carry=n + len(accs))
         finals = [b.loop_result(loop, index=k) for k in range(n + len(accs))]
         return vjp.operand_cotangents(len(args), finals[:n], finals[n:])
 
 
-def _flagged(body):
-    """`body` with one more invariant input, last, a bool returned as a last output (a continue flag)."""
+# ---- a loop ending on a flag, continued in segments ----------------------------------------------------
+
+def _first_rows(trip, row_bytes):
+    """The iterations a continued loop of at most `trip` iterations tapes first."""
+    rows = max(math.isqrt(trip), trip // SEGMENTS)
+    return rows if rows * row_bytes <= TAPE_BUDGET_MB * 2 ** 20 else max(1, math.isqrt(trip))
+
+
+def _continued(b, vjp, args, hoisted, records, row_bytes):
+    """A loop ending on a flag, of at most `trip` iterations and without stacked outputs: its first
+    iterations taped, then its continuation in segments (the module docstring).  Returns (the segment
+    loop, the Values of the original loop's results)."""
+    n_carry, exit, trip = vjp.n_carry, vjp.exit, vjp.trip
+    rows = _first_rows(trip, row_bytes)
+    size = max(1, math.isqrt(trip))
+    segments = -(-(trip - rows) // size)
+    first = _taped(b, vjp, args, hoisted, rows, None, records)
+    taken = b.loop_result(first, index=exit)
+    state = [taken, b.equal(taken, _intp(b, rows))]                 # at, more
+    outer = b.loop(*[b.loop_result(first, index=k) for k in range(n_carry)], *state, *args[n_carry:],
+                   body=_segments_body(vjp, size), trip=segments, n_carry=n_carry + 2, exit=n_carry + 2)
+    results = [b.loop_result(outer, index=j) for j in range(2 * n_carry + 3)]
+    records[id(outer)] = _Continued(vjp, rows, size, segments, results[n_carry], results[n_carry + 2],
+                                    results[n_carry + 3:], hoisted)
+    finals = results[:n_carry] + [None] * (vjp.n_out - n_carry)
+    finals[exit] = results[n_carry]
+    return outer, finals
+
+
+def _segments_body(vjp, size):
+    """The segment loop's body.  Inputs: the segment number, the carries, `at` (the counter the segment
+    before stopped at), `more` (it ran all its iterations), the invariants.  The segment runs the body
+    from counter `at` while `more` (so a segment after one that left takes no iteration: its discarded
+    iteration is the original's), `size` iterations at most, to counter trip at most; outputs the next
+    carries, at + its count, whether it ran all `size`, the flag (the `more` it started with) and the
+    carries it started from (the checkpoints)."""
+    body, n_carry, exit = vjp.body, vjp.n_carry, vjp.exit
+    bb = Builder()
+    bb.input((), COUNTER_DTYPE)
+    carries = [bb.input(v.shape, v.dtype) for v in body.inputs[1:1 + n_carry]]
+    at, more = bb.input((), COUNTER_DTYPE), bb.input((), np.bool_)
+    invariants = [bb.input(v.shape, v.dtype) for v in body.inputs[1 + n_carry:]]
+    inner = bb.loop(*carries, *invariants, at, more, body=_capped(body, exit, vjp.trip), trip=size,
+                    n_carry=n_carry, exit=exit)
+    count = bb.loop_result(inner, index=exit)
+    outputs = [bb.loop_result(inner, index=j) for j in range(n_carry)]
+    outputs += [bb.add(at, count), bb.equal(count, _intp(bb, size)), more]
+    return bb.build(outputs + carries)
+
+
+def _capped(body, exit, limit):
+    """`body` run from a `base` (an intp input after its own) while a bool `live` (the last input) holds:
+    its continue flag (output `exit`) and-ed with `live` and with counter < `limit` (the iteration
+    found there, discarded, sees counter limit - 1: in range)."""
     bb = Builder()
     env = passes.copy_inputs(bb, body.inputs)
+    at = bb.add(bb.input((), COUNTER_DTYPE), env[id(body.inputs[0])])
     live = bb.input((), np.bool_)
+    env[id(body.inputs[0])] = bb.minimum(at, _intp(bb, limit - 1))
     passes.replay(bb, body.nodes, env)
-    return bb.build([env[id(v)] for v in body.outputs] + [live])
+    outputs = [env[id(v)] for v in body.outputs]
+    outputs[exit] = bb.logical_and(bb.logical_and(outputs[exit], live), bb.less(at, _intp(bb, limit)))
+    return bb.build(outputs)
+
+
+class _Continued:
+    """The record of a continuation's segment loop: the backward loop runs the segments taken, last
+    first, each from its tape recomputed from its checkpoint (its count of iterations, without guards)."""
+
+    def __init__(self, vjp, rows, size, segments, count, taken, checkpoints, hoisted):
+        self.vjp, self.rows, self.size, self.segments, self.hoisted = vjp, rows, size, segments, hoisted
+        self.count, self.taken, self.checkpoints = count, taken, checkpoints
+
+    def backward(self, b, args, received):
+        vjp, size, n_carry = self.vjp, self.size, self.vjp.n_carry
+        own = list(args[:n_carry]) + list(args[n_carry + 2:])      # carries and invariants
+        ct_carries, accs, _ = vjp.zero_cotangents(b, own, received)
+        invariants = own[n_carry:]
+        outer = self.checkpoints + [self.count, self.taken] + invariants + self.hoisted
+        bb = Builder()
+        j = bb.input((), COUNTER_DTYPE)
+        carry_ins = [bb.input(v.shape, v.dtype) for v in ct_carries + accs]
+        ins = [bb.input(v.shape, v.dtype) for v in outer]
+        n_cp = len(self.checkpoints)
+        cp_ins, (count, taken) = ins[:n_cp], ins[n_cp:n_cp + 2]
+        inv_ins, hoisted_ins = ins[n_cp + 2:n_cp + 2 + len(invariants)], ins[n_cp + 2 + len(invariants):]
+        zero = _intp(bb, 0)
+        s = bb.maximum(bb.subtract(bb.subtract(taken, _intp(bb, 1)), j), zero)    # the discarded j = taken: 0
+        base = bb.add(_intp(bb, self.rows), bb.multiply(s, _intp(bb, size)))
+        ran = bb.where(bb.equal(j, zero), bb.subtract(count, base), _intp(bb, size))   # the last: to `count`
+        ran = bb.where(bb.less(j, taken), ran, zero)
+        taping_body = vjp.taping_body(based=True, guards=False)
+        again = bb.loop(*[bb.index(cp, s, spec=AT_ROW) for cp in cp_ins], *inv_ins, base, ran,
+                        body=_counted(taping_body), trip=size, n_carry=n_carry, exit=len(taping_body.outputs))
+        tapes = [bb.loop_result(again, index=vjp.n_out + r) for r in range(len(vjp.taped))]
+        n = len(ct_carries)
+        cc, aa = vjp.emit_backward(bb, size, carry_ins[:n], carry_ins[n:], tapes, [None] * (vjp.n_out - n_carry),
+                                   inv_ins, hoisted_ins, base, ran)
+        loop = b.loop(*ct_carries, *accs, *outer, body=bb.build(cc + aa + [bb.less(j, taken)]),
+                      trip=self.segments, n_carry=n + len(accs), exit=n + len(accs))
+        finals = [b.loop_result(loop, index=m) for m in range(n + len(accs))]
+        cts = vjp.operand_cotangents(len(own), finals[:n], finals[n:])
+        return cts[:n_carry] + [None, None] + cts[n_carry:]
+
+
+def _counted(body):
+    """`body` with one more invariant input, last, an intp `n`: a continue flag, counter < n, returned
+    as a last output (a loop of it takes n iterations)."""
+    bb = Builder()
+    env = passes.copy_inputs(bb, body.inputs)
+    n = bb.input((), COUNTER_DTYPE)
+    passes.replay(bb, body.nodes, env)
+    return bb.build([env[id(v)] for v in body.outputs] + [bb.less(env[id(body.inputs[0])], n)])
 
 
 def backward_node(b, node, cts, received, records, accumulate, add):

@@ -13,7 +13,7 @@ A loop with `exit` (an index e, C <= e, of a 0-d bool body output: the continue 
 default, for a counted loop) runs while the flag is true: the iteration t whose flag is false is
 discarded as a whole (the results are the carries it started from) and ends the loop; `trip` is then
 the most iterations it may take (a `for` with `break`: the range's length; a `while`: a capacity the
-tracer chose, 64x the iterations it saw, which a guard after the loop checks).  Result e
+tracer chose, 1024x the iterations it saw, which a guard after the loop checks).  Result e
 is the number of iterations taken, an intp counted at run time (never a key of the cache); stacked rows
 from it on are zeros.  The body is evaluated once more than the count (the discarded iteration), so
 its guards hold there too.

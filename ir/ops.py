@@ -77,7 +77,7 @@ FAMILIES = {
     "sort": {"arity": 1, "differentiable": False, "host": True},
     "linalg": {"arity": 1, "host": True},
     "complex_parts": {"elementwise": True, "arity": 1, "complex_differentiable": True},
-    "fft": {"arity": 1, "host": True, "complex_differentiable": True},
+    "fft": {"arity": 1, "complex_differentiable": True},
     "shape": {"arity": 1, "complex_differentiable": True},
     "index": {"complex_differentiable": True},
     "contraction": {"arity": 2, "complex_differentiable": True},

@@ -25,7 +25,12 @@ def part_type(ty):
 
 
 def parts(f, z, ty):
-    """(real, imaginary) registers of complex register `z`."""
+    """(real, imaginary) registers of complex register `z` (the parts it was packed from, when `pack`
+    made it in this function: a literal 0.0 imaginary part of a real value cast to complex stays
+    visible to the rules)."""
+    packed = getattr(f, "packed_parts", {}).get(z)
+    if packed is not None:
+        return packed
     return f.emit(f"extractvalue {ty} {z}, 0"), f.emit(f"extractvalue {ty} {z}, 1")
 
 
@@ -33,7 +38,11 @@ def pack(f, re, im, ty):
     """The complex register of parts `re`, `im`."""
     pt = part_type(ty)
     half = f.emit(f"insertvalue {ty} undef, {pt} {re}, 0")
-    return f.emit(f"insertvalue {ty} {half}, {pt} {im}, 1")
+    z = f.emit(f"insertvalue {ty} {half}, {pt} {im}, 1")
+    if not hasattr(f, "packed_parts"):
+        f.packed_parts = {}
+    f.packed_parts[z] = (re, im)
+    return z
 
 
 def _parts_of(f, xs, ty):
@@ -67,6 +76,8 @@ def _divide(f, xs, ty):
     a, b, c, d = _parts_of(f, xs, ty)
     pt = part_type(ty)
     op = lambda instr, x, y: f.emit(f"{instr} {pt} {x}, {y}")     # noqa: E731 - local shorthand
+    if d == "0.0":
+        return _divide_by_real(f, a, b, c, ty, op)
     ac, ad = f.emit(f"call {pt} @llvm.fabs.{_sfx(pt)}({pt} {c})"), f.emit(f"call {pt} @llvm.fabs.{_sfx(pt)}({pt} {d})")
     real_major = op("fcmp oge", ac, ad)
     # |c| >= |d|: r = d/c, s = 1/(c + d r), ((a + b r) s, (b - a r) s)
@@ -83,6 +94,22 @@ def _divide(f, xs, ty):
     re2, im2 = op("fmul", op("fadd", op("fmul", a, r2), b), s2), op("fmul", op("fsub", op("fmul", b, r2), a), s2)
     re = f.emit(f"select i1 {real_major}, {pt} {re1}, {pt} {re2}")
     im = f.emit(f"select i1 {real_major}, {pt} {im1}, {pt} {im2}")
+    return pack(f, re, im, ty)
+
+
+def _divide_by_real(f, a, b, c, ty, op):
+    """Smith's division by c + 0i (a real divisor cast to complex), in one division: with d = +0 its
+    first orientation (taken unless c is NaN, when both give NaN) has r = 0/c = copysign(0, c) and
+    s = 1/(c + d r) = 1/c for c != 0, so the parts are (a + b r) s and (b - a r) s as NumPy computes them
+    (b r is 0 or NaN, kept for b infinite or NaN); c = 0 gives (a/0, b/0) = (a inf, b inf)."""
+    pt = part_type(ty)
+    r = f.emit(f"call {pt} @llvm.copysign.{_sfx(pt)}({pt} 0.0, {pt} {c})")
+    s = op("fdiv", "1.0", c)
+    re, im = op("fmul", op("fadd", a, op("fmul", b, r)), s), op("fmul", op("fsub", b, op("fmul", a, r)), s)
+    zero = op("fcmp oeq", c, "0.0")
+    inf = "0x7FF0000000000000"
+    re = f.emit(f"select i1 {zero}, {pt} {op('fmul', a, inf)}, {pt} {re}")
+    im = f.emit(f"select i1 {zero}, {pt} {op('fmul', b, inf)}, {pt} {im}")
     return pack(f, re, im, ty)
 
 

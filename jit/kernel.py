@@ -16,7 +16,7 @@ import types
 import numpy as np
 
 from ..ir.errors import GuardFailed
-from . import blas, hostcall, pywrapper
+from . import blas, fftcall, hostcall, pywrapper
 from .abi import HOST_ERROR, OOB_EXIT, PRECISE_EXIT, SUCCESS
 from .engine import compile_ir, generated, load_module
 from .lower import lower
@@ -171,6 +171,7 @@ def compile_trace(trace, precise_math=False, about=None):
                 "wrapper": pywrapper.CONVENTION if wrapper else 0,
                 "workspace": lowering.ws_size if lowering.caller_workspace else 0,
                 "blas": sorted(set(_BLAS.findall(text))),
+                "pocketfft": fftcall.symbols_in(text),
                 "signatures": ([(v.shape, v.dtype) for v in trace.inputs], [(v.shape, v.dtype) for v in trace.outputs])}
     return Kernel(trace, module, lowering, consts, {"lower": t1 - t0, "compile": t2 - t1}, wrapper, about,
                   form=form)
@@ -203,6 +204,10 @@ def restore_kernel(form, make_trace, about=None):
         return None
     for name in form["blas"]:
         blas._symbol(name)
+    if form.get("pocketfft") and not fftcall.available():
+        return None
+    for name in form.get("pocketfft", ()):
+        fftcall.symbol(name)
     module = load_module(form["key"], form["level"])
     if module is None:
         return None

@@ -10,9 +10,10 @@ Kinds.  Every value is one of
   - 'guard': a value guard (exits with its number when its 0-d predicate differs from the traced one).
 An array value is materialized when it is an output, is produced by an op with its own loop structure
 (rules.MATERIALIZE), is hosted (`hosted`: rules.is_hosted, a call back into the reference evaluation:
-ops whose spec says `host`, and complex ops without a native lowering),
-feeds a BLAS product (which reads memory) or a host call, or is read more than once (or re-read under broadcasting) and
-costs more than RECOMPUTE_LIMIT per element to recompute (rules.op_cost summed over its fused operands).
+ops whose spec says `host`, and complex ops without a native lowering), feeds a BLAS product, a
+Fourier transform (both read memory) or a host call, or is read more than once (or re-read under
+broadcasting) and costs more than RECOMPUTE_LIMIT per element to recompute (rules.op_cost summed over
+its fused operands).
 
 Buffers.  `loc[id(v)]` is ('arg', k) (abi.argument_order) or ('ws', byte offset) in the one workspace
 block; an index_set/index_add whose operand dies there updates the operand's buffer in place.  Buffers
@@ -44,7 +45,7 @@ from .abi import STACK_WORKSPACE, argument_order
 from .errors import LoweringUnsupported
 from .indexing import IndexLayout
 from .liveness import reuse_workspace
-from .rules import ACCESS, MATERIALIZE, MATERIALIZED_OPERANDS, NESTED, REDUCE, is_hosted, op_cost
+from .rules import ACCESS, MATERIALIZE, MATERIALIZED_OPERANDS, MEMORY_OPERANDS, NESTED, REDUCE, is_hosted, op_cost
 from ..ir.ops import SPECS, family, ops_where
 
 CHUNK_OPS = 1000
@@ -150,8 +151,7 @@ class Plan:
             return "guard"
         if (node.op == "fill" and id(node) not in self.hosted) or (node.op == "const" and node.shape == ()):
             # host-called ops read their operands from memory: give a fill one when it feeds them
-            hosted = node.shape != () and any(id(u) in self.hosted for u in users)
-            return "buf" if hosted else "fused"
+            return "buf" if node.shape != () and any(map(self._reads_memory, users)) else "fused"
         if node.op == "const":
             return "buf"
         if node.op not in ACCESS and node.op not in MATERIALIZE and not SPECS[node.op].host:
@@ -159,12 +159,16 @@ class Plan:
         if node.shape == ():
             return "reg"
         if (node.op in MATERIALIZE or id(node) in self.hosted or id(node) in self.out_ids
-                or any(id(u) in self.hosted or self.gemm_layout.get(id(u)) for u in users)):
+                or any(self._reads_memory(u) or self.gemm_layout.get(id(u)) for u in users)):
             return "buf"
         self.cost[id(node)] = cost = op_cost(node) + sum(self.cost.get(id(a), 0) for a in node.args
                                                          if self.kind[id(a)] == "fused")
         reread = len(users) > 1 or any(u.size > node.size or u.op in MATERIALIZED_OPERANDS for u in users)
         return "buf" if reread and cost > RECOMPUTE_LIMIT else "fused"
+
+    def _reads_memory(self, user):
+        """Whether `user` reads its operands from memory: a host call, a Fourier transform."""
+        return id(user) in self.hosted or user.op in MEMORY_OPERANDS
 
     def _buffer_for(self, node):
         if node.op == "const":

@@ -21,7 +21,7 @@ touch memory out of bounds.
 """
 import numpy as np
 
-from . import blas, complexops, conditional, loops
+from . import blas, complexops, conditional, fftcall, loops
 from .abi import OOB_EXIT
 from .errors import LoweringUnsupported
 from ..ir.errors import IRError
@@ -382,6 +382,9 @@ def _dot_general(em, node):
 
 
 MATERIALIZE.update(cumsum=_cumsum, concatenate=_concatenate, dot_general=_dot_general)
+# The Fourier transforms call numpy.fft's own loops (fftcall.py); they read their operand from memory.
+MATERIALIZE.update(fftcall.MATERIALIZE)
+MEMORY_OPERANDS = frozenset(fftcall.MATERIALIZE)
 
 # Loops (loops.py): a loop node is planned with its body's own Plan (NESTED: op -> plan rule, returning
 # the node's kind) and emitted as a counted loop that writes its loop_result nodes.
@@ -411,14 +414,18 @@ PLANNED = ("input", "guard")          # lowered by the planner and the emitter t
 
 # Complex values are lowered natively (complexops.py) by these ops, and by the elementwise ops and
 # reductions with a complex ('c') column in SCALAR / REDUCE; every other node touching one is a host call.
-COMPLEX_STRUCTURAL = frozenset(("fill", "const", "astype", "where", "broadcast_to", "transpose", "reshape", "index"))
+COMPLEX_STRUCTURAL = frozenset(("fill", "const", "astype", "where", "broadcast_to", "transpose", "reshape", "index",
+                                "concatenate"))
 
 
 def is_hosted(node):
-    """Whether `node` runs as a host call: its spec says `host`, or its value or an operand is complex
-    and its op has no complex lowering (complexops.py: arithmetic, parts, abs, exp, sums, indexing)."""
+    """Whether `node` runs as a host call: its spec says `host`, it is a Fourier transform numpy.fft's
+    loops do not take (fftcall.native), or its value or an operand is complex and its op has no complex
+    lowering (complexops.py: arithmetic, parts, abs, exp, sums, indexing)."""
     if SPECS[node.op].host:
         return True
+    if node.op in fftcall.MATERIALIZE:
+        return not fftcall.native(node)
     if node.op in ("input", "const", "guard") or (
             node.dtype.kind != "c" and all(a.dtype.kind != "c" for a in node.args)):
         return False

@@ -62,14 +62,14 @@ US_PER_OP, US_PER_ELEMENT, MAX_REFERENCE_US = 5.0, 0.01, 50_000.0
 
 def reference_cost(trace):
     """Estimated microseconds the reference executor takes on `trace` (a loop: trip x its body; one
-    ending on a flag with room for TAPED_EXIT_ROWS iterations or more, a `while` loop: its taped share,
-    the tracer's capacity being 16x the 4x the iterations it saw)."""
+    ending on a flag with room for CONTINUED_ROWS iterations or more, a `while` loop: one segment's
+    share, the tracer's capacity being SEGMENTS x 4x the iterations it saw)."""
     total = 0.0
     for node in trace.nodes:
         if node.op == "loop":
             trip = node.params["trip"]
-            if node.params["exit"] is not None and trip >= loop_tape.TAPED_EXIT_ROWS:
-                trip //= loop_tape.TAPED_SHARE
+            if node.params["exit"] is not None and trip >= loop_tape.CONTINUED_ROWS:
+                trip //= loop_tape.SEGMENTS
             total += trip * reference_cost(node.params["body"])
         else:
             total += US_PER_OP + US_PER_ELEMENT * node.size

@@ -153,10 +153,13 @@ def test_compiled_against_reference(name):
 
 
 @pytest.mark.parametrize("k", [0, 1, 7, 8, 9, 15, 16, 30, 57, 63, 64, 70])
-@pytest.mark.parametrize("setting", [("TAPE_BUDGET_MB", 0.0), ("TAPED_EXIT_ROWS", 64)])
-def test_checkpointed_matches_taped(monkeypatch, k, setting):
-    """64 iterations at most, over the tape budget or TAPED_EXIT_ROWS: the first 8 taped, the other 56
-    checkpointed in 8 segments of 7; leaving in the taped part, at its end, in a segment, at a segment's
+@pytest.mark.parametrize("settings, trips", [({"TAPE_BUDGET_MB": 0.0}, [8, 7]), ({"CONTINUED_ROWS": 64}, [8, 7]),
+                                             ({"CONTINUED_ROWS": 64, "SEGMENTS": 4}, [16, 6]),
+                                             ({"CONTINUED_ROWS": 64, "SEGMENTS": 4, "TAPE_BUDGET_MB": 0.0}, [8, 7])])
+def test_checkpointed_matches_taped(monkeypatch, k, settings, trips):
+    """64 iterations at most, over the tape budget or CONTINUED_ROWS: the first 8 taped (isqrt(64); or
+    64 // SEGMENTS, within the budget), the rest in segments of 8, the last kept where it left, each
+    recomputed from its checkpoint; leaving in the taped part, at its end, in a segment, at a segment's
     start or end, in the last, never (the capacity's end)."""
     trace = with_scalar_output(decaying_sum(64))
     x = np.linspace(0.2, 0.9, 64)
@@ -165,10 +168,11 @@ def test_checkpointed_matches_taped(monkeypatch, k, setting):
     args = [x, F(0.9)]
     out = len(trace.outputs) - 1
     taped = autodiff.value_and_grad(trace, [0, 1], out=out)
-    monkeypatch.setattr(loop_tape, *setting)
+    for name, value in settings.items():
+        monkeypatch.setattr(loop_tape, name, value)
     checkpointed = autodiff.value_and_grad(trace, [0, 1], out=out)
     verify(checkpointed)
-    assert [n.params["trip"] for n in checkpointed.nodes if n.op == "loop"][:3] == [8, 8, 7]   # taped, segments, tail
+    assert [n.params["trip"] for n in checkpointed.nodes if n.op == "loop"] == trips + trips[::-1]  # backward
     want = run_trace(taped, args)
     assert want[1] == min(k, 64)
     for got in (run_trace(checkpointed, args), run_trace(passes.optimize(checkpointed), args),

@@ -1,7 +1,7 @@
 """Complex arithmetic compiled natively (jit/complexops.py: pairs of floats): every complex lowering against
 the reference executor, on ordinary and special values (zeros, infinities, NaN, huge and tiny parts),
 in complex128 and complex64, fused and materialized; the plan keeps only ops without a complex lowering
-(the Fourier transforms, power, ...) as host calls; spectral losses' gradients against finite differences."""
+(power, sqrt, prod, ...) as host calls; spectral losses' gradients against finite differences."""
 import numpy as np
 import pytest
 
@@ -94,6 +94,23 @@ def test_division_special_cases_equal_numpy():
 
 
 @pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
+def test_division_by_a_real_divisor_is_numpys_bit_for_bit(dtype):
+    """A real divisor (cast to complex: imaginary part +0) takes the one-division form of Smith's method;
+    every special numerator over every special divisor equals NumPy's quotient, signed zeros aside."""
+    part = np.finfo(dtype).dtype
+    z = complex_values(dtype, 20, np.random.default_rng(4))
+    c = np.concatenate([np.random.default_rng(5).standard_normal(20), SPECIAL]).astype(part)
+    z, c = np.repeat(z, c.size), np.tile(c, z.size)
+    b = Builder()
+    x, y = b.input(z.shape, dtype), b.input(c.shape, part)
+    trace = b.build([b.divide(x, y), b.divide(x, b.astype(y, dtype=dtype))])
+    with np.errstate(all="ignore"):
+        want = z / c
+        for got in compile_trace(trace)([z, c]):
+            np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
 def test_casts_where_and_structure_match_the_reference(dtype):
     rng = np.random.default_rng(3)
     z = complex_values(dtype, 8, rng)[:12].reshape(3, 4)
@@ -105,7 +122,8 @@ def test_casts_where_and_structure_match_the_reference(dtype):
             b.astype(b.astype(b.imag(x), dtype=np.int64), dtype=dtype),
             b.where(b.emit("not_equal", x, b.fill((), dtype, 0)), x, b.fill((), dtype, 1j)),
             b.transpose(x, perm=(1, 0)), b.reshape(x, shape=(2, 6)),
-            b.broadcast_to(b.conj(x), shape=(2, 3, 4)), b.index(x, spec=(("slice", 2, 3, -1), ("int", 2)))]
+            b.broadcast_to(b.conj(x), shape=(2, 3, 4)), b.index(x, spec=(("slice", 2, 3, -1), ("int", 2))),
+            b.concatenate(x, b.index(x, spec=(("slice", 0, 3, 1), ("slice", 3, 2, -1))), b.real(x), axis=1)]
     trace = b.build(outs)
     with np.errstate(all="ignore"):
         for got, want in _run_both(trace, [z]):
@@ -126,9 +144,8 @@ def test_complex_sums_match_the_reference(dtype, axis, keepdims):
 def test_ops_without_a_complex_lowering_stay_host_calls():
     b = Builder()
     z = b.input((6,), np.complex128)
-    trace = b.build([b.sqrt(z), b.fft(b.multiply(z, z), axis=0, norm="backward", inverse=False),
-                     b.emit("prod", z, axis=(0,), keepdims=False), b.add(z, z)])
-    assert hosted_ops(trace) == ["fft", "prod", "sqrt"]
+    trace = b.build([b.sqrt(z), b.emit("prod", z, axis=(0,), keepdims=False), b.add(z, z)])
+    assert hosted_ops(trace) == ["prod", "sqrt"]
     zs = np.random.default_rng(5).standard_normal(6) + 1j
     for got, want in zip(compile_trace(trace)([zs]), run_trace(trace, [zs])):
         np.testing.assert_allclose(got, want, rtol=1e-13)
@@ -174,8 +191,9 @@ def test_spectral_loss_gradients_match_finite_differences(fn):
     assert_grad(fn, x, jit=False)
 
 
-def test_spectral_gradient_hosts_only_the_transforms():
+def test_spectral_gradient_has_no_host_call():
     trace, environment = trace_of(derivative, np.random.default_rng(7).standard_normal(32))
     forward, backward = autodiff.vjp(trace, [0])
     assert any(v.dtype.kind == "c" for v in forward.nodes + backward.nodes)
-    assert hosted_ops(forward) == hosted_ops(backward) == ["fft"]
+    assert {"fft"} <= {v.op for v in forward.nodes + backward.nodes}
+    assert hosted_ops(forward) == hosted_ops(backward) == []

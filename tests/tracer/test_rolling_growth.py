@@ -1,8 +1,11 @@
 """A `while` loop running far more iterations than the call that traced it answers from the same trace:
-its loop op may take 16 x 4x the traced count (tracer/interpretation/whileloops.py), and its reverse
-mode tapes the first 1/16 of that and checkpoints the rest (ir/loop_tape.py's `_continued`).
-Values and gradients against CPython and central differences (through the cached function), compiled
-against the reference executor, taped against checkpointed; a call past the capacity retraces."""
+its loop op may take SEGMENTS (256) x 4x the traced count (at least 64) iterations
+(tracer/interpretation/whileloops.py), and its reverse mode tapes the first 4x the traced count and
+runs the rest in segments, checkpointed (ir/loop_tape.py's `_continued`).
+Calls running 1x, 10x, 100x and 1000x the traced count on one trace: values and gradients against
+CPython and central differences (through the cached function), compiled against the reference
+executor, forward mode, the tape budget 0 and the default, grad of grad; a call past the capacity
+retraces."""
 import types
 
 import numpy as np
@@ -16,12 +19,8 @@ from e2e import assert_grad
 
 
 @pytest.fixture(autouse=True)
-def small_capacities(monkeypatch):
-    """Every loop rolls; a capacity of 16 x (4 x traced count, at least 8), of which 1/16 is taped
-    (short test loops continue their while loops, checkpointed)."""
+def every_loop_rolls(monkeypatch):
     monkeypatch.setenv("JITGRAD_UNROLL_OPS", "0")
-    monkeypatch.setattr(whileloops, "MIN_CAPACITY", 8)
-    monkeypatch.setattr(loop_tape, "TAPED_EXIT_ROWS", 16)
 
 
 def settle(x, rate, level):
@@ -32,7 +31,8 @@ def settle(x, rate, level):
     return s
 
 
-LEVELS = (0.5, 0.3, 1e-3, 0.9, 1e-5, 0.2)     # about 20, 32, 200, 3, 325, 38 iterations at rate 0.97
+# at rate 0.97 from x = 1: 4 iterations (traced), then 39, 417, 4022 (1x, 10x, 100x, 1000x)
+TRACED, LEVELS = 0.9, (0.9, 0.3, 2e-6, 1e-55)
 
 
 def iterations(x, rate, level):
@@ -42,21 +42,23 @@ def iterations(x, rate, level):
     return n
 
 
+def test_the_levels_run_1x_to_1000x_the_traced_count():
+    counts = [iterations(1.0, 0.97, level) for level in LEVELS]
+    assert counts[0] == 4
+    for times, count in zip((10, 100, 1000), counts[1:]):
+        assert 0.9 * times < count / 4 < 1.1 * times
+
+
 @pytest.mark.parametrize("jit", [False, True])
-def test_a_while_loop_running_50x_its_traced_count_uses_the_same_trace(jit):
+def test_one_trace_from_1x_to_1000x_the_traced_count(jit):
     f = jitgrad.value_and_grad(settle, argnums=(0, 1), jit=jit)
     g = jitgrad.jit_grad(settle, argnums=(0,), jit=jit)       # (by rate: too stiff for differences)
-    counts = [iterations(1.0, 0.97, level) for level in LEVELS]
-    assert counts[0] < 25 and max(counts) > 12 * counts[0]
-    for level in LEVELS:
+    f(1.0, 0.97, TRACED)
+    g(1.0, 0.97, TRACED)
+    for level in LEVELS + (0.5,):
         value, grads = f(1.0, 0.97, level)
         assert value == pytest.approx(settle(1.0, 0.97, level), rel=1e-12)
         assert_grad(settle, 1.0, 0.97, level, argnums=0, grad_fn=g)
-    assert f.cache_info().traces == 1 and g.cache_info().traces == 1
-    assert 50 * counts[0] < iterations(2.0, 0.9912, 1e-5) < 60 * counts[0]     # past the taped 4x: continued
-    value, grads = f(2.0, 0.9912, 1e-5)
-    assert value == pytest.approx(settle(2.0, 0.9912, 1e-5), rel=1e-12)
-    assert_grad(settle, 2.0, 0.9912, 1e-5, argnums=0, grad_fn=g)
     assert f.cache_info().traces == 1 and g.cache_info().traces == 1
 
 
@@ -65,47 +67,94 @@ def test_compiled_agrees_with_the_reference_past_the_traced_count(monkeypatch, b
     monkeypatch.setattr(loop_tape, "TAPE_BUDGET_MB", budget)
     reference = jitgrad.value_and_grad(settle, argnums=(0, 1), jit=False)
     compiled = jitgrad.value_and_grad(settle, argnums=(0, 1), jit=True)
-    for x, rate, level in [(1.0, 0.97, 0.5), (1.0, 0.97, 0.9), (2.0, 0.9912, 1e-5), (1.0, 0.97, 0.003)]:
-        want, got = reference(x, rate, level), compiled(x, rate, level)
+    for level in LEVELS + (0.2, 0.003):
+        want, got = reference(1.0, 0.97, level), compiled(1.0, 0.97, level)
         assert want[0] == pytest.approx(got[0], rel=1e-13)
         np.testing.assert_allclose(got[1], want[1], rtol=1e-11)
     assert reference.cache_info().traces == compiled.cache_info().traces == 1
 
 
-def test_checkpointed_continuation_matches_taped(monkeypatch):
-    monkeypatch.setattr(loop_tape, "TAPED_EXIT_ROWS", 2 ** 40)      # one taped loop of the whole capacity
-    taped = jitgrad.value_and_grad(settle, argnums=(0, 1))
-    want = [taped(1.0, 0.97, 0.5), taped(2.0, 0.9912, 1e-5)]
-    monkeypatch.setattr(loop_tape, "TAPED_EXIT_ROWS", 16)
-    continued = jitgrad.value_and_grad(settle, argnums=(0, 1))
-    for (value, grads), args in zip(want, [(1.0, 0.97, 0.5), (2.0, 0.9912, 1e-5)]):
-        got, got_grads = continued(*args)
+def test_the_budget_changes_the_segments_not_the_gradient(monkeypatch):
+    """4x the traced count taped first, at least isqrt(capacity) iterations; over the budget,
+    isqrt(capacity): more segments recomputed, the same values."""
+    default = jitgrad.value_and_grad(settle, argnums=(0, 1))
+    want = [default(1.0, 0.97, level) for level in LEVELS]
+    assert loop_tape._first_rows(256 * 64, 8) == 128 and loop_tape._first_rows(256 * 4096, 8) == 4096
+    monkeypatch.setattr(loop_tape, "TAPE_BUDGET_MB", 0.0)
+    assert loop_tape._first_rows(256 * 64, 8) == 128 and loop_tape._first_rows(256 * 4096, 8) == 1024
+    over = jitgrad.value_and_grad(settle, argnums=(0, 1))
+    for level, (value, grads) in zip(LEVELS, want):
+        got, got_grads = over(1.0, 0.97, level)
         assert got == pytest.approx(value, rel=1e-13)
         np.testing.assert_allclose(got_grads, grads, rtol=1e-11)
-    assert taped.cache_info().traces == continued.cache_info().traces == 1
+    assert default.cache_info().traces == over.cache_info().traces == 1
 
 
 @pytest.mark.parametrize("jit", [False, True])
-def test_a_call_past_the_capacity_retraces(jit):
+def test_a_call_past_the_capacity_retraces(monkeypatch, jit):
+    monkeypatch.setattr(whileloops, "MIN_CAPACITY", 8)
     f = jitgrad.value_and_grad(settle, argnums=(0, 1), jit=jit)
-    traced = iterations(1.0, 0.97, 0.9)
-    assert traced == 4                                 # capacity 16 * max(8, 4 * 4) = 256
-    f(1.0, 0.97, 0.9)
-    assert iterations(1.0, 0.97, 0.003) < 256 < iterations(1.0, 0.97, 1e-5)
-    for level in (0.003, 1e-5):
+    f(1.0, 0.97, TRACED)                            # capacity 256 * max(8, 4 * 4) = 4096
+    assert iterations(1.0, 0.97, 1e-55) < 4096 < iterations(1.0, 0.97, 1e-60)
+    for level in (1e-55, 1e-60):
         value, grads = f(1.0, 0.97, level)
         assert value == pytest.approx(settle(1.0, 0.97, level), rel=1e-12)
     info = f.cache_info()
     assert info.traces == 2 and "left before the capacity its trace gave it" in info.retraces[0]
-    assert_grad(settle, 1.0, 0.97, 0.003, argnums=0, jit=jit)
 
 
 def test_forward_mode_past_the_traced_count():
     fresh = types.FunctionType(settle.__code__, settle.__globals__)      # a jvp cache of its own
-    for level in (0.5, 1e-5, 0.9):
+    for level in (TRACED,) + LEVELS:
         value, tangent = jitgrad.jvp(fresh, (1.0, 0.97, level), (0.0, 1.0, 0.0))
         eps = 1e-7
         fd = (settle(1.0, 0.97 + eps, level) - settle(1.0, 0.97 - eps, level)) / (2 * eps)
         assert value == pytest.approx(settle(1.0, 0.97, level), rel=1e-12)
         assert tangent == pytest.approx(fd, rel=1e-6)
     assert transforms._transform_of(fresh, transforms.JvpFunction, 3).cache_info().traces == 1
+
+
+def decay(x, level):
+    s = 0.0
+    while x > level:
+        x = x * 0.97 - 0.01 * np.sin(x) ** 2
+        s = s + x * x
+    return s
+
+
+def test_grad_of_grad_past_the_traced_count():
+    """Reverse over reverse (the segment loop and its backward loop differentiated again) and the
+    Hessian (forward over reverse), against central differences of the first derivative."""
+    second = jitgrad.jit_grad(jitgrad.jit_grad(decay))
+    hess = jitgrad.hessian(decay)
+    first = jitgrad.jit_grad(decay, jit=False)
+    eps = 1e-5
+    for level in (0.85, 0.3, 2e-6):             # 5 iterations (traced), 34, 422
+        fd = (first(1.0 + eps, level) - first(1.0 - eps, level)) / (2 * eps)
+        assert second(1.0, level) == pytest.approx(fd, rel=1e-6)
+        assert hess(1.0, level) == pytest.approx(fd, rel=1e-6)
+    assert second.cache_info().traces == 1 and hess.cache_info().traces == 1
+
+
+def first_above(x, level):
+    s = 0.0
+    for i in range(x.shape[0]):
+        if x[i] > level:
+            break
+        s = s + np.sin(x[i]) * x[i]
+    return s
+
+
+@pytest.mark.parametrize("n", [40, 20000])          # taped; in segments (SEGMENTED_ROWS iterations or more)
+def test_a_break_moving_later_on_later_calls(n):
+    x = np.linspace(0.0, 1.0, n)
+    g = jitgrad.jit_grad(first_above, argnums=(0,))
+    reference = jitgrad.value_and_grad(first_above, argnums=0, jit=False)
+    compiled = jitgrad.value_and_grad(first_above, argnums=0, jit=True)
+    for level in (0.3, 0.6, 0.95):
+        grad, = assert_grad(first_above, x, level, argnums=(0,), grad_fn=g)
+        assert np.count_nonzero(grad) == np.count_nonzero(x <= level) - 1     # (x[0] = 0: sin(0) * 0)
+        want, got = reference(x, level), compiled(x, level)
+        assert got[0] == pytest.approx(want[0], rel=1e-13)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
+    assert g.cache_info().traces == reference.cache_info().traces == compiled.cache_info().traces == 1

@@ -6,9 +6,10 @@ start of the next).  There is no range: the counter is the number of iterations 
 a constant with it, `k += 1`, are counters as in a `for`), and the frame's whole value stack is part of
 its state.  Once two consecutive iterations match, the rest is fast-forwarded until a guard of the body
 fails (the loop's condition turning false, a `break` on data): the loop op then ends on that guard's
-flag at run time (ir/loops.py's `exit`), with room for TAPED_SHARE (16) x CAPACITY_FACTOR (4) times the
-iterations traced (at least 16 x MIN_CAPACITY; a guard after the loop checks a call stays within it, else
-it retraces; reverse mode tapes the first 1/16 and checkpoints the rest: ir/loop_tape.py), and the
+flag at run time (ir/loops.py's `exit`), with room for loop_tape.SEGMENTS (256) x CAPACITY_FACTOR (4)
+times the iterations traced (at least 256 x MIN_CAPACITY; a guard after the loop checks a call stays
+within it, else it retraces; reverse mode runs it in segments of 4x the iterations traced, the last
+one taped, the others recomputed from checkpoints: ir/loop_tape.py), and the
 interpreter runs the iteration that left.  The first PROBE iterations are fast-forwarded by the
 reference evaluation, the rest natively (fastforward.py).  A fast-forward running FAST_FORWARD_LIMIT
 iterations without a guard failing records that many (a counted loop) and interprets on.  The watch
@@ -22,7 +23,7 @@ from .fastforward import NATIVE_MIN_TRIP
 from .rolling import LoopWatch
 
 FAST_FORWARD_LIMIT = 10 ** 8
-MIN_CAPACITY = 1024
+MIN_CAPACITY = 64
 CAPACITY_FACTOR = 4
 
 
@@ -49,7 +50,7 @@ class WhileWatch(LoopWatch):
         self.offset += n
 
     def capacity(self, first, done, remaining):
-        return max(MIN_CAPACITY, CAPACITY_FACTOR * (first + done)) * loop_tape.TAPED_SHARE
+        return max(MIN_CAPACITY, CAPACITY_FACTOR * (first + done)) * loop_tape.SEGMENTS
 
 
 def _is_for_iter(frame, target):
