@@ -161,15 +161,15 @@ def with_exit(body, positions):
     return b.build([env[id(v)] for v in body.outputs] + held)
 
 
-def counted(body, n_carry):
-    """`body` (outputs: its carries only) for a loop whose trip count is a run-time value: one more
-    invariant input, last, the count (intp); iteration t runs `body` when t < count (a cond: the
-    iteration at the count, which a loop ending on its flag discards, computes nothing and checks no
-    guard) and its continue flag, a last output, is t < count."""
+def counted(body):
+    """`body` for a loop whose trip count is a run-time value: one more invariant input, last, the count
+    (intp); its continue flag, a last output, is t + 1 < count, so the loop keeps the iterations before
+    the last one, which it runs and discards (an iteration of the range: its guards and reads hold as
+    in the kept ones); the last one is run again after the loop (sizedloops.Swap)."""
     b = Builder()
-    ins = [b.input(v.shape, v.dtype) for v in body.inputs]
-    go = b.less(ins[0], b.input((), COUNTER_DTYPE))
-    skip = Builder()
-    skip_ins = [skip.input(v.shape, v.dtype) for v in body.inputs]
-    step = b.cond(go, *ins, branches=(body, skip.build(skip_ins[1:1 + n_carry])))
-    return b.build([b.cond_result(step, index=k) for k in range(n_carry)] + [go])
+    env = passes.copy_inputs(b, body.inputs)
+    count = b.input((), COUNTER_DTYPE)
+    passes.replay(b, body.nodes, env)
+    t = env[id(body.inputs[0])]
+    go = b.less(b.add(t, b.const(np.asarray(1, COUNTER_DTYPE))), count)
+    return b.build([env[id(v)] for v in body.outputs] + [go])
