@@ -107,11 +107,25 @@ def _is_zeros(v):
 def sum_cotangents(b, acc, ct):
     """acc + ct, two cotangents of one value.  When one of them scatters into zeros (the VJP of
     `index`), its values are scattered into the other instead: a loop reading `x[i]` then builds one
-    chain of `index_add`s (updated in place by the JIT) rather than a sum of mostly-zero arrays."""
+    chain of `index_add`s (updated in place by the JIT) rather than a sum of mostly-zero arrays.  So is
+    a chain of scatters into zeros (a body reading x[i] and x[i + 1]: the Rosenbrock loop's backward
+    body added a whole 100-element array per iteration, 6.5 us against 1.5 us unrolled)."""
     for dense, sparse in ((acc, ct), (ct, acc)):
-        if sparse.op == "index_add" and _is_zeros(sparse.args[0]) and sparse.dtype == dense.dtype:
-            return b.index_add(dense, *sparse.args[1:], spec=sparse.params["spec"])
+        chain = _scatters_into_zeros(sparse)
+        if chain and sparse.dtype == dense.dtype and sparse.shape == dense.shape:
+            for node in reversed(chain):
+                dense = b.index_add(dense, *node.args[1:], spec=node.params["spec"])
+            return dense
     return b.add(acc, ct)
+
+
+def _scatters_into_zeros(v):
+    """The index_add nodes, outermost first, of `v` = index_add(...index_add(zeros, ...)...), or []."""
+    chain = []
+    while v.op == "index_add":
+        chain.append(v)
+        v = v.args[0]
+    return chain if chain and _is_zeros(v) else []
 
 
 def jvp_result(b, node, args, tangents, maps):

@@ -7,9 +7,11 @@ the branch, returning its outputs then one tangent per real-float output.
 
 Reverse mode: `autodiff.vjp` splits each branch into a forward part (outputs and residuals) and a
 backward part (residuals and output cotangents -> cotangents of the active operands).  The taping form
-of the cond returns its outputs, then the true branch's residuals, then the false branch's (the
-branch not taken returns zeros for the other's).  The backward cond, on the same predicate, runs the
-taken branch's backward part on its residuals.  Inside a loop body the predicate is such a residual:
+of the cond returns its outputs, then its tape slots: only one branch runs, so the two share them (a
+residual of each side of one type in one slot, zeros where the taken side has fewer); a residual that
+is an operand of the cond (the quickstart's `e`, on both sides) is not a result at all, the backward
+cond reads the operand.  The backward cond, on the same predicate, runs the taken branch's backward
+part on its residuals.  Inside a loop body the predicate is such a residual:
 the outcome of every iteration is kept (taped, or recomputed from the counter) for the reverse loop.
 """
 from . import autodiff, passes
@@ -45,38 +47,65 @@ def jvp_node(b, node, args, tangents, maps):
 
 # ---- reverse mode ---------------------------------------------------------------------------------
 
-def _taping_branch(forward, n_out, before, after):
-    """Branch trace: `forward`'s `n_out` outputs, zeros typed like `before`, its residuals, zeros typed
-    like `after` (the other branch's residuals, whose places it fills)."""
+def _slots(residuals):
+    """Tape slots shared by the two branches (only one runs): per side, the slot of each residual, and
+    the (shape, dtype) of each slot; residuals of one type pair up across the sides."""
+    kinds, sides = [], []
+    for values in residuals:
+        free = list(range(len(kinds)))
+        placed = []
+        for v in values:
+            k = next((k for k in free if kinds[k] == (v.shape, v.dtype)), None)
+            if k is None:
+                k = len(kinds)
+                kinds.append((v.shape, v.dtype))
+            else:
+                free.remove(k)
+            placed.append(k)
+        sides.append(placed)
+    return sides, kinds
+
+
+def _taping_branch(forward, n_out, own, slots, kinds):
+    """Branch trace: `forward`'s `n_out` outputs, then per slot its residual (`own`: those of its
+    residuals that are not its inputs, at `slots`), or zeros where it has none (the other side's)."""
     b = Builder()
     env = passes.copy_inputs(b, forward.inputs)
     passes.replay(b, forward.nodes, env)
-    outs = [env[id(v)] for v in forward.outputs]
-    zeros = [[b.fill(v.shape, v.dtype, 0) for v in values] for values in (before, after)]
-    return b.build(outs[:n_out] + zeros[0] + outs[n_out:] + zeros[1])
+    filled = [None] * len(kinds)
+    for v, k in zip(own, slots):
+        filled[k] = env[id(v)]
+    rest = [f if f is not None else b.fill(shape, dtype, 0) for f, (shape, dtype) in zip(filled, kinds)]
+    return b.build([env[id(v)] for v in forward.outputs[:n_out]] + rest)
 
 
 def taping_form(b, node, args, active_args, records, result_maps):
     """The forward form of active cond `node` on `args` (autodiff.LOOP_TAPING's interface): its results
-    first, then the residuals of both branches; `records[id(new)]` gets its reverse-mode record."""
+    first, then the tape slots the branches share (a residual that is an operand of the cond is that
+    operand, not taped); `records[id(new)]` gets its reverse-mode record."""
     act = _active_operands(node, active_args)
     if not act:
         return None
     branches = node.params["branches"]
     n_out = len(branches[0].outputs)
     split = [autodiff.vjp(t, act) for t in branches]
-    residuals = [fwd.outputs[n_out:] for fwd, _ in split]
-    true = _taping_branch(split[0][0], n_out, [], residuals[1])
-    false = _taping_branch(split[1][0], n_out, residuals[0], [])
-    new = b.cond(*args, branches=(true, false))
-    values = result_values(b, new)[n_out:]
-    records[id(new)] = _CondRecord(branches, split, values, act)
+    operand_of = [{id(v): args[1 + k] for k, v in enumerate(fwd.inputs)} for fwd, _ in split]
+    own = [[r for r in fwd.outputs[n_out:] if id(r) not in ops] for (fwd, _), ops in zip(split, operand_of)]
+    slots, kinds = _slots(own)
+    taped = tuple(_taping_branch(fwd, n_out, o, s, kinds) for (fwd, _), o, s in zip(split, own, slots))
+    new = b.cond(*args, branches=taped)
+    tape = result_values(b, new)[n_out:]
+    residuals = []
+    for (fwd, _), ops, side_slots, side_own in zip(split, operand_of, slots, own):
+        at = dict(zip((id(r) for r in side_own), side_slots))
+        residuals.append([ops[id(r)] if id(r) in ops else tape[at[id(r)]] for r in fwd.outputs[n_out:]])
+    records[id(new)] = _CondRecord(branches, split, residuals, act)
     return new
 
 
 class _CondRecord:
-    """What the backward cond of one taped cond needs: the branches' backward parts and the residual
-    Values (true branch's, then false branch's)."""
+    """What the backward cond of one taped cond needs: the branches' backward parts and, per side, the
+    Value of each of its residuals (a tape slot or an operand)."""
 
     def __init__(self, branches, split, residuals, act):
         self.branches, self.split, self.residuals, self.act = branches, split, residuals, act
@@ -86,17 +115,16 @@ class _CondRecord:
         outputs = self.branches[0].outputs
         cts = [received.get(k) if received.get(k) is not None else b.fill(v.shape, v.dtype, 0)
                for k, v in enumerate(outputs) if v.dtype.kind == "f"]
-        n_true = len(self.split[0][0].outputs) - len(outputs)
+        operands = list({id(v): v for side in self.residuals for v in side}.values())
         sides = []
-        for side, (_, backward) in enumerate(self.split):
+        for (_, backward), own in zip(self.split, self.residuals):
             bb = Builder()
-            res = [bb.input(v.shape, v.dtype) for v in self.residuals]
+            ins = {id(v): bb.input(v.shape, v.dtype) for v in operands}
             ct_ins = [bb.input(v.shape, v.dtype) for v in cts]
-            own = res[:n_true] if side == 0 else res[n_true:]
-            env = dict(zip((id(v) for v in backward.inputs), own + ct_ins))
+            env = dict(zip((id(v) for v in backward.inputs), [ins[id(v)] for v in own] + ct_ins))
             passes.replay(bb, backward.nodes, env)
             sides.append(bb.build([env[id(v)] for v in backward.outputs]))
-        back = b.cond(args[0], *self.residuals, *cts, branches=tuple(sides))
+        back = b.cond(args[0], *operands, *cts, branches=tuple(sides))
         grads = result_values(b, back)
         found = [None] * len(args)
         for k, g in zip(self.act, grads):

@@ -6,8 +6,20 @@ loop_passes.PRUNING and passes.LOOP_PASSES when imported.
   the kept results (and its guards) need, and operands no pruned branch reads are dropped.
 - `CondRewrites` (an `optimize` round): a cond on a constant predicate is its branch, inlined; any other
   has its branches optimized.
+- `if_converted` (for the JIT, after differentiation): the conds a policy picks among the `branch_free`
+  ones, in loop bodies and branches too, become straight-line code: both branches computed, each result
+  a `where` on the predicate, each guard of a branch masked to hold where its branch is not taken
+  (`guard where(pred, g, expected)`: it can fail only on the side taken, and the guards keep their
+  order, so their numbers).  Only conds whose branches cannot fault on the operands of the other side
+  qualify: 0-d real elementwise arithmetic, comparisons, casts and guards on bools or ints (no index
+  arrays, loops, host calls); a NaN or inf computed on the side not taken never reaches a result, nor a
+  derivative (the derivative of a cond is a cond, converted the same way after differentiation).
 """
+import numpy as np
+
 from . import loop_passes, passes
+from .builder import Builder
+from .ops import SPECS
 from .value import Trace
 
 
@@ -62,6 +74,74 @@ class CondRewrites:
         if all(loop_passes.unchanged(o, t) for o, t in zip(optimized, branches)):
             return None
         return b.cond(*args, branches=optimized)
+
+
+def branch_free(branches):
+    """Whether a cond with these branches may run both (see the module docstring)."""
+    return all(_safe(n) for t in branches for n in t.nodes) and all(
+        v.shape == () for t in branches for v in t.outputs)
+
+
+def _safe(node):
+    if node.shape != () or any(a.shape != () or a.dtype.kind == "c" for a in node.args) or node.dtype.kind == "c":
+        return False                    # (a complex op may be a host call, which may raise)
+    if node.op == "guard":
+        return node.args[0].dtype.kind in "biu"
+    spec = SPECS[node.op]
+    return spec.constant or (spec.elementwise and not spec.host)
+
+
+def if_converted(trace, wanted):
+    """`trace` with the conds `wanted(branches)` picks (among the `branch_free` ones, judged after their
+    own nested conds are converted) made straight-line, in its loop bodies and branches too; `trace`
+    itself when none is."""
+    if not any(n.op in ("loop", "cond") for n in trace.nodes):
+        return trace
+    converted = {}                              # id(stand-in Value) -> the results of the inlined cond
+    changed = []
+
+    def rule(b, node, args):
+        p = node.params
+        if node.op == "cond_result":
+            values = converted.get(id(args[0]))
+            return None if values is None else values[p["index"]]
+        if node.op not in ("loop", "cond"):
+            return None
+        owned = [if_converted(t, wanted) for t in ([p["body"]] if node.op == "loop" else p["branches"])]
+        if node.op == "cond" and branch_free(owned) and wanted(owned):
+            stand_in = b.fill((), bool, True)   # what its cond_result nodes read (dropped below)
+            converted[id(stand_in)] = _inline(b, args[0], args[1:], owned)
+            return stand_in
+        if all(t is o for t, o in zip(owned, [p["body"]] if node.op == "loop" else p["branches"])):
+            return None
+        changed.append(node)
+        if node.op == "loop":
+            return b.loop(*args, body=owned[0], trip=p["trip"], n_carry=p["n_carry"], exit=p["exit"])
+        return b.cond(*args, branches=tuple(owned))
+
+    b = Builder()
+    env = passes.copy_inputs(b, trace.inputs)
+    passes.replay(b, trace.nodes, env, rule)
+    if not converted and not changed:
+        return trace
+    b.nodes = [n for n in b.nodes if id(n) not in converted]
+    return b.build([env[id(v)] for v in trace.outputs])
+
+
+def _inline(b, pred, operands, branches):
+    """Both branches replayed into `b` on `operands`, guards masked by their side: the results selected."""
+    outs = []
+    for side, branch in enumerate(branches):
+        def masked(bb, node, args, side=side):
+            if node.op != "guard":
+                return None
+            held = bb.const(np.asarray(node.params["expected"], node.args[0].dtype))
+            taken, other = (args[0], held) if side == 0 else (held, args[0])
+            return bb.emit("guard", bb.where(pred, taken, other), **node.params)
+        env = dict(zip((id(v) for v in branch.inputs), operands))
+        passes.replay(b, branch.nodes, env, masked)
+        outs.append([env[id(v)] for v in branch.outputs])
+    return [t if t is f else b.where(pred, t, f) for t, f in zip(*outs)]
 
 
 loop_passes.PRUNING["cond"] = CondPruning

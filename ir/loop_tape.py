@@ -15,9 +15,9 @@ checkpoint (a taping inner loop, without the body's guards: they held in the for
 its backward inner loop.  Tape memory: about sqrt(trip) iterations' residuals plus sqrt(trip)
 checkpoints of the carries, for one more forward evaluation of the body.
 
-A loop ending on a flag (ir/loops.py's `exit`; `trip` its most iterations) without stacked outputs,
-over the budget or of CONTINUED_ROWS iterations at most or more (a `while` loop: the tracer gives it
-room for SEGMENTS x 4x the iterations it saw, tracer/interpretation/whileloops.py), is `_continued`:
+A loop ending on a flag (ir/loops.py's `exit`; `trip` its most iterations) over the budget or of
+CONTINUED_ROWS iterations at most or more (a `while` loop: the tracer gives it room for SEGMENTS x 4x
+the iterations it saw, tracer/interpretation/whileloops.py), is `_continued`:
 its first max(trip // SEGMENTS, isqrt(trip)) iterations (isqrt(trip) when that many rows of tape
 would exceed the budget; for a `while`: 4x the iterations seen) run taped (the common case: no
 recomputation), and when it has not left by then, its continuation runs in segments of S =
@@ -31,8 +31,9 @@ iterations, the last one as many as it took; without guards) and running its bac
 stays about trip // SEGMENTS + 2 sqrt(trip) rows; the gradient compiles seven loop bodies (taping
 and backward, segments and their inner loop, backward segments with their recomputation and backward
 loop).  (Differentiated again, the segment loop, which stacks its checkpoints, is taped: about trip
-rows, so the capacity is a bounded multiple of the traced count, not its square.)  One with stacked
-outputs is taped whole (their rows would land at a run-time offset).
+rows unless over the budget, where it is continued in turn.)  Stacked outputs: the first part's
+rows, then each segment's (at a static offset: a segment is `size` rows, zeros past the iteration
+that left), up to `trip`.
 """
 import math
 import os
@@ -79,7 +80,7 @@ def taping_form(b, node, args, active_args, records, result_maps):
         hoisted = vjp.hoist(b, args[n_carry:])
         row_bytes = sum(r.size * r.dtype.itemsize for r in vjp.taped)
         over = trip * row_bytes > TAPE_BUDGET_MB * 2 ** 20 and trip >= 4
-        if exit is not None and len(body.outputs) == n_carry + 1 and (over or trip >= CONTINUED_ROWS):
+        if exit is not None and (over or trip >= CONTINUED_ROWS):
             loop, results = _continued(b, vjp, args, hoisted, records, row_bytes)
         elif over and exit is None:
             loop, results = _checkpointed(b, vjp, args, hoisted, records)
@@ -197,9 +198,9 @@ def _first_rows(trip, row_bytes):
 
 
 def _continued(b, vjp, args, hoisted, records, row_bytes):
-    """A loop ending on a flag, of at most `trip` iterations and without stacked outputs: its first
-    iterations taped, then its continuation in segments (the module docstring).  Returns (the segment
-    loop, the Values of the original loop's results)."""
+    """A loop ending on a flag, of at most `trip` iterations: its first iterations taped, then its
+    continuation in segments (the module docstring).  Returns (the segment loop, the Values of the
+    original loop's results)."""
     n_carry, exit, trip = vjp.n_carry, vjp.exit, vjp.trip
     rows = _first_rows(trip, row_bytes)
     size = max(1, math.isqrt(trip))
@@ -209,12 +210,23 @@ def _continued(b, vjp, args, hoisted, records, row_bytes):
     state = [taken, b.equal(taken, _intp(b, rows))]                 # at, more
     outer = b.loop(*[b.loop_result(first, index=k) for k in range(n_carry)], *state, *args[n_carry:],
                    body=_segments_body(vjp, size), trip=segments, n_carry=n_carry + 2, exit=n_carry + 2)
-    results = [b.loop_result(outer, index=j) for j in range(2 * n_carry + 3)]
+    stacked = _stacked(vjp)
+    results = [b.loop_result(outer, index=j) for j in range(2 * n_carry + 3 + len(stacked))]
     records[id(outer)] = _Continued(vjp, rows, size, segments, results[n_carry], results[n_carry + 2],
-                                    results[n_carry + 3:], hoisted)
+                                    results[n_carry + 3:2 * n_carry + 3], hoisted)
     finals = results[:n_carry] + [None] * (vjp.n_out - n_carry)
     finals[exit] = results[n_carry]
+    for m, k in enumerate(stacked):             # the first part's rows, then the segments', to `trip`
+        y, row = results[2 * n_carry + 3 + m], vjp.body.outputs[k]
+        whole = b.concatenate(b.loop_result(first, index=k), b.reshape(y, shape=(segments * size,) + row.shape),
+                              axis=0)
+        finals[k] = b.index(whole, spec=tuple(("slice", 0, d, 1) for d in (trip,) + row.shape))
     return outer, finals
+
+
+def _stacked(vjp):
+    """The body outputs of `vjp`'s loop stacked over the iterations (not carries, not the flag)."""
+    return [k for k in range(vjp.n_carry, vjp.n_out) if k != vjp.exit]
 
 
 def _segments_body(vjp, size):
@@ -222,8 +234,8 @@ def _segments_body(vjp, size):
     before stopped at), `more` (it ran all its iterations), the invariants.  The segment runs the body
     from counter `at` while `more` (so a segment after one that left takes no iteration: its discarded
     iteration is the original's), `size` iterations at most, to counter trip at most; outputs the next
-    carries, at + its count, whether it ran all `size`, the flag (the `more` it started with) and the
-    carries it started from (the checkpoints)."""
+    carries, at + its count, whether it ran all `size`, the flag (the `more` it started with), the
+    carries it started from (the checkpoints) and its stacked outputs."""
     body, n_carry, exit = vjp.body, vjp.n_carry, vjp.exit
     bb = Builder()
     bb.input((), COUNTER_DTYPE)
@@ -235,7 +247,7 @@ def _segments_body(vjp, size):
     count = bb.loop_result(inner, index=exit)
     outputs = [bb.loop_result(inner, index=j) for j in range(n_carry)]
     outputs += [bb.add(at, count), bb.equal(count, _intp(bb, size)), more]
-    return bb.build(outputs + carries)
+    return bb.build(outputs + carries + [bb.loop_result(inner, index=k) for k in _stacked(vjp)])
 
 
 def _capped(body, exit, limit):
@@ -264,16 +276,23 @@ class _Continued:
     def backward(self, b, args, received):
         vjp, size, n_carry = self.vjp, self.size, self.vjp.n_carry
         own = list(args[:n_carry]) + list(args[n_carry + 2:])      # carries and invariants
-        ct_carries, accs, _ = vjp.zero_cotangents(b, own, received)
+        first_y = 2 * n_carry + 3             # the segment loop's stacked outputs: (segments, size, ...)
+        if any(n_carry <= k < first_y for k in received):
+            raise IRError("internal: a cotangent reached the state or checkpoints of a segment loop")
+        received = {(k if k < n_carry else _stacked(vjp)[k - first_y]): ct for k, ct in received.items()}
+        ct_carries, accs, ct_ys = vjp.zero_cotangents(b, own, received)
+        present = [y for y in ct_ys if y is not None]
         invariants = own[n_carry:]
-        outer = self.checkpoints + [self.count, self.taken] + invariants + self.hoisted
+        outer = self.checkpoints + [self.count, self.taken] + invariants + self.hoisted + present
         bb = Builder()
         j = bb.input((), COUNTER_DTYPE)
         carry_ins = [bb.input(v.shape, v.dtype) for v in ct_carries + accs]
         ins = [bb.input(v.shape, v.dtype) for v in outer]
         n_cp = len(self.checkpoints)
         cp_ins, (count, taken) = ins[:n_cp], ins[n_cp:n_cp + 2]
-        inv_ins, hoisted_ins = ins[n_cp + 2:n_cp + 2 + len(invariants)], ins[n_cp + 2 + len(invariants):]
+        inv_ins = ins[n_cp + 2:n_cp + 2 + len(invariants)]
+        hoisted_ins = ins[n_cp + 2 + len(invariants):len(ins) - len(present)]
+        y_ins = iter(ins[len(ins) - len(present):])
         zero = _intp(bb, 0)
         s = bb.maximum(bb.subtract(bb.subtract(taken, _intp(bb, 1)), j), zero)    # the discarded j = taken: 0
         base = bb.add(_intp(bb, self.rows), bb.multiply(s, _intp(bb, size)))
@@ -284,8 +303,9 @@ class _Continued:
                         body=_counted(taping_body), trip=size, n_carry=n_carry, exit=len(taping_body.outputs))
         tapes = [bb.loop_result(again, index=vjp.n_out + r) for r in range(len(vjp.taped))]
         n = len(ct_carries)
-        cc, aa = vjp.emit_backward(bb, size, carry_ins[:n], carry_ins[n:], tapes, [None] * (vjp.n_out - n_carry),
-                                   inv_ins, hoisted_ins, base, ran)
+        rows = [bb.index(next(y_ins), s, spec=AT_ROW) if y is not None else None for y in ct_ys]
+        cc, aa = vjp.emit_backward(bb, size, carry_ins[:n], carry_ins[n:], tapes, rows, inv_ins, hoisted_ins, base,
+                                   ran)
         loop = b.loop(*ct_carries, *accs, *outer, body=bb.build(cc + aa + [bb.less(j, taken)]),
                       trip=self.segments, n_carry=n + len(accs), exit=n + len(accs))
         finals = [b.loop_result(loop, index=m) for m in range(n + len(accs))]

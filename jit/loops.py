@@ -55,11 +55,11 @@ def plan(outer, node):
         dtype_info(v.dtype)
     inner = outer.nested[id(node)] = type(outer)(body)      # a Plan (plan.py imports rules, which imports us)
     args = argument_order(len(body.inputs), len(body.outputs), 0)
-    for k in in_place_carries(node):     # the update writes the carry's one buffer (input 1 + k)
-        new = body.outputs[k]
-        inner.loc[id(new)] = ("arg", args["input"] + 1 + k)
+    for k, chain in in_place_carries(node, chains=True):   # the updates write the carry's one buffer
+        for update in chain:
+            inner.loc[id(update)] = ("arg", args["input"] + 1 + k)
         inner.direct_output[k] = True
-        inner.units = [u for u in inner.units if u.copy_of is not new]
+        inner.units = [u for u in inner.units if u.copy_of is not body.outputs[k]]
     outer.consts.extend(inner.consts)
     return "loop"
 
@@ -72,11 +72,13 @@ def _first_const(outer, inner):
     return argument_order(outer.root.n_in, outer.root.n_out, 0)["const"] + first
 
 
-def in_place_carries(node):
-    """The carries k of loop `node` that its body only updates at some positions (`traj[i] = v`):
-    body output k is an index_set/index_add of body input 1 + k, which nothing else reads, and is
-    no other output.  One buffer serves every iteration, updated in place: O(1) work per iteration
-    instead of a copy of the whole carry."""
+def in_place_carries(node, chains=False):
+    """The carries k of loop `node` that its body only updates at some positions (`traj[i] = v`, or
+    the scatters `g[i] += a; g[i + 1] += b` of a backward loop): body output k is a chain of
+    index_set/index_add updates starting from body input 1 + k, each read only by the next (the first
+    the input's only reader), the last no other output.  One buffer serves every iteration, updated in
+    place: O(1) work per iteration instead of a copy of the whole carry.  With `chains`: (k, the
+    updates, first to last) pairs."""
     body, n_carry = node.params["body"], node.params["n_carry"]
     if node.params["exit"] is not None:     # the discarded last iteration would have written it
         return []
@@ -88,10 +90,25 @@ def in_place_carries(node):
     found = []
     for k in range(n_carry):
         x, new = body.inputs[1 + k], body.outputs[k]
-        if (x.shape != () and new.op in UPDATES_IN_PLACE and new.args[0] is x
-                and readers.get(id(x)) == [new] and outputs.count(id(new)) == 1 and id(x) not in outputs):
-            found.append(k)
+        chain = _update_chain(new, x, readers, outputs)
+        if x.shape != () and chain and outputs.count(id(new)) == 1 and id(x) not in outputs:
+            found.append((k, chain) if chains else k)
     return found
+
+
+def _update_chain(new, x, readers, outputs):
+    """The in-place updates leading from `x` to `new` (first to last), each its operand's only reader,
+    none but `new` an output; [] when `new` is not such a chain."""
+    chain = []
+    while new.op in UPDATES_IN_PLACE:
+        chain.append(new)
+        operand = new.args[0]
+        if readers.get(id(operand)) != [new] or (operand is not x and id(operand) in outputs):
+            return []
+        if operand is x:
+            return chain[::-1]
+        new = operand
+    return []
 
 
 def _guards_before(em, node):

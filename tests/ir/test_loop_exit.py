@@ -182,3 +182,50 @@ def test_checkpointed_matches_taped(monkeypatch, k, settings, trips):
     rng = np.random.default_rng(4)
     check_vjp(lambda a: run_trace(trace, a)[out], gradient_vjp(checkpointed, len(trace.outputs), [0, 1]), args,
               rng, wrt=[0, 1])
+
+
+@pytest.mark.parametrize("settings", [{"TAPE_BUDGET_MB": 0.0}, {"CONTINUED_ROWS": 8}])
+@pytest.mark.parametrize("capacity", [9, 16, 40])
+def test_continued_loop_with_stacked_rows(monkeypatch, settings, capacity):
+    """The contraction (an array carry, its iterates stacked) of capacity 9, 16, 40, continued
+    (isqrt(capacity) taped, then segments of as many): it leaves in a segment, at the capacity's end,
+    or in the taped part (from its fixed point: values only); the stacked rows are the first part's,
+    then the segments', cut at the capacity.  Value and gradient against the taped loop, the
+    reference against the compiled kernel, the gradient against central differences."""
+    _, args = CASES["contraction"]
+    trace = with_scalar_output(contraction(capacity=capacity))
+    out = len(trace.outputs) - 1
+    fixed = contraction_python(*args)[0]
+    for start in (args[0], fixed, np.array([0.05, 0.02, 0.05])):    # 9 iterations, 0, 21
+        run = [start] + args[1:]
+        taped = autodiff.value_and_grad(trace, [0, 1, 2], out=out)
+        with monkeypatch.context() as m:
+            for name, value in settings.items():
+                m.setattr(loop_tape, name, value)
+            continued = autodiff.value_and_grad(trace, [0, 1, 2], out=out)
+        verify(continued)
+        assert len([n for n in continued.nodes if n.op == "loop"]) == 4          # taped, segments, backward
+        want = run_trace(taped, run)
+        for got in (run_trace(continued, run), compile_trace(passes.optimize(continued))(run)):
+            for a, b in zip(got, want):
+                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+        if start is not fixed:      # (from the fixed point a difference step changes the count)
+            check_vjp(lambda a: run_trace(trace, a)[out], gradient_vjp(continued, len(trace.outputs), [0, 1, 2]),
+                      run, np.random.default_rng(5), wrt=[0, 1, 2])
+
+
+@pytest.mark.parametrize("budget", [64.0, 0.0])
+def test_grad_of_grad_of_a_continued_loop(monkeypatch, budget):
+    """Newton (4-7 iterations) of capacity 64, continued after 8 (CONTINUED_ROWS 16); differentiated
+    again, its segment loop (which stacks its checkpoints) is taped, or over the budget continued in turn."""
+    monkeypatch.setattr(loop_tape, "CONTINUED_ROWS", 16)
+    monkeypatch.setattr(loop_tape, "TAPE_BUDGET_MB", budget)
+    trace = newton_sqrt()
+    g = autodiff.value_and_grad(trace, [0, 1], out=0)
+    gg = autodiff.value_and_grad(g, [0, 1], out=len(trace.outputs) + 1)     # d/d(x0, a) of dx/da
+    verify(gg)
+    rng = np.random.default_rng(3)
+    for args in ([F(7.0), F(2.0)], [F(300.0), F(2.0)], [F(1.5), F(2.0)]):
+        check_vjp(lambda a: run_trace(g, a)[len(trace.outputs) + 1],
+                  gradient_vjp(gg, len(g.outputs), [0, 1]), args, rng, wrt=[0, 1])
+        np.testing.assert_allclose(compile_trace(passes.optimize(gg))(args), run_trace(gg, args), rtol=1e-11)

@@ -561,7 +561,7 @@ def test_the_short_loop_rule_weighs_array_ops_by_their_elements(monkeypatch):
     """rolling._work: an op on an array counts as min(elements, ELEMENT_WEIGHT) operations, so a loop of
     small-matrix ops rolls where counting each op once would keep it unrolled (rolled, such loops were
     measured faster at run time too)."""
-    monkeypatch.delenv("JITGRAD_UNROLL_OPS")
+    monkeypatch.setenv("JITGRAD_UNROLL_OPS", "4000")     # 100 steps of ~39 ops: below it when each counts once
     from jitgrad.tracer.interpretation import rolling
     q, obs = np.array([0.05, 0.2]), np.sin(np.arange(100) * 0.3)
     for weight, rolled in ((1, False), (rolling.ELEMENT_WEIGHT, True)):

@@ -67,14 +67,18 @@ MAX_PATHS = 16                 # a body joins at most this many recorded paths (
 
 def unroll_ops():
     """Loops whose remaining iterations record fewer operations than this (an op on an array weighted by its
-    elements: _work) stay unrolled (`JITGRAD_UNROLL_OPS`, default 4,000): measured, short unrolled loops run
-    faster (registers, static `x[i]`): the Rosenbrock
-    loop at n=100 (~2,000 operations) 1.7-2.5 us unrolled, 5.8-8.4 us rolled; from ~1,000 pendulum steps
-    both run alike (32-35 us), while the unrolled first call grows (2.1 s against 0.19 s at 1,000 steps).
+    elements: _work) stay unrolled (`JITGRAD_UNROLL_OPS`, default 1,000).  Measured sweep (2026-12-07,
+    loaded 2-core box, cached gradient calls, rolled against unrolled interleaved in one process): the
+    Rosenbrock loop 1.01x / 1.05x / 1.00x / 1.00x / 0.88x / 0.89x at n = 5 / 10 / 20 / 50 / 100 / 200 (~20
+    operations per iteration), the W1 pendulum 1.00x / 1.00x / 0.95x / 0.83x at 10 / 30 / 100 / 300 steps
+    (~10 per step); so below ~1,000 operations both run alike (a call's fixed cost dominates) and the
+    unrolled form only costs compile time, above it the rolled one is faster.  (Before rolled backward loops
+    scattered into their accumulators in place, ir/autodiff.sum_cotangents, the Rosenbrock loop at n=100
+    ran 1.7-2.5 us unrolled against 5.8-8.4 us rolled, and the default was 4,000.)
     A loop whose last two iterations took both sides of a branch on data rolls whatever its length:
     unrolled, its trace holds for one pattern of sides (the quickstart's 8 rows: 8 traces over 20 weight
-    vectors, 3.3 s; rolled, one trace and cached calls 0.99-1.02x the unrolled ones)."""
-    return int(os.environ.get("JITGRAD_UNROLL_OPS", "4000"))
+    vectors, 3.3 s; rolled, one trace and cached calls 0.93-0.96x the unrolled ones at 200 rows)."""
+    return int(os.environ.get("JITGRAD_UNROLL_OPS", "1000"))
 
 
 ELEMENT_WEIGHT = 16     # an op on an array counts as min(its elements, this) operations in unroll_ops()
