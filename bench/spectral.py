@@ -2,7 +2,9 @@
 spectral-derivative penalty, per size, side by side in one run: NumPy's hand-written gradient, jitgrad
 with complex arithmetic and the FFTs compiled (pairs of doubles: jit/complexops.py; numpy.fft's pocketfft
 loops called from the kernel: jit/fftcall.py) and jitgrad with every complex node a host call (as before
-complexops; `complexops.NATIVE = False`, the FFTs through numpy.fft's Python functions).
+complexops; `complexops.NATIVE = False`, the FFTs through numpy.fft's Python functions).  The host-call
+column runs today's trace, whose real-transform cotangents (ir/fft_rules.py) bring more complex nodes
+(each one more host call) than the traces of the issue's time, which are measured on that commit.
 
     python bench/spectral.py [--sizes 64,256,4096] [--reps 15] [--clock cpu|wall]
 

@@ -48,11 +48,14 @@ def _hermitian_part(b, g, axis):
     n = g.shape[axis]
     m = n // 2 + 1
     lead = tuple(("slice", 0, d, 1) for d in g.shape[:axis])
-    head = b.index(g, spec=lead + (("slice", 0, m, 1),))
-    mirrored = b.index(g, spec=lead + (("slice", 0, 1, 1),))
-    if m > 1:
-        mirrored = b.concatenate(mirrored, b.index(g, spec=lead + (("slice", n - 1, m - 1, -1),)), axis=axis)
-    return b.multiply(b.add(head, b.conj(mirrored)), b.fill((), g.dtype, 0.5))
+    half = b.fill((), g.dtype, 0.5)
+    first = b.index(g, spec=lead + (("slice", 0, 1, 1),))
+    part = b.multiply(b.add(first, b.conj(first)), half)
+    if m == 1:
+        return part
+    rest = b.index(g, spec=lead + (("slice", 1, m - 1, 1),))
+    mirrored = b.index(g, spec=lead + (("slice", n - 1, m - 1, -1),))
+    return b.concatenate(part, b.multiply(b.add(rest, b.conj(mirrored)), half), axis=axis)
 
 
 def _rfft_vjp(b, node, g):

@@ -29,8 +29,9 @@ import weakref
 import llvmlite
 import llvmlite.binding as llvm
 
-from . import diskcache, logs, threads
+from . import diskcache, llvmpages, logs, threads
 
+llvmpages.release()     # the pages LLVM's static initialisers touched while llvmlite loaded (llvmpages.py)
 CACHE_FORMAT = 1           # bump when the meaning of a cached object changes without its text changing
 _lock = threading.Lock()
 _state = {}
@@ -200,6 +201,7 @@ def compile_ir(text, name="kernel", speed_level=2, about=None):
                 _quietly(diskcache.store, key, data, about or {})
             origin = "compiled"
         compiled = _modules[final] = CompiledModule(group, final, origin, key if cacheable else None, level)
+        llvmpages.release("phases")
         return compiled
 
 
@@ -222,6 +224,7 @@ def load_module(key, level):
         if logs.wanted("llvm"):
             _log(f"{final}: loaded from the disk cache (a trace record names it)", diskcache.directory())
         compiled = _modules[final] = CompiledModule(group, final, "disk", key, level)
+        llvmpages.release("phases")
         return compiled
 
 
@@ -242,6 +245,7 @@ def _optimized(tm, text, name, speed_level):
 
 def _compile(engine, tm, text, name, speed_level):
     module = _optimized(tm, text, name, speed_level)
+    llvmpages.release("phases")      # the pass pipeline's pages before the code generator's (llvmpages.py)
     engine.add_module(module)
     engine.finalize_object()
     if logs.wanted("llvm"):

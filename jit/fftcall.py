@@ -11,7 +11,9 @@ They are called as NumPy calls them (the loop NumPy's type resolution picks, the
 computed as numpy.fft computes it, the same outer count and strides), so a complex transform equals the
 reference evaluation bit for bit.  A real operand of `fft` (NumPy casts it to complex, then runs the
 complex transform) is transformed by the real loop instead (about half the work) and the upper half of
-the spectrum filled from the lower one by Hermitian symmetry: equal to the reference to rounding.
+the spectrum filled from the lower one by Hermitian symmetry; a complex operand's transform whose only
+readers take real parts (np.real(np.fft.ifft(z))) is irfft of the Hermitian part of z, written into the
+real slots: both equal to the reference to rounding.
 irfft of a real operand, and transforms NumPy computes in a higher precision than their operand's,
 stay host calls (`native`).
 
@@ -23,6 +25,7 @@ registered by name (`symbol`), so machine code in the disk cache links in anothe
 """
 import ctypes
 import re
+import types
 
 import numpy as np
 
@@ -149,15 +152,26 @@ def _loop_of(node):
 def emit_transform(em, node):
     """Call the pocketfft loop of transform `node` (MATERIALIZE rule of fft, rfft and irfft): one call
     over every transform when the axis is the last one (NumPy's outer loop), else one call per index of
-    the leading axes, over the trailing ones; then the Hermitian half of a real operand's fft."""
+    the leading axes, over the trailing ones; then the upper half of a real operand's fft.  A complex
+    operand's fft read only through `real` is the real transform of its Hermitian half instead."""
     if node.size == 0:
         return
-    f, x, axis = em.f, node.args[0], node.params["axis"]
+    x, axis = node.args[0], node.params["axis"]
     name, forward, written = _loop_of(node)
     n = node.params["n"] if node.op == "irfft" else x.shape[axis]
+    x_loc = em.plan.loc[id(x)]
+    if _only_real_parts_read(em, node):
+        x, x_loc = _hermitian_half(em, x, axis, forward)
+        name, written = "irfft", n
+    _call_loop(em, node, name, forward, written, n, x, x_loc)
+    if node.op == "fft" and x.dtype.kind == "f":
+        _hermitian_completion(em, node, n, written, forward)
+
+
+def _call_loop(em, node, name, forward, written, n, x, x_loc):
+    f, axis = em.f, node.params["axis"]
     real = complexops.PART.get(node.dtype, node.dtype)
-    precision = _LOOP_INDEX[x.dtype]
-    loop = symbol(f"jg_pocketfft_{name}_{precision}")
+    loop = symbol(f"jg_pocketfft_{name}_{_LOOP_INDEX[x.dtype]}")
     em.declare(f"declare void {loop}(ptr, ptr, ptr, ptr)")
     data = "null"
     if name in ("fft", "ifft"):
@@ -174,7 +188,7 @@ def emit_transform(em, node):
     dims = _i64_array(f, [count, i_len, written])
     steps = _i64_array(f, [outer_steps[0], 0, outer_steps[1], inner * i_item, inner * o_item])
     argv = f.alloca("[3 x ptr]")
-    x_base, out_base = em.pointer(em.plan.loc[id(x)]), em.pointer(em.plan.loc[id(node)])
+    x_base, out_base = em.pointer(x_loc), em.pointer(em.plan.loc[id(node)])
 
     def call(idx):
         k = idx[0] if idx else 0
@@ -184,8 +198,40 @@ def emit_transform(em, node):
             f.stmt(f"store ptr {p}, ptr {f.emit(f'getelementptr inbounds ptr, ptr {argv}, i64 {j}')}")
         f.stmt(f"call void {loop}(ptr {argv}, ptr {dims}, ptr {steps}, ptr {data})")
     em.loops([calls] if calls > 1 else [], call)
-    if node.op == "fft" and x.dtype.kind == "f":
-        _hermitian_half(em, node, n, written, forward)
+
+
+def _only_real_parts_read(em, node):
+    """Whether `node` is a complex operand's fft whose every user is `real` (np.real(np.fft.ifft(...))):
+    then only the real parts are computed, by a real transform (`_hermitian_half`), into the real
+    slots of node's buffer (its imaginary slots are never read)."""
+    users = em.plan.users.get(id(node), ())
+    return (node.op == "fft" and node.args[0].dtype.kind == "c" and id(node) not in em.plan.out_ids
+            and users and all(u.op == "real" for u in users))
+
+
+def _hermitian_half(em, x, axis, forward):
+    """(shape and dtype, location) of a workspace buffer holding the first n//2+1 entries along `axis` of
+    the Hermitian part H x = (x_k + conj(x_(n-k) mod n)) / 2 (its conjugate when `forward`): irfft of it
+    with the transform's factor is the real part of x's inverse (forward) transform, as Re T(x) = T(H x)
+    and a forward transform of a Hermitian array is the unnormalized inverse of its conjugate."""
+    f, n, ty = em.f, x.shape[axis], reg_type(x.dtype)
+    shape = x.shape[:axis] + (n // 2 + 1,) + x.shape[axis + 1:]
+    pt = complexops.part_type(ty)
+    loc = ("ptr", em.scratch(int(np.prod(shape)) * x.dtype.itemsize))
+
+    def put(idx):
+        k, src = idx[axis], list(idx)
+        if isinstance(k, int):
+            src[axis] = (n - k) % n
+        else:
+            back = f.emit(f"sub nsw i64 {n}, {k}")
+            src[axis] = f.emit(f"select i1 {f.emit(f'icmp eq i64 {k}, 0')}, i64 0, i64 {back}")
+        (a, b), (c, d) = complexops.parts(f, em.load(x, idx), ty), complexops.parts(f, em.load(x, src), ty)
+        half = lambda v: f.emit(f"fmul {pt} {v}, 0.5")       # noqa: E731 - local shorthand
+        im = f.emit(f"fsub {pt} {d}, {b}") if forward else f.emit(f"fsub {pt} {b}, {d}")
+        em.store_at(loc, shape, x.dtype, idx, complexops.pack(f, half(f.emit(f"fadd {pt} {a}, {c}")), half(im), ty))
+    em.loops(shape, put)
+    return types.SimpleNamespace(shape=shape, dtype=x.dtype), loc
 
 
 def _i64_array(f, values):
@@ -203,7 +249,7 @@ def _offset(f, base, k, nbytes):
     return f.emit(f"getelementptr inbounds i8, ptr {base}, i64 {f.emit(f'mul nsw i64 {k}, {nbytes}')}")
 
 
-def _hermitian_half(em, node, n, written, forward):
+def _hermitian_completion(em, node, n, written, forward):
     """The entries `written`..n-1 along the axis of the fft of a real operand, from the real loop's
     entries 0..written-1 R_k: F_k = conj(R_(n-k)) forward; for the inverse transform (the real loop
     computed the conjugate of the inverse) F_k = R_(n-k) above and conj(R_k) below."""

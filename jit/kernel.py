@@ -51,9 +51,10 @@ class Kernel:
         self._const_ptrs = [c.ctypes.data for c in self._consts]
         self._workspace_bytes = lowering.ws_size if lowering.caller_workspace else 0
         self._workspaces = threading.local()
+        self._wrapper_self = np.array(self._const_ptrs, dtype=np.uintp)
+        self._wrapper_address = module.address(f"{module.name}_py") if wrapper else None
         self._wrapper, self._wrapper_keepalive = (
-            pywrapper.make_builtin(module.address(f"{module.name}_py"), module.name,
-                                   np.array(self._const_ptrs, dtype=np.uintp)) if wrapper else (None, None))
+            pywrapper.make_builtin(self._wrapper_address, module.name, self._wrapper_self) if wrapper else (None, None))
         self.timings = timings
         self.fast_call = self._make_fast_call()
 
@@ -92,6 +93,14 @@ class Kernel:
         if self._wrapper is None or len(self._out_sig) != 1 or self._workspace_bytes:
             return None
         return self._wrapper, self._settle
+
+    def native(self):
+        """(address of the FASTCALL wrapper's C function, its `self` object, number of outputs, settle)
+        for a native caller (jit/entry.py; `settle` as in `direct`), or None unless the kernel has a
+        wrapper and no workspace."""
+        if self._wrapper is None or self._workspace_bytes:
+            return None
+        return self._wrapper_address, self._wrapper_self, len(self._out_sig), self._settle
 
     def _fresh_outputs(self):
         return [np.empty(s, d) for s, d in self._out_sig]

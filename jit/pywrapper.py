@@ -208,15 +208,21 @@ def _store_slot(f, value, slot):
     f.stmt(f"store ptr {value}, ptr {f.emit(f'getelementptr inbounds ptr, ptr %argv, i64 {slot}')}")
 
 
-def make_builtin(address, name, const_ptrs):
-    """A Python builtin function calling the METH_FASTCALL C function at `address`, with `self` the
-    uintp array `const_ptrs` (the builtin keeps it alive)."""
-    class MethodDef(ctypes.Structure):
-        _fields_ = [("name", ctypes.c_char_p), ("meth", ctypes.c_void_p), ("flags", ctypes.c_int),
-                    ("doc", ctypes.c_char_p)]
+_new_function = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.py_object, ctypes.py_object)(
+    ("PyCFunction_NewEx", ctypes.pythonapi))
+
+
+class _MethodDef(ctypes.Structure):
+    """CPython's PyMethodDef."""
+    _fields_ = [("name", ctypes.c_char_p), ("meth", ctypes.c_void_p), ("flags", ctypes.c_int),
+                ("doc", ctypes.c_char_p)]
+
+
+def make_builtin(address, name, const_ptrs, flags=METH_FASTCALL):
+    """A Python builtin function calling the C function at `address` (METH_FASTCALL, or `flags`), with
+    `self` the object `const_ptrs` (the uintp array of the constants' data pointers; the builtin keeps
+    it alive)."""
     name_bytes = name.encode()
-    mdef = MethodDef(name_bytes, address, METH_FASTCALL, None)
-    new = ctypes.pythonapi.PyCFunction_NewEx
-    new.restype, new.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
-    fn = new(ctypes.addressof(mdef), const_ptrs, None)
+    mdef = _MethodDef(name_bytes, address, flags, None)
+    fn = _new_function(ctypes.addressof(mdef), const_ptrs, None)
     return fn, (mdef, name_bytes)      # the definition must outlive the builtin

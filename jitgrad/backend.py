@@ -158,6 +158,10 @@ class TieredKernel:
         compiled = self._compiled
         return None if compiled is None else compiled.direct()
 
+    def native(self):
+        compiled = self._compiled
+        return None if compiled is None else compiled.native()
+
     @property
     def machine_code(self):
         compiled = self._compiled

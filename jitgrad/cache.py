@@ -63,7 +63,7 @@ class CacheEntry:
     arrays: loop trip counts, tracer/arrays/sizeint.py)."""
 
     __slots__ = ("kernel", "env", "guards", "package", "info", "written", "environment_inputs", "name_checks",
-                 "name_lookups", "reads", "sizes")
+                 "name_lookups", "reads", "fast", "sizes")
 
     def __init__(self, kernel, env, guards, package, info, written=(), sizes=()):
         self.sizes = tuple(sizes)
@@ -73,6 +73,7 @@ class CacheEntry:
         self.package = package
         self.info = info
         self.written = tuple(written)
+        self.fast = None       # (what it was made for, the cached-call entry): jitgrad/api.py _fast_path
         # the names checks of module namespaces (each `check()` says whether it holds; it may raise; or
         # for a few names, `name_lookups`: see NamespaceGetter.lookups), then the other entries (`reads`,
         # whether any) read by environment_inputs()
@@ -121,6 +122,7 @@ class FunctionCache:
         self.max_traces = max_traces
         self.entries = {}
         self.traces = self.hits = self.misses = self.uncached_calls = 0
+        self.native_hits = np.zeros(1, np.int64)    # hits counted by native entries (jit/entry.py)
         self.retraces = []
         self.warned = False
         self.restored = 0
@@ -215,5 +217,6 @@ class FunctionCache:
             for e in entries:
                 e.info.machine_code = getattr(e.kernel, "machine_code", "")
                 paths.append(e.info)
-        return CacheInfo(self.traces, self.hits, self.misses, paths, list(self.retraces), self.uncached_calls,
+        hits = self.hits + int(self.native_hits[0])
+        return CacheInfo(self.traces, hits, self.misses, paths, list(self.retraces), self.uncached_calls,
                          self.restored, list(self.disk_rejected), self.promoted)

@@ -45,7 +45,7 @@ from .tracing import OutputLayout
 Unportable = portable.Unportable
 _LOSS_TYPES = {t.__name__: t for t in (float, np.float64, np.float32, np.float16, np.longdouble, np.ndarray)}
 _IGNORED_SETTINGS = {"JITGRAD_CACHE_DIR", "JITGRAD_CACHE_MAX_MB", "JITGRAD_LOG", "JITGRAD_LOG_FILE",
-                     "JITGRAD_DISK_CACHE", "JITGRAD_TRACE_CACHE"}
+                     "JITGRAD_DISK_CACHE", "JITGRAD_TRACE_CACHE", "JITGRAD_LLVM_PAGES"}
 _state = {}
 _lock = threading.Lock()
 _rejected = {}      # lookup key -> why the last record found under it was not reused in this process
