@@ -2,6 +2,12 @@
 process per trip count, jitgrad's on-disk cache off.
 
     python bench/loop_scaling.py [--steps 10,100,...] [--limit S] [--out bench/out/loop_scaling.json]
+    python bench/loop_scaling.py --reuse 1000,10000,100000
+
+`--reuse`: one process, one gradient function, called at each trip count in turn: the first count is
+traced, the others use the trace's form reading the count at run time (README, Loops); for each count,
+its first call (the first other count compiles that form) and median cached call, against the C
+gradient's, and the traces and promoted forms so far (traces stays 1).
 
 Each point runs `python bench/loop_scaling.py --one N` in a new process, which prints one JSON line:
 import time, first call (trace + differentiate + compile + run), the median cached call, the hand-written
@@ -111,6 +117,30 @@ def one(steps):
             "loops": [str(loop) for loop in getattr(path, "loops", ())]}
 
 
+def reuse(steps):
+    """One gradient function called at each trip count of `steps` in turn (see the module docstring)."""
+    os.environ["JITGRAD_DISK_CACHE"] = "0"
+    import jitgrad
+    from bench import cbuild
+    from bench.workloads import w1_pendulum
+    grad = jitgrad.jit_grad(w1_pendulum.pendulum)
+    rows = []
+    for steps in steps:
+        case = w1_pendulum.make_case(steps)
+        p, n = case.args
+        start = time.perf_counter()
+        grad(p, n)
+        first = time.perf_counter() - start
+        cached = _median_call(lambda: grad(p, n))
+        c_time = _median_call(case.c_binder(cbuild.load(case.c_source), case.args))
+        info = grad.cache_info()
+        rows.append({"steps": steps, "first_call_s": first, "cached_call_s": cached, "vs_c": cached / c_time,
+                     "traces": info.traces, "promoted": info.promoted})
+        print(f"{steps:>9} steps: first call {first:.3f} s, cached {cached * 1e6:.1f} us ({cached / c_time:.2f}x C), "
+              f"traces {info.traces}, promoted {info.promoted}", flush=True)
+    return rows
+
+
 def describe_memory(memory):
     """One line: the peak and its parts after import and after the first call."""
     def parts(m):
@@ -185,10 +215,13 @@ def main(argv=None):
     parser.add_argument("--limit", type=float, default=60.0, help="stop the sweep after a first call this slow")
     parser.add_argument("--out", default=os.path.join(OUT, "loop_scaling.json"))
     parser.add_argument("--before", help="JSON of an earlier run, drawn beside this one in the plot")
+    parser.add_argument("--reuse", help="trip counts called in turn in one process (the first traced)")
     args = parser.parse_args(argv)
     if args.one is not None:
         print(json.dumps(one(args.one)))
         return None
+    if args.reuse:
+        return reuse([int(s) for s in args.reuse.split(",")])
     rows = sweep([int(s) for s in args.steps.split(",")], args.limit)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:

@@ -9,6 +9,7 @@ caches it under the key.
 import contextlib
 import functools
 import gc
+import itertools
 import operator
 import time
 import warnings
@@ -23,20 +24,22 @@ from .ir.errors import GuardFailed, JitgradError, JitgradWarning, TraceError
 from .ir.evaluate import run_trace
 from .ir.value import Trace
 from .pytree import flatten, leaf_count, unflatten
-from .signature import as_input_array, is_differentiable, is_dynamic, leaf_key, normalize_argnums
+from .signature import as_input_array, describe_key, is_differentiable, is_dynamic, leaf_key, normalize_argnums
 from .nested import call_in_trace, reads_enclosing_trace, splice
 from .tracer import MISSING, TracedArray, contains_traced, current, error_mode_raises, error_mode_reader
-from .tracer import quiet_error_mode
+from .tracer import primal, quiet_error_mode, size_positions
 from .tracing import effect_outputs, function_location, replaying, run_traced, trace_outputs
 
 
 class Signature:
     """What one signature key implies: which leaves are inputs and which inputs are differentiated."""
 
-    __slots__ = ("dynamic", "wrt", "grad_trees", "description", "positional_arrays", "statics")
+    __slots__ = ("dynamic", "wrt", "grad_trees", "description", "positional_arrays", "statics", "ints")
 
-    def __init__(self, fn, leaves, keys, treedef, argnums):
+    def __init__(self, fn, leaves, keys, treedef, argnums, runtime_ints=False):
         self.dynamic = [i for i, k in enumerate(keys) if is_dynamic(k)]
+        # int leaves that may be run-time trip counts (tracer/arrays/sizeint.py)
+        self.ints = tuple(i for i, k in enumerate(keys) if runtime_ints and k[0] == "static" and k[1] is int)
         # every argument a plain ndarray or a static scalar, passed positionally: the fast path may
         # serve such calls; `statics` lists (position, type, value) of the static ones
         self.positional_arrays = (not treedef[2][1][2] and all(c is None for c in treedef[2][0][2])
@@ -65,17 +68,7 @@ class Signature:
                                      function_location(fn))
             self.wrt.extend(input_index[pos] for pos in positions)
             self.grad_trees.append((args_def[2][a], [leaves[pos] for pos in positions]))
-        self.description = ", ".join(_describe_key(k) for k in keys)
-
-
-def _describe_key(key):
-    if key[0] == "array":
-        return f"{key[2]}{list(key[1])}"
-    if key[0] in ("float", "scalar"):
-        return key[0] if key[0] == "float" else f"{key[1]} scalar"
-    if key[0] == "static":
-        return repr(key[2])
-    return "object"
+        self.description = ", ".join(describe_key(k) for k in keys)
 
 
 def _grad_leaf(template, value):
@@ -97,11 +90,12 @@ class Staged:
     (nested.py): the outputs there are traced values of the types `kinds` (often the same trace and
     package; a Jacobian's differs: its passes are assembled in the IR)."""
 
-    __slots__ = ("ctx", "trace", "package", "_splice_form", "first_package")
+    __slots__ = ("ctx", "trace", "package", "_splice_form", "first_package", "result")
 
-    def __init__(self, ctx, trace, package, splice_form, first_package=None):
+    def __init__(self, ctx, trace, package, splice_form, first_package=None, result=MISSING):
         self.ctx, self.trace, self.package, self._splice_form = ctx, trace, package, splice_form
         self.first_package = package if first_package is None else first_package   # for the tracing call
+        self.result = result      # what the traced call returned, for a stage(traced=...) of the same call
 
     def splice_form(self):
         return self._splice_form()
@@ -115,6 +109,7 @@ class Transformed:
     caches.  Inside a traced function the staged trace is spliced into the enclosing one instead."""
 
     kind = "transform"   # what the on-disk cache of machine code records as the kind
+    runtime_ints = False  # whether int arguments may become run-time trip counts (tracer/arrays/sizeint.py)
 
     def __init__(self, fn, argnums, jit, max_traces):
         if not callable(fn):
@@ -124,6 +119,8 @@ class Transformed:
         self.jit = backend.jit_enabled_by_default() if jit is None else bool(jit)
         self._cache = FunctionCache(max_traces)
         self._signatures = {}
+        self._wildcards = set()      # tuples of int leaf positions some cache key holds as wildcards
+        self._promotions = {}        # wildcard key -> what _promote compiles for it (a recorded call)
         self._set_fast(None)
         functools.update_wrapper(self, fn, updated=())   # never copy a wrapped function's state
 
@@ -141,10 +138,12 @@ class Transformed:
 
     def signature(self, leaves, keys, treedef):
         """The Signature of a call with these argument leaves (differentiated: `argnums`)."""
-        return Signature(self.fn, leaves, keys, treedef, self.argnums)
+        return Signature(self.fn, leaves, keys, treedef, self.argnums, self.runtime_ints)
 
-    def stage(self, sig, leaves, treedef):
-        """Trace fn on `leaves` and transform: a Staged."""
+    def stage(self, sig, leaves, treedef, traced=None):
+        """Trace fn on `leaves` and transform: a Staged.  `traced`: the (ctx, result) of a call recorded
+        before (its `Staged.result`), transformed in its form reading int arguments at run time
+        (tracer.primal); transforms whose Staged has no result never get one."""
         raise NotImplementedError
 
     def _call(self, args, kwargs):
@@ -161,20 +160,68 @@ class Transformed:
         if error_mode_raises():      # NumPy raises on floating-point errors, compiled kernels cannot
             with _collector_paused():
                 return self._trace_and_run(key, sig, leaves, treedef, inputs, reason=None, seen=seen)
-        outputs, found = self._cache.lookup(key, inputs)
+        outputs, found = self._cache.lookup(key, inputs, leaves)
         if outputs is None and self._cache.restore(key, lambda: persist.restore(self, key, sig, leaves)):
-            outputs, found = self._cache.lookup(key, inputs)   # paths traced by another process
+            outputs, found = self._cache.lookup(key, inputs, leaves)   # paths traced by another process
+        if outputs is None and self._wildcards:
+            outputs, found = self._wildcard_lookup(key, inputs, leaves, found)
+        if outputs is None and sig.ints:
+            outputs, found = self._restore_wildcards(key, sig, inputs, leaves, found)
         if outputs is not None:
             self._set_fast(_fast_path(self.fn, key[0], sig, found, self._cache, len(args), self._call))
             return found.package(outputs)
         with _collector_paused():
             return self._trace_and_run(key, sig, leaves, treedef, inputs, reason=found, seen=seen)
 
+    def _wildcard_lookup(self, key, inputs, leaves, found):
+        """A call missing its exact key, answered by a path whose int arguments are run-time trip counts
+        (tracer/arrays/sizeint.py): such a path is compiled when first asked for (`_promote`)."""
+        for positions in list(self._wildcards):
+            wild = _wildcard(key, positions)
+            if wild is None:
+                continue
+            recipe = self._promotions.pop(wild, None)
+            if recipe is not None:
+                with _collector_paused():
+                    self._promote(wild, *recipe)
+            if wild in self._cache.entries:
+                outputs, tried = self._cache.lookup(wild, inputs, leaves, again=True)
+                found = tried or found
+                if outputs is not None:
+                    return outputs, found
+        return None, found
+
+    def _restore_wildcards(self, key, sig, inputs, leaves, found):
+        """A call missing its exact key, answered by a record on disk of a form reading some of its int
+        arguments at run time (each set of them asked once: up to 3 ints, every set; more, all of them)."""
+        ints = sig.ints
+        sets = [c for k in range(len(ints), 0, -1) for c in itertools.combinations(ints, k)] if len(ints) <= 3 \
+            else [ints]
+        for positions in sets:
+            wild = _wildcard(key, positions)
+            if wild is not None and self._cache.restore(
+                    wild, lambda: persist.restore(self, wild, sig, leaves, positions)):
+                self._wildcards.add(positions)
+                outputs, tried = self._cache.lookup(wild, inputs, leaves, again=True)
+                found = tried or found
+                if outputs is not None:
+                    return outputs, found
+        return None, found
+
+    def _promote(self, key, sig, leaves, treedef, traced):
+        """Cache under wildcard `key` the form of a recorded call (`traced`: its (ctx, result)) whose loops
+        read their trip counts from its int arguments at run time (tracer.primal)."""
+        started = time.perf_counter()
+        staged = self.stage(sig, leaves, treedef, traced=traced)
+        sizes = tuple(p for p, k in enumerate(key[2]) if k[0] == "size")
+        self._add_entry(key, sig, staged, None, self._cache.seen(key), None, leaves, time.perf_counter() - started,
+                        sizes)
+
     def _trace_and_run(self, key, sig, leaves, treedef, inputs, reason, seen=0):
         started = time.perf_counter()
         staged = self.stage(sig, leaves, treedef)
         traced_s = time.perf_counter() - started
-        ctx, trace, package, first = staged.ctx, staged.trace, staged.package, staged.first_package
+        ctx, trace, first = staged.ctx, staged.trace, staged.first_package
         if reads_enclosing_trace(ctx):   # called inside a traced function, closing over its values
             return splice(sig, leaves, leaves, staged)
         env_inputs = [e.getter.get() for e in ctx.env if e.kind == "array"]
@@ -185,25 +232,37 @@ class Transformed:
                 self._cache.retraces.append(f"not cached: {ctx.uncacheable}")
             self._cache.uncached_calls += 1
             return first(run_trace(trace, inputs + env_inputs))
+        entry, cached = self._add_entry(key, sig, staged, reason, seen, inputs, leaves, traced_s)
+        wild = size_positions(ctx) if staged.result is not MISSING else ()
+        if wild and not getattr(ctx.replay, "effects", None):  # another value of these ints: see _promote
+            self._promotions[_wildcard(key, wild)] = (sig, leaves, treedef, (ctx, staged.result))
+            self._wildcards.add(wild)
+        self._set_fast(_fast_path(self.fn, key[0], sig, cached, self._cache, len(leaves), self._call))
+        try:
+            return first(entry.kernel(inputs + env_inputs))
+        except GuardFailed as e:
+            return self._rounded_otherwise(entry, e.index, inputs + env_inputs, first)
+
+    def _add_entry(self, key, sig, staged, reason, seen, inputs, leaves, traced_s, sizes=()):
+        """Compile `staged` and cache it under `key`: (its CacheEntry, the entry cached: another
+        thread's for this path, or it).  `sizes`: int leaves the kernel reads (after the arrays)."""
+        ctx, trace = staged.ctx, staged.trace
         about = {"function": getattr(self.fn, "__qualname__", repr(self.fn)), "location": function_location(self.fn),
                  "signature": sig.description, "kind": self.kind}
         guards = trace.guards
-        info = PathInfo(sig.description, "", "",
+        info = PathInfo(", ".join(describe_key(k) for k in key[2]) if sizes else sig.description, "", "",
                         [(g.params["why"], g.params["loc"], g.params["expected"]) for g in guards],
                         [e.describe() for e in ctx.env], len(trace.nodes), trace,
                         loops=ctx.loops.report() if ctx.loops is not None else [])
-        explain.traced(self, sig, trace, ctx.env, reason, traced_s)      # (JITGRAD_LOG=recompiles,guards,trace)
+        if not sizes:
+            explain.traced(self, sig, trace, ctx.env, reason, traced_s)      # (JITGRAD_LOG=recompiles,guards,trace)
         kernel = backend.start_kernel(trace, self.jit, about, info)   # (sets info.backend and info.note)
-        entry = CacheEntry(kernel, ctx.env, guards, package, info, ctx.written_inputs)
-        cached = self._cache.add(key, entry, reason, seen, inputs)   # (another thread's entry for this path)
+        entry = CacheEntry(kernel, ctx.env, guards, staged.package, info, ctx.written_inputs, sizes)
+        cached = self._cache.add(key, entry, reason, seen, inputs, leaves, traced=not sizes)
         if cached is entry:    # (a kernel compiling in the background is recorded once it is ready)
             backend.when_compiled(kernel, lambda compiled: persist.store(
                 self, key, sig, staged, compiled, info.backend, info.note, reason, traced_s))
-        self._set_fast(_fast_path(self.fn, key[0], sig, cached, self._cache, len(leaves), self._call))
-        try:
-            return first(kernel(inputs + env_inputs))
-        except GuardFailed as e:
-            return self._rounded_otherwise(entry, e.index, inputs + env_inputs, first)
+        return entry, cached
 
     def _rounded_otherwise(self, entry, index, inputs, package):
         """The fresh kernel of `entry` decided its guard `index` otherwise than NumPy did while tracing:
@@ -239,6 +298,7 @@ class GradFunction(Transformed):
     """The function returned by `jit_grad` / `value_and_grad`; call it like the original."""
 
     restorable = True       # jitgrad/persist.py restores its traces from disk (without has_aux)
+    runtime_ints = True
 
     def __init__(self, fn, argnums, has_aux, with_value, jit, max_traces):
         super().__init__(fn, argnums, jit, max_traces)
@@ -252,21 +312,22 @@ class GradFunction(Transformed):
         argnums = self.argnums if self._tuple_argnums else self.argnums[0]
         return GradFunction, (self.fn, argnums, self.has_aux, self.with_value, self.jit, self._cache.max_traces)
 
-    def stage(self, sig, leaves, treedef):
+    def stage(self, sig, leaves, treedef, traced=None):
         """Trace fn and differentiate: the joint trace's outputs are the loss, the traced aux leaves,
         then the values side effects store, then one gradient per `sig.wrt`."""
-        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit), replay=True)
+        ctx, result = traced or run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit),
+                                           replay=True, sizes=sig.ints)
         outputs, layout = trace_outputs(ctx, result, self.has_aux, self.fn)
         effect_values, replay = effect_outputs(ctx, len(outputs))
         outputs += effect_values
-        joint = passes.optimize(autodiff.value_and_grad(ctx.builder.build(outputs), sig.wrt, out=0))
+        joint = passes.optimize(autodiff.value_and_grad(primal(ctx, outputs, traced is not None), sig.wrt, out=0))
         n_primal = len(outputs)
         package = functools.partial(self._package, sig, layout, n_primal)
         kinds = [layout.loss_type] + [np.ndarray] * (n_primal - 1) + [
             type(t) for _, templates in sig.grad_trees for t in templates]
         trace, compiled_package = self._packager(sig, joint, n_primal, package, replay is None)
         return Staged(ctx, trace, compiled_package if replay is None else replaying(compiled_package, replay),
-                      lambda: (joint, kinds, package), compiled_package)
+                      lambda: (joint, kinds, package), compiled_package, result)
 
     def _packager(self, sig, joint, n_primal, package, may_pick=True):
         """(trace to run, outputs -> what the user gets).  When the answer is one array gradient, the
@@ -317,6 +378,17 @@ def _collector_paused():
             gc.enable()
 
 
+def _wildcard(key, positions):
+    """`key` with the int leaves at `positions` keyed as run-time trip counts (("size", int)), or None
+    when one of them is not an int there."""
+    keys = list(key[2])
+    for p in positions:
+        if keys[p][0] != "static" or keys[p][1] is not int:
+            return None
+        keys[p] = ("size", int)
+    return key[0], key[1], tuple(keys)
+
+
 def _fast_path(fn, code, sig, entry, cache, n_args, slow):
     """The cached-call path for the last entry hit, when its signature allows one (all arguments plain
     arrays or static scalars passed positionally, a JIT kernel): `fast(*args, **kwargs)`, which checks
@@ -327,7 +399,7 @@ def _fast_path(fn, code, sig, entry, cache, n_args, slow):
     inline when they are few, NumPy's error mode is read by a C-level call, and a gradient that is the
     one output is returned without a package call."""
     fast_call = getattr(entry.kernel, "fast_call", None)
-    if not sig.positional_arrays or fast_call is None:
+    if not sig.positional_arrays or fast_call is None or entry.sizes:
         return None
     quiet = quiet_error_mode()
     made_for = (sig, n_args, code, quiet, entry.kernel, fast_call)     # (the fast path of each entry is kept)

@@ -53,16 +53,20 @@ class CacheInfo:
     uncached_calls: int
     restored: int = 0       # paths restored from the disk cache (traced by another process)
     disk_rejected: list = dataclasses.field(default_factory=list)   # why records on disk were not reused
+    promoted: int = 0       # paths compiled, without tracing, in a form reading int arguments as trip counts
 
 
 class CacheEntry:
     """A compiled trace for one signature and one branch path.  `written` lists the inputs (arguments)
-    the trace writes into: calls where one of them shares memory with another input are declined."""
+    the trace writes into: calls where one of them shares memory with another input are declined.
+    `sizes` lists the int argument leaves the kernel reads (as 0-d intp inputs after the arguments'
+    arrays: loop trip counts, tracer/arrays/sizeint.py)."""
 
     __slots__ = ("kernel", "env", "guards", "package", "info", "written", "environment_inputs", "name_checks",
-                 "name_lookups", "reads", "fast")
+                 "name_lookups", "reads", "fast", "sizes")
 
-    def __init__(self, kernel, env, guards, package, info, written=()):
+    def __init__(self, kernel, env, guards, package, info, written=(), sizes=()):
+        self.sizes = tuple(sizes)
         self.kernel = kernel
         self.env = env
         self.guards = guards
@@ -122,6 +126,7 @@ class FunctionCache:
         self.retraces = []
         self.warned = False
         self.restored = 0
+        self.promoted = 0
         self.disk_rejected = []
         self._disk_tried = set()
         self._lock = threading.Lock()
@@ -130,17 +135,19 @@ class FunctionCache:
         """How many entries `key` has now (pass it to `add` after tracing a miss)."""
         return len(self.entries.get(key, ()))
 
-    def lookup(self, key, inputs):
-        """Run the first entry under `key` whose assumptions hold; (outputs, entry) or (None, reason)."""
-        outputs, found = self._first_holding(self.entries.get(key, ()), inputs)
+    def lookup(self, key, inputs, leaves=(), again=False):
+        """Run the first entry under `key` whose assumptions hold (`leaves`: the call's argument leaves);
+        (outputs, entry) or (None, reason).  `again`: a second lookup for the call (its miss counted)."""
+        outputs, found = self._first_holding(self.entries.get(key, ()), inputs, leaves)
         if outputs is not None:
             self.hits += 1
-        else:
+            self.misses -= again
+        elif not again:
             self.misses += 1
         return outputs, found
 
     @staticmethod
-    def _first_holding(entries, inputs):
+    def _first_holding(entries, inputs, leaves=()):
         tried = []                   # why each path did not answer (the last is the retrace's reason)
         for entry in entries:
             changed = entry.failed_name_check()
@@ -155,7 +162,8 @@ class FunctionCache:
                 tried.append(Retrace("an argument written in place shares memory with another input"))
                 continue
             try:
-                outputs = entry.kernel(inputs + extra)
+                sizes = [np.asarray(leaves[p], np.intp) for p in entry.sizes] if entry.sizes else []
+                outputs = entry.kernel(inputs + sizes + extra)
             except GuardFailed as failed:
                 g = entry.guards[failed.index]
                 tried.append(Retrace.of_guard(g.params["why"], g.params["loc"], g.params["expected"]))
@@ -184,17 +192,18 @@ class FunctionCache:
     def full(self):
         return self.traces >= self.max_traces
 
-    def add(self, key, entry, reason, seen=0, inputs=None):
+    def add(self, key, entry, reason, seen=0, inputs=None, leaves=(), traced=True):
         """Cache `entry` (traced after a miss of `key` that had `seen` entries) and return it; or, when
         another thread cached an entry under `key` since that answers `inputs` (the arguments' arrays),
         return that one instead and drop `entry`: the same path is never cached twice."""
         with self._lock:
             entries = self.entries.setdefault(key, [])
             if inputs is not None and len(entries) > seen:
-                outputs, peer = self._first_holding(entries[seen:], inputs)
+                outputs, peer = self._first_holding(entries[seen:], inputs, leaves)
                 if outputs is not None:
                     return peer
-            self.traces += 1
+            self.traces += traced         # (else a form of a trace compiled for other int values)
+            self.promoted += not traced
             if reason is not None:
                 self.retraces.append(reason)
             entries.append(entry)
@@ -210,4 +219,4 @@ class FunctionCache:
                 paths.append(e.info)
         hits = self.hits + int(self.native_hits[0])
         return CacheInfo(self.traces, hits, self.misses, paths, list(self.retraces), self.uncached_calls,
-                         self.restored, list(self.disk_rejected))
+                         self.restored, list(self.disk_rejected), self.promoted)

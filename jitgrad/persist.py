@@ -14,6 +14,10 @@ cannot be re-validated in another process is stored with `reusable: false` and t
 shows them), and never answers a call.  Records written by this very process are not used: a second
 wrapper of the same function in one process traces again, as before.
 
+A trace whose loop ops read int arguments as trip counts at run time (tracer/arrays/sizeint.py) is stored
+under a key holding those arguments as wildcards (`["size"]`), and its record lists them (`sizes`): a new
+process missing its exact key asks for such records (jitgrad/api.py `_restore_wildcards`).
+
 JITGRAD_TRACE_CACHE=0 turns records off (JITGRAD_DISK_CACHE=0 turns off the whole disk cache).
 """
 import dataclasses
@@ -34,7 +38,7 @@ from .ir.ops import owned_traces
 from .ir.parser import parse_trace
 from .ir.printer import format_trace
 from .jit import diskcache, tracestore
-from .signature import as_input_array
+from .signature import as_input_array, describe_key
 from .tracer import registered_rules
 from .tracing import OutputLayout
 
@@ -119,6 +123,8 @@ def _encode_leaf(k):
         return ["scalar", np.dtype(k[1]).str]
     if k[0] == "static":
         return ["static", portable.encode_value(k[2])]
+    if k[0] == "size":
+        return ["size"]
     raise Unportable("an argument is checked by identity (a function, class or module passed as an argument)")
 
 
@@ -187,11 +193,13 @@ def _record(transformed, key, sig, staged, kernel, backend_name, note, reason, t
             (text + json.dumps(environment, sort_keys=True)).encode()).hexdigest()[:32],
         "writer": _state["writer"], "function": getattr(fn, "__qualname__", repr(fn)),
         "module": getattr(fn, "__module__", None), "location": _location(fn), "kind": transformed.kind,
-        "signature": sig.description, "environment": environment, "codes": codes, "trace": text,
+        "signature": ", ".join(describe_key(k) for k in key[2]), "environment": environment, "codes": codes,
+        "trace": text,
         "guards": [[g.params["why"], g.params["loc"], repr(g.params["expected"])] for g in trace.guards],
         "loops": ctx.loops.report() if ctx.loops is not None else [],
         "retrace_reason": reason or _rejected.get(lookup),
-        "written": sorted(ctx.written_inputs), "output": output, "backend": backend_name, "note": note,
+        "written": sorted(ctx.written_inputs), "sizes": [p for p, k in enumerate(key[2]) if k[0] == "size"],
+        "output": output, "backend": backend_name, "note": note,
         "ops": len(trace.nodes), "times": {"trace_s": traced_s, "lower_s": timings.get("lower"),
                                            "compile_s": timings.get("compile")},
         "reusable": not why_not, "why_not": list(dict.fromkeys(why_not)), "kernel": _kernel_form(kernel),
@@ -270,9 +278,10 @@ def _all_nodes(trace):
 
 
 # -- warm start ----------------------------------------------------------------------------------------
-def restore(transformed, key, sig, leaves):
+def restore(transformed, key, sig, leaves, sizes=()):
     """Cache entries of records on disk that answer calls of `transformed` with signature `key` in this
-    process (every assumption re-validated); each failed re-validation is noted in `disk_rejected`."""
+    process (every assumption re-validated); each failed re-validation is noted in `disk_rejected`.
+    `sizes`: the int leaves `key` holds as run-time trip counts (inputs of its kernels)."""
     if not enabled():
         return []
     try:
@@ -285,7 +294,7 @@ def restore(transformed, key, sig, leaves):
         if not record["reusable"] or record.get("writer") == _state["writer"]:
             continue
         try:
-            restored.append(_entry(transformed, sig, leaves, record))
+            restored.append(_entry(transformed, sig, leaves, record, key, sizes))
             tracestore.note_hit(record)
         except Unportable as e:
             _reject(transformed, lookup, f"the record traced by another process ({record['path'][:8]}) does not "
@@ -301,13 +310,17 @@ def _reject(transformed, lookup, why):
     explain.rejected(transformed, why)
 
 
-def _entry(transformed, sig, leaves, record):
+def _entry(transformed, sig, leaves, record, key, sizes):
     fn = transformed.fn
     for ref in record["codes"]:
         if ref[0] != "code" or not portable.code_holds(ref):
             raise Unportable(f"the code of {ref[1]}.{ref[2]} changed" if ref[0] == "code" else ref[1])
+    if list(sizes) != record.get("sizes", []):
+        raise Unportable("the record reads other int arguments at run time")
     env = [portable.rebuild_entry(e, fn, e["loc"]) for e in record["environment"]]
-    arrays = [as_input_array(leaves[i]) for i in sig.dynamic] + [e.getter.get() for e in env if e.kind == "array"]
+    arrays = ([as_input_array(leaves[i]) for i in sig.dynamic] + [np.asarray(leaves[p], np.intp) for p in sizes]
+              + [e.getter.get() for e in env if e.kind == "array"])
+    description = ", ".join(describe_key(k) for k in key[2]) if sizes else sig.description
     about = {"function": fn.__qualname__, "location": record["location"], "signature": sig.description,
              "kind": transformed.kind}
     kernel, trace, text = _kernel(transformed, record, about), None, record["trace"]
@@ -324,11 +337,11 @@ def _entry(transformed, sig, leaves, record):
     output = record["output"]
     package = only_output if output["simple"] else functools.partial(
         transformed._package, sig, OutputLayout(_LOSS_TYPES[output["loss_type"]], None, []), output["n_primal"])
-    info = RestoredPath(sig.description, backend_name, note or "restored from the disk cache",
+    info = RestoredPath(description, backend_name, note or "restored from the disk cache",
                         [(g.params["why"], g.params["loc"], g.params["expected"]) for g in guards],
                         [e.describe() for e in env], record["ops"], trace, loops=list(record.get("loops", [])),
                         recorded_text=text)
-    return CacheEntry(kernel, env, guards, package, info, [int(i) for i in record.get("written", [])])
+    return CacheEntry(kernel, env, guards, package, info, [int(i) for i in record.get("written", [])], sizes)
 
 
 def _kernel(transformed, record, about):

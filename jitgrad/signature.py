@@ -51,6 +51,19 @@ def leaf_key(leaf):
         "and tuples/lists/dicts/namedtuples/dataclasses of those")
 
 
+def describe_key(key):
+    """How cache_info and logs show one leaf's key."""
+    if key[0] == "size":
+        return "int (a run-time trip count)"
+    if key[0] == "array":
+        return f"{key[2]}{list(key[1])}"
+    if key[0] in ("float", "scalar"):
+        return key[0] if key[0] == "float" else f"{key[1]} scalar"
+    if key[0] == "static":
+        return repr(key[2])
+    return "object"
+
+
 def is_dynamic(key):
     return key[0] in ("array", "float", "scalar")
 

@@ -17,10 +17,13 @@ def function_location(fn):
     return f"{code.co_filename}:{code.co_firstlineno}" if code else None
 
 
-def run_traced(fn, leaves, treedef, dynamic, loop_runner=None, replay=False):
+def run_traced(fn, leaves, treedef, dynamic, loop_runner=None, replay=False, sizes=()):
     """Interpret `fn` on the argument tree with the leaves at positions `dynamic` traced; rolled loops
     are fast-forwarded by `loop_runner` when given (backend.loop_runner).  With `replay` (the caller
     replays side effects on cached calls: `effect_outputs`), an outermost trace records them.
+
+    The int leaves at positions `sizes` stand in as SizeInt (a loop's trip count may come from them at
+    run time: tracer.size_positions(ctx) says which).
 
     Returns (ctx, result): the TraceContext holding the recorded IR and environment reads, and what fn
     returned (TracedArrays where it depends on traced inputs).
@@ -28,7 +31,7 @@ def run_traced(fn, leaves, treedef, dynamic, loop_runner=None, replay=False):
     return tracer.trace(fn, leaves, {pos: as_input_array(leaves[pos]) for pos in dynamic},
                         lambda traced: unflatten(treedef, traced), loop_runner=loop_runner,
                         check=lambda ctx: aliases.check_traced_call(ctx, fn, leaves, treedef, dynamic),
-                        replay=replay)
+                        replay=replay, sizes=sizes)
 
 
 class OutputLayout:
@@ -82,7 +85,7 @@ def tree_outputs(tree, first=0):
     `layout.aux(outputs)`): a traced leaf is the trace output `first + k`, any other leaf a constant."""
     leaves, treedef = flatten(tree)
     outputs, slots = [], []
-    for leaf in leaves:
+    for leaf in map(tracer.plain_size, leaves):    # (an int argument returned or stored: keyed)
         if isinstance(leaf, TracedArray):
             slots.append(("out", first + len(outputs), type(leaf.value)))
             outputs.append(leaf.ir)
@@ -121,6 +124,7 @@ def replaying(package, replay):
 
 
 def _loss_value(ctx, loss, fn, loc):
+    loss = tracer.plain_size(loss)
     if isinstance(loss, TracedArray):
         shape, dtype = loss.ir.shape, loss.ir.dtype
         ir_value = loss.ir

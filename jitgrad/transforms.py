@@ -28,7 +28,7 @@ from .ir.value import Trace
 from .nested import replay_traced
 from .pytree import flatten, leaf_count, unflatten
 from .signature import as_input_array
-from .tracer import TracedArray, lift
+from .tracer import TracedArray, lift, primal as primal_trace
 from .tracing import effect_outputs, function_location, replaying, run_traced, trace_outputs, tree_outputs
 
 
@@ -319,6 +319,7 @@ class JacobianFunction(Transformed):
     """`f`'s Jacobian with respect to `argnums`, by forward or reverse passes (see `jacobian`)."""
 
     kind = "jacobian"
+    runtime_ints = True
 
     def __init__(self, fn, argnums=0, mode="auto", jit=None, max_traces=8):
         if mode not in ("auto", "fwd", "rev"):
@@ -326,10 +327,11 @@ class JacobianFunction(Transformed):
         super().__init__(fn, argnums, jit, max_traces)
         self.mode = mode
 
-    def stage(self, sig, leaves, treedef):
-        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit), replay=True)
+    def stage(self, sig, leaves, treedef, traced=None):
+        ctx, result = traced or run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit),
+                                           replay=True, sizes=sig.ints)
         outs = _Outputs(result, self.fn)
-        trace = ctx.builder.build(outs.values)
+        trace = primal_trace(ctx, outs.values, traced is not None)
         in_values = [trace.inputs[i] for i in sig.wrt]
         out_values = [outs.values[k] for k in outs.float_positions]
         n_in, n_out = sum(v.size for v in in_values), sum(v.size for v in out_values)
@@ -369,7 +371,7 @@ class JacobianFunction(Transformed):
             blocks = layout.blocks(gather, (transpose, reshape, zeros))
             flat = passes.optimize(b.build(blocks))
             return flat, [np.ndarray] * len(blocks), layout.tree
-        return Staged(ctx, *_with_effects(ctx, joint, package), splice_form, package)
+        return Staged(ctx, *_with_effects(ctx, joint, package), splice_form, package, result)
 
 
 def _passes_in_loop(primal, passes_trace, n_residuals, basis_like):

@@ -15,6 +15,8 @@ from .arrays.escape import settle
 from .arrays.values import TracedArray, contains_traced, lift, make
 from .interpretation import interpreter, rolling, sideeffects, whileloops
 from .interpretation.rolling import LoopIndex
+from .interpretation.sizedloops import finish_sizes, runtime_trace
+from .arrays.sizeint import SizeArg, SizeInt, plain as plain_size
 from .recording import audit, errormode, hooks
 from .recording.context import (
     AttrGetter, CellGetter, EnvEntry, GlobalGetter, HasAttrGetter, ItemGetter, MethodGetter, TraceContext, current)
@@ -27,13 +29,13 @@ from .recording.snapshots import _snapshot as snapshot, _snapshot_structure as s
 
 __all__ = ["trace", "TraceContext", "TracedArray", "LoopIndex", "MISSING", "contains_traced", "current",
            "current_error_mode", "error_mode_raises", "error_mode_reader", "lift", "make", "quiet_error_mode",
-           "register", "registered_rules",
+           "register", "registered_rules", "size_positions", "plain_size", "primal",
            # the environment's getters and snapshots, which the persistent cache stores and re-validates
            "AttrGetter", "CellGetter", "CodeGetter", "EnvEntry", "GlobalGetter", "HasAttrGetter", "ItemGetter",
            "MethodGetter", "NamespaceGetter", "snapshot", "snapshot_structure"]
 
 
-def trace(fn, leaves, inputs, rebuild, *, loop_runner=None, check=None, replay=False):
+def trace(fn, leaves, inputs, rebuild, *, loop_runner=None, check=None, replay=False, sizes=()):
     """Record one call of `fn` on the argument leaves `leaves`: those at the positions of `inputs` (an
     ordered {position: array whose shape and dtype the trace input takes}) are traced, the others
     plain; `rebuild(leaves)` gives the call's `(args, kwargs)`.  Rolled loops are fast-forwarded by
@@ -64,6 +66,10 @@ nested in such a recording warns about them.
             concrete = leaf.copy() if isinstance(leaf, np.ndarray) else leaf
             traced[pos] = TracedArray(ctx.builder.input(arr.shape, arr.dtype), concrete)
             ctx.add_argument(traced[pos])
+        if ctx.loops is not None and outer is None:   # int arguments that may be trip counts
+            for pos in sizes:
+                ctx.loops.sizes.append(SizeArg(pos, leaves[pos]))
+                traced[pos] = SizeInt(ctx.loops.sizes[-1])
         args, kwargs = rebuild(traced)
         _mark_local(ctx, (args, kwargs))
         result = None
@@ -72,10 +78,30 @@ nested in such a recording warns about them.
         finally:
             settle(ctx, result)
     ctx.finish()
+    if ctx.loops is not None and ctx.loops.sizes:
+        finish_sizes(ctx.loops)
+        ctx.loops.n_leaf_inputs = len(inputs)
     if check is not None:
         check(ctx)
     audit.check(ctx)
     return ctx, result
+
+
+def size_positions(ctx):
+    """The leaf positions of the int arguments used only as the bounds of loops over ranges rolled to
+    their end (tracer/arrays/sizeint.py): `primal(ctx, outputs, runtime=True)` answers any value of them."""
+    sizes = ctx.loops.sizes if ctx.loops is not None else ()
+    return tuple(a.position for a in sizes if a.swaps and a.static is None)
+
+
+def primal(ctx, outputs, runtime=False):
+    """The recorded trace with these outputs; with `runtime`, in the form whose loop ops bounded by the
+    arguments of `size_positions(ctx)` read their trip counts at run time, from 0-d intp inputs after
+    the traced leaves (sizedloops.runtime_trace)."""
+    if not runtime:
+        return ctx.builder.build(outputs)
+    args = [a for a in ctx.loops.sizes if a.swaps and a.static is None]
+    return runtime_trace(ctx.builder, ctx.loops.n_leaf_inputs, args, outputs)
 
 
 def _mark_local(ctx, tree):

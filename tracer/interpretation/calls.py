@@ -29,6 +29,7 @@ import numpy as np
 
 from ...ir.errors import UnsupportedError
 from ..recording import context
+from ..arrays.sizeint import plain as plain_size, sized_range
 from ..arrays.aliasing import NOT_CONSTANT, after_native_call, call_with_constants, resolve_arguments
 from .decode import CO_ASYNC_FLAGS, UNBOUND
 from .frame import Frame
@@ -110,14 +111,14 @@ class CallPolicy:
         kind = type(fn)
         if kind is FunctionType:
             if is_jitgrad_code(fn):
-                return fn(*args, **kwargs)
+                return fn(*self._own_arguments(args), **self._own_arguments(kwargs))
             return self.call_python(fn, args, kwargs)
         if kind is MethodType:
             func = fn.__func__
             if type(func) is FunctionType and not is_jitgrad_code(func):
                 return self.call_python(func, (fn.__self__,) + tuple(args), kwargs)
         if is_jitgrad_code(fn):
-            return fn(*args, **kwargs)
+            return fn(*self._own_arguments(args), **self._own_arguments(kwargs))
         if kind is MethodType:
             return self.call(fn.__func__, (fn.__self__,) + tuple(args), kwargs)
         if kind is functools.partial:   # its func/args/keywords are read like attributes (they may change)
@@ -154,6 +155,16 @@ class CallPolicy:
             f"jitgrad cannot trace the call to {name}: it is compiled code and received a traced value. "
             f"Register a rule with jitgrad.register({name}) that computes it from traced operations "
             f"(see README, 'Registering rules')", loc=self.ctx.user_location())
+
+    def _own_arguments(self, args):
+        """Arguments (a tuple, or a dict of keywords) of jitgrad's own code (traced-array methods, nested
+        transforms): an int argument standing in as a SizeInt is a plain int there (arrays/sizeint.py)."""
+        loops = self.ctx.loops
+        if loops is None or not loops.sizes:
+            return args
+        if type(args) is dict:
+            return {k: plain_size(v, "passed to jitgrad") for k, v in args.items()}
+        return tuple(plain_size(a, "passed to jitgrad") for a in args)
 
     def _run_handler(self, handler, args, kwargs):
         """Run a rule's handler: jitgrad's own natively, a user's Python handler interpreted (so that the
@@ -403,6 +414,13 @@ def _indexed(make):
     return run
 
 
+def _range(interpreter, args, kwargs):
+    """`range(...)` bounded by an int argument standing in as a SizeInt: a SizedRange (arrays/sizeint.py)."""
+    loops = interpreter.ctx.loops
+    made = sized_range(args, kwargs) if loops is not None and loops.sizes else None
+    return _NOT_PYTHON if made is None else made
+
+
 _SPECIAL_BUILTINS = {id(fn): (fn, handler) for fn, handler in (
     (super, _super), (builtins.locals, _locals), (builtins.globals, _globals), (builtins.vars, _vars),
     (builtins.dir, _dir), (builtins.eval, _with_namespaces(builtins.eval)),
@@ -410,4 +428,4 @@ _SPECIAL_BUILTINS = {id(fn): (fn, handler) for fn, handler in (
     (iter, _protocol("__iter__", "get_iter")), (bool, _protocol("__bool__", "truth")), (next, _next),
     (repr, _conversion("__repr__", repr)), (str, _conversion("__str__", str)), (getattr, _getattr),
     (hasattr, _hasattr), (setattr, _setattr), (object.__setattr__, _object_setattr),
-    (enumerate, _indexed(indexed_enumerate)), (zip, _indexed(indexed_zip)))}
+    (enumerate, _indexed(indexed_enumerate)), (zip, _indexed(indexed_zip)), (range, _range))}

@@ -159,3 +159,17 @@ def with_exit(body, positions):
     env = passes.copy_inputs(b, body.inputs)
     passes.replay(b, body.nodes, env, rule)
     return b.build([env[id(v)] for v in body.outputs] + held)
+
+
+def counted(body):
+    """`body` for a loop whose trip count is a run-time value: one more invariant input, last, the count
+    (intp); its continue flag, a last output, is t + 1 < count, so the loop keeps the iterations before
+    the last one, which it runs and discards (an iteration of the range: its guards and reads hold as
+    in the kept ones); the last one is run again after the loop (sizedloops.Swap)."""
+    b = Builder()
+    env = passes.copy_inputs(b, body.inputs)
+    count = b.input((), COUNTER_DTYPE)
+    passes.replay(b, body.nodes, env)
+    t = env[id(body.inputs[0])]
+    go = b.less(b.add(t, b.const(np.asarray(1, COUNTER_DTYPE))), count)
+    return b.build([env[id(v)] for v in body.outputs] + [go])

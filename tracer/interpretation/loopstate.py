@@ -9,6 +9,7 @@ import weakref
 import numpy as np
 
 from ..arrays.loopindex import LoopIndex
+from ..arrays.sizeint import SizeInt
 from ..arrays.values import TracedArray
 
 FLATTEN_LIMIT = 64            # longer tuples and lists are compared by identity
@@ -72,6 +73,8 @@ def _same_static(a, b):
     if a is b:
         return True
     t = type(a)
+    if t is SizeInt:              # an int argument plus a constant (arrays/sizeint.py), made afresh
+        return type(b) is SizeInt and a.arg is b.arg and a.offset == b.offset
     if t is _Weak:
         return a.same(b)
     if t is not type(b):

@@ -264,14 +264,14 @@ def emit_loop(b, joined, body, split, header, run):
     split.header; the frame's traced values at `header` rebound to its results (in place for those
     that were one object across iterations), as id -> TracedArray (and, when it leaves on its
     continue flag, "count" -> the iterations it takes).  `run`: (trip, the concrete carries after it,
-    the ids of the objects kept across iterations, whether it leaves)."""
+    the ids of the objects kept across iterations, whether it leaves); "loop" -> the loop node."""
     trip, finals, previous, leaves = run
     n_carry = len(joined.items)
     inits = [split.header.irs[m] for m in joined.items]
     loop = b.emit("loop", *inits, *joined.invariants, body=body, trip=trip, n_carry=n_carry,
                   exit=n_carry if leaves else None)
     results = [b.loop_result(loop, index=k) for k in range(n_carry)]
-    replace = {}
+    replace = {"loop": loop}
     for x, k in zip(header.items, joined.positions):
         if k is None or id(x) in replace:
             continue

@@ -43,6 +43,7 @@ from .looptree import Split, emit_loop, join, known_values, single
 from .loopstate import flatten_frame, rebuild, same_state
 from .opening import rewound
 from ..arrays.loopindex import LoopIndex, plain
+from .sizedloops import after_sized, note_swap, sized_loop, sized_note, sizes_plain
 from ..arrays.values import TracedArray
 from ..recording.context import _is_library_file
 from ..recording.errormode import mode_state
@@ -360,7 +361,11 @@ class LoopWatch:
         if split.done or leaves:
             body = with_exit(joined.body, [failed]) if leaves else joined.body
             trip = self.capacity(first, split.done, most) if leaves else split.done
+            sized = None if leaves else sized_loop(self, joined, split, done)
             replace = emit_loop(self.rolling.ctx.builder, joined, body, split, header, (trip, finals, previous, leaves))
+            loop = replace.pop("loop")
+            if sized is not None:      # (sizedloops.py: another call's count may be read at run time)
+                note_swap(self, sized, loop, first)
             if leaves:
                 count = replace.pop("count")
                 counter = self._exit_counter(count, first, step, trip)
@@ -370,12 +375,15 @@ class LoopWatch:
             def moved(i):
                 if i.watch is not self:
                     return i
-                return LoopIndex(self, i.base + ahead, i.a, i.b) if split.done < most else i.a * (i.base + ahead) + i.b
+                if split.done < most:
+                    return LoopIndex(self, i.base + ahead, i.a, i.b)
+                value = i.a * (i.base + ahead) + i.b
+                return value if sized is None else after_sized(sized.stop.arg, i.a, value)
             rebuild(self.frame, replace, moved, self.STACK_TOP)
             self.advance(done)
             split.entry = len(self.rolling.rolled)
             self.rolling.rolled.append((self.location, split.done, split.ran, len(joined.items), leaves,
-                                        len(split.paths)))
+                                        len(split.paths), None if sized is None else sized.stop.arg))
             self.rolls += 1
         if split.done < most:
             self.split = split
@@ -445,6 +453,9 @@ class Rolling:
         self.rolled = []          # (location, trip, fast-forwarded, carries, leaves early, paths) per loop op recorded
         self.unrolled = {}        # location -> why the loop there was not rolled
         self.seen = set()         # (code, pc) of the FOR_ITERs of loops no watch knows
+        self.sizes = []           # SizeArg per int argument standing in as a SizeInt (arrays/sizeint.py)
+        self.n_leaf_inputs = 0     # the traced leaves' inputs, first in the trace (sizedloops.runtime_trace)
+        self.sized_iterators = {}  # id -> (iterator of a SizedRange, the SizedRange, whether a loop op took it)
 
     def for_iter(self, interpreter, frame, target, exit_skip, kind=LoopWatch):
         """FOR_ITER over an iterator whose loops are watched by `kind` (a range iterator, or one of
@@ -531,6 +542,8 @@ class Rolling:
     def native_call(self, fn, args, kwargs, rule=False):
         """Before compiled code (or a rule, `rule`) runs: the arguments with LoopIndex made ints; an
         impure call refuses the watched loops."""
+        if self.sizes:
+            args, kwargs = sizes_plain(self, fn, args, kwargs)
         if any(type(a) is LoopIndex for a in args) or any(type(v) is LoopIndex for v in kwargs.values()):
             if fn is isinstance or fn is type:      # what they say does not depend on the counter's value
                 args = tuple(a.value if type(a) is LoopIndex else a for a in args)
@@ -592,7 +605,8 @@ class Rolling:
         lines = [f"loop at {loc}: rolled, {trip} iterations in one loop op ({done} fast-forwarded), {carries} carried "
                  f"values" + (", leaves on data at run time" if leaves else "")
                  + (f", {paths} paths joined by conds (branches on data)" if paths > 1 else "")
-                 for loc, trip, done, carries, leaves, paths in self.rolled]
+                 + (sized_note(sized) if sized is not None else "")
+                 for loc, trip, done, carries, leaves, paths, sized in self.rolled]
         unrolled = dict(self.unrolled)
         for watch in self.watches.values():     # loops left by `return` or `break`: never finished
             if watch.refused is not None and not watch.rolls:
