@@ -1,8 +1,9 @@
-"""Single-threaded BLAS and math libraries: call pin_single_thread() before numpy is imported."""
+"""Single-threaded BLAS, math libraries and jitgrad kernels (every row single-threaded unless it says threads):
+call pin_single_thread() before numpy is imported."""
 import os
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-                    "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS")
+                    "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS", "JITGRAD_NUM_THREADS")
 
 
 def pin_single_thread():
