@@ -19,7 +19,7 @@ import numpy as np
 
 from . import loop_passes, passes
 from .builder import Builder
-from .ops import SPECS
+from .ops import SPECS, owned_traces
 from .value import Trace
 
 
@@ -54,6 +54,7 @@ class CondRewrites:
 
     def __init__(self):
         self.inlined = {}
+        self.computed, self.indexed = {}, 0     # CSE keys of the round's nodes so far -> the node
 
     def result(self, b, node, args):
         """The replacement of cond_result `node` on `args[0]` (None: copy it)."""
@@ -70,10 +71,53 @@ class CondRewrites:
             stand_in = b.fill((), bool, True)   # what the cond_result nodes read now (dead after them)
             self.inlined[id(stand_in)] = [env[id(v)] for v in taken.outputs]
             return stand_in
+        shared = self._shared(b, args, branches)
+        if shared is not None:
+            args, branches = shared
         optimized = tuple(passes.optimize(t) for t in branches)
-        if all(loop_passes.unchanged(o, t) for o, t in zip(optimized, branches)):
+        if shared is None and all(loop_passes.unchanged(o, t) for o, t in zip(optimized, branches)):
             return None
         return b.cond(*args, branches=optimized)
+
+    def _shared(self, b, args, branches):
+        """(operands, branches) of the cond with the branch values the enclosing trace computed already
+        (the same op on the same operands: `x[i]` read again inside an `if x[i] > 0:`) passed in as
+        new operands instead of computed again; None when there are none."""
+        for n in b.nodes[self.indexed:]:
+            if n.op != "guard" and not owned_traces(n):
+                self.computed.setdefault(passes.node_key(n, n.args), n)
+        self.indexed = len(b.nodes)
+        extra, found = {}, []
+        for t in branches:
+            outer, hits = dict(zip((id(v) for v in t.inputs), args[1:])), {}
+            for n in t.nodes:
+                if n.op == "guard" or owned_traces(n) or not all(id(a) in outer for a in n.args):
+                    continue
+                hit = self.computed.get(passes.node_key(n, [outer[id(a)] for a in n.args]))
+                if hit is not None:
+                    outer[id(n)] = hit
+                    if n.op not in ("const", "fill"):      # (a constant stays one: matched for what reads it)
+                        hits[id(n)] = hit
+                        extra.setdefault(id(hit), hit)
+            found.append(hits)
+        if not extra:
+            return None
+        extra = list(extra.values())
+        return list(args) + extra, tuple(_with_operands(t, extra, hits) for t, hits in zip(branches, found))
+
+
+def _with_operands(branch, extra, hits):
+    """`branch` taking inputs typed like `extra` too, its nodes in `hits` (id -> the outer Value among
+    `extra` they equal) read from those inputs."""
+    b = Builder()
+    env = passes.copy_inputs(b, branch.inputs)
+    ins = {id(v): b.input(v.shape, v.dtype) for v in extra}
+    for n in branch.nodes:
+        if id(n) in hits:
+            env[id(n)] = ins[id(hits[id(n)])]
+        else:
+            env[id(n)] = passes.copy_node(b, n, [env[id(a)] for a in n.args])
+    return b.build([env[id(v)] for v in branch.outputs])
 
 
 def branch_free(branches):
