@@ -11,8 +11,8 @@ loop_passes.PRUNING and passes.LOOP_PASSES when imported.
   a `where` on the predicate, each guard of a branch masked to hold where its branch is not taken
   (`guard where(pred, g, expected)`: it can fail only on the side taken, and the guards keep their
   order, so their numbers).  Only conds whose branches cannot fault on the operands of the other side
-  qualify: 0-d elementwise arithmetic, comparisons, casts and guards on bools or ints (no index arrays,
-  loops, host calls); a NaN or inf computed on the side not taken never reaches a result, nor a
+  qualify: 0-d real elementwise arithmetic, comparisons, casts and guards on bools or ints (no index
+  arrays, loops, host calls); a NaN or inf computed on the side not taken never reaches a result, nor a
   derivative (the derivative of a cond is a cond, converted the same way after differentiation).
 """
 import numpy as np
@@ -127,8 +127,8 @@ def branch_free(branches):
 
 
 def _safe(node):
-    if node.shape != () or any(a.shape != () for a in node.args):
-        return False
+    if node.shape != () or any(a.shape != () or a.dtype.kind == "c" for a in node.args) or node.dtype.kind == "c":
+        return False                    # (a complex op may be a host call, which may raise)
     if node.op == "guard":
         return node.args[0].dtype.kind in "biu"
     spec = SPECS[node.op]

@@ -176,7 +176,8 @@ def test_nested_conds_convert_inside_out_and_the_gradient_is_right():
 
 def test_only_a_cond_whose_sides_cannot_fault_qualifies():
     """A branch reading an array at a computed index (out of bounds on the other side's operands), or
-    holding a loop, or making an array, stays a branch; inner conds are judged after conversion."""
+    holding a loop, making an array or computing on complex values, stays a branch; inner conds are
+    judged after conversion."""
     b = Builder()
     x, v = b.input((), F64), b.input((4,), F64)
     i = b.astype(x, dtype=COUNTER_DTYPE)
@@ -196,6 +197,11 @@ def test_only_a_cond_whose_sides_cannot_fault_qualifies():
         args = [np.float64(xv), np.arange(4.0)]
         same_results(trace, flat, args)
         np.testing.assert_allclose(compile_trace(trace)(args)[0], run_trace(trace, args)[0])
+    c = Builder()
+    z = c.input((), np.complex128)
+    make_cond(c, c.greater(c.input((), F64), scalar(c, 0.0)), [z], lambda bb, a: [bb.exp(a[0])], lambda bb, a: [a[0]])
+    (complex_cond,) = [n for n in c.nodes if n.op == "cond"]
+    assert not branch_free(complex_cond.params["branches"])      # a complex op may be a host call
 
 
 @pytest.mark.parametrize("cost", ["0", "15", "1000"])
