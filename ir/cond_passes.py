@@ -80,30 +80,53 @@ class CondRewrites:
         return b.cond(*args, branches=optimized)
 
     def _shared(self, b, args, branches):
-        """(operands, branches) of the cond with the branch values the enclosing trace computed already
-        (the same op on the same operands: `x[i]` read again inside an `if x[i] > 0:`) passed in as
-        new operands instead of computed again; None when there are none."""
+        """`with_computed_operands` on the round's nodes so far (indexed as the round goes)."""
         for n in b.nodes[self.indexed:]:
             if n.op != "guard" and not owned_traces(n):
                 self.computed.setdefault(passes.node_key(n, n.args), n)
         self.indexed = len(b.nodes)
-        extra, found = {}, []
-        for t in branches:
-            outer, hits = dict(zip((id(v) for v in t.inputs), args[1:])), {}
-            for n in t.nodes:
-                if n.op == "guard" or owned_traces(n) or not all(id(a) in outer for a in n.args):
-                    continue
-                hit = self.computed.get(passes.node_key(n, [outer[id(a)] for a in n.args]))
-                if hit is not None:
-                    outer[id(n)] = hit
-                    if n.op not in ("const", "fill"):      # (a constant stays one: matched for what reads it)
-                        hits[id(n)] = hit
-                        extra.setdefault(id(hit), hit)
-            found.append(hits)
-        if not extra:
-            return None
-        extra = list(extra.values())
-        return list(args) + extra, tuple(_with_operands(t, extra, hits) for t, hits in zip(branches, found))
+        shared = with_computed_operands(self.computed, args, branches)
+        return None if shared is None else shared[:2]
+
+
+def computed_values(nodes):
+    """The CSE keys of `nodes` (guards and nodes owning traces left out) -> the first node of each."""
+    computed = {}
+    for n in nodes:
+        if n.op != "guard" and not owned_traces(n):
+            computed.setdefault(passes.node_key(n, n.args), n)
+    return computed
+
+
+def with_computed_operands(computed, args, branches):
+    """(operands, branches) of a cond on `args` with the branch values the enclosing trace computed
+    already (`computed`: CSE key -> Value, as `computed_values`; the same op on the same operands:
+    `x[i]` read again inside an `if x[i] > 0:`) passed in as new operands (appended) instead of
+    computed again, and the operands no branch reads then dropped; with, per operand, its position in
+    `args` (None: a new one).  None when there are none."""
+    extra, found = {}, []
+    for t in branches:
+        outer, hits = dict(zip((id(v) for v in t.inputs), args[1:])), {}
+        for n in t.nodes:
+            if n.op == "guard" or owned_traces(n) or not all(id(a) in outer for a in n.args):
+                continue
+            hit = computed.get(passes.node_key(n, [outer[id(a)] for a in n.args]))
+            if hit is not None:
+                outer[id(n)] = hit
+                if n.op not in ("const", "fill"):      # (a constant stays one: matched for what reads it)
+                    hits[id(n)] = hit
+                    extra.setdefault(id(hit), hit)
+        found.append(hits)
+    if not extra:
+        return None
+    extra = list(extra.values())
+    grown = [_with_operands(t, extra, hits) for t, hits in zip(branches, found)]
+    read = {id(a) for t in grown for n in t.nodes for a in n.args} | {id(v) for t in grown for v in t.outputs}
+    kept = [k for k in range(len(grown[0].inputs)) if any(id(t.inputs[k]) in read for t in grown)]
+    operands = list(args[1:]) + extra
+    origin = [1 + k if k < len(args) - 1 else None for k in kept]
+    pruned = tuple(loop_passes.subtrace([t.inputs[k] for k in kept], t.nodes, t.outputs) for t in grown)
+    return [args[0]] + [operands[k] for k in kept], pruned, origin
 
 
 def _with_operands(branch, extra, hits):
