@@ -16,6 +16,7 @@ the outcome of every iteration is kept (taped, or recomputed from the counter) f
 """
 from . import autodiff, passes
 from .builder import Builder
+from .cond_passes import computed_values, with_computed_operands
 from .conditional import result_values
 from .loop_tape import backward_node
 from .ops import CONDS
@@ -83,10 +84,15 @@ def taping_form(b, node, args, active_args, records, result_maps):
     """The forward form of active cond `node` on `args` (autodiff.LOOP_TAPING's interface): its results
     first, then the tape slots the branches share (a residual that is an operand of the cond is that
     operand, not taped); `records[id(new)]` gets its reverse-mode record."""
-    act = _active_operands(node, active_args)
+    branches = node.params["branches"]
+    shared = with_computed_operands(computed_values(b.nodes), args, branches)
+    if shared is not None:                 # values the body computed before the cond: read, not recomputed
+        args, branches, origin = shared
+        active_args = [active_args[0]] + [active_args[o] if o is not None else v.dtype.kind == "f"
+                                          for o, v in zip(origin, args[1:])]
+    act = [k for k in range(len(args) - 1) if active_args[1 + k]]
     if not act:
         return None
-    branches = node.params["branches"]
     n_out = len(branches[0].outputs)
     split = [autodiff.vjp(t, act) for t in branches]
     operand_of = [{id(v): args[1 + k] for k, v in enumerate(fwd.inputs)} for fwd, _ in split]

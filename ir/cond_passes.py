@@ -19,7 +19,7 @@ import numpy as np
 
 from . import loop_passes, passes
 from .builder import Builder
-from .ops import SPECS
+from .ops import SPECS, owned_traces
 from .value import Trace
 
 
@@ -54,6 +54,7 @@ class CondRewrites:
 
     def __init__(self):
         self.inlined = {}
+        self.computed, self.indexed = {}, 0     # CSE keys of the round's nodes so far -> the node
 
     def result(self, b, node, args):
         """The replacement of cond_result `node` on `args[0]` (None: copy it)."""
@@ -70,10 +71,76 @@ class CondRewrites:
             stand_in = b.fill((), bool, True)   # what the cond_result nodes read now (dead after them)
             self.inlined[id(stand_in)] = [env[id(v)] for v in taken.outputs]
             return stand_in
+        shared = self._shared(b, args, branches)
+        if shared is not None:
+            args, branches = shared
         optimized = tuple(passes.optimize(t) for t in branches)
-        if all(loop_passes.unchanged(o, t) for o, t in zip(optimized, branches)):
+        if shared is None and all(loop_passes.unchanged(o, t) for o, t in zip(optimized, branches)):
             return None
         return b.cond(*args, branches=optimized)
+
+    def _shared(self, b, args, branches):
+        """`with_computed_operands` on the round's nodes so far (indexed as the round goes)."""
+        for n in b.nodes[self.indexed:]:
+            if n.op != "guard" and not owned_traces(n):
+                self.computed.setdefault(passes.node_key(n, n.args), n)
+        self.indexed = len(b.nodes)
+        shared = with_computed_operands(self.computed, args, branches)
+        return None if shared is None else shared[:2]
+
+
+def computed_values(nodes):
+    """The CSE keys of `nodes` (guards and nodes owning traces left out) -> the first node of each."""
+    computed = {}
+    for n in nodes:
+        if n.op != "guard" and not owned_traces(n):
+            computed.setdefault(passes.node_key(n, n.args), n)
+    return computed
+
+
+def with_computed_operands(computed, args, branches):
+    """(operands, branches) of a cond on `args` with the branch values the enclosing trace computed
+    already (`computed`: CSE key -> Value, as `computed_values`; the same op on the same operands:
+    `x[i]` read again inside an `if x[i] > 0:`) passed in as new operands (appended) instead of
+    computed again, and the operands no branch reads then dropped; with, per operand, its position in
+    `args` (None: a new one).  None when there are none."""
+    extra, found = {}, []
+    for t in branches:
+        outer, hits = dict(zip((id(v) for v in t.inputs), args[1:])), {}
+        for n in t.nodes:
+            if n.op == "guard" or owned_traces(n) or not all(id(a) in outer for a in n.args):
+                continue
+            hit = computed.get(passes.node_key(n, [outer[id(a)] for a in n.args]))
+            if hit is not None:
+                outer[id(n)] = hit
+                if n.op not in ("const", "fill"):      # (a constant stays one: matched for what reads it)
+                    hits[id(n)] = hit
+                    extra.setdefault(id(hit), hit)
+        found.append(hits)
+    if not extra:
+        return None
+    extra = list(extra.values())
+    grown = [_with_operands(t, extra, hits) for t, hits in zip(branches, found)]
+    read = {id(a) for t in grown for n in t.nodes for a in n.args} | {id(v) for t in grown for v in t.outputs}
+    kept = [k for k in range(len(grown[0].inputs)) if any(id(t.inputs[k]) in read for t in grown)]
+    operands = list(args[1:]) + extra
+    origin = [1 + k if k < len(args) - 1 else None for k in kept]
+    pruned = tuple(loop_passes.subtrace([t.inputs[k] for k in kept], t.nodes, t.outputs) for t in grown)
+    return [args[0]] + [operands[k] for k in kept], pruned, origin
+
+
+def _with_operands(branch, extra, hits):
+    """`branch` taking inputs typed like `extra` too, its nodes in `hits` (id -> the outer Value among
+    `extra` they equal) read from those inputs."""
+    b = Builder()
+    env = passes.copy_inputs(b, branch.inputs)
+    ins = {id(v): b.input(v.shape, v.dtype) for v in extra}
+    for n in branch.nodes:
+        if id(n) in hits:
+            env[id(n)] = ins[id(hits[id(n)])]
+        else:
+            env[id(n)] = passes.copy_node(b, n, [env[id(a)] for a in n.args])
+    return b.build([env[id(v)] for v in branch.outputs])
 
 
 def branch_free(branches):

@@ -89,3 +89,29 @@ def test_branchy_loops_with_conversion_on_and_off(f, jit, cost, monkeypatch):
     for args in (first, second):
         assert_grad(f, *args, grad_fn=g)
     assert g.cache_info().traces == 1
+
+
+def reread(x, w):
+    s = 0.0
+    for i in range(len(x)):
+        if x[i] > 0:                       # x[i] read again inside each branch
+            s += x[i] * w
+        else:
+            s -= 0.5 * x[i] * x[i]
+    return s
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_a_row_read_again_inside_the_branches_is_the_one_read_before(jit):
+    """The branches' x[i] is the body's own (ir/cond_passes.with_computed_operands, before AD): the
+    backward cond returns scalars (no array cotangent per iteration) and the gradient is right."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(60)
+    g = jitgrad.jit_grad(reread, argnums=(0, 1), jit=jit)
+    assert_grad(reread, x, 0.7, argnums=(0, 1), grad_fn=g)
+    assert_grad(reread, np.concatenate([x[:1], -x[1:]]), 1.3, argnums=(0, 1), grad_fn=g)
+    assert g.cache_info().traces == 1
+    (path,) = g.cache_info().paths
+    backward = loops_of(path.trace)[-1]
+    for cond in conds_of(backward):
+        assert all(v.shape == () for t in cond.params["branches"] for v in t.outputs)
