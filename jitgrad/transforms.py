@@ -19,7 +19,7 @@ import weakref
 
 import numpy as np
 
-from . import backend
+from . import backend, persist
 from .api import GradFunction, Staged, Transformed, package_gradients
 from .ir import Builder, autodiff, passes
 from .ir.errors import TraceError, UnsupportedError
@@ -495,7 +495,16 @@ class HvpFunction(Transformed):
         package = functools.partial(package_gradients, sig, as_tuple=self._tuple_argnums)
         kinds = [type(t) for _, ts in sig.grad_trees for t in ts]
         run, replaying_package = _with_effects(ctx, trace, package, _moved_positions(n_dyn, n_env, len(sig.wrt)))
+        if replaying_package is package and not self._tuple_argnums and _one_array(sig):
+            replaying_package = persist.only_output      # H v is the kernel's one output, as it comes
         return Staged(ctx, run, replaying_package, lambda: (trace, kinds, package), package)
+
+
+def _one_array(sig):
+    """True if the differentiated arguments are one plain ndarray (its gradient-shaped result is then
+    the kernel's output itself)."""
+    trees = sig.grad_trees
+    return len(trees) == 1 and trees[0][0] is None and len(trees[0][1]) == 1 and type(trees[0][1][0]) is np.ndarray
 
 
 # -- the public functions -------------------------------------------------------------------------------

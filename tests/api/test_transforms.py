@@ -358,3 +358,17 @@ def test_repeated_jvp_calls_reuse_the_transform_of_their_own_function():
             2 * np.cos(x) @ v + np.sum(np.sin(x)), rel=1e-14)
     assert jitgrad.vjp(g, x)[1](1.0)[0] == pytest.approx(3 * x ** 2, rel=1e-14)
     assert jitgrad.jvp(g, (x,), (v,))[1] == pytest.approx(3 * x ** 2 @ v, rel=1e-14)
+
+
+def test_hvp_of_one_array_returns_the_kernels_fresh_output_on_cached_calls():
+    import scipy.optimize as so
+    h = jitgrad.hvp(so.rosen)
+    x = np.random.default_rng(5).normal(size=30)
+    results = []
+    for k in range(4):
+        v = np.random.default_rng(k).normal(size=30)
+        results.append((h(x, v), v))
+    for r, v in results:        # each call's own array, not a buffer the next call overwrote
+        assert type(r) is np.ndarray
+        np.testing.assert_allclose(r, so.rosen_hess_prod(x, v), rtol=1e-12, atol=1e-9)
+    assert h.cache_info().traces == 1 and h.cache_info().hits >= 3
