@@ -14,6 +14,8 @@ Interface (used by the dispatcher):
                                           raises.
   Kernel.fast_call(*arrays)               the same with positional arrays (no list packing).
   Kernel.timings                          {'lower': s, 'compile': s} of this kernel.
+  prepare_native_entry()                  compiles (or loads) the native cached-call entry now
+                                          (entry.py; once per process) instead of on the first cached call.
 
 Environment: JITGRAD_LOG=llvm logs the optimized LLVM IR and assembly of each kernel (logger
 `jitgrad.llvm`, logs.py: to stderr, or to the file named by JITGRAD_LOG_FILE).
@@ -36,7 +38,8 @@ functions, fast code generator); array kernels 10-60 ms.  A cached call of a tin
 (tanh/sin/exp over 1e6 elements) runs ~13x faster than a hand-written NumPy gradient and ~0.8x the
 hand-written C with libmvec; see bench/RESULTS.md for the current figures.
 """
+from .entry import compiled_address as prepare_native_entry
 from .errors import LoweringUnsupported
 from .kernel import Kernel, compile_trace, generated_code, restore_kernel
 
-__all__ = ["compile_trace", "restore_kernel", "Kernel", "LoweringUnsupported"]
+__all__ = ["compile_trace", "restore_kernel", "Kernel", "LoweringUnsupported", "prepare_native_entry"]

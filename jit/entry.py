@@ -345,9 +345,11 @@ done:
 """
 
 
-def _compiled_address():
+def compiled_address():
     """The address of the compiled entry (compiled, or loaded from the disk cache, on first use), or None
-    when this interpreter's layout is not the one it reads."""
+    when this interpreter's layout is not the one it reads.  A background compile calls it once its
+    kernel is ready (jitgrad/backend.py), so that a process's first cached call does not compile it
+    (~60 ms without the disk cache)."""
     with _lock:
         if "address" not in _state:
             found = layout()
@@ -372,7 +374,7 @@ def _compiled_address():
 def make_entry(name, words, keep):
     """The native entry builtin running the plan `words` (ints: see the word indices above; object
     addresses among them must belong to objects in `keep`, which the builtin keeps alive), or None."""
-    address = _compiled_address()
+    address = compiled_address()
     if address is None:
         return None
     found = layout()

@@ -119,6 +119,9 @@ class TieredKernel:
     def _compile(self):
         try:
             kernel, backend, note = compile_trace(self.trace, True, self._about)
+            if backend == "llvm":     # here, not in the user's thread on the first cached call
+                from . import jit
+                jit.prepare_native_entry()
         except Exception as e:    # the reference executor keeps answering; cache_info says why
             kernel, backend, note = None, "reference", f"JIT failed in the background: {type(e).__name__}: {e}"
         self._info.backend, self._info.note = backend, note
