@@ -21,6 +21,7 @@ import os
 import threading
 
 from .ir import loop_tape, run_trace
+from .ir.loops import runtime_rows
 
 
 def jit_enabled_by_default():
@@ -58,6 +59,7 @@ def tiered():
 # The reference executor's cost model (measured on the dev box: ~5 us per op dispatch, ~10 ns per
 # element), and the most a first call may spend in it before compiling first is the better deal.
 US_PER_OP, US_PER_ELEMENT, MAX_REFERENCE_US = 5.0, 0.01, 50_000.0
+RUNTIME_TRIP_GUESS = 10_000     # the iterations reference_cost counts for a loop of a run-time trip count
 
 
 def reference_cost(trace):
@@ -68,11 +70,13 @@ def reference_cost(trace):
     for node in trace.nodes:
         if node.op == "loop":
             trip = node.params["trip"]
-            if node.params["exit"] is not None and trip >= loop_tape.CONTINUED_ROWS:
+            if trip is None:                    # a run-time trip count: estimated as RUNTIME_TRIP_GUESS
+                trip = RUNTIME_TRIP_GUESS
+            elif node.params["exit"] is not None and trip >= loop_tape.CONTINUED_ROWS:
                 trip //= loop_tape.SEGMENTS
             total += trip * reference_cost(node.params["body"])
         else:
-            total += US_PER_OP + US_PER_ELEMENT * node.size
+            total += US_PER_OP + US_PER_ELEMENT * (0 if runtime_rows(node) else node.size)
     return total
 
 
