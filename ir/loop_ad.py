@@ -80,7 +80,8 @@ def _jvp_loop(b, node, args, tangents):
     n_in = len(body.inputs)
     last = [n_in - 1] if trip is None else []          # the run-time trip count stays the last operand
     order = ([0] + list(range(1, 1 + n_carry)) + [n_in + a for a in range(len(carries))]
-             + list(range(1 + n_carry, n_in - len(last))) + [n_in + len(carries) + a for a in range(len(inv))] + last)
+             + list(range(1 + n_carry, n_in - len(last))) + [n_in + len(carries) + a for a in range(len(inv))]
+             + last)
     out_order = (list(range(n_carry)) + [tangent_of[k] for k in carries] + list(range(n_carry, n_out))
                  + [tangent_of[j] for j in ys])
     new_body = passes.optimize(subtrace([tangent_body.inputs[j] for j in order], tangent_body.nodes,
@@ -90,8 +91,8 @@ def _jvp_loop(b, node, args, tangents):
     first_y = n_carry + len(carries)
     exit = p["exit"]
     invariants = list(args[n_carry:len(args) - len(last)]) + [tangents[n_carry + m] for m in inv]
-    loop = b.loop(*args[:n_carry], *inits, *invariants, *args[len(args) - len(last):], body=new_body, trip=trip, n_carry=n_carry + len(carries),
-                  exit=None if exit is None else first_y + exit - n_carry)
+    loop = b.loop(*args[:n_carry], *inits, *invariants, *args[len(args) - len(last):], body=new_body, trip=trip,
+                  n_carry=n_carry + len(carries), exit=None if exit is None else first_y + exit - n_carry)
     result_map = [(k, n_carry + carries.index(k) if k in carries else None) for k in range(n_carry)]
     result_map += [(first_y + j - n_carry, first_y + n_out - n_carry + ys.index(j) if j in ys else None)
                    for j in range(n_carry, n_out)]
@@ -131,6 +132,9 @@ class LoopVJP:
             body, [1 + k for k in self.carries] + [1 + n_carry + m for m in self.invariants])
         self.residuals = self.forward.outputs[self.n_out:]
         self._classify()
+        if any(map(runtime_rows, self.taped)):
+            raise RuntimeTripUnsupported("reverse mode through a loop whose body holds a loop of a run-time trip "
+                                         "count taping (its tape would stack run-time stacks)")
 
     def _classify(self):
         fwd, n_carry = self.forward, self.n_carry

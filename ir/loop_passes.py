@@ -240,7 +240,8 @@ def restructure(b, body, args, n_carry, runtime=False):
     new_invariants = [n for n in hoisted_nodes if id(n) in used]
     carries = [k for k in range(n_carry) if k not in through]
     kept = [k for k in invariant_slots if k not in constant_slots and k not in count]
-    body_inputs = [inputs[0]] + [inputs[1 + k] for k in carries + kept] + new_invariants + [inputs[1 + k] for k in count]
+    body_inputs = ([inputs[0]] + [inputs[1 + k] for k in carries + kept] + new_invariants
+                   + [inputs[1 + k] for k in count])
     bb = Builder()
     env = passes.copy_inputs(bb, body_inputs)
     for k in constant_slots:                 # the constant invariants' inputs: the outer constants

@@ -309,17 +309,27 @@ def _runtime_trip(em, node):
 
 
 def _allocated(em, loc, n, nbytes):
-    """A run-time stack of `n` (i64) rows of `nbytes` for a loop to write: its buffer (kept in workspace
-    slot `loc`, ('heap', offset)) reallocated to that size; the kernel frees it when it returns."""
+    """A run-time stack of `n` (i64) rows of `nbytes` for a loop to write: the buffer whose pointer lies
+    in workspace slot `loc` (('heap', offset)), replaced by a fresh one when smaller (the kernel starts
+    from the buffer the call before left, and keeps it when it returns: emit.py's driver)."""
     f = em.f
-    em.declare("declare ptr @jg_realloc(ptr, i64)")
+    for line in ("ptr @jg_malloc(i64)", "void @jg_free(ptr)", "i64 @jg_malloc_usable_size(ptr)"):
+        em.declare(f"declare {line}")
     slot = em.pointer(("ws", loc[1]))
     size = f.emit(f"mul nuw nsw i64 {n}, {max(nbytes, 1)}")
     size = f.emit(f"select i1 {f.emit(f'icmp ult i64 {size}, 8')}, i64 8, i64 {size}")
-    base = f.emit(f"call ptr @jg_realloc(ptr {f.emit(f'load ptr, ptr {slot}')}, i64 {size})")
-    em.exit_unless(f.emit(f"icmp ne ptr {base}, null"), MEMORY_EXIT)
-    f.stmt(f"store ptr {base}, ptr {slot}")
-    return base
+    held = f.emit(f"load ptr, ptr {slot}")
+    enough = f.emit(f"icmp uge i64 {f.emit(f'call i64 @jg_malloc_usable_size(ptr {held})')}, {size}")
+    grow, ready = f.new_label("grow"), f.new_label("ready")
+    f.stmt(f"br i1 {enough}, label %{ready}, label %{grow}")
+    f.start_block(grow)
+    f.stmt(f"call void @jg_free(ptr {held})")
+    fresh = f.emit(f"call ptr @jg_malloc(i64 {size})")
+    f.stmt(f"store ptr {fresh}, ptr {slot}")
+    em.exit_unless(f.emit(f"icmp ne ptr {fresh}, null"), MEMORY_EXIT)
+    f.stmt(f"br label %{ready}")
+    f.start_block(ready)
+    return f.emit(f"load ptr, ptr {slot}")
 
 
 def _exit_loop(em, trip, iteration, step):
