@@ -415,7 +415,6 @@ def _fast_path(fn, code, sig, entry, cache, n_args, slow):
     current_mode, raising = error_mode_reader(), error_mode_raises
     static_positions = {i for i, _, _ in statics} | set(sizes)
     array_positions = [i for i in range(n_args) if i not in static_positions]
-    intp_array, intp = np.asarray, np.intp
 
     def fast(*given, **kwargs):
         if kwargs or len(given) != n_args or code is not None and fn.__code__ is not code:
@@ -434,7 +433,7 @@ def _fast_path(fn, code, sig, entry, cache, n_args, slow):
         if sizes:
             if any(type(given[i]) is not int for i in sizes):
                 return slow(given, kwargs)
-            args = [*args, *(intp_array(given[i], intp) for i in sizes)]
+            args = [*args, *(given[i] for i in sizes)]      # (the kernel's wrapper takes them as ints)
         for get, name, expected in name_lookups:
             if get(name, missing) is not expected:
                 return slow(given, kwargs)
@@ -460,7 +459,7 @@ def _fast_path(fn, code, sig, entry, cache, n_args, slow):
             return slow(given, kwargs)
         cache.hits += 1
         return outputs[0] if only_output else package(outputs)
-    native = None if sizes else fastentry.native_entry(fn, code, sig, entry, cache, n_args, fast, slow, quiet)
+    native = fastentry.native_entry(fn, code, sig, entry, cache, n_args, fast, slow, quiet)
     entry.fast = (made_for, native or fast, statics)
     return entry.fast[1]
 
