@@ -18,11 +18,17 @@ on demand, at the cost of a minor page fault per 64 KB (~2-4 us).
   mapped, so LLVM's share of the peak is that of its larger phase (~39 MB, not 51) while each compile maps
   back only the pages one phase alone uses (~31 MB, ~500 faults, not 70 MB).  Which pages each phase uses is
   learned once per process, from /proc/self/pagemap, on the first compile that runs the IR passes (it
-  releases everything before each phase).  W1, 100,000 steps: peak 105 -> ~84 MB.
-- "load": only the release at import.
+  releases everything before each phase).  W1, 100,000 steps (bench/loop_scaling.py): peak 106 -> 84 MB.
+  Cost, measured: ~2 ms of CPU per compile (the releases ~1 ms, ~500 faults), ~4-6 ms on the learning one:
+  off the user's path for a tiered first call (the kernel compiles in the background), on it for a
+  synchronous one (W1's first call: +4-9 ms, 5-12%, at load 7).
+- "load": only the release at import (W1: 99 MB; no cost measured).
 - "phases": at import, and every LLVM page before each compile's code generator and after it: the lowest
-  peak, but each compile maps back everything it uses (~1,100 faults, ~4 ms of CPU).
-- "keep": never.
+  peak (W1: 83 MB), but each compile maps back everything it uses (~1,100 faults, ~3-4 ms of CPU).
+- "keep": never (W1: 122 MB).
+
+Large numbers of ranges are released by one process_madvise call on this process's pidfd where the kernel
+takes MADV_DONTNEED from it (Linux 6.x), else by one madvise call each (~7 us each, a TLB flush per call).
 
 Only private mappings whose pages are exactly the file's are released: not writable and holding no anonymous
 (copied-on-write) page when first looked at (the relocated RELRO and data mappings are kept; /proc/self/maps
@@ -30,6 +36,7 @@ and /proc/self/pagemap tell, read once: /proc/self/smaps would cost 5-12 ms).  E
 /proc or madvise is missing, this does nothing.
 """
 import ctypes
+import functools
 import mmap
 import os
 import sys
@@ -69,25 +76,37 @@ def clean_mappings(library=LIBRARY, maps="/proc/self/maps", pagemap="/proc/self/
 
 
 def used_chunks(mappings, pagemap="/proc/self/pagemap"):
-    """For each mapping (start, length): a page mask, True where the page's 64 KB chunk (CHUNK pages,
-    aligned as fault-around aligns them) has a page mapped now."""
+    """For each mapping (start, length): a mask of the 64 KB chunks (CHUNK pages, aligned as fault-around
+    aligns them) it overlaps, True where a page of the chunk is mapped now."""
     masks = []
     with open(pagemap, "rb") as entries:
         for start, length in mappings:
             entries.seek(start // PAGE * 8)
-            present = (np.frombuffer(entries.read(length // PAGE * 8), dtype=np.uint64) >> np.uint64(63)) != 0
-            lead = start // PAGE % CHUNK
-            padded = np.concatenate([np.zeros(lead, bool), present, np.zeros(-(lead + present.size) % CHUNK, bool)])
-            masks.append(np.repeat(padded.reshape(-1, CHUNK).any(axis=1), CHUNK)[lead:lead + present.size])
+            lead, pages = start // PAGE % CHUNK, length // PAGE
+            present = np.zeros(-(-(lead + pages) // CHUNK) * CHUNK, dtype=np.uint64)
+            present[lead:lead + pages] = np.frombuffer(entries.read(pages * 8), dtype=np.uint64)
+            masks.append((present.reshape(-1, CHUNK) >> np.uint64(63)).any(axis=1))
     return masks
 
 
+class Ranges(list):
+    """(start, length) address ranges, with process_madvise's iovec arrays for them built once."""
+
+    @functools.cached_property
+    def vectors(self):
+        return [((_Iovec * len(part))(*part), len(part), sum(length for _, length in part))
+                for part in (self[first:first + IOV_MAX] for first in range(0, len(self), IOV_MAX))]
+
+
 def unused_ranges(mappings, kept):
-    """(start, length) of the runs of pages of `mappings` whose mask in `kept` is False."""
-    ranges = []
-    for (start, _), mask in zip(mappings, kept):
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], (~mask).astype(np.int8), [0]])))
-        ranges.extend((start + int(first) * PAGE, int(last - first) * PAGE) for first, last in edges.reshape(-1, 2))
+    """The Ranges of `mappings` outside the chunks that their masks in `kept` (from used_chunks) mark."""
+    ranges = Ranges()
+    for (start, length), mask in zip(mappings, kept):
+        edges = np.flatnonzero(np.diff(np.concatenate([[False], ~mask, [False]]).astype(np.int8)))
+        base = start // (CHUNK * PAGE) * CHUNK * PAGE         # the first chunk's address
+        for first, last in edges.reshape(-1, 2).tolist():
+            low, high = max(start, base + first * CHUNK * PAGE), min(start + length, base + last * CHUNK * PAGE)
+            ranges.append((low, high - low))
     return ranges
 
 
@@ -95,7 +114,8 @@ class _Iovec(ctypes.Structure):
     _fields_ = [("base", ctypes.c_void_p), ("length", ctypes.c_size_t)]
 
 
-SYS_PIDFD_OPEN, SYS_PROCESS_MADVISE, IOV_MAX = 434, 440, 1024      # (the same numbers on every architecture)
+SYS_PIDFD_OPEN, SYS_PROCESS_MADVISE, IOV_MAX = 434, 440, 1024
+SYSCALL_MACHINES = ("x86_64", "aarch64", "riscv64", "ppc64le", "s390x")   # (where those are the numbers)
 
 
 def _libc():
@@ -123,17 +143,16 @@ def _process_madvise(ranges):
     where the kernel does not take this advice from it (before Linux 6.x, or no pidfd_open)."""
     libc = _libc()
     pid, fd = _state.get("pidfd", (None, -1))
-    if pid != os.getpid():            # (a forked child must not advise its parent's pages)
-        fd = libc.syscall(SYS_PIDFD_OPEN, ctypes.c_int(os.getpid()), ctypes.c_uint(0))
+    if pid != os.getpid():              # (a forked child has its own pages)
+        known = os.uname().machine in SYSCALL_MACHINES
+        fd = libc.syscall(SYS_PIDFD_OPEN, ctypes.c_int(os.getpid()), ctypes.c_uint(0)) if known else -1
         _state["pidfd"] = (os.getpid(), fd)
     if fd < 0:
         return False
-    for first in range(0, len(ranges), IOV_MAX):
-        part = ranges[first:first + IOV_MAX]
-        vector = (_Iovec * len(part))(*part)
-        done = libc.syscall(SYS_PROCESS_MADVISE, ctypes.c_int(fd), vector, ctypes.c_size_t(len(part)),
+    for vector, count, total in (ranges if isinstance(ranges, Ranges) else Ranges(ranges)).vectors:
+        done = libc.syscall(SYS_PROCESS_MADVISE, ctypes.c_int(fd), vector, ctypes.c_size_t(count),
                             ctypes.c_int(MADV_DONTNEED), ctypes.c_uint(0))
-        if done != sum(length for _, length in part):
+        if done != total:
             _state["pidfd"] = (os.getpid(), -1)      # (madvise, range by range, does it all again)
             return False
     return True
