@@ -87,28 +87,39 @@ def in_place_carries(node, chains=False):
         for a in n.args:
             readers.setdefault(id(a), []).append(n)
     outputs = [id(v) for v in body.outputs]
+    order = {id(n): k for k, n in enumerate(body.nodes)}
     found = []
     for k in range(n_carry):
         x, new = body.inputs[1 + k], body.outputs[k]
-        chain = _update_chain(new, x, readers, outputs)
+        chain = _update_chain(new, x, readers, outputs, order)
         if x.shape != () and chain and outputs.count(id(new)) == 1 and id(x) not in outputs:
             found.append((k, chain) if chains else k)
     return found
 
 
-def _update_chain(new, x, readers, outputs):
-    """The in-place updates leading from `x` to `new` (first to last), each its operand's only reader,
-    none but `new` an output; [] when `new` is not such a chain."""
+def _update_chain(new, x, readers, outputs, order):
+    """The in-place updates leading from `x` to `new` (first to last), each its operand's only reader
+    (`x` may also have element reads before the first: `_read_before`), none but `new` an output; []
+    when `new` is not such a chain."""
     chain = []
     while new.op in UPDATES_IN_PLACE:
         chain.append(new)
         operand = new.args[0]
-        if readers.get(id(operand)) != [new] or (operand is not x and id(operand) in outputs):
+        others = [r for r in readers.get(id(operand), ()) if r is not new]
+        if operand is x and not all(_read_before(r, new, order) for r in others) \
+                or operand is not x and (others or id(operand) in outputs):
             return []
         if operand is x:
             return chain[::-1]
         new = operand
     return []
+
+
+def _read_before(reader, update, order):
+    """Whether `reader` of the carry is a 0-d element read (a register, loaded where it stands) placed
+    before the carry's first in-place `update`: it sees the value before the write (a backward loop
+    reading the cotangent of `traj[i] = v` then zeroing it)."""
+    return reader.op == "index" and reader.shape == () and order[id(reader)] < order[id(update)]
 
 
 def _guards_before(em, node):
