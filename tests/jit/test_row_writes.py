@@ -129,3 +129,24 @@ def test_an_index_past_the_end_raises_as_python_does():
         overrun(P, n)
     with pytest.raises(IndexError):
         jitgrad.jit_grad(overrun)(P, n)
+
+
+def decaying_fill(p, n, level):
+    traj = np.zeros(n)
+    x, i = 1.0, 0
+    while x > level:
+        x = x * (1.0 - 1e-3 * p[0] * (1.1 + np.sin(p[1] * i)))
+        traj[i] = x
+        i += 1
+    return np.sum(traj ** 2)
+
+
+@pytest.mark.parametrize("level", [0.5, 0.05])
+def test_a_while_loop_writing_rows_past_a_quarter_of_its_array(level):
+    """The gradient's continued `while` loop tapes 4x the iterations traced first; when that passes
+    the array's end (5,441 iterations traced, 20,000 rows), the backward pass's segments not taken
+    ran their discarded iteration at a counter the loop never reached: an index out of bounds (an
+    IndexError where Python runs fine)."""
+    p, n = np.array([0.5, 0.3]), 20000
+    g = assert_grad(decaying_fill, p, n, level)
+    np.testing.assert_allclose(g, jitgrad.jit_grad(decaying_fill, jit=False)(p, n, level), rtol=1e-10)
