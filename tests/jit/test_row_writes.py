@@ -150,3 +150,45 @@ def test_a_while_loop_writing_rows_past_a_quarter_of_its_array(level):
     p, n = np.array([0.5, 0.3]), 20000
     g = assert_grad(decaying_fill, p, n, level)
     np.testing.assert_allclose(g, jitgrad.jit_grad(decaying_fill, jit=False)(p, n, level), rtol=1e-10)
+
+
+def fill_then_peek(p, n, level):
+    """A `while` loop writing rows, then a read of the row its discarded last iteration would write."""
+    traj = np.zeros(n)
+    x, i = 1.0, 0
+    while x > level:
+        x = x * (1.0 - 1e-2 * p[0] * (1.1 + np.sin(p[1] * i)))
+        traj[i] = x
+        i += 1
+    return np.sum(traj ** 2) + 100.0 * traj[i] + 10.0 * traj[i - 1]
+
+
+def test_a_loop_with_exit_writes_its_rows_in_place_and_its_discarded_iteration_writes_nothing():
+    from jitgrad.jit.exitwrites import predicated
+    p, n = np.array([0.5, 0.3]), 2000
+    trace = gradient_trace(fill_then_peek, p, n, 0.2)
+    exits = [node for node in loops_in(trace) if node.params["exit"] is not None]
+    assert exits
+    in_place = [loops.in_place_carries(node, body=predicated(node.params["body"], node.params["n_carry"],
+                                                             node.params["exit"])) for node in exits]
+    assert any(in_place) and not any(loops.in_place_carries(node) for node in exits)
+    g = assert_grad(fill_then_peek, p, n, 0.2)
+    np.testing.assert_allclose(g, jitgrad.jit_grad(fill_then_peek, jit=False)(p, n, 0.2), rtol=1e-10)
+    value = jitgrad.value_and_grad(fill_then_peek)(p, n, 0.2)[0]
+    np.testing.assert_allclose(value, fill_then_peek(p, n, 0.2), rtol=1e-12)
+
+
+@pytest.mark.parametrize("spare", [0, 1])
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5000])
+def test_while_on_a_counter_writing_rows(n, spare):
+    """(`spare` 0: the array ends where the loop does; the discarded iteration's write is past it.)"""
+    def counted_fill(p, n):
+        traj = np.zeros(n + spare)
+        x, i = 1.0, 0
+        while i < n:
+            x = x * (1.0 - 1e-3 * p[0] * (1.1 + np.sin(p[1] * i)))
+            traj[i] = x
+            i += 1
+        return np.sum(traj ** 2) + (5.0 * traj[n - 1 + spare] if n + spare else 0.0)
+    g = assert_grad(counted_fill, P, n)
+    np.testing.assert_allclose(g, jitgrad.jit_grad(counted_fill, jit=False)(P, n), rtol=1e-10, atol=1e-300)
