@@ -11,7 +11,9 @@ unrolled and says why: the list read in the loop (`len(traj)`, `traj[-1]`, passi
 an appended value that is a view or is written in place later, a tuple or other container appended.
 """
 import dis
+import gc
 import sys
+import types
 
 import numpy as np
 
@@ -30,6 +32,24 @@ def _references(slots, k):
 
 
 _ONLY_SLOT = _references([[]], 0)      # the count of a list held by one list slot and nothing else
+
+
+def _held_only_by(slots, k, others):
+    """Whether the list `slots[k]` is held by nothing but that slot, the `others` dicts (of the loops
+    watched around), bound `append` methods (which can only append to it) and the trace's notes of
+    containers stored into (TraceContext.outside_stores: a tuple ("container", it, None)).  The reference
+    count decides at once when it is the slot's and the others' alone; else the holders are looked at."""
+    if _references(slots, k) == _ONLY_SLOT + sum(id(slots[k]) in o for o in others):
+        return True
+    if [id(x) for x in slots].count(id(slots[k])) != 1:        # another variable of the frame holds it
+        return False
+    allowed = {id(slots), *(id(o) for o in others)}
+    for holder in gc.get_referrers(slots[k]):      # (no closure may hold it meanwhile: it would be one)
+        if id(holder) in allowed or type(holder) is types.BuiltinMethodType and holder.__name__ == "append" \
+                or type(holder) is tuple and len(holder) == 3 and holder[0] == "container" and holder[2] is None:
+            continue
+        return False
+    return True
 
 
 def _is_append(instr):
@@ -66,19 +86,25 @@ def append_slots(code, header):
     return {code.co_varnames.index(n) for n in good - bad}
 
 
-class ListAppends:
-    """The lists one watched loop may append to (`lists`: id -> list, by fast-local slot), and what the
-    running iteration appended (`running`: (list number, value) in order)."""
+class _Marker:
+    """A list in a flattened frame state (loopstate.flatten_frame), by identity without a reference."""
+    __slots__ = ()
 
-    def __init__(self, frame, header):
+
+class ListAppends:
+    """The lists one watched loop may append to (`lists`: id -> list, by fast-local slot; `markers`: id ->
+    what stands for it in a flattened frame state), their lengths where the running iteration started."""
+
+    def __init__(self, frame, header, others=()):
+        """`others`: the ListAppends of the loops running around this one (each holds its lists)."""
         self.lists = {}
-        self.running = []
         self.first = None          # what the first iteration appended (opening.py compares it)
         fast = frame.fast
         for k in sorted(append_slots(frame.code, header)):
-            if type(fast[k]) is list and _references(fast, k) == _ONLY_SLOT:
+            if type(fast[k]) is list and _held_only_by(fast, k, [o.lists for o in others]):
                 self.lists[id(fast[k])] = fast[k]
-        self.order = {i: n for n, i in enumerate(self.lists)}
+        self.markers = {i: _Marker() for i in self.lists}
+        self.started = self.lengths()
 
     def __bool__(self):
         return bool(self.lists)
@@ -90,14 +116,13 @@ class ListAppends:
     def append(self, owner, value):
         """`owner.append(value)` in the running iteration: why the loop cannot roll, or None."""
         if id(owner) not in self.lists:
-            return ("a call of list.append() on a list the loop also reads, or that other code holds "
-                    "(a list only appended to in the loop rolls)")
+            return ("a call of list.append() may change its object: the list is read in the loop or held "
+                    "elsewhere (a list held by one local variable and only appended to in the loop rolls)")
         if type(value) is TracedArray:
             if value.base is not None:
                 return "an append of a view of an array (append a copy)"
         elif type(value) not in _STATIC:
             return f"an append of a {type(value).__name__} (traced arrays and numbers roll)"
-        self.running.append((self.order[id(owner)], value))
         return None
 
     def written(self, target):
@@ -105,8 +130,12 @@ class ListAppends:
         return any(x is target for lst in self.lists.values() for x in lst)
 
     def take(self):
-        """What the iteration that ended appended (and a fresh record for the next)."""
-        done, self.running = self.running, []
+        """What the lists gained since the running iteration started, as (list number, value) (an inner
+        loop that rolled replaced what its iterations appended by rows of its loop op); the next
+        iteration starts here."""
+        done = [(n, v) for n, (lst, length) in enumerate(zip(self.lists.values(), self.started))
+                for v in lst[length:]]
+        self.started = self.lengths()
         return done
 
 

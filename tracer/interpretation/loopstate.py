@@ -50,7 +50,7 @@ class _Weak:
 
 def flatten_frame(frame, stack_top=1, opaque=()):
     """The frame's state as a flat list (the iterator on top of the stack excluded: `stack_top` items);
-    lists whose ids are in `opaque` are items themselves (compared by identity: appends.py)."""
+    a list whose id `opaque` maps is the marker it maps it to (compared by identity: appends.py)."""
     roots = list(frame.fast)
     for cell in frame.cells:        # a slot may hold a plain value: a 3.12+ inlined comprehension's local
         try:
@@ -62,7 +62,9 @@ def flatten_frame(frame, stack_top=1, opaque=()):
     while work:
         x = work.pop()
         t = type(x)
-        if (t is tuple or t is list) and len(x) <= FLATTEN_LIMIT and id(x) not in opaque:
+        if t is list and id(x) in opaque:
+            items.append(opaque[id(x)])
+        elif (t is tuple or t is list) and len(x) <= FLATTEN_LIMIT:
             items.append(_Struct(t, len(x)))
             work.extend(reversed(x))
         else:

@@ -104,7 +104,7 @@ class Header:
         self.next, step = watch.state()
         self.last = self.next - step                         # the range value of the iteration that ended
         self.n = len(ctx.builder.nodes)
-        self.items = flatten_frame(frame, watch.STACK_TOP, watch.appends.lists)
+        self.items = flatten_frame(frame, watch.STACK_TOP, watch.appends.markers)
         self.lengths = watch.appends.lengths()          # of the lists the loop appends to (appends.py)
         self.irs = [x.ir if type(x) is TracedArray else None for x in self.items]   # (arrays written in place
         self.env = len(ctx.env)                                                     # keep their object)
@@ -170,7 +170,8 @@ class LoopWatch:
                                   # value then, its IR on the count), until the counter is pinned
         self.split = None         # the rolled loop whose guard failed in the iteration running (looptree.Split)
         self.opening, self.first_counters = None, set()   # the first header, ids of the counter's IR in its iteration
-        self.appends = ListAppends(frame, pc)    # the lists the loop may append to, what it appended
+        self.appends = ListAppends(frame, pc, {id(w): w.appends for w in (*rolling.watches.values(), *rolling.active)}
+                                   .values())    # the lists it may append to (the watches' hold theirs)
 
     def counter_ir(self, base):
         """The IR Value standing for the counter when it equals `base` (LoopIndex.ir): one node per
@@ -393,6 +394,7 @@ class LoopWatch:
             rebuild(self.frame, replace, moved, self.STACK_TOP, self.appends.lists)
             if emits:
                 self._refill(loop, len(joined.items), split, finals)
+                self.appends.take()
             self.advance(done)
             split.entry = len(self.rolling.rolled)
             self.rolling.rolled.append((self.location, split.done, split.ran, len(joined.items), leaves,
@@ -439,13 +441,9 @@ class LoopWatch:
         return True
 
     def _refill(self, loop, n_carry, split, finals):
-        """The lists the loop op appended to hold the rows of its stacked outputs (appends.refill); an
-        outer loop appending to them is not rolled (its iterations' appends were replaced)."""
+        """The lists the loop op appended to hold the rows of its stacked outputs (appends.refill)."""
         refill(self.rolling.ctx.builder, self.appends, split.header.lengths, (loop, n_carry),
                split.paths[0].emits, (split.done, split.done - split.ran), finals[n_carry:])
-        for watch in self.rolling.active:
-            if watch is not self and any(i in watch.appends.lists for i in self.appends.lists):
-                watch.refuse(f"an inner loop appending to a list it appends to rolled, at {self.location}")
 
     def _rewind(self, start):
         """The iterations recorded from node `start` become the loop op's first ones: their guards (the
@@ -533,6 +531,7 @@ class Rolling:
         if watch.exit is None:        # else its counters stay LoopIndex: a use pins the count (`pin`)
             rebuild(watch.frame, {}, lambda i: i.value if i.watch is watch else i, watch.STACK_TOP,
                     watch.appends.lists)
+        watch.appends.lists.clear()
 
     def _prune(self):
         frames = {id(f) for f in self.ctx.frames}
