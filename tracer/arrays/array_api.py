@@ -318,7 +318,7 @@ def stack_nested(obj):
     if type(obj) is TracedArray:
         return obj.ir
     if isinstance(obj, (list, tuple)) and contains_traced(obj):
-        parts = [stack_nested(e) for e in obj]
+        parts = [e.ir if type(e) is TracedArray else stack_nested(e) for e in obj]
         return _concatenated(parts, [(1,) + p.shape for p in parts])
     return const(obj)
 

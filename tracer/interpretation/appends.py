@@ -18,7 +18,6 @@ import types
 import numpy as np
 
 from ..arrays.values import TracedArray
-from .looptree import like_value
 from .sideeffects import _instrs
 
 _LOADS = frozenset({"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_BORROW"})
@@ -161,11 +160,17 @@ def refill(b, appends, start_lengths, loop, emits, counts, stacked):
     for j, k in enumerate(traced):
         result = b.loop_result(node, index=n_carry + j)
         concrete = np.concatenate([np.asarray(rows[k], result.dtype).reshape((-1,) + result.shape[1:]), stacked[j]])
-        columns[k] = (result, concrete)
-    for t in range(done):
+        columns[k] = zip(b.rows(result, done), _row_values(emits[k][1].value, concrete))
+    for _ in range(done):
         for k, (n, v) in enumerate(emits):
-            if k not in columns:
-                lists[n].append(v)
-                continue
-            result, concrete = columns[k]
-            lists[n].append(TracedArray(b.index(result, spec=(("int", t),)), like_value(v.value, concrete[t])))
+            lists[n].append(TracedArray(*next(columns[k])) if k in columns else v)
+
+
+def _row_values(template, stacked):
+    """The rows of concrete `stacked`, each in the kind of `template` (an array, a NumPy scalar, a Python
+    number), as looptree.like_value makes one, made in bulk."""
+    if isinstance(template, np.ndarray):
+        return [np.array(row, dtype=template.dtype).reshape(template.shape) for row in stacked]
+    if isinstance(template, np.generic):
+        return list(np.asarray(stacked, template.dtype).reshape(-1))
+    return list(map(type(template), np.asarray(stacked).reshape(-1).tolist()))
