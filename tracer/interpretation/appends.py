@@ -34,10 +34,10 @@ _ONLY_SLOT = _references([[]], 0)      # the count of a list held by one list sl
 
 
 def _held_only_by(slots, k, others):
-    """Whether the list `slots[k]` is held by nothing but that slot, the `others` dicts (of the loops
-    watched around), bound `append` methods (which can only append to it) and the trace's notes of
-    containers stored into (TraceContext.outside_stores: a tuple ("container", it, None)).  The reference
-    count decides at once when it is the slot's and the others' alone; else the holders are looked at."""
+    """Whether the list `slots[k]` is held by nothing but that slot, the `others` dicts (by id), bound
+    `append` methods (which can only append to it) and the trace's notes of containers stored into
+    (TraceContext.outside_stores: a tuple ("container", it, None)).  The reference count decides at once
+    when it is the slot's and the others' alone; else the holders are looked at."""
     if _references(slots, k) == _ONLY_SLOT + sum(id(slots[k]) in o for o in others):
         return True
     if [id(x) for x in slots].count(id(slots[k])) != 1:        # another variable of the frame holds it
@@ -95,12 +95,13 @@ class ListAppends:
     what stands for it in a flattened frame state), their lengths where the running iteration started."""
 
     def __init__(self, frame, header, others=()):
-        """`others`: the ListAppends of the loops running around this one (each holds its lists)."""
+        """`others`: dicts by id that may hold the lists (the other watches' `lists`, the trace's local
+        objects)."""
         self.lists = {}
         self.first = None          # what the first iteration appended (opening.py compares it)
         fast = frame.fast
         for k in sorted(append_slots(frame.code, header)):
-            if type(fast[k]) is list and _held_only_by(fast, k, [o.lists for o in others]):
+            if type(fast[k]) is list and _held_only_by(fast, k, others):
                 self.lists[id(fast[k])] = fast[k]
         self.markers = {i: _Marker() for i in self.lists}
         self.started = self.lengths()

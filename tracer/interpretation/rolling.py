@@ -170,8 +170,8 @@ class LoopWatch:
                                   # value then, its IR on the count), until the counter is pinned
         self.split = None         # the rolled loop whose guard failed in the iteration running (looptree.Split)
         self.opening, self.first_counters = None, set()   # the first header, ids of the counter's IR in its iteration
-        self.appends = ListAppends(frame, pc, {id(w): w.appends for w in (*rolling.watches.values(), *rolling.active)}
-                                   .values())    # the lists it may append to (the watches' hold theirs)
+        holders = [w.appends.lists for w in {id(w): w for w in (*rolling.watches.values(), *rolling.active)}.values()]
+        self.appends = ListAppends(frame, pc, holders + [rolling.ctx.local_objects])   # lists it may append to
 
     def counter_ir(self, base):
         """The IR Value standing for the counter when it equals `base` (LoopIndex.ir): one node per
