@@ -165,6 +165,7 @@ def refill(b, appends, start_lengths, loop, emits, counts, stacked):
     for _ in range(done):
         for k, (n, v) in enumerate(emits):
             lists[n].append(TracedArray(*next(columns[k])) if k in columns else v)
+    appends.take()
 
 
 def _row_values(template, stacked):

@@ -392,9 +392,9 @@ class LoopWatch:
                 value = i.a * (i.base + ahead) + i.b
                 return value if sized is None else after_sized(sized.stop.arg, i.a, value)
             rebuild(self.frame, replace, moved, self.STACK_TOP, self.appends.lists)
-            if emits:
-                self._refill(loop, len(joined.items), split, finals)
-                self.appends.take()
+            if emits:      # (the lists hold the rows of its stacked outputs: appends.py)
+                refill(ctx.builder, self.appends, split.header.lengths, (loop, len(joined.items)), emits,
+                       (split.done, split.done - split.ran), finals[len(joined.items):])
             self.advance(done)
             split.entry = len(self.rolling.rolled)
             self.rolling.rolled.append((self.location, split.done, split.ran, len(joined.items), leaves,
@@ -439,11 +439,6 @@ class LoopWatch:
         grown = Split(None, paths, split.header, split.done + 1 + ran[0], split.ran + ran[0], split.first, split.step)
         self._record(joined, grown, header, ran + (previous, split.done + 1 + remaining))
         return True
-
-    def _refill(self, loop, n_carry, split, finals):
-        """The lists the loop op appended to hold the rows of its stacked outputs (appends.refill)."""
-        refill(self.rolling.ctx.builder, self.appends, split.header.lengths, (loop, n_carry),
-               split.paths[0].emits, (split.done, split.done - split.ran), finals[n_carry:])
 
     def _rewind(self, start):
         """The iterations recorded from node `start` become the loop op's first ones: their guards (the
