@@ -251,3 +251,11 @@ def test_rows_in_another_order_are_stacked_one_by_one():
     trace, _ = traced(reverse, P, 20)
     assert len(top_loops(trace)) == 1
     assert_grad(reverse, P, 20)
+
+
+def test_another_trip_count_traces_again():
+    f = jitgrad.value_and_grad(decay)
+    for n, traces in ((40, 1), (50, 2), (40, 2), (3, 3)):
+        value, _ = f(P, n)
+        assert value == pytest.approx(decay(P, n), rel=1e-12)
+        assert f.cache_info().traces == traces          # (the list's length is the count: it is keyed)
