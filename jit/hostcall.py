@@ -61,8 +61,10 @@ _callback = _HOST_TYPE(_host)
 
 
 def take_error():
-    """The exception the last failed host call of this thread raised."""
-    return getattr(_errors, "value", None) or RuntimeError("host call failed")
+    """The exception the last failed host call of this thread raised, taken: a later failure never
+    reports it again, and its traceback (with the frames' arrays) is not kept alive."""
+    error, _errors.value = getattr(_errors, "value", None), None
+    return error or RuntimeError("host call failed")
 
 
 def emit_host_call(em, node):

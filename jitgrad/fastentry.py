@@ -7,8 +7,9 @@ arguments.  Values read from the environment are checked by identity: a namespac
 module it was bound to (or its absence), a global or closure variable against the very object that
 holds now (an immutable scalar, or a function, whose code is pinned too), after checking at build
 time that the entry's own predicate accepts that object; arrays read there are passed to the kernel,
-whose wrapper checks them as it checks arguments.  Entries reading other places (attributes, items,
-container lengths) or writing into an argument get no native entry.
+whose wrapper checks them as it checks arguments; an attribute of a module (`helpers.f(x)`,
+`config.SCALE`) is read as a name of the module's dict.  Entries reading other places (other objects'
+attributes, items, container lengths) or writing into an argument get no native entry.
 """
 import contextvars
 import types
@@ -19,7 +20,7 @@ from . import persist
 from .ir.errors import GuardFailed
 from .jit import entry as native
 from .jit.pywrapper import FALLBACK
-from .tracer import CellGetter, GlobalGetter, NamespaceGetter, error_mode_reader
+from .tracer import AttrGetter, CellGetter, GlobalGetter, NamespaceGetter, error_mode_reader
 
 _PINNABLE = (int, float, complex, bool, str, bytes, type(None))   # immutable: identity implies the value
 _ABSENT = object()      # the expected "value" of a name that must be missing (a null pointer natively)
@@ -39,6 +40,9 @@ def _environment_reads(env):
             continue
         if type(g) is GlobalGetter and type(g.namespace) is dict:
             place = (native.READ_DICT, g.namespace, g.name)
+        elif type(g) is AttrGetter and type(g.obj) is types.ModuleType and type(vars(g.obj)) is dict:
+            place = (native.READ_DICT, vars(g.obj), g.name)   # `module.name`: its dict (exactly a module:
+            #                  no __getattribute__ of a subclass; a module __getattr__ only answers a name absent there)
         elif type(g) is CellGetter:
             place = (native.READ_CELL, g.cell, _ABSENT)
         else:

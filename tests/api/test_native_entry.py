@@ -253,3 +253,38 @@ def test_a_name_read_as_none_and_then_deleted_is_not_served():
     clear()
     with pytest.raises(NameError):
         g(x)
+
+
+def test_module_attributes_run_natively_and_every_change_is_seen():
+    """`helpers.f(x)` and `config.SCALE` (a colleague's module) are read natively from the module's
+    dict: rebinding the function, editing its code, changing the constant, deleting it (with a
+    module `__getattr__` answering instead) and a module whose class is not exactly a module each get
+    the right answer."""
+    helpers = types.ModuleType("helpers")
+    exec("import numpy as np\nSCALE = 2.0\ndef sq(x):\n    return np.sum(x * x)\n", vars(helpers))
+    namespace = {"np": np, "helpers": helpers}
+    exec("def f(x):\n    return helpers.SCALE * helpers.sq(x)", namespace)
+    g = jitgrad.jit_grad(namespace["f"])
+    x = np.array([1.0, 2.0])
+    np.testing.assert_allclose(g(x), 4 * x)
+    g(x)
+    assert is_native(g) and int(g._cache.native_hits[0]) == 1
+    helpers.SCALE = 3.0
+    np.testing.assert_allclose(g(x), 6 * x)
+    helpers.sq.__code__ = (lambda x: np.sum(x * x * x)).__code__
+    np.testing.assert_allclose(g(x), 9 * x ** 2)
+    exec("def sq(x):\n    return np.sum(x)\n", vars(helpers))
+    np.testing.assert_allclose(g(x), [3.0, 3.0])
+    del helpers.SCALE
+    helpers.__getattr__ = lambda name: 10.0 if name == "SCALE" else None
+    np.testing.assert_allclose(g(x), [10.0, 10.0])
+    traces = g.cache_info().traces
+    np.testing.assert_allclose(g(x), [10.0, 10.0])
+    assert g.cache_info().traces == traces == 5
+
+    class Lazy(types.ModuleType):
+        SCALE = property(lambda self: 7.0)
+    helpers.__class__ = Lazy               # a subclass: attributes may be computed; the Python path reads
+    np.testing.assert_allclose(g(x), [7.0, 7.0])
+    g(x)
+    assert g.cache_info().traces == 6 and not is_native(g)
