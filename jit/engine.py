@@ -31,7 +31,7 @@ import llvmlite.binding as llvm
 
 from . import diskcache, llvmpages, logs, threads
 
-llvmpages.release()     # the pages LLVM's static initialisers touched while llvmlite loaded (llvmpages.py)
+llvmpages.release()     # what loading llvmlite (and the other libraries so far) touched (llvmpages.py)
 CACHE_FORMAT = 1           # bump when the meaning of a cached object changes without its text changing
 _lock = threading.Lock()
 _state = {}
@@ -215,7 +215,7 @@ def compile_ir(text, name="kernel", speed_level=2, about=None):
                 _quietly(diskcache.store, key, data, about or {})
             origin = "compiled"
         compiled = _modules[final] = CompiledModule(group, final, origin, key if cacheable else None, level)
-        llvmpages.release("phases")
+        llvmpages.release("compiled")
         return compiled
 
 
@@ -238,7 +238,7 @@ def load_module(key, level):
         if logs.wanted("llvm"):
             _log(f"{final}: loaded from the disk cache (a trace record names it)", diskcache.directory())
         compiled = _modules[final] = CompiledModule(group, final, "disk", key, level)
-        llvmpages.release("phases")
+        llvmpages.release("compiled")
         return compiled
 
 
@@ -258,8 +258,10 @@ def _optimized(tm, text, name, speed_level):
 
 
 def _compile(engine, tm, text, name, speed_level):
+    if speed_level:
+        llvmpages.release("passes")
     module = _optimized(tm, text, name, speed_level)
-    llvmpages.release("phases")      # the pass pipeline's pages before the code generator's (llvmpages.py)
+    llvmpages.release("codegen")     # the pass pipeline's pages before the code generator's (llvmpages.py)
     engine.add_module(module)
     engine.finalize_object()
     if logs.wanted("llvm"):
