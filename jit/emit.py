@@ -59,6 +59,7 @@ class Emitter:
         self.outermost = False      # the kernel's own emitter (build), not a loop body's or a branch's
         self.caller = None          # while a loop nest is outlined (parallel.py): the chunk calling it
         self.parallel_count = 0
+        self.serial_loops = 0       # loop ids of loops over parallel tasks (parallel._serial_loop)
 
     @property
     def ws_size(self):

@@ -92,21 +92,44 @@ def fast_forward(body, carries, invariants, trip, runner=None, probe=0):
 def _run_natively(body, carries, invariants, trip, base, runner):
     """(iterations completed, carries after them and the stacked outputs of those iterations) of `body` run
     natively from counter `base` for up to `trip` iterations, stopping before the first whose top-level
-    guard fails; None if `runner` declines."""
+    guard fails; None if `runner` declines.
+
+    The guards become the loop's continue flag (it leaves where one fails).  A body writing rows of an
+    array carry (`traj[i] = x`) is first run with its guards as guards instead (a failure raises): a
+    loop with a flag copies its array carries every iteration (its last iteration may be discarded),
+    which made a 100,000-step fill 6.5 s; only when a guard fails does the flagged form run."""
     n_carry, n_out = len(carries), len(body.outputs)
     guards = [k for k, n in enumerate(body.nodes) if n.op == "guard"]
-    looped = with_base(with_exit(body, guards) if guards else body)
-    b = Builder()
-    inputs = [b.input(np.shape(x), np.asarray(x).dtype) for x in (*carries, *invariants, np.intp(base))]
-    exit = n_out if guards else None
-    loop = b.loop(*inputs, body=looped, trip=trip, n_carry=n_carry, exit=exit)
-    trace = b.build([b.loop_result(loop, index=k) for k in range(n_out + bool(guards))])
+    inputs = [np.asarray(x) for x in (*carries, *invariants, np.asarray(base, COUNTER_DTYPE))]
+    if guards and _writes_rows(body, n_carry):
+        try:
+            return trip, [np.asarray(r) for r in runner(_loop_trace(body, inputs, trip, n_carry, False), inputs)]
+        except Exception:           # a guard failed (or not lowered): the flagged form says where
+            pass
     try:
-        results = runner(trace, [np.asarray(x) for x in (*carries, *invariants, np.asarray(base, COUNTER_DTYPE))])
+        results = runner(_loop_trace(body, inputs, trip, n_carry, bool(guards)), inputs)
     except Exception:               # not lowered, a guard of an inner loop failed, ...
         return None
     done = int(results[n_out]) if guards else trip
     return done, list(results[:n_carry]) + [np.asarray(r)[:done] for r in results[n_carry:n_out]]
+
+
+def _loop_trace(body, inputs, trip, n_carry, flagged):
+    """A trace running `body` `trip` times on `inputs` (carries, invariants, base counter), returning
+    its carries and stacked outputs (and with `flagged`, its guards made the continue flag, the
+    iterations completed)."""
+    n_out = len(body.outputs)
+    guards = [k for k, n in enumerate(body.nodes) if n.op == "guard"] if flagged else []
+    looped = with_base(with_exit(body, guards) if guards else body)
+    b = Builder()
+    loop = b.loop(*[b.input(x.shape, x.dtype) for x in inputs], body=looped, trip=trip, n_carry=n_carry,
+                  exit=n_out if guards else None)
+    return b.build([b.loop_result(loop, index=k) for k in range(n_out + bool(guards))])
+
+
+def _writes_rows(body, n_carry):
+    """Whether an array carry of loop body `body` is updated at some positions (index_set/index_add)."""
+    return any(v.shape != () and v.op in ("index_set", "index_add") for v in body.outputs[:n_carry])
 
 
 def run_iterations(body, carries, invariants, trip, n_carry, start=0):

@@ -45,7 +45,7 @@ from .loopstate import flatten_frame, rebuild, same_state
 from .opening import rewound
 from ..arrays.loopindex import LoopIndex, plain
 from .sizedloops import after_sized, note_swap, sized_loop, sized_note, sizes_plain
-from ..arrays.values import TracedArray
+from ..arrays.values import TracedArray, const
 from ..recording.context import _is_library_file
 from ..recording.errormode import mode_state
 
@@ -98,7 +98,7 @@ class Header:
     """One arrival at a loop header: node count, flattened frame state, environment size, iterator
     state and the counter's last value."""
 
-    __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last", "ints", "mode", "lengths")
+    __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last", "ints", "floats", "mode", "lengths")
 
     def __init__(self, ctx, frame, watch):
         self.next, step = watch.state()
@@ -109,6 +109,7 @@ class Header:
         self.irs = [x.ir if type(x) is TracedArray else None for x in self.items]   # (arrays written in place
         self.env = len(ctx.env)                                                     # keep their object)
         self.ints = {k: v for k, v in enumerate(frame.fast) if type(v) is int}
+        self.floats = {k: v for k, v in enumerate(frame.fast) if type(v) is float}
         self.mode = mode_state()                        # NumPy's error mode (errstate blocks: effects.py)
         first = {}                   # which items are one traced object (writes into one reach the others)
         self.aliases = [first.setdefault(id(x), k) if type(x) is TracedArray else None
@@ -240,6 +241,7 @@ class LoopWatch:
             return
         self.pin()
         self._induction_variables()
+        self._float_carries()
         header = Header(ctx, self.frame, self)
         if self.arrivals == 1 and self.OPENING:
             self.opening = header
@@ -273,6 +275,19 @@ class LoopWatch:
                 d = value - after[k]
                 if d and d == after[k] - before[k] and d % step == 0:
                     fast[k] = LoopIndex(self, last, d // step, value - d // step * last)
+
+    def _float_carries(self):
+        """Plain float variables that changed in the iteration that ended (`t += dt`) are traced from
+        here on: the iterations that follow record their arithmetic and the decisions on them (`while
+        t < t_end` with a traced `t_end` compared a different constant in every iteration), so they can
+        match, and the loop op carries them.  Their values stay Python's: one IEEE operation per Python
+        operation, in order."""
+        if not self.headers:
+            return
+        fast, before = self.frame.fast, self.headers[-1].floats
+        for k, value in enumerate(fast):
+            if type(value) is float and k in before and before[k] is not value:
+                fast[k] = TracedArray(const(value), value)
 
     def _iteration(self, before, after, emits=()):
         """The Iteration between two headers, or None when it cannot be a loop body."""
