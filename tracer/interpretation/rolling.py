@@ -425,10 +425,8 @@ class LoopWatch:
         """The iteration just interpreted after a guard of the rolled body failed (`split`) joined into
         the body as a new path: the loop recorded so far and that iteration replaced by one loop of the
         joined body, run on to the end or the next failing guard.  False when it cannot be joined."""
-        if self.appends:                   # (the lists would have to be rebuilt: rolls again instead)
-            return False
-        header = Header(self.rolling.ctx, self.frame, self)
-        it = self._iteration(self.headers[-1], header)
+        header = Header(self.rolling.ctx, self.frame, self)        # (a loop appending to lists rolls again
+        it = None if self.appends else self._iteration(self.headers[-1], header)   # instead: not joined)
         if it is None:
             return False
         paths = split.paths + ([it] if all(p.fingerprint != it.fingerprint for p in split.paths) else [])
