@@ -35,7 +35,7 @@ import os
 
 import numpy as np
 
-from .appends import ListAppends, refill
+from .appends import ListAppends, is_list_append, refill
 from .effects import impure_call
 from .fastforward import concrete_values, fast_forward
 from ...ir.loops import COUNTER_DTYPE
@@ -171,8 +171,8 @@ class LoopWatch:
                                   # value then, its IR on the count), until the counter is pinned
         self.split = None         # the rolled loop whose guard failed in the iteration running (looptree.Split)
         self.opening, self.first_counters = None, set()   # the first header, ids of the counter's IR in its iteration
-        holders = [w.appends.lists for w in {id(w): w for w in (*rolling.watches.values(), *rolling.active)}.values()]
-        self.appends = ListAppends(frame, pc, holders + [rolling.ctx.local_objects])   # lists it may append to
+        self.appends = ListAppends(frame, pc, [w.appends.lists for w in {*rolling.watches.values(), *rolling.active}]
+                                   + [rolling.ctx.local_objects])       # the lists it may append to
 
     def counter_ir(self, base):
         """The IR Value standing for the counter when it equals `base` (LoopIndex.ir): one node per
@@ -231,6 +231,8 @@ class LoopWatch:
         ctx = self.rolling.ctx
         self.arrivals += 1
         emits = self.appends.take()
+        if type(emits) is str:
+            return self.refuse(f"{emits}, at {self.location}")
         if self.arrivals == 2:
             self.first_counters = {id(v) for _, v in self.counters}
             self.appends.first = emits
@@ -423,10 +425,8 @@ class LoopWatch:
         """The iteration just interpreted after a guard of the rolled body failed (`split`) joined into
         the body as a new path: the loop recorded so far and that iteration replaced by one loop of the
         joined body, run on to the end or the next failing guard.  False when it cannot be joined."""
-        if self.appends:                   # (the lists would have to be rebuilt: rolls again instead)
-            return False
-        header = Header(self.rolling.ctx, self.frame, self)
-        it = self._iteration(self.headers[-1], header)
+        header = Header(self.rolling.ctx, self.frame, self)        # (a loop appending to lists rolls again
+        it = None if self.appends else self._iteration(self.headers[-1], header)   # instead: not joined)
         if it is None:
             return False
         paths = split.paths + ([it] if all(p.fingerprint != it.fingerprint for p in split.paths) else [])
@@ -586,8 +586,7 @@ class Rolling:
         if self.active and not rule:
             if fn is next and args:
                 self.consume(args[0])
-            elif getattr(fn, "__name__", None) == "append" and type(getattr(fn, "__self__", None)) is list \
-                    and len(args) == 1 and not kwargs:
+            elif is_list_append(fn, args, kwargs):
                 self.appended(fn.__self__, args[0])
             else:
                 why = impure_call(fn, args, kwargs)
@@ -596,8 +595,7 @@ class Rolling:
         return args, kwargs
 
     def appended(self, owner, value):
-        """`owner.append(value)`, owner a list: an output of the loops that append only to it (appends.py),
-        a reason not to roll the others."""
+        """`owner.append(value)` (a list): a reason not to roll the loops not only appending to it (appends.py)."""
         for watch in self.active:
             why = watch.appends.append(owner, value)
             if why is not None:
