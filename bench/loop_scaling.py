@@ -9,6 +9,10 @@ traced, the others use the trace's form reading the count at run time (README, L
 its first call (the first other count compiles that form) and median cached call, against the C
 gradient's, and the traces and promoted forms so far (traces stays 1).
 
+`--vs-fresh 1000 --steps 100,10000`: one process; a gradient traced at 1,000 steps, then called at each
+count (its form reading the count at run time) against a fresh trace made for that count: the ratio of
+their CPU times (time.thread_time, interleaved, the median of 7 rounds).
+
 Each point runs `python bench/loop_scaling.py --one N` in a new process, which prints one JSON line:
 import time, first call (trace + differentiate + compile + run), the median cached call, the hand-written
 C gradient's median call, the relative gradient error against the hand-written NumPy gradient, the
@@ -141,6 +145,32 @@ def reuse(steps):
     return rows
 
 
+def vs_fresh(traced, steps, rounds=7):
+    """The run-time form of a trace made at `traced` steps against fresh traces (module docstring)."""
+    os.environ["JITGRAD_DISK_CACHE"] = "0"
+    import numpy as np
+    import jitgrad
+    from bench.workloads import w1_pendulum
+    p = w1_pendulum.make_case(traced).args[0]
+    run_time = jitgrad.jit_grad(w1_pendulum.pendulum)
+    run_time(p, traced)
+
+    def cpu(fn, n, reps):
+        start = time.thread_time()
+        for _ in range(reps):
+            fn(p, n)
+        return (time.thread_time() - start) / reps
+    for n in steps:
+        fresh = jitgrad.jit_grad(w1_pendulum.pendulum)
+        assert np.allclose(run_time(p, n), fresh(p, n), rtol=1e-9, atol=1e-12)
+        reps = max(3, 200_000 // max(n, 1))
+        times = [(cpu(run_time, n, reps), cpu(fresh, n, reps)) for _ in range(rounds)]
+        ratio = float(np.median([a / b for a, b in times]))
+        print(f"{n:>9} steps: run-time form {np.median([a for a, _ in times]) * 1e6:.1f} us, fresh trace "
+              f"{np.median([b for _, b in times]) * 1e6:.1f} us: {ratio:.3f}x (traces {run_time.cache_info().traces}, "
+              f"promoted {run_time.cache_info().promoted})", flush=True)
+
+
 def describe_memory(memory):
     """One line: the peak and its parts after import and after the first call."""
     def parts(m):
@@ -216,10 +246,13 @@ def main(argv=None):
     parser.add_argument("--out", default=os.path.join(OUT, "loop_scaling.json"))
     parser.add_argument("--before", help="JSON of an earlier run, drawn beside this one in the plot")
     parser.add_argument("--reuse", help="trip counts called in turn in one process (the first traced)")
+    parser.add_argument("--vs-fresh", type=int, help="the trace's count: its run-time form against fresh traces")
     args = parser.parse_args(argv)
     if args.one is not None:
         print(json.dumps(one(args.one)))
         return None
+    if args.vs_fresh:
+        return vs_fresh(args.vs_fresh, [int(s) for s in args.steps.split(",")])
     if args.reuse:
         return reuse([int(s) for s in args.reuse.split(",")])
     rows = sweep([int(s) for s in args.steps.split(",")], args.limit)

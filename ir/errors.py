@@ -27,6 +27,11 @@ class UnsupportedError(JitgradError):
     """A construct or callee that jitgrad cannot trace soundly (it refuses rather than guess)."""
 
 
+class RuntimeTripUnsupported(UnsupportedError):
+    """A transform of a loop of a run-time trip count that only a loop of a static count supports (the
+    caller then traces with the count as it is: jitgrad/api.py)."""
+
+
 class TraceError(JitgradError):
     """The traced function did something invalid while tracing (bad output, bad arguments...)."""
 

@@ -32,9 +32,9 @@ import numpy as np
 
 from . import autodiff, passes
 from .builder import Builder
-from .errors import IRError, UnsupportedError
+from .errors import IRError, RuntimeTripUnsupported, UnsupportedError
 from .loop_passes import holds_guards, may_raise, subtrace, without_guards
-from .loops import COUNTER_DTYPE, count_guards
+from .loops import COUNTER_DTYPE, count_guards, runtime_rows
 from .ops import LOOPS
 
 AT_ROW = (("array", 0),)      # index spec of x[t] with t a 0-d intp
@@ -78,8 +78,10 @@ def _jvp_loop(b, node, args, tangents):
     tangent_of = {j: n_out + n for n, j in enumerate(float_outputs)}
     ys = [j for j in range(n_carry, n_out) if id(body.outputs[j]) in ids and j in tangent_of]
     n_in = len(body.inputs)
+    last = [n_in - 1] if trip is None else []          # the run-time trip count stays the last operand
     order = ([0] + list(range(1, 1 + n_carry)) + [n_in + a for a in range(len(carries))]
-             + list(range(1 + n_carry, n_in)) + [n_in + len(carries) + a for a in range(len(inv))])
+             + list(range(1 + n_carry, n_in - len(last))) + [n_in + len(carries) + a for a in range(len(inv))]
+             + last)
     out_order = (list(range(n_carry)) + [tangent_of[k] for k in carries] + list(range(n_carry, n_out))
                  + [tangent_of[j] for j in ys])
     new_body = passes.optimize(subtrace([tangent_body.inputs[j] for j in order], tangent_body.nodes,
@@ -88,9 +90,9 @@ def _jvp_loop(b, node, args, tangents):
              for k in carries]
     first_y = n_carry + len(carries)
     exit = p["exit"]
-    loop = b.loop(*args[:n_carry], *inits, *args[n_carry:], *[tangents[n_carry + m] for m in inv],
-                  body=new_body, trip=trip, n_carry=n_carry + len(carries),
-                  exit=None if exit is None else first_y + exit - n_carry)
+    invariants = list(args[n_carry:len(args) - len(last)]) + [tangents[n_carry + m] for m in inv]
+    loop = b.loop(*args[:n_carry], *inits, *invariants, *args[len(args) - len(last):], body=new_body, trip=trip,
+                  n_carry=n_carry + len(carries), exit=None if exit is None else first_y + exit - n_carry)
     result_map = [(k, n_carry + carries.index(k) if k in carries else None) for k in range(n_carry)]
     result_map += [(first_y + j - n_carry, first_y + n_out - n_carry + ys.index(j) if j in ys else None)
                    for j in range(n_carry, n_out)]
@@ -122,10 +124,17 @@ class LoopVJP:
         self.carries, _ = active_carries(body, n_carry, [1 + k for k in range(n_carry) if active_args[k]]
                                          + [1 + n_carry + m for m in self.invariants])
         _check_real([body.inputs[1 + k] for k in self.carries], "carry")
+        if any(runtime_rows(body.inputs[1 + k]) for k in self.carries) or \
+                any(runtime_rows(body.inputs[1 + n_carry + m]) for m in self.invariants):
+            raise RuntimeTripUnsupported("reverse mode through a loop reading a stack of a run-time number of "
+                                         "rows (the tape of a loop of a run-time trip count, differentiated again)")
         self.forward, self.backward = autodiff.vjp(
             body, [1 + k for k in self.carries] + [1 + n_carry + m for m in self.invariants])
         self.residuals = self.forward.outputs[self.n_out:]
         self._classify()
+        if any(map(runtime_rows, self.taped)):
+            raise RuntimeTripUnsupported("reverse mode through a loop whose body holds a loop of a run-time trip "
+                                         "count taping (its tape would stack run-time stacks)")
 
     def _classify(self):
         fwd, n_carry = self.forward, self.n_carry
@@ -176,12 +185,13 @@ class LoopVJP:
         `tapes` (stacked, one per taped residual) and `ct_ys` (per stacked output: its cotangent,
         stacked, or None); `base` (intp Value) offsets the counter; `count` (intp Value): the forward
         loop took that many iterations of at most `trip` (the backward loop runs as many, iteration j
-        reading row count-1-j).
+        reading row count-1-j).  `trip` None: the forward loop's run-time trip count is the last of
+        `invariant_args`, and the backward loop's too.
         Returns (final ct carries, accs)."""
         if trip == 0:                     # no iteration: the cotangents pass through
             return list(ct_carries), list(accs)
         present = [y for y in ct_ys if y is not None]
-        extra = [v for v in (base, count) if v is not None]
+        extra = [v for v in (base, count) if v is not None] + ([invariant_args[-1]] if trip is None else [])
         bb = Builder()
         j = bb.input((), COUNTER_DTYPE)
         carry_ins = [bb.input(v.shape, v.dtype) for v in list(ct_carries) + list(accs)]
@@ -191,7 +201,9 @@ class LoopVJP:
         y_ins, rest = rest[:len(present)], rest[len(present):]
         inv_ins, rest = rest[:len(invariant_args)], rest[len(invariant_args):]
         hoisted_ins, extra_ins = rest[:len(hoisted)], rest[len(hoisted):]
-        if count is None:
+        if trip is None:                  # iteration j reads row n-1-j
+            t = bb.subtract(bb.subtract(extra_ins[-1], bb.const(np.asarray(1, COUNTER_DTYPE))), j)
+        elif count is None:
             t = bb.subtract(bb.const(np.asarray(trip - 1, COUNTER_DTYPE)), j)
         else:                             # the discarded iteration j = count reads row 0
             n_taken = extra_ins[-1]

@@ -58,7 +58,8 @@ class _Pruning:
         self.results = sorted(needed)
         self.carries = [k for k in self.results if k < n_carry]
         n_inv = len(node.args) - n_carry
-        self.invariants = [m for m in range(n_inv) if id(body.inputs[1 + n_carry + m]) in live]
+        self.invariants = [m for m in range(n_inv) if id(body.inputs[1 + n_carry + m]) in live
+                           or m == n_inv - 1 and node.params["trip"] is None]     # (the run-time trip count)
         self.operands = self.carries + [n_carry + m for m in self.invariants]
         self.index = {old: new for new, old in enumerate(self.results)}
         self.live_nodes, self.plans = [n for n in body.nodes if id(n) in live], plans
@@ -170,7 +171,7 @@ class LoopRewrites:
             self.maps[id(new)] = list(args[:n_carry]) + ys
             return None if new is node else new
         optimized = passes.optimize(body)
-        restructured = restructure(b, optimized, args, n_carry)
+        restructured = restructure(b, optimized, args, n_carry, runtime=trip is None)
         if restructured is not None:
             operands, new_body, new_n_carry, result_map = restructured
             new = b.loop(*operands, body=new_body, trip=trip, n_carry=new_n_carry,
@@ -214,14 +215,17 @@ def _hoistable(body, invariant_ids, constant_ids):
     return hoisted
 
 
-def restructure(b, body, args, n_carry):
+def restructure(b, body, args, n_carry, runtime=False):
     """For a loop on `args` whose body `body` has a pass-through carry, an outer-constant invariant or
     hoistable code: emit the hoisted code into `b` and return (operands, body, n_carry, result map:
-    per old result, its new index or the Value it is now) of the loop to emit; else None."""
+    per old result, its new index or the Value it is now) of the loop to emit; else None.  `runtime`:
+    the last operand is the loop's run-time trip count (ir/loops.py), kept last."""
     inputs = body.inputs
     through = [k for k in range(n_carry) if body.outputs[k] is inputs[1 + k]]
-    invariant_slots = through + list(range(n_carry, len(args)))          # operand positions
+    count = [len(args) - 1] if runtime else []
+    invariant_slots = through + list(range(n_carry, len(args) - len(count)))          # operand positions
     constant_slots = [k for k in invariant_slots if args[k].op in _CONSTANTS]
+    invariant_slots += count
     invariant_ids = {id(inputs[1 + k]) for k in invariant_slots if k not in constant_slots}
     constant_ids = {id(n) for n in body.nodes if n.op in _CONSTANTS} | {id(inputs[1 + k]) for k in constant_slots}
     hoisted = _hoistable(body, invariant_ids, constant_ids)
@@ -235,8 +239,9 @@ def restructure(b, body, args, n_carry):
     used = {id(a) for n in staying for a in n.args} | {id(v) for v in body.outputs}
     new_invariants = [n for n in hoisted_nodes if id(n) in used]
     carries = [k for k in range(n_carry) if k not in through]
-    kept = [k for k in invariant_slots if k not in constant_slots]
-    body_inputs = [inputs[0]] + [inputs[1 + k] for k in carries + kept] + new_invariants
+    kept = [k for k in invariant_slots if k not in constant_slots and k not in count]
+    body_inputs = ([inputs[0]] + [inputs[1 + k] for k in carries + kept] + new_invariants
+                   + [inputs[1 + k] for k in count])
     bb = Builder()
     env = passes.copy_inputs(bb, body_inputs)
     for k in constant_slots:                 # the constant invariants' inputs: the outer constants
@@ -244,7 +249,7 @@ def restructure(b, body, args, n_carry):
     passes.replay(bb, staying, env)
     outputs = [body.outputs[k] for k in carries] + list(body.outputs[n_carry:])
     new_body = bb.build([env[id(v)] for v in outputs])
-    operands = [args[k] for k in carries + kept] + [outer[id(n)] for n in new_invariants]
+    operands = [args[k] for k in carries + kept] + [outer[id(n)] for n in new_invariants] + [args[k] for k in count]
     result_map = [args[k] if k in through else carries.index(k) for k in range(n_carry)]
     result_map += [len(carries) + j for j in range(len(body.outputs) - n_carry)]
     return operands, new_body, len(carries), result_map

@@ -65,7 +65,7 @@ def taping_form(b, node, args, active_args, records, result_maps):
     p = node.params
     body, n_carry, trip, exit = p["body"], p["n_carry"], p["trip"], p["exit"]
     start = len(b.nodes)
-    moved = restructure(b, body, args, n_carry) if trip else None     # invariant code hoisted before AD
+    moved = restructure(b, body, args, n_carry, trip is None) if trip != 0 else None   # invariant code hoisted
     result_map = None
     if moved is not None:
         sources = [a for a, on in zip(args, active_args) if on]
@@ -79,8 +79,10 @@ def taping_form(b, node, args, active_args, records, result_maps):
         vjp = LoopVJP(body, n_carry, trip, active_args, exit)
         hoisted = vjp.hoist(b, args[n_carry:])
         row_bytes = sum(r.size * r.dtype.itemsize for r in vjp.taped)
-        over = trip * row_bytes > TAPE_BUDGET_MB * 2 ** 20 and trip >= 4
-        if exit is not None and (over or trip >= CONTINUED_ROWS):
+        over = trip is not None and trip * row_bytes > TAPE_BUDGET_MB * 2 ** 20 and trip >= 4
+        if trip is None:      # a run-time trip count: a tape of as many rows, allocated per call
+            loop, results = _taped(b, vjp, args, hoisted, None, None, records), None
+        elif exit is not None and (over or trip >= CONTINUED_ROWS):
             loop, results = _continued(b, vjp, args, hoisted, records, row_bytes)
         elif over and exit is None:
             loop, results = _checkpointed(b, vjp, args, hoisted, records)

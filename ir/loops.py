@@ -29,6 +29,18 @@ from .errors import IRError
 from .ops import TUPLE, owned_traces
 
 COUNTER_DTYPE = np.dtype(np.intp)
+RUNTIME_ROWS = 2 ** 40         # the static leading dimension of a stack of a run-time number of rows
+
+
+def runtime_rows(v):
+    """Whether Value `v` is a stack of a run-time number of rows (a loop's of trip None, or its cotangent
+    or tangent)."""
+    return v.shape[:1] == (RUNTIME_ROWS,)
+
+
+def trip_count(loop):
+    """The run-time trip count operand of `loop` (trip None), else None."""
+    return loop.args[-1] if loop.params["trip"] is None else None
 
 
 def _same_type(a, b):
@@ -41,8 +53,12 @@ def _type(v):
 
 def _shape_loop(args, params):
     body, trip, n_carry, exit = params["body"], params["trip"], params["n_carry"], params["exit"]
-    if not isinstance(trip, int) or isinstance(trip, bool) or trip < 0:
-        raise IRError(f"loop: trip must be an int >= 0, got {trip!r}")
+    if trip is None:
+        if not args or args[-1].shape != () or args[-1].dtype != COUNTER_DTYPE or len(args) <= n_carry:
+            raise IRError("loop: trip=None takes its run-time trip count as its last operand, an intp[] "
+                          "invariant")
+    elif not isinstance(trip, int) or isinstance(trip, bool) or trip < 0:
+        raise IRError(f"loop: trip must be an int >= 0 or None, got {trip!r}")
     if exit is not None:
         if not isinstance(exit, int) or not n_carry <= exit < len(body.outputs):
             raise IRError(f"loop: exit={exit!r} is not one of the body's {len(body.outputs)} outputs after "
@@ -78,7 +94,8 @@ def result_type(loop, index):
     if index == loop.params["exit"]:
         return (), COUNTER_DTYPE
     out = body.outputs[index]
-    return (out.shape if index < n_carry else (trip,) + out.shape), out.dtype
+    rows = RUNTIME_ROWS if trip is None else trip
+    return (out.shape if index < n_carry else (rows,) + out.shape), out.dtype
 
 
 def _shape_loop_result(args, params):
@@ -96,6 +113,8 @@ def run_loop(args, params, run_body):
     count in place of the continue flag's)."""
     body, trip, n_carry, exit = params["body"], params["trip"], params["n_carry"], params["exit"]
     carries, invariants = list(args[:n_carry]), list(args[n_carry:])
+    if trip is None:
+        trip = max(0, int(args[-1]))
     stacked = [np.zeros((0 if n_carry + j == exit else trip,) + y.shape, y.dtype)   # (the flag: its count)
                for j, y in enumerate(body.outputs[n_carry:])]
     count = trip

@@ -14,11 +14,12 @@ import numpy as np
 from .builder import Builder
 from .custom_ops import RULES
 from .errors import IRError
+from .loops import RUNTIME_ROWS
 from .ops import TUPLE
 from .printer import TUPLE_TYPES, parse_dtype_name
 
 _NAME = r"%[\w.]+"
-_TYPE = r"(\w+)\[([\d,\s]*)\]"
+_TYPE = r"(\w+)\[([\d,\s?]*)\]"
 _HEADER = re.compile(r"trace\s*\((.*)\)\s*\{")
 _TYPED_NAME = re.compile(rf"\s*({_NAME})\s*:\s*{_TYPE}\s*")
 _NODE = re.compile(rf"({_NAME})\s*=\s*(\w+)\b(.*)")
@@ -64,7 +65,7 @@ def _parse_params(text):
 
 
 def _parse_type(dtype_text, shape_text):
-    shape = tuple(int(d) for d in shape_text.split(",") if d.strip())
+    shape = tuple(RUNTIME_ROWS if d.strip() == "?" else int(d) for d in shape_text.split(",") if d.strip())
     return shape, parse_dtype_name(dtype_text)
 
 

@@ -16,6 +16,8 @@ two branches so, the true one first; its type is `cond`:
         trace (%0: i64[], %1: f64[], %2: f64[3]) {
           ...
         }
+A loop of a run-time trip count prints `trip=None` (its count is its last operand) and its stacked
+results' run-time number of rows as `?`: `f64[?,2]`.
       %6 = cond %3, %1 : cond
         trace (%0: f64[]) {
           ...
@@ -33,6 +35,7 @@ come from the type after the colon; NaN and infinities print as `nan` and `inf`,
 import numpy as np
 
 from .errors import IRError
+from .loops import RUNTIME_ROWS
 from .ops import DEFAULT_PARAMS, PARAMS, TUPLE, owned_traces
 
 _BOOL_NAME = "b1"
@@ -65,7 +68,7 @@ def type_text(shape, dtype, op="loop"):
     """`f64[2,3]`: the printed type of a value of `shape` and `dtype` (a tuple's: the name of its op)."""
     if dtype == TUPLE:
         return op
-    return f"{dtype_name(dtype)}[{','.join(str(d) for d in shape)}]"
+    return f"{dtype_name(dtype)}[{','.join('?' if d == RUNTIME_ROWS else str(d) for d in shape)}]"
 
 
 class _Bare:

@@ -16,7 +16,7 @@ import numpy as np
 from . import custom_ops
 from .errors import IRError
 from .conditional import SHAPE_RULES as COND_SHAPES
-from .loops import SHAPE_RULES as LOOP_SHAPES
+from .loops import RUNTIME_ROWS, SHAPE_RULES as LOOP_SHAPES
 from .ops import SPECS, check_table, family, special_function
 from .spec import index_tuple
 
@@ -152,6 +152,10 @@ def _indexed_shape(x, spec, arrays):
             raise IRError(f"index arrays must be integer, got {a.dtype}")
     # (keyed by the entries' types too: an entry True is not an entry 1 to NumPy, although equal)
     kinds = tuple(tuple(map(type, entry)) for entry in spec)
+    if x.shape[:1] == (RUNTIME_ROWS,):          # a stack of a run-time number of rows (ir/loops.py): by rows
+        if not spec or spec[0][0] not in ("array", "int") or any(a.shape for a in arrays[:1]):
+            raise IRError(f"a stack of a run-time number of rows is read one row at a time, not by {spec}")
+        return _indexed_shape_of((1,) + x.shape[1:], spec, kinds, tuple(a.shape for a in arrays))
     return _indexed_shape_of(x.shape, spec, kinds, tuple(a.shape for a in arrays))
 
 

@@ -11,12 +11,14 @@ function per chunk, `i64 @<name>_chunkK(ptr noalias %p0, ..., ptr %ws)`, with th
 Exit codes.  SUCCESS when every output is written; k >= 0 when guard k (Trace.guards order) failed;
 OOB_EXIT when an index array held an out-of-range index; PRECISE_EXIT when an inline math function
 met an argument outside its accurate range (the Kernel reruns the trace's libm twin); HOST_ERROR when
-a host-called op raised (hostcall keeps the exception for the Kernel to re-raise).
+a host-called op raised (hostcall keeps the exception for the Kernel to re-raise); MEMORY_EXIT when
+allocating a stack of a run-time number of rows failed (jit/loops.py).
 """
 SUCCESS = -1
 OOB_EXIT = -2
 PRECISE_EXIT = -3
 HOST_ERROR = -4
+MEMORY_EXIT = -5
 
 STACK_WORKSPACE = 64 * 1024   # workspaces up to this size live on the entry's stack
 

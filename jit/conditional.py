@@ -58,6 +58,8 @@ def plan(outer, node):
                 raise LoweringUnsupported("a cond on complex values")
             dtype_info(v.dtype)
         inner = type(outer)(branch)              # a Plan (plan.py imports rules, which imports us)
+        if inner.holds_heap:
+            raise LoweringUnsupported("a cond holding a stack of a run-time number of rows")
         outer.consts.extend(inner.consts)
         plans.append(inner)
     outer.nested[id(node)] = tuple(plans)

@@ -59,6 +59,7 @@ class Emitter:
         self.outermost = False      # the kernel's own emitter (build), not a loop body's or a branch's
         self.caller = None          # while a loop nest is outlined (parallel.py): the chunk calling it
         self.parallel_count = 0
+        self.heap_slots = list(plan.heap)   # workspace offsets of run-time stacks' pointers, nested ones too
         self.serial_loops = 0       # loop ids of loops over parallel tasks (parallel._serial_loop)
 
     @property
@@ -161,15 +162,30 @@ class Emitter:
         else:
             lines.append(f"  %ws = alloca [{max(self.ws_size, 8)} x i8], align 64")
         ptrs = ", ".join(f"ptr %p{k}" for k in range(n_args))
+        heap = self.heap_slots if self.outermost else []     # (a loop body's: the kernel's)
+        for k, offset in enumerate(heap):   # a run-time stack starts from the buffer the last call left
+            self.declare(f"@{self.name}_spare{k} = internal global ptr null")
+            lines += [f"  %h{k} = getelementptr inbounds i8, ptr %ws, i64 {offset}",
+                      f"  %ht{k} = atomicrmw xchg ptr @{self.name}_spare{k}, ptr null seq_cst",
+                      f"  store ptr %ht{k}, ptr %h{k}"]
         fails = []
         for c in range(n):
             lines += [f"  %r{c} = call i64 @{self.name}_chunk{c}({ptrs}{', ' if ptrs else ''}ptr %ws)",
                       f"  %f{c} = icmp ne i64 %r{c}, {SUCCESS}",
                       f"  br i1 %f{c}, label %fail, label %c{c + 1}", f"c{c + 1}:"]
             fails.append(f"[ %r{c}, %{'entry' if c == 0 else f'c{c}'} ]")
-        lines += [f"  ret i64 {SUCCESS}", "fail:", f"  %rc = phi i64 {', '.join(fails)}"]
-        lines += ["  ret i64 %rc", "}"]
+        lines += self._keep(heap, "hs") + [f"  ret i64 {SUCCESS}", "fail:", f"  %rc = phi i64 {', '.join(fails)}"]
+        lines += self._keep(heap, "hf") + ["  ret i64 %rc", "}"]
         return "\n" + "\n".join(lines) + "\n"
+
+    def _keep(self, slots, tag):
+        """Driver lines keeping the run-time stacks whose pointers lie in `slots` (%h<k>) for the next
+        call (one per stack: a buffer kept already, by a call of another thread, is freed)."""
+        if slots:
+            self.declare("declare void @jg_free(ptr)")
+        return [line for k in range(len(slots)) for line in (
+            f"  %{tag}{k} = load ptr, ptr %h{k}", f"  %{tag}o{k} = atomicrmw xchg ptr @{self.name}_spare{k}, "
+            f"ptr %{tag}{k} seq_cst", f"  call void @jg_free(ptr %{tag}o{k})")]
 
     # ---- reading values: the worklist ------------------------------------------------------------
     def value(self, node, idx):
@@ -282,6 +298,8 @@ class Emitter:
             return f"%p{where}"
         if kind == "ptr":               # an address already computed in this chunk
             return where
+        if kind == "heap":              # a run-time stack: its pointer, as its loop last stored it
+            return self.f.emit(f"load ptr, ptr {self.pointer(('ws', where))}")
         if where not in self.ptrs:
             r = self.f.fresh("w")
             self.f.prologue.append(f"  {r} = getelementptr inbounds i8, ptr %ws, i64 {where}")
@@ -368,3 +386,4 @@ class Emitter:
         ok = rules.compare_to_literal(self, x, pred.dtype, node.params["expected"])
         self.exit_unless(ok, self.guard_base + self.plan.guard_number[id(node)])
         self.define_reg(node, "true")
+

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..ir.errors import GuardFailed
 from . import blas, fftcall, hostcall, pywrapper
-from .abi import HOST_ERROR, OOB_EXIT, PRECISE_EXIT, SUCCESS
+from .abi import HOST_ERROR, MEMORY_EXIT, OOB_EXIT, PRECISE_EXIT, SUCCESS
 from .engine import compile_ir, generated, load_module
 from .lower import lower
 
@@ -134,6 +134,8 @@ class Kernel:
             raise IndexError("index out of bounds in a compiled kernel")
         if rc == HOST_ERROR:
             raise hostcall.take_error()
+        if rc == MEMORY_EXIT:
+            raise MemoryError("a compiled kernel could not allocate the tape of a loop")
         raise GuardFailed(rc)
 
     @property

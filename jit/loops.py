@@ -36,7 +36,7 @@ unrolls short static-trip loops once the body is inlined (the pendulum up to 8 s
 trace-level unrolled form measured no faster (0.90-1.15x rolled, within noise, at trips 1-1000 for
 the pendulum and for x' = tanh(W x + b) with n = 2, 8, 64) while compiling 0.5-400 ms per step.
 """
-from .abi import SUCCESS, argument_order
+from .abi import MEMORY_EXIT, SUCCESS, argument_order
 from .errors import LoweringUnsupported
 from .exitwrites import is_predicated, old_value_read, predicated
 from .llvmtext import dtype_info, mem_type, reg_type
@@ -58,6 +58,7 @@ def plan(outer, node):
             raise LoweringUnsupported("a loop carrying complex values")
         dtype_info(v.dtype)
     inner = outer.nested[id(node)] = type(outer)(body)      # a Plan (plan.py imports rules, which imports us)
+    inner.in_body = True
     args = argument_order(len(body.inputs), len(body.outputs), 0)
     for k, chain in in_place_carries(node, chains=True, body=body):   # the updates write the carry's one buffer
         for update in chain:
@@ -205,9 +206,9 @@ class _Carry:
             self.init, self.buffers = final, (final, final)
             return
         self.init = _in_memory(em, init)
-        other = _scratch(em, init) if trip > 1 else final
-        # iteration t writes buffers[t % 2]; the last one, trip - 1, writes `final`
-        self.buffers = (final, other) if (trip - 1) % 2 == 0 else (other, final)
+        other = _scratch(em, init) if trip is None or trip > 1 else final
+        # iteration t writes buffers[t % 2]; the last one, trip - 1, writes `final` (a run-time trip: finish_at)
+        self.buffers = (final, other) if trip is None or (trip - 1) % 2 == 0 else (other, final)
 
     def pointers(self, t):
         """(in, out) addresses at iteration t."""
@@ -231,8 +232,8 @@ class _Carry:
         """Define the result after a loop with exit left at i64 `count`: the value iteration `count`
         started from (arrays: copied into the result's buffer unless it is there already)."""
         em, v = self.em, self.v
-        if self.result is None or v.shape == ():
-            self.finish(None)
+        if self.result is None or v.shape == () or self.buffers == (self.init, self.init):
+            self.finish(None)           # (a 0-d register, or the one buffer updated in place)
             return
         source = self.pointers(count)[0] if count != "0" else self.init
         loc = em.plan.loc[id(self.result)]
@@ -268,14 +269,21 @@ def emit_loop(em, node):
     in_place = in_place_carries(node, body=body)
     carries = [_Carry(em, init, first.get(k), trip, k in in_place) for k, init in enumerate(node.args[:n_carry])]
     invariants = [_in_memory(em, v) for v in node.args[n_carry:]]
+    n = None if trip is not None else _runtime_trip(em, node)
     ys = []
     for j, y in enumerate(body.outputs[n_carry:]):
         r = None if n_carry + j == exit else first.get(n_carry + j)
-        ys.append((em.pointer(em.plan.loc[id(r)]) if r is not None else _scratch(em, y), r is not None,
-                   y.size * y.dtype.itemsize))
+        nbytes = y.size * y.dtype.itemsize
+        base = _allocated(em, em.plan.loc[id(r)], n, nbytes) if n is not None and r is not None else \
+            em.pointer(em.plan.loc[id(r)]) if r is not None else _scratch(em, y)
+        ys.append((base, r is not None, nbytes))
     first_const = _first_const(em.plan, inner)
     consts = [em.pointer(("arg", first_const + j)) for j in range(len(inner.consts))]
-    workspace = [em.scratch(inner.workspace.size)] if inner.caller_workspace else []
+    workspace = []
+    if inner.caller_workspace:
+        offset = em.plan.workspace.alloc(max(inner.workspace.size, 8), 64)
+        workspace.append(f.emit(f"getelementptr inbounds i8, ptr %ws, i64 {offset}"))
+        em.heap_slots += [offset + slot for slot in body_em.heap_slots]     # the kernel frees them
     counter = f.alloca("i64")
     argv = f.alloca(f"[{inner.n_args + len(workspace)} x ptr]")
 
@@ -293,11 +301,16 @@ def emit_loop(em, node):
         if exit is not None:                  # the continue flag, in its scratch slot
             go = f.emit(f"load i8, ptr {ys[exit - n_carry][0]}")
             return f.emit(f"icmp ne i8 {go}, 0")
+        return "true"
 
     def step():
         for c in carries:
             c.step()
-    if exit is None:
+    if n is not None:                         # a run-time trip count: for t in range(n)
+        _exit_loop(em, n, iteration, step)
+        for c in carries:
+            c.finish_at(n)
+    elif exit is None:
         em.loops([trip], lambda idx: (iteration(idx[0]), step()))
         for c in carries:
             c.finish(trip)
@@ -313,9 +326,41 @@ def emit_loop(em, node):
     _copy_duplicates(em, results)
 
 
+def _runtime_trip(em, node):
+    """The i64 trip count of a loop of a run-time trip count (its last operand; 0 when negative)."""
+    f = em.f
+    n = em.value(node.args[-1], [])
+    return f.emit(f"select i1 {f.emit(f'icmp slt i64 {n}, 0')}, i64 0, i64 {n}")
+
+
+def _allocated(em, loc, n, nbytes):
+    """A run-time stack of `n` (i64) rows of `nbytes` for a loop to write: the buffer whose pointer lies
+    in workspace slot `loc` (('heap', offset)), replaced by a fresh one when smaller (the kernel starts
+    from the buffer the call before left, and keeps it when it returns: emit.py's driver)."""
+    f = em.f
+    for line in ("ptr @jg_malloc(i64)", "void @jg_free(ptr)", "i64 @jg_malloc_usable_size(ptr)"):
+        em.declare(f"declare {line}")
+    slot = em.pointer(("ws", loc[1]))
+    size = f.emit(f"mul nuw nsw i64 {n}, {max(nbytes, 1)}")
+    size = f.emit(f"select i1 {f.emit(f'icmp ult i64 {size}, 8')}, i64 8, i64 {size}")
+    held = f.emit(f"load ptr, ptr {slot}")
+    enough = f.emit(f"icmp uge i64 {f.emit(f'call i64 @jg_malloc_usable_size(ptr {held})')}, {size}")
+    grow, ready = f.new_label("grow"), f.new_label("ready")
+    f.stmt(f"br i1 {enough}, label %{ready}, label %{grow}")
+    f.start_block(grow)
+    f.stmt(f"call void @jg_free(ptr {held})")
+    fresh = f.emit(f"call ptr @jg_malloc(i64 {size})")
+    f.stmt(f"store ptr {fresh}, ptr {slot}")
+    em.exit_unless(f.emit(f"icmp ne ptr {fresh}, null"), MEMORY_EXIT)
+    f.stmt(f"br label %{ready}")
+    f.start_block(ready)
+    return f.emit(f"load ptr, ptr {slot}")
+
+
 def _exit_loop(em, trip, iteration, step):
-    """`for t in range(trip)` leaving early when `iteration(t)` (emitting the body) gives a false i1,
-    before `step()`; returns the i64 count of iterations taken (t where it left)."""
+    """`for t in range(trip)` (`trip` an int or an i64 name) leaving early when `iteration(t)` (emitting
+    the body) gives a false i1, before `step()`; returns the i64 count of iterations taken (t where it
+    left)."""
     f = em.f
     if trip == 0:
         return "0"

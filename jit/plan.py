@@ -47,6 +47,7 @@ from .indexing import IndexLayout
 from .liveness import reuse_workspace
 from .rowgroups import row_groups
 from .rules import ACCESS, MATERIALIZE, MATERIALIZED_OPERANDS, MEMORY_OPERANDS, NESTED, REDUCE, is_hosted, op_cost
+from ..ir.loops import runtime_rows
 from ..ir.ops import SPECS, family, ops_where
 
 CHUNK_OPS = 1000
@@ -55,6 +56,7 @@ MANY_LOOPS = 128          # faster than linearly in the loops of one function)
 RECOMPUTE_LIMIT = 6       # a fused value costing more than this per element is not recomputed
 SOURCES = family("source")                        # input, const, fill
 UPDATES_IN_PLACE = ("index_set", "index_add")   # written over their operand 0's buffer when it dies
+RUNTIME_READERS = ("loop", "index")     # what may read a stack of a run-time number of rows (by rows)
 # Natively lowered elementwise ops (ufuncs, where, astype) keep a loop index where they read.
 ALIGNED_OPS = frozenset(ops_where(lambda s: s.elementwise and not s.host))
 
@@ -101,6 +103,8 @@ class Plan:
         for node in trace.nodes:
             for a in node.args:
                 self.users.setdefault(id(a), []).append(node)
+        self.heap = []                  # workspace offsets of the pointers to run-time stacks (loops.py)
+        self.in_body = False            # a loop body's plan (loops.py)
         self.hosted = {id(n) for n in trace.nodes if is_hosted(n)}
         self.row_local = set()          # buffers holding one row of a row group (rowgroups.py)
         self.gemm_layout = {id(n): blas.gemm_layout(n) for n in trace.nodes
@@ -116,7 +120,7 @@ class Plan:
                      and all(self.kind[id(a)] == "buf" for a in n.args)}   # dot_generals through BLAS
         self.units = self._units()
         self.unshared_bytes = self.peak_bytes = self.workspace.size     # workspace bytes (see liveness.py)
-        if parent is None and not self.nested and not any(n.op in NESTED for n in trace.nodes):
+        if parent is None and not self.nested and not self.heap and not any(n.op in NESTED for n in trace.nodes):
             self.unshared_bytes, self.peak_bytes = reuse_workspace(self, ALIGNED_OPS)
 
     # ---- kinds and buffers ---------------------------------------------------------------------
@@ -129,11 +133,15 @@ class Plan:
             for a in node.args:
                 if id(a) not in self.kind:
                     raise LoweringUnsupported(f"operand of {node.op} is not defined earlier in the trace")
+            if any(map(runtime_rows, node.args)) and node.op not in RUNTIME_READERS:
+                raise LoweringUnsupported(f"{node.op} of a stack of a run-time number of rows")
             k = self.kind[id(node)] = self._kind_of(node)
             if k == "buf":
                 self.loc[id(node)] = self._buffer_for(node)
             if "body" in node.params and id(node) not in self.nested:   # unless its NESTED rule planned it
                 self.nest(node, node.params["body"])
+        if any(map(runtime_rows, self.trace.outputs)):
+            raise LoweringUnsupported("a stack of a run-time number of rows as an output")
         self.direct_output = []
         seen = set()
         for j, v in enumerate(self.trace.outputs):
@@ -174,6 +182,9 @@ class Plan:
         return id(user) in self.hosted or user.op in MEMORY_OPERANDS
 
     def _buffer_for(self, node):
+        if runtime_rows(node):          # allocated per call by its loop: a pointer in the workspace
+            self.heap.append(self.workspace.alloc(8, 8))
+            return ("heap", self.heap[-1])
         if node.op == "const":
             self.consts.append(node)
             root = self.root
@@ -190,8 +201,15 @@ class Plan:
 
     @property
     def caller_workspace(self):
-        """Large workspaces come from the caller (abi: the last argument), reused across calls."""
-        return self.workspace.size > STACK_WORKSPACE
+        """Large workspaces come from the caller (abi: the last argument), reused across calls; so does a
+        loop body's holding pointers to run-time stacks (its loop's caller frees them: loops.py)."""
+        return self.workspace.size > STACK_WORKSPACE or self.in_body and self.holds_heap
+
+    @property
+    def holds_heap(self):
+        """Whether this plan or a nested one holds run-time stacks."""
+        return bool(self.heap) or any(p.holds_heap for plans in self.nested.values()
+                                      for p in (plans if isinstance(plans, tuple) else (plans,)))
 
     @property
     def n_args(self):

@@ -26,6 +26,7 @@ from .abi import SUCCESS
 from .llvmtext import FunctionText
 
 FALLBACK = -100
+INT_INPUT = np.dtype(np.int64)      # a 0-d input of this dtype may be given as a Python int
 CONVENTION = 2      # 1: outputs passed in by the caller; 2: allocated by the wrapper
 DATA, NDIM, DIMS, DESCR, FLAGS = 16, 24, 32, 56, 64
 DESCR_BYTEORDER, DESCR_TYPE_NUM = 26, 28
@@ -53,7 +54,9 @@ def layout_ok():
             engine.register_symbol("jg_PyArray_Type", id(np.ndarray))
             for name, address in api.items():
                 engine.register_symbol(f"jg_{name}", address)
-            for name in ("PyLong_FromLongLong", "Py_DecRef", "PyList_New", "PyList_SetItem"):
+            engine.register_symbol("jg_PyLong_Type", id(int))
+            for name in ("PyLong_FromLongLong", "Py_DecRef", "PyList_New", "PyList_SetItem",
+                         "PyLong_AsLongLongAndOverflow"):
                 address = ctypes.cast(getattr(ctypes.pythonapi, name), ctypes.c_void_p).value
                 engine.register_symbol(f"jg_{name}", address)
         _state["ok"] = ok       # only now: another thread compiling meanwhile must not see it before the symbols
@@ -107,6 +110,9 @@ def wrapper_ir(name, in_sigs, out_sigs, n_consts, takes_workspace):
     slots = list(range(len(in_sigs))) + ([n_slots - 1] if takes_workspace else [])
     for j, slot in enumerate(slots):
         obj = f.emit(f"load ptr, ptr {f.emit(f'getelementptr inbounds ptr, ptr %args, i64 {j}')}")
+        if j < len(in_sigs) and in_sigs[j] == ((), INT_INPUT):
+            _int_or_array(f, obj, j)
+            continue
         _require(f, f.emit(f"icmp eq ptr {_field(f, obj, 8, 'ptr')}, @jg_PyArray_Type"))
         if j < len(in_sigs):
             _check_array(f, obj, *in_sigs[j], False)
@@ -130,7 +136,8 @@ def wrapper_ir(name, in_sigs, out_sigs, n_consts, takes_workspace):
                 "nomemory:"]
     _release_outputs(f, len(out_sigs))
     f.lines.append("  ret ptr null")
-    header = ("@jg_PyArray_Type = external global i8\ndeclare ptr @jg_PyLong_FromLongLong(i64)\n"
+    header = ("@jg_PyArray_Type = external global i8\n@jg_PyLong_Type = external global i8\n"
+              "declare i64 @jg_PyLong_AsLongLongAndOverflow(ptr, ptr)\ndeclare ptr @jg_PyLong_FromLongLong(i64)\n"
               "declare ptr @jg_PyArray_DescrFromType(i32)\ndeclare ptr @jg_PyArray_Empty(i32, ptr, ptr, i32)\n"
               "declare void @jg_Py_DecRef(ptr)\ndeclare ptr @jg_PyList_New(i64)\n"
               "declare i32 @jg_PyList_SetItem(ptr, i64, ptr)\n")
@@ -191,6 +198,27 @@ def _check_array(f, obj, shape, dtype, writeable):
     need = C_CONTIGUOUS_ALIGNED | (WRITEABLE if writeable else 0)
     flags = _field(f, obj, FLAGS, "i32")
     _require(f, f.emit(f"icmp eq i32 {f.emit(f'and i32 {flags}, {need}')}, {need}"))
+
+
+def _int_or_array(f, obj, j):
+    """Input j, a 0-d int64 (a run-time trip count: jitgrad/api.py passes the int argument as it is): a
+    Python int (exactly; its value in a stack slot) or such an array."""
+    is_int, is_array, next_ = f.new_label("int"), f.new_label("array"), f.new_label("input")
+    f.allocas += [f"  %int{j} = alloca i64, align 8", f"  %ovf{j} = alloca i32, align 4"]
+    kind = _field(f, obj, 8, "ptr")
+    f.stmt(f"br i1 {f.emit(f'icmp eq ptr {kind}, @jg_PyLong_Type')}, label %{is_int}, label %{is_array}")
+    f.start_block(is_int)
+    value = f.emit(f"call i64 @jg_PyLong_AsLongLongAndOverflow(ptr {obj}, ptr %ovf{j})")
+    _require(f, f.emit(f"icmp eq i32 {f.emit(f'load i32, ptr %ovf{j}')}, 0"))
+    f.stmt(f"store i64 {value}, ptr %int{j}")
+    _store_slot(f, f"%int{j}", j)
+    f.stmt(f"br label %{next_}")
+    f.start_block(is_array)
+    _require(f, f.emit(f"icmp eq ptr {_field(f, obj, 8, 'ptr')}, @jg_PyArray_Type"))
+    _check_array(f, obj, (), INT_INPUT, False)
+    _store_slot(f, _field(f, obj, DATA, "ptr"), j)
+    f.stmt(f"br label %{next_}")
+    f.start_block(next_)
 
 
 def _require(f, cond, otherwise="fallback"):

@@ -37,8 +37,11 @@ def set_num_threads(n):
 
 
 def symbols():
-    """External symbols the split loops use: pthread_create/join and the thread-count cell."""
+    """External symbols the split loops use: pthread_create/join and the thread-count cell; and the
+    allocation calls of stacks of a run-time number of rows (loops.py)."""
     libc = ctypes.CDLL(None)
-    return {"jg_pthread_create": ctypes.cast(libc.pthread_create, ctypes.c_void_p).value,
+    return {**{f"jg_{name}": ctypes.cast(getattr(libc, name), ctypes.c_void_p).value
+               for name in ("malloc", "realloc", "free", "malloc_usable_size")},
+            "jg_pthread_create": ctypes.cast(libc.pthread_create, ctypes.c_void_p).value,
             "jg_pthread_join": ctypes.cast(libc.pthread_join, ctypes.c_void_p).value,
             "jg_num_threads": ctypes.addressof(_threads)}

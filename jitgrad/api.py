@@ -399,19 +399,21 @@ def _fast_path(fn, code, sig, entry, cache, n_args, slow):
     inline when they are few, NumPy's error mode is read by a C-level call, and a gradient that is the
     one output is returned without a package call."""
     fast_call = getattr(entry.kernel, "fast_call", None)
-    if not sig.positional_arrays or fast_call is None or entry.sizes:
+    if not sig.positional_arrays or fast_call is None:
         return None
     quiet = quiet_error_mode()
-    made_for = (sig, n_args, code, quiet, entry.kernel, fast_call)     # (the fast path of each entry is kept)
-    if entry.fast is not None and all(a is b for a, b in zip(entry.fast[0], made_for)):
+    sizes = entry.sizes             # int arguments passed as run-time trip counts (any int: 0-d intp inputs)
+    statics = tuple(s for s in sig.statics if s[0] not in sizes)
+    made_for = (n_args, code, quiet, entry.kernel, fast_call)     # (the fast path of each entry is kept)
+    if entry.fast is not None and all(a is b for a, b in zip(entry.fast[0], made_for)) and entry.fast[2] == statics:
         return entry.fast[1]
-    package, ndarray, environment, statics = entry.package, np.ndarray, entry.environment_inputs, sig.statics
+    package, ndarray, environment = entry.package, np.ndarray, entry.environment_inputs
     written, name_checks, name_lookups, reads = entry.written, entry.name_checks, entry.name_lookups, entry.reads
     only_output, missing = package is persist.only_output, MISSING
     direct = entry.kernel.direct() if hasattr(entry.kernel, "direct") and not (reads or written) else None
     wrapper, settle = direct or (None, None)
     current_mode, raising = error_mode_reader(), error_mode_raises
-    static_positions = {i for i, _, _ in statics}
+    static_positions = {i for i, _, _ in statics} | set(sizes)
     array_positions = [i for i in range(n_args) if i not in static_positions]
 
     def fast(*given, **kwargs):
@@ -420,7 +422,7 @@ def _fast_path(fn, code, sig, entry, cache, n_args, slow):
         if (quiet is None or current_mode() is not quiet) and raising():
             return slow(given, kwargs)
         args = given
-        if statics:
+        if static_positions:
             for i, t, value in statics:
                 if type(given[i]) is not t or given[i] != value:
                     return slow(given, kwargs)
@@ -428,6 +430,10 @@ def _fast_path(fn, code, sig, entry, cache, n_args, slow):
         for a in args:
             if type(a) is not ndarray:
                 return slow(given, kwargs)
+        if sizes:
+            if any(type(given[i]) is not int for i in sizes):
+                return slow(given, kwargs)
+            args = [*args, *(given[i] for i in sizes)]      # (the kernel's wrapper takes them as ints)
         for get, name, expected in name_lookups:
             if get(name, missing) is not expected:
                 return slow(given, kwargs)
@@ -453,7 +459,8 @@ def _fast_path(fn, code, sig, entry, cache, n_args, slow):
             return slow(given, kwargs)
         cache.hits += 1
         return outputs[0] if only_output else package(outputs)
-    entry.fast = (made_for, fastentry.native_entry(fn, code, sig, entry, cache, n_args, fast, slow, quiet) or fast)
+    native = fastentry.native_entry(fn, code, sig, entry, cache, n_args, fast, slow, quiet)
+    entry.fast = (made_for, native or fast, statics)
     return entry.fast[1]
 
 

@@ -22,6 +22,7 @@ import os
 import threading
 
 from .ir import loop_tape, run_trace
+from .ir.loops import runtime_rows
 
 
 def jit_enabled_by_default():
@@ -60,6 +61,7 @@ def tiered():
 # cases run by run_trace on the 2-core dev box, 2026-12-07), and the most a first call may spend in it
 # before compiling first can be the better deal.
 US_PER_OP, US_PER_ELEMENT, MAX_REFERENCE_US = 3.0, 0.004, 50_000.0
+RUNTIME_TRIP_GUESS = 10_000     # the iterations reference_cost counts for a loop of a run-time trip count
 # The compile's cost model (lowering + LLVM, thread CPU, same cases): ~10 ms per module, ~2 ms per array
 # op (each a loop nest for LLVM's loop passes and vectorizer, inside a loop body or not), ~50 us per 0-d op
 # (straight-line code).  It ranks the two tiers; it does not promise a time.
@@ -74,11 +76,13 @@ def reference_cost(trace):
     for node in trace.nodes:
         if node.op == "loop":
             trip = node.params["trip"]
-            if node.params["exit"] is not None and trip >= loop_tape.CONTINUED_ROWS:
+            if trip is None:                    # a run-time trip count: estimated as RUNTIME_TRIP_GUESS
+                trip = RUNTIME_TRIP_GUESS
+            elif node.params["exit"] is not None and trip >= loop_tape.CONTINUED_ROWS:
                 trip //= loop_tape.SEGMENTS
             total += trip * reference_cost(node.params["body"])
         else:
-            total += US_PER_OP + US_PER_ELEMENT * node.size
+            total += US_PER_OP + US_PER_ELEMENT * (0 if runtime_rows(node) else node.size)
     return total
 
 

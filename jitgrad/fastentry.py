@@ -88,8 +88,9 @@ def native_entry(fn, code, sig, entry, cache, n_args, fallback, slow, quiet):
         reads.insert(0, (native.READ_CODE, fn, _ABSENT, code))
     address, wrapper_self, n_out, settle = parts
     package = None if entry.package is persist.only_output else entry.package
+    statics = [s for s in sig.statics if s[0] not in entry.sizes]     # (an int trip count: passed as it is)
     static_positions = [i for i, _, _ in sig.statics]
-    arrays = [i for i in range(n_args) if i not in static_positions]
+    arrays = [i for i in range(n_args) if i not in static_positions] + list(entry.sizes)
     if len(arrays) + sum(r[3] is native.AS_INPUT for r in reads) > native.MAX_INPUTS:
         return None
     resume = _resumer(entry, arrays, settle, fallback, slow, cache)
@@ -101,8 +102,8 @@ def native_entry(fn, code, sig, entry, cache, n_args, fallback, slow, quiet):
     words[native.PACKAGE] = 0 if package is None else id(package)
     words[native.N_OUT], words[native.N_ARRAYS], words[native.ARRAYS_AT] = n_out, len(arrays), native.HEADER
     words += arrays
-    words[native.N_STATIC], words[native.STATIC_AT] = len(sig.statics), len(words)
-    for i, t, value in sig.statics:
+    words[native.N_STATIC], words[native.STATIC_AT] = len(statics), len(words)
+    for i, t, value in statics:
         words += [i, id(t), id(value)]
         keep += [t, value]
     words[native.N_READS], words[native.READS_AT] = len(reads), len(words)

@@ -288,3 +288,34 @@ def test_module_attributes_run_natively_and_every_change_is_seen():
     np.testing.assert_allclose(g(x), [7.0, 7.0])
     g(x)
     assert g.cache_info().traces == 6 and not is_native(g)
+
+
+def count_first(n, p):
+    """The trip count before the array: the kernel takes it after the arrays."""
+    s = p[0]
+    for _ in range(n):
+        s = s + 0.01 * np.sin(s * p[1])
+    return s * s
+
+
+def test_a_run_time_trip_count_is_passed_natively_as_an_int(monkeypatch):
+    """The promoted form (tracer/interpretation/sizedloops.py) runs natively: its int argument goes to
+    the kernel's wrapper as a Python int; a bool, or an int beyond int64, declines to the Python path,
+    which answers it or raises as it would."""
+    monkeypatch.setenv("JITGRAD_UNROLL_OPS", "0")
+    g = jitgrad.jit_grad(count_first, argnums=1)
+    p = np.array([0.4, 1.7])
+    g(2000, p)
+    g(5, p)
+    assert is_native(g)
+    hits = int(g._cache.native_hits[0])
+    eps = 1e-6
+    for n in (0, 1, 2, 3, 300, 40_000):
+        fd = [(count_first(n, p + eps * e) - count_first(n, p - eps * e)) / (2 * eps) for e in np.eye(2)]
+        np.testing.assert_allclose(g(n, p), fd, rtol=1e-6, atol=1e-10)
+    assert int(g._cache.native_hits[0]) == hits + 6
+    info = g.cache_info()
+    assert (info.traces, info.promoted) == (1, 1)
+    np.testing.assert_allclose(g(True, p), g(1, p))         # True: not an int to the wrapper
+    with pytest.raises(OverflowError):
+        g(2 ** 70, p)

@@ -174,15 +174,11 @@ def with_exit(body, positions):
     return b.build([env[id(v)] for v in body.outputs] + held)
 
 
-def counted(body):
-    """`body` for a loop whose trip count is a run-time value: one more invariant input, last, the count
-    (intp); its continue flag, a last output, is t + 1 < count, so the loop keeps the iterations before
-    the last one, which it runs and discards (an iteration of the range: its guards and reads hold as
-    in the kept ones); the last one is run again after the loop (sizedloops.Swap)."""
+def with_count(body):
+    """`body` for a loop of a run-time trip count (ir/loops.py, trip None): one more invariant input,
+    last, the count (intp), which it does not read."""
     b = Builder()
     env = passes.copy_inputs(b, body.inputs)
-    count = b.input((), COUNTER_DTYPE)
+    b.input((), COUNTER_DTYPE)
     passes.replay(b, body.nodes, env)
-    t = env[id(body.inputs[0])]
-    go = b.less(b.add(t, b.const(np.asarray(1, COUNTER_DTYPE))), count)
-    return b.build([env[id(v)] for v in body.outputs] + [go])
+    return b.build([env[id(v)] for v in body.outputs])

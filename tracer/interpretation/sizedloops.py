@@ -5,14 +5,11 @@ The trace is recorded as before (each loop op of the count traced: the exact cal
 and each such loop op is noted as a `Swap`.  `runtime_trace` then gives the trace's other form, which
 answers any value of the arguments used only that way (jitgrad/api.py compiles it once a call with
 another value comes): those arguments are 0-d intp inputs after the traced leaves, and each swapped
-loop op a loop ending on its flag (ir/loops.py's `exit`) whose trip is a capacity, the most iterations
-a call may ask for (`sized_capacity`), and whose flag (loopbody.counted) keeps all iterations but the
-last, which it discards (so the discarded iteration is one of the range: its guards and reads hold
-as in the others), then that last iteration again after the loop.  A guard before the loop checks the
-count is 1 to the capacity: a call whose range leaves the loop op no iteration (it is no longer than
-the iterations interpreted before the loop op), or is longer than the capacity, retraces.  (Measured,
-W1 pendulum gradient: a body wrapped in a cond taken while the counter is below the count, with no
-iteration run twice, ran 1.2x slower.)  After the loop the counter `i` (and ints stepping with it) is
+loop op a loop of a run-time trip count (ir/loops.py's trip=None, its count n + c minus the iterations
+interpreted before the loop op): no capacity, its reverse-mode tape sized from the count at entry.  A
+guard before the loop checks the count is not negative (a call whose range is shorter than the
+iterations interpreted before the loop op retraces; a count of 0 runs no iteration: its carries pass
+through).  After the loop the counter `i` (and ints stepping with it) is
 `n + c`, a SizeInt.  Everything else a SizedRange, its iterator or the int does marks the argument
 static (keyed as before), and so does a loop op recorded while another loop is watched (it may end up
 inside that loop's body, where no swap reaches).
@@ -22,17 +19,7 @@ import numpy as np
 from ...ir import Builder, passes
 from ...ir.loops import COUNTER_DTYPE
 from ..arrays.sizeint import SIZED, SizeInt, plain as plain_size
-from .loopbody import counted
-
-SIZED_MIN_CAPACITY = 2 ** 14   # a loop op whose trip count is an int argument may run up to
-SIZED_FACTOR = 128              # max(SIZED_MIN_CAPACITY, SIZED_FACTOR x the count traced) iterations
-
-
-def sized_capacity(trip):
-    """The most iterations a loop op taking its trip count from an int argument may run (a guard checks
-    it; beyond it the call retraces): reverse mode tapes a share of it and checkpoints the rest
-    (ir/loop_tape.py), as for a `while` loop."""
-    return max(SIZED_MIN_CAPACITY, SIZED_FACTOR * trip)
+from .loopbody import with_count
 
 
 def sized_loop(watch, joined, split, done):
@@ -62,21 +49,15 @@ class Swap:
         self.loop, self.offset, self.trip, self.loc, self.location = loop, offset, trip, loc, location
 
     def emit(self, b, args, n):
-        """Into builder `b`, on operands `args`, with `n` the argument's IR input: the guarded loop of all
-        but the last iteration, then the last one: the values of the loop's results."""
+        """Into builder `b`, on operands `args`, with `n` the argument's IR input: the loop of a run-time
+        trip count standing for the loop op; the values of its results."""
         count = b.add(n, b.const(np.asarray(self.offset, COUNTER_DTYPE)))
-        most = sized_capacity(self.trip)
-        held = b.logical_and(b.greater_equal(count, b.const(np.asarray(1, COUNTER_DTYPE))),
-                             b.less_equal(count, b.const(np.asarray(most, COUNTER_DTYPE))))
-        b.guard(held, True, loc=self.loc, why=f"the loop at {self.location} runs 1 to {most} iterations (its "
-                                              "range's bound is an int argument)")
+        b.guard(b.greater_equal(count, b.const(np.asarray(0, COUNTER_DTYPE))), True, loc=self.loc,
+                why=f"the loop at {self.location} runs 0 or more iterations after those interpreted before it (its "
+                    "range's bound is an int argument)")
         body, n_carry = self.loop.params["body"], self.loop.params["n_carry"]
-        loop = b.emit("loop", *args, count, body=counted(body), trip=most, n_carry=n_carry, exit=n_carry)
-        env = {id(body.inputs[0]): b.subtract(count, b.const(np.asarray(1, COUNTER_DTYPE)))}
-        env.update((id(v), b.loop_result(loop, index=k)) for k, v in enumerate(body.inputs[1:1 + n_carry]))
-        env.update(zip((id(v) for v in body.inputs[1 + n_carry:]), args[n_carry:]))
-        passes.replay(b, body.nodes, env)
-        return [env[id(v)] for v in body.outputs]
+        loop = b.emit("loop", *args, count, body=with_count(body), trip=None, n_carry=n_carry)
+        return [b.loop_result(loop, index=k) for k in range(len(body.outputs))]
 
 
 def note_swap(watch, rng, loop, first):
