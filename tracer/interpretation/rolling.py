@@ -22,9 +22,10 @@ of the grown body, which runs on.  So a branch whose side varies is one loop, no
 Soundness: while a loop is watched its counter is a LoopIndex (loopindex.py: affine arithmetic and
 indexing traced arrays become IR on the iteration's counter, any other use marks the loop not
 rollable), ints stepping with it (`k += 1`) become LoopIndex too and floats it changes traced values
-(stepping.py), and everything an iteration could
-change outside the frame's own variables marks the loops being watched not rollable: stores to
-attributes, globals, other frames' cells and non-traced containers,
+(stepping.py), the attributes of objects the trace made that the frame holds are state as its
+variables are (loopattrs.py), and everything an iteration could change outside that state marks the
+loops being watched not rollable: stores to other attributes, globals, other frames' cells and
+non-traced containers,
 in-place writes into traced arrays the frame does not hold, compiled calls not known to be pure
 (effects.py), exceptions, consuming iterators made before the iteration.  Those loops are unrolled as
 before (correct, slower), and `report()` says why.
@@ -40,6 +41,7 @@ from .appends import ListAppends, is_list_append, refill
 from .effects import impure_call
 from .fastforward import concrete_values, fast_forward
 from ...ir.loops import COUNTER_DTYPE
+from .loopattrs import Objects, place_name, places, store_refusal
 from .loopbody import Iteration, with_exit
 from .looptree import Split, emit_loop, join, known_values, single
 from .loopstate import flatten_frame, rebuild, same_state
@@ -100,18 +102,23 @@ class Header:
     """One arrival at a loop header: node count, flattened frame state, environment size, iterator
     state and the counter's last value."""
 
-    __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last", "ints", "floats", "mode", "lengths")
+    __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last", "ints", "floats", "mode", "lengths", "objects")
 
     def __init__(self, ctx, frame, watch):
         self.next, step = watch.state()
         self.last = self.next - step                         # the range value of the iteration that ended
         self.n = len(ctx.builder.nodes)
-        self.items = flatten_frame(frame, watch.STACK_TOP, watch.appends.markers)
+        objects = Objects(ctx)               # (whose attributes are state too: loopattrs.py)
+        self.items = flatten_frame(frame, watch.STACK_TOP, watch.appends.markers, objects)
+        self.objects = objects.found
         self.lengths = watch.appends.lengths()          # of the lists the loop appends to (appends.py)
         self.irs = [x.ir if type(x) is TracedArray else None for x in self.items]   # (arrays written in place
         self.env = len(ctx.env)                                                     # keep their object)
-        self.ints = {k: v for k, v in enumerate(frame.fast) if type(v) is int}
-        self.floats = {k: v for k, v in enumerate(frame.fast) if type(v) is float}
+        self.ints, self.floats = {}, {}      # variables and attributes holding Python ints, floats (stepping.py)
+        for key, holder, slot in places(frame, self.objects):
+            kind = type(holder[slot])
+            if kind is int or kind is float:
+                (self.ints if kind is int else self.floats)[key] = holder[slot]
         self.mode = mode_state()                        # NumPy's error mode (errstate blocks: effects.py)
         first = {}                   # which items are one traced object (writes into one reach the others)
         self.aliases = [first.setdefault(id(x), k) if type(x) is TracedArray else None
@@ -266,11 +273,11 @@ class LoopWatch:
         """The Iteration between two headers, or None when it cannot be a loop body."""
         ctx = self.rolling.ctx
         if after.env != before.env or not same_state(before, after, self):
-            changed = [self.frame.code.co_varnames[k] for k, v in after.ints.items()
-                       if k < len(self.frame.code.co_varnames) and before.ints.get(k, v) != v]
+            changed = [place_name(self.frame.code, k) for k, v in after.ints.items() if before.ints.get(k, v) != v]
+            changed = [name for name in changed if name is not None]
             if changed and self.arrivals > 2:
-                self.mismatch = (f"the int variable {changed[0]!r} changes between iterations other than as a "
-                                 "counter (an int() of data kept in a variable)")
+                self.mismatch = (f"the {changed[0]} changes between iterations other than as a counter (an "
+                                 "int() of data kept in a variable, a count that differs between iterations)")
             return None
         if after.mode is not before.mode and after.mode != before.mode:
             self.refuse(f"the iteration changes NumPy's error mode (np.seterr, an np.errstate left open), at "
@@ -381,7 +388,7 @@ class LoopWatch:
                     return LoopIndex(self, i.base + ahead, i.a, i.b)
                 value = i.a * (i.base + ahead) + i.b
                 return value if sized is None else after_sized(sized.stop.arg, i.a, value)
-            rebuild(self.frame, replace, moved, self.STACK_TOP, self.appends.lists)
+            rebuild(self.frame, replace, moved, self.STACK_TOP, self.appends.lists, header.objects.values())
             if emits:      # (the lists hold the rows of its stacked outputs: appends.py)
                 refill(ctx.builder, self.appends, split.header.lengths, (loop, len(joined.items)), emits,
                        (split.done, split.done - split.ran), finals[len(joined.items):])
@@ -512,8 +519,10 @@ class Rolling:
             self.unrolled[watch.location] = (watch.mismatch or
                                              "no two consecutive iterations recorded the same operations")
         if watch.exit is None:        # else its counters stay LoopIndex: a use pins the count (`pin`)
+            objects = Objects(self.ctx)
+            flatten_frame(watch.frame, watch.STACK_TOP, watch.appends.markers, objects)
             rebuild(watch.frame, {}, lambda i: i.value if i.watch is watch else i, watch.STACK_TOP,
-                    watch.appends.lists)
+                    watch.appends.lists, objects.found.values())
         watch.appends.lists.clear()
 
     def _prune(self):
@@ -592,14 +601,14 @@ class Rolling:
         for watch in self.active:
             watch.fresh[id(obj)] = obj
 
-    def store_attr(self, obj, what):
-        """A store into (or deletion of) an attribute of `obj`: outside state for the watched loops
-        whose running iteration did not make `obj`."""
-        if self.active:
-            why = f"{what} at {self.ctx.user_location()}"
-            for watch in self.active:
-                if watch.fresh.get(id(obj)) is not obj:
-                    watch.refuse(why)
+    def store_attr(self, obj, name, what):
+        """A store into (or deletion of) attribute `name` of `obj` (`what` says which): outside state for
+        the watched loops but those whose running iteration made `obj` or whose state holds its
+        attributes (loopattrs.py)."""
+        for watch in self.active:
+            why = store_refusal(watch, obj, name, what)
+            if why is not None:
+                watch.refuse(f"{why} at {self.ctx.user_location()}")
 
     def consume(self, iterator):
         """FOR_ITER on a non-range iterator: it must have been made in the running iteration."""
