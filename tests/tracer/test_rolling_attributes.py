@@ -303,3 +303,39 @@ def test_properties_and_objects_held_by_attributes_roll(fn):
     assert len(top_loops(trace)) == 1, ctx.loops.report()
     for jit in (None, False):
         assert_grad(fn, np.float64(3.0), 300, jit=jit)
+
+
+# -- counts: int attributes only added to (`self.nfev += 1`), by amounts that differ between iterations -----------
+class Retrying:
+    def __init__(self, y):
+        self.y, self.nfev = y, 0
+
+    def fun(self, y, p):
+        self.nfev += 1
+        return -p[0] * y
+
+    def step(self, p):
+        y1 = self.y + 0.01 * self.fun(self.y, p)
+        if np.sum(y1 ** 2) > 1.0:                # a step retried: two more calls
+            y1 = self.y + 0.005 * (self.fun(self.y, p) + self.fun(y1, p))
+        self.y = y1
+
+
+def retrying(p, steps):
+    s = Retrying(np.array([1.0, 0.5]))
+    for _ in range(steps):
+        s.step(p)
+    many = "many" if s.nfev > 500 else "few"      # a decision on the count after the loop: a guard
+    return np.sum(s.y) + s.nfev * 1e-3, (s.nfev, many, type(s.nfev).__name__)
+
+
+def test_a_count_that_differs_between_iterations_is_carried_and_answers_each_call():
+    for jit in (None, False):
+        g = jitgrad.value_and_grad(retrying, has_aux=True, jit=jit)
+        for p, traces in ((0.3, 1), (0.31, 1), (0.1, 2), (0.3, 2)):       # 474, 470, 622 calls
+            (value, aux), _ = g(np.array([p]), 400)
+            assert (value, aux) == retrying(np.array([p]), 400) and aux[2] == "int"
+            assert g.cache_info().traces == traces
+        loops = g.cache_info().paths[0].loops
+        assert len(loops) == 1 and "rolled" in loops[0] and "2 paths" in loops[0], loops
+    assert_grad(lambda p: retrying(p, 400)[0], np.array([0.3]))

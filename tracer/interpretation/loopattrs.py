@@ -8,12 +8,19 @@ there, or an attribute of such an object), and its class keeps all of an instanc
 `__dict__`: a class written in Python, with no `__slots__`, no Python `__setattr__`, `__delattr__` or
 `__getattribute__` and no base written in C but `object` (`plain_class`).  Its attributes are then
 compared at the headers, carried, stepped (stepping.py: `self.n += 1` a counter, `self.t += dt` traced)
-and rebound after the loop op exactly as the frame's variables are.  A store (`obj.x = v`, `setattr`,
+and rebound after the loop op exactly as the frame's variables are, but for counts: an int attribute
+that the iterations read only to add or subtract an int to it (`self.nfev += 1`: sideeffects.py's
+`write_only_use`) is traced (an int64 carry) from the iteration after it changes, so iterations counting
+differently (a step rejected and retried calls the function twice as often) are paths of one body, and
+its value after the loop is the loop op's result.  A store (`obj.x = v`, `setattr`,
 `object.__setattr__`) or deletion of an attribute of any other object in a watched iteration, of one
 such object through a descriptor of its class other than a Python property, keeps the loop unrolled with
 the reason (`store_refusal`).
 """
+import operator
 import weakref
+
+from .sideeffects import Update, write_only_use
 
 _HEAP_TYPE = 1 << 9                      # Py_TPFLAGS_HEAPTYPE: a class made by a `class` statement
 _HOOKS = ("__setattr__", "__delattr__", "__getattribute__")
@@ -89,6 +96,16 @@ def store_refusal(watch, obj, name, what):
     if _descriptor(type(obj), name) is not None:
         return f"{what}, a descriptor of its class {type(obj).__name__} (not a Python property)"
     return None
+
+
+def note_read(watch, obj, name, frame):
+    """Attribute `name` of `obj`, an int, was read by `frame` in the running iteration of `watch`: whether
+    it stays a count (see the module) is noted in `watch.counts`."""
+    if watch.headers and watch.headers[-1].objects.get(id(obj)) is obj:
+        use = write_only_use(frame, name)
+        key = (id(obj), name)
+        watch.counts[key] = watch.counts.get(key, True) and type(use) is Update and type(use.delta) is int \
+            and use.op in (operator.iadd, operator.isub)
 
 
 def places(frame, objects):

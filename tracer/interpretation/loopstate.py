@@ -1,6 +1,6 @@
-"""The state of an interpreted frame at a loop header, flattened for comparison (rolling.py): its fast
-locals, cells and value stack, through tuples and lists and the attributes of the objects the trace made
-whose state is their `__dict__` (loopattrs.py) (`flatten_frame`); whether two such states agree in
+"""The state of an interpreted frame at a loop header (`Header`), flattened for comparison (rolling.py):
+its fast locals, cells and value stack, through tuples and lists and the attributes of the objects the
+trace made whose state is their `__dict__` (loopattrs.py) (`flatten_frame`); whether two such states agree in
 everything but traced values and the loop counter (`same_state`); and rebuilding the frame (and those
 objects' attributes) with values replaced after a loop op (`rebuild`).
 """
@@ -9,9 +9,11 @@ import weakref
 
 import numpy as np
 
+from .loopattrs import Objects, places
 from ..arrays.loopindex import LoopIndex
 from ..arrays.sizeint import SizeInt
 from ..arrays.values import TracedArray
+from ..recording.errormode import mode_state
 
 FLATTEN_LIMIT = 64            # longer tuples and lists are compared by identity
 _STATIC_TYPES = (int, float, complex, str, bytes, bool, type(None))
@@ -177,3 +179,30 @@ def rebuild(frame, replace, counter, stack_top=1, opaque=(), objects=()):
             new = rebuilt(x)
             if new is not x:
                 state[name] = new
+
+
+class Header:
+    """One arrival at a loop header: node count, flattened frame state, environment size, iterator
+    state and the counter's last value."""
+
+    __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last", "ints", "floats", "mode", "lengths", "objects")
+
+    def __init__(self, ctx, frame, watch):
+        self.next, step = watch.state()
+        self.last = self.next - step                         # the range value of the iteration that ended
+        self.n = len(ctx.builder.nodes)
+        objects = Objects(ctx)               # (whose attributes are state too: loopattrs.py)
+        self.items = flatten_frame(frame, watch.STACK_TOP, watch.appends.markers, objects)
+        self.objects = objects.found
+        self.lengths = watch.appends.lengths()          # of the lists the loop appends to (appends.py)
+        self.irs = [x.ir if type(x) is TracedArray else None for x in self.items]   # (arrays written in place
+        self.env = len(ctx.env)                                                     # keep their object)
+        self.ints, self.floats = {}, {}      # variables and attributes holding Python ints, floats (stepping.py)
+        for key, holder, slot in places(frame, self.objects):
+            kind = type(holder[slot])
+            if kind is int or kind is float:
+                (self.ints if kind is int else self.floats)[key] = holder[slot]
+        self.mode = mode_state()                        # NumPy's error mode (errstate blocks: effects.py)
+        first = {}                   # which items are one traced object (writes into one reach the others)
+        self.aliases = [first.setdefault(id(x), k) if type(x) is TracedArray else None
+                        for k, x in enumerate(self.items)]

@@ -369,6 +369,8 @@ class Protocols:
             value = self.call(hook, (obj, name), {})
         if isinstance(obj, VALUE_TYPES):
             return value
+        if type(value) is int and self.ctx.loops is not None and self.ctx.loops.active:   # (a count? loopattrs.py)
+            self.ctx.loops.read_attr(obj, name, self.ctx.frames[-1])
         return self.ctx.read_attr(obj, name, value)
 
     def _getattribute(self, obj, tp, name, has_hook):

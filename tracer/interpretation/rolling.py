@@ -41,17 +41,16 @@ from .appends import ListAppends, is_list_append, refill
 from .effects import impure_call
 from .fastforward import concrete_values, fast_forward
 from ...ir.loops import COUNTER_DTYPE
-from .loopattrs import Objects, place_name, places, store_refusal
+from .loopattrs import Objects, note_read, place_name, store_refusal
 from .loopbody import Iteration, with_exit
 from .looptree import Split, emit_loop, join, known_values, single
-from .loopstate import flatten_frame, rebuild, same_state
+from .loopstate import Header, flatten_frame, rebuild, same_state
 from .opening import rewound
 from ..arrays.loopindex import LoopIndex, plain
 from .stepping import step_variables
 from .sizedloops import after_sized, note_swap, sized_loop, sized_note, sizes_plain
 from ..arrays.values import TracedArray
 from ..recording.context import _is_library_file
-from ..recording.errormode import mode_state
 
 RANGE_ITERATOR = type(iter(range(0)))
 
@@ -96,33 +95,6 @@ def _work(nodes):
     100 measurements (3,880 ops: 2x2 to 4x4 matrices) cached 23.8 us rolled against 67.9 us unrolled, first
     call 194 ms against 414 ms (bench/first_calls.py, 2026-12-07)."""
     return sum(min(math.prod(n.shape), ELEMENT_WEIGHT) or 1 for n in nodes)
-
-
-class Header:
-    """One arrival at a loop header: node count, flattened frame state, environment size, iterator
-    state and the counter's last value."""
-
-    __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last", "ints", "floats", "mode", "lengths", "objects")
-
-    def __init__(self, ctx, frame, watch):
-        self.next, step = watch.state()
-        self.last = self.next - step                         # the range value of the iteration that ended
-        self.n = len(ctx.builder.nodes)
-        objects = Objects(ctx)               # (whose attributes are state too: loopattrs.py)
-        self.items = flatten_frame(frame, watch.STACK_TOP, watch.appends.markers, objects)
-        self.objects = objects.found
-        self.lengths = watch.appends.lengths()          # of the lists the loop appends to (appends.py)
-        self.irs = [x.ir if type(x) is TracedArray else None for x in self.items]   # (arrays written in place
-        self.env = len(ctx.env)                                                     # keep their object)
-        self.ints, self.floats = {}, {}      # variables and attributes holding Python ints, floats (stepping.py)
-        for key, holder, slot in places(frame, self.objects):
-            kind = type(holder[slot])
-            if kind is int or kind is float:
-                (self.ints if kind is int else self.floats)[key] = holder[slot]
-        self.mode = mode_state()                        # NumPy's error mode (errstate blocks: effects.py)
-        first = {}                   # which items are one traced object (writes into one reach the others)
-        self.aliases = [first.setdefault(id(x), k) if type(x) is TracedArray else None
-                        for k, x in enumerate(self.items)]
 
 
 def _range_state(iterator):
@@ -172,6 +144,7 @@ class LoopWatch:
         self.rebound = []         # (TracedArray, its IR before) for in-place writes in this iteration
         self.fresh = {}           # id -> iterator or object made in this iteration
         self.counters = []        # the IR Values of the counter made in this iteration (one per value)
+        self.counts = {}          # (id(object), attribute) -> read only to be counted, in this iteration (stepping.py)
         self.current = None       # the counter's value in the running iteration
         self.arrivals = self.rolls = 0
         self.short = None         # why a loop that could roll stays unrolled (too short), or None
@@ -392,6 +365,7 @@ class LoopWatch:
             if emits:      # (the lists hold the rows of its stacked outputs: appends.py)
                 refill(ctx.builder, self.appends, split.header.lengths, (loop, len(joined.items)), emits,
                        (split.done, split.done - split.ran), finals[len(joined.items):])
+            self.rebound.clear()       # (the rebinds above are no writes of the next iteration)
             self.advance(done)
             split.entry = len(self.rolling.rolled)
             self.rolling.rolled.append((self.location, split.done, split.ran, len(joined.items), leaves,
@@ -609,6 +583,11 @@ class Rolling:
             why = store_refusal(watch, obj, name, what)
             if why is not None:
                 watch.refuse(f"{why} at {self.ctx.user_location()}")
+
+    def read_attr(self, obj, name, frame):
+        """Int attribute `name` of `obj` read by `frame` (loopattrs.note_read)."""
+        for watch in self.active:
+            note_read(watch, obj, name, frame)
 
     def consume(self, iterator):
         """FOR_ITER on a non-range iterator: it must have been made in the running iteration."""

@@ -11,8 +11,22 @@ from .loopattrs import places
 
 def step_variables(watch):
     """Replace, in `watch`'s frame, the variables its last iterations stepped (see the module)."""
+    _counts(watch)
     _induction_variables(watch)
     _float_carries(watch)
+
+
+def _counts(watch):
+    """Int attributes the iteration that ended changed and read only to add to them (loopattrs.py) are
+    traced from here on (an int64 carry of the loop op)."""
+    counts, watch.counts = watch.counts, {}
+    if not watch.headers:
+        return
+    before = watch.headers[-1].ints
+    for k, holder, slot in places(watch.frame, watch.headers[-1].objects):
+        value = holder[slot]
+        if type(value) is int and counts.get(k) and k in before and before[k] != value:
+            holder[slot] = TracedArray(const(value), value)
 
 
 def _induction_variables(watch):
