@@ -42,7 +42,7 @@ from .effects import impure_call
 from .fastforward import concrete_values, fast_forward
 from ...ir.loops import COUNTER_DTYPE
 from .loopattrs import Objects, note_read, place_name, store_refusal
-from .loopbody import Iteration, with_exit
+from .loopbody import Iteration, exits_cleanly, with_exit
 from .looptree import Split, emit_loop, join, known_values, single
 from .loopstate import Header, flatten_frame, rebuild, same_state
 from .opening import rewound
@@ -66,6 +66,7 @@ def exits_enabled():
     return os.environ.get("JITGRAD_ROLL_EXITS", "1") != "0"
 
 
+TAINTED_LIMIT = 8              # iterations in a row changing outside state that make a loop not rolled (`taint`)
 MAX_PATHS = 16                 # a body joins at most this many recorded paths (an int decision: its values)
 
 
@@ -145,6 +146,8 @@ class LoopWatch:
         self.fresh = {}           # id -> iterator or object made in this iteration
         self.counters = []        # the IR Values of the counter made in this iteration (one per value)
         self.counts = {}          # (id(object), attribute) -> read only to be counted, in this iteration (stepping.py)
+        self.tainted = self.ended_tainted = self.why_tainted = None    # why the iteration running (ended, last
+        self.taints = 0                                                # one ended so) changes outside state (`taint`)
         self.current = None       # the counter's value in the running iteration
         self.arrivals = self.rolls = 0
         self.short = None         # why a loop that could roll stays unrolled (too short), or None
@@ -206,12 +209,28 @@ class LoopWatch:
             self.headers.clear()
             self.iterations.clear()
 
+    def not_rolled(self):
+        """Why the loop is not rolled (it was refused, or never rolled and changed outside state), or None."""
+        return self.refused or (None if self.rolls else self.tainted or self.why_tainted)
+
+    def taint(self, why):
+        """The running iteration changes outside state (`why`): it is interpreted, never part of a loop
+        op (nor its first iteration, nor joined into one); iterations that do not can still roll, and
+        the fast-forward stops where the path to such a change parts from theirs (a guard).  After
+        TAINTED_LIMIT such iterations in a row the loop is not rolled."""
+        self.tainted = self.tainted or why
+
     # -- one arrival at the header ---------------------------------------------------------------------
     def arrive(self, interpreter):
         """At the header, before FOR_ITER: note the iteration that ended; roll when it matches the one
         before."""
         ctx = self.rolling.ctx
         self.arrivals += 1
+        self.ended_tainted, self.tainted = self.tainted, None
+        self.taints = self.taints + 1 if self.ended_tainted else 0
+        if self.taints >= TAINTED_LIMIT:
+            return self.refuse(self.ended_tainted)
+        self.why_tainted = self.ended_tainted or self.why_tainted
         emits = self.appends.take()
         if type(emits) is str:
             return self.refuse(f"{emits}, at {self.location}")
@@ -224,8 +243,8 @@ class LoopWatch:
         self.pin()
         step_variables(self)
         header = Header(ctx, self.frame, self)
-        if self.arrivals == 1 and self.OPENING:
-            self.opening = header
+        if self.arrivals == 1 and self.OPENING or self.arrivals == 2 and self.ended_tainted:
+            self.opening = None if self.ended_tainted else header
         if self.headers:
             self.iterations.append(self._iteration(self.headers[-1], header, emits))
         self.headers.append(header)
@@ -245,6 +264,8 @@ class LoopWatch:
     def _iteration(self, before, after, emits=()):
         """The Iteration between two headers, or None when it cannot be a loop body."""
         ctx = self.rolling.ctx
+        if self.ended_tainted:
+            return None
         if after.env != before.env or not same_state(before, after, self):
             changed = [place_name(self.frame.code, k) for k, v in after.ints.items() if before.ints.get(k, v) != v]
             changed = [name for name in changed if name is not None]
@@ -338,7 +359,7 @@ class LoopWatch:
         done, finals, failed, previous, most = run
         first, step = split.first, split.step
         emits = split.paths[0].emits        # (appended to lists: one path, a static count)
-        leaves = failed is not None and exits_enabled() and not emits    # a guard failed: it ends there
+        leaves = failed is not None and exits_enabled() and not emits and exits_cleanly(joined.body, failed)
         split.start = len(ctx.builder.nodes)
         if split.done or leaves:
             body = with_exit(joined.body, [failed]) if leaves else joined.body
@@ -485,8 +506,8 @@ class Rolling:
         del self.watches[key]
         if watch in self.active:
             self.active.remove(watch)
-        if watch.refused is not None:
-            self.unrolled[watch.location] = watch.refused
+        if watch.not_rolled() is not None:
+            self.unrolled[watch.location] = watch.not_rolled()
         elif not watch.rolls and watch.short is not None:
             self.unrolled[watch.location] = watch.short
         elif not watch.rolls and watch.arrivals > 3:
@@ -514,14 +535,14 @@ class Rolling:
         if self.active:
             why = f"{why} at {self.ctx.user_location()}"
             for watch in self.active:
-                watch.refuse(why)
+                watch.taint(why)
 
     def store_cell(self, frame, name):
         """STORE_DEREF/DELETE_DEREF by `frame`: its own cells are its variables (part of the state the
         watches snapshot); another frame's are outside state."""
         for watch in self.active:
             if watch.frame is not frame:
-                watch.refuse(f"a store to the closure variable {name!r} at {self.ctx.user_location()}")
+                watch.taint(f"a store to the closure variable {name!r} at {self.ctx.user_location()}")
 
     def yielded(self, frame):
         """YIELD_VALUE in `frame`: a loop of that frame cannot skip its iterations."""
@@ -555,7 +576,7 @@ class Rolling:
         for watch in self.active:
             why = watch.appends.append(owner, value)
             if why is not None:
-                watch.refuse(f"{why}, at {self.ctx.user_location()}")
+                watch.taint(f"{why}, at {self.ctx.user_location()}")
 
     def native_result(self, result, args):
         """What compiled code returned: a new iterator (zip, map, enumerate...) is the iteration's own."""
@@ -582,7 +603,7 @@ class Rolling:
         for watch in self.active:
             why = store_refusal(watch, obj, name, what)
             if why is not None:
-                watch.refuse(f"{why} at {self.ctx.user_location()}")
+                watch.taint(f"{why} at {self.ctx.user_location()}")
 
     def read_attr(self, obj, name, frame):
         """Int attribute `name` of `obj` read by `frame` (loopattrs.note_read)."""
@@ -593,7 +614,7 @@ class Rolling:
         """FOR_ITER on a non-range iterator: it must have been made in the running iteration."""
         for watch in self.active:
             if id(iterator) not in watch.fresh:
-                watch.refuse(f"an iterator made before the iteration is advanced in it, at "
+                watch.taint(f"an iterator made before the iteration is advanced in it, at "
                              f"{self.ctx.user_location()}")
 
     def unwatched(self, frame, iterator):
@@ -617,7 +638,7 @@ class Rolling:
                  for loc, trip, done, carries, leaves, paths, sized, emits in self.rolled]
         unrolled = dict(self.unrolled)
         for watch in self.watches.values():     # loops left by `return` or `break`: never finished
-            if watch.refused is not None and not watch.rolls:
-                unrolled.setdefault(watch.location, watch.refused)
+            if watch.not_rolled() is not None and not watch.rolls:
+                unrolled.setdefault(watch.location, watch.not_rolled())
         lines += [f"loop at {loc}: not rolled: {why}" for loc, why in unrolled.items()]
         return lines
