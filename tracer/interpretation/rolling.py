@@ -215,10 +215,9 @@ class LoopWatch:
         return self.refused or (None if self.rolls else self.tainted or self.why_tainted)
 
     def taint(self, why):
-        """The running iteration changes outside state (`why`): it is interpreted, never part of a loop
-        op (nor its first iteration, nor joined into one); iterations that do not can still roll, and
-        the fast-forward stops where the path to such a change parts from theirs (a guard).  After
-        TAINTED_LIMIT such iterations in a row the loop is not rolled."""
+        """The running iteration changes outside state (`why`): it is interpreted, never part of a loop op
+        (nor its first iteration, nor joined); the others still roll, their fast-forward stopping where the
+        path to such a change parts from theirs (a guard).  TAINTED_LIMIT in a row: the loop is not rolled."""
         self.tainted = self.tainted or why
 
     # -- one arrival at the header ---------------------------------------------------------------------
