@@ -8,17 +8,20 @@ import pytest
 import jitgrad
 from jitgrad.ir import Builder, run_trace
 from jitgrad.jit import compile_trace
-from jitgrad.jit.matvecpairs import rowwise_matvecs
+from jitgrad.jit.matvecpairs import MIN_ROW, rowwise_matvecs
 from jitgrad.jit.plan import Plan
 
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-5)}
 
 
-def _pair_trace(dtype, column, left):
-    """X (7, 5), v (5,) or (5, 1): r = tanh(X @ v); out = X.T @ r (as dot_general(r, X) when `left`)."""
+N = MIN_ROW        # the shortest rows fused
+
+
+def _pair_trace(dtype, column, left, n=N):
+    """X (7, n), v (n,) or (n, 1): r = tanh(X @ v); out = X.T @ r (as dot_general(r, X) when `left`)."""
     b = Builder()
-    x = b.input((7, 5), dtype)
-    v = b.input((5, 1) if column else (5,), dtype)
+    x = b.input((7, n), dtype)
+    v = b.input((n, 1) if column else (n,), dtype)
     z = b.emit("dot_general", x, v, contract=((1,), (0,)), batch=((), ()))
     r = b.emit("tanh", z)
     if left and not column:
@@ -52,14 +55,19 @@ def _dot(b, a, c, contract):
     return b.emit("dot_general", a, c, contract=contract, batch=((), ()))
 
 
+def test_short_rows_keep_blas():
+    trace = _pair_trace(np.float64, False, False, n=MIN_ROW - 1)
+    assert rowwise_matvecs(trace) is trace
+
+
 def test_products_of_a_matrix_read_one_way_keep_blas():
     b = Builder()
-    x, v, m = b.input((7, 5), np.float64), b.input((5,), np.float64), b.input((5, 3), np.float64)
+    x, v, m = b.input((7, N), np.float64), b.input((N,), np.float64), b.input((N, 3), np.float64)
     trace = b.build([_dot(b, x, v, ((1,), (0,))), _dot(b, x, m, ((1,), (0,)))])
     assert rowwise_matvecs(trace) is trace
     b = Builder()
-    x, v, m = b.input((7, 5), np.float64), b.input((5,), np.float64), b.input((5, 3), np.float64)
-    x2 = b.input((5, 7), np.float64)
+    x, v, m = b.input((N, N), np.float64), b.input((N,), np.float64), b.input((N, 3), np.float64)
+    x2 = b.input((N + 3, N), np.float64)
     z = _dot(b, x, v, ((1,), (0,)))                                  # x: read along its rows only
     out = _dot(b, x2, _dot(b, x2, z, ((1,), (0,))), ((0,), (0,)))   # x2: read both ways
     mixed = rowwise_matvecs(b.build([out, _dot(b, x, m, ((1,), (0,)))]))
@@ -75,11 +83,11 @@ def test_logistic_regression_gradient_through_the_fused_pass():
         return np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * lam * np.sum(w * w)
 
     rng = np.random.default_rng(6)
-    X, w = rng.normal(size=(300, 12)), rng.normal(size=12) * 0.3
+    X, w = rng.normal(size=(300, N)), rng.normal(size=N) * 0.1
     y = (rng.random(300) < 0.5).astype(float)
     compiled, reference = jitgrad.jit_grad(nll), jitgrad.jit_grad(nll, jit=False)
     np.testing.assert_allclose(compiled(w, X, y, 0.1), reference(w, X, y, 0.1), rtol=1e-11, atol=1e-11)
     h = 1e-6
-    fd = np.array([(nll(w + h * e, X, y, 0.1) - nll(w - h * e, X, y, 0.1)) / (2 * h) for e in np.eye(12)])
+    fd = np.array([(nll(w + h * e, X, y, 0.1) - nll(w - h * e, X, y, 0.1)) / (2 * h) for e in np.eye(N)])
     np.testing.assert_allclose(compiled(w, X, y, 0.1), fd, rtol=1e-6, atol=1e-6)
     assert " dot_general " in compiled.cache_info().paths[0].text      # the trace keeps it; the kernel sums
