@@ -23,12 +23,11 @@ Soundness: while a loop is watched its counter is a LoopIndex (loopindex.py: aff
 indexing traced arrays become IR on the iteration's counter, any other use marks the loop not
 rollable), ints stepping with it (`k += 1`) become LoopIndex too and floats it changes traced values
 (stepping.py), the attributes of objects the trace made that the frame holds are state as its
-variables are (loopattrs.py), and everything an iteration could change outside that state marks the
-loops being watched not rollable: stores to other attributes, globals, other frames' cells and
-non-traced containers,
-in-place writes into traced arrays the frame does not hold, compiled calls not known to be pure
-(effects.py), exceptions, consuming iterators made before the iteration.  Those loops are unrolled as
-before (correct, slower), and `report()` says why.
+variables are (loopattrs.py), and an iteration changing anything outside that state (stores to other
+attributes, globals, other frames' cells and non-traced containers, compiled calls not known to be
+pure (effects.py), exceptions, consuming iterators made before it) is kept out of every loop op
+(`taint`); in-place writes into traced arrays the frame does not hold, and TAINTED_LIMIT such iterations
+in a row, keep the loop unrolled as before (correct, slower), and `report()` says why.
 """
 import collections
 import math
