@@ -26,7 +26,7 @@ from .ops import SPECS
 from .spec import inverse_permutation
 from .partials import (PARTIALS, STRUCTURED_RULES, cast, check_derivative_table,
                        elementwise_and_underived, expand_reduced,
-                       extremum_weights, flip, is_float, prod_of_others, scalar, scale)
+                       extremum_vjp, flip, is_float, prod_of_others, scalar, scale)
 
 VJP = {}
 
@@ -116,8 +116,8 @@ _ONE_OPERAND = {
     "astype": lambda b, node, g: cast(b, g, node.args[0].dtype) if is_float(node) else None,
     "sum": lambda b, node, g: expand_reduced(b, g, node),
     "prod": _weighted(prod_of_others),
-    "max": _weighted(extremum_weights),
-    "min": _weighted(extremum_weights),
+    "max": extremum_vjp,
+    "min": extremum_vjp,
     "cumsum": _reverse_cumsum,
     "reshape": lambda b, node, g: b.reshape(g, shape=node.args[0].shape),
     "transpose": lambda b, node, g: b.transpose(g, perm=inverse_permutation(node.params["perm"])),

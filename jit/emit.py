@@ -23,6 +23,7 @@ import contextlib
 from types import GeneratorType
 
 from .abi import PRECISE_EXIT, SUCCESS
+from .engine import vector_width
 from .indexing import linear, strides_of
 from .llvmtext import FunctionText, literal, mem_type, reg_type
 from .mathfns import PREAMBLE
@@ -33,9 +34,15 @@ from . import fusion, hostcall, parallel, rules
 FAST_CODEGEN_CHUNKS = 4
 FAST_CODEGEN_ITERATIONS = 1024
 FOLDABLE = ALIGNED_OPS
-ATTRIBUTES = "\n".join(["attributes #1 = { nounwind noinline }", "attributes #2 = { nounwind }",
-                        "attributes #3 = { nounwind noinline optnone }",
-                        "attributes #4 = { nounwind alwaysinline }"]) + "\n"
+ATTRIBUTES = ("attributes #1 = {{ nounwind noinline{w} }}\nattributes #2 = {{ nounwind{w} }}\n"
+              "attributes #3 = {{ nounwind noinline optnone }}\nattributes #4 = {{ nounwind alwaysinline{w} }}\n")
+
+
+def attributes():
+    """The attribute groups of a kernel module: #1 chunks, #2 the entry, #3 unoptimized chunks, #4
+    inlined ones; loops prefer the host's vector width (engine.vector_width)."""
+    width = vector_width()
+    return ATTRIBUTES.format(w=f' "prefer-vector-width"="{width}"' if width else "")
 
 
 class Emitter:
@@ -67,7 +74,7 @@ class Emitter:
         """The module text: preamble, chunk functions, driver entry."""
         self.outermost = True
         functions = self.functions()
-        return PREAMBLE + "\n".join(sorted(self.declarations)) + "\n" + functions + ATTRIBUTES
+        return PREAMBLE + "\n".join(sorted(self.declarations)) + "\n" + functions + attributes()
 
     def functions(self):
         """The text of this trace's functions (chunks, driver @name, loop bodies), without the module's

@@ -121,7 +121,7 @@ class Plan:
         self.units = self._units()
         self.unshared_bytes = self.peak_bytes = self.workspace.size     # workspace bytes (see liveness.py)
         if parent is None and not self.nested and not self.heap and not any(n.op in NESTED for n in trace.nodes):
-            self.unshared_bytes, self.peak_bytes = reuse_workspace(self)
+            self.unshared_bytes, self.peak_bytes = reuse_workspace(self, ALIGNED_OPS)
 
     # ---- kinds and buffers ---------------------------------------------------------------------
     def _place_values(self):

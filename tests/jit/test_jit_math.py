@@ -114,3 +114,39 @@ def test_sin_and_cos_of_one_operand_share_one_libm_call(shape, dtype, sincos):
         want = [np.sin(xs) * np.cos(xs) + np.cos(xs), np.sin(xs + xs)]
         for g, w in zip(got, want):
             np.testing.assert_allclose(g, w.astype(dtype), rtol=4e-16 if dtype == np.float64 else 1e-6, atol=1e-300)
+
+
+@pytest.mark.parametrize("cpu, features, width", [("emeraldrapids", "+avx2,+avx512f", 512),
+                                                  ("skylake-avx512", "+avx2,+avx512f", None),
+                                                  ("znver3", "+avx2,-avx512f", None)])
+def test_loops_prefer_512_bit_vectors_only_where_the_core_keeps_its_clock(monkeypatch, cpu, features, width):
+    from jitgrad.jit import emit, engine
+    monkeypatch.setitem(engine._state, "features", features)
+    monkeypatch.delitem(engine._state, "width", raising=False)
+    monkeypatch.setattr(engine.llvm, "get_host_cpu_name", lambda: cpu)
+    assert engine.vector_width() == width
+    text = emit.attributes()
+    assert text.count('"prefer-vector-width"="512"') == (3 if width else 0)
+    assert "#3 = { nounwind noinline optnone }" in text
+
+
+@pytest.mark.parametrize("width", [None, 512])
+def test_kernels_at_either_vector_width_match_the_reference(monkeypatch, width):
+    """exp, a row max, sum and a masked divide compiled at 256 (LLVM's tuning) and 512 bits: equal to
+    the reference executor within the inline math's ulp and the reassociated sums' rounding."""
+    from jitgrad.ir import run_trace
+    from jitgrad.jit import engine
+    from jitgrad.jit.kernel import module_text
+    monkeypatch.setitem(engine._state, "width", width)
+    b = Builder()
+    x = b.input((13, 203), np.float64)
+    top = b.max(x, axis=(1,), keepdims=True)
+    e = b.exp(b.subtract(x, top))
+    soft = b.divide(e, b.sum(e, axis=(1,), keepdims=True))
+    trace = b.build([soft, b.sum(b.multiply(soft, x), axis=(0, 1), keepdims=False),
+                     b.astype(b.equal(x, top), dtype=np.float64)])
+    x0 = np.random.default_rng(7).normal(size=(13, 203)) * 30
+    assert ('"prefer-vector-width"="512"' in module_text(trace)[0]) == bool(width)
+    kernel = compile_trace(trace)
+    for got, want in zip(kernel([x0]), run_trace(trace, [x0])):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)

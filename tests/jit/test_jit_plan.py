@@ -5,6 +5,7 @@ import pathlib
 import sys
 
 import numpy as np
+import pytest
 
 import loop_traces
 from jitgrad.ir import Builder, run_trace
@@ -192,6 +193,57 @@ def test_in_place_updates_on_reused_bytes_and_gemm_operands_stay_apart():
     for got, want in zip(compile_trace(trace)(inputs), run_trace(trace, inputs)):
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
+
+
+def _row_softmax_step(variant):
+    """u = X W1 (a BLAS product: its own unit), then a row group computing g = softmax(u) - u (or a
+    variant), read by a second product; (trace, u, g)."""
+    b = Builder()
+    x, w1, w2 = b.input((24, 16), np.float64), b.input((16, 24), np.float64), b.input((24, 20), np.float64)
+    u = b.dot_general(x, w1, contract=((1,), (0,)), batch=((), ()))
+    e = b.exp(b.subtract(u, b.max(u, axis=(1,), keepdims=True)))
+    subtrahend = b.transpose(u, perm=(1, 0)) if variant == "transposed" else u
+    g = b.subtract(b.divide(e, b.sum(e, axis=(1,), keepdims=True)), subtrahend)
+    outputs = [b.dot_general(g, w2, contract=((1,), (0,)), batch=((), ()))]
+    if variant == "read after":             # a row sum of the group reads u after g is stored
+        outputs.append(b.sum(b.multiply(g, b.exp(u)), axis=(1,), keepdims=False))
+    if variant == "read later":             # a later unit reads u
+        outputs.append(b.dot_general(u, w2, contract=((1,), (0,)), batch=((), ())))
+    return b.build(outputs), u, g
+
+
+@pytest.mark.parametrize("variant", ["aligned", "read after", "transposed", "read later"])
+def test_a_loop_unit_writes_over_the_buffer_it_reads_last_only_when_aligned(variant):
+    """The softmax-gradient shape: g overwrites the buffer of u (the row still in L1) when the row group
+    is the last to read u and reads it only at g's own index before storing g; a member reading u
+    after g, a transposed read or a later reader keep them apart.  Compiled = the reference."""
+    trace, u, g = _row_softmax_step(variant)
+    plan = Plan(trace)
+    assert any(unit.phases and g in unit.nodes for unit in plan.units)
+    assert (plan.loc[id(g)] == plan.loc[id(u)]) == (variant == "aligned")
+    assert (plan.peak_bytes < 2 * g.size * 8) == (variant == "aligned")
+    rng = np.random.default_rng(8)
+    inputs = [rng.normal(size=a.shape) for a in trace.inputs]
+    for got, want in zip(compile_trace(trace)(inputs), run_trace(trace, inputs)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("transposed_reader", [False, True])
+def test_one_elementwise_node_writes_over_the_operand_it_reads_last(transposed_reader):
+    b = Builder()
+    x, w = b.input((30, 20), np.float64), b.input((20, 30), np.float64)
+    u = b.dot_general(x, w, contract=((1,), (0,)), batch=((), ()))
+    z = b.multiply(b.tanh(u), b.fill((), np.float64, 2.0))            # read at z's own index
+    outputs = [b.dot_general(z, z, contract=((1,), (0,)), batch=((), ()))]
+    if transposed_reader:                                             # u is read after z: apart
+        zt = b.add(b.tanh(b.transpose(u, perm=(1, 0))), b.fill((30, 30), np.float64, 1.0))
+        outputs.append(b.dot_general(zt, zt, contract=((1,), (0,)), batch=((), ())))
+    trace = b.build(outputs)
+    plan = Plan(trace)
+    assert (plan.loc[id(z)] == plan.loc[id(u)]) != transposed_reader
+    inputs = [np.random.default_rng(9).normal(size=a.shape) for a in trace.inputs]
+    for got, want in zip(compile_trace(trace)(inputs), run_trace(trace, inputs)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_plans_with_nested_traces_keep_one_range_per_buffer():
