@@ -3,7 +3,8 @@
 
 Prints the median time per call of the two products (X W and X^T G through NumPy's BLAS, operands
 prepared), the hand-written NumPy gradient, jitgrad's gradient and jax.jit(jax.grad) when JAX is
-installed, each with its ratio to the two products, timed interleaved in one process, one thread.
+installed, each with its ratio to the two products, timed interleaved in one process, one thread
+(wall time; `--cpu-time`: the process's CPU time).
 """
 import argparse
 import os
@@ -49,9 +50,13 @@ def main(argv=None):
     parser.add_argument("--reps", type=int, default=15, help="interleaved rounds (default 15)")
     parser.add_argument("--tiny", action="store_const", dest="mode", const="tiny", default="quick",
                         help="the tiny sizes (a smoke test)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time in the process's CPU time (steadier on a shared machine; counts JAX's threads)")
     args = parser.parse_args(argv)
+    import time
     from bench.timing import interleaved
-    timed = interleaved(calls(args.mode), args.reps, target_s=0.05, budget_s=20.0)
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    timed = interleaved(calls(args.mode), args.reps, target_s=0.05, budget_s=20.0, clock=clock)
     floor = timed["two matrix products"]["median_s"]
     for name, t in timed.items():
         print(f"{name:22s} {t['median_s'] * 1e3:9.3f} ms   {t['median_s'] / floor:5.2f}x the two products")

@@ -20,6 +20,22 @@ class Builder:
     def __init__(self):
         self.inputs = []
         self.nodes = []
+        self.pending = {}          # id -> Value made by `rows`, recorded when first used
+
+    def rows(self, stacked, count):
+        """Values for rows 0..count-1 of `stacked` (`index(stacked, int t)`), each appended to the nodes
+        only when first used as an operand or output: rows nothing reads (a list a rolled loop appended
+        to, then stacked whole by slicing `stacked`) cost no node."""
+        shape, dtype = stacked.shape[1:], stacked.dtype
+        made = [Value("index", (stacked,), {"spec": (("int", t),)}, shape, dtype) for t in range(count)]
+        self.pending.update((id(v), v) for v in made)
+        return made
+
+    def _record_pending(self, values):
+        for a in values:
+            v = self.pending.pop(id(a), None)
+            if v is a:
+                self.nodes.append(v)
 
     def input(self, shape, dtype):
         v = Value("input", (), {"index": len(self.inputs)}, tuple(shape), np.dtype(dtype))
@@ -49,12 +65,16 @@ class Builder:
         for a in args:
             if not isinstance(a, Value):
                 raise IRError(f"op {op!r}: operand {a!r} is not a Value")
+        if self.pending:
+            self._record_pending(args)
         shape, dtype = SHAPE[op](args, params)
         v = Value(op, tuple(args), params, tuple(shape), np.dtype(dtype))
         self.nodes.append(v)
         return v
 
     def build(self, outputs):
+        if self.pending:
+            self._record_pending(outputs)
         return Trace(self.inputs, self.nodes, outputs)
 
 

@@ -319,7 +319,10 @@ class _Continued:
         y_ins = iter(ins[len(ins) - len(present):])
         zero = _intp(bb, 0)
         s = bb.maximum(bb.subtract(bb.subtract(taken, _intp(bb, 1)), j), zero)    # the discarded j = taken: 0
-        base = bb.add(_intp(bb, self.rows), bb.multiply(s, _intp(bb, size)))
+        # a segment not taken (the loop left in the taped first part or an earlier segment) recomputes
+        # no iteration, but its discarded one runs: at the counter the loop left at, which the forward
+        # ran too (not past it, where the body's index reads and writes may be out of bounds)
+        base = bb.minimum(bb.add(_intp(bb, self.rows), bb.multiply(s, _intp(bb, size))), count)
         ran = bb.where(bb.equal(j, zero), bb.subtract(count, base), _intp(bb, size))   # the last: to `count`
         ran = bb.where(bb.less(j, taken), ran, zero)
         taping_body = vjp.taping_body(based=True, guards=False)

@@ -157,15 +157,30 @@ def _winners(b, node, region_shape):
     return b.equal(b.index(written, *arrays, spec=spec), ids)
 
 
+def _may_repeat(arrays):
+    """Whether index arrays may name one position twice: more than one index tuple (a write at one
+    position, `traj[i] = x`, needs no winners mask: building it cost a fill of all of x per write, so
+    a loop writing its rows one by one was quadratic in the trip count)."""
+    return any(int(np.prod(a.shape)) > 1 for a in arrays)
+
+
 def _index_set(b, node, g):
     x, v, *arrays = node.args
     spec = node.params["spec"]
+    made = []
 
     def value_ct():
-        taken = b.index(g, *arrays, spec=spec)
-        return b.where(_winners(b, node, taken.shape), taken, scalar(b, 0, g.dtype)) if arrays else taken
-    x_ct = _if_float(x, lambda: b.index_set(g, scalar(b, 0, g.dtype), *arrays, spec=spec))
-    return (x_ct, _if_float(v, value_ct)) + (None,) * len(arrays)
+        if not made:
+            taken = b.index(g, *arrays, spec=spec)
+            made.append(b.where(_winners(b, node, taken.shape), taken, scalar(b, 0, g.dtype))
+                        if _may_repeat(arrays) else taken)
+        return made[0]
+
+    def x_ct():
+        if is_float(v):   # g read before it is overwritten, so the write may update g's buffer in place
+            value_ct()    # (a loop's cotangent carry: jit/loops.py in_place_carries); unused: removed by DCE
+        return b.index_set(g, scalar(b, 0, g.dtype), *arrays, spec=spec)
+    return (_if_float(x, x_ct), _if_float(v, value_ct)) + (None,) * len(arrays)
 
 
 def _index_add(b, node, g):

@@ -18,10 +18,11 @@ on demand, at the cost of a minor page fault per 64 KB (~2-4 us).
   mapped, so LLVM's share of the peak is that of its larger phase (~39 MB, not 51) while each compile maps
   back only the pages one phase alone uses (~31 MB, ~500 faults, not 70 MB).  Which pages each phase uses is
   learned once per process, from /proc/self/pagemap, on the first compile that runs the IR passes (it
-  releases everything before each phase).  W1, 100,000 steps (bench/loop_scaling.py): peak 106 -> 84 MB.
+  releases everything before each phase).  Not with JITGRAD_SYNC_COMPILE=1 (`tiered`): then only at import.
+  W1, 100,000 steps (bench/loop_scaling.py): peak 106 -> 84 MB.
   Cost, measured: ~2 ms of CPU per compile (the releases ~1 ms, ~500 faults), ~4-6 ms on the learning one:
-  off the user's path for a tiered first call (the kernel compiles in the background), on it for a
-  synchronous one (W1's first call: +4-9 ms, 5-12%, at load 7).
+  off the user's path for a tiered first call (the kernel compiles in the background), on it for one
+  compiled first by the 50 ms rule (W1's first call: +4-9 ms, 5-12%, at load 7).
 - "load": only the release at import (W1: 99 MB; no cost measured).
 - "phases": at import, and every LLVM page before each compile's code generator and after it: the lowest
   peak (W1: 83 MB), but each compile maps back everything it uses (~1,100 faults, ~3-4 ms of CPU).
@@ -199,8 +200,16 @@ def release(when="load"):
         return
     elif wanted == "phases" and when != "passes":
         _advise(_state["mappings"])
-    elif wanted == "auto":
+    elif wanted == "auto" and tiered():
         _phase(when, _state["mappings"])
+
+
+def tiered():
+    """Whether new traces compile in the background (JITGRAD_SYNC_COMPILE unset or 0, jitgrad/backend.py): then
+    a compile on the user's path is one whose first call is long anyway (a trace the reference executor would
+    take over 50 ms on, a long loop fast-forwarded), and "auto" releases at each compile; with
+    JITGRAD_SYNC_COMPILE=1 every compile is on the user's path, and "auto" releases only at import."""
+    return os.environ.get("JITGRAD_SYNC_COMPILE", "") in ("", "0")
 
 
 def _phase(when, mappings):

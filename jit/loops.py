@@ -38,6 +38,7 @@ the pendulum and for x' = tanh(W x + b) with n = 2, 8, 64) while compiling 0.5-4
 """
 from .abi import MEMORY_EXIT, SUCCESS, argument_order
 from .errors import LoweringUnsupported
+from .exitwrites import is_predicated, old_value_read, predicated
 from .llvmtext import dtype_info, mem_type, reg_type
 from ..ir.loops import node_guards
 
@@ -46,9 +47,12 @@ UPDATES_IN_PLACE = ("index_set", "index_add")   # as plan.py's (this module cann
 
 
 def plan(outer, node):
-    """Plan loop `node` inside Plan `outer` (rules.NESTED): the body's own Plan, in outer.nested;
-    its constant arrays are appended to outer's.  Returns the node's kind, 'loop'."""
-    body = node.params["body"]
+    """Plan loop `node` inside Plan `outer` (rules.NESTED): the body's own Plan, in outer.nested (for a
+    loop with exit, of its body with row writes predicated: exitwrites.py); its constant arrays are
+    appended to outer's.  Returns the node's kind, 'loop'."""
+    body, exit = node.params["body"], node.params["exit"]
+    if exit is not None:
+        body = predicated(body, node.params["n_carry"], exit)
     for v in body.inputs[1:] + body.outputs:
         if v.dtype.kind == "c":
             raise LoweringUnsupported("a loop carrying complex values")
@@ -56,7 +60,7 @@ def plan(outer, node):
     inner = outer.nested[id(node)] = type(outer)(body)      # a Plan (plan.py imports rules, which imports us)
     inner.in_body = True
     args = argument_order(len(body.inputs), len(body.outputs), 0)
-    for k, chain in in_place_carries(node, chains=True):   # the updates write the carry's one buffer
+    for k, chain in in_place_carries(node, chains=True, body=body):   # the updates write the carry's one buffer
         for update in chain:
             inner.loc[id(update)] = ("arg", args["input"] + 1 + k)
         inner.direct_output[k] = True
@@ -73,43 +77,63 @@ def _first_const(outer, inner):
     return argument_order(outer.root.n_in, outer.root.n_out, 0)["const"] + first
 
 
-def in_place_carries(node, chains=False):
+def in_place_carries(node, chains=False, body=None):
     """The carries k of loop `node` that its body only updates at some positions (`traj[i] = v`, or
     the scatters `g[i] += a; g[i + 1] += b` of a backward loop): body output k is a chain of
     index_set/index_add updates starting from body input 1 + k, each read only by the next (the first
     the input's only reader), the last no other output.  One buffer serves every iteration, updated in
     place: O(1) work per iteration instead of a copy of the whole carry.  With `chains`: (k, the
-    updates, first to last) pairs."""
-    body, n_carry = node.params["body"], node.params["n_carry"]
-    if node.params["exit"] is not None:     # the discarded last iteration would have written it
-        return []
+    updates, first to last) pairs.  `body`: the body lowered (default: the node's).  A loop with exit
+    (its discarded last iteration would write the carry) qualifies only with one write predicated on
+    its flag (exitwrites.py)."""
+    body, n_carry, exit = body or node.params["body"], node.params["n_carry"], node.params["exit"]
     readers = {}
     for n in body.nodes:
         for a in n.args:
             readers.setdefault(id(a), []).append(n)
     outputs = [id(v) for v in body.outputs]
+    order = {id(n): k for k, n in enumerate(body.nodes)}
     found = []
     for k in range(n_carry):
         x, new = body.inputs[1 + k], body.outputs[k]
-        chain = _update_chain(new, x, readers, outputs)
+        chain = _update_chain(new, x, readers, outputs, order)
+        if exit is not None and not (len(chain) == 1 and is_predicated(new, x, body.outputs[exit])):
+            continue
         if x.shape != () and chain and outputs.count(id(new)) == 1 and id(x) not in outputs:
             found.append((k, chain) if chains else k)
     return found
 
 
-def _update_chain(new, x, readers, outputs):
-    """The in-place updates leading from `x` to `new` (first to last), each its operand's only reader,
-    none but `new` an output; [] when `new` is not such a chain."""
+def _update_chain(new, x, readers, outputs, order):
+    """The in-place updates leading from `x` to `new` (first to last), each its operand's only reader
+    (`x` may also have element reads before the first: `_read_before`), none but `new` an output; []
+    when `new` is not such a chain."""
     chain = []
     while new.op in UPDATES_IN_PLACE:
         chain.append(new)
         operand = new.args[0]
-        if readers.get(id(operand)) != [new] or (operand is not x and id(operand) in outputs):
+        others = [r for r in readers.get(id(operand), ()) if r is not new]
+        if operand is x and not all(_read_before(r, new, order, readers) for r in others) \
+                or operand is not x and (others or id(operand) in outputs):
             return []
         if operand is x:
             return chain[::-1]
         new = operand
     return []
+
+
+def _read_before(reader, update, order, readers):
+    """Whether `reader` of the carry sees its value before the carry's first in-place `update`: a 0-d
+    element read (a register, loaded where it stands) placed before it (a backward loop reading the
+    cotangent of `traj[i] = v` then zeroing it), or the predicated write's read of the positions it
+    writes, read by nothing but the value it writes (exitwrites.py: read element by element as written)."""
+    if order[id(reader)] > order[id(update)]:
+        return False
+    if reader.op == "index" and reader.shape == ():
+        return True
+    value = update.args[1]
+    return old_value_read(reader, update) and readers.get(id(reader)) == [value] \
+        and readers.get(id(value)) == [update]
 
 
 def _guards_before(em, node):
@@ -230,7 +254,8 @@ class _Carry:
 
 def emit_loop(em, node):
     """MATERIALIZE rule of `loop`: the body's function, then the counted loop calling it."""
-    f, body, inner = em.f, node.params["body"], em.plan.nested[id(node)]
+    f, inner = em.f, em.plan.nested[id(node)]
+    body = inner.trace
     trip, n_carry, exit = node.params["trip"], node.params["n_carry"], node.params["exit"]
     name = f"{em.name}_loop{len(em.nested_functions)}"
     body_em = type(em)(inner, name, em.precise_math, em.guard_base + _guards_before(em, node))
@@ -241,7 +266,7 @@ def emit_loop(em, node):
         em.declare(line)
     results = _results(em, node)
     first = {k: rs[0] for k, rs in results.items()}
-    in_place = in_place_carries(node)
+    in_place = in_place_carries(node, body=body)
     carries = [_Carry(em, init, first.get(k), trip, k in in_place) for k, init in enumerate(node.args[:n_carry])]
     invariants = [_in_memory(em, v) for v in node.args[n_carry:]]
     n = None if trip is not None else _runtime_trip(em, node)

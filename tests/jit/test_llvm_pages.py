@@ -69,6 +69,7 @@ def test_used_chunks_count_a_chunk_used_when_any_of_its_pages_is_mapped_and_rang
 def recorded(monkeypatch):
     """Releases recorded, not made: [(start, length), ...] per _advise call, from a fresh state."""
     calls = []
+    monkeypatch.setenv("JITGRAD_SYNC_COMPILE", "0")        # (the tests run with 1)
     monkeypatch.setattr(llvmpages, "_state", {"mappings": [(0x100000, 0x40000), (0x200000, 0x20000)], "failed": False})
     monkeypatch.setattr(llvmpages, "_advise", lambda ranges: calls.append(list(ranges)))
     monkeypatch.setattr(llvmpages, "clean_mappings", lambda library=llvmpages.LIBRARY: [(library, 1)])
@@ -109,6 +110,18 @@ def test_auto_learns_once_then_keeps_what_the_next_phase_uses(monkeypatch, recor
         llvmpages.release(point)
     assert recorded == [not_for_codegen, not_for_passes, not_for_passes]
     assert not_for_codegen == [(0x100000, 0x10000), (0x130000, 0x10000), (0x200000, 0x10000)]
+
+
+@linux
+def test_auto_releases_only_at_import_when_every_compile_is_on_the_user_s_path(monkeypatch, recorded):
+    monkeypatch.setenv("JITGRAD_LLVM_PAGES", "auto")
+    monkeypatch.setenv("JITGRAD_SYNC_COMPILE", "1")
+    for point in ("load", "passes", "codegen", "compiled"):
+        llvmpages.release(point)
+    assert recorded == [[(".so", 1)]]
+    monkeypatch.setenv("JITGRAD_LLVM_PAGES", "phases")
+    llvmpages.release("codegen")
+    assert recorded[1:] == [llvmpages._state["mappings"]]
 
 
 @linux
@@ -170,7 +183,7 @@ def test_many_ranges_are_released_in_one_call_and_a_forked_child_opens_its_own_p
 
 
 def _run(code, setting):
-    env = dict(os.environ, JITGRAD_LLVM_PAGES=setting, JITGRAD_DISK_CACHE="0")
+    env = dict(os.environ, JITGRAD_LLVM_PAGES=setting, JITGRAD_DISK_CACHE="0", JITGRAD_SYNC_COMPILE="0")
     env.pop("JITGRAD_LLVM_PAGES") if setting is None else None
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=ROOT)
     return [float(x) for x in done.stdout.split()]
@@ -223,6 +236,7 @@ def _library_rss_kb():
 @pytest.mark.parametrize("setting", ["auto", "phases"])
 def test_kernels_compiled_after_releases_compute_what_the_reference_executor_computes(monkeypatch, setting):
     monkeypatch.setenv("JITGRAD_LLVM_PAGES", setting)
+    monkeypatch.setattr(llvmpages, "tiered", lambda: True)     # (compiles stay synchronous here)
 
     def loss(x, k):
         total = 0.0

@@ -169,10 +169,15 @@ def counter_decision(x, n):
     return s
 
 
-def test_decision_on_the_counter_is_not_skipped():
-    trace, ctx = traced(counter_decision, np.float64(1.5), 80)
-    assert not top_loops(trace)
-    assert "the loop counter is used (__eq__)" in not_rolled(ctx)
+@pytest.mark.parametrize("n", [40, 80])
+def test_decision_on_the_counter_is_not_skipped(n):
+    """`if i == 50:` is a decision on the counter's traced value (a guard or a cond in the body), so
+    the loop rolls and the iteration it picks out still doubles s."""
+    trace, ctx = traced(counter_decision, np.float64(1.5), n)
+    assert top_loops(trace) and not not_rolled(ctx)
+    for jit in (None, False):
+        g = assert_grad(counter_decision, np.float64(1.5), n, jit=jit)
+        np.testing.assert_allclose(g, 0.99 ** n * (2.0 if n > 50 else 1.0), rtol=1e-12)
 
 
 LOG = []
@@ -213,9 +218,15 @@ def while_loop(x, n):
     return x
 
 
-def test_while_loops_stay_unrolled():
-    trace, _ = traced(while_loop, np.float64(0.4), 10)
-    assert not top_loops(trace)
+def test_while_loops_on_a_counter_roll():
+    """`while k < n:` with `k += 1`: the comparison is a traced decision on the counter, the loop's
+    exit (it rolled into a loop op leaving on its flag, not unrolled)."""
+    trace, ctx = traced(while_loop, np.float64(0.4), 10)
+    (loop,) = top_loops(trace)
+    assert loop.params["exit"] is not None and not not_rolled(ctx)
+    for n in (0, 1, 2, 3, 10, 3000):
+        for jit in (None, False):
+            assert_grad(while_loop, np.float64(0.4), n, jit=jit)
 
 
 def library_loop(c):
@@ -349,11 +360,22 @@ def test_a_body_guard_failing_on_a_later_call_retraces():
     assert "guard failed" in f.cache_info().retraces[0]
 
 
+def growing(x, n):
+    s = np.zeros(1) + x
+    for _ in range(n):
+        s = np.append(s, s[-1] * 0.9)       # a carry changing shape every iteration
+    return np.sum(s)
+
+
 def test_cache_info_shows_the_loops():
+    f = jitgrad.jit_grad(growing, jit=False)
+    f(np.float64(1.5), 40)
+    (loops,) = [p.loops for p in f.cache_info().paths]
+    assert len(loops) == 1 and "not rolled: no two consecutive iterations recorded the same operations" in loops[0]
     f = jitgrad.jit_grad(counter_decision, jit=False)
     f(np.float64(1.5), 80)
     (loops,) = [p.loops for p in f.cache_info().paths]
-    assert len(loops) == 1 and "not rolled: the loop counter is used (__eq__)" in loops[0]
+    assert len(loops) == 1 and "rolled, 79 iterations in one loop op" in loops[0]
 
 
 def break_on_data(x, n):
@@ -513,8 +535,13 @@ def manual_counter_decision(x, n):
 
 
 def test_a_decision_on_a_manual_counter_is_not_skipped():
+    """A counted int (`k += 1`) compared in the body is a traced decision: the loop rolls, the
+    iteration it picks out still doubles x."""
     trace, ctx = traced(manual_counter_decision, np.float64(1.0), 30)
-    assert "the loop counter is used (__eq__)" in not_rolled(ctx)
+    assert len(top_loops(trace)) == 1 and not not_rolled(ctx)
+    for jit in (None, False):
+        g = assert_grad(manual_counter_decision, np.float64(1.0), 30, jit=jit)
+        np.testing.assert_allclose(g, 2.0 * 0.9 ** 30, rtol=1e-12)
 
 
 def live_view(x, n):

@@ -418,7 +418,15 @@ def _as_views(result, sources):
 def constant_method(t, name):
     """A constant TracedArray's ndarray method that jitgrad has no rule for, run on its concrete value
     (as `call_with_constants` runs compiled code), or a plain attribute of it; NOT_CONSTANT when `t`
-    depends on the trace's inputs or the attribute could write into it (`.flat`, `.ctypes`, `.base`...)."""
+    depends on the trace's inputs or the attribute could write into it (`.flat`, `.ctypes`, `.base`...).
+    A Python number's method (`t.is_integer()` of a float a loop carries: rolling.py traces floats that
+    change between iterations) answers on its value, and the loops being watched are not rolled (the
+    answer is a Python-level decision their fast-forward would skip)."""
+    if type(t.value) in (float, int, complex) and is_constant(t):
+        ctx = context.current()
+        if ctx is not None and ctx.loops is not None:
+            ctx.loops.effect(f"{type(t.value).__name__}.{name} of a number the loop computes")
+        return getattr(t.value, name)
     if not isinstance(t.value, np.ndarray) or not is_constant(t):
         return NOT_CONSTANT
     method = getattr(np.ndarray, name)

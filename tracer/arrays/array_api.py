@@ -318,14 +318,44 @@ def stack_nested(obj):
     if type(obj) is TracedArray:
         return obj.ir
     if isinstance(obj, (list, tuple)) and contains_traced(obj):
-        parts = [stack_nested(e) for e in obj]
-        return builder().concatenate(*[reshape(p, (1,) + p.shape) for p in parts], axis=0)
+        parts = [e.ir if type(e) is TracedArray else stack_nested(e) for e in obj]
+        return _concatenated(parts, [(1,) + p.shape for p in parts])
     return const(obj)
+
+
+def _row_of(v):
+    """(id of S, t) when IR Value `v` is row t of a loop's stacked output S (`index(S, int t)`), else None."""
+    if v.op != "index" or v.args[0].op != "loop_result":
+        return None
+    spec = v.params["spec"]
+    return (id(v.args[0]), spec[0][1]) if len(spec) == 1 and spec[0][0] == "int" and spec[0][1] >= 0 else None
+
+
+def _concatenated(values, shapes):
+    """The concatenation along axis 0 of `values`, each reshaped to its shape in `shapes`.  A run of
+    consecutive rows of one stacked loop output (a list a rolled loop appended to: interpretation/appends.py)
+    is one slice of it, not one operand per row."""
+    parts, k = [], 0
+    while k < len(values):
+        row, m = _row_of(values[k]), 1
+        while row is not None and k + m < len(values) and shapes[k + m] == shapes[k] \
+                and _row_of(values[k + m]) == (row[0], row[1] + m):
+            m += 1
+        if m > 1:
+            block = builder().index(values[k].args[0], spec=(("slice", row[1], m, 1),))
+            parts.append(reshape(block, (m * shapes[k][0],) + shapes[k][1:]))
+        else:
+            parts.append(reshape(values[k], shapes[k]))
+        k += m
+    return parts[0] if len(parts) == 1 else builder().concatenate(*parts, axis=0)
 
 
 def _joined(arrays, concrete, part_shape, axis):
     """Concatenate `arrays` along `axis` after reshaping each one to `part_shape(its value)`."""
-    parts = [reshape(lift(a), part_shape(np.asarray(concrete_of(a)))) for a in arrays]
+    shapes = [part_shape(np.asarray(concrete_of(a))) for a in arrays]
+    if axis == 0:
+        return make(astype(_concatenated([lift(a) for a in arrays], shapes), concrete.dtype), concrete)
+    parts = [reshape(lift(a), shape) for a, shape in zip(arrays, shapes)]
     return make(astype(builder().concatenate(*parts, axis=axis), concrete.dtype), concrete)
 
 

@@ -96,6 +96,27 @@ def binary(native, a, b):
     return native(plain(a), plain(b))
 
 
+_ORDERING = frozenset({operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne})
+
+
+def compare(native, a, b):
+    """`native(a, b)` (a comparison) where `a` or `b` is a LoopIndex: against an int (or a counter), a
+    traced bool on the iteration's counter, so that `while i < n:` and `if i == 0:` in a watched loop
+    are decisions on data (a guard, or the loop's exit) rather than uses that keep the loop unrolled."""
+    counter, other = (a, b) if type(a) is LoopIndex else (b, a)
+    if native in _ORDERING and (type(other) is LoopIndex and other.watch is counter.watch
+                                or type(other) is not LoopIndex and isinstance(other, int)):
+        a, b = (_compared(v) for v in (a, b))
+        return native(a, b)
+    return native(plain(a), plain(b))
+
+
+def _compared(v):
+    """A comparison's operand: a counter traced, another int as the plain int (an int argument's
+    stand-in, tracer/arrays/sizeint.py, is then static: the trace holds its value)."""
+    return v.traced() if type(v) is LoopIndex else int(v)
+
+
 def index_key(key):
     """`key` (of a traced array) with each LoopIndex a dynamic index entry (see `is_counter_entry`)."""
     entries = key if type(key) is tuple else (key,)

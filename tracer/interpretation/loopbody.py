@@ -14,6 +14,7 @@ import numpy as np
 from ...ir import Builder, passes
 from ...ir.loops import COUNTER_DTYPE
 from ...ir.printer import format_params
+from ..arrays.values import TracedArray
 
 _CONSTANTS = ("const", "fill")
 
@@ -55,6 +56,13 @@ def counter_value(b, counter, first, step):
     return b.add(value, b.const(np.asarray(first, COUNTER_DTYPE)))
 
 
+def emits_key(emits, classify):
+    """The part of an iteration's fingerprint saying what it appended: per value its list and, for a
+    traced value, its class (`classify(ir)`), type and kind of concrete value; for a number, the number."""
+    return tuple((n, (classify(v.ir), v.ir.shape, v.ir.dtype.str, type(v.value)) if type(v) is TracedArray
+                  else ("py", type(v), repr(v))) for n, v in emits)
+
+
 class Iteration:
     """The nodes of one iteration with its carries: `carry_inits[j]` the Value carry j held at the
     header that starts it, `carry_outs[j]` at the header that ends it; `counter` the IR Values standing for
@@ -62,10 +70,11 @@ class Iteration:
     docstring)."""
 
     __slots__ = ("nodes", "carry_inits", "carry_outs", "counters", "fingerprint", "invariants", "positions", "starts",
-                 "peel", "_carry", "_invariant", "_local")
+                 "peel", "emits", "_carry", "_invariant", "_local")
 
-    def __init__(self, nodes, carry_inits, carry_outs, counters=()):
+    def __init__(self, nodes, carry_inits, carry_outs, counters=(), emits=()):
         self.nodes, self.carry_inits, self.carry_outs = nodes, carry_inits, carry_outs
+        self.emits = list(emits)   # (list number, value) appended to lists (appends.py), in order
         self.counters = {id(v) for v in counters}
         self.invariants = []
         self.positions = None      # per flattened frame item: its carry number (None if not carried)
@@ -104,12 +113,15 @@ class Iteration:
             key.append((node.op, params_key(node), node.shape, node.dtype.str,
                         tuple(self.classify(a, local) for a in node.args)))
         key.append(tuple(self.classify(v, local) for v in self.carry_outs))
+        if self.emits:
+            key.append(emits_key(self.emits, lambda v: self.classify(v, local)))
         self._local = local
         return tuple(key)
 
     def body(self, first, step):
         """The closed body Trace: inputs `[i, *carries, *invariants]` (`self.invariants` are the loop's
-        operands after the carry inits), outputs the next carries.  The counter of iteration `i` of the
+        operands after the carry inits), outputs the next carries, then the traced values appended to
+        lists (stacked by the loop op).  The counter of iteration `i` of the
         loop op is the range value `first + step * i`."""
         b = Builder()
         counter = b.input((), COUNTER_DTYPE)
@@ -135,7 +147,8 @@ class Iteration:
                 continue
             local[id(node)] = len(local)
             nodes[len(local) - 1] = b.emit(node.op, *[value_of(a) for a in node.args], **node.params)
-        return b.build([value_of(v) for v in self.carry_outs])
+        return b.build([value_of(v) for v in self.carry_outs]
+                       + [value_of(v.ir) for _, v in self.emits if type(v) is TracedArray])
 
 
 

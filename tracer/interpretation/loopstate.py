@@ -48,8 +48,9 @@ class _Weak:
         return type(other) is _Weak and self.ref() is other.ref() is not None
 
 
-def flatten_frame(frame, stack_top=1):
-    """The frame's state as a flat list (the iterator on top of the stack excluded: `stack_top` items)."""
+def flatten_frame(frame, stack_top=1, opaque=()):
+    """The frame's state as a flat list (the iterator on top of the stack excluded: `stack_top` items);
+    a list whose id `opaque` maps is the marker it maps it to (compared by identity: appends.py)."""
     roots = list(frame.fast)
     for cell in frame.cells:        # a slot may hold a plain value: a 3.12+ inlined comprehension's local
         try:
@@ -61,7 +62,9 @@ def flatten_frame(frame, stack_top=1):
     while work:
         x = work.pop()
         t = type(x)
-        if (t is tuple or t is list) and len(x) <= FLATTEN_LIMIT:
+        if t is list and id(x) in opaque:
+            items.append(opaque[id(x)])
+        elif (t is tuple or t is list) and len(x) <= FLATTEN_LIMIT:
             items.append(_Struct(t, len(x)))
             work.extend(reversed(x))
         else:
@@ -114,16 +117,17 @@ def same_state(before, after, watch):
     return True
 
 
-def rebuild(frame, replace, counter, stack_top=1):
+def rebuild(frame, replace, counter, stack_top=1, opaque=()):
     """Replace, in the frame's locals, cells and stack (through tuples and lists, but its `stack_top`
-    items), the objects `replace` maps by id, and each LoopIndex `i` by `counter(i)`."""
+    items and the lists whose ids are in `opaque`), the objects `replace` maps by id, and each LoopIndex
+    `i` by `counter(i)`."""
     def rebuilt(x):
         t = type(x)
         if t is TracedArray:
             return replace.get(id(x), x)
         if t is LoopIndex:
             return counter(x)
-        if (t is tuple or t is list) and len(x) <= FLATTEN_LIMIT:
+        if (t is tuple or t is list) and len(x) <= FLATTEN_LIMIT and id(x) not in opaque:
             items = [rebuilt(e) for e in x]
             if any(e is not o for e, o in zip(items, x)):
                 return t(items)

@@ -277,7 +277,7 @@ def emit_loop(b, joined, body, split, header, run):
     for x, k in zip(header.items, joined.positions):
         if k is None or id(x) in replace:
             continue
-        value = _like(x.value, finals[k])
+        value = like_value(x.value, finals[k])
         if id(x) in previous:      # one object across iterations: rebound in place (as writes are)
             replace[id(x)] = rebind(x, results[k], value)
         else:              # (a view read afresh in each iteration stays a view of its base, unlinked:
@@ -287,7 +287,7 @@ def emit_loop(b, joined, body, split, header, run):
     return replace
 
 
-def _like(template, array):
+def like_value(template, array):
     """Concrete value `array` (from the reference evaluation) in the kind of `template`."""
     if isinstance(template, np.ndarray):
         return np.array(array, dtype=template.dtype, copy=True).reshape(template.shape)

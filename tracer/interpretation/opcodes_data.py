@@ -275,19 +275,25 @@ class DataOps:
     def op_BUILD_TUPLE(self, frame, count):
         frame.stack.append(tuple(self._pop_n(frame, count)))
 
+    def _built(self, frame, container):
+        """A container the traced code made: changing it changes no outside state (no side effect a cached
+        call replays: a list the function fills and reads is not a log to append to on every call)."""
+        self.ctx.mark_local(container)
+        frame.stack.append(container)
+
     def op_BUILD_LIST(self, frame, count):
-        frame.stack.append(self._pop_n(frame, count))
+        self._built(frame, self._pop_n(frame, count))
 
     def op_BUILD_SET(self, frame, count):
-        frame.stack.append(set(self._pop_n(frame, count)))
+        self._built(frame, set(self._pop_n(frame, count)))
 
     def op_BUILD_MAP(self, frame, count):
         items = self._pop_n(frame, 2 * count)
-        frame.stack.append({items[i]: items[i + 1] for i in range(0, len(items), 2)})
+        self._built(frame, {items[i]: items[i + 1] for i in range(0, len(items), 2)})
 
     def op_BUILD_CONST_KEY_MAP(self, frame, count):
         keys = frame.stack.pop()
-        frame.stack.append(dict(zip(keys, self._pop_n(frame, count))))
+        self._built(frame, dict(zip(keys, self._pop_n(frame, count))))
 
     def op_BUILD_STRING(self, frame, count):
         pieces = self._pop_n(frame, count)

@@ -20,7 +20,7 @@ import numpy as np
 from ..arrays.loopindex import LoopIndex
 from ..arrays.values import TracedArray, const
 from .fastforward import run_iterations
-from .loopbody import params_key
+from .loopbody import emits_key, params_key
 
 _CONSTANTS = ("const", "fill")
 _NUMBERS = (float, int)
@@ -30,10 +30,11 @@ class Opening:
     """The state at a loop's first header with its carried numbers promoted (what rolling.Header has
     and the loop op needs: node count, flattened items, their IR, aliases, the counter before it)."""
 
-    __slots__ = ("n", "items", "irs", "aliases", "env", "last", "promoted")
+    __slots__ = ("n", "items", "irs", "aliases", "env", "last", "promoted", "lengths")
 
     def __init__(self, header, items, promoted):
         self.n, self.env, self.last, self.items, self.promoted = header.n, header.env, header.last, items, promoted
+        self.lengths = header.lengths
         self.irs = [x.ir if type(x) is TracedArray else None for x in items]
         first = {}
         self.aliases = [first.setdefault(id(x), k) if type(x) is TracedArray else None for k, x in enumerate(items)]
@@ -53,7 +54,7 @@ def _promoted(x0, x1):
     return TracedArray(const(array), value)
 
 
-def _key(nodes, carry_inits, carry_outs, counters, promoted=None):
+def _key(nodes, carry_inits, carry_outs, counters, promoted=None, emits=()):
     """What `nodes` compute (as loopbody.Iteration's fingerprint, constants not counted as nodes): a read
     of carry j in `promoted` (j -> its constant's Value) is keyed as a read of that constant."""
     carry = {}
@@ -78,10 +79,12 @@ def _key(nodes, carry_inits, carry_outs, counters, promoted=None):
         key.append((node.op, params_key(node), node.shape, node.dtype.str, tuple(cls(a) for a in node.args)))
         local[id(node)] = len(local)
     key.append(tuple(cls(v) for v in carry_outs))
+    if emits:
+        key.append(emits_key(emits, cls))
     return tuple(key)
 
 
-def _path_matched(path, nodes, start, after, counters):
+def _path_matched(path, nodes, start, after, counters, emits):
     """The promoted carries {j: constant Value} under which the first iteration (`nodes`, from items
     `start` to header `after`) computes what `path` computes; None when it does not."""
     carry_of = {}
@@ -101,8 +104,9 @@ def _path_matched(path, nodes, start, after, counters):
     outs = [after.irs[carry_of[j]] for j in range(len(path.carry_inits))]
     if any(v is None for v in outs):
         return None
-    mine = _key(nodes, [v if j not in promoted else None for j, v in enumerate(inits)], outs, counters)
-    theirs = _key(path.nodes, path.carry_inits, path.carry_outs, path.counters, promoted)
+    mine = _key(nodes, [v if j not in promoted else None for j, v in enumerate(inits)], outs, counters,
+                emits=emits)
+    theirs = _key(path.nodes, path.carry_inits, path.carry_outs, path.counters, promoted, path.emits)
     return promoted if mine == theirs else None
 
 
@@ -134,7 +138,7 @@ def opening(watch, opening_header, counters, paths, joined, invariants, same_sta
     for m, (x0, x1) in enumerate(zip(items, after.items)):     # slots the body does not carry: unchanged
         if joined.positions[m] is None and type(x0) is TracedArray and x0.ir is not x1.ir:
             return None
-    if not any(_path_matched(p, nodes, items, after, counters) is not None for p in paths):
+    if not any(_path_matched(p, nodes, items, after, counters, watch.appends.first) is not None for p in paths):
         return None
     carries = [np.asarray(items[m].value) for m in joined.items]
     done, finals, _ = run_iterations(joined.body, carries, invariants, 1, len(carries))

@@ -17,7 +17,8 @@ from ..recording import context
 from ..arrays.aliasing import constant_ir, plain_iterator, shadowed_items
 from ..arrays.values import TracedArray, contains_traced
 from ..arrays.indexing import setitem_plain
-from ..arrays.loopindex import LoopIndex, binary as counter_binary, has_counter, index_key, plain
+from ..arrays.loopindex import LoopIndex, binary as counter_binary, compare as counter_compare, has_counter, \
+    index_key, plain
 from ..arrays.values import const, shadowed
 
 # Types whose special methods never run Python code we must interpret: go native directly.
@@ -184,6 +185,8 @@ class Protocols:
         native, dunder, rdunder, symbol = COMPARE[cmp]
         a, b = shadowed(a), shadowed(b)
         ta, tb = type(a), type(b)
+        if ta is LoopIndex or tb is LoopIndex:
+            return counter_compare(native, a, b)
         if (ta in NATIVE_TYPES and tb in NATIVE_TYPES) or (python_method(ta, dunder) is None
                                                             and python_method(tb, rdunder) is None):
             return native(a, b)

@@ -35,6 +35,7 @@ import os
 
 import numpy as np
 
+from .appends import ListAppends, refill
 from .effects import impure_call
 from .fastforward import concrete_values, fast_forward
 from ...ir.loops import COUNTER_DTYPE
@@ -44,7 +45,7 @@ from .loopstate import flatten_frame, rebuild, same_state
 from .opening import rewound
 from ..arrays.loopindex import LoopIndex, plain
 from .sizedloops import after_sized, note_swap, sized_loop, sized_note, sizes_plain
-from ..arrays.values import TracedArray
+from ..arrays.values import TracedArray, const
 from ..recording.context import _is_library_file
 from ..recording.errormode import mode_state
 
@@ -97,16 +98,18 @@ class Header:
     """One arrival at a loop header: node count, flattened frame state, environment size, iterator
     state and the counter's last value."""
 
-    __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last", "ints", "mode")
+    __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last", "ints", "floats", "mode", "lengths")
 
     def __init__(self, ctx, frame, watch):
         self.next, step = watch.state()
         self.last = self.next - step                         # the range value of the iteration that ended
         self.n = len(ctx.builder.nodes)
-        self.items = flatten_frame(frame, watch.STACK_TOP)
+        self.items = flatten_frame(frame, watch.STACK_TOP, watch.appends.markers)
+        self.lengths = watch.appends.lengths()          # of the lists the loop appends to (appends.py)
         self.irs = [x.ir if type(x) is TracedArray else None for x in self.items]   # (arrays written in place
         self.env = len(ctx.env)                                                     # keep their object)
         self.ints = {k: v for k, v in enumerate(frame.fast) if type(v) is int}
+        self.floats = {k: v for k, v in enumerate(frame.fast) if type(v) is float}
         self.mode = mode_state()                        # NumPy's error mode (errstate blocks: effects.py)
         first = {}                   # which items are one traced object (writes into one reach the others)
         self.aliases = [first.setdefault(id(x), k) if type(x) is TracedArray else None
@@ -168,6 +171,8 @@ class LoopWatch:
                                   # value then, its IR on the count), until the counter is pinned
         self.split = None         # the rolled loop whose guard failed in the iteration running (looptree.Split)
         self.opening, self.first_counters = None, set()   # the first header, ids of the counter's IR in its iteration
+        holders = [w.appends.lists for w in {id(w): w for w in (*rolling.watches.values(), *rolling.active)}.values()]
+        self.appends = ListAppends(frame, pc, holders + [rolling.ctx.local_objects])   # lists it may append to
 
     def counter_ir(self, base):
         """The IR Value standing for the counter when it equals `base` (LoopIndex.ir): one node per
@@ -225,18 +230,21 @@ class LoopWatch:
         before."""
         ctx = self.rolling.ctx
         self.arrivals += 1
+        emits = self.appends.take()
         if self.arrivals == 2:
             self.first_counters = {id(v) for _, v in self.counters}
+            self.appends.first = emits
         split, self.split = self.split, None
         if split is not None and self.headers and self._join(split):
             return
         self.pin()
         self._induction_variables()
+        self._float_carries()
         header = Header(ctx, self.frame, self)
         if self.arrivals == 1 and self.OPENING:
             self.opening = header
         if self.headers:
-            self.iterations.append(self._iteration(self.headers[-1], header))
+            self.iterations.append(self._iteration(self.headers[-1], header, emits))
         self.headers.append(header)
         self.rebound.clear()
         self.fresh.clear()
@@ -266,7 +274,20 @@ class LoopWatch:
                 if d and d == after[k] - before[k] and d % step == 0:
                     fast[k] = LoopIndex(self, last, d // step, value - d // step * last)
 
-    def _iteration(self, before, after):
+    def _float_carries(self):
+        """Plain float variables that changed in the iteration that ended (`t += dt`) are traced from
+        here on: the iterations that follow record their arithmetic and the decisions on them (`while
+        t < t_end` with a traced `t_end` compared a different constant in every iteration), so they can
+        match, and the loop op carries them.  Their values stay Python's: one IEEE operation per Python
+        operation, in order."""
+        if not self.headers:
+            return
+        fast, before = self.frame.fast, self.headers[-1].floats
+        for k, value in enumerate(fast):
+            if type(value) is float and k in before and before[k] is not value:
+                fast[k] = TracedArray(const(value), value)
+
+    def _iteration(self, before, after, emits=()):
         """The Iteration between two headers, or None when it cannot be a loop body."""
         ctx = self.rolling.ctx
         if after.env != before.env or not same_state(before, after, self):
@@ -302,7 +323,7 @@ class LoopWatch:
         if views and any(id(v) in views for n in nodes for v in n.args):
             self.refuse(f"a view (of an array) made in one iteration is read in the next, at {self.location}")
             return None
-        iteration = Iteration(nodes, inits, outs, [v for _, v in self.counters])
+        iteration = Iteration(nodes, inits, outs, [v for _, v in self.counters], emits)
         iteration.peel = bool(views)
         iteration.positions = [None if a is None else pairs.get((id(a), id(b))) for a, b in zip(before.irs, after.irs)]
         iteration.starts = before.irs
@@ -316,7 +337,12 @@ class LoopWatch:
         a, b = self.iterations
         if a is None or b is None:
             return None
-        return [b] if a.fingerprint == b.fingerprint and a.positions == b.positions else [a, b]
+        if a.fingerprint == b.fingerprint and a.positions == b.positions:
+            return [b]
+        if a.emits or b.emits:
+            self.mismatch = "iterations that append to a list differ (branches on data are not joined then)"
+            return None
+        return [a, b]
 
     # -- rolling ---------------------------------------------------------------------------------------
     @staticmethod
@@ -356,7 +382,8 @@ class LoopWatch:
         ctx = self.rolling.ctx
         done, finals, failed, previous, most = run
         first, step = split.first, split.step
-        leaves = failed is not None and exits_enabled()     # a guard failed: the loop ends there, at run time
+        emits = split.paths[0].emits        # (appended to lists: one path, a static count)
+        leaves = failed is not None and exits_enabled() and not emits    # a guard failed: it ends there
         split.start = len(ctx.builder.nodes)
         if split.done or leaves:
             body = with_exit(joined.body, [failed]) if leaves else joined.body
@@ -379,11 +406,14 @@ class LoopWatch:
                     return LoopIndex(self, i.base + ahead, i.a, i.b)
                 value = i.a * (i.base + ahead) + i.b
                 return value if sized is None else after_sized(sized.stop.arg, i.a, value)
-            rebuild(self.frame, replace, moved, self.STACK_TOP)
+            rebuild(self.frame, replace, moved, self.STACK_TOP, self.appends.lists)
+            if emits:      # (the lists hold the rows of its stacked outputs: appends.py)
+                refill(ctx.builder, self.appends, split.header.lengths, (loop, len(joined.items)), emits,
+                       (split.done, split.done - split.ran), finals[len(joined.items):])
             self.advance(done)
             split.entry = len(self.rolling.rolled)
             self.rolling.rolled.append((self.location, split.done, split.ran, len(joined.items), leaves,
-                                        len(split.paths), None if sized is None else sized.stop.arg))
+                                        len(split.paths), None if sized is None else sized.stop.arg, len(emits)))
             self.rolls += 1
         if split.done < most:
             self.split = split
@@ -393,6 +423,8 @@ class LoopWatch:
         """The iteration just interpreted after a guard of the rolled body failed (`split`) joined into
         the body as a new path: the loop recorded so far and that iteration replaced by one loop of the
         joined body, run on to the end or the next failing guard.  False when it cannot be joined."""
+        if self.appends:                   # (the lists would have to be rebuilt: rolls again instead)
+            return False
         header = Header(self.rolling.ctx, self.frame, self)
         it = self._iteration(self.headers[-1], header)
         if it is None:
@@ -508,7 +540,9 @@ class Rolling:
             self.unrolled[watch.location] = (watch.mismatch or
                                              "no two consecutive iterations recorded the same operations")
         if watch.exit is None:        # else its counters stay LoopIndex: a use pins the count (`pin`)
-            rebuild(watch.frame, {}, lambda i: i.value if i.watch is watch else i, watch.STACK_TOP)
+            rebuild(watch.frame, {}, lambda i: i.value if i.watch is watch else i, watch.STACK_TOP,
+                    watch.appends.lists)
+        watch.appends.lists.clear()
 
     def _prune(self):
         frames = {id(f) for f in self.ctx.frames}
@@ -553,11 +587,22 @@ class Rolling:
         if self.active and not rule:
             if fn is next and args:
                 self.consume(args[0])
+            elif getattr(fn, "__name__", None) == "append" and type(getattr(fn, "__self__", None)) is list \
+                    and len(args) == 1 and not kwargs:
+                self.appended(fn.__self__, args[0])
             else:
                 why = impure_call(fn, args, kwargs)
                 if why is not None:
                     self.effect(f"a call of {why}")
         return args, kwargs
+
+    def appended(self, owner, value):
+        """`owner.append(value)`, owner a list: an output of the loops that append only to it (appends.py),
+        a reason not to roll the others."""
+        for watch in self.active:
+            why = watch.appends.append(owner, value)
+            if why is not None:
+                watch.refuse(f"{why}, at {self.ctx.user_location()}")
 
     def native_result(self, result, args):
         """What compiled code returned: a new iterator (zip, map, enumerate...) is the iteration's own."""
@@ -568,6 +613,9 @@ class Rolling:
         """TracedArray `target` is about to be rebound by an in-place write."""
         for watch in self.active:
             watch.rebound.append((target, target.ir))
+            if watch.appends and watch.appends.written(target):
+                watch.refuse(f"an array appended to a list is then written in place (the list holds that one "
+                             f"array: append a copy), at {self.ctx.user_location()}")
 
     def made(self, obj):
         """`obj` (an iterator, an instance...) was made in the running iterations."""
@@ -607,7 +655,8 @@ class Rolling:
                  f"values" + (", leaves on data at run time" if leaves else "")
                  + (f", {paths} paths joined by conds (branches on data)" if paths > 1 else "")
                  + (sized_note(sized) if sized is not None else "")
-                 for loc, trip, done, carries, leaves, paths, sized in self.rolled]
+                 + (f", {emits} values appended to lists per iteration (stacked)" if emits else "")
+                 for loc, trip, done, carries, leaves, paths, sized, emits in self.rolled]
         unrolled = dict(self.unrolled)
         for watch in self.watches.values():     # loops left by `return` or `break`: never finished
             if watch.refused is not None and not watch.rolls:

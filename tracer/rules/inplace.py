@@ -18,15 +18,26 @@ from ..arrays import inplace
 from .numpy_library import linspace
 from ..arrays.aliasing import adopt_created
 from ..recording.registry import NDARRAY_METHODS, UFUNC_METHODS, register
-from ..arrays.values import TracedArray, contains_traced, unwrap
+from ..arrays.values import TracedArray, const, contains_traced, unwrap
+from ..recording import context
 from ..arrays.refusals import refuse
 
 
 def _static(x):
-    """A shape or count argument: traced integers become guarded Python ints, other traced values refuse."""
+    """A shape or count argument: traced integers become guarded Python ints, traced real scalars
+    (`np.arange(0.0, T, dt)` with a float argument T) guarded Python floats: the trace holds for that
+    value (another one traces again; the result's shape depends on it, its derivative is zero);
+    other traced values refuse."""
     if type(x) is TracedArray:
-        if np.ndim(x.value) == 0 and np.asarray(x.value).dtype.kind in "iu":
+        kind = np.asarray(x.value).dtype.kind
+        if np.ndim(x.value) == 0 and kind in "iu":
             return operator.index(x)
+        if np.ndim(x.value) == 0 and kind == "f" and np.isfinite(x.value):
+            value = x.value.item() if isinstance(x.value, np.generic) else float(x.value)
+            ctx = context.current()
+            ctx.guard(ctx.builder.equal(x.ir, const(value, x.ir.dtype)), True,
+                      "a traced float used as an array size or range bound (the trace is for its value)")
+            return value
         refuse("a traced value used as an array size, dtype or range bound is not supported "
                "(the result's shape would depend on it)")
     if type(x) in (tuple, list):
