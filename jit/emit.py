@@ -60,6 +60,7 @@ class Emitter:
         self.caller = None          # while a loop nest is outlined (parallel.py): the chunk calling it
         self.parallel_count = 0
         self.heap_slots = list(plan.heap)   # workspace offsets of run-time stacks' pointers, nested ones too
+        self.serial_loops = 0       # loop ids of loops over parallel tasks (parallel._serial_loop)
 
     @property
     def ws_size(self):

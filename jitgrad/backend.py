@@ -12,9 +12,10 @@ execution.  The trace's first calls are answered by the reference executor (the 
 which every kernel is tested against) while its kernel compiles in a background thread (llvmlite
 releases the GIL in LLVM), started once the first answer is computed; calls switch to the kernel once
 it is ready.  A trace the reference
-executor would run slowly (estimated: `reference_cost`) compiles before its first call instead, and
-so does every trace with `JITGRAD_SYNC_COMPILE=1` (the test suite and the benchmarks' cached-call
-timings use it) or without the JIT.  `wait_compiled()` waits for the background compiles.
+executor would run slowly, and for longer than its kernel takes to compile (both estimated:
+`reference_cost`, `compile_cost`), compiles before its first call instead, and so does every trace with
+`JITGRAD_SYNC_COMPILE=1` (the test suite and the benchmarks' cached-call timings use it) or without the
+JIT.  `wait_compiled()` waits for the background compiles.
 """
 import functools
 import os
@@ -56,10 +57,15 @@ def tiered():
     return os.environ.get("JITGRAD_SYNC_COMPILE", "") in ("", "0")
 
 
-# The reference executor's cost model (measured on the dev box: ~5 us per op dispatch, ~10 ns per
-# element), and the most a first call may spend in it before compiling first is the better deal.
-US_PER_OP, US_PER_ELEMENT, MAX_REFERENCE_US = 5.0, 0.01, 50_000.0
+# The reference executor's cost model (~3 us per op dispatch, ~4 ns per element: bench/first_call_phases.py's
+# cases run by run_trace on the 2-core dev box, 2026-12-07), and the most a first call may spend in it
+# before compiling first can be the better deal.
+US_PER_OP, US_PER_ELEMENT, MAX_REFERENCE_US = 3.0, 0.004, 50_000.0
 RUNTIME_TRIP_GUESS = 10_000     # the iterations reference_cost counts for a loop of a run-time trip count
+# The compile's cost model (lowering + LLVM, thread CPU, same cases): ~10 ms per module, ~2 ms per array
+# op (each a loop nest for LLVM's loop passes and vectorizer, inside a loop body or not), ~50 us per 0-d op
+# (straight-line code).  It ranks the two tiers; it does not promise a time.
+COMPILE_US_BASE, COMPILE_US_PER_ARRAY_OP, COMPILE_US_PER_SCALAR_OP = 10_000.0, 2_000.0, 50.0
 
 
 def reference_cost(trace):
@@ -81,11 +87,33 @@ def reference_cost(trace):
     return total
 
 
+def compile_cost(trace):
+    """Estimated microseconds compiling `trace` takes (lowering and LLVM): each op once, those of loop
+    bodies and branches too (their code is emitted once, whatever the trip count)."""
+    total, pending = COMPILE_US_BASE, [trace]
+    while pending:
+        for node in pending.pop().nodes:
+            if node.op == "loop":
+                pending.append(node.params["body"])
+            elif node.op == "cond":
+                pending.extend(node.params["branches"])
+            total += COMPILE_US_PER_ARRAY_OP if node.size > 1 else COMPILE_US_PER_SCALAR_OP
+    return total
+
+
+def compiles_first(trace):
+    """Whether a new trace's first call waits for its kernel (tiered mode): when the reference executor
+    would take long (over MAX_REFERENCE_US) and longer than the compile (a Kalman filter over 100 steps of
+    2x2 matrices: ~35 ms on the reference executor, ~230 ms to compile: the reference executor answers)."""
+    cost = reference_cost(trace)
+    return cost > MAX_REFERENCE_US and cost > compile_cost(trace)
+
+
 def start_kernel(trace, use_jit, about, info):
     """The kernel of a new trace of the dispatcher (see the module): compiled now, or a TieredKernel
     compiling in the background.  Sets `info.backend` and `info.note` (a PathInfo) to what runs it,
     now or when the background compile ends."""
-    if not use_jit or not tiered() or reference_cost(trace) > MAX_REFERENCE_US:
+    if not use_jit or not tiered() or compiles_first(trace):
         kernel, info.backend, info.note = compile_trace(trace, use_jit, about)
         return kernel
     info.backend, info.note = "llvm", "compiling in the background (the reference executor answers meanwhile)"

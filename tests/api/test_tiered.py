@@ -111,6 +111,56 @@ def test_a_trace_slow_for_the_reference_executor_compiles_before_its_first_call(
     assert backend.reference_cost(small.cache_info().paths[0].trace) < backend.MAX_REFERENCE_US
 
 
+def kalman(obs, q):
+    """Negative log-likelihood of a 2x2 constant-velocity Kalman filter: many small-matrix ops per step."""
+    a, h = np.array([[1.0, 1.0], [0.0, 1.0]]), np.array([[1.0, 0.0]])
+    m, p, nll = np.zeros(2), np.eye(2), 0.0
+    for y in obs:
+        m, p = a @ m, a @ p @ a.T + q * np.eye(2)
+        s = h @ p @ h.T + 0.5
+        gain = p @ h.T / s
+        v = y - h @ m
+        m, p = m + gain @ v, p - gain @ h @ p
+        nll = nll + np.sum(v * v / s + np.log(s))
+    return nll
+
+
+def test_a_trace_slower_to_compile_than_to_run_on_the_reference_executor_answers_first(monkeypatch):
+    """The reference executor would take over MAX_REFERENCE_US, but compiling the filter's loop nests takes
+    longer still: the first calls do not wait for the compile."""
+    release, compiled_in = threading.Event(), []
+    real = backend.compile_trace
+
+    def held_compile(trace, use_jit, about=None):
+        if use_jit:
+            compiled_in.append(threading.current_thread())
+            release.wait(30)
+        return real(trace, use_jit, about)
+    monkeypatch.setattr(backend, "compile_trace", held_compile)
+    obs = np.cumsum(np.random.default_rng(2).normal(size=300)) * 0.1
+    grad = jitgrad.jit_grad(kalman)
+    first = grad(obs, 0.1)
+    (path,) = grad.cache_info().paths
+    assert backend.MAX_REFERENCE_US < backend.reference_cost(path.trace) < backend.compile_cost(path.trace)
+    assert not backend.compiles_first(path.trace) and path.machine_code == "pending"
+    release.set()
+    assert jitgrad.wait_compiled(60) and compiled_in and threading.main_thread() not in compiled_in
+    (path,) = grad.cache_info().paths
+    assert path.backend == "llvm" and path.machine_code in ("compiled", "disk", "memory")
+    np.testing.assert_allclose(grad(obs, 0.1), first, rtol=1e-10)
+    np.testing.assert_allclose(first, jitgrad.jit_grad(kalman, jit=False)(obs, 0.1), rtol=1e-12)
+
+
+def test_the_compile_estimate_counts_loop_bodies_once():
+    """compile_cost walks a rolled loop's body once (its code is emitted once), reference_cost trip times."""
+    grad = jitgrad.jit_grad(kalman, jit=False)
+    for n in (200, 2_000):
+        grad(np.linspace(0.0, 1.0, n), 0.1)
+    short, long = (path.trace for path in grad.cache_info().paths)
+    assert backend.compile_cost(short) == backend.compile_cost(long)
+    assert backend.reference_cost(long) > 9 * backend.reference_cost(short)
+
+
 def test_the_synchronous_mode_compiles_before_the_first_call(monkeypatch):
     monkeypatch.setenv("JITGRAD_SYNC_COMPILE", "1")
     grad = jitgrad.jit_grad(branchy, argnums=1)

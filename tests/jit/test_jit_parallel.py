@@ -4,6 +4,7 @@ thread count; the thread count is read at run time (set_num_threads) and from JI
 exits from inside a thread's share (index out of bounds, the precise-math rerun) leave the kernel;
 small loops and loop bodies are not split."""
 import os
+import re
 import subprocess
 import sys
 
@@ -133,3 +134,20 @@ def test_bad_thread_counts_are_refused():
     assert out.returncode != 0 and "JITGRAD_NUM_THREADS" in out.stderr
     with pytest.raises(ValueError):
         parallel.set_num_threads(0)
+
+
+def test_the_loops_over_tasks_stay_scalar_loops():
+    """The kernel's loops over its tasks (filling task blocks, combining partials) carry loop metadata that
+    keeps LLVM from vectorizing and unrolling them; the outlined body's loop is vectorized."""
+    from jitgrad.jit.kernel import generated_code
+    trace = elementwise_trace((N,))
+    text, _ = lower(trace, "jg_par_test")
+    units = text.count("call i64 @jg_parallel_run(")
+    assert units >= 1 and text.count(", !llvm.loop !") >= 2 * units        # a fill and a combination each
+    _, optimized, _ = generated_code(trace)
+    functions = optimized.split("\ndefine ")
+    heads = [f.split("\n")[0] for f in functions]
+    outlined = [f for f, head in zip(functions, heads) if re.search(r"@\w+_par\d+\(", head)]
+    callers = [f for f, head in zip(functions, heads) if "@jg_parallel_run(" in f and "@jg_parallel_run(" not in head]
+    assert outlined and all(re.search(r"<\d+ x double>", f) for f in outlined)
+    assert callers and not any(re.search(r"<\d+ x", f) for f in callers)

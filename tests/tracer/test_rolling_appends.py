@@ -228,7 +228,17 @@ def test_a_list_appended_to_before_the_loop(jit):
     assert_grad(appended_before, P, 25, jit=jit)
 
 
+def appended_by_map(p, n):
+    x = p[0]
+    traj = []
+    for _ in range(n):
+        x = x * p[1] + 0.1
+        list(map(traj.append, [x, x * x]))       # appends compiled code makes: not seen one by one
+    return np.sum(np.array(traj))
+
+
 @pytest.mark.parametrize("fn, why", [
+    (appended_by_map, "list.append() may change its object"),
     (stored_first, "read in the loop or held elsewhere"),
     (read_in_loop, "read in the loop or held elsewhere"), (last_read, "read in the loop or held elsewhere"),
     (tuple_append, "append of a tuple"), (written_later, "written in place"),

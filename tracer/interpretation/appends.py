@@ -59,10 +59,16 @@ def _is_append(instr):
 
 def _body_range(instrs, header):
     """The instructions of the loop whose header is instruction `header`: up to the last backward jump to
-    it (None when there is none)."""
+    it, and on to the last jump placed after that back into the loop (a block the compiler moved to the
+    end); None when no jump goes back to the header."""
     index = {i.offset: k for k, i in enumerate(instrs)}
     ends = [k for k, i in enumerate(instrs) if i.opname in _BACKWARD and index.get(i.argval) == header]
-    return (header + 1, max(ends) + 1) if ends else None
+    if not ends:
+        return None
+    end = max(ends) + 1
+    back = [k for k in range(end, len(instrs)) if header <= index.get(instrs[k].argval, -1) < end
+            and instrs[k].opcode in dis.hasjrel + dis.hasjabs]
+    return header + 1, max(back, default=end - 1) + 1
 
 
 def append_slots(code, header):
@@ -83,6 +89,19 @@ def append_slots(code, header):
             ok = instr.opname in _LOADS and k + 1 < len(instrs) and _is_append(instrs[k + 1])
             (good if ok else bad).add(argval)
     return {code.co_varnames.index(n) for n in good - bad}
+
+
+def is_list_append(fn, args, kwargs):
+    """Whether `fn(*args, **kwargs)` is `a_list.append(value)`."""
+    return getattr(fn, "__name__", None) == "append" and type(getattr(fn, "__self__", None)) is list \
+        and len(args) == 1 and not kwargs
+
+
+def _appendable(value):
+    """Why appending `value` keeps a loop unrolled, or None."""
+    if type(value) is TracedArray:
+        return "an append of a view of an array (append a copy)" if value.base is not None else None
+    return None if type(value) in _STATIC else f"an append of a {type(value).__name__} (traced arrays and numbers roll)"
 
 
 class _Marker:
@@ -118,12 +137,7 @@ class ListAppends:
         if id(owner) not in self.lists:
             return ("a call of list.append() may change its object: the list is read in the loop or held "
                     "elsewhere (a list held by one local variable and only appended to in the loop rolls)")
-        if type(value) is TracedArray:
-            if value.base is not None:
-                return "an append of a view of an array (append a copy)"
-        elif type(value) not in _STATIC:
-            return f"an append of a {type(value).__name__} (traced arrays and numbers roll)"
-        return None
+        return _appendable(value)
 
     def written(self, target):
         """Whether TracedArray `target`, about to be written in place, is in one of the lists."""
@@ -131,11 +145,16 @@ class ListAppends:
 
     def take(self):
         """What the lists gained since the running iteration started, as (list number, value) (an inner
-        loop that rolled replaced what its iterations appended by rows of its loop op); the next
-        iteration starts here."""
+        loop that rolled replaced what its iterations appended by rows of its loop op), or a reason not
+        to roll (a value appended other than by a call of `append` this module saw: `map(traj.append,
+        ...)`); the next iteration starts here."""
         done = [(n, v) for n, (lst, length) in enumerate(zip(self.lists.values(), self.started))
                 for v in lst[length:]]
         self.started = self.lengths()
+        for _, v in done:
+            why = _appendable(v)
+            if why is not None:
+                return why
         return done
 
 

@@ -21,7 +21,8 @@ of the grown body, which runs on.  So a branch whose side varies is one loop, no
 
 Soundness: while a loop is watched its counter is a LoopIndex (loopindex.py: affine arithmetic and
 indexing traced arrays become IR on the iteration's counter, any other use marks the loop not
-rollable), ints stepping with it (`k += 1`) become LoopIndex too, and everything an iteration could
+rollable), ints stepping with it (`k += 1`) become LoopIndex too and floats it changes traced values
+(stepping.py), and everything an iteration could
 change outside the frame's own variables marks the loops being watched not rollable: stores to
 attributes, globals, other frames' cells and non-traced containers,
 in-place writes into traced arrays the frame does not hold, compiled calls not known to be pure
@@ -35,7 +36,7 @@ import os
 
 import numpy as np
 
-from .appends import ListAppends, refill
+from .appends import ListAppends, is_list_append, refill
 from .effects import impure_call
 from .fastforward import concrete_values, fast_forward
 from ...ir.loops import COUNTER_DTYPE
@@ -44,8 +45,9 @@ from .looptree import Split, emit_loop, join, known_values, single
 from .loopstate import flatten_frame, rebuild, same_state
 from .opening import rewound
 from ..arrays.loopindex import LoopIndex, plain
+from .stepping import step_variables
 from .sizedloops import after_sized, note_swap, sized_loop, sized_note, sizes_plain
-from ..arrays.values import TracedArray, const
+from ..arrays.values import TracedArray
 from ..recording.context import _is_library_file
 from ..recording.errormode import mode_state
 
@@ -171,8 +173,8 @@ class LoopWatch:
                                   # value then, its IR on the count), until the counter is pinned
         self.split = None         # the rolled loop whose guard failed in the iteration running (looptree.Split)
         self.opening, self.first_counters = None, set()   # the first header, ids of the counter's IR in its iteration
-        holders = [w.appends.lists for w in {id(w): w for w in (*rolling.watches.values(), *rolling.active)}.values()]
-        self.appends = ListAppends(frame, pc, holders + [rolling.ctx.local_objects])   # lists it may append to
+        self.appends = ListAppends(frame, pc, [w.appends.lists for w in {*rolling.watches.values(), *rolling.active}]
+                                   + [rolling.ctx.local_objects])       # the lists it may append to
 
     def counter_ir(self, base):
         """The IR Value standing for the counter when it equals `base` (LoopIndex.ir): one node per
@@ -231,6 +233,8 @@ class LoopWatch:
         ctx = self.rolling.ctx
         self.arrivals += 1
         emits = self.appends.take()
+        if type(emits) is str:
+            return self.refuse(f"{emits}, at {self.location}")
         if self.arrivals == 2:
             self.first_counters = {id(v) for _, v in self.counters}
             self.appends.first = emits
@@ -238,8 +242,7 @@ class LoopWatch:
         if split is not None and self.headers and self._join(split):
             return
         self.pin()
-        self._induction_variables()
-        self._float_carries()
+        step_variables(self)
         header = Header(ctx, self.frame, self)
         if self.arrivals == 1 and self.OPENING:
             self.opening = header
@@ -258,34 +261,6 @@ class LoopWatch:
             elif remaining > 0 and self.short is None:
                 self.short = (f"short: its last {remaining} iterations record about {ops} operations, fewer "
                               f"than JITGRAD_UNROLL_OPS={unroll_ops()}; unrolled code runs faster")
-
-    def _induction_variables(self):
-        """Plain int variables that changed by the same multiple of the step in the last two iterations
-        (`k += 1` next to the counter) become LoopIndex of this loop from here on: decisions on them are
-        seen, and the iterations that follow can match."""
-        if len(self.headers) < 2:
-            return
-        nxt, step = self.state()
-        last = nxt - step
-        fast, before, after = self.frame.fast, self.headers[-2].ints, self.headers[-1].ints
-        for k, value in enumerate(fast):
-            if type(value) is int and k in before and k in after:
-                d = value - after[k]
-                if d and d == after[k] - before[k] and d % step == 0:
-                    fast[k] = LoopIndex(self, last, d // step, value - d // step * last)
-
-    def _float_carries(self):
-        """Plain float variables that changed in the iteration that ended (`t += dt`) are traced from
-        here on: the iterations that follow record their arithmetic and the decisions on them (`while
-        t < t_end` with a traced `t_end` compared a different constant in every iteration), so they can
-        match, and the loop op carries them.  Their values stay Python's: one IEEE operation per Python
-        operation, in order."""
-        if not self.headers:
-            return
-        fast, before = self.frame.fast, self.headers[-1].floats
-        for k, value in enumerate(fast):
-            if type(value) is float and k in before and before[k] is not value:
-                fast[k] = TracedArray(const(value), value)
 
     def _iteration(self, before, after, emits=()):
         """The Iteration between two headers, or None when it cannot be a loop body."""
@@ -423,10 +398,8 @@ class LoopWatch:
         """The iteration just interpreted after a guard of the rolled body failed (`split`) joined into
         the body as a new path: the loop recorded so far and that iteration replaced by one loop of the
         joined body, run on to the end or the next failing guard.  False when it cannot be joined."""
-        if self.appends:                   # (the lists would have to be rebuilt: rolls again instead)
-            return False
-        header = Header(self.rolling.ctx, self.frame, self)
-        it = self._iteration(self.headers[-1], header)
+        header = Header(self.rolling.ctx, self.frame, self)        # (a loop appending to lists rolls again
+        it = None if self.appends else self._iteration(self.headers[-1], header)   # instead: not joined)
         if it is None:
             return False
         paths = split.paths + ([it] if all(p.fingerprint != it.fingerprint for p in split.paths) else [])
@@ -587,8 +560,7 @@ class Rolling:
         if self.active and not rule:
             if fn is next and args:
                 self.consume(args[0])
-            elif getattr(fn, "__name__", None) == "append" and type(getattr(fn, "__self__", None)) is list \
-                    and len(args) == 1 and not kwargs:
+            elif is_list_append(fn, args, kwargs):
                 self.appended(fn.__self__, args[0])
             else:
                 why = impure_call(fn, args, kwargs)
@@ -597,8 +569,7 @@ class Rolling:
         return args, kwargs
 
     def appended(self, owner, value):
-        """`owner.append(value)`, owner a list: an output of the loops that append only to it (appends.py),
-        a reason not to roll the others."""
+        """`owner.append(value)` (a list): a reason not to roll the loops not only appending to it (appends.py)."""
         for watch in self.active:
             why = watch.appends.append(owner, value)
             if why is not None:
