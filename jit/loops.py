@@ -274,12 +274,10 @@ def emit_loop(em, node):
     for j, y in enumerate(body.outputs[n_carry:]):
         r = None if n_carry + j == exit else first.get(n_carry + j)
         nbytes = y.size * y.dtype.itemsize
+        base = em.pointer(em.plan.loc[id(r)]) if r is not None else _scratch(em, y)
         if n is not None and r is not None:
             base = _allocated(em, em.plan.loc[id(r)], n if exit is None else "0", nbytes)
-            if exit is not None:
-                growing.append((len(ys), em.plan.loc[id(r)], nbytes, _capacity(em, base)))
-        else:
-            base = em.pointer(em.plan.loc[id(r)]) if r is not None else _scratch(em, y)
+            growing += [(len(ys), em.plan.loc[id(r)], nbytes, _capacity(em, base))] if exit is not None else []
         ys.append((base, r is not None, nbytes))
     first_const = _first_const(em.plan, inner)
     consts = [em.pointer(("arg", first_const + j)) for j in range(len(inner.consts))]
