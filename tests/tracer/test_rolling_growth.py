@@ -111,7 +111,7 @@ def test_a_hundred_thousand_times_the_traced_count_on_one_trace(monkeypatch, bud
     got = f(1.0, 0.7, 1e-4)
     assert got[0] == pytest.approx(want[0], rel=1e-13)
     np.testing.assert_allclose(got[1], want[1], rtol=1e-11)
-    assert_grad(walk, 1.0, 0.7, 1e-4, argnums=1, grad_fn=jitgrad.jit_grad(walk, argnums=1))
+    assert_grad(walk, 1.0, 0.7, 1e-4, argnums=(1,), grad_fn=jitgrad.jit_grad(walk, argnums=(1,)))
     for step in (1e-5, 1e-6):
         value, grads = f(1.0, 0.7, step)
         assert value == pytest.approx(walk(1.0, 0.7, step), rel=1e-9)
@@ -134,6 +134,24 @@ def test_a_nested_jit_grad_past_its_capacity_retraces(monkeypatch, jit):
         assert value == pytest.approx(inner(1.0, 0.97, level), rel=1e-12)
     info = f.cache_info()
     assert info.traces == 2 and "left before the capacity its trace gave it" in info.retraces[0]
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_vjp_keeps_a_capacity(monkeypatch, jit):
+    """jitgrad.vjp's tapes are residuals passed from its forward kernel to its backward one (of static
+    shapes): its `while` loops keep a capacity.  Within it, one trace, the cotangents those of
+    value_and_grad; past it, a retrace, and the right cotangents."""
+    monkeypatch.setattr(whileloops, "MIN_CAPACITY", 8)
+    want = jitgrad.value_and_grad(settle, argnums=(0, 1))
+    vjp = transforms.VjpFunction(settle, 3, None, jit)
+    assert iterations(1.0, 0.97, 2e-6) < 256 * 8 and 256 * 4 * 4 < iterations(1.0, 0.97, 1e-60)
+    for level, traces in ((TRACED, 1), (0.3, 1), (2e-6, 1), (1e-60, 2)):      # capacity 256 x 8 to 256 x 16
+        value, vjp_fn = vjp(1.0, 0.97, level)
+        value_w, grads_w = want(1.0, 0.97, level)
+        assert value == pytest.approx(value_w, rel=1e-13)
+        np.testing.assert_allclose(vjp_fn(1.0)[:2], grads_w, rtol=1e-11)
+        assert vjp.cache_info().traces == traces
+    assert "left before the capacity its trace gave it" in vjp.cache_info().retraces[0]
 
 
 def test_forward_mode_past_the_traced_count():
@@ -191,3 +209,25 @@ def test_a_break_moving_later_on_later_calls(n):
         assert got[0] == pytest.approx(want[0], rel=1e-13)
         np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
     assert g.cache_info().traces == reference.cache_info().traces == compiled.cache_info().traces == 1
+
+
+def relax(x, a):
+    s = 0.1
+    for i in range(300):
+        y = s + x + 0.001 * i
+        while y > 0.1:                      # (its count: from the outer loop's carry)
+            y = y * a
+        s = s * 0.5 + y * x
+    return s
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_a_while_loop_inside_a_rolled_loop(jit):
+    """A `while` loop in the body of another loop keeps a capacity (its tape, taped by the outer loop,
+    has a static number of rows): the outer loop rolls, gradients against central differences, one
+    trace for two starts whose inner loops run different counts."""
+    g = jitgrad.jit_grad(relax, argnums=(0, 1), jit=jit)
+    for x in (1.0, 3.0):
+        assert_grad(relax, x, 0.9, argnums=(0, 1), grad_fn=g)
+    info = g.cache_info()
+    assert info.traces == 1 and any("rolled, 299 iterations" in r for r in info.paths[0].loops)

@@ -51,12 +51,16 @@ class WhileWatch(LoopWatch):
         self.offset += n
 
     def capacity(self, first, done, remaining):
-        """None (no bound: a loop of a run-time trip count), but in a trace spliced into an enclosing one
-        (a jit_grad called inside a traced function: its derivative is differentiated again, which a
-        stack of a run-time number of rows does not support) SEGMENTS x CAPACITY_FACTOR x the iterations
-        traced (at least SEGMENTS x MIN_CAPACITY; a guard after the loop checks a call stays within it,
-        else it retraces; reverse mode then continues it in segments: ir/loop_tape.py)."""
-        if enclosing(self.rolling.ctx) is None:
+        """None (no bound: a loop of a run-time trip count), but SEGMENTS x CAPACITY_FACTOR x the
+        iterations traced (at least SEGMENTS x MIN_CAPACITY; a guard after the loop checks a call stays
+        within it, else it retraces; reverse mode then continues it in segments: ir/loop_tape.py) where
+        a stack of a run-time number of rows (its tape) could not be: in a trace spliced into an
+        enclosing one (a jit_grad called inside a traced function: differentiated again), in one whose
+        tapes pass from one kernel to another (`bounded`: jitgrad.vjp), and inside another loop watched
+        (the body of its loop op, whose tape would stack the inner loop's)."""
+        rolling = self.rolling
+        if enclosing(rolling.ctx) is None and not rolling.bounded and \
+                not any(w is not self and w.refused is None for w in rolling.active):
             return None
         return max(MIN_CAPACITY, CAPACITY_FACTOR * (first + done)) * loop_tape.SEGMENTS
 
@@ -68,8 +72,9 @@ def _is_for_iter(frame, target):
 class Rolling(rolling.Rolling):
     """rolling.Rolling watching `while` loops too."""
 
-    def __init__(self, ctx, runner=None):
+    def __init__(self, ctx, runner=None, bounded=False):
         super().__init__(ctx, runner)
+        self.bounded = bounded    # `while` loops keep a capacity (WhileWatch.capacity)
         self.whiles = {}          # id(frame) -> its `while` loops watched
 
     def jumped(self, interpreter, frame, source):
