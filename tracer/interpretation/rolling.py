@@ -443,8 +443,9 @@ class LoopWatch:
         guard that it left by its exit, and return the IR of the counter value there."""
         ctx = self.rolling.ctx
         b = ctx.builder
-        ctx.guard(b.less(count, b.const(np.asarray(trip, COUNTER_DTYPE))), True,
-                  f"the loop at {self.location} left before {self.END}")
+        if trip is not None:          # (None: a `while` loop, which leaves by its exit only)
+            ctx.guard(b.less(count, b.const(np.asarray(trip, COUNTER_DTYPE))), True,
+                      f"the loop at {self.location} left before {self.END}")
         value = count if step == 1 else b.multiply(count, b.const(np.asarray(step, COUNTER_DTYPE)))
         return b.add(value, b.const(np.asarray(first, COUNTER_DTYPE))) if first else value
 
