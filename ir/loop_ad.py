@@ -186,12 +186,17 @@ class LoopVJP:
         stacked, or None); `base` (intp Value) offsets the counter; `count` (intp Value): the forward
         loop took that many iterations of at most `trip` (the backward loop runs as many, iteration j
         reading row count-1-j).  `trip` None: the forward loop's run-time trip count is the last of
-        `invariant_args`, and the backward loop's too.
+        `invariant_args` (a loop ending on its flag: `count`, the iterations it took), and the backward
+        loop's too.
         Returns (final ct carries, accs)."""
         if trip == 0:                     # no iteration: the cotangents pass through
             return list(ct_carries), list(accs)
         present = [y for y in ct_ys if y is not None]
-        extra = [v for v in (base, count) if v is not None] + ([invariant_args[-1]] if trip is None else [])
+        if trip is None:                  # as many iterations as the forward loop took (the count given)
+            extra = [v for v in (base, count if count is not None else invariant_args[-1]) if v is not None]
+            count = None
+        else:
+            extra = [v for v in (base, count) if v is not None]
         bb = Builder()
         j = bb.input((), COUNTER_DTYPE)
         carry_ins = [bb.input(v.shape, v.dtype) for v in list(ct_carries) + list(accs)]

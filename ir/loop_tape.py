@@ -16,8 +16,8 @@ its backward inner loop.  Tape memory: about sqrt(trip) iterations' residuals pl
 checkpoints of the carries, for one more forward evaluation of the body.
 
 A loop ending on a flag (ir/loops.py's `exit`; `trip` its most iterations) over the budget or of
-CONTINUED_ROWS iterations at most or more (a `while` loop: the tracer gives it room for SEGMENTS x 4x
-the iterations it saw, tracer/interpretation/whileloops.py), is `_continued`:
+CONTINUED_ROWS iterations at most or more (a `while` loop inside a traced function: the tracer gives it
+room for SEGMENTS x 4x the iterations it saw, tracer/interpretation/whileloops.py), is `_continued`:
 its first max(trip // SEGMENTS, isqrt(trip)) iterations (isqrt(trip) when that many rows of tape
 would exceed the budget; for a `while`: 4x the iterations seen) run taped (the common case: no
 recomputation), and when it has not left by then, its continuation runs in segments of S =
@@ -34,6 +34,13 @@ loop).  (Differentiated again, the segment loop, which stacks its checkpoints, i
 rows unless over the budget, where it is continued in turn.)  Stacked outputs: the first part's
 rows, then each segment's (at a static offset: a segment is `size` rows, zeros past the iteration
 that left), up to `trip`.
+
+A `while` loop of no bound (trip None: its count UNBOUNDED) is `_continued` too, with as many rows
+taped first as the budget holds (a taping loop of that run-time count, its tape a stack growing with
+the iterations taken: jit/loops.py) and segments of their square root (at least MIN_SEGMENT), the
+segment loop of no bound either (its checkpoints a growing stack); the backward segment loop runs as
+many segments as it took.  (Its stacked outputs, and differentiating it again, are not supported:
+RuntimeTripUnsupported; the tracer keeps a capacity for loops of traces spliced into others.)
 """
 import math
 import os
@@ -43,13 +50,14 @@ import numpy as np
 from . import autodiff
 from . import passes
 from .builder import Builder
-from .errors import IRError
+from .errors import IRError, RuntimeTripUnsupported
 from .loop_ad import AT_ROW, LoopVJP, with_base
 from .loop_passes import restructure
 from .loops import COUNTER_DTYPE
 from .ops import LOOPS
 
 TAPE_BUDGET_MB = float(os.environ.get("JITGRAD_LOOP_TAPE_MB", "64"))
+MIN_SEGMENT = 16              # the fewest iterations of a segment of a `while` loop's continuation
 CONTINUED_ROWS = 2 ** 14      # a loop ending on a flag that may take this many iterations is `_continued`:
 SEGMENTS = 256                # its first trip // SEGMENTS iterations (at least isqrt(trip)) taped
 
@@ -80,7 +88,9 @@ def taping_form(b, node, args, active_args, records, result_maps):
         hoisted = vjp.hoist(b, args[n_carry:])
         row_bytes = sum(r.size * r.dtype.itemsize for r in vjp.taped)
         over = trip is not None and trip * row_bytes > TAPE_BUDGET_MB * 2 ** 20 and trip >= 4
-        if trip is None:      # a run-time trip count: a tape of as many rows, allocated per call
+        if trip is None and exit is not None:     # a `while` loop: its first rows taped, then segments
+            loop, results = _continued(b, vjp, args, hoisted, records, row_bytes)
+        elif trip is None:    # a run-time trip count: a tape of as many rows, allocated per call
             loop, results = _taped(b, vjp, args, hoisted, None, None, records), None
         elif exit is not None and (over or trip >= CONTINUED_ROWS):
             loop, results = _continued(b, vjp, args, hoisted, records, row_bytes)
@@ -194,9 +204,15 @@ class _Checkpointed:
 # ---- a loop ending on a flag, continued in segments ----------------------------------------------------
 
 def _first_rows(trip, row_bytes):
-    """The iterations a continued loop of at most `trip` iterations tapes first."""
+    """(the iterations a continued loop of at most `trip` iterations tapes first, the iterations of its
+    segments); trip None (a `while` loop): as many rows as the budget holds, segments of their square
+    root (at least MIN_SEGMENT)."""
+    if trip is None:
+        rows = max(1, int(TAPE_BUDGET_MB * 2 ** 20) // max(row_bytes, 1))
+        return rows, max(MIN_SEGMENT, math.isqrt(rows))
     rows = max(math.isqrt(trip), trip // SEGMENTS)
-    return rows if rows * row_bytes <= TAPE_BUDGET_MB * 2 ** 20 else max(1, math.isqrt(trip))
+    size = max(1, math.isqrt(trip))
+    return (rows if rows * row_bytes <= TAPE_BUDGET_MB * 2 ** 20 else max(1, math.isqrt(trip))), size
 
 
 def _continued(b, vjp, args, hoisted, records, row_bytes):
@@ -204,10 +220,15 @@ def _continued(b, vjp, args, hoisted, records, row_bytes):
     continuation in segments (the module docstring).  Returns (the segment loop, the Values of the
     original loop's results)."""
     n_carry, exit, trip = vjp.n_carry, vjp.exit, vjp.trip
-    rows = _first_rows(trip, row_bytes)
-    size = max(1, math.isqrt(trip))
-    segments = -(-(trip - rows) // size)
-    first = _taped(b, vjp, args, hoisted, rows, None, records)
+    rows, size = _first_rows(trip, row_bytes)
+    if trip is None:          # (its last operand, the count UNBOUNDED: the first part's is `rows`)
+        if _stacked(vjp):
+            raise RuntimeTripUnsupported("reverse mode of a `while` loop with stacked outputs")
+        segments = None
+        first = _taped(b, vjp, list(args[:-1]) + [_intp(b, rows)], hoisted, None, None, records)
+    else:
+        segments = -(-(trip - rows) // size)
+        first = _taped(b, vjp, args, hoisted, rows, None, records)
     taken = b.loop_result(first, index=exit)
     state = [taken, b.equal(taken, _intp(b, rows))]                 # at, more
     outer = b.loop(*[b.loop_result(first, index=k) for k in range(n_carry)], *state, *args[n_carry:],
@@ -255,15 +276,16 @@ def _segments_body(vjp, size):
 def _capped(body, exit, limit):
     """`body` run from a `base` (an intp input after its own) while a bool `live` (the last input) holds:
     its continue flag (output `exit`) and-ed with `live` and with counter < `limit` (the iteration
-    found there, discarded, sees counter limit - 1: in range)."""
+    found there, discarded, sees counter limit - 1: in range; None: no limit)."""
     bb = Builder()
     env = passes.copy_inputs(bb, body.inputs)
     at = bb.add(bb.input((), COUNTER_DTYPE), env[id(body.inputs[0])])
     live = bb.input((), np.bool_)
-    env[id(body.inputs[0])] = bb.minimum(at, _intp(bb, limit - 1))
+    env[id(body.inputs[0])] = at if limit is None else bb.minimum(at, _intp(bb, limit - 1))
     passes.replay(bb, body.nodes, env)
     outputs = [env[id(v)] for v in body.outputs]
-    outputs[exit] = bb.logical_and(bb.logical_and(outputs[exit], live), bb.less(at, _intp(bb, limit)))
+    go = bb.logical_and(outputs[exit], live)
+    outputs[exit] = go if limit is None else bb.logical_and(go, bb.less(at, _intp(bb, limit)))
     return bb.build(outputs)
 
 
@@ -311,8 +333,13 @@ class _Continued:
         rows = [bb.index(next(y_ins), s, spec=AT_ROW) if y is not None else None for y in ct_ys]
         cc, aa = vjp.emit_backward(bb, size, carry_ins[:n], carry_ins[n:], tapes, rows, inv_ins, hoisted_ins, base,
                                    ran)
-        loop = b.loop(*ct_carries, *accs, *outer, body=bb.build(cc + aa + [bb.less(j, taken)]),
-                      trip=self.segments, n_carry=n + len(accs), exit=n + len(accs))
+        if self.segments is None:         # (a `while` loop's: as many segments as it took, a run-time count)
+            bb.input((), COUNTER_DTYPE)
+            loop = b.loop(*ct_carries, *accs, *outer, self.taken, body=bb.build(cc + aa), trip=None,
+                          n_carry=n + len(accs))
+        else:
+            loop = b.loop(*ct_carries, *accs, *outer, body=bb.build(cc + aa + [bb.less(j, taken)]),
+                          trip=self.segments, n_carry=n + len(accs), exit=n + len(accs))
         finals = [b.loop_result(loop, index=m) for m in range(n + len(accs))]
         cts = vjp.operand_cotangents(len(own), finals[:n], finals[n:])
         return cts[:n_carry] + [None, None] + cts[n_carry:]

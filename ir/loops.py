@@ -30,6 +30,7 @@ from .ops import TUPLE, owned_traces
 
 COUNTER_DTYPE = np.dtype(np.intp)
 RUNTIME_ROWS = 2 ** 40         # the static leading dimension of a stack of a run-time number of rows
+UNBOUNDED = 2 ** 62            # the trip count of a loop ending on its flag only (a `while` loop)
 
 
 def runtime_rows(v):
@@ -113,10 +114,9 @@ def run_loop(args, params, run_body):
     count in place of the continue flag's)."""
     body, trip, n_carry, exit = params["body"], params["trip"], params["n_carry"], params["exit"]
     carries, invariants = list(args[:n_carry]), list(args[n_carry:])
-    if trip is None:
-        trip = max(0, int(args[-1]))
-    stacked = [np.zeros((0 if n_carry + j == exit else trip,) + y.shape, y.dtype)   # (the flag: its count)
-               for j, y in enumerate(body.outputs[n_carry:])]
+    runtime = trip is None
+    trip = max(0, int(args[-1])) if runtime else trip
+    rows = [[] for _ in body.outputs[n_carry:]]
     count = trip
     for t in range(trip):
         outs = run_body(body, [np.asarray(t, COUNTER_DTYPE), *carries, *invariants])
@@ -124,12 +124,20 @@ def run_loop(args, params, run_body):
             count = t
             break
         carries = outs[:n_carry]
-        for j, (rows, y) in enumerate(zip(stacked, outs[n_carry:])):
-            if n_carry + j != exit:
-                rows[t] = y
-    if exit is not None:
-        stacked[exit - n_carry] = np.asarray(count, COUNTER_DTYPE)
+        for kept, y in zip(rows, outs[n_carry:]):
+            kept.append(y)
+    rows_out = count if runtime else trip
+    stacked = [np.asarray(count, COUNTER_DTYPE) if n_carry + j == exit else _stack(kept, y, rows_out)  # (flag: count)
+               for j, (kept, y) in enumerate(zip(rows, body.outputs[n_carry:]))]
     return tuple(np.asarray(c) for c in carries) + tuple(stacked)
+
+
+def _stack(kept, y, rows):
+    """The rows `kept` of a stacked output like body output `y`, zeros after them to `rows` rows."""
+    stacked = np.zeros((rows,) + y.shape, y.dtype)
+    if kept:
+        stacked[:len(kept)] = kept
+    return stacked
 
 
 

@@ -270,12 +270,14 @@ def emit_loop(em, node):
     carries = [_Carry(em, init, first.get(k), trip, k in in_place) for k, init in enumerate(node.args[:n_carry])]
     invariants = [_in_memory(em, v) for v in node.args[n_carry:]]
     n = None if trip is not None else _runtime_trip(em, node)
-    ys = []
+    ys, growing = [], []             # (a loop ending on its flag of a run-time trip: stacks grown as it goes)
     for j, y in enumerate(body.outputs[n_carry:]):
         r = None if n_carry + j == exit else first.get(n_carry + j)
         nbytes = y.size * y.dtype.itemsize
-        base = _allocated(em, em.plan.loc[id(r)], n, nbytes) if n is not None and r is not None else \
-            em.pointer(em.plan.loc[id(r)]) if r is not None else _scratch(em, y)
+        base = em.pointer(em.plan.loc[id(r)]) if r is not None else _scratch(em, y)
+        if n is not None and r is not None:
+            base = _allocated(em, em.plan.loc[id(r)], n if exit is None else "0", nbytes)
+            growing += [(len(ys), em.plan.loc[id(r)], nbytes, _capacity(em, base))] if exit is not None else []
         ys.append((base, r is not None, nbytes))
     first_const = _first_const(em.plan, inner)
     consts = [em.pointer(("arg", first_const + j)) for j in range(len(inner.consts))]
@@ -290,7 +292,10 @@ def emit_loop(em, node):
     def iteration(t):
         f.stmt(f"store i64 {t}, ptr {counter}")
         ins, outs = zip(*(c.pointers(t) for c in carries)) if carries else ((), ())
-        rows = [_row(f, base, t, nbytes) if stacked else base for base, stacked, nbytes in ys]
+        bases = [base for base, _, _ in ys]
+        for k, loc, nbytes, capacity in growing:
+            bases[k] = _room(em, loc, t, nbytes, capacity)
+        rows = [_row(f, base, t, nbytes) if stacked else base for base, (_, stacked, nbytes) in zip(bases, ys)]
         for k, address in enumerate([counter, *ins, *invariants, *outs, *rows, *consts, *workspace]):
             f.stmt(f"store ptr {address}, ptr {f.emit(f'getelementptr inbounds ptr, ptr {argv}, i64 {k}')}")
         rc = f.emit(f"call i64 @{name}(ptr {argv}){' #4' if BODY_INLINE else ' #1'}")
@@ -306,10 +311,12 @@ def emit_loop(em, node):
     def step():
         for c in carries:
             c.step()
-    if n is not None:                         # a run-time trip count: for t in range(n)
-        _exit_loop(em, n, iteration, step)
+    if n is not None:                         # a run-time trip count: for t in range(n), or to its flag
+        count = _exit_loop(em, n, iteration, step)
         for c in carries:
-            c.finish_at(n)
+            c.finish_at(count)
+        if exit in first:
+            em.store(first[exit], [], count)
     elif exit is None:
         em.loops([trip], lambda idx: (iteration(idx[0]), step()))
         for c in carries:
@@ -352,6 +359,36 @@ def _allocated(em, loc, n, nbytes):
     fresh = f.emit(f"call ptr @jg_malloc(i64 {size})")
     f.stmt(f"store ptr {fresh}, ptr {slot}")
     em.exit_unless(f.emit(f"icmp ne ptr {fresh}, null"), MEMORY_EXIT)
+    f.stmt(f"br label %{ready}")
+    f.start_block(ready)
+    return f.emit(f"load ptr, ptr {slot}")
+
+
+def _capacity(em, base):
+    """A stack slot holding the bytes buffer `base` has room for (it grows: `_room`)."""
+    f = em.f
+    slot = f.alloca("i64")
+    f.stmt(f"store i64 {f.emit(f'call i64 @jg_malloc_usable_size(ptr {base})')}, ptr {slot}")
+    return slot
+
+
+def _room(em, loc, t, nbytes, capacity):
+    """The base of a growing stack (workspace slot `loc`, its room in slot `capacity`) with room for row
+    `t`: reallocated to twice its size (at least) when it has none."""
+    f = em.f
+    em.declare("declare ptr @jg_realloc(ptr, i64)")
+    slot = em.pointer(("ws", loc[1]))
+    need = f.emit(f"mul nuw nsw i64 {f.emit(f'add nuw nsw i64 {t}, 1')}, {max(nbytes, 1)}")
+    room = f.emit(f"load i64, ptr {capacity}")
+    grow, ready = f.new_label("grow"), f.new_label("room")
+    f.stmt(f"br i1 {f.emit(f'icmp ugt i64 {need}, {room}')}, label %{grow}, label %{ready}")
+    f.start_block(grow)
+    twice = f.emit(f"shl nuw i64 {room}, 1")
+    size = f.emit(f"select i1 {f.emit(f'icmp ugt i64 {need}, {twice}')}, i64 {need}, i64 {twice}")
+    grown = f.emit(f"call ptr @jg_realloc(ptr {f.emit(f'load ptr, ptr {slot}')}, i64 {size})")
+    em.exit_unless(f.emit(f"icmp ne ptr {grown}, null"), MEMORY_EXIT)
+    f.stmt(f"store ptr {grown}, ptr {slot}")
+    f.stmt(f"store i64 {size}, ptr {capacity}")
     f.stmt(f"br label %{ready}")
     f.start_block(ready)
     return f.emit(f"load ptr, ptr {slot}")

@@ -70,8 +70,9 @@ COMPILE_US_BASE, COMPILE_US_PER_ARRAY_OP, COMPILE_US_PER_SCALAR_OP = 10_000.0, 2
 
 def reference_cost(trace):
     """Estimated microseconds the reference executor takes on `trace` (a loop: trip x its body; one
-    ending on a flag with room for CONTINUED_ROWS iterations or more, a `while` loop: one segment's
-    share, the tracer's capacity being SEGMENTS x 4x the iterations it saw)."""
+    ending on a flag with room for CONTINUED_ROWS iterations or more, a nested `while` loop: one
+    segment's share, the tracer's capacity being SEGMENTS x 4x the iterations it saw; one of a run-time
+    trip count, a `while` loop of no bound too: RUNTIME_TRIP_GUESS iterations)."""
     total = 0.0
     for node in trace.nodes:
         if node.op == "loop":

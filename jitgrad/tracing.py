@@ -17,13 +17,14 @@ def function_location(fn):
     return f"{code.co_filename}:{code.co_firstlineno}" if code else None
 
 
-def run_traced(fn, leaves, treedef, dynamic, loop_runner=None, replay=False, sizes=()):
+def run_traced(fn, leaves, treedef, dynamic, loop_runner=None, replay=False, sizes=(), bounded=False):
     """Interpret `fn` on the argument tree with the leaves at positions `dynamic` traced; rolled loops
     are fast-forwarded by `loop_runner` when given (backend.loop_runner).  With `replay` (the caller
     replays side effects on cached calls: `effect_outputs`), an outermost trace records them.
 
     The int leaves at positions `sizes` stand in as SizeInt (a loop's trip count may come from them at
-    run time: tracer.size_positions(ctx) says which).
+    run time: tracer.size_positions(ctx) says which).  With `bounded`, `while` loops keep a capacity
+    (tracer.trace).
 
     Returns (ctx, result): the TraceContext holding the recorded IR and environment reads, and what fn
     returned (TracedArrays where it depends on traced inputs).
@@ -31,7 +32,7 @@ def run_traced(fn, leaves, treedef, dynamic, loop_runner=None, replay=False, siz
     return tracer.trace(fn, leaves, {pos: as_input_array(leaves[pos]) for pos in dynamic},
                         lambda traced: unflatten(treedef, traced), loop_runner=loop_runner,
                         check=lambda ctx: aliases.check_traced_call(ctx, fn, leaves, treedef, dynamic),
-                        replay=replay, sizes=sizes)
+                        replay=replay, sizes=sizes, bounded=bounded)
 
 
 class OutputLayout:

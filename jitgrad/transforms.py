@@ -252,7 +252,8 @@ class VjpFunction(Transformed):
         super().__init__(fn, tuple(range(n_primals)) if argnums is None else argnums, jit, max_traces)
 
     def stage(self, sig, leaves, treedef):
-        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit), replay=True)
+        ctx, result = run_traced(self.fn, leaves, treedef, sig.dynamic, backend.loop_runner(self.jit), replay=True,
+                                 bounded=True)      # (tapes are residuals: of a static number of rows)
         outs = _Outputs(result, self.fn)
         forward, backward = autodiff.vjp(ctx.builder.build(outs.values), sig.wrt)
         forward = _with_an_output(forward)

@@ -35,14 +35,15 @@ __all__ = ["trace", "TraceContext", "TracedArray", "LoopIndex", "MISSING", "cont
            "MethodGetter", "NamespaceGetter", "snapshot", "snapshot_structure"]
 
 
-def trace(fn, leaves, inputs, rebuild, *, loop_runner=None, check=None, replay=False, sizes=()):
+def trace(fn, leaves, inputs, rebuild, *, loop_runner=None, check=None, replay=False, sizes=(), bounded=False):
     """Record one call of `fn` on the argument leaves `leaves`: those at the positions of `inputs` (an
     ordered {position: array whose shape and dtype the trace input takes}) are traced, the others
     plain; `rebuild(leaves)` gives the call's `(args, kwargs)`.  Rolled loops are fast-forwarded by
     `loop_runner` when given (jitgrad/backend.py); `check(recording)`, when given, runs once the
     recording is finished, before the audit of its values.  With `replay` (the caller replays side
     effects on cached calls), an outermost recording notes them (interpretation/sideeffects.py); one
-nested in such a recording warns about them.
+nested in such a recording warns about them.  With `bounded`, `while` loops keep a capacity (the trace's
+tapes cross from one kernel to another: jitgrad.vjp; interpretation/whileloops.py).
 
     Returns (recording, result): the TraceContext holding the recorded IR, guards and environment
     reads, and what `fn` returned (TracedArrays where it depends on traced inputs).
@@ -58,7 +59,7 @@ nested in such a recording warns about them.
     if errormode.raising():   # np.seterr(...) or np.errstate(...) of the caller
         ctx.uncacheable = f"NumPy's error mode {np.geterr()} raises, which compiled code does not"
     if rolling.enabled() and ctx.uncacheable is None:   # (fast-forwarding raises no floating-point errors)
-        ctx.loops = whileloops.Rolling(ctx, loop_runner)
+        ctx.loops = whileloops.Rolling(ctx, loop_runner, bounded)
     traced = list(leaves)
     with ctx.active():
         for pos, arr in inputs.items():

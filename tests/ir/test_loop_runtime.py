@@ -6,9 +6,9 @@ passes keep the count as the last operand."""
 import numpy as np
 import pytest
 
-from jitgrad.ir import Builder, autodiff, passes, run_trace
+from jitgrad.ir import Builder, autodiff, loop_tape, passes, run_trace
 from jitgrad.ir.errors import IRError, RuntimeTripUnsupported
-from jitgrad.ir.loops import COUNTER_DTYPE, loops_in, runtime_rows
+from jitgrad.ir.loops import COUNTER_DTYPE, UNBOUNDED, loops_in, runtime_rows
 from jitgrad.ir.parser import parse_trace
 from jitgrad.ir.printer import format_trace
 from jitgrad.ir.verify import verify
@@ -295,3 +295,61 @@ def test_passes_keep_the_count_last():
             args = [np.float64(0.5), np.float64(-0.2), np.float64(0.1), np.intp(count)]
             np.testing.assert_allclose(run_trace(done, args), run_trace(trace, args), rtol=1e-14)
     assert len(loops_in(passes.optimize(trace))[0].args) == 4    # x; c, exp(k) as invariants; n
+
+
+def _while(b, x0, a, tol):
+    """while x > tol: x <- a x + 0.01 sin(x); s <- s + x^2 (a loop of no bound: trip None, its count
+    UNBOUNDED, ending on its flag)."""
+    bb = Builder()
+    bb.input((), COUNTER_DTYPE)
+    x, s, a_in, tol_in = bb.input((), F64), bb.input((), F64), bb.input((), F64), bb.input((), F64)
+    bb.input((), COUNTER_DTYPE)
+    nx = bb.add(bb.multiply(a_in, x), bb.multiply(scalar(bb, 0.01), bb.sin(x)))
+    body = bb.build([nx, bb.add(s, bb.multiply(nx, nx)), bb.greater(x, tol_in)])
+    loop = b.loop(x0, b.fill((), F64, 0.0), a, tol, b.const(np.intp(UNBOUNDED)), body=body, trip=None,
+                  n_carry=2, exit=2)
+    return [b.loop_result(loop, index=k) for k in range(3)]
+
+
+def while_trace():
+    b = Builder()
+    x0, a, tol = b.input((), F64), b.input((), F64), b.input((), F64)
+    x, s, count = _while(b, x0, a, tol)
+    return b.build([s, x, count])
+
+
+def while_python(x, a, tol):
+    s, n = 0.0, 0
+    while x > tol:
+        x = a * x + 0.01 * np.sin(x)
+        s, n = s + x * x, n + 1
+    return s, x, n
+
+
+@pytest.mark.parametrize("budget", [64.0, 0.0])
+def test_a_while_loop_of_no_bound_grows_its_tape(monkeypatch, budget):
+    """0, 1, 2, 3 and ~2,000 iterations on one trace: values against Python, the gradient (its tape a
+    growing stack, or with budget 0 checkpointed segments of 16) compiled against the reference and
+    against finite differences."""
+    monkeypatch.setattr(loop_tape, "TAPE_BUDGET_MB", budget)
+    trace = while_trace()
+    verify(trace)
+    vg = _gradient(trace, [0, 1, 2])
+    kernel = compile_trace(vg)
+    iterates = [1.0]
+    for _ in range(3):
+        iterates.append(0.9 * iterates[-1] + 0.01 * np.sin(iterates[-1]))
+    between = [(iterates[k - 1] + iterates[k]) / 2 for k in (1, 2, 3)]      # k iterations
+    for tol, n in ((2.0, 0), (between[0], 1), (between[1], 2), (between[2], 3), (1e-100, None)):
+        args = [np.float64(1.0), np.float64(0.9), np.float64(tol)]
+        s, x, count = run_trace(trace, args)
+        want_s, want_x, want_n = while_python(1.0, 0.9, tol)
+        assert (count, s, x) == (want_n, pytest.approx(want_s, rel=1e-13), pytest.approx(want_x, rel=1e-13))
+        assert n is None or count == n
+        want = run_trace(vg, args)
+        for got, w in zip(kernel(args), want):
+            np.testing.assert_allclose(got, w, rtol=1e-12, atol=1e-300)
+        eps = 1e-7
+        fd = [(while_python(1.0 + eps * e[0], 0.9 + eps * e[1], tol)[0]
+               - while_python(1.0 - eps * e[0], 0.9 - eps * e[1], tol)[0]) / (2 * eps) for e in np.eye(2)]
+        np.testing.assert_allclose(want[3:5], fd, rtol=1e-6, atol=1e-9)

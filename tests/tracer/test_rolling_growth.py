@@ -1,11 +1,11 @@
 """A `while` loop running far more iterations than the call that traced it answers from the same trace:
-its loop op may take SEGMENTS (256) x 4x the traced count (at least 64) iterations
-(tracer/interpretation/whileloops.py), and its reverse mode tapes the first 4x the traced count and
-runs the rest in segments, checkpointed (ir/loop_tape.py's `_continued`).
-Calls running 1x, 10x, 100x and 1000x the traced count on one trace: values and gradients against
-CPython and central differences (through the cached function), compiled against the reference
-executor, forward mode, the tape budget 0 and the default, grad of grad; a call past the capacity
-retraces."""
+its loop op has no bound (a loop of a run-time trip count: tracer/interpretation/whileloops.py), and
+its reverse mode tapes as many rows as the budget holds, a stack that grows with the iterations
+taken, and runs the rest in segments, checkpointed (ir/loop_tape.py's `_continued`).
+Calls running 1x, 10x, 100x, 1000x and 100,000x the traced count on one trace: values and gradients
+against CPython and central differences (through the cached function), compiled against the reference
+executor, forward mode, the tape budget 0 and the default, grad of grad (a jit_grad inside a traced
+function keeps a capacity: past it, a call retraces)."""
 import types
 
 import numpy as np
@@ -75,13 +75,13 @@ def test_compiled_agrees_with_the_reference_past_the_traced_count(monkeypatch, b
 
 
 def test_the_budget_changes_the_segments_not_the_gradient(monkeypatch):
-    """4x the traced count taped first, at least isqrt(capacity) iterations; over the budget,
-    isqrt(capacity): more segments recomputed, the same values."""
+    """As many rows as the budget holds taped first, then segments of their square root (at least
+    MIN_SEGMENT): with budget 0, one row, then segments of 16, recomputed: the same values."""
     default = jitgrad.value_and_grad(settle, argnums=(0, 1))
     want = [default(1.0, 0.97, level) for level in LEVELS]
-    assert loop_tape._first_rows(256 * 64, 8) == 128 and loop_tape._first_rows(256 * 4096, 8) == 4096
+    assert loop_tape._first_rows(None, 8) == (8 * 2 ** 20, 2896)
     monkeypatch.setattr(loop_tape, "TAPE_BUDGET_MB", 0.0)
-    assert loop_tape._first_rows(256 * 64, 8) == 128 and loop_tape._first_rows(256 * 4096, 8) == 1024
+    assert loop_tape._first_rows(None, 8) == (1, loop_tape.MIN_SEGMENT)
     over = jitgrad.value_and_grad(settle, argnums=(0, 1))
     for level, (value, grads) in zip(LEVELS, want):
         got, got_grads = over(1.0, 0.97, level)
@@ -90,17 +90,68 @@ def test_the_budget_changes_the_segments_not_the_gradient(monkeypatch):
     assert default.cache_info().traces == over.cache_info().traces == 1
 
 
+def walk(x, rate, step):
+    s = 0.0
+    while x > 0.0:
+        x = x - step * (1.0 + 0.1 * np.sin(rate * x))
+        s = s + x * rate
+    return s
+
+
+@pytest.mark.parametrize("budget", [64.0, 0.0])
+def test_a_hundred_thousand_times_the_traced_count_on_one_trace(monkeypatch, budget):
+    """Traced at 10 iterations, called at ~97,000 and ~970,000: no capacity, no retrace; the tape
+    grows (or, with budget 0, segments of 16 iterations are recomputed); the gradient of the
+    Riemann-like sum (rate) against its closed-form-free reference: the reference executor at 9,700."""
+    monkeypatch.setattr(loop_tape, "TAPE_BUDGET_MB", budget)
+    f = jitgrad.value_and_grad(walk, argnums=(0, 1))
+    reference = jitgrad.value_and_grad(walk, argnums=(0, 1), jit=False)
+    f(1.0, 0.7, 0.1)
+    want = reference(1.0, 0.7, 1e-4)
+    got = f(1.0, 0.7, 1e-4)
+    assert got[0] == pytest.approx(want[0], rel=1e-13)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-11)
+    assert_grad(walk, 1.0, 0.7, 1e-4, argnums=(1,), grad_fn=jitgrad.jit_grad(walk, argnums=(1,)))
+    for step in (1e-5, 1e-6):
+        value, grads = f(1.0, 0.7, step)
+        assert value == pytest.approx(walk(1.0, 0.7, step), rel=1e-9)
+        eps = 1e-6
+        fd = (walk(1.0, 0.7 + eps, step) - walk(1.0, 0.7 - eps, step)) / (2 * eps)
+        assert grads[1] == pytest.approx(fd, rel=1e-5)
+    assert f.cache_info().traces == 1
+
+
 @pytest.mark.parametrize("jit", [False, True])
-def test_a_call_past_the_capacity_retraces(monkeypatch, jit):
+def test_a_nested_jit_grad_past_its_capacity_retraces(monkeypatch, jit):
+    """Inside a traced function (differentiated again) a `while` loop keeps a capacity."""
     monkeypatch.setattr(whileloops, "MIN_CAPACITY", 8)
-    f = jitgrad.value_and_grad(settle, argnums=(0, 1), jit=jit)
+    inner = jitgrad.jit_grad(settle, argnums=0, jit=jit)
+    f = jitgrad.value_and_grad(lambda x, r, level: inner(x, r, level), argnums=(0, 1), jit=jit)
     f(1.0, 0.97, TRACED)                            # capacity 256 * max(8, 4 * 4) = 4096
     assert iterations(1.0, 0.97, 1e-55) < 4096 < iterations(1.0, 0.97, 1e-60)
     for level in (1e-55, 1e-60):
         value, grads = f(1.0, 0.97, level)
-        assert value == pytest.approx(settle(1.0, 0.97, level), rel=1e-12)
+        assert value == pytest.approx(inner(1.0, 0.97, level), rel=1e-12)
     info = f.cache_info()
     assert info.traces == 2 and "left before the capacity its trace gave it" in info.retraces[0]
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_vjp_keeps_a_capacity(monkeypatch, jit):
+    """jitgrad.vjp's tapes are residuals passed from its forward kernel to its backward one (of static
+    shapes): its `while` loops keep a capacity.  Within it, one trace, the cotangents those of
+    value_and_grad; past it, a retrace, and the right cotangents."""
+    monkeypatch.setattr(whileloops, "MIN_CAPACITY", 8)
+    want = jitgrad.value_and_grad(settle, argnums=(0, 1))
+    vjp = transforms.VjpFunction(settle, 3, None, jit)
+    assert iterations(1.0, 0.97, 2e-6) < 256 * 8 and 256 * 4 * 4 < iterations(1.0, 0.97, 1e-60)
+    for level, traces in ((TRACED, 1), (0.3, 1), (2e-6, 1), (1e-60, 2)):      # capacity 256 x 8 to 256 x 16
+        value, vjp_fn = vjp(1.0, 0.97, level)
+        value_w, grads_w = want(1.0, 0.97, level)
+        assert value == pytest.approx(value_w, rel=1e-13)
+        np.testing.assert_allclose(vjp_fn(1.0)[:2], grads_w, rtol=1e-11)
+        assert vjp.cache_info().traces == traces
+    assert "left before the capacity its trace gave it" in vjp.cache_info().retraces[0]
 
 
 def test_forward_mode_past_the_traced_count():
@@ -158,3 +209,25 @@ def test_a_break_moving_later_on_later_calls(n):
         assert got[0] == pytest.approx(want[0], rel=1e-13)
         np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
     assert g.cache_info().traces == reference.cache_info().traces == compiled.cache_info().traces == 1
+
+
+def relax(x, a):
+    s = 0.1
+    for i in range(300):
+        y = s + x + 0.001 * i
+        while y > 0.1:                      # (its count: from the outer loop's carry)
+            y = y * a
+        s = s * 0.5 + y * x
+    return s
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_a_while_loop_inside_a_rolled_loop(jit):
+    """A `while` loop in the body of another loop keeps a capacity (its tape, taped by the outer loop,
+    has a static number of rows): the outer loop rolls, gradients against central differences, one
+    trace for two starts whose inner loops run different counts."""
+    g = jitgrad.jit_grad(relax, argnums=(0, 1), jit=jit)
+    for x in (1.0, 3.0):
+        assert_grad(relax, x, 0.9, argnums=(0, 1), grad_fn=g)
+    info = g.cache_info()
+    assert info.traces == 1 and any("rolled, 299 iterations" in r for r in info.paths[0].loops)

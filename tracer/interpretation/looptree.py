@@ -20,8 +20,8 @@ import numpy as np
 
 from ...ir import Builder
 from ...ir.conditional import result_values
-from ...ir.loops import COUNTER_DTYPE
-from .loopbody import counter_value, params_key
+from ...ir.loops import COUNTER_DTYPE, UNBOUNDED
+from .loopbody import counter_value, params_key, with_count
 from ..arrays.values import TracedArray, rebind
 
 _CONSTANTS = ("const", "fill")
@@ -263,13 +263,15 @@ def emit_loop(b, joined, body, split, header, run):
     """Record into builder `b` the loop node of `body` (joined.body, or its form leaving on data) on the carries at
     split.header; the frame's traced values at `header` rebound to its results (in place for those
     that were one object across iterations), as id -> TracedArray (and, when it leaves on its
-    continue flag, "count" -> the iterations it takes).  `run`: (trip, the concrete carries after it,
+    continue flag, "count" -> the iterations it takes).  `run`: (trip (None: a loop leaving on its
+    flag only, of a run-time trip count UNBOUNDED), the concrete carries after it,
     the ids of the objects kept across iterations, whether it leaves); "loop" -> the loop node."""
     trip, finals, previous, leaves = run
     n_carry = len(joined.items)
     inits = [split.header.irs[m] for m in joined.items]
-    loop = b.emit("loop", *inits, *joined.invariants, body=body, trip=trip, n_carry=n_carry,
-                  exit=n_carry if leaves else None)
+    unbounded = [b.const(np.asarray(UNBOUNDED, COUNTER_DTYPE))] if trip is None else []    # a `while` loop
+    loop = b.emit("loop", *inits, *joined.invariants, *unbounded, body=with_count(body) if unbounded else body,
+                  trip=trip, n_carry=n_carry, exit=n_carry if leaves else None)
     results = [b.loop_result(loop, index=k) for k in range(n_carry)]
     replace = {"loop": loop}
     for x, k in zip(header.items, joined.positions):

@@ -6,12 +6,12 @@ start of the next).  There is no range: the counter is the number of iterations 
 a constant with it, `k += 1`, are counters as in a `for`), and the frame's whole value stack is part of
 its state.  Once two consecutive iterations match, the rest is fast-forwarded until a guard of the body
 fails (the loop's condition turning false, a `break` on data): the loop op then ends on that guard's
-flag at run time (ir/loops.py's `exit`), with room for loop_tape.SEGMENTS (256) x CAPACITY_FACTOR (4)
-times the iterations traced (at least 256 x MIN_CAPACITY; a guard after the loop checks a call stays
-within it, else it retraces; reverse mode runs it in segments of 4x the iterations traced, the last
-one taped, the others recomputed from checkpoints: ir/loop_tape.py), and the
-interpreter runs the iteration that left.  The first PROBE iterations are fast-forwarded by the
-reference evaluation, the rest natively (fastforward.py).  A fast-forward running FAST_FORWARD_LIMIT
+flag at run time (ir/loops.py's `exit`), with no bound (a loop of a run-time trip count, UNBOUNDED: a
+call running any number of iterations uses the trace; reverse mode tapes as many rows as it takes, a
+stack that grows, or above the tape budget checkpoints: ir/loop_tape.py; in a trace spliced into an
+enclosing one, a capacity: `WhileWatch.capacity`), and the interpreter runs the iteration that left.
+The first PROBE iterations are fast-forwarded by the reference evaluation, the rest natively
+(fastforward.py).  A fast-forward running FAST_FORWARD_LIMIT
 iterations without a guard failing records that many (a counted loop) and interprets on.  The watch
 ends when the frame jumps (or falls through) out of the loop's instructions.
 
@@ -19,6 +19,7 @@ ends when the frame jumps (or falls through) out of the loop's instructions.
 """
 from . import rolling
 from ...ir import loop_tape
+from ..recording.context import enclosing
 from .fastforward import NATIVE_MIN_TRIP
 from .rolling import LoopWatch
 
@@ -50,6 +51,17 @@ class WhileWatch(LoopWatch):
         self.offset += n
 
     def capacity(self, first, done, remaining):
+        """None (no bound: a loop of a run-time trip count), but SEGMENTS x CAPACITY_FACTOR x the
+        iterations traced (at least SEGMENTS x MIN_CAPACITY; a guard after the loop checks a call stays
+        within it, else it retraces; reverse mode then continues it in segments: ir/loop_tape.py) where
+        a stack of a run-time number of rows (its tape) could not be: in a trace spliced into an
+        enclosing one (a jit_grad called inside a traced function: differentiated again), in one whose
+        tapes pass from one kernel to another (`bounded`: jitgrad.vjp), and inside another loop watched
+        (the body of its loop op, whose tape would stack the inner loop's)."""
+        rolling = self.rolling
+        if enclosing(rolling.ctx) is None and not rolling.bounded and \
+                not any(w is not self and w.refused is None for w in rolling.active):
+            return None
         return max(MIN_CAPACITY, CAPACITY_FACTOR * (first + done)) * loop_tape.SEGMENTS
 
 
@@ -60,8 +72,9 @@ def _is_for_iter(frame, target):
 class Rolling(rolling.Rolling):
     """rolling.Rolling watching `while` loops too."""
 
-    def __init__(self, ctx, runner=None):
+    def __init__(self, ctx, runner=None, bounded=False):
         super().__init__(ctx, runner)
+        self.bounded = bounded    # `while` loops keep a capacity (WhileWatch.capacity)
         self.whiles = {}          # id(frame) -> its `while` loops watched
 
     def jumped(self, interpreter, frame, source):
