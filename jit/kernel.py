@@ -51,7 +51,7 @@ class Kernel:
         self._const_ptrs = [c.ctypes.data for c in self._consts]
         self._workspace_bytes = lowering.ws_size if lowering.caller_workspace else 0
         self._workspaces = threading.local()
-        self._wrapper_self = np.array(self._const_ptrs, dtype=np.uintp)
+        self._wrapper_self = pywrapper.WrapperSelf.make(self._const_ptrs, len(self._out_sig))
         self._wrapper_address = module.address(f"{module.name}_py") if wrapper else None
         self._wrapper, self._wrapper_keepalive = (
             pywrapper.make_builtin(self._wrapper_address, module.name, self._wrapper_self) if wrapper else (None, None))

@@ -12,12 +12,28 @@ kernel's exit code as a Python int, or FALLBACK when a check failed (the Kernel 
 checked ctypes path, which copies non-contiguous inputs and raises precise errors).  A failed
 allocation returns NULL with NumPy's MemoryError set.
 
+Kept outputs.  A wrapper whose outputs take at most JITGRAD_KEEP_OUTPUTS_MB (default 256; 0: never)
+keeps a reference to each output it returned (in its `self`, `WrapperSelf`) and returns the same
+array again on a later call when nothing else refers to it any more: its reference count is 1 (only
+the wrapper's), it has no weak reference, and its shape, dtype, byte order and flags are still those
+of a fresh output (the caller may have reassigned `.shape` or `.dtype`, or cleared `writeable`).
+Anything else gets a fresh array, which the wrapper keeps instead.  The kernel writes every element
+of its outputs, as it must for NumPy's uninitialised `PyArray_Empty`, so a reused array holds nothing
+of its last call.  What this saves is the allocation and, for big outputs, the page faults of fresh
+memory (glibc maps blocks above its threshold anew on every call and the kernel pays for zeroing the
+pages): W3's gradient at 1e6 elements spent about 45% of its CPU time in the kernel's page faults.
+The caller sees no difference but identity: a dropped output's object may come back.
+
 The struct offsets are NumPy's (2.x) PyArrayObject and PyArray_Descr layouts, the C API slots are
 numbered as in NumPy's __multiarray_api.h; `layout_ok()` verifies both at run time on a probe array,
 and the fast path is not built if they differ.  CONVENTION numbers this calling convention (a kernel
 form stored on disk by another version is not restored with another one).
 """
 import ctypes
+import math
+import os
+import sys
+import weakref
 
 import numpy as np
 
@@ -27,8 +43,8 @@ from .llvmtext import FunctionText
 
 FALLBACK = -100
 INT_INPUT = np.dtype(np.int64)      # a 0-d input of this dtype may be given as a Python int
-CONVENTION = 2      # 1: outputs passed in by the caller; 2: allocated by the wrapper
-DATA, NDIM, DIMS, DESCR, FLAGS = 16, 24, 32, 56, 64
+CONVENTION = 3      # 1: outputs passed in by the caller; 2: allocated by the wrapper; 3: and kept
+REFCOUNT, DATA, NDIM, DIMS, DESCR, FLAGS, WEAKREFS = 0, 16, 24, 32, 56, 64, 72
 DESCR_BYTEORDER, DESCR_TYPE_NUM = 26, 28
 C_CONTIGUOUS_ALIGNED, WRITEABLE = 0x1 | 0x100, 0x400
 METH_FASTCALL = 0x80
@@ -42,7 +58,11 @@ def layout_ok():
         probe = np.zeros((3, 5))
         read = lambda address, ctype: ctype.from_address(address).value
         descr = read(id(probe) + DESCR, ctypes.c_void_p)
-        ok = (read(id(probe) + DATA, ctypes.c_void_p) == probe.ctypes.data
+        unreferenced = read(id(probe) + WEAKREFS, ctypes.c_void_p) is None
+        referenced = weakref.ref(probe)
+        ok = (unreferenced and read(id(probe) + WEAKREFS, ctypes.c_void_p) is not None and referenced() is probe
+              and read(id(probe) + REFCOUNT, ctypes.c_ssize_t) == sys.getrefcount(probe) - 1
+              and read(id(probe) + DATA, ctypes.c_void_p) == probe.ctypes.data
               and read(id(probe) + NDIM, ctypes.c_int) == 2
               and read(read(id(probe) + DIMS, ctypes.c_void_p) + 8, ctypes.c_int64) == 5
               and descr == id(probe.dtype)
@@ -55,7 +75,7 @@ def layout_ok():
             for name, address in api.items():
                 engine.register_symbol(f"jg_{name}", address)
             engine.register_symbol("jg_PyLong_Type", id(int))
-            for name in ("PyLong_FromLongLong", "Py_DecRef", "PyList_New", "PyList_SetItem",
+            for name in ("PyLong_FromLongLong", "Py_IncRef", "Py_DecRef", "PyList_New", "PyList_SetItem",
                          "PyLong_AsLongLongAndOverflow"):
                 address = ctypes.cast(getattr(ctypes.pythonapi, name), ctypes.c_void_p).value
                 engine.register_symbol(f"jg_{name}", address)
@@ -96,11 +116,11 @@ def _numpy_api():
 
 def wrapper_ir(name, in_sigs, out_sigs, n_consts, takes_workspace):
     """IR text of the FASTCALL wrapper `<name>_py` of kernel `name`.  `in_sigs` lists (shape, dtype) per
-    input array, `out_sigs` per output (the wrapper allocates those); the workspace array, if the
-    kernel takes one, comes last and is only type-checked (the Kernel makes it).  Kernel slots:
-    inputs, outputs, constants, workspace.  The builtin's `self` is a uintp array of the `n_consts`
-    constants' data pointers (make_builtin), so the text holds no address and its object file is
-    valid in any process."""
+    input array, `out_sigs` per output (the wrapper allocates those, or reuses those it keeps: see
+    `keeps_outputs`); the workspace array, if the kernel takes one, comes last and is only type-checked
+    (the Kernel makes it).  Kernel slots: inputs, outputs, constants, workspace.  The builtin's `self`
+    is a `WrapperSelf`: the `n_consts` constants' data pointers, then one slot per output, so the text
+    holds no address and its object file is valid in any process."""
     n_args = len(in_sigs) + bool(takes_workspace)
     n_slots = len(in_sigs) + len(out_sigs) + n_consts + bool(takes_workspace)
     f = FunctionText(f"define ptr @{name}_py(ptr %self, ptr %args, i64 %nargs)")
@@ -117,12 +137,12 @@ def wrapper_ir(name, in_sigs, out_sigs, n_consts, takes_workspace):
         if j < len(in_sigs):
             _check_array(f, obj, *in_sigs[j], False)
         _store_slot(f, _field(f, obj, DATA, "ptr"), slot)
-    if n_consts:
-        const_ptrs = _field(f, "%self", DATA, "ptr")
-        for c in range(n_consts):
-            address = f.emit(f"load ptr, ptr {f.emit(f'getelementptr inbounds ptr, ptr {const_ptrs}, i64 {c}')}")
-            _store_slot(f, address, len(in_sigs) + len(out_sigs) + c)
-    globals_ = _allocate_outputs(f, name, out_sigs, len(in_sigs))
+    self_slots = _field(f, "%self", DATA, "ptr")
+    for c in range(n_consts):
+        address = f.emit(f"load ptr, ptr {f.emit(f'getelementptr inbounds ptr, ptr {self_slots}, i64 {c}')}")
+        _store_slot(f, address, len(in_sigs) + len(out_sigs) + c)
+    kept = self_slots if keeps_outputs(out_sigs) else None
+    globals_ = _allocate_outputs(f, name, out_sigs, len(in_sigs), kept, n_consts)
     rc = f.emit(f"call i64 @{name}(ptr %argv)")
     failed = f.new_label("failed")
     done = f.new_label("done")
@@ -139,15 +159,16 @@ def wrapper_ir(name, in_sigs, out_sigs, n_consts, takes_workspace):
     header = ("@jg_PyArray_Type = external global i8\n@jg_PyLong_Type = external global i8\n"
               "declare i64 @jg_PyLong_AsLongLongAndOverflow(ptr, ptr)\ndeclare ptr @jg_PyLong_FromLongLong(i64)\n"
               "declare ptr @jg_PyArray_DescrFromType(i32)\ndeclare ptr @jg_PyArray_Empty(i32, ptr, ptr, i32)\n"
-              "declare void @jg_Py_DecRef(ptr)\ndeclare ptr @jg_PyList_New(i64)\n"
+              "declare void @jg_Py_IncRef(ptr)\ndeclare void @jg_Py_DecRef(ptr)\ndeclare ptr @jg_PyList_New(i64)\n"
               "declare i32 @jg_PyList_SetItem(ptr, i64, ptr)\n")
     return header + globals_ + f.text()
 
 
-def _allocate_outputs(f, name, out_sigs, first_slot):
+def _allocate_outputs(f, name, out_sigs, first_slot, kept, n_consts):
     """Emit the allocation of every output (into %outs, their data pointers into the kernel's slots);
     a failed allocation goes to %nomemory, which releases those made so far (the rest are null).
-    Returns the module-level constants holding the outputs' dims."""
+    `kept`: the wrapper's `self` slots when it keeps its outputs (output j's kept array in slot
+    n_consts + j), else None.  Returns the module-level constants holding the outputs' dims."""
     consts = []
     for j in range(len(out_sigs)):
         f.stmt(f"store ptr null, ptr {f.emit(f'getelementptr inbounds ptr, ptr %outs, i64 {j}')}")
@@ -157,13 +178,71 @@ def _allocate_outputs(f, name, out_sigs, first_slot):
             dims = f"@{name}_dims{j}"
             consts.append(f"{dims} = private unnamed_addr constant [{len(shape)} x i64] "
                           f"[{', '.join(f'i64 {d}' for d in shape)}]\n")
+        slot = f.emit(f"getelementptr inbounds ptr, ptr %outs, i64 {j}")
+        ready = f.new_label("ready") if kept else None
+        if kept:
+            held_at = f.emit(f"getelementptr inbounds ptr, ptr {kept}, i64 {n_consts + j}")
+            _reuse_kept(f, f.emit(f"load ptr, ptr {held_at}"), slot, shape, dtype, ready)
         descr = f.emit(f"call ptr @jg_PyArray_DescrFromType(i32 {dtype.num})")
         _require(f, f.emit(f"icmp ne ptr {descr}, null"), "nomemory")
         out = f.emit(f"call ptr @jg_PyArray_Empty(i32 {len(shape)}, ptr {dims}, ptr {descr}, i32 0)")
         _require(f, f.emit(f"icmp ne ptr {out}, null"), "nomemory")
-        f.stmt(f"store ptr {out}, ptr {f.emit(f'getelementptr inbounds ptr, ptr %outs, i64 {j}')}")
-        _store_slot(f, _field(f, out, DATA, "ptr"), first_slot + j)
+        f.stmt(f"store ptr {out}, ptr {slot}")
+        if kept:        # keep the fresh array instead of the one the caller still refers to
+            f.stmt(f"call void @jg_Py_DecRef(ptr {f.emit(f'load ptr, ptr {held_at}')})")
+            f.stmt(f"call void @jg_Py_IncRef(ptr {out})")
+            f.stmt(f"store ptr {out}, ptr {held_at}")
+            f.stmt(f"br label %{ready}")
+            f.start_block(ready)
+        _store_slot(f, _field(f, f.emit(f"load ptr, ptr {slot}"), DATA, "ptr"), first_slot + j)
     return "".join(consts)
+
+
+def _reuse_kept(f, held, slot, shape, dtype, done):
+    """Store the kept array `held` into the output slot `slot` (a new reference) and go to `done` when
+    nothing but the wrapper refers to it and it is still a fresh output's like; else fall through."""
+    allocate, check, reuse = f.new_label("allocate"), f.new_label("check"), f.new_label("reuse")
+    f.stmt(f"br i1 {f.emit(f'icmp ne ptr {held}, null')}, label %{check}, label %{allocate}")
+    f.start_block(check)
+    _require(f, f.emit(f"icmp eq i64 {_field(f, held, REFCOUNT, 'i64')}, 1"), allocate)
+    _require(f, f.emit(f"icmp eq ptr {_field(f, held, WEAKREFS, 'ptr')}, null"), allocate)
+    _check_array(f, held, shape, dtype, True, allocate)
+    f.stmt(f"br label %{reuse}")
+    f.start_block(reuse)
+    f.stmt(f"call void @jg_Py_IncRef(ptr {held})")
+    f.stmt(f"store ptr {held}, ptr {slot}")
+    f.stmt(f"br label %{done}")
+    f.start_block(allocate)
+
+
+def keeps_outputs(out_sigs):
+    """Whether the wrapper of a kernel with outputs `out_sigs` keeps them for reuse: when they take at
+    most JITGRAD_KEEP_OUTPUTS_MB together (default 256; 0 turns keeping off)."""
+    setting = os.environ.get("JITGRAD_KEEP_OUTPUTS_MB", "").strip() or "256"
+    try:
+        limit = float(setting) * (1 << 20)
+    except ValueError:
+        raise ValueError(f"JITGRAD_KEEP_OUTPUTS_MB must be a number of megabytes, got {setting!r}") from None
+    total = sum(math.prod(shape) * np.dtype(dtype).itemsize for shape, dtype in out_sigs)
+    return bool(out_sigs) and 0 < limit and total <= limit
+
+
+class WrapperSelf(np.ndarray):
+    """The `self` of a kernel's wrapper (uintp): its constants' data pointers, then one slot per output
+    holding the output array the wrapper keeps (a reference it owns, or 0).  Released with it."""
+
+    @classmethod
+    def make(cls, const_ptrs, n_outputs):
+        slots = cls(len(const_ptrs) + n_outputs, dtype=np.uintp)
+        slots[:] = 0
+        slots[:len(const_ptrs)] = const_ptrs
+        slots.n_consts = len(const_ptrs)
+        return slots
+
+    def __del__(self):
+        for address in self.view(np.ndarray)[getattr(self, "n_consts", len(self)):].tolist():
+            if address:
+                ctypes.pythonapi.Py_DecRef(ctypes.c_void_p(address))
 
 
 def _output(f, j):
@@ -186,18 +265,21 @@ def _result(f, n_out):
     return [f"  ret ptr {items}"]
 
 
-def _check_array(f, obj, shape, dtype, writeable):
-    _require(f, f.emit(f"icmp eq i32 {_field(f, obj, NDIM, 'i32')}, {len(shape)}"))
+def _check_array(f, obj, shape, dtype, writeable, otherwise="fallback"):
+    """Continue only if `obj` (an ndarray) has this shape, dtype, native byte order, and is C-contiguous,
+    aligned (and writeable), else go to `otherwise`."""
+    _require(f, f.emit(f"icmp eq i32 {_field(f, obj, NDIM, 'i32')}, {len(shape)}"), otherwise)
     dims = _field(f, obj, DIMS, "ptr")
     for d, n in enumerate(shape):
-        _require(f, f.emit(f"icmp eq i64 {_field(f, dims, 8 * d, 'i64')}, {n}"))
+        _require(f, f.emit(f"icmp eq i64 {_field(f, dims, 8 * d, 'i64')}, {n}"), otherwise)
     descr = _field(f, obj, DESCR, "ptr")
-    _require(f, f.emit(f"icmp eq i32 {_field(f, descr, DESCR_TYPE_NUM, 'i32')}, {dtype.num}"))
+    _require(f, f.emit(f"icmp eq i32 {_field(f, descr, DESCR_TYPE_NUM, 'i32')}, {dtype.num}"), otherwise)
     order = _field(f, descr, DESCR_BYTEORDER, "i8")
-    _require(f, f.emit(f"or i1 {f.emit(f'icmp eq i8 {order}, 61')}, {f.emit(f'icmp eq i8 {order}, 124')}"))
+    _require(f, f.emit(f"or i1 {f.emit(f'icmp eq i8 {order}, 61')}, {f.emit(f'icmp eq i8 {order}, 124')}"),
+             otherwise)
     need = C_CONTIGUOUS_ALIGNED | (WRITEABLE if writeable else 0)
     flags = _field(f, obj, FLAGS, "i32")
-    _require(f, f.emit(f"icmp eq i32 {f.emit(f'and i32 {flags}, {need}')}, {need}"))
+    _require(f, f.emit(f"icmp eq i32 {f.emit(f'and i32 {flags}, {need}')}, {need}"), otherwise)
 
 
 def _int_or_array(f, obj, j):

@@ -20,6 +20,7 @@ from . import backend, explain, fastentry, persist
 from .aliases import aliased_write
 from .cache import CacheEntry, FunctionCache, PathInfo
 from .ir import autodiff, passes
+from .ir.builder import Builder
 from .ir.errors import GuardFailed, JitgradError, JitgradWarning, TraceError
 from .ir.evaluate import run_trace
 from .ir.value import Trace
@@ -337,6 +338,8 @@ class GradFunction(Transformed):
                   and sig.grad_trees[0][0] is None and type(sig.grad_trees[0][1][0]) is np.ndarray)
         if simple:
             return passes.dce(Trace(joint.inputs, joint.nodes, joint.outputs[n_primal:])), persist.only_output
+        if not (self.has_aux or self.with_value):
+            return _without_loss(joint), package
         return joint, package
 
     def _package(self, sig, layout, n_primal, outputs):
@@ -347,6 +350,15 @@ class GradFunction(Transformed):
         if self.with_value:
             return value, grads
         return (grads, value[1]) if self.has_aux else grads
+
+
+def _without_loss(joint):
+    """`joint` with its output 0, the loss, a zero of the loss's type: the caller does not return the
+    value, so nothing computes it (a softmax cross-entropy's row terms, for one)."""
+    b = Builder()
+    loss = joint.outputs[0]
+    zero = b.fill(loss.shape, loss.dtype, 0)
+    return passes.dce(Trace(joint.inputs, [zero, *joint.nodes], [zero, *joint.outputs[1:]]))
 
 
 def package_gradients(sig, values, as_tuple, keep_arrays=False):

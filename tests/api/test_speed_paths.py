@@ -139,6 +139,32 @@ def test_plain_gradient_kernel_has_only_the_gradient_output():
     assert value == np.sum(x * x) and np.array_equal(grad, 2 * x)
 
 
+def test_gradients_of_several_arguments_compute_no_loss():
+    """jit_grad returns no value: with a tuple of argnums the kernel's loss output is a zero and the
+    loss's own terms (here the log and the sum over rows of y * logits) are not computed;
+    value_and_grad and has_aux compute it."""
+    def loss(w, b, x, y):
+        logits = x @ w + b
+        return np.mean(np.log(np.sum(np.exp(logits), axis=1)) - np.sum(y * logits, axis=1))
+
+    rng = np.random.default_rng(5)
+    w, b, x = rng.normal(size=(4, 3)), rng.normal(size=3), rng.normal(size=(6, 4))
+    y = np.eye(3)[rng.integers(0, 3, size=6)]
+    g = jitgrad.jit_grad(loss, argnums=(0, 1))
+    want = jitgrad.jit_grad(loss, argnums=(0, 1), jit=False)(w, b, x, y)
+    for _ in range(2):
+        for got, ref in zip(g(w, b, x, y), want):
+            np.testing.assert_allclose(got, ref, rtol=1e-12)
+    text = g.cache_info().paths[0].text
+    assert " log " not in text and "fill {shape=(), dtype=f64, value=0}" in text
+    with_value = jitgrad.value_and_grad(loss, argnums=(0, 1))
+    value, grads = with_value(w, b, x, y)
+    np.testing.assert_allclose(value, loss(w, b, x, y), rtol=1e-12)
+    assert " log " in with_value.cache_info().paths[0].text
+    (aux_value, aux), _ = jitgrad.value_and_grad(lambda *a: (loss(*a), 1.0), argnums=(0, 1), has_aux=True)(w, b, x, y)
+    np.testing.assert_allclose(aux_value, value, rtol=1e-12)
+
+
 def test_optimize_keeps_unchanged_nodes_and_reaches_the_fixed_point():
     b = Builder()
     x = b.input((), np.float64)
