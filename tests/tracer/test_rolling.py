@@ -601,3 +601,33 @@ def test_the_short_loop_rule_weighs_array_ops_by_their_elements(monkeypatch):
             assert any("short" in line for line in path.loops), path.loops
         np.testing.assert_allclose(g(q, obs[::-1])[0], jitgrad.jit_grad(_matrix_filter, jit=False)(q, obs[::-1]),
                                    rtol=1e-12)
+
+
+NOTES = []
+
+
+def noting_sometimes(x, n):
+    """Appends to an outside list in a few iterations (where a decision on data says so): the
+    iterations between roll, the noting ones are interpreted."""
+    s = x
+    for i in range(n):
+        s = np.sin(s) * 0.5 + 0.6 * np.cos(0.03 * i)
+        if s > 1.0272:                         # (in iterations 209 to 211)
+            NOTES.append(float(s))
+    return s
+
+
+def test_iterations_without_outside_changes_roll_between_those_with_them():
+    NOTES.clear()
+    noting_sometimes(np.float64(0.3), 400)
+    expected, NOTES[:] = list(NOTES), []
+    trace, ctx = traced(noting_sometimes, np.float64(0.3), 400)
+    assert len(expected) == 3 and NOTES == expected * 2                  # the traced run's, then CPython's
+    assert len(top_loops(trace)) == 2 and "not rolled" not in " ".join(ctx.loops.report()), ctx.loops.report()
+    g = jitgrad.value_and_grad(noting_sometimes)
+    for _ in range(2):                                 # traced, then cached: the appends replayed
+        NOTES.clear()
+        value, _ = g(np.float64(0.3), 400)
+        assert NOTES == expected and value == noting_sometimes(np.float64(0.3), 400)
+    assert g.cache_info().traces == 1
+    assert_grad(noting_sometimes, np.float64(0.3), 400)

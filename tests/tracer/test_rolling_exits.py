@@ -206,3 +206,31 @@ def test_a_loop_left_by_return_reports_why_it_was_not_rolled():
     assert f(x)[0] == returns_after_an_effect(x)
     (loops,) = [p.loops for p in f.cache_info().paths]
     assert len(loops) == 1 and "not rolled: the loop counter is used (an index of a dict)" in loops[0], loops
+
+
+def leaving_before_a_branch(p, t_end):
+    """The exit (`break`) comes before a branch on data whose one side checks a decision of its own,
+    which fails in the iteration that leaves (Python never gets there): the loop op evaluates its
+    whole body in that iteration, so it takes the traced count instead of leaving at run time."""
+    t, x = 0.0, 1.0
+    while True:
+        if t >= t_end:
+            break
+        if x > 0.0:
+            x = x - 0.3 * p[0]
+            if t < t_end:
+                x = x * 1.0
+        else:
+            x = x + p[1]
+        t += 0.01
+    return x
+
+
+def test_a_loop_leaving_before_a_branch_that_checks_a_decision_runs_its_traced_count():
+    g = jitgrad.jit_grad(leaving_before_a_branch, argnums=(0,))
+    for t_end, traces in ((3.0, 1), (3.0, 1), (4.0, 2), (2.5, 3)):
+        assert_grad(leaving_before_a_branch, np.array([1.0, 0.5]), t_end, grad_fn=g)
+        assert g.cache_info().traces == traces
+    loops = g.cache_info().paths[0].loops
+    assert "rolled" in loops[0] and "2 paths" in loops[0] and "leaves on data" not in loops[0], loops
+    assert_grad(leaving_before_a_branch, np.array([1.0, 0.5]), 3.0, jit=False)

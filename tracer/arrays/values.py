@@ -251,7 +251,11 @@ def elementwise(op, fn, *operands):
     except (ArithmeticError, ValueError) as e:
         IMPLEMENTATIONS["pin_values"](operands, e)
         raise
-    result = make(_emit(op, lift_operands(_lifted_as(op), operands)), concrete)
+    ir_value = _emit(op, lift_operands(_lifted_as(op), operands))
+    if type(concrete) is int and any(type(o) is TracedArray and type(o.value) is int for o in operands):
+        result = TracedArray(ir_value, concrete)     # a count a rolled loop carries stays traced (loopattrs.py)
+    else:
+        result = make(ir_value, concrete)
     if fn in PYTHON_RAISING:
         IMPLEMENTATIONS["guard_python_arithmetic"](fn, operands, result)
     return result

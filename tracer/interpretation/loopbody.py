@@ -12,7 +12,7 @@ same work on their carries; the body is the later one with carries and invariant
 import numpy as np
 
 from ...ir import Builder, passes
-from ...ir.loops import COUNTER_DTYPE
+from ...ir.loops import COUNTER_DTYPE, node_guards
 from ...ir.printer import format_params
 from ..arrays.values import TracedArray
 
@@ -172,6 +172,14 @@ def with_exit(body, positions):
     env = passes.copy_inputs(b, body.inputs)
     passes.replay(b, body.nodes, env, rule)
     return b.build([env[id(v)] for v in body.outputs] + held)
+
+
+def exits_cleanly(body, position):
+    """Whether a loop of `body` may leave where its guard at `position` fails (`with_exit`): no cond or
+    inner loop after it checks a guard of its own.  Python does not reach those in the iteration that
+    leaves, but the loop op evaluates the whole body there, and a nested guard failing is no exit (it
+    fails the trace: `with_exit` makes only the top-level ones hold or leave)."""
+    return not any(node_guards(n) for n in body.nodes[position + 1:] if n.op in ("cond", "loop"))
 
 
 def with_count(body):

@@ -1,16 +1,19 @@
-"""The state of an interpreted frame at a loop header, flattened for comparison (rolling.py): its fast
-locals, cells and value stack, through tuples and lists (`flatten_frame`); whether two such states agree
-in everything but traced values and the loop counter (`same_state`); and rebuilding the frame with
-values replaced after a loop op (`rebuild`).
+"""The state of an interpreted frame at a loop header (`Header`), flattened for comparison (rolling.py):
+its fast locals, cells and value stack, through tuples and lists and the attributes of the objects the
+trace made whose state is their `__dict__` (loopattrs.py) (`flatten_frame`); whether two such states agree in
+everything but traced values and the loop counter (`same_state`); and rebuilding the frame (and those
+objects' attributes) with values replaced after a loop op (`rebuild`).
 """
 import types
 import weakref
 
 import numpy as np
 
+from .loopattrs import Objects, places
 from ..arrays.loopindex import LoopIndex
 from ..arrays.sizeint import SizeInt
 from ..arrays.values import TracedArray
+from ..recording.errormode import mode_state
 
 FLATTEN_LIMIT = 64            # longer tuples and lists are compared by identity
 _STATIC_TYPES = (int, float, complex, str, bytes, bool, type(None))
@@ -26,6 +29,18 @@ class _Struct:
 
     def __eq__(self, other):
         return type(other) is _Struct and other.kind is self.kind and other.n == self.n
+
+
+class _Attrs:
+    """The attribute names of an object in a flattened frame state (its values follow, in that order)."""
+
+    __slots__ = ("names",)
+
+    def __init__(self, names):
+        self.names = names
+
+    def __eq__(self, other):
+        return type(other) is _Attrs and other.names == self.names
 
 
 class _EmptyCell:
@@ -48,9 +63,8 @@ class _Weak:
         return type(other) is _Weak and self.ref() is other.ref() is not None
 
 
-def flatten_frame(frame, stack_top=1, opaque=()):
-    """The frame's state as a flat list (the iterator on top of the stack excluded: `stack_top` items);
-    a list whose id `opaque` maps is the marker it maps it to (compared by identity: appends.py)."""
+def _roots(frame, stack_top):
+    """The frame's fast locals, cells' contents and value stack but its `stack_top` items."""
     roots = list(frame.fast)
     for cell in frame.cells:        # a slot may hold a plain value: a 3.12+ inlined comprehension's local
         try:
@@ -58,7 +72,15 @@ def flatten_frame(frame, stack_top=1, opaque=()):
         except ValueError:
             roots.append(_EMPTY)
     roots.extend(frame.stack[:len(frame.stack) - stack_top])
-    items, work = [], roots[::-1]
+    return roots
+
+
+def flatten_frame(frame, stack_top=1, opaque=(), objects=None):
+    """The frame's state as a flat list (the iterator on top of the stack excluded: `stack_top` items);
+    a list whose id `opaque` maps is the marker it maps it to (compared by identity: appends.py).  An
+    object that `objects` (a loopattrs.Objects) takes is followed by its attributes (once, where it is
+    first met), which it notes."""
+    items, work = [], _roots(frame, stack_top)[::-1]
     while work:
         x = work.pop()
         t = type(x)
@@ -69,6 +91,10 @@ def flatten_frame(frame, stack_top=1, opaque=()):
             work.extend(reversed(x))
         else:
             items.append(_Weak(x) if t is np.ndarray else x)
+            state = objects.take(x) if objects is not None else None
+            if state is not None:
+                items.append(_Attrs(tuple(state)))
+                work.extend(reversed(state.values()))
     return items
 
 
@@ -109,7 +135,7 @@ def same_state(before, after, watch):
             if (a.relative(before.last) != b.relative(after.last) if a.watch is watch else
                     a.relative(0) != b.relative(0)):
                 return False
-        elif ta is _Struct:
+        elif ta is _Struct or ta is _Attrs:
             if not a == b:
                 return False
         elif not _same_static(a, b):
@@ -117,10 +143,10 @@ def same_state(before, after, watch):
     return True
 
 
-def rebuild(frame, replace, counter, stack_top=1, opaque=()):
+def rebuild(frame, replace, counter, stack_top=1, opaque=(), objects=()):
     """Replace, in the frame's locals, cells and stack (through tuples and lists, but its `stack_top`
-    items and the lists whose ids are in `opaque`), the objects `replace` maps by id, and each LoopIndex
-    `i` by `counter(i)`."""
+    items and the lists whose ids are in `opaque`) and in the attributes of `objects` (their
+    `__dict__`s), the objects `replace` maps by id, and each LoopIndex `i` by `counter(i)`."""
     def rebuilt(x):
         t = type(x)
         if t is TracedArray:
@@ -147,3 +173,36 @@ def rebuild(frame, replace, counter, stack_top=1, opaque=()):
             cell.cell_contents = new
     below = len(frame.stack) - stack_top
     frame.stack[:below] = [rebuilt(x) for x in frame.stack[:below]]
+    for obj in objects:
+        state = vars(obj)
+        for name, x in list(state.items()):
+            new = rebuilt(x)
+            if new is not x:
+                state[name] = new
+
+
+class Header:
+    """One arrival at a loop header: node count, flattened frame state, environment size, iterator
+    state and the counter's last value."""
+
+    __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last", "ints", "floats", "mode", "lengths", "objects")
+
+    def __init__(self, ctx, frame, watch):
+        self.next, step = watch.state()
+        self.last = self.next - step                         # the range value of the iteration that ended
+        self.n = len(ctx.builder.nodes)
+        objects = Objects(ctx)               # (whose attributes are state too: loopattrs.py)
+        self.items = flatten_frame(frame, watch.STACK_TOP, watch.appends.markers, objects)
+        self.objects = objects.found
+        self.lengths = watch.appends.lengths()          # of the lists the loop appends to (appends.py)
+        self.irs = [x.ir if type(x) is TracedArray else None for x in self.items]   # (arrays written in place
+        self.env = len(ctx.env)                                                     # keep their object)
+        self.ints, self.floats = {}, {}      # variables and attributes holding Python ints, floats (stepping.py)
+        for key, holder, slot in places(frame, self.objects):
+            kind = type(holder[slot])
+            if kind is int or kind is float:
+                (self.ints if kind is int else self.floats)[key] = holder[slot]
+        self.mode = mode_state()                        # NumPy's error mode (errstate blocks: effects.py)
+        first = {}                   # which items are one traced object (writes into one reach the others)
+        self.aliases = [first.setdefault(id(x), k) if type(x) is TracedArray else None
+                        for k, x in enumerate(self.items)]

@@ -253,15 +253,10 @@ class DataOps:
 
     def op_STORE_ATTR(self, frame, name):
         obj = frame.stack.pop()
-        if self.ctx.loops is not None:
-            self.ctx.loops.store_attr(obj, f"a store to the attribute {name!r}")
         self.store_attr(obj, name, frame.stack.pop())
 
     def op_DELETE_ATTR(self, frame, name):
-        obj = frame.stack.pop()
-        if self.ctx.loops is not None:
-            self.ctx.loops.store_attr(obj, f"deleting the attribute {name!r}")
-        self.delete_attr(obj, name)
+        self.delete_attr(frame.stack.pop(), name)
 
     # -- building containers -----------------------------------------------------------------------
     def _pop_n(self, frame, count):

@@ -369,6 +369,8 @@ class Protocols:
             value = self.call(hook, (obj, name), {})
         if isinstance(obj, VALUE_TYPES):
             return value
+        if type(value) is int and self.ctx.loops is not None and self.ctx.loops.active:   # (a count? loopattrs.py)
+            self.ctx.loops.read_attr(obj, name, self.ctx.frames[-1])
         return self.ctx.read_attr(obj, name, value)
 
     def _getattribute(self, obj, tp, name, has_hook):
@@ -426,6 +428,8 @@ class Protocols:
         """`obj.name = value`, honouring Python `__setattr__`, property setters and descriptors
         (`generic`: `object.__setattr__(obj, name, value)`, which skips the class's `__setattr__`)."""
         obj = shadowed(obj)
+        if self.ctx.loops is not None:         # (outside state for watched loops: rolling.py)
+            self.ctx.loops.store_attr(obj, name, f"a store to the attribute {name!r}")
         if not self._attr_hook(obj, name, None if generic else "__setattr__", "fset", "__set__", (value,)):
             (object.__setattr__ if generic else setattr)(obj, name, value)
         self.ctx.note_store("attr", obj, name)
@@ -433,6 +437,8 @@ class Protocols:
 
     def delete_attr(self, obj, name):
         """`del obj.name`."""
+        if self.ctx.loops is not None:
+            self.ctx.loops.store_attr(obj, name, f"deleting the attribute {name!r}")
         if not self._attr_hook(obj, name, "__delattr__", "fdel", "__delete__", ()):
             delattr(obj, name)
 

@@ -22,9 +22,10 @@ of the grown body, which runs on.  So a branch whose side varies is one loop, no
 Soundness: while a loop is watched its counter is a LoopIndex (loopindex.py: affine arithmetic and
 indexing traced arrays become IR on the iteration's counter, any other use marks the loop not
 rollable), ints stepping with it (`k += 1`) become LoopIndex too and floats it changes traced values
-(stepping.py), and everything an iteration could
-change outside the frame's own variables marks the loops being watched not rollable: stores to
-attributes, globals, other frames' cells and non-traced containers,
+(stepping.py), the attributes of objects the trace made that the frame holds are state as its
+variables are (loopattrs.py), and everything an iteration could change outside that state marks the
+loops being watched not rollable: stores to other attributes, globals, other frames' cells and
+non-traced containers,
 in-place writes into traced arrays the frame does not hold, compiled calls not known to be pure
 (effects.py), exceptions, consuming iterators made before the iteration.  Those loops are unrolled as
 before (correct, slower), and `report()` says why.
@@ -40,16 +41,16 @@ from .appends import ListAppends, is_list_append, refill
 from .effects import impure_call
 from .fastforward import concrete_values, fast_forward
 from ...ir.loops import COUNTER_DTYPE
-from .loopbody import Iteration, with_exit
+from .loopattrs import Objects, note_read, place_name, store_refusal
+from .loopbody import Iteration, exits_cleanly, with_exit
 from .looptree import Split, emit_loop, join, known_values, single
-from .loopstate import flatten_frame, rebuild, same_state
+from .loopstate import Header, flatten_frame, rebuild, same_state
 from .opening import rewound
 from ..arrays.loopindex import LoopIndex, plain
 from .stepping import step_variables
 from .sizedloops import after_sized, note_swap, sized_loop, sized_note, sizes_plain
 from ..arrays.values import TracedArray
 from ..recording.context import _is_library_file
-from ..recording.errormode import mode_state
 
 RANGE_ITERATOR = type(iter(range(0)))
 
@@ -65,6 +66,7 @@ def exits_enabled():
     return os.environ.get("JITGRAD_ROLL_EXITS", "1") != "0"
 
 
+TAINTED_LIMIT = 8              # iterations in a row changing outside state that make a loop not rolled (`taint`)
 MAX_PATHS = 16                 # a body joins at most this many recorded paths (an int decision: its values)
 
 
@@ -94,28 +96,6 @@ def _work(nodes):
     100 measurements (3,880 ops: 2x2 to 4x4 matrices) cached 23.8 us rolled against 67.9 us unrolled, first
     call 194 ms against 414 ms (bench/first_calls.py, 2026-12-07)."""
     return sum(min(math.prod(n.shape), ELEMENT_WEIGHT) or 1 for n in nodes)
-
-
-class Header:
-    """One arrival at a loop header: node count, flattened frame state, environment size, iterator
-    state and the counter's last value."""
-
-    __slots__ = ("n", "items", "irs", "aliases", "env", "next", "last", "ints", "floats", "mode", "lengths")
-
-    def __init__(self, ctx, frame, watch):
-        self.next, step = watch.state()
-        self.last = self.next - step                         # the range value of the iteration that ended
-        self.n = len(ctx.builder.nodes)
-        self.items = flatten_frame(frame, watch.STACK_TOP, watch.appends.markers)
-        self.lengths = watch.appends.lengths()          # of the lists the loop appends to (appends.py)
-        self.irs = [x.ir if type(x) is TracedArray else None for x in self.items]   # (arrays written in place
-        self.env = len(ctx.env)                                                     # keep their object)
-        self.ints = {k: v for k, v in enumerate(frame.fast) if type(v) is int}
-        self.floats = {k: v for k, v in enumerate(frame.fast) if type(v) is float}
-        self.mode = mode_state()                        # NumPy's error mode (errstate blocks: effects.py)
-        first = {}                   # which items are one traced object (writes into one reach the others)
-        self.aliases = [first.setdefault(id(x), k) if type(x) is TracedArray else None
-                        for k, x in enumerate(self.items)]
 
 
 def _range_state(iterator):
@@ -165,6 +145,9 @@ class LoopWatch:
         self.rebound = []         # (TracedArray, its IR before) for in-place writes in this iteration
         self.fresh = {}           # id -> iterator or object made in this iteration
         self.counters = []        # the IR Values of the counter made in this iteration (one per value)
+        self.counts = {}          # (id(object), attribute) -> read only to be counted, in this iteration (stepping.py)
+        self.tainted = self.ended_tainted = self.why_tainted = None    # why the iteration running (ended, last
+        self.taints = 0                                                # one ended so) changes outside state (`taint`)
         self.current = None       # the counter's value in the running iteration
         self.arrivals = self.rolls = 0
         self.short = None         # why a loop that could roll stays unrolled (too short), or None
@@ -226,12 +209,28 @@ class LoopWatch:
             self.headers.clear()
             self.iterations.clear()
 
+    def not_rolled(self):
+        """Why the loop is not rolled (it was refused, or never rolled and changed outside state), or None."""
+        return self.refused or (None if self.rolls else self.tainted or self.why_tainted)
+
+    def taint(self, why):
+        """The running iteration changes outside state (`why`): it is interpreted, never part of a loop
+        op (nor its first iteration, nor joined into one); iterations that do not can still roll, and
+        the fast-forward stops where the path to such a change parts from theirs (a guard).  After
+        TAINTED_LIMIT such iterations in a row the loop is not rolled."""
+        self.tainted = self.tainted or why
+
     # -- one arrival at the header ---------------------------------------------------------------------
     def arrive(self, interpreter):
         """At the header, before FOR_ITER: note the iteration that ended; roll when it matches the one
         before."""
         ctx = self.rolling.ctx
         self.arrivals += 1
+        self.ended_tainted, self.tainted = self.tainted, None
+        self.taints = self.taints + 1 if self.ended_tainted else 0
+        if self.taints >= TAINTED_LIMIT:
+            return self.refuse(self.ended_tainted)
+        self.why_tainted = self.ended_tainted or self.why_tainted
         emits = self.appends.take()
         if type(emits) is str:
             return self.refuse(f"{emits}, at {self.location}")
@@ -244,8 +243,8 @@ class LoopWatch:
         self.pin()
         step_variables(self)
         header = Header(ctx, self.frame, self)
-        if self.arrivals == 1 and self.OPENING:
-            self.opening = header
+        if self.arrivals == 1 and self.OPENING or self.arrivals == 2 and self.ended_tainted:
+            self.opening = None if self.ended_tainted else header
         if self.headers:
             self.iterations.append(self._iteration(self.headers[-1], header, emits))
         self.headers.append(header)
@@ -265,12 +264,14 @@ class LoopWatch:
     def _iteration(self, before, after, emits=()):
         """The Iteration between two headers, or None when it cannot be a loop body."""
         ctx = self.rolling.ctx
+        if self.ended_tainted:
+            return None
         if after.env != before.env or not same_state(before, after, self):
-            changed = [self.frame.code.co_varnames[k] for k, v in after.ints.items()
-                       if k < len(self.frame.code.co_varnames) and before.ints.get(k, v) != v]
+            changed = [place_name(self.frame.code, k) for k, v in after.ints.items() if before.ints.get(k, v) != v]
+            changed = [name for name in changed if name is not None]
             if changed and self.arrivals > 2:
-                self.mismatch = (f"the int variable {changed[0]!r} changes between iterations other than as a "
-                                 "counter (an int() of data kept in a variable)")
+                self.mismatch = (f"the {changed[0]} changes between iterations other than as a counter (an "
+                                 "int() of data kept in a variable, a count that differs between iterations)")
             return None
         if after.mode is not before.mode and after.mode != before.mode:
             self.refuse(f"the iteration changes NumPy's error mode (np.seterr, an np.errstate left open), at "
@@ -358,7 +359,7 @@ class LoopWatch:
         done, finals, failed, previous, most = run
         first, step = split.first, split.step
         emits = split.paths[0].emits        # (appended to lists: one path, a static count)
-        leaves = failed is not None and exits_enabled() and not emits    # a guard failed: it ends there
+        leaves = failed is not None and exits_enabled() and not emits and exits_cleanly(joined.body, failed)
         split.start = len(ctx.builder.nodes)
         if split.done or leaves:
             body = with_exit(joined.body, [failed]) if leaves else joined.body
@@ -381,10 +382,11 @@ class LoopWatch:
                     return LoopIndex(self, i.base + ahead, i.a, i.b)
                 value = i.a * (i.base + ahead) + i.b
                 return value if sized is None else after_sized(sized.stop.arg, i.a, value)
-            rebuild(self.frame, replace, moved, self.STACK_TOP, self.appends.lists)
+            rebuild(self.frame, replace, moved, self.STACK_TOP, self.appends.lists, header.objects.values())
             if emits:      # (the lists hold the rows of its stacked outputs: appends.py)
                 refill(ctx.builder, self.appends, split.header.lengths, (loop, len(joined.items)), emits,
                        (split.done, split.done - split.ran), finals[len(joined.items):])
+            self.rebound.clear()       # (the rebinds above are no writes of the next iteration)
             self.advance(done)
             split.entry = len(self.rolling.rolled)
             self.rolling.rolled.append((self.location, split.done, split.ran, len(joined.items), leaves,
@@ -505,16 +507,18 @@ class Rolling:
         del self.watches[key]
         if watch in self.active:
             self.active.remove(watch)
-        if watch.refused is not None:
-            self.unrolled[watch.location] = watch.refused
+        if watch.not_rolled() is not None:
+            self.unrolled[watch.location] = watch.not_rolled()
         elif not watch.rolls and watch.short is not None:
             self.unrolled[watch.location] = watch.short
         elif not watch.rolls and watch.arrivals > 3:
             self.unrolled[watch.location] = (watch.mismatch or
                                              "no two consecutive iterations recorded the same operations")
         if watch.exit is None:        # else its counters stay LoopIndex: a use pins the count (`pin`)
+            objects = Objects(self.ctx)
+            flatten_frame(watch.frame, watch.STACK_TOP, watch.appends.markers, objects)
             rebuild(watch.frame, {}, lambda i: i.value if i.watch is watch else i, watch.STACK_TOP,
-                    watch.appends.lists)
+                    watch.appends.lists, objects.found.values())
         watch.appends.lists.clear()
 
     def _prune(self):
@@ -532,14 +536,14 @@ class Rolling:
         if self.active:
             why = f"{why} at {self.ctx.user_location()}"
             for watch in self.active:
-                watch.refuse(why)
+                watch.taint(why)
 
     def store_cell(self, frame, name):
         """STORE_DEREF/DELETE_DEREF by `frame`: its own cells are its variables (part of the state the
         watches snapshot); another frame's are outside state."""
         for watch in self.active:
             if watch.frame is not frame:
-                watch.refuse(f"a store to the closure variable {name!r} at {self.ctx.user_location()}")
+                watch.taint(f"a store to the closure variable {name!r} at {self.ctx.user_location()}")
 
     def yielded(self, frame):
         """YIELD_VALUE in `frame`: a loop of that frame cannot skip its iterations."""
@@ -573,7 +577,7 @@ class Rolling:
         for watch in self.active:
             why = watch.appends.append(owner, value)
             if why is not None:
-                watch.refuse(f"{why}, at {self.ctx.user_location()}")
+                watch.taint(f"{why}, at {self.ctx.user_location()}")
 
     def native_result(self, result, args):
         """What compiled code returned: a new iterator (zip, map, enumerate...) is the iteration's own."""
@@ -593,20 +597,25 @@ class Rolling:
         for watch in self.active:
             watch.fresh[id(obj)] = obj
 
-    def store_attr(self, obj, what):
-        """A store into (or deletion of) an attribute of `obj`: outside state for the watched loops
-        whose running iteration did not make `obj`."""
-        if self.active:
-            why = f"{what} at {self.ctx.user_location()}"
-            for watch in self.active:
-                if watch.fresh.get(id(obj)) is not obj:
-                    watch.refuse(why)
+    def store_attr(self, obj, name, what):
+        """A store into (or deletion of) attribute `name` of `obj` (`what` says which): outside state for
+        the watched loops but those whose running iteration made `obj` or whose state holds its
+        attributes (loopattrs.py)."""
+        for watch in self.active:
+            why = store_refusal(watch, obj, name, what)
+            if why is not None:
+                watch.taint(f"{why} at {self.ctx.user_location()}")
+
+    def read_attr(self, obj, name, frame):
+        """Int attribute `name` of `obj` read by `frame` (loopattrs.note_read)."""
+        for watch in self.active:
+            note_read(watch, obj, name, frame)
 
     def consume(self, iterator):
         """FOR_ITER on a non-range iterator: it must have been made in the running iteration."""
         for watch in self.active:
             if id(iterator) not in watch.fresh:
-                watch.refuse(f"an iterator made before the iteration is advanced in it, at "
+                watch.taint(f"an iterator made before the iteration is advanced in it, at "
                              f"{self.ctx.user_location()}")
 
     def unwatched(self, frame, iterator):
@@ -630,7 +639,7 @@ class Rolling:
                  for loc, trip, done, carries, leaves, paths, sized, emits in self.rolled]
         unrolled = dict(self.unrolled)
         for watch in self.watches.values():     # loops left by `return` or `break`: never finished
-            if watch.refused is not None and not watch.rolls:
-                unrolled.setdefault(watch.location, watch.refused)
+            if watch.not_rolled() is not None and not watch.rolls:
+                unrolled.setdefault(watch.location, watch.not_rolled())
         lines += [f"loop at {loc}: not rolled: {why}" for loc, why in unrolled.items()]
         return lines
