@@ -1,6 +1,7 @@
 """Random programs (tests/random_programs.py) run compiled against CPython + NumPy: values equal NumPy's,
 gradients equal central finite differences and the reference executor's, over inputs that flip the
-programs' branches, with aliased arguments (the same array passed as x and y) and cached calls.
+programs' branches, with aliased arguments (the same array passed as x and y) and cached calls (each
+dropping the last call's arrays, so that the kernel reuses them).
 
 JITGRAD_RANDOM_PROGRAMS=N runs programs 0..N-1 instead of the CI's 300 (larger runs are for before a
 release, see tests/README.md: programs are seeded by their number, so a failure names its program)."""
@@ -64,4 +65,5 @@ def test_random_program(seed):
                 along = _finite_differences(lambda x, y, s: f(x, x.copy(), s), before)
                 assert _close([grads[0] + grads[1], grads[2]], [along[0], along[2]], 1e-5, atol), source
             assert all(np.array_equal(a, b) for a, b in zip(args[:2], before[:2])), source   # not written
+            del value, grads        # the next call hands these arrays back (kept outputs, jit/pywrapper.py)
     assert compiled.cache_info().traces <= CALLS
