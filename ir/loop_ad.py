@@ -168,13 +168,14 @@ class LoopVJP:
         passes.replay(b, _closure(fwd.nodes, self.hoisted), env)
         return [env[id(r)] for r in self.hoisted]
 
-    def taping_body(self, based=False, guards=True):
+    def taping_body(self, based=False, guards=True, count=False):
         """The forward part with the taped residuals as extra stacked outputs (`based`: counter
-        offset by a last input, see `with_base`; `guards` False: without them, for recomputing)."""
+        offset by a last input, and `count`: another one after it, see `with_base`; `guards` False:
+        without them, for recomputing)."""
         fwd = self.forward
         body = passes.dce(subtrace(fwd.inputs, fwd.nodes, list(fwd.outputs[:self.n_out]) + self.taped))
         body = body if guards else passes.dce(without_guards(body))
-        return with_base(body) if based else body
+        return with_base(body, count) if based else body
 
     # -- the backward loop --
 
@@ -271,12 +272,15 @@ class LoopVJP:
         return cts
 
 
-def with_base(body):
+def with_base(body, count=False):
     """`body` with one more invariant input, last, an intp `base`: the counter it sees is base + its
-    own (a segment of a loop, run from iteration `base`)."""
+    own (a segment of a loop, run from iteration `base`); with `count`, another one after it, which it
+    does not read (the trip count of a loop of a run-time trip count: ir/loops.py)."""
     bb = Builder()
     env = passes.copy_inputs(bb, body.inputs)
     base = bb.input((), COUNTER_DTYPE)
+    if count:
+        bb.input((), COUNTER_DTYPE)
     env[id(body.inputs[0])] = bb.add(base, env[id(body.inputs[0])])
     passes.replay(bb, body.nodes, env)
     return bb.build([env[id(v)] for v in body.outputs])

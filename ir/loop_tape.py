@@ -35,6 +35,15 @@ rows unless over the budget, where it is continued in turn.)  Stacked outputs: t
 rows, then each segment's (at a static offset: a segment is `size` rows, zeros past the iteration
 that left), up to `trip`.
 
+A loop of a run-time trip count n (trip None, its last operand; no stacked outputs) is `_segmented`:
+its first min(n, rows) iterations run taped, rows as many as the budget holds (a tape of that many
+rows, allocated per call), and the rest, when n is larger, in segments of their square root (at least
+MIN_SEGMENT) iterations, stacking the carries each starts from (a segment loop of ceil((n - rows) /
+size) iterations, its inner loop of a run-time count: the last segment runs what is left); the
+backward segment loop runs them last first, each recomputing its tape from its checkpoint.  Memory:
+the budget, one segment's tape and a checkpoint per segment; below the budget, one taped loop as
+before.  (With stacked outputs, one tape of n rows; with nothing to tape, one loop.)
+
 A `while` loop of no bound (trip None: its count UNBOUNDED) is `_continued` too, with as many rows
 taped first as the budget holds (a taping loop of that run-time count, its tape a stack growing with
 the iterations taken: jit/loops.py) and segments of their square root (at least MIN_SEGMENT), the
@@ -90,8 +99,10 @@ def taping_form(b, node, args, active_args, records, result_maps):
         over = trip is not None and trip * row_bytes > TAPE_BUDGET_MB * 2 ** 20 and trip >= 4
         if trip is None and exit is not None:     # a `while` loop: its first rows taped, then segments
             loop, results = _continued(b, vjp, args, hoisted, records, row_bytes)
-        elif trip is None:    # a run-time trip count: a tape of as many rows, allocated per call
+        elif trip is None and (_stacked(vjp) or not vjp.taped):   # (a tape of as many rows, allocated per call)
             loop, results = _taped(b, vjp, args, hoisted, None, None, records), None
+        elif trip is None:    # a run-time trip count: its first rows taped, then checkpointed segments
+            loop, results = _segmented(b, vjp, args, hoisted, records, row_bytes)
         elif exit is not None and (over or trip >= CONTINUED_ROWS):
             loop, results = _continued(b, vjp, args, hoisted, records, row_bytes)
         elif over and exit is None:
@@ -199,6 +210,75 @@ class _Checkpointed:
                       body=bb.build(cc + aa), trip=self.segments, n_carry=n + len(accs))
         finals = [b.loop_result(loop, index=k) for k in range(n + len(accs))]
         return vjp.operand_cotangents(len(args), finals[:n], finals[n:])
+
+
+# ---- a loop of a run-time trip count, over the budget in segments ---------------------------------------
+
+def _span(b, s, n, rows, size):
+    """(base, count) of segment `s` (intp Values) of a loop of `n` iterations whose first `rows` are
+    taped: iterations base .. base + count - 1, `size` of them but the last segment's."""
+    base = b.add(_intp(b, rows), b.multiply(s, _intp(b, size)))
+    return base, b.minimum(_intp(b, size), b.subtract(n, base))
+
+
+def _segmented(b, vjp, args, hoisted, records, row_bytes):
+    """A loop of a run-time trip count n (its last operand), no stacked outputs: its first min(n, rows)
+    iterations taped (as many rows as the budget holds), the rest in segments of `size` iterations
+    from checkpoints (their square root, at least MIN_SEGMENT).  Returns (the segment loop, the Values
+    of the original loop's results)."""
+    n_carry, n = vjp.n_carry, args[-1]
+    rows, size = _first_rows(None, row_bytes)
+    first = _taped(b, vjp, list(args[:-1]) + [b.minimum(n, _intp(b, rows))], hoisted, None, None, records)
+    rest = b.maximum(b.subtract(n, _intp(b, rows)), _intp(b, 0))
+    segments = b.floor_divide(b.add(rest, _intp(b, size - 1)), _intp(b, size))
+    bb = Builder()
+    s = bb.input((), COUNTER_DTYPE)
+    ins = [bb.input(v.shape, v.dtype) for v in vjp.body.inputs[1:]]     # carries, invariants: the count n last
+    bb.input((), COUNTER_DTYPE)                                          # (the number of segments)
+    inner = bb.loop(*ins, *_span(bb, s, ins[-1], rows, size), body=with_base(vjp.body, count=True), trip=None,
+                    n_carry=n_carry)
+    body = bb.build([bb.loop_result(inner, index=k) for k in range(n_carry)] + ins[:n_carry])
+    outer = b.loop(*[b.loop_result(first, index=k) for k in range(n_carry)], *args[n_carry:], segments, body=body,
+                   trip=None, n_carry=n_carry)
+    results = [b.loop_result(outer, index=k) for k in range(2 * n_carry)]
+    records[id(outer)] = _Segmented(vjp, rows, size, results[n_carry:], hoisted)
+    return outer, results[:n_carry]
+
+
+class _Segmented:
+    """The record of a segment loop of a run-time trip count: the backward loop runs the segments, last
+    first, each recomputing its tape from its checkpoint (without guards) and running its backward
+    loop."""
+
+    def __init__(self, vjp, rows, size, checkpoints, hoisted):
+        self.vjp, self.rows, self.size, self.checkpoints, self.hoisted = vjp, rows, size, checkpoints, hoisted
+
+    def backward(self, b, args, received):
+        vjp, n_carry = self.vjp, self.vjp.n_carry
+        own = list(args[:-1])                 # carries and invariants (the count n last), not the segments'
+        if any(k >= n_carry for k in received):
+            raise IRError("internal: a cotangent reached the checkpoints of a segment loop")
+        ct_carries, accs, _ = vjp.zero_cotangents(b, own, received)
+        invariants = own[n_carry:]
+        outer = self.checkpoints + invariants + self.hoisted
+        bb = Builder()
+        j = bb.input((), COUNTER_DTYPE)
+        carry_ins = [bb.input(v.shape, v.dtype) for v in ct_carries + accs]
+        ins = [bb.input(v.shape, v.dtype) for v in outer]
+        segments = bb.input((), COUNTER_DTYPE)
+        n_cp, n_inv = len(self.checkpoints), len(invariants)
+        inv_ins, hoisted_ins = ins[n_cp:n_cp + n_inv], ins[n_cp + n_inv:]
+        s = bb.subtract(bb.subtract(segments, _intp(bb, 1)), j)
+        base, count = _span(bb, s, inv_ins[-1], self.rows, self.size)
+        again = bb.loop(*[bb.index(cp, s, spec=AT_ROW) for cp in ins[:n_cp]], *inv_ins, base, count,
+                        body=vjp.taping_body(based=True, guards=False, count=True), trip=None, n_carry=n_carry)
+        tapes = [bb.loop_result(again, index=vjp.n_out + r) for r in range(len(vjp.taped))]
+        n = len(ct_carries)
+        cc, aa = vjp.emit_backward(bb, None, carry_ins[:n], carry_ins[n:], tapes, [], inv_ins, hoisted_ins, base,
+                                   count)
+        loop = b.loop(*ct_carries, *accs, *outer, args[-1], body=bb.build(cc + aa), trip=None, n_carry=n + len(accs))
+        finals = [b.loop_result(loop, index=m) for m in range(n + len(accs))]
+        return vjp.operand_cotangents(len(own), finals[:n], finals[n:]) + [None]
 
 
 # ---- a loop ending on a flag, continued in segments ----------------------------------------------------

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import jitgrad
+from jitgrad.ir import loop_tape
 from e2e import assert_grad
 
 DT = 0.01
@@ -82,6 +83,29 @@ def test_no_capacity_a_trace_of_ten_steps_serves_a_hundred_thousand():
         assert_grad(pendulum, P, n, grad_fn=f)
     info = f.cache_info()
     assert (info.traces, info.promoted, info.hits) == (1, 1, 5), info.retraces
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_over_the_tape_budget_the_run_time_form_checkpoints(monkeypatch, jit):
+    """JITGRAD_LOOP_TAPE_MB applies to the run-time form too: at 1 KB a few dozen rows taped, the rest
+    recomputed in segments from checkpoints; the gradient the same, against finite differences and the
+    form of the default budget, one trace (and one promoted form) for counts 0 to 200,000 (compiled;
+    1,000 in the reference executor)."""
+    want = jitgrad.jit_grad(pendulum, argnums=(0,), jit=jit)
+    for n in (30, 7):
+        want(P, n)
+    monkeypatch.setattr(loop_tape, "TAPE_BUDGET_MB", 1 / 1024)
+    f = jitgrad.jit_grad(pendulum, argnums=(0,), jit=jit)
+    for n in (30, 0, 1, 2, 3, 40, 1000) + ((200_000,) if jit else ()):
+        if n < 200_000:
+            assert_grad(pendulum, P, n, grad_fn=f)
+        np.testing.assert_allclose(f(P, n)[0], want(P, n)[0], rtol=1e-11, atol=1e-15)
+    info = f.cache_info()
+    assert (info.traces, info.promoted) == (1, 1), info.retraces
+    jac = jitgrad.jacrev(pendulum, jit=jit)         # (the backward segments inside its loop of passes)
+    for n in (30, 0, 2, 400):
+        np.testing.assert_allclose(jac(P, n), want(P, n)[0], rtol=1e-11, atol=1e-15)
+    assert (jac.cache_info().traces, jac.cache_info().promoted) == (1, 1)
 
 
 def test_forward_and_reverse_jacobians_reuse_the_trace():

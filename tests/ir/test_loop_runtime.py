@@ -6,7 +6,7 @@ passes keep the count as the last operand."""
 import numpy as np
 import pytest
 
-from jitgrad.ir import Builder, autodiff, loop_tape, passes, run_trace
+from jitgrad.ir import Builder, autodiff, loop_tape, loops, passes, run_trace
 from jitgrad.ir.errors import IRError, RuntimeTripUnsupported
 from jitgrad.ir.loops import COUNTER_DTYPE, UNBOUNDED, loops_in, runtime_rows
 from jitgrad.ir.parser import parse_trace
@@ -139,10 +139,14 @@ def _gradient(trace, wrt):
     return vg
 
 
+@pytest.mark.parametrize("budget", [64.0, 1e-4, 0.0])
 @pytest.mark.parametrize("make,args", [(pendulum, lambda rng: PENDULUM_ARGS), (rnn, rnn_args)])
-def test_reverse_mode_against_finite_differences_compiled_and_reference(make, args):
-    """The gradient's taping loop stacks a tape of the run-time count; its backward loop runs as many
-    iterations (trip 0: the cotangents pass through)."""
+def test_reverse_mode_against_finite_differences_compiled_and_reference(monkeypatch, make, args, budget):
+    """The gradient's taping loop stacks a tape of the run-time count (its first rows, as many as the
+    budget holds: all of them at 64 MB; a few, or one, at 1e-4 and 0 MB, then segments of 16 from
+    checkpoints, their tapes recomputed); its backward loop runs as many iterations (trip 0: the
+    cotangents pass through)."""
+    monkeypatch.setattr(loop_tape, "TAPE_BUDGET_MB", budget)
     trace, rng = make(), np.random.default_rng(1)
     wrt = [k for k, v in enumerate(trace.inputs) if v.dtype.kind == "f"]
     vg = _gradient(trace, wrt)
@@ -164,6 +168,17 @@ def test_reverse_mode_against_finite_differences_compiled_and_reference(make, ar
         check_vjp(lambda a: run_trace(trace, a)[0], vjp, inputs, rng, wrt=wrt)
         if n == 0:                                        # no iteration: d(total)/d(inputs) = 0
             assert all(not np.any(g) for g in want[n_out:])
+
+
+@pytest.mark.parametrize("budget,most", [(64.0, 5000), (1e-4, 330)])
+def test_over_the_budget_no_stack_grows_with_the_count(monkeypatch, budget, most):
+    """At 5,000 iterations the reference executor's longest stack: the whole tape within the budget;
+    over it, a few rows taped, then 312 checkpoints of segments of 16 (each segment's tape 16 rows)."""
+    monkeypatch.setattr(loop_tape, "TAPE_BUDGET_MB", budget)
+    seen, stack = [], loops._stack
+    monkeypatch.setattr(loops, "_stack", lambda kept, y, rows: seen.append(rows) or stack(kept, y, rows))
+    run_trace(_gradient(pendulum(), [0, 1, 2, 3]), PENDULUM_ARGS + [np.intp(5000)])
+    assert most - 20 < max(seen) <= most, seen
 
 
 def test_forward_mode_against_finite_differences_compiled_and_reference():

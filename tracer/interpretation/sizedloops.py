@@ -6,7 +6,8 @@ and each such loop op is noted as a `Swap`.  `runtime_trace` then gives the trac
 answers any value of the arguments used only that way (jitgrad/api.py compiles it once a call with
 another value comes): those arguments are 0-d intp inputs after the traced leaves, and each swapped
 loop op a loop of a run-time trip count (ir/loops.py's trip=None, its count n + c minus the iterations
-interpreted before the loop op): no capacity, its reverse-mode tape sized from the count at entry.  A
+interpreted before the loop op): no capacity, its reverse-mode tape sized from the count at entry (up to
+the tape budget, then checkpointed segments: ir/loop_tape.py).  A
 guard before the loop checks the count is not negative (a call whose range is shorter than the
 iterations interpreted before the loop op retraces; a count of 0 runs no iteration: its carries pass
 through).  After the loop the counter `i` (and ints stepping with it) is
