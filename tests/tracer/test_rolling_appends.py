@@ -157,7 +157,7 @@ def read_in_loop(p, n):
     for _ in range(n):
         x = x * p[1] + 0.1
         traj.append(x)
-        if len(traj) == 7:           # a decision on the list: the iterations must not be skipped
+        if len(traj) == 7:           # a decision on the list's length: on a counter of the loop
             x = x * 2.0
     return np.sum(np.array(traj))
 
@@ -165,8 +165,41 @@ def read_in_loop(p, n):
 def last_read(p, n):
     traj = [p[0]]
     for _ in range(n):
-        traj.append(traj[-1] * p[1])
+        traj.append(traj[-1] * p[1])   # the last item: carried
     return np.sum(np.array(traj))
+
+
+def before_last_read(p, n):
+    traj = [p[0], p[1]]
+    for _ in range(n):
+        traj.append(traj[-2] * p[1])   # any other read of the list keeps the loop unrolled
+    return np.sum(np.array(traj))
+
+
+def nested_length(p, n):
+    traj = []
+    x = p[0]
+    for _ in range(n):
+        for _ in range(3):
+            x = x * p[1] + 0.1
+            traj.append(x)
+            if len(traj) > 1000:     # the length steps with both loops: no counter of either
+                x = x * 2.0
+    return np.sum(np.array(traj))
+
+
+@pytest.mark.parametrize("n", [3, 12, 40])
+@pytest.mark.parametrize("fn", [read_in_loop, last_read])
+def test_a_list_read_by_len_and_its_last_item_rolls(fn, n):
+    trace, ctx = traced(fn, P, n)
+    if n > 3:
+        assert top_loops(trace) and all(": rolled" in line for line in ctx.loops.report()), ctx.loops.report()
+    for jit in (None, False):
+        f = jitgrad.value_and_grad(fn, jit=jit)
+        for p in (P, P * 1.3):
+            assert f(p, n)[0] == pytest.approx(fn(p, n), rel=1e-13)
+        assert f.cache_info().traces == 1
+        assert_grad(fn, P, n, jit=jit)
 
 
 def tuple_append(p, n):
@@ -240,7 +273,7 @@ def appended_by_map(p, n):
 @pytest.mark.parametrize("fn, why", [
     (appended_by_map, "list.append() may change its object"),
     (stored_first, "read in the loop or held elsewhere"),
-    (read_in_loop, "read in the loop or held elsewhere"), (last_read, "read in the loop or held elsewhere"),
+    (before_last_read, "read in the loop or held elsewhere"), (nested_length, "len() of a list the loop appends to"),
     (tuple_append, "append of a tuple"), (written_later, "written in place"),
     (held_elsewhere, "read in the loop or held elsewhere")])
 def test_what_keeps_the_loop_unrolled_says_why(fn, why):

@@ -6,6 +6,8 @@ a store the tracer cannot prove sound keeps the loop unrolled, with its reason."
 import numpy as np
 import pytest
 
+import scipy.integrate as si_integrate
+
 import jitgrad
 from e2e import assert_grad
 from test_rolling import not_rolled, top_loops, traced
@@ -339,3 +341,33 @@ def test_a_count_that_differs_between_iterations_is_carried_and_answers_each_cal
         loops = g.cache_info().paths[0].loops
         assert len(loops) == 1 and "rolled" in loops[0] and "2 paths" in loops[0], loops
     assert_grad(lambda p: retrying(p, 400)[0], np.array([0.3]))
+
+
+# -- scipy.integrate.solve_ivp: RK45's step loop (its state in the solver's attributes) -------------------------
+def _forced(t, y, k):
+    return np.array([y[1], -k[0] * y[0] - k[1] * y[1] + np.sin(t)])
+
+
+def _final_state(theta, y0):
+    sol = si_integrate.solve_ivp(_forced, (0.0, 10.0), y0, args=(theta,), rtol=1e-8, atol=1e-10)
+    return np.sum(sol.y[:, -1] ** 2) + sol.t[-1] + sol.nfev * 0.0
+
+
+def _at_times(theta, y0):
+    sol = si_integrate.solve_ivp(_forced, (0.0, 10.0), y0, args=(theta,), rtol=1e-8, atol=1e-10,
+                                 t_eval=np.linspace(0.0, 10.0, 4))
+    return np.sum(sol.y ** 2) + sol.t[-1]
+
+
+@pytest.mark.parametrize("fn, most", [(_final_state, 15000), (_at_times, 8000)])
+def test_solve_ivp_step_loop_rolls(fn, most, monkeypatch):
+    """(Unrolled, each of the ~170 steps recorded: 72,000 and 73,000 operations.)"""
+    monkeypatch.delenv("JITGRAD_UNROLL_OPS")
+    theta, y0 = np.array([2.0, 0.3]), np.array([1.0, -0.5])
+    g = jitgrad.jit_grad(fn, argnums=(0, 1))
+    for args in ((theta, y0), (theta * 1.00001, y0)):                # the same steps: one trace
+        assert_grad(fn, *args, argnums=(0, 1), grad_fn=g)
+    info = g.cache_info()
+    assert info.traces == 1 and info.paths[0].ops < most, info.paths[0].ops
+    assert any("ivp.py" in line and ": rolled" in line for line in info.paths[0].loops), info.paths[0].loops
+    assert_grad(fn, theta, y0, argnums=(0, 1), jit=False)

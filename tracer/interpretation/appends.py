@@ -17,11 +17,15 @@ import types
 
 import numpy as np
 
+from ..arrays.loopindex import LoopIndex
 from ..arrays.values import TracedArray
 from .sideeffects import _instrs
 
 _LOADS = frozenset({"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_BORROW"})
-_BACKWARD = frozenset({"JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT", "JUMP_ABSOLUTE"})
+_CALLS = frozenset({"PRECALL", "CALL"})
+_BACKWARD = frozenset({"JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT", "JUMP_ABSOLUTE",      # (3.11 closes a
+                       "POP_JUMP_BACKWARD_IF_FALSE", "POP_JUMP_BACKWARD_IF_TRUE",             # `while cond:`
+                       "POP_JUMP_BACKWARD_IF_NONE", "POP_JUMP_BACKWARD_IF_NOT_NONE"})         # by these)
 _METHOD_LOAD = sys.version_info >= (3, 12)      # LOAD_ATTR with the low bit set loads a method
 _STATIC = (int, float, complex, bool, str, type(None))
 
@@ -71,24 +75,41 @@ def _body_range(instrs, header):
     return header + 1, max(back, default=end - 1) + 1
 
 
+def _read_kind(instrs, k):
+    """How the load of a list at instruction `k` reads it: "len" (`len(lst)`), "last" (`lst[-1]`), or None."""
+    before, after = instrs[k - 1] if k else None, instrs[k + 1:k + 3]
+    if before is not None and before.opname == "LOAD_GLOBAL" and before.argval == "len" and after \
+            and after[0].opname in _CALLS and after[0].arg == 1:
+        return "len"
+    if len(after) == 2 and after[0].opname == "LOAD_CONST" and after[0].argval == -1 \
+            and type(after[0].argval) is int and after[1].opname == "BINARY_SUBSCR":
+        return "last"
+    return None
+
+
 def append_slots(code, header):
-    """The fast-local numbers of `code` whose variable the loop at instruction `header` only uses as the
-    receiver of `.append` (at least once), and never stores."""
+    """{fast-local number: the ways it is read} of `code`'s variables that the loop at instruction `header`
+    only uses as the receiver of `.append` (at least once) and in `len(lst)` and `lst[-1]` ("len",
+    "last": see ListAppends), and never stores."""
     instrs = _instrs(code)
     span = _body_range(instrs, header)
     if span is None:
-        return set()
+        return {}
     names = set(code.co_varnames) - set(code.co_cellvars)
-    good, bad = set(), set()
+    good, bad, reads = set(), set(), {}
     for k in range(*span):
         instr = instrs[k]
         argval = instr.argval
         if isinstance(argval, tuple):       # (3.13 LOAD_FAST_LOAD_FAST, STORE_FAST_STORE_FAST...)
             bad.update(a for a in argval if isinstance(a, str))
         elif instr.opcode in dis.haslocal and argval in names:     # a store or delete: not only appended
+            read = _read_kind(instrs, k) if instr.opname in _LOADS else None
+            if read is not None:
+                reads.setdefault(argval, set()).add(read)
+                continue
             ok = instr.opname in _LOADS and k + 1 < len(instrs) and _is_append(instrs[k + 1])
             (good if ok else bad).add(argval)
-    return {code.co_varnames.index(n) for n in good - bad}
+    return {code.co_varnames.index(n): reads.get(n, set()) for n in good - bad}
 
 
 def is_list_append(fn, args, kwargs):
@@ -105,8 +126,12 @@ def _appendable(value):
 
 
 class _Marker:
-    """A list in a flattened frame state (loopstate.flatten_frame), by identity without a reference."""
-    __slots__ = ()
+    """A list in a flattened frame state (loopstate.flatten_frame), by identity without a reference;
+    `last`: the loop reads `lst[-1]`, so its last item follows it there (a carry)."""
+    __slots__ = ("last",)
+
+    def __init__(self, last):
+        self.last = last
 
 
 class ListAppends:
@@ -117,13 +142,16 @@ class ListAppends:
         """`others`: dicts by id that may hold the lists (the other watches' `lists`, the trace's local
         objects)."""
         self.lists = {}
+        self.reads = {}            # id -> how the loop reads it: "len" and "last" (`length`, the markers)
         self.first = None          # what the first iteration appended (opening.py compares it)
         fast = frame.fast
-        for k in sorted(append_slots(frame.code, header)):
+        for k, reads in sorted(append_slots(frame.code, header).items()):
             if type(fast[k]) is list and _held_only_by(fast, k, others):
                 self.lists[id(fast[k])] = fast[k]
-        self.markers = {i: _Marker() for i in self.lists}
+                self.reads[id(fast[k])] = reads
+        self.markers = {i: _Marker("last" in self.reads[i]) for i in self.lists}
         self.started = self.lengths()
+        self.counts = None         # per list, the values appended in the iteration that ended (`take`)
 
     def __bool__(self):
         return bool(self.lists)
@@ -139,6 +167,15 @@ class ListAppends:
                     "elsewhere (a list held by one local variable and only appended to in the loop rolls)")
         return _appendable(value)
 
+    def length(self, lst, watch):
+        """`len(lst)` read in the running iteration of `watch` (`lst` one of its lists): a LoopIndex stepping
+        by what the iteration before appended (two iterations match only if they read it alike and
+        append as much: then it is the list's length in every iteration of the loop op), or None."""
+        if id(lst) not in self.lists or self.counts is None or watch.current is None:
+            return None
+        a = self.counts[list(self.lists).index(id(lst))]
+        return LoopIndex(watch, watch.current, a, len(lst) - a * watch.current)
+
     def written(self, target):
         """Whether TracedArray `target`, about to be written in place, is in one of the lists."""
         return any(x is target for lst in self.lists.values() for x in lst)
@@ -150,6 +187,7 @@ class ListAppends:
         ...)`); the next iteration starts here."""
         done = [(n, v) for n, (lst, length) in enumerate(zip(self.lists.values(), self.started))
                 for v in lst[length:]]
+        self.counts = [len(lst) - length for lst, length in zip(self.lists.values(), self.started)]
         self.started = self.lengths()
         for _, v in done:
             why = _appendable(v)

@@ -348,6 +348,16 @@ def _protocol(dunder, method):
     return run
 
 
+def _len(interp, args, kwargs):
+    """`len(x)`; of a list a watched loop appends to, a counter of that loop (Rolling.list_length)."""
+    loops = interp.ctx.loops
+    if len(args) == 1 and not kwargs and type(args[0]) is list and loops is not None and loops.active:
+        found = loops.list_length(args[0])
+        if found is not None:
+            return found
+    return _protocol("__len__", "length")(interp, args, kwargs)
+
+
 def _next(interp, args, kwargs):
     if not 1 <= len(args) <= 2 or kwargs or python_method(type(args[0]), "__next__") is None:
         return _NOT_PYTHON
@@ -424,7 +434,7 @@ def _range(interpreter, args, kwargs):
 _SPECIAL_BUILTINS = {id(fn): (fn, handler) for fn, handler in (
     (super, _super), (builtins.locals, _locals), (builtins.globals, _globals), (builtins.vars, _vars),
     (builtins.dir, _dir), (builtins.eval, _with_namespaces(builtins.eval)),
-    (builtins.exec, _with_namespaces(builtins.exec)), (len, _protocol("__len__", "length")),
+    (builtins.exec, _with_namespaces(builtins.exec)), (len, _len),
     (iter, _protocol("__iter__", "get_iter")), (bool, _protocol("__bool__", "truth")), (next, _next),
     (repr, _conversion("__repr__", repr)), (str, _conversion("__str__", str)), (getattr, _getattr),
     (hasattr, _hasattr), (setattr, _setattr), (object.__setattr__, _object_setattr),

@@ -6,7 +6,7 @@ while tracing (so nothing outside the traced call held it before, and a store in
 a cached call replays), is held by the loop's frame (a variable, a cell, the stack, a tuple or list
 there, or an attribute of such an object), and its class keeps all of an instance's state in its
 `__dict__`: a class written in Python, with no `__slots__`, no Python `__setattr__`, `__delattr__` or
-`__getattribute__` and no base written in C but `object` (`plain_class`).  Its attributes are then
+`__getattribute__` and no base written in C but `object` (`class_refusal`).  Its attributes are then
 compared at the headers, carried, stepped (stepping.py: `self.n += 1` a counter, `self.t += dt` traced)
 and rebound after the loop op exactly as the frame's variables are, but for counts: an int attribute
 that the iterations read only to add or subtract an int to it (`self.nfev += 1`: sideeffects.py's
@@ -14,8 +14,8 @@ that the iterations read only to add or subtract an int to it (`self.nfev += 1`:
 differently (a step rejected and retried calls the function twice as often) are paths of one body, and
 its value after the loop is the loop op's result.  A store (`obj.x = v`, `setattr`,
 `object.__setattr__`) or deletion of an attribute of any other object in a watched iteration, of one
-such object through a descriptor of its class other than a Python property, keeps the loop unrolled with
-the reason (`store_refusal`).
+such object through a descriptor of its class other than a Python property, keeps that iteration out of
+every loop op, with the reason (`store_refusal`, rolling.py's `taint`).
 """
 import operator
 import weakref

@@ -86,6 +86,8 @@ def flatten_frame(frame, stack_top=1, opaque=(), objects=None):
         t = type(x)
         if t is list and id(x) in opaque:
             items.append(opaque[id(x)])
+            if getattr(opaque[id(x)], "last", False):      # (its last item: `lst[-1]` is read, appends.py)
+                items.append(x[-1] if x else _EMPTY)
         elif (t is tuple or t is list) and len(x) <= FLATTEN_LIMIT:
             items.append(_Struct(t, len(x)))
             work.extend(reversed(x))

@@ -23,12 +23,11 @@ Soundness: while a loop is watched its counter is a LoopIndex (loopindex.py: aff
 indexing traced arrays become IR on the iteration's counter, any other use marks the loop not
 rollable), ints stepping with it (`k += 1`) become LoopIndex too and floats it changes traced values
 (stepping.py), the attributes of objects the trace made that the frame holds are state as its
-variables are (loopattrs.py), and everything an iteration could change outside that state marks the
-loops being watched not rollable: stores to other attributes, globals, other frames' cells and
-non-traced containers,
-in-place writes into traced arrays the frame does not hold, compiled calls not known to be pure
-(effects.py), exceptions, consuming iterators made before the iteration.  Those loops are unrolled as
-before (correct, slower), and `report()` says why.
+variables are (loopattrs.py), and an iteration changing anything outside that state (stores to other
+attributes, globals, other frames' cells and non-traced containers, compiled calls not known to be
+pure (effects.py), exceptions, consuming iterators made before it) is kept out of every loop op
+(`taint`); in-place writes into traced arrays the frame does not hold, and TAINTED_LIMIT such iterations
+in a row, keep the loop unrolled as before (correct, slower), and `report()` says why.
 """
 import collections
 import math
@@ -43,12 +42,13 @@ from .fastforward import concrete_values, fast_forward
 from ...ir.loops import COUNTER_DTYPE
 from .loopattrs import Objects, note_read, place_name, store_refusal
 from .loopbody import Iteration, exits_cleanly, with_exit
+from .loopreport import describe
 from .looptree import Split, emit_loop, join, known_values, single
 from .loopstate import Header, flatten_frame, rebuild, same_state
 from .opening import rewound
 from ..arrays.loopindex import LoopIndex, plain
 from .stepping import step_variables
-from .sizedloops import after_sized, note_swap, sized_loop, sized_note, sizes_plain
+from .sizedloops import after_sized, note_swap, sized_loop, sizes_plain
 from ..arrays.values import TracedArray
 from ..recording.context import _is_library_file
 
@@ -214,10 +214,9 @@ class LoopWatch:
         return self.refused or (None if self.rolls else self.tainted or self.why_tainted)
 
     def taint(self, why):
-        """The running iteration changes outside state (`why`): it is interpreted, never part of a loop
-        op (nor its first iteration, nor joined into one); iterations that do not can still roll, and
-        the fast-forward stops where the path to such a change parts from theirs (a guard).  After
-        TAINTED_LIMIT such iterations in a row the loop is not rolled."""
+        """The running iteration changes outside state (`why`): it is interpreted, never part of a loop op
+        (nor its first iteration, nor joined); the others still roll, their fast-forward stopping where the
+        path to such a change parts from theirs (a guard).  TAINTED_LIMIT in a row: the loop is not rolled."""
         self.tainted = self.tainted or why
 
     # -- one arrival at the header ---------------------------------------------------------------------
@@ -226,14 +225,14 @@ class LoopWatch:
         before."""
         ctx = self.rolling.ctx
         self.arrivals += 1
+        emits = self.appends.take()
+        if type(emits) is str:          # (a value no loop op appends: this iteration stays interpreted)
+            self.tainted, emits = self.tainted or f"{emits}, at {self.location}", ()
         self.ended_tainted, self.tainted = self.tainted, None
         self.taints = self.taints + 1 if self.ended_tainted else 0
         if self.taints >= TAINTED_LIMIT:
             return self.refuse(self.ended_tainted)
         self.why_tainted = self.ended_tainted or self.why_tainted
-        emits = self.appends.take()
-        if type(emits) is str:
-            return self.refuse(f"{emits}, at {self.location}")
         if self.arrivals == 2:
             self.first_counters = {id(v) for _, v in self.counters}
             self.appends.first = emits
@@ -365,7 +364,9 @@ class LoopWatch:
             body = with_exit(joined.body, [failed]) if leaves else joined.body
             trip = self.capacity(first, split.done, most) if leaves else split.done
             sized = None if leaves else sized_loop(self, joined, split, done)
+            self.rolling.emitting = True     # (its in-place rebinds are no writes of the user's: `rebound`)
             replace = emit_loop(self.rolling.ctx.builder, joined, body, split, header, (trip, finals, previous, leaves))
+            self.rolling.emitting = False
             loop = replace.pop("loop")
             if sized is not None:      # (sizedloops.py: another call's count may be read at run time)
                 note_swap(self, sized, loop, first)
@@ -464,6 +465,7 @@ class Rolling:
         self.sizes = []           # SizeArg per int argument standing in as a SizeInt (arrays/sizeint.py)
         self.n_leaf_inputs = 0     # the traced leaves' inputs, first in the trace (sizedloops.runtime_trace)
         self.sized_iterators = {}  # id -> (iterator of a SizedRange, the SizedRange, whether a loop op took it)
+        self.emitting = False      # a loop op's results are being bound (LoopWatch._record)
 
     def for_iter(self, interpreter, frame, target, exit_skip, kind=LoopWatch):
         """FOR_ITER over an iterator whose loops are watched by `kind` (a range iterator, or one of
@@ -579,6 +581,15 @@ class Rolling:
             if why is not None:
                 watch.taint(f"{why}, at {self.ctx.user_location()}")
 
+    def list_length(self, lst):
+        """`len(lst)`: a LoopIndex if one watched loop appends to `lst` (appends.py); else None (`taint`)."""
+        holders = [w for w in self.active if id(lst) in w.appends.lists]
+        found = holders[0].appends.length(lst, holders[0]) if len(holders) == 1 else None
+        if found is None:
+            for watch in holders:
+                watch.taint(f"len() of a list the loop appends to, at {self.ctx.user_location()}")
+        return found
+
     def native_result(self, result, args):
         """What compiled code returned: a new iterator (zip, map, enumerate...) is the iteration's own."""
         if self.active and hasattr(type(result), "__next__") and not any(result is a for a in args):
@@ -588,7 +599,7 @@ class Rolling:
         """TracedArray `target` is about to be rebound by an in-place write."""
         for watch in self.active:
             watch.rebound.append((target, target.ir))
-            if watch.appends and watch.appends.written(target):
+            if watch.appends and watch.appends.written(target) and not self.emitting:
                 watch.refuse(f"an array appended to a list is then written in place (the list holds that one "
                              f"array: append a copy), at {self.ctx.user_location()}")
 
@@ -630,16 +641,9 @@ class Rolling:
                                        "array, or enumerate/zip of traced arrays and ranges roll)")
 
     def report(self):
-        """Strings describing each rolled loop and each loop left unrolled, with the reason."""
-        lines = [f"loop at {loc}: rolled, {trip} iterations in one loop op ({done} fast-forwarded), {carries} carried "
-                 f"values" + (", leaves on data at run time" if leaves else "")
-                 + (f", {paths} paths joined by conds (branches on data)" if paths > 1 else "")
-                 + (sized_note(sized) if sized is not None else "")
-                 + (f", {emits} values appended to lists per iteration (stacked)" if emits else "")
-                 for loc, trip, done, carries, leaves, paths, sized, emits in self.rolled]
+        """Strings describing each rolled loop and each loop left unrolled, with the reason (loopreport.py)."""
         unrolled = dict(self.unrolled)
         for watch in self.watches.values():     # loops left by `return` or `break`: never finished
             if watch.not_rolled() is not None and not watch.rolls:
                 unrolled.setdefault(watch.location, watch.not_rolled())
-        lines += [f"loop at {loc}: not rolled: {why}" for loc, why in unrolled.items()]
-        return lines
+        return describe(self.rolled, unrolled)

@@ -107,8 +107,8 @@ def _noise(nodes, inputs, computed, precision):
     with np.errstate(all="ignore"):
         for key, value in computed.items():
             other = moved.get(key)
-            if value is None or np.asarray(value).dtype.kind not in "fc":
-                continue
+            if value is None or type(value) in (list, tuple) or np.asarray(value).dtype.kind not in "fc":
+                continue                # (a loop's or cond's outputs: their `loop_result`s are checked)
             if other is None or np.shape(other) != np.shape(value):
                 noise[key] = np.full(np.shape(value), np.inf)
                 continue
