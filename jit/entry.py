@@ -381,8 +381,6 @@ def make_entry(name, words, keep):
     words = list(words)
     words[CODE_OFFSET], words[CELL_OFFSET] = found["code"], found["cell"]
     held = list(keep)
-    fn, definition = pywrapper.make_builtin(address, name, (np.array(words, dtype=np.int64), held),
-                                            pywrapper.METH_FASTCALL | METH_KEYWORDS)
-    held.append(definition)
-    return fn
+    return pywrapper.make_builtin(address, name, (np.array(words, dtype=np.int64), held), held,
+                                  pywrapper.METH_FASTCALL | METH_KEYWORDS)
 

@@ -53,8 +53,9 @@ class Kernel:
         self._workspaces = threading.local()
         self._wrapper_self = pywrapper.WrapperSelf.make(self._const_ptrs, len(self._out_sig))
         self._wrapper_address = module.address(f"{module.name}_py") if wrapper else None
-        self._wrapper, self._wrapper_keepalive = (
-            pywrapper.make_builtin(self._wrapper_address, module.name, self._wrapper_self) if wrapper else (None, None))
+        self._wrapper_self.held += [module, consts]       # what the wrapper runs, kept by the builtin
+        self._wrapper = pywrapper.make_builtin(self._wrapper_address, module.name, self._wrapper_self,
+                                               self._wrapper_self.held) if wrapper else None
         self.timings = timings
         self.fast_call = self._make_fast_call()
 

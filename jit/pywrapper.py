@@ -229,14 +229,16 @@ def keeps_outputs(out_sigs):
 
 class WrapperSelf(np.ndarray):
     """The `self` of a kernel's wrapper (uintp): its constants' data pointers, then one slot per output
-    holding the output array the wrapper keeps (a reference it owns, or 0).  Released with it."""
+    holding the output array the wrapper keeps (a reference it owns, or 0).  Released with it.  `held`:
+    what the wrapper builtin needs while it exists (its machine code's module, the constants, its method
+    definition: make_builtin), so that the builtin may outlive its Kernel."""
 
     @classmethod
     def make(cls, const_ptrs, n_outputs):
         slots = cls(len(const_ptrs) + n_outputs, dtype=np.uintp)
         slots[:] = 0
         slots[:len(const_ptrs)] = const_ptrs
-        slots.n_consts = len(const_ptrs)
+        slots.n_consts, slots.held = len(const_ptrs), []
         return slots
 
     def __del__(self):
@@ -328,11 +330,14 @@ class _MethodDef(ctypes.Structure):
                 ("doc", ctypes.c_char_p)]
 
 
-def make_builtin(address, name, const_ptrs, flags=METH_FASTCALL):
+def make_builtin(address, name, self_obj, holder, flags=METH_FASTCALL):
     """A Python builtin function calling the C function at `address` (METH_FASTCALL, or `flags`), with
-    `self` the object `const_ptrs` (the uintp array of the constants' data pointers; the builtin keeps
-    it alive)."""
+    `self` the object `self_obj`, which the builtin keeps alive.  Its method definition (CPython's
+    PyMethodDef, made here) goes into `holder`, a list `self_obj` holds: the definition must live as
+    long as the builtin, and CPython's meth_dealloc reads it just before releasing `self`.  Kept
+    anywhere else (the Kernel's attributes, as before), a garbage-collected cycle could free it first,
+    and the builtin's end then crashed in meth_dealloc."""
     name_bytes = name.encode()
     mdef = _MethodDef(name_bytes, address, flags, None)
-    fn = _new_function(ctypes.addressof(mdef), const_ptrs, None)
-    return fn, (mdef, name_bytes)      # the definition must outlive the builtin
+    holder.append((mdef, name_bytes))
+    return _new_function(ctypes.addressof(mdef), self_obj, None)

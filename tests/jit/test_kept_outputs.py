@@ -2,6 +2,7 @@
 refers to it, with every element of the new call's values; anything that could observe the reuse gets a
 fresh array instead."""
 import gc
+import os
 import weakref
 
 import numpy as np
@@ -147,3 +148,35 @@ def test_gradients_stay_right_when_their_arrays_are_reused():
         np.testing.assert_allclose(single(w, b, x), want[0], rtol=1e-12, atol=1e-14)
         del got
     assert len(seen) == 1       # the arrays came back on every call
+
+
+def test_the_wrapper_builtin_outlives_its_kernel_safely():
+    """The builtin's method definition lives in its `self` (make_builtin): a builtin the kernel no
+    longer holds (its kernel collected in a cycle) still calls and ends cleanly.  In a fresh process:
+    a definition kept by the Kernel was freed first, and the builtin's end read freed memory."""
+    import subprocess
+    import sys
+    script = """if True:
+        import gc
+        import numpy as np
+        from jitgrad.ir.builder import Builder
+        from jitgrad.jit.kernel import compile_trace
+        survivors = []
+        for k in range(40):
+            b = Builder()
+            x = b.input((4,), np.float64)
+            kernel = compile_trace(b.build([b.emit("multiply", x, b.const(float(k)))]))
+            kernel.cycle = kernel
+            survivors.append(kernel.fast_call.__closure__ and kernel._wrapper)
+            del kernel
+            gc.collect()
+        junk = [bytearray(64) for _ in range(10000)]       # reuse freed memory
+        for k, builtin in enumerate(survivors):
+            assert builtin.__self__.held and np.array_equal(builtin(np.ones(4)), np.full(4, float(k)))
+        del survivors
+        gc.collect()
+        print("clean")
+    """
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, JITGRAD_DISK_CACHE="0"))
+    assert out.returncode == 0 and out.stdout.strip() == "clean", out.stderr[-2000:]
