@@ -13,13 +13,10 @@ argnums)`, calls it until its kernel runs, then times batches of calls in the pr
 within each repeat, in turned order every other repeat.  The table gives each case's median over the
 repeats and NEW / BASE.
 """
-import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,30 +53,11 @@ def one(name, checkout):
     print(json.dumps({"case": name, "cpu_s": statistics.median(per_call)}))
 
 
-def run(configs, cases, repeats):
-    """{(label, case): [seconds per call]} measured in alternating fresh processes."""
-    results = {}
-    for r in range(repeats):
-        for name in cases:
-            for label, checkout, python in (configs if r % 2 == 0 else configs[::-1]):
-                env = dict(os.environ, JITGRAD_DISK_CACHE="0", JITGRAD_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-                           OMP_NUM_THREADS="1", JITGRAD_SYNC_COMPILE="1",
-                           JITGRAD_CACHE_DIR=tempfile.mkdtemp(prefix="jitgrad-history-"))
-                out = subprocess.run([python, os.path.abspath(__file__), "--one", name, "--checkout", checkout],
-                                     env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
-                if out.returncode:
-                    raise RuntimeError(f"{label} {name}: {out.stderr[-2000:]}")
-                seconds = json.loads(out.stdout.strip().splitlines()[-1])["cpu_s"]
-                results.setdefault((label, name), []).append(seconds)
-                print(f"  {label:5s} {name:24s} {seconds * 1e6:10.2f} us", file=sys.stderr, flush=True)
-    return results
-
-
 def summary(results, cases):
     """Markdown table: per case BASE's and NEW's median CPU time per call and NEW / BASE."""
     lines = ["| case | base | new | new / base |", "|---|---|---|---|"]
     for name in cases:
-        base, new = (statistics.median(results[(label, name)]) for label in ("base", "new"))
+        base, new = (statistics.median(r["cpu_s"] for r in results[(label, name)]) for label in ("base", "new"))
         lines.append(f"| {name} | {_time(base)} | {_time(new)} | {new / base:.3f} |")
     return "\n".join(lines)
 
@@ -89,29 +67,23 @@ def _time(seconds):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("base", nargs="?")
-    parser.add_argument("new", nargs="?")
-    parser.add_argument("--one")
-    parser.add_argument("--checkout")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--cases", default=",".join(CASES))
-    parser.add_argument("--json", default=os.path.join(ROOT, "bench", "out", "cached_history.json"))
+    from first_call_history import _checkout, parser_for, run      # (a sibling: ROOT joins sys.path only in `one`)
+    parser = parser_for(__doc__, CASES, 5, "cached_history.json")
     args = parser.parse_args()
     if args.one:
         one(args.one, args.checkout)
         return
     if not (args.base and args.new):
         parser.error("BASE and NEW checkouts are required")
-    sys.path.append(ROOT)
-    from bench.first_call_history import _checkout
-    configs = [("base", *_checkout(args.base)), ("new", *_checkout(args.new))]
+    sync = {"JITGRAD_SYNC_COMPILE": "1"}
+    configs = [("base", *_checkout(args.base), sync), ("new", *_checkout(args.new), sync)]
     cases = args.cases.split(",")
-    results = run(configs, cases, args.repeats)
+    results = run(configs, cases, args.repeats, __file__, lambda row: f"{row['cpu_s'] * 1e6:10.2f} us")
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as out:
         json.dump({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "load": os.getloadavg()[0],
-                   "configs": configs, "results": {f"{k[0]} | {k[1]}": v for k, v in results.items()}}, out, indent=1)
+                   "configs": [c[:3] for c in configs],
+                   "results": {f"{k[0]} | {k[1]}": v for k, v in results.items()}}, out, indent=1)
     print(summary(results, cases))
 
 

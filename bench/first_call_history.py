@@ -58,8 +58,9 @@ def _configs(base, new):
     return configs
 
 
-def run(configs, cases, repeats):
-    """{(label, case): [result dicts]} measured in alternating fresh processes."""
+def run(configs, cases, repeats, script=__file__, show=lambda row: f"{row['first_s'] * 1e3:8.1f} ms"):
+    """{(label, case): [result dicts]} measured in alternating fresh processes (`script --one case
+    --checkout ...`, which prints one JSON line; `show(row)` is its progress line)."""
     results = {}
     for r in range(repeats):
         for name in cases:
@@ -67,13 +68,13 @@ def run(configs, cases, repeats):
             for label, checkout, python, extra in order:
                 env = dict(os.environ, JITGRAD_DISK_CACHE="0", JITGRAD_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                            OMP_NUM_THREADS="1", JITGRAD_CACHE_DIR=tempfile.mkdtemp(prefix="jitgrad-history-"), **extra)
-                command = [python, os.path.abspath(__file__), "--one", name, "--checkout", checkout]
+                command = [python, os.path.abspath(script), "--one", name, "--checkout", checkout]
                 out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
                 if out.returncode:
                     raise RuntimeError(f"{label} {name}: {out.stderr[-2000:]}")
                 row = json.loads(out.stdout.strip().splitlines()[-1])
                 results.setdefault((label, name), []).append(row)
-                print(f"  {label:10s} {name:24s} {row['first_s'] * 1e3:8.1f} ms", file=sys.stderr, flush=True)
+                print(f"  {label:10s} {name:24s} {show(row)}", file=sys.stderr, flush=True)
     return results
 
 
@@ -121,15 +122,21 @@ def _report(path):
     return summary(results, configs, cases)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def parser_for(doc, cases, repeats, json_name):
+    """The command line of a script comparing two checkouts (this one, bench/cached_history.py)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("base", nargs="?")
     parser.add_argument("new", nargs="?")
     parser.add_argument("--one")
     parser.add_argument("--checkout")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--cases", default=",".join(CASES))
-    parser.add_argument("--json", default=os.path.join(ROOT, "bench", "out", "first_call_history.json"))
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--cases", default=",".join(cases))
+    parser.add_argument("--json", default=os.path.join(ROOT, "bench", "out", json_name))
+    return parser
+
+
+def main():
+    parser = parser_for(__doc__, CASES, 3, "first_call_history.json")
     parser.add_argument("--report", help="print the table of a JSON file written earlier and stop")
     args = parser.parse_args()
     if args.one:

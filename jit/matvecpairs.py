@@ -43,19 +43,14 @@ def _product(node):
 
 
 def _paired(trace):
-    """ids of the matrices some top-level product reads along its rows and another along its columns."""
+    """ids of the matrices with rows of at least MIN_ROW elements that some top-level product reads along
+    its rows and another along its columns."""
     kinds = {}
     for node in trace.nodes:
         found = _product(node)
-        if found is not None:
+        if found is not None and found[0].shape[1] >= MIN_ROW:
             kinds.setdefault(id(found[0]), set()).add(found[2])
     return {m for m, seen in kinds.items() if len(seen) == 2}
-
-
-def _long_rows(trace):
-    """ids of the 2-d values of `trace` whose rows hold at least MIN_ROW elements."""
-    values = list(trace.inputs) + list(trace.nodes)
-    return {id(v) for v in values if v.ndim == 2 and v.shape[1] >= MIN_ROW}
 
 
 def _as_sums(paired):
@@ -78,5 +73,5 @@ def _as_sums(paired):
 
 def rowwise_matvecs(trace):
     """`trace` with the products of the matrices read both ways as multiplies and sums (itself if none)."""
-    paired = _paired(trace) & _long_rows(trace)
+    paired = _paired(trace)
     return rebuild(trace, _as_sums(paired)) if paired else trace
