@@ -90,6 +90,15 @@ def vector_width():
     return _state["width"]
 
 
+def native_ldexp():
+    """Whether `llvm.ldexp` is one instruction on vectors of every width here (AVX-512F with VL:
+    vscalefpd, one rounding, inf/0/nan as IEEE); elsewhere LLVM lowers it to a libm call per element."""
+    if "ldexp" not in _state:
+        features = _host_features().split(",")
+        _state["ldexp"] = "+avx512f" in features and "+avx512vl" in features
+    return _state["ldexp"]
+
+
 def _register_libm():
     try:
         libm = ctypes.CDLL("libm.so.6")      # (find_library runs ldconfig in a subprocess)
