@@ -144,7 +144,7 @@ SHIFT = {
     "broadcast_to": _one(lambda node, s: _padded(s, len(node.shape))),
     "transpose": _one(lambda node, s: Shift(s.kind, s.coef, tuple(s.layout[ax] for ax in node.params["perm"]))),
     "index": _one(_index),
-    "astype": _one(lambda node, s: s if node.dtype.kind == "f" else None),
+    "astype": _one(lambda node, s: s if node.dtype.kind == "f" else UNKNOWN if node.dtype.kind == "c" else None),
     "where": _where,
 }
 

@@ -80,6 +80,10 @@ NEAR_MISSES = {
                            "  %5 = broadcast_to %50 {shape=(4,)} : f64[4]", None, None),
     "scaled by the max": (SOFTMAX, "%6 = divide %4, %5 : f64[4,5]",
                           "%60 = divide %4, %5 : f64[4,5]\n  %6 = multiply %60, %2 : f64[4,5]", None, None),
+    "through a complex cast": (SOFTMAX, "return %9", "%12 = astype %3 {dtype=c128} : c128[4,5]\n"
+                               "  %13 = exp %12 : c128[4,5]\n  %14 = real %13 : f64[4,5]\n"
+                               "  %15 = sum %14 {axis=(0, 1), keepdims=False} : f64[]\n"
+                               "  %16 = add %9, %15 : f64[]\n  return %16", None, None),
     "normalized by another row sum": (SOFTMAX, "%5 = sum %4 {axis=(1,), keepdims=True} : f64[4,1]",
                                       "%5 = sum %0 {axis=(1,), keepdims=True} : f64[4,1]", None, None),
 }
