@@ -38,6 +38,7 @@ from .loops import has_loops
 from .ops import COMPLEX_DIFFERENTIABLE, NON_DIFFERENTIABLE, TUPLE, ops_where
 from .partials import cast
 from .passes import copy_inputs, copy_node, dce, optimize, replay
+from .shift_invariance import shift_invariant
 from .value import Trace
 from .vjp import VJP, cotangents, unbroadcast
 
@@ -72,12 +73,22 @@ def _check_wrt(trace, wrt):
     return wrt
 
 
-def active_ids(nodes, sources):
+def active_ids(nodes, sources, outputs=None):
     """ids of the values that carry derivatives: floats and complex values depending differentiably on
-    `sources`; UnsupportedError for an op without complex derivative rules touching a complex one."""
+    `sources`; UnsupportedError for an op without complex derivative rules touching a complex one.
+    Given the `outputs` to differentiate, values they do not depend on (ir/shift_invariance.py: the max
+    of a stable log-sum-exp or softmax) carry none: constants, whose derivative cancels exactly."""
+    active = _active(nodes, sources, ())
+    if outputs is None:
+        return active
+    constants = shift_invariant(nodes, outputs, active)
+    return _active(nodes, sources, constants) if constants else active
+
+
+def _active(nodes, sources, constants):
     active = {id(v) for v in sources}
     for node in nodes:
-        if not any(id(a) in active for a in node.args):
+        if id(node) in constants or not any(id(a) in active for a in node.args):
             continue
         complex_in = any(a.dtype.kind == "c" and id(a) in active for a in node.args)
         if (complex_in or node.dtype.kind == "c") and node.op not in COMPLEX_DIFFERENTIABLE:
@@ -146,7 +157,7 @@ def _backward(b, nodes, seeds, wrt_values, loops):
     """Emit into `b` the reverse sweep over `nodes` from `seeds` ((value, cotangent) pairs); return
     the cotangent of each of `wrt_values` (None when none reaches it).  `loops`: the records of the
     loops of `nodes` in taping form (`_taping_form`)."""
-    active = active_ids(nodes, wrt_values)
+    active = active_ids(nodes, wrt_values, [v for v, _ in seeds])
     cts, received = {}, {}
 
     def accumulate(v, ct):
@@ -267,7 +278,7 @@ def jvp(trace, wrt):
     """Forward mode: inputs `trace.inputs + one tangent per wrt input`, outputs `trace.outputs + one
     tangent per real-float output` (zeros via `fill` where no tangent reaches)."""
     wrt = _check_wrt(trace, wrt)
-    active = active_ids(trace.nodes, [trace.inputs[i] for i in wrt])
+    active = active_ids(trace.nodes, [trace.inputs[i] for i in wrt], trace.outputs)
     b = Builder()
     env = copy_inputs(b, trace.inputs)
     tangents, loop_maps = {}, {}

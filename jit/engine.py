@@ -90,6 +90,15 @@ def vector_width():
     return _state["width"]
 
 
+def native_ldexp():
+    """Whether `llvm.ldexp` is one instruction on vectors of every width here (AVX-512F with VL:
+    vscalefpd, one rounding, inf/0/nan as IEEE); elsewhere LLVM lowers it to a libm call per element."""
+    if "ldexp" not in _state:
+        features = _host_features().split(",")
+        _state["ldexp"] = "+avx512f" in features and "+avx512vl" in features
+    return _state["ldexp"]
+
+
 def _register_libm():
     try:
         libm = ctypes.CDLL("libm.so.6")      # (find_library runs ldconfig in a subprocess)
@@ -272,13 +281,14 @@ def _compile(engine, tm, text, name, speed_level):
 
 def generated(text, name, speed_level):
     """(disk cache key, optimized IR, assembly) of the module `compile_ir(text, name, speed_level)` makes,
-    without compiling it into an engine."""
+    without compiling it into an engine.  Under the engine's lock, as every compilation: the target
+    machine is shared with the background compiler thread."""
     with _lock:
         tm = _setup()
-    key = diskcache.make_key(text, settings(2 if speed_level else 0, speed_level))
-    final = f"jg_{key[:32]}"
-    module = _optimized(tm, text.replace(f"@{name}", f"@{final}"), final, speed_level)
-    return key, str(module), tm.emit_assembly(module)
+        key = diskcache.make_key(text, settings(2 if speed_level else 0, speed_level))
+        final = f"jg_{key[:32]}"
+        module = _optimized(tm, text.replace(f"@{name}", f"@{final}"), final, speed_level)
+        return key, str(module), tm.emit_assembly(module)
 
 
 def _quietly(action, *args):

@@ -2,7 +2,8 @@
 
 `program(seed)` returns the source of `def f(x, y, s): ...` (x, y float vectors of length N, s a Python
 float) built from random steps: elementwise functions, arithmetic, reductions to NumPy and Python
-floats, views (reversal, strided slices), in-place updates of copies, branches on data (which flip
+floats, stable softmax and log-sum-exp (whose max AD drops, ir/shift_invariance.py) and near misses of
+them, views (reversal, strided slices), in-place updates of copies, branches on data (which flip
 between inputs), Python loops, `np.where`, a matrix read from the module (an environment input) and
 cumulative sums.  Every step is smooth almost everywhere, so central differences check the gradient.
 """
@@ -15,9 +16,13 @@ _UNARY = ["np.sin({a})", "np.cos({a})", "np.tanh({a})", "np.exp(-{a} * {a})", "n
           "np.sqrt({a} * {a} + 1.0)", "{a} ** 2", "np.arctan({a})"]
 _BINARY = ["{a} + {b}", "{a} - {b}", "{a} * {b}", "{a} / ({b} * {b} + 1.0)", "np.maximum({a}, {b})",
            "np.hypot({a}, {b} + 1.0)"]
-_REDUCE = ["np.sum({a})", "np.mean({a})", "np.dot({a}, {b})", "float(np.sum({a} * 0.5))", "np.linalg.norm({a} + 0.1)"]
+_REDUCE = ["np.sum({a})", "np.mean({a})", "np.dot({a}, {b})", "float(np.sum({a} * 0.5))", "np.linalg.norm({a} + 0.1)",
+           "np.log(np.sum(np.exp({a} - np.max({a})))) + np.max({a})",            # the max cancels
+           "np.log(np.mean(np.exp({a} - np.max({a})))) + 2.0 * np.max({a})"]     # it does not
 _VECTOR = ["{a}[::-1] * 1.0", "np.cumsum({a}) * 0.3", "M @ {a}", "np.concatenate([{a}[1:], {a}[:1]])",
-           "np.where({a} > 0.1, {b}, {a} * {b})", "np.clip({a}, -1.0, 1.0)"]
+           "np.where({a} > 0.1, {b}, {a} * {b})", "np.clip({a}, -1.0, 1.0)",
+           "np.exp({a} - np.max({a})) / np.sum(np.exp({a} - np.max({a})))",       # softmax: it cancels
+           "np.exp({a} - np.max({a})) * {b}"]                                        # it does not
 
 
 class _Program:

@@ -320,3 +320,26 @@ def test_kernel_form_of_another_calling_convention_is_not_restored(cache_dir):
     kernel = compile_trace(b.build([b.emit("multiply", x, x)]))
     assert kernel.form is not None and restore_kernel(kernel.form, None) is not None
     assert restore_kernel({**kernel.form, "wrapper": 1}, None) is None    # outputs passed in: not this build's
+
+
+def test_code_shown_for_inspection_is_generated_under_the_engine_lock(monkeypatch):
+    """`jitgrad cache show --llvm` regenerates a kernel's code with the target machine the background
+    compiler uses, so it optimizes and emits assembly holding the engine's lock, as compilations do."""
+    from jitgrad.jit.kernel import generated_code
+    held = []
+    optimized, target_machine = engine._optimized, engine._setup()
+
+    class Watched:
+        def emit_assembly(self, module):
+            held.append(("assembly", engine._lock.locked()))
+            return target_machine.emit_assembly(module)
+
+    def watched_optimized(tm, *args):
+        held.append(("passes", engine._lock.locked()))
+        return optimized(target_machine, *args)
+    monkeypatch.setattr(engine, "_optimized", watched_optimized)
+    monkeypatch.setattr(engine, "_setup", lambda: Watched())
+    b = Builder()
+    x = b.input((64,), np.float64)
+    key, ir, asm = generated_code(b.build([b.exp(x)]))
+    assert held == [("passes", True), ("assembly", True)] and "define" in ir and "ret" in asm

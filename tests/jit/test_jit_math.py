@@ -40,8 +40,21 @@ def sample(rng, spec):
     return rng.uniform(spec[0], spec[1], N)
 
 
+def _ldexp_forms():
+    """Both ways exp scales by 2^n (jit/polymath.py _scale) where this host has the one-instruction form."""
+    from jitgrad.jit import engine
+    return [False, True] if engine.native_ldexp() else [False]
+
+
+@pytest.fixture(params=_ldexp_forms(), ids=lambda native: "vscalef" if native else "two-step scale")
+def ldexp_form(request, monkeypatch):
+    from jitgrad.jit import engine
+    monkeypatch.setitem(engine._state, "ldexp", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("op", list(CASES))
-def test_inline_math_within_its_ulp_bound(op):
+def test_inline_math_within_its_ulp_bound(op, ldexp_form):
     assert_subnormals_not_flushed()
     bound, ranges = CASES[op]
     kernel = unary_kernel(op, N)
@@ -58,7 +71,7 @@ def test_inline_math_within_its_ulp_bound(op):
 
 
 @pytest.mark.parametrize("op", list(CASES))
-def test_inline_math_special_values_match_numpy(op):
+def test_inline_math_special_values_match_numpy(op, ldexp_form):
     assert_subnormals_not_flushed()
     kernel = unary_kernel(op, len(SPECIALS))
     got = kernel([SPECIALS])[0]

@@ -1,0 +1,200 @@
+"""Shifts that cancel (ir/shift_invariance.py): the max of a stable log-sum-exp or softmax is a constant
+for AD.  The proof is checked on traces that cancel and on near misses that must not; the derivatives
+with the max dropped are checked against finite differences, the closed forms, forward mode and second
+order, including rows whose maximum is tied."""
+import numpy as np
+import pytest
+
+import jitgrad
+from jitgrad.ir import autodiff
+from jitgrad.ir.parser import parse_trace
+from jitgrad.ir.shift_invariance import shift_invariant
+
+from gradcheck import check_jvp, check_vjp, trace_function
+
+LSE = """
+trace (%0: f64[4,5], %1: f64[4,5]) {
+  %2 = max %0 {axis=(1,), keepdims=True} : f64[4,1]
+  %3 = subtract %0, %2 : f64[4,5]
+  %4 = exp %3 : f64[4,5]
+  %5 = sum %4 {axis=(1,), keepdims=False} : f64[4]
+  %6 = log %5 : f64[4]
+  %7 = index %2 {spec=(('slice', 0, 4, 1), ('int', 0))} : f64[4]
+  %8 = add %6, %7 : f64[4]
+  %9 = multiply %1, %0 : f64[4,5]
+  %10 = sum %9 {axis=(1,), keepdims=False} : f64[4]
+  %11 = subtract %8, %10 : f64[4]
+  %12 = sum %11 {axis=(0,), keepdims=False} : f64[]
+  return %12
+}"""
+
+LOG_SOFTMAX = """
+trace (%0: f64[4,5], %1: f64[4,5]) {
+  %2 = max %0 {axis=(1,), keepdims=False} : f64[4]
+  %3 = index %2 {spec=(('slice', 0, 4, 1), ('newaxis',))} : f64[4,1]
+  %4 = subtract %0, %3 : f64[4,5]
+  %5 = exp %4 : f64[4,5]
+  %6 = sum %5 {axis=(1,), keepdims=False} : f64[4]
+  %7 = log %6 : f64[4]
+  %8 = reshape %7 {shape=(4, 1)} : f64[4,1]
+  %9 = subtract %4, %8 : f64[4,5]
+  %10 = multiply %1, %9 : f64[4,5]
+  %11 = sum %10 {axis=(0, 1), keepdims=False} : f64[]
+  %12 = negative %11 : f64[]
+  return %12
+}"""
+
+SOFTMAX = """
+trace (%0: f64[4,5], %1: f64[5,3]) {
+  %2 = max %0 {axis=(1,), keepdims=True} : f64[4,1]
+  %3 = subtract %0, %2 : f64[4,5]
+  %4 = exp %3 : f64[4,5]
+  %5 = sum %4 {axis=(1,), keepdims=True} : f64[4,1]
+  %6 = divide %4, %5 : f64[4,5]
+  %7 = dot_general %6, %1 {contract=((1,), (0,)), batch=((), ())} : f64[4,3]
+  %8 = tanh %7 : f64[4,3]
+  %9 = sum %8 {axis=(0, 1), keepdims=False} : f64[]
+  return %9
+}"""
+
+GLOBAL_MAX = """
+trace (%0: f64[4,5]) {
+  %1 = max %0 {axis=(0, 1), keepdims=False} : f64[]
+  %2 = subtract %0, %1 : f64[4,5]
+  %3 = exp %2 : f64[4,5]
+  %4 = sum %3 {axis=(0, 1), keepdims=False} : f64[]
+  %5 = log %4 : f64[]
+  %6 = add %5, %1 : f64[]
+  return %6
+}"""
+
+INVARIANT = {"lse": LSE, "log_softmax": LOG_SOFTMAX, "softmax": SOFTMAX, "global_max": GLOBAL_MAX}
+
+# Near misses: each changes one line of a cancelling trace so that the output does depend on the max.
+NEAR_MISSES = {
+    "added back twice": (LSE, "%8 = add %6, %7 : f64[4]", "%8 = add %6, %7 : f64[4]\n  %80 = add %8, %7 : f64[4]",
+                         "%11 = subtract %8, %10", "%11 = subtract %80, %10"),
+    "not added back": (LSE, "%8 = add %6, %7 : f64[4]", "%8 = add %6, %6 : f64[4]", None, None),
+    "summed across rows": (LSE, "%5 = sum %4 {axis=(1,), keepdims=False} : f64[4]",
+                           "%50 = sum %4 {axis=(0, 1), keepdims=False} : f64[]\n"
+                           "  %5 = broadcast_to %50 {shape=(4,)} : f64[4]", None, None),
+    "scaled by the max": (SOFTMAX, "%6 = divide %4, %5 : f64[4,5]",
+                          "%60 = divide %4, %5 : f64[4,5]\n  %6 = multiply %60, %2 : f64[4,5]", None, None),
+    "through a complex cast": (SOFTMAX, "return %9", "%12 = astype %3 {dtype=c128} : c128[4,5]\n"
+                               "  %13 = exp %12 : c128[4,5]\n  %14 = real %13 : f64[4,5]\n"
+                               "  %15 = sum %14 {axis=(0, 1), keepdims=False} : f64[]\n"
+                               "  %16 = add %9, %15 : f64[]\n  return %16", None, None),
+    "normalized by another row sum": (SOFTMAX, "%5 = sum %4 {axis=(1,), keepdims=True} : f64[4,1]",
+                                      "%5 = sum %0 {axis=(1,), keepdims=True} : f64[4,1]", None, None),
+}
+
+
+def _near_miss(name):
+    text, *edits = NEAR_MISSES[name]
+    for old, new in zip(edits[::2], edits[1::2]):
+        if old is not None:
+            assert old in text
+            text = text.replace(old, new)
+    return parse_trace(text)
+
+
+def _max_node(trace):
+    return next(n for n in trace.nodes if n.op == "max")
+
+
+def _invariant_ops(trace):
+    active = autodiff.active_ids(trace.nodes, trace.inputs[:1])
+    ids = shift_invariant(trace.nodes, trace.outputs, active)
+    return sorted(n.op for n in trace.nodes if id(n) in ids)
+
+
+@pytest.mark.parametrize("name", INVARIANT)
+def test_the_max_of_a_stable_softmax_or_log_sum_exp_is_found_invariant(name):
+    assert _invariant_ops(parse_trace(INVARIANT[name])) == ["max"]
+
+
+@pytest.mark.parametrize("name", NEAR_MISSES)
+def test_near_misses_keep_the_max_derivative(name):
+    trace = _near_miss(name)
+    assert _invariant_ops(trace) == []
+    rng = np.random.default_rng(3)
+    args = [rng.normal(size=v.shape) for v in trace.inputs]
+    vg = autodiff.value_and_grad(trace, [0])
+    check_vjp(trace_function(trace), lambda a, ct: [run_grad(vg, a) * ct[0]] + [None] * (len(a) - 1),
+              args, rng, wrt=[0])
+
+
+def test_the_max_is_not_invariant_when_it_is_an_output_itself():
+    trace = parse_trace(LSE.replace("return %12", "return %12, %2"))
+    assert _invariant_ops(trace) == []
+
+
+def run_grad(vg, args):
+    from jitgrad.ir import run_trace
+    return run_trace(vg, args)[-1]
+
+
+@pytest.mark.parametrize("name", INVARIANT)
+def test_gradients_without_the_max_match_finite_differences_in_both_modes(name):
+    trace = parse_trace(INVARIANT[name])
+    rng = np.random.default_rng(5)
+    args = [rng.normal(size=v.shape) for v in trace.inputs]
+    args[0][1, 2] = args[0][1, 4] = args[0][1].max() + 0.5          # a row whose maximum is tied
+    vg = autodiff.value_and_grad(trace, [0])
+    assert "equal" not in {n.op for n in vg.nodes}                   # no mask of the maxima
+    check_vjp(trace_function(trace), lambda a, ct: [run_grad(vg, a) * ct[0]] + [None] * (len(a) - 1),
+              args, rng, wrt=[0])
+    tangent = autodiff.jvp(trace, [0])
+    assert "equal" not in {n.op for n in tangent.nodes}
+    from jitgrad.ir import run_trace
+    check_jvp(trace_function(trace), lambda a, ts: run_trace(tangent, list(a) + [ts[0]])[len(trace.outputs):],
+              args, rng, wrt=[0])
+
+
+def _softmax_xent(W, b, X, Y):
+    logits = X @ W + b
+    top = np.max(logits, axis=1, keepdims=True)
+    lse = np.log(np.sum(np.exp(logits - top), axis=1)) + top[:, 0]
+    return np.mean(lse - np.sum(Y * logits, axis=1))
+
+
+def _log_softmax_xent(z, y):
+    m = z.max(axis=1)
+    logp = z - m[:, None] - np.log(np.exp(z - m[:, None]).sum(axis=1))[:, None]
+    return -np.mean(np.sum(y * logp, axis=1))
+
+
+def _classifier(seed, n=16, f=6, c=7):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, f))
+    Y = np.zeros((n, c))
+    Y[np.arange(n), rng.integers(0, c, size=n)] = 1.0
+    return rng.normal(size=(f, c)), rng.normal(size=c), X, Y
+
+
+def test_softmax_cross_entropy_gradient_is_the_closed_form_with_tied_maxima():
+    W, b, X, Y = _classifier(0)
+    W[:, 3] = W[:, 5]
+    b[3] = b[5]                                     # columns 3 and 5 tie in every row; some rows' max
+    dW, db = jitgrad.jit_grad(_softmax_xent, argnums=(0, 1))(W, b, X, Y)
+    logits = X @ W + b
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    G = (p / p.sum(axis=1, keepdims=True) - Y) / X.shape[0]
+    np.testing.assert_allclose(dW, X.T @ G, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(db, G.sum(axis=0), rtol=1e-12, atol=1e-15)
+    z, y = X @ W + b, Y
+    gz = jitgrad.jit_grad(_log_softmax_xent)(z, y)
+    np.testing.assert_allclose(gz, G, rtol=1e-12, atol=1e-15)
+
+
+def test_log_sum_exp_hessian_is_diag_p_minus_p_p_transposed():
+    def lse(x):
+        m = np.max(x)
+        return np.log(np.sum(np.exp(x - m))) + m
+    x = np.array([0.3, -1.2, 2.0, 2.0, 0.7])
+    p = np.exp(x - x.max())
+    p /= p.sum()
+    np.testing.assert_allclose(jitgrad.jit_grad(lse)(x), p, rtol=1e-13)
+    np.testing.assert_allclose(jitgrad.hessian(lse)(x), np.diag(p) - np.outer(p, p), rtol=1e-12, atol=1e-15)
+    value, tangent = jitgrad.jvp(lse, (x,), (np.arange(5.0),))
+    np.testing.assert_allclose(tangent, p @ np.arange(5.0), rtol=1e-13)
