@@ -198,3 +198,34 @@ def test_log_sum_exp_hessian_is_diag_p_minus_p_p_transposed():
     np.testing.assert_allclose(jitgrad.hessian(lse)(x), np.diag(p) - np.outer(p, p), rtol=1e-12, atol=1e-15)
     value, tangent = jitgrad.jvp(lse, (x,), (np.arange(5.0),))
     np.testing.assert_allclose(tangent, p @ np.arange(5.0), rtol=1e-13)
+
+
+def test_a_max_replaced_where_it_is_not_finite_is_a_constant_too():
+    """Older SciPy's logsumexp (and code copied from it) replaces an infinite max by 0 before the shift;
+    the `where` is then the value that cancels, and the gradient is softmax without the max's mask."""
+    def lse_squared(a):
+        a_max = np.amax(a, axis=1, keepdims=True)
+        a_max = np.where(np.isfinite(a_max), a_max, 0)
+        out = np.log(np.sum(np.exp(a - a_max), axis=1, keepdims=True))
+        out += a_max
+        return np.sum(np.squeeze(out, axis=1) ** 2)
+    x = np.random.default_rng(2).normal(size=(8, 5))
+    x[3, 1] = x[3, 4] = x[3].max() + 1.0
+    lse = np.log(np.exp(x).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(jitgrad.jit_grad(lse_squared)(x), 2 * lse * np.exp(x - lse), rtol=1e-12, atol=1e-15)
+    trace = parse_trace("""
+trace (%0: f64[8,5]) {
+  %1 = max %0 {axis=(1,), keepdims=True} : f64[8,1]
+  %2 = subtract %1, %1 : f64[8,1]
+  %3 = const {value=0.0} : f64[]
+  %4 = equal %2, %3 : b1[8,1]
+  %5 = where %4, %1, %3 : f64[8,1]
+  %6 = subtract %0, %5 : f64[8,5]
+  %7 = exp %6 : f64[8,5]
+  %8 = sum %7 {axis=(1,), keepdims=True} : f64[8,1]
+  %9 = log %8 : f64[8,1]
+  %10 = add %9, %5 : f64[8,1]
+  %11 = sum %10 {axis=(0, 1), keepdims=False} : f64[]
+  return %11
+}""")
+    assert _invariant_ops(trace) == ["where"]
