@@ -14,20 +14,25 @@ goes.
 The proof.  Perturb a value t by δ, an arbitrary array of t's shape, and follow the perturbation through
 t's consumers in trace order, one rule per op (table SHIFT).  Every value reached is, exactly,
     v + c·δ   (Shift "add", c)     or     v·exp(c·δ)   (Shift "mul", c)
-for an integer c, with δ laid out along v's axes (`Shift.layout`: δ's extent along each axis of v, 1
-where δ is constant along it).  c = 0 means the value does not depend on t, and the perturbation stops
-there; a piecewise-constant op (ops.NON_DIFFERENTIABLE: comparisons, guards) stops it too, its
-derivative being zero.  Any other dependence (an op without a rule, a sum across an axis δ varies along,
-a product with a shifted sum) is UNKNOWN and the proof fails.  t is shift-invariant when the
-perturbation reaches no output.  Candidates are the subtrahends t of `exp(z - t)` and their shape-op
-ancestors (m of `z - m[:, None]`), the furthest ancestor tried first.
+for a rational c (a shift scaled by a constant, `(z - m) / tau`, scales c), with δ laid out along v's
+axes (`Shift.layout`: δ's extent along each axis of v, 1 where δ is constant along it).  c = 0 means the
+value does not depend on t, and the perturbation stops there; a piecewise-constant op
+(ops.NON_DIFFERENTIABLE: comparisons, guards) stops it too, its derivative being zero.  Any other
+dependence (an op without a rule, a sum across an axis δ varies along, a product of a shift with a value
+that is not a constant) is UNKNOWN and the proof fails.  t is shift-invariant when the perturbation
+reaches no output.  Candidates are the subtrahends t of `exp(z - t)` (or of `exp((z - t) / tau)`, tau a
+constant) and their shape-op ancestors (m of `z - m[:, None]`), the furthest ancestor tried first.
 """
 import heapq
 import math
 from collections import defaultdict
 from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
 
 from .ops import NON_DIFFERENTIABLE
+from .passes import uniform_value
 
 UNKNOWN = "unknown"
 _SHAPE_OPS = ("reshape", "broadcast_to", "index", "transpose")
@@ -37,7 +42,7 @@ _SHAPE_OPS = ("reshape", "broadcast_to", "index", "transpose")
 class Shift:
     """How a value moves when t moves by δ: v + coef·δ ("add") or v·exp(coef·δ) ("mul")."""
     kind: str
-    coef: int
+    coef: Fraction        # exact, so that c·k and then c·k / k cancel to 0
     layout: tuple        # per axis of the value: δ's extent along it (1: δ is constant along the axis)
 
 
@@ -67,13 +72,42 @@ def _sum_of_shifts(node, a, b, sign):
 
 
 def _product_of_shifts(node, a, b, sign):
-    """a · b (sign 1) or a / b (sign -1): factors exp(cδ) multiply; a shift by c·δ does not factor."""
+    """a · b (sign 1) or a / b (sign -1): factors exp(cδ) multiply; a shift by c·δ only scales by a
+    constant (`_scaled`)."""
     ndim = len(node.shape)
+    scaled = _scaled(node, a, b, sign)
+    if scaled is not None:
+        return scaled
     shifts = [_padded(s, ndim) for s in (a, b) if s is not None]
     if any(s.kind != "mul" for s in shifts) or len({s.layout for s in shifts}) > 1:
         return UNKNOWN
     coef = (a.coef if a is not None else 0) + sign * (b.coef if b is not None else 0)
     return _shift("mul", coef, shifts[0].layout)
+
+
+def _scaled(node, a, b, sign):
+    """A shift by c·δ times a constant k, or over one: a shift by (c·k)δ or (c/k)δ; UNKNOWN for any
+    other factor; None when neither operand is a shift by c·δ."""
+    if a is not None and a.kind == "add" and b is None:
+        shift, other = a, node.args[1]
+    elif sign == 1 and b is not None and b.kind == "add" and a is None:
+        shift, other = b, node.args[0]
+    elif any(s is not None and s.kind == "add" for s in (a, b)):
+        return UNKNOWN
+    else:
+        return None
+    k = _constant(other)
+    if k is None or (sign == -1 and k == 0):
+        return UNKNOWN
+    return _shift("add", shift.coef * k if sign == 1 else shift.coef / k, _padded(shift, len(node.shape)).layout)
+
+
+def _constant(v):
+    """The exact rational value of `v` when it is a const or fill of one finite real value, else None."""
+    value = uniform_value(v)
+    if value is None or np.iscomplexobj(value) or not np.isfinite(value):
+        return None
+    return Fraction(float(value))
 
 
 def _reduction(node, s):
@@ -157,11 +191,26 @@ def _moved(node, states):
     return UNKNOWN if rule is None else rule(node, states)
 
 
+def _shifted_exponent(node):
+    """The subtraction z - t of exp(z - t), also under products with and divisions by constants
+    (exp((z - t) / tau)); else None."""
+    x = node.args[0]
+    while x.op in ("multiply", "divide"):
+        if _constant(x.args[1]) is not None:
+            x = x.args[0]
+        elif x.op == "multiply" and _constant(x.args[0]) is not None:
+            x = x.args[1]
+        else:
+            return None
+    return x if x.op == "subtract" else None
+
+
 def _candidates(nodes):
     """For each subtrahend t of exp(z - t): t and its chain of shape-op ancestors, furthest first."""
     for node in nodes:
-        if node.op == "exp" and node.args[0].op == "subtract":
-            chain = [node.args[0].args[1]]
+        shifted = _shifted_exponent(node) if node.op == "exp" else None
+        if shifted is not None:
+            chain = [shifted.args[1]]
             while chain[-1].op in _SHAPE_OPS and len(chain[-1].args) == 1:
                 chain.append(chain[-1].args[0])
             yield chain[::-1]
@@ -196,7 +245,7 @@ def _invariant(t, nodes, consumers, outputs):
     """Whether perturbing t reaches none of `outputs` (ids)."""
     if id(t) in outputs:
         return False
-    shifts = {id(t): Shift("add", 1, tuple(t.shape))}
+    shifts = {id(t): Shift("add", Fraction(1), tuple(t.shape))}
     queue = sorted(set(consumers[id(t)]))
     queued = set(queue)
     while queue:

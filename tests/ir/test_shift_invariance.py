@@ -68,7 +68,25 @@ trace (%0: f64[4,5]) {
   return %6
 }"""
 
-INVARIANT = {"lse": LSE, "log_softmax": LOG_SOFTMAX, "softmax": SOFTMAX, "global_max": GLOBAL_MAX}
+TEMPERATURE_LSE = """
+trace (%0: f64[4,5]) {
+  %1 = max %0 {axis=(1,), keepdims=True} : f64[4,1]
+  %2 = subtract %0, %1 : f64[4,5]
+  %3 = const {value=0.3} : f64[]
+  %4 = divide %2, %3 : f64[4,5]
+  %5 = exp %4 : f64[4,5]
+  %6 = sum %5 {axis=(1,), keepdims=False} : f64[4]
+  %7 = log %6 : f64[4]
+  %8 = multiply %3, %7 : f64[4]
+  %9 = reshape %1 {shape=(4,)} : f64[4]
+  %10 = add %8, %9 : f64[4]
+  %11 = sin %10 : f64[4]
+  %12 = sum %11 {axis=(0,), keepdims=False} : f64[]
+  return %12
+}"""
+
+INVARIANT = {"lse": LSE, "log_softmax": LOG_SOFTMAX, "softmax": SOFTMAX, "global_max": GLOBAL_MAX,
+             "temperature_lse": TEMPERATURE_LSE}
 
 # Near misses: each changes one line of a cancelling trace so that the output does depend on the max.
 NEAR_MISSES = {
@@ -84,6 +102,11 @@ NEAR_MISSES = {
                                "  %13 = exp %12 : c128[4,5]\n  %14 = real %13 : f64[4,5]\n"
                                "  %15 = sum %14 {axis=(0, 1), keepdims=False} : f64[]\n"
                                "  %16 = add %9, %15 : f64[]\n  return %16", None, None),
+    "half the temperature added back": (TEMPERATURE_LSE, "%8 = multiply %3, %7 : f64[4]",
+                                        "%80 = multiply %3, %7 : f64[4]\n  %81 = const {value=0.5} : f64[]\n"
+                                        "  %8 = multiply %80, %81 : f64[4]", None, None),
+    "scaled by a value": (TEMPERATURE_LSE, "%4 = divide %2, %3 : f64[4,5]",
+                          "%40 = divide %2, %3 : f64[4,5]\n  %4 = multiply %40, %0 : f64[4,5]", None, None),
     "normalized by another row sum": (SOFTMAX, "%5 = sum %4 {axis=(1,), keepdims=True} : f64[4,1]",
                                       "%5 = sum %0 {axis=(1,), keepdims=True} : f64[4,1]", None, None),
 }
@@ -229,3 +252,19 @@ trace (%0: f64[8,5]) {
   return %11
 }""")
     assert _invariant_ops(trace) == ["where"]
+
+
+def test_a_boltzmann_policy_with_a_temperature_matches_finite_differences():
+    """exp((q - max q) / tau), normalized: the max cancels through the division by the constant tau."""
+    def expected_reward(q, r):
+        p = np.exp((q - q.max(axis=1, keepdims=True)) / 0.7)
+        p /= p.sum(axis=1, keepdims=True)
+        return np.sum(p * r)
+    rng = np.random.default_rng(4)
+    q, r = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    q[2, 0] = q[2, 3] = q[2].max() + 0.2
+    jitgrad.check_grads(expected_reward, (q, r), order=2)
+    p = np.exp((q - q.max(axis=1, keepdims=True)) / 0.7)
+    p /= p.sum(axis=1, keepdims=True)
+    closed_form = p * (r - np.sum(p * r, axis=1, keepdims=True)) / 0.7
+    np.testing.assert_allclose(jitgrad.jit_grad(expected_reward)(q, r), closed_form, rtol=1e-12, atol=1e-15)
