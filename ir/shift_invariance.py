@@ -103,8 +103,9 @@ def _scaled(node, a, b, sign):
 
 
 def _constant(v):
-    """The exact rational value of `v` when it is a const or fill of one finite real value, else None."""
-    value = uniform_value(v)
+    """The exact rational value of `v` when it is a fill, or a one-element const, of one finite real value,
+    else None (a bigger const is not scanned: this runs for every exp of a trace)."""
+    value = uniform_value(v) if v.op == "fill" or (v.op == "const" and v.size == 1) else None
     if value is None or np.iscomplexobj(value) or not np.isfinite(value):
         return None
     return Fraction(float(value))
